@@ -1,0 +1,141 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const namespace = "stompd"
+
+// Label values. Each label's values are fixed; callers resolve children with
+// these and nothing else.
+const (
+	TransportTCP       = "tcp"
+	TransportWebSocket = "websocket"
+
+	KindTopic = "topic"
+	KindQueue = "queue"
+	KindUser  = "user"
+
+	// Reasons a message is dropped.
+	DropNoSubscriber = "no_subscriber"
+	DropQueueFull    = "queue_full"
+	DropSlowConsumer = "slow_consumer"
+	DropAborted      = "aborted"
+	DropExpired      = "expired"
+
+	// Stages at which a token is checked.
+	StageUpgrade   = "upgrade"
+	StageConnect   = "connect"
+	StageSend      = "send"
+	StageSubscribe = "subscribe"
+	StageLogin     = "login"
+	StageRefresh   = "refresh"
+	StageTicket    = "ticket"
+	StageLogout    = "logout"
+
+	// Kinds of record the sweeper deletes.
+	SweptRefreshToken = "refresh_token"
+	SweptDeniedToken  = "denied_token"
+	SweptFamily       = "family"
+)
+
+// Transports, Kinds and Stages list the label values above, for callers that
+// resolve every child up front.
+var (
+	Transports = []string{TransportTCP, TransportWebSocket}
+	Kinds      = []string{KindTopic, KindQueue, KindUser}
+	Stages     = []string{StageUpgrade, StageConnect, StageSend, StageSubscribe, StageLogin, StageRefresh, StageTicket, StageLogout}
+)
+
+// Set holds every stompd metric family.
+type Set struct {
+	// Broker, labels: transport.
+	Connections         *prometheus.GaugeVec
+	ConnectionsAccepted *prometheus.CounterVec
+	// Labels: command (a STOMP command name).
+	FramesReceived *prometheus.CounterVec
+	FramesSent     *prometheus.CounterVec
+	// Labels: kind.
+	MessagesPublished *prometheus.CounterVec
+	MessagesDelivered *prometheus.CounterVec
+	Destinations      *prometheus.GaugeVec
+	// Labels: reason (Drop*).
+	MessagesDropped         *prometheus.CounterVec
+	Subscriptions           prometheus.Gauge
+	QueueDepth              prometheus.Gauge
+	SlowConsumerDisconnects prometheus.Counter
+	// DeliveryLatency is the time from a SEND being accepted to its MESSAGE
+	// being written to a subscriber's socket.
+	DeliveryLatency prometheus.Histogram
+
+	// Auth. AuthFailures labels: stage, reason (a short fixed code chosen by
+	// the caller, such as "expired", "bad_signature", "replayed").
+	AuthSuccesses *prometheus.CounterVec
+	AuthFailures  *prometheus.CounterVec
+	// TicketToUpgrade is the time from a ticket being issued to its upgrade.
+	TicketToUpgrade prometheus.Histogram
+
+	// Store.
+	RefreshTokens prometheus.Gauge
+	SweepDeleted  *prometheus.CounterVec
+	SweepDuration prometheus.Histogram
+}
+
+// New creates every family and registers it, with the Go runtime and
+// process collectors, on reg.
+func New(reg prometheus.Registerer) *Set {
+	s := &Set{
+		Connections:             gaugeVec("connections", "Open client connections.", "transport"),
+		ConnectionsAccepted:     counterVec("connections_accepted_total", "Client connections accepted.", "transport"),
+		FramesReceived:          counterVec("frames_received_total", "STOMP frames received from clients.", "command"),
+		FramesSent:              counterVec("frames_sent_total", "STOMP frames sent to clients.", "command"),
+		MessagesPublished:       counterVec("messages_published_total", "Messages accepted from publishers.", "kind"),
+		MessagesDelivered:       counterVec("messages_delivered_total", "MESSAGE frames handed to subscribers.", "kind"),
+		Destinations:            gaugeVec("destinations", "Destinations that exist (with subscribers or buffered messages).", "kind"),
+		MessagesDropped:         counterVec("messages_dropped_total", "Messages not delivered, by reason.", "reason"),
+		Subscriptions:           gauge("subscriptions", "Active subscriptions."),
+		QueueDepth:              gauge("queue_depth", "Messages buffered in queues, waiting for a consumer."),
+		SlowConsumerDisconnects: counter("slow_consumer_disconnects_total", "Connections cut off because they did not read fast enough."),
+		DeliveryLatency: histogram("delivery_latency_seconds", "Time from a SEND being accepted to its MESSAGE being written.",
+			prometheus.ExponentialBuckets(25e-6, 2, 16)),
+		AuthSuccesses: counterVec("auth_successes_total", "Successful authentications, by stage.", "stage"),
+		AuthFailures:  counterVec("auth_failures_total", "Failed authentications, by stage and reason.", "stage", "reason"),
+		TicketToUpgrade: histogram("ticket_upgrade_seconds", "Time from a ticket being issued to the WebSocket upgrade that used it.",
+			prometheus.ExponentialBuckets(0.001, 2, 16)),
+		RefreshTokens: gauge("refresh_tokens", "Live refresh tokens in the store."),
+		SweepDeleted:  counterVec("sweep_deleted_total", "Expired records deleted by the sweeper, by kind.", "kind"),
+		SweepDuration: histogram("sweep_duration_seconds", "Duration of one sweep of expired records.",
+			prometheus.ExponentialBuckets(0.0001, 4, 10)),
+	}
+	reg.MustRegister(
+		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
+		s.MessagesPublished, s.MessagesDelivered, s.Destinations, s.MessagesDropped,
+		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.DeliveryLatency,
+		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade,
+		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return s
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
+
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
+}
+
+func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
+
+func histogram(name, help string, buckets []float64) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets})
+}
