@@ -152,3 +152,41 @@ func (f *Frame) Equal(g *Frame) bool {
 	}
 	return true
 }
+
+// ParseCommand returns the command whose wire form is b, or 0 if b is not
+// a STOMP command. Commands are case-sensitive.
+func ParseCommand(b []byte) Command {
+	switch string(b) {
+	case "SEND":
+		return SEND
+	case "MESSAGE":
+		return MESSAGE
+	case "ACK":
+		return ACK
+	case "NACK":
+		return NACK
+	case "SUBSCRIBE":
+		return SUBSCRIBE
+	case "UNSUBSCRIBE":
+		return UNSUBSCRIBE
+	case "CONNECT":
+		return CONNECT
+	case "STOMP":
+		return STOMP
+	case "CONNECTED":
+		return CONNECTED
+	case "BEGIN":
+		return BEGIN
+	case "COMMIT":
+		return COMMIT
+	case "ABORT":
+		return ABORT
+	case "DISCONNECT":
+		return DISCONNECT
+	case "RECEIPT":
+		return RECEIPT
+	case "ERROR":
+		return ERROR
+	}
+	return 0
+}
