@@ -1,0 +1,55 @@
+// Package persist is stompd's store: one bbolt file in the data dir (for
+// example data/stompd.db, mode 0600) holding what must survive a restart.
+//
+// # What is stored
+//
+//   - Users: a random URL-safe ID (no ':'), an email that is unique regardless
+//     of case and indexed, a display name, roles, the password hash the caller
+//     computed (persist stores the bytes), and the creation time.
+//   - Refresh tokens, known only by the SHA-256 hash of the opaque token the
+//     caller hands out: family, user, issue and expiry times, and state (live,
+//     rotated, revoked). Rotated tokens stay until they expire, so that a
+//     second use is recognised as reuse.
+//   - Families, one per login: user, whether revoked, creation time, and the
+//     expiry of the last access token issued for it (NoteAccessToken), so a
+//     denial of the login's sid can end. Revoking a family (RevokeFamily, a
+//     detected reuse, DeleteUser) also denies its id until then.
+//   - Denied ids (access-token jtis, login sids) and when each denial ends.
+//   - Keys: named byte blobs, such as the server's signing key.
+//
+// Refresh tokens, families and denials are each indexed by when they end, so
+// Sweep deletes what has expired in small batches without scanning the rest.
+//
+// # Guarantees
+//
+// Every method returns only after the bbolt transaction that makes its answer
+// true has committed, and bbolt syncs the file on every commit: whatever a
+// method reported done survives a crash right after. The Store keeps nothing
+// in memory besides the open file, so there is nothing uncommitted to lose.
+// Each check-and-change (rotating a token, adding a user under a unique
+// email) runs in a single read-write transaction, and bbolt runs those one at
+// a time, so of many concurrent rotations of one token exactly one succeeds.
+//
+// Open takes an exclusive lock on the file, held until Close, and gives up
+// after Options.Timeout with ErrLocked. It never replaces an existing file:
+// an empty, truncated, damaged or foreign file (including a bbolt file of
+// another program) gives ErrCorrupt with the reason, and is left unchanged.
+// Open checks the bbolt meta pages itself first, then runs bbolt's full
+// consistency check and looks for the stompd format marker, turning any
+// bbolt panic on the way into ErrCorrupt. A new store is made only where
+// nothing exists yet.
+//
+// # Concurrency and ownership
+//
+// A Store is safe for concurrent use by many goroutines. Everything returned
+// (users, records, key bytes, maps) is a copy the caller owns. Times are
+// stored with nanosecond precision and returned in the local time zone.
+// Package persist does not log and imports nothing else from stompd;
+// callers report metrics from RefreshCount and SweepOptions.OnSweep.
+//
+// # Errors
+//
+// Callers branch with errors.Is on ErrLocked, ErrCorrupt, ErrNotFound,
+// ErrExists, ErrExpired, ErrRevoked, ErrReused and ErrClosed. Other errors are
+// I/O failures or misuse (an empty email, an expiry in the past).
+package persist

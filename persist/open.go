@@ -1,0 +1,295 @@
+package persist
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+const (
+	formatVersion  = 1 // of the stompd store, kept under kFormat
+	defaultTimeout = time.Second
+)
+
+// Open opens the store at path, holding its lock until Close. If nothing
+// exists at path a new store is created there (mode 0600; the directory must
+// exist). Anything else at path must be a stompd store: an empty, truncated,
+// damaged or foreign file gives ErrCorrupt and is left as it was. A file
+// locked by another Store, in this process or another, gives ErrLocked after
+// o.Timeout.
+func Open(path string, o Options) (*Store, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = defaultTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := createIfMissing(path, o.Timeout); err != nil {
+		return nil, err
+	}
+	if err := preflight(path); err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path, o.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(db); err != nil {
+		return nil, errors.Join(corrupt(path, err.Error()), db.Close())
+	}
+	return &Store{db: db, now: o.Now}, nil
+}
+
+func corrupt(path, reason string) error {
+	return fmt.Errorf("%w: %s: %s", ErrCorrupt, path, reason)
+}
+
+// createIfMissing makes a new store at path if nothing is there. The store is
+// built and synced under a temporary name and then linked into place, so path
+// never names a half-made store and a store that appeared meanwhile (another
+// process starting) is kept.
+func createIfMissing(path string, timeout time.Duration) error {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there is something to open (or preflight reports why not)
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return fmt.Errorf("persist: create store: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("persist: create store: %w", err)
+	}
+	if err := initStore(tmp.Name(), timeout); err != nil {
+		return fmt.Errorf("persist: create store: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("persist: create store: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// initStore writes the buckets and the format marker into the empty file.
+func initStore(name string, timeout time.Duration) error {
+	db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Put(kFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
+	})
+	return errors.Join(err, db.Close())
+}
+
+// syncDir makes a new directory entry durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("persist: sync data dir: %w", err)
+	}
+	if err := errors.Join(d.Sync(), d.Close()); err != nil {
+		return fmt.Errorf("persist: sync data dir: %w", err)
+	}
+	return nil
+}
+
+// openBolt opens an existing file with bbolt. bbolt panics on some damage
+// (a garbled freelist page, say); the panic becomes ErrCorrupt and the file
+// is closed, which releases the lock (its memory map stays until exit).
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	var file *os.File
+	defer func() {
+		if r := recover(); r != nil {
+			if file != nil {
+				file.Close()
+			}
+			db, err = nil, corrupt(path, fmt.Sprint("reading it failed: ", r))
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: timeout,
+		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag&^os.O_CREATE, mode)
+			file = f
+			return f, err
+		},
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
+		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, corrupt(path, err.Error())
+	case err != nil:
+		return nil, fmt.Errorf("persist: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// verify runs bbolt's consistency check over the whole file, then looks for
+// the stompd format marker and buckets. Panics become errors.
+func verify(db *bolt.DB) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reading it failed: %v", r)
+		}
+	}()
+	return db.View(func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() { // drain: the checker stops when all is read
+			if first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return fmt.Errorf("consistency check failed: %w", first)
+		}
+		return checkFormat(tx)
+	})
+}
+
+func checkFormat(tx *bolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	if meta == nil {
+		return errors.New("a bbolt file without the stompd format marker (another program's database)")
+	}
+	v := meta.Get(kFormat)
+	if len(v) != 4 {
+		return errors.New("malformed stompd format marker")
+	}
+	if n := binary.BigEndian.Uint32(v); n != formatVersion {
+		return fmt.Errorf("store format version %d; this stompd reads version %d", n, formatVersion)
+	}
+	for _, b := range allBuckets {
+		if tx.Bucket(b) == nil {
+			return fmt.Errorf("bucket %q is missing", b)
+		}
+	}
+	return nil
+}
+
+// The bbolt file layout preflight relies on: each meta page is a 16-byte page
+// header followed by the meta fields in native byte order (magic, version,
+// page size, flags, root page, root sequence, freelist page, high-water page,
+// transaction id, FNV-64a checksum of what precedes it).
+const (
+	pageHeaderSize = 16
+	metaSize       = 64
+	boltMagic      = 0xED0CDAED
+	boltVersion    = 2
+	noFreelist     = ^uint64(0)
+)
+
+type meta struct {
+	pageSize                   int64
+	root, freelist, pgid, txid uint64
+}
+
+// preflight checks the file before bbolt sees it, because bbolt would
+// initialise an empty file and can panic on a short one.
+func preflight(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("persist: open store: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return fmt.Errorf("persist: open store: %w", err)
+	case !st.Mode().IsRegular():
+		return corrupt(path, "not a regular file")
+	case st.Size() == 0:
+		return corrupt(path, "the file is empty (0 bytes)")
+	case st.Size() < pageHeaderSize+metaSize:
+		return corrupt(path, fmt.Sprintf("the file is only %d bytes long", st.Size()))
+	}
+	m, err := newestMeta(f)
+	if err != nil {
+		return corrupt(path, err.Error())
+	}
+	if reason := m.check(st.Size()); reason != "" {
+		return corrupt(path, reason)
+	}
+	return nil
+}
+
+// newestMeta returns the meta page bbolt would use: the valid one with the
+// higher transaction id. The second page sits one page size in; when the
+// first page is bad its size is unknown and the likely sizes are tried.
+func newestMeta(f *os.File) (meta, error) {
+	m0, err0 := readMeta(f, 0)
+	offsets := []int64{m0.pageSize}
+	if err0 != nil {
+		offsets = offsets[:0]
+		for i := range 15 {
+			offsets = append(offsets, 1024<<i)
+		}
+	}
+	for _, off := range offsets {
+		m1, err := readMeta(f, off)
+		if err == nil && m1.pageSize == off && (err0 != nil || m1.txid > m0.txid) {
+			return m1, nil
+		}
+	}
+	if err0 != nil {
+		return meta{}, fmt.Errorf("not a bbolt database (%w)", err0)
+	}
+	return m0, nil
+}
+
+func readMeta(f *os.File, off int64) (meta, error) {
+	var p [pageHeaderSize + metaSize]byte
+	if _, err := f.ReadAt(p[:], off); err != nil {
+		return meta{}, errors.New("meta page unreadable")
+	}
+	b := p[pageHeaderSize:]
+	ne := binary.NativeEndian
+	sum := fnv.New64a()
+	sum.Write(b[:56])
+	switch {
+	case ne.Uint32(b[0:]) != boltMagic:
+		return meta{}, errors.New("no bbolt magic number")
+	case ne.Uint32(b[4:]) != boltVersion:
+		return meta{}, fmt.Errorf("bbolt file format %d, not %d", ne.Uint32(b[4:]), boltVersion)
+	case sum.Sum64() != ne.Uint64(b[56:]):
+		return meta{}, errors.New("meta page checksum mismatch")
+	}
+	return meta{
+		pageSize: int64(ne.Uint32(b[8:])),
+		root:     ne.Uint64(b[16:]),
+		freelist: ne.Uint64(b[32:]),
+		pgid:     ne.Uint64(b[40:]),
+		txid:     ne.Uint64(b[48:]),
+	}, nil
+}
+
+// check returns why the meta page cannot describe a stompd store in a file of
+// this size, or "".
+func (m meta) check(size int64) string {
+	switch {
+	case m.pageSize < 1024 || m.pageSize > 1<<24 || m.pageSize&(m.pageSize-1) != 0:
+		return fmt.Sprintf("implausible page size %d", m.pageSize)
+	case m.freelist == noFreelist:
+		return "a bbolt file written without a freelist (not by stompd)"
+	case m.pgid < 4 || m.root < 2 || m.root >= m.pgid || m.freelist < 2 || m.freelist >= m.pgid:
+		return "meta page points outside the file"
+	case m.pgid > uint64(size/m.pageSize):
+		return fmt.Sprintf("truncated: %d bytes long, the store needs %d", size, m.pgid*uint64(m.pageSize))
+	}
+	return ""
+}

@@ -1,0 +1,96 @@
+package persist
+
+import (
+	"crypto/sha256"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// clock is a settable clock for Options.Now, safe for concurrent use.
+type clock struct{ ns atomic.Int64 }
+
+var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(epoch.UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// openTest opens a new store in a fresh directory, closed at cleanup.
+func openTest(t *testing.T) (*Store, *clock, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "stompd.db")
+	c := newClock()
+	return openAt(t, path, c), c, path
+}
+
+func openAt(t *testing.T, path string, c *clock) *Store {
+	t.Helper()
+	s, err := Open(path, Options{Now: c.Now, Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func hashOf(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+func mustAddUser(t *testing.T, s *Store, email string) User {
+	t.Helper()
+	u, err := s.AddUser(User{Email: email, Name: "N " + email, Roles: []string{"user"}, PasswordHash: []byte("hash-" + email)})
+	if err != nil {
+		t.Fatalf("AddUser(%s): %v", email, err)
+	}
+	return u
+}
+
+func mustCreate(t *testing.T, s *Store, token, userID string, expires time.Time) RefreshToken {
+	t.Helper()
+	rt, err := s.CreateRefresh(hashOf(token), userID, expires)
+	if err != nil {
+		t.Fatalf("CreateRefresh(%s): %v", token, err)
+	}
+	return rt
+}
+
+func mustRotate(t *testing.T, s *Store, old, next string, expires time.Time) RefreshToken {
+	t.Helper()
+	rt, err := s.RotateRefresh(hashOf(old), hashOf(next), expires)
+	if err != nil {
+		t.Fatalf("RotateRefresh(%s -> %s): %v", old, next, err)
+	}
+	return rt
+}
+
+func wantErr(t *testing.T, what string, got, want error) {
+	t.Helper()
+	if !errors.Is(got, want) {
+		t.Fatalf("%s: got error %v, want %v", what, got, want)
+	}
+}
+
+func wantCount(t *testing.T, s *Store, want int) {
+	t.Helper()
+	n, err := s.RefreshCount()
+	if err != nil || n != want {
+		t.Fatalf("RefreshCount = %d, %v; want %d", n, err, want)
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	s, _, _ := openTest(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Users()
+	wantErr(t, "Users after Close", err, ErrClosed)
+	wantErr(t, "PutKey after Close", s.PutKey("k", []byte("v")), ErrClosed)
+}
