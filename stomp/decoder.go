@@ -43,6 +43,7 @@ type Decoder struct {
 	// started in the current input) and buf[:size] otherwise.
 	in     []byte // the input of the current Decode call
 	n      int    // bytes of in consumed so far
+	end    int    // the end of the part of in the frame may still take
 	base   int
 	direct bool
 	buf    []byte
@@ -110,18 +111,18 @@ func (d *Decoder) Decode(p []byte) (n int, f *Frame, err error) {
 // or the input is used up.
 func (d *Decoder) run() (*Frame, error) {
 	for d.n < len(d.in) {
+		if d.state == stateCommand && d.size == 0 {
+			if d.skipHeartbeats(); d.n == len(d.in) {
+				return nil, nil
+			}
+		}
+		if err := d.setEnd(); err != nil {
+			return nil, err
+		}
 		var done bool
 		var err error
 		switch d.state {
-		case stateCommand:
-			if d.size == 0 {
-				d.skipHeartbeats()
-				if d.n == len(d.in) {
-					return nil, nil
-				}
-			}
-			err = d.readLine()
-		case stateHeaders:
+		case stateCommand, stateHeaders:
 			err = d.readLine()
 		case stateBodyLength:
 			done, err = d.readSizedBody()
@@ -136,6 +137,23 @@ func (d *Decoder) run() (*Frame, error) {
 		}
 	}
 	return nil, nil
+}
+
+// setEnd bounds the input the states may look at to what MaxFrameSize
+// leaves of the frame. Each state checks its own limits within that view,
+// so the limit reported is the one the input breaks first, however its
+// bytes arrive.
+func (d *Decoder) setEnd() error {
+	d.end = len(d.in)
+	max := d.limits.MaxFrameSize
+	if max < 0 || d.end-d.n <= max-d.size {
+		return nil
+	}
+	if d.size >= max {
+		return d.fail(ErrFrameTooLarge, "frame of at least %d bytes exceeds the limit of %d", max+1, max)
+	}
+	d.end = d.n + max - d.size
+	return nil
 }
 
 // skipHeartbeats consumes the LF and CRLF heart-beats before a frame. A CR
@@ -163,35 +181,29 @@ func (d *Decoder) mem() []byte {
 	return d.buf
 }
 
-// take consumes k bytes of input into the frame, after checking that the
-// frame stays within MaxFrameSize.
-func (d *Decoder) take(k int) error {
-	if over(d.limits.MaxFrameSize, d.size+k) {
-		return d.fail(ErrFrameTooLarge, "frame of at least %d bytes exceeds the limit of %d", d.size+k, d.limits.MaxFrameSize)
-	}
+// take consumes k bytes of input into the frame.
+func (d *Decoder) take(k int) {
 	if !d.direct {
 		d.buf = append(d.buf, d.in[d.n:d.n+k]...)
 	}
 	d.n += k
 	d.size += k
-	return nil
 }
 
 // readLine consumes input up to and including the next LF, checking the
 // line's length as it arrives, and hands a completed line to the command
 // or header parser.
 func (d *Decoder) readLine() error {
-	rest := d.in[d.n:]
+	rest := d.in[d.n:d.end]
 	i := bytes.IndexByte(rest, '\n')
 	if i < 0 {
 		if err := d.checkPartialLine(rest); err != nil {
 			return err
 		}
-		return d.take(len(rest))
+		d.take(len(rest))
+		return nil
 	}
-	if err := d.take(i + 1); err != nil {
-		return err
-	}
+	d.take(i + 1)
 	start := d.line
 	line := d.mem()[start : d.size-1]
 	d.line = d.size
@@ -336,29 +348,33 @@ func (d *Decoder) endHeaders() error {
 // readSizedBody consumes the content-length bytes of the body, then its NUL.
 func (d *Decoder) readSizedBody() (done bool, err error) {
 	if need := d.body + d.length - d.size; need > 0 {
-		return false, d.take(min(need, len(d.in)-d.n))
+		d.take(min(need, d.end-d.n))
+		return false, nil
 	}
 	if c := d.in[d.n]; c != 0 {
 		return false, d.fail(ErrMissingNull, "the %d-byte body that content-length declared is followed by %q, not NUL", d.length, c)
 	}
-	return true, d.take(1)
+	d.take(1)
+	return true, nil
 }
 
 // readBody consumes a body up to and including its NUL, checking
 // MaxBodySize as the bytes arrive.
 func (d *Decoder) readBody() (done bool, err error) {
-	rest := d.in[d.n:]
+	rest := d.in[d.n:d.end]
 	i := bytes.IndexByte(rest, 0)
 	if i < 0 {
 		if n := d.size - d.body + len(rest); over(d.limits.MaxBodySize, n) {
 			return false, d.fail(ErrBodyTooLarge, "body of at least %d bytes exceeds the limit of %d", n, d.limits.MaxBodySize)
 		}
-		return false, d.take(len(rest))
+		d.take(len(rest))
+		return false, nil
 	}
 	if n := d.size - d.body + i; over(d.limits.MaxBodySize, n) {
 		return false, d.fail(ErrBodyTooLarge, "body of %d bytes exceeds the limit of %d", n, d.limits.MaxBodySize)
 	}
-	return true, d.take(i + 1)
+	d.take(i + 1)
+	return true, nil
 }
 
 // complete builds the frame from the spans; the last byte consumed is the
