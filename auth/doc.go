@@ -1,0 +1,61 @@
+// Package auth is stompd's authentication and authorisation: it issues and
+// verifies JWT access tokens, WebSocket tickets and refresh tokens, serves
+// the /auth/* HTTP API and /.well-known/jwks.json, checks browser origins
+// (CORS and the WebSocket upgrade), throttles logins, and authorises STOMP
+// frames against per-destination rules.
+//
+// # Tokens
+//
+// Access tokens are JWTs signed with Ed25519 by default (the key is made on
+// first start and kept through a KeyStore; its kid is the RFC 7638
+// thumbprint), with HS256 and a secret (NewHS256Keys), or issued elsewhere
+// and only verified here (ParsePublicKeyPEM, ParseJWKS; login and refresh
+// then answer 403 login_disabled). Claims: sub, exp, iat, jti, iss, aud,
+// sid (the login, i.e. the refresh-token family), roles and
+// token_use:"access". Verification allows only the configured keys'
+// algorithms, requires exp, iss, aud and token_use, and picks the key by
+// kid among the configured keys only: jku, x5u and jwk headers are never
+// followed.
+//
+// Tickets and refresh tokens are 256 random bits, base64url, opaque (never
+// JWTs) and kept only as SHA-256 hashes: tickets in memory (single use, 30
+// s by default but never beyond the access token they were issued for),
+// refresh tokens in the RefreshStore (rotated on every use; reusing a
+// rotated one revokes its family). A token of one kind is never accepted as
+// another. Logout revokes the family and denies its sid (and the token's
+// jti) until its last access token expires, which ends every access token,
+// ticket and session of that login (Options.OnLogout closes the sessions).
+//
+// # Stores
+//
+// auth speaks to storage through small interfaces defined here (Users,
+// RefreshStore, Revoker, DenialStore, KeyStore); adapters map the store's
+// errors to ErrUserNotFound, ErrRefreshNotFound, ErrRefreshExpired,
+// ErrRefreshRevoked, ErrRefreshReused and ErrKeyNotFound.
+//
+// # STOMP
+//
+// The broker calls AuthenticateUpgrade on the upgrade request, Connect on
+// CONNECT, AuthorizeFrame on every later frame that carries Authorization
+// and on every SEND and SUBSCRIBE, and SessionError when a session's
+// deadline (Claims.Expires) fires. Errors meant for a peer are *Error:
+// Code for the ERROR frame's code header, Error for its message header,
+// Status and Name for HTTP.
+//
+// # Rules
+//
+// A SUBSCRIBE to /user/<dest> is the session's own user destination and is
+// checked against the rules as /user/<sub>/<dest>; a SEND to
+// /user/<sub>/<dest> is checked as written. The {sub} pattern segment
+// stands for the session's subject. See Rule and DefaultRules.
+//
+// # Concurrency and limits
+//
+// Service, Keys and Origins are safe for concurrent use. Claims.Roles may
+// be shared between callers and must not be modified. Limits: access
+// tokens 8 KiB (MaxTokenSize), refresh tokens and tickets 256 bytes as
+// received, JSON bodies 64 KiB, 100,000 outstanding tickets, 10,000 cached
+// verified tokens (Options.CacheSize), 100,000 throttled keys per table.
+// Time comes from Options.Now everywhere. Secrets and tokens are never
+// logged.
+package auth

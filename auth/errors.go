@@ -1,0 +1,159 @@
+package auth
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Errors the storage adapters return, so that auth can tell the cases apart.
+// An adapter maps its store's own errors to these (wrapping is fine: auth
+// matches with errors.Is).
+var (
+	// ErrUserNotFound: no user has that email or id.
+	ErrUserNotFound = errors.New("auth: user not found")
+	// ErrKeyNotFound: the key store holds no key of that name yet.
+	ErrKeyNotFound = errors.New("auth: key not found")
+	// ErrRefreshNotFound: no refresh token has that hash.
+	ErrRefreshNotFound = errors.New("auth: refresh token not found")
+	// ErrRefreshExpired: the refresh token is past its expiry.
+	ErrRefreshExpired = errors.New("auth: refresh token expired")
+	// ErrRefreshRevoked: the refresh token's family was revoked.
+	ErrRefreshRevoked = errors.New("auth: refresh token revoked")
+	// ErrRefreshReused: the refresh token was already rotated; the store has
+	// revoked its whole family before returning this.
+	ErrRefreshReused = errors.New("auth: refresh token reused")
+)
+
+// STOMP ERROR frame codes of the errors auth returns.
+const (
+	CodeUnauthorized   = "unauthorized"
+	CodeForbidden      = "forbidden"
+	CodeTokenExpired   = "token-expired"
+	CodeSessionRevoked = "session-revoked"
+)
+
+// Error is every error auth hands to a caller that answers a peer. Code is
+// the STOMP ERROR frame's code header, Error the text for its message header
+// (exactly "token expired" and "session revoked" for those two cases),
+// Status the HTTP status and Name the JSON body's "error" field.
+//
+// Compare with errors.Is against the exported Err values below: two Errors
+// match when their Names do, whatever their messages.
+type Error struct {
+	code   string
+	status int
+	name   string
+	reason reason
+	msg    string
+	retry  time.Duration
+}
+
+func (e *Error) Error() string { return e.msg }
+
+// Code returns the STOMP ERROR code.
+func (e *Error) Code() string { return e.code }
+
+// Status returns the HTTP status code.
+func (e *Error) Status() int { return e.status }
+
+// Name returns the machine-readable code of the JSON error body.
+func (e *Error) Name() string { return e.name }
+
+// RetryAfter is how long a throttled client must wait; zero otherwise.
+func (e *Error) RetryAfter() time.Duration { return e.retry }
+
+// Is reports whether target is an *Error with the same Name.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.name == e.name
+}
+
+// with returns a copy of e carrying a metric reason and a precise message.
+func (e *Error) with(r reason, msg string) *Error {
+	c := *e
+	c.reason = r
+	c.msg = msg
+	return &c
+}
+
+// Errors auth returns, for errors.Is. The instances actually returned carry
+// more precise messages.
+var (
+	ErrInvalidRequest     = newError(CodeUnauthorized, http.StatusBadRequest, "invalid_request", reasonMalformed, "invalid request")
+	ErrInvalidToken       = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_token", reasonMalformed, "invalid access token")
+	ErrMissingToken       = newError(CodeUnauthorized, http.StatusUnauthorized, "missing_token", reasonMissing, "missing access token")
+	ErrTokenExpired       = newError(CodeTokenExpired, http.StatusUnauthorized, "token_expired", reasonExpired, "token expired")
+	ErrSessionRevoked     = newError(CodeSessionRevoked, http.StatusUnauthorized, "session_revoked", reasonRevoked, "session revoked")
+	ErrInvalidTicket      = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_ticket", reasonUnknown, "invalid ticket")
+	ErrInvalidRefresh     = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_refresh_token", reasonUnknown, "invalid refresh token")
+	ErrInvalidCredentials = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_credentials", reasonBadCredentials, "wrong email or password")
+	ErrTooManyAttempts    = newError(CodeUnauthorized, http.StatusTooManyRequests, "too_many_attempts", reasonThrottled, "too many failed login attempts")
+	ErrLoginDisabled      = newError(CodeUnauthorized, http.StatusForbidden, "login_disabled", reasonDisabled, "login is disabled: this server only verifies tokens issued elsewhere")
+	ErrOriginNotAllowed   = newError(CodeForbidden, http.StatusForbidden, "origin_not_allowed", reasonOrigin, "origin not allowed")
+	ErrForbidden          = newError(CodeForbidden, http.StatusForbidden, "forbidden", reasonForbidden, "forbidden")
+	ErrMethodNotAllowed   = newError(CodeUnauthorized, http.StatusMethodNotAllowed, "method_not_allowed", reasonMalformed, "method not allowed")
+	ErrBusy               = newError(CodeUnauthorized, http.StatusServiceUnavailable, "busy", reasonInternal, "too many outstanding tickets, try again shortly")
+	ErrInternal           = newError(CodeUnauthorized, http.StatusInternalServerError, "server_error", reasonInternal, "internal error")
+)
+
+func newError(code string, status int, name string, r reason, msg string) *Error {
+	return &Error{code: code, status: status, name: name, reason: r, msg: msg}
+}
+
+// reason is the bounded label value of stompd_auth_failures_total{reason}.
+type reason uint8
+
+const (
+	reasonMalformed reason = iota
+	reasonMissing
+	reasonOversized
+	reasonBadSignature
+	reasonUnknownKey
+	reasonExpired
+	reasonNotYetValid
+	reasonInvalidClaims
+	reasonWrongKind
+	reasonRevoked
+	reasonUnknown
+	reasonReused
+	reasonSubjectMismatch
+	reasonBadCredentials
+	reasonThrottled
+	reasonDisabled
+	reasonOrigin
+	reasonForbidden
+	reasonInternal
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	reasonMalformed:       "malformed",
+	reasonMissing:         "missing",
+	reasonOversized:       "oversized",
+	reasonBadSignature:    "bad_signature",
+	reasonUnknownKey:      "unknown_key",
+	reasonExpired:         "expired",
+	reasonNotYetValid:     "not_yet_valid",
+	reasonInvalidClaims:   "invalid_claims",
+	reasonWrongKind:       "wrong_kind",
+	reasonRevoked:         "revoked",
+	reasonUnknown:         "unknown",
+	reasonReused:          "reused",
+	reasonSubjectMismatch: "subject_mismatch",
+	reasonBadCredentials:  "bad_credentials",
+	reasonThrottled:       "throttled",
+	reasonDisabled:        "disabled",
+	reasonOrigin:          "origin",
+	reasonForbidden:       "forbidden",
+	reasonInternal:        "internal",
+}
+
+// reasonOf returns the metric reason of err.
+func reasonOf(err error) reason {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.reason
+	}
+	return reasonInternal
+}

@@ -1,0 +1,151 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// RefreshToken is a stored refresh token. Only its SHA-256 is stored;
+// Family names the login it belongs to and becomes the sid of the access
+// tokens issued with it.
+type RefreshToken struct {
+	Hash    [32]byte
+	Family  string
+	UserID  string
+	Issued  time.Time
+	Expires time.Time
+}
+
+// RefreshStore stores refresh tokens by hash.
+//
+// CreateRefresh starts a new family (a login). RotateRefresh replaces old
+// by next in old's family and returns the new token; it fails with
+// ErrRefreshNotFound, ErrRefreshExpired, ErrRefreshRevoked, or
+// ErrRefreshReused when old was already rotated, having then revoked the
+// family. LookupRefresh finds a token, rotated or not (ErrRefreshNotFound).
+type RefreshStore interface {
+	CreateRefresh(hash [32]byte, userID string, expires time.Time) (RefreshToken, error)
+	RotateRefresh(old, next [32]byte, expires time.Time) (RefreshToken, error)
+	LookupRefresh(hash [32]byte) (RefreshToken, error)
+}
+
+// Revoker revokes a whole refresh-token family: no token of it rotates again.
+type Revoker interface {
+	RevokeFamily(family string) error
+}
+
+// maxRefreshTokenSize bounds a refresh token as received; real ones are 43
+// bytes.
+const maxRefreshTokenSize = 256
+
+// tokenPair is what login and refresh hand out.
+type tokenPair struct {
+	access  string
+	refresh string
+	claims  Claims
+}
+
+// startLogin creates a refresh family for u and its first access token.
+func (s *Service) startLogin(u User) (tokenPair, error) {
+	refresh := randomToken(opaqueBytes)
+	rt, err := s.opts.Refresh.CreateRefresh(hashToken(refresh), u.ID, s.now().Add(s.opts.RefreshTTL))
+	if err != nil {
+		return tokenPair{}, fmt.Errorf("auth: creating refresh token: %w", err)
+	}
+	return s.pair(u, rt.Family, refresh)
+}
+
+func (s *Service) pair(u User, family, refresh string) (tokenPair, error) {
+	access, c, err := s.issueAccess(u.ID, family, u.Roles)
+	if err != nil {
+		return tokenPair{}, fmt.Errorf("auth: signing access token: %w", err)
+	}
+	return tokenPair{access: access, refresh: refresh, claims: c}, nil
+}
+
+// rotate trades a refresh token for a new pair. Reusing a rotated token
+// fails, and its family is revoked (by the store) and denied (here), so the
+// access tokens and sessions of that login end too.
+func (s *Service) rotate(token string) (tokenPair, error) {
+	if !s.canIssue() {
+		return tokenPair{}, ErrLoginDisabled
+	}
+	if token == "" {
+		return tokenPair{}, ErrInvalidRefresh.with(reasonMissing, "missing refresh token: send it in the body or the stompd_refresh cookie")
+	}
+	if len(token) > maxRefreshTokenSize {
+		return tokenPair{}, ErrInvalidRefresh.with(reasonOversized, "refresh token too large")
+	}
+	old := hashToken(token)
+	next := randomToken(opaqueBytes)
+	rt, err := s.opts.Refresh.RotateRefresh(old, hashToken(next), s.now().Add(s.opts.RefreshTTL))
+	if err != nil {
+		return tokenPair{}, s.rotateError(old, err)
+	}
+	u, err := s.opts.Users.UserByID(rt.UserID)
+	if errors.Is(err, ErrUserNotFound) {
+		return tokenPair{}, errors.Join(ErrInvalidRefresh.with(reasonUnknown, "refresh token of a deleted user"), s.endLogin(rt.Family, time.Time{}))
+	}
+	if err != nil {
+		return tokenPair{}, fmt.Errorf("auth: user of refresh token: %w", err)
+	}
+	return s.pair(u, rt.Family, next)
+}
+
+func (s *Service) rotateError(old [32]byte, err error) error {
+	switch {
+	case errors.Is(err, ErrRefreshNotFound):
+		return ErrInvalidRefresh.with(reasonUnknown, "unknown refresh token")
+	case errors.Is(err, ErrRefreshExpired):
+		return ErrInvalidRefresh.with(reasonExpired, "refresh token expired")
+	case errors.Is(err, ErrRefreshRevoked):
+		return ErrInvalidRefresh.with(reasonRevoked, "refresh token revoked")
+	case errors.Is(err, ErrRefreshReused):
+		e := ErrInvalidRefresh.with(reasonReused, "refresh token already used: its login is revoked")
+		if rt, lerr := s.opts.Refresh.LookupRefresh(old); lerr == nil {
+			return errors.Join(e, s.endLogin(rt.Family, time.Time{}))
+		}
+		return e
+	}
+	return fmt.Errorf("auth: rotating refresh token: %w", err)
+}
+
+// logout ends the login of c and, when refresh names another login of the
+// same user, that one too; c's jti is denied until it expires.
+func (s *Service) logout(c Claims, refresh string) error {
+	now := s.now()
+	err := s.endLogin(c.SID, c.Expires)
+	if refresh != "" && len(refresh) <= maxRefreshTokenSize && s.opts.Refresh != nil {
+		rt, lerr := s.opts.Refresh.LookupRefresh(hashToken(refresh))
+		if lerr == nil && rt.UserID == c.Subject && rt.Family != c.SID {
+			err = errors.Join(err, s.endLogin(rt.Family, time.Time{}))
+		}
+	}
+	return errors.Join(err, s.denied.deny(denyJTI, c.ID, c.Expires, now))
+}
+
+// endLogin revokes refresh family sid, denies its access tokens until the
+// last one it may have issued expires (now plus the access TTL, or
+// lastExpiry when later), and closes its live sessions.
+func (s *Service) endLogin(sid string, lastExpiry time.Time) error {
+	if sid == "" {
+		return nil
+	}
+	var err error
+	if s.opts.Revoker != nil {
+		if rerr := s.opts.Revoker.RevokeFamily(sid); rerr != nil && !errors.Is(rerr, ErrRefreshNotFound) {
+			err = fmt.Errorf("auth: revoking refresh family: %w", rerr)
+		}
+	}
+	now := s.now()
+	until := now.Add(s.opts.AccessTTL + s.opts.Leeway)
+	if lastExpiry.After(until) {
+		until = lastExpiry
+	}
+	err = errors.Join(err, s.denied.deny(denySID, sid, until, now))
+	if s.opts.OnLogout != nil {
+		s.opts.OnLogout(sid)
+	}
+	return err
+}

@@ -1,0 +1,209 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/stompd/stompd/metrics"
+)
+
+// Default lifetimes and sizes.
+const (
+	DefaultIssuer     = "stompd"
+	DefaultAudience   = "stompd"
+	DefaultAccessTTL  = 15 * time.Minute
+	DefaultRefreshTTL = 14 * 24 * time.Hour
+	DefaultTicketTTL  = 30 * time.Second
+	DefaultLeeway     = 5 * time.Second
+	DefaultCacheSize  = 10_000
+)
+
+// User is an account as auth needs it. PasswordHash is a bcrypt hash.
+type User struct {
+	ID           string
+	Email        string
+	Name         string
+	Roles        []string
+	PasswordHash []byte
+}
+
+// Users looks accounts up; both methods return ErrUserNotFound when there
+// is no such user. UserByID serves refresh, which re-reads the roles.
+type Users interface {
+	UserByEmail(email string) (User, error)
+	UserByID(id string) (User, error)
+}
+
+// Options configure a Service. Zero values mean the documented defaults.
+type Options struct {
+	// Keys sign and verify access tokens (required). Verify-only keys
+	// disable login and refresh.
+	Keys *Keys
+	// Users, Refresh and Revoker are required when Keys can sign. Denials
+	// is optional: without it denials live in memory only.
+	Users   Users
+	Refresh RefreshStore
+	Revoker Revoker
+	Denials DenialStore
+
+	// Issuer and Audience are the iss and aud of issued tokens and the
+	// values required of verified ones. Default "stompd".
+	Issuer, Audience string
+	// AccessTTL, RefreshTTL and TicketTTL default to 15 min, 14 days and
+	// 30 s. Leeway (default 5 s) forgives iat and nbf a little ahead.
+	AccessTTL, RefreshTTL, TicketTTL, Leeway time.Duration
+
+	// Rules authorise SEND and SUBSCRIBE; nil means DefaultRules().
+	Rules []Rule
+	// Origins is the browser allow-list for CORS; nil allows same-origin
+	// only.
+	Origins *Origins
+	// Upgrade enables upgrade strategies beyond the ticket; zero: tickets
+	// only.
+	Upgrade UpgradeStrategy
+
+	// Login throttling: failures per account (default 5) and per client
+	// address (default 30) within Window (default 15 min).
+	AccountFailures, AddressFailures int
+	ThrottleWindow                   time.Duration
+	// ClientAddress returns the address a login is throttled under;
+	// default: the host of r.RemoteAddr. Set it when behind a proxy that
+	// you trust to set a header.
+	ClientAddress func(r *http.Request) string
+	// BcryptCost is the cost of the dummy hash compared for unknown emails;
+	// it should be the cost user hashes are made with. Default
+	// bcrypt.DefaultCost.
+	BcryptCost int
+
+	// CacheSize bounds the verified-token cache; default 10,000, negative
+	// disables it.
+	CacheSize int
+	// OnLogout is called with the sid of every login that ends (logout, or
+	// refresh-token reuse), after it is denied, so the broker can close its
+	// sessions. It must not block for long.
+	OnLogout func(sid string)
+
+	Metrics *metrics.Set // default: a set on a private registry
+	Logger  *slog.Logger // default: slog.Default()
+	Now     func() time.Time
+}
+
+// Service is stompd's authentication: it issues and verifies tokens,
+// tickets and refresh tokens, serves the /auth/* API, and authorises STOMP
+// frames. It is safe for concurrent use.
+type Service struct {
+	opts      Options
+	keys      *Keys
+	parser    *jwt.Parser
+	rules     rules
+	cache     *tokenCache
+	denied    *denyList
+	tickets   *ticketStore
+	throttle  *throttle
+	dummyHash []byte
+	metrics   authMetrics
+}
+
+// New returns a Service, loading the denial list from opts.Denials.
+func New(opts Options) (*Service, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	rs, err := compileRules(opts.Rules)
+	if err != nil {
+		return nil, err
+	}
+	denied, err := newDenyList(opts.Denials)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		opts:     opts,
+		keys:     opts.Keys,
+		parser:   newParser(&opts, opts.Keys.methods),
+		rules:    rs,
+		cache:    newTokenCache(opts.CacheSize),
+		denied:   denied,
+		tickets:  newTicketStore(),
+		throttle: newThrottle(opts.AccountFailures, opts.AddressFailures, opts.ThrottleWindow),
+		metrics:  newAuthMetrics(opts.Metrics),
+	}
+	if s.canIssue() {
+		if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte(randomToken(18)), opts.BcryptCost); err != nil {
+			return nil, fmt.Errorf("auth: dummy hash: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (o *Options) defaults() error {
+	if o.Keys == nil {
+		return errors.New("auth: Options.Keys is required")
+	}
+	if o.Keys.CanSign() && (o.Users == nil || o.Refresh == nil || o.Revoker == nil) {
+		return errors.New("auth: Options.Users, Refresh and Revoker are required with signing keys")
+	}
+	o.Issuer = orString(o.Issuer, DefaultIssuer)
+	o.Audience = orString(o.Audience, DefaultAudience)
+	o.AccessTTL = orDuration(o.AccessTTL, DefaultAccessTTL)
+	o.RefreshTTL = orDuration(o.RefreshTTL, DefaultRefreshTTL)
+	o.TicketTTL = orDuration(o.TicketTTL, DefaultTicketTTL)
+	o.Leeway = orDuration(o.Leeway, DefaultLeeway)
+	o.ThrottleWindow = orDuration(o.ThrottleWindow, DefaultThrottleWindow)
+	o.AccountFailures = orInt(o.AccountFailures, DefaultAccountFailures)
+	o.AddressFailures = orInt(o.AddressFailures, DefaultAddressFailures)
+	o.CacheSize = orInt(o.CacheSize, DefaultCacheSize)
+	o.BcryptCost = orInt(o.BcryptCost, bcrypt.DefaultCost)
+	if o.Rules == nil {
+		o.Rules = DefaultRules()
+	}
+	if o.ClientAddress == nil {
+		o.ClientAddress = remoteHost
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(prometheus.NewRegistry())
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+func orString(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func orDuration(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func (s *Service) now() time.Time { return s.opts.Now() }
+
+// canIssue reports whether this Service issues tokens (login, refresh).
+func (s *Service) canIssue() bool { return s.keys.CanSign() }
+
+// AccessTTL returns the configured access-token lifetime.
+func (s *Service) AccessTTL() time.Duration { return s.opts.AccessTTL }

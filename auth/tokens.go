@@ -1,0 +1,98 @@
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Claims is what a verified access token says.
+type Claims struct {
+	// Subject is the user id (sub), the <sub> of /user/<sub>/ destinations.
+	Subject string
+	// SID names the login (the refresh-token family) the token belongs to.
+	// Tokens issued elsewhere (verify-only mode) may have none.
+	SID string
+	// ID is the token's jti.
+	ID       string
+	Roles    []string
+	IssuedAt time.Time
+	Expires  time.Time
+}
+
+// HasRole reports whether c carries role.
+func (c Claims) HasRole(role string) bool {
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenUseAccess is the token_use claim of access tokens.
+const tokenUseAccess = "access"
+
+// jwtClaims is the JSON payload of an access token.
+type jwtClaims struct {
+	jwt.RegisteredClaims
+	SID      string   `json:"sid,omitempty"`
+	Roles    []string `json:"roles"`
+	TokenUse string   `json:"token_use"`
+}
+
+func (j *jwtClaims) claims() Claims {
+	c := Claims{Subject: j.Subject, SID: j.SID, ID: j.ID, Roles: j.Roles}
+	if j.IssuedAt != nil {
+		c.IssuedAt = j.IssuedAt.Time
+	}
+	if j.ExpiresAt != nil {
+		c.Expires = j.ExpiresAt.Time
+	}
+	return c
+}
+
+// issueAccess signs a new access token for subject in login sid.
+func (s *Service) issueAccess(subject, sid string, roles []string) (string, Claims, error) {
+	now := s.now().Truncate(time.Second)
+	if roles == nil {
+		roles = []string{}
+	}
+	jc := &jwtClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.opts.Issuer,
+			Subject:   subject,
+			Audience:  jwt.ClaimStrings{s.opts.Audience},
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.opts.AccessTTL)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        randomToken(16),
+		},
+		SID:      sid,
+		Roles:    roles,
+		TokenUse: tokenUseAccess,
+	}
+	t := jwt.NewWithClaims(s.keys.signer, jc)
+	t.Header["kid"] = s.keys.signKID
+	signed, err := t.SignedString(s.keys.signKey)
+	if err != nil {
+		return "", Claims{}, err
+	}
+	return signed, jc.claims(), nil
+}
+
+// randomToken returns n random bytes, base64url-encoded without padding.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// opaqueBytes is the entropy of tickets and refresh tokens: 256 bits.
+const opaqueBytes = 32
+
+// hashToken is how opaque tokens (tickets, refresh tokens) are stored and
+// looked up: only their SHA-256 is ever kept.
+func hashToken(t string) [32]byte { return sha256.Sum256([]byte(t)) }

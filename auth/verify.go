@@ -1,0 +1,113 @@
+package auth
+
+import (
+	"errors"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxTokenSize bounds an access token, in bytes, wherever one arrives.
+const MaxTokenSize = 8 << 10
+
+// VerifyAccess verifies an access token: signature against the configured
+// keys only, algorithm from the allow-list, exp required, iss, aud, iat,
+// token_use "access", a sub, and neither its jti nor its sid denied. The
+// token is valid until its exp exactly; the leeway only forgives iat and nbf
+// set slightly ahead by another clock. Verified tokens are cached (keyed by
+// their SHA-256) until they expire, so verifying the same token again costs
+// a hash and two map look-ups. The returned Claims' Roles is shared: do not
+// modify it.
+func (s *Service) VerifyAccess(token string) (Claims, error) {
+	if token == "" {
+		return Claims{}, ErrMissingToken
+	}
+	if len(token) > MaxTokenSize {
+		return Claims{}, ErrInvalidToken.with(reasonOversized, "access token too large")
+	}
+	now := s.now()
+	key := hashToken(token)
+	c, ok := s.cache.get(key, now)
+	if !ok {
+		var err error
+		if c, err = s.parse(token); err != nil {
+			return Claims{}, err
+		}
+		s.cache.put(key, c, now)
+	}
+	if err := s.sessionError(c, now); err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}
+
+// SessionError reports whether a session built on c must end now:
+// ErrTokenExpired once c.Expires is reached, ErrSessionRevoked after its
+// login was logged out, nil otherwise. The broker calls it when a session's
+// deadline fires.
+func (s *Service) SessionError(c Claims) error { return s.sessionError(c, s.now()) }
+
+func (s *Service) sessionError(c Claims, now time.Time) error {
+	if s.denied.revoked(c, now) {
+		return ErrSessionRevoked
+	}
+	if !now.Before(c.Expires) {
+		return ErrTokenExpired
+	}
+	return nil
+}
+
+func (s *Service) parse(token string) (Claims, error) {
+	var jc jwtClaims
+	if _, err := s.parser.ParseWithClaims(token, &jc, s.keys.keyFunc); err != nil {
+		return Claims{}, jwtError(err)
+	}
+	if jc.TokenUse != tokenUseAccess {
+		return Claims{}, ErrInvalidToken.with(reasonWrongKind, "invalid access token: token_use is not \"access\"")
+	}
+	if jc.Subject == "" {
+		return Claims{}, ErrInvalidToken.with(reasonInvalidClaims, "invalid access token: no sub claim")
+	}
+	return jc.claims(), nil
+}
+
+// newParser returns the JWT parser with every check auth relies on.
+func newParser(o *Options, methods []string) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods(methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuer(o.Issuer),
+		jwt.WithAudience(o.Audience),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(o.Leeway),
+		jwt.WithTimeFunc(o.Now),
+		jwt.WithStrictDecoding(),
+	)
+}
+
+// jwtError maps a jwt parse error to an *Error with a metric reason.
+func jwtError(err error) *Error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ErrInvalidToken.with(reasonMalformed, "invalid access token: malformed")
+	case errors.Is(err, errUnknownKey), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return ErrInvalidToken.with(reasonUnknownKey, "invalid access token: "+errUnknownKey.Error())
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return ErrInvalidToken.with(reasonBadSignature, "invalid access token: bad signature or algorithm")
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrTokenExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ErrInvalidToken.with(reasonNotYetValid, "invalid access token: not valid yet")
+	}
+	return ErrInvalidToken.with(reasonInvalidClaims, "invalid access token: "+claimsDetail(err))
+}
+
+// claimsDetail names the failed claim check without echoing token content.
+func claimsDetail(err error) string {
+	for _, e := range []error{jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience, jwt.ErrTokenRequiredClaimMissing, jwt.ErrInvalidType} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "invalid claims"
+}
