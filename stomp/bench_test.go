@@ -64,6 +64,17 @@ func TestAllocs(t *testing.T) {
 			t.Errorf("%v allocations per frame, want 0", n)
 		}
 	})
+	t.Run("fan-out pieces", func(t *testing.T) {
+		buf := make([]byte, 0, 1024)
+		if n := testing.AllocsPerRun(100, func() {
+			buf = AppendCommand(buf[:0], MESSAGE)
+			buf = AppendHeaderString(buf, MESSAGE, "subscription", "sub-0", V12)
+			buf = AppendContentLength(buf, len(f.Body))
+			buf = AppendBody(buf, f.Body)
+		}); n != 0 {
+			t.Errorf("%v allocations per frame, want 0", n)
+		}
+	})
 	t.Run("ParseCommand", func(t *testing.T) {
 		line := []byte("UNSUBSCRIBE")
 		if n := testing.AllocsPerRun(100, func() { ParseCommand(line) }); n != 0 {

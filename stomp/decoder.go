@@ -323,7 +323,7 @@ func (d *Decoder) setLength(v []byte) error {
 	if !ok {
 		return d.fail(ErrBadContentLength, "content-length %s is not a decimal number of bytes", quote(v))
 	}
-	if n < 0 || over(d.limits.MaxBodySize, n) {
+	if over(d.limits.MaxBodySize, n) {
 		return d.fail(ErrBodyTooLarge, "body of %s bytes exceeds the limit of %d", v, d.limits.MaxBodySize)
 	}
 	d.length = n
@@ -421,9 +421,9 @@ func (d *Decoder) fail(err error, format string, args ...any) error {
 // over reports whether n exceeds limit, a negative limit meaning none.
 func over(limit, n int) bool { return limit >= 0 && n > limit }
 
-// parseLength parses a content-length value: decimal digits only. A value
-// too large for an int is returned as -1 with ok set, for the caller to
-// report as over the limit.
+// parseLength parses a content-length value: decimal digits only, with no
+// sign or space. A value too large for an int saturates at maxInt, which
+// every body limit rejects.
 func parseLength(b []byte) (n int, ok bool) {
 	if len(b) == 0 {
 		return 0, false
@@ -432,12 +432,10 @@ func parseLength(b []byte) (n int, ok bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		if n > (maxInt-9)/10 {
-			n = -1
-			continue
-		}
-		if n >= 0 {
-			n = n*10 + int(c-'0')
+		if digit := int(c - '0'); n <= (maxInt-digit)/10 {
+			n = n*10 + digit
+		} else {
+			n = maxInt
 		}
 	}
 	return n, true

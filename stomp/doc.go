@@ -38,24 +38,32 @@
 // # Limits
 //
 // A Decoder enforces its Limits as bytes arrive, before it buffers them:
-// MaxHeaderLine bounds the command line and each header line,
-// MaxHeaders the number of header lines, MaxBodySize the body (a declared
-// content-length is checked before any of the body is read, and is never
-// allocated in advance) and MaxFrameSize the whole frame from its command to
-// its NUL. Each violation is a *ProtocolError wrapping its own sentinel
-// (ErrHeaderLineTooLong, ErrTooManyHeaders, ErrBodyTooLarge,
-// ErrFrameTooLarge) with a Detail that names the limit and the size seen.
+// MaxHeaderLine bounds the command line and each header line (EOL
+// excluded), MaxHeaders the number of header lines, MaxBodySize the body,
+// and MaxFrameSize the whole frame from the first byte of its command to its
+// NUL (heart-beats between frames do not count). A declared content-length
+// is checked against MaxBodySize and MaxFrameSize as soon as its header line
+// ends, before any of the body arrives, and is never allocated in advance:
+// the buffer of a frame spread over several inputs grows only with the bytes
+// that actually came. Each violation is a *ProtocolError wrapping its own
+// sentinel (ErrHeaderLineTooLong, ErrTooManyHeaders, ErrBodyTooLarge,
+// ErrFrameTooLarge) with a Detail that names the size seen and the limit,
+// such as "body of 2000000 bytes exceeds the limit of 1048576" (or "of at
+// least" while the frame is still arriving). The limit reported is the one
+// the input breaks first, so it does not depend on how the bytes were split.
 // SetLimits changes the limits between frames.
 //
 // # Encoding
 //
-// AppendFrame, AppendCommand, AppendHeader, AppendHeaderString and
-// AppendBody append to dst and return the extended slice, like strconv's
-// Append functions. They escape header keys and values as the version
+// AppendFrame, AppendCommand, AppendHeader, AppendHeaderString,
+// AppendContentLength and AppendBody append to dst and return the extended
+// slice, like strconv's Append functions, and allocate only when dst must
+// grow. They escape header keys and values as the version
 // requires; where no escaping applies (STOMP 1.0, CONNECT and CONNECTED),
 // bytes a header line cannot carry are written as spaces, so a header from
 // one peer can never become two in the frame sent to another. They never add
-// a content-length header.
+// a content-length header of their own; AppendContentLength writes one
+// without allocating.
 //
 // # Concurrency
 //

@@ -1,5 +1,7 @@
 package stomp
 
+import "strconv"
+
 // AppendFrame appends f's wire form to dst and returns the extended slice.
 // Header keys and values are escaped as version v requires (not at all for
 // V10, nor for CONNECT, STOMP and CONNECTED frames); the body is written as
@@ -36,6 +38,14 @@ func appendHeader[T string | []byte](dst []byte, c Command, key, value T, v Vers
 	dst = appendEscaped(dst, key, true, c, v)
 	dst = append(dst, ':')
 	dst = appendEscaped(dst, value, false, c, v)
+	return append(dst, '\n')
+}
+
+// AppendContentLength appends the header line "content-length:n\n"
+// without allocating, for a body of n bytes.
+func AppendContentLength(dst []byte, n int) []byte {
+	dst = append(dst, "content-length:"...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
 	return append(dst, '\n')
 }
 

@@ -37,8 +37,9 @@ func TestAppendPieces(t *testing.T) {
 	dst = AppendCommand(dst, MESSAGE)
 	dst = AppendHeader(dst, MESSAGE, []byte("subscription"), []byte("s:1"), V12)
 	dst = AppendHeaderString(dst, MESSAGE, "message-id", "m\n2", V12)
+	dst = AppendContentLength(dst, 2)
 	dst = AppendBody(dst, []byte("hi"))
-	want := "prefix|MESSAGE\nsubscription:s\\c1\nmessage-id:m\\n2\n\nhi\x00"
+	want := "prefix|MESSAGE\nsubscription:s\\c1\nmessage-id:m\\n2\ncontent-length:2\n\nhi\x00"
 	if string(dst) != want {
 		t.Errorf("got %q, want %q", dst, want)
 	}

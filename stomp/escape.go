@@ -90,12 +90,18 @@ func rawSequence(c byte, key bool) string {
 	return ""
 }
 
+// special marks the bytes that some header encoding rewrites.
+var special = [256]bool{'\n': true, '\r': true, ':': true, '\\': true}
+
 // appendEscaped appends s to dst as a header key or value of command c
 // under version v.
 func appendEscaped[T string | []byte](dst []byte, s T, key bool, c Command, v Version) []byte {
 	esc := escapes(c, v)
 	from := 0
 	for i := 0; i < len(s); i++ {
+		if !special[s[i]] {
+			continue
+		}
 		var seq string
 		if esc {
 			seq = escapeSequence(s[i], v)
