@@ -58,12 +58,12 @@
 // AppendFrame, AppendCommand, AppendHeader, AppendHeaderString,
 // AppendContentLength and AppendBody append to dst and return the extended
 // slice, like strconv's Append functions, and allocate only when dst must
-// grow. They escape header keys and values as the version
-// requires; where no escaping applies (STOMP 1.0, CONNECT and CONNECTED),
-// bytes a header line cannot carry are written as spaces, so a header from
-// one peer can never become two in the frame sent to another. They never add
-// a content-length header of their own; AppendContentLength writes one
-// without allocating.
+// grow. They escape header keys and values as the version requires; where
+// no escaping applies (STOMP 1.0, CONNECT and CONNECTED), bytes a header
+// line cannot carry are written as spaces, so that a header from one peer
+// can never become two in the frame sent to another. AppendFrame adds no
+// content-length header of its own: a caller whose body may hold a NUL
+// writes one, with AppendContentLength.
 //
 // # Concurrency
 //
