@@ -38,12 +38,12 @@ func Open(path string, o Options) (*Store, error) {
 	if err := preflight(path); err != nil {
 		return nil, err
 	}
-	db, err := openBolt(path, o.Timeout)
-	if err != nil {
+	if err := verify(path, o.Timeout); err != nil {
 		return nil, err
 	}
-	if err := verify(db); err != nil {
-		return nil, errors.Join(corrupt(path, err.Error()), db.Close())
+	db, err := openBolt(path, o.Timeout, false)
+	if err != nil {
+		return nil, err
 	}
 	return &Store{db: db, now: o.Now}, nil
 }
@@ -107,10 +107,12 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// openBolt opens an existing file with bbolt. bbolt panics on some damage
-// (a garbled freelist page, say); the panic becomes ErrCorrupt and the file
-// is closed, which releases the lock (its memory map stays until exit).
-func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+// openBolt opens an existing file with bbolt, read-only (under a shared lock)
+// or not. Should bbolt panic on a damaged file the panic becomes ErrCorrupt;
+// the file is closed, but its memory map, and with it the lock, stays until
+// the process exits. Read-only opens read nothing beyond the meta pages that
+// preflight checked, so this is a last resort.
+func openBolt(path string, timeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
 	var file *os.File
 	defer func() {
 		if r := recover(); r != nil {
@@ -121,7 +123,8 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 		}
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: timeout,
+		Timeout:  timeout,
+		ReadOnly: readOnly,
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
 			f, err := os.OpenFile(name, flag&^os.O_CREATE, mode)
 			file = f
@@ -140,9 +143,24 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	return db, nil
 }
 
-// verify runs bbolt's consistency check over the whole file, then looks for
-// the stompd format marker and buckets. Panics become errors.
-func verify(db *bolt.DB) (err error) {
+// verify opens the file read-only and runs bbolt's consistency check over
+// all of it, which catches damage (and the panics it causes) before a
+// read-write open would load the freelist, then looks for the stompd format
+// marker and buckets.
+func verify(path string, timeout time.Duration) error {
+	db, err := openBolt(path, timeout, true)
+	if err != nil {
+		return err
+	}
+	if err := check(db); err != nil {
+		return errors.Join(corrupt(path, err.Error()), db.Close())
+	}
+	return db.Close()
+}
+
+// check runs the checks of verify in a read transaction. Panics become
+// errors.
+func check(db *bolt.DB) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("reading it failed: %v", r)
