@@ -1,0 +1,83 @@
+package broker
+
+import (
+	"strconv"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// onAck handles ACK and NACK, or keeps them for COMMIT inside a transaction.
+func (c *conn) onAck(f *stomp.Frame) error {
+	if tx, ok := f.Get("transaction"); ok {
+		if _, _, err := c.findDelivery(f); err != nil {
+			return err
+		}
+		return c.txAdd(tx, f)
+	}
+	return c.ack(f)
+}
+
+// ack settles what an ACK or NACK names. A NACK puts queue messages back
+// for redelivery; a NACKed topic message is dropped.
+func (c *conn) ack(f *stomp.Frame) error {
+	s, seq, err := c.findDelivery(f)
+	if err != nil {
+		return err
+	}
+	done, ok := s.settle(seq)
+	if !ok {
+		return protocolErrorf("%s of a message that is not awaiting acknowledgement", f.Command)
+	}
+	if s.kind != kindQueue {
+		return nil
+	}
+	if f.Command == stomp.NACK {
+		s.q.requeue(done)
+	} else {
+		s.q.dispatch()
+	}
+	return nil
+}
+
+// findDelivery locates the delivery an ACK or NACK names: by id (STOMP 1.2)
+// or by message-id and subscription (1.0 and 1.1; 1.0 may omit the
+// subscription).
+func (c *conn) findDelivery(f *stomp.Frame) (*subscription, uint64, error) {
+	if c.version == stomp.V12 {
+		id, err := require(f, "id")
+		if err != nil {
+			return nil, 0, err
+		}
+		serial, seq, ok := parseAckID(id)
+		if s := c.bySerial[serial]; ok && s != nil {
+			return s, seq, nil
+		}
+		return nil, 0, protocolErrorf("%s of unknown ack id %q", f.Command, id)
+	}
+	mid, err := require(f, "message-id")
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := strconv.ParseUint(string(mid), 10, 64)
+	if err != nil {
+		return nil, 0, protocolErrorf("%s of unknown message-id %q", f.Command, mid)
+	}
+	return c.findByMessageID(f, n, mid)
+}
+
+func (c *conn) findByMessageID(f *stomp.Frame, n uint64, mid []byte) (*subscription, uint64, error) {
+	if sub, ok := f.Get("subscription"); ok {
+		if s := c.subs[string(sub)]; s != nil {
+			if seq, ok := s.seqOf(n); ok {
+				return s, seq, nil
+			}
+		}
+	} else if c.version == stomp.V10 {
+		for _, s := range c.subs {
+			if seq, ok := s.seqOf(n); ok {
+				return s, seq, nil
+			}
+		}
+	}
+	return nil, 0, protocolErrorf("%s of message-id %q, which is not awaiting acknowledgement", f.Command, mid)
+}

@@ -1,0 +1,211 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// transport is what a connection needs of its socket: TCP and WebSocket
+// feed the same session code through it.
+type transport interface {
+	// read feeds incoming bytes to feed until feed returns false or the
+	// socket fails. Only the reader goroutine calls it.
+	read(feed func([]byte) bool) error
+	// writeBatch writes the frames of a batch. Only the writer calls it.
+	writeBatch(c *conn, batch []outItem, deadline time.Time) error
+	// writeRaw writes one encoded frame (or a heart-beat EOL).
+	writeRaw(b []byte, deadline time.Time) error
+	// close ends the connection, politely when graceful; it unblocks read.
+	close(graceful bool) error
+}
+
+// conn is one client connection and its STOMP session. The reader goroutine
+// (serve) owns the decoder and the session state; the writer goroutine owns
+// the socket's write side, heart-beats and deadlines.
+type conn struct {
+	b              *Broker
+	t              transport
+	kind           transportKind
+	remote         string
+	upgradeSubject string
+	log            *slog.Logger
+	opened         time.Time
+	ctx            context.Context // cancelled when the connection starts closing
+	cancel         context.CancelFunc
+
+	out        outbox
+	wake       chan struct{} // capacity 1: the outbox has something
+	writerDone chan struct{}
+
+	closing   atomic.Bool  // mirrors out.closing for lock-free checks
+	connected atomic.Bool  // CONNECTED was queued
+	lastRead  atomic.Int64 // UnixNano of the latest read, by Options.Now
+	expires   atomic.Int64 // UnixNano of the identity's deadline; 0 never
+	sendEvery atomic.Int64 // negotiated server heart-beat, ns; 0 none
+	recvEvery atomic.Int64 // negotiated client heart-beat, ns; 0 none
+	retick    atomic.Bool  // the writer's tick period must be recomputed
+
+	idMu  sync.Mutex
+	ident Identity
+
+	session // reader-owned
+}
+
+func (b *Broker) newConn(t transport, kind transportKind, remote, upgradeSubject string) *conn {
+	ctx, cancel := context.WithCancel(b.ctx)
+	now := b.now()
+	c := &conn{
+		b: b, t: t, kind: kind, remote: remote, upgradeSubject: upgradeSubject,
+		opened: now, ctx: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1), writerDone: make(chan struct{}),
+	}
+	c.log = b.log.With("transport", kind.String(), "remote", remote)
+	c.lastRead.Store(now.UnixNano())
+	c.session.init(b)
+	return c
+}
+
+// serve runs the connection to its end: it starts the writer, reads until
+// the session ends, then tears the session down and waits for the writer.
+func (c *conn) serve() {
+	c.b.m.connections[c.kind].Inc()
+	c.log.Info("connection open")
+	go c.writeLoop()
+	err := c.t.read(c.feed)
+	reason := "client closed"
+	if err != nil {
+		reason = "read: " + err.Error()
+	}
+	c.closeWith(nil, reason)
+	c.endSession()
+	<-c.writerDone
+	c.t.close(false)
+	c.b.untrack(c)
+	c.b.m.connections[c.kind].Dec()
+	_, _, why := c.out.finish()
+	c.log.Info("connection closed", "user", c.identity().Subject,
+		"duration", c.b.now().Sub(c.opened).Round(time.Millisecond), "reason", why)
+}
+
+// feed decodes p and handles each completed frame. It reports false once
+// the session has ended, so that nothing after an offending frame counts.
+func (c *conn) feed(p []byte) bool {
+	c.lastRead.Store(c.b.now().UnixNano())
+	for len(p) > 0 {
+		if c.closing.Load() {
+			return false
+		}
+		n, f, err := c.dec.Decode(p)
+		p = p[n:]
+		if err != nil {
+			c.fail(asFrameError(err), nil)
+			return false
+		}
+		if f != nil && !c.handle(f) {
+			return false
+		}
+		if n == 0 && f == nil {
+			break
+		}
+	}
+	return !c.closing.Load()
+}
+
+// enqueue hands a frame to the writer. It never blocks and holds no lock on
+// return; it reports whether the frame was queued.
+func (c *conn) enqueue(it outItem) bool {
+	r := c.out.push(it, c.b.o.MaxPendingBytes)
+	c.settle(r)
+	return r == pushed || r == pushedWake
+}
+
+// settle does what a push result asks once the caller holds no lock.
+func (c *conn) settle(r pushResult) {
+	switch r {
+	case pushedWake:
+		c.wakeWriter()
+	case overflowed:
+		c.closing.Store(true)
+		c.cancel()
+		c.b.m.slowConsumers.Inc()
+		c.log.Warn("slow consumer cut off", "pending_limit", c.b.o.MaxPendingBytes)
+		c.wakeWriter()
+	}
+}
+
+func (c *conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// send queues a frame encoded whole, such as a RECEIPT.
+func (c *conn) send(cmd stomp.Command, raw []byte) {
+	c.enqueue(outItem{cmd: cmd, raw: raw})
+}
+
+// closeWith ends the session: the writer writes what is queued, then final
+// (if any), then closes. Only the first call counts.
+func (c *conn) closeWith(final []byte, reason string) bool {
+	if !c.out.close(final, reason) {
+		return false
+	}
+	c.closing.Store(true)
+	c.cancel()
+	c.wakeWriter()
+	return true
+}
+
+// fail sends an ERROR frame for fe and closes. receipt is the offending
+// frame's receipt header, if any.
+func (c *conn) fail(fe *frameError, receipt []byte) bool {
+	v := stomp.V10
+	if c.connected.Load() {
+		v = c.version
+	}
+	if c.closeWith(errorFrame(fe, receipt, v), fe.code+": "+fe.message) {
+		c.b.m.framesOut[stomp.ERROR].Inc()
+		return true
+	}
+	return false
+}
+
+func (c *conn) identity() Identity {
+	c.idMu.Lock()
+	defer c.idMu.Unlock()
+	return c.ident
+}
+
+// setIdentity adopts id and moves the session's deadline to id.Expires.
+func (c *conn) setIdentity(id Identity) {
+	c.idMu.Lock()
+	c.ident = id
+	c.idMu.Unlock()
+	var exp int64
+	if !id.Expires.IsZero() {
+		exp = id.Expires.UnixNano()
+	}
+	c.expires.Store(exp)
+}
+
+// errorFrame encodes an ERROR frame.
+func errorFrame(fe *frameError, receipt []byte, v stomp.Version) []byte {
+	b := make([]byte, 0, 96+2*len(fe.message))
+	b = stomp.AppendCommand(b, stomp.ERROR)
+	b = stomp.AppendHeaderString(b, stomp.ERROR, "message", fe.message, v)
+	b = stomp.AppendHeaderString(b, stomp.ERROR, "code", fe.code, v)
+	if receipt != nil {
+		b = stomp.AppendHeader(b, stomp.ERROR, []byte("receipt-id"), receipt, v)
+	}
+	for _, h := range fe.extra {
+		b = stomp.AppendHeader(b, stomp.ERROR, h.Key, h.Value, v)
+	}
+	b = stomp.AppendHeaderString(b, stomp.ERROR, "content-type", "text/plain", v)
+	return stomp.AppendBody(b, []byte(fe.message))
+}

@@ -1,0 +1,84 @@
+// Package broker is the STOMP broker of stompd: sessions, routing, acks,
+// receipts, transactions, heart-beats and slow-consumer protection, over raw
+// TCP (Serve) and WebSocket (ServeHTTP), which feed the same session code.
+//
+// # Lifecycle
+//
+// A Broker behaves like an http.Server: Serve(l) accepts until Shutdown and
+// then returns ErrServerClosed; ServeHTTP upgrades a WebSocket request and
+// serves it in the caller's goroutine; Shutdown stops accepting, queues an
+// ERROR (code server-shutdown) behind whatever each session already has
+// queued (pending receipts included), closes every connection and waits for
+// all of their goroutines, bounded by its context. CloseSessions ends the
+// sessions of matching identities the same way (logout, revocation).
+//
+// A connection is CONNECT-ed within Options.ConnectTimeout or closed; until
+// then only CONNECT or STOMP is accepted and a frame may not exceed
+// MaxFrameSizeBeforeConnect. A session ends at its identity's Expires
+// (ERROR token-expired) unless an authorizer returns a fresher identity,
+// which moves the deadline; a SEND to /sys/auth/refresh does only that.
+// After any ERROR the connection closes, and nothing the client sent after
+// the offending frame takes effect.
+//
+// # Concurrency
+//
+// Each connection has two goroutines. The reader (the goroutine that runs
+// Serve's per-connection handler, or ServeHTTP) owns the decoder and the
+// session state: subscriptions, transactions, the negotiated version. The
+// writer owns the write side of the socket: it drains the connection's
+// outbox in batches, flushing once per batch (one writev over TCP), sends
+// heart-beats when idle, applies write deadlines, and on its ticker enforces
+// the CONNECT timeout, the token deadline and the client's heart-beat.
+// There is no central event loop: a SEND is routed in the sender's reader
+// goroutine, straight into the subscribers' outboxes, which never block (a
+// bounded append under a mutex, then a non-blocking wake-up).
+//
+// A fanned-out message is built once: its body and common headers are
+// shared by every delivery, which adds only its subscription, message-id,
+// ack and redelivered lines when the writer encodes it.
+//
+// Shared state is behind mutexes, never held across a channel operation, a
+// hook call or I/O. The lock order is
+//
+//	router.mu → queue.mu → subscription.mu → outbox.mu
+//
+// Broker.mu (the connection registry) and conn.idMu (the identity) are
+// leaves, never held with another lock. Topic subscriber lists are
+// copy-on-write: changed under router.mu, read by publishers without a lock.
+//
+// # Destinations and delivery
+//
+// /topic/<name> fans out to every subscriber; /queue/<name> gives each
+// message to one consumer, round robin among consumers with credit, and
+// buffers up to MaxQueueLength messages while none can take it (beyond that
+// new messages are dropped and counted); /user/<subject>/<dest> reaches
+// every session of that subject subscribed to /user/<dest>. Message ids
+// come from one broker-wide counter, so they increase within each
+// destination; ids of all kinds hold neither ':' nor '\'.
+//
+// Acks: auto, client (cumulative) and client-individual. A queue consumer's
+// unsettled deliveries (unacknowledged, or in auto mode not yet written) are
+// bounded by its prefetch-count (MaxUnacked by default): queue delivery
+// waits for credit and a queue message is never dropped for a slow
+// consumer; NACK, UNSUBSCRIBE and disconnect put its unsettled messages
+// back with redelivered:true. A topic subscriber in a client mode with
+// prefetch-count messages unacknowledged misses further messages (counted
+// as dropped, slow_consumer); a NACKed topic message is dropped.
+//
+// Slow consumers: each connection's outbox holds at most MaxPendingBytes
+// (queued plus being written). A connection that would exceed it is cut: its
+// queue is dropped, an ERROR (code slow-consumer) is written on a best-effort
+// basis, and it is closed; publishers and other subscribers are not slowed.
+//
+// # Limits
+//
+// Options documents every limit and its default (SPEC section 4). The
+// decoder enforces body, header count and header line sizes as bytes arrive;
+// the session enforces subscriptions, transactions and their frames; the
+// outbox the pending bytes; Serve and ServeHTTP the connection counts.
+//
+// # Ownership
+//
+// Frames passed to hooks are valid only during the call. The broker copies
+// what it keeps of a frame (a message, a transaction's frames).
+package broker

@@ -1,0 +1,80 @@
+package broker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stompd/stompd/metrics"
+	"github.com/stompd/stompd/stomp"
+)
+
+// destKind says how a destination routes: fan-out to every subscriber
+// (topic, user) or to one consumer at a time (queue).
+type destKind uint8
+
+const (
+	kindTopic destKind = iota
+	kindQueue
+	kindUser
+	numKinds
+)
+
+var kindLabels = [numKinds]string{kindTopic: metrics.KindTopic, kindQueue: metrics.KindQueue, kindUser: metrics.KindUser}
+
+// transportKind is the transport a connection came over.
+type transportKind uint8
+
+const (
+	transportTCP transportKind = iota
+	transportWebSocket
+	numTransports
+)
+
+var transportLabels = [numTransports]string{transportTCP: metrics.TransportTCP, transportWebSocket: metrics.TransportWebSocket}
+
+func (t transportKind) String() string { return transportLabels[t] }
+
+// instruments holds the broker's metric children, resolved once in New so
+// that the hot path never looks a label up.
+type instruments struct {
+	connections [numTransports]prometheus.Gauge
+	accepted    [numTransports]prometheus.Counter
+	framesIn    [stomp.ERROR + 1]prometheus.Counter
+	framesOut   [stomp.ERROR + 1]prometheus.Counter
+	published   [numKinds]prometheus.Counter
+	delivered   [numKinds]prometheus.Counter
+	destinations [numKinds]prometheus.Gauge
+
+	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted prometheus.Counter
+
+	subscriptions prometheus.Gauge
+	queueDepth    prometheus.Gauge
+	slowConsumers prometheus.Counter
+	latency       prometheus.Histogram
+}
+
+func newInstruments(s *metrics.Set) *instruments {
+	m := &instruments{
+		dropNoSubscriber: s.MessagesDropped.WithLabelValues(metrics.DropNoSubscriber),
+		dropQueueFull:    s.MessagesDropped.WithLabelValues(metrics.DropQueueFull),
+		dropSlowConsumer: s.MessagesDropped.WithLabelValues(metrics.DropSlowConsumer),
+		dropAborted:      s.MessagesDropped.WithLabelValues(metrics.DropAborted),
+		subscriptions:    s.Subscriptions,
+		queueDepth:       s.QueueDepth,
+		slowConsumers:    s.SlowConsumerDisconnects,
+		latency:          s.DeliveryLatency,
+	}
+	for t, l := range transportLabels {
+		m.connections[t] = s.Connections.WithLabelValues(l)
+		m.accepted[t] = s.ConnectionsAccepted.WithLabelValues(l)
+	}
+	for _, c := range stomp.Commands() {
+		m.framesIn[c] = s.FramesReceived.WithLabelValues(c.String())
+		m.framesOut[c] = s.FramesSent.WithLabelValues(c.String())
+	}
+	for k, l := range kindLabels {
+		m.published[k] = s.MessagesPublished.WithLabelValues(l)
+		m.delivered[k] = s.MessagesDelivered.WithLabelValues(l)
+		m.destinations[k] = s.Destinations.WithLabelValues(l)
+	}
+	return m
+}

@@ -1,0 +1,30 @@
+// Package interop holds stompd's interoperability tests: the broker is
+// driven by STOMP clients written by others, over real sockets on
+// 127.0.0.1, and every check is asserted on what those clients see.
+//
+// Two clients are exercised:
+//
+//   - go-stomp (github.com/go-stomp/stomp/v3), over STOMP/TCP;
+//   - @stomp/stompjs 7, over WebSocket in Node.js with the ws package as
+//     the socket. The Go test runs testdata/stompjs/driver.mjs and drives
+//     it with one JSON request per line on its standard input, reading one
+//     JSON response per line from its standard output.
+//
+// Both clients run the same scenarios (connect with heart-beats, send and
+// receive with custom headers and a UTF-8 body, receipts, client-individual
+// ack, NACK redelivery, transactions, graceful disconnect) through the small
+// session interface in session_test.go; stompjs adds a binary body and a
+// check that every WebSocket message carries exactly one frame in each
+// direction.
+//
+// The stompjs test needs node and the packages of testdata/stompjs:
+//
+//	npm ci --prefix testdata/stompjs
+//
+// Without them it is skipped, except under CI=true where it fails.
+//
+// The package has no non-test code; nothing in it is for concurrent use
+// beyond what each test sets up for itself. The broker runs with its
+// default limits and allow-all hooks. Every test checks that no goroutine
+// outlives the broker's shutdown.
+package interop

@@ -1,0 +1,99 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/stompd/stompd/broker"
+)
+
+// shutdownTimeout bounds the broker's and the HTTP server's shutdown.
+const shutdownTimeout = 10 * time.Second
+
+// server is a running broker: STOMP over TCP at tcpAddr, STOMP over
+// WebSocket at wsURL.
+type server struct {
+	tcpAddr string
+	wsURL   string
+}
+
+// startBroker runs a broker with default options on two listeners on
+// 127.0.0.1 port 0. At cleanup it shuts the broker down, then checks that
+// no goroutine is left; the broker's log is printed only if the test failed.
+func startBroker(t *testing.T) server {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first, runs last
+
+	logs := &lockedBuffer{}
+	b := broker.New(broker.Options{
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Node's ws client sends no Origin header.
+		CheckOrigin: func(*http.Request) bool { return true },
+	})
+	tcpL := listen(t)
+	httpL := listen(t)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", b)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	served := make(chan error, 2)
+	go func() { served <- b.Serve(tcpL) }()
+	go func() { served <- hs.Serve(httpL) }()
+
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Errorf("broker shutdown: %v", err)
+		}
+		if err := hs.Shutdown(ctx); err != nil {
+			t.Errorf("http server shutdown: %v", err)
+		}
+		for range 2 {
+			if err := <-served; !errors.Is(err, broker.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("serve returned %v, want a server-closed error", err)
+			}
+		}
+		if t.Failed() {
+			t.Logf("broker log:\n%s", logs)
+		}
+	})
+	return server{tcpAddr: tcpL.Addr().String(), wsURL: "ws://" + httpL.Addr().String() + "/ws"}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// lockedBuffer collects the broker's log lines, which its goroutines write
+// concurrently.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,129 @@
+package broker
+
+import (
+	"bytes"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// message is one published message. It is immutable once built and shared by
+// every delivery: the body and the encoded common headers exist once, however
+// many subscribers receive it; a delivery adds only its own subscription,
+// message-id, ack and redelivered lines.
+type message struct {
+	id       uint64
+	dest     string
+	kind     destKind
+	headers  []stomp.Header // the sender's own headers passed on, owned
+	body     []byte         // the body followed by the NUL that ends the frame
+	accepted time.Time      // when the SEND was accepted (monotonic), for latency
+	enc      [stomp.V12 + 1]encoding
+	text     atomic.Int32 // 0 not known yet, 1 valid UTF-8, 2 not
+}
+
+// encoding is the common part of the MESSAGE frame for one protocol version,
+// from the destination header to the blank line before the body.
+type encoding struct {
+	once sync.Once
+	b    []byte
+}
+
+// newMessage copies what a MESSAGE needs of the SEND frame f, which the
+// decoder will reuse, into one owned buffer.
+func newMessage(f *stomp.Frame, dest string, kind destKind, id uint64, now time.Time) *message {
+	n := len(f.Body) + 1
+	kept := 0
+	for _, h := range f.Headers {
+		if passHeader(h.Key) {
+			n += len(h.Key) + len(h.Value)
+			kept++
+		}
+	}
+	buf := make([]byte, 0, n)
+	m := &message{id: id, dest: dest, kind: kind, headers: make([]stomp.Header, 0, kept), accepted: now}
+	for _, h := range f.Headers {
+		if passHeader(h.Key) {
+			buf = append(buf, h.Key...)
+			k := buf[len(buf)-len(h.Key):]
+			buf = append(buf, h.Value...)
+			m.headers = append(m.headers, stomp.Header{Key: k, Value: buf[len(buf)-len(h.Value):]})
+		}
+	}
+	start := len(buf)
+	buf = append(buf, f.Body...)
+	m.body = append(buf, 0)[start:]
+	return m
+}
+
+// passHeader reports whether a SEND header is passed on to the MESSAGE.
+// Credentials, receipt and transaction never are; the headers the broker
+// sets itself are replaced, so that a sender cannot forge them.
+func passHeader(key []byte) bool {
+	switch string(key) {
+	case "destination", "content-length", "receipt", "transaction",
+		"message-id", "subscription", "ack", "redelivered":
+		return false
+	}
+	for _, secret := range [...]string{"authorization", "login", "passcode"} {
+		if len(key) == len(secret) && bytes.EqualFold(key, []byte(secret)) {
+			return false
+		}
+	}
+	return true
+}
+
+// common returns the common part of the MESSAGE frame under version v,
+// encoding it on first use.
+func (m *message) common(v stomp.Version) []byte {
+	e := &m.enc[v]
+	e.once.Do(func() { e.b = m.encode(v) })
+	return e.b
+}
+
+func (m *message) encode(v stomp.Version) []byte {
+	b := make([]byte, 0, 64+len(m.dest)+m.headersSize())
+	b = stomp.AppendHeaderString(b, stomp.MESSAGE, "destination", m.dest, v)
+	b = append(b, "content-length:"...)
+	b = strconv.AppendInt(b, int64(len(m.body)-1), 10)
+	b = append(b, '\n')
+	for _, h := range m.headers {
+		b = stomp.AppendHeader(b, stomp.MESSAGE, h.Key, h.Value, v)
+	}
+	return append(b, '\n')
+}
+
+func (m *message) headersSize() int {
+	n := 0
+	for _, h := range m.headers {
+		n += len(h.Key) + len(h.Value) + 2
+	}
+	return n
+}
+
+// size estimates the bytes one delivery of m puts on the wire.
+func (m *message) size() int {
+	return 96 + len(m.dest) + m.headersSize() + len(m.body)
+}
+
+// isText reports whether the frame under version v is valid UTF-8 apart from
+// its per-delivery lines, so that it can go out as a WebSocket text message.
+func (m *message) isText(v stomp.Version) bool {
+	switch m.text.Load() {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	ok := utf8.Valid(m.common(v)) && utf8.Valid(m.body[:len(m.body)-1])
+	state := int32(2)
+	if ok {
+		state = 1
+	}
+	m.text.Store(state)
+	return ok
+}

@@ -1,0 +1,119 @@
+package broker
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stompd/stompd/metrics"
+	"github.com/stompd/stompd/stomp"
+)
+
+// Options configures a Broker. The zero value of every field means the
+// default documented next to it (the limits are those of SPEC section 4).
+type Options struct {
+	Logger     *slog.Logger     // nil: discard
+	Metrics    *metrics.Set     // nil: no metrics
+	Now        func() time.Time // nil: time.Now
+	ServerName string           // CONNECTED server header, default "stompd"
+
+	// Hooks. A nil hook allows everything, as AllowAll does: meant for tests
+	// and embedding only.
+	Upgrade   UpgradeAuthenticator
+	Connect   ConnectAuthenticator
+	Send      SendAuthorizer
+	Subscribe SubscribeAuthorizer
+	// CheckOrigin decides whether a WebSocket upgrade's Origin is allowed.
+	// nil: same origin only (a request without Origin is allowed). A refused
+	// origin is answered 403 before any upgrade.
+	CheckOrigin func(r *http.Request) bool
+
+	MaxBodySize               int           // 1 MiB
+	MaxFrameSizeBeforeConnect int           // 16 KiB
+	MaxHeaders                int           // 64
+	MaxHeaderLine             int           // 8 KiB
+	ConnectTimeout            time.Duration // accept or upgrade to CONNECT, 10 s
+	MaxSubscriptions          int           // per connection, 1,000
+	MaxUnacked                int           // per subscription without prefetch-count, 1,000
+	MaxPendingBytes           int           // outbound bytes per connection, 4 MiB, then slow-consumer cut
+	WriteTimeout              time.Duration // 10 s
+	HeartBeat                 time.Duration // offered, 10 s
+	MinHeartBeat              time.Duration // floor accepted, 1 s
+	MaxQueueLength            int           // messages buffered per queue, 100,000
+	MaxTransactions           int           // open per connection, 16
+	MaxTransactionFrames      int           // SEND/ACK/NACK per transaction, 1,000
+	MaxConnections            int           // total, 0 = unlimited
+	MaxConnectionsPerAddr     int           // per client address, 0 = unlimited
+}
+
+// Defaults of the Options limits.
+const (
+	DefaultMaxFrameSizeBeforeConnect = 16 << 10
+	DefaultConnectTimeout            = 10 * time.Second
+	DefaultMaxSubscriptions          = 1000
+	DefaultMaxUnacked                = 1000
+	DefaultMaxPendingBytes           = 4 << 20
+	DefaultWriteTimeout              = 10 * time.Second
+	DefaultHeartBeat                 = 10 * time.Second
+	DefaultMinHeartBeat              = time.Second
+	DefaultMaxQueueLength            = 100000
+	DefaultMaxTransactions           = 16
+	DefaultMaxTransactionFrames      = 1000
+)
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(prometheus.NewRegistry())
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ServerName == "" {
+		o.ServerName = "stompd"
+	}
+	o.MaxBodySize = orInt(o.MaxBodySize, stomp.DefaultMaxBodySize)
+	o.MaxFrameSizeBeforeConnect = orInt(o.MaxFrameSizeBeforeConnect, DefaultMaxFrameSizeBeforeConnect)
+	o.MaxHeaders = orInt(o.MaxHeaders, stomp.DefaultMaxHeaders)
+	o.MaxHeaderLine = orInt(o.MaxHeaderLine, stomp.DefaultMaxHeaderLine)
+	o.ConnectTimeout = orDuration(o.ConnectTimeout, DefaultConnectTimeout)
+	o.MaxSubscriptions = orInt(o.MaxSubscriptions, DefaultMaxSubscriptions)
+	o.MaxUnacked = orInt(o.MaxUnacked, DefaultMaxUnacked)
+	o.MaxPendingBytes = orInt(o.MaxPendingBytes, DefaultMaxPendingBytes)
+	o.WriteTimeout = orDuration(o.WriteTimeout, DefaultWriteTimeout)
+	o.HeartBeat = orDuration(o.HeartBeat, DefaultHeartBeat)
+	o.MinHeartBeat = orDuration(o.MinHeartBeat, DefaultMinHeartBeat)
+	o.MaxQueueLength = orInt(o.MaxQueueLength, DefaultMaxQueueLength)
+	o.MaxTransactions = orInt(o.MaxTransactions, DefaultMaxTransactions)
+	o.MaxTransactionFrames = orInt(o.MaxTransactionFrames, DefaultMaxTransactionFrames)
+	return o
+}
+
+// limits returns the decoder limits before (connected false) or after a
+// successful CONNECT.
+func (o *Options) limits(connected bool) stomp.Limits {
+	l := stomp.Limits{MaxBodySize: o.MaxBodySize, MaxHeaders: o.MaxHeaders, MaxHeaderLine: o.MaxHeaderLine}
+	if !connected {
+		l.MaxFrameSize = o.MaxFrameSizeBeforeConnect
+	}
+	return l
+}
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orDuration(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,117 @@
+package broker
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// outItem is one frame waiting for a connection's writer: a delivery of a
+// shared message (msg and sub set) or a frame encoded whole (raw).
+type outItem struct {
+	msg         *message
+	sub         *subscription
+	seq         uint64 // the delivery's sequence within sub, when tracked
+	redelivered bool
+	raw         []byte
+	cmd         stomp.Command
+}
+
+// size is what the item counts against the pending-bytes bound.
+func (it *outItem) size() int {
+	if it.msg != nil {
+		return it.msg.size()
+	}
+	return len(it.raw)
+}
+
+// pushResult says what became of a frame handed to a connection, and what the
+// caller must do once it has released its locks.
+type pushResult uint8
+
+const (
+	pushed     pushResult = iota // queued; the writer is already awake
+	pushedWake                   // queued; wake the writer
+	refused                      // the connection is closing
+	overflowed                   // over MaxPendingBytes: the connection was cut
+)
+
+// outbox is a connection's bounded outbound queue. Publishers append to it
+// under mu without blocking; the writer takes everything queued at once.
+type outbox struct {
+	mu      sync.Mutex
+	items   []outItem
+	bytes   int  // queued plus being written
+	closing bool // nothing more is accepted; the writer drains, sends final, closes
+	slow    bool // cut as a slow consumer: the queue was dropped
+	final   []byte
+	reason  string
+}
+
+// push queues it unless the connection is closing or the bound would be
+// exceeded, in which case the connection is cut as a slow consumer: the
+// queue is dropped and only the slow-consumer ERROR remains to be written.
+func (o *outbox) push(it outItem, limit int) pushResult {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing {
+		return refused
+	}
+	n := it.size()
+	if o.bytes+n > limit {
+		o.cutSlow(limit)
+		return overflowed
+	}
+	o.bytes += n
+	o.items = append(o.items, it)
+	if len(o.items) == 1 {
+		return pushedWake
+	}
+	return pushed
+}
+
+func (o *outbox) cutSlow(limit int) {
+	clear(o.items)
+	o.items = o.items[:0]
+	o.closing, o.slow = true, true
+	o.reason = "slow consumer"
+	fe := &frameError{code: CodeSlowConsumer, message: "slow consumer: more than " + strconv.Itoa(limit) + " bytes pending"}
+	o.final = errorFrame(fe, nil, stomp.V10)
+}
+
+// close stops the queue accepting frames; final, when not nil, is written
+// after what is queued. It reports false when the queue was already closing.
+func (o *outbox) close(final []byte, reason string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing {
+		return false
+	}
+	o.closing, o.final, o.reason = true, final, reason
+	return true
+}
+
+// take hands every queued item to the writer, giving the queue spare (a
+// batch the writer is done with) to fill next.
+func (o *outbox) take(spare []outItem) (items []outItem, closing bool) {
+	clear(spare)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	items, o.items = o.items, spare[:0]
+	return items, o.closing
+}
+
+// written releases n bytes the writer has written.
+func (o *outbox) written(n int) {
+	o.mu.Lock()
+	o.bytes -= n
+	o.mu.Unlock()
+}
+
+// finish returns the final frame and the close reason once closing.
+func (o *outbox) finish() (final []byte, slow bool, reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.final, o.slow, o.reason
+}

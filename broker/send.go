@@ -1,0 +1,47 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// onSend handles SEND: the reserved refresh destination only refreshes the
+// identity; any other is authorized, then published or, inside a
+// transaction, kept until COMMIT.
+func (c *conn) onSend(f *stomp.Frame) error {
+	dest, err := require(f, "destination")
+	if err != nil {
+		return err
+	}
+	if string(dest) == refreshDestination {
+		return c.authorizeSend(f)
+	}
+	rt, err := sendRoute(dest)
+	if err != nil {
+		return err
+	}
+	if err := c.authorizeSend(f); err != nil {
+		return err
+	}
+	if tx, ok := f.Get("transaction"); ok {
+		return c.txAdd(tx, f)
+	}
+	c.publish(f, rt)
+	return nil
+}
+
+// authorizeSend asks the SendAuthorizer and adopts the identity it returns.
+func (c *conn) authorizeSend(f *stomp.Frame) error {
+	id, err := c.b.h.send.AuthorizeSend(c.ctx, c.identity(), f)
+	if err != nil {
+		return hookFailure(err, CodeForbidden)
+	}
+	return c.adopt(id)
+}
+
+// publish routes the SEND frame f to rt.
+func (c *conn) publish(f *stomp.Frame, rt route) {
+	m := newMessage(f, rt.key, rt.kind, c.b.messageSeq.Add(1), time.Now())
+	c.b.r.publish(m)
+}

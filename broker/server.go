@@ -1,0 +1,248 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Broker is a STOMP broker. It serves STOMP over TCP (Serve) and over
+// WebSocket (ServeHTTP) with the same session code. All methods are safe
+// for concurrent use.
+type Broker struct {
+	o        Options
+	log      *slog.Logger
+	m        *instruments
+	h        hooks
+	now      func() time.Time
+	r        *router
+	upgrader *websocket.Upgrader
+	ctx      context.Context // cancelled by Shutdown once it gives up waiting
+	cancel   context.CancelFunc
+	tickMax  time.Duration // longest period of a writer's ticker
+
+	sessionPrefix string
+	sessionSeq    atomic.Uint64
+	messageSeq    atomic.Uint64
+
+	wg        sync.WaitGroup // one per connection
+	mu        sync.Mutex     // guards the fields below
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	perAddr   map[string]int // admitted connections per client host
+	admitted  int            // admitted connections in all
+}
+
+// New returns a Broker configured by o.
+func New(o Options) *Broker {
+	o = o.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		o: o, log: o.Logger, m: newInstruments(o.Metrics), h: newHooks(&o), now: o.Now,
+		upgrader: newUpgrader(), ctx: ctx, cancel: cancel, tickMax: time.Second,
+		sessionPrefix: strconv.FormatInt(time.Now().UnixNano(), 36),
+		listeners:     make(map[net.Listener]struct{}),
+		conns:         make(map[*conn]struct{}),
+		perAddr:       make(map[string]int),
+	}
+	b.r = newRouter(b)
+	return b
+}
+
+// Serve accepts STOMP connections on l until Shutdown, when it returns
+// ErrServerClosed; it closes l. Any other accept error is returned as is.
+func (b *Broker) Serve(l net.Listener) error {
+	if !b.addListener(l) {
+		l.Close()
+		return ErrServerClosed
+	}
+	defer b.removeListener(l)
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if b.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		b.accept(nc)
+	}
+}
+
+// accept starts serving nc, or closes it when over a connection limit.
+func (b *Broker) accept(nc net.Conn) {
+	addr := nc.RemoteAddr().String()
+	if !b.admit(addr) {
+		nc.Close()
+		return
+	}
+	c := b.newConn(&tcpTransport{nc: nc}, transportTCP, addr, "")
+	if !b.track(c) {
+		nc.Close()
+		return
+	}
+	go c.serve()
+}
+
+func (b *Broker) addListener(l net.Listener) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.listeners[l] = struct{}{}
+	return true
+}
+
+func (b *Broker) removeListener(l net.Listener) {
+	b.mu.Lock()
+	delete(b.listeners, l)
+	b.mu.Unlock()
+	l.Close()
+}
+
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// admit reserves a connection slot for a client address, within
+// MaxConnections and MaxConnectionsPerAddr.
+func (b *Broker) admit(remote string) bool {
+	host := hostOf(remote)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	if b.o.MaxConnections > 0 && b.admitted >= b.o.MaxConnections {
+		return false
+	}
+	if b.o.MaxConnectionsPerAddr > 0 && b.perAddr[host] >= b.o.MaxConnectionsPerAddr {
+		return false
+	}
+	b.perAddr[host]++
+	b.admitted++
+	return true
+}
+
+// release frees a slot admit reserved for a connection that never started.
+func (b *Broker) release(remote string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.releaseLocked(hostOf(remote))
+}
+
+func (b *Broker) releaseLocked(host string) {
+	b.admitted--
+	if b.perAddr[host]--; b.perAddr[host] <= 0 {
+		delete(b.perAddr, host)
+	}
+}
+
+// track registers an admitted connection; it fails after Shutdown began.
+func (b *Broker) track(c *conn) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		b.releaseLocked(hostOf(c.remote))
+		return false
+	}
+	b.conns[c] = struct{}{}
+	b.wg.Add(1)
+	b.m.accepted[c.kind].Inc()
+	return true
+}
+
+func (b *Broker) untrack(c *conn) {
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.releaseLocked(hostOf(c.remote))
+	b.mu.Unlock()
+	b.wg.Done()
+}
+
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+// snapshot returns the live connections.
+func (b *Broker) snapshot() []*conn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cs := make([]*conn, 0, len(b.conns))
+	for c := range b.conns {
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// Shutdown stops accepting connections, sends every session an ERROR with
+// code server-shutdown after what is already queued for it (pending
+// receipts included), closes them and waits for all their goroutines. When
+// ctx ends first it closes the remaining sockets at once, waits for the
+// goroutines to notice and returns ctx.Err().
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	for l := range b.listeners {
+		l.Close()
+	}
+	b.mu.Unlock()
+	fe := &frameError{code: CodeServerShutdown, message: "server shutting down"}
+	for _, c := range b.snapshot() {
+		c.fail(fe, nil)
+	}
+	done := make(chan struct{})
+	go func() {
+		b.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		b.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	b.cancel()
+	for _, c := range b.snapshot() {
+		c.t.close(false)
+	}
+	<-done
+	return ctx.Err()
+}
+
+// CloseSessions ends every connected session whose identity match accepts,
+// with an ERROR frame carrying code and message (for example after a
+// logout), and returns how many it ended.
+func (b *Broker) CloseSessions(match func(Identity) bool, code, message string) int {
+	n := 0
+	fe := &frameError{code: code, message: message}
+	for _, c := range b.snapshot() {
+		if c.connected.Load() && match(c.identity()) && c.fail(fe, nil) {
+			n++
+		}
+	}
+	return n
+}

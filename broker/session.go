@@ -1,0 +1,112 @@
+package broker
+
+import (
+	"github.com/stompd/stompd/stomp"
+)
+
+// session is the STOMP state of a connection. Only the reader goroutine
+// touches it, except version, which is fixed before CONNECTED is queued.
+type session struct {
+	dec      *stomp.Decoder
+	version  stomp.Version
+	id       string
+	subs     map[string]*subscription // by the client's id
+	bySerial map[uint64]*subscription // by the serial in ack ids
+	serial   uint64
+	txs      map[string]*transaction
+}
+
+func (s *session) init(b *Broker) {
+	s.dec = stomp.NewDecoder(b.o.limits(false))
+	s.version = stomp.V10
+	s.subs = make(map[string]*subscription)
+	s.bySerial = make(map[uint64]*subscription)
+	s.txs = make(map[string]*transaction)
+}
+
+// handle carries out one client frame and sends its RECEIPT once it took
+// effect. It reports false when the session has ended.
+func (c *conn) handle(f *stomp.Frame) bool {
+	c.b.m.framesIn[f.Command].Inc()
+	if err := c.dispatch(f); err != nil {
+		receipt, _ := f.Get("receipt")
+		c.fail(asFrameError(err), receipt)
+		return false
+	}
+	if receipt, ok := f.Get("receipt"); ok && f.Command != stomp.CONNECT && f.Command != stomp.STOMP {
+		c.sendReceipt(receipt)
+	}
+	if f.Command == stomp.DISCONNECT {
+		c.closeWith(nil, "client disconnected")
+		return false
+	}
+	return true
+}
+
+func (c *conn) dispatch(f *stomp.Frame) error {
+	if !c.connected.Load() {
+		return c.onConnect(f)
+	}
+	switch f.Command {
+	case stomp.SEND:
+		return c.onSend(f)
+	case stomp.SUBSCRIBE:
+		return c.onSubscribe(f)
+	case stomp.UNSUBSCRIBE:
+		return c.onUnsubscribe(f)
+	case stomp.ACK, stomp.NACK:
+		return c.onAck(f)
+	case stomp.BEGIN:
+		return c.onBegin(f)
+	case stomp.COMMIT:
+		return c.onCommit(f)
+	case stomp.ABORT:
+		return c.onAbort(f)
+	case stomp.DISCONNECT:
+		return nil
+	case stomp.CONNECT, stomp.STOMP:
+		return protocolErrorf("already connected: a second %s frame", f.Command)
+	}
+	return protocolErrorf("%s is not a frame a client sends", f.Command)
+}
+
+func (c *conn) sendReceipt(id []byte) {
+	b := make([]byte, 0, 24+len(id))
+	b = stomp.AppendCommand(b, stomp.RECEIPT)
+	b = stomp.AppendHeader(b, stomp.RECEIPT, []byte("receipt-id"), id, c.version)
+	c.send(stomp.RECEIPT, stomp.AppendBody(b, nil))
+}
+
+// require returns the value of a header the frame must carry.
+func require(f *stomp.Frame, key string) ([]byte, error) {
+	v, ok := f.Get(key)
+	if !ok || len(v) == 0 {
+		return nil, protocolErrorf("%s frame without a %s header", f.Command, key)
+	}
+	return v, nil
+}
+
+// adopt makes the identity an authorizer returned the session's own. It
+// must name the same subject.
+func (c *conn) adopt(id Identity) error {
+	cur := c.identity()
+	if id.Subject != cur.Subject {
+		return forbiddenf("the Authorization header names another subject")
+	}
+	if !id.Expires.Equal(cur.Expires) || id.SessionID != cur.SessionID {
+		c.setIdentity(id)
+	}
+	return nil
+}
+
+// endSession undoes what the session holds in the broker: it aborts its
+// transactions and cancels its subscriptions, putting unacknowledged queue
+// messages back.
+func (c *conn) endSession() {
+	for name, tx := range c.txs {
+		c.abort(name, tx)
+	}
+	for _, s := range c.subs {
+		c.unsubscribe(s)
+	}
+}

@@ -1,0 +1,102 @@
+package broker
+
+import (
+	"strconv"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// maxPrefetch bounds a prefetch-count header, as AMQP's 16-bit prefetch does.
+const maxPrefetch = 65535
+
+// onSubscribe handles SUBSCRIBE: it checks the frame, asks the
+// SubscribeAuthorizer, then attaches the subscription.
+func (c *conn) onSubscribe(f *stomp.Frame) error {
+	dest, err := require(f, "destination")
+	if err != nil {
+		return err
+	}
+	id, ok := f.Get("id")
+	if !ok && c.version == stomp.V10 {
+		id = dest
+	} else if len(id) == 0 {
+		return protocolErrorf("SUBSCRIBE frame without an id header")
+	}
+	if _, dup := c.subs[string(id)]; dup {
+		return protocolErrorf("subscription id %q is already in use", id)
+	}
+	if len(c.subs) >= c.b.o.MaxSubscriptions {
+		return limitErrorf("too many subscriptions: the limit is %d per connection", c.b.o.MaxSubscriptions)
+	}
+	mode, err := parseAckMode(f.Get("ack"))
+	if err != nil {
+		return err
+	}
+	prefetch, err := c.prefetch(f)
+	if err != nil {
+		return err
+	}
+	rt, err := c.authorizeSubscribe(f, dest)
+	if err != nil {
+		return err
+	}
+	s := newSubscription(c, string(id), rt, mode, prefetch)
+	c.subs[s.id] = s
+	c.bySerial[s.serial] = s
+	c.b.m.subscriptions.Inc()
+	c.b.r.subscribe(s)
+	return nil
+}
+
+// authorizeSubscribe resolves dest for the session's subject and asks the
+// SubscribeAuthorizer, adopting the identity it returns.
+func (c *conn) authorizeSubscribe(f *stomp.Frame, dest []byte) (route, error) {
+	rt, err := subscribeRoute(dest, c.identity().Subject)
+	if err != nil {
+		return route{}, err
+	}
+	id, err := c.b.h.subscribe.AuthorizeSubscribe(c.ctx, c.identity(), f)
+	if err != nil {
+		return route{}, hookFailure(err, CodeForbidden)
+	}
+	return rt, c.adopt(id)
+}
+
+// prefetch reads prefetch-count, MaxUnacked when absent.
+func (c *conn) prefetch(f *stomp.Frame) (int, error) {
+	v, ok := f.Get("prefetch-count")
+	if !ok {
+		return c.b.o.MaxUnacked, nil
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n < 1 || n > maxPrefetch {
+		return 0, protocolErrorf("invalid prefetch-count %q: want 1 to %d", v, maxPrefetch)
+	}
+	return n, nil
+}
+
+// onUnsubscribe handles UNSUBSCRIBE by id (or, in STOMP 1.0, destination).
+func (c *conn) onUnsubscribe(f *stomp.Frame) error {
+	id, ok := f.Get("id")
+	if !ok && c.version == stomp.V10 {
+		id, ok = f.Get("destination")
+	}
+	if !ok {
+		return protocolErrorf("UNSUBSCRIBE frame without an id header")
+	}
+	s := c.subs[string(id)]
+	if s == nil {
+		return protocolErrorf("no subscription with id %q", id)
+	}
+	c.unsubscribe(s)
+	return nil
+}
+
+// unsubscribe detaches s from the broker and the session.
+func (c *conn) unsubscribe(s *subscription) {
+	c.b.r.unsubscribe(s)
+	s.detach()
+	delete(c.subs, s.id)
+	delete(c.bySerial, s.serial)
+	c.b.m.subscriptions.Dec()
+}

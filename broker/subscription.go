@@ -1,0 +1,193 @@
+package broker
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// ackMode is a subscription's ack header.
+type ackMode uint8
+
+const (
+	ackAuto ackMode = iota
+	ackClient
+	ackClientIndividual
+)
+
+func parseAckMode(b []byte, present bool) (ackMode, error) {
+	switch {
+	case !present || string(b) == "auto":
+		return ackAuto, nil
+	case string(b) == "client":
+		return ackClient, nil
+	case string(b) == "client-individual":
+		return ackClientIndividual, nil
+	}
+	return 0, protocolErrorf("invalid ack mode %q: want auto, client or client-individual", b)
+}
+
+// subscription is one SUBSCRIBE of a connection.
+type subscription struct {
+	c        *conn
+	id       string // the client's id
+	serial   uint64 // unique within the connection, first part of ack ids
+	kind     destKind
+	key      string // routing key of its topic or queue
+	mode     ackMode
+	prefetch int    // bound on pending
+	prefix   []byte // "MESSAGE\nsubscription:<id>\n" in the connection's version
+	q        *queue // the queue consumed, for a queue subscription
+
+	mu      sync.Mutex
+	seq     uint64     // last delivery sequence
+	pending []delivery // delivered but not settled, oldest first
+	closed  bool
+}
+
+// delivery is a message handed to a subscriber and not yet settled: for
+// client modes until acknowledged; for an auto queue consumer until written.
+type delivery struct {
+	seq         uint64
+	msg         *message
+	redelivered bool
+}
+
+func newSubscription(c *conn, id string, rt route, mode ackMode, prefetch int) *subscription {
+	c.serial++
+	p := stomp.AppendCommand(nil, stomp.MESSAGE)
+	p = stomp.AppendHeaderString(p, stomp.MESSAGE, "subscription", id, c.version)
+	return &subscription{
+		c: c, id: id, serial: c.serial, kind: rt.kind, key: rt.key,
+		mode: mode, prefetch: prefetch, prefix: p,
+	}
+}
+
+// tracked reports whether deliveries must be remembered until settled.
+func (s *subscription) tracked() bool { return s.mode != ackAuto || s.kind == kindQueue }
+
+// deliverTopic hands a fanned-out message to the subscriber without
+// blocking. A client-mode subscriber with prefetch messages unacknowledged
+// misses it.
+func (s *subscription) deliverTopic(m *message) {
+	if !s.tracked() {
+		s.c.settle(s.c.out.push(outItem{msg: m, sub: s, cmd: stomp.MESSAGE}, s.c.b.o.MaxPendingBytes))
+		return
+	}
+	s.mu.Lock()
+	r, ok := s.pushLocked(delivery{msg: m})
+	s.mu.Unlock()
+	if !ok {
+		s.c.b.m.dropSlowConsumer.Inc()
+		return
+	}
+	s.c.settle(r)
+}
+
+// pushLocked queues a tracked delivery when the subscriber has credit. ok
+// is false when it has none. Called with s.mu held.
+func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
+	if s.closed || len(s.pending) >= s.prefetch || s.c.closing.Load() {
+		return refused, false
+	}
+	s.seq++
+	d.seq = s.seq
+	r = s.c.out.push(outItem{msg: d.msg, sub: s, seq: d.seq, redelivered: d.redelivered, cmd: stomp.MESSAGE}, s.c.b.o.MaxPendingBytes)
+	if r == pushed || r == pushedWake {
+		s.pending = append(s.pending, d)
+	}
+	return r, true
+}
+
+// written is called by the writer once a delivery is on the wire: it
+// settles an auto queue consumer's delivery, freeing credit.
+func (s *subscription) written(it *outItem) {
+	if s.mode != ackAuto || s.kind != kindQueue {
+		return
+	}
+	s.mu.Lock()
+	full := len(s.pending) >= s.prefetch
+	if i, ok := s.find(it.seq); ok {
+		s.pending = slices.Delete(s.pending, i, i+1)
+	}
+	s.mu.Unlock()
+	if full {
+		s.q.dispatch()
+	}
+}
+
+// find returns the index of the pending delivery seq. Called with s.mu held.
+func (s *subscription) find(seq uint64) (int, bool) {
+	return slices.BinarySearchFunc(s.pending, seq, func(d delivery, seq uint64) int {
+		switch {
+		case d.seq < seq:
+			return -1
+		case d.seq > seq:
+			return 1
+		}
+		return 0
+	})
+}
+
+// seqOf returns the sequence of the pending delivery of message id.
+func (s *subscription) seqOf(id uint64) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.pending {
+		if d.msg.id == id {
+			return d.seq, true
+		}
+	}
+	return 0, false
+}
+
+// settle removes the deliveries an ACK or NACK of seq covers: every one up
+// to seq in client mode, seq alone in client-individual mode.
+func (s *subscription) settle(seq uint64) ([]delivery, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.find(seq)
+	if !ok || s.mode == ackAuto {
+		return nil, false
+	}
+	from := i
+	if s.mode == ackClient {
+		from = 0
+	}
+	done := slices.Clone(s.pending[from : i+1])
+	s.pending = slices.Delete(s.pending, from, i+1)
+	return done, true
+}
+
+// detach closes the subscription and returns what was pending.
+func (s *subscription) detach() []delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	p := s.pending
+	s.pending = nil
+	return p
+}
+
+// appendAckID appends the ack id of delivery seq of the subscription
+// with that serial: "<serial>.<seq>", never holding ':' or '\'.
+func appendAckID(dst []byte, serial, seq uint64) []byte {
+	dst = appendUint(dst, serial)
+	dst = append(dst, '.')
+	return appendUint(dst, seq)
+}
+
+func parseAckID(b []byte) (serial, seq uint64, ok bool) {
+	a, c, found := bytes.Cut(b, []byte{'.'})
+	if !found {
+		return 0, 0, false
+	}
+	serial, err1 := strconv.ParseUint(string(a), 10, 64)
+	seq, err2 := strconv.ParseUint(string(c), 10, 64)
+	return serial, seq, err1 == nil && err2 == nil
+}
+
+func appendUint(dst []byte, n uint64) []byte { return strconv.AppendUint(dst, n, 10) }

@@ -1,0 +1,175 @@
+package broker
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// Subprotocols are the WebSocket subprotocols the broker speaks.
+var Subprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
+
+// WebSocket buffer sizes: small, since frames are read and written in
+// pieces; write buffers are pooled so idle connections hold none.
+const (
+	wsReadBufferSize  = 1024
+	wsWriteBufferSize = 4096
+	wsHandshakeTime   = 5 * time.Second
+	wsCloseGrace      = time.Second
+)
+
+func newUpgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		HandshakeTimeout: wsHandshakeTime,
+		ReadBufferSize:   wsReadBufferSize,
+		WriteBufferSize:  wsWriteBufferSize,
+		WriteBufferPool:  &sync.Pool{},
+		Subprotocols:     Subprotocols,
+		// The Origin is checked before the upgrade, with a 403 answer.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+}
+
+// ServeHTTP upgrades a WebSocket request (mount it at /ws) and serves STOMP
+// over it. The Origin and the UpgradeAuthenticator are checked first, and
+// refused with a plain HTTP status before any upgrade.
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !b.checkOrigin(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
+	if err != nil {
+		http.Error(w, err.Error(), upgradeStatus(err))
+		return
+	}
+	if !b.admit(r.RemoteAddr) {
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := b.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		b.release(r.RemoteAddr)
+		b.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	ws.SetReadLimit(int64(b.o.MaxBodySize) + int64(b.o.MaxHeaders+1)*int64(b.o.MaxHeaderLine) + 2)
+	c := b.newConn(&wsTransport{ws: ws}, transportWebSocket, r.RemoteAddr, subject)
+	if b.track(c) {
+		c.serve()
+	}
+}
+
+// checkOrigin applies Options.CheckOrigin, or same-origin by default.
+func (b *Broker) checkOrigin(r *http.Request) bool {
+	if b.o.CheckOrigin != nil {
+		return b.o.CheckOrigin(r)
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
+}
+
+// wsTransport is STOMP over WebSocket: one frame per message out; in, the
+// messages' bytes are one stream, so a frame may span messages and a message
+// may hold several frames.
+type wsTransport struct {
+	ws   *websocket.Conn
+	rbuf readBuffer
+	wbuf []byte
+}
+
+func (t *wsTransport) read(feed func([]byte) bool) error {
+	for {
+		_, r, err := t.ws.NextReader()
+		if err != nil {
+			return err
+		}
+		if more, err := t.readMessage(r, feed); !more || err != nil {
+			return err
+		}
+	}
+}
+
+func (t *wsTransport) readMessage(r io.Reader, feed func([]byte) bool) (bool, error) {
+	for {
+		p := t.rbuf.next()
+		n, err := r.Read(p)
+		if n > 0 {
+			t.rbuf.filled(n)
+			if !feed(p[:n]) {
+				return false, nil
+			}
+		}
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+func (t *wsTransport) writeBatch(c *conn, batch []outItem, deadline time.Time) error {
+	if err := t.ws.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	for i := range batch {
+		if err := t.writeItem(c, &batch[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeItem writes one frame as one message: text when the frame is valid
+// UTF-8, binary otherwise.
+func (t *wsTransport) writeItem(c *conn, it *outItem) error {
+	if it.msg == nil {
+		return t.ws.WriteMessage(messageType(utf8.Valid(it.raw)), it.raw)
+	}
+	t.wbuf = c.appendPrefix(t.wbuf[:0], it)
+	text := utf8.Valid(t.wbuf) && it.msg.isText(c.version)
+	w, err := t.ws.NextWriter(messageType(text))
+	if err != nil {
+		return err
+	}
+	for _, part := range [...][]byte{t.wbuf, it.msg.common(c.version), it.msg.body} {
+		if _, err := w.Write(part); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+func messageType(text bool) int {
+	if text {
+		return websocket.TextMessage
+	}
+	return websocket.BinaryMessage
+}
+
+func (t *wsTransport) writeRaw(b []byte, deadline time.Time) error {
+	if err := t.ws.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	return t.ws.WriteMessage(messageType(utf8.Valid(b)), b)
+}
+
+// close sends a close message first when graceful, so that the client sees
+// a clean end after the last frame.
+func (t *wsTransport) close(graceful bool) error {
+	if graceful {
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		t.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseGrace))
+	}
+	return t.ws.Close()
+}
