@@ -141,8 +141,10 @@ func (s *goStomp) abort(tx string) error { return s.txs[tx].AbortWithReceipt() }
 
 func (s *goStomp) disconnect() error { return s.conn.Disconnect() }
 
-// testLogger sends go-stomp's log to the test's log until the test's
-// cleanup, and drops what go-stomp's goroutines log after that.
+// testLogger sends go-stomp's warnings and errors to the test's log until
+// the test's cleanup, and drops what go-stomp's goroutines log after that.
+// Its debug and info lines (one per subscription at every disconnect) are
+// dropped.
 type testLogger struct {
 	t    *testing.T
 	mu   sync.Mutex
