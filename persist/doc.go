@@ -47,6 +47,16 @@
 // Package persist does not log and imports nothing else from stompd;
 // callers report metrics from RefreshCount and SweepOptions.OnSweep.
 //
+// # Limits and costs
+//
+// persist adds no limits of its own beyond bbolt's: a key (an email, an id, a
+// key name) must be 1 byte to 32 KiB, a value at most about 2 GiB; callers
+// bound what they accept from users. Each Open reads the whole file once for
+// the consistency check, so opening takes time in proportion to its size.
+// Rotated refresh tokens are kept until they expire, so the file grows with
+// logins times rotations per refresh lifetime; Sweep deletes at most
+// SweepOptions.Batch records of each kind per transaction.
+//
 // # Errors
 //
 // Callers branch with errors.Is on ErrLocked, ErrCorrupt, ErrNotFound,

@@ -2,8 +2,10 @@ package persist
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -146,5 +148,32 @@ func TestDeleteUser(t *testing.T) {
 	}
 	if revoked, err := s.FamilyRevoked(k1.Family); err != nil || revoked {
 		t.Fatalf("kept user's family revoked=%v, %v", revoked, err)
+	}
+}
+
+func TestAddUserConcurrentSameEmail(t *testing.T) {
+	s, _, _ := openTest(t)
+	const n = 20
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.AddUser(User{Email: []string{"same@x", "SAME@x"}[i%2]})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	var ok int
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, ErrExists):
+			t.Fatalf("AddUser: %v", err)
+		}
+	}
+	if users, _ := s.Users(); ok != 1 || len(users) != 1 {
+		t.Fatalf("%d of %d concurrent AddUser calls for one email succeeded, %d users stored; want 1", ok, n, len(users))
 	}
 }
