@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/metrics"
+	"github.com/stompd/stompd/persist"
+)
+
+// newAuth builds the auth service from the configuration: its keys, rules,
+// origins and upgrade strategies, on top of the store.
+func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, onLogout func(sid string)) (*auth.Service, *auth.Origins, error) {
+	keys, err := loadKeys(c, store)
+	if err != nil {
+		return nil, nil, err
+	}
+	origins, err := auth.ParseOrigins(splitList(c.AllowedOrigins))
+	if err != nil {
+		return nil, nil, fmt.Errorf("allowed-origins: %w", err)
+	}
+	if origins.AllowsAny() {
+		log.Warn("allowed-origins is *: any web page may open WebSockets and call /auth with its users' cookies")
+	}
+	upgrade, err := auth.ParseUpgradeStrategies(c.UpgradeAuth)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upgrade-auth: %w", err)
+	}
+	if c.Demo && c.AccessTTL > demoAccessTTL {
+		c.AccessTTL = demoAccessTTL
+	}
+	rules, err := loadRules(c.ConfigFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	as := authStore{store}
+	svc, err := auth.New(auth.Options{
+		Keys: keys, Users: as, Refresh: as, Revoker: as, Denials: as,
+		Issuer: c.Issuer, Audience: c.Audience,
+		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL, TicketTTL: c.TicketTTL,
+		Rules: rules, Origins: origins, Upgrade: upgrade,
+		OnLogout: onLogout, Metrics: m, Logger: log,
+	})
+	return svc, origins, err
+}
+
+// loadKeys picks the token keys: verify-only from a public key or JWKS
+// file, HS256 from a secret file, or by default the Ed25519 key kept in the
+// store (generated on first start).
+func loadKeys(c *config, store *persist.Store) (*auth.Keys, error) {
+	for _, k := range []struct {
+		flag, file string
+		parse      func([]byte) (*auth.Keys, error)
+	}{
+		{"jwt-public-key", c.PublicKeyFile, auth.ParsePublicKeyPEM},
+		{"jwks-file", c.JWKSFile, auth.ParseJWKS},
+		{"jwt-hs256-secret-file", c.HS256File, hs256Keys},
+	} {
+		if k.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(k.file)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k.flag, err)
+		}
+		keys, err := k.parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k.flag, err)
+		}
+		return keys, nil
+	}
+	return auth.LoadEd25519Keys(authStore{store})
+}
+
+// hs256Keys uses a secret file's bytes, less a trailing line end, as the key.
+func hs256Keys(b []byte) (*auth.Keys, error) {
+	return auth.NewHS256Keys(bytes.TrimRight(b, "\r\n"))
+}
+
+// loadRules reads the [[rules]] tables of the config file; none means the
+// default rules.
+func loadRules(file string) ([]auth.Rule, error) {
+	if file == "" {
+		return nil, nil
+	}
+	var doc struct {
+		Rules []auth.Rule `toml:"rules"`
+	}
+	md, err := toml.DecodeFile(file, &doc)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	for _, key := range md.Undecoded() {
+		if len(key) > 1 && key[0] == rulesKey {
+			return nil, fmt.Errorf("config file: unknown key %q in [[rules]]", key.String())
+		}
+	}
+	return doc.Rules, nil
+}

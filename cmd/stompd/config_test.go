@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:8080" || c.STOMPAddr != "127.0.0.1:61613" || c.DataDir != "./data" {
+		t.Errorf("listeners and data dir: got %q %q %q", c.HTTPAddr, c.STOMPAddr, c.DataDir)
+	}
+	if c.AccessTTL != 15*time.Minute || c.RefreshTTL != 336*time.Hour || c.TicketTTL != 30*time.Second {
+		t.Errorf("lifetimes: got %v %v %v", c.AccessTTL, c.RefreshTTL, c.TicketTTL)
+	}
+	if c.MaxBodySize != 1<<20 || c.MaxPendingBytes != 4<<20 || c.MaxFrameBeforeConnect != 16<<10 {
+		t.Errorf("limits: got %d %d %d", c.MaxBodySize, c.MaxPendingBytes, c.MaxFrameBeforeConnect)
+	}
+}
+
+// TestConfigPrecedence checks flag > environment > file > default, one
+// setting at each level.
+func TestConfigPrecedence(t *testing.T) {
+	file := writeFile(t, "stompd.toml", `
+access-ttl = "1m"
+refresh-ttl = "2h"
+ticket-ttl = "10s"
+allowed-origins = ["https://a.example", "https://b.example"]
+max-headers = 32
+`)
+	t.Setenv("STOMPD_REFRESH_TTL", "3h")
+	t.Setenv("STOMPD_TICKET_TTL", "20s")
+	c, err := parseConfig([]string{"--config", file, "--ticket-ttl", "5s"}, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"file beats default", c.AccessTTL, time.Minute},
+		{"environment beats file", c.RefreshTTL, 3 * time.Hour},
+		{"flag beats environment", c.TicketTTL, 5 * time.Second},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	if c.AllowedOrigins != "https://a.example,https://b.example" || c.MaxHeaders != 32 {
+		t.Errorf("list and number from the file: got %q %d", c.AllowedOrigins, c.MaxHeaders)
+	}
+}
+
+func TestConfigFromEnvironmentNamesTheFile(t *testing.T) {
+	t.Setenv("STOMPD_CONFIG", writeFile(t, "stompd.toml", `issuer = "from-file"`))
+	c, err := parseConfig(nil, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Issuer != "from-file" {
+		t.Errorf("issuer: got %q", c.Issuer)
+	}
+}
+
+func TestConfigRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		want       string // a part of the error, naming the key
+	}{
+		{"unknown key", `acess-ttl = "1m"`, nil, `"acess-ttl"`},
+		{"invalid duration", `access-ttl = "soon"`, nil, "access-ttl"},
+		{"negative duration", `access-ttl = "-1m"`, nil, "access-ttl"},
+		{"zero limit", `max-body-size = 0`, nil, "max-body-size"},
+		{"wrong type", `max-headers = "many"`, nil, "max-headers"},
+		{"nested table", "[limits]\nmax = 1", nil, `"limits"`},
+		{"bad log format", `log-format = "xml"`, nil, "log-format"},
+		{"unknown flag", "", []string{"--no-such-flag"}, "no-such-flag"},
+		{"tls half set", "", []string{"--tls-cert", "c.pem"}, "tls-cert"},
+		{"two verify keys", "", []string{"--jwt-public-key", "a", "--jwks-file", "b"}, "jwks-file"},
+		{"stray argument", "", []string{"serve"}, `"serve"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"--config", writeFile(t, "stompd.toml", tc.file)}, args...)
+			}
+			_, err := parseConfig(args, new(bytes.Buffer))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestExampleConfigParses(t *testing.T) {
+	c, err := parseConfig([]string{"--config", "../../testdata/stompd.example.toml"}, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LogFormat != "json" || c.AllowedOrigins != "http://localhost:3000,https://app.example.com" {
+		t.Errorf("got log format %q, origins %q", c.LogFormat, c.AllowedOrigins)
+	}
+}
+
+func TestHelpListsEverySetting(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseConfig([]string{"--help"}, &out)
+	if err == nil {
+		t.Fatal("--help: want flag.ErrHelp")
+	}
+	var c config
+	newFlagSet(&c, new(bytes.Buffer)).VisitAll(func(f *flag.Flag) {
+		env := "STOMPD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if !strings.Contains(out.String(), "--"+f.Name+" ("+env+", default ") {
+			t.Errorf("--help does not list --%s with %s and its default", f.Name, env)
+		}
+	})
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/broker"
+	"github.com/stompd/stompd/metrics"
+	"github.com/stompd/stompd/persist"
+)
+
+// serveCommand runs the broker until SIGINT or SIGTERM.
+func serveCommand(args []string, _, stderr io.Writer) error {
+	c, err := parseConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	if err != nil {
+		return usageError{err}
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	s, err := newServer(c, log)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx)
+}
+
+// server is one running stompd: the store, the auth service, the broker and
+// the listeners that feed them.
+type server struct {
+	cfg     *config
+	log     *slog.Logger
+	store   *persist.Store
+	metrics *metrics.Set
+	auth    *auth.Service
+	broker  *broker.Broker
+	health  health
+
+	httpSrv         *http.Server
+	httpL, stompL   net.Listener
+	pprofSrv        *http.Server
+	pprofL          net.Listener
+}
+
+// newServer opens the store and the listeners and builds everything that
+// serves them. Nothing serves until run.
+func newServer(c *config, log *slog.Logger) (s *server, err error) {
+	s = &server{cfg: c, log: log}
+	if s.store, err = openStore(c.DataDir); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	reg := prometheus.NewRegistry()
+	s.metrics = metrics.New(reg)
+	svc, origins, err := newAuth(c, s.store, s.metrics, log, s.logout)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = svc
+	s.broker = broker.New(brokerOptions(c, s, origins, log))
+	if c.Demo {
+		if err := addDemoUsers(s.store, log); err != nil {
+			return nil, err
+		}
+	}
+	s.httpSrv = &http.Server{
+		Handler:           s.routes(reg),
+		ReadHeaderTimeout: c.HeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, s.listen()
+}
+
+// logout closes the live STOMP sessions of a login that ended.
+func (s *server) logout(sid string) {
+	n := s.broker.CloseSessions(func(id broker.Identity) bool { return id.SessionID == sid }, auth.CodeSessionRevoked, "session revoked")
+	s.log.Info("login ended", "sessions_closed", n)
+}
+
+func brokerOptions(c *config, s *server, origins *auth.Origins, log *slog.Logger) broker.Options {
+	hooks := brokerAuth{s.auth}
+	return broker.Options{
+		Logger: log, Metrics: s.metrics,
+		Upgrade: s.auth, Connect: hooks, Send: hooks, Subscribe: hooks,
+		CheckOrigin:               origins.Check,
+		MaxBodySize:               c.MaxBodySize,
+		MaxFrameSizeBeforeConnect: c.MaxFrameBeforeConnect,
+		MaxHeaders:                c.MaxHeaders,
+		MaxHeaderLine:             c.MaxHeaderLine,
+		ConnectTimeout:            c.ConnectTimeout,
+		MaxSubscriptions:          c.MaxSubscriptions,
+		MaxUnacked:                c.MaxUnacked,
+		MaxPendingBytes:           c.MaxPendingBytes,
+		WriteTimeout:              c.WriteTimeout,
+		HeartBeat:                 c.HeartBeat,
+		MinHeartBeat:              c.MinHeartBeat,
+		MaxQueueLength:            c.MaxQueueLength,
+		MaxTransactions:           c.MaxTransactions,
+		MaxTransactionFrames:      c.MaxTransactionFrames,
+		MaxConnections:            c.MaxConnections,
+		MaxConnectionsPerAddr:     c.MaxConnectionsPerAddr,
+	}
+}
+
+// routes is the HTTP API of SPEC section 3.
+func (s *server) routes(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", s.auth.Handler())
+	mux.Handle("/.well-known/jwks.json", s.auth.Handler())
+	mux.Handle("/ws", s.broker)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", s.health.live)
+	mux.HandleFunc("GET /readyz", s.health.readiness)
+	if s.cfg.Demo {
+		mux.Handle("GET /", demoHandler())
+	}
+	return mux
+}
+
+// listen opens every listener, so that a taken port stops the start before
+// anything serves.
+func (s *server) listen() (err error) {
+	var tlsConf *tls.Config
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if s.httpL, err = listen("http", s.cfg.HTTPAddr, tlsConf); err != nil {
+		return err
+	}
+	if s.cfg.STOMPAddr != "" {
+		if s.stompL, err = listen("stomp", s.cfg.STOMPAddr, tlsConf); err != nil {
+			return err
+		}
+	}
+	if s.cfg.PprofAddr != "" {
+		if s.pprofL, err = listen("pprof", s.cfg.PprofAddr, nil); err != nil {
+			return err
+		}
+		s.pprofSrv = &http.Server{Handler: pprofRoutes(), ReadHeaderTimeout: s.cfg.HeaderTimeout}
+	}
+	return nil
+}
+
+func listen(name, addr string, tlsConf *tls.Config) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listener: %w", name, err)
+	}
+	if tlsConf != nil {
+		l = tls.NewListener(l, tlsConf)
+	}
+	return l, nil
+}
+
+func pprofRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// run serves until ctx is done, then shuts down gracefully: /readyz turns
+// false, the listeners close, clients get an ERROR and pending receipts,
+// and the store is closed last.
+func (s *server) run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	go func() { errc <- serveUntilClosed(s.httpSrv.Serve(s.httpL)) }()
+	if s.stompL != nil {
+		go func() { errc <- serveUntilClosed(s.broker.Serve(s.stompL)) }()
+	}
+	if s.pprofSrv != nil {
+		go func() { errc <- serveUntilClosed(s.pprofSrv.Serve(s.pprofL)) }()
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		s.store.RunSweeper(sweepCtx, persist.SweepOptions{Interval: s.cfg.SweepInterval, OnSweep: s.observeSweep})
+	}()
+	s.health.ready.Store(true)
+	s.log.Info("stompd serving", s.addrs()...)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.health.ready.Store(false)
+	s.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	s.shutdown(shutCtx)
+	stopSweep()
+	<-sweepDone
+	return errors.Join(err, s.close())
+}
+
+func serveUntilClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, broker.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *server) shutdown(ctx context.Context) {
+	if err := s.httpSrv.Shutdown(ctx); err != nil {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	if err := s.broker.Shutdown(ctx); err != nil {
+		s.log.Warn("broker shutdown", "err", err)
+	}
+	if s.pprofSrv != nil {
+		s.pprofSrv.Close()
+	}
+}
+
+// close releases what newServer opened.
+func (s *server) close() error {
+	for _, l := range []net.Listener{s.httpL, s.stompL, s.pprofL} {
+		if l != nil {
+			l.Close()
+		}
+	}
+	return s.store.Close()
+}
+
+func (s *server) addrs() []any {
+	a := []any{"http", s.httpL.Addr().String(), "data", s.cfg.DataDir}
+	if s.stompL != nil {
+		a = append(a, "stomp", s.stompL.Addr().String())
+	}
+	if s.pprofL != nil {
+		a = append(a, "pprof", s.pprofL.Addr().String())
+	}
+	return a
+}
+
+func (s *server) observeSweep(r persist.SweepResult) {
+	s.metrics.SweepDeleted.WithLabelValues(metrics.SweptRefreshToken).Add(float64(r.RefreshTokens))
+	s.metrics.SweepDeleted.WithLabelValues(metrics.SweptDeniedToken).Add(float64(r.Denied))
+	s.metrics.SweepDeleted.WithLabelValues(metrics.SweptFamily).Add(float64(r.Families))
+	s.metrics.SweepDuration.Observe(r.Duration.Seconds())
+	if n, err := s.store.RefreshCount(); err == nil {
+		s.metrics.RefreshTokens.Set(float64(n))
+	}
+}

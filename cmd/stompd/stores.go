@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"time"
+
+	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/persist"
+)
+
+// authStore adapts the bbolt store to the storage interfaces auth consumes:
+// it converts records and maps persist's errors to auth's.
+type authStore struct {
+	*persist.Store
+}
+
+// storeErrors maps each persist error to the auth error it means.
+var storeErrors = []struct{ from, to error }{
+	{persist.ErrReused, auth.ErrRefreshReused},
+	{persist.ErrRevoked, auth.ErrRefreshRevoked},
+	{persist.ErrExpired, auth.ErrRefreshExpired},
+}
+
+func mapStoreError(err, notFound error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, persist.ErrNotFound) {
+		return notFound
+	}
+	for _, m := range storeErrors {
+		if errors.Is(err, m.from) {
+			return m.to
+		}
+	}
+	return err
+}
+
+func (s authStore) UserByEmail(email string) (auth.User, error) {
+	u, err := s.Store.UserByEmail(email)
+	return authUser(u), mapStoreError(err, auth.ErrUserNotFound)
+}
+
+func (s authStore) UserByID(id string) (auth.User, error) {
+	u, err := s.Store.User(id)
+	return authUser(u), mapStoreError(err, auth.ErrUserNotFound)
+}
+
+func authUser(u persist.User) auth.User {
+	return auth.User{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, PasswordHash: u.PasswordHash}
+}
+
+func (s authStore) CreateRefresh(hash [32]byte, userID string, expires time.Time) (auth.RefreshToken, error) {
+	t, err := s.Store.CreateRefresh(hash, userID, expires)
+	return authRefresh(t), mapStoreError(err, auth.ErrRefreshNotFound)
+}
+
+func (s authStore) RotateRefresh(old, next [32]byte, expires time.Time) (auth.RefreshToken, error) {
+	t, err := s.Store.RotateRefresh(old, next, expires)
+	return authRefresh(t), mapStoreError(err, auth.ErrRefreshNotFound)
+}
+
+func (s authStore) LookupRefresh(hash [32]byte) (auth.RefreshToken, error) {
+	t, err := s.Store.LookupRefresh(hash)
+	return authRefresh(t), mapStoreError(err, auth.ErrRefreshNotFound)
+}
+
+func authRefresh(t persist.RefreshToken) auth.RefreshToken {
+	return auth.RefreshToken{Hash: t.Hash, Family: t.Family, UserID: t.UserID, Issued: t.Issued, Expires: t.Expires}
+}
+
+func (s authStore) RevokeFamily(family string) error {
+	return mapStoreError(s.Store.RevokeFamily(family), auth.ErrRefreshNotFound)
+}
+
+func (s authStore) Key(name string) ([]byte, error) {
+	b, err := s.Store.Key(name)
+	return b, mapStoreError(err, auth.ErrKeyNotFound)
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/stompd/stompd/persist"
+)
+
+// storeFile is the name of the bbolt file inside the data dir.
+const storeFile = "stompd.db"
+
+// lockTimeout bounds how long a command waits for a data dir another
+// process holds.
+const lockTimeout = time.Second
+
+const userUsage = `Usage:
+  stompd user add    --data DIR --email E --password P [--roles r1,r2] [--name N]
+  stompd user list   --data DIR
+  stompd user del    --data DIR --email E
+  stompd user passwd --data DIR --email E --password P
+
+The server must not be running on the same data dir: it holds the store's lock.
+`
+
+// userCommand manages the users in a data dir's store.
+func userCommand(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stderr, userUsage)
+		if len(args) == 0 {
+			return usageError{errors.New("user: missing subcommand")}
+		}
+		return flag.ErrHelp
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("stompd user "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, userUsage) }
+	data := fs.String("data", "./data", "data directory")
+	email := fs.String("email", "", "the user's email, which is also the login")
+	password := fs.String("password", "", "the user's password")
+	roles := fs.String("roles", "", "comma-separated roles")
+	name := fs.String("name", "", "display name")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError{err}
+	}
+	run, ok := map[string]func(*persist.Store) error{
+		"add": func(s *persist.Store) error {
+			return addUser(s, stdout, *email, *password, *name, splitList(*roles))
+		},
+		"list": func(s *persist.Store) error { return listUsers(s, stdout) },
+		"del": func(s *persist.Store) error {
+			return need(*email, "--email", func() error { return s.DeleteUser(*email) })
+		},
+		"passwd": func(s *persist.Store) error { return setPassword(s, *email, *password) },
+	}[sub]
+	if !ok {
+		return usageError{fmt.Errorf("user: unknown subcommand %q", sub)}
+	}
+	s, err := openStore(*data)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return run(s)
+}
+
+// openStore opens the store in dataDir, creating both on first use.
+func openStore(dataDir string) (*persist.Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	return persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout})
+}
+
+func addUser(s *persist.Store, out io.Writer, email, password, name string, roles []string) error {
+	if email == "" || password == "" {
+		return usageError{errors.New("user add: --email and --password are required")}
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	u, err := s.AddUser(persist.User{Email: email, Name: name, Roles: roles, PasswordHash: hash})
+	if err != nil {
+		return fmt.Errorf("user add %s: %w", email, err)
+	}
+	fmt.Fprintf(out, "added %s (id %s)\n", u.Email, u.ID)
+	return nil
+}
+
+func listUsers(s *persist.Store, out io.Writer) error {
+	users, err := s.Users()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLES\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, strings.Join(u.Roles, ","), u.Created.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func setPassword(s *persist.Store, email, password string) error {
+	if email == "" || password == "" {
+		return usageError{errors.New("user passwd: --email and --password are required")}
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	return s.SetPassword(email, hash)
+}
+
+func need(value, flagName string, f func() error) error {
+	if value == "" {
+		return usageError{fmt.Errorf("%s is required", flagName)}
+	}
+	return f()
+}
+
+// splitList splits a comma-separated setting, dropping empty elements.
+func splitList(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
