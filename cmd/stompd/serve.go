@@ -54,10 +54,10 @@ type server struct {
 	broker  *broker.Broker
 	health  health
 
-	httpSrv         *http.Server
-	httpL, stompL   net.Listener
-	pprofSrv        *http.Server
-	pprofL          net.Listener
+	httpSrv       *http.Server
+	httpL, stompL net.Listener
+	pprofSrv      *http.Server
+	pprofL        net.Listener
 }
 
 // newServer opens the store and the listeners and builds everything that
