@@ -126,6 +126,8 @@ func TestDecodeFrames(t *testing.T) {
 func TestDecodeErrors(t *testing.T) {
 	tests := []decodeCase{
 		{name: "unknown command", in: "FOO\n\n\x00", err: ErrUnknownCommand, detail: `unknown command "FOO"`},
+		{name: "long unknown command, quoted in part", in: strings.Repeat("X", 100) + "\n", err: ErrUnknownCommand,
+			detail: `unknown command "` + strings.Repeat("X", 64) + `"...`},
 		{name: "lower-case command", in: "send\n\n\x00", err: ErrUnknownCommand},
 		{name: "command with a space", in: "SEND \n\n\x00", err: ErrUnknownCommand},
 		{name: "CR inside the command line", in: "SE\rND\n\n\x00", err: ErrUnknownCommand},
@@ -294,6 +296,24 @@ func TestDecodeAfterError(t *testing.T) {
 	n, f, again := d.Decode([]byte("DISCONNECT\n\n\x00"))
 	if n != 0 || f != nil || again != err {
 		t.Fatalf("after an error: got %d, %v, %v; want 0, nil, the same error", n, f, again)
+	}
+}
+
+func TestProtocolErrorText(t *testing.T) {
+	tests := []struct {
+		err  *ProtocolError
+		want string
+	}{
+		{&ProtocolError{Err: ErrBodyTooLarge, Detail: "body of 5 bytes exceeds the limit of 4"},
+			"body too large: body of 5 bytes exceeds the limit of 4"},
+		{&ProtocolError{Err: ErrMissingNull}, "frame body not terminated by NUL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := tc.err.Error(); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -122,3 +122,26 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestUnescapedBytes checks what becomes of the header bytes a version
+// cannot escape: spaces, so the frame stays well formed.
+func TestUnescapedBytes(t *testing.T) {
+	tests := []struct {
+		version Version
+		want    *Frame
+	}{
+		{V10, newFrame(MESSAGE, "", "k", "a b ", "n", "x y")},
+		{V11, newFrame(MESSAGE, "", "k", "a b ", "n", "x\ny")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.version.String(), func(t *testing.T) {
+			d := NewDecoder(Limits{})
+			d.SetVersion(tc.version)
+			wire := AppendFrame(nil, newFrame(MESSAGE, "", "k", "a\rb\r", "n", "x\ny"), tc.version)
+			got, err := decodeChunks(d, [][]byte{wire})
+			if err != nil || sameFrames(got, []*Frame{tc.want}) != "" {
+				t.Fatalf("got %s, %v; want %s", dump(got), err, dump([]*Frame{tc.want}))
+			}
+		})
+	}
+}

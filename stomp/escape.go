@@ -59,56 +59,42 @@ func unescapeByte(c byte, v Version) byte {
 	return 0
 }
 
-// escapeSequence returns what byte c becomes in an escaped header under
-// version v (V11 or V12), or "" when it stays as it is. STOMP 1.1 cannot
-// escape CR, which is therefore written as a space.
-func escapeSequence(c byte, v Version) string {
-	switch c {
-	case '\n':
-		return `\n`
-	case ':':
-		return `\c`
-	case '\\':
-		return `\\`
-	case '\r':
-		if v == V11 {
-			return " "
-		}
-		return `\r`
-	}
-	return ""
-}
+// Header encodings: what each byte becomes, "" meaning itself.
+var (
+	// escapeV12 is STOMP 1.2 escaping.
+	escapeV12 = [256]string{'\n': `\n`, ':': `\c`, '\\': `\\`, '\r': `\r`}
+	// escapeV11 is STOMP 1.1 escaping, which has no escape for CR: it is
+	// written as a space, since a raw CR would end the line for a reader
+	// that accepts CRLF, and "\r" is an error to a 1.1 reader.
+	escapeV11 = [256]string{'\n': `\n`, ':': `\c`, '\\': `\\`, '\r': " "}
+	// rawKey and rawValue are for headers without escaping (STOMP 1.0,
+	// CONNECT and CONNECTED). CR and LF cannot be carried, nor a colon in
+	// a key: they are written as spaces, so that one header can never turn
+	// into two.
+	rawKey   = [256]string{'\n': " ", '\r': " ", ':': " "}
+	rawValue = [256]string{'\n': " ", '\r': " "}
+)
 
-// rawSequence returns what byte c becomes in a header that is not escaped,
-// or "" when it stays as it is. CR and LF cannot be carried without
-// escaping, and neither can a colon in a key: they are written as spaces, so
-// that one header can never turn into two.
-func rawSequence(c byte, key bool) string {
-	if c == '\n' || c == '\r' || (key && c == ':') {
-		return " "
+// encoding returns the header encoding of command c under version v.
+func encoding(key bool, c Command, v Version) *[256]string {
+	switch {
+	case !escapes(c, v) && key:
+		return &rawKey
+	case !escapes(c, v):
+		return &rawValue
+	case v == V11:
+		return &escapeV11
 	}
-	return ""
+	return &escapeV12
 }
-
-// special marks the bytes that some header encoding rewrites.
-var special = [256]bool{'\n': true, '\r': true, ':': true, '\\': true}
 
 // appendEscaped appends s to dst as a header key or value of command c
 // under version v.
 func appendEscaped[T string | []byte](dst []byte, s T, key bool, c Command, v Version) []byte {
-	esc := escapes(c, v)
+	enc := encoding(key, c, v)
 	from := 0
 	for i := 0; i < len(s); i++ {
-		if !special[s[i]] {
-			continue
-		}
-		var seq string
-		if esc {
-			seq = escapeSequence(s[i], v)
-		} else {
-			seq = rawSequence(s[i], key)
-		}
-		if seq != "" {
+		if seq := enc[s[i]]; seq != "" {
 			dst = append(dst, s[from:i]...)
 			dst = append(dst, seq...)
 			from = i + 1
