@@ -1,8 +1,10 @@
 package interop
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -26,12 +28,36 @@ type goStomp struct {
 	headers map[string]string
 	subs    map[string]*stomp.Subscription
 	txs     map[string]*stomp.Transaction
+	beats   chan struct{}
+}
+
+// beatConn tells of the broker's heart-beats, which go-stomp swallows: an
+// idle session's heart-beat arrives alone, as a read of nothing but EOLs.
+type beatConn struct {
+	net.Conn
+	beats chan struct{}
+}
+
+func (c beatConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && len(bytes.Trim(p[:n], "\r\n")) == 0 {
+		select {
+		case c.beats <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
 }
 
 func dialGoStomp(t *testing.T, addr string) session {
 	t.Helper()
 	s := &goStomp{subs: map[string]*stomp.Subscription{}, txs: map[string]*stomp.Transaction{}}
-	conn, err := stomp.Dial("tcp", addr,
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.beats = make(chan struct{}, 1)
+	conn, err := stomp.Connect(beatConn{Conn: nc, beats: s.beats},
 		stomp.ConnOpt.Login(login, passcode),
 		stomp.ConnOpt.AcceptVersion(stomp.V12),
 		stomp.ConnOpt.HeartBeat(heartBeat, heartBeat),
@@ -41,7 +67,8 @@ func dialGoStomp(t *testing.T, addr string) session {
 		stomp.ConnOpt.ResponseHeaders(func(h *frame.Header) { s.headers = headerMap(h) }),
 	)
 	if err != nil {
-		t.Fatalf("go-stomp dial %s: %v", addr, err)
+		nc.Close()
+		t.Fatalf("go-stomp connect to %s: %v", addr, err)
 	}
 	s.conn = conn
 	t.Cleanup(func() {
@@ -67,6 +94,15 @@ func headerMap(h *frame.Header) map[string]string {
 }
 
 func (s *goStomp) connected() map[string]string { return s.headers }
+
+func (s *goStomp) heartBeat() error {
+	select {
+	case <-s.beats:
+		return nil
+	case <-time.After(waitTimeout):
+		return fmt.Errorf("none within %v", waitTimeout)
+	}
+}
 
 func (s *goStomp) subscribe(dest, ack string) (string, error) {
 	mode := map[string]stomp.AckMode{"auto": stomp.AckAuto, "client": stomp.AckClient, "client-individual": stomp.AckClientIndividual}[ack]

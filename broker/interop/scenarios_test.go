@@ -38,7 +38,8 @@ func runScenarios(t *testing.T, c client) {
 }
 
 // testConnect: CONNECT offering heart-beats gets CONNECTED 1.2 with
-// heart-beats in both directions, and the session works.
+// heart-beats in both directions, the broker's heart-beats arrive, and the
+// session works.
 func testConnect(t *testing.T, c client) {
 	s := c.dial(t)
 	h := s.connected()
@@ -48,6 +49,9 @@ func testConnect(t *testing.T, c client) {
 	sx, sy, ok := parseHeartBeat(h["heart-beat"])
 	if !ok || sx <= 0 || sy <= 0 {
 		t.Errorf("CONNECTED heart-beat = %q, want two positive intervals: the client offered %v both ways", h["heart-beat"], heartBeat)
+	}
+	if err := s.heartBeat(); err != nil {
+		t.Errorf("heart-beat from the broker: %v", err)
 	}
 	fence(t, s)
 }

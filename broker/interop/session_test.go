@@ -28,6 +28,8 @@ const (
 type session interface {
 	// connected returns the headers of the CONNECTED frame.
 	connected() map[string]string
+	// heartBeat waits for a heart-beat from the broker.
+	heartBeat() error
 	// subscribe sends SUBSCRIBE with the ack mode and returns its id.
 	subscribe(dest, ack string) (string, error)
 	send(m outgoing) error

@@ -27,6 +27,11 @@ func TestStompJS(t *testing.T) {
 	d := startDriver(t, node, srv.wsURL)
 	dial := func(t *testing.T) session { return dialStompJS(t, d) }
 	runScenarios(t, client{name: "stompjs", dial: dial})
+	t.Run("subprotocol", func(t *testing.T) {
+		if s := dialStompJS(t, d); s.protocol != "v12.stomp" {
+			t.Errorf("WebSocket subprotocol = %q, want v12.stomp (offered v12.stomp, v11.stomp, v10.stomp)", s.protocol)
+		}
+	})
 	t.Run("one_frame_per_message", func(t *testing.T) { testOneFramePerMessage(t, srv, d) })
 }
 
@@ -128,28 +133,36 @@ func (d *nodeDriver) call(op string, args map[string]any, result any) error {
 
 // stompJS is a session of one stompjs Client inside the driver.
 type stompJS struct {
-	d       *nodeDriver
-	id      string
-	headers map[string]string
-	closed  bool
+	d        *nodeDriver
+	id       string
+	headers  map[string]string
+	protocol string // the WebSocket subprotocol the broker chose
+	closed   bool
 }
 
 func dialStompJS(t *testing.T, d *nodeDriver) *stompJS {
 	t.Helper()
 	var r struct {
-		Session string            `json:"session"`
-		Headers map[string]string `json:"headers"`
+		Session  string            `json:"session"`
+		Headers  map[string]string `json:"headers"`
+		Protocol string            `json:"protocol"`
 	}
 	if err := d.call("connect", nil, &r); err != nil {
 		t.Fatalf("stompjs connect: %v", err)
 	}
-	s := &stompJS{d: d, id: r.Session, headers: r.Headers}
+	s := &stompJS{d: d, id: r.Session, headers: r.Headers, protocol: r.Protocol}
 	t.Cleanup(func() {
-		if s.closed || t.Failed() {
-			return // a failed session's socket is closed when the driver exits
+		// A failed session's socket is closed when the driver exits.
+		if !s.closed && !t.Failed() {
+			if err := s.disconnect(); err != nil {
+				t.Errorf("DISCONNECT at cleanup: %v", err)
+			}
 		}
-		if err := s.disconnect(); err != nil {
-			t.Errorf("DISCONNECT at cleanup: %v", err)
+		st, err := s.stats()
+		if err != nil {
+			t.Errorf("stats: %v", err)
+		} else if len(st.Bad) > 0 {
+			t.Errorf("WebSocket messages that are not exactly one frame: %q", st.Bad)
 		}
 	})
 	return s
@@ -165,6 +178,8 @@ func (s *stompJS) call(op string, args map[string]any, result any) error {
 }
 
 func (s *stompJS) connected() map[string]string { return s.headers }
+
+func (s *stompJS) heartBeat() error { return s.call("heartbeat", nil, nil) }
 
 func (s *stompJS) subscribe(dest, ack string) (string, error) {
 	var r struct {
@@ -227,13 +242,10 @@ type frameStats struct {
 	Bad      []string `json:"bad"`      // messages that were not one frame
 }
 
-func (s *stompJS) stats(t *testing.T) frameStats {
-	t.Helper()
+func (s *stompJS) stats() (frameStats, error) {
 	var st frameStats
-	if err := s.call("stats", nil, &st); err != nil {
-		t.Fatalf("stats: %v", err)
-	}
-	return st
+	err := s.call("stats", nil, &st)
+	return st, err
 }
 
 // burst is how many messages testOneFramePerMessage sends back to back.
@@ -255,12 +267,13 @@ func testOneFramePerMessage(t *testing.T, srv server, d *nodeDriver) {
 		receive(t, sub, id, fmt.Sprintf("burst %d", i))
 	}
 
-	st := sub.stats(t)
-	if len(st.Bad) > 0 {
-		t.Errorf("WebSocket messages that are not exactly one frame: %q", st.Bad)
+	st, err := sub.stats()
+	if err != nil {
+		t.Fatalf("stats: %v", err)
 	}
-	// Sent: CONNECT, SUBSCRIBE, the fence's SEND. Received: CONNECTED,
-	// the fence's RECEIPT, the burst's MESSAGEs.
+	// Every message holds one frame (dialStompJS checks it at cleanup), so
+	// these count messages too. Sent: CONNECT, SUBSCRIBE, the fence's SEND.
+	// Received: CONNECTED, the fence's RECEIPT, the burst's MESSAGEs.
 	if st.Sent != 3 || st.Received != 2+burst {
 		t.Errorf("frames sent, received = %d, %d; want 3, %d", st.Sent, st.Received, 2+burst)
 	}

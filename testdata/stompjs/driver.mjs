@@ -102,6 +102,7 @@ class Session {
   // socket opens the WebSocket and checks every message it carries.
   socket() {
     const ws = new WebSocket(url, PROTOCOLS);
+    this.ws = ws;
     const check = (direction, data) => {
       const n = frameCount(data);
       if (n < 0) this.stats.bad.push(`${direction}: ${JSON.stringify(Buffer.from(data).toString('latin1'))}`);
@@ -141,6 +142,18 @@ class Session {
       this.client.activate();
     });
     return this.wait(connected, 'CONNECTED');
+  }
+
+  // heartbeat resolves on the next heart-beat from the broker.
+  async heartbeat() {
+    const beat = new Promise(resolve => {
+      this.client.onHeartbeatReceived = resolve;
+    });
+    try {
+      await this.wait(beat, 'heart-beat from the broker');
+    } finally {
+      this.client.onHeartbeatReceived = () => {};
+    }
   }
 
   // wait settles with p, or fails on an ERROR frame, a closed socket or
@@ -231,8 +244,10 @@ const ops = {
     const s = new Session();
     const id = nextId('session');
     sessions.set(id, s);
-    return { session: id, headers: await s.connect() };
+    const headers = await s.connect();
+    return { session: id, headers, protocol: s.ws.protocol };
   },
+  heartbeat: s => s.heartbeat(),
   subscribe: (s, args) => ({ subscription: s.subscribe(args) }),
   send: (s, args) => s.send(args),
   receive: (s, args) => s.receive(args),
