@@ -26,16 +26,20 @@ type feeding struct {
 // feedings returns every way the tests feed in: whole, byte by byte, and
 // split in two at every point.
 func feedings(in []byte) []feeding {
-	fs := []feeding{{name: "whole", chunks: [][]byte{in}}}
-	bytewise := make([][]byte, len(in))
-	for i := range in {
-		bytewise[i] = in[i : i+1]
-	}
-	fs = append(fs, feeding{name: "byte by byte", chunks: bytewise})
+	fs := []feeding{{name: "whole", chunks: [][]byte{in}}, {name: "byte by byte", chunks: bytewise(in)}}
 	for i := 1; i < len(in); i++ {
 		fs = append(fs, feeding{name: fmt.Sprintf("split at %d", i), chunks: [][]byte{in[:i], in[i:]}})
 	}
 	return fs
+}
+
+// bytewise cuts in into one-byte chunks.
+func bytewise(in []byte) [][]byte {
+	chunks := make([][]byte, len(in))
+	for i := range in {
+		chunks[i] = in[i : i+1]
+	}
+	return chunks
 }
 
 // readers returns the testing/iotest readers the tests feed through.

@@ -34,12 +34,17 @@ func FuzzDecode(f *testing.F) {
 		v := Version(version%3) + V10
 		whole, wholeErr := decodeChunks(fuzzDecoder(v), [][]byte{in})
 		cut := int(split) % (len(in) + 1)
-		halves, halvesErr := decodeChunks(fuzzDecoder(v), [][]byte{in[:cut], in[cut:]})
-		if diff := sameFrames(halves, whole); diff != "" {
-			t.Fatalf("split at %d: %s", cut, diff)
-		}
-		if !sameError(wholeErr, halvesErr) {
-			t.Fatalf("whole: %v; split at %d: %v", wholeErr, cut, halvesErr)
+		for _, fd := range []feeding{
+			{name: "split at " + strconv.Itoa(cut), chunks: [][]byte{in[:cut], in[cut:]}},
+			{name: "byte by byte", chunks: bytewise(in)},
+		} {
+			got, err := decodeChunks(fuzzDecoder(v), fd.chunks)
+			if diff := sameFrames(got, whole); diff != "" {
+				t.Fatalf("%s: %s", fd.name, diff)
+			}
+			if !sameError(wholeErr, err) {
+				t.Fatalf("whole: %v; %s: %v", wholeErr, fd.name, err)
+			}
 		}
 		var pe *ProtocolError
 		if wholeErr != nil && !errors.As(wholeErr, &pe) {
