@@ -22,6 +22,7 @@ var scenarios = []scenario{
 	{"send_receive", testSendReceive},
 	{"binary_body", testBinaryBody},
 	{"receipt", testReceipt},
+	{"client_ack", testClientAck},
 	{"client_individual_ack", testClientIndividualAck},
 	{"nack_redelivery", testNackRedelivery},
 	{"transaction_commit", testTransactionCommit},
@@ -73,7 +74,7 @@ func testSendReceive(t *testing.T, c client) {
 	custom := map[string]string{
 		"content-type": "text/plain;charset=utf-8",
 		"x-trace":      "7f3a-01",
-		"x-escaped":    "colon: backslash\\ newline\nend",
+		"x-escaped":    "colon: backslash\\ newline\n carriage return\r end",
 		"x-ünïcode":    "✓ 日本",
 	}
 	secrets := map[string]string{"login": "mallory", "passcode": "hunter2", "Authorization": "Bearer not-for-subscribers"}
@@ -118,9 +119,24 @@ func testReceipt(t *testing.T, c client) {
 	dest := c.dest(t, "queue")
 	send(t, pub, text(dest, "kept until a consumer comes"))
 
-	con := c.dial(t)
-	id := subscribe(t, con, dest, "auto")
+	con, id := consumer(t, c, dest, "auto")
 	receive(t, con, id, "kept until a consumer comes")
+}
+
+// testClientAck: in client mode an ACK is cumulative, so acking the
+// second message acks the first too, and neither comes back after the
+// consumer leaves.
+func testClientAck(t *testing.T, c client) {
+	con, pub, dest, id := link(t, c, "queue", "client")
+	send(t, pub, text(dest, "first"))
+	send(t, pub, text(dest, "second"))
+	receive(t, con, id, "first")
+	ack(t, con, receive(t, con, id, "second"), "")
+	disconnect(t, con)
+
+	con, id = consumer(t, c, dest, "client")
+	send(t, pub, text(dest, "third"))
+	ack(t, con, receive(t, con, id, "third"), "")
 }
 
 // testClientIndividualAck: in client-individual mode an ACK covers only its
@@ -141,8 +157,7 @@ func testClientIndividualAck(t *testing.T, c client) {
 	ack(t, con, second, "")
 	disconnect(t, con)
 
-	next := c.dial(t)
-	id = subscribe(t, next, dest, "client-individual")
+	next, id := consumer(t, c, dest, "client-individual")
 	send(t, pub, text(dest, "third"))
 	again := receive(t, next, id, "first")
 	wantHeader(t, again, "redelivered", "true")
@@ -210,8 +225,7 @@ func testTransactionAck(t *testing.T, c client) {
 	abort(t, con, tx)
 	disconnect(t, con)
 
-	con = c.dial(t)
-	id = subscribe(t, con, dest, "client-individual")
+	con, id = consumer(t, c, dest, "client-individual")
 	m = receive(t, con, id, "acked in a transaction")
 	wantHeader(t, m, "redelivered", "true")
 	tx = begin(t, con)
@@ -219,8 +233,7 @@ func testTransactionAck(t *testing.T, c client) {
 	commit(t, con, tx)
 	disconnect(t, con)
 
-	con = c.dial(t)
-	id = subscribe(t, con, dest, "client-individual")
+	con, id = consumer(t, c, dest, "client-individual")
 	send(t, pub, text(dest, "fence"))
 	ack(t, con, receive(t, con, id, "fence"), "")
 }

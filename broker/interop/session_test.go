@@ -107,9 +107,16 @@ func subscribe(t *testing.T, s session, dest, ack string) string {
 // of the given kind, and a producer for it.
 func link(t *testing.T, c client, kind, ack string) (con, pub session, dest, sub string) {
 	t.Helper()
-	con, pub = c.dial(t), c.dial(t)
 	dest = c.dest(t, kind)
-	return con, pub, dest, subscribe(t, con, dest, ack)
+	con, sub = consumer(t, c, dest, ack)
+	return con, c.dial(t), dest, sub
+}
+
+// consumer dials a session subscribed to dest.
+func consumer(t *testing.T, c client, dest, ack string) (session, string) {
+	t.Helper()
+	s := c.dial(t)
+	return s, subscribe(t, s, dest, ack)
 }
 
 func send(t *testing.T, s session, m outgoing) {
