@@ -36,12 +36,12 @@ func (t transportKind) String() string { return transportLabels[t] }
 // instruments holds the broker's metric children, resolved once in New so
 // that the hot path never looks a label up.
 type instruments struct {
-	connections [numTransports]prometheus.Gauge
-	accepted    [numTransports]prometheus.Counter
-	framesIn    [stomp.ERROR + 1]prometheus.Counter
-	framesOut   [stomp.ERROR + 1]prometheus.Counter
-	published   [numKinds]prometheus.Counter
-	delivered   [numKinds]prometheus.Counter
+	connections  [numTransports]prometheus.Gauge
+	accepted     [numTransports]prometheus.Counter
+	framesIn     [stomp.ERROR + 1]prometheus.Counter
+	framesOut    [stomp.ERROR + 1]prometheus.Counter
+	published    [numKinds]prometheus.Counter
+	delivered    [numKinds]prometheus.Counter
 	destinations [numKinds]prometheus.Gauge
 
 	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted prometheus.Counter

@@ -27,7 +27,10 @@ type message struct {
 }
 
 // encoding is the common part of the MESSAGE frame for one protocol version,
-// from the destination header to the blank line before the body.
+// from the destination header to the blank line before the body. A user
+// destination's MESSAGE names the destination as its subscriber subscribed
+// to it (/user/<dest>, as Spring does), so that header is the
+// subscription's, not common.
 type encoding struct {
 	once sync.Once
 	b    []byte
@@ -87,7 +90,9 @@ func (m *message) common(v stomp.Version) []byte {
 
 func (m *message) encode(v stomp.Version) []byte {
 	b := make([]byte, 0, 64+len(m.dest)+m.headersSize())
-	b = stomp.AppendHeaderString(b, stomp.MESSAGE, "destination", m.dest, v)
+	if m.kind != kindUser {
+		b = stomp.AppendHeaderString(b, stomp.MESSAGE, "destination", m.dest, v)
+	}
 	b = append(b, "content-length:"...)
 	b = strconv.AppendInt(b, int64(len(m.body)-1), 10)
 	b = append(b, '\n')

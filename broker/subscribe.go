@@ -40,7 +40,7 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
-	s := newSubscription(c, string(id), rt, mode, prefetch)
+	s := newSubscription(c, string(id), dest, rt, mode, prefetch)
 	c.subs[s.id] = s
 	c.bySerial[s.serial] = s
 	c.b.m.subscriptions.Inc()

@@ -39,7 +39,7 @@ type subscription struct {
 	key      string // routing key of its topic or queue
 	mode     ackMode
 	prefetch int    // bound on pending
-	prefix   []byte // "MESSAGE\nsubscription:<id>\n" in the connection's version
+	prefix   []byte // "MESSAGE\nsubscription:<id>\n" (and a user destination) in the connection's version
 	q        *queue // the queue consumed, for a queue subscription
 
 	mu      sync.Mutex
@@ -56,10 +56,13 @@ type delivery struct {
 	redelivered bool
 }
 
-func newSubscription(c *conn, id string, rt route, mode ackMode, prefetch int) *subscription {
+func newSubscription(c *conn, id string, dest []byte, rt route, mode ackMode, prefetch int) *subscription {
 	c.serial++
 	p := stomp.AppendCommand(nil, stomp.MESSAGE)
 	p = stomp.AppendHeaderString(p, stomp.MESSAGE, "subscription", id, c.version)
+	if rt.kind == kindUser {
+		p = stomp.AppendHeader(p, stomp.MESSAGE, []byte("destination"), dest, c.version)
+	}
 	return &subscription{
 		c: c, id: id, serial: c.serial, kind: rt.kind, key: rt.key,
 		mode: mode, prefetch: prefetch, prefix: p,
@@ -102,21 +105,30 @@ func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
 	return r, true
 }
 
-// written is called by the writer once a delivery is on the wire: it
-// settles an auto queue consumer's delivery, freeing credit.
-func (s *subscription) written(it *outItem) {
-	if s.mode != ackAuto || s.kind != kindQueue {
-		return
-	}
+// claim is called by the writer before it writes delivery seq. It reports
+// false when the subscription ended meanwhile (its deliveries went back to
+// the queue). An auto queue consumer's delivery is settled here, freeing
+// credit: auto mode counts a message delivered once it is handed to the
+// socket.
+func (s *subscription) claim(seq uint64) bool {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if s.mode != ackAuto {
+		s.mu.Unlock()
+		return true
+	}
 	full := len(s.pending) >= s.prefetch
-	if i, ok := s.find(it.seq); ok {
+	if i, ok := s.find(seq); ok {
 		s.pending = slices.Delete(s.pending, i, i+1)
 	}
 	s.mu.Unlock()
 	if full {
 		s.q.dispatch()
 	}
+	return true
 }
 
 // find returns the index of the pending delivery seq. Called with s.mu held.

@@ -52,26 +52,44 @@ loop:
 	c.t.close(graceful)
 }
 
-// writeBatch writes one batch and accounts for it.
+// writeBatch writes one batch and accounts for it. Tracked deliveries are
+// claimed first: one whose subscription ended meanwhile was put back in its
+// queue, and is skipped.
 func (c *conn) writeBatch(batch []outItem) error {
-	err := c.t.writeBatch(c, batch, c.deadline())
+	n := 0
+	for i := range batch {
+		n += batch[i].size()
+	}
+	live := claim(batch)
+	err := c.t.writeBatch(c, live, c.deadline())
+	c.out.written(n)
 	if err != nil {
 		return err
 	}
-	n := 0
 	now := time.Now()
-	for i := range batch {
-		it := &batch[i]
-		n += it.size()
+	for i := range live {
+		it := &live[i]
 		c.b.m.framesOut[it.cmd].Inc()
 		if it.msg != nil {
 			c.b.m.delivered[it.msg.kind].Inc()
 			c.b.m.latency.Observe(now.Sub(it.msg.accepted).Seconds())
-			it.sub.written(it)
 		}
 	}
-	c.out.written(n)
 	return nil
+}
+
+// claim keeps the items still to be written at the front of batch.
+func claim(batch []outItem) []outItem {
+	k := 0
+	for i := range batch {
+		it := &batch[i]
+		if it.seq != 0 && !it.sub.claim(it.seq) {
+			continue
+		}
+		batch[k] = *it
+		k++
+	}
+	return batch[:k]
 }
 
 // writeFinal writes the closing frame, if any (an ERROR). It reports

@@ -1,0 +1,101 @@
+package broker
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+func TestNegotiateHeartBeat(t *testing.T) {
+	tests := []struct {
+		header string // the client's heart-beat header; "" for none
+		want   string // the CONNECTED heart-beat header
+	}{
+		{"", "10000,10000"},
+		{"0,0", "10000,10000"},
+		{"5000,20000", "20000,5000"},
+		{"100,200", "1000,1000"},
+		{"0,3000", "3000,10000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			c := h.dial(t)
+			hs := []string{"accept-version:1.2"}
+			if tt.header != "" {
+				hs = append(hs, "heart-beat:"+tt.header)
+			}
+			c.write(frame("CONNECT", "", hs...))
+			c.expect("CONNECTED", "heart-beat:"+tt.want)
+		})
+	}
+}
+
+// TestServerHeartBeats checks that an idle session receives EOLs at the
+// agreed interval.
+func TestServerHeartBeats(t *testing.T) {
+	h := newHarness(t, Options{MinHeartBeat: 10 * time.Millisecond})
+	c := h.dial(t)
+	c.write(frame("CONNECT", "", "accept-version:1.2", "heart-beat:0,10"))
+	c.expect("CONNECTED", "heart-beat:10,10000")
+	var got []byte
+	for len(got) < 3 {
+		c.nc.SetReadDeadline(time.Now().Add(wait))
+		n, err := c.nc.Read(c.buf)
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		got = append(got, c.buf[:n]...)
+	}
+	if len(bytes.Trim(got, "\n")) != 0 {
+		t.Fatalf("got %q, want only EOLs", got)
+	}
+}
+
+// TestSilentClient checks, on the injected clock, that a client that
+// promised heart-beats stays connected while it sends them and is cut once
+// silent for more than twice the interval.
+func TestSilentClient(t *testing.T) {
+	clock := newClock()
+	h := newHarness(t, Options{Now: clock.Now, MinHeartBeat: time.Second})
+	c := h.dial(t)
+	c.write(frame("CONNECT", "", "accept-version:1.2", "heart-beat:1000,0"))
+	c.expect("CONNECTED", "heart-beat:10000,1000")
+	for range 10 {
+		clock.Advance(500 * time.Millisecond)
+		c.write("\n")
+	}
+	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/a", "receipt:alive"))
+	c.expect("RECEIPT", "receipt-id:alive")
+	clock.Advance(3 * time.Second)
+	c.expectClosed()
+}
+
+// TestTokenDeadline checks that a session ends at its identity's Expires
+// even when silent, and that an identity adopted from a SEND (here the
+// reserved refresh destination) moves the deadline.
+func TestTokenDeadline(t *testing.T) {
+	clock := newClock()
+	hooks := &testHooks{
+		connect: func(ci ConnectInfo) (Identity, error) {
+			return Identity{Subject: "alice", Expires: clock.Now().Add(time.Minute)}, nil
+		},
+		send: func(id Identity, f []byte) (Identity, error) {
+			if string(f) == refreshDestination {
+				id.Expires = clock.Now().Add(time.Hour)
+			}
+			return id, nil
+		},
+	}
+	h := newHarness(t, Options{Now: clock.Now, Connect: hooks, Send: hooks})
+	expiring := h.connect(t, "alice")
+	refreshed := h.connect(t, "alice")
+	refreshed.write(frame("SEND", "", "destination:/sys/auth/refresh", "receipt:r"))
+	refreshed.expect("RECEIPT", "receipt-id:r")
+	clock.Advance(2 * time.Minute)
+	expiring.expectError(CodeTokenExpired, "token expired")
+	refreshed.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/a", "receipt:s"))
+	refreshed.expect("RECEIPT", "receipt-id:s")
+	clock.Advance(time.Hour)
+	refreshed.expectError(CodeTokenExpired, "token expired")
+}

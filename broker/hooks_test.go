@@ -1,0 +1,140 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// testHooks implements every hook with optional functions; a nil one allows.
+type testHooks struct {
+	upgrade   func(r *http.Request) (string, error)
+	connect   func(ci ConnectInfo) (Identity, error)
+	send      func(id Identity, dest []byte) (Identity, error)
+	subscribe func(id Identity, dest []byte) (Identity, error)
+}
+
+func (h *testHooks) AuthenticateUpgrade(r *http.Request) (string, error) {
+	if h.upgrade == nil {
+		return "", nil
+	}
+	return h.upgrade(r)
+}
+
+func (h *testHooks) AuthenticateConnect(ctx context.Context, ci ConnectInfo) (Identity, error) {
+	if h.connect == nil {
+		return AllowAll{}.AuthenticateConnect(ctx, ci)
+	}
+	return h.connect(ci)
+}
+
+func (h *testHooks) AuthorizeSend(_ context.Context, id Identity, f *stomp.Frame) (Identity, error) {
+	if h.send == nil {
+		return id, nil
+	}
+	dest, _ := f.Get("destination")
+	return h.send(id, dest)
+}
+
+func (h *testHooks) AuthorizeSubscribe(_ context.Context, id Identity, f *stomp.Frame) (Identity, error) {
+	if h.subscribe == nil {
+		return id, nil
+	}
+	dest, _ := f.Get("destination")
+	return h.subscribe(id, dest)
+}
+
+// codedError carries an ERROR code and an HTTP status, as auth's errors do.
+type codedError struct {
+	code   string
+	status int
+}
+
+func (e codedError) Error() string { return "denied by test" }
+func (e codedError) Code() string  { return e.code }
+func (e codedError) Status() int   { return e.status }
+
+func TestHookErrors(t *testing.T) {
+	plain := errors.New("no such grant")
+	tests := []struct {
+		name      string
+		hooks     *testHooks
+		input     string
+		code, msg string
+	}{
+		{"connect refused", &testHooks{connect: func(ConnectInfo) (Identity, error) { return Identity{}, plain }},
+			"", CodeUnauthorized, "no such grant"},
+		{"connect refused with a code", &testHooks{connect: func(ConnectInfo) (Identity, error) {
+			return Identity{}, codedError{code: CodeSessionRevoked}
+		}}, "", CodeSessionRevoked, "denied by test"},
+		{"connect with an expired token", &testHooks{connect: func(ConnectInfo) (Identity, error) {
+			return Identity{Subject: "a", Expires: time.Now().Add(-time.Second)}, nil
+		}}, "", CodeTokenExpired, "token expired"},
+		{"send refused", &testHooks{send: func(Identity, []byte) (Identity, error) { return Identity{}, plain }},
+			frame("SEND", "", "destination:/topic/a"), CodeForbidden, "no such grant"},
+		{"subscribe refused", &testHooks{subscribe: func(Identity, []byte) (Identity, error) {
+			return Identity{}, codedError{code: CodeTokenExpired}
+		}}, frame("SUBSCRIBE", "", "id:1", "destination:/topic/a"), CodeTokenExpired, "denied by test"},
+		{"refresh names another subject", &testHooks{send: func(id Identity, _ []byte) (Identity, error) {
+			return Identity{Subject: "mallory"}, nil
+		}}, frame("SEND", "", "destination:/sys/auth/refresh"), CodeForbidden, "another subject"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Options{Connect: tt.hooks, Send: tt.hooks, Subscribe: tt.hooks})
+			c := h.dial(t)
+			c.write(frame("CONNECT", "", "accept-version:1.2", "login:a"))
+			if tt.input != "" {
+				c.expect("CONNECTED")
+				c.write(tt.input)
+			}
+			c.expectError(tt.code, tt.msg)
+		})
+	}
+}
+
+// TestRefreshIsNotRouted checks that a SEND to the reserved destination
+// reaches nobody.
+func TestRefreshIsNotRouted(t *testing.T) {
+	h := newHarness(t, Options{})
+	c := h.connect(t, "u")
+	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/sys", "receipt:s"))
+	c.expect("RECEIPT")
+	c.write(frame("SEND", "x", "destination:/sys/auth/refresh", "receipt:r"))
+	c.expect("RECEIPT", "receipt-id:r")
+	c.expectNothing(50 * time.Millisecond)
+}
+
+func TestCloseSessions(t *testing.T) {
+	h := newHarness(t, Options{})
+	a1 := h.connect(t, "alice")
+	a2 := h.connect(t, "alice")
+	b := h.connect(t, "bob")
+	n := h.b.CloseSessions(func(id Identity) bool { return id.Subject == "alice" }, CodeSessionRevoked, "session revoked")
+	if n != 2 {
+		t.Fatalf("closed %d sessions, want 2", n)
+	}
+	a1.expectError(CodeSessionRevoked, "session revoked")
+	a2.expectError(CodeSessionRevoked, "session revoked")
+	b.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/a", "receipt:s"))
+	b.expect("RECEIPT")
+}
+
+// TestShutdown checks that Shutdown flushes what is queued, then sends
+// server-shutdown, and that Serve returns ErrServerClosed (in the harness).
+func TestShutdown(t *testing.T) {
+	h := newHarness(t, Options{})
+	c := h.connect(t, "u")
+	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/a", "receipt:s"))
+	c.expect("RECEIPT")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := h.b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.expectError(CodeServerShutdown, "shutting down")
+}

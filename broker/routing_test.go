@@ -1,0 +1,86 @@
+package broker
+
+import (
+	"testing"
+	"time"
+)
+
+func TestQueueRoundRobin(t *testing.T) {
+	h := newHarness(t, Options{})
+	c1, c2 := h.connect(t, "a"), h.connect(t, "b")
+	for _, c := range []*client{c1, c2} {
+		c.write(frame("SUBSCRIBE", "", "id:q", "destination:/queue/work", "receipt:s"))
+		c.expect("RECEIPT")
+	}
+	p := h.connect(t, "p")
+	for _, body := range []string{"1", "2", "3", "4"} {
+		p.write(frame("SEND", body, "destination:/queue/work"))
+	}
+	for _, want := range []struct {
+		c    *client
+		body string
+	}{{c1, "1"}, {c1, "3"}, {c2, "2"}, {c2, "4"}} {
+		if f := want.c.expect("MESSAGE", "destination:/queue/work"); string(f.Body) != want.body {
+			t.Fatalf("got %q, want %q", f.Body, want.body)
+		}
+	}
+	c1.expectNothing(30 * time.Millisecond)
+}
+
+func TestQueueBuffersWithoutConsumer(t *testing.T) {
+	h := newHarness(t, Options{MaxQueueLength: 3})
+	p := h.connect(t, "p")
+	for _, body := range []string{"1", "2", "3", "4"} {
+		p.write(frame("SEND", body, "destination:/queue/later", "receipt:"+body))
+		p.expect("RECEIPT", "receipt-id:"+body)
+	}
+	if d := value(t, h.m.QueueDepth); d != 3 {
+		t.Fatalf("queue depth %v, want 3", d)
+	}
+	if n := value(t, h.m.MessagesDropped.WithLabelValues("queue_full")); n != 1 {
+		t.Fatalf("dropped %v, want 1", n)
+	}
+	c := h.connect(t, "c")
+	c.write(frame("SUBSCRIBE", "", "id:q", "destination:/queue/later"))
+	for _, want := range []string{"1", "2", "3"} {
+		if f := c.expect("MESSAGE"); string(f.Body) != want {
+			t.Fatalf("got %q, want %q", f.Body, want)
+		}
+	}
+	c.expectNothing(30 * time.Millisecond)
+}
+
+// TestUserDestinations checks Spring's convention: a SEND to
+// /user/<sub>/<dest> reaches every session of <sub> subscribed to
+// /user/<dest>, and nobody else.
+func TestUserDestinations(t *testing.T) {
+	h := newHarness(t, Options{})
+	alice1, alice2 := h.connect(t, "alice"), h.connect(t, "alice")
+	bob := h.connect(t, "bob")
+	for _, c := range []*client{alice1, alice2, bob} {
+		c.write(frame("SUBSCRIBE", "", "id:in", "destination:/user/queue/inbox", "receipt:s"))
+		c.expect("RECEIPT")
+	}
+	bob.write(frame("SEND", "hi alice", "destination:/user/alice/queue/inbox"))
+	for _, c := range []*client{alice1, alice2} {
+		if f := c.expect("MESSAGE", "destination:/user/queue/inbox", "subscription:in"); string(f.Body) != "hi alice" {
+			t.Fatalf("body %q", f.Body)
+		}
+	}
+	bob.expectNothing(30 * time.Millisecond)
+}
+
+func TestMessageIDsIncrease(t *testing.T) {
+	h := newHarness(t, Options{})
+	c := h.connect(t, "u")
+	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/ids"))
+	var last uint64
+	for range 3 {
+		c.write(frame("SEND", "x", "destination:/topic/ids"))
+		id := parseID(t, c.expect("MESSAGE").Value("message-id"))
+		if id <= last {
+			t.Fatalf("message-id %d after %d", id, last)
+		}
+		last = id
+	}
+}
