@@ -24,7 +24,8 @@ func AppendCommand(dst []byte, c Command) []byte {
 // AppendHeader appends the header line "key:value\n", escaped as the
 // headers of command c under version v require. Where a frame is not
 // escaped, bytes it cannot carry (CR and LF, and a colon in the key) are
-// written as spaces, so that a header can never turn into two.
+// written as spaces, so that a header can never turn into two. The key must
+// not be empty: no reader accepts a header line without a name.
 func AppendHeader(dst []byte, c Command, key, value []byte, v Version) []byte {
 	return appendHeader(dst, c, key, value, v)
 }

@@ -64,8 +64,8 @@ var (
 	// escapeV12 is STOMP 1.2 escaping.
 	escapeV12 = [256]string{'\n': `\n`, ':': `\c`, '\\': `\\`, '\r': `\r`}
 	// escapeV11 is STOMP 1.1 escaping, which has no escape for CR: it is
-	// written as a space, since a raw CR would end the line for a reader
-	// that accepts CRLF, and "\r" is an error to a 1.1 reader.
+	// written as a space, since a raw CR before the LF reads as part of a
+	// CRLF, and "\r" is an error to a 1.1 reader.
 	escapeV11 = [256]string{'\n': `\n`, ':': `\c`, '\\': `\\`, '\r': " "}
 	// rawKey and rawValue are for headers without escaping (STOMP 1.0,
 	// CONNECT and CONNECTED). CR and LF cannot be carried, nor a colon in
