@@ -10,12 +10,17 @@
 //     it with one JSON request per line on its standard input, reading one
 //     JSON response per line from its standard output.
 //
-// Both clients run the same scenarios (connect with heart-beats, send and
-// receive with custom headers and a UTF-8 body, receipts, client-individual
-// ack, NACK redelivery, transactions, graceful disconnect) through the small
-// session interface in session_test.go; stompjs adds a binary body and a
-// check that every WebSocket message carries exactly one frame in each
-// direction.
+// Both clients run the same scenarios (scenarios_test.go: connect with
+// heart-beats, send and receive with custom headers and a UTF-8 body, a
+// binary body, receipts, client and client-individual ack, NACK
+// redelivery, transactions, graceful disconnect) through the small session
+// interface in session_test.go. Over WebSocket the test also checks the
+// subprotocol the broker chooses, and that every message carries exactly
+// one frame in each direction, under a burst too.
+//
+// Absence is never asserted by waiting: a scenario that must show a
+// message was not delivered sends a later one (a fence) and checks that it
+// comes first. Waits for the broker are bounded by failure timeouts only.
 //
 // The stompjs test needs node and the packages of testdata/stompjs:
 //
