@@ -147,9 +147,13 @@ func getFamily(tx *bolt.Tx, id string) (family, error) {
 	f.Created = r.time()
 	f.AccessUntil = r.time()
 	f.end = r.time()
-	if live := r.take(uint64(r.byte())); len(live) == len(f.live) {
+	switch live := r.take(uint64(r.byte())); len(live) {
+	case len(f.live):
 		f.hasLive = true
 		copy(f.live[:], live)
+	case 0: // no live token
+	default:
+		r.bad = true
 	}
 	return f, r.done("family")
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -143,29 +142,32 @@ func openBolt(path string, timeout time.Duration, readOnly bool) (db *bolt.DB, e
 	return db, nil
 }
 
-// verify opens the file read-only and runs bbolt's consistency check over
-// all of it, which catches damage (and the panics it causes) before a
-// read-write open would load the freelist, then looks for the stompd format
-// marker and buckets.
+// verify opens the file read-only and checks all of it before a read-write
+// open would load the freelist: the structure of every page in use, then
+// bbolt's consistency check, then the stompd format marker and buckets.
 func verify(path string, timeout time.Duration) error {
 	db, err := openBolt(path, timeout, true)
 	if err != nil {
 		return err
 	}
-	if err := check(db); err != nil {
+	if err := check(path, db); err != nil {
 		return errors.Join(corrupt(path, err.Error()), db.Close())
 	}
 	return db.Close()
 }
 
-// check runs the checks of verify in a read transaction. Panics become
-// errors.
-func check(db *bolt.DB) (err error) {
+// check runs the checks of verify: first the bounds-checked walk over every
+// page in use (see layout.go), then, with bbolt's view known to stay inside
+// the file, bbolt's own check in a read transaction. Panics become errors.
+func check(path string, db *bolt.DB) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("reading it failed: %v", r)
 		}
 	}()
+	if err := walkFile(path); err != nil {
+		return err
+	}
 	return db.View(func(tx *bolt.Tx) error {
 		var first error
 		for err := range tx.Check() { // drain: the checker stops when all is read
@@ -178,6 +180,21 @@ func check(db *bolt.DB) (err error) {
 		}
 		return checkFormat(tx)
 	})
+}
+
+// walkFile walks the pages of the file as its newest meta page describes
+// them; the caller holds the lock, so they do not change meanwhile.
+func walkFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := newestMeta(f)
+	if err != nil {
+		return err
+	}
+	return walk(f, m)
 }
 
 func checkFormat(tx *bolt.Tx) error {
@@ -198,23 +215,6 @@ func checkFormat(tx *bolt.Tx) error {
 		}
 	}
 	return nil
-}
-
-// The bbolt file layout preflight relies on: each meta page is a 16-byte page
-// header followed by the meta fields in native byte order (magic, version,
-// page size, flags, root page, root sequence, freelist page, high-water page,
-// transaction id, FNV-64a checksum of what precedes it).
-const (
-	pageHeaderSize = 16
-	metaSize       = 64
-	boltMagic      = 0xED0CDAED
-	boltVersion    = 2
-	noFreelist     = ^uint64(0)
-)
-
-type meta struct {
-	pageSize                   int64
-	root, freelist, pgid, txid uint64
 }
 
 // preflight checks the file before bbolt sees it, because bbolt would
@@ -244,70 +244,4 @@ func preflight(path string) error {
 		return corrupt(path, reason)
 	}
 	return nil
-}
-
-// newestMeta returns the meta page bbolt would use: the valid one with the
-// higher transaction id. The second page sits one page size in; when the
-// first page is bad its size is unknown and the likely sizes are tried.
-func newestMeta(f *os.File) (meta, error) {
-	m0, err0 := readMeta(f, 0)
-	offsets := []int64{m0.pageSize}
-	if err0 != nil {
-		offsets = offsets[:0]
-		for i := range 15 {
-			offsets = append(offsets, 1024<<i)
-		}
-	}
-	for _, off := range offsets {
-		m1, err := readMeta(f, off)
-		if err == nil && m1.pageSize == off && (err0 != nil || m1.txid > m0.txid) {
-			return m1, nil
-		}
-	}
-	if err0 != nil {
-		return meta{}, fmt.Errorf("not a bbolt database (%w)", err0)
-	}
-	return m0, nil
-}
-
-func readMeta(f *os.File, off int64) (meta, error) {
-	var p [pageHeaderSize + metaSize]byte
-	if _, err := f.ReadAt(p[:], off); err != nil {
-		return meta{}, errors.New("meta page unreadable")
-	}
-	b := p[pageHeaderSize:]
-	ne := binary.NativeEndian
-	sum := fnv.New64a()
-	sum.Write(b[:56])
-	switch {
-	case ne.Uint32(b[0:]) != boltMagic:
-		return meta{}, errors.New("no bbolt magic number")
-	case ne.Uint32(b[4:]) != boltVersion:
-		return meta{}, fmt.Errorf("bbolt file format %d, not %d", ne.Uint32(b[4:]), boltVersion)
-	case sum.Sum64() != ne.Uint64(b[56:]):
-		return meta{}, errors.New("meta page checksum mismatch")
-	}
-	return meta{
-		pageSize: int64(ne.Uint32(b[8:])),
-		root:     ne.Uint64(b[16:]),
-		freelist: ne.Uint64(b[32:]),
-		pgid:     ne.Uint64(b[40:]),
-		txid:     ne.Uint64(b[48:]),
-	}, nil
-}
-
-// check returns why the meta page cannot describe a stompd store in a file of
-// this size, or "".
-func (m meta) check(size int64) string {
-	switch {
-	case m.pageSize < 1024 || m.pageSize > 1<<24 || m.pageSize&(m.pageSize-1) != 0:
-		return fmt.Sprintf("implausible page size %d", m.pageSize)
-	case m.freelist == noFreelist:
-		return "a bbolt file written without a freelist (not by stompd)"
-	case m.pgid < 4 || m.root < 2 || m.root >= m.pgid || m.freelist < 2 || m.freelist >= m.pgid:
-		return "meta page points outside the file"
-	case m.pgid > uint64(size/m.pageSize):
-		return fmt.Sprintf("truncated: %d bytes long, the store needs %d", size, m.pgid*uint64(m.pageSize))
-	}
-	return ""
 }

@@ -126,6 +126,12 @@ func editBolt(t *testing.T, src, dst string, edit func(tx *bolt.Tx) error) {
 	}
 }
 
+// badFile is a test case: make writes a file at path that Open must refuse.
+type badFile struct {
+	name string
+	make func(t *testing.T, path string)
+}
+
 func TestOpenRefusesBadFiles(t *testing.T) {
 	real, used := realStore(t)
 	orig, err := os.ReadFile(real)
@@ -145,11 +151,14 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 		}
 		return b
 	}
-	damage := func(pages ...int) func(t *testing.T, path string) {
+	// damage overwrites the given pages with noise from byte from of each on
+	// (0: the whole page; 16: all but the page header, so that bbolt takes it
+	// for a valid page and follows the garbage in it).
+	damage := func(from int, pages ...int) func(t *testing.T, path string) {
 		return func(t *testing.T, path string) {
 			b := bytes.Clone(orig)
 			for _, id := range pages {
-				copy(b[id*ps:(id+1)*ps], noise(ps))
+				copy(b[id*ps+from:(id+1)*ps], noise(ps-from))
 			}
 			writeFile(t, path, b)
 		}
@@ -157,10 +166,7 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 	content := func(b []byte) func(t *testing.T, path string) {
 		return func(t *testing.T, path string) { writeFile(t, path, b) }
 	}
-	cases := []struct {
-		name string
-		make func(t *testing.T, path string)
-	}{
+	cases := []badFile{
 		{"empty", content(nil)},
 		{"first 100 bytes of a store", content(orig[:100])},
 		{"first three pages of a store", content(orig[:3*ps])},
@@ -168,7 +174,7 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 		{"random bytes", content(noise(8 * ps))},
 		{"a few random bytes", content(noise(50))},
 		{"text", content([]byte("data_dir = \"./data\"\n"))},
-		{"both meta pages damaged", damage(0, 1)},
+		{"both meta pages damaged", damage(0, 0, 1)},
 		{"every page after the meta pages damaged", func(t *testing.T, path string) {
 			b := bytes.Clone(orig)
 			copy(b[2*ps:], noise(len(b)-2*ps))
@@ -217,10 +223,9 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 		}},
 	}
 	for _, id := range used {
-		cases = append(cases, struct {
-			name string
-			make func(t *testing.T, path string)
-		}{fmt.Sprintf("page %d of %d damaged", id, m.pgid), damage(id)})
+		cases = append(cases,
+			badFile{fmt.Sprintf("page %d of %d damaged", id, m.pgid), damage(0, id)},
+			badFile{fmt.Sprintf("page %d of %d damaged after its header", id, m.pgid), damage(16, id)})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

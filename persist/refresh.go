@@ -39,8 +39,8 @@ type RefreshToken struct {
 func (s *Store) CreateRefresh(hash [32]byte, userID string, expires time.Time) (RefreshToken, error) {
 	now := s.stamp()
 	t := RefreshToken{Hash: hash, Family: newID(), UserID: userID, Issued: now, Expires: fromNanos(nanos(expires))}
-	if !t.Expires.After(now) {
-		return RefreshToken{}, fmt.Errorf("persist: new refresh token expiry %s is not after now", expires)
+	if err := checkNewExpiry(t.Expires, now); err != nil {
+		return RefreshToken{}, err
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		if _, err := getUser(tx, userID); err != nil {
@@ -71,13 +71,11 @@ func (s *Store) CreateRefresh(hash [32]byte, userID string, expires time.Time) (
 func (s *Store) RotateRefresh(old, next [32]byte, expires time.Time) (RefreshToken, error) {
 	now := s.stamp()
 	expires = fromNanos(nanos(expires))
-	if !expires.After(now) {
-		return RefreshToken{}, fmt.Errorf("persist: new refresh token expiry %s is not after now", expires)
+	if err := checkNewExpiry(expires, now); err != nil {
+		return RefreshToken{}, err
 	}
-	var (
-		nt     RefreshToken
-		reused bool
-	)
+	nt := RefreshToken{Hash: next, Issued: now, Expires: expires}
+	var reused bool
 	err := s.update(func(tx *bolt.Tx) error {
 		t, f, err := loadToken(tx, old, now)
 		if errors.Is(err, ErrReused) {
@@ -87,21 +85,8 @@ func (s *Store) RotateRefresh(old, next [32]byte, expires time.Time) (RefreshTok
 		if err != nil {
 			return err
 		}
-		t.State = TokenRotated
-		if err := putToken(tx, t); err != nil {
-			return err
-		}
-		if err := addLive(tx, -1); err != nil {
-			return err
-		}
-		nt = RefreshToken{Hash: next, Family: f.ID, UserID: t.UserID, Issued: now, Expires: expires}
-		prevEnd := f.end
-		f.live = next
-		f.extend(expires)
-		if err := putFamily(tx, f, prevEnd); err != nil {
-			return err
-		}
-		return addToken(tx, nt)
+		nt.Family, nt.UserID = f.ID, t.UserID
+		return rotate(tx, t, f, nt)
 	})
 	switch {
 	case err != nil:
@@ -136,6 +121,31 @@ func (s *Store) RefreshCount() (n int, err error) {
 		return nil
 	})
 	return n, err
+}
+
+func checkNewExpiry(expires, now time.Time) error {
+	if !expires.After(now) {
+		return fmt.Errorf("persist: new refresh token expiry %s is not after now", expires)
+	}
+	return nil
+}
+
+// rotate marks t rotated and stores next as the live token of its family f.
+func rotate(tx *bolt.Tx, t RefreshToken, f family, next RefreshToken) error {
+	t.State = TokenRotated
+	if err := putToken(tx, t); err != nil {
+		return err
+	}
+	if err := addLive(tx, -1); err != nil {
+		return err
+	}
+	prevEnd := f.end
+	f.live = next.Hash
+	f.extend(next.Expires)
+	if err := putFamily(tx, f, prevEnd); err != nil {
+		return err
+	}
+	return addToken(tx, next)
 }
 
 // loadToken finds a token and its family and says whether it may be rotated:
