@@ -101,6 +101,25 @@ func (fx *fixture) logout(t *testing.T, tr tokenResponse) {
 	}
 }
 
+// editClaims tries CONNECT with a token signed by the right key whose
+// claims were edited.
+func editClaims(edit func(c jwt.MapClaims, now time.Time)) func(*testing.T, *fixture) outcome {
+	return func(t *testing.T, fx *fixture) outcome {
+		c := fx.claims("u-alice")
+		edit(c, fx.clock.Now())
+		return fx.tryConnect(fx.sign(t, c, nil), "")
+	}
+}
+
+// afterLogout logs alice in and out, then tries something with her tokens.
+func afterLogout(try func(*testing.T, *fixture, tokenResponse) outcome) func(*testing.T, *fixture) outcome {
+	return func(t *testing.T, fx *fixture) outcome {
+		tr := fx.login(t, "alice@example.com")
+		fx.logout(t, tr)
+		return try(t, fx, tr)
+	}
+}
+
 func otherKey(t *testing.T) ed25519.PrivateKey {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -145,46 +164,14 @@ func TestBadInputs(t *testing.T) {
 			c["exp"] = fx.clock.Now().Add(-time.Second).Unix()
 			return fx.tryTicket(t, fx.sign(t, c, nil))
 		}, outcome{status: 401, name: "token_expired"}},
-		{"not yet valid (iat ahead)", func(t *testing.T, fx *fixture) outcome {
-			c := fx.claims("u-alice")
-			c["iat"] = fx.clock.Now().Add(time.Hour).Unix()
-			return fx.tryConnect(fx.sign(t, c, nil), "")
-		}, invalidToken},
-		{"not yet valid (nbf ahead)", func(t *testing.T, fx *fixture) outcome {
-			c := fx.claims("u-alice")
-			c["nbf"] = fx.clock.Now().Add(time.Hour).Unix()
-			return fx.tryConnect(fx.sign(t, c, nil), "")
-		}, invalidToken},
-		{"no exp", func(t *testing.T, fx *fixture) outcome {
-			c := fx.claims("u-alice")
-			delete(c, "exp")
-			return fx.tryConnect(fx.sign(t, c, nil), "")
-		}, invalidToken},
-		{"wrong iss", func(t *testing.T, fx *fixture) outcome {
-			c := fx.claims("u-alice")
-			c["iss"] = "someone-else"
-			return fx.tryConnect(fx.sign(t, c, nil), "")
-		}, invalidToken},
-		{"wrong aud", func(t *testing.T, fx *fixture) outcome {
-			c := fx.claims("u-alice")
-			c["aud"] = "other-service"
-			return fx.tryConnect(fx.sign(t, c, nil), "")
-		}, invalidToken},
-		{"token_use missing", func(t *testing.T, fx *fixture) outcome {
-			c := fx.claims("u-alice")
-			delete(c, "token_use")
-			return fx.tryConnect(fx.sign(t, c, nil), "")
-		}, invalidToken},
-		{"token_use refresh", func(t *testing.T, fx *fixture) outcome {
-			c := fx.claims("u-alice")
-			c["token_use"] = "refresh"
-			return fx.tryConnect(fx.sign(t, c, nil), "")
-		}, invalidToken},
-		{"no sub", func(t *testing.T, fx *fixture) outcome {
-			c := fx.claims("u-alice")
-			delete(c, "sub")
-			return fx.tryConnect(fx.sign(t, c, nil), "")
-		}, invalidToken},
+		{"not yet valid (iat ahead)", editClaims(func(c jwt.MapClaims, now time.Time) { c["iat"] = now.Add(time.Hour).Unix() }), invalidToken},
+		{"not yet valid (nbf ahead)", editClaims(func(c jwt.MapClaims, now time.Time) { c["nbf"] = now.Add(time.Hour).Unix() }), invalidToken},
+		{"no exp", editClaims(func(c jwt.MapClaims, now time.Time) { delete(c, "exp") }), invalidToken},
+		{"wrong iss", editClaims(func(c jwt.MapClaims, now time.Time) { c["iss"] = "someone-else" }), invalidToken},
+		{"wrong aud", editClaims(func(c jwt.MapClaims, now time.Time) { c["aud"] = "other-service" }), invalidToken},
+		{"token_use missing", editClaims(func(c jwt.MapClaims, now time.Time) { delete(c, "token_use") }), invalidToken},
+		{"token_use refresh", editClaims(func(c jwt.MapClaims, now time.Time) { c["token_use"] = "refresh" }), invalidToken},
+		{"no sub", editClaims(func(c jwt.MapClaims, now time.Time) { delete(c, "sub") }), invalidToken},
 		{"refresh token as access token at CONNECT", func(t *testing.T, fx *fixture) outcome {
 			return fx.tryConnect(fx.login(t, "alice@example.com").RefreshToken, "")
 		}, invalidToken},
@@ -262,11 +249,9 @@ func TestBadInputs(t *testing.T) {
 			fx.tryRefresh(t, tr.RefreshToken)
 			return fx.tryConnect(tr.AccessToken, "")
 		}, sessionRevoked},
-		{"refresh after logout", func(t *testing.T, fx *fixture) outcome {
-			tr := fx.login(t, "alice@example.com")
-			fx.logout(t, tr)
+		{"refresh after logout", afterLogout(func(t *testing.T, fx *fixture, tr tokenResponse) outcome {
 			return fx.tryRefresh(t, tr.RefreshToken)
-		}, invalidRefresh},
+		}), invalidRefresh},
 		{"refresh with an expired token", func(t *testing.T, fx *fixture) outcome {
 			tr := fx.login(t, "alice@example.com")
 			fx.clock.Advance(14*24*time.Hour + time.Second)
@@ -275,16 +260,12 @@ func TestBadInputs(t *testing.T) {
 		{"refresh with no token at all", func(t *testing.T, fx *fixture) outcome {
 			return httpOutcome(t, fx.do(t, "POST", "/auth/refresh", ""))
 		}, invalidRefresh},
-		{"access token after logout at CONNECT", func(t *testing.T, fx *fixture) outcome {
-			tr := fx.login(t, "alice@example.com")
-			fx.logout(t, tr)
+		{"access token after logout at CONNECT", afterLogout(func(t *testing.T, fx *fixture, tr tokenResponse) outcome {
 			return fx.tryConnect(tr.AccessToken, "")
-		}, sessionRevoked},
-		{"access token after logout at /auth/ticket", func(t *testing.T, fx *fixture) outcome {
-			tr := fx.login(t, "alice@example.com")
-			fx.logout(t, tr)
+		}), sessionRevoked},
+		{"access token after logout at /auth/ticket", afterLogout(func(t *testing.T, fx *fixture, tr tokenResponse) outcome {
 			return fx.tryTicket(t, tr.AccessToken)
-		}, outcome{status: 401, name: "session_revoked"}},
+		}), outcome{status: 401, name: "session_revoked"}},
 		{"CONNECT without credentials", func(t *testing.T, fx *fixture) outcome {
 			_, err := fx.svc.Connect(frame(stomp.CONNECT, "accept-version", "1.2", "login", "alice"), "")
 			return errOutcome(err)

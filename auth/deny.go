@@ -2,35 +2,30 @@ package auth
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 )
 
-// DenialStore keeps denied token ids (jti) and logins (sid) across restarts.
-// Ids are stored with a "jti:" or "sid:" prefix; Denied returns every entry
-// not yet swept, expired or not.
+// DenialStore keeps denied ids across restarts: access-token jtis and
+// login sids share one namespace (both are random), each denied until a
+// time. Denied returns the denials still in force.
 type DenialStore interface {
 	Deny(id string, until time.Time) error
 	Denied() (map[string]time.Time, error)
 }
 
-const (
-	denyJTI = "jti:"
-	denySID = "sid:"
-)
-
 // denyList is the in-memory set of denied jtis and sids, each until the
-// time its last token expires. Reads take a read lock; expired entries are
-// swept when a new one is added.
+// time its last token expires; it starts from the DenialStore's and writes
+// through to it. Reads take a read lock; expired entries are swept when a
+// new one is added.
 type denyList struct {
 	mu    sync.RWMutex
-	ids   map[string]map[string]time.Time // by prefix, then id
+	ids   map[string]time.Time
 	store DenialStore
 }
 
 func newDenyList(store DenialStore) (*denyList, error) {
-	d := &denyList{ids: map[string]map[string]time.Time{denyJTI: {}, denySID: {}}, store: store}
+	d := &denyList{ids: make(map[string]time.Time), store: store}
 	if store == nil {
 		return d, nil
 	}
@@ -38,12 +33,8 @@ func newDenyList(store DenialStore) (*denyList, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: loading denied tokens: %w", err)
 	}
-	for key, until := range m {
-		for prefix, ids := range d.ids {
-			if id, ok := strings.CutPrefix(key, prefix); ok {
-				ids[id] = until
-			}
-		}
+	for id, until := range m {
+		d.ids[id] = until
 	}
 	return d, nil
 }
@@ -52,43 +43,34 @@ func newDenyList(store DenialStore) (*denyList, error) {
 func (d *denyList) revoked(c Claims, now time.Time) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.deniedLocked(denyJTI, c.ID, now) || d.deniedLocked(denySID, c.SID, now)
+	return d.deniedLocked(c.ID, now) || d.deniedLocked(c.SID, now)
 }
 
-// sidRevoked reports whether login sid is denied at now.
-func (d *denyList) sidRevoked(sid string, now time.Time) bool {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return d.deniedLocked(denySID, sid, now)
-}
-
-func (d *denyList) deniedLocked(prefix, id string, now time.Time) bool {
-	if id == "" {
+func (d *denyList) deniedLocked(id string, now time.Time) bool {
+	if id == "" || len(d.ids) == 0 {
 		return false
 	}
-	until, ok := d.ids[prefix][id]
+	until, ok := d.ids[id]
 	return ok && now.Before(until)
 }
 
-// deny denies id (of kind prefix) until until, in memory and in the store.
-func (d *denyList) deny(prefix, id string, until, now time.Time) error {
+// deny denies id until until, in memory and in the store.
+func (d *denyList) deny(id string, until, now time.Time) error {
 	if id == "" {
 		return nil
 	}
 	d.mu.Lock()
-	for _, ids := range d.ids {
-		for k, u := range ids {
-			if !now.Before(u) {
-				delete(ids, k)
-			}
+	for k, u := range d.ids {
+		if !now.Before(u) {
+			delete(d.ids, k)
 		}
 	}
-	if until.After(d.ids[prefix][id]) {
-		d.ids[prefix][id] = until
+	if until.After(d.ids[id]) {
+		d.ids[id] = until
 	}
 	d.mu.Unlock()
 	if d.store == nil {
 		return nil
 	}
-	return d.store.Deny(prefix+id, until)
+	return d.store.Deny(id, until)
 }

@@ -77,11 +77,7 @@ func (s *Service) Connect(f *stomp.Frame, upgradeSubject string) (Claims, error)
 }
 
 func (s *Service) connect(f *stomp.Frame, upgradeSubject string) (Claims, error) {
-	tok, err := frameToken(f)
-	if err != nil {
-		return Claims{}, err
-	}
-	c, err := s.VerifyAccess(tok)
+	c, err := s.frameAccess(f)
 	if err != nil {
 		return Claims{}, err
 	}
@@ -139,16 +135,21 @@ func (s *Service) authorizeFrame(c Claims, f *stomp.Frame) (Claims, error) {
 	return c, nil
 }
 
+// frameAccess verifies the access token f carries.
+func (s *Service) frameAccess(f *stomp.Frame) (Claims, error) {
+	tok, err := frameToken(f)
+	if err != nil {
+		return Claims{}, err
+	}
+	return s.VerifyAccess(tok)
+}
+
 // frameClaims returns the session's claims after f's Authorization, if any.
 func (s *Service) frameClaims(c Claims, f *stomp.Frame) (Claims, error) {
 	if _, ok := authorization(f); !ok {
 		return c, s.SessionError(c)
 	}
-	tok, err := frameToken(f)
-	if err != nil {
-		return Claims{}, err
-	}
-	fresh, err := s.VerifyAccess(tok)
+	fresh, err := s.frameAccess(f)
 	if err != nil {
 		return Claims{}, err
 	}

@@ -61,6 +61,15 @@ func (s *Service) pair(u User, family, refresh string) (tokenPair, error) {
 	if err != nil {
 		return tokenPair{}, fmt.Errorf("auth: signing access token: %w", err)
 	}
+	if s.opts.NoteAccess != nil {
+		err := s.opts.NoteAccess(family, c.Expires)
+		if errors.Is(err, ErrRefreshRevoked) {
+			return tokenPair{}, ErrInvalidRefresh.with(reasonRevoked, "refresh token revoked")
+		}
+		if err != nil {
+			return tokenPair{}, fmt.Errorf("auth: noting access token: %w", err)
+		}
+	}
 	return tokenPair{access: access, refresh: refresh, claims: c}, nil
 }
 
@@ -85,7 +94,7 @@ func (s *Service) rotate(token string) (tokenPair, error) {
 	}
 	u, err := s.opts.Users.UserByID(rt.UserID)
 	if errors.Is(err, ErrUserNotFound) {
-		return tokenPair{}, errors.Join(ErrInvalidRefresh.with(reasonUnknown, "refresh token of a deleted user"), s.endLogin(rt.Family, time.Time{}))
+		return tokenPair{}, joinErr(ErrInvalidRefresh.with(reasonUnknown, "refresh token of a deleted user"), s.endLogin(rt.Family, time.Time{}))
 	}
 	if err != nil {
 		return tokenPair{}, fmt.Errorf("auth: user of refresh token: %w", err)
@@ -104,7 +113,7 @@ func (s *Service) rotateError(old [32]byte, err error) error {
 	case errors.Is(err, ErrRefreshReused):
 		e := ErrInvalidRefresh.with(reasonReused, "refresh token already used: its login is revoked")
 		if rt, lerr := s.opts.Refresh.LookupRefresh(old); lerr == nil {
-			return errors.Join(e, s.endLogin(rt.Family, time.Time{}))
+			return joinErr(e, s.endLogin(rt.Family, time.Time{}))
 		}
 		return e
 	}
@@ -122,7 +131,7 @@ func (s *Service) logout(c Claims, refresh string) error {
 			err = errors.Join(err, s.endLogin(rt.Family, time.Time{}))
 		}
 	}
-	return errors.Join(err, s.denied.deny(denyJTI, c.ID, c.Expires, now))
+	return errors.Join(err, s.denied.deny(c.ID, c.Expires, now))
 }
 
 // endLogin revokes refresh family sid, denies its access tokens until the
@@ -143,9 +152,17 @@ func (s *Service) endLogin(sid string, lastExpiry time.Time) error {
 	if lastExpiry.After(until) {
 		until = lastExpiry
 	}
-	err = errors.Join(err, s.denied.deny(denySID, sid, until, now))
+	err = errors.Join(err, s.denied.deny(sid, until, now))
 	if s.opts.OnLogout != nil {
 		s.opts.OnLogout(sid)
 	}
 	return err
+}
+
+// joinErr returns e, or e joined with a failure that happened on the way.
+func joinErr(e *Error, other error) error {
+	if other == nil {
+		return e
+	}
+	return errors.Join(e, other)
 }

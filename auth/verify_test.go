@@ -1,0 +1,114 @@
+package auth
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestTokenCacheBounded(t *testing.T) {
+	now := newClock().Now()
+	tc := newTokenCache(8)
+	for i := range 20 {
+		exp := now.Add(time.Minute)
+		if i < 4 {
+			exp = now.Add(time.Second)
+		}
+		tc.put(hashToken(string(rune('a'+i))), Claims{Expires: exp}, now)
+		if len(tc.m) > 8 {
+			t.Fatalf("cache grew to %d", len(tc.m))
+		}
+	}
+	if _, ok := tc.get(hashToken("t"), now); !ok {
+		t.Fatal("latest entry missing")
+	}
+	if _, ok := tc.get(hashToken("t"), now.Add(time.Minute)); ok {
+		t.Fatal("expired entry served")
+	}
+	tc.put(hashToken("old"), Claims{Expires: now}, now)
+	if _, ok := tc.m[hashToken("old")]; ok {
+		t.Fatal("expired claims cached")
+	}
+}
+
+func TestCachedTokenStillChecksDenialAndExpiry(t *testing.T) {
+	fx := newFixture(t, nil)
+	tr := fx.login(t, "alice@example.com")
+	if _, err := fx.svc.VerifyAccess(tr.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fx.svc.cache.get(hashToken(tr.AccessToken), fx.clock.Now()); !ok {
+		t.Fatal("verified token not cached")
+	}
+	fx.logout(t, tr)
+	if _, err := fx.svc.VerifyAccess(tr.AccessToken); err != ErrSessionRevoked {
+		t.Fatalf("cached token after logout: %v", err)
+	}
+	other := fx.login(t, "bob@example.com").AccessToken
+	fx.svc.VerifyAccess(other)
+	fx.clock.Advance(15 * time.Minute)
+	if _, err := fx.svc.VerifyAccess(other); err != ErrTokenExpired {
+		t.Fatalf("cached token after expiry: %v", err)
+	}
+}
+
+func TestTicketsSwept(t *testing.T) {
+	fx := newFixture(t, nil)
+	c, _ := fx.svc.VerifyAccess(fx.login(t, "alice@example.com").AccessToken)
+	for range 50 {
+		if _, _, err := fx.svc.IssueTicket(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fx.clock.Advance(31 * time.Second)
+	if _, _, err := fx.svc.IssueTicket(c); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fx.svc.tickets.m); n != 1 {
+		t.Fatalf("%d tickets held after the others expired", n)
+	}
+}
+
+func TestDummyHashCost(t *testing.T) {
+	fx := newFixture(t, nil)
+	if len(fx.svc.dummyHash) == 0 || string(fx.svc.dummyHash[:7]) != "$2a$04$" {
+		t.Fatalf("dummy hash %q does not have the configured cost", fx.svc.dummyHash)
+	}
+}
+
+// TestImports keeps auth off broker and persist: cmd/stompd wires them.
+func TestImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasSuffix(dep, "/broker") || strings.HasSuffix(dep, "/persist") || strings.Contains(dep, "stompd/cmd") {
+			t.Errorf("auth depends on %s", dep)
+		}
+	}
+}
+
+func BenchmarkVerifyAccess(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		cache int
+	}{{"cached", DefaultCacheSize}, {"uncached", -1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			fx := newFixture(b, func(o *Options) { o.CacheSize = bc.cache })
+			tok := fx.login(b, "alice@example.com").AccessToken
+			b.SetBytes(int64(len(tok)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := fx.svc.VerifyAccess(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
