@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
@@ -59,7 +58,7 @@ func loadKeys(c *config, store *persist.Store) (*auth.Keys, error) {
 	}{
 		{"jwt-public-key", c.PublicKeyFile, auth.ParsePublicKeyPEM},
 		{"jwks-file", c.JWKSFile, auth.ParseJWKS},
-		{"jwt-hs256-secret-file", c.HS256File, hs256Keys},
+		{"jwt-hs256-secret-file", c.HS256File, auth.NewHS256Keys},
 	} {
 		if k.file == "" {
 			continue
@@ -75,11 +74,6 @@ func loadKeys(c *config, store *persist.Store) (*auth.Keys, error) {
 		return keys, nil
 	}
 	return auth.LoadEd25519Keys(authStore{store})
-}
-
-// hs256Keys uses a secret file's bytes, less a trailing line end, as the key.
-func hs256Keys(b []byte) (*auth.Keys, error) {
-	return auth.NewHS256Keys(bytes.TrimRight(b, "\r\n"))
 }
 
 // loadRules reads the [[rules]] tables of the config file; none means the

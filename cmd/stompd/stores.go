@@ -60,8 +60,14 @@ func (s authStore) RotateRefresh(old, next [32]byte, expires time.Time) (auth.Re
 	return authRefresh(t), mapStoreError(err, auth.ErrRefreshNotFound)
 }
 
+// LookupRefresh finds a token whatever its state, as auth expects: persist
+// reports an expired, revoked or rotated token's state as an error next to
+// the record.
 func (s authStore) LookupRefresh(hash [32]byte) (auth.RefreshToken, error) {
 	t, err := s.Store.LookupRefresh(hash)
+	if err != nil && !errors.Is(err, persist.ErrNotFound) && t.Family != "" {
+		err = nil
+	}
 	return authRefresh(t), mapStoreError(err, auth.ErrRefreshNotFound)
 }
 

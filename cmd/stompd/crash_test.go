@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// child is a stompd process run from the test binary.
+type child struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// startChild runs stompd on dataDir in a child process and waits until it
+// serves; it returns the child with its HTTP base URL.
+func startChild(t *testing.T, dataDir string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childArgsEnv+"=--data "+dataDir+" --http 127.0.0.1:0 --stomp 127.0.0.1:0 --log-format json")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Msg, HTTP string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "stompd serving" {
+				addr <- line.HTTP
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return &child{cmd: cmd, url: "http://" + a}
+	case <-time.After(waitFor):
+		t.Fatal("the child server did not start")
+	}
+	return nil
+}
+
+// TestRefreshTokensSurviveKill checks that a refresh token the API handed
+// out survives SIGKILL: the server is killed right after answering logins,
+// refreshes and a logout, and after a restart every live token refreshes
+// exactly once, every rotated one is refused, and the logged-out login
+// stays revoked.
+func TestRefreshTokensSurviveKill(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ada := &testUser{email: "ada@example.com", password: "ada password"}
+	if err := addUser(s, new(strings.Builder), ada.email, ada.password, "Ada", nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	c := startChild(t, dir)
+	var live, rotated []string
+	for i := range 10 {
+		tok := c.login(t, ada)
+		for range i % 3 {
+			next := c.refresh(t, tok.Refresh, 200)
+			rotated = append(rotated, tok.Refresh)
+			tok = next
+		}
+		live = append(live, tok.Refresh)
+	}
+	out := c.login(t, ada)
+	resp := httpJSON(t, "POST", c.url+"/auth/logout", map[string]string{"refresh_token": out.Refresh}, nil, "Authorization", "Bearer "+out.Access)
+	if resp.StatusCode != 204 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Wait()
+
+	c = startChild(t, dir)
+	for i, tok := range live {
+		c.refresh(t, tok, 200)
+		if resp := httpJSON(t, "POST", c.url+"/auth/refresh", map[string]string{"refresh_token": tok}, nil); resp.StatusCode != 401 {
+			t.Errorf("live token %d refreshed twice: %d", i, resp.StatusCode)
+		}
+	}
+	for i, tok := range append(rotated, out.Refresh) {
+		if resp := httpJSON(t, "POST", c.url+"/auth/refresh", map[string]string{"refresh_token": tok}, nil); resp.StatusCode != 401 {
+			t.Errorf("rotated or logged-out token %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, storeFile)); err != nil {
+		t.Error(err)
+	}
+}
+
+func (c *child) login(t *testing.T, u *testUser) tokens {
+	t.Helper()
+	var tok tokens
+	if resp := httpJSON(t, "POST", c.url+"/auth/login", map[string]string{"email": u.email, "password": u.password}, &tok); resp.StatusCode != 200 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	return tok
+}
+
+func (c *child) refresh(t *testing.T, refresh string, want int) tokens {
+	t.Helper()
+	var tok tokens
+	if resp := httpJSON(t, "POST", c.url+"/auth/refresh", map[string]string{"refresh_token": refresh}, &tok); resp.StatusCode != want {
+		t.Fatalf("refresh: %d, want %d", resp.StatusCode, want)
+	}
+	return tok
+}
+

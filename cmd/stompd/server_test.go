@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/stompd/stompd/persist"
+)
+
+// testUser is an account every test server has.
+type testUser struct{ email, password, id string }
+
+// testServer is a whole stompd, wired as the binary wires it, on loopback
+// ports chosen by the system, with its data in a temporary dir.
+type testServer struct {
+	*server
+	url, wsURL, stompAddr string
+	users                 map[string]*testUser
+	logs                  *syncBuffer
+}
+
+// syncBuffer collects the server's logs; tests read them for secrets.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServer runs a server with the given extra flags and two users, ada
+// and bob; it stops when the test ends.
+func startServer(t testing.TB, args ...string) *testServer {
+	t.Helper()
+	base := []string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--stomp", "127.0.0.1:0", "--log-level", "debug"}
+	c, err := parseConfig(append(base, args...), new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := new(syncBuffer)
+	s, err := newServer(c, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{server: s, logs: logs, users: map[string]*testUser{}}
+	for _, name := range []string{"ada", "bob"} {
+		ts.users[name] = ts.addUser(t, name+"@example.com", name+" password")
+	}
+	ts.url = "http://" + s.httpL.Addr().String()
+	ts.wsURL = "ws://" + s.httpL.Addr().String() + "/ws"
+	ts.stompAddr = s.stompL.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server run: %v", err)
+		}
+	})
+	return ts
+}
+
+func (ts *testServer) addUser(t testing.TB, email, password string) *testUser {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := ts.store.AddUser(persist.User{Email: email, Name: strings.Split(email, "@")[0], PasswordHash: hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testUser{email: email, password: password, id: u.ID}
+}
+
+// tokens is the answer of /auth/login and /auth/refresh.
+type tokens struct {
+	Access    string `json:"access_token"`
+	Refresh   string `json:"refresh_token"`
+	Type      string `json:"token_type"`
+	ExpiresIn int    `json:"expires_in"`
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func (ts *testServer) login(t testing.TB, name string) tokens {
+	t.Helper()
+	u := ts.users[name]
+	var tok tokens
+	resp := httpJSON(t, "POST", ts.url+"/auth/login", map[string]string{"email": u.email, "password": u.password}, &tok)
+	if resp.StatusCode != 200 || tok.Access == "" || tok.Refresh == "" {
+		t.Fatalf("login %s: status %d, tokens %+v", name, resp.StatusCode, tok)
+	}
+	return tok
+}
+
+func (ts *testServer) ticket(t testing.TB, access string) string {
+	t.Helper()
+	var out struct {
+		Ticket    string `json:"ticket"`
+		ExpiresIn int    `json:"expires_in"`
+	}
+	resp := httpJSON(t, "POST", ts.url+"/auth/ticket", nil, &out, "Authorization", "Bearer "+access)
+	if resp.StatusCode != 200 || out.Ticket == "" {
+		t.Fatalf("ticket: status %d", resp.StatusCode)
+	}
+	return out.Ticket
+}
+
+// connectWS logs name in over WebSocket: ticket, upgrade, CONNECT.
+func (ts *testServer) connectWS(t testing.TB, access string) *peer {
+	t.Helper()
+	p, status := dialWS(t, ts.wsURL+"?ticket="+ts.ticket(t, access), nil)
+	if p == nil {
+		t.Fatalf("upgrade: status %d", status)
+	}
+	p.connect("Authorization:Bearer " + access)
+	return p
+}
+
+// connectTCP logs in over TCP with a Bearer CONNECT.
+func (ts *testServer) connectTCP(t testing.TB, access string) *peer {
+	t.Helper()
+	p := dialTCP(t, ts.stompAddr)
+	p.connect("Authorization:Bearer " + access)
+	return p
+}
