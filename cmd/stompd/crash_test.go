@@ -123,4 +123,3 @@ func (c *child) refresh(t *testing.T, refresh string, want int) tokens {
 	}
 	return tok
 }
-
