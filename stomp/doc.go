@@ -12,7 +12,7 @@
 // as for every repeated header), and runs to the first NUL otherwise.
 //
 // Header lines are unescaped as the version set with SetVersion requires:
-// "\r", "\n", "\c" and "\\" in STOMP 1.2 (the default), the same but "\r" in
+// "\r", "\n", "\c" and "\\" in STOMP 1.2 (the default), the same without "\r" in
 // 1.1, nothing in 1.0, and nothing in the CONNECT, STOMP and CONNECTED frames
 // of any version. An undefined escape, including a backslash that ends a key
 // or value, is an error. The decoder is strict where the STOMP grammar is
