@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"maps"
 	"strconv"
 	"strings"
@@ -95,21 +96,29 @@ func testSendReceive(t *testing.T, c client) {
 	wantNoSenderSecrets(t, m)
 }
 
-// testBinaryBody: a body holding every byte value, NUL and invalid UTF-8
-// included, arrives intact (stompjs sends it as binaryBody, in a binary
-// WebSocket message).
+// testBinaryBody: bodies holding every byte value, NUL and invalid UTF-8
+// included, arrive intact (stompjs sends them as binaryBody, in binary
+// WebSocket messages): a short one, and one of 256 KiB that spans many
+// reads and writes on the way.
 func testBinaryBody(t *testing.T, c client) {
 	sub, pub, dest, id := link(t, c, "topic", "auto")
-
-	body := make([]byte, 256)
-	for i := range body {
-		body[i] = byte(i)
+	for _, size := range []int{256, 256 << 10} {
+		body := make([]byte, size)
+		for i := range body {
+			body[i] = byte(i * 7)
+		}
+		headers := map[string]string{"content-type": "application/octet-stream"}
+		send(t, pub, outgoing{dest: dest, body: body, binary: true, headers: headers, receipt: true})
+		m, err := sub.receive(id)
+		if err != nil {
+			t.Fatalf("waiting for the %d-byte MESSAGE: %v", size, err)
+		}
+		if !bytes.Equal(m.body, body) {
+			t.Errorf("%d-byte body arrived as %d bytes, not intact", size, len(m.body))
+		}
+		wantHeader(t, m, "content-type", "application/octet-stream")
+		wantHeader(t, m, "content-length", strconv.Itoa(size))
 	}
-	headers := map[string]string{"content-type": "application/octet-stream"}
-	send(t, pub, outgoing{dest: dest, body: body, binary: true, headers: headers, receipt: true})
-	m := receive(t, sub, id, string(body))
-	wantHeader(t, m, "content-type", "application/octet-stream")
-	wantHeader(t, m, "content-length", "256")
 }
 
 // testReceipt: the library's receipt mechanism reports the RECEIPT of a

@@ -105,7 +105,10 @@ class Session {
     this.ws = ws;
     const check = (direction, data) => {
       const n = frameCount(data);
-      if (n < 0) this.stats.bad.push(`${direction}: ${JSON.stringify(Buffer.from(data).toString('latin1'))}`);
+      if (n < 0) {
+        const shown = Buffer.from(data).subarray(0, 200).toString('latin1');
+        this.stats.bad.push(`${direction} ${Buffer.byteLength(data)} bytes: ${JSON.stringify(shown)}`);
+      }
       return n;
     };
     const send = ws.send.bind(ws);
