@@ -83,3 +83,9 @@ func (s authStore) Key(name string) ([]byte, error) {
 	b, err := s.Store.Key(name)
 	return b, mapStoreError(err, auth.ErrKeyNotFound)
 }
+
+// NoteAccessToken records an access token's expiry in its login's family,
+// so that revoking the family denies the login long enough.
+func (s authStore) NoteAccessToken(sid string, expires time.Time) error {
+	return mapStoreError(s.Store.NoteAccessToken(sid, expires), auth.ErrRefreshNotFound)
+}
