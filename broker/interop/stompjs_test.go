@@ -20,7 +20,8 @@ const stompjsDir = "../../testdata/stompjs"
 const driverTimeout = 2 * time.Minute
 
 // TestStompJS runs every scenario with @stomp/stompjs over WebSocket, then
-// checks that WebSocket messages carry one frame each under a burst.
+// checks the subprotocol the broker chooses and that WebSocket messages
+// carry one frame each under a burst.
 func TestStompJS(t *testing.T) {
 	node := requireNode(t)
 	srv := startBroker(t)
@@ -72,6 +73,7 @@ type nodeDriver struct {
 func startDriver(t *testing.T, node, wsURL string) *nodeDriver {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), driverTimeout)
+	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, node, filepath.Join(stompjsDir, "driver.mjs"), wsURL)
 	d := &nodeDriver{stderr: &lockedBuffer{}}
 	cmd.Stderr = d.stderr
@@ -88,7 +90,6 @@ func startDriver(t *testing.T, node, wsURL string) *nodeDriver {
 	}
 	d.stdin, d.stdout = stdin, json.NewDecoder(stdout)
 	t.Cleanup(func() {
-		defer cancel()
 		_ = stdin.Close() // the driver closes what is left open and exits
 		if err := cmd.Wait(); err != nil {
 			t.Errorf("stompjs driver: %v\n%s", err, d.stderr)
@@ -147,7 +148,8 @@ func dialStompJS(t *testing.T, d *nodeDriver) *stompJS {
 		Headers  map[string]string `json:"headers"`
 		Protocol string            `json:"protocol"`
 	}
-	if err := d.call("connect", nil, &r); err != nil {
+	args := map[string]any{"login": login, "passcode": passcode, "heartbeatMs": heartBeat.Milliseconds()}
+	if err := d.call("connect", args, &r); err != nil {
 		t.Fatalf("stompjs connect: %v", err)
 	}
 	s := &stompJS{d: d, id: r.Session, headers: r.Headers, protocol: r.Protocol}

@@ -122,13 +122,15 @@ class Session {
     return ws;
   }
 
-  connect() {
+  // connect activates a client that offers heart-beats every heartbeatMs
+  // both ways.
+  connect({ login, passcode, heartbeatMs }) {
     const connected = new Promise((resolve, reject) => {
       this.client = new Client({
         webSocketFactory: () => this.socket(),
-        connectHeaders: { login: 'interop', passcode: 'secret' },
-        heartbeatOutgoing: 2000,
-        heartbeatIncoming: 2000,
+        connectHeaders: { login, passcode },
+        heartbeatOutgoing: heartbeatMs,
+        heartbeatIncoming: heartbeatMs,
         reconnectDelay: 0,
         onConnect: frame => resolve(frame.headers),
         onStompError: frame => {
@@ -243,11 +245,11 @@ class Session {
 const sessions = new Map();
 
 const ops = {
-  async connect() {
+  async connect(args) {
     const s = new Session();
     const id = nextId('session');
     sessions.set(id, s);
-    const headers = await s.connect();
+    const headers = await s.connect(args);
     return { session: id, headers, protocol: s.ws.protocol };
   },
   heartbeat: s => s.heartbeat(),
@@ -264,7 +266,7 @@ const ops = {
 };
 
 async function handle({ op, args = {} }) {
-  if (op === 'connect') return ops.connect();
+  if (op === 'connect') return ops.connect(args);
   if (!ops[op]) throw new Error(`unknown op ${op}`);
   return ops[op](lookup(sessions, args.session, 'session'), args);
 }
