@@ -39,19 +39,18 @@ type Decoder struct {
 	body    int    // frame offset where the body starts
 	size    int    // bytes of the frame consumed so far, from its command
 
-	// The frame's bytes are in[base:base+size] while direct (the frame
-	// started in the current input) and buf[:size] otherwise.
-	in     []byte // the input of the current Decode call
-	n      int    // bytes of in consumed so far
-	end    int    // the end of the part of in the frame may still take
-	base   int
-	direct bool
-	buf    []byte
+	// The frame's bytes are in[base:base+size] while it lies in the
+	// current input, and buf, which then holds size bytes, once it has
+	// spread over several.
+	in   []byte // the input of the current Decode call
+	n    int    // bytes of in consumed so far
+	end  int    // the end of the part of in the frame may still take
+	base int
+	buf  []byte
 
-	headers  []Header
-	frame    Frame
-	returned bool // the previous call returned a frame
-	err      error
+	headers []Header
+	frame   Frame
+	err     error
 }
 
 // NewDecoder returns a Decoder that enforces l (zero fields meaning the
@@ -89,18 +88,11 @@ func (d *Decoder) Decode(p []byte) (n int, f *Frame, err error) {
 	if d.err != nil {
 		return 0, nil, d.err
 	}
-	if d.returned {
-		d.reset()
-	}
-	d.in, d.n = p, 0
-	if d.size == 0 {
-		d.direct, d.base = true, 0
-	}
+	d.in, d.n, d.base = p, 0, 0
 	f, err = d.run()
-	if f == nil && err == nil && d.direct && d.size > 0 {
+	if f == nil && err == nil && !d.buffered() && d.size > 0 {
 		// The frame continues in a later input: keep what came of it so far.
-		d.buf = append(d.buf[:0], p[d.base:d.base+d.size]...)
-		d.direct = false
+		d.buf = append(d.buf, p[d.base:d.base+d.size]...)
 	}
 	n = d.n
 	d.in = nil
@@ -173,17 +165,20 @@ func (d *Decoder) skipHeartbeats() {
 	}
 }
 
+// buffered reports whether the frame's bytes are in buf rather than in.
+func (d *Decoder) buffered() bool { return len(d.buf) > 0 }
+
 // mem returns the bytes of the current frame consumed so far.
 func (d *Decoder) mem() []byte {
-	if d.direct {
-		return d.in[d.base : d.base+d.size]
+	if d.buffered() {
+		return d.buf
 	}
-	return d.buf
+	return d.in[d.base : d.base+d.size]
 }
 
 // take consumes k bytes of input into the frame.
 func (d *Decoder) take(k int) {
-	if !d.direct {
+	if d.buffered() {
 		d.buf = append(d.buf, d.in[d.n:d.n+k]...)
 	}
 	d.n += k
@@ -377,8 +372,9 @@ func (d *Decoder) readBody() (done bool, err error) {
 	return true, nil
 }
 
-// complete builds the frame from the spans; the last byte consumed is the
-// body's NUL.
+// complete builds the frame from the spans (the last byte consumed is the
+// body's NUL) and resets the decoder for the next frame, whose bytes do not
+// touch this one's storage before the next call to Decode.
 func (d *Decoder) complete() *Frame {
 	mem := d.mem()
 	d.headers = d.headers[:0]
@@ -390,27 +386,22 @@ func (d *Decoder) complete() *Frame {
 	}
 	end := d.size - 1
 	d.frame = Frame{Command: d.command, Headers: d.headers, Body: mem[d.body:end:end]}
-	d.returned = true
+	d.state, d.command, d.length = stateCommand, 0, -1
+	d.spans = d.spans[:0]
+	d.body = 0
+	d.restart()
 	return &d.frame
 }
 
-// reset prepares for the next frame once the caller is done with the last.
-func (d *Decoder) reset() {
-	d.state, d.command, d.length = stateCommand, 0, -1
-	d.spans = d.spans[:0]
-	d.line, d.body, d.size = 0, 0, 0
-	d.returned = false
+// restart starts the frame afresh at the current input position: after a
+// complete frame, or a heart-beat consumed as an empty command line.
+func (d *Decoder) restart() {
+	d.line, d.size = 0, 0
+	d.base = d.n
 	if cap(d.buf) > maxRetained {
 		d.buf = nil
 	}
 	d.buf = d.buf[:0]
-}
-
-// restart drops a heart-beat that was consumed as an empty command line.
-func (d *Decoder) restart() {
-	d.line, d.size = 0, 0
-	d.buf = d.buf[:0]
-	d.direct, d.base = true, d.n
 }
 
 func (d *Decoder) fail(err error, format string, args ...any) error {
