@@ -1,0 +1,303 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// The scenarios stompbench runs.
+const (
+	scenarioP2P      = "p2p"
+	scenarioFanout   = "fanout"
+	scenarioMesh     = "mesh"
+	scenarioQueue    = "queue"
+	scenarioConns    = "conns"
+	scenarioSendAuth = "sendauth"
+)
+
+var scenarios = []string{scenarioP2P, scenarioFanout, scenarioMesh, scenarioQueue, scenarioConns, scenarioSendAuth}
+
+// config is everything the command line says about a run.
+type config struct {
+	TCP      string // host:port, or ""
+	WS       string // ws:// or wss:// URL, or ""
+	Headers  []header
+	Login    string
+	Passcode string
+	VHost    string
+	Insecure bool
+
+	AuthLogin    string // email:password, or ""
+	AuthURL      string
+	authEmail    string
+	authPassword string
+
+	Scenario string
+	Subs     int
+	Pubs     int
+	Conns    int
+	PID      int
+
+	Size     int
+	Rate     float64
+	Duration time.Duration
+	Count    uint64
+	Warmup   time.Duration
+	Window   int
+	Prefetch int
+	Drain    time.Duration
+
+	JSON  bool
+	Quiet bool
+}
+
+// header is one extra CONNECT header from -H.
+type header struct{ Key, Value string }
+
+// headerList collects repeated -H flags.
+type headerList []header
+
+func (h *headerList) String() string {
+	parts := make([]string, len(*h))
+	for i, x := range *h {
+		parts[i] = x.Key + ":" + x.Value
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (h *headerList) Set(s string) error {
+	k, v, ok := strings.Cut(s, ":")
+	k = strings.TrimSpace(k)
+	if !ok || k == "" {
+		return fmt.Errorf("header %q is not of the form Name:value", s)
+	}
+	*h = append(*h, header{Key: k, Value: strings.TrimLeft(v, " ")})
+	return nil
+}
+
+// Defaults that depend on the scenario, and the bounds of a run.
+const (
+	defaultFanoutSubs = 10
+	defaultMeshSize   = 4
+	defaultQueueSubs  = 2
+	defaultConns      = 1000
+	defaultDuration   = 10 * time.Second
+	defaultAuthURL    = "http://127.0.0.1:8080"
+	maxWindow         = 1000
+	windowBytes       = 2 << 20
+	maxMeshSize       = 1000 // subscriptions per connection, stompd's default limit
+)
+
+var errUsage = errors.New("usage")
+
+// parseArgs parses the command line (without the program name). Errors are
+// meant for the user; flag's own messages have already gone to out.
+func parseArgs(args []string, out io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("stompbench", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() { usage(fs) }
+	var hs headerList
+	fs.StringVar(&c.TCP, "tcp", "", "STOMP over TCP at `host:port`")
+	fs.StringVar(&c.WS, "ws", "", "STOMP over WebSocket at `url` (ws:// or wss://)")
+	fs.Var(&hs, "H", "extra CONNECT `header` Name:value (repeatable)")
+	fs.StringVar(&c.Login, "login", "", "CONNECT login")
+	fs.StringVar(&c.Passcode, "passcode", "", "CONNECT passcode")
+	fs.StringVar(&c.VHost, "vhost", "", "CONNECT host header (default: the target's host; RabbitMQ wants /)")
+	fs.BoolVar(&c.Insecure, "insecure", false, "skip TLS certificate verification for wss://")
+	fs.StringVar(&c.AuthLogin, "auth-login", "", "log in to stompd as `email:password` and send the access token")
+	fs.StringVar(&c.AuthURL, "auth-url", "", "stompd's HTTP `url` for -auth-login (default: from -ws, else "+defaultAuthURL+")")
+	fs.StringVar(&c.Scenario, "scenario", scenarioP2P, "one of "+strings.Join(scenarios, ", "))
+	fs.IntVar(&c.Subs, "subs", 0, "subscribers: fanout (default 10), mesh size (default 4), queue consumers (default 2)")
+	fs.IntVar(&c.Pubs, "pubs", 0, "queue producers (default 1)")
+	fs.IntVar(&c.Conns, "conns", defaultConns, "idle connections for the conns scenario")
+	fs.IntVar(&c.PID, "pid", 0, "broker `PID` whose RSS the conns scenario reads from /proc")
+	fs.IntVar(&c.Size, "size", 128, "message body `bytes`")
+	fs.Float64Var(&c.Rate, "rate", 0, "messages per second per publisher (0: as fast as the window allows)")
+	fs.DurationVar(&c.Duration, "duration", defaultDuration, "how long to publish after the warm-up (conns: how long to hold)")
+	fs.Uint64Var(&c.Count, "count", 0, "messages per publisher after the warm-up (then -duration only bounds the run if given)")
+	fs.DurationVar(&c.Warmup, "warmup", 0, "publish this long before measuring")
+	fs.IntVar(&c.Window, "window", 0, "messages a publisher may have in flight, not yet received everywhere (0: 2 MiB of bodies, at most 1000; -1: unbounded)")
+	fs.IntVar(&c.Prefetch, "prefetch", 1000, "queue consumers' prefetch-count (0: none sent)")
+	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "after publishing, wait this long without progress for the last messages")
+	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
+	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, errUsage
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.Headers = hs
+	durationSet := false
+	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
+	if c.Count > 0 && !durationSet {
+		c.Duration = 0
+	}
+	return c, c.check()
+}
+
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `stompbench drives a STOMP server with a chosen traffic pattern, checks
+that every message arrives exactly once and intact, and reports rates and latency.
+
+Usage: stompbench (-tcp host:port | -ws ws://host/path) [flags]
+
+Flags:
+`)
+	fs.PrintDefaults()
+}
+
+// check validates c and fills in the defaults that depend on other fields.
+func (c *config) check() error {
+	if err := c.checkTarget(); err != nil {
+		return err
+	}
+	if err := c.checkScenario(); err != nil {
+		return err
+	}
+	if c.Size < bodyHeaderLen {
+		return fmt.Errorf("-size %d is too small: a body needs at least %d bytes for its checks", c.Size, bodyHeaderLen)
+	}
+	if c.Rate < 0 || c.Duration < 0 || c.Warmup < 0 || c.Drain < 0 || c.Prefetch < 0 || c.Window < -1 {
+		return errors.New("-rate, -duration, -warmup, -drain, -prefetch and -window must not be negative (-window may be -1)")
+	}
+	if c.Count == 0 && c.Duration == 0 {
+		return errors.New("a run needs a bound: -duration or -count")
+	}
+	if c.Window == 0 {
+		c.Window = min(maxWindow, max(1, windowBytes/(c.Size+256)))
+	}
+	return c.checkAuth()
+}
+
+func (c *config) checkTarget() error {
+	switch {
+	case (c.TCP == "") == (c.WS == ""):
+		return errors.New("give exactly one of -tcp host:port and -ws url")
+	case c.TCP != "":
+		host, _, err := net.SplitHostPort(c.TCP)
+		if err != nil {
+			return fmt.Errorf("-tcp %q: %v", c.TCP, err)
+		}
+		if c.VHost == "" {
+			c.VHost = host
+		}
+	default:
+		u, err := url.Parse(c.WS)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return fmt.Errorf("-ws %q is not a ws:// or wss:// URL", c.WS)
+		}
+		if c.VHost == "" {
+			c.VHost = u.Hostname()
+		}
+	}
+	return nil
+}
+
+func (c *config) checkScenario() error {
+	switch c.Scenario {
+	case scenarioP2P, scenarioSendAuth:
+		if c.Subs > 1 || c.Pubs > 1 {
+			return fmt.Errorf("%s has one publisher and one subscriber", c.Scenario)
+		}
+		c.Subs, c.Pubs = 1, 1
+	case scenarioFanout:
+		c.Subs, c.Pubs = orDefault(c.Subs, defaultFanoutSubs), orDefault(c.Pubs, 1)
+		if c.Pubs != 1 {
+			return errors.New("fanout has one publisher: use mesh for several")
+		}
+	case scenarioMesh:
+		if c.Pubs != 0 {
+			return errors.New("mesh has as many publishers as subscribers: set -subs only")
+		}
+		c.Subs = orDefault(c.Subs, defaultMeshSize)
+		c.Pubs = c.Subs
+		if c.Subs > maxMeshSize {
+			return fmt.Errorf("mesh -subs %d: a subscriber would hold more than %d subscriptions", c.Subs, maxMeshSize)
+		}
+	case scenarioQueue:
+		c.Subs, c.Pubs = orDefault(c.Subs, defaultQueueSubs), orDefault(c.Pubs, 1)
+	case scenarioConns:
+		if c.Conns < 1 {
+			return errors.New("conns needs -conns of at least 1")
+		}
+		c.Subs, c.Pubs = c.Conns, 1
+	default:
+		return fmt.Errorf("unknown -scenario %q (one of %s)", c.Scenario, strings.Join(scenarios, ", "))
+	}
+	if c.Subs < 1 || c.Pubs < 1 {
+		return errors.New("-subs and -pubs must be positive")
+	}
+	if c.PID != 0 && c.Scenario != scenarioConns {
+		return errors.New("-pid only applies to the conns scenario")
+	}
+	return nil
+}
+
+func (c *config) checkAuth() error {
+	if c.AuthLogin != "" {
+		email, password, ok := strings.Cut(c.AuthLogin, ":")
+		if !ok || email == "" {
+			return errors.New("-auth-login wants email:password")
+		}
+		c.authEmail, c.authPassword = email, password
+		if c.AuthURL == "" {
+			c.AuthURL = c.defaultAuthURL()
+		}
+	}
+	if c.Scenario == scenarioSendAuth && c.AuthLogin == "" && c.bearer() == "" {
+		return errors.New("sendauth needs a token: -auth-login, or -H 'Authorization:Bearer ...'")
+	}
+	return nil
+}
+
+// defaultAuthURL is the HTTP side of the -ws URL, or stompd's default.
+func (c *config) defaultAuthURL() string {
+	if c.WS == "" {
+		return defaultAuthURL
+	}
+	u, _ := url.Parse(c.WS) // checked by checkTarget
+	scheme := "http"
+	if u.Scheme == "wss" {
+		scheme = "https"
+	}
+	return scheme + "://" + u.Host
+}
+
+// bearer returns the token of an Authorization:Bearer header given with -H.
+func (c *config) bearer() string {
+	for _, h := range c.Headers {
+		if strings.EqualFold(h.Key, "Authorization") {
+			if tok, ok := strings.CutPrefix(h.Value, "Bearer "); ok {
+				return tok
+			}
+		}
+	}
+	return ""
+}
+
+// target names the server for reports.
+func (c *config) target() string {
+	if c.TCP != "" {
+		return "tcp://" + c.TCP
+	}
+	return c.WS
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,52 @@
+// Command stompbench is a load generator for STOMP servers: stompd,
+// RabbitMQ's STOMP plugin, ActiveMQ or any other, over TCP or WebSocket.
+// It sizes a deployment and compares brokers by running one traffic
+// pattern (-scenario) and reporting the delivered and published message
+// rates, latency quantiles from a log-linear histogram, and whether every
+// message arrived exactly once and intact. A run that lost, duplicated,
+// corrupted or misrouted a message is reported INVALID and exits 1.
+//
+// Scenarios: p2p (one publisher, one subscriber, one topic), fanout (one
+// publisher, -subs subscribers of one topic), mesh (N publishers each on
+// its own topic, N subscribers of every topic), queue (-pubs producers,
+// -subs competing consumers of one queue, client-individual acks, checked
+// exactly-once across consumers), conns (-conns idle connections with one
+// subscription each, held for -duration, then one message to each; with
+// -pid the broker's RSS per connection), and sendauth (p2p with an
+// Authorization header on every SEND).
+//
+// # Verification
+//
+// Every body carries its stream id, sequence number, send time and a
+// CRC-32C, as fixed-width hex text (see body.go). Each receiving party
+// keeps a ledger per stream: the lowest sequence number still missing and
+// a bitmap of those received above it, which yields lost, duplicated and
+// corrupt counts whatever the arrival order. The consumers of a queue
+// share one ledger. Latency is the arrival time minus the send time on
+// the monotonic clock the process shares; at a set -rate the send time is
+// when the message was due, so a publisher that falls behind shows it as
+// latency (coordinated omission is not hidden).
+//
+// # Flow control
+//
+// A publisher keeps at most -window messages per stream that some receiver
+// has not yet got, so that a flat-out run measures what the broker
+// sustains instead of filling its buffers until it cuts slow consumers.
+//
+// # Concurrency and buffers
+//
+// Each connection has one reader goroutine, which owns the stomp.Decoder,
+// feeds it from a 256 KiB read (2 KiB for the idle connections of conns),
+// records each MESSAGE in its ledger under the ledger's mutex and writes
+// the acknowledgements, flushed once everything read so far is handled.
+// A publisher goroutine writes a batch of SEND frames (at most 256 or
+// 64 KiB) into the connection's buffered writer and flushes once per
+// batch; the writer is shared with the reader's acknowledgements under a
+// mutex. Frames the decoder returns are used before the next Decode and
+// never kept. Publishers stamp a reused body in place, so the hot paths
+// allocate nothing per message beyond what the WebSocket library does.
+//
+// Past 28,000 connections to an IPv4 loopback address, connections are
+// spread over source addresses 127.0.0.2, 127.0.0.3 and on, and the open
+// files limit is raised up to the hard limit. Reading RSS needs Linux.
+package main
