@@ -10,13 +10,19 @@ import (
 	"time"
 )
 
-func writeFile(t *testing.T, name, content string) string {
+// writeFile writes content to a new file in a temporary dir.
+func writeFile(t testing.TB, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+	writeFileAt(t, p, []byte(content))
+	return p
+}
+
+func writeFileAt(t testing.TB, path string, content []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, content, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 func TestConfigDefaults(t *testing.T) {

@@ -23,6 +23,7 @@ type testServer struct {
 	url, wsURL, stompAddr string
 	users                 map[string]*testUser
 	logs                  *syncBuffer
+	stop                  func() error // shuts the server down and returns what run returned
 }
 
 // syncBuffer collects the server's logs; tests read them for secrets.
@@ -67,9 +68,12 @@ func startServer(t testing.TB, args ...string) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.run(ctx) }()
-	t.Cleanup(func() {
+	ts.stop = sync.OnceValue(func() error {
 		cancel()
-		if err := <-done; err != nil {
+		return <-done
+	})
+	t.Cleanup(func() {
+		if err := ts.stop(); err != nil {
 			t.Errorf("server run: %v", err)
 		}
 	})

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// TestLogsHoldNoSecrets runs a whole session, with failures, and then
+// looks for every secret it used in the server's logs.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	ts := startServer(t)
+	ada := ts.users["ada"]
+	tok := ts.login(t, "ada")
+	ticket := ts.ticket(t, tok.Access)
+	p, _ := dialWS(t, ts.wsURL+"?ticket="+ticket, nil)
+	p.connect("Authorization:Bearer " + tok.Access)
+	p.send(stomp.SEND, "", "destination:/sys/auth/refresh", "Authorization:Bearer "+tok.Access, "receipt:r")
+	p.expect(stomp.RECEIPT)
+	dialWS(t, ts.wsURL+"?ticket="+ticket, nil) // replayed: refused and logged
+	httpJSON(t, "POST", ts.url+"/auth/login", map[string]string{"email": ada.email, "password": "wrong " + ada.password}, nil)
+	bad := dialTCP(t, ts.stompAddr)
+	bad.send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "login:ada", "passcode:"+tok.Refresh)
+	bad.expect(stomp.ERROR)
+	next := ts.refresh(t, tok.Refresh)
+	httpJSON(t, "POST", ts.url+"/auth/logout", map[string]string{"refresh_token": next.Refresh}, nil, "Authorization", "Bearer "+next.Access)
+	p.expect(stomp.ERROR)
+
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "connection closed") {
+		t.Fatalf("the logs do not show the session: %s", logs)
+	}
+	for name, secret := range map[string]string{
+		"access token": tok.Access, "refreshed access token": next.Access,
+		"refresh token": tok.Refresh, "rotated refresh token": next.Refresh,
+		"ticket": ticket, "password": ada.password,
+	} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the logs hold the %s", name)
+		}
+		if tail := secret[len(secret)-min(16, len(secret)):]; strings.Contains(logs, tail) {
+			t.Errorf("the logs hold the end of the %s", name)
+		}
+	}
+}
+
+// TestReadinessFollowsLifecycle checks /readyz answers 200 while serving
+// and 503 once shutdown starts, while /healthz stays live.
+func TestReadinessFollowsLifecycle(t *testing.T) {
+	ts := startServer(t)
+	waitStatus(t, ts.url+"/readyz", 200)
+	if got := status(t, ts.url+"/healthz"); got != 200 {
+		t.Errorf("/healthz: %d", got)
+	}
+	p := ts.connectTCP(t, ts.login(t, "ada").Access)
+	stopped := make(chan error, 1)
+	go func() { stopped <- ts.stop() }()
+	if f := p.expect(stomp.ERROR); f.Value("code") != "server-shutdown" {
+		t.Errorf("shutdown ERROR code %q", f.Value("code"))
+	}
+	if ts.health.ready.Load() {
+		t.Error("still ready after shutdown started")
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func status(t testing.TB, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitStatus(t testing.TB, url string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for status(t, url) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered %d", url, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTLSOnBothListeners serves HTTP and STOMP over TLS with a generated
+// certificate.
+func TestTLSOnBothListeners(t *testing.T) {
+	certFile, keyFile, pool := writeCert(t)
+	ts := startServer(t, "--tls-cert", certFile, "--tls-key", keyFile)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(strings.Replace(ts.url, "http:", "https:", 1) + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("https /healthz: %d", resp.StatusCode)
+	}
+	conn, err := tls.Dial("tcp", ts.stompAddr, &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	p := newPeer(t, func(b []byte) error { _, err := conn.Write(b); return err }, func() ([]byte, error) {
+		conn.SetReadDeadline(time.Now().Add(waitFor))
+		n, err := conn.Read(chunk)
+		return chunk[:n], err
+	}, func() { conn.Close() })
+	p.send(stomp.CONNECT, "", "accept-version:1.2", "host:localhost")
+	p.expectError("unauthorized", "missing access token")
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and returns
+// its files and a pool that trusts it.
+func writeCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stompd test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeFileAt(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	writeFileAt(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestPprofOnItsOwnListener(t *testing.T) {
+	ts := startServer(t, "--pprof", "127.0.0.1:0")
+	if got := status(t, "http://"+ts.pprofL.Addr().String()+"/debug/pprof/"); got != 200 {
+		t.Errorf("pprof index: %d", got)
+	}
+	if got := status(t, ts.url+"/debug/pprof/"); got == 200 {
+		t.Error("pprof is served on the public listener")
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"version"}, &out, io.Discard); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "stompd ") || !strings.HasPrefix(lines[2], "go1.") {
+		t.Errorf("version output %q", out.String())
+	}
+}
