@@ -114,9 +114,14 @@ func (d *dashboard) variableQueries(t *testing.T) (qs []query, labels []string) 
 		if v.Type != "query" {
 			continue
 		}
-		m := labelValuesQuery.FindStringSubmatch(v.Definition)
-		if m == nil {
-			t.Errorf("variable %s: definition %q is not label_values(selector, label)", v.Name, v.Definition)
+		var q string
+		if err := json.Unmarshal(v.Query, &q); err != nil {
+			t.Errorf("variable %s: query %s is not a string: %v", v.Name, v.Query, err)
+			continue
+		}
+		m := labelValuesQuery.FindStringSubmatch(q)
+		if m == nil || v.Definition != q {
+			t.Errorf("variable %s: query %q (definition %q) is not label_values(selector, label)", v.Name, q, v.Definition)
 			continue
 		}
 		qs = append(qs, query{where: "variable " + v.Name, expr: m[1]})
