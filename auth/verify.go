@@ -16,8 +16,9 @@ const MaxTokenSize = 8 << 10
 // token is valid until its exp exactly; the leeway only forgives iat and nbf
 // set slightly ahead by another clock. Verified tokens are cached (keyed by
 // their SHA-256) until they expire, so verifying the same token again costs
-// a hash and two map look-ups. The returned Claims' Roles is shared: do not
-// modify it.
+// a hash and two map look-ups. A token without a jti (one issued elsewhere)
+// gets "sha256:" and its hash as ID, so that logout can deny it. The
+// returned Claims' Roles is shared: do not modify it.
 func (s *Service) VerifyAccess(token string) (Claims, error) {
 	if token == "" {
 		return Claims{}, ErrMissingToken
@@ -32,6 +33,9 @@ func (s *Service) VerifyAccess(token string) (Claims, error) {
 		var err error
 		if c, err = s.parse(token); err != nil {
 			return Claims{}, err
+		}
+		if c.ID == "" {
+			c.ID = "sha256:" + b64.EncodeToString(key[:])
 		}
 		s.cache.put(key, c, now)
 	}
