@@ -76,7 +76,9 @@ type Options struct {
 	Upgrade UpgradeStrategy
 
 	// Login throttling: failures per account (default 5) and per client
-	// address (default 30) within Window (default 15 min).
+	// address (default 30) within ThrottleWindow (default 15 min); a key
+	// that reaches its limit is refused for ThrottleWindow from its last
+	// failure.
 	AccountFailures, AddressFailures int
 	ThrottleWindow                   time.Duration
 	// ClientAddress returns the address a login is throttled under;
