@@ -1,0 +1,89 @@
+package broker
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestSlowConsumer has one topic subscriber stop reading while another
+// keeps up: the reader gets every message, the stalled one is cut with a
+// slow-consumer ERROR once its pending bytes pass the bound, and publishing
+// never stalls.
+func TestSlowConsumer(t *testing.T) {
+	h := newHarness(t, Options{MaxPendingBytes: 512 << 10, WriteTimeout: wait})
+	slow := h.dial(t)
+	slow.nc.(*net.TCPConn).SetReadBuffer(32 << 10)
+	slow.write(frame("CONNECT", "", "accept-version:1.2", "host:h"))
+	slow.expect("CONNECTED")
+	slow.dec.SetVersion(3)
+	fast := h.connect(t, "fast")
+	for _, c := range []*client{slow, fast} {
+		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/firehose", "receipt:s"))
+		c.expect("RECEIPT")
+	}
+	// The publisher stays within a window of the fast subscriber, so that
+	// only the stalled one can fall behind, and goes on until the stalled
+	// one is cut, then a little longer.
+	const window, most, after = 32, 10000, 100
+	body := strings.Repeat("x", 8<<10)
+	var got atomic.Int64
+	reading := make(chan struct{})
+	go func() {
+		defer close(reading)
+		for i := 0; ; i++ {
+			f, err := fast.next()
+			if err != nil {
+				return
+			}
+			if f.Value("seq") != strconv.Itoa(i) {
+				t.Errorf("fast subscriber: message %d is %s", i, dump(f))
+				return
+			}
+			got.Add(1)
+		}
+	}()
+	p := h.connect(t, "p")
+	sent, cutAt := 0, -1
+	for ; cutAt < 0 || sent < cutAt+after; sent++ {
+		if sent == most {
+			t.Fatalf("no cut after %d messages", most)
+		}
+		waitFor(t, "the fast subscriber", func() bool { return got.Load() >= int64(sent-window) || t.Failed() })
+		p.write(frame("SEND", body, "destination:/topic/firehose", "seq:"+strconv.Itoa(sent)))
+		if cutAt < 0 && value(t, h.m.SlowConsumerDisconnects) > 0 {
+			cutAt = sent
+		}
+	}
+	waitFor(t, "the fast subscriber", func() bool { return got.Load() == int64(sent) || t.Failed() })
+	fast.nc.Close()
+	<-reading
+	if n := value(t, h.m.SlowConsumerDisconnects); n != 1 {
+		t.Fatalf("%v slow-consumer cuts, want 1", n)
+	}
+	slow.nc.(*net.TCPConn).SetReadBuffer(4 << 20)
+	slow.buf = make([]byte, 64<<10)
+	for {
+		f := slow.read()
+		if f.Command.String() == "ERROR" {
+			if f.Value("code") != CodeSlowConsumer {
+				t.Fatalf("ERROR %s", dump(f))
+			}
+			break
+		}
+	}
+	slow.expectClosed()
+}
+
+// waitFor polls cond within the generous test bound.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
