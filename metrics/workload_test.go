@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -63,7 +64,7 @@ func expectClosed(t *testing.T, conn net.Conn) {
 		t.Fatal(err)
 	}
 	n, err := io.Copy(io.Discard, conn)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("slow consumer: still connected after reading %d bytes", n)
 	}
 }
