@@ -102,6 +102,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	}
 	warmNs := b.publish(pubCtx, pubs)
 	b.closeAll(true)
+	if b.auth != nil {
+		b.auth.hc.CloseIdleConnections()
+	}
 	b.finish(rep, pubs, warmNs)
 	rep.Interrupted = ctx.Err() != nil
 	return rep, nil

@@ -53,8 +53,9 @@ type config struct {
 	Prefetch int
 	Drain    time.Duration
 
-	JSON  bool
-	Quiet bool
+	JSON       bool
+	Quiet      bool
+	CPUProfile string
 }
 
 // header is one extra CONNECT header from -H.
@@ -128,6 +129,7 @@ func parseArgs(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "after publishing, wait this long without progress for the last messages")
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write stompbench's own CPU profile to `file`, to check it is not the bottleneck")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err

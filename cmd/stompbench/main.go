@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -40,6 +41,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	context.AfterFunc(ctx, stop)
 
+	if cfg.CPUProfile != "" {
+		stopProfile, err := startProfile(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "stompbench:", err)
+			return exitFailed
+		}
+		defer stopProfile()
+	}
 	rep, err := newBench(cfg, stderr).run(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "stompbench:", err)
@@ -53,4 +62,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// startProfile starts writing the CPU profile to path.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
