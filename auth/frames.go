@@ -72,7 +72,7 @@ func bearer(v string) (string, error) {
 // named a subject, of that subject. The returned Claims are the session's.
 func (s *Service) Connect(f *stomp.Frame, upgradeSubject string) (Claims, error) {
 	c, err := s.connect(f, upgradeSubject)
-	s.metrics.count(stageConnect, err)
+	s.record(stageConnect, err)
 	return c, err
 }
 
@@ -108,7 +108,7 @@ func (s *Service) AuthorizeFrame(c Claims, f *stomp.Frame) (Claims, error) {
 	}
 	c, err := s.authorizeFrame(c, f)
 	if err != nil || f.Command == stomp.SEND || f.Command == stomp.SUBSCRIBE {
-		s.metrics.count(st, err)
+		s.record(st, err)
 	}
 	return c, err
 }

@@ -48,7 +48,7 @@ func (s *Service) endpoint(st stage, h func(http.ResponseWriter, *http.Request) 
 			return
 		}
 		err := h(w, r)
-		s.metrics.count(st, err)
+		s.record(st, err)
 		if err != nil {
 			s.logError(r, err)
 			writeError(w, err)

@@ -49,3 +49,13 @@ func (am *authMetrics) count(st stage, err error) {
 	}
 	am.failures[st][reasonOf(err)].Inc()
 }
+
+// record counts the outcome of one authentication at stage st and logs a
+// failure with its stage and reason (never the token or the message, which
+// may quote what the peer sent).
+func (s *Service) record(st stage, err error) {
+	s.metrics.count(st, err)
+	if err != nil {
+		s.opts.Logger.Info("auth failure", "stage", metrics.Stages[st], "reason", reasonNames[reasonOf(err)])
+	}
+}

@@ -18,7 +18,7 @@ import (
 //
 // In a config file (TOML):
 //
-//	[[rule]]
+//	[[rules]]
 //	roles   = ["admin"]
 //	pattern = "/topic/admin/**"
 //	read    = true

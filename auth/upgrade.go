@@ -62,7 +62,7 @@ func ParseUpgradeStrategies(list string) (UpgradeStrategy, error) {
 // (403) is the caller's, with Origins.Check.
 func (s *Service) AuthenticateUpgrade(r *http.Request) (subject string, err error) {
 	subject, err = s.authenticateUpgrade(r)
-	s.metrics.count(stageUpgrade, err)
+	s.record(stageUpgrade, err)
 	return subject, err
 }
 

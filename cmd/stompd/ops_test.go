@@ -42,8 +42,15 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	p.expect(stomp.ERROR)
 
 	logs := ts.logs.String()
-	if !strings.Contains(logs, "connection closed") {
-		t.Fatalf("the logs do not show the session: %s", logs)
+	for _, line := range []string{
+		"connection closed",
+		`msg="auth failure" stage=login reason=bad_credentials`,
+		`msg="auth failure" stage=upgrade reason=`,
+		`msg="auth failure" stage=connect reason=`,
+	} {
+		if !strings.Contains(logs, line) {
+			t.Errorf("the logs lack %q:\n%s", line, logs)
+		}
 	}
 	for name, secret := range map[string]string{
 		"access token": tok.Access, "refreshed access token": next.Access,
