@@ -317,6 +317,11 @@ func (r *recordingRegisterer) familyNames() []string {
 	return slices.Compact(names)
 }
 
+// TestDashboardQueriesAgainstPrometheus runs the real stompd and a real
+// Prometheus scraping it, drives a scripted workload, checks the counters
+// it must leave and lints the exposition with promtool, then evaluates
+// every panel and variable query of the dashboard: each must parse and
+// return a series with a number.
 func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	promBin := requireTool(t, "prometheus")
 	promtool := requireTool(t, "promtool")
