@@ -203,11 +203,13 @@ func (b *bench) connectSubscribers(ctx context.Context) error {
 }
 
 // receive makes c record every MESSAGE in the subscription's ledger, and
-// acknowledge it in client-individual mode.
+// acknowledge it in client-individual mode. A message arrived when the
+// read that brought it returned.
 func (b *bench) receive(c *conn, sub subscription) {
-	led, acking, sent, clk := sub.ledger, sub.ack != "auto", b.tp.sent, &b.clock
+	led, acking, sent := sub.ledger, sub.ack != "auto", b.tp.sent
+	c.clock = &b.clock
 	c.onMessage = func(c *conn, f *stomp.Frame) {
-		led.deliver(f.Body, clk.now(), sent)
+		led.deliver(f.Body, c.readNs, sent)
 		if acking {
 			c.ack(f)
 		}

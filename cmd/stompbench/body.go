@@ -81,17 +81,25 @@ func putHex(dst []byte, v uint64) {
 	}
 }
 
+// hexValues maps a lowercase hex digit to its value, anything else to 0xff.
+var hexValues = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := range len(hexDigits) {
+		t[hexDigits[i]] = byte(i)
+	}
+	return t
+}()
+
 // parseHex reads lowercase hex digits; ok is false on any other byte.
 func parseHex(src []byte) (v uint64, ok bool) {
 	for _, c := range src {
-		switch {
-		case c >= '0' && c <= '9':
-			v = v<<4 | uint64(c-'0')
-		case c >= 'a' && c <= 'f':
-			v = v<<4 | uint64(c-'a'+10)
-		default:
+		d := hexValues[c]
+		if d == 0xff {
 			return 0, false
 		}
+		v = v<<4 | uint64(d)
 	}
 	return v, true
 }

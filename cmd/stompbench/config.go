@@ -90,7 +90,7 @@ const (
 	defaultConns      = 1000
 	defaultDuration   = 10 * time.Second
 	defaultAuthURL    = "http://127.0.0.1:8080"
-	maxWindow         = 1000
+	maxWindow         = 100
 	windowBytes       = 2 << 20
 	maxMeshSize       = 1000 // subscriptions per connection, stompd's default limit
 )
@@ -124,7 +124,7 @@ func parseArgs(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.Duration, "duration", defaultDuration, "how long to publish after the warm-up (conns: how long to hold)")
 	fs.Uint64Var(&c.Count, "count", 0, "messages per publisher after the warm-up (then -duration only bounds the run if given)")
 	fs.DurationVar(&c.Warmup, "warmup", 0, "publish this long before measuring")
-	fs.IntVar(&c.Window, "window", 0, "messages a publisher may have in flight, not yet received everywhere (0: 2 MiB of bodies, at most 1000; -1: unbounded)")
+	fs.IntVar(&c.Window, "window", 0, "messages a publisher may have in flight, not yet received everywhere (0: 2 MiB of bodies, at most 100; -1: unbounded)")
 	fs.IntVar(&c.Prefetch, "prefetch", 1000, "queue consumers' prefetch-count (0: none sent)")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "after publishing, wait this long without progress for the last messages")
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")

@@ -17,7 +17,7 @@ func TestParseArgs(t *testing.T) {
 	}{
 		{"defaults", "-tcp 127.0.0.1:61613", func(t *testing.T, c config) {
 			want := config{TCP: "127.0.0.1:61613", VHost: "127.0.0.1", Scenario: "p2p", Subs: 1, Pubs: 1, Conns: 1000,
-				Size: 128, Duration: 10 * time.Second, Window: 1000, Prefetch: 1000, Drain: 5 * time.Second}
+				Size: 128, Duration: 10 * time.Second, Window: 100, Prefetch: 1000, Drain: 5 * time.Second}
 			if !equalConfig(c, want) {
 				t.Errorf("got  %+v\nwant %+v", c, want)
 			}

@@ -21,6 +21,8 @@ type conn struct {
 	dec     *stomp.Decoder
 	version stomp.Version
 	rest    []byte // bytes read and not yet decoded, reader only
+	clock   *clock // when set, the reader notes the time of each read
+	readNs  int64  // when the bytes in rest arrived, reader only
 
 	wmu     sync.Mutex
 	scratch []byte // frames being built, under wmu
@@ -167,6 +169,9 @@ func (c *conn) next() (*stomp.Frame, error) {
 		p, err := c.t.read()
 		if err != nil {
 			return nil, err
+		}
+		if c.clock != nil {
+			c.readNs = c.clock.now()
 		}
 		c.rest = p
 	}

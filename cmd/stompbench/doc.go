@@ -22,8 +22,9 @@
 // keeps a ledger per stream: the lowest sequence number still missing and
 // a bitmap of those received above it, which yields lost, duplicated and
 // corrupt counts whatever the arrival order. The consumers of a queue
-// share one ledger. Latency is the arrival time minus the send time on
-// the monotonic clock the process shares; at a set -rate the send time is
+// share one ledger. Latency is the arrival time (when the read that
+// brought the message returned) minus the send time, on the monotonic
+// clock the process shares; at a set -rate the send time is
 // when the message was due, so a publisher that falls behind shows it as
 // latency (coordinated omission is not hidden).
 //
