@@ -101,7 +101,11 @@ func (p *publisher) run(ctx context.Context) error {
 	for ctx.Err() == nil && !p.done() {
 		now := p.clock.now()
 		if p.pace.stopNs > 0 && now >= p.pace.stopNs {
-			break
+			// At a set rate, what fell due before the end still goes.
+			if p.pace.rate == 0 || p.total >= p.dueBy(p.pace.stopNs-1) {
+				break
+			}
+			now = p.pace.stopNs - 1
 		}
 		n, wait := p.allowed(now)
 		if n == 0 {
@@ -133,7 +137,7 @@ func (p *publisher) allowed(now int64) (n int, wait time.Duration) {
 		n = int(min(uint64(n), p.pace.count*uint64(len(p.streams))-p.measured))
 	}
 	if p.pace.rate > 0 {
-		due := uint64(float64(now-p.startNs)*p.pace.rate/1e9) + 1
+		due := p.dueBy(now)
 		if due <= p.total {
 			next := p.startNs + int64(float64(p.total)*1e9/p.pace.rate)
 			return 0, time.Duration(next - now)
@@ -152,6 +156,11 @@ func (p *publisher) allowed(now int64) (n int, wait time.Duration) {
 		n = int(min(uint64(n), room))
 	}
 	return n, 0
+}
+
+// dueBy returns how many messages are due by time ns at the set rate.
+func (p *publisher) dueBy(ns int64) uint64 {
+	return uint64(float64(ns-p.startNs)*p.pace.rate/1e9) + 1
 }
 
 // pause waits up to d, or until a receiver reports progress when the
