@@ -35,7 +35,9 @@
 // an empty, truncated, damaged or foreign file (including a bbolt file of
 // another program) gives ErrCorrupt with the reason, and is left unchanged.
 // Open checks the bbolt meta pages itself first, then opens the file
-// read-only to run bbolt's full consistency check and look for the stompd
+// read-only, walks every page in use with bounds checks (bbolt follows
+// offsets in mapped memory unchecked, and garbage there would crash the
+// process), runs bbolt's full consistency check and looks for the stompd
 // format marker, turning any bbolt panic on the way into ErrCorrupt, and only
 // then opens it for writing. A new store is made only where nothing exists
 // yet, built under a temporary name and linked into place when complete.

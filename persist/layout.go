@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -204,14 +205,19 @@ func (w *walker) branch(p []byte, depth int) error {
 	if count(p) == 0 {
 		return fmt.Errorf("branch page %d is empty", ne.Uint64(p))
 	}
+	var prev []byte
 	for i := range count(p) {
-		child, err := branchChild(p, i)
+		key, child, err := branchElement(p, i)
 		if err != nil {
+			return err
+		}
+		if err := ascending(p, i, prev, key); err != nil {
 			return err
 		}
 		if err := w.tree(child, depth+1); err != nil {
 			return err
 		}
+		prev = key
 	}
 	return nil
 }
@@ -219,17 +225,31 @@ func (w *walker) branch(p []byte, depth int) error {
 // leaf checks the elements of a leaf page (or inline bucket page) p and the
 // buckets they hold.
 func (w *walker) leaf(p []byte, depth int) error {
+	var prev []byte
 	for i := range count(p) {
-		isBucket, value, err := leafElement(p, i)
+		key, value, isBucket, err := leafElement(p, i)
 		if err != nil {
 			return err
 		}
-		if !isBucket {
-			continue
-		}
-		if err := w.bucket(value, depth+1); err != nil {
+		if err := ascending(p, i, prev, key); err != nil {
 			return err
 		}
+		if isBucket {
+			if err := w.bucket(value, depth+1); err != nil {
+				return err
+			}
+		}
+		prev = key
+	}
+	return nil
+}
+
+// ascending checks that key i of page p sorts after key i-1, prev (bbolt
+// finds keys by binary search, and would not find one out of order; its own
+// check leaves inline buckets out).
+func ascending(p []byte, i uint16, prev, key []byte) error {
+	if i > 0 && bytes.Compare(prev, key) >= 0 {
+		return fmt.Errorf("key %d of page %d is out of order", i, ne.Uint64(p))
 	}
 	return nil
 }
@@ -252,29 +272,30 @@ func (w *walker) bucket(v []byte, depth int) error {
 func flags(p []byte) uint16 { return ne.Uint16(p[8:]) }
 func count(p []byte) uint16 { return ne.Uint16(p[10:]) }
 
-// branchChild returns the child page of branch element i of p, after
-// checking that the element's key lies inside p.
-func branchChild(p []byte, i uint16) (uint64, error) {
+// branchElement returns the key and child page of branch element i of p,
+// after checking that the key lies inside p.
+func branchElement(p []byte, i uint16) (key []byte, child uint64, err error) {
 	e, off, err := element(p, i)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	if _, err := span(p, i, off+uint64(ne.Uint32(e)), uint64(ne.Uint32(e[4:]))); err != nil {
-		return 0, err
-	}
-	return ne.Uint64(e[8:]), nil
+	key, err = span(p, i, off+uint64(ne.Uint32(e)), uint64(ne.Uint32(e[4:])))
+	return key, ne.Uint64(e[8:]), err
 }
 
-// leafElement returns whether leaf element i of p is a bucket, and its
-// value, after checking that its key and value lie inside p.
-func leafElement(p []byte, i uint16) (isBucket bool, value []byte, err error) {
+// leafElement returns the key and value of leaf element i of p, and whether
+// it is a bucket, after checking that key and value lie inside p.
+func leafElement(p []byte, i uint16) (key, value []byte, isBucket bool, err error) {
 	e, off, err := element(p, i)
 	if err != nil {
-		return false, nil, err
+		return nil, nil, false, err
 	}
-	start := off + uint64(ne.Uint32(e[4:])) + uint64(ne.Uint32(e[8:]))
-	value, err = span(p, i, start, uint64(ne.Uint32(e[12:])))
-	return ne.Uint32(e)&bucketLeaf != 0, value, err
+	kstart := off + uint64(ne.Uint32(e[4:]))
+	if key, err = span(p, i, kstart, uint64(ne.Uint32(e[8:]))); err != nil {
+		return nil, nil, false, err
+	}
+	value, err = span(p, i, kstart+uint64(len(key)), uint64(ne.Uint32(e[12:])))
+	return key, value, ne.Uint32(e)&bucketLeaf != 0, err
 }
 
 // element returns element i of page p and its offset in p.

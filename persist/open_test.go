@@ -77,8 +77,10 @@ func realStore(t *testing.T) (string, []int) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.PutKey("ed25519", bytes.Repeat([]byte{7}, 64)); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"key-a", "key-b"} { // a small bucket: inline
+		if err := s.PutKey(name, bytes.Repeat([]byte{7}, 64)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -184,6 +186,16 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 			b := bytes.Clone(orig)
 			clear(b[m.freelist*ps : (m.freelist+1)*ps])
 			writeFile(t, path, b)
+		}},
+		{"keys out of order in an inline bucket", func(t *testing.T, path string) {
+			a, b := bytes.Index(orig, []byte("key-a")), bytes.Index(orig, []byte("key-b"))
+			if a < 0 || b < 0 {
+				t.Fatal("key names not found in the file")
+			}
+			damaged := bytes.Clone(orig)
+			copy(damaged[a:], "key-b")
+			copy(damaged[b:], "key-a")
+			writeFile(t, path, damaged)
 		}},
 		{"foreign bbolt file", func(t *testing.T, path string) {
 			db, err := bolt.Open(path, 0o600, nil)

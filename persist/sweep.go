@@ -1,8 +1,10 @@
 package persist
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -108,7 +110,9 @@ func sweepBatch(tx *bolt.Tx, now time.Time, batch int) (r SweepResult, err error
 }
 
 // sweepIndex calls del for up to limit ids that expired by now and removes
-// their index entries; it returns how many it removed.
+// their index entries; it returns how many it removed. An entry that stays
+// first after its removal (a damaged index) is reported, so that Sweep never
+// loops on it.
 func sweepIndex(index *bolt.Bucket, now time.Time, limit int, del func(id []byte) error) (int, error) {
 	keys := expired(index, now, limit)
 	for _, k := range keys {
@@ -118,6 +122,9 @@ func sweepIndex(index *bolt.Bucket, now time.Time, limit int, del func(id []byte
 		if err := index.Delete(k); err != nil {
 			return 0, err
 		}
+	}
+	if first, _ := index.Cursor().First(); first != nil && slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, first) }) {
+		return 0, corruptRecord("expiry index")
 	}
 	return len(keys), nil
 }
