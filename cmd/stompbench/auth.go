@@ -19,8 +19,13 @@ type authClient struct {
 	token string // the access token, once logged in
 }
 
+// newAuthClient keeps as many idle connections as connections are opened
+// at once, so that a ticket per WebSocket does not cost a TCP connection
+// (and a port in TIME_WAIT) each.
 func newAuthClient(base string) *authClient {
-	return &authClient{base: strings.TrimRight(base, "/"), hc: &http.Client{Timeout: 10 * time.Second}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = parallelConns
+	return &authClient{base: strings.TrimRight(base, "/"), hc: &http.Client{Timeout: 10 * time.Second, Transport: tr}}
 }
 
 // login trades an email and password for an access token (POST /auth/login).

@@ -101,13 +101,34 @@ var errUsage = errors.New("usage")
 // meant for the user; flag's own messages have already gone to out.
 func parseArgs(args []string, out io.Writer) (config, error) {
 	var c config
+	var hs headerList
+	fs := newFlagSet(&c, &hs, out)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, errUsage
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.Headers = hs
+	durationSet := false
+	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
+	if c.Count > 0 && !durationSet {
+		c.Duration = 0
+	}
+	return c, c.check()
+}
+
+// newFlagSet defines every flag, into c and hs.
+func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("stompbench", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() { usage(fs) }
-	var hs headerList
 	fs.StringVar(&c.TCP, "tcp", "", "STOMP over TCP at `host:port`")
 	fs.StringVar(&c.WS, "ws", "", "STOMP over WebSocket at `url` (ws:// or wss://)")
-	fs.Var(&hs, "H", "extra CONNECT `header` Name:value (repeatable)")
+	fs.Var(hs, "H", "extra CONNECT `header` Name:value (repeatable)")
 	fs.StringVar(&c.Login, "login", "", "CONNECT login")
 	fs.StringVar(&c.Passcode, "passcode", "", "CONNECT passcode")
 	fs.StringVar(&c.VHost, "vhost", "", "CONNECT host header (default: the target's host; RabbitMQ wants /)")
@@ -130,22 +151,7 @@ func parseArgs(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write stompbench's own CPU profile to `file`, to check it is not the bottleneck")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, errUsage
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	c.Headers = hs
-	durationSet := false
-	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
-	if c.Count > 0 && !durationSet {
-		c.Duration = 0
-	}
-	return c, c.check()
+	return fs
 }
 
 func usage(fs *flag.FlagSet) {

@@ -11,20 +11,34 @@ import (
 const (
 	subBits    = 7
 	subBuckets = 1 << subBits
-	numBuckets = (64 - subBits + 1) << subBits
+	numGroups  = 64 - subBits + 1
+	numBuckets = numGroups << subBits
 )
 
 // histogram is a log-linear histogram of non-negative integers (latencies
-// in nanoseconds), in the manner of HdrHistogram. It is not safe for
-// concurrent use; each receiver records into its own and they are merged.
+// in nanoseconds), in the manner of HdrHistogram. Its buckets come in
+// groups of subBuckets, one group per power of two, each allocated when
+// first used: the thousands of receivers of the conns scenario record a
+// sample or two each. It is not safe for concurrent use; each receiver
+// records into its own and they are merged.
 type histogram struct {
-	counts   []uint64
+	groups   [numGroups]*[subBuckets]uint64
 	total    uint64
 	min, max uint64
 }
 
 func newHistogram() *histogram {
-	return &histogram{counts: make([]uint64, numBuckets), min: math.MaxUint64}
+	return &histogram{min: math.MaxUint64}
+}
+
+// bucket returns the counter of bucket i, allocating its group if need be.
+func (h *histogram) bucket(i int) *uint64 {
+	g := h.groups[i>>subBits]
+	if g == nil {
+		g = new([subBuckets]uint64)
+		h.groups[i>>subBits] = g
+	}
+	return &g[i&(subBuckets-1)]
 }
 
 // bucketOf returns the index of the bucket that holds v.
@@ -49,7 +63,7 @@ func bucketMax(i int) uint64 {
 // record adds one value; negative values count as zero.
 func (h *histogram) record(v int64) {
 	u := uint64(max(v, 0))
-	h.counts[bucketOf(u)]++
+	*h.bucket(bucketOf(u))++
 	h.total++
 	h.min = min(h.min, u)
 	h.max = max(h.max, u)
@@ -57,8 +71,13 @@ func (h *histogram) record(v int64) {
 
 // merge adds every value recorded in o.
 func (h *histogram) merge(o *histogram) {
-	for i, c := range o.counts {
-		h.counts[i] += c
+	for gi, g := range o.groups {
+		if g == nil {
+			continue
+		}
+		for j, c := range g {
+			*h.bucket(gi<<subBits+j) += c
+		}
 	}
 	h.total += o.total
 	h.min = min(h.min, o.min)
@@ -74,10 +93,15 @@ func (h *histogram) quantile(q float64) uint64 {
 	}
 	rank := max(uint64(math.Ceil(q*float64(h.total))), 1)
 	var seen uint64
-	for i, c := range h.counts {
-		seen += c
-		if seen >= rank {
-			return min(max(bucketMax(i), h.min), h.max)
+	for gi, g := range h.groups {
+		if g == nil {
+			continue
+		}
+		for j, c := range g {
+			seen += c
+			if seen >= rank {
+				return min(max(bucketMax(gi<<subBits+j), h.min), h.max)
+			}
 		}
 	}
 	return h.max

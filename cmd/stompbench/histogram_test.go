@@ -99,3 +99,20 @@ func TestHistogramMerge(t *testing.T) {
 		t.Errorf("merged total/min/max %d/%d/%d, want %d/%d/%d", a.total, a.min, a.max, all.total, all.min, all.max)
 	}
 }
+
+func TestHistogramAllocatesGroupsLazily(t *testing.T) {
+	h := newHistogram()
+	h.record(1500)
+	if n := testing.AllocsPerRun(100, func() { h.record(1501) }); n != 0 {
+		t.Errorf("recording into a used group allocates %v times", n)
+	}
+	used := 0
+	for _, g := range h.groups {
+		if g != nil {
+			used++
+		}
+	}
+	if used != 1 {
+		t.Errorf("%d groups allocated for values of one power of two", used)
+	}
+}

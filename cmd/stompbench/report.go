@@ -85,19 +85,9 @@ func (b *bench) finish(r *report, pubs []*publisher, warmNs int64) {
 	r.PublishRate = perSecond(measured, endNs-warmNs)
 
 	t := b.tally()
-	hist := newHistogram()
-	for _, l := range b.tp.ledgers {
-		l.mu.Lock()
-		hist.merge(l.hist)
-		l.mu.Unlock()
-	}
 	r.Delivered, r.Expected = t.received, t.expected
 	r.DeliveryRate = perSecond(t.measured, t.lastNs-warmNs)
-	r.Latency = latency{
-		Samples: hist.total,
-		P50:     micros(hist.quantile(0.5)), P99: micros(hist.quantile(0.99)),
-		P999: micros(hist.quantile(0.999)), Max: micros(hist.max),
-	}
+	r.Latency = b.latency()
 	r.Lost, r.Duplicated, r.Corrupted, r.Misrouted = t.lost, t.dups, t.corrupt, t.stray
 	b.mu.Lock()
 	if b.err != nil {
@@ -105,6 +95,21 @@ func (b *bench) finish(r *report, pubs []*publisher, warmNs int64) {
 	}
 	b.mu.Unlock()
 	r.Valid = r.Error == "" && r.Lost+r.Duplicated+r.Corrupted+r.Misrouted == 0
+}
+
+// latency merges every ledger's histogram.
+func (b *bench) latency() latency {
+	h := newHistogram()
+	for _, l := range b.tp.ledgers {
+		l.mu.Lock()
+		h.merge(l.hist)
+		l.mu.Unlock()
+	}
+	return latency{
+		Samples: h.total,
+		P50:     micros(h.quantile(0.5)), P99: micros(h.quantile(0.99)),
+		P999: micros(h.quantile(0.999)), Max: micros(h.max),
+	}
 }
 
 func perSecond(n uint64, ns int64) float64 {
