@@ -76,7 +76,7 @@ func (h *histogram) merge(o *histogram) {
 			continue
 		}
 		for j, c := range g {
-			*h.bucket(gi<<subBits+j) += c
+			*h.bucket(gi<<subBits + j) += c
 		}
 	}
 	h.total += o.total
