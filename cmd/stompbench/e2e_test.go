@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -294,4 +295,39 @@ func (a *fakeAuth) AuthorizeSend(_ context.Context, id broker.Identity, f *stomp
 		a.authorizedSends.Add(1)
 	}
 	return id, nil
+}
+
+// Cancelling the run (as SIGINT does) stops publishing, lets what was sent
+// arrive, and still reports.
+func TestEndToEndInterrupted(t *testing.T) {
+	srv := startServer(t, broker.Options{}, nil)
+	cfg, err := parseArgs([]string{"-tcp", srv.tcp, "-scenario", "fanout", "-subs", "3", "-duration", "1h", "-quiet"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBench(cfg, io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if b.tp.ledgers[0].deliveries.Load() >= 100 {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	r, err := b.run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Interrupted || !r.Valid || r.Published < 100 || r.Delivered != 3*r.Published || r.Lost != 0 {
+		t.Errorf("report %+v", r)
+	}
 }
