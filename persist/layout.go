@@ -51,6 +51,25 @@ type meta struct {
 	root, freelist, pgid, txid uint64
 }
 
+// layout returns the meta page of f that bbolt would use, after checking
+// that f is long enough to hold meta pages and that the meta page fits f.
+func layout(f *os.File) (meta, error) {
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return meta{}, err
+	case st.Size() == 0:
+		return meta{}, errors.New("the file is empty (0 bytes)")
+	case st.Size() < pageHeaderSize+metaSize:
+		return meta{}, fmt.Errorf("the file is only %d bytes long", st.Size())
+	}
+	m, err := newestMeta(f)
+	if err != nil {
+		return meta{}, err
+	}
+	return m, m.check(st.Size())
+}
+
 // newestMeta returns the meta page bbolt would use: the valid one with the
 // higher transaction id. The second page sits one page size in; when the
 // first page is bad its size is unknown and the likely sizes are tried.
@@ -100,20 +119,20 @@ func readMeta(f *os.File, off int64) (meta, error) {
 	}, nil
 }
 
-// check returns why the meta page cannot describe a stompd store in a file of
-// this size, or "".
-func (m meta) check(size int64) string {
+// check says why the meta page cannot describe a stompd store in a file of
+// this size, if it cannot.
+func (m meta) check(size int64) error {
 	switch {
 	case m.pageSize < 1024 || m.pageSize > 1<<24 || m.pageSize&(m.pageSize-1) != 0:
-		return fmt.Sprintf("implausible page size %d", m.pageSize)
+		return fmt.Errorf("implausible page size %d", m.pageSize)
 	case m.freelist == noFreelist:
-		return "a bbolt file written without a freelist (not by stompd)"
+		return errors.New("a bbolt file written without a freelist (not by stompd)")
 	case m.pgid < 4 || m.root < 2 || m.root >= m.pgid || m.freelist < 2 || m.freelist >= m.pgid:
-		return "meta page points outside the file"
+		return errors.New("meta page points outside the file")
 	case m.pgid > uint64(size/m.pageSize):
-		return fmt.Sprintf("truncated: %d bytes long, the store needs %d", size, m.pgid*uint64(m.pageSize))
+		return fmt.Errorf("truncated: %d bytes long, the store needs %d", size, m.pgid*uint64(m.pageSize))
 	}
-	return ""
+	return nil
 }
 
 // walk checks the structure of every page reachable from m: the freelist and

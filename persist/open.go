@@ -190,7 +190,7 @@ func walkFile(path string) error {
 		return err
 	}
 	defer f.Close()
-	m, err := newestMeta(f)
+	m, err := layout(f)
 	if err != nil {
 		return err
 	}
@@ -226,22 +226,14 @@ func preflight(path string) error {
 	}
 	defer f.Close()
 	st, err := f.Stat()
-	switch {
-	case err != nil:
-		return fmt.Errorf("persist: open store: %w", err)
-	case !st.Mode().IsRegular():
-		return corrupt(path, "not a regular file")
-	case st.Size() == 0:
-		return corrupt(path, "the file is empty (0 bytes)")
-	case st.Size() < pageHeaderSize+metaSize:
-		return corrupt(path, fmt.Sprintf("the file is only %d bytes long", st.Size()))
-	}
-	m, err := newestMeta(f)
 	if err != nil {
-		return corrupt(path, err.Error())
+		return fmt.Errorf("persist: open store: %w", err)
 	}
-	if reason := m.check(st.Size()); reason != "" {
-		return corrupt(path, reason)
+	if !st.Mode().IsRegular() {
+		return corrupt(path, "not a regular file")
+	}
+	if _, err := layout(f); err != nil {
+		return corrupt(path, err.Error())
 	}
 	return nil
 }
