@@ -228,7 +228,7 @@ func (c *conn) awaitReceipt(ctx context.Context, id string) error {
 		case <-c.done:
 			return fmt.Errorf("waiting for receipt %s: %w", id, c.err)
 		case <-timer.C:
-			return fmt.Errorf("no receipt %s within %v", id, handshakeTimeout)
+			return fmt.Errorf("no RECEIPT for %s within %v (stompbench needs the server to answer receipt headers)", id, handshakeTimeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
