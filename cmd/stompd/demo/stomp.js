@@ -81,7 +81,7 @@ function readLine(bytes, i) {
 function decodeFrame(bytes, i) {
   let [command, next] = readLine(bytes, i);
   const unesc = escapes(command) ? unescapeHeader : (s) => s;
-  const headers = {};
+  const headers = Object.create(null); // no prototype: a peer may name a header "__proto__"
   for (;;) {
     let line;
     [line, next] = readLine(bytes, next);
@@ -145,14 +145,16 @@ export function negotiateHeartBeat(ours, theirs) {
  * fires.
  *
  * Callbacks (all optional):
+ *   onOpen(protocol)           the WebSocket upgrade succeeded with this subprotocol
  *   onFrame(direction, frame)  every frame sent ("out") or received ("in"), heart-beats aside
  *   onError(frame)             an ERROR frame; the server closes the connection after it
  *   onClose({ code, reason, error })  the connection ended; error is the ERROR frame if any
  */
 export class StompClient {
-  constructor(url, { heartBeat = [10000, 10000], onFrame, onError, onClose } = {}) {
+  constructor(url, { heartBeat = [10000, 10000], onOpen, onFrame, onError, onClose } = {}) {
     this.url = url;
     this.heartBeat = heartBeat;
+    this.onOpen = onOpen || (() => {});
     this.onFrame = onFrame || (() => {});
     this.onError = onError || (() => {});
     this.onClose = onClose || (() => {});
@@ -177,6 +179,7 @@ export class StompClient {
       const ws = new WebSocket(this.url, ["v12.stomp"]);
       ws.binaryType = "arraybuffer";
       ws.onopen = () => {
+        this.onOpen(ws.protocol);
         this.transmit("CONNECT", {
           "accept-version": "1.2",
           host: location.hostname,

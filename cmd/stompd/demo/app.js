@@ -1,0 +1,533 @@
+// app.js: the stompd demo chat. It walks the whole authentication flow and
+// shows each step in the "What happens" panel as it runs:
+//
+//   login (POST /auth/login, refresh token in an HttpOnly cookie)
+//   → ticket (POST /auth/ticket with the access token)
+//   → WebSocket upgrade (/ws?ticket=…)
+//   → CONNECT with Authorization: Bearer, SUBSCRIBE, SEND with Bearer
+//   → at 75% of the token's lifetime: POST /auth/refresh (cookie), then
+//     SEND /sys/auth/refresh with the new token and a receipt, on the live
+//     connection
+//   → on a lost connection: reconnect with backoff, a fresh token and ticket.
+//
+// Tokens are never shown whole: a prefix and the claims.
+
+import { StompClient } from "./stomp.js";
+
+const $ = (id) => document.getElementById(id);
+
+const REFRESH_AT = 0.75; // of the access token's lifetime
+const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
+const ROOM_NAME = /^[A-Za-z0-9_-]{1,40}$/;
+
+// session is everything the page knows about the logged-in user.
+const session = {
+  email: "",
+  token: "", // the current access token
+  claims: null, // its decoded payload
+  room: "lobby",
+  client: null, // the live StompClient, if any
+  roomSub: null, // subscription id of the room
+  people: new Map(), // user id -> email, from presence messages
+  refreshTimer: 0,
+  reconnectTimer: 0,
+  attempt: 0,
+  leaving: false, // set while logging out: no reconnect
+};
+
+// ---- The flow log -------------------------------------------------------
+
+const clock = (d = new Date()) => d.toTimeString().slice(0, 8);
+
+/**
+ * step appends one entry to the flow log: kind names the step for styling
+ * and tests. A detail (headers, claims) unfolds from the entry's line, and
+ * starts unfolded when open is set.
+ */
+function step(kind, what, detail, { open = false } = {}) {
+  const line = document.createElement(detail ? "summary" : "div");
+  line.className = "line";
+  const time = document.createElement("time");
+  time.textContent = clock();
+  const tag = document.createElement("span");
+  tag.className = "tag";
+  tag.textContent = kind;
+  const text = document.createElement("span");
+  text.className = "what";
+  text.textContent = what;
+  line.append(time, tag, text);
+
+  const li = document.createElement("li");
+  li.dataset.step = kind;
+  if (detail) {
+    const details = document.createElement("details");
+    details.open = open;
+    const pre = document.createElement("pre");
+    pre.textContent = detail;
+    details.append(line, pre);
+    li.append(details);
+  } else {
+    li.append(line);
+  }
+  const log = $("log");
+  log.append(li);
+  while (log.children.length > 300) log.firstElementChild.remove();
+  log.scrollTop = log.scrollHeight;
+}
+
+// prefix shows the start of a secret, never the whole of it.
+const prefix = (secret, n = 12) => secret.slice(0, n) + "…";
+
+// redact replaces a bearer token in a header value by its prefix.
+const redact = (value) => (value.startsWith("Bearer ") ? "Bearer " + prefix(value.slice(7)) : value);
+
+function logFrame(direction, frame) {
+  if (frame.command === "MESSAGE") return; // the chat shows those
+  const arrow = direction === "out" ? "→ " : "← ";
+  const headers = Object.entries(frame.headers)
+    .map(([k, v]) => `${k}:${redact(v)}`)
+    .join("\n");
+  step(frame.command.toLowerCase(), arrow + frame.command + frameSummary(frame.headers), headers);
+}
+
+function frameSummary(h) {
+  if (h.destination) return " " + h.destination + (h["x-kind"] ? ` (${h["x-kind"]})` : "");
+  if (h["receipt-id"]) return " " + h["receipt-id"];
+  if (h.message) return " " + h.message;
+  if (h.id) return " " + h.id;
+  return "";
+}
+
+// ---- Tokens -------------------------------------------------------------
+
+/** claimsOf decodes a JWT's payload. It does not verify it: the server does. */
+function claimsOf(jwt) {
+  const b64 = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  return JSON.parse(new TextDecoder().decode(bytes));
+}
+
+function describeClaims(c) {
+  const shown = { ...c };
+  for (const k of ["jti", "sid"]) if (c[k]) shown[k] = prefix(c[k], 8);
+  shown.exp = `${c.exp} (${clock(new Date(c.exp * 1000))})`;
+  shown.iat = `${c.iat} (${clock(new Date(c.iat * 1000))})`;
+  return JSON.stringify(shown, null, 1);
+}
+
+/** useToken takes a new access token and schedules its refresh from its exp. */
+function useToken(token, how) {
+  session.token = token;
+  session.claims = claimsOf(token);
+  const lifetime = session.claims.exp - session.claims.iat;
+  const delay = lifetime * REFRESH_AT * 1000;
+  step("token", `${how}: access token ${prefix(token)}, lifetime ${lifetime} s; refresh in ${Math.round(delay / 1000)} s`,
+    describeClaims(session.claims), { open: true });
+  clearTimeout(session.refreshTimer);
+  session.refreshTimer = setTimeout(refreshInBand, delay);
+  $("me-id").textContent = session.claims.sub;
+  $("token-prefix").textContent = prefix(token);
+  showExpiry();
+}
+
+function showExpiry() {
+  if (!session.claims) return;
+  const left = Math.round(session.claims.exp - Date.now() / 1000);
+  $("token-exp").textContent = `${clock(new Date(session.claims.exp * 1000))} (${left > 0 ? "in " + left + " s" : "expired"})`;
+}
+
+// ---- HTTP API -----------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body.error;
+  }
+}
+
+/** api POSTs JSON to the auth API; the browser adds the refresh cookie on /auth paths. */
+async function api(path, { body, token } = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = "Bearer " + token;
+  const res = await fetch(path, {
+    method: "POST",
+    headers,
+    body: body ? JSON.stringify(body) : undefined,
+    credentials: "same-origin",
+  });
+  const json = res.status === 204 ? {} : await res.json();
+  if (!res.ok) throw new ApiError(res.status, json);
+  return json;
+}
+
+// The refresh cookie is rotated on every use, and presenting a rotated one
+// revokes the whole login. So refreshes never overlap: within this tab
+// (one promise) and across tabs of this browser (a Web Lock, where the
+// browser has them).
+let refreshing = null;
+const withLock = (f) => (navigator.locks ? navigator.locks.request("stompd-refresh", f) : f());
+
+function refreshTokens() {
+  refreshing ??= withLock(async () => {
+    step("refresh", "POST /auth/refresh (the browser sends the stompd_refresh cookie)");
+    const res = await api("/auth/refresh");
+    if (claimsOf(res.access_token).sub !== session.claims.sub) {
+      throw new ApiError(409, { message: "this browser's refresh cookie now belongs to another login: use a private window for the second user" });
+    }
+    useToken(res.access_token, "200, cookie rotated");
+  }).finally(() => (refreshing = null));
+  return refreshing;
+}
+
+// ---- Connection ---------------------------------------------------------
+
+function setStatus(state, text = state) {
+  const el = $("status");
+  el.dataset.state = state;
+  el.textContent = text;
+  $("send").disabled = state !== "connected";
+}
+
+/** connect runs ticket → upgrade → CONNECT → SUBSCRIBE on a new WebSocket. */
+async function connect() {
+  setStatus("connecting", "connecting…");
+  step("ticket", `POST /auth/ticket, Authorization: Bearer ${prefix(session.token)}`);
+  const { ticket, expires_in } = await api("/auth/ticket", { token: session.token });
+  step("ticket", `200: ticket ${prefix(ticket, 6)}, single use, expires in ${expires_in} s`);
+
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const url = `${scheme}//${location.host}/ws?ticket=${encodeURIComponent(ticket)}`;
+  step("upgrade", `GET /ws?ticket=${prefix(ticket, 6)}, Sec-WebSocket-Protocol: v12.stomp`);
+  const client = new StompClient(url, {
+    onOpen: (protocol) => step("upgrade", `101 Switching Protocols, subprotocol ${protocol}`),
+    onFrame: logFrame,
+    onClose: (info) => closed(client, info),
+  });
+  session.client = client;
+  await client.connect({ Authorization: "Bearer " + session.token });
+  await client.subscribe("/user/queue/dm", directMessage, {}, { receipt: true }).done;
+  await joinRoom(session.room);
+  session.attempt = 0;
+  setStatus("connected");
+}
+
+function closed(client, { error }) {
+  if (client !== session.client) return;
+  session.client = null;
+  session.roomSub = null;
+  setStatus("offline");
+  step("closed", "connection closed" + (error ? ": " + error.message : ""));
+  if (!session.leaving) reconnectLater();
+}
+
+// reconnectLater retries with exponential backoff and jitter; the room and
+// the text being typed stay as they are.
+function reconnectLater() {
+  if (session.reconnectTimer) return;
+  const base = BACKOFF_MS[Math.min(session.attempt, BACKOFF_MS.length - 1)];
+  const delay = Math.round(base * (0.8 + 0.4 * Math.random()));
+  session.attempt++;
+  setStatus("reconnecting", `reconnecting in ${(delay / 1000).toFixed(1)} s`);
+  step("reconnect", `attempt ${session.attempt} in ${(delay / 1000).toFixed(1)} s, with a fresh token and ticket`);
+  session.reconnectTimer = setTimeout(reconnect, delay);
+}
+
+async function reconnect() {
+  session.reconnectTimer = 0;
+  try {
+    await refreshTokens();
+    await connect();
+    system(`reconnected to #${session.room}`);
+  } catch (err) {
+    connectFailed(err);
+  }
+}
+
+function connectFailed(err) {
+  if (err instanceof ApiError && err.status !== 429 && err.status < 500) {
+    signedOut(err.message);
+    return;
+  }
+  step("error", "failed: " + err.message);
+  session.client?.ws?.close();
+  session.client = null;
+  reconnectLater();
+}
+
+// ---- In-band refresh ----------------------------------------------------
+
+/** refreshInBand gets a new access token over HTTP and hands it to the live session. */
+async function refreshInBand() {
+  const client = session.client;
+  if (!client?.connected) {
+    // Connecting or reconnecting: a reconnect brings its own token, and
+    // useToken then replaces this timer.
+    session.refreshTimer = setTimeout(refreshInBand, 2000);
+    return;
+  }
+  try {
+    await refreshTokens();
+  } catch (err) {
+    if (err instanceof ApiError && err.status < 500) return signedOut(err.message);
+    step("refresh", `failed: ${err.message}; retrying in 2 s`);
+    session.refreshTimer = setTimeout(refreshInBand, 2000);
+    return;
+  }
+  try {
+    await client.send("/sys/auth/refresh", "", { Authorization: "Bearer " + session.token }, { receipt: true });
+    step("refreshed", `the same connection now lasts until ${clock(new Date(session.claims.exp * 1000))}: no reconnect`);
+  } catch {
+    // The connection dropped meanwhile; closed() reconnects.
+  }
+}
+
+// ---- Rooms, presence and messages ---------------------------------------
+
+const roomDestination = (room) => "/topic/room." + room;
+
+function senderHeaders(kind) {
+  return {
+    Authorization: "Bearer " + session.token,
+    "x-sender": session.email,
+    "x-sender-id": session.claims.sub,
+    "x-kind": kind,
+  };
+}
+
+/** joinRoom subscribes to a room (leaving the previous one) and announces us. */
+async function joinRoom(room) {
+  const client = session.client;
+  if (session.roomSub && session.room !== room) {
+    await client.send(roomDestination(session.room), "", senderHeaders("leave"));
+    await client.unsubscribe(session.roomSub);
+    system(`left #${session.room}`);
+  }
+  session.room = room;
+  session.people.clear();
+  renderPeople();
+  const sub = client.subscribe(roomDestination(room), roomMessage, {}, { receipt: true });
+  session.roomSub = sub.id;
+  await sub.done;
+  await client.send(roomDestination(room), "", senderHeaders("join"));
+  system(`joined #${room}`);
+}
+
+function roomMessage(frame) {
+  const h = frame.headers;
+  const self = h["x-sender-id"] === session.claims.sub;
+  switch (h["x-kind"]) {
+    case "join":
+    case "here":
+      if (self) return;
+      if (!session.people.has(h["x-sender-id"])) system(`${h["x-sender"]} is here`);
+      session.people.set(h["x-sender-id"], h["x-sender"]);
+      renderPeople();
+      // Answer a newcomer, so it learns who was here before it.
+      if (h["x-kind"] === "join") session.client?.send(roomDestination(session.room), "", senderHeaders("here"));
+      return;
+    case "leave":
+      if (self) return;
+      session.people.delete(h["x-sender-id"]);
+      renderPeople();
+      system(`${h["x-sender"]} left`);
+      return;
+    default:
+      message(self ? "mine" : "room", h["x-sender"] || "(unknown)", frame.body);
+  }
+}
+
+function directMessage(frame) {
+  message("dm-in", frame.headers["x-sender"] || "(unknown)", frame.body, "direct, to you");
+}
+
+function renderPeople() {
+  const ul = $("people");
+  ul.replaceChildren();
+  const target = $("target");
+  const chosen = target.value;
+  target.replaceChildren(new Option(`#${session.room} (everyone)`, ""));
+  for (const [id, email] of session.people) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "person";
+    b.textContent = email;
+    b.title = `user id ${id}: click to send a direct message`;
+    b.onclick = () => {
+      target.value = id;
+      $("text").focus();
+    };
+    li.append(b);
+    ul.append(li);
+    target.append(new Option(`${email} (direct)`, id));
+  }
+  if (!session.people.size) {
+    const li = document.createElement("li");
+    li.className = "nobody";
+    li.textContent = "nobody else yet";
+    ul.append(li);
+  }
+  target.value = session.people.has(chosen) ? chosen : "";
+}
+
+/** message shows a chat line; kind is room, mine, dm-in or dm-out. */
+function message(kind, sender, text, note) {
+  const li = document.createElement("li");
+  li.className = "msg";
+  li.dataset.kind = kind;
+  li.dataset.sender = sender;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const from = document.createElement("span");
+  from.className = "from";
+  from.textContent = sender;
+  const time = document.createElement("time");
+  time.textContent = clock();
+  meta.append(from, time);
+  if (note) {
+    const n = document.createElement("span");
+    n.className = "note";
+    n.textContent = note;
+    meta.append(n);
+  }
+  const body = document.createElement("p");
+  body.className = "text";
+  body.textContent = text;
+  li.append(meta, body);
+  appendToChat(li);
+}
+
+function system(text) {
+  const li = document.createElement("li");
+  li.className = "system";
+  li.textContent = text;
+  appendToChat(li);
+}
+
+function appendToChat(li) {
+  const ol = $("messages");
+  ol.append(li);
+  while (ol.children.length > 500) ol.firstElementChild.remove();
+  ol.scrollTop = ol.scrollHeight;
+}
+
+async function sendTyped(ev) {
+  ev.preventDefault();
+  const input = $("text");
+  const text = input.value.trim();
+  const client = session.client;
+  if (!text || !client?.connected) return;
+  const to = $("target").value;
+  const destination = to ? `/user/${to}/queue/dm` : roomDestination(session.room);
+  try {
+    await client.send(destination, text, senderHeaders("chat"), { receipt: true });
+  } catch (err) {
+    step("error", `not sent (${err.message}); the text stays in the box`);
+    return;
+  }
+  if (to) message("dm-out", session.email, text, `direct, to ${session.people.get(to) || to}`);
+  if (input.value.trim() === text) input.value = "";
+}
+
+// ---- Login and logout ---------------------------------------------------
+
+async function logIn(ev) {
+  ev.preventDefault();
+  const email = $("email").value.trim();
+  const error = $("login-error");
+  error.hidden = true;
+  $("login-button").disabled = true;
+  step("login", `POST /auth/login {"email":"${email}","password":"…","use_cookie":true}`);
+  try {
+    const res = await api("/auth/login", { body: { email, password: $("password").value, use_cookie: true } });
+    session.email = email;
+    session.leaving = false;
+    $("password").value = "";
+    useToken(res.access_token, "200, refresh token set as HttpOnly cookie");
+    showChat(true);
+    await connect();
+  } catch (err) {
+    if (session.claims) connectFailed(err);
+    else {
+      step("error", `login failed: ${err.message}`);
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  } finally {
+    $("login-button").disabled = false;
+  }
+}
+
+async function logOut() {
+  session.leaving = true;
+  const client = session.client;
+  try {
+    if (client?.connected) {
+      await client.send(roomDestination(session.room), "", senderHeaders("leave"));
+      await client.disconnect();
+    }
+    step("logout", "POST /auth/logout: the login is revoked and the refresh cookie deleted");
+    await api("/auth/logout", { token: session.token });
+  } catch (err) {
+    step("error", "logout: " + err.message);
+  }
+  signedOut("logged out");
+}
+
+/** signedOut ends the session on this page and shows the login form. */
+function signedOut(reason) {
+  session.leaving = true;
+  clearTimeout(session.refreshTimer);
+  clearTimeout(session.reconnectTimer);
+  session.reconnectTimer = 0;
+  session.client?.ws?.close();
+  session.client = null;
+  session.token = "";
+  session.claims = null;
+  step("logout", reason);
+  setStatus("offline");
+  showChat(false);
+  if (reason !== "logged out") {
+    $("login-error").textContent = reason;
+    $("login-error").hidden = false;
+  }
+}
+
+function showChat(on) {
+  $("login-view").hidden = on;
+  $("chat-view").hidden = !on;
+  $("session").hidden = !on;
+  $("whoami").hidden = !on;
+  $("me-email").textContent = on ? session.email : "";
+  if (on) $("text").focus();
+}
+
+// ---- Wiring -------------------------------------------------------------
+
+$("login-form").addEventListener("submit", logIn);
+$("logout").addEventListener("click", logOut);
+$("composer").addEventListener("submit", sendTyped);
+for (const b of document.querySelectorAll("[data-email]")) {
+  b.addEventListener("click", () => {
+    $("email").value = b.dataset.email;
+    $("password").focus();
+  });
+}
+$("room-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const room = $("room").value.trim();
+  if (!ROOM_NAME.test(room) || room === session.room) return;
+  if (!session.client?.connected) {
+    session.room = room; // joined on the next connect
+    return;
+  }
+  try {
+    await joinRoom(room);
+  } catch (err) {
+    step("error", `join #${room}: ${err.message}`);
+  }
+});
+setInterval(showExpiry, 1000);
+renderPeople();
+step("page", "loaded: log in to start (nothing is stored in this page; the refresh token is a cookie)");
