@@ -260,7 +260,7 @@ function connectFailed(err) {
 /** refreshInBand gets a new access token over HTTP and hands it to the live session. */
 async function refreshInBand() {
   const client = session.client;
-  if (!client?.connected) {
+  if (!client?.open()) {
     // Connecting or reconnecting: a reconnect brings its own token, and
     // useToken then replaces this timer.
     session.refreshTimer = setTimeout(refreshInBand, 2000);
@@ -283,6 +283,11 @@ async function refreshInBand() {
 }
 
 // ---- Rooms, presence and messages ---------------------------------------
+//
+// Each message carries its sender's email and id in x-sender headers, and
+// presence in x-kind: join (on entering a room), here (the answer to a
+// join), leave, or chat. The broker authenticates every frame, but these
+// headers are what the sending page says: the demo shows them as such.
 
 const roomDestination = (room) => "/topic/room." + room;
 
@@ -324,7 +329,7 @@ function roomMessage(frame) {
       session.people.set(h["x-sender-id"], h["x-sender"]);
       renderPeople();
       // Answer a newcomer, so it learns who was here before it.
-      if (h["x-kind"] === "join") session.client?.send(roomDestination(session.room), "", senderHeaders("here"));
+      if (h["x-kind"] === "join") session.client?.send(roomDestination(session.room), "", senderHeaders("here")).catch(() => {});
       return;
     case "leave":
       if (self) return;
@@ -382,6 +387,7 @@ function message(kind, sender, text, note) {
   const from = document.createElement("span");
   from.className = "from";
   from.textContent = sender;
+  from.title = "as the sender's page states it (x-sender header)";
   const time = document.createElement("time");
   time.textContent = clock();
   meta.append(from, time);
@@ -417,7 +423,7 @@ async function sendTyped(ev) {
   const input = $("text");
   const text = input.value.trim();
   const client = session.client;
-  if (!text || !client?.connected) return;
+  if (!text || !client?.open()) return;
   const to = $("target").value;
   const destination = to ? `/user/${to}/queue/dm` : roomDestination(session.room);
   try {
@@ -463,7 +469,7 @@ async function logOut() {
   session.leaving = true;
   const client = session.client;
   try {
-    if (client?.connected) {
+    if (client?.open()) {
       await client.send(roomDestination(session.room), "", senderHeaders("leave"));
       await client.disconnect();
     }
@@ -518,7 +524,7 @@ $("room-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const room = $("room").value.trim();
   if (!ROOM_NAME.test(room) || room === session.room) return;
-  if (!session.client?.connected) {
+  if (!session.client?.open()) {
     session.room = room; // joined on the next connect
     return;
   }

@@ -217,7 +217,7 @@ export class StompClient {
 
   /** disconnect ends the session politely: DISCONNECT, its RECEIPT, then close. */
   async disconnect() {
-    if (!this.connected) return this.ws?.close();
+    if (!this.open()) return this.ws?.close();
     try {
       await this.request("DISCONNECT", {}, "", true);
     } finally {
@@ -227,7 +227,7 @@ export class StompClient {
 
   // request sends a frame; with receipt it resolves on the matching RECEIPT.
   request(command, headers, body = "", receipt = false) {
-    if (!this.connected) return Promise.reject(new StompError("not connected"));
+    if (!this.open()) return Promise.reject(new StompError("not connected"));
     if (!receipt) {
       this.transmit(command, headers, body);
       return Promise.resolve();
@@ -237,6 +237,12 @@ export class StompClient {
       this.receipts.set(id, { resolve, reject });
       this.transmit(command, { ...headers, receipt: id }, body);
     });
+  }
+
+  // open reports whether frames can be sent: CONNECTED, no ERROR since, and
+  // the socket not closing (a browser complains about sends on a closing one).
+  open() {
+    return this.connected && this.ws.readyState === WebSocket.OPEN;
   }
 
   transmit(command, headers, body = "") {
@@ -276,6 +282,7 @@ export class StompClient {
         this.receipts.delete(h["receipt-id"]);
         break;
       case "ERROR":
+        this.connected = false; // the server closes the connection next
         this.lastError = new StompError(h.message || "ERROR frame", frame);
         this.onError(frame);
         break;
@@ -286,7 +293,7 @@ export class StompClient {
   // socket when nothing arrived for twice the incoming interval.
   startHeartBeat(serverHeartBeat) {
     const [outgoing, incoming] = negotiateHeartBeat(this.heartBeat, serverHeartBeat);
-    if (outgoing > 0) this.timers.push(setInterval(() => this.ws.send("\n"), outgoing));
+    if (outgoing > 0) this.timers.push(setInterval(() => this.open() && this.ws.send("\n"), outgoing));
     if (incoming > 0) {
       this.timers.push(setInterval(() => {
         if (Date.now() - this.lastReceived > 2 * incoming) {
