@@ -86,9 +86,7 @@ func TestAckModes(t *testing.T) {
 
 func TestNackRedelivers(t *testing.T) {
 	h := newHarness(t, Options{})
-	c := h.connect(t, "u")
-	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/n", "ack:client-individual", "receipt:s"))
-	c.expect("RECEIPT")
+	c := h.subscriber(t, "u", "/queue/n", "ack:client-individual")
 	sendAll(h.connect(t, "p"), "/queue/n", "a", "b")
 	fs := expectBodies(c, "a", "b")
 	if fs[0].Has("redelivered") {
@@ -105,9 +103,7 @@ func TestNackRedelivers(t *testing.T) {
 
 func TestPrefetch(t *testing.T) {
 	h := newHarness(t, Options{})
-	c := h.connect(t, "u")
-	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/pf", "ack:client", "prefetch-count:2", "receipt:s"))
-	c.expect("RECEIPT")
+	c := h.subscriber(t, "u", "/queue/pf", "ack:client", "prefetch-count:2")
 	sendAll(h.connect(t, "p"), "/queue/pf", "a", "b", "c", "d", "e")
 	fs := expectBodies(c, "a", "b")
 	c.expectNothing(50 * time.Millisecond)
@@ -143,9 +139,7 @@ func TestAckByMessageID(t *testing.T) {
 // accepted and the prefetch bound holds messages back as misses.
 func TestTopicClientAck(t *testing.T) {
 	h := newHarness(t, Options{})
-	c := h.connect(t, "u")
-	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/ca", "ack:client", "prefetch-count:1", "receipt:s"))
-	c.expect("RECEIPT")
+	c := h.subscriber(t, "u", "/topic/ca", "ack:client", "prefetch-count:1")
 	p := h.connect(t, "p")
 	sendAll(p, "/topic/ca", "a", "b")
 	f := expectBodies(c, "a")[0]

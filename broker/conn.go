@@ -169,7 +169,7 @@ func (c *conn) fail(fe *frameError, receipt []byte) bool {
 	if c.connected.Load() {
 		v = c.version
 	}
-	if c.closeWith(errorFrame(fe, receipt, v), fe.code+": "+fe.message) {
+	if c.closeWith(errorFrame(fe, receipt, v), fe.logText()) {
 		c.b.m.framesOut[stomp.ERROR].Inc()
 		return true
 	}

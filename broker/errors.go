@@ -27,6 +27,17 @@ const (
 type frameError struct {
 	code, message string
 	extra         []stomp.Header
+	// logged replaces message in logs when message quotes the peer's
+	// bytes, which may hold a credential (a malformed Authorization line).
+	logged string
+}
+
+// logText is what the connection's close line says of e.
+func (e *frameError) logText() string {
+	if e.logged != "" {
+		return e.code + ": " + e.logged
+	}
+	return e.code + ": " + e.message
 }
 
 func (e *frameError) Error() string { return e.code + ": " + e.message }
@@ -51,7 +62,7 @@ func asFrameError(err error) *frameError {
 	}
 	var pe *stomp.ProtocolError
 	if errors.As(err, &pe) {
-		return &frameError{code: pe.Code(), message: pe.Error()}
+		return &frameError{code: pe.Code(), message: pe.Error(), logged: pe.Err.Error()}
 	}
 	return &frameError{code: CodeProtocolError, message: err.Error()}
 }

@@ -98,6 +98,16 @@ func (h *harness) connect(t *testing.T, login string, headers ...string) *client
 	return c
 }
 
+// subscriber connects as login and subscribes to dest with headers,
+// waiting for the receipt.
+func (h *harness) subscriber(t *testing.T, login, dest string, headers ...string) *client {
+	t.Helper()
+	c := h.connect(t, login)
+	c.write(frame("SUBSCRIBE", "", append([]string{"id:1", "destination:" + dest, "receipt:sub"}, headers...)...))
+	c.expect("RECEIPT", "receipt-id:sub")
+	return c
+}
+
 func (c *client) write(s string) {
 	c.t.Helper()
 	c.nc.SetWriteDeadline(time.Now().Add(wait))
@@ -106,18 +116,27 @@ func (c *client) write(s string) {
 	}
 }
 
+// decodeNext decodes the next frame from *in, consuming what it used; nil
+// when *in holds no complete frame.
+func decodeNext(dec *stomp.Decoder, in *[]byte) (*stomp.Frame, error) {
+	for len(*in) > 0 {
+		n, f, err := dec.Decode(*in)
+		*in = (*in)[n:]
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			return f.Clone(), nil
+		}
+	}
+	return nil, nil
+}
+
 // next returns the next frame, or nil and the error that ended the stream.
 func (c *client) next() (*stomp.Frame, error) {
 	for {
-		for len(c.in) > 0 {
-			n, f, err := c.dec.Decode(c.in)
-			c.in = c.in[n:]
-			if err != nil {
-				return nil, err
-			}
-			if f != nil {
-				return f.Clone(), nil
-			}
+		if f, err := decodeNext(c.dec, &c.in); f != nil || err != nil {
+			return f, err
 		}
 		c.nc.SetReadDeadline(time.Now().Add(wait))
 		n, err := c.nc.Read(c.buf)
@@ -202,7 +221,7 @@ func dump(f *stomp.Frame) string {
 }
 
 // value reads a counter or gauge.
-func value(t *testing.T, m prometheus.Metric) float64 {
+func value(t testing.TB, m prometheus.Metric) float64 {
 	t.Helper()
 	var d dto.Metric
 	if err := m.Write(&d); err != nil {

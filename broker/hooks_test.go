@@ -101,9 +101,7 @@ func TestHookErrors(t *testing.T) {
 // reaches nobody.
 func TestRefreshIsNotRouted(t *testing.T) {
 	h := newHarness(t, Options{})
-	c := h.connect(t, "u")
-	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/sys", "receipt:s"))
-	c.expect("RECEIPT")
+	c := h.subscriber(t, "u", "/topic/sys")
 	c.write(frame("SEND", "x", "destination:/sys/auth/refresh", "receipt:r"))
 	c.expect("RECEIPT", "receipt-id:r")
 	c.expectNothing(50 * time.Millisecond)
@@ -128,9 +126,7 @@ func TestCloseSessions(t *testing.T) {
 // server-shutdown, and that Serve returns ErrServerClosed (in the harness).
 func TestShutdown(t *testing.T) {
 	h := newHarness(t, Options{})
-	c := h.connect(t, "u")
-	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/a", "receipt:s"))
-	c.expect("RECEIPT")
+	c := h.subscriber(t, "u", "/topic/a")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := h.b.Shutdown(ctx); err != nil {

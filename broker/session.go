@@ -43,31 +43,33 @@ func (c *conn) handle(f *stomp.Frame) bool {
 	return true
 }
 
+// handlers carry out each client frame of a connected session.
+var handlers = [stomp.ERROR + 1]func(*conn, *stomp.Frame) error{
+	stomp.SEND:        (*conn).onSend,
+	stomp.SUBSCRIBE:   (*conn).onSubscribe,
+	stomp.UNSUBSCRIBE: (*conn).onUnsubscribe,
+	stomp.ACK:         (*conn).onAck,
+	stomp.NACK:        (*conn).onAck,
+	stomp.BEGIN:       (*conn).onBegin,
+	stomp.COMMIT:      (*conn).onCommit,
+	stomp.ABORT:       (*conn).onAbort,
+	stomp.DISCONNECT:  func(*conn, *stomp.Frame) error { return nil },
+	stomp.CONNECT:     (*conn).onSecondConnect,
+	stomp.STOMP:       (*conn).onSecondConnect,
+}
+
 func (c *conn) dispatch(f *stomp.Frame) error {
 	if !c.connected.Load() {
 		return c.onConnect(f)
 	}
-	switch f.Command {
-	case stomp.SEND:
-		return c.onSend(f)
-	case stomp.SUBSCRIBE:
-		return c.onSubscribe(f)
-	case stomp.UNSUBSCRIBE:
-		return c.onUnsubscribe(f)
-	case stomp.ACK, stomp.NACK:
-		return c.onAck(f)
-	case stomp.BEGIN:
-		return c.onBegin(f)
-	case stomp.COMMIT:
-		return c.onCommit(f)
-	case stomp.ABORT:
-		return c.onAbort(f)
-	case stomp.DISCONNECT:
-		return nil
-	case stomp.CONNECT, stomp.STOMP:
-		return protocolErrorf("already connected: a second %s frame", f.Command)
+	if h := handlers[f.Command]; h != nil {
+		return h(c, f)
 	}
 	return protocolErrorf("%s is not a frame a client sends", f.Command)
+}
+
+func (c *conn) onSecondConnect(f *stomp.Frame) error {
+	return protocolErrorf("already connected: a second %s frame", f.Command)
 }
 
 func (c *conn) sendReceipt(id []byte) {

@@ -43,8 +43,8 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 	s := newSubscription(c, string(id), dest, rt, mode, prefetch)
 	c.subs[s.id] = s
 	c.bySerial[s.serial] = s
-	c.b.m.subscriptions.Inc()
 	c.b.r.subscribe(s)
+	c.b.m.subscriptions.Inc()
 	return nil
 }
 

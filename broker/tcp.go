@@ -9,16 +9,20 @@ import (
 // buffer; larger bodies are handed to writev as they are, shared.
 const smallBody = 512
 
-// maxRetainedBatch is the largest batch buffer a TCP writer keeps between
-// batches.
-const maxRetainedBatch = 64 << 10
+// A TCP writer flushes once its batch buffer holds flushSize bytes, and
+// keeps a buffer of at most maxRetainedBatch between batches.
+const (
+	flushSize        = 32 << 10
+	maxRetainedBatch = 64 << 10
+)
 
 // tcpTransport is STOMP over a raw byte stream.
 type tcpTransport struct {
 	nc   net.Conn
 	rbuf readBuffer
 	wbuf []byte      // the batch's own bytes: prefixes, common parts, small bodies
-	vec  net.Buffers // the batch as slices of wbuf and shared bodies
+	vec  net.Buffers // what precedes wbuf[mark:]: slices of wbuf and shared bodies
+	mark int
 }
 
 func (t *tcpTransport) read(feed func([]byte) bool) error {
@@ -37,42 +41,51 @@ func (t *tcpTransport) read(feed func([]byte) bool) error {
 	}
 }
 
-// writeBatch writes the whole batch with one writev: each delivery's own
-// lines and the message's common part are copied, large bodies are not.
+// writeBatch writes the batch with as few writev calls as its size allows:
+// each delivery's own lines and the message's common part are copied into
+// the batch buffer, large bodies are not.
 func (t *tcpTransport) writeBatch(c *conn, batch []outItem, deadline time.Time) error {
-	buf, vec, mark := t.wbuf[:0], t.vec[:0], 0
-	for i := range batch {
-		it := &batch[i]
-		if it.msg == nil {
-			buf = append(buf, it.raw...)
-			continue
-		}
-		buf = c.appendPrefix(buf, it)
-		buf = append(buf, it.msg.common(c.version)...)
-		if len(it.msg.body) <= smallBody {
-			buf = append(buf, it.msg.body...)
-			continue
-		}
-		vec = append(vec, buf[mark:], it.msg.body)
-		mark = len(buf)
-	}
-	vec = append(vec, buf[mark:])
-	err := t.writev(vec, deadline)
-	clear(vec)
-	t.vec = vec[:0]
-	if cap(buf) <= maxRetainedBatch {
-		t.wbuf = buf[:0]
-	} else {
-		t.wbuf = nil
-	}
-	return err
-}
-
-func (t *tcpTransport) writev(vec net.Buffers, deadline time.Time) error {
 	if err := t.nc.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	_, err := vec.WriteTo(t.nc)
+	for i := range batch {
+		t.encode(c, &batch[i])
+		if len(t.wbuf) >= flushSize {
+			if err := t.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return t.flush()
+}
+
+func (t *tcpTransport) encode(c *conn, it *outItem) {
+	if it.msg == nil {
+		t.wbuf = append(t.wbuf, it.raw...)
+		return
+	}
+	t.wbuf = c.appendPrefix(t.wbuf, it)
+	t.wbuf = append(t.wbuf, it.msg.common(c.version)...)
+	if len(it.msg.body) <= smallBody {
+		t.wbuf = append(t.wbuf, it.msg.body...)
+		return
+	}
+	t.vec = append(t.vec, t.wbuf[t.mark:], it.msg.body)
+	t.mark = len(t.wbuf)
+}
+
+// flush writes what encode gathered and empties the buffers.
+func (t *tcpTransport) flush() error {
+	vec := append(t.vec, t.wbuf[t.mark:])
+	w := vec // WriteTo consumes its receiver
+	_, err := w.WriteTo(t.nc)
+	clear(vec)
+	t.vec, t.mark = vec[:0], 0
+	if cap(t.wbuf) <= maxRetainedBatch {
+		t.wbuf = t.wbuf[:0]
+	} else {
+		t.wbuf = nil
+	}
 	return err
 }
 

@@ -48,9 +48,7 @@ func TestTransactions(t *testing.T) {
 // at COMMIT only.
 func TestTransactionalAck(t *testing.T) {
 	h := newHarness(t, Options{})
-	c := h.connect(t, "u")
-	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/txa", "ack:client", "prefetch-count:1", "receipt:s"))
-	c.expect("RECEIPT")
+	c := h.subscriber(t, "u", "/queue/txa", "ack:client", "prefetch-count:1")
 	sendAll(h.connect(t, "p"), "/queue/txa", "a", "b")
 	f := expectBodies(c, "a")[0]
 	c.write(frame("BEGIN", "", "transaction:t") + frame("ACK", "", "id:"+f.Value("ack"), "transaction:t", "receipt:r"))

@@ -60,9 +60,11 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(int64(b.o.MaxBodySize) + int64(b.o.MaxHeaders+1)*int64(b.o.MaxHeaderLine) + 2)
 	c := b.newConn(&wsTransport{ws: ws}, transportWebSocket, r.RemoteAddr, subject)
-	if b.track(c) {
-		c.serve()
+	if !b.track(c) {
+		ws.Close()
+		return
 	}
+	c.serve()
 }
 
 // checkOrigin applies Options.CheckOrigin, or same-origin by default.

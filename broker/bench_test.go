@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// sinkConn is a net.Conn whose peer sends a fixed script and then reads
+// everything, counting the frames (NULs) it receives into frames.
+type sinkConn struct {
+	script []byte
+	frames *atomic.Int64
+	once   sync.Once
+	closed chan struct{}
+}
+
+func newSinkConn(script string, frames *atomic.Int64) *sinkConn {
+	return &sinkConn{script: []byte(script), frames: frames, closed: make(chan struct{})}
+}
+
+func (s *sinkConn) Read(p []byte) (int, error) {
+	if len(s.script) > 0 {
+		n := copy(p, s.script)
+		s.script = s.script[n:]
+		return n, nil
+	}
+	<-s.closed
+	return 0, net.ErrClosed
+}
+
+func (s *sinkConn) Write(p []byte) (int, error) {
+	s.frames.Add(int64(bytes.Count(p, []byte{0})))
+	return len(p), nil
+}
+
+func (s *sinkConn) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return nil
+}
+
+func (s *sinkConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (s *sinkConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+func (s *sinkConn) SetDeadline(time.Time) error      { return nil }
+func (s *sinkConn) SetReadDeadline(time.Time) error  { return nil }
+func (s *sinkConn) SetWriteDeadline(time.Time) error { return nil }
+
+// BenchmarkFanOut routes one SEND to 1, 100 and 1,000 topic subscribers,
+// through the whole broker: routing, the subscribers' outboxes and writers,
+// and the TCP encoder, up to each subscriber's socket (an in-memory sink).
+// SetBytes counts the body once per SEND.
+func BenchmarkFanOut(b *testing.B) {
+	for _, subs := range []int{1, 100, 1000} {
+		for _, size := range []int{128, 4096} {
+			b.Run(fmt.Sprintf("subscribers=%d/body=%d", subs, size), func(b *testing.B) {
+				benchFanOut(b, subs, size)
+			})
+		}
+	}
+}
+
+func benchFanOut(b *testing.B, subs, size int) {
+	br := New(Options{MaxPendingBytes: 1 << 30})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		br.Shutdown(ctx)
+	}()
+	var frames atomic.Int64
+	script := frame("CONNECT", "", "accept-version:1.2", "login:b") +
+		frame("SUBSCRIBE", "", "id:1", "destination:/topic/bench")
+	for range subs {
+		br.accept(newSinkConn(script, &frames))
+	}
+	for frames.Load() < int64(subs) { // each CONNECTED
+		time.Sleep(time.Millisecond)
+	}
+	for topicSubscribers(br, "/topic/bench") < subs {
+		time.Sleep(time.Millisecond)
+	}
+	pub := br.newConn(&tcpTransport{nc: newSinkConn("", &frames)}, transportTCP, "127.0.0.1:2", "")
+	f := &stomp.Frame{Command: stomp.SEND, Body: []byte(strings.Repeat("x", size))}
+	f.Add("destination", "/topic/bench")
+	f.Add("content-type", "text/plain")
+	rt := route{kindTopic, "/topic/bench"}
+	base := frames.Load()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		pub.publish(f, rt)
+		if i%64 == 63 { // bound what waits in the outboxes
+			waitFrames(&frames, base+int64(subs*(i-63)))
+		}
+	}
+	waitFrames(&frames, base+int64(subs*b.N))
+	b.StopTimer()
+	b.ReportMetric(float64(subs*b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+func waitFrames(frames *atomic.Int64, n int64) {
+	for frames.Load() < n {
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+func topicSubscribers(b *Broker, name string) int {
+	b.r.mu.RLock()
+	defer b.r.mu.RUnlock()
+	if t := b.r.topics[name]; t != nil {
+		return len(*t.subs.Load())
+	}
+	return 0
+}

@@ -1,0 +1,167 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// wsServer serves h's broker over WebSocket on a real listener.
+func (h *harness) wsServer(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(h.b)
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+}
+
+// wsClient is a STOMP client over gorilla's WebSocket client.
+type wsClient struct {
+	t    *testing.T
+	ws   *websocket.Conn
+	dec  *stomp.Decoder
+	in   []byte
+	kind int // type of the message the last frame came in
+}
+
+func dialWS(t *testing.T, url string, header http.Header) (*wsClient, *http.Response, error) {
+	d := websocket.Dialer{Subprotocols: []string{"v12.stomp"}, HandshakeTimeout: wait}
+	ws, resp, err := d.Dial(url, header)
+	if err != nil {
+		return nil, resp, err
+	}
+	t.Cleanup(func() { ws.Close() })
+	return &wsClient{t: t, ws: ws, dec: stomp.NewDecoder(stomp.Limits{MaxBodySize: -1})}, resp, nil
+}
+
+func (c *wsClient) send(parts ...string) {
+	c.t.Helper()
+	for _, p := range parts {
+		if err := c.ws.WriteMessage(websocket.TextMessage, []byte(p)); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+func (c *wsClient) next() (*stomp.Frame, error) {
+	for {
+		if f, err := decodeNext(c.dec, &c.in); f != nil || err != nil {
+			return f, err
+		}
+		c.ws.SetReadDeadline(time.Now().Add(wait))
+		kind, p, err := c.ws.ReadMessage()
+		if err != nil {
+			return nil, err
+		}
+		c.in, c.kind = p, kind
+	}
+}
+
+func (c *wsClient) expect(cmd string) *stomp.Frame {
+	c.t.Helper()
+	f, err := c.next()
+	if err != nil {
+		c.t.Fatalf("reading %s: %v", cmd, err)
+	}
+	if f.Command.String() != cmd {
+		c.t.Fatalf("got %s, want %s", dump(f), cmd)
+	}
+	return f
+}
+
+func TestWebSocketSession(t *testing.T) {
+	hooks := &testHooks{
+		upgrade: func(*http.Request) (string, error) { return "alice", nil },
+		connect: func(ci ConnectInfo) (Identity, error) {
+			if ci.Transport != "websocket" || ci.UpgradeSubject != "alice" {
+				return Identity{}, errors.New("wrong connect info")
+			}
+			return Identity{Subject: ci.UpgradeSubject}, nil
+		},
+	}
+	h := newHarness(t, Options{Upgrade: hooks, Connect: hooks})
+	c, resp, err := dialWS(t, h.wsServer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "v12.stomp" {
+		t.Fatalf("subprotocol %q", p)
+	}
+	connect := frame("CONNECT", "", "accept-version:1.2", "host:h")
+	c.send(connect[:10], connect[10:])
+	c.expect("CONNECTED")
+	c.send(frame("SUBSCRIBE", "", "id:1", "destination:/topic/ws") +
+		frame("SEND", "héllo", "destination:/topic/ws") +
+		frame("SEND", "\xff\x00\x01", "destination:/topic/ws", "content-length:3"))
+	if f := c.expect("MESSAGE"); string(f.Body) != "héllo" || c.kind != websocket.TextMessage {
+		t.Fatalf("text message: body %q, type %d", f.Body, c.kind)
+	}
+	if f := c.expect("MESSAGE"); string(f.Body) != "\xff\x00\x01" || c.kind != websocket.BinaryMessage {
+		t.Fatalf("binary message: body %q, type %d", f.Body, c.kind)
+	}
+	c.send(frame("DISCONNECT", "", "receipt:bye"))
+	if f := c.expect("RECEIPT"); f.Value("receipt-id") != "bye" {
+		t.Fatalf("receipt %s", dump(f))
+	}
+	if _, err := c.next(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Fatalf("after the receipt: %v, want a normal close", err)
+	}
+}
+
+// TestWebSocketAndTCP checks that both transports share one broker.
+func TestWebSocketAndTCP(t *testing.T) {
+	h := newHarness(t, Options{})
+	c, _, err := dialWS(t, h.wsServer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(frame("CONNECT", "", "accept-version:1.2", "login:w"), frame("SUBSCRIBE", "", "id:1", "destination:/queue/mixed", "receipt:s"))
+	c.expect("CONNECTED")
+	c.expect("RECEIPT")
+	sendAll(h.connect(t, "tcp"), "/queue/mixed", "from tcp")
+	if f := c.expect("MESSAGE"); string(f.Body) != "from tcp" {
+		t.Fatalf("body %q", f.Body)
+	}
+	c.send("SEND\nno-colon\n\n\x00")
+	if f := c.expect("ERROR"); f.Value("code") != CodeProtocolError {
+		t.Fatalf("ERROR %s", dump(f))
+	}
+}
+
+func TestWebSocketRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   Options
+		origin string
+		status int
+	}{
+		{"foreign origin", Options{}, "https://evil.example", http.StatusForbidden},
+		{"origin refused by CheckOrigin", Options{CheckOrigin: func(*http.Request) bool { return false }}, "", http.StatusForbidden},
+		{"upgrade refused", Options{Upgrade: &testHooks{upgrade: func(*http.Request) (string, error) {
+			return "", errors.New("no ticket")
+		}}}, "", http.StatusUnauthorized},
+		{"upgrade refused with a status", Options{Upgrade: &testHooks{upgrade: func(*http.Request) (string, error) {
+			return "", codedError{status: http.StatusTooManyRequests}
+		}}}, "", http.StatusTooManyRequests},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.opts)
+			header := http.Header{}
+			if tt.origin != "" {
+				header.Set("Origin", tt.origin)
+			}
+			_, resp, err := dialWS(t, h.wsServer(t), header)
+			if err == nil || resp == nil || resp.StatusCode != tt.status {
+				t.Fatalf("err %v, response %v, want status %d", err, resp, tt.status)
+			}
+			resp.Body.Close()
+		})
+	}
+}
