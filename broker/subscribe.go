@@ -16,17 +16,9 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
-	id, ok := f.Get("id")
-	if !ok && c.version == stomp.V10 {
-		id = dest
-	} else if len(id) == 0 {
-		return protocolErrorf("SUBSCRIBE frame without an id header")
-	}
-	if _, dup := c.subs[string(id)]; dup {
-		return protocolErrorf("subscription id %q is already in use", id)
-	}
-	if len(c.subs) >= c.b.o.MaxSubscriptions {
-		return limitErrorf("too many subscriptions: the limit is %d per connection", c.b.o.MaxSubscriptions)
+	id, err := c.subscriptionID(f, dest)
+	if err != nil {
+		return err
 	}
 	mode, err := parseAckMode(f.Get("ack"))
 	if err != nil {
@@ -40,12 +32,30 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
-	s := newSubscription(c, string(id), dest, rt, mode, prefetch)
+	s := newSubscription(c, id, dest, rt, mode, prefetch)
 	c.subs[s.id] = s
 	c.bySerial[s.serial] = s
 	c.b.r.subscribe(s)
 	c.b.m.subscriptions.Inc()
 	return nil
+}
+
+// subscriptionID returns a new subscription's id (in STOMP 1.0, the
+// destination when absent), unused and within MaxSubscriptions.
+func (c *conn) subscriptionID(f *stomp.Frame, dest []byte) (string, error) {
+	id, ok := f.Get("id")
+	if !ok && c.version == stomp.V10 {
+		id = dest
+	} else if len(id) == 0 {
+		return "", protocolErrorf("SUBSCRIBE frame without an id header")
+	}
+	if _, dup := c.subs[string(id)]; dup {
+		return "", protocolErrorf("subscription id %q is already in use", id)
+	}
+	if len(c.subs) >= c.b.o.MaxSubscriptions {
+		return "", limitErrorf("too many subscriptions: the limit is %d per connection", c.b.o.MaxSubscriptions)
+	}
+	return string(id), nil
 }
 
 // authorizeSubscribe resolves dest for the session's subject and asks the

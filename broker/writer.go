@@ -14,42 +14,62 @@ var heartbeatEOL = []byte{'\n'}
 // deadlines on its ticker and closes the socket when the session ends.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
-	tick := time.NewTicker(c.tickPeriod())
-	defer tick.Stop()
-	var batch []outItem
-	lastWrite := c.b.now()
-	graceful := false
-loop:
+	w := writer{c: c, tick: time.NewTicker(c.tickPeriod()), lastWrite: c.b.now()}
+	defer w.tick.Stop()
+	graceful, err := w.run()
+	if err != nil {
+		c.closeWith(nil, "write: "+err.Error())
+	}
+	c.t.close(graceful)
+}
+
+// writer is the state of a connection's writer goroutine.
+type writer struct {
+	c         *conn
+	tick      *time.Ticker
+	batch     []outItem
+	lastWrite time.Time
+}
+
+// run writes until the session ends (graceful when everything, the final
+// frame included, was written) or a write fails.
+func (w *writer) run() (graceful bool, err error) {
+	c := w.c
 	for {
 		select {
 		case <-c.wake:
-		case <-tick.C:
-			if c.onTick(lastWrite) {
-				if err := c.t.writeRaw(heartbeatEOL, c.deadline()); err != nil {
-					c.closeWith(nil, "write: "+err.Error())
-					break loop
-				}
-				lastWrite = c.b.now()
+		case <-w.tick.C:
+			if err := w.onTick(); err != nil {
+				return false, err
 			}
 		}
 		if c.retick.CompareAndSwap(true, false) {
-			tick.Reset(c.tickPeriod())
+			w.tick.Reset(c.tickPeriod())
 		}
 		var closing bool
-		batch, closing = c.out.take(batch)
-		if len(batch) > 0 {
-			if err := c.writeBatch(batch); err != nil {
-				c.closeWith(nil, "write: "+err.Error())
-				break loop
+		w.batch, closing = c.out.take(w.batch)
+		if len(w.batch) > 0 {
+			if err := c.writeBatch(w.batch); err != nil {
+				return false, err
 			}
-			lastWrite = c.b.now()
+			w.lastWrite = c.b.now()
 		}
 		if closing {
-			graceful = c.writeFinal()
-			break loop
+			return c.writeFinal(), nil
 		}
 	}
-	c.t.close(graceful)
+}
+
+// onTick checks the deadlines and sends a heart-beat when one is due.
+func (w *writer) onTick() error {
+	if !w.c.onTick(w.lastWrite) {
+		return nil
+	}
+	if err := w.c.t.writeRaw(heartbeatEOL, w.c.deadline()); err != nil {
+		return err
+	}
+	w.lastWrite = w.c.b.now()
+	return nil
 }
 
 // writeBatch writes one batch and accounts for it. Tracked deliveries are
