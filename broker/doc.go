@@ -43,7 +43,8 @@
 //	router.mu → queue.mu → subscription.mu → outbox.mu
 //
 // Broker.mu (the connection registry) and conn.idMu (the identity) are
-// leaves, never held with another lock. Topic subscriber lists are
+// leaves, never held with another lock. The writer takes subscription.mu
+// to claim a delivery and releases it before any queue.mu. Topic subscriber lists are
 // copy-on-write: changed under router.mu, read by publishers without a lock.
 //
 // # Destinations and delivery
@@ -57,11 +58,14 @@
 // destination; ids of all kinds hold neither ':' nor '\'.
 //
 // Acks: auto, client (cumulative) and client-individual. A queue consumer's
-// unsettled deliveries (unacknowledged, or in auto mode not yet written) are
-// bounded by its prefetch-count (MaxUnacked by default): queue delivery
-// waits for credit and a queue message is never dropped for a slow
-// consumer; NACK, UNSUBSCRIBE and disconnect put its unsettled messages
-// back with redelivered:true. A topic subscriber in a client mode with
+// unsettled deliveries (unacknowledged, or in auto mode not yet handed to
+// the socket) are bounded by its prefetch-count (MaxUnacked by default):
+// queue delivery waits for credit and a queue message is never dropped for
+// a slow consumer; NACK, UNSUBSCRIBE and disconnect put its unsettled
+// messages back with redelivered:true. The writer claims each tracked
+// delivery just before writing it, so a message put back is never also
+// written; an auto-mode message counts as delivered once claimed (at most
+// once, as RabbitMQ's auto ack). A topic subscriber in a client mode with
 // prefetch-count messages unacknowledged misses further messages (counted
 // as dropped, slow_consumer); a NACKed topic message is dropped.
 //
@@ -76,6 +80,15 @@
 // decoder enforces body, header count and header line sizes as bytes arrive;
 // the session enforces subscriptions, transactions and their frames; the
 // outbox the pending bytes; Serve and ServeHTTP the connection counts.
+//
+// # Goroutines
+//
+// Serve's caller owns the accept loop; each accepted connection has its
+// reader (started by Serve, or the ServeHTTP goroutine) and its writer
+// (started by the reader, which waits for it). Shutdown waits for all of
+// them. Heart-beats and deadlines need no goroutine or timer of their own:
+// they run on the writer's ticker, whose period is a quarter of the
+// shortest heart-beat interval, at most a second.
 //
 // # Ownership
 //
