@@ -32,6 +32,9 @@ func (c *conn) onConnect(f *stomp.Frame) error {
 	if err != nil {
 		return hookFailure(err, CodeUnauthorized)
 	}
+	if c.upgradeSubject != "" && id.Subject != c.upgradeSubject {
+		return &frameError{code: CodeUnauthorized, message: "the CONNECT token's subject is not the upgrade's"}
+	}
 	if !id.Expires.IsZero() && !c.b.now().Before(id.Expires) {
 		return &frameError{code: CodeTokenExpired, message: "token expired"}
 	}

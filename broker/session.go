@@ -91,13 +91,10 @@ func require(f *stomp.Frame, key string) ([]byte, error) {
 // adopt makes the identity an authorizer returned the session's own. It
 // must name the same subject.
 func (c *conn) adopt(id Identity) error {
-	cur := c.identity()
-	if id.Subject != cur.Subject {
+	if id.Subject != c.identity().Subject {
 		return forbiddenf("the Authorization header names another subject")
 	}
-	if !id.Expires.Equal(cur.Expires) || id.SessionID != cur.SessionID {
-		c.setIdentity(id)
-	}
+	c.setIdentity(id)
 	return nil
 }
 

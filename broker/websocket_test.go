@@ -134,6 +134,21 @@ func TestWebSocketAndTCP(t *testing.T) {
 	}
 }
 
+// TestWebSocketSubjectMismatch checks that a CONNECT identity must be the
+// subject the upgrade authenticated.
+func TestWebSocketSubjectMismatch(t *testing.T) {
+	hooks := &testHooks{upgrade: func(*http.Request) (string, error) { return "alice", nil }}
+	h := newHarness(t, Options{Upgrade: hooks})
+	c, _, err := dialWS(t, h.wsServer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(frame("CONNECT", "", "accept-version:1.2", "login:mallory"))
+	if f := c.expect("ERROR"); f.Value("code") != CodeUnauthorized {
+		t.Fatalf("ERROR %s", dump(f))
+	}
+}
+
 func TestWebSocketRefusals(t *testing.T) {
 	tests := []struct {
 		name   string
