@@ -110,6 +110,14 @@ func TestDemoFiles(t *testing.T) {
 			}
 		})
 	}
+	resp, err := http.Post(srv.url(), "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: status %d, want 405", resp.StatusCode)
+	}
 	embedded, err := fs.Glob(demoFiles, "demo/*")
 	if err != nil || len(embedded) != 4 {
 		t.Errorf("embedded files %v (%v): the page is index.html, app.js, stomp.js and style.css", embedded, err)
@@ -124,8 +132,8 @@ func TestStompJSCodec(t *testing.T) {
 	for _, tc := range []struct{ name, expr, want string }{
 		{"escape", `m.escapeHeader("a:b\\c\nd\re")`, `"a\\cb\\\\c\\nd\\re"`},
 		{"unescape", `m.unescapeHeader("a\\cb\\\\c\\nd\\re")`, `"a:b\\c\nd\re"`},
-		{"invalid escape", `(() => { try { return m.unescapeHeader("a\\tb") } catch (e) { return e.name } })()`, `"StompError"`},
-		{"trailing backslash", `(() => { try { return m.unescapeHeader("a\\") } catch (e) { return e.name } })()`, `"StompError"`},
+		{"invalid escape", `errorName(() => m.unescapeHeader("a\\tb"))`, `"StompError"`},
+		{"trailing backslash", `errorName(() => m.unescapeHeader("a\\"))`, `"StompError"`},
 		{"encode counts UTF-8 bytes", `m.encodeFrame("SEND", {destination: "/topic/a:b"}, "é")`,
 			`"SEND\ndestination:/topic/a\\cb\ncontent-length:2\n\né\u0000"`},
 		{"CONNECT is not escaped", `m.encodeFrame("CONNECT", {login: "a:b"})`, `"CONNECT\nlogin:a:b\n\n\u0000"`},
@@ -136,13 +144,16 @@ func TestStompJSCodec(t *testing.T) {
 		{"first repeated header wins", `m.decodeFrames("MESSAGE\nfoo:1\nfoo:2\n\n\u0000")[0].headers`, `{"foo":"1"}`},
 		{"CONNECTED is not unescaped", `m.decodeFrames("CONNECTED\nserver:a\\cb\n\n\u0000")[0].headers`, `{"server":"a\\cb"}`},
 		{"two frames in one message", `m.decodeFrames("RECEIPT\nreceipt-id:1\n\n\u0000RECEIPT\nreceipt-id:2\n\n\u0000").length`, `2`},
-		{"wrong content-length", `(() => { try { return m.decodeFrames("MESSAGE\ncontent-length:5\n\nab\u0000") } catch (e) { return e.name } })()`, `"StompError"`},
-		{"missing NUL", `(() => { try { return m.decodeFrames("MESSAGE\n\nab") } catch (e) { return e.name } })()`, `"StompError"`},
+		{"wrong content-length", `errorName(() => m.decodeFrames("MESSAGE\ncontent-length:5\n\nab\u0000"))`, `"StompError"`},
+		{"missing NUL", `errorName(() => m.decodeFrames("MESSAGE\n\nab"))`, `"StompError"`},
 		{"heart-beat negotiation", `m.negotiateHeartBeat([10000, 10000], "5000,20000")`, `[20000,10000]`},
 		{"no heart-beats", `m.negotiateHeartBeat([10000, 10000], "0,0")`, `[0,0]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := evaluate[string](t, tb, `import("/stomp.js").then(m => JSON.stringify(`+tc.expr+`))`)
+			got := evaluate[string](t, tb, `import("/stomp.js").then(m => {
+				const errorName = f => { try { f(); return "no error" } catch (e) { return e.name } };
+				return JSON.stringify(`+tc.expr+`);
+			})`)
 			if got != tc.want {
 				t.Errorf("%s\n got %s\nwant %s", tc.expr, got, tc.want)
 			}

@@ -147,16 +147,17 @@ export function negotiateHeartBeat(ours, theirs) {
  * Callbacks (all optional):
  *   onOpen(protocol)           the WebSocket upgrade succeeded with this subprotocol
  *   onFrame(direction, frame)  every frame sent ("out") or received ("in"), heart-beats aside
- *   onError(frame)             an ERROR frame; the server closes the connection after it
- *   onClose({ code, reason, error })  the connection ended; error is the ERROR frame if any
+ *   onClose({ code, reason, error })  the connection ended; error is null after a clean
+ *                              close, else a StompError (with .frame if an ERROR frame said why)
+ *
+ * An ERROR frame ends the session: the server closes the connection after it.
  */
 export class StompClient {
-  constructor(url, { heartBeat = [10000, 10000], onOpen, onFrame, onError, onClose } = {}) {
+  constructor(url, { heartBeat = [10000, 10000], onOpen, onFrame, onClose } = {}) {
     this.url = url;
     this.heartBeat = heartBeat;
     this.onOpen = onOpen || (() => {});
     this.onFrame = onFrame || (() => {});
-    this.onError = onError || (() => {});
     this.onClose = onClose || (() => {});
     this.ws = null;
     this.connected = false;
@@ -193,7 +194,11 @@ export class StompClient {
     });
   }
 
-  /** subscribe registers onMessage for MESSAGE frames of destination; it returns the subscription id. */
+  /**
+   * subscribe registers onMessage for the MESSAGE frames of destination. It
+   * returns { id, done }: the subscription id, and a promise that resolves
+   * when the server confirmed the subscription ({ receipt: true }) or sent it.
+   */
   subscribe(destination, onMessage, headers = {}, { receipt = false } = {}) {
     const id = "sub-" + this.nextId++;
     this.subscriptions.set(id, onMessage);
@@ -284,7 +289,6 @@ export class StompClient {
       case "ERROR":
         this.connected = false; // the server closes the connection next
         this.lastError = new StompError(h.message || "ERROR frame", frame);
-        this.onError(frame);
         break;
     }
   }
