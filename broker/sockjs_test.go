@@ -1,0 +1,658 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/stompd/stompd/metrics"
+	"github.com/stompd/stompd/stomp"
+)
+
+// sockjsServer serves h's broker's SockJS handler under /ws, as cmd/stompd
+// mounts it, and returns the SockJS base URL.
+func (h *harness) sockjsServer(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.StripPrefix("/ws", h.b.SockJS()))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/ws"
+}
+
+// sockjsConn is a net.Conn speaking the SockJS WebSocket framing by hand
+// over gorilla's client, so that the raw STOMP client of the other tests
+// talks through it: a Write is one message holding one JSON string, as
+// sockjs-client sends; Read returns the strings of "a" messages in order,
+// and io.EOF once the socket has ended.
+type sockjsConn struct {
+	ws      *websocket.Conn
+	pending []byte
+	last    []byte // the latest message read
+	goAway  []byte // the close frame, once read
+	end     error  // what ended the socket
+}
+
+func (s *sockjsConn) Read(p []byte) (int, error) {
+	for len(s.pending) == 0 {
+		if s.end != nil {
+			return 0, io.EOF
+		}
+		_, m, err := s.ws.ReadMessage()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return 0, err
+		}
+		if err != nil {
+			s.end = err
+			return 0, io.EOF
+		}
+		s.last = m
+		if err := s.unframe(m); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, s.pending)
+	s.pending = s.pending[n:]
+	return n, nil
+}
+
+// unframe takes the STOMP bytes of an "a" message, or notes a close frame.
+func (s *sockjsConn) unframe(m []byte) error {
+	switch {
+	case len(m) > 0 && m[0] == 'c':
+		s.goAway = m
+		return nil
+	case len(m) == 0 || m[0] != 'a':
+		return fmt.Errorf("unexpected SockJS message %q", m)
+	}
+	var strs []string
+	if err := json.Unmarshal(m[1:], &strs); err != nil {
+		return fmt.Errorf("SockJS message %q: %w", m, err)
+	}
+	for _, str := range strs {
+		s.pending = append(s.pending, str...)
+	}
+	return nil
+}
+
+func (s *sockjsConn) Write(p []byte) (int, error) {
+	if err := s.send(string(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// send sends one message holding the strings.
+func (s *sockjsConn) send(strs ...string) error {
+	m, err := json.Marshal(strs)
+	if err != nil {
+		return err
+	}
+	return s.sendRaw(string(m))
+}
+
+// sendRaw sends each message as it is.
+func (s *sockjsConn) sendRaw(msgs ...string) error {
+	for _, m := range msgs {
+		if err := s.ws.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sockjsConn) Close() error                       { return s.ws.Close() }
+func (s *sockjsConn) LocalAddr() net.Addr                { return s.ws.LocalAddr() }
+func (s *sockjsConn) RemoteAddr() net.Addr               { return s.ws.RemoteAddr() }
+func (s *sockjsConn) SetReadDeadline(t time.Time) error  { return s.ws.SetReadDeadline(t) }
+func (s *sockjsConn) SetWriteDeadline(t time.Time) error { return s.ws.SetWriteDeadline(t) }
+func (s *sockjsConn) SetDeadline(t time.Time) error {
+	return errors.Join(s.ws.SetReadDeadline(t), s.ws.SetWriteDeadline(t))
+}
+
+// dialSockJS opens a SockJS WebSocket session under base, with query as
+// the URL's query string, checks the open frame, and returns a raw STOMP
+// client speaking through it.
+func dialSockJS(t *testing.T, base, query string, header http.Header) (*client, *sockjsConn, *http.Response, error) {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(base, "http") + "/042/x7ke2w1q/websocket" + query
+	d := websocket.Dialer{HandshakeTimeout: wait}
+	ws, resp, err := d.Dial(url, header)
+	if err != nil {
+		return nil, nil, resp, err
+	}
+	t.Cleanup(func() { ws.Close() })
+	ws.SetReadDeadline(time.Now().Add(wait))
+	if _, m, err := ws.ReadMessage(); err != nil || string(m) != "o" {
+		t.Fatalf("open frame: %q, %v", m, err)
+	}
+	sc := &sockjsConn{ws: ws}
+	dec := stomp.NewDecoder(stomp.Limits{MaxBodySize: -1, MaxHeaders: -1, MaxHeaderLine: -1})
+	dec.SetVersion(stomp.V10)
+	return &client{t: t, nc: sc, dec: dec, buf: make([]byte, 4096)}, sc, resp, nil
+}
+
+// connectSockJS dials and opens a STOMP 1.2 session.
+func connectSockJS(t *testing.T, base, query string) (*client, *sockjsConn) {
+	t.Helper()
+	c, sc, _, err := dialSockJS(t, base, query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.write(frame("CONNECT", "", "accept-version:1.2", "host:h"))
+	c.expect("CONNECTED")
+	c.dec.SetVersion(stomp.V12)
+	return c, sc
+}
+
+// expectGoAway checks that the session ended with the SockJS close frame
+// and a normal WebSocket close.
+func (s *sockjsConn) expectGoAway(t *testing.T) {
+	t.Helper()
+	if string(s.goAway) != `c[3000,"Go away!"]` || !websocket.IsCloseError(s.end, websocket.CloseNormalClosure) {
+		t.Fatalf("close frame %q, end %v; want the SockJS close frame, then a normal close", s.goAway, s.end)
+	}
+}
+
+// countingUpgrade refuses every upgrade and counts the calls.
+func countingUpgrade(calls *atomic.Int32) *testHooks {
+	return &testHooks{upgrade: func(*http.Request) (string, error) {
+		calls.Add(1)
+		return "", errors.New("no ticket")
+	}}
+}
+
+func TestSockJSInfo(t *testing.T) {
+	var calls atomic.Int32
+	h := newHarness(t, Options{Upgrade: countingUpgrade(&calls)})
+	base := h.sockjsServer(t)
+	entropy := make(map[uint64]bool)
+	for range 2 {
+		resp, err := http.Get(base + "/info?ticket=unused")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json; charset=UTF-8" {
+			t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store, no-cache, must-revalidate, max-age=0" {
+			t.Fatalf("Cache-Control %q", cc)
+		}
+		var info struct {
+			WebSocket    *bool    `json:"websocket"`
+			Origins      []string `json:"origins"`
+			CookieNeeded *bool    `json:"cookie_needed"`
+			Entropy      *uint64  `json:"entropy"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&info); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if info.WebSocket == nil || !*info.WebSocket || info.CookieNeeded == nil || *info.CookieNeeded ||
+			len(info.Origins) != 1 || info.Origins[0] != "*:*" || info.Entropy == nil || *info.Entropy > 1<<32-1 {
+			t.Fatalf("info %s", body)
+		}
+		entropy[*info.Entropy] = true
+	}
+	if len(entropy) != 2 {
+		t.Errorf("the same entropy twice: %v", entropy)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("/info called the UpgradeAuthenticator %d times", n)
+	}
+}
+
+func TestSockJSRoutes(t *testing.T) {
+	var calls atomic.Int32
+	h := newHarness(t, Options{Upgrade: countingUpgrade(&calls)})
+	base := h.sockjsServer(t)
+	tests := []struct {
+		method, path string
+		status       int
+	}{
+		{"OPTIONS", "/info", http.StatusNoContent},
+		{"HEAD", "/info", http.StatusOK},
+		{"POST", "/info", http.StatusMethodNotAllowed},
+		{"POST", "/000/abc/websocket", http.StatusMethodNotAllowed},
+		{"GET", "/000/abc/websocket?ticket=t", http.StatusBadRequest}, // not a handshake
+		{"GET", "", http.StatusNotFound},
+		{"GET", "/", http.StatusNotFound},
+		{"GET", "/info/", http.StatusNotFound},
+		{"GET", "/iframe.html", http.StatusNotFound},
+		{"GET", "/websocket", http.StatusNotFound},
+		{"POST", "/000/abc/xhr", http.StatusNotFound},
+		{"POST", "/000/abc/xhr_send", http.StatusNotFound},
+		{"POST", "/000/abc/xhr_streaming", http.StatusNotFound},
+		{"GET", "/000/abc/eventsource", http.StatusNotFound},
+		{"GET", "/000/abc/htmlfile", http.StatusNotFound},
+		{"GET", "/000/abc/jsonp", http.StatusNotFound},
+		{"GET", "/a./abc/websocket", http.StatusNotFound},
+		{"GET", "/000/a.b/websocket", http.StatusNotFound},
+		{"GET", "//abc/websocket", http.StatusNotFound},
+		{"GET", "/000//websocket", http.StatusNotFound},
+		{"GET", "/000/abc/def/websocket", http.StatusNotFound},
+		{"GET", "/000/abc/websocket/", http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, base+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the UpgradeAuthenticator was called %d times", n)
+	}
+}
+
+func TestSockJSSession(t *testing.T) {
+	hooks := &testHooks{
+		upgrade: func(r *http.Request) (string, error) {
+			if r.URL.Query().Get("ticket") != "t1" {
+				return "", errors.New("no ticket")
+			}
+			return "alice", nil
+		},
+		connect: func(ci ConnectInfo) (Identity, error) {
+			if ci.Transport != metrics.TransportWebSocket || ci.UpgradeSubject != "alice" {
+				return Identity{}, errors.New("wrong connect info")
+			}
+			return Identity{Subject: ci.UpgradeSubject}, nil
+		},
+	}
+	h := newHarness(t, Options{Upgrade: hooks, Connect: hooks})
+	c, sc := connectSockJS(t, h.sockjsServer(t), "?ticket=t1")
+	if n := value(t, h.m.Connections.WithLabelValues(metrics.TransportWebSocket)); n != 1 {
+		t.Fatalf("%v websocket connections, want 1", n)
+	}
+	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/sj", "receipt:sub"))
+	c.expect("RECEIPT", "receipt-id:sub")
+
+	t.Run("text body, escaped header, two frames in one message", func(t *testing.T) {
+		c.t = t
+		body := "héllo ☃ \u2028 \"q\" \\ \x01\t😀\ufff0"
+		if err := sc.send(frame("SEND", body, "destination:/topic/sj", `note:a\cb\nc\\d`),
+			frame("SEND", "second", "destination:/topic/sj")); err != nil {
+			t.Fatal(err)
+		}
+		f := c.expect("MESSAGE", "destination:/topic/sj", "note:a:b\nc\\d")
+		if string(f.Body) != body {
+			t.Fatalf("body %q, want %q", f.Body, body)
+		}
+		for _, esc := range []string{`\u0000`, `\u2028`, `\ufff0`, `\u0001`, `\"q\"`} {
+			if !bytes.Contains(sc.last, []byte(esc)) {
+				t.Errorf("SockJS message %q lacks %s", sc.last, esc)
+			}
+		}
+		if bytes.ContainsAny(sc.last, "\x00\u2028\ufff0") {
+			t.Errorf("SockJS message %q holds characters it should escape", sc.last)
+		}
+		if f := c.expect("MESSAGE"); string(f.Body) != "second" {
+			t.Fatalf("second body %q", f.Body)
+		}
+	})
+	t.Run("frame split over messages, a bare string, an empty message", func(t *testing.T) {
+		c.t = t
+		split := frame("SEND", "split", "destination:/topic/sj")
+		bare, _ := json.Marshal(split[9:])
+		arr, _ := json.Marshal([]string{split[:4], "", split[4:9]})
+		if err := sc.sendRaw(string(arr), "", " \n", string(bare)); err != nil {
+			t.Fatal(err)
+		}
+		if f := c.expect("MESSAGE"); string(f.Body) != "split" {
+			t.Fatalf("body %q", f.Body)
+		}
+	})
+	t.Run("large body written in escaped chunks", func(t *testing.T) {
+		c.t = t
+		body := strings.Repeat("é\x01☃😀x", 20000)
+		c.write(frame("SEND", body, "destination:/topic/sj"))
+		if f := c.expect("MESSAGE"); string(f.Body) != body {
+			t.Fatalf("body of %d bytes came back as %d bytes", len(body), len(f.Body))
+		}
+	})
+	c.t = t
+	c.write(frame("DISCONNECT", "", "receipt:bye"))
+	c.expect("RECEIPT", "receipt-id:bye")
+	c.expectClosed()
+	sc.expectGoAway(t)
+}
+
+func TestSockJSRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   Options
+		busy   bool // a connection holds the only slot
+		origin string
+		status int
+	}{
+		{"foreign origin", Options{}, false, "https://evil.example", http.StatusForbidden},
+		{"origin refused by CheckOrigin", Options{CheckOrigin: func(*http.Request) bool { return false }}, false, "", http.StatusForbidden},
+		{"upgrade refused", Options{Upgrade: &testHooks{upgrade: func(*http.Request) (string, error) {
+			return "", errors.New("no ticket")
+		}}}, false, "", http.StatusUnauthorized},
+		{"upgrade refused with a status", Options{Upgrade: &testHooks{upgrade: func(*http.Request) (string, error) {
+			return "", codedError{status: http.StatusTooManyRequests}
+		}}}, false, "", http.StatusTooManyRequests},
+		{"too many connections", Options{MaxConnections: 1}, true, "", http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.opts)
+			if tt.busy {
+				h.connect(t, "first")
+			}
+			header := http.Header{}
+			if tt.origin != "" {
+				header.Set("Origin", tt.origin)
+			}
+			_, _, resp, err := dialSockJS(t, h.sockjsServer(t), "?ticket=x", header)
+			if err == nil || resp == nil || resp.StatusCode != tt.status {
+				t.Fatalf("err %v, response %v, want status %d", err, resp, tt.status)
+			}
+			resp.Body.Close()
+		})
+	}
+}
+
+func TestSockJSMalformed(t *testing.T) {
+	h := newHarness(t, Options{})
+	base := h.sockjsServer(t)
+	for _, msg := range []string{`["a`, `["a"`, `[1]`, `{}`, `null`, `["a"]x`, `["a""b"]`, `[,"a"]`, `["a",]`,
+		`["\x"]`, `["\u12"]`, `["\u12g4"]`, "[\"a\x01\"]", `"a"]`, `"\ud800`} {
+		t.Run(msg, func(t *testing.T) {
+			c, sc, _, err := dialSockJS(t, base, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sc.sendRaw(msg); err != nil {
+				t.Fatal(err)
+			}
+			c.expectClosed()
+		})
+	}
+}
+
+// TestSockJSNotText checks that a frame SockJS cannot carry ends the
+// session with an ERROR after what came before it, and that a client-mode
+// delivery is not lost.
+func TestSockJSNotText(t *testing.T) {
+	h := newHarness(t, Options{})
+	base := h.sockjsServer(t)
+	t.Run("topic", func(t *testing.T) {
+		c, sc := connectSockJS(t, base, "")
+		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/bin", "receipt:s"))
+		c.expect("RECEIPT")
+		sendAll(h.connect(t, "pub"), "/topic/bin", "text first", "\xff\xfe", "after")
+		if f := c.expect("MESSAGE"); string(f.Body) != "text first" {
+			t.Fatalf("body %q", f.Body)
+		}
+		c.expectError(CodeNotText, "not valid UTF-8")
+		sc.expectGoAway(t)
+	})
+	t.Run("queue in client mode", func(t *testing.T) {
+		c, sc := connectSockJS(t, base, "")
+		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/bin", "ack:client-individual", "receipt:s"))
+		c.expect("RECEIPT")
+		p := h.connect(t, "pub")
+		sendAll(p, "/queue/bin", "\x01\xff")
+		c.expectError(CodeNotText, "not valid UTF-8")
+		sc.expectGoAway(t)
+		p.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/bin"))
+		if f := p.expect("MESSAGE", "redelivered:true"); string(f.Body) != "\x01\xff" {
+			t.Fatalf("redelivered body %q", f.Body)
+		}
+	})
+}
+
+func TestSockJSDecoder(t *testing.T) {
+	tests := []struct {
+		name, in, out string
+		ok            bool
+	}{
+		{"empty", "", "", true},
+		{"whitespace", " \r\n\t", "", true},
+		{"empty array", " [ ] ", "", true},
+		{"array", `["CONNECT\n", "x\u0000", ""]`, "CONNECT\nx\x00", true},
+		{"bare string", ` "a\"b" `, `a"b`, true},
+		{"escapes", `["\"\\\/\b\f\n\r\t\u00e9\u00E9"]`, "\"\\/\b\f\n\r\téé", true},
+		{"raw UTF-8 and raw invalid bytes pass", "[\"é\xff\"]", "é\xff", true},
+		{"surrogate pair", `["\ud83d\ude00"]`, "😀", true},
+		{"lone high surrogate", `["\ud83dx"]`, "\ufffdx", true},
+		{"high surrogate before an escape", `["\ud83d\n"]`, "\ufffd\n", true},
+		{"high surrogate at the end", `["\ud83d"]`, "\ufffd", true},
+		{"two high surrogates", `["\ud83d\ud83d\ude00"]`, "\ufffd😀", true},
+		{"lone low surrogate", `["\ude00"]`, "\ufffd", true},
+		{"truncated", `["a`, "", false},
+		{"truncated escape", `["\u00`, "", false},
+		{"number", `[1]`, "", false},
+		{"object", `{}`, "", false},
+		{"missing comma", `["a" "b"]`, "", false},
+		{"trailing comma", `["a",]`, "", false},
+		{"trailing garbage", `"a" x`, "", false},
+		{"two values", `"a""b"`, "", false},
+		{"bad escape", `["\a"]`, "", false},
+		{"bad hex", `["\u0g00"]`, "", false},
+		{"bad escape after a high surrogate", `["\ud800\x"]`, "", false},
+		{"control character", "[\"a\nb\"]", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for split := 0; split <= len(tt.in); split++ {
+				out, err := decodeSockJS([]byte(tt.in[:split]), []byte(tt.in[split:]))
+				if (err == nil) != tt.ok {
+					t.Fatalf("split at %d: err %v, want ok %v", split, err, tt.ok)
+				}
+				if tt.ok && string(out) != tt.out {
+					t.Fatalf("split at %d: %q, want %q", split, out, tt.out)
+				}
+			}
+			pieces := make([][]byte, len(tt.in))
+			for i := range pieces {
+				pieces[i] = []byte(tt.in[i : i+1])
+			}
+			if out, err := decodeSockJS(pieces...); (err == nil) != tt.ok || tt.ok && string(out) != tt.out {
+				t.Fatalf("byte by byte: %q, %v", out, err)
+			}
+		})
+	}
+}
+
+// decodeSockJS decodes one message given in pieces.
+func decodeSockJS(pieces ...[]byte) ([]byte, error) {
+	var d sockjsDecoder
+	var out []byte
+	for _, p := range pieces {
+		var err error
+		if out, err = d.decode(out, p); err != nil {
+			return nil, err
+		}
+	}
+	return out, d.finish()
+}
+
+func TestAppendJSONText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"plain ascii", "plain ascii"},
+		{"CONNECT\nhost:h\n\n\x00", `CONNECT\nhost:h\n\n\u0000`},
+		{"\"\\/\r\t\x1f\x7f", `\"\\/\r\t\u001f` + "\x7f"},
+		{"é☃😀", "é☃😀"},
+		{"\u200b\u200c\u200f\u2010\u2028\u202f\u2060\u206f\u2070", "\u200b\\u200c\\u200f\u2010\\u2028\\u202f\\u2060\\u206f\u2070"},
+		{"\ufeff\uffef\ufff0\ufffd", "\ufeff\uffef\\ufff0\\ufffd"},
+		{"a\xffb\xc3", `a\ufffdb\ufffd`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got := string(appendJSONText(nil, []byte(tt.in)))
+			if got != tt.want {
+				t.Fatalf("got %s, want %s", got, tt.want)
+			}
+			var back string
+			if err := json.Unmarshal([]byte(`"`+got+`"`), &back); err != nil {
+				t.Fatalf("encoding/json cannot read %s: %v", got, err)
+			}
+			if utf8.ValidString(tt.in) && back != tt.in {
+				t.Fatalf("encoding/json reads %s back as %q", got, back)
+			}
+		})
+	}
+}
+
+func TestAppendJSONTextAllocs(t *testing.T) {
+	in := bytes.Repeat([]byte("SEND\ndestination:/queue/a\n\nhéllo \u2028\x00"), 100)
+	dst := make([]byte, 0, 6*len(in))
+	if n := testing.AllocsPerRun(100, func() { dst = appendJSONText(dst[:0], in) }); n != 0 {
+		t.Fatalf("%v allocations per escape, want 0", n)
+	}
+}
+
+func TestRuneCut(t *testing.T) {
+	p := []byte("ab😀c")
+	for n, want := range []int{0, 1, 2, 2, 2, 2, 6, 7, 7} {
+		if got := runeCut(p, n); got != want {
+			t.Errorf("runeCut(%q, %d) = %d, want %d", p, n, got, want)
+		}
+	}
+	if got := runeCut([]byte("a\x80\x80\x80\x80\x80"), 5); got != 5 {
+		t.Errorf("runeCut in invalid bytes = %d, want 5", got)
+	}
+}
+
+// FuzzSockJSDecoder checks that the decoder never panics, agrees with
+// encoding/json on what it accepts from valid UTF-8, and reads back what
+// the encoder writes.
+func FuzzSockJSDecoder(f *testing.F) {
+	for _, s := range []string{`["CONNECT\naccept-version:1.2\n\n\u0000"]`, `"a"`, `["\ud83d\ude00","\ud800"]`, `["a`, "\xff", "", " \n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := decodeSockJS(in)
+		if err == nil && utf8.Valid(in) && len(bytes.Trim(in, " \t\r\n")) > 0 {
+			want, jerr := jsonStrings(in)
+			if jerr != nil || string(out) != want {
+				t.Fatalf("decoded %q; encoding/json: %q, %v", out, want, jerr)
+			}
+		}
+		if !utf8.Valid(in) {
+			return
+		}
+		msg := append(appendJSONText([]byte(`["`), in), `"]`...)
+		if back, err := decodeSockJS(msg); err != nil || !bytes.Equal(back, in) {
+			t.Fatalf("round trip of %q through %q: %q, %v", in, msg, back, err)
+		}
+	})
+}
+
+// jsonStrings decodes a JSON string or array of strings with encoding/json
+// and concatenates them.
+func jsonStrings(in []byte) (string, error) {
+	var v any
+	if err := json.Unmarshal(in, &v); err != nil {
+		return "", err
+	}
+	if s, ok := v.(string); ok {
+		return s, nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return "", errors.New("not an array")
+	}
+	var sb strings.Builder
+	for _, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			return "", errors.New("not a string")
+		}
+		sb.WriteString(s)
+	}
+	return sb.String(), nil
+}
+
+// BenchmarkSockJSWriteBatch writes batches of frames to a real WebSocket
+// whose reader discards them.
+func BenchmarkSockJSWriteBatch(b *testing.B) {
+	for _, size := range []int{64, 1024, 64 << 10} {
+		for _, frames := range []int{1, 100} {
+			b.Run(sizeName(size)+"/"+strconv.Itoa(frames), func(b *testing.B) {
+				t := sinkSockJS(b)
+				raw := append(bytes.Repeat([]byte("é"), size/2), 0)
+				batch := make([]outItem, frames)
+				for i := range batch {
+					batch[i] = outItem{raw: raw, cmd: stomp.MESSAGE}
+				}
+				b.SetBytes(int64(frames * len(raw)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := t.writeBatch(nil, batch, time.Now().Add(wait)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1024 {
+		return strconv.Itoa(n/1024) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
+}
+
+// sinkSockJS returns the server side of a real WebSocket whose client
+// reads and discards every message.
+func sinkSockJS(b *testing.B) *sockjsTransport {
+	conns := make(chan *websocket.Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := newUpgrader().Upgrade(w, r, nil)
+		if err == nil {
+			conns <- ws
+		}
+	}))
+	b.Cleanup(srv.Close)
+	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, _, err := client.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	ws := <-conns
+	b.Cleanup(func() {
+		ws.Close()
+		client.Close()
+		<-done
+	})
+	return &sockjsTransport{wsTransport: wsTransport{ws: ws}}
+}
