@@ -51,6 +51,8 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-extensions", true),
+		// Loopback only: no name resolves, so nothing leaves the machine.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
 		// Two pages run side by side and both must keep their timers
 		// (refresh, heart-beats) running on time.
 		chromedp.Flag("disable-background-timer-throttling", true),
