@@ -185,10 +185,12 @@ func (c *client) expectError(code, msg string) *stomp.Frame {
 	return f
 }
 
-// expectClosed reads until the connection ends; any frame is an error.
+// expectClosed reads until the connection ends, then closes the client's
+// side as a client would; any frame is an error.
 func (c *client) expectClosed() {
 	c.t.Helper()
 	f, err := c.next()
+	c.nc.Close()
 	if err == nil {
 		c.t.Fatalf("got %s, want the connection closed", dump(f))
 	}

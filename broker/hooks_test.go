@@ -129,8 +129,10 @@ func TestShutdown(t *testing.T) {
 	c := h.subscriber(t, "u", "/topic/a")
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := h.b.Shutdown(ctx); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- h.b.Shutdown(ctx) }()
+	c.expectError(CodeServerShutdown, "shutting down")
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	c.expectError(CodeServerShutdown, "shutting down")
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +219,13 @@ func TestConnectTimeout(t *testing.T) {
 	c.expectNothing(50 * time.Millisecond)
 	clock.Advance(2 * time.Minute)
 	c.expectError(CodeProtocolError, "no CONNECT frame")
+}
+
+// TestErrorWhileClientStillSends checks that a client still writing a
+// rejected frame reads its ERROR and then the end of the stream.
+func TestErrorWhileClientStillSends(t *testing.T) {
+	h := newHarness(t, Options{MaxBodySize: 1 << 10})
+	c := h.connect(t, "u")
+	go io.WriteString(c.nc, frame("SEND", strings.Repeat("b", 256<<10), "destination:/topic/big"))
+	c.expectError(CodeLimitExceeded, "body too large")
 }

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +18,10 @@ const (
 	maxRetainedBatch = 64 << 10
 )
 
+// lingerTime is how long a gracefully closed connection waits for the
+// peer to close its side.
+const lingerTime = time.Second
+
 // tcpTransport is STOMP over a raw byte stream.
 type tcpTransport struct {
 	nc   net.Conn
@@ -23,6 +29,8 @@ type tcpTransport struct {
 	wbuf []byte      // the batch's own bytes: prefixes, common parts, small bodies
 	vec  net.Buffers // what precedes wbuf[mark:]: slices of wbuf and shared bodies
 	mark int
+
+	lingering atomic.Bool // the write side is shut; the read side waits for the peer
 }
 
 func (t *tcpTransport) read(feed func([]byte) bool) error {
@@ -97,4 +105,21 @@ func (t *tcpTransport) writeRaw(b []byte, deadline time.Time) error {
 	return err
 }
 
-func (t *tcpTransport) close(bool) error { return t.nc.Close() }
+// close ends the connection. Gracefully, it only shuts the write side (the
+// peer reads every frame, then an end) and gives the peer lingerTime to
+// close its side; the next close then discards what the peer still sends
+// before releasing the socket. Closing at once while the peer still writes
+// would reset the connection, and the peer could lose the frames just
+// written, such as the ERROR that explains the close.
+func (t *tcpTransport) close(graceful bool) error {
+	if graceful {
+		if hc, ok := t.nc.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+			t.lingering.Store(true)
+			return t.nc.SetReadDeadline(time.Now().Add(lingerTime))
+		}
+	}
+	if t.lingering.Swap(false) {
+		io.Copy(io.Discard, t.nc) // until the peer's end or the deadline
+	}
+	return t.nc.Close()
+}

@@ -58,7 +58,6 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	ws.SetReadLimit(int64(b.o.MaxBodySize) + int64(b.o.MaxHeaders+1)*int64(b.o.MaxHeaderLine) + 2)
 	c := b.newConn(&wsTransport{ws: ws}, transportWebSocket, r.RemoteAddr, subject)
 	if !b.track(c) {
 		ws.Close()
@@ -82,7 +81,9 @@ func (b *Broker) checkOrigin(r *http.Request) bool {
 
 // wsTransport is STOMP over WebSocket: one frame per message out; in, the
 // messages' bytes are one stream, so a frame may span messages and a message
-// may hold several frames.
+// may hold several frames. Messages are read in pieces, so their size needs
+// no bound of its own: the decoder's limits apply as over TCP, with the
+// same ERROR frames.
 type wsTransport struct {
 	ws   *websocket.Conn
 	rbuf readBuffer

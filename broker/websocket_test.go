@@ -134,6 +134,22 @@ func TestWebSocketAndTCP(t *testing.T) {
 	}
 }
 
+// TestWebSocketLimits checks that an oversized frame gets the same ERROR
+// as over TCP, whatever the size of the message carrying it.
+func TestWebSocketLimits(t *testing.T) {
+	h := newHarness(t, Options{MaxBodySize: 1 << 10})
+	c, _, err := dialWS(t, h.wsServer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(frame("CONNECT", "", "accept-version:1.2"))
+	c.expect("CONNECTED")
+	c.send(frame("SEND", strings.Repeat("b", 64<<10), "destination:/topic/big"))
+	if f := c.expect("ERROR"); f.Value("code") != CodeLimitExceeded {
+		t.Fatalf("ERROR %s", dump(f))
+	}
+}
+
 // TestWebSocketSubjectMismatch checks that a CONNECT identity must be the
 // subject the upgrade authenticated.
 func TestWebSocketSubjectMismatch(t *testing.T) {
