@@ -161,3 +161,32 @@ func TestRefreshCookie(t *testing.T) {
 		t.Error("refresh did not rotate the cookie")
 	}
 }
+
+// TestSockJSEndpoint checks the SockJS info endpoint answers CORS for an
+// allowed origin without a ticket, and that its websocket path checks the
+// ticket as /ws does.
+func TestSockJSEndpoint(t *testing.T) {
+	ts := startServer(t, "--allowed-origins", "http://app.example:3000")
+	req, _ := http.NewRequest("GET", ts.url+"/ws/info?ticket=unused", nil)
+	req.Header.Set("Origin", "http://app.example:3000")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "http://app.example:3000" || resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("/ws/info: %d, CORS %q %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Credentials"))
+	}
+	sockURL := strings.Replace(ts.wsURL, "/ws", "/ws/123/abc/websocket", 1)
+	if _, status := dialWS(t, sockURL+"?ticket=nope", nil); status != http.StatusUnauthorized {
+		t.Errorf("SockJS websocket with a bad ticket: %d", status)
+	}
+	tok := ts.login(t, "ada")
+	p, status := dialWS(t, sockURL+"?ticket="+ts.ticket(t, tok.Access), http.Header{"Origin": {"http://app.example:3000"}})
+	if p == nil {
+		t.Fatalf("SockJS websocket with a ticket: %d", status)
+	}
+	if b, err := p.read(); err != nil || string(b) != "o" {
+		t.Errorf("SockJS open frame: %q %v", b, err)
+	}
+}

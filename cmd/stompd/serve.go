@@ -51,6 +51,7 @@ type server struct {
 	store   *persist.Store
 	metrics *metrics.Set
 	auth    *auth.Service
+	origins *auth.Origins
 	broker  *broker.Broker
 	health  health
 
@@ -78,8 +79,8 @@ func newServer(c *config, log *slog.Logger) (s *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.auth = svc
-	s.broker = broker.New(brokerOptions(c, s, origins, log))
+	s.auth, s.origins = svc, origins
+	s.broker = broker.New(brokerOptions(c, s, log))
 	if c.Demo {
 		if err := addDemoUsers(s.store, log); err != nil {
 			return nil, err
@@ -99,12 +100,12 @@ func (s *server) logout(sid string) {
 	s.log.Info("login ended", "sessions_closed", n)
 }
 
-func brokerOptions(c *config, s *server, origins *auth.Origins, log *slog.Logger) broker.Options {
+func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
 	hooks := brokerAuth{s.auth}
 	return broker.Options{
 		Logger: log, Metrics: s.metrics,
 		Upgrade: s.auth, Connect: hooks, Send: hooks, Subscribe: hooks,
-		CheckOrigin:               origins.Check,
+		CheckOrigin:               s.origins.Check,
 		MaxBodySize:               c.MaxBodySize,
 		MaxFrameSizeBeforeConnect: c.MaxFrameBeforeConnect,
 		MaxHeaders:                c.MaxHeaders,
@@ -130,6 +131,7 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	mux.Handle("/auth/", s.auth.Handler())
 	mux.Handle("/.well-known/jwks.json", s.auth.Handler())
 	mux.Handle("/ws", s.broker)
+	mux.Handle("/ws/", s.origins.CORS(http.StripPrefix("/ws", s.broker.SockJS())))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", s.health.live)
 	mux.HandleFunc("GET /readyz", s.health.readiness)
