@@ -39,23 +39,8 @@ func newUpgrader() *websocket.Upgrader {
 // over it. The Origin and the UpgradeAuthenticator are checked first, and
 // refused with a plain HTTP status before any upgrade.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !b.checkOrigin(r) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return
-	}
-	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
-	if err != nil {
-		http.Error(w, err.Error(), upgradeStatus(err))
-		return
-	}
-	if !b.admit(r.RemoteAddr) {
-		http.Error(w, "too many connections", http.StatusServiceUnavailable)
-		return
-	}
-	ws, err := b.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		b.release(r.RemoteAddr)
-		b.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+	ws, subject, ok := b.acceptUpgrade(w, r)
+	if !ok {
 		return
 	}
 	c := b.newConn(&wsTransport{ws: ws}, transportWebSocket, r.RemoteAddr, subject)
