@@ -643,9 +643,11 @@ func sinkSockJS(b *testing.B) *sockjsTransport {
 	go func() {
 		defer close(done)
 		for {
-			if _, _, err := client.NextReader(); err != nil {
+			_, r, err := client.NextReader()
+			if err != nil {
 				return
 			}
+			io.Copy(io.Discard, r)
 		}
 	}()
 	ws := <-conns
