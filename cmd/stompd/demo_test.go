@@ -126,8 +126,9 @@ func TestDemoFiles(t *testing.T) {
 
 // TestStompJSCodec runs the page's STOMP frame codec in the browser.
 func TestStompJSCodec(t *testing.T) {
+	browser := newBrowser(t)
 	srv := startDemo(t, "1m")
-	tb := newTab(t, newBrowser(t), "codec")
+	tb := newTab(t, browser, "codec")
 	tb.do("opening the page", chromedp.Navigate(srv.url()))
 	for _, tc := range []struct{ name, expr, want string }{
 		{"escape", `m.escapeHeader("a:b\\c\nd\re")`, `"a\\cb\\\\c\\nd\\re"`},
@@ -329,8 +330,8 @@ const (
 func TestDemoChatInBrowser(t *testing.T) {
 	// With 8 s access tokens the page refreshes at 6 s and again at 12 s,
 	// after its first token has expired.
-	srv := startDemo(t, "8s")
 	browser := newBrowser(t)
+	srv := startDemo(t, "8s")
 	alice := openDemo(t, browser, srv, "alice@example.com")
 	bob := openDemo(t, browser, srv, "bob@example.com")
 	alice.screenshot("demo-login-1280")
