@@ -41,15 +41,19 @@ func expectBodies(c *client, bodies ...string) []*stomp.Frame {
 }
 
 func TestAckModes(t *testing.T) {
+	disconnect := frame("DISCONNECT", "", "receipt:d")
+	unsubscribe := frame("UNSUBSCRIBE", "", "id:1", "receipt:d")
 	tests := []struct {
-		name string
-		mode string
-		ack  int      // index of the message acknowledged
-		left []string // what a second consumer gets after the first leaves
+		name  string
+		mode  string
+		ack   int      // index of the message acknowledged
+		leave string   // how the first consumer leaves
+		left  []string // what a second consumer gets after the first leaves
 	}{
-		{"auto", "auto", -1, nil},
-		{"client acks cumulatively", "client", 1, []string{"c"}},
-		{"client-individual acks one", "client-individual", 1, []string{"a", "c"}},
+		{"auto", "auto", -1, disconnect, nil},
+		{"client acks cumulatively", "client", 1, disconnect, []string{"c"}},
+		{"client-individual acks one", "client-individual", 1, disconnect, []string{"a", "c"}},
+		{"unsubscribe puts unacked back", "client-individual", 0, unsubscribe, []string{"b", "c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,8 +74,8 @@ func TestAckModes(t *testing.T) {
 				c.write(frame("ACK", "", "id:"+fs[tt.ack].Value("ack"), "receipt:a"))
 				c.expect("RECEIPT", "receipt-id:a")
 			}
-			c.write(frame("DISCONNECT", "", "receipt:d"))
-			c.expect("RECEIPT")
+			c.write(tt.leave)
+			c.expect("RECEIPT", "receipt-id:d")
 			d := h.connect(t, "d")
 			d.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/acks", "ack:client"))
 			for _, f := range expectBodies(d, tt.left...) {

@@ -97,8 +97,11 @@ func TestWebSocketSession(t *testing.T) {
 	c.send(connect[:10], connect[10:])
 	c.expect("CONNECTED")
 	c.send(frame("SUBSCRIBE", "", "id:1", "destination:/topic/ws") +
-		frame("SEND", "héllo", "destination:/topic/ws") +
-		frame("SEND", "\xff\x00\x01", "destination:/topic/ws", "content-length:3"))
+		frame("SEND", "héllo", "destination:/topic/ws"))
+	binary := frame("SEND", "\xff\x00\x01", "destination:/topic/ws", "content-length:3")
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte(binary)); err != nil {
+		t.Fatal(err)
+	}
 	if f := c.expect("MESSAGE"); string(f.Body) != "héllo" || c.kind != websocket.TextMessage {
 		t.Fatalf("text message: body %q, type %d", f.Body, c.kind)
 	}
