@@ -136,7 +136,7 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	mux.HandleFunc("GET /healthz", s.health.live)
 	mux.HandleFunc("GET /readyz", s.health.readiness)
 	if s.cfg.Demo {
-		mux.Handle("GET /", demoHandler())
+		mux.Handle("/", demoHandler())
 	}
 	return mux
 }
