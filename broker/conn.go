@@ -20,8 +20,14 @@ type transport interface {
 	writeBatch(c *conn, batch []outItem, deadline time.Time) error
 	// writeRaw writes one encoded frame (or a heart-beat EOL).
 	writeRaw(b []byte, deadline time.Time) error
-	// close ends the connection, politely when graceful; it unblocks read.
+	// close ends the connection, politely when graceful. The writer closes
+	// (gracefully or not) when it is done, the reader (not gracefully) once
+	// the writer is done; a graceful close may leave the socket open for a
+	// short while, until that second close.
 	close(graceful bool) error
+	// abort releases the socket at once, from any goroutine, unblocking
+	// read and any write.
+	abort() error
 }
 
 // conn is one client connection and its STOMP session. The reader goroutine
@@ -153,7 +159,11 @@ func (c *conn) send(cmd stomp.Command, raw []byte) {
 // closeWith ends the session: the writer writes what is queued, then final
 // (if any), then closes. Only the first call counts.
 func (c *conn) closeWith(final []byte, reason string) bool {
-	if !c.out.close(final, reason) {
+	return c.end(final, reason, false)
+}
+
+func (c *conn) end(final []byte, reason string, discard bool) bool {
+	if !c.out.close(final, reason, discard) {
 		return false
 	}
 	c.closing.Store(true)
@@ -162,14 +172,25 @@ func (c *conn) closeWith(final []byte, reason string) bool {
 	return true
 }
 
-// fail sends an ERROR frame for fe and closes. receipt is the offending
-// frame's receipt header, if any.
+// fail sends an ERROR frame for fe after what is queued, and closes.
+// receipt is the offending frame's receipt header, if any.
 func (c *conn) fail(fe *frameError, receipt []byte) bool {
+	return c.failWith(fe, receipt, false)
+}
+
+// failNow is fail for a connection that can take nothing more it has
+// queued: the ERROR is the next frame written. Queue deliveries dropped
+// with the rest go back to their queue when the session ends.
+func (c *conn) failNow(fe *frameError) bool {
+	return c.failWith(fe, nil, true)
+}
+
+func (c *conn) failWith(fe *frameError, receipt []byte, discard bool) bool {
 	v := stomp.V10
 	if c.connected.Load() {
 		v = c.version
 	}
-	if c.closeWith(errorFrame(fe, receipt, v), fe.logText()) {
+	if c.end(errorFrame(fe, receipt, v), fe.logText(), discard) {
 		c.b.m.framesOut[stomp.ERROR].Inc()
 		return true
 	}

@@ -227,7 +227,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	b.cancel()
 	for _, c := range b.snapshot() {
-		c.t.close(false)
+		c.t.abort()
 	}
 	<-done
 	return ctx.Err()

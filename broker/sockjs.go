@@ -254,7 +254,7 @@ func (t *sockjsTransport) writeBatch(c *conn, batch []outItem, deadline time.Tim
 			if err := t.endMessage(); err != nil {
 				return err
 			}
-			c.fail(&frameError{code: CodeNotText, message: "a frame for this session is not valid UTF-8, and SockJS carries text only"}, nil)
+			c.failNow(&frameError{code: CodeNotText, message: "a frame for this session is not valid UTF-8, and SockJS carries text only"})
 			return nil
 		}
 		if err := t.writeFrame(parts); err != nil {

@@ -123,3 +123,5 @@ func (t *tcpTransport) close(graceful bool) error {
 	}
 	return t.nc.Close()
 }
+
+func (t *tcpTransport) abort() error { return t.nc.Close() }

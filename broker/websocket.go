@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -73,6 +74,8 @@ type wsTransport struct {
 	ws   *websocket.Conn
 	rbuf readBuffer
 	wbuf []byte
+
+	lingering atomic.Bool // the close message is sent; the peer's is awaited
 }
 
 func (t *wsTransport) read(feed func([]byte) bool) error {
@@ -152,12 +155,27 @@ func (t *wsTransport) writeRaw(b []byte, deadline time.Time) error {
 	return t.ws.WriteMessage(messageType(utf8.Valid(b)), b)
 }
 
-// close sends a close message first when graceful, so that the client sees
-// a clean end after the last frame.
+// close ends the connection. Gracefully, it sends a close message and gives
+// the peer lingerTime to answer it; the next close then reads (and drops)
+// what the peer still sends until its close message before releasing the
+// socket, so that the peer is not reset while it writes and loses the last
+// frames, such as an ERROR.
 func (t *wsTransport) close(graceful bool) error {
 	if graceful {
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		t.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseGrace))
+		if t.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseGrace)) == nil {
+			t.lingering.Store(true)
+			return t.ws.SetReadDeadline(time.Now().Add(lingerTime))
+		}
+	}
+	if t.lingering.Swap(false) {
+		for {
+			if _, _, err := t.ws.NextReader(); err != nil {
+				break
+			}
+		}
 	}
 	return t.ws.Close()
 }
+
+func (t *wsTransport) abort() error { return t.ws.Close() }
