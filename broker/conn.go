@@ -122,14 +122,6 @@ func (c *conn) feed(p []byte) bool {
 	return !c.closing.Load()
 }
 
-// enqueue hands a frame to the writer. It never blocks and holds no lock on
-// return; it reports whether the frame was queued.
-func (c *conn) enqueue(it outItem) bool {
-	r := c.out.push(it, c.b.o.MaxPendingBytes)
-	c.settle(r)
-	return r == pushed || r == pushedWake
-}
-
 // settle does what a push result asks once the caller holds no lock.
 func (c *conn) settle(r pushResult) {
 	switch r {
@@ -151,9 +143,9 @@ func (c *conn) wakeWriter() {
 	}
 }
 
-// send queues a frame encoded whole, such as a RECEIPT.
+// send queues a frame encoded whole, such as a RECEIPT. It never blocks.
 func (c *conn) send(cmd stomp.Command, raw []byte) {
-	c.enqueue(outItem{cmd: cmd, raw: raw})
+	c.settle(c.out.push(outItem{cmd: cmd, raw: raw}, c.b.o.MaxPendingBytes))
 }
 
 // closeWith ends the session: the writer writes what is queued, then final

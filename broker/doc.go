@@ -18,7 +18,11 @@
 // (ERROR token-expired) unless an authorizer returns a fresher identity,
 // which moves the deadline; a SEND to /sys/auth/refresh does only that.
 // After any ERROR the connection closes, and nothing the client sent after
-// the offending frame takes effect.
+// the offending frame takes effect. A session ends by shutting the write
+// side once its last frame (RECEIPT, ERROR) is written (over WebSocket, a
+// close message); the socket then lingers up to a second for the client's
+// own end, discarding what it still sends, so that the client is not reset
+// before it reads that last frame.
 //
 // # Concurrency
 //
