@@ -131,6 +131,7 @@ func (c *conn) settle(r pushResult) {
 		c.closing.Store(true)
 		c.cancel()
 		c.b.m.slowConsumers.Inc()
+		c.b.m.dropSlowConsumer.Add(float64(c.out.droppedMessages()))
 		c.log.Warn("slow consumer cut off", "pending_limit", c.b.o.MaxPendingBytes)
 		c.wakeWriter()
 	}

@@ -47,6 +47,7 @@ type outbox struct {
 	slow    bool // cut as a slow consumer: the queue was dropped
 	final   []byte
 	reason  string
+	dropped int // messages dropped by a slow-consumer cut
 }
 
 // push queues it unless the connection is closing or the bound would be
@@ -60,7 +61,7 @@ func (o *outbox) push(it outItem, limit int) pushResult {
 	}
 	n := it.size()
 	if o.bytes+n > limit {
-		o.cutSlow(limit)
+		o.cutSlow(limit, it)
 		return overflowed
 	}
 	o.bytes += n
@@ -71,7 +72,12 @@ func (o *outbox) push(it outItem, limit int) pushResult {
 	return pushed
 }
 
-func (o *outbox) cutSlow(limit int) {
+func (o *outbox) cutSlow(limit int, last outItem) {
+	for _, it := range append(o.items, last) {
+		if it.msg != nil {
+			o.dropped++
+		}
+	}
 	clear(o.items)
 	o.items = o.items[:0]
 	o.closing, o.slow = true, true
@@ -112,6 +118,13 @@ func (o *outbox) written(n int) {
 	o.mu.Lock()
 	o.bytes -= n
 	o.mu.Unlock()
+}
+
+// droppedMessages returns how many messages a slow-consumer cut dropped.
+func (o *outbox) droppedMessages() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dropped
 }
 
 // finish returns the final frame and the close reason once closing.

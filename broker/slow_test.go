@@ -66,6 +66,9 @@ func TestSlowConsumer(t *testing.T) {
 	if n := value(t, h.m.SlowConsumerDisconnects); n != 1 {
 		t.Fatalf("%v slow-consumer cuts, want 1", n)
 	}
+	if n := value(t, h.m.MessagesDropped.WithLabelValues("slow_consumer")); n < 1 {
+		t.Fatalf("%v messages counted as dropped for the slow consumer", n)
+	}
 	slow.nc.(*net.TCPConn).SetReadBuffer(4 << 20)
 	slow.buf = make([]byte, 64<<10)
 	for {
