@@ -29,6 +29,7 @@ type tcpTransport struct {
 	wbuf []byte      // the batch's own bytes: prefixes, common parts, small bodies
 	vec  net.Buffers // what precedes wbuf[mark:]: slices of wbuf and shared bodies
 	mark int
+	out  net.Buffers // vec as WriteTo consumes it
 
 	lingering atomic.Bool // the write side is shut; the read side waits for the peer
 }
@@ -85,8 +86,8 @@ func (t *tcpTransport) encode(c *conn, it *outItem) {
 // flush writes what encode gathered and empties the buffers.
 func (t *tcpTransport) flush() error {
 	vec := append(t.vec, t.wbuf[t.mark:])
-	w := vec // WriteTo consumes its receiver
-	_, err := w.WriteTo(t.nc)
+	t.out = vec // WriteTo consumes its receiver
+	_, err := t.out.WriteTo(t.nc)
 	clear(vec)
 	t.vec, t.mark = vec[:0], 0
 	if cap(t.wbuf) <= maxRetainedBatch {
