@@ -1,6 +1,7 @@
 // Package broker is the STOMP broker of stompd: sessions, routing, acks,
 // receipts, transactions, heart-beats and slow-consumer protection, over raw
-// TCP (Serve) and WebSocket (ServeHTTP), which feed the same session code.
+// TCP (Serve), WebSocket (ServeHTTP) and SockJS's WebSocket transport
+// (SockJS), which all feed the same session code.
 //
 // # Lifecycle
 //
@@ -30,7 +31,8 @@
 // Serve's per-connection handler, or ServeHTTP) owns the decoder and the
 // session state: subscriptions, transactions, the negotiated version. The
 // writer owns the write side of the socket: it drains the connection's
-// outbox in batches, flushing once per batch (one writev over TCP), sends
+// outbox in batches, flushing once per batch (over TCP, one writev per
+// 32 KiB of frames, large bodies passed by reference), sends
 // heart-beats when idle, applies write deadlines, and on its ticker enforces
 // the CONNECT timeout, the token deadline and the client's heart-beat.
 // There is no central event loop: a SEND is routed in the sender's reader
@@ -48,8 +50,9 @@
 //
 // Broker.mu (the connection registry) and conn.idMu (the identity) are
 // leaves, never held with another lock. The writer takes subscription.mu
-// to claim a delivery and releases it before any queue.mu. Topic subscriber lists are
-// copy-on-write: changed under router.mu, read by publishers without a lock.
+// to claim a delivery and releases it before any queue.mu. Topic
+// subscriber lists are copy-on-write: changed under router.mu, read by
+// publishers without a lock.
 //
 // # Destinations and delivery
 //
