@@ -72,17 +72,25 @@ func (b *Broker) Serve(l net.Listener) error {
 			if b.isClosed() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
+			if !retryable(err) {
+				return err
 			}
-			return err
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
 		}
 		backoff = 0
 		b.accept(nc)
 	}
+}
+
+// retryable reports whether an accept error is passing, such as running out
+// of file descriptors (EMFILE), after which Serve waits and accepts again,
+// as http.Server does.
+func retryable(err error) bool {
+	var t interface{ Temporary() bool }
+	var ne net.Error
+	return (errors.As(err, &t) && t.Temporary()) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // accept starts serving nc, or closes it when over a connection limit.
