@@ -1,6 +1,9 @@
 package broker
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestTopicFanOut(t *testing.T) {
 	h := newHarness(t, Options{})
@@ -15,5 +18,22 @@ func TestTopicFanOut(t *testing.T) {
 	f := b.expect("MESSAGE", "subscription:s1", "destination:/topic/x", "content-type:text/plain")
 	if string(f.Body) != "hello" {
 		t.Fatalf("body %q", f.Body)
+	}
+}
+
+// TestConnected checks the CONNECTED headers and that session ids differ
+// and hold neither ':' nor '\'.
+func TestConnected(t *testing.T) {
+	h := newHarness(t, Options{ServerName: "stompd-test"})
+	seen := map[string]bool{}
+	for range 3 {
+		c := h.dial(t)
+		c.write(frame("STOMP", "", "accept-version:1.1,1.2", "host:h"))
+		f := c.expect("CONNECTED", "version:1.2", "server:stompd-test", "heart-beat:10000,10000")
+		id := f.Value("session")
+		if id == "" || strings.ContainsAny(id, ":\\") || seen[id] {
+			t.Fatalf("session id %q (seen before: %v)", id, seen[id])
+		}
+		seen[id] = true
 	}
 }
