@@ -205,7 +205,10 @@ func (c *conn) setIdentity(id Identity) {
 	if !id.Expires.IsZero() {
 		exp = id.Expires.UnixNano()
 	}
-	c.expires.Store(exp)
+	if old := c.expires.Swap(exp); (old == 0) != (exp == 0) {
+		c.retick.Store(true)
+		c.wakeWriter()
+	}
 }
 
 // errorFrame encodes an ERROR frame.

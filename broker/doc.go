@@ -95,7 +95,8 @@
 // (started by the reader, which waits for it). Shutdown waits for all of
 // them. Heart-beats and deadlines need no goroutine or timer of their own:
 // they run on the writer's ticker, whose period is a quarter of the
-// shortest heart-beat interval, at most a second.
+// shortest heart-beat interval, at most a second while there is a CONNECT
+// timeout or a token deadline to watch, and a minute otherwise.
 //
 // # Ownership
 //

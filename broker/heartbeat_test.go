@@ -99,3 +99,19 @@ func TestTokenDeadline(t *testing.T) {
 	clock.Advance(time.Hour)
 	refreshed.expectError(CodeTokenExpired, "token expired")
 }
+
+// TestAdoptedDeadline checks that a session that had no deadline gets one
+// from an adopted identity, and is held to it.
+func TestAdoptedDeadline(t *testing.T) {
+	clock := newClock()
+	hooks := &testHooks{send: func(id Identity, _ []byte) (Identity, error) {
+		id.Expires = clock.Now().Add(time.Minute)
+		return id, nil
+	}}
+	h := newHarness(t, Options{Now: clock.Now, Send: hooks})
+	c := h.connect(t, "alice")
+	c.write(frame("SEND", "", "destination:/sys/auth/refresh", "receipt:r"))
+	c.expect("RECEIPT", "receipt-id:r")
+	clock.Advance(2 * time.Minute)
+	c.expectError(CodeTokenExpired, "token expired")
+}

@@ -148,13 +148,19 @@ func (c *conn) onTick(lastWrite time.Time) (beat bool) {
 	return every > 0 && now.Sub(lastWrite) >= every && !c.closing.Load()
 }
 
+// idleTick is the writer's tick period when it has no deadline to watch: a
+// session without heart-beats whose identity never expires.
+const idleTick = time.Minute
+
 // tickPeriod is how often the writer checks deadlines: often enough for the
 // heart-beats and the CONNECT timeout, at least every tickMax for the token
-// deadline.
+// deadline, rarely when there is nothing to check.
 func (c *conn) tickPeriod() time.Duration {
-	p := c.b.tickMax
+	p := idleTick
 	if !c.connected.Load() {
-		p = min(p, c.b.o.ConnectTimeout/4)
+		p = min(c.b.tickMax, c.b.o.ConnectTimeout/4)
+	} else if c.expires.Load() != 0 {
+		p = c.b.tickMax
 	}
 	for _, every := range [...]int64{c.sendEvery.Load(), c.recvEvery.Load()} {
 		if every > 0 {
