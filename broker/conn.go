@@ -90,12 +90,12 @@ func (c *conn) serve() {
 	c.closeWith(nil, reason)
 	c.endSession()
 	<-c.writerDone
-	c.t.close(false)
-	c.b.untrack(c)
-	c.b.m.connections[c.kind].Dec()
 	_, _, why := c.out.finish()
 	c.log.Info("connection closed", "user", c.identity().Subject,
 		"duration", c.b.now().Sub(c.opened).Round(time.Millisecond), "reason", why)
+	c.t.close(false) // after a graceful end, waits for the peer's
+	c.b.untrack(c)
+	c.b.m.connections[c.kind].Dec()
 }
 
 // feed decodes p and handles each completed frame. It reports false once
