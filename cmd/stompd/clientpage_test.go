@@ -102,7 +102,7 @@ func openClientPage(t *testing.T, browser context.Context, origin, stompdURL str
 	return p
 }
 
-// expectConsole accepts console errors matching pattern from now on.
+// expectConsole accepts the console errors that match pattern.
 func (p *clientPage) expectConsole(pattern string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -140,8 +140,8 @@ next:
 	}
 }
 
-// call runs fn(args...) in the page, awaiting a promise, and returns its
-// result as JSON-decoded T.
+// pageCall runs fn(args...) in the page, awaiting a promise, and returns
+// its result decoded as T.
 func pageCall[T any](p *clientPage, fn string, args ...any) T {
 	p.t.Helper()
 	js := make([]string, len(args))
