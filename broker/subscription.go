@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stompd/stompd/stomp"
 )
@@ -45,7 +46,7 @@ type subscription struct {
 	mu      sync.Mutex
 	seq     uint64     // last delivery sequence
 	pending []delivery // delivered but not settled, oldest first
-	closed  bool
+	closed  atomic.Bool // set under mu; read without it by the writer
 }
 
 // delivery is a message handed to a subscriber and not yet settled: for
@@ -77,7 +78,9 @@ func (s *subscription) tracked() bool { return s.mode != ackAuto || s.kind == ki
 // misses it.
 func (s *subscription) deliverTopic(m *message) {
 	if !s.tracked() {
-		s.c.settle(s.c.out.push(outItem{msg: m, sub: s, cmd: stomp.MESSAGE}, s.c.b.o.MaxPendingBytes))
+		if !s.closed.Load() { // a publisher's snapshot may predate UNSUBSCRIBE
+			s.c.settle(s.c.out.push(outItem{msg: m, sub: s, cmd: stomp.MESSAGE}, s.c.b.o.MaxPendingBytes))
+		}
 		return
 	}
 	s.mu.Lock()
@@ -93,7 +96,7 @@ func (s *subscription) deliverTopic(m *message) {
 // pushLocked queues a tracked delivery when the subscriber has credit. ok
 // is false when it has none. Called with s.mu held.
 func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
-	if s.closed || len(s.pending) >= s.prefetch || s.c.closing.Load() {
+	if s.closed.Load() || len(s.pending) >= s.prefetch || s.c.closing.Load() {
 		return refused, false
 	}
 	s.seq++
@@ -112,7 +115,7 @@ func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
 // socket.
 func (s *subscription) claim(seq uint64) bool {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed.Load() {
 		s.mu.Unlock()
 		return false
 	}
@@ -178,7 +181,7 @@ func (s *subscription) settle(seq uint64) ([]delivery, bool) {
 func (s *subscription) detach() []delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
+	s.closed.Store(true)
 	p := s.pending
 	s.pending = nil
 	return p
