@@ -44,8 +44,8 @@ type subscription struct {
 	q        *queue // the queue consumed, for a queue subscription
 
 	mu      sync.Mutex
-	seq     uint64     // last delivery sequence
-	pending []delivery // delivered but not settled, oldest first
+	seq     uint64      // last delivery sequence
+	pending []delivery  // delivered but not settled, oldest first
 	closed  atomic.Bool // set under mu; read without it by the writer
 }
 
