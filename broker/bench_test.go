@@ -68,25 +68,7 @@ func BenchmarkFanOut(b *testing.B) {
 }
 
 func benchFanOut(b *testing.B, subs, size int) {
-	br := New(Options{MaxPendingBytes: 1 << 30})
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		br.Shutdown(ctx)
-	}()
-	var frames atomic.Int64
-	script := frame("CONNECT", "", "accept-version:1.2", "login:b") +
-		frame("SUBSCRIBE", "", "id:1", "destination:/topic/bench")
-	for range subs {
-		br.accept(newSinkConn(script, &frames))
-	}
-	for frames.Load() < int64(subs) { // each CONNECTED
-		time.Sleep(time.Millisecond)
-	}
-	for topicSubscribers(br, "/topic/bench") < subs {
-		time.Sleep(time.Millisecond)
-	}
-	pub := br.newConn(&tcpTransport{nc: newSinkConn("", &frames)}, transportTCP, "127.0.0.1:2", "")
+	_, pub, frames := fanOutBroker(b, subs)
 	f := &stomp.Frame{Command: stomp.SEND, Body: []byte(strings.Repeat("x", size))}
 	f.Add("destination", "/topic/bench")
 	f.Add("content-type", "text/plain")
@@ -98,12 +80,35 @@ func benchFanOut(b *testing.B, subs, size int) {
 	for i := range b.N {
 		pub.publish(f, rt)
 		if i%64 == 63 { // bound what waits in the outboxes
-			waitFrames(&frames, base+int64(subs*(i-63)))
+			waitFrames(frames, base+int64(subs*(i-63)))
 		}
 	}
-	waitFrames(&frames, base+int64(subs*b.N))
+	waitFrames(frames, base+int64(subs*b.N))
 	b.StopTimer()
 	b.ReportMetric(float64(subs*b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// fanOutBroker starts a broker with subs topic subscribers on in-memory
+// sockets, and returns a connection to publish from and the count of frames
+// the subscribers received. Cleanup shuts the broker down.
+func fanOutBroker(tb testing.TB, subs int) (*Broker, *conn, *atomic.Int64) {
+	br := New(Options{MaxPendingBytes: 1 << 30})
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		br.Shutdown(ctx)
+	})
+	frames := new(atomic.Int64)
+	script := frame("CONNECT", "", "accept-version:1.2", "login:b") +
+		frame("SUBSCRIBE", "", "id:1", "destination:/topic/bench")
+	for range subs {
+		br.accept(newSinkConn(script, frames))
+	}
+	for frames.Load() < int64(subs) || topicSubscribers(br, "/topic/bench") < subs {
+		time.Sleep(time.Millisecond)
+	}
+	pub := br.newConn(&tcpTransport{nc: newSinkConn("", frames)}, transportTCP, "127.0.0.1:2", "")
+	return br, pub, frames
 }
 
 func waitFrames(frames *atomic.Int64, n int64) {
@@ -119,4 +124,28 @@ func topicSubscribers(b *Broker, name string) int {
 		return len(*t.subs.Load())
 	}
 	return 0
+}
+
+// TestFanOutAllocations pins the allocation budget of a fan-out: a SEND
+// costs a few allocations (the message and its copy of the frame), however
+// many subscribers receive it; a delivery allocates nothing.
+func TestFanOutAllocations(t *testing.T) {
+	const subs, budget = 100, 8
+	_, pub, frames := fanOutBroker(t, subs)
+	f := &stomp.Frame{Command: stomp.SEND, Body: []byte(strings.Repeat("x", 128))}
+	f.Add("destination", "/topic/bench")
+	rt := route{kindTopic, "/topic/bench"}
+	publish := func() {
+		want := frames.Load() + subs
+		pub.publish(f, rt)
+		waitFrames(frames, want)
+	}
+	for range 200 { // warm the writers' buffers
+		publish()
+	}
+	n := testing.AllocsPerRun(200, publish)
+	t.Logf("%v allocations per SEND to %d subscribers", n, subs)
+	if n > budget {
+		t.Fatalf("%v allocations per SEND to %d subscribers, want at most %d", n, subs, budget)
+	}
 }
