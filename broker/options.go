@@ -40,13 +40,17 @@ type Options struct {
 	MaxUnacked                int           // per subscription without prefetch-count, 1,000
 	MaxPendingBytes           int           // outbound bytes per connection, 4 MiB, then slow-consumer cut
 	WriteTimeout              time.Duration // 10 s
-	HeartBeat                 time.Duration // offered, 10 s
-	MinHeartBeat              time.Duration // floor accepted, 1 s
-	MaxQueueLength            int           // messages buffered per queue, 100,000
-	MaxTransactions           int           // open per connection, 16
-	MaxTransactionFrames      int           // SEND/ACK/NACK per transaction, 1,000
-	MaxConnections            int           // total, 0 = unlimited
-	MaxConnectionsPerAddr     int           // per client address, 0 = unlimited
+	// Heart-beats: in each direction the server honours the client's figure
+	// (CONNECT heart-beat cx,cy) down to MinHeartBeat; where the client says
+	// 0 there are none, as the spec rules, and CONNECTED merely advertises
+	// HeartBeat.
+	HeartBeat             time.Duration // offered, 10 s
+	MinHeartBeat          time.Duration // floor accepted, 1 s
+	MaxQueueLength        int           // messages buffered per queue, 100,000
+	MaxTransactions       int           // open per connection, 16
+	MaxTransactionFrames  int           // SEND/ACK/NACK per transaction, 1,000
+	MaxConnections        int           // total, 0 = unlimited
+	MaxConnectionsPerAddr int           // per client address, 0 = unlimited
 }
 
 // Defaults of the Options limits.
