@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 
@@ -35,6 +36,7 @@ const (
 	pushedWake                   // queued; wake the writer
 	refused                      // the connection is closing
 	overflowed                   // over MaxPendingBytes: the connection was cut
+	full                         // over MaxPendingBytes: a queue waits for room
 )
 
 // outbox is a connection's bounded outbound queue. Publishers append to it
@@ -47,7 +49,8 @@ type outbox struct {
 	slow    bool // cut as a slow consumer: the queue was dropped
 	final   []byte
 	reason  string
-	dropped int // messages dropped by a slow-consumer cut
+	dropped int      // messages dropped by a slow-consumer cut
+	waiting []*queue // queues that found no room, to dispatch again once written
 }
 
 // push queues it unless the connection is closing or the bound would be
@@ -59,12 +62,34 @@ func (o *outbox) push(it outItem, limit int) pushResult {
 	if o.closing {
 		return refused
 	}
-	n := it.size()
-	if o.bytes+n > limit {
+	if o.bytes+it.size() > limit {
 		o.cutSlow(limit, it)
 		return overflowed
 	}
-	o.bytes += n
+	return o.appendLocked(it)
+}
+
+// pushFlow queues a delivery from queue q unless the bound would be
+// exceeded; then q waits, and is handed back by written once the writer
+// made room. Queue delivery is flow-controlled rather than cut: one item
+// always fits in an empty outbox, however large.
+func (o *outbox) pushFlow(it outItem, limit int, q *queue) pushResult {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing {
+		return refused
+	}
+	if o.bytes > 0 && o.bytes+it.size() > limit {
+		if !slices.Contains(o.waiting, q) {
+			o.waiting = append(o.waiting, q)
+		}
+		return full
+	}
+	return o.appendLocked(it)
+}
+
+func (o *outbox) appendLocked(it outItem) pushResult {
+	o.bytes += it.size()
 	o.items = append(o.items, it)
 	if len(o.items) == 1 {
 		return pushedWake
@@ -113,11 +138,15 @@ func (o *outbox) take(spare []outItem) (items []outItem, closing bool) {
 	return items, o.closing
 }
 
-// written releases n bytes the writer has written.
-func (o *outbox) written(n int) {
+// written releases n bytes the writer has written, and returns the queues
+// that were waiting for room.
+func (o *outbox) written(n int) []*queue {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.bytes -= n
-	o.mu.Unlock()
+	w := o.waiting
+	o.waiting = nil
+	return w
 }
 
 // droppedMessages returns how many messages a slow-consumer cut dropped.

@@ -92,3 +92,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestSlowQueueConsumer checks that queue delivery is flow-controlled: a
+// consumer that stops reading is neither cut nor sent more than its bound,
+// the other consumer gets the rest, and what the stalled one held goes to
+// the other, marked redelivered, once it leaves. Nothing is lost.
+func TestSlowQueueConsumer(t *testing.T) {
+	h := newHarness(t, Options{MaxPendingBytes: 256 << 10})
+	stalled := h.subscriber(t, "stalled", "/queue/work", "ack:client-individual")
+	stalled.nc.(*net.TCPConn).SetReadBuffer(8 << 10)
+	c := h.subscriber(t, "c", "/queue/work", "ack:client-individual")
+	const n = 400
+	body := strings.Repeat("q", 32<<10)
+	p := h.connect(t, "p")
+	for i := range n {
+		p.write(frame("SEND", body, "destination:/queue/work", "seq:"+strconv.Itoa(i)))
+	}
+	sendAll(p, "/queue/work")
+	seen := map[string]bool{}
+	receive := func(until func() bool) {
+		for !until() {
+			f := c.expect("MESSAGE")
+			seen[f.Value("seq")] = true
+			c.write(frame("ACK", "", "id:"+f.Value("ack")))
+		}
+	}
+	receive(func() bool { return value(t, h.m.QueueDepth) == 0 && len(seen) > n/2 })
+	stalled.nc.Close()
+	receive(func() bool { return len(seen) == n })
+	if cuts := value(t, h.m.SlowConsumerDisconnects); cuts != 0 {
+		t.Fatalf("%v slow-consumer cuts of queue consumers", cuts)
+	}
+}

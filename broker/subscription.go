@@ -93,16 +93,26 @@ func (s *subscription) deliverTopic(m *message) {
 	s.c.settle(r)
 }
 
-// pushLocked queues a tracked delivery when the subscriber has credit. ok
-// is false when it has none. Called with s.mu held.
+// pushLocked queues a tracked delivery when the subscriber has credit: fewer
+// pending deliveries than its prefetch and, for a queue consumer, room in
+// its connection's outbox. ok is false when it has none. Called with s.mu
+// held.
 func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
 	if s.closed.Load() || len(s.pending) >= s.prefetch || s.c.closing.Load() {
 		return refused, false
 	}
-	s.seq++
-	d.seq = s.seq
-	r = s.c.out.push(outItem{msg: d.msg, sub: s, seq: d.seq, redelivered: d.redelivered, cmd: stomp.MESSAGE}, s.c.b.o.MaxPendingBytes)
-	if r == pushed || r == pushedWake {
+	it := outItem{msg: d.msg, sub: s, seq: s.seq + 1, redelivered: d.redelivered, cmd: stomp.MESSAGE}
+	if s.kind == kindQueue {
+		r = s.c.out.pushFlow(it, s.c.b.o.MaxPendingBytes, s.q)
+	} else {
+		r = s.c.out.push(it, s.c.b.o.MaxPendingBytes)
+	}
+	switch r {
+	case full:
+		return r, false
+	case pushed, pushedWake:
+		s.seq = it.seq
+		d.seq = it.seq
 		s.pending = append(s.pending, d)
 	}
 	return r, true

@@ -82,7 +82,9 @@ func (c *conn) writeBatch(batch []outItem) error {
 	}
 	live := claim(batch)
 	err := c.t.writeBatch(c, live, c.deadline())
-	c.out.written(n)
+	for _, q := range c.out.written(n) {
+		q.dispatch()
+	}
 	if err != nil {
 		return err
 	}
