@@ -69,17 +69,19 @@ func (o *outbox) push(it outItem, limit int) pushResult {
 	return o.appendLocked(it)
 }
 
-// pushFlow queues a delivery from queue q unless the bound would be
-// exceeded; then q waits, and is handed back by written once the writer
-// made room. Queue delivery is flow-controlled rather than cut: one item
-// always fits in an empty outbox, however large.
+// pushFlow queues a delivery from queue q unless it would take the outbox
+// past three quarters of the bound (the rest is headroom for RECEIPTs and
+// topic messages, which cut the connection when they do not fit); then q
+// waits, and is handed back by written once the writer made room. Queue
+// delivery is flow-controlled rather than cut: one item always fits in an
+// empty outbox, however large.
 func (o *outbox) pushFlow(it outItem, limit int, q *queue) pushResult {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closing {
 		return refused
 	}
-	if o.bytes > 0 && o.bytes+it.size() > limit {
+	if o.bytes > 0 && o.bytes+it.size() > limit-limit/4 {
 		if !slices.Contains(o.waiting, q) {
 			o.waiting = append(o.waiting, q)
 		}

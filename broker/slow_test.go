@@ -124,3 +124,49 @@ func TestSlowQueueConsumer(t *testing.T) {
 		t.Fatalf("%v slow-consumer cuts of queue consumers", cuts)
 	}
 }
+
+// TestQueueLeavesHeadroom checks that a queue consumer whose outbox is full
+// of queue messages still gets its RECEIPTs without being cut.
+func TestQueueLeavesHeadroom(t *testing.T) {
+	h := newHarness(t, Options{MaxPendingBytes: 64 << 10})
+	c := h.subscriber(t, "c", "/queue/backlog", "ack:client-individual")
+	c.nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	for _, sc := range h.b.snapshot() { // and the broker's side of it
+		if sc.identity().Subject == "c" {
+			sc.t.(*tcpTransport).nc.(*net.TCPConn).SetWriteBuffer(4 << 10)
+		}
+	}
+	p := h.connect(t, "p")
+	// Eight deliveries of this body fill the outbox to within 250 bytes of
+	// the bound, less than the RECEIPTs below need.
+	body := strings.Repeat("q", 8050)
+	for range 200 {
+		p.write(frame("SEND", body, "destination:/queue/backlog"))
+	}
+	sendAll(p, "/queue/backlog")
+	for i := range 20 {
+		c.write(frame("SUBSCRIBE", "", "id:t"+strconv.Itoa(i), "destination:/topic/none", "receipt:r"+strconv.Itoa(i)))
+	}
+	c.write(frame("SEND", "", "destination:/sys/auth/refresh", "receipt:last"))
+	waitFor(t, "the last RECEIPT", func() bool {
+		return queued(h.b, "RECEIPT\nreceipt-id:last\n") || value(t, h.m.FramesSent.WithLabelValues("RECEIPT")) == 23
+	})
+	if cuts := value(t, h.m.SlowConsumerDisconnects); cuts != 0 {
+		t.Fatalf("%v slow-consumer cuts", cuts)
+	}
+}
+
+// queued reports whether a frame starting with prefix waits in an outbox.
+func queued(b *Broker, prefix string) bool {
+	for _, c := range b.snapshot() {
+		c.out.mu.Lock()
+		for _, it := range c.out.items {
+			if strings.HasPrefix(string(it.raw), prefix) {
+				c.out.mu.Unlock()
+				return true
+			}
+		}
+		c.out.mu.Unlock()
+	}
+	return false
+}
