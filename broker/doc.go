@@ -77,9 +77,9 @@
 // as dropped, slow_consumer); a NACKed topic message is dropped.
 //
 // Slow consumers: each connection's outbox holds at most MaxPendingBytes
-// (queued plus being written). Queue deliveries are flow-controlled by that
-// bound too: a consumer without room gets nothing more (the others do) until
-// its writer makes room, and is never cut. Anything else that would exceed
+// (queued plus being written). Queue deliveries are flow-controlled within
+// three quarters of that bound: a consumer without room gets nothing more
+// (the others do) until its writer makes room, and is never cut. Anything else that would exceed
 // it (a topic message, a RECEIPT) cuts the connection: its outbox is
 // dropped, an ERROR (code slow-consumer) is written on a best-effort basis,
 // and it is closed; publishers and other subscribers are not slowed.
