@@ -12,8 +12,9 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Subprotocols are the WebSocket subprotocols the broker speaks.
-var Subprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
+// subprotocols are the WebSocket subprotocols the broker speaks, preferred
+// first.
+var subprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
 
 // WebSocket buffer sizes: small, since frames are read and written in
 // pieces; write buffers are pooled so idle connections hold none.
@@ -30,7 +31,7 @@ func newUpgrader() *websocket.Upgrader {
 		ReadBufferSize:   wsReadBufferSize,
 		WriteBufferSize:  wsWriteBufferSize,
 		WriteBufferPool:  &sync.Pool{},
-		Subprotocols:     Subprotocols,
+		Subprotocols:     subprotocols,
 		// The Origin is checked before the upgrade, with a 403 answer.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
