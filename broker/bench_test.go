@@ -67,8 +67,8 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 }
 
-func benchFanOut(b *testing.B, subs, size int) {
-	_, pub, frames := fanOutBroker(b, subs)
+func benchFanOut(b *testing.B, subs, size int, setup ...func(*Broker)) {
+	_, pub, frames := fanOutBroker(b, subs, setup...)
 	f := &stomp.Frame{Command: stomp.SEND, Body: []byte(strings.Repeat("x", size))}
 	f.Add("destination", "/topic/bench")
 	f.Add("content-type", "text/plain")
@@ -90,9 +90,13 @@ func benchFanOut(b *testing.B, subs, size int) {
 
 // fanOutBroker starts a broker with subs topic subscribers on in-memory
 // sockets, and returns a connection to publish from and the count of frames
-// the subscribers received. Cleanup shuts the broker down.
-func fanOutBroker(tb testing.TB, subs int) (*Broker, *conn, *atomic.Int64) {
+// the subscribers received. setup, when given, changes the broker before
+// any connection exists. Cleanup shuts the broker down.
+func fanOutBroker(tb testing.TB, subs int, setup ...func(*Broker)) (*Broker, *conn, *atomic.Int64) {
 	br := New(Options{MaxPendingBytes: 1 << 30})
+	for _, f := range setup {
+		f(br)
+	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -15,11 +15,6 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// CodeNotText is the code of the ERROR that ends a SockJS session when a
-// frame for it is not valid UTF-8 (a binary body, say): SockJS carries text
-// only, so such a frame cannot reach the client intact.
-const CodeNotText = "not-text"
-
 // SockJS framing (sockjs-protocol 0.3.3): the server opens with "o", sends
 // frames as a JSON array of strings after "a", and ends with "c" and a JSON
 // [code, reason] pair.
@@ -153,32 +148,6 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.serve()
-}
-
-// acceptUpgrade checks the Origin and the UpgradeAuthenticator, reserves a
-// connection slot and upgrades, answering a refusal with a plain HTTP
-// status. On success the caller owns the slot and the socket.
-func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, string, bool) {
-	if !b.checkOrigin(r) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return nil, "", false
-	}
-	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
-	if err != nil {
-		http.Error(w, err.Error(), upgradeStatus(err))
-		return nil, "", false
-	}
-	if !b.admit(r.RemoteAddr) {
-		http.Error(w, "too many connections", http.StatusServiceUnavailable)
-		return nil, "", false
-	}
-	ws, err := b.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		b.release(r.RemoteAddr)
-		b.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
-		return nil, "", false
-	}
-	return ws, subject, true
 }
 
 // sockjsTransport is STOMP over the SockJS WebSocket transport. In, each

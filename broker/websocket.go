@@ -53,6 +53,32 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.serve()
 }
 
+// acceptUpgrade checks the Origin and the UpgradeAuthenticator, reserves a
+// connection slot and upgrades, answering a refusal with a plain HTTP
+// status. On success the caller owns the slot and the socket.
+func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, string, bool) {
+	if !b.checkOrigin(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return nil, "", false
+	}
+	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
+	if err != nil {
+		http.Error(w, err.Error(), upgradeStatus(err))
+		return nil, "", false
+	}
+	if !b.admit(r.RemoteAddr) {
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return nil, "", false
+	}
+	ws, err := b.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		b.release(r.RemoteAddr)
+		b.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return nil, "", false
+	}
+	return ws, subject, true
+}
+
 // checkOrigin applies Options.CheckOrigin, or same-origin by default.
 func (b *Broker) checkOrigin(r *http.Request) bool {
 	if b.o.CheckOrigin != nil {

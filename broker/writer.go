@@ -88,16 +88,42 @@ func (c *conn) writeBatch(batch []outItem) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	for i := range live {
-		it := &live[i]
-		c.b.m.framesOut[it.cmd].Inc()
+	c.count(live)
+	return nil
+}
+
+// count accounts for a written batch with one update per metric child it
+// touches, not one per frame: a hundred writers updating shared counters per
+// frame contend for their cache lines. Delivery latency is sampled once per
+// batch, for its oldest message; a batch holds one message unless the
+// writer has fallen behind.
+func (c *conn) count(batch []outItem) {
+	var frames [stomp.ERROR + 1]int
+	var delivered [numKinds]int
+	var oldest time.Time
+	for i := range batch {
+		it := &batch[i]
+		frames[it.cmd]++
 		if it.msg != nil {
-			c.b.m.delivered[it.msg.kind].Inc()
-			c.b.m.latency.Observe(now.Sub(it.msg.accepted).Seconds())
+			delivered[it.msg.kind]++
+			if oldest.IsZero() || it.msg.accepted.Before(oldest) {
+				oldest = it.msg.accepted
+			}
 		}
 	}
-	return nil
+	for cmd, n := range frames {
+		if n > 0 {
+			c.b.m.framesOut[cmd].Add(float64(n))
+		}
+	}
+	for kind, n := range delivered {
+		if n > 0 {
+			c.b.m.delivered[kind].Add(float64(n))
+		}
+	}
+	if !oldest.IsZero() {
+		c.b.m.latency.Observe(time.Since(oldest).Seconds())
+	}
 }
 
 // claim keeps the items still to be written at the front of batch.
