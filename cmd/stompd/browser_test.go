@@ -84,15 +84,25 @@ type tab struct {
 	allowReset bool // connection-refused network errors are expected
 }
 
-// newTab opens a tab in a new browser context of browser.
+// newTab opens a tab in a new browser context of browser; its console
+// errors fail the test.
 func newTab(t *testing.T, browser context.Context, name string) *tab {
 	t.Helper()
+	tb := &tab{t: t, name: name}
+	tb.open(browser, tb.record, tb.checkConsole)
+	return tb
+}
+
+// open starts tb in a new browser context of browser. Every console message
+// goes to record; check runs once the tab has closed, at the end of the test.
+func (tb *tab) open(browser context.Context, record func(chromedp.ConsoleMessage), check func()) {
+	tb.t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
-		t.Fatalf("%s: opening a tab: %v", name, err)
+		tb.t.Fatalf("%s: opening a tab: %v", tb.name, err)
 	}
-	tb := &tab{t: t, name: name, ctx: ctx}
+	tb.ctx = ctx
 	messages := chromedp.Console(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -101,15 +111,14 @@ func newTab(t *testing.T, browser context.Context, name string) *tab {
 			if err != nil {
 				return
 			}
-			tb.record(m)
+			record(m)
 		}
 	}()
-	t.Cleanup(func() {
+	tb.t.Cleanup(func() {
 		cancel()
 		<-done
-		tb.checkConsole()
+		check()
 	})
-	return tb
 }
 
 func (tb *tab) record(m chromedp.ConsoleMessage) {

@@ -70,32 +70,22 @@ type clientPage struct {
 	expected []*regexp.Regexp
 }
 
+// record keeps the page's console errors and exceptions.
+func (p *clientPage) record(m chromedp.ConsoleMessage) {
+	if m.Type != chromedp.ConsoleError && m.Type != chromedp.ConsoleException {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.console = append(p.console, m.String())
+}
+
 // openClientPage loads clients.html from origin, talking to stompd at
 // stompdURL.
 func openClientPage(t *testing.T, browser context.Context, origin, stompdURL string) *clientPage {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	p := &clientPage{tab: &tab{t: t, name: t.Name(), ctx: ctx}}
-	messages := chromedp.Console(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException {
-				p.mu.Lock()
-				p.console = append(p.console, m.String())
-				p.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		p.checkConsole()
-	})
+	p := &clientPage{tab: &tab{t: t, name: t.Name()}}
+	p.open(browser, p.record, p.checkConsole)
 	p.do("loading the page", chromedp.Navigate(origin+"/clients.html"))
 	p.waitFor("the page's script", "window.ready === true")
 	p.call("configure", stompdURL)
