@@ -18,16 +18,19 @@ const childStart = 30 * time.Second
 
 // child is a stompd process run from the test binary.
 type child struct {
-	cmd *exec.Cmd
-	url string
+	cmd       *exec.Cmd
+	url       string
+	stompAddr string
+	msgs      chan string // the msg of each log line after "stompd serving"
 }
 
-// startChild runs stompd on dataDir in a child process and waits until it
-// serves; it returns the child with its HTTP base URL.
-func startChild(t *testing.T, dataDir string) *child {
+// startChild runs stompd on dataDir, with extra flags, in a child process
+// and waits until it serves.
+func startChild(t *testing.T, dataDir string, extra ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childArgsEnv+"=--data "+dataDir+" --http 127.0.0.1:0 --stomp 127.0.0.1:0 --log-format json")
+	args := append([]string{"--data", dataDir, "--http", "127.0.0.1:0", "--stomp", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, " "))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -36,23 +39,53 @@ func startChild(t *testing.T, dataDir string) *child {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
+	c := &child{cmd: cmd, msgs: make(chan string, 1000)}
+	serving := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			var line struct{ Msg, HTTP string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "stompd serving" {
-				addr <- line.HTTP
+			var line struct{ Msg, HTTP, STOMP string }
+			switch {
+			case json.Unmarshal(sc.Bytes(), &line) != nil:
+				select {
+				case c.msgs <- sc.Text():
+				default:
+				}
+			case line.Msg == "stompd serving":
+				c.url, c.stompAddr = "http://"+line.HTTP, line.STOMP
+				close(serving)
+			default:
+				select {
+				case c.msgs <- line.Msg:
+				default:
+				}
 			}
 		}
 	}()
 	select {
-	case a := <-addr:
-		return &child{cmd: cmd, url: "http://" + a}
+	case <-serving:
+		return c
 	case <-time.After(childStart):
 		t.Fatalf("the child server did not start within %v", childStart)
 	}
 	return nil
+}
+
+// waitLog waits for a log line whose msg (or, for a line that is not JSON,
+// whole text) contains want.
+func (c *child) waitLog(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(childStart)
+	for {
+		select {
+		case m := <-c.msgs:
+			if strings.Contains(m, want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the child never logged %q", want)
+		}
+	}
 }
 
 // TestRefreshTokensSurviveKill checks that a refresh token the API handed
