@@ -3,10 +3,7 @@ package persist
 import (
 	"crypto/sha256"
 	"errors"
-	"go/parser"
-	"go/token"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,27 +93,4 @@ func TestClosedStore(t *testing.T) {
 	_, err := s.Users()
 	wantErr(t, "Users after Close", err, ErrClosed)
 	wantErr(t, "PutKey after Close", s.PutKey("k", []byte("v")), ErrClosed)
-}
-
-// TestImportsNothingInternal keeps persist a leaf: it must not import auth,
-// broker or anything else of stompd's.
-func TestImportsNothingInternal(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range f.Imports {
-			if strings.HasPrefix(imp.Path.Value, `"github.com/stompd/stompd`) {
-				t.Errorf("%s imports %s", name, imp.Path.Value)
-			}
-		}
-	}
 }

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestImportsFlowOneWay keeps the package layout of STYLE.md: stomp,
+// metrics and persist import nothing of stompd's; broker and auth only
+// stomp and metrics; only cmd/stompd wires them all together.
+func TestImportsFlowOneWay(t *testing.T) {
+	const module = "github.com/stompd/stompd/"
+	for pkg, allowed := range map[string][]string{
+		"stomp":          nil,
+		"metrics":        nil,
+		"persist":        nil,
+		"broker":         {"stomp", "metrics"},
+		"auth":           {"stomp", "metrics"},
+		"cmd/stompbench": {"stomp"},
+	} {
+		out, err := exec.Command("go", "list", "-deps", module+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			name, internal := strings.CutPrefix(dep, module)
+			if internal && name != pkg && !slices.Contains(allowed, name) {
+				t.Errorf("%s imports %s", pkg, name)
+			}
+		}
+	}
+}
