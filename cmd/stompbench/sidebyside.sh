@@ -1,0 +1,434 @@
+#!/usr/bin/env bash
+# sidebyside.sh: stompd and RabbitMQ's STOMP plugins, same load, same machine.
+#
+# What it does, from the repository root, as root on Debian (bookworm):
+#   1. installs rabbitmq-server (3.10.x on bookworm) and python3 from Debian
+#      packages if they are missing, and stops the Debian service if it runs;
+#   2. builds stompd and stompbench into a temporary directory;
+#   3. starts stompd alone, pinned to CPU 0, with a fresh data dir and one
+#      user, runs every scenario against it with stompbench pinned to CPU 1,
+#      and stops it; each conns run gets a freshly started broker, so memory
+#      the broker kept from an earlier run does not hide what connections
+#      cost;
+#   4. does the same with RabbitMQ (rabbitmq_stomp and rabbitmq_web_stomp
+#      enabled, its own config, data, logs, node name and Erlang cookie in
+#      the same temporary directory);
+#   5. prints, on stdout, each run's JSON report, then one markdown table:
+#      each figure for stompd and RabbitMQ and their ratio, with the date,
+#      machine, versions, load averages and the stompbench commands. Progress
+#      goes to stderr, with the broker's CPU use during each run: a broker
+#      well below 100% was not what limited that run.
+#
+# To keep the whole output:
+#   bash cmd/stompbench/sidebyside.sh 2>&1 | tee /tmp/sidebyside-$(date +%F).txt
+#
+# Scenarios, 128-byte bodies, each run DURATION long after a WARMUP:
+#   p2p and fanout 1->100 over TCP and over WebSocket, flat out (delivered
+#   msg/s); fanout 1->100 at half of the broker's own flat-out publish rate
+#   (p99 latency); CONNS idle connections with one subscription each over
+#   TCP and over WebSocket (broker RSS growth per connection).
+# A run that loses, duplicates or corrupts a message shows as INVALID; a run
+# that cannot run at all shows the error stompbench printed.
+#
+# Everything listens on 127.0.0.1 only: stompd's STOMP and HTTP ports,
+# RabbitMQ's STOMP, Web-STOMP and Erlang distribution ports (AMQP is off),
+# and epmd. Ports are picked free at start, so a stompd or RabbitMQ already
+# running on its default ports is left alone. The two brokers never run at
+# the same time.
+#
+# Takes about 7 minutes on 2 cores (plus the RabbitMQ install the first
+# time). Needs 2 CPUs or more, Go, and taskset (util-linux). Other load on
+# the machine skews the figures: the load averages are printed with them.
+#
+# Settings, from the environment:
+#   DURATION (10s)  measured time of each run
+#   WARMUP   (2s)   warm-up before each run
+#   CONNS    (2000) idle connections in the conns runs
+#   HOLD     (5s)   how long the conns runs hold their connections
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNS=${CONNS:-2000}
+HOLD=${HOLD:-5s}
+SIZE=128
+SUBS=100
+BROKER_CPU=0
+BENCH_CPU=1
+
+say() { printf '%s\n' "$*" >&2; }
+die() {
+	say "sidebyside: $*"
+	exit 1
+}
+
+[[ $(id -u) == 0 ]] || die "run as root (it installs packages and starts RabbitMQ)"
+[[ -f go.mod && -d cmd/stompbench ]] || die "run from the repository root: bash cmd/stompbench/sidebyside.sh"
+(($(nproc) >= 2)) || die "needs 2 CPUs or more: the broker and the load tool get one each"
+command -v taskset >/dev/null || die "taskset is missing (apt-get install util-linux)"
+command -v go >/dev/null || die "go is missing"
+
+# --- packages ---------------------------------------------------------------
+
+RMQ_BIN=/usr/lib/rabbitmq/bin
+if [[ ! -x $RMQ_BIN/rabbitmq-server ]] || ! command -v python3 >/dev/null; then
+	say "installing rabbitmq-server and python3 from Debian packages"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server python3 >/dev/null
+fi
+# The package's service may have started on install; only the pinned node
+# started below may run during the measurements.
+if pgrep -u rabbitmq -x beam.smp >/dev/null; then
+	say "stopping the rabbitmq-server service"
+	service rabbitmq-server stop >/dev/null || die "could not stop the rabbitmq-server service"
+fi
+
+# --- scratch space and cleanup ------------------------------------------------
+
+tmp=$(mktemp -d /tmp/sidebyside.XXXXXX)
+res=$tmp/results
+mkdir -p "$res"
+stompd_pid=
+rmq_pid=
+broker_pid=
+epmd_before=$(pgrep -x epmd || true)
+
+stop_stompd() {
+	if [[ -n $stompd_pid ]]; then
+		kill -TERM "$stompd_pid" 2>/dev/null || true
+		wait "$stompd_pid" 2>/dev/null || true
+		stompd_pid=
+	fi
+}
+
+stop_rabbitmq() {
+	if [[ -n $rmq_pid ]]; then
+		rmq rabbitmqctl stop >/dev/null 2>&1 || kill -TERM "$rmq_pid" 2>/dev/null || true
+		wait "$rmq_pid" 2>/dev/null || true
+		rmq_pid=
+	fi
+	# epmd is started by the first Erlang node; stop it only if this
+	# script's node started it.
+	if [[ -z $epmd_before ]] && pgrep -x epmd >/dev/null; then
+		epmd -kill >/dev/null 2>&1 || true
+	fi
+}
+
+cleanup() {
+	stop_stompd
+	stop_rabbitmq
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Connections per run go past the usual 1024 open files.
+ulimit -n "$(ulimit -Hn)"
+
+# free_port prints a TCP port free on 127.0.0.1.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port waits up to $2 seconds for 127.0.0.1:$1 to accept connections.
+wait_port() {
+	local port=$1 deadline=$((SECONDS + $2))
+	until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+}
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# cpu_ticks prints the CPU time, user and system, the broker has used so
+# far, in clock ticks (1/100 s on Linux).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$broker_pid/stat"; }
+
+# --- build ------------------------------------------------------------------
+
+say "building stompd and stompbench"
+go build -o "$tmp/stompd" ./cmd/stompd
+go build -o "$tmp/stompbench" ./cmd/stompbench
+
+# bench NAME ARGS... runs stompbench pinned to BENCH_CPU, keeping its JSON
+# report in $res/NAME.json and its error output in $res/NAME.err.
+bench() {
+	local name=$1
+	shift
+	local cmd=(taskset -c "$BENCH_CPU" "$tmp/stompbench" -json -quiet -size "$SIZE" "$@")
+	printf '%s\n' "${cmd[*]}" | sed -e "s|$tmp/||g" -e 's|\(-auth-login [^:]*:\)[^ ]*|\1PASSWORD|' >"$res/$name.cmd"
+	say "  $name: $(cat "$res/$name.cmd")"
+	local ticks start=$EPOCHREALTIME
+	ticks=$(cpu_ticks)
+	"${cmd[@]}" >"$res/$name.json" 2>"$res/$name.err" || true
+	python3 -c 'import sys; t, s, e = map(float, sys.argv[1:]); print("%.0f%%" % (t / (e - s)))' \
+		"$(($(cpu_ticks) - ticks))" "$start" "$EPOCHREALTIME" >"$res/$name.cpu"
+	say "    $(summary "$res/$name"); broker CPU $(cat "$res/$name.cpu") of its core over the whole run"
+}
+
+# summary prints one line about the run whose files start with $1.
+summary() {
+	python3 - "$1" <<'PY'
+import json, sys
+base = sys.argv[1]
+try:
+    r = json.load(open(base + ".json"))
+except ValueError:
+    err = open(base + ".err").read().strip().splitlines()
+    print("error:", err[-1] if err else "no output")
+    sys.exit()
+state = "OK" if r["valid"] else "INVALID"
+lat = r["latency_us"]
+line = "%s delivered %.0f msg/s, published %.0f msg/s, p99 %.0f us" % (
+    state, r["delivery_rate"], r["publish_rate"], lat["p99"])
+if r.get("conns"):
+    line += ", %.2f KiB per connection" % r["conns"].get("kib_per_connection", 0)
+if r.get("error"):
+    line += ", error: " + r["error"]
+print(line)
+PY
+}
+
+# half_rate prints half the publish rate of run $1, or nothing if that run
+# is not valid.
+half_rate() {
+	python3 - "$res/$1.json" <<'PY'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except ValueError:
+    sys.exit()
+if r["valid"] and r["publish_rate"] > 0:
+    print(int(r["publish_rate"] / 2))
+PY
+}
+
+# phases BROKER TCPADDR WSURL ARGS... runs every scenario against one
+# broker, ARGS being its credentials. Each conns run gets a freshly started
+# broker, so that memory left over from earlier runs does not hide what the
+# connections cost; start_BROKER sets broker_pid and stop_BROKER ends it.
+phases() {
+	local b=$1 tcp=$2 ws=$3
+	shift 3
+	local run=(-duration "$DURATION" -warmup "$WARMUP" "$@")
+	load >"$res/$b.load-start"
+
+	"start_$b"
+	bench "$b-conns-tcp" -tcp "$tcp" -scenario conns -conns "$CONNS" -duration "$HOLD" -pid "$broker_pid" "$@"
+	"stop_$b"
+	"start_$b"
+	bench "$b-conns-ws" -ws "$ws" -scenario conns -conns "$CONNS" -duration "$HOLD" -pid "$broker_pid" "$@"
+	"stop_$b"
+
+	"start_$b"
+	bench "$b-p2p-tcp" -tcp "$tcp" -scenario p2p "${run[@]}"
+	bench "$b-fanout-tcp" -tcp "$tcp" -scenario fanout -subs "$SUBS" "${run[@]}"
+	bench "$b-p2p-ws" -ws "$ws" -scenario p2p "${run[@]}"
+	bench "$b-fanout-ws" -ws "$ws" -scenario fanout -subs "$SUBS" "${run[@]}"
+	local t rate target
+	for t in tcp ws; do
+		rate=$(half_rate "$b-fanout-$t")
+		if [[ -z $rate ]]; then
+			echo "the flat-out fanout run over $t has no valid rate to halve" >"$res/$b-fanoutrate-$t.err"
+			continue
+		fi
+		target=(-tcp "$tcp")
+		[[ $t == ws ]] && target=(-ws "$ws")
+		bench "$b-fanoutrate-$t" "${target[@]}" -scenario fanout -subs "$SUBS" -rate "$rate" "${run[@]}"
+	done
+	"stop_$b"
+	load >"$res/$b.load-end"
+}
+
+# --- stompd -----------------------------------------------------------------
+
+sd_stomp=$(free_port)
+sd_http=$(free_port)
+sd_pass=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
+"$tmp/stompd" user add --data "$tmp/stompd-data" --email bench@example.com --password "$sd_pass" >/dev/null
+echo "stompd at commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" >"$res/stompd.version"
+
+start_stompd() {
+	say "starting stompd on CPU $BROKER_CPU: STOMP 127.0.0.1:$sd_stomp, HTTP 127.0.0.1:$sd_http"
+	taskset -c "$BROKER_CPU" "$tmp/stompd" --data "$tmp/stompd-data" \
+		--stomp "127.0.0.1:$sd_stomp" --http "127.0.0.1:$sd_http" \
+		--access-ttl 1h --log-level warn >>"$tmp/stompd.log" 2>&1 &
+	stompd_pid=$!
+	broker_pid=$stompd_pid
+	wait_port "$sd_stomp" 30 && wait_port "$sd_http" 30 || die "stompd did not start: $(tail -5 "$tmp/stompd.log")"
+}
+
+phases stompd "127.0.0.1:$sd_stomp" "ws://127.0.0.1:$sd_http/ws" \
+	-auth-login "bench@example.com:$sd_pass" -auth-url "http://127.0.0.1:$sd_http"
+
+# --- RabbitMQ ---------------------------------------------------------------
+
+rq_stomp=$(free_port)
+rq_ws=$(free_port)
+rq_dist=$(free_port)
+mkdir -p "$tmp/rabbitmq/home" "$tmp/rabbitmq/mnesia" "$tmp/rabbitmq/log"
+cat >"$tmp/rabbitmq/rabbitmq.conf" <<EOF
+listeners.tcp = none
+stomp.listeners.tcp.1 = 127.0.0.1:$rq_stomp
+web_stomp.tcp.ip = 127.0.0.1
+web_stomp.tcp.port = $rq_ws
+loopback_users.guest = true
+log.console = false
+log.file.level = warning
+EOF
+
+# rmq_env makes RabbitMQ's commands work on this script's node only, with
+# its own cookie, config, plugins, data and logs, listening on loopback.
+rmq_env=(
+	HOME="$tmp/rabbitmq/home"
+	RABBITMQ_NODENAME="sidebyside$$@localhost"
+	RABBITMQ_CONFIG_FILE="$tmp/rabbitmq/rabbitmq.conf"
+	RABBITMQ_ENABLED_PLUGINS_FILE="$tmp/rabbitmq/enabled_plugins"
+	RABBITMQ_MNESIA_BASE="$tmp/rabbitmq/mnesia"
+	RABBITMQ_LOG_BASE="$tmp/rabbitmq/log"
+	RABBITMQ_DIST_PORT="$rq_dist"
+	ERL_EPMD_ADDRESS=127.0.0.1
+	RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+	RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+)
+rmq() {
+	local cmd=$1
+	shift
+	env "${rmq_env[@]}" "$RMQ_BIN/$cmd" "$@"
+}
+rmq rabbitmq-plugins enable --offline rabbitmq_stomp rabbitmq_web_stomp >/dev/null
+
+# start_rabbitmq starts the node; broker_pid is its beam.smp, the process
+# doing the work (the one started is a shell script waiting on it).
+start_rabbitmq() {
+	say "starting RabbitMQ on CPU $BROKER_CPU: STOMP 127.0.0.1:$rq_stomp, Web-STOMP 127.0.0.1:$rq_ws"
+	taskset -c "$BROKER_CPU" env "${rmq_env[@]}" "$RMQ_BIN/rabbitmq-server" >>"$tmp/rabbitmq/startup.log" 2>&1 &
+	rmq_pid=$!
+	wait_port "$rq_stomp" 120 && wait_port "$rq_ws" 30 || die "RabbitMQ did not start: $(tail -5 "$tmp/rabbitmq/startup.log")"
+	broker_pid=$(rmq rabbitmqctl eval 'os:getpid().' | tr -dc '0-9')
+	[[ -n $broker_pid ]] || die "could not read RabbitMQ's beam.smp pid"
+	say "RabbitMQ's beam.smp is pid $broker_pid, on CPUs $(taskset -cp "$broker_pid" | sed 's/.*: //')"
+	[[ -s $res/rabbitmq.version ]] ||
+		echo "RabbitMQ $(rmq rabbitmqctl version 2>/dev/null | tail -1) on Erlang/OTP $(rmq rabbitmqctl eval 'erlang:system_info(otp_release).' | tr -dc '0-9')" >"$res/rabbitmq.version"
+}
+
+phases rabbitmq "127.0.0.1:$rq_stomp" "ws://127.0.0.1:$rq_ws/ws" -login guest -passcode guest -vhost /
+
+# --- report -----------------------------------------------------------------
+
+printf '\n## Raw results (one JSON report per run)\n\n'
+for f in "$res"/*.json; do
+	name=$(basename "$f" .json)
+	printf '%s: %s\n' "$name" "$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$f" 2>/dev/null || tail -1 "$res/$name.err")"
+done
+
+python3 - "$res" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" \
+	"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" "$(go version | cut -d' ' -f3)" \
+	"$DURATION" "$WARMUP" "$CONNS" "$HOLD" "$SIZE" "$SUBS" <<'PY'
+import json, os, sys
+
+res, date, ncpu, cpu, gover, duration, warmup, conns, hold, size, subs = sys.argv[1:]
+
+def read(name):
+    """The run's report, or None and the error it printed."""
+    try:
+        return json.load(open(os.path.join(res, name + ".json"))), None
+    except (OSError, ValueError):
+        pass
+    try:
+        lines = open(os.path.join(res, name + ".err")).read().strip().splitlines()
+    except OSError:
+        lines = []
+    return None, (lines[-1] if lines else "no output")
+
+def cell(r, err, fmt):
+    if r is None:
+        return "error: " + err.replace("|", "\\|")
+    if not r["valid"]:
+        why = "lost %d, duplicated %d, corrupted %d, misrouted %d" % (
+            r["lost"], r["duplicated"], r["corrupted"], r["misrouted"])
+        if r.get("error"):
+            why += "; " + r["error"]
+        return "INVALID (" + why.replace("|", "\\|") + ")"
+    return fmt(r)
+
+def group(n):
+    return format(int(round(n)), ",")
+
+rate = lambda r: r["delivery_rate"]
+p99 = lambda r: r["latency_us"]["p99"]
+kib = lambda r: (r.get("conns") or {}).get("kib_per_connection", 0) or None
+
+def at_rate(v, r):
+    s = "%.3f ms at %s msg/s" % (v / 1e3, group(r["rate"]))
+    if r["publish_rate"] < 0.98 * r["rate"]:
+        s += " (fell behind: published %s msg/s)" % group(r["publish_rate"])
+    return s
+
+rows = [
+    # label, run, value, format, higher is better
+    ("p2p, TCP: delivered msg/s", "p2p-tcp", rate, lambda v, r: group(v), True),
+    ("fanout 1→%s, TCP: delivered msg/s" % subs, "fanout-tcp", rate, lambda v, r: group(v), True),
+    ("p2p, WebSocket: delivered msg/s", "p2p-ws", rate, lambda v, r: group(v), True),
+    ("fanout 1→%s, WebSocket: delivered msg/s" % subs, "fanout-ws", rate, lambda v, r: group(v), True),
+    ("fanout 1→%s, TCP: p99 latency at half its own max rate" % subs, "fanoutrate-tcp", p99,
+     at_rate, None),
+    ("fanout 1→%s, WebSocket: p99 latency at half its own max rate" % subs, "fanoutrate-ws", p99,
+     at_rate, None),
+    ("%s idle conns, TCP: RSS per connection" % group(int(conns)), "conns-tcp", kib,
+     lambda v, r: "%.1f KiB" % v, False),
+    ("%s idle conns, WebSocket: RSS per connection" % group(int(conns)), "conns-ws", kib,
+     lambda v, r: "%.1f KiB" % v, False),
+]
+
+def text(name):
+    try:
+        return open(os.path.join(res, name)).read().strip()
+    except OSError:
+        return "unknown"
+
+print()
+print("## stompd and RabbitMQ side by side")
+print()
+print("- date: %s" % date)
+print("- machine: %s CPUs, %s; each broker pinned to CPU 0, stompbench to CPU 1, one broker running at a time" % (ncpu, cpu))
+print("- versions: %s (%s); %s" % (text("stompd.version"), gover, text("rabbitmq.version")))
+print("- load average (1/5/15 min) at start and end: stompd %s → %s; RabbitMQ %s → %s" % (
+    text("stompd.load-start"), text("stompd.load-end"), text("rabbitmq.load-start"), text("rabbitmq.load-end")))
+print("- runs: %s-byte bodies, %s measured after a %s warm-up; conns runs hold %s idle connections, one subscription each, for %s" % (
+    size, duration, warmup, conns, hold))
+print("- command: `bash cmd/stompbench/sidebyside.sh` (DURATION=%s WARMUP=%s CONNS=%s HOLD=%s)" % (duration, warmup, conns, hold))
+print()
+print("| scenario | stompd | RabbitMQ | ratio |")
+print("|---|---|---|---|")
+for label, run, value, fmt, higher in rows:
+    cells, vals = [], []
+    for b in ("stompd", "rabbitmq"):
+        r, err = read(b + "-" + run)
+        v = value(r) if r is not None and r["valid"] else None
+        if r is not None and r["valid"] and v is None:
+            err, r = "no figure in the report", None
+        cells.append(cell(r, err, lambda r: fmt(v, r)))
+        vals.append(v)
+    s, q = vals
+    if higher is None or not s or not q:
+        ratio = "—"
+    else:
+        ratio = "%.1f×" % (s / q if higher else q / s)
+    print("| %s | %s | %s | %s |" % (label, cells[0], cells[1], ratio))
+print()
+print("Ratio: how many times better stompd's figure is (stompd ÷ RabbitMQ for")
+print("rates, RabbitMQ ÷ stompd for memory). Latency rows run each broker at half")
+print("of its own flat-out fanout publish rate, so their rates differ and no ratio")
+print("is given. Delivered msg/s counts every delivery to every subscriber.")
+print()
+print("stompbench commands (PASSWORD is a random one made for the run):")
+print()
+for b in ("stompd", "rabbitmq"):
+    for label, run, *_ in rows:
+        try:
+            print("    " + open(os.path.join(res, b + "-" + run + ".cmd")).read().strip())
+        except OSError:
+            pass
+PY
