@@ -32,8 +32,9 @@
 // session state: subscriptions, transactions, the negotiated version. The
 // writer owns the write side of the socket: it drains the connection's
 // outbox in batches, flushing once per batch (over TCP, one writev per
-// 32 KiB of frames, large bodies passed by reference), sends
-// heart-beats when idle, applies write deadlines, and on its ticker enforces
+// 32 KiB of frames, large bodies passed by reference; over WebSocket, the
+// batch's messages are gathered under gorilla and written 32 KiB at a
+// time), sends heart-beats when idle, applies write deadlines, and on its ticker enforces
 // the CONNECT timeout, the token deadline and the client's heart-beat.
 // There is no central event loop: a SEND is routed in the sender's reader
 // goroutine, straight into the subscribers' outboxes, which never block (a

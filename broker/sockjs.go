@@ -130,7 +130,7 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `Can "Upgrade" only to "WebSocket".`, http.StatusBadRequest)
 		return
 	}
-	ws, subject, ok := b.acceptUpgrade(w, r)
+	ws, out, subject, ok := b.acceptUpgrade(w, r)
 	if !ok {
 		return
 	}
@@ -141,7 +141,7 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 		b.log.Debug("sockjs open frame failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	t := &sockjsTransport{wsTransport: wsTransport{ws: ws}}
+	t := &sockjsTransport{wsTransport: wsTransport{ws: ws, out: out}}
 	c := b.newConn(t, transportWebSocket, r.RemoteAddr, subject)
 	if !b.track(c) {
 		ws.Close()

@@ -41,11 +41,11 @@ func newUpgrader() *websocket.Upgrader {
 // over it. The Origin and the UpgradeAuthenticator are checked first, and
 // refused with a plain HTTP status before any upgrade.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ws, subject, ok := b.acceptUpgrade(w, r)
+	ws, out, subject, ok := b.acceptUpgrade(w, r)
 	if !ok {
 		return
 	}
-	c := b.newConn(&wsTransport{ws: ws}, transportWebSocket, r.RemoteAddr, subject)
+	c := b.newConn(&wsTransport{ws: ws, out: out}, transportWebSocket, r.RemoteAddr, subject)
 	if !b.track(c) {
 		ws.Close()
 		return
@@ -55,28 +55,30 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // acceptUpgrade checks the Origin and the UpgradeAuthenticator, reserves a
 // connection slot and upgrades, answering a refusal with a plain HTTP
-// status. On success the caller owns the slot and the socket.
-func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, string, bool) {
+// status. On success the caller owns the slot and the socket, and out is
+// the batching socket under it.
+func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request) (ws *websocket.Conn, out *batchConn, subject string, ok bool) {
 	if !b.checkOrigin(r) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return nil, "", false
+		return nil, nil, "", false
 	}
 	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
 	if err != nil {
 		http.Error(w, err.Error(), upgradeStatus(err))
-		return nil, "", false
+		return nil, nil, "", false
 	}
 	if !b.admit(r.RemoteAddr) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
-		return nil, "", false
+		return nil, nil, "", false
 	}
-	ws, err := b.upgrader.Upgrade(w, r, nil)
+	hj := &batchHijacker{ResponseWriter: w}
+	ws, err = b.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		b.release(r.RemoteAddr)
 		b.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
-		return nil, "", false
+		return nil, nil, "", false
 	}
-	return ws, subject, true
+	return ws, hj.conn, subject, true
 }
 
 // checkOrigin applies Options.CheckOrigin, or same-origin by default.
@@ -99,6 +101,7 @@ func (b *Broker) checkOrigin(r *http.Request) bool {
 // same ERROR frames.
 type wsTransport struct {
 	ws   *websocket.Conn
+	out  *batchConn // under ws: a batch's messages leave in one write
 	rbuf readBuffer
 	wbuf []byte
 
@@ -140,12 +143,14 @@ func (t *wsTransport) writeBatch(c *conn, batch []outItem, deadline time.Time) e
 	if err := t.ws.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
+	t.out.begin()
 	for i := range batch {
 		if err := t.writeItem(c, &batch[i]); err != nil {
+			t.out.flush()
 			return err
 		}
 	}
-	return nil
+	return t.out.flush()
 }
 
 // writeItem writes one frame as one message: text when the frame is valid
