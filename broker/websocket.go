@@ -143,7 +143,9 @@ func (t *wsTransport) writeBatch(c *conn, batch []outItem, deadline time.Time) e
 	if err := t.ws.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	t.out.begin()
+	if err := t.out.begin(deadline); err != nil {
+		return err
+	}
 	for i := range batch {
 		if err := t.writeItem(c, &batch[i]); err != nil {
 			t.out.flush()

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // batchConn is the socket under a WebSocket connection. Between begin and
@@ -15,7 +16,10 @@ import (
 // (the handshake, control messages) go straight to the socket.
 //
 // Gorilla serialises its own writes; mu also orders them with begin and
-// flush, since a close message may be written from another goroutine.
+// flush, since a control message (a pong, a close) may be written from
+// another goroutine. During a batch the socket keeps the batch's write
+// deadline: gorilla sets a short one of its own for each control message,
+// which would otherwise cut the batch's flush short.
 type batchConn struct {
 	net.Conn
 
@@ -26,10 +30,18 @@ type batchConn struct {
 // batchBufs pools the buffers of batches in progress.
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, flushSize); return &b }}
 
+// Write gathers p during a batch. A part of flushSize or more (a large
+// body) is not copied: what was gathered goes out first, then p itself.
 func (bc *batchConn) Write(p []byte) (int, error) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
 	if bc.buf == nil {
+		return bc.Conn.Write(p)
+	}
+	if len(p) >= flushSize {
+		if err := bc.writeOut(); err != nil {
+			return 0, err
+		}
 		return bc.Conn.Write(p)
 	}
 	*bc.buf = append(*bc.buf, p...)
@@ -41,13 +53,25 @@ func (bc *batchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// begin starts gathering writes.
-func (bc *batchConn) begin() {
+// SetWriteDeadline passes a deadline to the socket outside a batch, and
+// keeps the batch's own during one.
+func (bc *batchConn) SetWriteDeadline(t time.Time) error {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if bc.buf != nil {
+		return nil
+	}
+	return bc.Conn.SetWriteDeadline(t)
+}
+
+// begin starts gathering writes, which leave before deadline.
+func (bc *batchConn) begin(deadline time.Time) error {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
 	if bc.buf == nil {
 		bc.buf = batchBufs.Get().(*[]byte)
 	}
+	return bc.Conn.SetWriteDeadline(deadline)
 }
 
 // flush writes what the batch gathered and ends the batch.
