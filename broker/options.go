@@ -49,6 +49,7 @@ type Options struct {
 	MaxQueueLength        int           // messages buffered per queue, 100,000
 	MaxTransactions       int           // open per connection, 16
 	MaxTransactionFrames  int           // SEND/ACK/NACK per transaction, 1,000
+	MaxTransactionBytes   int           // held by a connection's open transactions, 4 MiB
 	MaxConnections        int           // total, 0 = unlimited
 	MaxConnectionsPerAddr int           // per client address, 0 = unlimited
 }
@@ -66,6 +67,7 @@ const (
 	DefaultMaxQueueLength            = 100000
 	DefaultMaxTransactions           = 16
 	DefaultMaxTransactionFrames      = 1000
+	DefaultMaxTransactionBytes       = 4 << 20
 )
 
 func (o Options) withDefaults() Options {
@@ -95,6 +97,7 @@ func (o Options) withDefaults() Options {
 	o.MaxQueueLength = orInt(o.MaxQueueLength, DefaultMaxQueueLength)
 	o.MaxTransactions = orInt(o.MaxTransactions, DefaultMaxTransactions)
 	o.MaxTransactionFrames = orInt(o.MaxTransactionFrames, DefaultMaxTransactionFrames)
+	o.MaxTransactionBytes = orInt(o.MaxTransactionBytes, DefaultMaxTransactionBytes)
 	return o
 }
 

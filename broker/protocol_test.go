@@ -106,6 +106,7 @@ func TestErrors(t *testing.T) {
 		{"COMMIT of unknown transaction", Options{}, false, frame("COMMIT", "", "transaction:t"), CodeProtocolError, "not open", ""},
 		{"too many transactions", Options{MaxTransactions: 1}, false, frame("BEGIN", "", "transaction:a") + frame("BEGIN", "", "transaction:b"), CodeLimitExceeded, "too many open transactions", ""},
 		{"too many transaction frames", Options{MaxTransactionFrames: 1}, false, frame("BEGIN", "", "transaction:a") + frame("SEND", "1", "destination:/topic/a", "transaction:a") + frame("SEND", "2", "destination:/topic/a", "transaction:a"), CodeLimitExceeded, "too many frames", ""},
+		{"too many transaction bytes", Options{MaxTransactionBytes: 100}, false, frame("BEGIN", "", "transaction:a") + frame("BEGIN", "", "transaction:b") + frame("SEND", strings.Repeat("x", 50), "destination:/topic/a", "transaction:a") + frame("SEND", strings.Repeat("y", 50), "destination:/topic/a", "transaction:b"), CodeLimitExceeded, "would hold", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

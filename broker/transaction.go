@@ -5,9 +5,11 @@ import (
 )
 
 // transaction holds the SEND, ACK and NACK frames sent within it until
-// COMMIT; each is a copy, since the decoder reuses its frames.
+// COMMIT; each is a copy, since the decoder reuses its frames. bytes is
+// what the copies hold.
 type transaction struct {
 	frames []*stomp.Frame
+	bytes  int
 }
 
 func (c *conn) onBegin(f *stomp.Frame) error {
@@ -34,8 +36,31 @@ func (c *conn) txAdd(name []byte, f *stomp.Frame) error {
 	if len(tx.frames) >= c.b.o.MaxTransactionFrames {
 		return limitErrorf("too many frames in transaction %q: the limit is %d", name, c.b.o.MaxTransactionFrames)
 	}
+	size := frameBytes(f)
+	if held := c.txBytes() + size; held > c.b.o.MaxTransactionBytes {
+		return limitErrorf("open transactions would hold %d bytes: the limit is %d per connection", held, c.b.o.MaxTransactionBytes)
+	}
 	tx.frames = append(tx.frames, f.Clone())
+	tx.bytes += size
 	return nil
+}
+
+// txBytes is what the connection's open transactions hold.
+func (c *conn) txBytes() int {
+	n := 0
+	for _, tx := range c.txs {
+		n += tx.bytes
+	}
+	return n
+}
+
+// frameBytes is the size of f's headers and body.
+func frameBytes(f *stomp.Frame) int {
+	n := len(f.Body)
+	for _, h := range f.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 // onCommit carries out a transaction's frames in order.

@@ -59,6 +59,7 @@ type config struct {
 	MaxQueueLength        int
 	MaxTransactions       int
 	MaxTransactionFrames  int
+	MaxTransactionBytes   int
 	MaxConnections        int
 	MaxConnectionsPerAddr int
 }
@@ -106,6 +107,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxQueueLength, "max-queue-length", 100000, "messages buffered per queue")
 	fs.IntVar(&c.MaxTransactions, "max-transactions", 16, "open transactions per connection")
 	fs.IntVar(&c.MaxTransactionFrames, "max-transaction-frames", 1000, "SEND, ACK and NACK frames per transaction")
+	fs.IntVar(&c.MaxTransactionBytes, "max-transaction-bytes", 4<<20, "bytes a connection's open transactions may hold until COMMIT")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most open connections; 0 is unlimited")
 	fs.IntVar(&c.MaxConnectionsPerAddr, "max-connections-per-addr", 0, "most open connections per client address; 0 is unlimited")
 	fs.Usage = func() { usage(fs) }
@@ -159,6 +161,7 @@ func (c *config) check() error {
 		"max-subscriptions": c.MaxSubscriptions, "max-unacked": c.MaxUnacked,
 		"max-pending-bytes": c.MaxPendingBytes, "max-queue-length": c.MaxQueueLength,
 		"max-transactions": c.MaxTransactions, "max-transaction-frames": c.MaxTransactionFrames,
+		"max-transaction-bytes": c.MaxTransactionBytes,
 	} {
 		if n <= 0 {
 			return fmt.Errorf("%s: %d is not a positive number", name, n)

@@ -120,6 +120,7 @@ func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
 		MaxQueueLength:            c.MaxQueueLength,
 		MaxTransactions:           c.MaxTransactions,
 		MaxTransactionFrames:      c.MaxTransactionFrames,
+		MaxTransactionBytes:       c.MaxTransactionBytes,
 		MaxConnections:            c.MaxConnections,
 		MaxConnectionsPerAddr:     c.MaxConnectionsPerAddr,
 	}
