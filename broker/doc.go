@@ -90,8 +90,8 @@
 // Options documents every limit and its default (SPEC section 4). The
 // decoder enforces body, header count and header line sizes as bytes arrive;
 // the session enforces subscriptions, transactions, their frames and the
-// bytes they hold; the
-// outbox the pending bytes; Serve and ServeHTTP the connection counts.
+// bytes they hold; the outbox the pending bytes; Serve and ServeHTTP the
+// connection counts.
 //
 // # Goroutines
 //
