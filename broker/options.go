@@ -47,6 +47,8 @@ type Options struct {
 	HeartBeat             time.Duration // offered, 10 s
 	MinHeartBeat          time.Duration // floor accepted, 1 s
 	MaxQueueLength        int           // messages buffered per queue, 100,000
+	MaxQueueBytes         int           // bytes buffered per queue, 64 MiB
+	MaxQueuedBytes        int           // bytes buffered by all queues together, 1 GiB
 	MaxTransactions       int           // open per connection, 16
 	MaxTransactionFrames  int           // SEND/ACK/NACK per transaction, 1,000
 	MaxTransactionBytes   int           // held by a connection's open transactions, 4 MiB
@@ -65,6 +67,8 @@ const (
 	DefaultHeartBeat                 = 10 * time.Second
 	DefaultMinHeartBeat              = time.Second
 	DefaultMaxQueueLength            = 100000
+	DefaultMaxQueueBytes             = 64 << 20
+	DefaultMaxQueuedBytes            = 1 << 30
 	DefaultMaxTransactions           = 16
 	DefaultMaxTransactionFrames      = 1000
 	DefaultMaxTransactionBytes       = 4 << 20
@@ -95,6 +99,8 @@ func (o Options) withDefaults() Options {
 	o.HeartBeat = orDuration(o.HeartBeat, DefaultHeartBeat)
 	o.MinHeartBeat = orDuration(o.MinHeartBeat, DefaultMinHeartBeat)
 	o.MaxQueueLength = orInt(o.MaxQueueLength, DefaultMaxQueueLength)
+	o.MaxQueueBytes = orInt(o.MaxQueueBytes, DefaultMaxQueueBytes)
+	o.MaxQueuedBytes = orInt(o.MaxQueuedBytes, DefaultMaxQueuedBytes)
 	o.MaxTransactions = orInt(o.MaxTransactions, DefaultMaxTransactions)
 	o.MaxTransactionFrames = orInt(o.MaxTransactionFrames, DefaultMaxTransactionFrames)
 	o.MaxTransactionBytes = orInt(o.MaxTransactionBytes, DefaultMaxTransactionBytes)

@@ -7,7 +7,8 @@ import (
 
 // queue delivers each message to one consumer, round robin among those with
 // credit (fewer pending deliveries than their prefetch), and buffers what no
-// consumer can take yet, up to MaxQueueLength.
+// consumer can take yet, up to MaxQueueLength messages and MaxQueueBytes,
+// while all queues together hold at most MaxQueuedBytes.
 type queue struct {
 	r         *router
 	name      string
@@ -68,7 +69,7 @@ func (r *router) queue(name string) *queue {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if q = r.queues[name]; q == nil {
-		q = &queue{r: r, name: name}
+		q = &queue{r: r, name: name, buf: ring{total: &r.b.queuedBytes}}
 		r.queues[name] = q
 		r.b.m.destinations[kindQueue].Inc()
 	}
@@ -84,7 +85,7 @@ func (q *queue) publish(m *message) (ok, full bool) {
 		q.mu.Unlock()
 		return false, false
 	}
-	if q.buf.len() >= q.r.b.o.MaxQueueLength {
+	if q.full(m.size()) {
 		q.mu.Unlock()
 		return true, true
 	}
@@ -94,6 +95,14 @@ func (q *queue) publish(m *message) (ok, full bool) {
 	q.mu.Unlock()
 	fx.apply()
 	return true, false
+}
+
+// full reports whether a message of size bytes would break a bound on what
+// queues buffer; q.mu is held.
+func (q *queue) full(size int) bool {
+	o := &q.r.b.o
+	return q.buf.len() >= o.MaxQueueLength || q.buf.bytes+size > o.MaxQueueBytes ||
+		q.r.b.queuedBytes.Load()+int64(size) > int64(o.MaxQueuedBytes)
 }
 
 // dispatch hands buffered messages to consumers with credit.

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,27 +29,53 @@ func TestQueueRoundRobin(t *testing.T) {
 	c1.expectNothing(30 * time.Millisecond)
 }
 
+// TestQueueBuffersWithoutConsumer checks that a queue keeps messages while
+// it has no consumer, up to each bound on what queues buffer: four
+// 1,000-byte messages where three fit, the fourth dropped and counted.
 func TestQueueBuffersWithoutConsumer(t *testing.T) {
-	h := newHarness(t, Options{MaxQueueLength: 3})
-	p := h.connect(t, "p")
-	for _, body := range []string{"1", "2", "3", "4"} {
-		p.write(frame("SEND", body, "destination:/queue/later", "receipt:"+body))
-		p.expect("RECEIPT", "receipt-id:"+body)
+	for _, tc := range []struct {
+		name  string
+		o     Options
+		dests []string // of the four messages
+	}{
+		{"messages per queue", Options{MaxQueueLength: 3}, []string{"later", "later", "later", "later"}},
+		{"bytes per queue", Options{MaxQueueBytes: 3500}, []string{"later", "later", "later", "later"}},
+		{"bytes of all queues", Options{MaxQueuedBytes: 3500}, []string{"later", "other", "later", "other"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.o)
+			p := h.connect(t, "p")
+			for i, dest := range tc.dests {
+				n := strconv.Itoa(i + 1)
+				p.write(frame("SEND", n+strings.Repeat(".", 999), "destination:/queue/"+dest, "receipt:"+n))
+				p.expect("RECEIPT", "receipt-id:"+n)
+			}
+			if d := value(t, h.m.QueueDepth); d != 3 {
+				t.Fatalf("queue depth %v, want 3", d)
+			}
+			if n := value(t, h.m.MessagesDropped.WithLabelValues("queue_full")); n != 1 {
+				t.Fatalf("dropped %v, want 1", n)
+			}
+			c := h.connect(t, "c")
+			c.write(frame("SUBSCRIBE", "", "id:q", "destination:/queue/later"))
+			for i, dest := range tc.dests[:3] {
+				if dest != "later" {
+					continue
+				}
+				if f := c.expect("MESSAGE"); f.Body[0] != byte('1'+i) {
+					t.Fatalf("got message %c, want %d", f.Body[0], i+1)
+				}
+			}
+			c.expectNothing(30 * time.Millisecond)
+			q := h.b.r.queue("/queue/later")
+			q.mu.Lock()
+			held := q.buf.bytes
+			q.mu.Unlock()
+			if held != 0 {
+				t.Errorf("a drained queue still counts %d bytes", held)
+			}
+		})
 	}
-	if d := value(t, h.m.QueueDepth); d != 3 {
-		t.Fatalf("queue depth %v, want 3", d)
-	}
-	if n := value(t, h.m.MessagesDropped.WithLabelValues("queue_full")); n != 1 {
-		t.Fatalf("dropped %v, want 1", n)
-	}
-	c := h.connect(t, "c")
-	c.write(frame("SUBSCRIBE", "", "id:q", "destination:/queue/later"))
-	for _, want := range []string{"1", "2", "3"} {
-		if f := c.expect("MESSAGE"); string(f.Body) != want {
-			t.Fatalf("got %q, want %q", f.Body, want)
-		}
-	}
-	c.expectNothing(30 * time.Millisecond)
 }
 
 // TestUserDestinations checks Spring's convention: a SEND to

@@ -31,6 +31,7 @@ type Broker struct {
 	sessionPrefix string
 	sessionSeq    atomic.Uint64
 	messageSeq    atomic.Uint64
+	queuedBytes   atomic.Int64 // held by every queue's buffer
 
 	wg        sync.WaitGroup // one per connection
 	mu        sync.Mutex     // guards the fields below

@@ -118,6 +118,8 @@ func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
 		HeartBeat:                 c.HeartBeat,
 		MinHeartBeat:              c.MinHeartBeat,
 		MaxQueueLength:            c.MaxQueueLength,
+		MaxQueueBytes:             c.MaxQueueBytes,
+		MaxQueuedBytes:            c.MaxQueuedBytes,
 		MaxTransactions:           c.MaxTransactions,
 		MaxTransactionFrames:      c.MaxTransactionFrames,
 		MaxTransactionBytes:       c.MaxTransactionBytes,
