@@ -131,7 +131,13 @@ func (s *Service) logout(c Claims, refresh string) error {
 			err = errors.Join(err, s.endLogin(rt.Family, time.Time{}))
 		}
 	}
-	return errors.Join(err, s.denied.deny(c.ID, c.Expires, now))
+	err = errors.Join(err, s.denied.deny(c.ID, c.Expires, now))
+	if c.SID == "" && c.ID != "" && s.opts.OnLogout != nil {
+		// A token issued elsewhere names no login: its own id stands for
+		// it, so that its live sessions end too.
+		s.opts.OnLogout(c.ID)
+	}
+	return err
 }
 
 // endLogin revokes refresh family sid, denies its access tokens until the

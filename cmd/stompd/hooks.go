@@ -29,13 +29,20 @@ func (a brokerAuth) AuthorizeSubscribe(_ context.Context, id broker.Identity, f 
 	return identity(cl), err
 }
 
+// identity is the session of claims c. Its SessionID names the login (the
+// sid), or for a token issued elsewhere that names none, the token itself
+// (its jti): logout denies and closes sessions by that id, and denied sids
+// and jtis share one namespace.
 func identity(c auth.Claims) broker.Identity {
-	return broker.Identity{Subject: c.Subject, Roles: c.Roles, SessionID: c.SID, Expires: c.Expires}
+	sid := c.SID
+	if sid == "" {
+		sid = c.ID
+	}
+	return broker.Identity{Subject: c.Subject, Roles: c.Roles, SessionID: sid, Expires: c.Expires}
 }
 
-// claims rebuilds the claims a session's identity came from. The token id
-// is not kept: a logout denies the whole login (the sid), which is what a
-// live session is checked against.
+// claims rebuilds the claims a session's identity came from; its SessionID
+// is what a live session is checked against for revocation.
 func claims(id broker.Identity) auth.Claims {
 	return auth.Claims{Subject: id.Subject, SID: id.SessionID, Roles: id.Roles, Expires: id.Expires}
 }
