@@ -126,10 +126,6 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		http.Error(w, `Can "Upgrade" only to "WebSocket".`, http.StatusBadRequest)
-		return
-	}
 	ws, out, subject, ok := b.acceptUpgrade(w, r)
 	if !ok {
 		return

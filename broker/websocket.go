@@ -53,22 +53,30 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.serve()
 }
 
-// acceptUpgrade checks the Origin and the UpgradeAuthenticator, reserves a
-// connection slot and upgrades, answering a refusal with a plain HTTP
-// status. On success the caller owns the slot and the socket, and out is
-// the batching socket under it.
+// acceptUpgrade checks that r is a WebSocket handshake from an allowed
+// Origin, reserves a connection slot, runs the UpgradeAuthenticator and
+// upgrades, answering a refusal with a plain HTTP status; the ticket is thus
+// spent only by a request that can be upgraded. On success the caller owns
+// the slot and the socket, and out is the batching socket under it.
 func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request) (ws *websocket.Conn, out *batchConn, subject string, ok bool) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, `Can "Upgrade" only to "WebSocket".`, http.StatusBadRequest)
+		return nil, nil, "", false
+	}
 	if !b.checkOrigin(r) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return nil, nil, "", false
 	}
-	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
-	if err != nil {
-		http.Error(w, err.Error(), upgradeStatus(err))
-		return nil, nil, "", false
-	}
+	// The slot is reserved before the UpgradeAuthenticator runs, so that a
+	// refusal for the connection limit does not spend the client's ticket.
 	if !b.admit(r.RemoteAddr) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return nil, nil, "", false
+	}
+	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
+	if err != nil {
+		b.release(r.RemoteAddr)
+		http.Error(w, err.Error(), upgradeStatus(err))
 		return nil, nil, "", false
 	}
 	hj := &batchHijacker{ResponseWriter: w}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +198,36 @@ func TestWebSocketRefusals(t *testing.T) {
 			}
 			resp.Body.Close()
 		})
+	}
+}
+
+// TestUpgradeRefusalsSpendNoTicket checks that a request refused before it
+// could be upgraded (not a handshake, or over the connection limit) never
+// reaches the UpgradeAuthenticator, which spends the ticket.
+func TestUpgradeRefusalsSpendNoTicket(t *testing.T) {
+	var checked atomic.Int32
+	hooks := &testHooks{upgrade: func(*http.Request) (string, error) {
+		checked.Add(1)
+		return "", nil
+	}}
+	h := newHarness(t, Options{Upgrade: hooks, MaxConnections: 1})
+	url := h.wsServer(t)
+	first := h.connect(t, "u") // takes the only slot
+	first.write(frame("SEND", "", "destination:/topic/x", "receipt:r"))
+	first.expect("RECEIPT")
+
+	resp, err := http.Get(strings.Replace(url, "ws:", "http:", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("plain GET: %d, want 400", resp.StatusCode)
+	}
+	if _, resp, err := dialWS(t, url, nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("upgrade over the connection limit: %v, want 503", err)
+	}
+	if n := checked.Load(); n != 0 {
+		t.Errorf("the UpgradeAuthenticator ran %d times for refused requests", n)
 	}
 }
