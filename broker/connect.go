@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stompd/stompd/stomp"
@@ -34,6 +35,11 @@ func (c *conn) onConnect(f *stomp.Frame) error {
 	}
 	if c.upgradeSubject != "" && id.Subject != c.upgradeSubject {
 		return &frameError{code: CodeUnauthorized, message: "the CONNECT token's subject is not the upgrade's"}
+	}
+	if strings.Contains(id.Subject, "/") {
+		// /user/<subject>/<dest> could not tell such a subject from a
+		// destination of another user.
+		return &frameError{code: CodeUnauthorized, message: "the subject contains '/', which /user/ destinations cannot name"}
 	}
 	if !id.Expires.IsZero() && !c.b.now().Before(id.Expires) {
 		return &frameError{code: CodeTokenExpired, message: "token expired"}

@@ -74,6 +74,9 @@ func TestHookErrors(t *testing.T) {
 		{"connect with an expired token", &testHooks{connect: func(ConnectInfo) (Identity, error) {
 			return Identity{Subject: "a", Expires: time.Now().Add(-time.Second)}, nil
 		}}, "", CodeTokenExpired, "token expired"},
+		{"connect as a subject with a slash", &testHooks{connect: func(ConnectInfo) (Identity, error) {
+			return Identity{Subject: "a/b"}, nil
+		}}, "", CodeUnauthorized, "contains '/'"},
 		{"send refused", &testHooks{send: func(Identity, []byte) (Identity, error) { return Identity{}, plain }},
 			frame("SEND", "", "destination:/topic/a"), CodeForbidden, "no such grant"},
 		{"subscribe refused", &testHooks{subscribe: func(Identity, []byte) (Identity, error) {
