@@ -88,22 +88,30 @@ func (c *child) waitLog(t *testing.T, want string) {
 	}
 }
 
+// dataDirWithUser makes a data dir holding one user, ada, the way an
+// operator would: with the user command, before any server runs.
+func dataDirWithUser(t *testing.T) (string, *testUser) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ada := &testUser{email: "ada@example.com", password: "ada password"}
+	if err := addUser(s, new(strings.Builder), ada.email, ada.password, "Ada", nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir, ada
+}
+
 // TestRefreshTokensSurviveKill checks that a refresh token the API handed
 // out survives SIGKILL: the server is killed right after answering logins,
 // refreshes and a logout, and after a restart every live token refreshes
 // exactly once, every rotated one is refused, and the logged-out login
 // stays revoked.
 func TestRefreshTokensSurviveKill(t *testing.T) {
-	dir := t.TempDir()
-	s, err := openStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ada := &testUser{email: "ada@example.com", password: "ada password"}
-	if err := addUser(s, new(strings.Builder), ada.email, ada.password, "Ada", nil); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	dir, ada := dataDirWithUser(t)
 
 	c := startChild(t, dir)
 	var live, rotated []string

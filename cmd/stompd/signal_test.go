@@ -15,16 +15,7 @@ import (
 // subscriber that never reads, and checks that a second SIGINT ends the
 // process at once, long before the shutdown grace period would.
 func TestSecondSignalForcesExit(t *testing.T) {
-	dir := t.TempDir()
-	s, err := openStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ada := &testUser{email: "ada@example.com", password: "ada password"}
-	if err := addUser(s, new(strings.Builder), ada.email, ada.password, "Ada", nil); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	dir, ada := dataDirWithUser(t)
 	c := startChild(t, dir, "--shutdown-grace", "10m", "--write-timeout", "10m", "--max-pending-bytes", "268435456")
 	tok := c.login(t, ada)
 
