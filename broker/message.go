@@ -22,6 +22,7 @@ type message struct {
 	headers  []stomp.Header // the sender's own headers passed on, owned
 	body     []byte         // the body followed by the NUL that ends the frame
 	accepted time.Time      // when the SEND was accepted (monotonic), for latency
+	wireSize int            // see size
 	enc      [stomp.V12 + 1]encoding
 	text     atomic.Int32 // 0 not known yet, 1 valid UTF-8, 2 not
 }
@@ -60,6 +61,7 @@ func newMessage(f *stomp.Frame, dest string, kind destKind, id uint64, now time.
 	start := len(buf)
 	buf = append(buf, f.Body...)
 	m.body = append(buf, 0)[start:]
+	m.wireSize = 96 + len(m.dest) + m.headersSize() + len(m.body)
 	return m
 }
 
@@ -110,10 +112,10 @@ func (m *message) headersSize() int {
 	return n
 }
 
-// size estimates the bytes one delivery of m puts on the wire.
-func (m *message) size() int {
-	return 96 + len(m.dest) + m.headersSize() + len(m.body)
-}
+// size estimates the bytes one delivery of m puts on the wire. A message
+// does not change once made, so the estimate is made once, in newMessage:
+// it is asked for several times per delivery.
+func (m *message) size() int { return m.wireSize }
 
 // isText reports whether the frame under version v is valid UTF-8 apart from
 // its per-delivery lines, so that it can go out as a WebSocket text message.
