@@ -31,8 +31,9 @@ type transport interface {
 }
 
 // conn is one client connection and its STOMP session. The reader goroutine
-// (serve) owns the decoder and the session state; the writer goroutine owns
-// the socket's write side, heart-beats and deadlines.
+// (serve) owns the decoder and the session state; the writer, which runs
+// only while there is something to write, owns the socket's write side; a
+// timer watches the deadlines and asks for heart-beats.
 type conn struct {
 	b              *Broker
 	t              transport
@@ -45,16 +46,23 @@ type conn struct {
 	cancel         context.CancelFunc
 
 	out        outbox
-	wake       chan struct{} // capacity 1: the outbox has something
+	runWriter  func()        // c.writeLoop, bound once
+	wake       chan struct{} // capacity 1: wakes the parked writer
+	batch      []outItem     // the writer's batch
+	rested     int64         // UnixNano when the writer last ran out of work
 	writerDone chan struct{}
+
+	timerMu sync.Mutex
+	timer   *time.Timer // nil once stopped
 
 	closing   atomic.Bool  // mirrors out.closing for lock-free checks
 	connected atomic.Bool  // CONNECTED was queued
+	beat      atomic.Bool  // the timer found a server heart-beat due
 	lastRead  atomic.Int64 // UnixNano of the latest read, by Options.Now
+	lastWrite atomic.Int64 // UnixNano of the latest write, by Options.Now
 	expires   atomic.Int64 // UnixNano of the identity's deadline; 0 never
 	sendEvery atomic.Int64 // negotiated server heart-beat, ns; 0 none
 	recvEvery atomic.Int64 // negotiated client heart-beat, ns; 0 none
-	retick    atomic.Bool  // the writer's tick period must be recomputed
 
 	idMu  sync.Mutex
 	ident Identity
@@ -70,18 +78,23 @@ func (b *Broker) newConn(t transport, kind transportKind, remote, upgradeSubject
 		opened: now, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), writerDone: make(chan struct{}),
 	}
+	c.runWriter = c.writeLoop
 	c.log = b.log.With("transport", kind.String(), "remote", remote)
 	c.lastRead.Store(now.UnixNano())
+	c.lastWrite.Store(now.UnixNano())
 	c.session.init(b)
 	return c
 }
 
-// serve runs the connection to its end: it starts the writer, reads until
-// the session ends, then tears the session down and waits for the writer.
+// serve runs the connection to its end: it starts the timer, reads until
+// the session ends, then tears the session down and waits for the writer's
+// last run.
 func (c *conn) serve() {
 	c.b.m.connections[c.kind].Inc()
 	c.log.Info("connection open")
-	go c.writeLoop()
+	c.timerMu.Lock()
+	c.timer = time.AfterFunc(c.tickPeriod(), c.onTimer)
+	c.timerMu.Unlock()
 	err := c.t.read(c.feed)
 	reason := "client closed"
 	if err != nil {
@@ -125,8 +138,8 @@ func (c *conn) feed(p []byte) bool {
 // settle does what a push result asks once the caller holds no lock.
 func (c *conn) settle(r pushResult) {
 	switch r {
-	case pushedWake:
-		c.wakeWriter()
+	case pushedStart, pushedWake:
+		c.startOrWake(r)
 	case overflowed:
 		c.closing.Store(true)
 		c.cancel()
@@ -134,13 +147,6 @@ func (c *conn) settle(r pushResult) {
 		c.b.m.dropSlowConsumer.Add(float64(c.out.droppedMessages()))
 		c.log.Warn("slow consumer cut off", "pending_limit", c.b.o.MaxPendingBytes)
 		c.wakeWriter()
-	}
-}
-
-func (c *conn) wakeWriter() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
 	}
 }
 
@@ -206,8 +212,7 @@ func (c *conn) setIdentity(id Identity) {
 		exp = id.Expires.UnixNano()
 	}
 	if old := c.expires.Swap(exp); (old == 0) != (exp == 0) {
-		c.retick.Store(true)
-		c.wakeWriter()
+		c.rearm()
 	}
 }
 

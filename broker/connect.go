@@ -65,8 +65,7 @@ func (c *conn) establish(v stomp.Version, id Identity, cx, cy time.Duration) {
 	c.log.Debug("session established", "session", c.id, "user", id.Subject, "version", v.String())
 	c.send(stomp.CONNECTED, c.connectedFrame(sx, sy))
 	c.connected.Store(true)
-	c.retick.Store(true)
-	c.wakeWriter()
+	c.rearm()
 }
 
 func (c *conn) connectedFrame(sx, sy time.Duration) []byte {

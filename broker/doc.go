@@ -6,8 +6,8 @@
 // # Lifecycle
 //
 // A Broker behaves like an http.Server: Serve(l) accepts until Shutdown and
-// then returns ErrServerClosed; ServeHTTP upgrades a WebSocket request and
-// serves it in the caller's goroutine; Shutdown stops accepting, queues an
+// then returns ErrServerClosed; ServeHTTP upgrades a WebSocket request,
+// starts serving it and returns; Shutdown stops accepting, queues an
 // ERROR (code server-shutdown) behind whatever each session already has
 // queued (pending receipts included), closes every connection and waits for
 // all of their goroutines, bounded by its context. CloseSessions ends the
@@ -27,18 +27,22 @@
 //
 // # Concurrency
 //
-// Each connection has two goroutines. The reader (the goroutine that runs
-// Serve's per-connection handler, or ServeHTTP) owns the decoder and the
-// session state: subscriptions, transactions, the negotiated version. The
-// writer owns the write side of the socket: it drains the connection's
-// outbox in batches, flushing once per batch (over TCP, one writev per
-// 32 KiB of frames, large bodies passed by reference; over WebSocket, the
-// batch's messages are gathered under gorilla and written 32 KiB at a
-// time), sends heart-beats when idle, applies write deadlines, and on its ticker enforces
-// the CONNECT timeout, the token deadline and the client's heart-beat.
-// There is no central event loop: a SEND is routed in the sender's reader
-// goroutine, straight into the subscribers' outboxes, which never block (a
-// bounded append under a mutex, then a non-blocking wake-up).
+// Each connection has a reader goroutine (started by Serve or ServeHTTP
+// once the connection is accepted or upgraded), which owns the decoder and
+// the session state: subscriptions, transactions, the negotiated version.
+// The writer owns the write side of the socket. It runs only while there is
+// something to write: pushing into an empty outbox starts a run, which
+// drains the outbox in batches, flushing once per batch (over TCP, one
+// writev per 32 KiB of frames, large bodies passed by reference; over
+// WebSocket, the batch's messages are gathered under gorilla and written
+// 32 KiB at a time), and ends when the outbox is empty; the outbox lets
+// one run exist at a time. An idle connection thus holds one goroutine, and
+// no write buffer. A timer per connection enforces the CONNECT timeout, the
+// token deadline and the client's heart-beat, and asks for a server
+// heart-beat when nothing was written for a while. There is no central
+// event loop: a SEND is routed in the sender's reader goroutine, straight
+// into the subscribers' outboxes, which never block (a bounded append under
+// a mutex, then starting a writer run if none exists).
 //
 // A fanned-out message is built once: its body and common headers are
 // shared by every delivery, which adds only its subscription, message-id,
@@ -96,12 +100,12 @@
 // # Goroutines
 //
 // Serve's caller owns the accept loop; each accepted connection has its
-// reader (started by Serve, or the ServeHTTP goroutine) and its writer
-// (started by the reader, which waits for it). Shutdown waits for all of
-// them. Heart-beats and deadlines need no goroutine or timer of their own:
-// they run on the writer's ticker, whose period is a quarter of the
-// shortest heart-beat interval, at most a second while there is a CONNECT
-// timeout or a token deadline to watch, and a minute otherwise.
+// reader (started by Serve or ServeHTTP), writer runs while it has
+// something to write, and a timer (time.AfterFunc) whose period is a
+// quarter of the shortest heart-beat interval, at most a second while there
+// is a CONNECT timeout or a token deadline to watch, and a minute
+// otherwise. The reader waits for the writer's last run, which stops the
+// timer; Shutdown waits for every reader.
 //
 // # Ownership
 //

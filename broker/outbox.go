@@ -32,12 +32,16 @@ func (it *outItem) size() int {
 type pushResult uint8
 
 const (
-	pushed     pushResult = iota // queued; the writer is already awake
-	pushedWake                   // queued; wake the writer
+	pushed      pushResult = iota // queued; the running writer will take it
+	pushedWake                    // queued; wake the parked writer
+	pushedStart                   // queued; start a writer
 	refused                      // the connection is closing
 	overflowed                   // over MaxPendingBytes: the connection was cut
 	full                         // over MaxPendingBytes: a queue waits for room
 )
+
+// queued reports whether the frame was queued.
+func (r pushResult) queued() bool { return r <= pushedStart }
 
 // outbox is a connection's bounded outbound queue. Publishers append to it
 // under mu without blocking; the writer takes everything queued at once.
@@ -51,6 +55,10 @@ type outbox struct {
 	reason  string
 	dropped int      // messages dropped by a slow-consumer cut
 	waiting []*queue // queues that found no room, to dispatch again once written
+	active  bool     // the writer goroutine exists
+	parked  bool     // it waits for a wake-up
+	kicked  bool     // it must look again before it rests
+	retire  bool     // it must end when it next rests
 }
 
 // push queues it unless the connection is closing or the bound would be
@@ -93,10 +101,68 @@ func (o *outbox) pushFlow(it outItem, limit int, q *queue) pushResult {
 func (o *outbox) appendLocked(it outItem) pushResult {
 	o.bytes += it.size()
 	o.items = append(o.items, it)
-	if len(o.items) == 1 {
+	return o.wakeLocked()
+}
+
+// wakeLocked makes sure the writer will look at the outbox, and says how:
+// start it, wake it, or nothing, since it is running.
+func (o *outbox) wakeLocked() pushResult {
+	switch {
+	case !o.active:
+		o.active, o.retire = true, false
+		return pushedStart
+	case o.parked:
+		o.parked = false
 		return pushedWake
 	}
+	o.kicked = true
 	return pushed
+}
+
+// kick asks the writer to look at the connection again (a heart-beat is
+// due, the session ends), and says how, as for a push.
+func (o *outbox) kick() pushResult {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.wakeLocked()
+}
+
+// restAction is what the writer does once it wrote what it took.
+type restAction uint8
+
+const (
+	restAgain restAction = iota // take again: something came or was asked
+	restPark                    // wait for a wake-up
+	restExit                    // end: the connection has been idle
+)
+
+// rest tells the writer what to do once it wrote what it took; a writer
+// that is not busy ends rather than parks.
+func (o *outbox) rest(busy bool) restAction {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case len(o.items) > 0 || o.kicked || o.closing:
+		o.kicked = false
+		return restAgain
+	case o.retire || !busy:
+		o.active, o.retire = false, false
+		return restExit
+	}
+	o.parked = true
+	return restPark
+}
+
+// retireParked asks a parked writer to end, and reports whether the caller
+// must wake it for that.
+func (o *outbox) retireParked() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.parked {
+		return false
+	}
+	o.parked, o.retire = false, true
+	return true
 }
 
 func (o *outbox) cutSlow(limit int, last outItem) {
@@ -137,6 +203,7 @@ func (o *outbox) take(spare []outItem) (items []outItem, closing bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	items, o.items = o.items, spare[:0]
+	o.kicked = false
 	return items, o.closing
 }
 

@@ -29,7 +29,7 @@ type effects struct {
 }
 
 func (e *effects) add(c *conn, r pushResult) {
-	if r != pushedWake && r != overflowed {
+	if r == pushed || !r.queued() && r != overflowed {
 		return
 	}
 	if e.conns == nil {
@@ -138,7 +138,7 @@ func (q *queue) offer(d delivery, fx *effects) bool {
 			continue
 		}
 		fx.add(s.c, r)
-		if r == pushed || r == pushedWake {
+		if r.queued() {
 			q.next = (q.next + i + 1) % n
 			return true
 		}

@@ -26,7 +26,7 @@ type Broker struct {
 	upgrader *websocket.Upgrader
 	ctx      context.Context // cancelled by Shutdown once it gives up waiting
 	cancel   context.CancelFunc
-	tickMax  time.Duration // longest period of a writer's ticker
+	tickMax  time.Duration // longest period of a connection's timer
 
 	sessionPrefix string
 	sessionSeq    atomic.Uint64

@@ -116,8 +116,8 @@ func serveSockJSInfo(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveSockJSWebSocket serves one SockJS session over a WebSocket, in the
-// caller's goroutine. A request that is not a WebSocket handshake is
+// serveSockJSWebSocket starts one SockJS session over a WebSocket, on a
+// goroutine of its own, as ServeHTTP does. A request that is not a WebSocket handshake is
 // refused before the UpgradeAuthenticator sees it, so that it cannot spend
 // a ticket.
 func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +143,7 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 		ws.Close()
 		return
 	}
-	c.serve()
+	go c.serve()
 }
 
 // sockjsTransport is STOMP over the SockJS WebSocket transport. In, each

@@ -107,10 +107,10 @@ func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
 	} else {
 		r = s.c.out.push(it, s.c.b.o.MaxPendingBytes)
 	}
-	switch r {
-	case full:
+	switch {
+	case r == full:
 		return r, false
-	case pushed, pushedWake:
+	case r.queued():
 		s.seq = it.seq
 		d.seq = it.seq
 		s.pending = append(s.pending, d)

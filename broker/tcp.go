@@ -11,8 +11,8 @@ import (
 // buffer; larger bodies are handed to writev as they are, shared.
 const smallBody = 512
 
-// A TCP writer flushes once its batch buffer holds flushSize bytes, and
-// keeps a buffer of at most maxRetainedBatch between batches.
+// A TCP writer flushes once its batch buffer holds flushSize bytes; a
+// buffer grown past maxRetainedBatch is not pooled again.
 const (
 	flushSize        = 32 << 10
 	maxRetainedBatch = 64 << 10
@@ -26,7 +26,7 @@ const lingerTime = time.Second
 type tcpTransport struct {
 	nc   net.Conn
 	rbuf readBuffer
-	wbuf []byte      // the batch's own bytes: prefixes, common parts, small bodies
+	wbuf []byte      // during a batch, the batch's own bytes: prefixes, common parts, small bodies
 	vec  net.Buffers // what precedes wbuf[mark:]: slices of wbuf and shared bodies
 	mark int
 	out  net.Buffers // vec as WriteTo consumes it
@@ -52,11 +52,21 @@ func (t *tcpTransport) read(feed func([]byte) bool) error {
 
 // writeBatch writes the batch with as few writev calls as its size allows:
 // each delivery's own lines and the message's common part are copied into
-// the batch buffer, large bodies are not.
+// the batch buffer, large bodies are not. The buffer is pooled and held only
+// during the batch, so an idle connection keeps none.
 func (t *tcpTransport) writeBatch(c *conn, batch []outItem, deadline time.Time) error {
 	if err := t.nc.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
+	buf := batchBufs.Get().(*[]byte)
+	t.wbuf = (*buf)[:0]
+	defer func() {
+		if cap(t.wbuf) <= maxRetainedBatch {
+			*buf = t.wbuf[:0]
+			batchBufs.Put(buf)
+		}
+		t.wbuf = nil
+	}()
 	for i := range batch {
 		t.encode(c, &batch[i])
 		if len(t.wbuf) >= flushSize {
@@ -90,11 +100,7 @@ func (t *tcpTransport) flush() error {
 	_, err := t.out.WriteTo(t.nc)
 	clear(vec)
 	t.vec, t.mark = vec[:0], 0
-	if cap(t.wbuf) <= maxRetainedBatch {
-		t.wbuf = t.wbuf[:0]
-	} else {
-		t.wbuf = nil
-	}
+	t.wbuf = t.wbuf[:0]
 	return err
 }
 

@@ -39,7 +39,10 @@ func newUpgrader() *websocket.Upgrader {
 
 // ServeHTTP upgrades a WebSocket request (mount it at /ws) and serves STOMP
 // over it. The Origin and the UpgradeAuthenticator are checked first, and
-// refused with a plain HTTP status before any upgrade.
+// refused with a plain HTTP status before any upgrade. It returns once the
+// connection is upgraded: the session runs on a goroutine of its own, so
+// that the HTTP server's buffers, request and deep stack are released
+// rather than held for the connection's life.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, out, subject, ok := b.acceptUpgrade(w, r)
 	if !ok {
@@ -50,7 +53,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.Close()
 		return
 	}
-	c.serve()
+	go c.serve()
 }
 
 // acceptUpgrade checks that r is a WebSocket handshake from an allowed

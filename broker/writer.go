@@ -9,67 +9,119 @@ import (
 // heartbeatEOL is the heart-beat the server sends when otherwise idle.
 var heartbeatEOL = []byte{'\n'}
 
-// writeLoop is the writer goroutine: it drains the outbox in batches,
-// flushing once per batch, sends heart-beats, enforces the connection's
-// deadlines on its ticker and closes the socket when the session ends.
-func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	w := writer{c: c, tick: time.NewTicker(c.tickPeriod()), lastWrite: c.b.now()}
-	defer w.tick.Stop()
-	graceful, err := w.run()
-	if err != nil {
-		c.closeWith(nil, "write: "+err.Error())
+// wakeWriter makes sure the writer will look at the outbox.
+func (c *conn) wakeWriter() {
+	c.startOrWake(c.out.kick())
+}
+
+// startOrWake does what a push or kick asked: start the writer goroutine,
+// or wake it where it is parked.
+func (c *conn) startOrWake(r pushResult) {
+	switch r {
+	case pushedStart:
+		go c.runWriter()
+	case pushedWake:
+		c.wake <- struct{}{} // never blocks: one wake-up per park
 	}
-	c.t.close(graceful)
 }
 
-// writer is the state of a connection's writer goroutine.
-type writer struct {
-	c         *conn
-	tick      *time.Ticker
-	batch     []outItem
-	lastWrite time.Time
-}
+// writerLinger is how soon after the writer last rested it must be needed
+// again to count as busy: a busy writer parks when it runs out of work,
+// since it will soon be needed again, and an idle one ends.
+const writerLinger = time.Millisecond
 
-// run writes until the session ends (graceful when everything, the final
-// frame included, was written) or a write fails.
-func (w *writer) run() (graceful bool, err error) {
-	c := w.c
+// writeLoop is the writer goroutine. It drains the outbox in batches,
+// flushing once per batch, and writes the heart-beats the timer asks for.
+// It is started by a frame queued while none exists. Out of work, a busy
+// writer parks, and ends later when the timer finds it idle for a whole
+// tick; any other ends at once. An idle connection thus holds no writer
+// goroutine, while a busy one pays no goroutine start per batch. It also
+// ends with the session, once the final frame is written, closing the
+// socket.
+func (c *conn) writeLoop() {
+	woke := time.Now().UnixNano()
 	for {
-		select {
-		case <-c.wake:
-		case <-w.tick.C:
-			if err := w.onTick(); err != nil {
-				return false, err
-			}
-		}
-		if c.retick.CompareAndSwap(true, false) {
-			w.tick.Reset(c.tickPeriod())
-		}
 		var closing bool
-		w.batch, closing = c.out.take(w.batch)
-		if len(w.batch) > 0 {
-			if err := c.writeBatch(w.batch); err != nil {
-				return false, err
-			}
-			w.lastWrite = c.b.now()
+		c.batch, closing = c.out.take(c.batch)
+		if err := c.writeDue(); err != nil {
+			c.closeWith(nil, "write: "+err.Error())
+			c.writerExit(false)
+			return
 		}
 		if closing {
-			return c.writeFinal(), nil
+			c.writerExit(c.writeFinal())
+			return
+		}
+		now := time.Now().UnixNano()
+		busy := woke-c.rested < int64(writerLinger)
+		c.rested = now
+		switch c.out.rest(busy) {
+		case restPark:
+			<-c.wake
+			woke = time.Now().UnixNano()
+		case restExit:
+			return // a new writer may start at once: c is not touched again
 		}
 	}
 }
 
-// onTick checks the deadlines and sends a heart-beat when one is due.
-func (w *writer) onTick() error {
-	if !w.c.onTick(w.lastWrite) {
-		return nil
-	}
-	if err := w.c.t.writeRaw(heartbeatEOL, w.c.deadline()); err != nil {
+// writeDue writes the batch taken, or a heart-beat when the batch is empty
+// and the timer found one due.
+func (c *conn) writeDue() error {
+	if len(c.batch) == 0 {
+		if !c.beat.Swap(false) {
+			return nil
+		}
+		if err := c.t.writeRaw(heartbeatEOL, c.deadline()); err != nil {
+			return err
+		}
+	} else if err := c.writeBatch(c.batch); err != nil {
 		return err
 	}
-	w.lastWrite = w.c.b.now()
+	c.beat.Store(false)
+	c.lastWrite.Store(c.b.now().UnixNano())
 	return nil
+}
+
+// writerExit ends the last writer run: no deadline is watched any more,
+// and the socket is closed, gracefully when everything was written.
+func (c *conn) writerExit(graceful bool) {
+	c.stopTimer()
+	c.t.close(graceful)
+	close(c.writerDone)
+}
+
+// onTimer runs on the connection's timer: it enforces the deadlines, asks
+// the writer for a heart-beat when one is due, ends a writer that wrote
+// nothing for a whole tick, and sets the next tick.
+func (c *conn) onTimer() {
+	lastWrite := time.Unix(0, c.lastWrite.Load())
+	if c.onTick(lastWrite) {
+		c.beat.Store(true)
+		c.wakeWriter()
+	} else if c.b.now().Sub(lastWrite) >= c.tickPeriod() && c.out.retireParked() {
+		c.wake <- struct{}{}
+	}
+	c.rearm()
+}
+
+// rearm sets the timer's next tick from the current tick period, unless the
+// timer was stopped.
+func (c *conn) rearm() {
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	if c.timer != nil {
+		c.timer.Reset(c.tickPeriod())
+	}
+}
+
+func (c *conn) stopTimer() {
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
 }
 
 // writeBatch writes one batch and accounts for it. Tracked deliveries are
@@ -176,11 +228,11 @@ func (c *conn) onTick(lastWrite time.Time) (beat bool) {
 	return every > 0 && now.Sub(lastWrite) >= every && !c.closing.Load()
 }
 
-// idleTick is the writer's tick period when it has no deadline to watch: a
+// idleTick is the timer's tick period when it has no deadline to watch: a
 // session without heart-beats whose identity never expires.
 const idleTick = time.Minute
 
-// tickPeriod is how often the writer checks deadlines: often enough for the
+// tickPeriod is how often the timer checks deadlines: often enough for the
 // heart-beats and the CONNECT timeout, at least every tickMax for the token
 // deadline, rarely when there is nothing to check.
 func (c *conn) tickPeriod() time.Duration {
