@@ -35,9 +35,9 @@ const (
 	pushed      pushResult = iota // queued; the running writer will take it
 	pushedWake                    // queued; wake the parked writer
 	pushedStart                   // queued; start a writer
-	refused                      // the connection is closing
-	overflowed                   // over MaxPendingBytes: the connection was cut
-	full                         // over MaxPendingBytes: a queue waits for room
+	refused                       // the connection is closing
+	overflowed                    // over MaxPendingBytes: the connection was cut
+	full                          // over MaxPendingBytes: a queue waits for room
 )
 
 // queued reports whether the frame was queued.
