@@ -51,7 +51,10 @@
 //
 // Broker.mu (the connection registry) and conn.idMu (the identity) are
 // leaves, never held with another lock. The writer takes subscription.mu
-// to claim a delivery and releases it before any queue.mu. Topic
+// to claim a delivery and releases it before any queue.mu. A COMMIT holds
+// the subscription.mu of several of its connection's subscriptions at once,
+// taken in the order of their serials, to check and settle its ACKs and
+// NACKs all or none; nothing else holds two. Topic
 // subscriber lists are copy-on-write: changed under router.mu, read by
 // publishers without a lock.
 //
