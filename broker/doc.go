@@ -11,13 +11,17 @@
 // ERROR (code server-shutdown) behind whatever each session already has
 // queued (pending receipts included), closes every connection and waits for
 // all of their goroutines, bounded by its context. CloseSessions ends the
-// sessions of matching identities the same way (logout, revocation).
+// sessions of matching identities the same way (logout, revocation),
+// including one whose CONNECT was being authenticated meanwhile, once it is
+// established.
 //
 // A connection is CONNECT-ed within Options.ConnectTimeout or closed; until
 // then only CONNECT or STOMP is accepted and a frame may not exceed
 // MaxFrameSizeBeforeConnect. A session ends at its identity's Expires
 // (ERROR token-expired) unless an authorizer returns a fresher identity,
-// which moves the deadline; a SEND to /sys/auth/refresh does only that.
+// which moves the deadline: SEND and SUBSCRIBE are always authorized, any
+// other frame when it carries an Authorization header; a SEND to
+// /sys/auth/refresh does only that.
 // After any ERROR the connection closes, and nothing the client sent after
 // the offending frame takes effect. A session ends by shutting the write
 // side once its last frame (RECEIPT, ERROR) is written (over WebSocket, a
