@@ -17,26 +17,59 @@ func (c *conn) onAck(f *stomp.Frame) error {
 	return c.ack(f)
 }
 
-// ack settles what an ACK or NACK names. A NACK puts queue messages back
-// for redelivery; a NACKed topic message is dropped.
+// ack settles what an ACK or NACK names.
 func (c *conn) ack(f *stomp.Frame) error {
-	s, seq, err := c.findDelivery(f)
+	st, err := c.resolveAck(f)
 	if err != nil {
 		return err
 	}
-	done, ok := s.settle(seq)
-	if !ok {
-		return protocolErrorf("%s of a message that is not awaiting acknowledgement", f.Command)
+	var ok bool
+	if st.done, ok = st.s.settle(st.seq); !ok {
+		return st.notAwaiting()
 	}
-	if s.kind != kindQueue {
-		return nil
-	}
-	if f.Command == stomp.NACK {
-		s.q.requeue(done)
-	} else {
-		s.q.dispatch()
-	}
+	st.finish()
 	return nil
+}
+
+// settlement is an ACK or NACK resolved to the delivery it names and, once
+// settled, the deliveries it covered.
+type settlement struct {
+	deliveryRef
+	nack bool
+	done []delivery
+}
+
+// deliveryRef names a delivery of a subscription.
+type deliveryRef struct {
+	s   *subscription
+	seq uint64
+}
+
+func (c *conn) resolveAck(f *stomp.Frame) (settlement, error) {
+	s, seq, err := c.findDelivery(f)
+	return settlement{deliveryRef: deliveryRef{s, seq}, nack: f.Command == stomp.NACK}, err
+}
+
+// finish does what a settlement asks of a queue: a NACK puts its messages
+// back for redelivery, an ACK frees credit. A NACKed topic message is
+// dropped.
+func (st *settlement) finish() {
+	if st.s.kind != kindQueue {
+		return
+	}
+	if st.nack {
+		st.s.q.requeue(st.done)
+	} else {
+		st.s.q.dispatch()
+	}
+}
+
+func (st *settlement) notAwaiting() error {
+	cmd := stomp.ACK
+	if st.nack {
+		cmd = stomp.NACK
+	}
+	return protocolErrorf("%s of a message that is not awaiting acknowledgement", cmd)
 }
 
 // findDelivery locates the delivery an ACK or NACK names: by id (STOMP 1.2)

@@ -27,25 +27,89 @@ func (c *conn) onConnect(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
+	c.b.watchClosures(c)
+	id, err := c.authenticate(f)
+	if err == nil {
+		c.establish(v, id, cx, cy)
+	}
+	missed := c.b.missedClosures(c)
+	if err != nil {
+		return err
+	}
+	for _, cl := range missed {
+		if c.closeIf(cl) {
+			break
+		}
+	}
+	return nil
+}
+
+// authenticate asks the ConnectAuthenticator who the CONNECT f is from and
+// checks the identity it returns.
+func (c *conn) authenticate(f *stomp.Frame) (Identity, error) {
 	id, err := c.b.h.connect.AuthenticateConnect(c.ctx, ConnectInfo{
 		Frame: f, Transport: c.kind.String(), RemoteAddr: c.remote, UpgradeSubject: c.upgradeSubject,
 	})
 	if err != nil {
-		return hookFailure(err, CodeUnauthorized)
+		return Identity{}, hookFailure(err, CodeUnauthorized)
 	}
 	if c.upgradeSubject != "" && id.Subject != c.upgradeSubject {
-		return &frameError{code: CodeUnauthorized, message: "the CONNECT token's subject is not the upgrade's"}
+		return Identity{}, &frameError{code: CodeUnauthorized, message: "the CONNECT token's subject is not the upgrade's"}
 	}
 	if strings.Contains(id.Subject, "/") {
 		// /user/<subject>/<dest> could not tell such a subject from a
 		// destination of another user.
-		return &frameError{code: CodeUnauthorized, message: "the subject contains '/', which /user/ destinations cannot name"}
+		return Identity{}, &frameError{code: CodeUnauthorized, message: "the subject contains '/', which /user/ destinations cannot name"}
 	}
 	if !id.Expires.IsZero() && !c.b.now().Before(id.Expires) {
-		return &frameError{code: CodeTokenExpired, message: "token expired"}
+		return Identity{}, &frameError{code: CodeTokenExpired, message: "token expired"}
 	}
-	c.establish(v, id, cx, cy)
-	return nil
+	return id, nil
+}
+
+// closure is a CloseSessions call: which identities it ends, and its ERROR.
+type closure struct {
+	match func(Identity) bool
+	fe    *frameError
+}
+
+// closeIf ends the established session with cl's ERROR when cl matches its
+// identity, and reports whether it did.
+func (c *conn) closeIf(cl closure) bool {
+	return c.connected.Load() && cl.match(c.identity()) && c.fail(cl.fe, nil)
+}
+
+// watchClosures notes, from now until missedClosures, the CloseSessions
+// calls that c's CONNECT could miss: those made while its identity is being
+// established, which can see neither the identity nor the session. (A call
+// made before is one the authenticator saw: its logout came first; one
+// made after sees the established session.)
+func (b *Broker) watchClosures(c *conn) {
+	b.mu.Lock()
+	if b.authing == nil {
+		b.authing = make(map[*conn][]closure)
+	}
+	b.authing[c] = nil
+	b.mu.Unlock()
+}
+
+// missedClosures stops noting calls for c and returns those it noted.
+func (b *Broker) missedClosures(c *conn) []closure {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	missed := b.authing[c]
+	delete(b.authing, c)
+	return missed
+}
+
+// noteClosure hands a CloseSessions call to every CONNECT being
+// authenticated.
+func (b *Broker) noteClosure(cl closure) {
+	b.mu.Lock()
+	for c, missed := range b.authing {
+		b.authing[c] = append(missed, cl)
+	}
+	b.mu.Unlock()
 }
 
 // establish switches the session to connected and queues CONNECTED.

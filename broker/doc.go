@@ -11,13 +11,17 @@
 // ERROR (code server-shutdown) behind whatever each session already has
 // queued (pending receipts included), closes every connection and waits for
 // all of their goroutines, bounded by its context. CloseSessions ends the
-// sessions of matching identities the same way (logout, revocation).
+// sessions of matching identities the same way (logout, revocation),
+// including one whose CONNECT was being authenticated meanwhile, once it is
+// established.
 //
 // A connection is CONNECT-ed within Options.ConnectTimeout or closed; until
 // then only CONNECT or STOMP is accepted and a frame may not exceed
 // MaxFrameSizeBeforeConnect. A session ends at its identity's Expires
 // (ERROR token-expired) unless an authorizer returns a fresher identity,
-// which moves the deadline; a SEND to /sys/auth/refresh does only that.
+// which moves the deadline: SEND and SUBSCRIBE are always authorized, any
+// other frame when it carries an Authorization header; a SEND to
+// /sys/auth/refresh does only that.
 // After any ERROR the connection closes, and nothing the client sent after
 // the offending frame takes effect. A session ends by shutting the write
 // side once its last frame (RECEIPT, ERROR) is written (over WebSocket, a
@@ -55,7 +59,10 @@
 //
 // Broker.mu (the connection registry) and conn.idMu (the identity) are
 // leaves, never held with another lock. The writer takes subscription.mu
-// to claim a delivery and releases it before any queue.mu. Topic
+// to claim a delivery and releases it before any queue.mu. A COMMIT holds
+// the subscription.mu of several of its connection's subscriptions at once,
+// taken in the order of their serials, to check and settle its ACKs and
+// NACKs all or none; nothing else holds two. Topic
 // subscriber lists are copy-on-write: changed under router.mu, read by
 // publishers without a lock.
 //

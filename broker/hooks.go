@@ -41,11 +41,14 @@ type ConnectAuthenticator interface {
 	AuthenticateConnect(ctx context.Context, c ConnectInfo) (Identity, error)
 }
 
-// SendAuthorizer sees every SEND. When the frame carries its own
-// Authorization header it verifies it and returns the refreshed identity,
-// which the session adopts (moving its deadline); otherwise it returns id
-// unchanged, or an error (code from a Code() string method, "forbidden"
-// otherwise). The frame is valid only during the call.
+// SendAuthorizer sees every SEND, and every other frame of a session but
+// SUBSCRIBE that carries an Authorization header (ACK, NACK, BEGIN, COMMIT,
+// ABORT, UNSUBSCRIBE, DISCONNECT), which needs no right beyond a valid
+// token. When the frame carries its own Authorization header it verifies it
+// and returns the refreshed identity, which the session adopts (moving its
+// deadline); otherwise it returns id unchanged, or an error (code from a
+// Code() string method, "forbidden" otherwise). The frame is valid only
+// during the call.
 type SendAuthorizer interface {
 	AuthorizeSend(ctx context.Context, id Identity, f *stomp.Frame) (Identity, error)
 }

@@ -40,6 +40,10 @@ type Broker struct {
 	conns     map[*conn]struct{}
 	perAddr   map[string]int // admitted connections per client host
 	admitted  int            // admitted connections in all
+
+	// authing holds the CONNECTs being authenticated and the CloseSessions
+	// calls made meanwhile.
+	authing map[*conn][]closure
 }
 
 // New returns a Broker configured by o.
@@ -244,12 +248,16 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 
 // CloseSessions ends every connected session whose identity match accepts,
 // with an ERROR frame carrying code and message (for example after a
-// logout), and returns how many it ended.
+// logout), and returns how many it ended. A CONNECT being authenticated
+// meanwhile, whose authenticator may have accepted a token just before it
+// was revoked, is checked against match once its session is established,
+// and ended likewise (not counted here).
 func (b *Broker) CloseSessions(match func(Identity) bool, code, message string) int {
 	n := 0
-	fe := &frameError{code: code, message: message}
+	cl := closure{match: match, fe: &frameError{code: code, message: message}}
+	b.noteClosure(cl)
 	for _, c := range b.snapshot() {
-		if c.connected.Load() && match(c.identity()) && c.fail(fe, nil) {
+		if c.closeIf(cl) {
 			n++
 		}
 	}

@@ -62,10 +62,31 @@ func (c *conn) dispatch(f *stomp.Frame) error {
 	if !c.connected.Load() {
 		return c.onConnect(f)
 	}
-	if h := handlers[f.Command]; h != nil {
-		return h(c, f)
+	h := handlers[f.Command]
+	if h == nil {
+		return protocolErrorf("%s is not a frame a client sends", f.Command)
 	}
-	return protocolErrorf("%s is not a frame a client sends", f.Command)
+	if err := c.refreshFrom(f); err != nil {
+		return err
+	}
+	return h(c, f)
+}
+
+// refreshFrom has the SendAuthorizer verify the Authorization header of a
+// frame that its handler does not authorize (all but SEND and SUBSCRIBE),
+// and adopts the identity it returns: any frame carrying a fresh token of
+// the session's subject extends the session (SPEC section 4). A frame
+// without one is left alone: the session's deadline and CloseSessions end
+// an expired or revoked session.
+func (c *conn) refreshFrom(f *stomp.Frame) error {
+	switch f.Command {
+	case stomp.SEND, stomp.SUBSCRIBE, stomp.CONNECT, stomp.STOMP:
+		return nil
+	}
+	if !f.Has("Authorization") && !f.Has("authorization") {
+		return nil
+	}
+	return c.authorizeSend(f)
 }
 
 func (c *conn) onSecondConnect(f *stomp.Frame) error {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 	"strconv"
 	"sync"
@@ -169,22 +170,51 @@ func (s *subscription) seqOf(id uint64) (uint64, bool) {
 	return 0, false
 }
 
-// settle removes the deliveries an ACK or NACK of seq covers: every one up
-// to seq in client mode, seq alone in client-individual mode.
-func (s *subscription) settle(seq uint64) ([]delivery, bool) {
+// settle removes the deliveries an ACK or NACK of seq covers (see
+// settleLocked). ok is false when seq is not awaiting acknowledgement.
+func (s *subscription) settle(seq uint64) (done []delivery, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i, ok := s.find(seq)
-	if !ok || s.mode == ackAuto {
+	if !s.awaiting(seq) {
 		return nil, false
 	}
+	return s.settleLocked(seq), true
+}
+
+// awaiting reports whether delivery seq is pending and acknowledgeable.
+// Called with s.mu held.
+func (s *subscription) awaiting(seq uint64) bool {
+	_, ok := s.find(seq)
+	return ok && s.mode != ackAuto
+}
+
+// settleLocked removes the deliveries an ACK or NACK of the awaiting seq
+// covers: every one up to seq in client mode, seq alone in
+// client-individual mode. Called with s.mu held.
+func (s *subscription) settleLocked(seq uint64) []delivery {
+	i, _ := s.find(seq)
 	from := i
 	if s.mode == ackClient {
 		from = 0
 	}
 	done := slices.Clone(s.pending[from : i+1])
 	s.pending = slices.Delete(s.pending, from, i+1)
-	return done, true
+	return done
+}
+
+// lockSubs locks the subscriptions of a connection in serial order, which
+// is how several of them are ever held at once, and returns the unlock.
+func lockSubs(subs []*subscription) (unlock func()) {
+	slices.SortFunc(subs, func(a, b *subscription) int { return cmp.Compare(a.serial, b.serial) })
+	subs = slices.Compact(subs)
+	for _, s := range subs {
+		s.mu.Lock()
+	}
+	return func() {
+		for _, s := range subs {
+			s.mu.Unlock()
+		}
+	}
 }
 
 // detach closes the subscription and returns what was pending.

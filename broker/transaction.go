@@ -63,32 +63,114 @@ func frameBytes(f *stomp.Frame) int {
 	return n
 }
 
-// onCommit carries out a transaction's frames in order.
+// onCommit carries out a transaction's frames, all or none. Its ACKs and
+// NACKs are settled first, together (settleAll): when one no longer names a
+// message awaiting acknowledgement (settled meanwhile outside the
+// transaction, or earlier in it), the COMMIT fails with nothing applied.
+// Then its SENDs are published and the settled messages leave or go back to
+// their queues, in the transaction's order.
 func (c *conn) onCommit(f *stomp.Frame) error {
 	name, tx, err := c.closeTx(f)
 	if err != nil {
 		return err
 	}
-	for _, g := range tx.frames {
-		if err := c.commitFrame(g); err != nil {
-			return err
-		}
+	steps, err := c.resolveTx(tx)
+	if err == nil {
+		err = settleAll(steps)
+	}
+	if err != nil {
+		c.abort(name, tx)
+		return err
+	}
+	for i := range steps {
+		steps[i].apply(c)
 	}
 	c.log.Debug("transaction committed", "frames", len(tx.frames), "transaction", name)
 	return nil
 }
 
-func (c *conn) commitFrame(g *stomp.Frame) error {
-	if g.Command != stomp.SEND {
-		return c.ack(g)
+// txStep is a frame of a transaction being committed, resolved: a SEND and
+// its route, or an ACK or NACK.
+type txStep struct {
+	send *stomp.Frame
+	rt   route
+	ack  settlement
+}
+
+// resolveTx resolves every frame of tx, changing nothing.
+func (c *conn) resolveTx(tx *transaction) ([]txStep, error) {
+	steps := make([]txStep, len(tx.frames))
+	for i, g := range tx.frames {
+		var err error
+		if g.Command == stomp.SEND {
+			dest, _ := g.Get("destination")
+			steps[i].send = g
+			steps[i].rt, err = sendRoute(dest)
+		} else {
+			steps[i].ack, err = c.resolveAck(g)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	dest, _ := g.Get("destination")
-	rt, err := sendRoute(dest)
-	if err != nil {
+	return steps, nil
+}
+
+// settleAll settles the ACKs and NACKs of steps, all or none. It holds the
+// mu of every subscription they name while it checks that each names a
+// delivery still awaiting acknowledgement once those before it are
+// settled, and while it settles them all, so that nothing settles or
+// detaches them in between.
+func settleAll(steps []txStep) error {
+	var subs []*subscription
+	for i := range steps {
+		if steps[i].send == nil {
+			subs = append(subs, steps[i].ack.s)
+		}
+	}
+	defer lockSubs(subs)()
+	if err := checkSettleable(steps); err != nil {
 		return err
 	}
-	c.publish(g, rt)
+	for i := range steps {
+		if st := &steps[i].ack; steps[i].send == nil {
+			st.done = st.s.settleLocked(st.seq)
+		}
+	}
 	return nil
+}
+
+// checkSettleable checks, in order, that each ACK and NACK of steps would
+// find its delivery awaiting acknowledgement after those before it: in
+// client mode above what an earlier one acknowledged cumulatively, in
+// client-individual mode not settled by an earlier one. The subscriptions'
+// mu are held.
+func checkSettleable(steps []txStep) error {
+	upTo := make(map[*subscription]uint64)
+	settled := make(map[deliveryRef]bool)
+	for i := range steps {
+		st := steps[i].ack
+		if steps[i].send != nil {
+			continue
+		}
+		if !st.s.awaiting(st.seq) || st.seq <= upTo[st.s] || settled[st.deliveryRef] {
+			return st.notAwaiting()
+		}
+		if st.s.mode == ackClient {
+			upTo[st.s] = st.seq
+		} else {
+			settled[st.deliveryRef] = true
+		}
+	}
+	return nil
+}
+
+func (st *txStep) apply(c *conn) {
+	if st.send != nil {
+		c.publish(st.send, st.rt)
+		return
+	}
+	st.ack.finish()
 }
 
 func (c *conn) onAbort(f *stomp.Frame) error {

@@ -1,0 +1,124 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// tokenGrant is a SendAuthorizer that reads a test token from the
+// Authorization header (or authorization, as auth accepts it): "fresh" is valid for an hour from the clock's now,
+// "other" is another subject's, "bad" is refused; a frame without one
+// keeps the session's identity.
+type tokenGrant struct{ clock *clock }
+
+func (g tokenGrant) AuthorizeSend(_ context.Context, id Identity, f *stomp.Frame) (Identity, error) {
+	tok, ok := f.Get("Authorization")
+	if !ok {
+		tok, ok = f.Get("authorization")
+	}
+	switch {
+	case !ok:
+		return id, nil
+	case string(tok) == "Bearer fresh":
+		id.Expires = g.clock.Now().Add(time.Hour)
+		return id, nil
+	case string(tok) == "Bearer other":
+		return Identity{Subject: "mallory", Expires: g.clock.Now().Add(time.Hour)}, nil
+	}
+	return Identity{}, codedError{code: CodeUnauthorized}
+}
+
+// frameAuthzHarness serves sessions of alice whose token expires a minute
+// after CONNECT, on a clock the test moves.
+func frameAuthzHarness(t *testing.T) (*harness, *clock) {
+	clock := newClock()
+	connect := &testHooks{connect: func(ConnectInfo) (Identity, error) {
+		return Identity{Subject: "alice", Expires: clock.Now().Add(time.Minute)}, nil
+	}}
+	return newHarness(t, Options{Now: clock.Now, Connect: connect, Send: tokenGrant{clock}}), clock
+}
+
+// TestAuthorizationOnAnyFrame checks SPEC section 4: any frame carrying a
+// fresh valid Authorization of the session's subject extends the session,
+// not only SEND and SUBSCRIBE; without one the session ends at its token's
+// expiry.
+func TestAuthorizationOnAnyFrame(t *testing.T) {
+	inTransaction := func(c *client) []string {
+		c.write(frame("BEGIN", "", "transaction:t"))
+		return []string{"transaction:t"}
+	}
+	delivered := func(c *client) []string {
+		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/authz", "ack:client-individual", "receipt:s"))
+		c.expect("RECEIPT", "receipt-id:s")
+		c.write(frame("SEND", "m", "destination:/topic/authz"))
+		return []string{"id:" + expectBodies(c, "m")[0].Value("ack")}
+	}
+	tests := []struct {
+		cmd  string
+		prep func(c *client) []string // sets the frame up; returns its headers
+	}{
+		{"BEGIN", func(*client) []string { return []string{"transaction:t"} }},
+		{"COMMIT", inTransaction},
+		{"ABORT", inTransaction},
+		{"UNSUBSCRIBE", func(c *client) []string {
+			c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/authz"))
+			return []string{"id:1"}
+		}},
+		{"ACK", delivered},
+		{"NACK", delivered},
+	}
+	for _, tt := range tests {
+		for _, refresh := range []bool{true, false} {
+			name := tt.cmd + " without Authorization"
+			if refresh {
+				name = tt.cmd + " with a fresh Authorization"
+			}
+			t.Run(name, func(t *testing.T) {
+				h, clock := frameAuthzHarness(t)
+				c := h.connect(t, "alice")
+				headers := append(tt.prep(c), "receipt:r")
+				if refresh {
+					headers = append(headers, "Authorization:Bearer fresh")
+				}
+				c.write(frame(tt.cmd, "", headers...))
+				c.expect("RECEIPT", "receipt-id:r")
+				clock.Advance(2 * time.Minute)
+				if !refresh {
+					c.expectError(CodeTokenExpired, "token expired")
+					return
+				}
+				c.expectNothing(100 * time.Millisecond)
+				c.write(frame("BEGIN", "", "transaction:later", "receipt:l"))
+				c.expect("RECEIPT", "receipt-id:l")
+			})
+		}
+	}
+}
+
+// TestAuthorizationOnAnyFrameRefused checks that an Authorization the
+// SendAuthorizer refuses, or one of another subject, ends the session
+// whatever the frame carrying it.
+func TestAuthorizationOnAnyFrameRefused(t *testing.T) {
+	tests := []struct {
+		name, input string
+		code, msg   string
+	}{
+		{"BEGIN with another subject's token", frame("BEGIN", "", "transaction:t", "Authorization:Bearer other"),
+			CodeForbidden, "another subject"},
+		{"UNSUBSCRIBE with an invalid token", frame("SUBSCRIBE", "", "id:1", "destination:/topic/a") +
+			frame("UNSUBSCRIBE", "", "id:1", "authorization:Bearer bad"), CodeUnauthorized, "denied by test"},
+		{"DISCONNECT with an invalid token", frame("DISCONNECT", "", "receipt:d", "Authorization:Bearer bad"),
+			CodeUnauthorized, "denied by test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := frameAuthzHarness(t)
+			c := h.connect(t, "alice")
+			c.write(tt.input)
+			c.expectError(tt.code, tt.msg)
+		})
+	}
+}
