@@ -127,8 +127,10 @@ func (c *conn) establish(v stomp.Version, id Identity, cx, cy time.Duration) {
 		c.recvEvery.Store(int64(sy))
 	}
 	c.log.Debug("session established", "session", c.id, "user", id.Subject, "version", v.String())
-	c.send(stomp.CONNECTED, c.connectedFrame(sx, sy))
+	// Connected before CONNECTED is queued: a client that has read it
+	// must find its session visible to CloseSessions.
 	c.connected.Store(true)
+	c.send(stomp.CONNECTED, c.connectedFrame(sx, sy))
 	c.rearm()
 }
 
