@@ -2,6 +2,7 @@ package auth
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/stompd/stompd/stomp"
 )
@@ -34,22 +35,28 @@ func authorization(f *stomp.Frame) ([]byte, bool) {
 // another scheme.
 func ConnectCredentials(f *stomp.Frame) (token string, ok bool) {
 	tok, err := frameToken(f)
-	return tok, err == nil
+	return strings.Clone(tok), err == nil
 }
 
 // frameToken returns the token of f's Authorization header, or of its
-// passcode for CONNECT and STOMP frames.
+// passcode for CONNECT and STOMP frames. The string shares f's bytes, so
+// that a SEND's token is not copied: it is valid only as long as f, and
+// what keeps it must clone it.
 func frameToken(f *stomp.Frame) (string, error) {
 	if v, ok := authorization(f); ok {
-		return bearer(string(v))
+		return bearer(view(v))
 	}
 	if f.Command == stomp.CONNECT || f.Command == stomp.STOMP {
 		if v, ok := f.Get(headerPasscode); ok && len(v) > 0 {
-			return string(v), nil
+			return view(v), nil
 		}
 	}
 	return "", ErrMissingToken.with(reasonMissing, "missing access token: send Authorization: Bearer <token> (or the token as passcode)")
 }
+
+// view returns b's bytes as a string, without a copy; b must not change
+// while the string is in use.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // bearer extracts the token of an "Authorization: Bearer <token>" value.
 func bearer(v string) (string, error) {

@@ -95,9 +95,8 @@ func randomToken(n int) string {
 const opaqueBytes = 32
 
 // hashToken is how opaque tokens (tickets, refresh tokens) are stored and
-// looked up, and verified access tokens cached: by their SHA-256 only. It
-// hashes the string's bytes in place (Sum256 neither keeps nor modifies
-// them), so the per-frame verification does not copy the token.
+// looked up: by their SHA-256 only. It hashes the string's bytes in place
+// (Sum256 neither keeps nor modifies them).
 func hashToken(t string) [32]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(t), len(t)))
 }

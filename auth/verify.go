@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -14,9 +15,8 @@ const MaxTokenSize = 8 << 10
 // keys only, algorithm from the allow-list, exp required, iss, aud, iat,
 // token_use "access", a sub, and neither its jti nor its sid denied. The
 // token is valid until its exp exactly; the leeway only forgives iat and nbf
-// set slightly ahead by another clock. Verified tokens are cached (keyed by
-// their SHA-256) until they expire, so verifying the same token again costs
-// a hash and two map look-ups. A token without a jti (one issued elsewhere)
+// set slightly ahead by another clock. Verified tokens are cached until they
+// expire, so verifying the same token again costs two map look-ups. A token without a jti (one issued elsewhere)
 // gets "sha256:" and its hash as ID, so that logout can deny it. The
 // returned Claims' Roles is shared: do not modify it.
 func (s *Service) VerifyAccess(token string) (Claims, error) {
@@ -27,17 +27,17 @@ func (s *Service) VerifyAccess(token string) (Claims, error) {
 		return Claims{}, ErrInvalidToken.with(reasonOversized, "access token too large")
 	}
 	now := s.now()
-	key := hashToken(token)
-	c, ok := s.cache.get(key, now)
+	c, ok := s.cache.get(token, now)
 	if !ok {
 		var err error
 		if c, err = s.parse(token); err != nil {
 			return Claims{}, err
 		}
 		if c.ID == "" {
+			key := hashToken(token)
 			c.ID = "sha256:" + b64.EncodeToString(key[:])
 		}
-		s.cache.put(key, c, now)
+		s.cache.put(strings.Clone(token), c, now)
 	}
 	if err := s.sessionError(c, now); err != nil {
 		return Claims{}, err

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/stompd/stompd/stomp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -17,19 +19,19 @@ func TestTokenCacheBounded(t *testing.T) {
 		if i < 4 {
 			exp = now.Add(time.Second)
 		}
-		tc.put(hashToken(string(rune('a'+i))), Claims{Expires: exp}, now)
+		tc.put(string(rune('a'+i)), Claims{Expires: exp}, now)
 		if len(tc.m) > 8 {
 			t.Fatalf("cache grew to %d", len(tc.m))
 		}
 	}
-	if _, ok := tc.get(hashToken("t"), now); !ok {
+	if _, ok := tc.get("t", now); !ok {
 		t.Fatal("latest entry missing")
 	}
-	if _, ok := tc.get(hashToken("t"), now.Add(time.Minute)); ok {
+	if _, ok := tc.get("t", now.Add(time.Minute)); ok {
 		t.Fatal("expired entry served")
 	}
-	tc.put(hashToken("old"), Claims{Expires: now}, now)
-	if _, ok := tc.m[hashToken("old")]; ok {
+	tc.put("old", Claims{Expires: now}, now)
+	if _, ok := tc.m["old"]; ok {
 		t.Fatal("expired claims cached")
 	}
 }
@@ -40,7 +42,7 @@ func TestCachedTokenStillChecksDenialAndExpiry(t *testing.T) {
 	if _, err := fx.svc.VerifyAccess(tr.AccessToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := fx.svc.cache.get(hashToken(tr.AccessToken), fx.clock.Now()); !ok {
+	if _, ok := fx.svc.cache.get(tr.AccessToken, fx.clock.Now()); !ok {
 		t.Fatal("verified token not cached")
 	}
 	fx.logout(t, tr)
@@ -95,5 +97,28 @@ func BenchmarkVerifyAccess(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestFrameTokenIsNotKeptAliased checks that a token verified from a frame
+// is cached as a copy: the decoder reuses a frame's bytes for the next one.
+func TestFrameTokenIsNotKeptAliased(t *testing.T) {
+	fx := newFixture(t, nil)
+	tr := fx.login(t, "alice@example.com")
+	c, err := fx.svc.VerifyAccess(tr.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.svc.cache = newTokenCache(DefaultCacheSize)
+	f := frame(stomp.SEND, "destination", "/topic/chat", "Authorization", "Bearer "+tr.AccessToken)
+	if _, err := fx.svc.AuthorizeFrame(c, f); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := f.Get("Authorization")
+	for i := range v {
+		v[i] = 'x'
+	}
+	if _, ok := fx.svc.cache.get(tr.AccessToken, fx.clock.Now()); !ok {
+		t.Fatal("the cached token changed with the frame's bytes")
 	}
 }
