@@ -58,7 +58,7 @@ type conn struct {
 	closing   atomic.Bool  // mirrors out.closing for lock-free checks
 	connected atomic.Bool  // CONNECTED was queued
 	beat      atomic.Bool  // the timer found a server heart-beat due
-	lastRead  atomic.Int64 // UnixNano of the latest read, by Options.Now
+	lastRead  atomic.Int64 // UnixNano of the latest read, by Options.Now, while recvEvery is set
 	lastWrite atomic.Int64 // UnixNano of the latest write, by Options.Now
 	expires   atomic.Int64 // UnixNano of the identity's deadline; 0 never
 	sendEvery atomic.Int64 // negotiated server heart-beat, ns; 0 none
@@ -114,7 +114,9 @@ func (c *conn) serve() {
 // feed decodes p and handles each completed frame. It reports false once
 // the session has ended, so that nothing after an offending frame counts.
 func (c *conn) feed(p []byte) bool {
-	c.lastRead.Store(c.b.now().UnixNano())
+	if c.recvEvery.Load() > 0 { // a clock read costs, per WebSocket message
+		c.lastRead.Store(c.b.now().UnixNano())
+	}
 	for len(p) > 0 {
 		if c.closing.Load() {
 			return false

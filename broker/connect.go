@@ -124,6 +124,7 @@ func (c *conn) establish(v stomp.Version, id Identity, cx, cy time.Duration) {
 		c.sendEvery.Store(int64(sx))
 	}
 	if cx > 0 {
+		c.lastRead.Store(c.b.now().UnixNano())
 		c.recvEvery.Store(int64(sy))
 	}
 	c.log.Debug("session established", "session", c.id, "user", id.Subject, "version", v.String())
