@@ -30,6 +30,12 @@ type Options struct {
 	// nil: same origin only (a request without Origin is allowed). A refused
 	// origin is answered 403 before any upgrade.
 	CheckOrigin func(r *http.Request) bool
+	// ClientAddress names the client of a WebSocket or SockJS upgrade: the
+	// address MaxConnectionsPerAddr counts it under, and the remote its
+	// connection logs and hooks see. nil: r.RemoteAddr. Behind a reverse
+	// proxy, TrustedProxies.ClientAddress reads X-Forwarded-For. A TCP
+	// connection is always its peer's address.
+	ClientAddress func(r *http.Request) string
 
 	MaxBodySize               int           // 1 MiB
 	MaxFrameSizeBeforeConnect int           // 16 KiB
@@ -83,6 +89,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.ClientAddress == nil {
+		o.ClientAddress = remoteAddr
 	}
 	if o.ServerName == "" {
 		o.ServerName = "stompd"

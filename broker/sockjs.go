@@ -126,19 +126,20 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	ws, out, subject, ok := b.acceptUpgrade(w, r)
+	remote := b.o.ClientAddress(r)
+	ws, out, subject, ok := b.acceptUpgrade(w, r, remote)
 	if !ok {
 		return
 	}
 	ws.SetWriteDeadline(time.Now().Add(b.o.WriteTimeout))
 	if err := ws.WriteMessage(websocket.TextMessage, sockjsOpen); err != nil {
-		b.release(r.RemoteAddr)
+		b.release(remote)
 		ws.Close()
-		b.log.Debug("sockjs open frame failed", "remote", r.RemoteAddr, "err", err)
+		b.log.Debug("sockjs open frame failed", "remote", remote, "err", err)
 		return
 	}
 	t := &sockjsTransport{wsTransport: wsTransport{ws: ws, out: out}}
-	c := b.newConn(t, transportWebSocket, r.RemoteAddr, subject)
+	c := b.newConn(t, transportWebSocket, remote, subject)
 	if !b.track(c) {
 		ws.Close()
 		return

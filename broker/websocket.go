@@ -44,11 +44,12 @@ func newUpgrader() *websocket.Upgrader {
 // that the HTTP server's buffers, request and deep stack are released
 // rather than held for the connection's life.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ws, out, subject, ok := b.acceptUpgrade(w, r)
+	remote := b.o.ClientAddress(r)
+	ws, out, subject, ok := b.acceptUpgrade(w, r, remote)
 	if !ok {
 		return
 	}
-	c := b.newConn(&wsTransport{ws: ws, out: out}, transportWebSocket, r.RemoteAddr, subject)
+	c := b.newConn(&wsTransport{ws: ws, out: out}, transportWebSocket, remote, subject)
 	if !b.track(c) {
 		ws.Close()
 		return
@@ -57,11 +58,11 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // acceptUpgrade checks that r is a WebSocket handshake from an allowed
-// Origin, reserves a connection slot, runs the UpgradeAuthenticator and
+// Origin, reserves a connection slot for the client address remote, runs the UpgradeAuthenticator and
 // upgrades, answering a refusal with a plain HTTP status; the ticket is thus
 // spent only by a request that can be upgraded. On success the caller owns
 // the slot and the socket, and out is the batching socket under it.
-func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request) (ws *websocket.Conn, out *batchConn, subject string, ok bool) {
+func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request, remote string) (ws *websocket.Conn, out *batchConn, subject string, ok bool) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		http.Error(w, `Can "Upgrade" only to "WebSocket".`, http.StatusBadRequest)
 		return nil, nil, "", false
@@ -72,21 +73,21 @@ func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request) (ws *webs
 	}
 	// The slot is reserved before the UpgradeAuthenticator runs, so that a
 	// refusal for the connection limit does not spend the client's ticket.
-	if !b.admit(r.RemoteAddr) {
+	if !b.admit(remote) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return nil, nil, "", false
 	}
 	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
 	if err != nil {
-		b.release(r.RemoteAddr)
+		b.release(remote)
 		http.Error(w, err.Error(), upgradeStatus(err))
 		return nil, nil, "", false
 	}
 	hj := &batchHijacker{ResponseWriter: w}
 	ws, err = b.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
-		b.release(r.RemoteAddr)
-		b.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		b.release(remote)
+		b.log.Debug("websocket upgrade failed", "remote", remote, "err", err)
 		return nil, nil, "", false
 	}
 	return ws, hj.conn, subject, true
