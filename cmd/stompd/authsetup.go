@@ -26,6 +26,9 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 	if origins.AllowsAny() {
 		log.Warn("allowed-origins is *: any web page may open WebSockets and call /auth with its users' cookies")
 	}
+	if c.proxies.TrustsAny() {
+		log.Warn("trusted-proxies holds every address: any client may choose the address it is throttled and counted under")
+	}
 	upgrade, err := auth.ParseUpgradeStrategies(c.UpgradeAuth)
 	if err != nil {
 		return nil, nil, fmt.Errorf("upgrade-auth: %w", err)
@@ -42,7 +45,7 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 		Keys: keys, Users: as, Refresh: as, Revoker: as, Denials: as, NoteAccess: as.NoteAccessToken,
 		Issuer: c.Issuer, Audience: c.Audience,
 		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL, TicketTTL: c.TicketTTL,
-		Rules: rules, Origins: origins, Upgrade: upgrade,
+		Rules: rules, Origins: origins, Upgrade: upgrade, ClientAddress: c.proxies.ClientAddress,
 		OnLogout: onLogout, Metrics: m, Logger: log,
 	})
 	return svc, origins, err

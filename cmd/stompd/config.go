@@ -10,6 +10,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/peterbourgon/ff/v3"
+
+	"github.com/stompd/stompd/broker"
 )
 
 // envPrefix names every setting's environment variable: --access-ttl is
@@ -31,6 +33,9 @@ type config struct {
 	TLSCert        string
 	TLSKey         string
 	PprofAddr      string
+	TrustedProxies string
+	// proxies is TrustedProxies as check parsed it.
+	proxies broker.TrustedProxies
 
 	AccessTTL      time.Duration
 	RefreshTTL     time.Duration
@@ -81,6 +86,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM) for both listeners; needs --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM) for both listeners")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "serve net/http/pprof on this separate address; empty disables it")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDR ranges (127.0.0.1/32,10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for login throttling, per-address connection limits and logs; empty trusts none")
 
 	fs.DurationVar(&c.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
 	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", 336*time.Hour, "refresh token lifetime")
@@ -174,6 +180,10 @@ func (c *config) check() error {
 	}
 	if c.MaxConnections < 0 || c.MaxConnectionsPerAddr < 0 {
 		return errors.New("max-connections and max-connections-per-addr cannot be negative")
+	}
+	var err error
+	if c.proxies, err = broker.ParseTrustedProxies(splitList(c.TrustedProxies)); err != nil {
+		return fmt.Errorf("trusted-proxies: %w", err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,7 @@ max-headers = 32
 `)
 	t.Setenv("STOMPD_REFRESH_TTL", "3h")
 	t.Setenv("STOMPD_TICKET_TTL", "20s")
+	t.Setenv("STOMPD_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")
 	c, err := parseConfig([]string{"--config", file, "--ticket-ttl", "5s"}, new(bytes.Buffer))
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +73,11 @@ max-headers = 32
 	}
 	if c.AllowedOrigins != "https://a.example,https://b.example" || c.MaxHeaders != 32 {
 		t.Errorf("list and number from the file: got %q %d", c.AllowedOrigins, c.MaxHeaders)
+	}
+	r := httptest.NewRequest("POST", "/auth/login", nil)
+	r.RemoteAddr, r.Header["X-Forwarded-For"] = "192.0.2.1:4711", []string{"198.51.100.1"}
+	if got := c.proxies.ClientAddress(r); got != "198.51.100.1" {
+		t.Errorf("trusted proxies from the environment: client %q", got)
 	}
 }
 
@@ -102,6 +109,8 @@ func TestConfigRejects(t *testing.T) {
 		{"tls half set", "", []string{"--tls-cert", "c.pem"}, "tls-cert"},
 		{"two verify keys", "", []string{"--jwt-public-key", "a", "--jwks-file", "b"}, "jwks-file"},
 		{"stray argument", "", []string{"serve"}, `"serve"`},
+		{"trusted proxy not an address", `trusted-proxies = ["10.0.0.0/8", "proxy.local"]`, nil, "trusted-proxies"},
+		{"trusted proxy bad range", "", []string{"--trusted-proxies", "10.0.0.0/40"}, "trusted-proxies"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

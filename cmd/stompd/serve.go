@@ -106,6 +106,7 @@ func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
 		Logger: log, Metrics: s.metrics,
 		Upgrade: s.auth, Connect: hooks, Send: hooks, Subscribe: hooks,
 		CheckOrigin:               s.origins.Check,
+		ClientAddress:             c.proxies.ClientAddress,
 		MaxBodySize:               c.MaxBodySize,
 		MaxFrameSizeBeforeConnect: c.MaxFrameBeforeConnect,
 		MaxHeaders:                c.MaxHeaders,
