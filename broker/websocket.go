@@ -58,9 +58,10 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // acceptUpgrade checks that r is a WebSocket handshake from an allowed
-// Origin, reserves a connection slot for the client address remote, runs the UpgradeAuthenticator and
-// upgrades, answering a refusal with a plain HTTP status; the ticket is thus
-// spent only by a request that can be upgraded. On success the caller owns
+// Origin, reserves a connection slot for the client address remote, runs
+// the UpgradeAuthenticator and upgrades, answering a refusal with a plain
+// HTTP status; the ticket is thus spent only by a request that can be
+// upgraded. On success the caller owns
 // the slot and the socket, and out is the batching socket under it.
 func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request, remote string) (ws *websocket.Conn, out *batchConn, subject string, ok bool) {
 	if !websocket.IsWebSocketUpgrade(r) {
