@@ -58,8 +58,9 @@ type conn struct {
 	closing   atomic.Bool  // mirrors out.closing for lock-free checks
 	connected atomic.Bool  // CONNECTED was queued
 	beat      atomic.Bool  // the timer found a server heart-beat due
+	wrote     atomic.Bool  // the writer wrote since the timer's last tick
 	lastRead  atomic.Int64 // UnixNano of the latest read, by Options.Now, while recvEvery is set
-	lastWrite atomic.Int64 // UnixNano of the latest write, by Options.Now
+	lastWrite atomic.Int64 // UnixNano of the latest write, by Options.Now, while sendEvery is set
 	expires   atomic.Int64 // UnixNano of the identity's deadline; 0 never
 	sendEvery atomic.Int64 // negotiated server heart-beat, ns; 0 none
 	recvEvery atomic.Int64 // negotiated client heart-beat, ns; 0 none

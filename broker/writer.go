@@ -39,11 +39,15 @@ const writerLinger = time.Millisecond
 // ends with the session, once the final frame is written, closing the
 // socket.
 func (c *conn) writeLoop() {
-	woke := time.Now().UnixNano()
+	var woke int64 // when the writer was started or woken
 	for {
 		var closing bool
 		c.batch, closing = c.out.take(c.batch)
-		if err := c.writeDue(); err != nil {
+		now := time.Now() // the one clock read of a batch: a clock read costs
+		if woke == 0 {
+			woke = now.UnixNano()
+		}
+		if err := c.writeDue(now); err != nil {
 			c.closeWith(nil, "write: "+err.Error())
 			c.writerExit(false)
 			return
@@ -52,13 +56,12 @@ func (c *conn) writeLoop() {
 			c.writerExit(c.writeFinal())
 			return
 		}
-		now := time.Now().UnixNano()
 		busy := woke-c.rested < int64(writerLinger)
-		c.rested = now
+		c.rested = now.UnixNano()
 		switch c.out.rest(busy) {
 		case restPark:
 			<-c.wake
-			woke = time.Now().UnixNano()
+			woke = 0
 		case restExit:
 			return // a new writer may start at once: c is not touched again
 		}
@@ -66,20 +69,23 @@ func (c *conn) writeLoop() {
 }
 
 // writeDue writes the batch taken, or a heart-beat when the batch is empty
-// and the timer found one due.
-func (c *conn) writeDue() error {
+// and the timer found one due; now is the time the write starts.
+func (c *conn) writeDue(now time.Time) error {
 	if len(c.batch) == 0 {
 		if !c.beat.Swap(false) {
 			return nil
 		}
-		if err := c.t.writeRaw(heartbeatEOL, c.deadline()); err != nil {
+		if err := c.t.writeRaw(heartbeatEOL, now.Add(c.b.o.WriteTimeout)); err != nil {
 			return err
 		}
-	} else if err := c.writeBatch(c.batch); err != nil {
+	} else if err := c.writeBatch(c.batch, now); err != nil {
 		return err
 	}
 	c.beat.Store(false)
-	c.lastWrite.Store(c.b.now().UnixNano())
+	c.wrote.Store(true)
+	if c.sendEvery.Load() > 0 { // only server heart-beats need the time
+		c.lastWrite.Store(c.b.now().UnixNano())
+	}
 	return nil
 }
 
@@ -92,14 +98,14 @@ func (c *conn) writerExit(graceful bool) {
 }
 
 // onTimer runs on the connection's timer: it enforces the deadlines, asks
-// the writer for a heart-beat when one is due, ends a writer that wrote
-// nothing for a whole tick, and sets the next tick.
+// the writer for a heart-beat when one is due, ends a parked writer that
+// wrote nothing since the last tick, and sets the next tick.
 func (c *conn) onTimer() {
-	lastWrite := time.Unix(0, c.lastWrite.Load())
-	if c.onTick(lastWrite) {
+	wrote := c.wrote.Swap(false)
+	if c.onTick(time.Unix(0, c.lastWrite.Load())) {
 		c.beat.Store(true)
 		c.wakeWriter()
-	} else if c.b.now().Sub(lastWrite) >= c.tickPeriod() && c.out.retireParked() {
+	} else if !wrote && c.out.retireParked() {
 		c.wake <- struct{}{}
 	}
 	c.rearm()
@@ -127,20 +133,20 @@ func (c *conn) stopTimer() {
 // writeBatch writes one batch and accounts for it. Tracked deliveries are
 // claimed first: one whose subscription ended meanwhile was put back in its
 // queue, and is skipped.
-func (c *conn) writeBatch(batch []outItem) error {
+func (c *conn) writeBatch(batch []outItem, now time.Time) error {
 	n := 0
 	for i := range batch {
 		n += batch[i].size()
 	}
 	live := claim(batch)
-	err := c.t.writeBatch(c, live, c.deadline())
+	err := c.t.writeBatch(c, live, now.Add(c.b.o.WriteTimeout))
 	for _, q := range c.out.written(n) {
 		q.dispatch()
 	}
 	if err != nil {
 		return err
 	}
-	c.count(live)
+	c.count(live, now)
 	return nil
 }
 
@@ -149,7 +155,7 @@ func (c *conn) writeBatch(batch []outItem) error {
 // frame contend for their cache lines. Delivery latency is sampled once per
 // batch, for its oldest message; a batch holds one message unless the
 // writer has fallen behind.
-func (c *conn) count(batch []outItem) {
+func (c *conn) count(batch []outItem, now time.Time) {
 	var frames [stomp.ERROR + 1]int
 	var delivered [numKinds]int
 	var oldest time.Time
@@ -174,7 +180,7 @@ func (c *conn) count(batch []outItem) {
 		}
 	}
 	if !oldest.IsZero() {
-		c.b.m.latency.Observe(time.Since(oldest).Seconds())
+		c.b.m.latency.Observe(now.Sub(oldest).Seconds())
 	}
 }
 

@@ -65,8 +65,8 @@ type Set struct {
 	Subscriptions           prometheus.Gauge
 	QueueDepth              prometheus.Gauge
 	SlowConsumerDisconnects prometheus.Counter
-	// DeliveryLatency is the time from a SEND being accepted to its MESSAGE
-	// being written to a subscriber's socket, sampled once per write batch
+	// DeliveryLatency is the time from a SEND being accepted to the write of
+	// its MESSAGE to a subscriber's socket starting, sampled once per batch
 	// for the batch's oldest message (every message when the writer keeps
 	// up, so that a batch holds one).
 	DeliveryLatency prometheus.Histogram
@@ -99,7 +99,7 @@ func New(reg prometheus.Registerer) *Set {
 		Subscriptions:           gauge("subscriptions", "Active subscriptions."),
 		QueueDepth:              gauge("queue_depth", "Messages buffered in queues, waiting for a consumer."),
 		SlowConsumerDisconnects: counter("slow_consumer_disconnects_total", "Connections cut off because they did not read fast enough."),
-		DeliveryLatency: histogram("delivery_latency_seconds", "Time from a SEND being accepted to its MESSAGE being written, sampled once per write batch for its oldest message.",
+		DeliveryLatency: histogram("delivery_latency_seconds", "Time from a SEND being accepted to the write of its MESSAGE starting, sampled once per write batch for its oldest message.",
 			prometheus.ExponentialBuckets(25e-6, 2, 16)),
 		AuthSuccesses: counterVec("auth_successes_total", "Successful authentications, by stage.", "stage"),
 		AuthFailures:  counterVec("auth_failures_total", "Failed authentications, by stage and reason.", "stage", "reason"),
