@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"time"
 
@@ -32,16 +33,28 @@ func newAlarm() (*alarm, error) {
 	return &alarm{fd: fd, f: os.NewFile(uintptr(fd), "timerfd")}, nil
 }
 
-// sleep returns after d, at once if d is not above 0.
+// sleep returns after d, at once if d is not above 0. It waits for the
+// kernel timer and, through a read deadline, for a runtime timer too:
+// while the process is busy the runtime checks its timers at every
+// goroutine switch and runs the goroutine whose timer fired next, whereas
+// what the poller finds joins the end of the run queue.
 func (a *alarm) sleep(d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
+	// Setting the timer also clears an expiry left unread by a sleep
+	// that the deadline ended.
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
 	if err := unix.TimerfdSettime(a.fd, 0, &spec, nil); err != nil {
 		return os.NewSyscallError("timerfd_settime", err)
 	}
+	if err := a.f.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return err
+	}
 	_, err := a.f.Read(a.buf[:])
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
+	}
 	return err
 }
 
