@@ -26,7 +26,11 @@
 // brought the message returned) minus the send time, on the monotonic
 // clock the process shares; at a set -rate the send time is
 // when the message was due, so a publisher that falls behind shows it as
-// latency (coordinated omission is not hidden).
+// latency (coordinated omission is not hidden). So that a publisher that
+// keeps up sends each message at its time rather than in bursts, it sleeps
+// on the runtime's timers until a millisecond before, then on a kernel
+// timer the network poller watches (timerfd, on Linux), which wakes it
+// within microseconds even when the process is otherwise idle.
 //
 // # Flow control
 //

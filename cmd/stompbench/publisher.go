@@ -59,6 +59,8 @@ type publisher struct {
 	batch   int
 	wake    chan struct{}
 	waiting *atomic.Int32
+	sched   schedule // at a set rate, from run's start
+	alarm   *alarm   // wakes the publisher when a message falls due
 
 	cursor   int    // the stream the next message goes to
 	total    uint64 // messages sent
@@ -94,18 +96,31 @@ func newPublisher(c *conn, streams []*stream, size int, extra []header, clk *clo
 
 // run publishes until the pace's bounds are reached or ctx ends.
 func (p *publisher) run(ctx context.Context) error {
+	a, err := newAlarm()
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	p.alarm = a
 	p.startNs = p.clock.now()
 	p.endNs = p.startNs
+	p.sched = schedule{startNs: p.startNs, rate: p.pace.rate}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil && !p.done() {
 		now := p.clock.now()
 		if p.pace.stopNs > 0 && now >= p.pace.stopNs {
 			// At a set rate, what fell due before the end still goes.
-			if p.pace.rate == 0 || p.total >= p.dueBy(p.pace.stopNs-1) {
+			if p.pace.rate == 0 || p.total >= p.sched.dueBy(p.pace.stopNs-1) {
 				break
 			}
 			now = p.pace.stopNs - 1
+		}
+		if p.pace.rate > 0 && p.sched.at(p.total) > now {
+			if err := p.await(ctx, timer, p.sched.at(p.total)); err != nil {
+				return err
+			}
+			continue
 		}
 		n, wait := p.allowed(now)
 		if n == 0 {
@@ -129,20 +144,16 @@ func (p *publisher) done() bool {
 // no receiver wakes it first.
 const windowWait = 5 * time.Millisecond
 
-// allowed returns how many messages may go now, and when there are none,
-// how long to wait before asking again.
+// allowed returns how many messages may go now, at least one being due
+// at a set rate, and when the window allows none, how long to wait before
+// asking again.
 func (p *publisher) allowed(now int64) (n int, wait time.Duration) {
 	n = p.batch
 	if p.pace.count > 0 {
 		n = int(min(uint64(n), p.pace.count*uint64(len(p.streams))-p.measured))
 	}
 	if p.pace.rate > 0 {
-		due := p.dueBy(now)
-		if due <= p.total {
-			next := p.startNs + int64(float64(p.total)*1e9/p.pace.rate)
-			return 0, time.Duration(next - now)
-		}
-		n = int(min(uint64(n), due-p.total))
+		n = int(min(uint64(n), p.sched.dueBy(now)-p.total))
 	}
 	if p.pace.window >= 0 {
 		var flying uint64
@@ -158,9 +169,23 @@ func (p *publisher) allowed(now int64) (n int, wait time.Duration) {
 	return n, 0
 }
 
-// dueBy returns how many messages are due by time ns at the set rate.
-func (p *publisher) dueBy(ns int64) uint64 {
-	return uint64(float64(ns-p.startNs)*p.pace.rate/1e9) + 1
+// fineWait is how long before a message falls due the publisher stops
+// sleeping on the runtime's timers and sets its alarm.
+const fineWait = time.Millisecond
+
+// await sleeps until time at (or the end of publishing, if sooner): on
+// the runtime's timers until fineWait before it, so that ctx is heeded,
+// then on the alarm, so that the message leaves on time.
+func (p *publisher) await(ctx context.Context, timer *time.Timer, at int64) error {
+	if p.pace.stopNs > 0 {
+		at = min(at, p.pace.stopNs)
+	}
+	d := time.Duration(at - p.clock.now())
+	if d > fineWait {
+		p.pause(ctx, timer, d-fineWait)
+		return nil
+	}
+	return p.alarm.sleep(d)
 }
 
 // pause waits up to d, or until a receiver reports progress when the
@@ -191,7 +216,7 @@ func (p *publisher) fill(t transport, n int, now int64) error {
 		p.cursor = (p.cursor + 1) % len(p.streams)
 		sent := now
 		if p.pace.rate > 0 {
-			sent = p.startNs + int64(float64(p.total)*1e9/p.pace.rate)
+			sent = p.sched.at(p.total)
 		}
 		seq := s.sent.Load()
 		p.bw.write(body, stamp{stream: s.id, seq: seq, sent: sent})
