@@ -153,9 +153,6 @@ func (t *wsTransport) readMessage(r io.Reader, feed func([]byte) bool) (bool, er
 }
 
 func (t *wsTransport) writeBatch(c *conn, batch []outItem, deadline time.Time) error {
-	if err := t.ws.SetWriteDeadline(deadline); err != nil {
-		return err
-	}
 	if err := t.out.begin(deadline); err != nil {
 		return err
 	}
@@ -172,20 +169,11 @@ func (t *wsTransport) writeBatch(c *conn, batch []outItem, deadline time.Time) e
 // UTF-8, binary otherwise.
 func (t *wsTransport) writeItem(c *conn, it *outItem) error {
 	if it.msg == nil {
-		return t.ws.WriteMessage(messageType(utf8.Valid(it.raw)), it.raw)
+		return t.out.writeFrame(byte(messageType(utf8.Valid(it.raw))), it.raw)
 	}
 	t.wbuf = c.appendPrefix(t.wbuf[:0], it)
 	text := utf8.Valid(t.wbuf) && it.msg.isText(c.version)
-	w, err := t.ws.NextWriter(messageType(text))
-	if err != nil {
-		return err
-	}
-	for _, part := range [...][]byte{t.wbuf, it.msg.common(c.version), it.msg.body} {
-		if _, err := w.Write(part); err != nil {
-			return err
-		}
-	}
-	return w.Close()
+	return t.out.writeFrame(byte(messageType(text)), t.wbuf, it.msg.common(c.version), it.msg.body)
 }
 
 func messageType(text bool) int {

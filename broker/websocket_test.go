@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -135,6 +136,42 @@ func TestWebSocketAndTCP(t *testing.T) {
 	c.send("SEND\nno-colon\n\n\x00")
 	if f := c.expect("ERROR"); f.Value("code") != CodeProtocolError {
 		t.Fatalf("ERROR %s", dump(f))
+	}
+}
+
+// TestWebSocketMessageLengths checks the messages the broker frames itself
+// across the three encodings of a payload length (7, 16 and 64 bits), and
+// their type: text for UTF-8 frames, binary otherwise.
+func TestWebSocketMessageLengths(t *testing.T) {
+	h := newHarness(t, Options{})
+	c, _, err := dialWS(t, h.wsServer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(frame("CONNECT", "", "accept-version:1.2", "login:w"), frame("SUBSCRIBE", "", "id:1", "destination:/topic/len", "receipt:s"))
+	c.expect("CONNECTED")
+	c.expect("RECEIPT")
+	pub := h.connect(t, "tcp")
+	sizes := []int{0, 1, 125, 126, 1000}
+	for n := 65400; n <= 65560; n += 8 { // the payload crosses 65535 here
+		sizes = append(sizes, n)
+	}
+	sizes = append(sizes, 300_000)
+	for _, n := range sizes {
+		for _, binary := range []bool{false, true} {
+			body := bytes.Repeat([]byte{'a'}, n)
+			if binary && n > 0 {
+				body[n-1] = 0xff
+			}
+			pub.write(frame("SEND", string(body), "destination:/topic/len"))
+			f := c.expect("MESSAGE")
+			if !bytes.Equal(f.Body, body) {
+				t.Fatalf("body of %d bytes came as %d bytes", n, len(f.Body))
+			}
+			if want := websocket.TextMessage; (binary && n > 0) == (c.kind == want) {
+				t.Fatalf("body of %d bytes (binary %v) came in a message of type %d", n, binary, c.kind)
+			}
+		}
 	}
 }
 
