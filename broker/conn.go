@@ -115,6 +115,9 @@ func (c *conn) serve() {
 // feed decodes p and handles each completed frame. It reports false once
 // the session has ended, so that nothing after an offending frame counts.
 func (c *conn) feed(p []byte) bool {
+	if len(p) < quietRead { // see readbuf.go
+		defer c.dec.Release()
+	}
 	if c.recvEvery.Load() > 0 { // a clock read costs, per WebSocket message
 		c.lastRead.Store(c.b.now().UnixNano())
 	}

@@ -404,6 +404,19 @@ func (d *Decoder) restart() {
 	d.buf = d.buf[:0]
 }
 
+// Release frees the buffer that holds a frame spread over several inputs,
+// if no frame is in progress, so that a decoder waiting for input that may
+// be long in coming does not keep the largest such frame it has seen (a
+// CONNECT carrying a token, say). The buffer is allocated again when a frame
+// next spreads over inputs. The frame last returned becomes invalid. In the
+// middle of a frame, Release does nothing.
+func (d *Decoder) Release() {
+	if d.state != stateCommand || d.size > 0 || d.err != nil {
+		return
+	}
+	d.buf, d.frame = nil, Frame{}
+}
+
 func (d *Decoder) fail(err error, format string, args ...any) error {
 	d.err = &ProtocolError{Err: err, Detail: fmt.Sprintf(format, args...)}
 	return d.err

@@ -384,3 +384,26 @@ func TestCorpus(t *testing.T) {
 		})
 	}
 }
+
+// TestRelease checks that Release frees the buffer between frames only:
+// mid-frame it leaves the frame to complete intact.
+func TestRelease(t *testing.T) {
+	f := typicalFrame(SEND, 256)
+	wire := AppendFrame(nil, f, V12)
+	d := NewDecoder(Limits{})
+	for range 2 {
+		n, got, err := d.Decode(wire[:100])
+		if n != 100 || got != nil || err != nil {
+			t.Fatalf("first part: %d, %v, %v", n, got, err)
+		}
+		d.Release() // mid-frame: kept
+		_, got, err = d.Decode(wire[100:])
+		if err != nil || got == nil || string(got.Body) != string(f.Body) || len(got.Headers) != len(f.Headers) {
+			t.Fatalf("frame after a mid-frame Release: %v, %v", got, err)
+		}
+		d.Release()
+		if d.buf != nil {
+			t.Fatal("buffer kept after Release between frames")
+		}
+	}
+}
