@@ -223,6 +223,9 @@ phases() {
 
 	"start_$b"
 	bench "$b-p2p-tcp" -tcp "$tcp" -scenario p2p "${run[@]}"
+	if [[ $b == stompd ]]; then # RabbitMQ has no per-SEND token check to compare
+		bench "$b-sendauth-tcp" -tcp "$tcp" -scenario sendauth "${run[@]}"
+	fi
 	bench "$b-fanout-tcp" -tcp "$tcp" -scenario fanout -subs "$SUBS" "${run[@]}"
 	bench "$b-p2p-ws" -ws "$ws" -scenario p2p "${run[@]}"
 	bench "$b-fanout-ws" -ws "$ws" -scenario fanout -subs "$SUBS" "${run[@]}"
@@ -418,6 +421,13 @@ for label, run, value, fmt, higher in rows:
         ratio = "%.1f×" % (s / q if higher else q / s)
     print("| %s | %s | %s | %s |" % (label, cells[0], cells[1], ratio))
 print()
+r, err = read("stompd-sendauth-tcp")
+p2p, _ = read("stompd-p2p-tcp")
+line = cell(r, err, lambda r: "%s msg/s" % group(rate(r)))
+if r is not None and r["valid"] and p2p is not None and p2p["valid"]:
+    line += ", %.2f× its p2p TCP run above" % (rate(r) / rate(p2p))
+print("sendauth (p2p with a Bearer token on every SEND), TCP, stompd only: " + line + ".")
+print()
 print("Ratio: how many times better stompd's figure is (stompd ÷ RabbitMQ for")
 print("rates, RabbitMQ ÷ stompd for memory). Latency rows run each broker at half")
 print("of its own flat-out fanout publish rate, so their rates differ and no ratio")
@@ -426,7 +436,7 @@ print()
 print("stompbench commands (PASSWORD is a random one made for the run):")
 print()
 for b in ("stompd", "rabbitmq"):
-    for label, run, *_ in rows:
+    for run in [run for _, run, *_ in rows] + ["sendauth-tcp"]:
         try:
             print("    " + open(os.path.join(res, b + "-" + run + ".cmd")).read().strip())
         except OSError:
