@@ -72,6 +72,7 @@ func decodeChunks(d *Decoder, chunks [][]byte) ([]*Frame, error) {
 				frames = append(frames, f.Clone())
 			}
 		}
+		d.Release() // as a reader does after a quiet read: a no-op mid-frame
 	}
 	return frames, nil
 }
