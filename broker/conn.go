@@ -52,8 +52,9 @@ type conn struct {
 	rested     int64         // UnixNano when the writer last ran out of work
 	writerDone chan struct{}
 
-	timerMu sync.Mutex
-	timer   *time.Timer // nil once stopped
+	timerMu      sync.Mutex
+	timer        *time.Timer // nil until started, and once stopped
+	timerStopped bool        // the writer's last run stopped it: never start it
 
 	closing   atomic.Bool  // mirrors out.closing for lock-free checks
 	connected atomic.Bool  // CONNECTED was queued
@@ -93,9 +94,7 @@ func (b *Broker) newConn(t transport, kind transportKind, remote, upgradeSubject
 func (c *conn) serve() {
 	c.b.m.connections[c.kind].Inc()
 	c.log.Info("connection open")
-	c.timerMu.Lock()
-	c.timer = time.AfterFunc(c.tickPeriod(), c.onTimer)
-	c.timerMu.Unlock()
+	c.startTimer()
 	err := c.t.read(c.feed)
 	reason := "client closed"
 	if err != nil {

@@ -121,6 +121,7 @@ func (c *conn) establish(v stomp.Version, id Identity, cx, cy time.Duration) {
 	c.id = c.b.sessionPrefix + "-" + strconv.FormatUint(c.b.sessionSeq.Add(1), 10)
 	sx, sy := negotiateHeartBeat(cx, cy, c.b.o.HeartBeat, c.b.o.MinHeartBeat)
 	if cy > 0 {
+		c.lastWrite.Store(c.b.now().UnixNano()) // no heart-beat before CONNECTED
 		c.sendEvery.Store(int64(sx))
 	}
 	if cx > 0 {

@@ -29,7 +29,9 @@ func FuzzSession(f *testing.F) {
 		c := b.newConn(&tcpTransport{nc: newSinkConn("", &frames)}, transportTCP, "127.0.0.1:3", "")
 		c.feed([]byte(frame("CONNECT", "", "accept-version:1.0,1.1,1.2", "login:fuzz")))
 		c.feed(in)
+		c.closeWith(nil, "fuzz")
 		c.endSession()
+		<-c.writerDone
 		if n := len(b.r.topics) + len(b.r.queues); n > 0 {
 			queued := 0
 			for _, q := range b.r.queues {

@@ -49,7 +49,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c := b.newConn(&wsTransport{ws: ws, out: out}, transportWebSocket, remote, subject)
+	c := b.newConn(newWSTransport(ws, out), transportWebSocket, remote, subject)
 	if !b.track(c) {
 		ws.Close()
 		return
@@ -119,6 +119,20 @@ type wsTransport struct {
 	wbuf []byte
 
 	lingering atomic.Bool // the close message is sent; the peer's is awaited
+}
+
+// newWSTransport returns the transport of an upgraded connection. Gorilla
+// answers a client's close message from the reader goroutine; since the
+// broker frames data messages itself, the batching socket is told first, so
+// that no data message follows the close.
+func newWSTransport(ws *websocket.Conn, out *batchConn) *wsTransport {
+	ws.SetCloseHandler(func(code int, _ string) error {
+		out.sendingClose()
+		msg := websocket.FormatCloseMessage(code, "")
+		ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseGrace))
+		return nil
+	})
+	return &wsTransport{ws: ws, out: out}
 }
 
 func (t *wsTransport) read(feed func([]byte) bool) error {
@@ -197,6 +211,7 @@ func (t *wsTransport) writeRaw(b []byte, deadline time.Time) error {
 // frames, such as an ERROR.
 func (t *wsTransport) close(graceful bool) error {
 	if graceful {
+		t.out.sendingClose()
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 		if t.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseGrace)) == nil {
 			t.lingering.Store(true)

@@ -1,8 +1,11 @@
 package broker
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -267,4 +270,70 @@ func TestUpgradeRefusalsSpendNoTicket(t *testing.T) {
 	if n := checked.Load(); n != 0 {
 		t.Errorf("the UpgradeAuthenticator ran %d times for refused requests", n)
 	}
+}
+
+// TestNoDataAfterClose checks that no data message follows the close
+// message gorilla sends in answer to the client's, even when the client
+// closes while MiBs of messages are queued for it (RFC 6455 section 5.5.1).
+func TestNoDataAfterClose(t *testing.T) {
+	h := newHarness(t, Options{MaxPendingBytes: 64 << 20, WriteTimeout: 20 * time.Second})
+	c, _, err := dialWS(t, h.wsServer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(frame("CONNECT", "", "accept-version:1.2", "login:ws"), frame("SUBSCRIBE", "", "id:1", "destination:/topic/big", "receipt:s"))
+	c.expect("CONNECTED")
+	c.expect("RECEIPT")
+	pub := h.connect(t, "pub")
+	body := strings.Repeat("x", 8<<10)
+	var sb strings.Builder
+	for range 1500 {
+		sb.WriteString(frame("SEND", body, "destination:/topic/big"))
+	}
+	pub.write(sb.String() + frame("SEND", "end", "destination:/topic/other", "receipt:done"))
+	pub.expect("RECEIPT", "receipt-id:done") // the subscriber's writer now waits on a full socket
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the broker's reader answers the close
+	nc := c.ws.UnderlyingConn()
+	nc.SetReadDeadline(time.Now().Add(wait))
+	r := bufio.NewReaderSize(nc, 1<<16)
+	closeSeen, dataAfter := false, 0
+	for {
+		op, n, err := readFrameHeader(r)
+		if err != nil {
+			break
+		}
+		if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
+			break
+		}
+		if op == websocket.CloseMessage {
+			closeSeen = true
+		} else if closeSeen && (op == websocket.TextMessage || op == websocket.BinaryMessage) {
+			dataAfter++
+		}
+	}
+	if !closeSeen || dataAfter > 0 {
+		t.Fatalf("close message seen: %v; data messages after it: %d", closeSeen, dataAfter)
+	}
+}
+
+// readFrameHeader reads a server's (unmasked) WebSocket frame header.
+func readFrameHeader(r io.Reader) (opcode int, length uint64, err error) {
+	var hdr [10]byte
+	if _, err := io.ReadFull(r, hdr[:2]); err != nil {
+		return 0, 0, err
+	}
+	length = uint64(hdr[1] & 0x7f)
+	switch length {
+	case 126:
+		_, err = io.ReadFull(r, hdr[2:4])
+		length = uint64(binary.BigEndian.Uint16(hdr[2:4]))
+	case 127:
+		_, err = io.ReadFull(r, hdr[2:10])
+		length = binary.BigEndian.Uint64(hdr[2:10])
+	}
+	return int(hdr[0] & 0x0f), length, err
 }

@@ -56,6 +56,8 @@ func (c *conn) writeLoop() {
 			c.writerExit(c.writeFinal())
 			return
 		}
+		clear(c.batch) // an idle connection holds no message
+		c.batch = c.batch[:0]
 		busy := woke-c.rested < int64(writerLinger)
 		c.rested = now.UnixNano()
 		switch c.out.rest(busy) {
@@ -121,9 +123,20 @@ func (c *conn) rearm() {
 	}
 }
 
+// startTimer starts the timer, unless the session already ended (Shutdown
+// can end it before serve runs).
+func (c *conn) startTimer() {
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	if !c.timerStopped {
+		c.timer = time.AfterFunc(c.tickPeriod(), c.onTimer)
+	}
+}
+
 func (c *conn) stopTimer() {
 	c.timerMu.Lock()
 	defer c.timerMu.Unlock()
+	c.timerStopped = true
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil

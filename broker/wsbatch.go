@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // batchConn is the socket under a WebSocket connection. Between begin and
@@ -24,8 +26,10 @@ import (
 type batchConn struct {
 	net.Conn
 
-	mu  sync.Mutex
-	buf *[]byte // non-nil during a batch
+	mu        sync.Mutex
+	buf       *[]byte // non-nil during a batch
+	closeSent bool    // a close message is on its way: no more data frames
+	err       error   // a write failed: the stream may hold part of a frame
 }
 
 // batchBufs pools the buffers of batches in progress.
@@ -35,13 +39,35 @@ var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, flushSize); ret
 func (bc *batchConn) Write(p []byte) (int, error) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
+	if bc.err != nil {
+		return 0, bc.err
+	}
 	if bc.buf == nil {
-		return bc.Conn.Write(p)
+		return bc.write(p)
 	}
 	if err := bc.gather(p); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// write writes p to the socket; mu is held. After a failed write the
+// stream may end inside a frame, so nothing more is written.
+func (bc *batchConn) write(p []byte) (int, error) {
+	n, err := bc.Conn.Write(p)
+	if err != nil {
+		bc.err = err
+	}
+	return n, err
+}
+
+// sendingClose notes that a close message is about to be written (by
+// gorilla, answering the client's, or by the broker): data frames must not
+// follow it (RFC 6455 section 5.5.1).
+func (bc *batchConn) sendingClose() {
+	bc.mu.Lock()
+	bc.closeSent = true
+	bc.mu.Unlock()
 }
 
 // writeFrame gathers, during a batch, one whole WebSocket message of the
@@ -72,6 +98,12 @@ func (bc *batchConn) writeFrame(opcode byte, parts ...[]byte) error {
 	}
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
+	switch {
+	case bc.err != nil:
+		return bc.err
+	case bc.closeSent:
+		return websocket.ErrCloseSent
+	}
 	if err := bc.gather(hdr[:h]); err != nil {
 		return err
 	}
@@ -91,7 +123,7 @@ func (bc *batchConn) gather(p []byte) error {
 		if err := bc.writeOut(); err != nil {
 			return err
 		}
-		_, err := bc.Conn.Write(p)
+		_, err := bc.write(p)
 		return err
 	}
 	*bc.buf = append(*bc.buf, p...)
@@ -139,9 +171,9 @@ func (bc *batchConn) flush() error {
 
 // writeOut writes the gathered bytes; mu is held.
 func (bc *batchConn) writeOut() error {
-	var err error
-	if len(*bc.buf) > 0 {
-		_, err = bc.Conn.Write(*bc.buf)
+	err := bc.err
+	if err == nil && len(*bc.buf) > 0 {
+		_, err = bc.write(*bc.buf)
 	}
 	*bc.buf = (*bc.buf)[:0]
 	return err
