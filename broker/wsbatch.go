@@ -23,6 +23,8 @@ import (
 // another goroutine. During a batch the socket keeps the batch's write
 // deadline: gorilla sets a short one of its own for each control message,
 // which would otherwise cut the batch's flush short.
+//
+// Reading, it reads ahead while the client keeps it busy (see Read).
 type batchConn struct {
 	net.Conn
 
@@ -30,6 +32,60 @@ type batchConn struct {
 	buf       *[]byte // non-nil during a batch
 	closeSent bool    // a close message is on its way: no more data frames
 	err       error   // a write failed: the stream may hold part of a frame
+
+	ahead readAhead // the reader goroutine's own
+}
+
+// readAhead is what a batchConn has read from the socket and not yet
+// handed to gorilla.
+type readAhead struct {
+	buf   []byte // nil while the client is quiet
+	r, w  int    // buf[r:w] is still to hand over
+	quiet bool   // the last read was short: drop buf once it is handed over
+	err   error  // the last read's error, for once buf is handed over
+	full  int    // consecutive reads that filled gorilla's buffer
+}
+
+// readAheadSize is the read-ahead buffer of a busy WebSocket connection.
+const readAheadSize = 32 << 10
+
+// Read serves gorilla's reader. Gorilla reads through a small buffer of
+// its own, sized for idle connections, which costs a system call per few
+// small messages. So once two reads in a row fill gorilla's buffer (the
+// socket had more; one large frame, such as a CONNECT carrying a token,
+// fills one), the connection reads ahead into a buffer of readAheadSize,
+// one system call per many messages, until a quiet read (shorter than
+// quietRead) shows the client has paused; then it drops the buffer, once
+// handed over, and reads into gorilla's again. Only the reader goroutine
+// calls Read.
+func (bc *batchConn) Read(p []byte) (int, error) {
+	a := &bc.ahead
+	if a.r == a.w && a.buf != nil && a.err == nil {
+		n, err := bc.Conn.Read(a.buf)
+		a.r, a.w, a.quiet, a.err = 0, n, n < quietRead, err
+	}
+	if a.r == a.w {
+		if err := a.err; err != nil || a.buf != nil {
+			a.buf, a.err = nil, nil
+			return 0, err
+		}
+		n, err := bc.Conn.Read(p)
+		if n == len(p) && n > 0 {
+			a.full++
+		} else {
+			a.full = 0
+		}
+		if a.full == 2 {
+			a.buf, a.full = make([]byte, readAheadSize), 0
+		}
+		return n, err
+	}
+	n := copy(p, a.buf[a.r:a.w])
+	a.r += n
+	if a.r == a.w && a.quiet {
+		a.buf = nil
+	}
+	return n, nil
 }
 
 // batchBufs pools the buffers of batches in progress.
