@@ -49,7 +49,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c := b.newConn(newWSTransport(ws, out), transportWebSocket, remote, subject)
+	c := b.newConn(newWSTransport(ws, out, b.o.WriteTimeout), transportWebSocket, remote, subject)
 	if !b.track(c) {
 		ws.Close()
 		return
@@ -121,15 +121,13 @@ type wsTransport struct {
 	lingering atomic.Bool // the close message is sent; the peer's is awaited
 }
 
-// newWSTransport returns the transport of an upgraded connection. Gorilla
-// answers a client's close message from the reader goroutine; since the
-// broker frames data messages itself, the batching socket is told first, so
-// that no data message follows the close.
-func newWSTransport(ws *websocket.Conn, out *batchConn) *wsTransport {
+// newWSTransport returns the transport of an upgraded connection. The
+// reader answers a client's close message through the batching socket,
+// which then refuses further writes (see writeClose). The answer queues
+// behind the messages being written, so it gets as long as they do.
+func newWSTransport(ws *websocket.Conn, out *batchConn, writeTimeout time.Duration) *wsTransport {
 	ws.SetCloseHandler(func(code int, _ string) error {
-		out.sendingClose()
-		msg := websocket.FormatCloseMessage(code, "")
-		ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseGrace))
+		out.writeClose(websocket.FormatCloseMessage(code, ""), time.Now().Add(writeTimeout))
 		return nil
 	})
 	return &wsTransport{ws: ws, out: out}
@@ -183,11 +181,11 @@ func (t *wsTransport) writeBatch(c *conn, batch []outItem, deadline time.Time) e
 // UTF-8, binary otherwise.
 func (t *wsTransport) writeItem(c *conn, it *outItem) error {
 	if it.msg == nil {
-		return t.out.writeFrame(byte(messageType(utf8.Valid(it.raw))), it.raw)
+		return t.out.writeFrame(messageType(utf8.Valid(it.raw)), it.raw)
 	}
 	t.wbuf = c.appendPrefix(t.wbuf[:0], it)
 	text := utf8.Valid(t.wbuf) && it.msg.isText(c.version)
-	return t.out.writeFrame(byte(messageType(text)), t.wbuf, it.msg.common(c.version), it.msg.body)
+	return t.out.writeFrame(messageType(text), t.wbuf, it.msg.common(c.version), it.msg.body)
 }
 
 func messageType(text bool) int {
@@ -211,9 +209,8 @@ func (t *wsTransport) writeRaw(b []byte, deadline time.Time) error {
 // frames, such as an ERROR.
 func (t *wsTransport) close(graceful bool) error {
 	if graceful {
-		t.out.sendingClose()
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		if t.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseGrace)) == nil {
+		if t.out.writeClose(msg, time.Now().Add(wsCloseGrace)) == nil {
 			t.lingering.Store(true)
 			return t.ws.SetReadDeadline(time.Now().Add(lingerTime))
 		}

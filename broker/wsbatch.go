@@ -95,8 +95,8 @@ var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, flushSize); ret
 func (bc *batchConn) Write(p []byte) (int, error) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
-	if bc.err != nil {
-		return 0, bc.err
+	if err := bc.writable(); err != nil {
+		return 0, err
 	}
 	if bc.buf == nil {
 		return bc.write(p)
@@ -117,50 +117,79 @@ func (bc *batchConn) write(p []byte) (int, error) {
 	return n, err
 }
 
-// sendingClose notes that a close message is about to be written (by
-// gorilla, answering the client's, or by the broker): data frames must not
-// follow it (RFC 6455 section 5.5.1).
-func (bc *batchConn) sendingClose() {
-	bc.mu.Lock()
-	bc.closeSent = true
-	bc.mu.Unlock()
-}
-
-// writeFrame gathers, during a batch, one whole WebSocket message of the
-// given opcode (a single frame, unmasked as from a server; RFC 6455 section
-// 5.2) whose payload is the parts, in order. The broker frames its data
-// messages itself, rather than through gorilla's writer, to spare each
-// message an allocation and a copy; mu keeps gorilla's control messages
-// (pong, close) between whole frames.
-func (bc *batchConn) writeFrame(opcode byte, parts ...[]byte) error {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
+// writeClose writes a close message with payload, once, and refuses every
+// write after it (RFC 6455 section 5.5.1). During a batch the message joins
+// the batch, behind the frames gathered; otherwise it is written before
+// deadline. The broker writes close messages itself rather than through
+// gorilla so that marking the close and placing the message in the stream
+// are one step: a writer refused for the close finds the message ahead of
+// it, in the batch it flushes or already on the wire.
+func (bc *batchConn) writeClose(payload []byte, deadline time.Time) error {
 	var hdr [10]byte
-	hdr[0] = 0x80 | opcode // FIN
-	h := 2
-	switch {
-	case n < 126:
-		hdr[1] = byte(n)
-	case n <= 0xffff:
-		hdr[1] = 126
-		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
-		h = 4
-	default:
-		hdr[1] = 127
-		binary.BigEndian.PutUint64(hdr[2:], uint64(n))
-		h = 10
-	}
+	frame := append(frameHeader(&hdr, websocket.CloseMessage, len(payload)), payload...)
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
+	if err := bc.writable(); err != nil {
+		return err
+	}
+	bc.closeSent = true
+	if bc.buf != nil {
+		return bc.gather(frame)
+	}
+	if err := bc.Conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	_, err := bc.write(frame)
+	return err
+}
+
+// writable reports why nothing more may be written, if so; mu is held.
+func (bc *batchConn) writable() error {
 	switch {
 	case bc.err != nil:
 		return bc.err
 	case bc.closeSent:
 		return websocket.ErrCloseSent
 	}
-	if err := bc.gather(hdr[:h]); err != nil {
+	return nil
+}
+
+// frameHeader returns, in hdr, the header of a whole (FIN) unmasked frame,
+// as a server sends it (RFC 6455 section 5.2).
+func frameHeader(hdr *[10]byte, opcode, n int) []byte {
+	hdr[0] = 0x80 | byte(opcode)
+	switch {
+	case n < 126:
+		hdr[1] = byte(n)
+		return hdr[:2]
+	case n <= 0xffff:
+		hdr[1] = 126
+		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
+		return hdr[:4]
+	}
+	hdr[1] = 127
+	binary.BigEndian.PutUint64(hdr[2:], uint64(n))
+	return hdr[:10]
+}
+
+// writeFrame gathers, during a batch, one whole WebSocket message of the
+// given opcode (a single frame) whose payload is the parts, in order. The
+// broker frames its data messages itself, rather than through gorilla's
+// writer, to spare each message an allocation and a copy; mu keeps
+// gorilla's control messages (pongs) between whole frames.
+func (bc *batchConn) writeFrame(opcode int, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	var hdr [10]byte
+	h := frameHeader(&hdr, opcode, n)
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if err := bc.writable(); err != nil {
+		return err
+	}
+	if err := bc.gather(h); err != nil {
 		return err
 	}
 	for _, p := range parts {
