@@ -197,9 +197,8 @@ func (o *outbox) close(final []byte, reason string, discard bool) bool {
 }
 
 // take hands every queued item to the writer, giving the queue spare (a
-// batch the writer is done with) to fill next.
+// batch the writer is done with, emptied and cleared) to fill next.
 func (o *outbox) take(spare []outItem) (items []outItem, closing bool) {
-	clear(spare)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	items, o.items = o.items, spare[:0]

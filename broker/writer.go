@@ -56,7 +56,7 @@ func (c *conn) writeLoop() {
 			c.writerExit(c.writeFinal())
 			return
 		}
-		clear(c.batch) // an idle connection holds no message
+		clear(c.batch) // the next take's spare; an idle connection holds no message
 		c.batch = c.batch[:0]
 		busy := woke-c.rested < int64(writerLinger)
 		c.rested = now.UnixNano()

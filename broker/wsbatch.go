@@ -12,17 +12,18 @@ import (
 )
 
 // batchConn is the socket under a WebSocket connection. Between begin and
-// flush it gathers what gorilla writes, so that a batch of messages leaves
-// in one write system call, up to flushSize bytes at a time, as over TCP,
-// instead of one call per message. The buffer is pooled and held only
-// during a batch, so an idle connection keeps none. Outside a batch, writes
-// (the handshake, control messages) go straight to the socket.
+// flush it gathers the messages the writer frames (writeFrame) and what
+// gorilla writes, so that a batch of messages leaves in one write system
+// call, up to flushSize bytes at a time, as over TCP, instead of one call
+// per message. The buffer is pooled and held only during a batch, so an
+// idle connection keeps none. Outside a batch, writes (the handshake,
+// control messages) go straight to the socket.
 //
-// Gorilla serialises its own writes; mu also orders them with begin and
-// flush, since a control message (a pong, a close) may be written from
-// another goroutine. During a batch the socket keeps the batch's write
-// deadline: gorilla sets a short one of its own for each control message,
-// which would otherwise cut the batch's flush short.
+// mu orders whole frames, begin and flush, since a control message (a
+// pong, a close) may be written from the reader goroutine. During a batch
+// the socket keeps the batch's write deadline: gorilla sets a short one of
+// its own for each control message, which would otherwise cut the batch's
+// flush short.
 //
 // Reading, it reads ahead while the client keeps it busy (see Read).
 type batchConn struct {
@@ -30,7 +31,7 @@ type batchConn struct {
 
 	mu        sync.Mutex
 	buf       *[]byte // non-nil during a batch
-	closeSent bool    // a close message is on its way: no more data frames
+	closeSent bool    // a close message is written or gathered: nothing may follow
 	err       error   // a write failed: the stream may hold part of a frame
 
 	ahead readAhead // the reader goroutine's own
