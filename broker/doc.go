@@ -76,6 +76,12 @@
 // come from one broker-wide counter, so they increase within each
 // destination; ids of all kinds hold neither ':' nor '\'.
 //
+// A SUBSCRIBE's RECEIPT comes before the messages a queue has waiting for
+// the new consumer: the consumer is registered first, refusing deliveries
+// (which stay in the queue or go to other consumers), and starts taking
+// them once the RECEIPT is queued, so that clients that read the RECEIPT
+// before anything else (ruby-stomp, Net::Stomp) lose nothing.
+//
 // Acks: auto, client (cumulative) and client-individual. A queue consumer's
 // unsettled deliveries (unacknowledged, or in auto mode not yet handed to
 // the socket) are bounded by its prefetch-count (MaxUnacked by default):
