@@ -44,6 +44,9 @@ func TestFraming(t *testing.T) {
 		{"heart-beats between frames", func(c *client) {
 			c.write("\n\r\n" + strings.Join(script, "\n\n\r\n"))
 		}},
+		{"stray NULs between frames", func(c *client) {
+			c.write("\x00" + strings.Join(script, "\x00\n\x00"))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
