@@ -87,7 +87,9 @@
 // the socket) are bounded by its prefetch-count (MaxUnacked by default):
 // queue delivery waits for credit and a queue message is never dropped for
 // a slow consumer; NACK, UNSUBSCRIBE and disconnect put its unsettled
-// messages back with redelivered:true. The writer claims each tracked
+// messages back with redelivered:true, except that a NACK with
+// requeue:false (RabbitMQ's extension, for poison messages) drops the
+// messages it covers, counted as dropped, nack_discarded. The writer claims each tracked
 // delivery just before writing it, so a message put back is never also
 // written; an auto-mode message counts as delivered once claimed (at most
 // once, as RabbitMQ's auto ack). A topic subscriber in a client mode with

@@ -104,6 +104,7 @@ func TestErrors(t *testing.T) {
 		{"UNSUBSCRIBE of unknown id", Options{}, false, frame("UNSUBSCRIBE", "", "id:9"), CodeProtocolError, "no subscription", ""},
 		{"ACK of unknown id", Options{}, false, frame("ACK", "", "id:7.7", "receipt:a"), CodeProtocolError, "unknown ack id", "a"},
 		{"ACK without id", Options{}, false, frame("ACK", ""), CodeProtocolError, "id header", ""},
+		{"NACK with a bad requeue", Options{}, false, frame("NACK", "", "id:7.7", "requeue:no", "receipt:n"), CodeProtocolError, "invalid requeue header", "n"},
 		{"SEND in unknown transaction", Options{}, false, frame("SEND", "x", "destination:/topic/a", "transaction:t"), CodeProtocolError, "not open", ""},
 		{"BEGIN twice", Options{}, false, frame("BEGIN", "", "transaction:t") + frame("BEGIN", "", "transaction:t"), CodeProtocolError, "already open", ""},
 		{"COMMIT of unknown transaction", Options{}, false, frame("COMMIT", "", "transaction:t"), CodeProtocolError, "not open", ""},
