@@ -108,10 +108,13 @@ func (c *conn) findDelivery(f *stomp.Frame) (*subscription, uint64, error) {
 			return nil, 0, err
 		}
 		serial, seq, ok := parseAckID(id)
-		if s := c.bySerial[serial]; ok && s != nil {
+		if !ok {
+			return nil, 0, protocolErrorf("%s of unknown ack id %q", f.Command, id)
+		}
+		if s := c.bySerial[serial]; s != nil {
 			return s, seq, nil
 		}
-		return nil, 0, protocolErrorf("%s of unknown ack id %q", f.Command, id)
+		return nil, 0, protocolErrorf("%s for an unknown subscription: ack id %q names no subscription of this session", f.Command, id)
 	}
 	mid, err := require(f, "message-id")
 	if err != nil {
@@ -126,10 +129,12 @@ func (c *conn) findDelivery(f *stomp.Frame) (*subscription, uint64, error) {
 
 func (c *conn) findByMessageID(f *stomp.Frame, n uint64, mid []byte) (*subscription, uint64, error) {
 	if sub, ok := f.Get("subscription"); ok {
-		if s := c.subs[string(sub)]; s != nil {
-			if seq, ok := s.seqOf(n); ok {
-				return s, seq, nil
-			}
+		s := c.subs[string(sub)]
+		if s == nil {
+			return nil, 0, protocolErrorf("%s for unknown subscription %q", f.Command, sub)
+		}
+		if seq, ok := s.seqOf(n); ok {
+			return s, seq, nil
 		}
 	} else if c.version == stomp.V10 {
 		for _, s := range c.subs {

@@ -189,3 +189,25 @@ func TestNackWithoutRequeueDrops(t *testing.T) {
 		})
 	}
 }
+
+// TestAckUnknownSubscription checks that an ACK naming a subscription the
+// session does not have says so, in each version's way of naming it.
+func TestAckUnknownSubscription(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		ack     string
+	}{
+		{"1.2", frame("ACK", "", "id:7.7")},
+		{"1.1", frame("ACK", "", "subscription:s9", "message-id:1")},
+		{"1.0", frame("ACK", "", "subscription:s9", "message-id:1")},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			c := h.dial(t)
+			c.write(frame("CONNECT", "", "accept-version:"+tc.version, "host:h"))
+			c.expect("CONNECTED", "version:"+tc.version)
+			c.write(tc.ack)
+			c.expectError(CodeProtocolError, "unknown subscription")
+		})
+	}
+}

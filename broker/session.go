@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"strings"
+
 	"github.com/stompd/stompd/stomp"
 )
 
@@ -111,9 +113,18 @@ func (c *conn) sendReceipt(id []byte) {
 func require(f *stomp.Frame, key string) ([]byte, error) {
 	v, ok := f.Get(key)
 	if !ok || len(v) == 0 {
-		return nil, protocolErrorf("%s frame without a %s header", f.Command, key)
+		return nil, protocolErrorf("%s frame without %s %s header", f.Command, article(key), key)
 	}
 	return v, nil
+}
+
+// article is the indefinite article before a header name: "an id", "a
+// destination".
+func article(key string) string {
+	if key != "" && strings.ContainsRune("aeiou", rune(key[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // adopt makes the identity an authorizer returned the session's own. It
