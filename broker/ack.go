@@ -9,7 +9,7 @@ import (
 // onAck handles ACK and NACK, or keeps them for COMMIT inside a transaction.
 func (c *conn) onAck(f *stomp.Frame) error {
 	if tx, ok := f.Get("transaction"); ok {
-		if _, _, err := c.findDelivery(f); err != nil {
+		if _, err := c.resolveAck(f); err != nil {
 			return err
 		}
 		return c.txAdd(tx, f)
@@ -35,8 +35,9 @@ func (c *conn) ack(f *stomp.Frame) error {
 // settled, the deliveries it covered.
 type settlement struct {
 	deliveryRef
-	nack bool
-	done []delivery
+	nack    bool
+	discard bool // a NACK with requeue:false
+	done    []delivery
 }
 
 // deliveryRef names a delivery of a subscription.
@@ -46,20 +47,45 @@ type deliveryRef struct {
 }
 
 func (c *conn) resolveAck(f *stomp.Frame) (settlement, error) {
+	discard, err := discards(f)
+	if err != nil {
+		return settlement{}, err
+	}
 	s, seq, err := c.findDelivery(f)
-	return settlement{deliveryRef: deliveryRef{s, seq}, nack: f.Command == stomp.NACK}, err
+	return settlement{deliveryRef: deliveryRef{s, seq}, nack: f.Command == stomp.NACK, discard: discard}, err
+}
+
+// discards reads the requeue header of a NACK, RabbitMQ's extension for
+// poison messages: requeue:false drops the messages the NACK covers
+// instead of redelivering them.
+func discards(f *stomp.Frame) (bool, error) {
+	v, ok := f.Get("requeue")
+	if !ok || f.Command != stomp.NACK {
+		return false, nil
+	}
+	switch string(v) {
+	case "true":
+		return false, nil
+	case "false":
+		return true, nil
+	}
+	return false, protocolErrorf("invalid requeue header %q: want true or false", v)
 }
 
 // finish does what a settlement asks of a queue: a NACK puts its messages
-// back for redelivery, an ACK frees credit. A NACKed topic message is
-// dropped.
+// back for redelivery, or with requeue:false drops them (counted), and an
+// ACK frees credit. A NACKed topic message is dropped.
 func (st *settlement) finish() {
 	if st.s.kind != kindQueue {
 		return
 	}
-	if st.nack {
+	switch {
+	case st.discard:
+		st.s.c.b.m.dropNacked.Add(float64(len(st.done)))
+		st.s.q.dispatch()
+	case st.nack:
 		st.s.q.requeue(st.done)
-	} else {
+	default:
 		st.s.q.dispatch()
 	}
 }
@@ -82,10 +108,13 @@ func (c *conn) findDelivery(f *stomp.Frame) (*subscription, uint64, error) {
 			return nil, 0, err
 		}
 		serial, seq, ok := parseAckID(id)
-		if s := c.bySerial[serial]; ok && s != nil {
+		if !ok {
+			return nil, 0, protocolErrorf("%s of unknown ack id %q", f.Command, id)
+		}
+		if s := c.bySerial[serial]; s != nil {
 			return s, seq, nil
 		}
-		return nil, 0, protocolErrorf("%s of unknown ack id %q", f.Command, id)
+		return nil, 0, protocolErrorf("%s for an unknown subscription: ack id %q names no subscription of this session", f.Command, id)
 	}
 	mid, err := require(f, "message-id")
 	if err != nil {
@@ -100,10 +129,12 @@ func (c *conn) findDelivery(f *stomp.Frame) (*subscription, uint64, error) {
 
 func (c *conn) findByMessageID(f *stomp.Frame, n uint64, mid []byte) (*subscription, uint64, error) {
 	if sub, ok := f.Get("subscription"); ok {
-		if s := c.subs[string(sub)]; s != nil {
-			if seq, ok := s.seqOf(n); ok {
-				return s, seq, nil
-			}
+		s := c.subs[string(sub)]
+		if s == nil {
+			return nil, 0, protocolErrorf("%s for unknown subscription %q", f.Command, sub)
+		}
+		if seq, ok := s.seqOf(n); ok {
+			return s, seq, nil
 		}
 	} else if c.version == stomp.V10 {
 		for _, s := range c.subs {

@@ -152,3 +152,62 @@ func TestTopicClientAck(t *testing.T) {
 	sendAll(p, "/topic/ca", "c")
 	expectBodies(c, "c")
 }
+
+// TestNackWithoutRequeueDrops checks RabbitMQ's extension for poison
+// messages: a NACK with requeue:false drops the message, counted, instead
+// of redelivering it, whether sent alone or committed in a transaction.
+func TestNackWithoutRequeueDrops(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		nack func(c *client, ackID string)
+	}{
+		{"alone", func(c *client, ackID string) {
+			c.write(frame("NACK", "", "id:"+ackID, "requeue:false", "receipt:n"))
+		}},
+		{"in a transaction", func(c *client, ackID string) {
+			c.write(frame("BEGIN", "", "transaction:t") +
+				frame("NACK", "", "id:"+ackID, "requeue:false", "transaction:t") +
+				frame("COMMIT", "", "transaction:t", "receipt:n"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			c := h.subscriber(t, "u", "/queue/poison", "ack:client-individual")
+			p := h.connect(t, "p")
+			sendAll(p, "/queue/poison", "poison", "next")
+			fs := expectBodies(c, "poison", "next")
+			tc.nack(c, fs[0].Value("ack"))
+			c.expect("RECEIPT", "receipt-id:n")
+			if n := value(t, h.m.MessagesDropped.WithLabelValues("nack_discarded")); n != 1 {
+				t.Errorf("dropped (nack_discarded) = %v, want 1", n)
+			}
+			c.write(frame("DISCONNECT", "", "receipt:d"))
+			c.expect("RECEIPT", "receipt-id:d")
+			d := h.subscriber(t, "d", "/queue/poison", "ack:client-individual")
+			sendAll(p, "/queue/poison", "fence")
+			expectBodies(d, "next", "fence")
+		})
+	}
+}
+
+// TestAckUnknownSubscription checks that an ACK naming a subscription the
+// session does not have says so, in each version's way of naming it.
+func TestAckUnknownSubscription(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		ack     string
+	}{
+		{"1.2", frame("ACK", "", "id:7.7")},
+		{"1.1", frame("ACK", "", "subscription:s9", "message-id:1")},
+		{"1.0", frame("ACK", "", "subscription:s9", "message-id:1")},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			c := h.dial(t)
+			c.write(frame("CONNECT", "", "accept-version:"+tc.version, "host:h"))
+			c.expect("CONNECTED", "version:"+tc.version)
+			c.write(tc.ack)
+			c.expectError(CodeProtocolError, "unknown subscription")
+		})
+	}
+}

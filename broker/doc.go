@@ -76,12 +76,20 @@
 // come from one broker-wide counter, so they increase within each
 // destination; ids of all kinds hold neither ':' nor '\'.
 //
+// A SUBSCRIBE's RECEIPT comes before the messages a queue has waiting for
+// the new consumer: the consumer is registered first, refusing deliveries
+// (which stay in the queue or go to other consumers), and starts taking
+// them once the RECEIPT is queued, so that clients that read the RECEIPT
+// before anything else (ruby-stomp, Net::Stomp) lose nothing.
+//
 // Acks: auto, client (cumulative) and client-individual. A queue consumer's
 // unsettled deliveries (unacknowledged, or in auto mode not yet handed to
 // the socket) are bounded by its prefetch-count (MaxUnacked by default):
 // queue delivery waits for credit and a queue message is never dropped for
 // a slow consumer; NACK, UNSUBSCRIBE and disconnect put its unsettled
-// messages back with redelivered:true. The writer claims each tracked
+// messages back with redelivered:true, except that a NACK with
+// requeue:false (RabbitMQ's extension, for poison messages) drops the
+// messages it covers, counted as dropped, nack_discarded. The writer claims each tracked
 // delivery just before writing it, so a message put back is never also
 // written; an auto-mode message counts as delivered once claimed (at most
 // once, as RabbitMQ's auto ack). A topic subscriber in a client mode with

@@ -8,24 +8,22 @@ import (
 
 func TestNegotiateHeartBeat(t *testing.T) {
 	tests := []struct {
-		header string // the client's heart-beat header; "" for none
-		want   string // the CONNECTED heart-beat header
+		name    string
+		connect []string // the client's CONNECT headers
+		want    string   // the CONNECTED heart-beat header
 	}{
-		{"", "10000,10000"},
-		{"0,0", "10000,10000"},
-		{"5000,20000", "20000,5000"},
-		{"100,200", "1000,1000"},
-		{"0,3000", "3000,10000"},
+		{"STOMP 1.0 client", []string{"login:u"}, "0,0"},
+		{"no header", []string{"accept-version:1.2"}, "0,0"},
+		{"0,0", []string{"accept-version:1.2", "heart-beat:0,0"}, "0,0"},
+		{"5000,20000", []string{"accept-version:1.2", "heart-beat:5000,20000"}, "20000,5000"},
+		{"100,200", []string{"accept-version:1.2", "heart-beat:100,200"}, "1000,1000"},
+		{"0,3000", []string{"accept-version:1.2", "heart-beat:0,3000"}, "3000,10000"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.header, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, Options{})
 			c := h.dial(t)
-			hs := []string{"accept-version:1.2"}
-			if tt.header != "" {
-				hs = append(hs, "heart-beat:"+tt.header)
-			}
-			c.write(frame("CONNECT", "", hs...))
+			c.write(frame("CONNECT", "", tt.connect...))
 			c.expect("CONNECTED", "heart-beat:"+tt.want)
 		})
 	}

@@ -49,7 +49,7 @@ type Options struct {
 	// Heart-beats: in each direction the server honours the client's figure
 	// (CONNECT heart-beat cx,cy) down to MinHeartBeat; where the client says
 	// 0 there are none, as the spec rules, and CONNECTED merely advertises
-	// HeartBeat.
+	// HeartBeat, or 0,0 to a client that offers none in either direction.
 	HeartBeat             time.Duration // offered, 10 s
 	MinHeartBeat          time.Duration // floor accepted, 1 s
 	MaxQueueLength        int           // messages buffered per queue, 100,000

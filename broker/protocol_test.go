@@ -44,6 +44,9 @@ func TestFraming(t *testing.T) {
 		{"heart-beats between frames", func(c *client) {
 			c.write("\n\r\n" + strings.Join(script, "\n\n\r\n"))
 		}},
+		{"stray NULs between frames", func(c *client) {
+			c.write("\x00" + strings.Join(script, "\x00\n\x00"))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,8 +102,9 @@ func TestErrors(t *testing.T) {
 		{"too many subscriptions", Options{MaxSubscriptions: 1}, false, frame("SUBSCRIBE", "", "id:1", "destination:/topic/a") + frame("SUBSCRIBE", "", "id:2", "destination:/topic/a"), CodeLimitExceeded, "too many subscriptions", ""},
 		{"another user's destination", Options{}, false, frame("SUBSCRIBE", "", "id:1", "destination:/user/bob/queue/a"), CodeForbidden, "another user", ""},
 		{"UNSUBSCRIBE of unknown id", Options{}, false, frame("UNSUBSCRIBE", "", "id:9"), CodeProtocolError, "no subscription", ""},
-		{"ACK of unknown id", Options{}, false, frame("ACK", "", "id:7.7", "receipt:a"), CodeProtocolError, "unknown ack id", "a"},
-		{"ACK without id", Options{}, false, frame("ACK", ""), CodeProtocolError, "id header", ""},
+		{"ACK of unknown id", Options{}, false, frame("ACK", "", "id:x", "receipt:a"), CodeProtocolError, "unknown ack id", "a"},
+		{"ACK without id", Options{}, false, frame("ACK", ""), CodeProtocolError, "ACK frame without an id header", ""},
+		{"NACK with a bad requeue", Options{}, false, frame("NACK", "", "id:7.7", "requeue:no", "receipt:n"), CodeProtocolError, "invalid requeue header", "n"},
 		{"SEND in unknown transaction", Options{}, false, frame("SEND", "x", "destination:/topic/a", "transaction:t"), CodeProtocolError, "not open", ""},
 		{"BEGIN twice", Options{}, false, frame("BEGIN", "", "transaction:t") + frame("BEGIN", "", "transaction:t"), CodeProtocolError, "already open", ""},
 		{"COMMIT of unknown transaction", Options{}, false, frame("COMMIT", "", "transaction:t"), CodeProtocolError, "not open", ""},

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"strings"
+
 	"github.com/stompd/stompd/stomp"
 )
 
@@ -14,6 +16,7 @@ type session struct {
 	bySerial map[uint64]*subscription // by the serial in ack ids
 	serial   uint64
 	txs      map[string]*transaction
+	starting *subscription // attached by the frame being handled, not yet started
 }
 
 func (s *session) init(b *Broker) {
@@ -25,7 +28,9 @@ func (s *session) init(b *Broker) {
 }
 
 // handle carries out one client frame and sends its RECEIPT once it took
-// effect. It reports false when the session has ended.
+// effect; a subscription the frame attached takes messages only after that,
+// so that they follow the RECEIPT. It reports false when the session has
+// ended.
 func (c *conn) handle(f *stomp.Frame) bool {
 	c.b.m.framesIn[f.Command].Inc()
 	if err := c.dispatch(f); err != nil {
@@ -35,6 +40,10 @@ func (c *conn) handle(f *stomp.Frame) bool {
 	}
 	if receipt, ok := f.Get("receipt"); ok && f.Command != stomp.CONNECT && f.Command != stomp.STOMP {
 		c.sendReceipt(receipt)
+	}
+	if s := c.starting; s != nil {
+		c.starting = nil
+		s.start()
 	}
 	if f.Command == stomp.DISCONNECT {
 		c.closeWith(nil, "client disconnected")
@@ -104,9 +113,18 @@ func (c *conn) sendReceipt(id []byte) {
 func require(f *stomp.Frame, key string) ([]byte, error) {
 	v, ok := f.Get(key)
 	if !ok || len(v) == 0 {
-		return nil, protocolErrorf("%s frame without a %s header", f.Command, key)
+		return nil, protocolErrorf("%s frame without %s %s header", f.Command, article(key), key)
 	}
 	return v, nil
+}
+
+// article is the indefinite article before a header name: "an id", "a
+// destination".
+func article(key string) string {
+	if key != "" && strings.ContainsRune("aeiou", rune(key[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // adopt makes the identity an authorizer returned the session's own. It

@@ -10,7 +10,8 @@ import (
 const maxPrefetch = 65535
 
 // onSubscribe handles SUBSCRIBE: it checks the frame, asks the
-// SubscribeAuthorizer, then attaches the subscription.
+// SubscribeAuthorizer, then attaches the subscription. A queue consumer
+// takes messages only once handle has queued the RECEIPT and started it.
 func (c *conn) onSubscribe(f *stomp.Frame) error {
 	dest, err := require(f, "destination")
 	if err != nil {
@@ -37,6 +38,7 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 	c.bySerial[s.serial] = s
 	c.b.r.subscribe(s)
 	c.b.m.subscriptions.Inc()
+	c.starting = s
 	return nil
 }
 

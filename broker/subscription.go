@@ -44,10 +44,11 @@ type subscription struct {
 	prefix   []byte // "MESSAGE\nsubscription:<id>\n" (and a user destination) in the connection's version
 	q        *queue // the queue consumed, for a queue subscription
 
-	mu      sync.Mutex
-	seq     uint64      // last delivery sequence
-	pending []delivery  // delivered but not settled, oldest first
-	closed  atomic.Bool // set under mu; read without it by the writer
+	mu       sync.Mutex
+	seq      uint64      // last delivery sequence
+	pending  []delivery  // delivered but not settled, oldest first
+	starting bool        // a new queue consumer, refusing deliveries until started
+	closed   atomic.Bool // set under mu; read without it by the writer
 }
 
 // delivery is a message handed to a subscriber and not yet settled: for
@@ -67,8 +68,23 @@ func newSubscription(c *conn, id string, dest []byte, rt route, mode ackMode, pr
 	}
 	return &subscription{
 		c: c, id: id, serial: c.serial, kind: rt.kind, key: rt.key,
-		mode: mode, prefetch: prefetch, prefix: p,
+		mode: mode, prefetch: prefetch, prefix: p, starting: rt.kind == kindQueue,
 	}
+}
+
+// start lets a new queue consumer take messages, and hands it what its
+// queue holds. The session calls it once the SUBSCRIBE's RECEIPT is queued,
+// so that the RECEIPT comes before every message of the subscription: until
+// then the consumer is registered but refuses deliveries, which stay in the
+// queue or go to other consumers.
+func (s *subscription) start() {
+	if s.kind != kindQueue {
+		return
+	}
+	s.mu.Lock()
+	s.starting = false
+	s.mu.Unlock()
+	s.q.dispatch()
 }
 
 // tracked reports whether deliveries must be remembered until settled.
@@ -95,11 +111,11 @@ func (s *subscription) deliverTopic(m *message) {
 }
 
 // pushLocked queues a tracked delivery when the subscriber has credit: fewer
-// pending deliveries than its prefetch and, for a queue consumer, room in
-// its connection's outbox. ok is false when it has none. Called with s.mu
-// held.
+// pending deliveries than its prefetch and, for a queue consumer, started
+// and with room in its connection's outbox. ok is false when it has none.
+// Called with s.mu held.
 func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
-	if s.closed.Load() || len(s.pending) >= s.prefetch || s.c.closing.Load() {
+	if s.starting || s.closed.Load() || len(s.pending) >= s.prefetch || s.c.closing.Load() {
 		return refused, false
 	}
 	it := outItem{msg: d.msg, sub: s, seq: s.seq + 1, redelivered: d.redelivered, cmd: stomp.MESSAGE}

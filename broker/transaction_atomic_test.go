@@ -28,7 +28,7 @@ func TestCommitIsAllOrNothing(t *testing.T) {
 		}, []string{"a"}, "not awaiting acknowledgement", []string{"b", "a"}},
 		{"redelivered after UNSUBSCRIBE", func(string) string {
 			return frame("UNSUBSCRIBE", "", "id:1", "receipt:m")
-		}, nil, "unknown ack id", []string{"a", "b"}},
+		}, nil, "unknown subscription", []string{"a", "b"}},
 		{"acked twice in the transaction", func(a string) string {
 			return frame("ACK", "", "id:"+a, "transaction:t", "receipt:m")
 		}, nil, "not awaiting acknowledgement", []string{"a", "b"}},

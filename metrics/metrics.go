@@ -23,6 +23,8 @@ const (
 	DropSlowConsumer = "slow_consumer"
 	DropAborted      = "aborted"
 	DropExpired      = "expired"
+	// A consumer's NACK with requeue:false discarded it.
+	DropNackDiscarded = "nack_discarded"
 
 	// Stages at which a token is checked.
 	StageUpgrade   = "upgrade"

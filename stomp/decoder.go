@@ -73,8 +73,8 @@ func (d *Decoder) SetVersion(v Version) { d.version = v }
 // when a frame completed, that frame (nil otherwise). The frame aliases the
 // decoder's storage and possibly p, and is valid until the next call to
 // Decode. Decode may overwrite the bytes of p it consumes (it unescapes
-// headers in place). Heart-beat EOLs between frames are consumed and produce
-// no frame. After an error the decoder is unusable; the error is a
+// headers in place). Heart-beat EOLs and stray NULs between frames are
+// consumed and produce no frame. After an error the decoder is unusable; the error is a
 // *ProtocolError wrapping one of the sentinel errors.
 //
 // Callers loop until p is used up:
@@ -148,13 +148,14 @@ func (d *Decoder) setEnd() error {
 	return nil
 }
 
-// skipHeartbeats consumes the LF and CRLF heart-beats before a frame. A CR
-// that ends the input is left for readLine, which treats the empty line it
-// may start as a heart-beat too.
+// skipHeartbeats consumes the LF and CRLF heart-beats before a frame, and
+// stray NULs, which some clients send after a frame's own (RabbitMQ skips
+// them too). A CR that ends the input is left for readLine, which treats
+// the empty line it may start as a heart-beat too.
 func (d *Decoder) skipHeartbeats() {
 	for d.n < len(d.in) {
 		switch {
-		case d.in[d.n] == '\n':
+		case d.in[d.n] == '\n' || d.in[d.n] == 0:
 			d.n++
 		case d.in[d.n] == '\r' && d.n+1 < len(d.in) && d.in[d.n+1] == '\n':
 			d.n += 2

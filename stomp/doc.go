@@ -6,8 +6,8 @@
 //
 // A Decoder is fed bytes as they arrive and returns each frame once its
 // terminating NUL has been read. It accepts LF and CRLF line endings in every
-// version, and consumes EOL heart-beats (LF or CRLF) between frames without
-// producing a frame. A frame's body is exactly content-length bytes followed
+// version, and consumes EOL heart-beats (LF or CRLF) and stray NULs between
+// frames without producing a frame. A frame's body is exactly content-length bytes followed
 // by a NUL when the frame has a content-length header (the first one counts,
 // as for every repeated header), and runs to the first NUL otherwise.
 //
@@ -41,11 +41,11 @@
 // MaxHeaderLine bounds the command line and each header line (EOL
 // excluded), MaxHeaders the number of header lines, MaxBodySize the body,
 // and MaxFrameSize the whole frame from the first byte of its command to its
-// NUL (heart-beats between frames do not count). A declared content-length
-// is checked against MaxBodySize and MaxFrameSize as soon as its header line
-// ends, before any of the body arrives, and is never allocated in advance:
-// the buffer of a frame spread over several inputs grows only with the bytes
-// that actually came. Each violation is a *ProtocolError wrapping its own
+// NUL (heart-beats and NULs between frames do not count). A declared
+// content-length is checked against MaxBodySize and MaxFrameSize as soon as
+// its header line ends, before any of the body arrives, and is never
+// allocated in advance: the buffer of a frame spread over several inputs
+// grows only with the bytes that actually came. Each violation is a *ProtocolError wrapping its own
 // sentinel (ErrHeaderLineTooLong, ErrTooManyHeaders, ErrBodyTooLarge,
 // ErrFrameTooLarge) with a Detail that names the size seen and the limit,
 // such as "body of 2000000 bytes exceeds the limit of 1048576" (or "of at
