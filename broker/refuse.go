@@ -25,6 +25,7 @@ var (
 	refusedPerAddr  = &refusal{http.StatusTooManyRequests, "too_many_connections", "too many connections from your address"}
 )
 
+// write answers w with e; nothing must have been written to w yet.
 func (e *refusal) write(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
