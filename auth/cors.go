@@ -66,36 +66,66 @@ func bracketIPv6(host string) string {
 	return host
 }
 
-// Check reports whether r may proceed: it has no Origin header (not a
-// browser), or its Origin's host:port equals r.Host (same origin), or the
-// Origin is on the list.
-func (o *Origins) Check(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	return o.allows(origin, r.Host)
-}
-
-func (o *Origins) allows(origin, host string) bool {
+// allows reports whether a request from origin may reach a server whose own
+// origin is self (normalised): origin is self, or on the list.
+func (o *Origins) allows(origin, self string) bool {
 	if o != nil && o.any {
 		return true
 	}
-	u, err := url.Parse(origin)
-	if err == nil && u.Host != "" && strings.EqualFold(u.Host, host) {
-		return true
-	}
 	n, ok := normalizeOrigin(origin)
-	return ok && o != nil && o.allowed[n]
+	return ok && (n == self || (o != nil && o.allowed[n]))
 }
 
-// CORS wraps next with CORS for credentialed requests from allowed origins:
+// requestScheme is the default Options.Scheme: https over TLS, http
+// otherwise.
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// checkOrigin refuses a request whose Origin is neither the server's own
+// (the same scheme, host and port, per Options.Scheme and the Host header)
+// nor on the Options.Origins list. A request without Origin is not a
+// browser's and passes.
+func (s *Service) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	self, _ := normalizeOrigin(s.opts.Scheme(r) + "://" + r.Host)
+	if s.opts.Origins.allows(origin, self) {
+		return nil
+	}
+	return ErrOriginNotAllowed.with(reasonOrigin, "origin "+truncate(origin, 200)+" is not allowed")
+}
+
+// CheckOrigin reports whether a WebSocket upgrade request may proceed: it
+// has no Origin (not a browser), or the server's own, or one on the list.
+// A refusal is counted at the upgrade stage.
+func (s *Service) CheckOrigin(r *http.Request) bool {
+	err := s.checkOrigin(r)
+	if err != nil {
+		s.record(stageUpgrade, err)
+	}
+	return err == nil
+}
+
+// UpgradeCORS wraps the handler of the SockJS endpoints with CORS (see
+// cors); a refusal is counted at the upgrade stage.
+func (s *Service) UpgradeCORS(next http.Handler) http.Handler {
+	return s.cors(next, func(err error) { s.record(stageUpgrade, err) })
+}
+
+// cors wraps next with CORS for credentialed requests from allowed origins:
 // it echoes the Origin with Access-Control-Allow-Credentials: true, always
 // sets Vary: Origin, answers preflight OPTIONS itself (204, allowing GET,
 // POST and OPTIONS with the Authorization and Content-Type headers), and
-// refuses a request from an origin not on the list with 403 before next
-// sees it, so a foreign page cannot make it have effects.
-func (o *Origins) CORS(next http.Handler) http.Handler {
+// refuses a request from an origin not allowed (see checkOrigin) with 403
+// before next sees it, so a foreign page cannot make it have effects.
+// refused, when not nil, is told of every refusal.
+func (s *Service) cors(next http.Handler, refused func(error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
@@ -104,8 +134,11 @@ func (o *Origins) CORS(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !o.allows(origin, r.Host) {
-			writeError(w, ErrOriginNotAllowed.with(reasonOrigin, "origin "+origin+" is not allowed"))
+		if err := s.checkOrigin(r); err != nil {
+			if refused != nil {
+				refused(err)
+			}
+			writeError(w, err)
 			return
 		}
 		h.Set("Access-Control-Allow-Origin", origin)

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 )
@@ -18,7 +19,7 @@ func TestOriginsCheck(t *testing.T) {
 		want   bool
 	}{
 		{list, "", "stompd.example.com", true},
-		{list, "https://stompd.example.com", "stompd.example.com", true},
+		{list, "http://stompd.example.com", "stompd.example.com", true},
 		{list, "http://127.0.0.1:8080", "127.0.0.1:8080", true},
 		{list, "https://app.example.com:3000", "stompd.example.com", true},
 		{list, "https://app.example.com", "stompd.example.com", false},
@@ -33,11 +34,12 @@ func TestOriginsCheck(t *testing.T) {
 		{anyOrigin, "https://evil.example", "stompd.example.com", true},
 	}
 	for _, tt := range tests {
+		fx := newFixture(t, func(o *Options) { o.Origins = tt.o })
 		r := httptest.NewRequest("GET", "http://"+tt.host+"/ws", nil)
 		if tt.origin != "" {
 			r.Header.Set("Origin", tt.origin)
 		}
-		if got := tt.o.Check(r); got != tt.want {
+		if got := fx.svc.CheckOrigin(r); got != tt.want {
 			t.Errorf("Origin %q to %s: %v, want %v", tt.origin, tt.host, got, tt.want)
 		}
 	}
@@ -48,6 +50,51 @@ func TestOriginsCheck(t *testing.T) {
 		if _, err := ParseOrigins([]string{bad}); err == nil {
 			t.Errorf("ParseOrigins accepted %q", bad)
 		}
+	}
+}
+
+// TestSameOriginIsSchemeHostAndPort checks that a request's own origin is
+// its scheme (from Options.Scheme: TLS by default), host and port, with
+// default ports dropped on both sides.
+func TestSameOriginIsSchemeHostAndPort(t *testing.T) {
+	tests := []struct {
+		scheme, host, origin string
+		want                 bool
+	}{
+		{"http", "stompd.example.com", "http://stompd.example.com", true},
+		{"http", "stompd.example.com", "https://stompd.example.com", false},
+		{"https", "stompd.example.com", "http://stompd.example.com", false},
+		{"https", "stompd.example.com", "https://stompd.example.com", true},
+		{"http", "stompd.example.com:80", "http://stompd.example.com", true},
+		{"http", "stompd.example.com", "http://stompd.example.com:80", true},
+		{"https", "stompd.example.com:443", "https://stompd.example.com", true},
+		{"https", "stompd.example.com", "https://stompd.example.com:443", true},
+		{"http", "stompd.example.com:8080", "http://stompd.example.com", false},
+		{"http", "stompd.example.com:443", "https://stompd.example.com", false},
+		{"http", "STOMPD.example.com:8080", "http://stompd.EXAMPLE.com:8080", true},
+		{"http", "[::1]:8080", "http://[::1]:8080", true},
+	}
+	for _, tt := range tests {
+		fx := newFixture(t, func(o *Options) { o.Scheme = func(*http.Request) string { return tt.scheme } })
+		r := httptest.NewRequest("GET", "http://example.invalid/ws", nil)
+		r.Host = tt.host
+		r.Header.Set("Origin", tt.origin)
+		if got := fx.svc.CheckOrigin(r); got != tt.want {
+			t.Errorf("Origin %s to %s://%s: %v, want %v", tt.origin, tt.scheme, tt.host, got, tt.want)
+		}
+	}
+	fx := newFixture(t, nil)
+	r := httptest.NewRequest("GET", "https://stompd.example.com/ws", nil) // with r.TLS set
+	r.Header.Set("Origin", "https://stompd.example.com")
+	if !fx.svc.CheckOrigin(r) {
+		t.Error("a TLS request is not same-origin with https:// of its host")
+	}
+	if fx.failures("upgrade", "origin") != 0 {
+		t.Error("an allowed origin was counted as refused")
+	}
+	r.Header.Set("Origin", "http://stompd.example.com")
+	if fx.svc.CheckOrigin(r) || fx.failures("upgrade", "origin") != 1 {
+		t.Error("a TLS request from http:// of its host was allowed or not counted")
 	}
 }
 

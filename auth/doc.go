@@ -44,10 +44,14 @@
 //
 // # Rules
 //
-// A SUBSCRIBE to /user/<dest> is the session's own user destination and is
-// checked against the rules as /user/<sub>/<dest>; a SEND to
-// /user/<sub>/<dest> is checked as written. The {sub} pattern segment
-// stands for the session's subject. See Rule and DefaultRules.
+// Of the rule patterns matching a destination, the most specific decides
+// (see Rule). A SUBSCRIBE to /user/queue/<name> or /user/topic/<name> is the
+// session's own user destination and is checked against the rules as
+// /user/<sub>/queue/<name>; one to another user's /user/<sub>/<dest> is
+// always refused; a SEND to /user/<sub>/<dest> is checked as written. The
+// {sub} pattern segment stands for the session's subject. /user/
+// destinations no pattern matches follow built-in rules: their owner may
+// read and write them, anybody may send to them. See Rule and DefaultRules.
 //
 // # Concurrency and limits
 //

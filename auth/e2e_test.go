@@ -18,7 +18,7 @@ import (
 func wsEndpoint(t *testing.T, fx *fixture) *httptest.Server {
 	upgrader := websocket.Upgrader{Subprotocols: []string{"v12.stomp"}, CheckOrigin: func(*http.Request) bool { return true }}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !fx.svc.opts.Origins.Check(r) {
+		if !fx.svc.CheckOrigin(r) {
 			writeError(w, ErrOriginNotAllowed)
 			return
 		}

@@ -104,10 +104,12 @@ func (s *Service) connect(f *stomp.Frame, upgradeSubject string) (Claims, error)
 // (ErrTokenExpired, ErrSessionRevoked).
 //
 // A SEND needs the write right on its destination and a SUBSCRIBE the read
-// right (see Rule). A SUBSCRIBE to /user/<dest> is the session's own user
-// destination and is checked as /user/<subject>/<dest>, so a subscription
-// can never name another user's. A SEND to RefreshDestination needs an
-// Authorization and nothing else. Other commands need no right.
+// right (see Rule). A SUBSCRIBE to /user/queue/<name> or /user/topic/<name>
+// is to the session's own /user/<subject>/queue/<name> (or topic) and is
+// checked as such; one to /user/<user>/<dest> is refused unless user is the
+// session's subject, whatever the rules: only its owner may subscribe to a
+// user destination. A SEND to RefreshDestination needs an Authorization and
+// nothing else. Other commands need no right.
 func (s *Service) AuthorizeFrame(c Claims, f *stomp.Frame) (Claims, error) {
 	st := stageSend
 	if f.Command == stomp.SUBSCRIBE {
@@ -137,7 +139,11 @@ func (s *Service) authorizeFrame(c Claims, f *stomp.Frame) (Claims, error) {
 		return c, s.checkRight(c, string(dest), true)
 	case stomp.SUBSCRIBE:
 		dest, _ := f.Get(headerDestination)
-		return c, s.checkRight(c, subscribeDestination(c, string(dest)), false)
+		own, ok := subscribeDestination(c, string(dest))
+		if !ok {
+			return Claims{}, ErrForbidden.with(reasonForbidden, "cannot subscribe to another user's destination "+truncate(string(dest), 200))
+		}
+		return c, s.checkRight(c, own, false)
 	}
 	return c, nil
 }
@@ -169,13 +175,25 @@ func (s *Service) frameClaims(c Claims, f *stomp.Frame) (Claims, error) {
 	return fresh, nil
 }
 
-// subscribeDestination maps a SUBSCRIBE's /user/<dest> to the session's own
-// /user/<subject>/<dest>.
-func subscribeDestination(c Claims, dest string) string {
-	if rest, ok := strings.CutPrefix(dest, "/user/"); ok {
-		return "/user/" + c.Subject + "/" + rest
+// subscribeDestination resolves a SUBSCRIBE's destination as the broker
+// routes it: /user/queue/<name> and /user/topic/<name> are the session's
+// own /user/<subject>/queue/<name> (or topic); any other /user/<user>/<dest>
+// names its user, and ok is false when that is not the session's subject.
+func subscribeDestination(c Claims, dest string) (string, bool) {
+	rest, ok := strings.CutPrefix(dest, "/user/")
+	if !ok {
+		return dest, true
 	}
-	return dest
+	if hasName(rest, "queue/") || hasName(rest, "topic/") {
+		return "/user/" + c.Subject + "/" + rest, true
+	}
+	user, _, _ := strings.Cut(rest, "/")
+	return dest, user == c.Subject
+}
+
+// hasName reports whether s is prefix followed by a non-empty name.
+func hasName(s, prefix string) bool {
+	return len(s) > len(prefix) && strings.HasPrefix(s, prefix)
 }
 
 func (s *Service) checkRight(c Claims, dest string, write bool) error {

@@ -31,29 +31,34 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("/auth/refresh", s.endpoint(stageRefresh, s.handleRefresh))
 	mux.Handle("/auth/logout", s.endpoint(stageLogout, s.handleLogout))
 	mux.Handle("/auth/ticket", s.endpoint(stageTicket, s.handleTicket))
-	mux.HandleFunc("/.well-known/jwks.json", s.handleJWKS)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/.well-known/jwks.json", s.cors(http.HandlerFunc(s.handleJWKS), nil))
+	mux.Handle("/", s.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{status: http.StatusNotFound, name: "not_found", msg: "no such endpoint"})
-	})
-	return s.opts.Origins.CORS(mux)
+	}), nil))
+	return mux
 }
 
-// endpoint adapts a POST handler that returns an error: it refuses other
-// methods, counts the outcome at st and writes the error response.
+// endpoint adapts a POST handler that returns an error, behind CORS: it
+// refuses other methods, counts the outcome at st, refusals of the origin
+// and the method included, and writes the error response.
 func (s *Service) endpoint(st stage, h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", "POST, OPTIONS")
-			writeError(w, ErrMethodNotAllowed)
-			return
-		}
-		err := h(w, r)
+	return s.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := post(w, r, h)
 		s.record(st, err)
 		if err != nil {
 			s.logError(r, err)
 			writeError(w, err)
 		}
-	})
+	}), func(err error) { s.record(st, err) })
+}
+
+// post runs h for a POST and refuses any other method.
+func post(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request) error) error {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST, OPTIONS")
+		return ErrMethodNotAllowed
+	}
+	return h(w, r)
 }
 
 // logError logs errors that are not the peer's fault. Tokens are never

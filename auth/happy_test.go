@@ -308,7 +308,7 @@ func TestRulesAtFrames(t *testing.T) {
 		o.Rules = append(DefaultRules()[1:],
 			Rule{Pattern: "/topic/chat", Read: true, Write: true},
 			Rule{Roles: []string{"ops", "admin"}, Pattern: "/topic/admin/**", Read: true, Write: true},
-			Rule{Pattern: "/user/u-bob/**", Read: true})
+			Rule{Pattern: "/user/u-bob/**", Read: true, Write: true})
 	})
 	alice, _ := fx.svc.VerifyAccess(fx.login(t, "alice@example.com").AccessToken)
 	root, _ := fx.svc.VerifyAccess(fx.login(t, "root@example.com").AccessToken)
@@ -322,9 +322,10 @@ func TestRulesAtFrames(t *testing.T) {
 		{alice, frame(stomp.SUBSCRIBE, "destination", "/user/queue/inbox"), nil},
 		{alice, frame(stomp.SEND, "destination", "/user/u-bob/queue/inbox"), nil},
 		{alice, frame(stomp.SEND, "destination", "/user/u-alice/queue/inbox"), nil},
-		// A SUBSCRIBE to /user/u-bob/... is alice's own /user/u-alice/u-bob/...:
-		// even a rule naming bob's destinations cannot let her read them.
-		{alice, frame(stomp.SUBSCRIBE, "destination", "/user/u-bob/queue/inbox"), nil},
+		// Only its owner may subscribe to a user destination: even a rule
+		// naming bob's destinations cannot let alice read them.
+		{alice, frame(stomp.SUBSCRIBE, "destination", "/user/u-bob/queue/inbox"), ErrForbidden},
+		{alice, frame(stomp.SUBSCRIBE, "destination", "/user/u-alice/queue/inbox"), nil},
 		{alice, frame(stomp.SUBSCRIBE, "destination", "/topic/admin/audit"), ErrForbidden},
 		{alice, frame(stomp.SEND, "destination", "/topic/admin/audit"), ErrForbidden},
 		{root, frame(stomp.SUBSCRIBE, "destination", "/topic/admin/audit"), nil},
@@ -340,8 +341,8 @@ func TestRulesAtFrames(t *testing.T) {
 			}
 		})
 	}
-	if got := subscribeDestination(alice, "/user/u-bob/queue/inbox"); got != "/user/u-alice/u-bob/queue/inbox" {
-		t.Fatalf("subscribeDestination = %q", got)
+	if got, ok := subscribeDestination(alice, "/user/topic/news"); got != "/user/u-alice/topic/news" || !ok {
+		t.Fatalf("subscribeDestination = %q, %v", got, ok)
 	}
 }
 

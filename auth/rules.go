@@ -7,14 +7,30 @@ import (
 
 // Rule grants rights on destinations matching Pattern to the holders of any
 // of Roles (every authenticated user when Roles is empty). Read is the right
-// to SUBSCRIBE, Write the right to SEND. Rules only grant: a frame is
-// allowed when some rule that applies to the session grants the right.
+// to SUBSCRIBE, Write the right to SEND.
 //
 // Pattern is a destination split at "/": a segment "*" matches exactly one
 // non-empty segment, a final "**" matches one or more non-empty segments,
 // and a segment "{sub}" matches the session's subject (its user id) only.
-// Other segments match themselves exactly. So "/user/{sub}/**" is the
-// session's own user destinations and "/user/*/**" anybody's.
+// Other segments are literals and match themselves exactly. So
+// "/user/{sub}/**" is the session's own user destinations and "/user/*/**"
+// anybody's.
+//
+// Of the patterns that match a destination, the most specific decides, and
+// the others do not count: the rules with that pattern grant a right when
+// one of them applies to the session and grants it. A rule that names roles
+// thus restricts its destinations to those roles, whatever a wider pattern
+// grants, and a rule granting neither right closes its destinations. Of two
+// patterns matching one destination, the more specific is the one with more
+// literal segments; with as many, the first segment where they differ
+// decides, a literal beating "{sub}", "{sub}" beating "*", and "*" beating
+// "**". Where no pattern matches, nothing is allowed, except on /user/
+// destinations: there the built-in rules of userRules decide, so that each
+// user keeps its own /user/ destinations and may send to anybody's unless a
+// rule matching that destination says otherwise.
+//
+// Whatever the rules, nobody may SUBSCRIBE to another user's /user/
+// destination (see Service.AuthorizeFrame).
 //
 // In a config file (TOML):
 //
@@ -31,11 +47,20 @@ type Rule struct {
 }
 
 // DefaultRules lets any authenticated user read and write /topic/** and
-// /queue/** and its own /user/ destinations, and SEND to any user's.
+// /queue/**. With the built-in /user/ rules, which apply to every rule set,
+// each user also has its own /user/ destinations and may SEND to anybody's.
 func DefaultRules() []Rule {
 	return []Rule{
 		{Pattern: "/topic/**", Read: true, Write: true},
 		{Pattern: "/queue/**", Read: true, Write: true},
+	}
+}
+
+// userRules are the built-in rules for /user/ destinations that no
+// configured pattern matches: any user may read and write its own and SEND
+// to anybody's.
+func userRules() []Rule {
+	return []Rule{
 		{Pattern: "/user/{sub}/**", Read: true, Write: true},
 		{Pattern: "/user/*/**", Write: true},
 	}
@@ -43,23 +68,35 @@ func DefaultRules() []Rule {
 
 const subSegment = "{sub}"
 
-// rules is a compiled, immutable rule list.
-type rules []compiledRule
+// rules is a compiled, immutable rule set.
+type rules struct {
+	configured, builtin []compiledRule
+}
 
 type compiledRule struct {
 	roles       []string
 	segs        []string
+	literals    int // how many of segs are literals
 	read, write bool
 }
 
-func compileRules(rs []Rule) (rules, error) {
-	out := make(rules, 0, len(rs))
+func compileRules(configured []Rule) (rules, error) {
+	rs, err := compileList(configured)
+	if err != nil {
+		return rules{}, err
+	}
+	builtin, err := compileList(userRules())
+	return rules{configured: rs, builtin: builtin}, err
+}
+
+func compileList(rs []Rule) ([]compiledRule, error) {
+	out := make([]compiledRule, 0, len(rs))
 	for i, r := range rs {
 		segs, err := compilePattern(r.Pattern)
 		if err != nil {
 			return nil, fmt.Errorf("auth: rule %d: %w", i+1, err)
 		}
-		out = append(out, compiledRule{roles: r.Roles, segs: segs, read: r.Read, write: r.Write})
+		out = append(out, compiledRule{roles: r.Roles, segs: segs, literals: countLiterals(segs), read: r.Read, write: r.Write})
 	}
 	return out, nil
 }
@@ -82,18 +119,90 @@ func compilePattern(p string) ([]string, error) {
 	return segs, nil
 }
 
-// allows reports whether c may read (write false) or write dest.
-func (rs rules) allows(c Claims, dest string, write bool) bool {
-	for i := range rs {
-		r := &rs[i]
-		if (write && !r.write) || (!write && !r.read) || !r.appliesTo(c) {
-			continue
-		}
-		if matchDest(r.segs, dest, c.Subject) {
-			return true
+func countLiterals(segs []string) int {
+	n := 0
+	for _, s := range segs {
+		if segmentRank(s) == rankLiteral {
+			n++
 		}
 	}
-	return false
+	return n
+}
+
+// Segment ranks, from the least specific to the most.
+const (
+	rankAny = iota // **
+	rankOne        // *
+	rankSub        // {sub}
+	rankLiteral
+)
+
+func segmentRank(s string) int {
+	switch s {
+	case "**":
+		return rankAny
+	case "*":
+		return rankOne
+	case subSegment:
+		return rankSub
+	}
+	return rankLiteral
+}
+
+// moreSpecific compares two patterns that match one destination: positive
+// when a is the more specific, negative when b is, zero when they are the
+// same pattern.
+func moreSpecific(a, b *compiledRule) int {
+	if a.literals != b.literals {
+		return a.literals - b.literals
+	}
+	for i := range min(len(a.segs), len(b.segs)) {
+		if ra, rb := segmentRank(a.segs[i]), segmentRank(b.segs[i]); ra != rb {
+			return ra - rb
+		}
+	}
+	return 0
+}
+
+// allows reports whether c may read (write false) or write dest.
+func (rs rules) allows(c Claims, dest string, write bool) bool {
+	if allowed, matched := decide(rs.configured, c, dest, write); matched {
+		return allowed
+	}
+	allowed, _ := decide(rs.builtin, c, dest, write)
+	return allowed
+}
+
+// decide finds the most specific of the patterns in list that match dest
+// and reports whether a rule with that pattern grants the right to c;
+// matched is false when no pattern matches.
+func decide(list []compiledRule, c Claims, dest string, write bool) (allowed, matched bool) {
+	var best *compiledRule
+	for i := range list {
+		r := &list[i]
+		if !matchDest(r.segs, dest, c.Subject) {
+			continue
+		}
+		cmp := 1
+		if best != nil {
+			cmp = moreSpecific(r, best)
+		}
+		switch {
+		case cmp > 0:
+			best, allowed = r, r.grants(c, write)
+		case cmp == 0:
+			allowed = allowed || r.grants(c, write)
+		}
+	}
+	return allowed, best != nil
+}
+
+// grants reports whether r gives c the right to read or write.
+func (r *compiledRule) grants(c Claims, write bool) bool {
+	if (write && !r.write) || (!write && !r.read) {
+		return false
+	}
+	return r.appliesTo(c)
 }
 
 func (r *compiledRule) appliesTo(c Claims) bool {

@@ -68,9 +68,14 @@ type Options struct {
 
 	// Rules authorise SEND and SUBSCRIBE; nil means DefaultRules().
 	Rules []Rule
-	// Origins is the browser allow-list for CORS; nil allows same-origin
-	// only.
+	// Origins is the browser allow-list for CORS and the WebSocket
+	// upgrade; nil allows same-origin only.
 	Origins *Origins
+	// Scheme returns the scheme ("http" or "https") the client used for r,
+	// which same-origin compares; default https over TLS, http otherwise.
+	// Behind a proxy that ends TLS, set it to one that believes
+	// X-Forwarded-Proto from trusted proxies only.
+	Scheme func(r *http.Request) string
 	// Upgrade enables upgrade strategies beyond the ticket; zero: tickets
 	// only.
 	Upgrade UpgradeStrategy
@@ -175,6 +180,9 @@ func (o *Options) defaults() error {
 	}
 	if o.ClientAddress == nil {
 		o.ClientAddress = remoteHost
+	}
+	if o.Scheme == nil {
+		o.Scheme = requestScheme
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(prometheus.NewRegistry())

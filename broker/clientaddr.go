@@ -82,6 +82,30 @@ func (p TrustedProxies) ClientAddress(r *http.Request) string {
 	return peer.String()
 }
 
+// Scheme returns the scheme ("http" or "https") the client used for r:
+// https over TLS, http otherwise, unless the TCP peer is a trusted proxy
+// whose request carries exactly one X-Forwarded-Proto line saying http or
+// https: then that. Several lines, a list or another value are ignored, as
+// is the header of a peer that is not trusted, so a client cannot choose.
+func (p TrustedProxies) Scheme(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	forwarded := r.Header.Values("X-Forwarded-Proto")
+	if len(forwarded) != 1 {
+		return scheme
+	}
+	if peer, ok := parseHop(r.RemoteAddr); !ok || !p.trusts(peer) {
+		return scheme
+	}
+	switch v := strings.ToLower(strings.TrimSpace(forwarded[0])); v {
+	case "http", "https":
+		return v
+	}
+	return scheme
+}
+
 // forwardedFor walks X-Forwarded-For's entries from the right, in place.
 func (p TrustedProxies) forwardedFor(lines []string) (netip.Addr, bool) {
 	var client netip.Addr

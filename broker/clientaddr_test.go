@@ -130,8 +130,8 @@ func TestWebSocketClientAddress(t *testing.T) {
 	}
 	a.send(frame("CONNECT", "", "accept-version:1.2"))
 	a.expect("CONNECTED")
-	if _, resp, err := dialWS(t, url, from("198.51.100.1")); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("second connection of 198.51.100.1: got %v, want 503", err)
+	if _, resp, err := dialWS(t, url, from("198.51.100.1")); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second connection of 198.51.100.1: got %v, want 429", err)
 	}
 	if _, _, err := dialWS(t, url, from("198.51.100.2")); err != nil {
 		t.Fatalf("first connection of 198.51.100.2: %v", err)
@@ -141,5 +141,42 @@ func TestWebSocketClientAddress(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestScheme checks that X-Forwarded-Proto is believed only from a trusted
+// peer, and only as one line saying http or https.
+func TestScheme(t *testing.T) {
+	p := mustTrust(t, "10.0.0.0/8")
+	for _, tc := range []struct {
+		name      string
+		peer      string
+		tls       bool
+		forwarded []string
+		want      string
+	}{
+		{"plain", "192.0.2.1:4711", false, nil, "http"},
+		{"TLS", "192.0.2.1:4711", true, nil, "https"},
+		{"untrusted peer says https", "192.0.2.1:4711", false, []string{"https"}, "http"},
+		{"untrusted peer says http over TLS", "192.0.2.1:4711", true, []string{"http"}, "https"},
+		{"trusted proxy says https", "10.1.2.3:4711", false, []string{"https"}, "https"},
+		{"trusted proxy says HTTPS", "10.1.2.3:4711", false, []string{" HTTPS "}, "https"},
+		{"trusted proxy says http", "10.1.2.3:4711", true, []string{"http"}, "http"},
+		{"trusted proxy, a list", "10.1.2.3:4711", false, []string{"https, http"}, "http"},
+		{"trusted proxy, two lines", "10.1.2.3:4711", false, []string{"https", "https"}, "http"},
+		{"trusted proxy, another scheme", "10.1.2.3:4711", false, []string{"wss"}, "http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := "http://stompd.example/ws"
+			if tc.tls {
+				url = "https://stompd.example/ws" // sets r.TLS
+			}
+			r := httptest.NewRequest("GET", url, nil)
+			r.RemoteAddr = tc.peer
+			r.Header["X-Forwarded-Proto"] = tc.forwarded
+			if got := p.Scheme(r); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 )
 
@@ -40,7 +41,7 @@ func sendRoute(dest []byte) (route, error) {
 // subscribeRoute resolves a SUBSCRIBE destination for subject. /user/<dest>
 // is the subject's own /user/<subject>/<dest> when dest begins with queue/
 // or topic/ (Spring's convention); otherwise its first segment names a user,
-// and only the subject itself may subscribe to it directly.
+// and only that user may subscribe to it (see ownedBy).
 func subscribeRoute(dest []byte, subject string) (route, error) {
 	if !bytes.HasPrefix(dest, []byte(userPrefix)) {
 		return sendRoute(dest)
@@ -49,14 +50,17 @@ func subscribeRoute(dest []byte, subject string) (route, error) {
 	if hasName(rest, "queue/") || hasName(rest, "topic/") {
 		return route{kindUser, userPrefix + subject + "/" + string(rest)}, nil
 	}
-	user, d, ok := bytes.Cut(rest, []byte{'/'})
-	if !ok || len(user) == 0 || len(d) == 0 {
-		return route{}, unknownDestination(dest)
+	return sendRoute(dest)
+}
+
+// ownedBy reports whether subject may subscribe to rt: any topic or queue,
+// and its own user destinations only.
+func (rt route) ownedBy(subject string) bool {
+	if rt.kind != kindUser {
+		return true
 	}
-	if string(user) != subject {
-		return route{}, forbiddenf("cannot subscribe to another user's destination %q", dest)
-	}
-	return route{kindUser, string(dest)}, nil
+	user, _, _ := strings.Cut(rt.key[len(userPrefix):], "/")
+	return user == subject
 }
 
 // hasName reports whether dest is prefix followed by a non-empty name.

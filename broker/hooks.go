@@ -28,8 +28,9 @@ type ConnectInfo struct {
 }
 
 // UpgradeAuthenticator checks a WebSocket upgrade request before it is
-// upgraded. An error with a Status() int method sets the HTTP status
-// (401 otherwise).
+// upgraded. An error with a Status() int method sets the HTTP status (401
+// otherwise), one with a Name() string method the "error" code of the JSON
+// body ("unauthorized" otherwise); its Error() is the body's "message".
 type UpgradeAuthenticator interface {
 	AuthenticateUpgrade(r *http.Request) (subject string, err error)
 }
@@ -119,13 +120,4 @@ func hookFailure(err error, def string) *frameError {
 		code = c.Code()
 	}
 	return &frameError{code: code, message: err.Error()}
-}
-
-// upgradeStatus is the HTTP status answering a refused upgrade.
-func upgradeStatus(err error) int {
-	var s interface{ Status() int }
-	if errors.As(err, &s) && s.Status() >= 400 {
-		return s.Status()
-	}
-	return http.StatusUnauthorized
 }

@@ -101,7 +101,7 @@ func retryable(err error) bool {
 // accept starts serving nc, or closes it when over a connection limit.
 func (b *Broker) accept(nc net.Conn) {
 	addr := nc.RemoteAddr().String()
-	if !b.admit(addr) {
+	if b.admit(addr) != nil {
 		nc.Close()
 		return
 	}
@@ -137,23 +137,22 @@ func (b *Broker) isClosed() bool {
 }
 
 // admit reserves a connection slot for a client address, within
-// MaxConnections and MaxConnectionsPerAddr.
-func (b *Broker) admit(remote string) bool {
+// MaxConnections and MaxConnectionsPerAddr; it returns nil, or why not.
+func (b *Broker) admit(remote string) *refusal {
 	host := hostOf(remote)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return false
-	}
-	if b.o.MaxConnections > 0 && b.admitted >= b.o.MaxConnections {
-		return false
-	}
-	if b.o.MaxConnectionsPerAddr > 0 && b.perAddr[host] >= b.o.MaxConnectionsPerAddr {
-		return false
+	switch {
+	case b.closed:
+		return refusedShutdown
+	case b.o.MaxConnections > 0 && b.admitted >= b.o.MaxConnections:
+		return refusedTotal
+	case b.o.MaxConnectionsPerAddr > 0 && b.perAddr[host] >= b.o.MaxConnectionsPerAddr:
+		return refusedPerAddr
 	}
 	b.perAddr[host]++
 	b.admitted++
-	return true
+	return nil
 }
 
 // release frees a slot admit reserved for a connection that never started.

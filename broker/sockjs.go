@@ -64,7 +64,7 @@ func (b *Broker) serveSockJS(w http.ResponseWriter, r *http.Request) {
 	case isSockJSWebSocketPath(r.URL.Path):
 		b.serveSockJSWebSocket(w, r)
 	default:
-		http.NotFound(w, r)
+		refuse(w, http.StatusNotFound, "not_found", "not a SockJS endpoint stompd serves: use /info and the websocket transport")
 	}
 }
 
@@ -99,7 +99,7 @@ func serveSockJSInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		h.Set("Allow", "OPTIONS, GET")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		refuse(w, http.StatusMethodNotAllowed, "method_not_allowed", "/info answers GET and OPTIONS")
 		return
 	}
 	var e [4]byte
@@ -117,13 +117,12 @@ func serveSockJSInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveSockJSWebSocket starts one SockJS session over a WebSocket, on a
-// goroutine of its own, as ServeHTTP does. A request that is not a WebSocket handshake is
-// refused before the UpgradeAuthenticator sees it, so that it cannot spend
-// a ticket.
+// goroutine of its own, as ServeHTTP does, with the same checks and
+// refusals.
 func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		refuse(w, http.StatusMethodNotAllowed, "method_not_allowed", "a WebSocket handshake is a GET")
 		return
 	}
 	remote := b.o.ClientAddress(r)

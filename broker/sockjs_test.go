@@ -262,6 +262,9 @@ func TestSockJSRoutes(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
 			}
+			if ct := resp.Header.Get("Content-Type"); tt.status >= 400 && ct != "application/json" {
+				t.Errorf("a refusal of Content-Type %q, want application/json", ct)
+			}
 		})
 	}
 	if n := calls.Load(); n != 0 {

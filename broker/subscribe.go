@@ -61,7 +61,9 @@ func (c *conn) subscriptionID(f *stomp.Frame, dest []byte) (string, error) {
 }
 
 // authorizeSubscribe resolves dest for the session's subject and asks the
-// SubscribeAuthorizer, adopting the identity it returns.
+// SubscribeAuthorizer, adopting the identity it returns. Another user's
+// destination is refused even when the SubscribeAuthorizer allows it; it is
+// asked first, so that it sees and counts that refusal too.
 func (c *conn) authorizeSubscribe(f *stomp.Frame, dest []byte) (route, error) {
 	rt, err := subscribeRoute(dest, c.identity().Subject)
 	if err != nil {
@@ -70,6 +72,9 @@ func (c *conn) authorizeSubscribe(f *stomp.Frame, dest []byte) (route, error) {
 	id, err := c.b.h.subscribe.AuthorizeSubscribe(c.ctx, c.identity(), f)
 	if err != nil {
 		return route{}, hookFailure(err, CodeForbidden)
+	}
+	if !rt.ownedBy(id.Subject) {
+		return route{}, forbiddenf("cannot subscribe to another user's destination %q", dest)
 	}
 	return rt, c.adopt(id)
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,15 +35,17 @@ func newUpgrader() *websocket.Upgrader {
 		Subprotocols:     subprotocols,
 		// The Origin is checked before the upgrade, with a 403 answer.
 		CheckOrigin: func(*http.Request) bool { return true },
+		Error:       gorillaRefusal,
 	}
 }
 
 // ServeHTTP upgrades a WebSocket request (mount it at /ws) and serves STOMP
-// over it. The Origin and the UpgradeAuthenticator are checked first, and
-// refused with a plain HTTP status before any upgrade. It returns once the
-// connection is upgraded: the session runs on a goroutine of its own, so
-// that the HTTP server's buffers, request and deep stack are released
-// rather than held for the connection's life.
+// over it. The handshake, the Origin, the connection limits and the
+// UpgradeAuthenticator are checked first, and a refusal is answered with
+// an HTTP status and a JSON body {"error", "message"} before any upgrade.
+// It returns once the connection is upgraded: the session runs on a
+// goroutine of its own, so that the HTTP server's buffers, request and
+// deep stack are released rather than held for the connection's life.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote := b.o.ClientAddress(r)
 	ws, out, subject, ok := b.acceptUpgrade(w, r, remote)
@@ -57,31 +60,31 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go c.serve()
 }
 
-// acceptUpgrade checks that r is a WebSocket handshake from an allowed
-// Origin, reserves a connection slot for the client address remote, runs
-// the UpgradeAuthenticator and upgrades, answering a refusal with a plain
-// HTTP status; the ticket is thus spent only by a request that can be
-// upgraded. On success the caller owns
-// the slot and the socket, and out is the batching socket under it.
+// acceptUpgrade checks that r is a WebSocket handshake gorilla will
+// upgrade (checkHandshake), from an allowed Origin, reserves a connection
+// slot for the client address remote, runs the UpgradeAuthenticator and
+// upgrades, answering a refusal as ServeHTTP says. The ticket is thus
+// spent only by a request that is then upgraded. On success the caller
+// owns the slot and the socket, and out is the batching socket under it.
 func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request, remote string) (ws *websocket.Conn, out *batchConn, subject string, ok bool) {
-	if !websocket.IsWebSocketUpgrade(r) {
-		http.Error(w, `Can "Upgrade" only to "WebSocket".`, http.StatusBadRequest)
+	if e := checkHandshake(r); e != nil {
+		e.write(w)
 		return nil, nil, "", false
 	}
 	if !b.checkOrigin(r) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
+		refuse(w, http.StatusForbidden, "origin_not_allowed", "origin not allowed")
 		return nil, nil, "", false
 	}
 	// The slot is reserved before the UpgradeAuthenticator runs, so that a
 	// refusal for the connection limit does not spend the client's ticket.
-	if !b.admit(remote) {
-		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+	if e := b.admit(remote); e != nil {
+		e.write(w)
 		return nil, nil, "", false
 	}
 	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
 	if err != nil {
 		b.release(remote)
-		http.Error(w, err.Error(), upgradeStatus(err))
+		upgradeRefusal(err).write(w)
 		return nil, nil, "", false
 	}
 	hj := &batchHijacker{ResponseWriter: w}
@@ -94,7 +97,9 @@ func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request, remote st
 	return ws, hj.conn, subject, true
 }
 
-// checkOrigin applies Options.CheckOrigin, or same-origin by default.
+// checkOrigin applies Options.CheckOrigin, or by default same origin only:
+// the Origin's scheme must be the request's (https over TLS, http
+// otherwise) and its host:port the Host header's.
 func (b *Broker) checkOrigin(r *http.Request) bool {
 	if b.o.CheckOrigin != nil {
 		return b.o.CheckOrigin(r)
@@ -104,7 +109,7 @@ func (b *Broker) checkOrigin(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && u.Host == r.Host
+	return err == nil && u.Scheme == (TrustedProxies{}).Scheme(r) && strings.EqualFold(u.Host, r.Host)
 }
 
 // wsTransport is STOMP over WebSocket: one frame per message out; in, the

@@ -241,9 +241,26 @@ func TestWebSocketRefusals(t *testing.T) {
 	}
 }
 
+// TestDefaultSameOriginComparesScheme checks that without CheckOrigin an
+// upgrade is allowed from the server's own origin only, scheme included.
+func TestDefaultSameOriginComparesScheme(t *testing.T) {
+	h := newHarness(t, Options{})
+	url := h.wsServer(t)
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws")
+	for origin, want := range map[string]int{
+		"http://" + host:  http.StatusSwitchingProtocols,
+		"https://" + host: http.StatusForbidden,
+	} {
+		_, resp, _ := dialWS(t, url, http.Header{"Origin": {origin}})
+		if resp == nil || resp.StatusCode != want {
+			t.Errorf("Origin %s: %v, want %d", origin, resp, want)
+		}
+	}
+}
+
 // TestUpgradeRefusalsSpendNoTicket checks that a request refused before it
-// could be upgraded (not a handshake, or over the connection limit) never
-// reaches the UpgradeAuthenticator, which spends the ticket.
+// could be upgraded (not a valid handshake, or over the connection limit)
+// never reaches the UpgradeAuthenticator, which spends the ticket.
 func TestUpgradeRefusalsSpendNoTicket(t *testing.T) {
 	var checked atomic.Int32
 	hooks := &testHooks{upgrade: func(*http.Request) (string, error) {
@@ -256,13 +273,29 @@ func TestUpgradeRefusalsSpendNoTicket(t *testing.T) {
 	first.write(frame("SEND", "", "destination:/topic/x", "receipt:r"))
 	first.expect("RECEIPT")
 
-	resp, err := http.Get(strings.Replace(url, "ws:", "http:", 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("plain GET: %d, want 400", resp.StatusCode)
+	for _, tc := range []struct {
+		name, method string
+		header       http.Header
+		status       int
+	}{
+		{"plain GET", "GET", nil, http.StatusBadRequest},
+		{"version 99", "GET", handshake("Sec-Websocket-Version", "99"), http.StatusBadRequest},
+		{"no key", "GET", handshake("Sec-Websocket-Key", ""), http.StatusBadRequest},
+		{"key of 5 bytes", "GET", handshake("Sec-Websocket-Key", "c2hvcnQ="), http.StatusBadRequest},
+		{"POST", "POST", handshake("", ""), http.StatusMethodNotAllowed},
+	} {
+		req, _ := http.NewRequest(tc.method, strings.Replace(url, "ws:", "http:", 1), nil)
+		if tc.header != nil {
+			req.Header = tc.header
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %d %s, want %d application/json", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"), tc.status)
+		}
 	}
 	if _, resp, err := dialWS(t, url, nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("upgrade over the connection limit: %v, want 503", err)
@@ -339,4 +372,22 @@ func readFrameHeader(r io.Reader) (opcode int, length uint64, err error) {
 		length = binary.BigEndian.Uint64(hdr[2:10])
 	}
 	return int(hdr[0] & 0x0f), length, err
+}
+
+// handshake returns a valid WebSocket handshake's headers, with header
+// name set to value (deleted when value is empty).
+func handshake(name, value string) http.Header {
+	h := http.Header{
+		"Connection":            {"Upgrade"},
+		"Upgrade":               {"websocket"},
+		"Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+	}
+	if name != "" {
+		h.Del(name)
+		if value != "" {
+			h.Set(name, value)
+		}
+	}
+	return h
 }

@@ -14,14 +14,14 @@ import (
 
 // newAuth builds the auth service from the configuration: its keys, rules,
 // origins and upgrade strategies, on top of the store.
-func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, onLogout func(sid string)) (*auth.Service, *auth.Origins, error) {
+func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, onLogout func(sid string)) (*auth.Service, error) {
 	keys, err := loadKeys(c, store)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	origins, err := auth.ParseOrigins(splitList(c.AllowedOrigins))
 	if err != nil {
-		return nil, nil, fmt.Errorf("allowed-origins: %w", err)
+		return nil, fmt.Errorf("allowed-origins: %w", err)
 	}
 	if origins.AllowsAny() {
 		log.Warn("allowed-origins is *: any web page may open WebSockets and call /auth with its users' cookies")
@@ -31,24 +31,24 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 	}
 	upgrade, err := auth.ParseUpgradeStrategies(c.UpgradeAuth)
 	if err != nil {
-		return nil, nil, fmt.Errorf("upgrade-auth: %w", err)
+		return nil, fmt.Errorf("upgrade-auth: %w", err)
 	}
 	if c.Demo && c.AccessTTL > demoAccessTTL {
 		c.AccessTTL = demoAccessTTL
 	}
 	rules, err := loadRules(c.ConfigFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	as := authStore{store}
 	svc, err := auth.New(auth.Options{
 		Keys: keys, Users: as, Refresh: as, Revoker: as, Denials: as, NoteAccess: as.NoteAccessToken,
 		Issuer: c.Issuer, Audience: c.Audience,
 		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL, TicketTTL: c.TicketTTL,
-		Rules: rules, Origins: origins, Upgrade: upgrade, ClientAddress: c.proxies.ClientAddress,
+		Rules: rules, Origins: origins, Scheme: c.proxies.Scheme, Upgrade: upgrade, ClientAddress: c.proxies.ClientAddress,
 		OnLogout: onLogout, Metrics: m, Logger: log,
 	})
-	return svc, origins, err
+	return svc, err
 }
 
 // loadKeys picks the token keys: verify-only from a public key or JWKS

@@ -51,7 +51,6 @@ type server struct {
 	store   *persist.Store
 	metrics *metrics.Set
 	auth    *auth.Service
-	origins *auth.Origins
 	broker  *broker.Broker
 	health  health
 
@@ -75,11 +74,9 @@ func newServer(c *config, log *slog.Logger) (s *server, err error) {
 	}()
 	reg := prometheus.NewRegistry()
 	s.metrics = metrics.New(reg)
-	svc, origins, err := newAuth(c, s.store, s.metrics, log, s.logout)
-	if err != nil {
+	if s.auth, err = newAuth(c, s.store, s.metrics, log, s.logout); err != nil {
 		return nil, err
 	}
-	s.auth, s.origins = svc, origins
 	s.broker = broker.New(brokerOptions(c, s, log))
 	if c.Demo {
 		if err := addDemoUsers(s.store, log); err != nil {
@@ -105,7 +102,7 @@ func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
 	return broker.Options{
 		Logger: log, Metrics: s.metrics,
 		Upgrade: s.auth, Connect: hooks, Send: hooks, Subscribe: hooks,
-		CheckOrigin:               s.origins.Check,
+		CheckOrigin:               s.auth.CheckOrigin,
 		ClientAddress:             c.proxies.ClientAddress,
 		MaxBodySize:               c.MaxBodySize,
 		MaxFrameSizeBeforeConnect: c.MaxFrameBeforeConnect,
@@ -135,7 +132,7 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	mux.Handle("/auth/", s.auth.Handler())
 	mux.Handle("/.well-known/jwks.json", s.auth.Handler())
 	mux.Handle("/ws", s.broker)
-	mux.Handle("/ws/", s.origins.CORS(http.StripPrefix("/ws", s.broker.SockJS())))
+	mux.Handle("/ws/", s.auth.UpgradeCORS(http.StripPrefix("/ws", s.broker.SockJS())))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", s.health.live)
 	mux.HandleFunc("GET /readyz", s.health.readiness)

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// upgradeHeader is a valid WebSocket handshake's headers.
+func upgradeHeader() http.Header {
+	return http.Header{
+		"Connection":             {"Upgrade"},
+		"Upgrade":                {"websocket"},
+		"Sec-Websocket-Version":  {"13"},
+		"Sec-Websocket-Key":      {"dGhlIHNhbXBsZSBub25jZQ=="},
+		"Sec-Websocket-Protocol": {"v12.stomp"},
+	}
+}
+
+// refusal is what the server answered a request it refused.
+type refusal struct {
+	status      int
+	contentType string
+	body        apiError
+	raw         string
+}
+
+// request sends a request with the given method and headers to url (an
+// http:// or ws:// URL) and returns the answer; a 101 is closed at once.
+func request(t testing.TB, method, url string, header http.Header) refusal {
+	t.Helper()
+	req, err := http.NewRequest(method, strings.Replace(url, "ws://", "http://", 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := refusal{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type")}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return r
+	}
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	r.raw = b.String()
+	json.Unmarshal([]byte(r.raw), &r.body)
+	return r
+}
+
+// check fails unless r is a JSON error answer with the given status.
+func (r refusal) check(t testing.TB, what string, status int) {
+	t.Helper()
+	if r.status != status || !strings.HasPrefix(r.contentType, "application/json") || r.body.Error == "" || r.body.Message == "" {
+		t.Errorf("%s: %d %q %q, want %d with a JSON {error, message}", what, r.status, r.contentType, r.raw, status)
+	}
+}
+
+// TestMalformedUpgradeKeepsTheTicket checks that an upgrade request that
+// cannot succeed is refused before its ticket is spent, on /ws and on the
+// SockJS websocket path alike: the same ticket then still opens a
+// connection.
+func TestMalformedUpgradeKeepsTheTicket(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.login(t, "ada")
+	malformed := []struct {
+		name   string
+		method string
+		edit   func(http.Header)
+		status int
+	}{
+		{"version 99", "GET", func(h http.Header) { h.Set("Sec-Websocket-Version", "99") }, http.StatusBadRequest},
+		{"no version", "GET", func(h http.Header) { h.Del("Sec-Websocket-Version") }, http.StatusBadRequest},
+		{"no key", "GET", func(h http.Header) { h.Del("Sec-Websocket-Key") }, http.StatusBadRequest},
+		{"key not 16 bytes", "GET", func(h http.Header) { h.Set("Sec-Websocket-Key", "c2hvcnQ=") }, http.StatusBadRequest},
+		{"not an upgrade", "GET", func(h http.Header) { h.Del("Upgrade") }, http.StatusBadRequest},
+		{"POST", "POST", func(http.Header) {}, http.StatusMethodNotAllowed},
+		{"foreign origin", "GET", func(h http.Header) { h.Set("Origin", "https://evil.example") }, http.StatusForbidden},
+	}
+	for _, path := range []string{"/ws", "/ws/123/abc/websocket"} {
+		query := path + "?ticket=" + ts.ticket(t, tok.Access)
+		for _, m := range malformed {
+			h := upgradeHeader()
+			m.edit(h)
+			request(t, m.method, ts.url+query, h).check(t, path+" "+m.name, m.status)
+		}
+		if _, status := dialWS(t, strings.TrimSuffix(ts.wsURL, "/ws")+query, nil); status != http.StatusSwitchingProtocols {
+			t.Errorf("%s: the ticket after the malformed upgrades: %d, want 101", path, status)
+		}
+	}
+}
+
+// TestConcurrentUpgradesSpendOneTicketOnce checks that a ticket stays single
+// use when two valid upgrades race with it: exactly one gets 101.
+func TestConcurrentUpgradesSpendOneTicketOnce(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.login(t, "ada")
+	for range 20 {
+		url := ts.url + "/ws?ticket=" + ts.ticket(t, tok.Access)
+		statuses := make([]int, 2)
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Go(func() { statuses[i] = request(t, "GET", url, upgradeHeader()).status })
+		}
+		wg.Wait()
+		if min(statuses[0], statuses[1]) != http.StatusSwitchingProtocols || max(statuses[0], statuses[1]) != http.StatusUnauthorized {
+			t.Fatalf("two upgrades with one ticket: %v, want one 101 and one 401", statuses)
+		}
+	}
+}
+
+// TestUpgradeRefusalsAreJSON checks that every refusal on /ws and the SockJS
+// paths is a JSON {"error", "message"} with Content-Type application/json.
+func TestUpgradeRefusalsAreJSON(t *testing.T) {
+	ts := startServer(t, "--max-connections-per-addr", "1")
+	tok := ts.login(t, "ada")
+	sockjs := ts.url + "/ws/123/abc/websocket"
+	request(t, "GET", ts.url+"/ws", upgradeHeader()).check(t, "no ticket", http.StatusUnauthorized)
+	request(t, "GET", ts.url+"/ws?ticket=nope", upgradeHeader()).check(t, "unknown ticket", http.StatusUnauthorized)
+	request(t, "GET", sockjs+"?ticket=nope", upgradeHeader()).check(t, "SockJS, unknown ticket", http.StatusUnauthorized)
+	request(t, "GET", ts.url+"/ws", nil).check(t, "not an upgrade", http.StatusBadRequest)
+	request(t, "POST", sockjs, nil).check(t, "SockJS, POST", http.StatusMethodNotAllowed)
+	request(t, "POST", ts.url+"/ws/info", nil).check(t, "SockJS info, POST", http.StatusMethodNotAllowed)
+	request(t, "GET", ts.url+"/ws/xhr_streaming", nil).check(t, "SockJS, unknown path", http.StatusNotFound)
+	foreign := upgradeHeader()
+	foreign.Set("Origin", "https://evil.example")
+	request(t, "GET", ts.url+"/ws?ticket=x", foreign).check(t, "foreign origin", http.StatusForbidden)
+
+	first := ts.connectWS(t, tok.Access) // the only connection 127.0.0.1 may have
+	request(t, "GET", ts.url+"/ws?ticket="+ts.ticket(t, tok.Access), upgradeHeader()).check(t, "over the per-address limit", http.StatusTooManyRequests)
+	first.send(stomp.DISCONNECT, "")
+}
+
+// TestUpgradeOverTheConnectionLimitIsJSON checks the answer to an upgrade
+// over the total connection limit.
+func TestUpgradeOverTheConnectionLimitIsJSON(t *testing.T) {
+	ts := startServer(t, "--max-connections", "1")
+	tok := ts.login(t, "ada")
+	ts.connectWS(t, tok.Access)
+	request(t, "GET", ts.url+"/ws?ticket="+ts.ticket(t, tok.Access), upgradeHeader()).check(t, "over the connection limit", http.StatusServiceUnavailable)
+}
