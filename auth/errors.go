@@ -89,6 +89,7 @@ var (
 	ErrInvalidRefresh     = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_refresh_token", reasonUnknown, "invalid refresh token")
 	ErrInvalidCredentials = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_credentials", reasonBadCredentials, "wrong email or password")
 	ErrTooManyAttempts    = newError(CodeUnauthorized, http.StatusTooManyRequests, "too_many_attempts", reasonThrottled, "too many failed login attempts")
+	ErrLoginBusy          = newError(CodeUnauthorized, http.StatusTooManyRequests, "login_busy", reasonBusy, "too many logins in progress")
 	ErrLoginDisabled      = newError(CodeUnauthorized, http.StatusForbidden, "login_disabled", reasonDisabled, "login is disabled: this server only verifies tokens issued elsewhere")
 	ErrOriginNotAllowed   = newError(CodeForbidden, http.StatusForbidden, "origin_not_allowed", reasonOrigin, "origin not allowed")
 	ErrForbidden          = newError(CodeForbidden, http.StatusForbidden, "forbidden", reasonForbidden, "forbidden")
@@ -124,6 +125,7 @@ const (
 	reasonOrigin
 	reasonForbidden
 	reasonInternal
+	reasonBusy
 	numReasons
 )
 
@@ -147,6 +149,7 @@ var reasonNames = [numReasons]string{
 	reasonOrigin:          "origin",
 	reasonForbidden:       "forbidden",
 	reasonInternal:        "internal",
+	reasonBusy:            "busy",
 }
 
 // reasonOf returns the metric reason of err.
