@@ -94,6 +94,7 @@ var (
 	ErrOriginNotAllowed   = newError(CodeForbidden, http.StatusForbidden, "origin_not_allowed", reasonOrigin, "origin not allowed")
 	ErrForbidden          = newError(CodeForbidden, http.StatusForbidden, "forbidden", reasonForbidden, "forbidden")
 	ErrMethodNotAllowed   = newError(CodeUnauthorized, http.StatusMethodNotAllowed, "method_not_allowed", reasonMalformed, "method not allowed")
+	ErrTooManyTickets     = newError(CodeUnauthorized, http.StatusTooManyRequests, "too_many_tickets", reasonLimit, "too many outstanding tickets for this login")
 	ErrBusy               = newError(CodeUnauthorized, http.StatusServiceUnavailable, "busy", reasonInternal, "too many outstanding tickets, try again shortly")
 	ErrInternal           = newError(CodeUnauthorized, http.StatusInternalServerError, "server_error", reasonInternal, "internal error")
 )
@@ -126,6 +127,7 @@ const (
 	reasonForbidden
 	reasonInternal
 	reasonBusy
+	reasonLimit
 	numReasons
 )
 
@@ -150,6 +152,7 @@ var reasonNames = [numReasons]string{
 	reasonForbidden:       "forbidden",
 	reasonInternal:        "internal",
 	reasonBusy:            "busy",
+	reasonLimit:           "limit",
 }
 
 // reasonOf returns the metric reason of err.

@@ -99,6 +99,11 @@ type Options struct {
 	// bcrypt.CompareHashAndPassword. Tests count and hold the checks.
 	checkPassword func(hash, password []byte) error
 
+	// MaxTicketsPerLogin bounds the outstanding tickets of one login (one
+	// sid); default 32. Past it /auth/ticket answers 429 too_many_tickets
+	// until one is used or expires.
+	MaxTicketsPerLogin int
+
 	// CacheSize bounds the verified-token cache; default 10,000, negative
 	// disables it.
 	CacheSize int
@@ -150,7 +155,7 @@ func New(opts Options) (*Service, error) {
 		rules:    rs,
 		cache:    newTokenCache(opts.CacheSize),
 		denied:   denied,
-		tickets:  newTicketStore(),
+		tickets:  newTicketStore(opts.MaxTicketsPerLogin),
 		throttle: newThrottle(opts.AccountAddressFailures, opts.AddressFailures, opts.AccountFailures, opts.ThrottleWindow, opts.Now()),
 		checks:   make(chan struct{}, opts.MaxPasswordChecks),
 		metrics:  newAuthMetrics(opts.Metrics),
@@ -180,6 +185,7 @@ func (o *Options) defaults() error {
 	o.AccountAddressFailures = orPositive(o.AccountAddressFailures, DefaultAccountAddressFailures)
 	o.AddressFailures = orPositive(o.AddressFailures, DefaultAddressFailures)
 	o.AccountFailures = orPositive(o.AccountFailures, DefaultAccountFailures)
+	o.MaxTicketsPerLogin = orPositive(o.MaxTicketsPerLogin, DefaultMaxTicketsPerLogin)
 	o.MaxPasswordChecks = orPositive(o.MaxPasswordChecks, 2*runtime.GOMAXPROCS(0))
 	o.CacheSize = orInt(o.CacheSize, DefaultCacheSize)
 	o.BcryptCost = orInt(o.BcryptCost, bcrypt.DefaultCost)

@@ -46,7 +46,7 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 		Issuer: c.Issuer, Audience: c.Audience,
 		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL, TicketTTL: c.TicketTTL,
 		Rules: rules, Origins: origins, Upgrade: upgrade, ClientAddress: c.proxies.ClientAddress,
-		OnLogout: onLogout, Metrics: m, Logger: log,
+		OnLogout: onLogout, Metrics: m, Logger: log, MaxTicketsPerLogin: c.MaxTicketsPerLogin,
 	})
 	return svc, origins, err
 }
