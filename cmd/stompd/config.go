@@ -240,9 +240,9 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(w, `stompd: a STOMP 1.2 broker with JWT authentication.
 
 Usage:
-  stompd [flags]                    run the broker
-  stompd user add|list|del|passwd   manage users (stompd user -h)
-  stompd version                    print version information
+  stompd [flags]                           run the broker
+  stompd user add|list|del|passwd|unlock   manage users (stompd user -h)
+  stompd version                           print version information
 
 Every flag can also be set by its environment variable or as a key in the
 --config TOML file; a flag beats the environment, which beats the file.
