@@ -177,3 +177,31 @@ func TestAddUserConcurrentSameEmail(t *testing.T) {
 		t.Fatalf("%d of %d concurrent AddUser calls for one email succeeded, %d users stored; want 1", ok, n, len(users))
 	}
 }
+
+// TestSetPasswordEndsLogins changes a password: the user's refresh tokens
+// are refused from then on, the sid of a login with a live access token is
+// denied, and another user's login is untouched.
+func TestSetPasswordEndsLogins(t *testing.T) {
+	s, c, _ := openTest(t)
+	dan := mustAddUser(t, s, "dan@x")
+	eve := mustAddUser(t, s, "eve@x")
+	exp := c.Now().Add(time.Hour)
+	login := mustCreate(t, s, "d1", dan.ID, exp)
+	mustCreate(t, s, "e1", eve.ID, exp)
+	if err := s.NoteAccessToken(login.Family, c.Now().Add(15*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPassword("dan@x", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.RotateRefresh(hashOf("d1"), hashOf("d2"), exp)
+	wantErr(t, "rotating a token of the login before the password change", err, ErrRevoked)
+	denied, err := s.Denied()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := denied[login.Family]; !ok {
+		t.Errorf("Denied %v lacks the sid %s of the login before the password change", denied, login.Family)
+	}
+	mustRotate(t, s, "e1", "e2", exp)
+}
