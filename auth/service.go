@@ -53,12 +53,6 @@ type Options struct {
 	Refresh RefreshStore
 	Revoker Revoker
 	Denials DenialStore
-	// NoteAccess, when set, is told the expiry of every access token
-	// issued for a login (sid), before it is handed out, so that the store
-	// can deny the sid long enough if it revokes the family itself. It
-	// returns ErrRefreshRevoked for a revoked family: the token is then
-	// not handed out.
-	NoteAccess func(sid string, expires time.Time) error
 
 	// Issuer and Audience are the iss and aud of issued tokens and the
 	// values required of verified ones. Default "stompd".

@@ -42,7 +42,7 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 	}
 	as := authStore{store}
 	svc, err := auth.New(auth.Options{
-		Keys: keys, Users: as, Refresh: as, Revoker: as, Denials: as, NoteAccess: as.NoteAccessToken,
+		Keys: keys, Users: as, Refresh: as, Revoker: as, Denials: as,
 		Issuer: c.Issuer, Audience: c.Audience,
 		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL, TicketTTL: c.TicketTTL,
 		Rules: rules, Origins: origins, Upgrade: upgrade, ClientAddress: c.proxies.ClientAddress,
