@@ -102,6 +102,9 @@ func (c *controlServer) close() {
 func (s *server) controlRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /users/unlock", s.handleUnlock)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeControl(w, http.StatusNotFound, controlError{"not_found", "no such control endpoint: " + r.Method + " " + r.URL.Path})
+	})
 	return mux
 }
 
@@ -192,6 +195,9 @@ func unlockUser(dataDir, email string, out io.Writer) error {
 // noServer checks that no server holds dataDir's store, which would mean
 // its control socket is gone, and says that no account is locked.
 func noServer(dataDir string, out io.Writer) error {
+	if _, err := os.Stat(dataDir); err != nil {
+		return fmt.Errorf("user unlock: data dir: %w", err)
+	}
 	if _, err := os.Stat(filepath.Join(dataDir, storeFile)); err == nil {
 		s, err := persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout})
 		if errors.Is(err, persist.ErrLocked) {

@@ -61,14 +61,17 @@ func TestUserUnlockThroughRunningServer(t *testing.T) {
 
 // TestUserUnlockWithoutServer runs `stompd user unlock` on a data dir no
 // server runs on, with the socket a killed server left behind: it says
-// that nothing is locked and succeeds, and a server starts there all the
-// same.
+// that nothing is locked and succeeds (but refuses a data dir that does
+// not exist), and a server starts there all the same.
 func TestUserUnlockWithoutServer(t *testing.T) {
 	dir := t.TempDir()
 	staleSocket(t, filepath.Join(dir, controlSocket))
 	code, out, errOut := unlock(t, dir, "ada@example.com")
 	if code != 0 || !strings.Contains(out, "no server is running") {
 		t.Fatalf("user unlock without a server: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, _, errOut := unlock(t, filepath.Join(dir, "typo"), "ada@example.com"); code != 1 || !strings.Contains(errOut, "typo") {
+		t.Errorf("user unlock on a data dir that does not exist: exit %d, stderr %q", code, errOut)
 	}
 	ts := startServer(t, "--data", dir)
 	code, out, errOut = unlock(t, dir, ts.users["ada"].email)
