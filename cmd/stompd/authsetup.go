@@ -43,10 +43,10 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 	as := authStore{store}
 	svc, err := auth.New(auth.Options{
 		Keys: keys, Users: as, Refresh: as, Revoker: as, Denials: as,
-		Issuer: c.Issuer, Audience: c.Audience,
+		Issuer: c.Issuer, Audience: c.Audience, MaxTicketsPerLogin: c.MaxTicketsPerLogin,
 		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL, TicketTTL: c.TicketTTL,
 		Rules: rules, Origins: origins, Upgrade: upgrade, ClientAddress: c.proxies.ClientAddress,
-		OnLogout: onLogout, Metrics: m, Logger: log, MaxTicketsPerLogin: c.MaxTicketsPerLogin,
+		OnLogout: onLogout, Metrics: m, Logger: log,
 	})
 	return svc, origins, err
 }
