@@ -54,8 +54,8 @@ func (s *Service) checkPassword(ctx context.Context, email, password string) (Us
 	case !errors.Is(err, ErrUserNotFound):
 		return User{}, false, fmt.Errorf("auth: looking up user: %w", err)
 	}
-	if berr := s.acquireCheck(ctx); berr != nil {
-		return User{}, false, berr
+	if busy := s.acquireCheck(ctx); busy != nil {
+		return User{}, false, busy
 	}
 	defer func() { <-s.checks }()
 	cmpErr := s.opts.checkPassword(hash, []byte(password))

@@ -61,10 +61,9 @@ type table[K comparable] struct {
 
 // attempt is a reserved login attempt: where it was counted, and when.
 type attempt struct {
-	pair              pairKey
-	at                stamp
-	inPair, inAddress bool
-	inAccount         bool
+	pair                         pairKey
+	at                           stamp
+	inPair, inAddress, inAccount bool
 }
 
 func newThrottle(pair, address, account int, window time.Duration, now time.Time) *throttle {
