@@ -26,6 +26,18 @@
 // jti) until its last access token expires, which ends every access token,
 // ticket and session of that login (Options.OnLogout closes the sessions).
 //
+// # Login throttling
+//
+// Failed logins are counted per account from one client address, per
+// address, and per account from all addresses (5, 30 and 50 within 15
+// minutes by default); at its limit, that pair, address or account is
+// answered 429 with Retry-After until enough failures are older than the
+// window, even for the right password. A login is counted before its
+// password is checked and settled after, so a burst of concurrent attempts
+// cannot pass the check together; a success takes its attempt back and
+// clears its pair. Service.Unlock clears an account. Counts are kept in
+// memory only.
+//
 // # Stores
 //
 // auth speaks to storage through small interfaces defined here (Users,
@@ -58,8 +70,11 @@
 // Service, Keys and Origins are safe for concurrent use. Claims.Roles may
 // be shared between callers and must not be modified. Limits: access
 // tokens 8 KiB (MaxTokenSize), refresh tokens and tickets 256 bytes as
-// received, JSON bodies 64 KiB, 100,000 outstanding tickets, 10,000 cached
-// verified tokens (Options.CacheSize), 100,000 throttled keys per table.
-// Time comes from Options.Now everywhere. Secrets and tokens are never
-// logged.
+// received, JSON bodies 64 KiB, 100,000 outstanding tickets and 32 per
+// login (Options.MaxTicketsPerLogin; past it 429), 10,000 cached
+// verified tokens (Options.CacheSize), 100,000 throttled keys in each of
+// the three tables (about 330 bytes per key of all three), twice GOMAXPROCS
+// password checks at once (Options.MaxPasswordChecks; others wait up to a
+// second, then get 429). Time comes from Options.Now everywhere but in
+// that wait. Secrets and tokens are never logged.
 package auth

@@ -89,10 +89,12 @@ var (
 	ErrInvalidRefresh     = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_refresh_token", reasonUnknown, "invalid refresh token")
 	ErrInvalidCredentials = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_credentials", reasonBadCredentials, "wrong email or password")
 	ErrTooManyAttempts    = newError(CodeUnauthorized, http.StatusTooManyRequests, "too_many_attempts", reasonThrottled, "too many failed login attempts")
+	ErrLoginBusy          = newError(CodeUnauthorized, http.StatusTooManyRequests, "login_busy", reasonBusy, "too many logins in progress")
 	ErrLoginDisabled      = newError(CodeUnauthorized, http.StatusForbidden, "login_disabled", reasonDisabled, "login is disabled: this server only verifies tokens issued elsewhere")
 	ErrOriginNotAllowed   = newError(CodeForbidden, http.StatusForbidden, "origin_not_allowed", reasonOrigin, "origin not allowed")
 	ErrForbidden          = newError(CodeForbidden, http.StatusForbidden, "forbidden", reasonForbidden, "forbidden")
 	ErrMethodNotAllowed   = newError(CodeUnauthorized, http.StatusMethodNotAllowed, "method_not_allowed", reasonMalformed, "method not allowed")
+	ErrTooManyTickets     = newError(CodeUnauthorized, http.StatusTooManyRequests, "too_many_tickets", reasonLimit, "too many outstanding tickets for this login")
 	ErrBusy               = newError(CodeUnauthorized, http.StatusServiceUnavailable, "busy", reasonInternal, "too many outstanding tickets, try again shortly")
 	ErrInternal           = newError(CodeUnauthorized, http.StatusInternalServerError, "server_error", reasonInternal, "internal error")
 )
@@ -124,6 +126,8 @@ const (
 	reasonOrigin
 	reasonForbidden
 	reasonInternal
+	reasonBusy
+	reasonLimit
 	numReasons
 )
 
@@ -147,6 +151,8 @@ var reasonNames = [numReasons]string{
 	reasonOrigin:          "origin",
 	reasonForbidden:       "forbidden",
 	reasonInternal:        "internal",
+	reasonBusy:            "busy",
+	reasonLimit:           "limit",
 }
 
 // reasonOf returns the metric reason of err.

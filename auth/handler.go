@@ -97,7 +97,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	p, err := s.login(req.Email, req.Password, s.opts.ClientAddress(r))
+	p, err := s.login(r.Context(), req.Email, req.Password, s.opts.ClientAddress(r))
 	if err != nil {
 		return err
 	}

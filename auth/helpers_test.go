@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,14 +62,19 @@ func (m *memUsers) UserByID(id string) (User, error) {
 }
 
 // memRefresh is an in-memory RefreshStore and Revoker with the rotation
-// semantics of the real store.
+// semantics of the real store. failNext makes the next write fail, having
+// changed nothing, as a transaction that does not commit.
 type memRefresh struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	tokens  map[[32]byte]*memToken
-	revoked map[string]bool
-	seq     int
+	mu       sync.Mutex
+	now      func() time.Time
+	tokens   map[[32]byte]*memToken
+	revoked  map[string]bool
+	seq      int
+	failNext bool
 }
+
+// errWriteFailed is the failure failNext injects.
+var errWriteFailed = errors.New("memRefresh: write failed")
 
 type memToken struct {
 	RefreshToken
@@ -79,9 +85,12 @@ func newMemRefresh(now func() time.Time) *memRefresh {
 	return &memRefresh{now: now, tokens: make(map[[32]byte]*memToken), revoked: make(map[string]bool)}
 }
 
-func (m *memRefresh) CreateRefresh(hash [32]byte, userID string, expires time.Time) (RefreshToken, error) {
+func (m *memRefresh) CreateRefresh(hash [32]byte, userID string, expires, _ time.Time) (RefreshToken, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failed() {
+		return RefreshToken{}, errWriteFailed
+	}
 	m.seq++
 	return m.put(hash, fmt.Sprintf("fam-%d", m.seq), userID, expires), nil
 }
@@ -92,9 +101,12 @@ func (m *memRefresh) put(hash [32]byte, family, userID string, expires time.Time
 	return rt
 }
 
-func (m *memRefresh) RotateRefresh(old, next [32]byte, expires time.Time) (RefreshToken, error) {
+func (m *memRefresh) RotateRefresh(old, next [32]byte, expires, _ time.Time) (RefreshToken, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failed() {
+		return RefreshToken{}, errWriteFailed
+	}
 	t, ok := m.tokens[old]
 	switch {
 	case !ok:
@@ -109,6 +121,13 @@ func (m *memRefresh) RotateRefresh(old, next [32]byte, expires time.Time) (Refre
 	}
 	t.rotated = true
 	return m.put(next, t.Family, t.UserID, expires), nil
+}
+
+// failed reports, once, that a write was set to fail.
+func (m *memRefresh) failed() bool {
+	f := m.failNext
+	m.failNext = false
+	return f
 }
 
 func (m *memRefresh) LookupRefresh(hash [32]byte) (RefreshToken, error) {

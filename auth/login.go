@@ -1,17 +1,21 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
-
-	"golang.org/x/crypto/bcrypt"
+	"time"
 )
 
-// login checks a password and starts a login. Throttled keys are refused
-// before the password is looked at; an unknown email is compared against a
-// dummy hash so that the answer takes as long as for a known one.
-func (s *Service) login(email, password, addr string) (tokenPair, error) {
+// maxCheckWait bounds how long a login waits for a free password check
+// before it is answered 429.
+const maxCheckWait = time.Second
+
+// login checks a password and starts a login. The attempt is counted by
+// the throttle before the password is looked at, and refused there when
+// its pair, address or account has failed too often.
+func (s *Service) login(ctx context.Context, email, password, addr string) (tokenPair, error) {
 	if !s.canIssue() {
 		return tokenPair{}, ErrLoginDisabled
 	}
@@ -19,24 +23,71 @@ func (s *Service) login(email, password, addr string) (tokenPair, error) {
 	if email == "" || password == "" {
 		return tokenPair{}, ErrInvalidRequest.with(reasonMalformed, "email and password are required")
 	}
-	now := s.now()
-	if wait := s.throttle.wait(email, addr, now); wait > 0 {
+	a, wait := s.throttle.reserve(email, addr, s.now())
+	if wait > 0 {
 		e := ErrTooManyAttempts.with(reasonThrottled, "too many failed login attempts: try again later")
 		e.retry = wait
 		return tokenPair{}, e
 	}
+	u, ok, err := s.checkPassword(ctx, email, password)
+	switch {
+	case err != nil:
+		s.throttle.cancel(a)
+		return tokenPair{}, err
+	case !ok:
+		return tokenPair{}, ErrInvalidCredentials // a was counted as this failure
+	}
+	s.throttle.succeed(a)
+	return s.startLogin(u)
+}
+
+// checkPassword finds the user and compares the password with its hash.
+// An unknown email is compared against a dummy hash, so that the answer
+// takes as long as for a known one. At most Options.MaxPasswordChecks
+// comparisons run at once.
+func (s *Service) checkPassword(ctx context.Context, email, password string) (User, bool, error) {
 	u, err := s.opts.Users.UserByEmail(email)
 	hash := s.dummyHash
 	switch {
 	case err == nil:
 		hash = u.PasswordHash
 	case !errors.Is(err, ErrUserNotFound):
-		return tokenPair{}, fmt.Errorf("auth: looking up user: %w", err)
+		return User{}, false, fmt.Errorf("auth: looking up user: %w", err)
 	}
-	if cmpErr := bcrypt.CompareHashAndPassword(hash, []byte(password)); err != nil || cmpErr != nil {
-		s.throttle.fail(email, addr, now)
-		return tokenPair{}, ErrInvalidCredentials
+	if busy := s.acquireCheck(ctx); busy != nil {
+		return User{}, false, busy
 	}
-	s.throttle.succeed(email)
-	return s.startLogin(u)
+	defer func() { <-s.checks }()
+	cmpErr := s.opts.checkPassword(hash, []byte(password))
+	return u, err == nil && cmpErr == nil, nil
+}
+
+// acquireCheck takes a password-check slot, waiting up to maxCheckWait
+// while the request lasts.
+func (s *Service) acquireCheck(ctx context.Context) error {
+	select {
+	case s.checks <- struct{}{}:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(maxCheckWait)
+	defer timer.Stop()
+	select {
+	case s.checks <- struct{}{}:
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	e := ErrLoginBusy.with(reasonBusy, "too many logins in progress: try again in a second")
+	e.retry = time.Second
+	return e
+}
+
+// Unlock forgets the failed logins of the account with this email, from
+// every address, so that it may log in again at once. It returns how many
+// failures within the throttle window it forgot.
+func (s *Service) Unlock(email string) int {
+	n := s.throttle.unlock(email, s.now())
+	s.opts.Logger.Info("login throttle cleared", "email", strings.TrimSpace(email), "failures", n)
+	return n
 }

@@ -23,10 +23,13 @@ type RefreshToken struct {
 // by next in old's family and returns the new token; it fails with
 // ErrRefreshNotFound, ErrRefreshExpired, ErrRefreshRevoked, or
 // ErrRefreshReused when old was already rotated, having then revoked the
-// family. LookupRefresh finds a token, rotated or not (ErrRefreshNotFound).
+// family. Both record, in the same write, accessUntil: the expiry of the
+// access token issued with the new refresh token, so that revoking the
+// family later can deny its sid long enough. LookupRefresh finds a token,
+// rotated or not (ErrRefreshNotFound).
 type RefreshStore interface {
-	CreateRefresh(hash [32]byte, userID string, expires time.Time) (RefreshToken, error)
-	RotateRefresh(old, next [32]byte, expires time.Time) (RefreshToken, error)
+	CreateRefresh(hash [32]byte, userID string, expires, accessUntil time.Time) (RefreshToken, error)
+	RotateRefresh(old, next [32]byte, expires, accessUntil time.Time) (RefreshToken, error)
 	LookupRefresh(hash [32]byte) (RefreshToken, error)
 }
 
@@ -48,34 +51,31 @@ type tokenPair struct {
 
 // startLogin creates a refresh family for u and its first access token.
 func (s *Service) startLogin(u User) (tokenPair, error) {
+	now := s.issueTime()
 	refresh := randomToken(opaqueBytes)
-	rt, err := s.opts.Refresh.CreateRefresh(hashToken(refresh), u.ID, s.now().Add(s.opts.RefreshTTL))
+	rt, err := s.opts.Refresh.CreateRefresh(hashToken(refresh), u.ID, now.Add(s.opts.RefreshTTL), now.Add(s.opts.AccessTTL))
 	if err != nil {
 		return tokenPair{}, fmt.Errorf("auth: creating refresh token: %w", err)
 	}
-	return s.pair(u, rt.Family, refresh)
+	return s.pair(u, rt.Family, refresh, now)
 }
 
-func (s *Service) pair(u User, family, refresh string) (tokenPair, error) {
-	access, c, err := s.issueAccess(u.ID, family, u.Roles)
+// pair signs the access token, issued at now, that goes with a new refresh
+// token; the store has recorded its expiry with the refresh token.
+func (s *Service) pair(u User, family, refresh string, now time.Time) (tokenPair, error) {
+	access, c, err := s.issueAccess(u.ID, family, u.Roles, now)
 	if err != nil {
 		return tokenPair{}, fmt.Errorf("auth: signing access token: %w", err)
-	}
-	if s.opts.NoteAccess != nil {
-		err := s.opts.NoteAccess(family, c.Expires)
-		if errors.Is(err, ErrRefreshRevoked) {
-			return tokenPair{}, ErrInvalidRefresh.with(reasonRevoked, "refresh token revoked")
-		}
-		if err != nil {
-			return tokenPair{}, fmt.Errorf("auth: noting access token: %w", err)
-		}
 	}
 	return tokenPair{access: access, refresh: refresh, claims: c}, nil
 }
 
-// rotate trades a refresh token for a new pair. Reusing a rotated token
-// fails, and its family is revoked (by the store) and denied (here), so the
-// access tokens and sessions of that login end too.
+// rotate trades a refresh token for a new pair. Everything that can fail
+// is done before the store commits the rotation (and records the new
+// access token with it), so a client whose refresh failed can retry with
+// the same token. Reusing a rotated token fails, and its family is revoked
+// (by the store) and denied (here), so the access tokens and sessions of
+// that login end too.
 func (s *Service) rotate(token string) (tokenPair, error) {
 	if !s.canIssue() {
 		return tokenPair{}, ErrLoginDisabled
@@ -87,22 +87,38 @@ func (s *Service) rotate(token string) (tokenPair, error) {
 		return tokenPair{}, ErrInvalidRefresh.with(reasonOversized, "refresh token too large")
 	}
 	old := hashToken(token)
-	next := randomToken(opaqueBytes)
-	rt, err := s.opts.Refresh.RotateRefresh(old, hashToken(next), s.now().Add(s.opts.RefreshTTL))
+	family, u, err := s.refreshUser(old)
 	if err != nil {
-		return tokenPair{}, s.rotateError(old, err)
+		return tokenPair{}, err
+	}
+	now := s.issueTime()
+	next := randomToken(opaqueBytes)
+	if _, err := s.opts.Refresh.RotateRefresh(old, hashToken(next), now.Add(s.opts.RefreshTTL), now.Add(s.opts.AccessTTL)); err != nil {
+		return tokenPair{}, s.rotateError(family, err)
+	}
+	return s.pair(u, family, next, now)
+}
+
+// refreshUser returns the family of the refresh token with hash old and the
+// user it was issued to, as they are now, changing nothing.
+func (s *Service) refreshUser(old [32]byte) (string, User, error) {
+	rt, err := s.opts.Refresh.LookupRefresh(old)
+	if err != nil {
+		return "", User{}, s.rotateError(rt.Family, err)
 	}
 	u, err := s.opts.Users.UserByID(rt.UserID)
 	if errors.Is(err, ErrUserNotFound) {
-		return tokenPair{}, joinErr(ErrInvalidRefresh.with(reasonUnknown, "refresh token of a deleted user"), s.endLogin(rt.Family, time.Time{}))
+		return "", User{}, joinErr(ErrInvalidRefresh.with(reasonUnknown, "refresh token of a deleted user"), s.endLogin(rt.Family, time.Time{}))
 	}
 	if err != nil {
-		return tokenPair{}, fmt.Errorf("auth: user of refresh token: %w", err)
+		return "", User{}, fmt.Errorf("auth: user of refresh token: %w", err)
 	}
-	return s.pair(u, rt.Family, next)
+	return rt.Family, u, nil
 }
 
-func (s *Service) rotateError(old [32]byte, err error) error {
+// rotateError turns a failed look-up or rotation of a token of family into
+// the answer; a reuse also ends the login.
+func (s *Service) rotateError(family string, err error) error {
 	switch {
 	case errors.Is(err, ErrRefreshNotFound):
 		return ErrInvalidRefresh.with(reasonUnknown, "unknown refresh token")
@@ -112,12 +128,9 @@ func (s *Service) rotateError(old [32]byte, err error) error {
 		return ErrInvalidRefresh.with(reasonRevoked, "refresh token revoked")
 	case errors.Is(err, ErrRefreshReused):
 		e := ErrInvalidRefresh.with(reasonReused, "refresh token already used: its login is revoked")
-		if rt, lerr := s.opts.Refresh.LookupRefresh(old); lerr == nil {
-			return joinErr(e, s.endLogin(rt.Family, time.Time{}))
-		}
-		return e
+		return joinErr(e, s.endLogin(family, time.Time{}))
 	}
-	return fmt.Errorf("auth: rotating refresh token: %w", err)
+	return fmt.Errorf("auth: refresh token: %w", err)
 }
 
 // logout ends the login of c and, when refresh names another login of the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -52,12 +53,6 @@ type Options struct {
 	Refresh RefreshStore
 	Revoker Revoker
 	Denials DenialStore
-	// NoteAccess, when set, is told the expiry of every access token
-	// issued for a login (sid), before it is handed out, so that the store
-	// can deny the sid long enough if it revokes the family itself. It
-	// returns ErrRefreshRevoked for a revoked family: the token is then
-	// not handed out.
-	NoteAccess func(sid string, expires time.Time) error
 
 	// Issuer and Audience are the iss and aud of issued tokens and the
 	// values required of verified ones. Default "stompd".
@@ -80,12 +75,17 @@ type Options struct {
 	// only.
 	Upgrade UpgradeStrategy
 
-	// Login throttling: failures per account (default 5) and per client
-	// address (default 30) within ThrottleWindow (default 15 min); a key
-	// that reaches its limit is refused for ThrottleWindow from its last
-	// failure.
-	AccountFailures, AddressFailures int
-	ThrottleWindow                   time.Duration
+	// Login throttling: failed logins allowed within ThrottleWindow
+	// (default 15 min) per account from one client address (default 5),
+	// per client address (default 30) and per account from all addresses
+	// together (default 50). A pair, address or account at its limit is
+	// refused until enough of its failures are older than the window.
+	AccountAddressFailures, AddressFailures, AccountFailures int
+	ThrottleWindow                                           time.Duration
+	// MaxPasswordChecks bounds the password checks (bcrypt) that run at
+	// once; default twice GOMAXPROCS. A login that finds none free waits
+	// up to a second, then is answered 429 login_busy.
+	MaxPasswordChecks int
 	// ClientAddress returns the address a login is throttled under;
 	// default: the host of r.RemoteAddr. Set it when behind a proxy that
 	// you trust to set a header.
@@ -94,6 +94,14 @@ type Options struct {
 	// it should be the cost user hashes are made with. Default
 	// bcrypt.DefaultCost.
 	BcryptCost int
+	// checkPassword compares a password with its hash; default
+	// bcrypt.CompareHashAndPassword. Tests count and hold the checks.
+	checkPassword func(hash, password []byte) error
+
+	// MaxTicketsPerLogin bounds the outstanding tickets of one login (one
+	// sid); default 32. Past it /auth/ticket answers 429 too_many_tickets
+	// until one is used or expires.
+	MaxTicketsPerLogin int
 
 	// CacheSize bounds the verified-token cache; default 10,000, negative
 	// disables it.
@@ -121,6 +129,7 @@ type Service struct {
 	denied    *denyList
 	tickets   *ticketStore
 	throttle  *throttle
+	checks    chan struct{} // a semaphore of MaxPasswordChecks
 	dummyHash []byte
 	metrics   authMetrics
 }
@@ -145,8 +154,9 @@ func New(opts Options) (*Service, error) {
 		rules:    rs,
 		cache:    newTokenCache(opts.CacheSize),
 		denied:   denied,
-		tickets:  newTicketStore(),
-		throttle: newThrottle(opts.AccountFailures, opts.AddressFailures, opts.ThrottleWindow),
+		tickets:  newTicketStore(opts.MaxTicketsPerLogin),
+		throttle: newThrottle(opts.AccountAddressFailures, opts.AddressFailures, opts.AccountFailures, opts.ThrottleWindow, opts.Now()),
+		checks:   make(chan struct{}, opts.MaxPasswordChecks),
 		metrics:  newAuthMetrics(opts.Metrics),
 	}
 	if s.canIssue() {
@@ -171,12 +181,18 @@ func (o *Options) defaults() error {
 	o.TicketTTL = orDuration(o.TicketTTL, DefaultTicketTTL)
 	o.Leeway = orDuration(o.Leeway, DefaultLeeway)
 	o.ThrottleWindow = orDuration(o.ThrottleWindow, DefaultThrottleWindow)
-	o.AccountFailures = orInt(o.AccountFailures, DefaultAccountFailures)
-	o.AddressFailures = orInt(o.AddressFailures, DefaultAddressFailures)
+	o.AccountAddressFailures = orPositive(o.AccountAddressFailures, DefaultAccountAddressFailures)
+	o.AddressFailures = orPositive(o.AddressFailures, DefaultAddressFailures)
+	o.AccountFailures = orPositive(o.AccountFailures, DefaultAccountFailures)
+	o.MaxTicketsPerLogin = orPositive(o.MaxTicketsPerLogin, DefaultMaxTicketsPerLogin)
+	o.MaxPasswordChecks = orPositive(o.MaxPasswordChecks, 2*runtime.GOMAXPROCS(0))
 	o.CacheSize = orInt(o.CacheSize, DefaultCacheSize)
 	o.BcryptCost = orInt(o.BcryptCost, bcrypt.DefaultCost)
 	if o.Rules == nil {
 		o.Rules = DefaultRules()
+	}
+	if o.checkPassword == nil {
+		o.checkPassword = bcrypt.CompareHashAndPassword
 	}
 	if o.ClientAddress == nil {
 		o.ClientAddress = remoteHost
@@ -212,6 +228,13 @@ func orDuration(v, def time.Duration) time.Duration {
 
 func orInt(v, def int) int {
 	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orPositive(v, def int) int {
+	if v <= 0 {
 		return def
 	}
 	return v

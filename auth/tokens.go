@@ -56,9 +56,13 @@ func (j *jwtClaims) claims() Claims {
 	return c
 }
 
-// issueAccess signs a new access token for subject in login sid.
-func (s *Service) issueAccess(subject, sid string, roles []string) (string, Claims, error) {
-	now := s.now().Truncate(time.Second)
+// issueTime is the time a token issued now says it was issued: JWT times
+// are whole seconds.
+func (s *Service) issueTime() time.Time { return s.now().Truncate(time.Second) }
+
+// issueAccess signs a new access token for subject in login sid, issued
+// at now (see issueTime).
+func (s *Service) issueAccess(subject, sid string, roles []string, now time.Time) (string, Claims, error) {
 	if roles == nil {
 		roles = []string{}
 	}

@@ -60,7 +60,7 @@ func TestCachedTokenStillChecksDenialAndExpiry(t *testing.T) {
 func TestTicketsSwept(t *testing.T) {
 	fx := newFixture(t, nil)
 	c, _ := fx.svc.VerifyAccess(fx.login(t, "alice@example.com").AccessToken)
-	for range 50 {
+	for range DefaultMaxTicketsPerLogin {
 		if _, _, err := fx.svc.IssueTicket(c); err != nil {
 			t.Fatal(err)
 		}
@@ -69,8 +69,8 @@ func TestTicketsSwept(t *testing.T) {
 	if _, _, err := fx.svc.IssueTicket(c); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(fx.svc.tickets.m); n != 1 {
-		t.Fatalf("%d tickets held after the others expired", n)
+	if n, held := len(fx.svc.tickets.m), fx.svc.tickets.logins[c.SID]; n != 1 || len(held) != 1 {
+		t.Fatalf("%d tickets, %d of the login's, held after the others expired", n, len(held))
 	}
 }
 

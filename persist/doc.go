@@ -11,9 +11,10 @@
 //     rotated, revoked). Rotated tokens stay until they expire, so that a
 //     second use is recognised as reuse.
 //   - Families, one per login: user, whether revoked, creation time, and the
-//     expiry of the last access token issued for it (NoteAccessToken), so a
-//     denial of the login's sid can end. Revoking a family (RevokeFamily, a
-//     detected reuse, DeleteUser) also denies its id until then.
+//     expiry of the last access token issued for it (recorded with its
+//     refresh token, in the same transaction), so a denial of the login's
+//     sid can end. Revoking a family (RevokeFamily, a detected reuse,
+//     DeleteUser, SetPassword) also denies its id until then.
 //   - Denied ids (access-token jtis, login sids) and when each denial ends.
 //   - Keys: named byte blobs, such as the server's signing key.
 //

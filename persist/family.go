@@ -16,7 +16,8 @@ type Family struct {
 	Revoked bool
 	Created time.Time
 	// AccessUntil is the expiry of the last access token issued for this
-	// family (see NoteAccessToken): a denial of its sid can end then.
+	// family (recorded by CreateRefresh and RotateRefresh): a denial of its
+	// sid can end then.
 	AccessUntil time.Time
 }
 
@@ -52,7 +53,7 @@ func (s *Store) FamilyRevoked(id string) (bool, error) {
 
 // RevokeFamily revokes the family: none of its refresh tokens can be used or
 // rotated any more. If access tokens of the family are still valid (see
-// NoteAccessToken), its id is also denied until the last of them expires, so
+// Family.AccessUntil), its id is also denied until the last of them expires, so
 // a store opened later lists it in Denied. Revoking twice is not an error.
 func (s *Store) RevokeFamily(id string) error {
 	now := s.now()
@@ -65,26 +66,14 @@ func (s *Store) RevokeFamily(id string) error {
 	})
 }
 
-// NoteAccessToken records that an access token of this family (sid) has been
-// issued that expires at expires, so the family is kept, and a revocation
-// denies its sid, at least until then. A revoked family gives ErrRevoked and
-// the caller should not hand the access token out.
-func (s *Store) NoteAccessToken(id string, expires time.Time) error {
-	return s.update(func(tx *bolt.Tx) error {
-		f, err := getFamily(tx, id)
-		if err != nil {
-			return err
-		}
-		if f.Revoked {
-			return fmt.Errorf("family %s: %w", id, ErrRevoked)
-		}
-		prevEnd := f.end
-		if expires.After(f.AccessUntil) {
-			f.AccessUntil = expires
-		}
-		f.extend(expires)
-		return putFamily(tx, f, prevEnd)
-	})
+// noteAccess records that an access token of the family expires at
+// expires, so the family is kept, and a revocation denies its id, at least
+// until then.
+func (f *family) noteAccess(expires time.Time) {
+	if expires.After(f.AccessUntil) {
+		f.AccessUntil = expires
+	}
+	f.extend(expires)
 }
 
 // extend makes the family last at least until t.

@@ -21,7 +21,7 @@ func FuzzOpen(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		if _, err := s.CreateRefresh(hashOf(email), u.ID, time.Now().Add(time.Hour)); err != nil {
+		if _, err := s.CreateRefresh(hashOf(email), u.ID, time.Now().Add(time.Hour), time.Time{}); err != nil {
 			f.Fatal(err)
 		}
 	}

@@ -34,9 +34,11 @@ type RefreshToken struct {
 }
 
 // CreateRefresh stores the first token of a new family (a login) for an
-// existing user and returns it; its Family is the new family's id. A user
-// that does not exist gives ErrNotFound, a hash already stored ErrExists.
-func (s *Store) CreateRefresh(hash [32]byte, userID string, expires time.Time) (RefreshToken, error) {
+// existing user and returns it; its Family is the new family's id. In the
+// same transaction it records accessUntil, the expiry of the access token
+// issued with it (see Family.AccessUntil). A user that does not exist gives
+// ErrNotFound, a hash already stored ErrExists.
+func (s *Store) CreateRefresh(hash [32]byte, userID string, expires, accessUntil time.Time) (RefreshToken, error) {
 	now := s.stamp()
 	t := RefreshToken{Hash: hash, Family: newID(), UserID: userID, Issued: now, Expires: fromNanos(nanos(expires))}
 	if err := checkNewExpiry(t.Expires, now); err != nil {
@@ -47,6 +49,7 @@ func (s *Store) CreateRefresh(hash [32]byte, userID string, expires time.Time) (
 			return err
 		}
 		f := family{Family: Family{ID: t.Family, UserID: userID, Created: now}, end: t.Expires, live: hash, hasLive: true}
+		f.noteAccess(accessUntil)
 		if err := putFamily(tx, f, time.Time{}); err != nil {
 			return err
 		}
@@ -62,13 +65,15 @@ func (s *Store) CreateRefresh(hash [32]byte, userID string, expires time.Time) (
 }
 
 // RotateRefresh marks the token old as rotated and stores next, expiring at
-// expires, as the live token of the same family, in one transaction, and
-// returns the new record. An unknown old gives ErrNotFound, an expired one
+// expires, as the live token of the same family, and records accessUntil,
+// the expiry of the access token issued with next (see
+// Family.AccessUntil), all in one transaction, and returns the new record.
+// An unknown old gives ErrNotFound, an expired one
 // ErrExpired, one of a revoked family ErrRevoked. An old that was already
 // rotated gives ErrReused, and its whole family has been revoked (and the
 // revocation committed) by then. Of any number of concurrent rotations of the
 // same token exactly one succeeds.
-func (s *Store) RotateRefresh(old, next [32]byte, expires time.Time) (RefreshToken, error) {
+func (s *Store) RotateRefresh(old, next [32]byte, expires, accessUntil time.Time) (RefreshToken, error) {
 	now := s.stamp()
 	expires = fromNanos(nanos(expires))
 	if err := checkNewExpiry(expires, now); err != nil {
@@ -86,7 +91,7 @@ func (s *Store) RotateRefresh(old, next [32]byte, expires time.Time) (RefreshTok
 			return err
 		}
 		nt.Family, nt.UserID = f.ID, t.UserID
-		return rotate(tx, t, f, nt)
+		return rotate(tx, t, f, nt, accessUntil)
 	})
 	switch {
 	case err != nil:
@@ -130,8 +135,9 @@ func checkNewExpiry(expires, now time.Time) error {
 	return nil
 }
 
-// rotate marks t rotated and stores next as the live token of its family f.
-func rotate(tx *bolt.Tx, t RefreshToken, f family, next RefreshToken) error {
+// rotate marks t rotated and stores next as the live token of its family f,
+// whose access tokens now last until accessUntil.
+func rotate(tx *bolt.Tx, t RefreshToken, f family, next RefreshToken, accessUntil time.Time) error {
 	t.State = TokenRotated
 	if err := putToken(tx, t); err != nil {
 		return err
@@ -142,6 +148,7 @@ func rotate(tx *bolt.Tx, t RefreshToken, f family, next RefreshToken) error {
 	prevEnd := f.end
 	f.live = next.Hash
 	f.extend(next.Expires)
+	f.noteAccess(accessUntil)
 	if err := putFamily(tx, f, prevEnd); err != nil {
 		return err
 	}

@@ -49,18 +49,15 @@ func TestReuseRevokesFamily(t *testing.T) {
 	first := mustCreate(t, s, "t1", u.ID, exp)
 	other := mustCreate(t, s, "o1", u.ID, exp)
 	mustRotate(t, s, "t1", "t2", exp)
-	mustRotate(t, s, "t2", "t3", exp)
-	if err := s.NoteAccessToken(first.Family, c.Now().Add(15*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	mustRotate(t, s, "t2", "t3", exp, c.Now().Add(15*time.Minute))
 
-	_, err := s.RotateRefresh(hashOf("t1"), hashOf("t4"), exp)
+	_, err := s.RotateRefresh(hashOf("t1"), hashOf("t4"), exp, time.Time{})
 	wantErr(t, "reuse of t1", err, ErrReused)
 	if revoked, err := s.FamilyRevoked(first.Family); err != nil || !revoked {
 		t.Fatalf("family after reuse: revoked=%v, %v", revoked, err)
 	}
 	for _, tok := range []string{"t3", "t2", "t1"} {
-		_, err := s.RotateRefresh(hashOf(tok), hashOf("x-"+tok), exp)
+		_, err := s.RotateRefresh(hashOf(tok), hashOf("x-"+tok), exp, time.Time{})
 		wantErr(t, "rotating "+tok+" after reuse", err, ErrRevoked)
 	}
 	got, err := s.LookupRefresh(hashOf("t3"))
@@ -112,7 +109,7 @@ func TestRefreshErrors(t *testing.T) {
 			}
 			_, err := s.LookupRefresh(hashOf(presented))
 			wantErr(t, "LookupRefresh", err, tc.want)
-			_, err = s.RotateRefresh(hashOf(presented), hashOf("t2"), c.Now().Add(time.Hour))
+			_, err = s.RotateRefresh(hashOf(presented), hashOf("t2"), c.Now().Add(time.Hour), time.Time{})
 			wantErr(t, "RotateRefresh", err, tc.want)
 			_, err = s.LookupRefresh(hashOf("t2"))
 			wantErr(t, "the refused rotation's new token", err, ErrNotFound)
@@ -127,17 +124,17 @@ func TestRefreshMisuse(t *testing.T) {
 	mustCreate(t, s, "t1", u.ID, exp)
 	mustCreate(t, s, "t2", u.ID, exp)
 
-	_, err := s.CreateRefresh(hashOf("t1"), u.ID, exp)
+	_, err := s.CreateRefresh(hashOf("t1"), u.ID, exp, time.Time{})
 	wantErr(t, "CreateRefresh with a stored hash", err, ErrExists)
-	_, err = s.CreateRefresh(hashOf("n"), "no-such-user", exp)
+	_, err = s.CreateRefresh(hashOf("n"), "no-such-user", exp, time.Time{})
 	wantErr(t, "CreateRefresh for an unknown user", err, ErrNotFound)
-	if _, err := s.CreateRefresh(hashOf("n"), u.ID, c.Now()); err == nil {
+	if _, err := s.CreateRefresh(hashOf("n"), u.ID, c.Now(), time.Time{}); err == nil {
 		t.Fatal("CreateRefresh accepted an expiry of now")
 	}
-	if _, err := s.RotateRefresh(hashOf("t1"), hashOf("n"), c.Now().Add(-time.Second)); err == nil {
+	if _, err := s.RotateRefresh(hashOf("t1"), hashOf("n"), c.Now().Add(-time.Second), time.Time{}); err == nil {
 		t.Fatal("RotateRefresh accepted an expiry in the past")
 	}
-	_, err = s.RotateRefresh(hashOf("t1"), hashOf("t2"), exp)
+	_, err = s.RotateRefresh(hashOf("t1"), hashOf("t2"), exp, time.Time{})
 	wantErr(t, "RotateRefresh onto a stored hash", err, ErrExists)
 	got, err := s.LookupRefresh(hashOf("t1"))
 	if err != nil || got.State != TokenLive {
@@ -146,20 +143,15 @@ func TestRefreshMisuse(t *testing.T) {
 	wantErr(t, "RevokeFamily unknown", s.RevokeFamily("nope"), ErrNotFound)
 	_, err = s.FamilyRevoked("nope")
 	wantErr(t, "FamilyRevoked unknown", err, ErrNotFound)
-	wantErr(t, "NoteAccessToken unknown", s.NoteAccessToken("nope", exp), ErrNotFound)
 	wantCount(t, s, 2)
 }
 
 func TestRevokeFamily(t *testing.T) {
 	s, c, _ := openTest(t)
 	u := mustAddUser(t, s, "a@x")
-	first := mustCreate(t, s, "t1", u.ID, c.Now().Add(time.Hour))
 	access := c.Now().Add(15 * time.Minute)
-	for _, until := range []time.Time{access, access.Add(-time.Minute)} { // the later one stays
-		if err := s.NoteAccessToken(first.Family, until); err != nil {
-			t.Fatal(err)
-		}
-	}
+	first := mustCreate(t, s, "t1", u.ID, c.Now().Add(time.Hour), access)
+	mustRotate(t, s, "t1", "t2", c.Now().Add(time.Hour), access.Add(-time.Minute)) // the later one stays
 	f, err := s.Family(first.Family)
 	if err != nil || f.UserID != u.ID || f.Revoked || !f.AccessUntil.Equal(access) || !f.Created.Equal(c.Now()) {
 		t.Fatalf("Family = %+v, %v", f, err)
@@ -176,7 +168,6 @@ func TestRevokeFamily(t *testing.T) {
 	if err != nil || len(denied) != 1 || !denied[first.Family].Equal(access) {
 		t.Fatalf("Denied = %v, %v; want the sid until %v", denied, err, access)
 	}
-	wantErr(t, "NoteAccessToken on a revoked family", s.NoteAccessToken(first.Family, access.Add(time.Hour)), ErrRevoked)
 	wantCount(t, s, 0)
 }
 
@@ -197,7 +188,7 @@ func TestConcurrentRotation(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			winner[i], results[i] = s.RotateRefresh(hashOf("t1"), hashOf(fmt.Sprint("next", i)), c.Now().Add(time.Hour))
+			winner[i], results[i] = s.RotateRefresh(hashOf("t1"), hashOf(fmt.Sprint("next", i)), c.Now().Add(time.Hour), time.Time{})
 		})
 	}
 	close(start)
@@ -265,4 +256,24 @@ func TestRefreshSurvivesReopen(t *testing.T) {
 		t.Fatalf("family after reopen: %+v, %v", f, err)
 	}
 	wantCount(t, s, 2)
+}
+
+// TestRotationRecordsItsAccessToken rotates with the expiry of the access
+// token issued with the new refresh token: the family records it in the
+// same transaction, and a refused rotation records neither.
+func TestRotationRecordsItsAccessToken(t *testing.T) {
+	s, c, _ := openTest(t)
+	u := mustAddUser(t, s, "a@x")
+	exp := c.Now().Add(time.Hour)
+	first := mustCreate(t, s, "t1", u.ID, exp, c.Now().Add(5*time.Minute))
+	mustCreate(t, s, "o1", u.ID, exp)
+	_, err := s.RotateRefresh(hashOf("t1"), hashOf("o1"), exp, c.Now().Add(30*time.Minute))
+	wantErr(t, "RotateRefresh onto a stored hash", err, ErrExists)
+	if f, err := s.Family(first.Family); err != nil || !f.AccessUntil.Equal(c.Now().Add(5*time.Minute)) {
+		t.Fatalf("after a refused rotation: %+v, %v; want AccessUntil unchanged", f, err)
+	}
+	mustRotate(t, s, "t1", "t2", exp, c.Now().Add(20*time.Minute))
+	if f, err := s.Family(first.Family); err != nil || !f.AccessUntil.Equal(c.Now().Add(20*time.Minute)) {
+		t.Fatalf("after the rotation: %+v, %v; want AccessUntil its access token's expiry", f, err)
+	}
 }

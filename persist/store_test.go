@@ -52,22 +52,33 @@ func mustAddUser(t *testing.T, s *Store, email string) User {
 	return u
 }
 
-func mustCreate(t *testing.T, s *Store, token, userID string, expires time.Time) RefreshToken {
+// mustCreate starts a login with token, expiring at expires, whose access
+// token expires at access (the zero time: none issued).
+func mustCreate(t *testing.T, s *Store, token, userID string, expires time.Time, access ...time.Time) RefreshToken {
 	t.Helper()
-	rt, err := s.CreateRefresh(hashOf(token), userID, expires)
+	rt, err := s.CreateRefresh(hashOf(token), userID, expires, accessUntil(access))
 	if err != nil {
 		t.Fatalf("CreateRefresh(%s): %v", token, err)
 	}
 	return rt
 }
 
-func mustRotate(t *testing.T, s *Store, old, next string, expires time.Time) RefreshToken {
+// mustRotate rotates old into next, expiring at expires, with an access
+// token expiring at access (the zero time: none issued).
+func mustRotate(t *testing.T, s *Store, old, next string, expires time.Time, access ...time.Time) RefreshToken {
 	t.Helper()
-	rt, err := s.RotateRefresh(hashOf(old), hashOf(next), expires)
+	rt, err := s.RotateRefresh(hashOf(old), hashOf(next), expires, accessUntil(access))
 	if err != nil {
 		t.Fatalf("RotateRefresh(%s -> %s): %v", old, next, err)
 	}
 	return rt
+}
+
+func accessUntil(access []time.Time) time.Time {
+	if len(access) == 0 {
+		return time.Time{}
+	}
+	return access[0]
 }
 
 func wantErr(t *testing.T, what string, got, want error) {

@@ -19,10 +19,7 @@ func TestSweepRemovesWhatEnded(t *testing.T) {
 	mustRotate(t, s, "a1", "a2", t0.Add(2*time.Hour))
 	b := mustCreate(t, s, "b1", u.ID, t0.Add(3*time.Hour))
 	// Family r: revoked, its token gone at 1h, but an access token lives to 4h.
-	r := mustCreate(t, s, "r1", u.ID, t0.Add(time.Hour))
-	if err := s.NoteAccessToken(r.Family, t0.Add(4*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	r := mustCreate(t, s, "r1", u.ID, t0.Add(time.Hour), t0.Add(4*time.Hour))
 	if err := s.RevokeFamily(r.Family); err != nil {
 		t.Fatal(err)
 	}

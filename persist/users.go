@@ -106,15 +106,22 @@ func (s *Store) DeleteUser(email string) error {
 	})
 }
 
-// SetPassword replaces the password hash of the user with this email.
+// SetPassword replaces the password hash of the user with this email and,
+// in the same transaction, ends the user's logins: all of the user's
+// refresh token families are revoked (which also denies their sids, see
+// RevokeFamily), so a stolen refresh token stops rotating.
 func (s *Store) SetPassword(email string, hash []byte) error {
+	now := s.now()
 	return s.update(func(tx *bolt.Tx) error {
 		u, err := userByEmail(tx, email)
 		if err != nil {
 			return err
 		}
 		u.PasswordHash = hash
-		return putUser(tx, u)
+		if err := putUser(tx, u); err != nil {
+			return err
+		}
+		return revokeUserFamilies(tx, u.ID, now)
 	})
 }
 

@@ -106,12 +106,9 @@ func TestDeleteUser(t *testing.T) {
 	gone := mustAddUser(t, s, "gone@x")
 	kept := mustAddUser(t, s, "kept@x")
 	exp := c.Now().Add(time.Hour)
-	f1 := mustCreate(t, s, "g1", gone.ID, exp)
+	f1 := mustCreate(t, s, "g1", gone.ID, exp, c.Now().Add(15*time.Minute))
 	f2 := mustCreate(t, s, "g2", gone.ID, exp)
 	k1 := mustCreate(t, s, "k1", kept.ID, exp)
-	if err := s.NoteAccessToken(f1.Family, c.Now().Add(15*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
 	wantCount(t, s, 3)
 
 	if err := s.DeleteUser("Gone@X"); err != nil {
@@ -139,7 +136,7 @@ func TestDeleteUser(t *testing.T) {
 	if _, ok := denied[f2.Family]; ok || len(denied) != 1 {
 		t.Fatalf("Denied %v: want only %s (no access token noted for %s)", denied, f1.Family, f2.Family)
 	}
-	_, err = s.CreateRefresh(hashOf("g3"), gone.ID, exp)
+	_, err = s.CreateRefresh(hashOf("g3"), gone.ID, exp, time.Time{})
 	wantErr(t, "CreateRefresh for deleted user", err, ErrNotFound)
 	wantErr(t, "DeleteUser again", s.DeleteUser("gone@x"), ErrNotFound)
 	again := mustAddUser(t, s, "gone@x")
@@ -176,4 +173,29 @@ func TestAddUserConcurrentSameEmail(t *testing.T) {
 	if users, _ := s.Users(); ok != 1 || len(users) != 1 {
 		t.Fatalf("%d of %d concurrent AddUser calls for one email succeeded, %d users stored; want 1", ok, n, len(users))
 	}
+}
+
+// TestSetPasswordEndsLogins changes a password: the user's refresh tokens
+// are refused from then on, the sid of a login with a live access token is
+// denied, and another user's login is untouched.
+func TestSetPasswordEndsLogins(t *testing.T) {
+	s, c, _ := openTest(t)
+	dan := mustAddUser(t, s, "dan@x")
+	eve := mustAddUser(t, s, "eve@x")
+	exp := c.Now().Add(time.Hour)
+	login := mustCreate(t, s, "d1", dan.ID, exp, c.Now().Add(15*time.Minute))
+	mustCreate(t, s, "e1", eve.ID, exp)
+	if err := s.SetPassword("dan@x", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.RotateRefresh(hashOf("d1"), hashOf("d2"), exp, time.Time{})
+	wantErr(t, "rotating a token of the login before the password change", err, ErrRevoked)
+	denied, err := s.Denied()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := denied[login.Family]; !ok {
+		t.Errorf("Denied %v lacks the sid %s of the login before the password change", denied, login.Family)
+	}
+	mustRotate(t, s, "e1", "e2", exp)
 }

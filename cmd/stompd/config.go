@@ -11,6 +11,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/peterbourgon/ff/v3"
 
+	"github.com/stompd/stompd/auth"
 	"github.com/stompd/stompd/broker"
 )
 
@@ -69,6 +70,7 @@ type config struct {
 	MaxTransactionBytes   int
 	MaxConnections        int
 	MaxConnectionsPerAddr int
+	MaxTicketsPerLogin    int
 }
 
 // newFlagSet declares every setting on a flag set writing into c.
@@ -120,6 +122,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxTransactionBytes, "max-transaction-bytes", 4<<20, "bytes a connection's open transactions may hold until COMMIT")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most open connections; 0 is unlimited")
 	fs.IntVar(&c.MaxConnectionsPerAddr, "max-connections-per-addr", 0, "most open connections per client address; 0 is unlimited")
+	fs.IntVar(&c.MaxTicketsPerLogin, "max-tickets-per-login", auth.DefaultMaxTicketsPerLogin, "most unused WebSocket tickets one login may hold; past it /auth/ticket answers 429 until one is used or expires")
 	fs.Usage = func() { usage(fs) }
 	return fs
 }
@@ -172,7 +175,7 @@ func (c *config) check() error {
 		"max-pending-bytes": c.MaxPendingBytes, "max-queue-length": c.MaxQueueLength,
 		"max-queue-bytes": c.MaxQueueBytes, "max-queued-bytes": c.MaxQueuedBytes,
 		"max-transactions": c.MaxTransactions, "max-transaction-frames": c.MaxTransactionFrames,
-		"max-transaction-bytes": c.MaxTransactionBytes,
+		"max-transaction-bytes": c.MaxTransactionBytes, "max-tickets-per-login": c.MaxTicketsPerLogin,
 	} {
 		if n <= 0 {
 			return fmt.Errorf("%s: %d is not a positive number", name, n)
@@ -237,9 +240,9 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(w, `stompd: a STOMP 1.2 broker with JWT authentication.
 
 Usage:
-  stompd [flags]                    run the broker
-  stompd user add|list|del|passwd   manage users (stompd user -h)
-  stompd version                    print version information
+  stompd [flags]                           run the broker
+  stompd user add|list|del|passwd|unlock   manage users (stompd user -h)
+  stompd version                           print version information
 
 Every flag can also be set by its environment variable or as a key in the
 --config TOML file; a flag beats the environment, which beats the file.

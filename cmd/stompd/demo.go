@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"embed"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,32 +22,75 @@ import (
 // page shows a refresh within its first minute.
 const demoAccessTTL = time.Minute
 
-// demoUsers are the accounts --demo creates; their passwords are made anew
-// and printed at every start.
+// demoUsers are the accounts --demo creates. Their passwords are derived
+// from a secret kept in the store (demoSecretKey), so they are the same at
+// every start, and a restart ends nobody's login; they are printed each
+// time.
 var demoUsers = []persist.User{
 	{Email: "alice@example.com", Name: "Alice"},
 	{Email: "bob@example.com", Name: "Bob"},
 }
 
-// addDemoUsers creates the demo accounts, or resets their passwords, and
-// logs the credentials.
+// demoSecretKey names the demo passwords' secret in the store.
+const demoSecretKey = "demo-passwords"
+
+// addDemoUsers creates the demo accounts, or gives them back their demo
+// password if it was changed, and logs the credentials.
 func addDemoUsers(s *persist.Store, log *slog.Logger) error {
+	secret, err := demoSecret(s)
+	if err != nil {
+		return fmt.Errorf("demo passwords: %w", err)
+	}
 	for _, u := range demoUsers {
-		password := rand.Text()[:12]
-		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-		if err != nil {
-			return err
-		}
-		u.PasswordHash = hash
-		if _, err = s.AddUser(u); errors.Is(err, persist.ErrExists) {
-			err = s.SetPassword(u.Email, hash)
-		}
-		if err != nil {
+		password := demoPassword(secret, u.Email)
+		if err := ensureDemoUser(s, u, password); err != nil {
 			return fmt.Errorf("demo user %s: %w", u.Email, err)
 		}
 		log.Info("demo user", "email", u.Email, "password", password)
 	}
 	return nil
+}
+
+// ensureDemoUser adds u with password, or sets its password when it is
+// another one (which ends its logins).
+func ensureDemoUser(s *persist.Store, u persist.User, password string) error {
+	old, err := s.UserByEmail(u.Email)
+	exists := err == nil
+	switch {
+	case exists && bcrypt.CompareHashAndPassword(old.PasswordHash, []byte(password)) == nil:
+		return nil
+	case !exists && !errors.Is(err, persist.ErrNotFound):
+		return err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	switch {
+	case err != nil:
+		return err
+	case exists:
+		return s.SetPassword(u.Email, hash)
+	}
+	u.PasswordHash = hash
+	_, err = s.AddUser(u)
+	return err
+}
+
+// demoSecret returns the demo passwords' secret, made on first use.
+func demoSecret(s *persist.Store) ([]byte, error) {
+	b, err := s.Key(demoSecretKey)
+	if errors.Is(err, persist.ErrNotFound) {
+		b = make([]byte, 32)
+		rand.Read(b)
+		err = s.PutKey(demoSecretKey, b)
+	}
+	return b, err
+}
+
+// demoPassword is the demo password of email: 12 base32 characters of an
+// HMAC of the email under the secret.
+func demoPassword(secret []byte, email string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(email))
+	return base32.StdEncoding.EncodeToString(m.Sum(nil))[:12]
 }
 
 //go:embed demo

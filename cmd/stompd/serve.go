@@ -58,6 +58,7 @@ type server struct {
 	httpL, stompL net.Listener
 	pprofSrv      *http.Server
 	pprofL        net.Listener
+	control       *controlServer
 }
 
 // newServer opens the store and the listeners and builds everything that
@@ -167,7 +168,8 @@ func (s *server) listen() (err error) {
 		}
 		s.pprofSrv = &http.Server{Handler: pprofRoutes(), ReadHeaderTimeout: s.cfg.HeaderTimeout}
 	}
-	return nil
+	s.control, err = listenControl(s.cfg.DataDir, s.controlRoutes(), s.log)
+	return err
 }
 
 func listen(name, addr string, tlsConf *tls.Config) (net.Listener, error) {
@@ -195,8 +197,9 @@ func pprofRoutes() http.Handler {
 // false, the listeners close, clients get an ERROR and pending receipts,
 // and the store is closed last.
 func (s *server) run(ctx context.Context) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- serveUntilClosed(s.httpSrv.Serve(s.httpL)) }()
+	go func() { errc <- serveUntilClosed(s.control.serve()) }()
 	if s.stompL != nil {
 		go func() { errc <- serveUntilClosed(s.broker.Serve(s.stompL)) }()
 	}
@@ -244,6 +247,9 @@ func (s *server) shutdown(ctx context.Context) {
 	if s.pprofSrv != nil {
 		s.pprofSrv.Close()
 	}
+	if err := s.control.shutdown(ctx); err != nil {
+		s.log.Warn("control socket shutdown", "err", err)
+	}
 }
 
 // close releases what newServer opened.
@@ -252,6 +258,9 @@ func (s *server) close() error {
 		if l != nil {
 			l.Close()
 		}
+	}
+	if s.control != nil {
+		s.control.close()
 	}
 	return s.store.Close()
 }

@@ -50,13 +50,13 @@ func authUser(u persist.User) auth.User {
 	return auth.User{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, PasswordHash: u.PasswordHash}
 }
 
-func (s authStore) CreateRefresh(hash [32]byte, userID string, expires time.Time) (auth.RefreshToken, error) {
-	t, err := s.Store.CreateRefresh(hash, userID, expires)
+func (s authStore) CreateRefresh(hash [32]byte, userID string, expires, accessUntil time.Time) (auth.RefreshToken, error) {
+	t, err := s.Store.CreateRefresh(hash, userID, expires, accessUntil)
 	return authRefresh(t), mapStoreError(err, auth.ErrRefreshNotFound)
 }
 
-func (s authStore) RotateRefresh(old, next [32]byte, expires time.Time) (auth.RefreshToken, error) {
-	t, err := s.Store.RotateRefresh(old, next, expires)
+func (s authStore) RotateRefresh(old, next [32]byte, expires, accessUntil time.Time) (auth.RefreshToken, error) {
+	t, err := s.Store.RotateRefresh(old, next, expires, accessUntil)
 	return authRefresh(t), mapStoreError(err, auth.ErrRefreshNotFound)
 }
 
@@ -82,10 +82,4 @@ func (s authStore) RevokeFamily(family string) error {
 func (s authStore) Key(name string) ([]byte, error) {
 	b, err := s.Store.Key(name)
 	return b, mapStoreError(err, auth.ErrKeyNotFound)
-}
-
-// NoteAccessToken records an access token's expiry in its login's family,
-// so that revoking the family denies the login long enough.
-func (s authStore) NoteAccessToken(sid string, expires time.Time) error {
-	return mapStoreError(s.Store.NoteAccessToken(sid, expires), auth.ErrRefreshNotFound)
 }

@@ -28,8 +28,11 @@ const userUsage = `Usage:
   stompd user list   --data DIR
   stompd user del    --data DIR --email E
   stompd user passwd --data DIR --email E --password P
+  stompd user unlock --data DIR --email E
 
-The server must not be running on the same data dir: it holds the store's lock.
+The server must not be running on the same data dir for add, list, del and
+passwd: it holds the store's lock. unlock clears the failed logins that
+throttle an account, in the server running on DIR (through DIR/stompd.sock).
 `
 
 // userCommand manages the users in a data dir's store.
@@ -52,6 +55,9 @@ func userCommand(args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "display name")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err}
+	}
+	if sub == "unlock" {
+		return unlockUser(*data, *email, stdout)
 	}
 	run, ok := map[string]func(*persist.Store) error{
 		"add": func(s *persist.Store) error {

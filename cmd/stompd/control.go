@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stompd/stompd/persist"
+)
+
+// controlSocket is the name, in the data dir, of the running server's
+// control socket: an HTTP server on a unix socket of mode 0600, through
+// which `stompd user` commands reach the server that holds the store's
+// lock. Its endpoints take and give JSON, errors as {"error","message"}:
+//
+//	POST /users/unlock {"email"} → {"email","failures"}: forget the
+//	account's failed logins, from every address.
+const controlSocket = "stompd.sock"
+
+// controlTimeout bounds a command's whole exchange with the server.
+const controlTimeout = 10 * time.Second
+
+// maxControlBody bounds a control request's body.
+const maxControlBody = 64 << 10
+
+// controlServer serves the control endpoints on the data dir's socket.
+type controlServer struct {
+	path string
+	l    net.Listener
+	srv  *http.Server
+}
+
+// listenControl opens the control socket in dataDir, replacing one that a
+// killed server left behind: the caller holds the store's lock, so no
+// other server uses it. The socket is made in a private directory and
+// moved into place, so it is never reachable with a looser mode than 0600.
+func listenControl(dataDir string, h http.Handler, log *slog.Logger) (*controlServer, error) {
+	path := filepath.Join(dataDir, controlSocket)
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(dataDir, ".s")
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	l, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, fmt.Errorf("control socket in --data %s: %w", dataDir, err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err = os.Chmod(tmp, 0o600); err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: controlTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	return &controlServer{path: path, l: l, srv: srv}, nil
+}
+
+// removeStaleSocket removes the socket at path, if there is one; anything
+// else there stops the start.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("control socket: %w", err)
+	case fi.Mode().Type() != fs.ModeSocket:
+		return fmt.Errorf("control socket: %s exists and is not a socket: move it out of the data dir", path)
+	}
+	return os.Remove(path)
+}
+
+func (c *controlServer) serve() error { return c.srv.Serve(c.l) }
+
+func (c *controlServer) shutdown(ctx context.Context) error { return c.srv.Shutdown(ctx) }
+
+// close stops listening and removes the socket.
+func (c *controlServer) close() {
+	c.l.Close()
+	os.Remove(c.path)
+}
+
+// controlRoutes are the endpoints of the control socket.
+func (s *server) controlRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /users/unlock", s.handleUnlock)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeControl(w, http.StatusNotFound, controlError{"not_found", "no such control endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	return mux
+}
+
+type unlockRequest struct {
+	Email string `json:"email"`
+}
+
+type unlockResponse struct {
+	Email    string `json:"email"`
+	Failures int    `json:"failures"`
+}
+
+func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
+	var req unlockRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody)).Decode(&req); err != nil || strings.TrimSpace(req.Email) == "" {
+		writeControl(w, http.StatusBadRequest, controlError{"invalid_request", `the body must be {"email": "..."}`})
+		return
+	}
+	writeControl(w, http.StatusOK, unlockResponse{Email: req.Email, Failures: s.auth.Unlock(req.Email)})
+}
+
+// controlError is the body of a refused control request.
+type controlError struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func writeControl(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// errNoServer: nothing listens on the data dir's control socket.
+var errNoServer = errors.New("no server listens on the control socket")
+
+// callControl POSTs in as JSON to endpoint on the control socket of the
+// server running on dataDir, and decodes its answer into out.
+func callControl(dataDir, endpoint string, in, out any) error {
+	path := filepath.Join(dataDir, controlSocket)
+	client := &http.Client{Timeout: controlTimeout, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return new(net.Dialer).DialContext(ctx, "unix", path)
+		},
+	}}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Post("http://stompd"+endpoint, "application/json", bytes.NewReader(body))
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
+		return errNoServer
+	case err != nil:
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e controlError
+		json.NewDecoder(io.LimitReader(resp.Body, maxControlBody)).Decode(&e)
+		return fmt.Errorf("server refused %s: %s", endpoint, e.Message)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// unlockUser clears an account's failed logins in the server running on
+// dataDir. Without one, no account is locked: counts live in the running
+// server's memory only.
+func unlockUser(dataDir, email string, out io.Writer) error {
+	if email == "" {
+		return usageError{errors.New("user unlock: --email is required")}
+	}
+	var res unlockResponse
+	err := callControl(dataDir, "/users/unlock", unlockRequest{Email: email}, &res)
+	switch {
+	case errors.Is(err, errNoServer):
+		return noServer(dataDir, out)
+	case err != nil:
+		return fmt.Errorf("user unlock: %w", err)
+	case res.Failures == 0:
+		fmt.Fprintf(out, "%s had no failed logins to forget\n", email)
+	default:
+		fmt.Fprintf(out, "unlocked %s: forgot %d failed logins\n", email, res.Failures)
+	}
+	return nil
+}
+
+// noServer checks that no server holds dataDir's store, which would mean
+// its control socket is gone, and says that no account is locked.
+func noServer(dataDir string, out io.Writer) error {
+	if _, err := os.Stat(dataDir); err != nil {
+		return fmt.Errorf("user unlock: data dir: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, storeFile)); err == nil {
+		s, err := persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout})
+		if errors.Is(err, persist.ErrLocked) {
+			return fmt.Errorf("user unlock: a server holds %s but its control socket %s does not answer: restart that server", dataDir, controlSocket)
+		}
+		if err != nil {
+			return fmt.Errorf("user unlock: %w", err)
+		}
+		s.Close()
+	}
+	fmt.Fprintf(out, "no server is running on %s, so no account is locked: failed logins are counted only while a server runs\n", dataDir)
+	return nil
+}

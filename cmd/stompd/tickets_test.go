@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestMaxTicketsPerLoginFlag starts stompd with --max-tickets-per-login 2:
+// a login gets two tickets, then 429 too_many_tickets, counted, while
+// another login still gets its own. A value of 0 stops the start with one
+// line naming the setting.
+func TestMaxTicketsPerLoginFlag(t *testing.T) {
+	ts := startServer(t, "--max-tickets-per-login", "2")
+	tok := ts.login(t, "ada")
+	ts.ticket(t, tok.Access)
+	ts.ticket(t, tok.Access)
+	var e apiError
+	resp := httpJSON(t, "POST", ts.url+"/auth/ticket", nil, &e, "Authorization", "Bearer "+tok.Access)
+	if resp.StatusCode != http.StatusTooManyRequests || e.Error != "too_many_tickets" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("third ticket of one login: status %d, error %q, Retry-After %q", resp.StatusCode, e.Error, resp.Header.Get("Retry-After"))
+	}
+	ts.ticket(t, ts.login(t, "ada").Access)
+	if m := metricsText(t, ts.url); !strings.Contains(m, `stompd_auth_failures_total{reason="limit",stage="ticket"} 1`) {
+		t.Error("the refused ticket is not counted as stompd_auth_failures_total{stage=ticket,reason=limit}")
+	}
+
+	var stderr bytes.Buffer
+	code := run([]string{"--data", t.TempDir(), "--max-tickets-per-login", "0"}, io.Discard, &stderr)
+	if msg := stderr.String(); code == 0 || !strings.Contains(msg, "max-tickets-per-login") || strings.Count(msg, "\n") != 1 {
+		t.Errorf("--max-tickets-per-login 0: exit %d, stderr %q", code, msg)
+	}
+}
+
+// metricsText returns the server's /metrics page.
+func metricsText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
