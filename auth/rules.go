@@ -30,6 +30,13 @@ type Rule struct {
 	Write   bool     `toml:"write" json:"write"`
 }
 
+// Check reports what is wrong with r's pattern, if anything; New refuses
+// a rule Check refuses.
+func (r Rule) Check() error {
+	_, err := compilePattern(r.Pattern)
+	return err
+}
+
 // DefaultRules lets any authenticated user read and write /topic/** and
 // /queue/** and its own /user/ destinations, and SEND to any user's.
 func DefaultRules() []Rule {
