@@ -73,14 +73,25 @@ type config struct {
 // sharedSettings are the settings the user commands read as the server
 // does: from a flag, the environment or the config file.
 type sharedSettings struct {
-	DataDir    string
-	ConfigFile string
+	DataDir           string
+	ConfigFile        string
+	MinPasswordLength int
 }
 
 // declare declares the shared settings on fs.
 func (s *sharedSettings) declare(fs *flag.FlagSet) {
 	fs.StringVar(&s.DataDir, "data", "./data", "data directory: the store file and the signing key live here")
 	fs.StringVar(&s.ConfigFile, configFlag, "", "TOML config file; keys are these flag names, plus [[rules]] tables")
+	fs.IntVar(&s.MinPasswordLength, "min-password-length", 8, "fewest characters of a password that stompd user add and passwd set")
+}
+
+// sharedSettingNames lists the flags sharedSettings declares.
+func sharedSettingNames() []string {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	new(sharedSettings).declare(fs)
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
 }
 
 // newFlagSet declares every setting on a flag set writing into c.
@@ -203,7 +214,7 @@ func (c *config) checkNumbers() error {
 		"max-pending-bytes": c.MaxPendingBytes, "max-queue-length": c.MaxQueueLength,
 		"max-queue-bytes": c.MaxQueueBytes, "max-queued-bytes": c.MaxQueuedBytes,
 		"max-transactions": c.MaxTransactions, "max-transaction-frames": c.MaxTransactionFrames,
-		"max-transaction-bytes": c.MaxTransactionBytes,
+		"max-transaction-bytes": c.MaxTransactionBytes, "min-password-length": c.MinPasswordLength,
 	} {
 		if n <= 0 {
 			return valueError{"--" + name, strconv.Itoa(n), "want a positive number"}
