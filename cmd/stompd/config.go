@@ -36,6 +36,10 @@ type config struct {
 	upgrade  auth.UpgradeStrategy
 	logLevel slog.Level
 
+	HTTPReadTimeout  time.Duration
+	HTTPWriteTimeout time.Duration
+	HTTPIdleTimeout  time.Duration
+
 	AccessTTL      time.Duration
 	RefreshTTL     time.Duration
 	TicketTTL      time.Duration
@@ -124,6 +128,9 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", time.Minute, "how often expired refresh tokens and denials are deleted")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
 	fs.DurationVar(&c.HeaderTimeout, "http-header-timeout", 5*time.Second, "time allowed to read an HTTP request's headers")
+	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", 30*time.Second, "time allowed to read a whole HTTP request, body included; WebSocket connections are not bound by it")
+	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", time.Minute, "time allowed from the end of an HTTP request's headers to the end of its answer; WebSocket connections are not bound by it")
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP keep-alive connection is kept open")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "time from accept or upgrade to CONNECT")
 
 	fs.IntVar(&c.MaxBodySize, "max-body-size", 1<<20, "largest frame body in bytes")
@@ -196,8 +203,10 @@ func (c *config) checkDurations() error {
 	for name, d := range map[string]time.Duration{
 		"access-ttl": c.AccessTTL, "refresh-ttl": c.RefreshTTL, "ticket-ttl": c.TicketTTL,
 		"sweep-interval": c.SweepInterval, "shutdown-grace": c.ShutdownGrace,
-		"http-header-timeout": c.HeaderTimeout, "connect-timeout": c.ConnectTimeout,
-		"write-timeout": c.WriteTimeout, "heart-beat": c.HeartBeat, "min-heart-beat": c.MinHeartBeat,
+		"http-header-timeout": c.HeaderTimeout, "http-read-timeout": c.HTTPReadTimeout,
+		"http-write-timeout": c.HTTPWriteTimeout, "http-idle-timeout": c.HTTPIdleTimeout,
+		"connect-timeout": c.ConnectTimeout, "write-timeout": c.WriteTimeout,
+		"heart-beat": c.HeartBeat, "min-heart-beat": c.MinHeartBeat,
 	} {
 		if d <= 0 {
 			return valueError{"--" + name, d.String(), "want a positive duration, such as 15m, 336h or 30s"}

@@ -90,6 +90,9 @@ func (s *server) build() error {
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(reg),
 		ReadHeaderTimeout: c.HeaderTimeout,
+		ReadTimeout:       c.HTTPReadTimeout,
+		WriteTimeout:      c.HTTPWriteTimeout,
+		IdleTimeout:       c.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return s.listen()
@@ -169,7 +172,8 @@ func (s *server) listen() (err error) {
 		if s.pprofL, err = listen("pprof", s.cfg.PprofAddr, nil); err != nil {
 			return err
 		}
-		s.pprofSrv = &http.Server{Handler: pprofRoutes(), ReadHeaderTimeout: s.cfg.HeaderTimeout}
+		// No write timeout: a profile is written for as long as it was asked for.
+		s.pprofSrv = &http.Server{Handler: pprofRoutes(), ReadHeaderTimeout: s.cfg.HeaderTimeout, ReadTimeout: s.cfg.HTTPReadTimeout, IdleTimeout: s.cfg.HTTPIdleTimeout}
 	}
 	return nil
 }
