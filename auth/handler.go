@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,10 @@ const maxBodySize = 64 << 10
 
 // ErrRequestTooLarge answers a body over 64 KiB.
 var ErrRequestTooLarge = newError(CodeUnauthorized, http.StatusRequestEntityTooLarge, "request_too_large", reasonOversized, "request body too large")
+
+// ErrRequestTimeout answers a body that did not arrive within the HTTP
+// server's read timeout.
+var ErrRequestTimeout = newError(CodeUnauthorized, http.StatusRequestTimeout, "request_timeout", reasonMalformed, "request body too slow: it did not arrive within the read timeout")
 
 // Handler returns the HTTP API: POST /auth/login, /auth/refresh,
 // /auth/logout, /auth/ticket and GET /.well-known/jwks.json, behind the
@@ -254,6 +259,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) er
 	switch {
 	case errors.As(err, &tooLarge):
 		return ErrRequestTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ErrRequestTimeout
 	case err != nil:
 		return ErrInvalidRequest.with(reasonMalformed, "malformed JSON body: "+err.Error())
 	}

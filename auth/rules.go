@@ -46,6 +46,13 @@ type Rule struct {
 	Write   bool     `toml:"write" json:"write"`
 }
 
+// Check reports what is wrong with r's pattern, if anything; New refuses
+// a rule Check refuses.
+func (r Rule) Check() error {
+	_, err := compilePattern(r.Pattern)
+	return err
+}
+
 // DefaultRules lets any authenticated user read and write /topic/** and
 // /queue/**. With the built-in /user/ rules, which apply to every rule set,
 // each user also has its own /user/ destinations and may SEND to anybody's.

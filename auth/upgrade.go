@@ -33,24 +33,51 @@ const (
 // an access token under UpgradeProtocolToken.
 const ProtocolTokenPrefix = "bearer."
 
-// ParseUpgradeStrategies parses a comma-separated list of "ticket" (always
-// on, accepted for clarity), "query", "protocol" and "anonymous".
+// upgradeStrategyNames names the strategies for ParseUpgradeStrategies;
+// "ticket" is always on, and accepted for clarity.
+var upgradeStrategyNames = []struct {
+	name     string
+	strategy UpgradeStrategy
+}{
+	{"ticket", 0},
+	{"query", UpgradeQueryToken},
+	{"protocol", UpgradeProtocolToken},
+	{"anonymous", UpgradeAnonymous},
+}
+
+// UpgradeStrategyNames lists the names ParseUpgradeStrategies accepts.
+func UpgradeStrategyNames() []string {
+	names := make([]string, len(upgradeStrategyNames))
+	for i, n := range upgradeStrategyNames {
+		names[i] = n.name
+	}
+	return names
+}
+
+// ParseUpgradeStrategies parses a comma-separated list of the names
+// UpgradeStrategyNames lists.
 func ParseUpgradeStrategies(list string) (UpgradeStrategy, error) {
 	var u UpgradeStrategy
 	for _, name := range strings.Split(list, ",") {
-		switch strings.TrimSpace(name) {
-		case "", "ticket":
-		case "query":
-			u |= UpgradeQueryToken
-		case "protocol":
-			u |= UpgradeProtocolToken
-		case "anonymous":
-			u |= UpgradeAnonymous
-		default:
-			return 0, fmt.Errorf("auth: unknown upgrade strategy %q (want ticket, query, protocol or anonymous)", name)
+		s, ok := upgradeStrategy(strings.TrimSpace(name))
+		if !ok {
+			return 0, fmt.Errorf("auth: unknown upgrade strategy %q (want a comma-separated list of %s)", name, strings.Join(UpgradeStrategyNames(), ", "))
 		}
+		u |= s
 	}
 	return u, nil
+}
+
+func upgradeStrategy(name string) (UpgradeStrategy, bool) {
+	if name == "" {
+		return 0, true
+	}
+	for _, n := range upgradeStrategyNames {
+		if n.name == name {
+			return n.strategy, true
+		}
+	}
+	return 0, false
 }
 
 // AuthenticateUpgrade authenticates a WebSocket upgrade request and

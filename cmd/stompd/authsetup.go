@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 
@@ -19,19 +21,11 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	origins, err := auth.ParseOrigins(splitList(c.AllowedOrigins))
-	if err != nil {
-		return nil, fmt.Errorf("allowed-origins: %w", err)
-	}
-	if origins.AllowsAny() {
+	if c.origins.AllowsAny() {
 		log.Warn("allowed-origins is *: any web page may open WebSockets and call /auth with its users' cookies")
 	}
 	if c.proxies.TrustsAny() {
 		log.Warn("trusted-proxies holds every address: any client may choose the address it is throttled and counted under")
-	}
-	upgrade, err := auth.ParseUpgradeStrategies(c.UpgradeAuth)
-	if err != nil {
-		return nil, fmt.Errorf("upgrade-auth: %w", err)
 	}
 	if c.Demo && c.AccessTTL > demoAccessTTL {
 		c.AccessTTL = demoAccessTTL
@@ -45,7 +39,7 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 		Keys: keys, Users: as, Refresh: as, Revoker: as, Denials: as,
 		Issuer: c.Issuer, Audience: c.Audience, MaxTicketsPerLogin: c.MaxTicketsPerLogin,
 		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL, TicketTTL: c.TicketTTL,
-		Rules: rules, Origins: origins, Scheme: c.proxies.Scheme, Upgrade: upgrade, ClientAddress: c.proxies.ClientAddress,
+		Rules: rules, Origins: c.origins, Scheme: c.proxies.Scheme, Upgrade: c.upgrade, ClientAddress: c.proxies.ClientAddress,
 		OnLogout: onLogout, Metrics: m, Logger: log,
 	})
 	return svc, err
@@ -68,11 +62,11 @@ func loadKeys(c *config, store *persist.Store) (*auth.Keys, error) {
 		}
 		b, err := os.ReadFile(k.file)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", k.flag, err)
+			return nil, fileError(k.flag, k.file, err)
 		}
 		keys, err := k.parse(b)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", k.flag, err)
+			return nil, fileError(k.flag, k.file, err)
 		}
 		return keys, nil
 	}
@@ -90,12 +84,27 @@ func loadRules(file string) ([]auth.Rule, error) {
 	}
 	md, err := toml.DecodeFile(file, &doc)
 	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
+		return nil, fileError(configFlag, file, err)
 	}
 	for _, key := range md.Undecoded() {
 		if len(key) > 1 && key[0] == rulesKey {
-			return nil, fmt.Errorf("config file: unknown key %q in [[rules]]", key.String())
+			return nil, fmt.Errorf("config file %s: [[rules]] has no key %q: a rule takes %s", file, key[len(key)-1], strings.Join(ruleKeys(), ", "))
+		}
+	}
+	for i, r := range doc.Rules {
+		if err := r.Check(); err != nil {
+			return nil, fmt.Errorf("config file %s: [[rules]] number %d: %w", file, i+1, err)
 		}
 	}
 	return doc.Rules, nil
+}
+
+// ruleKeys lists the keys of a [[rules]] table.
+func ruleKeys() []string {
+	t := reflect.TypeFor[auth.Rule]()
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i] = t.Field(i).Tag.Get("toml")
+	}
+	return keys
 }

@@ -5,28 +5,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/BurntSushi/toml"
-	"github.com/peterbourgon/ff/v3"
 
 	"github.com/stompd/stompd/auth"
 	"github.com/stompd/stompd/broker"
 )
 
-// envPrefix names every setting's environment variable: --access-ttl is
-// STOMPD_ACCESS_TTL.
-const envPrefix = "STOMPD"
-
 // config is every setting of the server. Each field is a flag, an
 // environment variable and a key of the config file, with precedence
 // flag > environment > file > default.
 type config struct {
+	sharedSettings
 	HTTPAddr       string
 	STOMPAddr      string
-	DataDir        string
-	ConfigFile     string
 	Demo           bool
 	AllowedOrigins string
 	LogFormat      string
@@ -35,8 +29,16 @@ type config struct {
 	TLSKey         string
 	PprofAddr      string
 	TrustedProxies string
-	// proxies is TrustedProxies as check parsed it.
-	proxies broker.TrustedProxies
+	// What check parsed: the proxies, origins, upgrade strategies and
+	// log level.
+	proxies  broker.TrustedProxies
+	origins  *auth.Origins
+	upgrade  auth.UpgradeStrategy
+	logLevel slog.Level
+
+	HTTPReadTimeout  time.Duration
+	HTTPWriteTimeout time.Duration
+	HTTPIdleTimeout  time.Duration
 
 	AccessTTL      time.Duration
 	RefreshTTL     time.Duration
@@ -73,14 +75,37 @@ type config struct {
 	MaxTicketsPerLogin    int
 }
 
+// sharedSettings are the settings the user commands read as the server
+// does: from a flag, the environment or the config file.
+type sharedSettings struct {
+	DataDir           string
+	ConfigFile        string
+	MinPasswordLength int
+}
+
+// declare declares the shared settings on fs.
+func (s *sharedSettings) declare(fs *flag.FlagSet) {
+	fs.StringVar(&s.DataDir, "data", "./data", "data directory: the store file and the signing key live here")
+	fs.StringVar(&s.ConfigFile, configFlag, "", "TOML config file; keys are these flag names, plus [[rules]] tables")
+	fs.IntVar(&s.MinPasswordLength, "min-password-length", 8, "fewest characters of a password that stompd user add and passwd set")
+}
+
+// sharedSettingNames lists the flags sharedSettings declares.
+func sharedSettingNames() []string {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	new(sharedSettings).declare(fs)
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
 // newFlagSet declares every setting on a flag set writing into c.
 func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("stompd", flag.ContinueOnError)
 	fs.SetOutput(out)
+	c.sharedSettings.declare(fs)
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address: auth API, WebSocket at /ws, /metrics, health")
 	fs.StringVar(&c.STOMPAddr, "stomp", "127.0.0.1:61613", "STOMP over TCP listen address; empty disables it")
-	fs.StringVar(&c.DataDir, "data", "./data", "data directory: the store file and the signing key live here")
-	fs.StringVar(&c.ConfigFile, "config", "", "TOML config file; keys are these flag names, plus [[rules]] tables")
 	fs.BoolVar(&c.Demo, "demo", false, "create demo users and serve the demo chat page at /")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated origins (https://app.example.com:3000) allowed to upgrade and call /auth; same-origin is always allowed; * allows any")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -98,10 +123,15 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.HS256File, "jwt-hs256-secret-file", "", "sign and verify access tokens with HS256 and the secret in this file instead of Ed25519")
 	fs.StringVar(&c.PublicKeyFile, "jwt-public-key", "", "verify-only: accept access tokens signed by this PEM public key; login and refresh are disabled")
 	fs.StringVar(&c.JWKSFile, "jwks-file", "", "verify-only: accept access tokens signed by the keys in this JWKS file; login and refresh are disabled")
-	fs.StringVar(&c.UpgradeAuth, "upgrade-auth", "ticket", "how a WebSocket upgrade is authenticated: ticket, query-token, protocol-token or none (CONNECT must then bring the token)")
+	fs.StringVar(&c.UpgradeAuth, "upgrade-auth", "ticket", "how a WebSocket upgrade may authenticate, a comma-separated list of "+
+		strings.Join(auth.UpgradeStrategyNames(), ", ")+": ticket (always on) is ?ticket=<ticket>, query also takes ?access_token=<token>, "+
+		"protocol a bearer.<token> entry of Sec-WebSocket-Protocol, and anonymous lets an upgrade without credentials through (its CONNECT must bring the token)")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", time.Minute, "how often expired refresh tokens and denials are deleted")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
 	fs.DurationVar(&c.HeaderTimeout, "http-header-timeout", 5*time.Second, "time allowed to read an HTTP request's headers")
+	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", 30*time.Second, "time allowed to read a whole HTTP request, body included; WebSocket connections are not bound by it")
+	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", time.Minute, "time allowed from the end of an HTTP request's headers to the end of its answer; WebSocket connections are not bound by it")
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP keep-alive connection is kept open")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "time from accept or upgrade to CONNECT")
 
 	fs.IntVar(&c.MaxBodySize, "max-body-size", 1<<20, "largest frame body in bytes")
@@ -128,46 +158,66 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 }
 
 // parseConfig reads the settings from args, the environment and the config
-// file, in that order of precedence, and checks them.
+// file, in that order of precedence, and checks them. It prints the help
+// to out when args ask for it.
 func parseConfig(args []string, out io.Writer) (*config, error) {
 	c := new(config)
 	fs := newFlagSet(c, out)
-	err := ff.Parse(fs, args,
-		ff.WithEnvVarPrefix(envPrefix),
-		ff.WithConfigFileFlag("config"),
-		ff.WithConfigFileParser(tomlParser),
-	)
+	err := parseSettings(fs, args, settingSources{hint: "stompd --help lists every setting"})
+	if errors.Is(err, flag.ErrHelp) {
+		usage(fs)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return c, c.check()
 }
 
-// check rejects values no server can run with, naming the setting.
+// check rejects values no server can run with, in one line that names the
+// setting and what it takes.
 func (c *config) check() error {
+	for _, check := range []func() error{c.checkChoices, c.checkDurations, c.checkNumbers, c.checkAccess} {
+		if err := check(); err != nil {
+			return usageError{err}
+		}
+	}
+	return nil
+}
+
+func (c *config) checkChoices() error {
+	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return valueError{"--log-level", c.LogLevel, "choose debug, info, warn or error"}
+	}
 	switch {
 	case c.LogFormat != "text" && c.LogFormat != "json":
-		return fmt.Errorf("log-format: %q is neither text nor json", c.LogFormat)
+		return valueError{"--log-format", c.LogFormat, "choose text or json"}
 	case (c.TLSCert == "") != (c.TLSKey == ""):
-		return errors.New("tls-cert and tls-key go together")
+		return errors.New("--tls-cert and --tls-key go together: set both or neither")
 	case c.PublicKeyFile != "" && c.JWKSFile != "":
-		return errors.New("jwt-public-key and jwks-file exclude each other")
+		return errors.New("--jwt-public-key and --jwks-file exclude each other: set one")
 	case c.HS256File != "" && (c.PublicKeyFile != "" || c.JWKSFile != ""):
-		return errors.New("jwt-hs256-secret-file excludes jwt-public-key and jwks-file")
+		return errors.New("--jwt-hs256-secret-file excludes --jwt-public-key and --jwks-file: set one")
 	}
+	return nil
+}
+
+func (c *config) checkDurations() error {
 	for name, d := range map[string]time.Duration{
 		"access-ttl": c.AccessTTL, "refresh-ttl": c.RefreshTTL, "ticket-ttl": c.TicketTTL,
 		"sweep-interval": c.SweepInterval, "shutdown-grace": c.ShutdownGrace,
-		"http-header-timeout": c.HeaderTimeout, "connect-timeout": c.ConnectTimeout,
-		"write-timeout": c.WriteTimeout, "heart-beat": c.HeartBeat, "min-heart-beat": c.MinHeartBeat,
+		"http-header-timeout": c.HeaderTimeout, "http-read-timeout": c.HTTPReadTimeout,
+		"http-write-timeout": c.HTTPWriteTimeout, "http-idle-timeout": c.HTTPIdleTimeout,
+		"connect-timeout": c.ConnectTimeout, "write-timeout": c.WriteTimeout,
+		"heart-beat": c.HeartBeat, "min-heart-beat": c.MinHeartBeat,
 	} {
 		if d <= 0 {
-			return fmt.Errorf("%s: %v is not a positive duration", name, d)
+			return valueError{"--" + name, d.String(), "want a positive duration, such as 15m, 336h or 30s"}
 		}
 	}
+	return nil
+}
+
+func (c *config) checkNumbers() error {
 	for name, n := range map[string]int{
 		"max-body-size": c.MaxBodySize, "max-frame-before-connect": c.MaxFrameBeforeConnect,
 		"max-headers": c.MaxHeaders, "max-header-line": c.MaxHeaderLine,
@@ -176,62 +226,32 @@ func (c *config) check() error {
 		"max-queue-bytes": c.MaxQueueBytes, "max-queued-bytes": c.MaxQueuedBytes,
 		"max-transactions": c.MaxTransactions, "max-transaction-frames": c.MaxTransactionFrames,
 		"max-transaction-bytes": c.MaxTransactionBytes, "max-tickets-per-login": c.MaxTicketsPerLogin,
+		"min-password-length": c.MinPasswordLength,
 	} {
 		if n <= 0 {
-			return fmt.Errorf("%s: %d is not a positive number", name, n)
+			return valueError{"--" + name, strconv.Itoa(n), "want a positive number"}
 		}
 	}
-	if c.MaxConnections < 0 || c.MaxConnectionsPerAddr < 0 {
-		return errors.New("max-connections and max-connections-per-addr cannot be negative")
+	for name, n := range map[string]int{"max-connections": c.MaxConnections, "max-connections-per-addr": c.MaxConnectionsPerAddr} {
+		if n < 0 {
+			return valueError{"--" + name, strconv.Itoa(n), "want 0 (unlimited) or more"}
+		}
 	}
-	var err error
+	return nil
+}
+
+// checkAccess parses the settings of who may connect and how.
+func (c *config) checkAccess() (err error) {
 	if c.proxies, err = broker.ParseTrustedProxies(splitList(c.TrustedProxies)); err != nil {
-		return fmt.Errorf("trusted-proxies: %w", err)
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if c.origins, err = auth.ParseOrigins(splitList(c.AllowedOrigins)); err != nil {
+		return fmt.Errorf("--allowed-origins: %w", err)
+	}
+	if c.upgrade, err = auth.ParseUpgradeStrategies(c.UpgradeAuth); err != nil {
+		return fmt.Errorf("--upgrade-auth: %w", err)
 	}
 	return nil
-}
-
-// tomlParser hands ff every top-level key of a TOML config file as a flag
-// value. Tables are sections read by their own loaders (the [[rules]]
-// authorisation rules) and are skipped here; ff rejects unknown keys.
-func tomlParser(r io.Reader, set func(name, value string) error) error {
-	var doc map[string]any
-	if _, err := toml.NewDecoder(r).Decode(&doc); err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	for key, v := range doc {
-		if key == rulesKey {
-			continue
-		}
-		s, err := tomlScalar(v)
-		if err != nil {
-			return fmt.Errorf("config file key %q: %w", key, err)
-		}
-		if err := set(key, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func tomlScalar(v any) (string, error) {
-	switch v := v.(type) {
-	case string:
-		return v, nil
-	case int64, float64, bool:
-		return fmt.Sprint(v), nil
-	case []any:
-		parts := make([]string, len(v))
-		for i, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return "", fmt.Errorf("list element %v is not a string", e)
-			}
-			parts[i] = s
-		}
-		return strings.Join(parts, ","), nil
-	}
-	return "", fmt.Errorf("a %T is not a setting value", v)
 }
 
 // usage prints every setting with its environment variable and default.
@@ -249,7 +269,7 @@ Every flag can also be set by its environment variable or as a key in the
 
 `)
 	fs.VisitAll(func(f *flag.Flag) {
-		env := envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(f.Name)
 		def := f.DefValue
 		if def == "" {
 			def = `""`

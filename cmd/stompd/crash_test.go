@@ -93,14 +93,9 @@ func (c *child) waitLog(t *testing.T, want string) {
 func dataDirWithUser(t *testing.T) (string, *testUser) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := openStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	ada := &testUser{email: "ada@example.com", password: "ada password"}
-	if err := addUser(s, new(strings.Builder), ada.email, ada.password, "Ada", nil); err != nil {
-		t.Fatal(err)
+	if code, _, stderr := runUser("add", "--data", dir, "--email", ada.email, "--password", ada.password, "--name", "Ada"); code != 0 {
+		t.Fatalf("user add: exit %d: %s", code, stderr)
 	}
 	return dir, ada
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,19 +23,12 @@ import (
 // serveCommand runs the broker until SIGINT or SIGTERM.
 func serveCommand(args []string, _, stderr io.Writer) error {
 	c, err := parseConfig(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	if err != nil {
-		return usageError{err}
-	}
-	log, err := newLogger(c, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	s, err := newServer(c, log)
+	s, err := newServer(c, newLogger(c, stderr))
 	if err != nil {
 		return err
 	}
@@ -62,34 +54,48 @@ type server struct {
 }
 
 // newServer opens the store and the listeners and builds everything that
-// serves them. Nothing serves until run.
-func newServer(c *config, log *slog.Logger) (s *server, err error) {
-	s = &server{cfg: c, log: log}
-	if s.store, err = openStore(c.DataDir); err != nil {
+// serves them. Nothing serves until run. On error, whatever it opened is
+// closed again.
+func newServer(c *config, log *slog.Logger) (*server, error) {
+	s := &server{cfg: c, log: log}
+	store, err := openStore(c.DataDir)
+	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			s.close()
-		}
-	}()
+	s.store = store
+	if err := s.build(); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// build wires the auth service, the broker and the HTTP server on top of
+// the open store, and opens the listeners.
+func (s *server) build() error {
+	c := s.cfg
 	reg := prometheus.NewRegistry()
 	s.metrics = metrics.New(reg)
-	if s.auth, err = newAuth(c, s.store, s.metrics, log, s.logout); err != nil {
-		return nil, err
+	svc, err := newAuth(c, s.store, s.metrics, s.log, s.logout)
+	if err != nil {
+		return err
 	}
-	s.broker = broker.New(brokerOptions(c, s, log))
+	s.auth = svc
+	s.broker = broker.New(brokerOptions(c, s, s.log))
 	if c.Demo {
-		if err := addDemoUsers(s.store, log); err != nil {
-			return nil, err
+		if err := addDemoUsers(s.store, s.log); err != nil {
+			return err
 		}
 	}
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(reg),
 		ReadHeaderTimeout: c.HeaderTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ReadTimeout:       c.HTTPReadTimeout,
+		WriteTimeout:      c.HTTPWriteTimeout,
+		IdleTimeout:       c.HTTPIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return s, s.listen()
+	return s.listen()
 }
 
 // logout closes the live STOMP sessions of a login that ended.
@@ -150,7 +156,7 @@ func (s *server) listen() (err error) {
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
-			return fmt.Errorf("tls: %w", err)
+			return fmt.Errorf("--tls-cert and --tls-key: %w", err)
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
@@ -166,16 +172,18 @@ func (s *server) listen() (err error) {
 		if s.pprofL, err = listen("pprof", s.cfg.PprofAddr, nil); err != nil {
 			return err
 		}
-		s.pprofSrv = &http.Server{Handler: pprofRoutes(), ReadHeaderTimeout: s.cfg.HeaderTimeout}
+		// No write timeout: a profile is written for as long as it was asked for.
+		s.pprofSrv = &http.Server{Handler: pprofRoutes(), ReadHeaderTimeout: s.cfg.HeaderTimeout, ReadTimeout: s.cfg.HTTPReadTimeout, IdleTimeout: s.cfg.HTTPIdleTimeout}
 	}
 	s.control, err = listenControl(s.cfg.DataDir, s.controlRoutes(), s.log)
 	return err
 }
 
+// listen listens on addr, the value of the flag name.
 func listen(name, addr string, tlsConf *tls.Config) (net.Listener, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s listener: %w", name, err)
+		return nil, fmt.Errorf("--%s: %w", name, err)
 	}
 	if tlsConf != nil {
 		l = tls.NewListener(l, tlsConf)

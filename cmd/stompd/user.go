@@ -11,8 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/stompd/stompd/persist"
 )
 
@@ -33,6 +31,9 @@ const userUsage = `Usage:
 The server must not be running on the same data dir for add, list, del and
 passwd: it holds the store's lock. unlock clears the failed logins that
 throttle an account, in the server running on DIR (through DIR/stompd.sock).
+Only add creates a data dir and store that do not exist yet. --data, --config
+and --min-password-length (default 8) are also read from STOMPD_DATA,
+STOMPD_CONFIG and STOMPD_MIN_PASSWORD_LENGTH, and from the config file.
 `
 
 // userCommand manages the users in a data dir's store.
@@ -47,32 +48,36 @@ func userCommand(args []string, stdout, stderr io.Writer) error {
 	sub := args[0]
 	fs := flag.NewFlagSet("stompd user "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, userUsage) }
-	data := fs.String("data", "./data", "data directory")
+	var set sharedSettings
+	set.declare(fs)
 	email := fs.String("email", "", "the user's email, which is also the login")
 	password := fs.String("password", "", "the user's password")
 	roles := fs.String("roles", "", "comma-separated roles")
 	name := fs.String("name", "", "display name")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err}
+	if err := parseUserFlags(fs, args[1:], stderr); err != nil {
+		return err
 	}
 	if sub == "unlock" {
-		return unlockUser(*data, *email, stdout)
+		return unlockUser(set.DataDir, *email, stdout)
 	}
+	pw := newPassword{*password, set.MinPasswordLength}
 	run, ok := map[string]func(*persist.Store) error{
 		"add": func(s *persist.Store) error {
-			return addUser(s, stdout, *email, *password, *name, splitList(*roles))
+			return addUser(s, stdout, *email, pw, *name, splitList(*roles))
 		},
 		"list": func(s *persist.Store) error { return listUsers(s, stdout) },
 		"del": func(s *persist.Store) error {
 			return need(*email, "--email", func() error { return s.DeleteUser(*email) })
 		},
-		"passwd": func(s *persist.Store) error { return setPassword(s, *email, *password) },
+		"passwd": func(s *persist.Store) error { return setPassword(s, *email, pw) },
 	}[sub]
 	if !ok {
-		return usageError{fmt.Errorf("user: unknown subcommand %q", sub)}
+		return usageError{fmt.Errorf("user: unknown subcommand %q; %s", sub, userHint)}
 	}
-	s, err := openStore(*data)
+	if err := checkUserInput(sub, *email, pw); err != nil {
+		return err
+	}
+	s, err := openUserStore(set.DataDir, sub == "add", stdout)
 	if err != nil {
 		return err
 	}
@@ -80,7 +85,8 @@ func userCommand(args []string, stdout, stderr io.Writer) error {
 	return run(s)
 }
 
-// openStore opens the store in dataDir, creating both on first use.
+// openStore opens the store in dataDir, creating both on first use, as the
+// server does.
 func openStore(dataDir string) (*persist.Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -88,11 +94,8 @@ func openStore(dataDir string) (*persist.Store, error) {
 	return persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout})
 }
 
-func addUser(s *persist.Store, out io.Writer, email, password, name string, roles []string) error {
-	if email == "" || password == "" {
-		return usageError{errors.New("user add: --email and --password are required")}
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+func addUser(s *persist.Store, out io.Writer, email string, password newPassword, name string, roles []string) error {
+	hash, err := password.hash()
 	if err != nil {
 		return err
 	}
@@ -117,11 +120,8 @@ func listUsers(s *persist.Store, out io.Writer) error {
 	return tw.Flush()
 }
 
-func setPassword(s *persist.Store, email, password string) error {
-	if email == "" || password == "" {
-		return usageError{errors.New("user passwd: --email and --password are required")}
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+func setPassword(s *persist.Store, email string, password newPassword) error {
+	hash, err := password.hash()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stompd/stompd/auth"
+)
+
+// runChildOnce runs stompd with args and extra environment variables in a
+// child process until it exits, and returns its exit code and outputs.
+// A child still running after childStart is killed and fails the test.
+func runChildOnce(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), childStart)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), env...), childArgsEnv+"="+strings.Join(args, " "))
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("stompd %s was still running after %v: it started", strings.Join(args, " "), childStart)
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
+}
+
+// checkOneLineRefusal checks what a refused start printed: nothing on
+// stdout, and on stderr one line holding every part of want, without a
+// trace or the whole help.
+func checkOneLineRefusal(t *testing.T, code int, stdout, stderr string, want ...string) {
+	t.Helper()
+	msg := strings.TrimRight(stderr, "\n")
+	lines := strings.Split(msg, "\n")
+	var missing []string
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			missing = append(missing, w)
+		}
+	}
+	switch {
+	case code == 0:
+		t.Errorf("exit code 0, want a failure; stderr %q", stderr)
+	case stdout != "":
+		t.Errorf("stdout %q, want nothing", stdout)
+	case len(lines) != 1 || msg == "":
+		t.Errorf("stderr has %d lines, want one; it starts %q", len(lines), lines[:min(3, len(lines))])
+	case strings.Contains(msg, "panic") || strings.Contains(msg, "goroutine"):
+		t.Errorf("stderr holds a trace: %q", msg)
+	case len(missing) > 0:
+		t.Errorf("stderr %q lacks %q", msg, missing)
+	}
+}
+
+// TestBadSettingsStopTheStartWithOneLine starts the real binary with each
+// bad setting a first-time operator or a typo produces, and checks that it
+// exits non-zero with one line naming the setting and how to fix it.
+func TestBadSettingsStopTheStartWithOneLine(t *testing.T) {
+	dir := t.TempDir()
+	shortSecret := filepath.Join(dir, "short.secret")
+	writeFileAt(t, shortSecret, []byte("tooshort"))
+	rulesFile := func(rule string) string {
+		return writeFile(t, "rules.toml", "[[rules]]\n"+rule+"\nread = true\n")
+	}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want []string // parts of the one line: the setting, then the fix
+	}{
+		{"origin without a scheme", nil, []string{"--allowed-origins", "app.example.com"}, []string{"allowed-origins", `"app.example.com"`, "scheme://host"}},
+		{"upgrade-auth query-token", nil, []string{"--upgrade-auth", "query-token"}, []string{"upgrade-auth", `"query-token"`, strings.Join(auth.UpgradeStrategyNames(), ", ")}},
+		{"upgrade-auth none", nil, []string{"--upgrade-auth", "none"}, []string{"upgrade-auth", `"none"`, "anonymous"}},
+		{"missing public key", nil, []string{"--jwt-public-key", "/missing.pem"}, []string{"jwt-public-key", "/missing.pem", "no such file"}},
+		{"missing HS256 secret", nil, []string{"--jwt-hs256-secret-file", "/missing"}, []string{"jwt-hs256-secret-file", "/missing", "no such file"}},
+		{"short HS256 secret", nil, []string{"--jwt-hs256-secret-file", shortSecret}, []string{"jwt-hs256-secret-file", "at least 32"}},
+		{"rule pattern without a slash", nil, []string{"--config", rulesFile(`pattern = "topic/news"`)}, []string{"rules", `"topic/news"`, "start with /"}},
+		{"misspelled rule key", nil, []string{"--config", rulesFile(`patern = "/topic/news"`)}, []string{"rules", "patern", "pattern"}},
+		{"unknown flag", nil, []string{"--nope"}, []string{"nope", "stompd --help"}},
+		{"flag without its value", nil, []string{"--access-ttl"}, []string{"access-ttl", "stompd --help"}},
+		{"duration without a unit", nil, []string{"--access-ttl", "5"}, []string{`--access-ttl "5"`, "needs a unit", "15m"}},
+		{"duration from the environment", []string{"STOMPD_REFRESH_TTL=14d"}, nil, []string{`STOMPD_REFRESH_TTL "14d"`, "336h"}},
+		{"duration in the config file", nil, []string{"--config", writeFile(t, "stompd.toml", `ticket-ttl = "soon"`)}, []string{"ticket-ttl", `"soon"`, "30s"}},
+		{"number that is not one", nil, []string{"--max-headers", "many"}, []string{`--max-headers "many"`, "whole number"}},
+		{"unknown config key", nil, []string{"--config", writeFile(t, "stompd.toml", `acess-ttl = "1m"`)}, []string{`"acess-ttl"`, "stompd --help"}},
+		{"log level", nil, []string{"--log-level", "loud"}, []string{"log-level", `"loud"`, "debug, info, warn or error"}},
+		{"missing TLS files", nil, []string{"--tls-cert", "/missing.crt", "--tls-key", "/missing.key"}, []string{"tls-cert", "/missing.crt"}},
+		{"missing config file", nil, []string{"--config", "/missing.toml"}, []string{"config", "/missing.toml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--stomp", "127.0.0.1:0"}, tc.args...)
+			code, stdout, stderr := runChildOnce(t, tc.env, args...)
+			checkOneLineRefusal(t, code, stdout, stderr, tc.want...)
+		})
+	}
+}
+
+// TestUpgradeAuthHelpListsWhatStarts checks that --help offers exactly the
+// upgrade strategies the parser accepts, and that a server starts with
+// each of them.
+func TestUpgradeAuthHelpListsWhatStarts(t *testing.T) {
+	var help bytes.Buffer
+	if code := run([]string{"--help"}, &help, &help); code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	_, doc, _ := strings.Cut(help.String(), "--upgrade-auth ")
+	doc, _, _ = strings.Cut(doc, "\n  --")
+	names := auth.UpgradeStrategyNames()
+	if !strings.Contains(doc, strings.Join(names, ", ")) {
+		t.Errorf("--help for --upgrade-auth does not list %v:\n%s", names, doc)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			ts := startServer(t, "--upgrade-auth", name)
+			waitStatus(t, ts.url+"/readyz", 200)
+		})
+	}
+	startServer(t, "--upgrade-auth", strings.Join(names, ","))
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runUser runs stompd user with args in this process and returns its exit
+// code, stdout and stderr.
+func runUser(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(append([]string{"user"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestUserCommandsRefuseAMissingStore checks that a mistyped --data is
+// refused by the commands that read users, instead of answering from a
+// new empty store, while the first user add on a fresh machine creates
+// the data dir and the store.
+func TestUserCommandsRefuseAMissingStore(t *testing.T) {
+	typo := filepath.Join(t.TempDir(), "typo")
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"list of a missing dir", []string{"list", "--data", typo}, []string{"--data", typo, "no such directory"}},
+		{"del in a missing dir", []string{"del", "--data", typo, "--email", "ada@example.com"}, []string{"--data", typo}},
+		{"passwd in a missing dir", []string{"passwd", "--data", typo, "--email", "ada@example.com", "--password", "long enough"}, []string{"--data", typo}},
+		{"list of a dir without a store", []string{"list", "--data", empty}, []string{"--data", empty, "user add"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runUser(tc.args...)
+			checkOneLineRefusal(t, code, stdout, stderr, tc.want...)
+		})
+	}
+	if _, err := os.Stat(typo); !os.IsNotExist(err) {
+		t.Errorf("the mistyped data dir was created: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(empty, storeFile)); !os.IsNotExist(err) {
+		t.Errorf("a store was created in the empty dir: %v", err)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "new", "data")
+	if code, stdout, stderr := runUser("add", "--data", fresh, "--email", "ada@example.com", "--password", "ada password"); code != 0 || !strings.Contains(stdout, fresh) {
+		t.Fatalf("first user add on a fresh dir: exit %d, stdout %q, stderr %q; want success that names the new store", code, stdout, stderr)
+	}
+	if code, stdout, _ := runUser("list", "--data", fresh); code != 0 || !strings.Contains(stdout, "ada@example.com") {
+		t.Errorf("list after add: exit %d, %q", code, stdout)
+	}
+}
+
+// TestUserAddValidatesEmailAndPassword checks that user add and passwd
+// refuse what no login could use, and that the minimum password length
+// is a setting read from the flag, the environment and the config file.
+func TestUserAddValidatesEmailAndPassword(t *testing.T) {
+	data := t.TempDir()
+	add := func(email, password string, extra ...string) []string {
+		return append([]string{"add", "--data", data, "--email", email, "--password", password}, extra...)
+	}
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+		want []string
+	}{
+		{"not an email", "", add("notanemail", "long enough"), []string{"--email", `"notanemail"`, "user@example.com"}},
+		{"two at signs", "", add("a@b@example.com", "long enough"), []string{"--email"}},
+		{"empty domain", "", add("ada@", "long enough"), []string{"--email"}},
+		{"a space", "", add("ada lovelace@example.com", "long enough"), []string{"--email"}},
+		{"a display name", "", add("Ada <ada@example.com>", "long enough"), []string{"--email"}},
+		{"one-character password", "", add("ada@example.com", "x"), []string{"--password", "at least 8", "min-password-length"}},
+		{"seven characters", "", add("ada@example.com", "1234567"), []string{"--password", "at least 8"}},
+		{"shorter than the flag", "", add("ada@example.com", "12345678", "--min-password-length", "12"), []string{"at least 12"}},
+		{"shorter than the environment", "STOMPD_MIN_PASSWORD_LENGTH=10", add("ada@example.com", "12345678"), []string{"at least 10"}},
+		{"shorter than the config file", "", add("ada@example.com", "12345678", "--config", writeFile(t, "stompd.toml", "http = \"127.0.0.1:1\"\nmin-password-length = 9")), []string{"at least 9"}},
+		{"passwd too short", "", []string{"passwd", "--data", data, "--email", "ada@example.com", "--password", "x"}, []string{"--password", "at least 8"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if name, value, ok := strings.Cut(tc.env, "="); ok {
+				t.Setenv(name, value)
+			}
+			code, stdout, stderr := runUser(tc.args...)
+			checkOneLineRefusal(t, code, stdout, stderr, tc.want...)
+		})
+	}
+	if _, err := os.Stat(filepath.Join(data, storeFile)); !os.IsNotExist(err) {
+		t.Errorf("refused adds created a store: %v", err)
+	}
+	for _, args := range [][]string{
+		add("ada@example.com", "12345678"),
+		add("bob@example.com", "1234", "--min-password-length", "4"),
+		{"passwd", "--data", data, "--email", "ada@example.com", "--password", "87654321"},
+	} {
+		if code, _, stderr := runUser(args...); code != 0 {
+			t.Errorf("user %s: exit %d, %s", strings.Join(args, " "), code, stderr)
+		}
+	}
+	if code, stdout, _ := runUser("list", "--data", data); code != 0 || strings.Count(stdout, "@") != 2 {
+		t.Errorf("list: exit %d, %q; want ada and bob only", code, stdout)
+	}
+}
+
+// TestUserCommandUsageErrorsAreOneLine checks a mistyped flag gets the
+// error and a hint, not the whole usage.
+func TestUserCommandUsageErrorsAreOneLine(t *testing.T) {
+	code, stdout, stderr := runUser("list", "--dta", t.TempDir())
+	checkOneLineRefusal(t, code, stdout, stderr, "dta", userHint)
+}
