@@ -44,7 +44,7 @@ type instruments struct {
 	delivered    [numKinds]prometheus.Counter
 	destinations [numKinds]prometheus.Gauge
 
-	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted prometheus.Counter
+	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted, dropNotText prometheus.Counter
 
 	subscriptions prometheus.Gauge
 	queueDepth    prometheus.Gauge
@@ -58,6 +58,7 @@ func newInstruments(s *metrics.Set) *instruments {
 		dropQueueFull:    s.MessagesDropped.WithLabelValues(metrics.DropQueueFull),
 		dropSlowConsumer: s.MessagesDropped.WithLabelValues(metrics.DropSlowConsumer),
 		dropAborted:      s.MessagesDropped.WithLabelValues(metrics.DropAborted),
+		dropNotText:      s.MessagesDropped.WithLabelValues(metrics.DropNotText),
 		subscriptions:    s.Subscriptions,
 		queueDepth:       s.QueueDepth,
 		slowConsumers:    s.SlowConsumerDisconnects,

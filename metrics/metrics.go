@@ -23,6 +23,7 @@ const (
 	DropSlowConsumer = "slow_consumer"
 	DropAborted      = "aborted"
 	DropExpired      = "expired"
+	DropNotText      = "not_text"
 
 	// Stages at which a token is checked.
 	StageUpgrade   = "upgrade"
