@@ -73,7 +73,7 @@ func unknownDestination(dest []byte) *frameError {
 // have consumers or buffered messages.
 type router struct {
 	b      *Broker
-	mu     sync.RWMutex // guards the maps and every topic's subscriber list
+	mu     sync.RWMutex // guards the maps
 	topics map[string]*topic
 	queues map[string]*queue
 }
@@ -88,15 +88,26 @@ func (r *router) subscribe(s *subscription) {
 		r.consume(s)
 		return
 	}
-	r.mu.Lock()
+	for !r.topic(s).add(s) {
+	}
+}
+
+// topic returns the topic (or user destination) s names, creating it.
+func (r *router) topic(s *subscription) *topic {
+	r.mu.RLock()
 	t := r.topics[s.key]
-	if t == nil {
+	r.mu.RUnlock()
+	if t != nil {
+		return t
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t = r.topics[s.key]; t == nil {
 		t = &topic{}
 		r.topics[s.key] = t
 		r.b.m.destinations[s.kind].Inc()
 	}
-	t.add(s)
-	r.mu.Unlock()
+	return t
 }
 
 // unsubscribe detaches s; a topic left without subscribers is removed.
@@ -105,12 +116,26 @@ func (r *router) unsubscribe(s *subscription) {
 		r.stopConsuming(s)
 		return
 	}
+	r.mu.RLock()
+	t := r.topics[s.key]
+	r.mu.RUnlock()
+	if t != nil && t.remove(s) == 0 {
+		r.removeTopic(s, t)
+	}
+}
+
+// removeTopic removes t, the topic of s, if it is still without
+// subscribers: one may have subscribed since it was found empty.
+func (r *router) removeTopic(s *subscription, t *topic) {
 	r.mu.Lock()
-	if t := r.topics[s.key]; t != nil && t.remove(s) == 0 {
+	defer r.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.live == 0 && !t.dead {
+		t.dead = true
 		delete(r.topics, s.key)
 		r.b.m.destinations[s.kind].Dec()
 	}
-	r.mu.Unlock()
 }
 
 // publish routes m to its destination.

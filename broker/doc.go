@@ -62,9 +62,10 @@
 // to claim a delivery and releases it before any queue.mu. A COMMIT holds
 // the subscription.mu of several of its connection's subscriptions at once,
 // taken in the order of their serials, to check and settle its ACKs and
-// NACKs all or none; nothing else holds two. Topic
-// subscriber lists are copy-on-write: changed under router.mu, read by
-// publishers without a lock.
+// NACKs all or none; nothing else holds two. A topic's subscriber list is
+// changed under the topic's own mu (taken alone, or under router.mu when an
+// empty topic is removed) in O(1) amortised, and read by publishers
+// without a lock.
 //
 // # Destinations and delivery
 //
