@@ -68,9 +68,9 @@ func unknownDestination(dest []byte) *frameError {
 	return protocolErrorf("unknown destination %q: use /topic/<name>, /queue/<name> or /user/<user>/<destination>", dest)
 }
 
-// router holds the destinations that exist: topics (and user destinations,
-// which fan out the same way) while they have subscribers, queues while they
-// have consumers or buffered messages.
+// router holds the destinations that exist, at most MaxDestinations:
+// topics (and user destinations, which fan out the same way) while they
+// have subscribers, queues while they have consumers or buffered messages.
 type router struct {
 	b      *Broker
 	mu     sync.RWMutex // guards the maps
@@ -83,31 +83,51 @@ func newRouter(b *Broker) *router {
 }
 
 // subscribe attaches s to the destination it names, creating it if needed.
-func (r *router) subscribe(s *subscription) {
+func (r *router) subscribe(s *subscription) error {
 	if s.kind == kindQueue {
-		r.consume(s)
-		return
+		return r.consume(s)
 	}
-	for !r.topic(s).add(s) {
+	for {
+		t, err := r.topic(s)
+		if err != nil {
+			return err
+		}
+		if t.add(s) {
+			return nil
+		}
 	}
 }
 
-// topic returns the topic (or user destination) s names, creating it.
-func (r *router) topic(s *subscription) *topic {
+// topic returns the topic (or user destination) s names, creating it within
+// MaxDestinations.
+func (r *router) topic(s *subscription) (*topic, error) {
 	r.mu.RLock()
 	t := r.topics[s.key]
 	r.mu.RUnlock()
 	if t != nil {
-		return t
+		return t, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t = r.topics[s.key]; t == nil {
+		if err := r.admitLocked(); err != nil {
+			return nil, err
+		}
 		t = &topic{}
 		r.topics[s.key] = t
 		r.b.m.destinations[s.kind].Inc()
 	}
-	return t
+	return t, nil
+}
+
+// admitLocked checks that one more destination fits within MaxDestinations,
+// and counts a refusal. Called with r.mu held.
+func (r *router) admitLocked() error {
+	if len(r.topics)+len(r.queues) < r.b.o.MaxDestinations {
+		return nil
+	}
+	r.b.m.destinationsRefused.Inc()
+	return limitErrorf("too many destinations: the limit is %d", r.b.o.MaxDestinations)
 }
 
 // unsubscribe detaches s; a topic left without subscribers is removed.
@@ -138,17 +158,18 @@ func (r *router) removeTopic(s *subscription, t *topic) {
 	}
 }
 
-// publish routes m to its destination.
-func (r *router) publish(m *message) {
-	r.b.m.published[m.kind].Inc()
+// publish routes m to its destination. It fails only when m would create a
+// queue beyond MaxDestinations.
+func (r *router) publish(m *message) error {
 	if m.kind == kindQueue {
-		r.enqueue(m)
-		return
+		return r.enqueue(m)
 	}
+	r.b.m.published[m.kind].Inc()
 	r.mu.RLock()
 	t := r.topics[m.dest]
 	r.mu.RUnlock()
 	if t == nil || !t.fanOut(m) {
 		r.b.m.dropNoSubscriber.Inc()
 	}
+	return nil
 }

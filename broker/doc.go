@@ -75,7 +75,10 @@
 // new messages are dropped and counted); /user/<subject>/<dest> reaches
 // every session of that subject subscribed to /user/<dest>. Message ids
 // come from one broker-wide counter, so they increase within each
-// destination; ids of all kinds hold neither ':' nor '\'.
+// destination; ids of all kinds hold neither ':' nor '\'. A destination
+// exists while it has subscribers or, for a queue, buffered messages, and
+// at most MaxDestinations exist at once: a SEND or SUBSCRIBE that would
+// create one more fails with limit-exceeded.
 //
 // Acks: auto, client (cumulative) and client-individual. A queue consumer's
 // unsettled deliveries (unacknowledged, or in auto mode not yet handed to
@@ -102,8 +105,9 @@
 // Options documents every limit and its default (SPEC section 4). The
 // decoder enforces body, header count and header line sizes as bytes arrive;
 // the session enforces subscriptions, transactions, their frames and the
-// bytes they hold; the outbox the pending bytes; Serve and ServeHTTP the
-// connection counts.
+// bytes they hold; the outbox the pending bytes; the router the
+// destinations; queues what they buffer, in the heap bytes that messages and
+// queues cost (cost.go); Serve and ServeHTTP the connection counts.
 //
 // # Goroutines
 //

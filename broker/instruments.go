@@ -46,23 +46,25 @@ type instruments struct {
 
 	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted, dropNotText prometheus.Counter
 
-	subscriptions prometheus.Gauge
-	queueDepth    prometheus.Gauge
-	slowConsumers prometheus.Counter
-	latency       prometheus.Histogram
+	subscriptions       prometheus.Gauge
+	destinationsRefused prometheus.Counter
+	queueDepth          prometheus.Gauge
+	slowConsumers       prometheus.Counter
+	latency             prometheus.Histogram
 }
 
 func newInstruments(s *metrics.Set) *instruments {
 	m := &instruments{
-		dropNoSubscriber: s.MessagesDropped.WithLabelValues(metrics.DropNoSubscriber),
-		dropQueueFull:    s.MessagesDropped.WithLabelValues(metrics.DropQueueFull),
-		dropSlowConsumer: s.MessagesDropped.WithLabelValues(metrics.DropSlowConsumer),
-		dropAborted:      s.MessagesDropped.WithLabelValues(metrics.DropAborted),
-		dropNotText:      s.MessagesDropped.WithLabelValues(metrics.DropNotText),
-		subscriptions:    s.Subscriptions,
-		queueDepth:       s.QueueDepth,
-		slowConsumers:    s.SlowConsumerDisconnects,
-		latency:          s.DeliveryLatency,
+		dropNoSubscriber:    s.MessagesDropped.WithLabelValues(metrics.DropNoSubscriber),
+		dropQueueFull:       s.MessagesDropped.WithLabelValues(metrics.DropQueueFull),
+		dropSlowConsumer:    s.MessagesDropped.WithLabelValues(metrics.DropSlowConsumer),
+		dropAborted:         s.MessagesDropped.WithLabelValues(metrics.DropAborted),
+		dropNotText:         s.MessagesDropped.WithLabelValues(metrics.DropNotText),
+		subscriptions:       s.Subscriptions,
+		destinationsRefused: s.DestinationsRefused,
+		queueDepth:          s.QueueDepth,
+		slowConsumers:       s.SlowConsumerDisconnects,
+		latency:             s.DeliveryLatency,
 	}
 	for t, l := range transportLabels {
 		m.connections[t] = s.Connections.WithLabelValues(l)
