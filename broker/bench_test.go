@@ -125,7 +125,7 @@ func topicSubscribers(b *Broker, name string) int {
 	b.r.mu.RLock()
 	defer b.r.mu.RUnlock()
 	if t := b.r.topics[name]; t != nil {
-		return len(*t.subs.Load())
+		return t.len()
 	}
 	return 0
 }

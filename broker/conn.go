@@ -40,6 +40,7 @@ type conn struct {
 	kind           transportKind
 	remote         string
 	upgradeSubject string
+	textOnly       bool // the transport carries text only (SockJS): see keepText
 	log            *slog.Logger
 	opened         time.Time
 	ctx            context.Context // cancelled when the connection starts closing

@@ -72,12 +72,12 @@ func unknownDestination(dest []byte) *frameError {
 	return protocolErrorf("unknown destination %q: use /topic/<name>, /queue/<name> or /user/<user>/<destination>", dest)
 }
 
-// router holds the destinations that exist: topics (and user destinations,
-// which fan out the same way) while they have subscribers, queues while they
-// have consumers or buffered messages.
+// router holds the destinations that exist, at most MaxDestinations:
+// topics (and user destinations, which fan out the same way) while they
+// have subscribers, queues while they have consumers or buffered messages.
 type router struct {
 	b      *Broker
-	mu     sync.RWMutex // guards the maps and every topic's subscriber list
+	mu     sync.RWMutex // guards the maps
 	topics map[string]*topic
 	queues map[string]*queue
 }
@@ -87,20 +87,51 @@ func newRouter(b *Broker) *router {
 }
 
 // subscribe attaches s to the destination it names, creating it if needed.
-func (r *router) subscribe(s *subscription) {
+func (r *router) subscribe(s *subscription) error {
 	if s.kind == kindQueue {
-		r.consume(s)
-		return
+		return r.consume(s)
+	}
+	for {
+		t, err := r.topic(s)
+		if err != nil {
+			return err
+		}
+		if t.add(s) {
+			return nil
+		}
+	}
+}
+
+// topic returns the topic (or user destination) s names, creating it within
+// MaxDestinations.
+func (r *router) topic(s *subscription) (*topic, error) {
+	r.mu.RLock()
+	t := r.topics[s.key]
+	r.mu.RUnlock()
+	if t != nil {
+		return t, nil
 	}
 	r.mu.Lock()
-	t := r.topics[s.key]
-	if t == nil {
+	defer r.mu.Unlock()
+	if t = r.topics[s.key]; t == nil {
+		if err := r.admitLocked(); err != nil {
+			return nil, err
+		}
 		t = &topic{}
 		r.topics[s.key] = t
 		r.b.m.destinations[s.kind].Inc()
 	}
-	t.add(s)
-	r.mu.Unlock()
+	return t, nil
+}
+
+// admitLocked checks that one more destination fits within MaxDestinations,
+// and counts a refusal. Called with r.mu held.
+func (r *router) admitLocked() error {
+	if len(r.topics)+len(r.queues) < r.b.o.MaxDestinations {
+		return nil
+	}
+	r.b.m.destinationsRefused.Inc()
+	return limitErrorf("too many destinations: the limit is %d", r.b.o.MaxDestinations)
 }
 
 // unsubscribe detaches s; a topic left without subscribers is removed.
@@ -109,25 +140,40 @@ func (r *router) unsubscribe(s *subscription) {
 		r.stopConsuming(s)
 		return
 	}
+	r.mu.RLock()
+	t := r.topics[s.key]
+	r.mu.RUnlock()
+	if t != nil && t.remove(s) == 0 {
+		r.removeTopic(s, t)
+	}
+}
+
+// removeTopic removes t, the topic of s, if it is still without
+// subscribers: one may have subscribed since it was found empty.
+func (r *router) removeTopic(s *subscription, t *topic) {
 	r.mu.Lock()
-	if t := r.topics[s.key]; t != nil && t.remove(s) == 0 {
+	defer r.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.live == 0 && !t.dead {
+		t.dead = true
 		delete(r.topics, s.key)
 		r.b.m.destinations[s.kind].Dec()
 	}
-	r.mu.Unlock()
 }
 
-// publish routes m to its destination.
-func (r *router) publish(m *message) {
-	r.b.m.published[m.kind].Inc()
+// publish routes m to its destination. It fails only when m would create a
+// queue beyond MaxDestinations.
+func (r *router) publish(m *message) error {
 	if m.kind == kindQueue {
-		r.enqueue(m)
-		return
+		return r.enqueue(m)
 	}
+	r.b.m.published[m.kind].Inc()
 	r.mu.RLock()
 	t := r.topics[m.dest]
 	r.mu.RUnlock()
 	if t == nil || !t.fanOut(m) {
 		r.b.m.dropNoSubscriber.Inc()
 	}
+	return nil
 }

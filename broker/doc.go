@@ -62,9 +62,10 @@
 // to claim a delivery and releases it before any queue.mu. A COMMIT holds
 // the subscription.mu of several of its connection's subscriptions at once,
 // taken in the order of their serials, to check and settle its ACKs and
-// NACKs all or none; nothing else holds two. Topic
-// subscriber lists are copy-on-write: changed under router.mu, read by
-// publishers without a lock.
+// NACKs all or none; nothing else holds two. A topic's subscriber list is
+// changed under the topic's own mu (taken alone, or under router.mu when an
+// empty topic is removed) in O(1) amortised, and read by publishers
+// without a lock.
 //
 // # Destinations and delivery
 //
@@ -74,7 +75,10 @@
 // new messages are dropped and counted); /user/<subject>/<dest> reaches
 // every session of that subject subscribed to /user/<dest>. Message ids
 // come from one broker-wide counter, so they increase within each
-// destination; ids of all kinds hold neither ':' nor '\'.
+// destination; ids of all kinds hold neither ':' nor '\'. A destination
+// exists while it has subscribers or, for a queue, buffered messages, and
+// at most MaxDestinations exist at once: a SEND or SUBSCRIBE that would
+// create one more fails with limit-exceeded.
 //
 // A SUBSCRIBE's RECEIPT comes before the messages a queue has waiting for
 // the new consumer: the consumer is registered first, refusing deliveries
@@ -109,8 +113,9 @@
 // Options documents every limit and its default (SPEC section 4). The
 // decoder enforces body, header count and header line sizes as bytes arrive;
 // the session enforces subscriptions, transactions, their frames and the
-// bytes they hold; the outbox the pending bytes; Serve and ServeHTTP the
-// connection counts.
+// bytes they hold; the outbox the pending bytes; the router the
+// destinations; queues what they buffer, in the heap bytes that messages and
+// queues cost (cost.go); Serve and ServeHTTP the connection counts.
 //
 // # Goroutines
 //

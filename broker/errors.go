@@ -20,10 +20,6 @@ const (
 	CodeSessionRevoked = "session-revoked"
 	CodeSlowConsumer   = "slow-consumer"
 	CodeServerShutdown = "server-shutdown"
-	// CodeNotText ends a SockJS session when a frame for it is not valid
-	// UTF-8 (a binary body, say): SockJS carries text only, so such a frame
-	// cannot reach the client intact.
-	CodeNotText = "not-text"
 )
 
 // frameError is the cause of an ERROR frame: its code and message headers,

@@ -44,25 +44,28 @@ type instruments struct {
 	delivered    [numKinds]prometheus.Counter
 	destinations [numKinds]prometheus.Gauge
 
-	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted, dropNacked prometheus.Counter
+	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted, dropNacked, dropNotText prometheus.Counter
 
-	subscriptions prometheus.Gauge
-	queueDepth    prometheus.Gauge
-	slowConsumers prometheus.Counter
-	latency       prometheus.Histogram
+	subscriptions       prometheus.Gauge
+	destinationsRefused prometheus.Counter
+	queueDepth          prometheus.Gauge
+	slowConsumers       prometheus.Counter
+	latency             prometheus.Histogram
 }
 
 func newInstruments(s *metrics.Set) *instruments {
 	m := &instruments{
-		dropNoSubscriber: s.MessagesDropped.WithLabelValues(metrics.DropNoSubscriber),
-		dropQueueFull:    s.MessagesDropped.WithLabelValues(metrics.DropQueueFull),
-		dropSlowConsumer: s.MessagesDropped.WithLabelValues(metrics.DropSlowConsumer),
-		dropAborted:      s.MessagesDropped.WithLabelValues(metrics.DropAborted),
-		dropNacked:       s.MessagesDropped.WithLabelValues(metrics.DropNackDiscarded),
-		subscriptions:    s.Subscriptions,
-		queueDepth:       s.QueueDepth,
-		slowConsumers:    s.SlowConsumerDisconnects,
-		latency:          s.DeliveryLatency,
+		dropNoSubscriber:    s.MessagesDropped.WithLabelValues(metrics.DropNoSubscriber),
+		dropQueueFull:       s.MessagesDropped.WithLabelValues(metrics.DropQueueFull),
+		dropSlowConsumer:    s.MessagesDropped.WithLabelValues(metrics.DropSlowConsumer),
+		dropAborted:         s.MessagesDropped.WithLabelValues(metrics.DropAborted),
+		dropNacked:          s.MessagesDropped.WithLabelValues(metrics.DropNackDiscarded),
+		dropNotText:         s.MessagesDropped.WithLabelValues(metrics.DropNotText),
+		subscriptions:       s.Subscriptions,
+		destinationsRefused: s.DestinationsRefused,
+		queueDepth:          s.QueueDepth,
+		slowConsumers:       s.SlowConsumerDisconnects,
+		latency:             s.DeliveryLatency,
 	}
 	for t, l := range transportLabels {
 		m.connections[t] = s.Connections.WithLabelValues(l)

@@ -23,6 +23,7 @@ type message struct {
 	body     []byte         // the body followed by the NUL that ends the frame
 	accepted time.Time      // when the SEND was accepted (monotonic), for latency
 	wireSize int            // see size
+	heap     int            // what it holds in the heap, see messageCost
 	enc      [stomp.V12 + 1]encoding
 	text     atomic.Int32 // 0 not known yet, 1 valid UTF-8, 2 not
 }
@@ -62,6 +63,7 @@ func newMessage(f *stomp.Frame, dest string, kind destKind, id uint64, now time.
 	buf = append(buf, f.Body...)
 	m.body = append(buf, 0)[start:]
 	m.wireSize = 96 + len(m.dest) + m.headersSize() + len(m.body)
+	m.heap = messageCost(m, n)
 	return m
 }
 

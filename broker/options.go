@@ -53,8 +53,9 @@ type Options struct {
 	HeartBeat             time.Duration // offered, 10 s
 	MinHeartBeat          time.Duration // floor accepted, 1 s
 	MaxQueueLength        int           // messages buffered per queue, 100,000
-	MaxQueueBytes         int           // bytes buffered per queue, 64 MiB
-	MaxQueuedBytes        int           // bytes buffered by all queues together, 1 GiB
+	MaxQueueBytes         int           // heap bytes buffered per queue, 64 MiB
+	MaxQueuedBytes        int           // heap bytes held by all queues together, 1 GiB
+	MaxDestinations       int           // topics, queues and user destinations at once, 100,000
 	MaxTransactions       int           // open per connection, 16
 	MaxTransactionFrames  int           // SEND/ACK/NACK per transaction, 1,000
 	MaxTransactionBytes   int           // held by a connection's open transactions, 4 MiB
@@ -75,6 +76,7 @@ const (
 	DefaultMaxQueueLength            = 100000
 	DefaultMaxQueueBytes             = 64 << 20
 	DefaultMaxQueuedBytes            = 1 << 30
+	DefaultMaxDestinations           = 100000
 	DefaultMaxTransactions           = 16
 	DefaultMaxTransactionFrames      = 1000
 	DefaultMaxTransactionBytes       = 4 << 20
@@ -110,6 +112,7 @@ func (o Options) withDefaults() Options {
 	o.MaxQueueLength = orInt(o.MaxQueueLength, DefaultMaxQueueLength)
 	o.MaxQueueBytes = orInt(o.MaxQueueBytes, DefaultMaxQueueBytes)
 	o.MaxQueuedBytes = orInt(o.MaxQueuedBytes, DefaultMaxQueuedBytes)
+	o.MaxDestinations = orInt(o.MaxDestinations, DefaultMaxDestinations)
 	o.MaxTransactions = orInt(o.MaxTransactions, DefaultMaxTransactions)
 	o.MaxTransactionFrames = orInt(o.MaxTransactionFrames, DefaultMaxTransactionFrames)
 	o.MaxTransactionBytes = orInt(o.MaxTransactionBytes, DefaultMaxTransactionBytes)

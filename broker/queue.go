@@ -8,7 +8,9 @@ import (
 // queue delivers each message to one consumer, round robin among those with
 // credit (fewer pending deliveries than their prefetch), and buffers what no
 // consumer can take yet, up to MaxQueueLength messages and MaxQueueBytes,
-// while all queues together hold at most MaxQueuedBytes.
+// while all queues together hold at most MaxQueuedBytes (bytes as the heap
+// counts them: see cost.go). A queue exists while it has consumers or
+// buffered messages; an idle one is removed, so that it costs nothing.
 type queue struct {
 	r         *router
 	name      string
@@ -45,35 +47,85 @@ func (e *effects) apply() {
 	}
 }
 
-// enqueue publishes m to its queue, creating the queue if needed.
-func (r *router) enqueue(m *message) {
+// enqueue publishes m to its queue, creating the queue if needed. A queue
+// that was at a bound and is left idle is removed at once: a SEND that
+// created it leaves nothing behind.
+func (r *router) enqueue(m *message) error {
 	for {
-		q := r.queue(m.dest)
-		if ok, full := q.publish(m); ok {
-			if full {
-				r.b.m.dropQueueFull.Inc()
-			}
-			return
+		q, err := r.queue(m.dest)
+		if err != nil {
+			return err
 		}
+		ok, full := q.publish(m)
+		if !ok {
+			continue
+		}
+		r.b.m.published[kindQueue].Inc()
+		if full {
+			r.b.m.dropQueueFull.Inc()
+			r.removeIfIdle(q)
+		}
+		return nil
 	}
 }
 
-// queue returns the queue named name, creating it.
-func (r *router) queue(name string) *queue {
+// queue returns the queue named name, creating it within MaxDestinations.
+// A queue's own cost counts against MaxQueuedBytes while it exists.
+func (r *router) queue(name string) (*queue, error) {
 	r.mu.RLock()
 	q := r.queues[name]
 	r.mu.RUnlock()
 	if q != nil {
-		return q
+		return q, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if q = r.queues[name]; q == nil {
+		if err := r.admitLocked(); err != nil {
+			return nil, err
+		}
 		q = &queue{r: r, name: name, buf: ring{total: &r.b.queuedBytes}}
 		r.queues[name] = q
+		r.b.queuedBytes.Add(int64(queueCost(name)))
 		r.b.m.destinations[kindQueue].Inc()
 	}
-	return q
+	return q, nil
+}
+
+// removeIfIdle removes q if it is idle. It looks first under q.mu alone,
+// so that SENDs to a full queue do not take the router's write lock.
+func (r *router) removeIfIdle(q *queue) {
+	q.mu.Lock()
+	idle := q.idleLocked()
+	q.mu.Unlock()
+	if !idle {
+		return
+	}
+	r.mu.Lock()
+	q.mu.Lock()
+	r.removeIdleLocked(q)
+	q.mu.Unlock()
+	r.mu.Unlock()
+}
+
+// idleLocked reports whether q holds nothing: no message, no consumer, and
+// so nothing unacknowledged (its consumers hold that). Called with q.mu
+// held.
+func (q *queue) idleLocked() bool {
+	return !q.dead && len(q.consumers) == 0 && q.buf.len() == 0
+}
+
+// removeIdleLocked removes q, and what it costs, when it is idle. Called
+// with r.mu and q.mu held.
+func (r *router) removeIdleLocked(q *queue) {
+	if !q.idleLocked() {
+		return
+	}
+	q.dead = true
+	delete(r.queues, q.name)
+	q.buf.release()
+	r.b.queuedBytes.Add(-int64(queueCost(q.name)))
+	r.b.m.destinations[kindQueue].Dec()
 }
 
 // publish buffers m and dispatches. ok is false when the queue was removed
@@ -85,11 +137,12 @@ func (q *queue) publish(m *message) (ok, full bool) {
 		q.mu.Unlock()
 		return false, false
 	}
-	if q.full(m.size()) {
+	d := delivery{msg: m}
+	if q.full(d) {
 		q.mu.Unlock()
 		return true, true
 	}
-	q.buf.pushBack(delivery{msg: m})
+	q.buf.pushBack(d)
 	q.r.b.m.queueDepth.Inc()
 	q.dispatchLocked(&fx)
 	q.mu.Unlock()
@@ -97,12 +150,13 @@ func (q *queue) publish(m *message) (ok, full bool) {
 	return true, false
 }
 
-// full reports whether a message of size bytes would break a bound on what
-// queues buffer; q.mu is held.
-func (q *queue) full(size int) bool {
+// full reports whether buffering d would break a bound on what queues
+// buffer: its cost and any growth of the ring's slots; q.mu is held.
+func (q *queue) full(d delivery) bool {
 	o := &q.r.b.o
-	return q.buf.len() >= o.MaxQueueLength || q.buf.bytes+size > o.MaxQueueBytes ||
-		q.r.b.queuedBytes.Load()+int64(size) > int64(o.MaxQueuedBytes)
+	add := d.cost() + q.buf.growth()
+	return q.buf.len() >= o.MaxQueueLength || q.buf.bytes+add > o.MaxQueueBytes ||
+		q.r.b.queuedBytes.Load()+int64(add) > int64(o.MaxQueuedBytes)
 }
 
 // dispatch hands buffered messages to consumers with credit.
@@ -147,20 +201,23 @@ func (q *queue) offer(d delivery, fx *effects) bool {
 }
 
 // consume makes s a consumer of its queue.
-func (r *router) consume(s *subscription) {
-	q := r.queue(s.key)
+func (r *router) consume(s *subscription) error {
+	q, err := r.queue(s.key)
+	if err != nil {
+		return err
+	}
 	var fx effects
 	q.mu.Lock()
 	if q.dead {
 		q.mu.Unlock()
-		r.consume(s)
-		return
+		return r.consume(s)
 	}
 	s.q = q
 	q.consumers = append(q.consumers, s)
 	q.dispatchLocked(&fx)
 	q.mu.Unlock()
 	fx.apply()
+	return nil
 }
 
 // stopConsuming removes consumer s, puts what it had pending back at the
@@ -175,11 +232,7 @@ func (r *router) stopConsuming(s *subscription) {
 	q.consumers = slices.DeleteFunc(q.consumers, func(x *subscription) bool { return x == s })
 	q.requeueLocked(pending)
 	q.dispatchLocked(&fx)
-	if len(q.consumers) == 0 && q.buf.len() == 0 {
-		q.dead = true
-		delete(r.queues, q.name)
-		r.b.m.destinations[kindQueue].Dec()
-	}
+	r.removeIdleLocked(q)
 	q.mu.Unlock()
 	r.mu.Unlock()
 	fx.apply()

@@ -3,8 +3,9 @@ package broker
 import "sync/atomic"
 
 // ring is a growable double-ended queue of deliveries waiting in a queue.
-// It keeps the bytes its messages hold, and adds them to total, the count
-// of every queue of the broker.
+// It keeps the heap bytes it holds, its slots and its deliveries' messages
+// (see cost.go), and adds them to total, the count of every queue of the
+// broker.
 type ring struct {
 	buf        []delivery
 	head, size int
@@ -12,16 +13,30 @@ type ring struct {
 	total      *atomic.Int64
 }
 
+// minRing is the number of slots a ring starts with.
+const minRing = 4
+
 func (r *ring) len() int { return r.size }
+
+// growth is the bytes the ring's slots grow by to take one more delivery.
+func (r *ring) growth() int {
+	if r.size < len(r.buf) {
+		return 0
+	}
+	return slotsCost(r.nextLen()) - slotsCost(len(r.buf))
+}
+
+func (r *ring) nextLen() int { return max(minRing, 2*len(r.buf)) }
 
 func (r *ring) grow() {
 	if r.size < len(r.buf) {
 		return
 	}
-	next := make([]delivery, max(16, 2*len(r.buf)))
+	next := make([]delivery, r.nextLen())
 	for i := range r.size {
 		next[i] = r.buf[(r.head+i)%len(r.buf)]
 	}
+	r.held(slotsCost(len(next)) - slotsCost(len(r.buf)))
 	r.buf, r.head = next, 0
 }
 
@@ -29,7 +44,7 @@ func (r *ring) pushBack(d delivery) {
 	r.grow()
 	r.buf[(r.head+r.size)%len(r.buf)] = d
 	r.size++
-	r.held(d.msg.size())
+	r.held(d.cost())
 }
 
 func (r *ring) pushFront(d delivery) {
@@ -37,7 +52,7 @@ func (r *ring) pushFront(d delivery) {
 	r.head = (r.head + len(r.buf) - 1) % len(r.buf)
 	r.buf[r.head] = d
 	r.size++
-	r.held(d.msg.size())
+	r.held(d.cost())
 }
 
 func (r *ring) popFront() delivery {
@@ -45,11 +60,17 @@ func (r *ring) popFront() delivery {
 	r.buf[r.head] = delivery{}
 	r.head = (r.head + 1) % len(r.buf)
 	r.size--
-	r.held(-d.msg.size())
+	r.held(-d.cost())
 	if r.size == 0 && len(r.buf) > 1024 {
-		r.buf, r.head = nil, 0
+		r.release()
 	}
 	return d
+}
+
+// release drops the slots of an empty ring.
+func (r *ring) release() {
+	r.held(-slotsCost(len(r.buf)))
+	r.buf, r.head = nil, 0
 }
 
 // held accounts for n more (or, negative, fewer) bytes in the ring.

@@ -31,16 +31,20 @@ func TestQueueRoundRobin(t *testing.T) {
 
 // TestQueueBuffersWithoutConsumer checks that a queue keeps messages while
 // it has no consumer, up to each bound on what queues buffer: four
-// 1,000-byte messages where three fit, the fourth dropped and counted.
+// 1,000-byte messages where three fit, the fourth dropped and counted. The
+// byte bounds count what the messages, the queues and their first ring
+// slots cost in memory (see cost.go).
 func TestQueueBuffersWithoutConsumer(t *testing.T) {
+	message := messageStructCost + allocSize(len("/queue/later")) + allocSize(1000+1)
+	queue := queueCost("/queue/later") + slotsCost(minRing)
 	for _, tc := range []struct {
 		name  string
 		o     Options
 		dests []string // of the four messages
 	}{
 		{"messages per queue", Options{MaxQueueLength: 3}, []string{"later", "later", "later", "later"}},
-		{"bytes per queue", Options{MaxQueueBytes: 3500}, []string{"later", "later", "later", "later"}},
-		{"bytes of all queues", Options{MaxQueuedBytes: 3500}, []string{"later", "other", "later", "other"}},
+		{"bytes per queue", Options{MaxQueueBytes: slotsCost(minRing) + 3*message}, []string{"later", "later", "later", "later"}},
+		{"bytes of all queues", Options{MaxQueuedBytes: 2*queue + 3*message}, []string{"later", "other", "later", "other"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, tc.o)
@@ -67,12 +71,12 @@ func TestQueueBuffersWithoutConsumer(t *testing.T) {
 				}
 			}
 			c.expectNothing(30 * time.Millisecond)
-			q := h.b.r.queue("/queue/later")
+			q, _ := h.b.r.queue("/queue/later")
 			q.mu.Lock()
-			held := q.buf.bytes
+			held, slots := q.buf.bytes, slotsCost(len(q.buf.buf))
 			q.mu.Unlock()
-			if held != 0 {
-				t.Errorf("a drained queue still counts %d bytes", held)
+			if held != slots {
+				t.Errorf("a drained queue counts %d bytes, want its slots' %d", held, slots)
 			}
 		})
 	}

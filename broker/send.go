@@ -27,8 +27,7 @@ func (c *conn) onSend(f *stomp.Frame) error {
 	if tx, ok := f.Get("transaction"); ok {
 		return c.txAdd(tx, f)
 	}
-	c.publish(f, rt)
-	return nil
+	return c.publish(f, rt)
 }
 
 // authorizeSend asks the SendAuthorizer and adopts the identity it returns.
@@ -41,7 +40,7 @@ func (c *conn) authorizeSend(f *stomp.Frame) error {
 }
 
 // publish routes the SEND frame f to rt.
-func (c *conn) publish(f *stomp.Frame, rt route) {
+func (c *conn) publish(f *stomp.Frame, rt route) error {
 	m := newMessage(f, rt.key, rt.kind, c.b.messageSeq.Add(1), time.Now())
-	c.b.r.publish(m)
+	return c.b.r.publish(m)
 }

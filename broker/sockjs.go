@@ -139,6 +139,7 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	t := &sockjsTransport{wsTransport: wsTransport{ws: ws, out: out}}
 	c := b.newConn(t, transportWebSocket, remote, subject)
+	c.textOnly = true
 	if !b.track(c) {
 		ws.Close()
 		return
@@ -155,15 +156,11 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 // message with one JSON string per frame, written in pieces so that a large
 // frame is never escaped whole into memory.
 //
-// SockJS carries text only. A frame that is not valid UTF-8 cannot reach
-// the client intact, and a broker must not alter a body, so neither it nor
-// anything after it in the batch is written: the frames before it go out,
-// then the session ends with an ERROR of code CodeNotText. Deliveries not
-// written stay unacknowledged in a client ack mode and go back to their
-// queue when the session ends; in auto mode they counted as delivered once
-// handed to the writer, as after a failed write. The closing ERROR itself,
-// should it hold invalid UTF-8 (an echoed header), has those bytes replaced
-// with U+FFFD.
+// SockJS carries text only: the writer skips the messages that are not
+// valid UTF-8 before they reach the transport (see keepText). Any other
+// invalid UTF-8 in a frame (a RECEIPT or ERROR echoing this client's own
+// bytes, its own subscription id) is written with those bytes replaced by
+// U+FFFD.
 //
 // It embeds wsTransport for the socket, the read buffer and the message
 // reader; every transport method is its own.
@@ -214,30 +211,20 @@ func (t *sockjsTransport) writeBatch(c *conn, batch []outItem, deadline time.Tim
 		return err
 	}
 	for i := range batch {
-		parts, text := t.parts(c, &batch[i])
-		if !text {
-			if err := t.endMessage(); err != nil {
-				return err
-			}
-			c.failNow(&frameError{code: CodeNotText, message: "a frame for this session is not valid UTF-8, and SockJS carries text only"})
-			return nil
-		}
-		if err := t.writeFrame(parts); err != nil {
+		if err := t.writeFrame(t.parts(c, &batch[i])); err != nil {
 			return err
 		}
 	}
 	return t.endMessage()
 }
 
-// parts returns the pieces of the frame it, and whether they are valid
-// UTF-8.
-func (t *sockjsTransport) parts(c *conn, it *outItem) ([3][]byte, bool) {
+// parts returns the pieces of the frame it.
+func (t *sockjsTransport) parts(c *conn, it *outItem) [3][]byte {
 	if it.msg == nil {
-		return [3][]byte{it.raw}, utf8.Valid(it.raw)
+		return [3][]byte{it.raw}
 	}
 	t.pbuf = c.appendPrefix(t.pbuf[:0], it)
-	text := utf8.Valid(t.pbuf) && it.msg.isText(c.version)
-	return [3][]byte{t.pbuf, it.msg.common(c.version), it.msg.body}, text
+	return [3][]byte{t.pbuf, it.msg.common(c.version), it.msg.body}
 }
 
 // writeFrame adds one frame, made of parts, to the "a" message, starting

@@ -400,34 +400,41 @@ func TestSockJSMalformed(t *testing.T) {
 	}
 }
 
-// TestSockJSNotText checks that a frame SockJS cannot carry ends the
-// session with an ERROR after what came before it, and that a client-mode
-// delivery is not lost.
-func TestSockJSNotText(t *testing.T) {
+// TestSockJSSkipsWhatItCannotCarry checks that a message SockJS cannot
+// carry (a body that is not valid UTF-8) is skipped for a SockJS subscriber,
+// and counted, while a TCP subscriber of the same topic gets it: nobody's
+// session ends for what another client sent. A queue consumer in a client
+// mode does not keep it unacknowledged, so its credit is not held.
+func TestSockJSSkipsWhatItCannotCarry(t *testing.T) {
 	h := newHarness(t, Options{})
 	base := h.sockjsServer(t)
+	dropped := h.m.MessagesDropped.WithLabelValues(metrics.DropNotText)
 	t.Run("topic", func(t *testing.T) {
-		c, sc := connectSockJS(t, base, "")
+		before := value(t, dropped)
+		c, _ := connectSockJS(t, base, "")
 		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/bin", "receipt:s"))
 		c.expect("RECEIPT")
-		sendAll(h.connect(t, "pub"), "/topic/bin", "text first", "\xff\xfe", "after")
-		if f := c.expect("MESSAGE"); string(f.Body) != "text first" {
-			t.Fatalf("body %q", f.Body)
+		tcp := h.subscriber(t, "tcp", "/topic/bin")
+		sendAll(h.connect(t, "pub"), "/topic/bin", "\xff\xfe", "text")
+		expectBodies(tcp, "\xff\xfe", "text")
+		expectBodies(c, "text")
+		c.write(frame("UNSUBSCRIBE", "", "id:1", "receipt:still-there"))
+		c.expect("RECEIPT", "receipt-id:still-there")
+		if got := value(t, dropped) - before; got != 1 {
+			t.Fatalf("dropped{reason=not_text} rose by %v, want 1", got)
 		}
-		c.expectError(CodeNotText, "not valid UTF-8")
-		sc.expectGoAway(t)
 	})
 	t.Run("queue in client mode", func(t *testing.T) {
-		c, sc := connectSockJS(t, base, "")
-		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/bin", "ack:client-individual", "receipt:s"))
+		before := value(t, dropped)
+		c, _ := connectSockJS(t, base, "")
+		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/bin", "ack:client-individual", "prefetch-count:1", "receipt:s"))
 		c.expect("RECEIPT")
-		p := h.connect(t, "pub")
-		sendAll(p, "/queue/bin", "\x01\xff")
-		c.expectError(CodeNotText, "not valid UTF-8")
-		sc.expectGoAway(t)
-		p.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/bin"))
-		if f := p.expect("MESSAGE", "redelivered:true"); string(f.Body) != "\x01\xff" {
-			t.Fatalf("redelivered body %q", f.Body)
+		sendAll(h.connect(t, "pub"), "/queue/bin", "\x01\xff", "text")
+		expectBodies(c, "text")
+		c.write(frame("DISCONNECT", "", "receipt:bye"))
+		c.expect("RECEIPT", "receipt-id:bye")
+		if got := value(t, dropped) - before; got != 1 {
+			t.Fatalf("dropped{reason=not_text} rose by %v, want 1", got)
 		}
 	})
 }

@@ -34,9 +34,11 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 		return err
 	}
 	s := newSubscription(c, id, dest, rt, mode, prefetch)
+	if err := c.b.r.subscribe(s); err != nil {
+		return err
+	}
 	c.subs[s.id] = s
 	c.bySerial[s.serial] = s
-	c.b.r.subscribe(s)
 	c.b.m.subscriptions.Inc()
 	c.starting = s
 	return nil

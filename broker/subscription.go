@@ -43,6 +43,7 @@ type subscription struct {
 	prefetch int    // bound on pending
 	prefix   []byte // "MESSAGE\nsubscription:<id>\n" (and a user destination) in the connection's version
 	q        *queue // the queue consumed, for a queue subscription
+	slot     int32  // its slot in its topic's list, for a topic subscription; under the topic's mu
 
 	mu       sync.Mutex
 	seq      uint64      // last delivery sequence

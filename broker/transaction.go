@@ -68,7 +68,9 @@ func frameBytes(f *stomp.Frame) int {
 // message awaiting acknowledgement (settled meanwhile outside the
 // transaction, or earlier in it), the COMMIT fails with nothing applied.
 // Then its SENDs are published and the settled messages leave or go back to
-// their queues, in the transaction's order.
+// their queues, in the transaction's order. A SEND that would create a
+// destination beyond MaxDestinations is dropped and, once every other step
+// is done, fails the COMMIT.
 func (c *conn) onCommit(f *stomp.Frame) error {
 	name, tx, err := c.closeTx(f)
 	if err != nil {
@@ -83,10 +85,12 @@ func (c *conn) onCommit(f *stomp.Frame) error {
 		return err
 	}
 	for i := range steps {
-		steps[i].apply(c)
+		if serr := steps[i].apply(c); err == nil {
+			err = serr
+		}
 	}
 	c.log.Debug("transaction committed", "frames", len(tx.frames), "transaction", name)
-	return nil
+	return err
 }
 
 // txStep is a frame of a transaction being committed, resolved: a SEND and
@@ -165,12 +169,12 @@ func checkSettleable(steps []txStep) error {
 	return nil
 }
 
-func (st *txStep) apply(c *conn) {
+func (st *txStep) apply(c *conn) error {
 	if st.send != nil {
-		c.publish(st.send, st.rt)
-		return
+		return c.publish(st.send, st.rt)
 	}
 	st.ack.finish()
+	return nil
 }
 
 func (c *conn) onAbort(f *stomp.Frame) error {

@@ -18,13 +18,13 @@ const (
 	KindUser  = "user"
 
 	// Reasons a message is dropped.
-	DropNoSubscriber = "no_subscriber"
-	DropQueueFull    = "queue_full"
-	DropSlowConsumer = "slow_consumer"
-	DropAborted      = "aborted"
-	DropExpired      = "expired"
-	// A consumer's NACK with requeue:false discarded it.
-	DropNackDiscarded = "nack_discarded"
+	DropNoSubscriber  = "no_subscriber"
+	DropQueueFull     = "queue_full"
+	DropSlowConsumer  = "slow_consumer"
+	DropAborted       = "aborted"
+	DropExpired       = "expired"
+	DropNotText       = "not_text"       // a text-only transport (SockJS) cannot carry the body
+	DropNackDiscarded = "nack_discarded" // a consumer's NACK with requeue:false
 
 	// Stages at which a token is checked.
 	StageUpgrade   = "upgrade"
@@ -62,6 +62,9 @@ type Set struct {
 	MessagesPublished *prometheus.CounterVec
 	MessagesDelivered *prometheus.CounterVec
 	Destinations      *prometheus.GaugeVec
+	// DestinationsRefused counts SENDs and SUBSCRIBEs refused because they
+	// would have created a destination beyond the broker's limit.
+	DestinationsRefused prometheus.Counter
 	// Labels: reason (Drop*).
 	MessagesDropped         *prometheus.CounterVec
 	Subscriptions           prometheus.Gauge
@@ -98,6 +101,7 @@ func New(reg prometheus.Registerer) *Set {
 		MessagesDelivered:       counterVec("messages_delivered_total", "MESSAGE frames handed to subscribers.", "kind"),
 		Destinations:            gaugeVec("destinations", "Destinations that exist (with subscribers or buffered messages).", "kind"),
 		MessagesDropped:         counterVec("messages_dropped_total", "Messages not delivered, by reason.", "reason"),
+		DestinationsRefused:     counter("destinations_refused_total", "SENDs and SUBSCRIBEs refused because they would have created a destination beyond the limit."),
 		Subscriptions:           gauge("subscriptions", "Active subscriptions."),
 		QueueDepth:              gauge("queue_depth", "Messages buffered in queues, waiting for a consumer."),
 		SlowConsumerDisconnects: counter("slow_consumer_disconnects_total", "Connections cut off because they did not read fast enough."),
@@ -114,7 +118,7 @@ func New(reg prometheus.Registerer) *Set {
 	}
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
-		s.MessagesPublished, s.MessagesDelivered, s.Destinations, s.MessagesDropped,
+		s.MessagesPublished, s.MessagesDelivered, s.Destinations, s.DestinationsRefused, s.MessagesDropped,
 		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.DeliveryLatency,
 		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade,
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,

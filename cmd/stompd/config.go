@@ -67,6 +67,7 @@ type config struct {
 	MaxQueueLength        int
 	MaxQueueBytes         int
 	MaxQueuedBytes        int
+	MaxDestinations       int
 	MaxTransactions       int
 	MaxTransactionFrames  int
 	MaxTransactionBytes   int
@@ -145,8 +146,9 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.HeartBeat, "heart-beat", 10*time.Second, "heart-beat interval the server offers")
 	fs.DurationVar(&c.MinHeartBeat, "min-heart-beat", time.Second, "shortest heart-beat interval the server accepts")
 	fs.IntVar(&c.MaxQueueLength, "max-queue-length", 100000, "messages buffered per queue")
-	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", 64<<20, "bytes buffered per queue")
-	fs.IntVar(&c.MaxQueuedBytes, "max-queued-bytes", 1<<30, "bytes buffered by all queues together")
+	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", 64<<20, "memory in bytes a queue's buffered messages may take")
+	fs.IntVar(&c.MaxQueuedBytes, "max-queued-bytes", 1<<30, "memory in bytes all queues and their buffered messages may take together")
+	fs.IntVar(&c.MaxDestinations, "max-destinations", 100000, "most topics, queues and user destinations at once; a SEND or SUBSCRIBE that would create one more is refused")
 	fs.IntVar(&c.MaxTransactions, "max-transactions", 16, "open transactions per connection")
 	fs.IntVar(&c.MaxTransactionFrames, "max-transaction-frames", 1000, "SEND, ACK and NACK frames per transaction")
 	fs.IntVar(&c.MaxTransactionBytes, "max-transaction-bytes", 4<<20, "bytes a connection's open transactions may hold until COMMIT")
@@ -224,6 +226,7 @@ func (c *config) checkNumbers() error {
 		"max-subscriptions": c.MaxSubscriptions, "max-unacked": c.MaxUnacked,
 		"max-pending-bytes": c.MaxPendingBytes, "max-queue-length": c.MaxQueueLength,
 		"max-queue-bytes": c.MaxQueueBytes, "max-queued-bytes": c.MaxQueuedBytes,
+		"max-destinations": c.MaxDestinations,
 		"max-transactions": c.MaxTransactions, "max-transaction-frames": c.MaxTransactionFrames,
 		"max-transaction-bytes": c.MaxTransactionBytes, "max-tickets-per-login": c.MaxTicketsPerLogin,
 		"min-password-length": c.MinPasswordLength,

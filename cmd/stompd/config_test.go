@@ -102,6 +102,7 @@ func TestConfigRejects(t *testing.T) {
 		{"invalid duration", `access-ttl = "soon"`, nil, "access-ttl"},
 		{"negative duration", `access-ttl = "-1m"`, nil, "access-ttl"},
 		{"zero limit", `max-body-size = 0`, nil, "max-body-size"},
+		{"zero destinations", "", []string{"--max-destinations", "0"}, "max-destinations"},
 		{"wrong type", `max-headers = "many"`, nil, "max-headers"},
 		{"nested table", "[limits]\nmax = 1", nil, `"limits"`},
 		{"bad log format", `log-format = "xml"`, nil, "log-format"},

@@ -125,6 +125,7 @@ func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
 		MaxQueueLength:            c.MaxQueueLength,
 		MaxQueueBytes:             c.MaxQueueBytes,
 		MaxQueuedBytes:            c.MaxQueuedBytes,
+		MaxDestinations:           c.MaxDestinations,
 		MaxTransactions:           c.MaxTransactions,
 		MaxTransactionFrames:      c.MaxTransactionFrames,
 		MaxTransactionBytes:       c.MaxTransactionBytes,
