@@ -38,12 +38,18 @@ func (c *conn) handle(f *stomp.Frame) bool {
 		c.fail(asFrameError(err), receipt)
 		return false
 	}
-	if receipt, ok := f.Get("receipt"); ok && f.Command != stomp.CONNECT && f.Command != stomp.STOMP {
-		c.sendReceipt(receipt)
-	}
-	if s := c.starting; s != nil {
+	receipt, ok := f.Get("receipt")
+	ok = ok && f.Command != stomp.CONNECT && f.Command != stomp.STOMP
+	switch s := c.starting; {
+	case s != nil:
 		c.starting = nil
-		s.start()
+		var raw []byte
+		if ok {
+			raw = c.receiptFrame(receipt)
+		}
+		s.start(raw)
+	case ok:
+		c.send(stomp.RECEIPT, c.receiptFrame(receipt))
 	}
 	if f.Command == stomp.DISCONNECT {
 		c.closeWith(nil, "client disconnected")
@@ -102,11 +108,12 @@ func (c *conn) onSecondConnect(f *stomp.Frame) error {
 	return protocolErrorf("already connected: a second %s frame", f.Command)
 }
 
-func (c *conn) sendReceipt(id []byte) {
+// receiptFrame encodes the RECEIPT for receipt id.
+func (c *conn) receiptFrame(id []byte) []byte {
 	b := make([]byte, 0, 24+len(id))
 	b = stomp.AppendCommand(b, stomp.RECEIPT)
 	b = stomp.AppendHeader(b, stomp.RECEIPT, []byte("receipt-id"), id, c.version)
-	c.send(stomp.RECEIPT, stomp.AppendBody(b, nil))
+	return stomp.AppendBody(b, nil)
 }
 
 // require returns the value of a header the frame must carry.

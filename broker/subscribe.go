@@ -40,7 +40,9 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 	c.subs[s.id] = s
 	c.bySerial[s.serial] = s
 	c.b.m.subscriptions.Inc()
-	c.starting = s
+	if s.kind == kindQueue {
+		c.starting = s
+	}
 	return nil
 }
 

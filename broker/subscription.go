@@ -74,18 +74,26 @@ func newSubscription(c *conn, id string, dest []byte, rt route, mode ackMode, pr
 }
 
 // start lets a new queue consumer take messages, and hands it what its
-// queue holds. The session calls it once the SUBSCRIBE's RECEIPT is queued,
-// so that the RECEIPT comes before every message of the subscription: until
-// then the consumer is registered but refuses deliveries, which stay in the
-// queue or go to other consumers.
-func (s *subscription) start() {
-	if s.kind != kindQueue {
-		return
+// queue holds. The session calls it once the SUBSCRIBE took effect, with the
+// encoded RECEIPT if one was asked for. Until then the consumer is registered
+// but refuses deliveries, which stay in the queue or go to other consumers.
+// The RECEIPT is queued under the queue's lock in the same step that lets
+// the consumer take messages: it comes before every message of the
+// subscription, and a client that has read it takes its turn for the next
+// message sent.
+func (s *subscription) start(receipt []byte) {
+	var fx effects
+	q := s.q
+	q.mu.Lock()
+	if receipt != nil {
+		fx.add(s.c, s.c.out.push(outItem{cmd: stomp.RECEIPT, raw: receipt}, s.c.b.o.MaxPendingBytes))
 	}
 	s.mu.Lock()
 	s.starting = false
 	s.mu.Unlock()
-	s.q.dispatch()
+	q.dispatchLocked(&fx)
+	q.mu.Unlock()
+	fx.apply()
 }
 
 // tracked reports whether deliveries must be remembered until settled.
