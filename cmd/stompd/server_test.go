@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -148,4 +150,19 @@ func (ts *testServer) connectTCP(t testing.TB, access string) *peer {
 	p := dialTCP(t, ts.stompAddr)
 	p.connect("Authorization:Bearer " + access)
 	return p
+}
+
+// metricsText returns the server's /metrics page.
+func metricsText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -33,18 +33,3 @@ func TestMaxTicketsPerLoginFlag(t *testing.T) {
 		t.Errorf("--max-tickets-per-login 0: exit %d, stderr %q", code, msg)
 	}
 }
-
-// metricsText returns the server's /metrics page.
-func metricsText(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
