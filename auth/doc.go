@@ -51,8 +51,9 @@
 // CONNECT, AuthorizeFrame on every later frame that carries Authorization
 // and on every SEND and SUBSCRIBE, and SessionError when a session's
 // deadline (Claims.Expires) fires. Errors meant for a peer are *Error:
-// Code for the ERROR frame's code header, Error for its message header,
-// Status and Name for HTTP.
+// Error for people (an ERROR frame's message header), Status and Name for
+// HTTP. auth knows no STOMP ERROR codes: the broker's side maps the kind of
+// an *Error (its Name) to one.
 //
 // # Rules
 //

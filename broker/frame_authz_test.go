@@ -28,7 +28,7 @@ func (g tokenGrant) AuthorizeSend(_ context.Context, id Identity, f *stomp.Frame
 	case string(tok) == "Bearer other":
 		return Identity{Subject: "mallory", Expires: g.clock.Now().Add(time.Hour)}, nil
 	}
-	return Identity{}, codedError{code: CodeUnauthorized}
+	return Identity{}, denied(CodeUnauthorized)
 }
 
 // frameAuthzHarness serves sessions of alice whose token expires a minute

@@ -28,16 +28,15 @@ type ConnectInfo struct {
 }
 
 // UpgradeAuthenticator checks a WebSocket upgrade request before it is
-// upgraded. An error with a Status() int method sets the HTTP status (401
-// otherwise), one with a Name() string method the "error" code of the JSON
-// body ("unauthorized" otherwise); its Error() is the body's "message".
+// upgraded. A refusal is answered with the Status (401 by default), Name
+// ("unauthorized" by default) and Message of the *Error it returns.
 type UpgradeAuthenticator interface {
 	AuthenticateUpgrade(r *http.Request) (subject string, err error)
 }
 
 // ConnectAuthenticator establishes the identity of a CONNECT (or STOMP)
-// frame. An error with a Code() string method sets the ERROR code header
-// ("unauthorized" otherwise).
+// frame. The Code of the *Error it returns sets the ERROR code header
+// ("unauthorized" by default).
 type ConnectAuthenticator interface {
 	AuthenticateConnect(ctx context.Context, c ConnectInfo) (Identity, error)
 }
@@ -47,8 +46,8 @@ type ConnectAuthenticator interface {
 // ABORT, UNSUBSCRIBE, DISCONNECT), which needs no right beyond a valid
 // token. When the frame carries its own Authorization header it verifies it
 // and returns the refreshed identity, which the session adopts (moving its
-// deadline); otherwise it returns id unchanged, or an error (code from a
-// Code() string method, "forbidden" otherwise). The frame is valid only
+// deadline); otherwise it returns id unchanged, or an error (the Code of an
+// *Error, "forbidden" by default). The frame is valid only
 // during the call.
 type SendAuthorizer interface {
 	AuthorizeSend(ctx context.Context, id Identity, f *stomp.Frame) (Identity, error)
@@ -112,12 +111,14 @@ func newHooks(o *Options) hooks {
 }
 
 // hookFailure turns a hook's error into the ERROR frame it causes: the
-// error's Code() when it has one, def otherwise.
+// code of an *Error when it has one, def otherwise.
 func hookFailure(err error, def string) *frameError {
-	code := def
-	var c interface{ Code() string }
-	if errors.As(err, &c) && c.Code() != "" {
-		code = c.Code()
+	var e *Error
+	if !errors.As(err, &e) {
+		return &frameError{code: def, message: err.Error()}
 	}
-	return &frameError{code: code, message: err.Error()}
+	if e.Code != "" {
+		def = e.Code
+	}
+	return &frameError{code: def, message: e.Message}
 }

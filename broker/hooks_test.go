@@ -48,15 +48,8 @@ func (h *testHooks) AuthorizeSubscribe(_ context.Context, id Identity, f *stomp.
 	return h.subscribe(id, dest)
 }
 
-// codedError carries an ERROR code and an HTTP status, as auth's errors do.
-type codedError struct {
-	code   string
-	status int
-}
-
-func (e codedError) Error() string { return "denied by test" }
-func (e codedError) Code() string  { return e.code }
-func (e codedError) Status() int   { return e.status }
+// denied is a hook's typed refusal with the given ERROR code.
+func denied(code string) error { return &Error{Code: code, Message: "denied by test"} }
 
 func TestHookErrors(t *testing.T) {
 	plain := errors.New("no such grant")
@@ -69,7 +62,7 @@ func TestHookErrors(t *testing.T) {
 		{"connect refused", &testHooks{connect: func(ConnectInfo) (Identity, error) { return Identity{}, plain }},
 			"", CodeUnauthorized, "no such grant"},
 		{"connect refused with a code", &testHooks{connect: func(ConnectInfo) (Identity, error) {
-			return Identity{}, codedError{code: CodeSessionRevoked}
+			return Identity{}, denied(CodeSessionRevoked)
 		}}, "", CodeSessionRevoked, "denied by test"},
 		{"connect with an expired token", &testHooks{connect: func(ConnectInfo) (Identity, error) {
 			return Identity{Subject: "a", Expires: time.Now().Add(-time.Second)}, nil
@@ -80,7 +73,7 @@ func TestHookErrors(t *testing.T) {
 		{"send refused", &testHooks{send: func(Identity, []byte) (Identity, error) { return Identity{}, plain }},
 			frame("SEND", "", "destination:/topic/a"), CodeForbidden, "no such grant"},
 		{"subscribe refused", &testHooks{subscribe: func(Identity, []byte) (Identity, error) {
-			return Identity{}, codedError{code: CodeTokenExpired}
+			return Identity{}, denied(CodeTokenExpired)
 		}}, frame("SUBSCRIBE", "", "id:1", "destination:/topic/a"), CodeTokenExpired, "denied by test"},
 		{"refresh names another subject", &testHooks{send: func(id Identity, _ []byte) (Identity, error) {
 			return Identity{Subject: "mallory"}, nil

@@ -359,7 +359,7 @@ func TestSockJSRefusals(t *testing.T) {
 			return "", errors.New("no ticket")
 		}}}, false, "", http.StatusUnauthorized},
 		{"upgrade refused with a status", Options{Upgrade: &testHooks{upgrade: func(*http.Request) (string, error) {
-			return "", codedError{status: http.StatusTooManyRequests}
+			return "", &Error{Status: http.StatusTooManyRequests, Message: "denied by test"}
 		}}}, false, "", http.StatusTooManyRequests},
 		{"too many connections", Options{MaxConnections: 1}, true, "", http.StatusServiceUnavailable},
 	}

@@ -222,7 +222,7 @@ func TestWebSocketRefusals(t *testing.T) {
 			return "", errors.New("no ticket")
 		}}}, "", http.StatusUnauthorized},
 		{"upgrade refused with a status", Options{Upgrade: &testHooks{upgrade: func(*http.Request) (string, error) {
-			return "", codedError{status: http.StatusTooManyRequests}
+			return "", &Error{Status: http.StatusTooManyRequests, Message: "denied by test"}
 		}}}, "", http.StatusTooManyRequests},
 	}
 	for _, tt := range tests {

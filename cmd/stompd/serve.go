@@ -100,7 +100,7 @@ func (s *server) build() error {
 
 // logout closes the live STOMP sessions of a login that ended.
 func (s *server) logout(sid string) {
-	n := s.broker.CloseSessions(func(id broker.Identity) bool { return id.SessionID == sid }, auth.CodeSessionRevoked, "session revoked")
+	n := s.broker.CloseSessions(func(id broker.Identity) bool { return id.SessionID == sid }, broker.CodeSessionRevoked, "session revoked")
 	s.log.Info("login ended", "sessions_closed", n)
 }
 
@@ -108,7 +108,7 @@ func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
 	hooks := brokerAuth{s.auth}
 	return broker.Options{
 		Logger: log, Metrics: s.metrics,
-		Upgrade: s.auth, Connect: hooks, Send: hooks, Subscribe: hooks,
+		Upgrade: hooks, Connect: hooks, Send: hooks, Subscribe: hooks,
 		CheckOrigin:               s.auth.CheckOrigin,
 		ClientAddress:             c.proxies.ClientAddress,
 		MaxBodySize:               c.MaxBodySize,
