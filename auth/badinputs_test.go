@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/stompd/stompd/stomp"
 )
 
 // outcome is how an attempt ended: an HTTP status and JSON error code
@@ -65,7 +63,7 @@ func (fx *fixture) tryTicket(t *testing.T, access string) outcome {
 }
 
 func (fx *fixture) tryConnect(token, upgradeSubject string) outcome {
-	_, err := fx.svc.Connect(frame(stomp.CONNECT, "accept-version", "1.2", "Authorization", "Bearer "+token), upgradeSubject)
+	_, err := fx.svc.Connect(bearerHeader(token), upgradeSubject)
 	return errOutcome(err)
 }
 
@@ -82,13 +80,19 @@ func (fx *fixture) tryLogin(t *testing.T, email, pw string, header ...string) ou
 	return httpOutcome(t, fx.do(t, "POST", "/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, email, pw), header...))
 }
 
-func (fx *fixture) tryFrame(t *testing.T, email string, f *stomp.Frame) outcome {
+func (fx *fixture) tryRequest(t *testing.T, email string, r Request) outcome {
+	_, err := fx.svc.Authorize(fx.session(t, email), r)
+	return errOutcome(err)
+}
+
+// session logs email in and returns the claims of its session.
+func (fx *fixture) session(t *testing.T, email string) Claims {
+	t.Helper()
 	c, err := fx.svc.VerifyAccess(fx.login(t, email).AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = fx.svc.AuthorizeFrame(c, f)
-	return errOutcome(err)
+	return c
 }
 
 func (fx *fixture) logout(t *testing.T, tr tokenResponse) {
@@ -178,7 +182,7 @@ func TestBadInputs(t *testing.T) {
 		}, invalidToken},
 		{"ticket as passcode at CONNECT", func(t *testing.T, fx *fixture) outcome {
 			tk := fx.ticket(t, fx.login(t, "alice@example.com").AccessToken)
-			_, err := fx.svc.Connect(frame(stomp.CONNECT, "login", "alice", "passcode", tk), "")
+			_, err := fx.svc.Connect(Credential{Value: tk}, "")
 			return errOutcome(err)
 		}, invalidToken},
 		{"access token as ticket", func(t *testing.T, fx *fixture) outcome {
@@ -265,7 +269,7 @@ func TestBadInputs(t *testing.T) {
 			return fx.tryTicket(t, tr.AccessToken)
 		}), outcome{status: 401, name: "session_revoked"}},
 		{"CONNECT without credentials", func(t *testing.T, fx *fixture) outcome {
-			_, err := fx.svc.Connect(frame(stomp.CONNECT, "accept-version", "1.2", "login", "alice"), "")
+			_, err := fx.svc.Connect(Credential{}, "")
 			return errOutcome(err)
 		}, outcome{status: 401, name: "missing_token"}},
 		{"CONNECT with a token of another subject than the ticket's", func(t *testing.T, fx *fixture) outcome {
@@ -273,22 +277,23 @@ func TestBadInputs(t *testing.T) {
 		}, invalidToken},
 		{"SEND with another user's token", func(t *testing.T, fx *fixture) outcome {
 			bob := fx.login(t, "bob@example.com").AccessToken
-			return fx.tryFrame(t, "alice@example.com", frame(stomp.SEND, "destination", "/topic/chat", "Authorization", "Bearer "+bob))
+			return fx.tryRequest(t, "alice@example.com", sendTo("/topic/chat", bearerHeader(bob)))
 		}, forbidden},
 		{"SEND with an expired session and no fresh token", func(t *testing.T, fx *fixture) outcome {
 			c, _ := fx.svc.VerifyAccess(fx.login(t, "alice@example.com").AccessToken)
 			fx.clock.Advance(16 * time.Minute)
-			_, err := fx.svc.AuthorizeFrame(c, frame(stomp.SEND, "destination", "/topic/chat"))
+			_, err := fx.svc.Authorize(c, sendTo("/topic/chat"))
 			return errOutcome(err)
 		}, tokenExpired},
 		{"SUBSCRIBE outside the rules", func(t *testing.T, fx *fixture) outcome {
-			return fx.tryFrame(t, "alice@example.com", frame(stomp.SUBSCRIBE, "id", "0", "destination", "/admin/metrics"))
+			return fx.tryRequest(t, "alice@example.com", subscribeTo("/admin/metrics"))
 		}, forbidden},
 		{"SEND to a destination no rule names", func(t *testing.T, fx *fixture) outcome {
-			return fx.tryFrame(t, "alice@example.com", frame(stomp.SEND, "destination", "/exchange/x"))
+			return fx.tryRequest(t, "alice@example.com", sendTo("/exchange/x"))
 		}, forbidden},
-		{"SEND to /sys/auth/refresh without Authorization", func(t *testing.T, fx *fixture) outcome {
-			return fx.tryFrame(t, "alice@example.com", frame(stomp.SEND, "destination", RefreshDestination, "receipt", "r1"))
+		{"in-band refresh without Authorization", func(t *testing.T, fx *fixture) outcome {
+			_, err := fx.svc.Refresh(fx.session(t, "alice@example.com"), Credential{})
+			return errOutcome(err)
 		}, outcome{status: 401, name: "missing_token"}},
 		{"cross-origin login", func(t *testing.T, fx *fixture) outcome {
 			return fx.tryLogin(t, "alice@example.com", password, "Origin", "https://evil.example")

@@ -47,10 +47,12 @@
 //
 // # STOMP
 //
-// The broker calls AuthenticateUpgrade on the upgrade request, Connect on
-// CONNECT, AuthorizeFrame on every later frame that carries Authorization
-// and on every SEND and SUBSCRIBE, and SessionError when a session's
-// deadline (Claims.Expires) fires. Errors meant for a peer are *Error:
+// auth knows no STOMP frames: the broker resolves them and its hooks hand
+// auth plain values. AuthenticateUpgrade checks the upgrade request,
+// Connect a CONNECT's Credential, Authorize every later Request (the right
+// it needs on its resolved destination, and its credential, if any),
+// Refresh an in-band refresh, and SessionError tells whether a session
+// (until Claims.Expires) must end. Errors meant for a peer are *Error:
 // Error for people (an ERROR frame's message header), Status and Name for
 // HTTP. auth knows no STOMP ERROR codes: the broker's side maps the kind of
 // an *Error (its Name) to one.
@@ -58,11 +60,10 @@
 // # Rules
 //
 // Of the rule patterns matching a destination, the most specific decides
-// (see Rule). A SUBSCRIBE to /user/queue/<name> or /user/topic/<name> is the
-// session's own user destination and is checked against the rules as
-// /user/<sub>/queue/<name>; one to another user's /user/<sub>/<dest> is
-// always refused; a SEND to /user/<sub>/<dest> is checked as written. The
-// {sub} pattern segment stands for the session's subject. /user/
+// (see Rule). Rules are matched against the destination as the broker
+// routes it, so a SUBSCRIBE to /user/queue/<name> is checked as
+// /user/<sub>/queue/<name>; reading another user's destination is always
+// refused. The {sub} pattern segment stands for the session's subject. /user/
 // destinations no pattern matches follow built-in rules: their owner may
 // read and write them, anybody may send to them. See Rule and DefaultRules.
 //

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/stompd/stompd/metrics"
-	"github.com/stompd/stompd/stomp"
 )
 
 // clock is a settable time source.
@@ -356,13 +355,24 @@ func signWith(t testing.TB, m jwt.SigningMethod, key any, c jwt.MapClaims, heade
 	return s
 }
 
-// frame builds a STOMP frame from key, value pairs.
-func frame(cmd stomp.Command, kv ...string) *stomp.Frame {
-	f := &stomp.Frame{Command: cmd}
-	for i := 0; i+1 < len(kv); i += 2 {
-		f.Add(kv[i], kv[i+1])
+// bearerHeader is the credential of an Authorization: Bearer <tok> header.
+func bearerHeader(tok string) Credential {
+	return Credential{Value: "Bearer " + tok, Authorization: true}
+}
+
+// sendTo is a SEND's request to dest, with its credential if any.
+func sendTo(dest string, cred ...Credential) Request {
+	r := Request{Right: WriteRight, Destination: dest}
+	if len(cred) > 0 {
+		r.Credential = cred[0]
 	}
-	return f
+	return r
+}
+
+// subscribeTo is a SUBSCRIBE's request to its own (not another user's)
+// destination dest.
+func subscribeTo(dest string) Request {
+	return Request{Right: ReadRight, Destination: dest}
 }
 
 // failures returns stompd_auth_failures_total{stage,reason}.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"time"
-
-	"github.com/stompd/stompd/stomp"
 )
 
 // Identity is who a session acts for, established at CONNECT.
@@ -19,14 +17,6 @@ type Identity struct {
 	Expires time.Time
 }
 
-// ConnectInfo is what a ConnectAuthenticator sees of a CONNECT.
-type ConnectInfo struct {
-	Frame          *stomp.Frame // valid only during the call
-	Transport      string       // "tcp" or "websocket"
-	RemoteAddr     string
-	UpgradeSubject string // what the UpgradeAuthenticator returned; "" over TCP
-}
-
 // UpgradeAuthenticator checks a WebSocket upgrade request before it is
 // upgraded. A refusal is answered with the Status (401 by default), Name
 // ("unauthorized" by default) and Message of the *Error it returns.
@@ -34,28 +24,24 @@ type UpgradeAuthenticator interface {
 	AuthenticateUpgrade(r *http.Request) (subject string, err error)
 }
 
-// ConnectAuthenticator establishes the identity of a CONNECT (or STOMP)
-// frame. The Code of the *Error it returns sets the ERROR code header
-// ("unauthorized" by default).
-type ConnectAuthenticator interface {
-	AuthenticateConnect(ctx context.Context, c ConnectInfo) (Identity, error)
+// Authorizer decides on the requests of a session (see Request): its
+// CONNECT, every SEND and SUBSCRIBE, and every other frame that carries a
+// credential. It returns the session's identity from then on: for CONNECT
+// the session's, otherwise the one the session had or, when the frame
+// carried a fresh token of the same subject, the one that token gives,
+// which moves the session's deadline. A refusal ends the session with an
+// ERROR frame: the Code and Message of the *Error it returns, or by default
+// code unauthorized for CONNECT and forbidden otherwise.
+type Authorizer interface {
+	Authorize(ctx context.Context, r Request) (Identity, error)
 }
 
-// SendAuthorizer sees every SEND, and every other frame of a session but
-// SUBSCRIBE that carries an Authorization header (ACK, NACK, BEGIN, COMMIT,
-// ABORT, UNSUBSCRIBE, DISCONNECT), which needs no right beyond a valid
-// token. When the frame carries its own Authorization header it verifies it
-// and returns the refreshed identity, which the session adopts (moving its
-// deadline); otherwise it returns id unchanged, or an error (the Code of an
-// *Error, "forbidden" by default). The frame is valid only
-// during the call.
-type SendAuthorizer interface {
-	AuthorizeSend(ctx context.Context, id Identity, f *stomp.Frame) (Identity, error)
-}
-
-// SubscribeAuthorizer is SendAuthorizer for SUBSCRIBE.
-type SubscribeAuthorizer interface {
-	AuthorizeSubscribe(ctx context.Context, id Identity, f *stomp.Frame) (Identity, error)
+// Refresher extends a session in band: a SEND to RefreshDestination hands
+// it the session's identity and the frame's credential, and does nothing
+// else. It returns the identity the session adopts, of the same subject,
+// or an error as an Authorizer does (code forbidden by default).
+type Refresher interface {
+	Refresh(ctx context.Context, session Identity, c Credential) (Identity, error)
 }
 
 // AllowAll implements every hook and allows everything. It is meant for
@@ -65,47 +51,42 @@ type AllowAll struct{}
 // AuthenticateUpgrade allows every upgrade, with no subject.
 func (AllowAll) AuthenticateUpgrade(*http.Request) (string, error) { return "", nil }
 
-// AuthenticateConnect returns the login header as the subject, or
-// "anonymous" when there is none; the identity never expires.
-func (AllowAll) AuthenticateConnect(_ context.Context, c ConnectInfo) (Identity, error) {
-	sub := c.Frame.Value("login")
+// Authorize accepts a CONNECT as the subject its login header names, or
+// "anonymous" when there is none, never expiring, and returns the
+// session's identity unchanged for every other request.
+func (AllowAll) Authorize(_ context.Context, r Request) (Identity, error) {
+	if r.Action != ActionConnect {
+		return r.Session, nil
+	}
+	sub := r.Login
 	if sub == "" {
 		sub = "anonymous"
 	}
 	return Identity{Subject: sub}, nil
 }
 
-// AuthorizeSend returns id unchanged.
-func (AllowAll) AuthorizeSend(_ context.Context, id Identity, _ *stomp.Frame) (Identity, error) {
-	return id, nil
-}
-
-// AuthorizeSubscribe returns id unchanged.
-func (AllowAll) AuthorizeSubscribe(_ context.Context, id Identity, _ *stomp.Frame) (Identity, error) {
-	return id, nil
+// Refresh returns the session's identity unchanged.
+func (AllowAll) Refresh(_ context.Context, session Identity, _ Credential) (Identity, error) {
+	return session, nil
 }
 
 // hooks is the set of hooks a Broker calls, nil ones replaced by AllowAll.
 type hooks struct {
-	upgrade   UpgradeAuthenticator
-	connect   ConnectAuthenticator
-	send      SendAuthorizer
-	subscribe SubscribeAuthorizer
+	upgrade    UpgradeAuthenticator
+	authorizer Authorizer
+	refresher  Refresher
 }
 
 func newHooks(o *Options) hooks {
-	h := hooks{upgrade: o.Upgrade, connect: o.Connect, send: o.Send, subscribe: o.Subscribe}
+	h := hooks{upgrade: o.Upgrade, authorizer: o.Authorizer, refresher: o.Refresher}
 	if h.upgrade == nil {
 		h.upgrade = AllowAll{}
 	}
-	if h.connect == nil {
-		h.connect = AllowAll{}
+	if h.authorizer == nil {
+		h.authorizer = AllowAll{}
 	}
-	if h.send == nil {
-		h.send = AllowAll{}
-	}
-	if h.subscribe == nil {
-		h.subscribe = AllowAll{}
+	if h.refresher == nil {
+		h.refresher = AllowAll{}
 	}
 	return h
 }

@@ -22,10 +22,9 @@ type Options struct {
 
 	// Hooks. A nil hook allows everything, as AllowAll does: meant for tests
 	// and embedding only.
-	Upgrade   UpgradeAuthenticator
-	Connect   ConnectAuthenticator
-	Send      SendAuthorizer
-	Subscribe SubscribeAuthorizer
+	Upgrade    UpgradeAuthenticator
+	Authorizer Authorizer
+	Refresher  Refresher
 	// CheckOrigin decides whether a WebSocket upgrade's Origin is allowed.
 	// nil: same origin only (a request without Origin is allowed). A refused
 	// origin is answered 403 before any upgrade.

@@ -280,14 +280,14 @@ func TestSockJSSession(t *testing.T) {
 			}
 			return "alice", nil
 		},
-		connect: func(ci ConnectInfo) (Identity, error) {
+		connect: func(ci Request) (Identity, error) {
 			if ci.Transport != metrics.TransportWebSocket || ci.UpgradeSubject != "alice" {
 				return Identity{}, errors.New("wrong connect info")
 			}
 			return Identity{Subject: ci.UpgradeSubject}, nil
 		},
 	}
-	h := newHarness(t, Options{Upgrade: hooks, Connect: hooks})
+	h := newHarness(t, Options{Upgrade: hooks, Authorizer: hooks})
 	c, sc := connectSockJS(t, h.sockjsServer(t), "?ticket=t1")
 	if n := value(t, h.m.Connections.WithLabelValues(metrics.TransportWebSocket)); n != 1 {
 		t.Fatalf("%v websocket connections, want 1", n)

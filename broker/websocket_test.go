@@ -83,14 +83,14 @@ func (c *wsClient) expect(cmd string) *stomp.Frame {
 func TestWebSocketSession(t *testing.T) {
 	hooks := &testHooks{
 		upgrade: func(*http.Request) (string, error) { return "alice", nil },
-		connect: func(ci ConnectInfo) (Identity, error) {
+		connect: func(ci Request) (Identity, error) {
 			if ci.Transport != "websocket" || ci.UpgradeSubject != "alice" {
 				return Identity{}, errors.New("wrong connect info")
 			}
 			return Identity{Subject: ci.UpgradeSubject}, nil
 		},
 	}
-	h := newHarness(t, Options{Upgrade: hooks, Connect: hooks})
+	h := newHarness(t, Options{Upgrade: hooks, Authorizer: hooks})
 	c, resp, err := dialWS(t, h.wsServer(t), nil)
 	if err != nil {
 		t.Fatal(err)

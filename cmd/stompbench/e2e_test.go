@@ -18,7 +18,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/broker"
-	"github.com/stompd/stompd/stomp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,7 +33,7 @@ func startServer(t *testing.T, o broker.Options, auth *fakeAuth) server {
 	t.Helper()
 	o.CheckOrigin = func(*http.Request) bool { return true }
 	if auth != nil {
-		o.Upgrade, o.Connect, o.Send = auth, auth, auth
+		o.Upgrade, o.Authorizer = auth, auth
 	}
 	b := broker.New(o)
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -277,24 +276,25 @@ func (a *fakeAuth) AuthenticateUpgrade(r *http.Request) (string, error) {
 	return a.email, nil
 }
 
-func (a *fakeAuth) AuthenticateConnect(_ context.Context, c broker.ConnectInfo) (broker.Identity, error) {
-	if c.Frame.Value("Authorization") != "Bearer "+a.token {
+// Authorize accepts a CONNECT with the token (over WebSocket, of the
+// ticket's user), and checks and counts the token on any later frame that
+// carries one.
+func (a *fakeAuth) Authorize(_ context.Context, r broker.Request) (broker.Identity, error) {
+	token := broker.Credential{Value: "Bearer " + a.token, Authorization: true}
+	switch {
+	case r.Action == broker.ActionConnect && r.Credential != token:
 		return broker.Identity{}, errors.New("no valid token")
-	}
-	if c.Transport == "websocket" && c.UpgradeSubject != a.email {
+	case r.Action == broker.ActionConnect && r.Transport == "websocket" && r.UpgradeSubject != a.email:
 		return broker.Identity{}, errors.New("ticket and token disagree")
+	case r.Action == broker.ActionConnect:
+		return broker.Identity{Subject: a.email}, nil
+	case r.Action == broker.ActionSubscribe || r.Credential == broker.Credential{}:
+		return r.Session, nil
+	case r.Credential != token:
+		return r.Session, errors.New("bad token on SEND")
 	}
-	return broker.Identity{Subject: a.email}, nil
-}
-
-func (a *fakeAuth) AuthorizeSend(_ context.Context, id broker.Identity, f *stomp.Frame) (broker.Identity, error) {
-	if v, ok := f.Get("Authorization"); ok {
-		if string(v) != "Bearer "+a.token {
-			return id, errors.New("bad token on SEND")
-		}
-		a.authorizedSends.Add(1)
-	}
-	return id, nil
+	a.authorizedSends.Add(1)
+	return r.Session, nil
 }
 
 // Cancelling the run (as SIGINT does) stops publishing, lets what was sent

@@ -108,7 +108,7 @@ func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
 	hooks := brokerAuth{s.auth}
 	return broker.Options{
 		Logger: log, Metrics: s.metrics,
-		Upgrade: hooks, Connect: hooks, Send: hooks, Subscribe: hooks,
+		Upgrade: hooks, Authorizer: hooks, Refresher: hooks,
 		CheckOrigin:               s.auth.CheckOrigin,
 		ClientAddress:             c.proxies.ClientAddress,
 		MaxBodySize:               c.MaxBodySize,
