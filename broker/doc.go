@@ -29,7 +29,9 @@
 // CONNECT's passcode): the Action, the destination after the /user/
 // mapping and whose it is, and the credential as the client wrote it. A
 // SEND to RefreshDestination goes to the Refresher instead, and does only
-// that. Refusals are *Error values, which carry the ERROR code.
+// that. Refusals are *Error values, which carry the ERROR code. Without an
+// Authorizer, New refuses to build a broker (ErrNoAuthorizer) unless
+// Options.AllowAnonymous opens it to everyone.
 // After any ERROR the connection closes, and nothing the client sent after
 // the offending frame takes effect. A session ends by shutting the write
 // side once its last frame (RECEIPT, ERROR) is written (over WebSocket, a

@@ -46,7 +46,10 @@ func Example_embedding() {
 		sessions: map[string]string{"token-of-ada": "ada"},
 		teams:    map[string]string{"ada": "red"},
 	}
-	b := broker.New(broker.Options{Authorizer: auth})
+	b, err := broker.New(broker.Options{Authorizer: auth})
+	if err != nil {
+		panic(err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

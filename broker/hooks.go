@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -44,17 +45,17 @@ type Refresher interface {
 	Refresh(ctx context.Context, session Identity, c Credential) (Identity, error)
 }
 
-// AllowAll implements every hook and allows everything. It is meant for
-// tests and embedding only: it authenticates nobody.
-type AllowAll struct{}
+// anonymous stands in for the hooks of a broker with AllowAnonymous: it
+// authenticates nobody and allows everything.
+type anonymous struct{}
 
 // AuthenticateUpgrade allows every upgrade, with no subject.
-func (AllowAll) AuthenticateUpgrade(*http.Request) (string, error) { return "", nil }
+func (anonymous) AuthenticateUpgrade(*http.Request) (string, error) { return "", nil }
 
 // Authorize accepts a CONNECT as the subject its login header names, or
 // "anonymous" when there is none, never expiring, and returns the
 // session's identity unchanged for every other request.
-func (AllowAll) Authorize(_ context.Context, r Request) (Identity, error) {
+func (anonymous) Authorize(_ context.Context, r Request) (Identity, error) {
 	if r.Action != ActionConnect {
 		return r.Session, nil
 	}
@@ -66,29 +67,43 @@ func (AllowAll) Authorize(_ context.Context, r Request) (Identity, error) {
 }
 
 // Refresh returns the session's identity unchanged.
-func (AllowAll) Refresh(_ context.Context, session Identity, _ Credential) (Identity, error) {
+func (anonymous) Refresh(_ context.Context, session Identity, _ Credential) (Identity, error) {
 	return session, nil
 }
 
-// hooks is the set of hooks a Broker calls, nil ones replaced by AllowAll.
+// noRefresh is the Refresher of a broker whose Options have an Authorizer
+// and no Refresher: it refuses every in-band refresh.
+type noRefresh struct{}
+
+func (noRefresh) Refresh(context.Context, Identity, Credential) (Identity, error) {
+	return Identity{}, &Error{Code: CodeForbidden, Message: "in-band refresh is not served here: reconnect with a fresh token"}
+}
+
+// ErrNoAuthorizer is returned by New for Options without an Authorizer,
+// unless AllowAnonymous is set: a broker embedded without its hooks is
+// closed, not open.
+var ErrNoAuthorizer = errors.New("broker: Options.Authorizer is nil: set it, or set AllowAnonymous to let every client in as whoever its login header names")
+
+// hooks is the set of hooks a Broker calls.
 type hooks struct {
 	upgrade    UpgradeAuthenticator
 	authorizer Authorizer
 	refresher  Refresher
 }
 
-func newHooks(o *Options) hooks {
+// newHooks returns the hooks of o, with the defaults Options documents.
+func newHooks(o *Options) (hooks, error) {
 	h := hooks{upgrade: o.Upgrade, authorizer: o.Authorizer, refresher: o.Refresher}
-	if h.upgrade == nil {
-		h.upgrade = AllowAll{}
-	}
 	if h.authorizer == nil {
-		h.authorizer = AllowAll{}
+		if !o.AllowAnonymous {
+			return hooks{}, ErrNoAuthorizer
+		}
+		h.authorizer = anonymous{}
+		h.refresher = cmp.Or[Refresher](h.refresher, anonymous{})
 	}
-	if h.refresher == nil {
-		h.refresher = AllowAll{}
-	}
-	return h
+	h.upgrade = cmp.Or[UpgradeAuthenticator](h.upgrade, anonymous{})
+	h.refresher = cmp.Or[Refresher](h.refresher, noRefresh{})
+	return h, nil
 }
 
 // hookFailure turns a hook's error into the ERROR frame it causes: the

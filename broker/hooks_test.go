@@ -9,7 +9,7 @@ import (
 )
 
 // testHooks implements every hook with optional functions; a nil one
-// allows, as AllowAll does. send decides on every request but CONNECT and
+// allows, as AllowAnonymous does. send decides on every request but CONNECT and
 // SUBSCRIBE.
 type testHooks struct {
 	upgrade   func(r *http.Request) (string, error)
@@ -21,7 +21,7 @@ type testHooks struct {
 
 func (h *testHooks) AuthenticateUpgrade(r *http.Request) (string, error) {
 	if h.upgrade == nil {
-		return AllowAll{}.AuthenticateUpgrade(r)
+		return anonymous{}.AuthenticateUpgrade(r)
 	}
 	return h.upgrade(r)
 }
@@ -35,14 +35,14 @@ func (h *testHooks) Authorize(ctx context.Context, r Request) (Identity, error) 
 		decide = h.subscribe
 	}
 	if decide == nil {
-		return AllowAll{}.Authorize(ctx, r)
+		return anonymous{}.Authorize(ctx, r)
 	}
 	return decide(r)
 }
 
 func (h *testHooks) Refresh(ctx context.Context, session Identity, c Credential) (Identity, error) {
 	if h.refresh == nil {
-		return AllowAll{}.Refresh(ctx, session, c)
+		return anonymous{}.Refresh(ctx, session, c)
 	}
 	return h.refresh(session, c)
 }
@@ -132,4 +132,37 @@ func TestShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestNewRefusesWithoutAuthorizer checks that a broker embedded without
+// its hooks is closed: New refuses it unless AllowAnonymous says so.
+func TestNewRefusesWithoutAuthorizer(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want error
+	}{
+		{"no hooks", Options{}, ErrNoAuthorizer},
+		{"only an upgrade hook", Options{Upgrade: &testHooks{}}, ErrNoAuthorizer},
+		{"only a refresher", Options{Refresher: &testHooks{}}, ErrNoAuthorizer},
+		{"anonymous", Options{AllowAnonymous: true}, nil},
+		{"an authorizer", Options{Authorizer: &testHooks{}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := New(tt.o)
+			if !errors.Is(err, tt.want) || (err == nil) != (b != nil) {
+				t.Fatalf("New: %v, %v; want error %v", b, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRefreshWithoutRefresher checks that a broker with an Authorizer and
+// no Refresher refuses an in-band refresh rather than ignore its token.
+func TestRefreshWithoutRefresher(t *testing.T) {
+	h := newHarness(t, Options{Authorizer: &testHooks{}})
+	c := h.connect(t, "alice")
+	c.write(frame("SEND", "", "destination:/sys/auth/refresh", "Authorization:Bearer fresh", "receipt:r"))
+	c.expectError(CodeForbidden, "in-band refresh is not served")
 }

@@ -20,11 +20,22 @@ type Options struct {
 	Now        func() time.Time // nil: time.Now
 	ServerName string           // CONNECTED server header, default "stompd"
 
-	// Hooks. A nil hook allows everything, as AllowAll does: meant for tests
-	// and embedding only.
-	Upgrade    UpgradeAuthenticator
+	// Authorizer decides on every request (see Authorizer). Without one,
+	// New refuses to build the broker (ErrNoAuthorizer) unless
+	// AllowAnonymous is set.
 	Authorizer Authorizer
-	Refresher  Refresher
+	// AllowAnonymous lets a broker without an Authorizer serve: every
+	// CONNECT is then accepted as the subject its login header names
+	// ("anonymous" without one), never expiring, every request is allowed
+	// and an in-band refresh changes nothing. Meant for tests and trusted
+	// networks; it has no effect with an Authorizer.
+	AllowAnonymous bool
+	// Upgrade checks a WebSocket upgrade; nil lets every upgrade through,
+	// to be decided on at CONNECT.
+	Upgrade UpgradeAuthenticator
+	// Refresher serves in-band refreshes; nil refuses them (ERROR
+	// forbidden), except under AllowAnonymous.
+	Refresher Refresher
 	// CheckOrigin decides whether a WebSocket upgrade's Origin is allowed.
 	// nil: same origin only (a request without Origin is allowed). A refused
 	// origin is answered 403 before any upgrade.

@@ -13,7 +13,7 @@ import (
 // last run stops a timer that does not exist yet, and serve must not start
 // one that nothing would ever stop.
 func TestTimerNotStartedAfterSessionEnded(t *testing.T) {
-	b := New(Options{})
+	b := anonymousBroker(Options{})
 	b.tickMax = 5 * time.Millisecond
 	srv, cli := net.Pipe()
 	defer cli.Close()

@@ -32,10 +32,14 @@ type server struct {
 func startServer(t *testing.T, o broker.Options, auth *fakeAuth) server {
 	t.Helper()
 	o.CheckOrigin = func(*http.Request) bool { return true }
+	o.AllowAnonymous = auth == nil
 	if auth != nil {
 		o.Upgrade, o.Authorizer = auth, auth
 	}
-	b := broker.New(o)
+	b, err := broker.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

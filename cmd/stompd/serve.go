@@ -81,7 +81,9 @@ func (s *server) build() error {
 		return err
 	}
 	s.auth = svc
-	s.broker = broker.New(brokerOptions(c, s, s.log))
+	if s.broker, err = broker.New(brokerOptions(c, s, s.log)); err != nil {
+		return err
+	}
 	if c.Demo {
 		if err := addDemoUsers(s.store, s.log); err != nil {
 			return err
