@@ -17,7 +17,7 @@
 //
 // A connection is CONNECT-ed within Options.ConnectTimeout or closed; until
 // then only CONNECT or STOMP is accepted and a frame may not exceed
-// MaxFrameSizeBeforeConnect. A session ends at its identity's Expires
+// Options.MaxFrameSize. A session ends at its identity's Expires
 // (ERROR token-expired) unless a hook returns a fresher identity, which
 // moves the deadline.
 //

@@ -47,15 +47,16 @@ type Options struct {
 	// connection is always its peer's address.
 	ClientAddress func(r *http.Request) string
 
-	MaxBodySize               int           // 1 MiB
-	MaxFrameSizeBeforeConnect int           // 16 KiB
-	MaxHeaders                int           // 64
-	MaxHeaderLine             int           // 8 KiB
-	ConnectTimeout            time.Duration // accept or upgrade to CONNECT, 10 s
-	MaxSubscriptions          int           // per connection, 1,000
-	MaxUnacked                int           // per subscription without prefetch-count, 1,000
-	MaxPendingBytes           int           // outbound bytes per connection, 4 MiB, then slow-consumer cut
-	WriteTimeout              time.Duration // 10 s
+	// Limits bound the frames the decoder accepts: MaxBodySize (1 MiB),
+	// MaxHeaders (64) and MaxHeaderLine (8 KiB) always, MaxFrameSize (16
+	// KiB) only until CONNECT succeeds; after it a frame is bounded by the
+	// others.
+	stomp.Limits
+	ConnectTimeout   time.Duration // accept or upgrade to CONNECT, 10 s
+	MaxSubscriptions int           // per connection, 1,000
+	MaxUnacked       int           // per subscription without prefetch-count, 1,000
+	MaxPendingBytes  int           // outbound bytes per connection, 4 MiB, then slow-consumer cut
+	WriteTimeout     time.Duration // 10 s
 	// Heart-beats: in each direction the server honours the client's figure
 	// (CONNECT heart-beat cx,cy) down to MinHeartBeat; where the client says
 	// 0 there are none, as the spec rules, and CONNECTED merely advertises
@@ -109,7 +110,7 @@ func (o Options) withDefaults() Options {
 		o.ServerName = "stompd"
 	}
 	o.MaxBodySize = orInt(o.MaxBodySize, stomp.DefaultMaxBodySize)
-	o.MaxFrameSizeBeforeConnect = orInt(o.MaxFrameSizeBeforeConnect, DefaultMaxFrameSizeBeforeConnect)
+	o.MaxFrameSize = orInt(o.MaxFrameSize, DefaultMaxFrameSizeBeforeConnect)
 	o.MaxHeaders = orInt(o.MaxHeaders, stomp.DefaultMaxHeaders)
 	o.MaxHeaderLine = orInt(o.MaxHeaderLine, stomp.DefaultMaxHeaderLine)
 	o.ConnectTimeout = orDuration(o.ConnectTimeout, DefaultConnectTimeout)
@@ -132,9 +133,9 @@ func (o Options) withDefaults() Options {
 // limits returns the decoder limits before (connected false) or after a
 // successful CONNECT.
 func (o *Options) limits(connected bool) stomp.Limits {
-	l := stomp.Limits{MaxBodySize: o.MaxBodySize, MaxHeaders: o.MaxHeaders, MaxHeaderLine: o.MaxHeaderLine}
-	if !connected {
-		l.MaxFrameSize = o.MaxFrameSizeBeforeConnect
+	l := o.Limits
+	if connected {
+		l.MaxFrameSize = 0
 	}
 	return l
 }

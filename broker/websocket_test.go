@@ -181,7 +181,7 @@ func TestWebSocketMessageLengths(t *testing.T) {
 // TestWebSocketLimits checks that an oversized frame gets the same ERROR
 // as over TCP, whatever the size of the message carrying it.
 func TestWebSocketLimits(t *testing.T) {
-	h := newHarness(t, Options{MaxBodySize: 1 << 10})
+	h := newHarness(t, Options{Limits: stomp.Limits{MaxBodySize: 1 << 10}})
 	c, _, err := dialWS(t, h.wsServer(t), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/broker"
+	"github.com/stompd/stompd/stomp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -159,7 +160,7 @@ func TestEndToEndTable(t *testing.T) {
 // A broker that refuses the run's frames makes the run fail: reported
 // INVALID with the server's error, exit 1.
 func TestEndToEndFailure(t *testing.T) {
-	srv := startServer(t, broker.Options{MaxBodySize: 100}, nil)
+	srv := startServer(t, broker.Options{Limits: stomp.Limits{MaxBodySize: 100}}, nil)
 	r, code, _ := runJSON(t, "-tcp", srv.tcp, "-size", "128", "-count", "50", "-drain", "100ms")
 	if code != exitFailed || r.Valid {
 		t.Fatalf("exit %d, valid %v", code, r.Valid)
