@@ -40,10 +40,13 @@
 //
 // # Stores
 //
-// auth speaks to storage through small interfaces defined here (Users,
-// RefreshStore, Revoker, DenialStore, KeyStore); adapters map the store's
+// auth speaks to storage through one Options.Store, made of small
+// interfaces defined here (Users, RefreshStore, Revoker, DenialStore,
+// KeyStore), each method one atomic step, so that the bbolt file of one
+// node and a Redis shared by many both fit; adapters map the store's
 // errors to ErrUserNotFound, ErrRefreshNotFound, ErrRefreshExpired,
-// ErrRefreshRevoked, ErrRefreshReused and ErrKeyNotFound.
+// ErrRefreshRevoked and ErrRefreshReused. Tickets and login throttle
+// counts are kept in memory, by this process.
 //
 // # STOMP
 //

@@ -6,25 +6,6 @@ import (
 	"time"
 )
 
-// Errors the storage adapters return, so that auth can tell the cases apart.
-// An adapter maps its store's own errors to these (wrapping is fine: auth
-// matches with errors.Is).
-var (
-	// ErrUserNotFound: no user has that email or id.
-	ErrUserNotFound = errors.New("auth: user not found")
-	// ErrKeyNotFound: the key store holds no key of that name yet.
-	ErrKeyNotFound = errors.New("auth: key not found")
-	// ErrRefreshNotFound: no refresh token has that hash.
-	ErrRefreshNotFound = errors.New("auth: refresh token not found")
-	// ErrRefreshExpired: the refresh token is past its expiry.
-	ErrRefreshExpired = errors.New("auth: refresh token expired")
-	// ErrRefreshRevoked: the refresh token's family was revoked.
-	ErrRefreshRevoked = errors.New("auth: refresh token revoked")
-	// ErrRefreshReused: the refresh token was already rotated; the store has
-	// revoked its whole family before returning this.
-	ErrRefreshReused = errors.New("auth: refresh token reused")
-)
-
 // Error is every error auth hands to a caller that answers a peer. Error
 // is the text for people (exactly "token expired" and "session revoked" for
 // those two cases), Status the HTTP status and Name the JSON body's "error"

@@ -181,8 +181,8 @@ func TestLogout(t *testing.T) {
 		t.Fatalf("stored denials %v", fx.denials.m)
 	}
 	// A restarted server loads the denials.
-	restarted, err := New(Options{Keys: fx.keys, Users: testUsers(t), Refresh: fx.refresh, Revoker: fx.refresh,
-		Denials: fx.denials, Now: fx.clock.Now, BcryptCost: 4})
+	restarted, err := New(Options{Keys: fx.keys, Store: memStore{testUsers(t), fx.refresh, fx.denials, nil},
+		Now: fx.clock.Now, BcryptCost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -171,16 +171,25 @@ func (d *memDenials) Denied() (map[string]time.Time, error) {
 // memKeys is an in-memory KeyStore.
 type memKeys struct{ m map[string][]byte }
 
-func (k *memKeys) Key(name string) ([]byte, error) {
+func (k *memKeys) LoadOrStoreKey(name string, fresh []byte) ([]byte, error) {
 	if b, ok := k.m[name]; ok {
 		return b, nil
 	}
-	return nil, ErrKeyNotFound
+	k.m[name] = append([]byte(nil), fresh...)
+	return k.m[name], nil
 }
 
-func (k *memKeys) PutKey(name string, b []byte) error {
-	k.m[name] = append([]byte(nil), b...)
-	return nil
+// memStore is an in-memory Store.
+type memStore struct {
+	*memUsers
+	*memRefresh
+	*memDenials
+	*memKeys
+}
+
+// newMemStore is a Store of the test users, empty otherwise.
+func newMemStore(t testing.TB, now func() time.Time) memStore {
+	return memStore{testUsers(t), newMemRefresh(now), &memDenials{m: map[string]time.Time{}}, &memKeys{m: map[string][]byte{}}}
 }
 
 const password = "correct horse battery staple"
@@ -236,7 +245,7 @@ func newFixture(t testing.TB, edit func(*Options)) *fixture {
 		t.Fatal(err)
 	}
 	opts := Options{
-		Keys: keys, Users: testUsers(t), Refresh: fx.refresh, Revoker: fx.refresh, Denials: fx.denials,
+		Keys: keys, Store: memStore{testUsers(t), fx.refresh, fx.denials, ks},
 		Origins: origins, BcryptCost: bcrypt.MinCost, Now: fx.clock.Now, Metrics: metrics.New(fx.reg),
 		OnLogout: func(sid string) {
 			fx.mu.Lock()

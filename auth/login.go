@@ -46,7 +46,7 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 // takes as long as for a known one. At most Options.MaxPasswordChecks
 // comparisons run at once.
 func (s *Service) checkPassword(ctx context.Context, email, password string) (User, bool, error) {
-	u, err := s.opts.Users.UserByEmail(email)
+	u, err := s.opts.Store.UserByEmail(email)
 	hash := s.dummyHash
 	switch {
 	case err == nil:

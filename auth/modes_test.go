@@ -130,7 +130,7 @@ func TestVerifyOnlyWithJWKSFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := newFixture(t, func(o *Options) { o.Keys, o.Users, o.Refresh, o.Revoker, o.Now = keys, nil, nil, nil, clk.Now })
+	fx := newFixture(t, func(o *Options) { o.Keys, o.Store, o.Now = keys, nil, clk.Now })
 	fx.clock = clk
 	appToken := func(m jwt.SigningMethod, key any, kid string) string {
 		c := fx.claims("u-ext")

@@ -26,33 +26,15 @@ const (
 	DefaultCacheSize  = 10_000
 )
 
-// User is an account as auth needs it. PasswordHash is a bcrypt hash.
-type User struct {
-	ID           string
-	Email        string
-	Name         string
-	Roles        []string
-	PasswordHash []byte
-}
-
-// Users looks accounts up; both methods return ErrUserNotFound when there
-// is no such user. UserByID serves refresh, which re-reads the roles.
-type Users interface {
-	UserByEmail(email string) (User, error)
-	UserByID(id string) (User, error)
-}
-
 // Options configure a Service. Zero values mean the documented defaults.
 type Options struct {
 	// Keys sign and verify access tokens (required). Verify-only keys
 	// disable login and refresh.
 	Keys *Keys
-	// Users, Refresh and Revoker are required when Keys can sign. Denials
-	// is optional: without it denials live in memory only.
-	Users   Users
-	Refresh RefreshStore
-	Revoker Revoker
-	Denials DenialStore
+	// Store keeps users, refresh tokens, denials and keys (see Store). It
+	// is required when Keys can sign; without it, denials live in memory
+	// only.
+	Store Store
 
 	// Issuer and Audience are the iss and aud of issued tokens and the
 	// values required of verified ones. Default "stompd".
@@ -134,7 +116,7 @@ type Service struct {
 	metrics   authMetrics
 }
 
-// New returns a Service, loading the denial list from opts.Denials.
+// New returns a Service, loading the denial list from opts.Store.
 func New(opts Options) (*Service, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
@@ -143,7 +125,7 @@ func New(opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	denied, err := newDenyList(opts.Denials)
+	denied, err := newDenyList(opts.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +153,8 @@ func (o *Options) defaults() error {
 	if o.Keys == nil {
 		return errors.New("auth: Options.Keys is required")
 	}
-	if o.Keys.CanSign() && (o.Users == nil || o.Refresh == nil || o.Revoker == nil) {
-		return errors.New("auth: Options.Users, Refresh and Revoker are required with signing keys")
+	if o.Keys.CanSign() && o.Store == nil {
+		return errors.New("auth: Options.Store is required with signing keys")
 	}
 	o.Issuer = orString(o.Issuer, DefaultIssuer)
 	o.Audience = orString(o.Audience, DefaultAudience)

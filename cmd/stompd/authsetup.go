@@ -34,8 +34,7 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 	if o.Rules, err = loadRules(c.ConfigFile); err != nil {
 		return nil, err
 	}
-	as := authStore{store}
-	o.Keys, o.Users, o.Refresh, o.Revoker, o.Denials = keys, as, as, as, as
+	o.Keys, o.Store = keys, authStore{store}
 	o.OnLogout, o.Metrics, o.Logger = onLogout, m, log
 	return auth.New(o)
 }
