@@ -1,8 +1,10 @@
 // Package auth is stompd's authentication and authorisation: it issues and
 // verifies JWT access tokens, WebSocket tickets and refresh tokens, serves
 // the /auth/* HTTP API and /.well-known/jwks.json, checks browser origins
-// (CORS and the WebSocket upgrade), throttles logins, and authorises STOMP
-// frames against per-destination rules.
+// (CORS and the WebSocket upgrade, with the allow-list of its sub-package
+// edge, the HTTP edge it shares with the broker), throttles logins, and
+// authorises the broker's resolved STOMP requests against per-destination
+// rules.
 //
 // # Tokens
 //

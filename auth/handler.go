@@ -236,14 +236,6 @@ func loopbackHost(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // decodeJSON reads one JSON object of at most 64 KiB into v. An empty body
 // is accepted when optional is set.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {

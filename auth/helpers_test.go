@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/stompd/stompd/auth/edge"
 	"github.com/stompd/stompd/metrics"
 )
 
@@ -240,7 +241,7 @@ func newFixture(t testing.TB, edit func(*Options)) *fixture {
 	fx.keys = keys
 	fx.priv = ed25519.NewKeyFromSeed(ks.m[Ed25519KeyName])
 	fx.refresh = newMemRefresh(fx.clock.Now)
-	origins, err := ParseOrigins([]string{"https://app.example.com:3000"})
+	origins, err := edge.ParseOrigins([]string{"https://app.example.com:3000"})
 	if err != nil {
 		t.Fatal(err)
 	}

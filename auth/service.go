@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/stompd/stompd/auth/edge"
 	"github.com/stompd/stompd/metrics"
 )
 
@@ -47,7 +48,7 @@ type Options struct {
 	Rules []Rule
 	// Origins is the browser allow-list for CORS and the WebSocket
 	// upgrade; nil allows same-origin only.
-	Origins *Origins
+	Origins *edge.Origins
 	// Scheme returns the scheme ("http" or "https") the client used for r,
 	// which same-origin compares; default https over TLS, http otherwise.
 	// Behind a proxy that ends TLS, set it to one that believes
@@ -177,10 +178,10 @@ func (o *Options) defaults() error {
 		o.checkPassword = bcrypt.CompareHashAndPassword
 	}
 	if o.ClientAddress == nil {
-		o.ClientAddress = remoteHost
+		o.ClientAddress = edge.TrustedProxies{}.ClientAddress
 	}
 	if o.Scheme == nil {
-		o.Scheme = requestScheme
+		o.Scheme = edge.TrustedProxies{}.Scheme
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(prometheus.NewRegistry())

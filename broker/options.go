@@ -43,8 +43,8 @@ type Options struct {
 	// ClientAddress names the client of a WebSocket or SockJS upgrade: the
 	// address MaxConnectionsPerAddr counts it under, and the remote its
 	// connection logs and hooks see. nil: r.RemoteAddr. Behind a reverse
-	// proxy, TrustedProxies.ClientAddress reads X-Forwarded-For. A TCP
-	// connection is always its peer's address.
+	// proxy, set it to one that reads X-Forwarded-For from trusted proxies
+	// only. A TCP connection is always its peer's address.
 	ClientAddress func(r *http.Request) string
 
 	// Limits bound the frames the decoder accepts: MaxBodySize (1 MiB),
@@ -139,6 +139,9 @@ func (o *Options) limits(connected bool) stomp.Limits {
 	}
 	return l
 }
+
+// remoteAddr is the default ClientAddress: the TCP peer.
+func remoteAddr(r *http.Request) string { return r.RemoteAddr }
 
 func orInt(v, def int) int {
 	if v == 0 {

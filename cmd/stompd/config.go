@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/auth/edge"
 	"github.com/stompd/stompd/broker"
 	"github.com/stompd/stompd/stomp"
 )
@@ -51,7 +52,7 @@ type config struct {
 	Auth   auth.Options
 
 	// What check parsed besides: the proxies and the log level.
-	proxies  broker.TrustedProxies
+	proxies  edge.TrustedProxies
 	logLevel slog.Level
 }
 
@@ -231,12 +232,12 @@ func (c *config) checkNumbers() error {
 // checkAccess parses the settings of who may connect and how, into the
 // options that use them.
 func (c *config) checkAccess() (err error) {
-	if c.proxies, err = broker.ParseTrustedProxies(splitList(c.TrustedProxies)); err != nil {
+	if c.proxies, err = edge.ParseTrustedProxies(splitList(c.TrustedProxies)); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	c.Broker.ClientAddress = c.proxies.ClientAddress
 	c.Auth.ClientAddress, c.Auth.Scheme = c.proxies.ClientAddress, c.proxies.Scheme
-	if c.Auth.Origins, err = auth.ParseOrigins(splitList(c.AllowedOrigins)); err != nil {
+	if c.Auth.Origins, err = edge.ParseOrigins(splitList(c.AllowedOrigins)); err != nil {
 		return fmt.Errorf("--allowed-origins: %w", err)
 	}
 	if c.Auth.Upgrade, err = auth.ParseUpgradeStrategies(c.UpgradeAuth); err != nil {

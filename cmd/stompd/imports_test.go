@@ -8,9 +8,10 @@ import (
 )
 
 // TestImportsFlowOneWay keeps the package layout of STYLE.md: stomp,
-// metrics and persist import nothing of stompd's; broker only stomp and
-// metrics; auth only metrics, since the broker hands it plain values, not
-// frames; only cmd/stompd wires them all together.
+// metrics, persist and auth/edge (the HTTP edge) import nothing of
+// stompd's; broker only stomp and metrics; auth only metrics and its edge,
+// since the broker hands it plain values, not frames; only cmd/stompd
+// wires them all together.
 func TestImportsFlowOneWay(t *testing.T) {
 	const module = "github.com/stompd/stompd/"
 	for pkg, allowed := range map[string][]string{
@@ -18,7 +19,8 @@ func TestImportsFlowOneWay(t *testing.T) {
 		"metrics":        nil,
 		"persist":        nil,
 		"broker":         {"stomp", "metrics"},
-		"auth":           {"metrics"},
+		"auth":           {"metrics", "auth/edge"},
+		"auth/edge":      nil,
 		"cmd/stompbench": {"stomp"},
 	} {
 		out, err := exec.Command("go", "list", "-deps", module+pkg).Output()
