@@ -424,6 +424,20 @@ func TestSockJSSkipsWhatItCannotCarry(t *testing.T) {
 			t.Fatalf("dropped{reason=not_text} rose by %v, want 1", got)
 		}
 	})
+	t.Run("queue with a consumer that can carry it", func(t *testing.T) {
+		before := value(t, dropped)
+		c, _ := connectSockJS(t, base, "")
+		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/mixed", "receipt:s"))
+		c.expect("RECEIPT")
+		tcp := h.subscriber(t, "tcp", "/queue/mixed")
+		bodies := []string{"\xff1", "\xff2", "\xff3", "\xff4", "\xff5", "\xff6"}
+		sendAll(h.connect(t, "pub"), "/queue/mixed", bodies...)
+		expectBodies(tcp, bodies...)
+		c.expectNothing(30 * time.Millisecond)
+		if got := value(t, dropped) - before; got != 0 {
+			t.Fatalf("dropped{reason=not_text} rose by %v, want 0", got)
+		}
+	})
 	t.Run("queue in client mode", func(t *testing.T) {
 		before := value(t, dropped)
 		c, _ := connectSockJS(t, base, "")
