@@ -183,13 +183,6 @@ func (c *conn) fail(fe *frameError, receipt []byte) bool {
 	return c.failWith(fe, receipt, false)
 }
 
-// failNow is fail for a connection that can take nothing more it has
-// queued: the ERROR is the next frame written. Queue deliveries dropped
-// with the rest go back to their queue when the session ends.
-func (c *conn) failNow(fe *frameError) bool {
-	return c.failWith(fe, nil, true)
-}
-
 func (c *conn) failWith(fe *frameError, receipt []byte, discard bool) bool {
 	v := stomp.V10
 	if c.connected.Load() {

@@ -110,7 +110,7 @@
 //
 // # Limits
 //
-// Options documents every limit and its default (SPEC section 4). The
+// Options documents every limit and its default. The
 // decoder enforces body, header count and header line sizes as bytes arrive;
 // the session enforces subscriptions, transactions, their frames and the
 // bytes they hold; the outbox the pending bytes; the router the

@@ -41,7 +41,7 @@ func frameAuthzHarness(t *testing.T) (*harness, *clock) {
 	return newHarness(t, Options{Now: clock.Now, Connect: connect, Send: tokenGrant{clock}}), clock
 }
 
-// TestAuthorizationOnAnyFrame checks SPEC section 4: any frame carrying a
+// TestAuthorizationOnAnyFrame checks that any frame carrying a
 // fresh valid Authorization of the session's subject extends the session,
 // not only SEND and SUBSCRIBE; without one the session ends at its token's
 // expiry.

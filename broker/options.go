@@ -13,7 +13,7 @@ import (
 )
 
 // Options configures a Broker. The zero value of every field means the
-// default documented next to it (the limits are those of SPEC section 4).
+// default documented next to it.
 type Options struct {
 	Logger     *slog.Logger     // nil: discard
 	Metrics    *metrics.Set     // nil: no metrics

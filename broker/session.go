@@ -90,7 +90,7 @@ func (c *conn) dispatch(f *stomp.Frame) error {
 // refreshFrom has the SendAuthorizer verify the Authorization header of a
 // frame that its handler does not authorize (all but SEND and SUBSCRIBE),
 // and adopts the identity it returns: any frame carrying a fresh token of
-// the session's subject extends the session (SPEC section 4). A frame
+// the session's subject extends the session to that token's expiry. A frame
 // without one is left alone: the session's deadline and CloseSessions end
 // an expired or revoked session.
 func (c *conn) refreshFrom(f *stomp.Frame) error {

@@ -134,7 +134,8 @@ func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
 	}
 }
 
-// routes is the HTTP API of SPEC section 3.
+// routes is the HTTP API: /auth/*, the JWKS, /ws (WebSocket and SockJS),
+// /metrics, /healthz, /readyz and, with --demo, the demo page at /.
 func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", s.auth.Handler())
