@@ -82,6 +82,11 @@ func (h *harness) dial(t *testing.T) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newClient(t, nc)
+}
+
+// newClient is a raw STOMP client on nc, closed when the test ends.
+func newClient(t *testing.T, nc net.Conn) *client {
 	t.Cleanup(func() { nc.Close() })
 	dec := stomp.NewDecoder(stomp.Limits{MaxBodySize: -1, MaxHeaders: -1, MaxHeaderLine: -1})
 	dec.SetVersion(stomp.V10)
