@@ -34,8 +34,8 @@ func TestQueuedBytesBoundTheHeap(t *testing.T) {
 	}
 	script := sb.String()
 	before := heapInUse()
-	p.nc.SetWriteDeadline(time.Now().Add(time.Minute))
-	if _, err := io.WriteString(p.nc, script); err != nil {
+	p.Conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	if _, err := io.WriteString(p.Conn, script); err != nil {
 		t.Fatal(err)
 	}
 	p.write(frame("SEND", "", "destination:/sys/auth/refresh", "receipt:done"))
