@@ -13,6 +13,7 @@ import (
 
 	"github.com/stompd/stompd/metrics"
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func TestLoginTicketUpgradeConnect(t *testing.T) {
@@ -36,7 +37,7 @@ func TestLoginTicketUpgradeConnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Claims{Subject: "u-alice", SID: "fam-1", Roles: []string{"user"}, IssuedAt: newClock().Now(), Expires: newClock().Now().Add(15 * time.Minute)}
+	want := Claims{Subject: "u-alice", SID: "fam-1", Roles: []string{"user"}, IssuedAt: stomptest.NewClock().Now(), Expires: stomptest.NewClock().Now().Add(15 * time.Minute)}
 	if c.Subject != want.Subject || c.SID != want.SID || !slices.Equal(c.Roles, want.Roles) ||
 		!c.IssuedAt.Equal(want.IssuedAt) || !c.Expires.Equal(want.Expires) || c.ID == "" {
 		t.Fatalf("claims %+v, want %+v", c, want)

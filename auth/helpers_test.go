@@ -20,27 +20,8 @@ import (
 
 	"github.com/stompd/stompd/metrics"
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // memUsers is an in-memory Users.
 type memUsers struct{ byEmail map[string]User }
@@ -209,7 +190,7 @@ func testUsers(t testing.TB) *memUsers {
 type fixture struct {
 	svc     *Service
 	srv     *httptest.Server
-	clock   *clock
+	clock   *stomptest.Clock
 	refresh *memRefresh
 	denials *memDenials
 	keys    *Keys
@@ -223,7 +204,7 @@ type fixture struct {
 // newFixture starts a signing Service; edit may change its Options.
 func newFixture(t testing.TB, edit func(*Options)) *fixture {
 	t.Helper()
-	fx := &fixture{clock: newClock(), denials: &memDenials{m: map[string]time.Time{}}, reg: prometheus.NewRegistry()}
+	fx := &fixture{clock: stomptest.NewClock(), denials: &memDenials{m: map[string]time.Time{}}, reg: prometheus.NewRegistry()}
 	ks := &memKeys{m: map[string][]byte{}}
 	keys, err := LoadEd25519Keys(ks)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func TestEd25519KeyIsKept(t *testing.T) {
@@ -127,7 +128,7 @@ func TestVerifyOnlyWithJWKSFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newClock()
+	clk := stomptest.NewClock()
 	keys, err := ParseJWKS(b)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +178,7 @@ func TestVerifyOnlyWithPEM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newClock()
+	clk := stomptest.NewClock()
 	s, err := New(Options{Keys: keys, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

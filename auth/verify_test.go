@@ -7,12 +7,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestTokenCacheBounded(t *testing.T) {
-	now := newClock().Now()
+	now := stomptest.NewClock().Now()
 	tc := newTokenCache(8)
 	for i := range 20 {
 		exp := now.Add(time.Minute)

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func mustTrust(t testing.TB, list ...string) TrustedProxies {
@@ -116,11 +118,11 @@ func BenchmarkClientAddress(b *testing.B) {
 // connection log of WebSocket clients use Options.ClientAddress: two
 // clients behind one trusted proxy have a slot each.
 func TestWebSocketClientAddress(t *testing.T) {
-	var logs syncBuffer
+	var logs stomptest.Logs
 	h := newHarness(t, Options{
 		MaxConnectionsPerAddr: 1,
 		ClientAddress:         mustTrust(t, "127.0.0.1").ClientAddress,
-		Logger:                slog.New(slog.NewTextHandler(&logs, nil)),
+		Logger:                logs.Logger(slog.LevelInfo),
 	})
 	url := h.wsServer(t)
 	from := func(client string) http.Header { return http.Header{"X-Forwarded-For": {client}} }

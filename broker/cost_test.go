@@ -35,8 +35,8 @@ func TestQueuedBytesBoundTheHeap(t *testing.T) {
 	}
 	script := sb.String()
 	before := heapInUse()
-	p.nc.SetWriteDeadline(time.Now().Add(time.Minute))
-	go io.WriteString(p.nc, script) // fails once the broker closes
+	p.Conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	go io.WriteString(p.Conn, script) // fails once the broker closes
 	p.expect("ERROR", "code:limit-exceeded")
 	open := h.m.Connections.WithLabelValues("tcp")
 	waitFor(t, "the session to end", func() bool { return value(t, open) == 0 })

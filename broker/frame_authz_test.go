@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // tokenGrant is a SendAuthorizer that reads a test token from the
 // Authorization header (or authorization, as auth accepts it): "fresh" is valid for an hour from the clock's now,
 // "other" is another subject's, "bad" is refused; a frame without one
 // keeps the session's identity.
-type tokenGrant struct{ clock *clock }
+type tokenGrant struct{ clock *stomptest.Clock }
 
 func (g tokenGrant) AuthorizeSend(_ context.Context, id Identity, f *stomp.Frame) (Identity, error) {
 	tok, ok := f.Get("Authorization")
@@ -33,8 +34,8 @@ func (g tokenGrant) AuthorizeSend(_ context.Context, id Identity, f *stomp.Frame
 
 // frameAuthzHarness serves sessions of alice whose token expires a minute
 // after CONNECT, on a clock the test moves.
-func frameAuthzHarness(t *testing.T) (*harness, *clock) {
-	clock := newClock()
+func frameAuthzHarness(t *testing.T) (*harness, *stomptest.Clock) {
+	clock := stomptest.NewClock()
 	connect := &testHooks{connect: func(ConnectInfo) (Identity, error) {
 		return Identity{Subject: "alice", Expires: clock.Now().Add(time.Minute)}, nil
 	}}

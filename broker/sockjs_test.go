@@ -138,9 +138,7 @@ func dialSockJS(t *testing.T, base, query string, header http.Header) (*client, 
 		t.Fatalf("open frame: %q, %v", m, err)
 	}
 	sc := &sockjsConn{ws: ws}
-	dec := stomp.NewDecoder(stomp.Limits{MaxBodySize: -1, MaxHeaders: -1, MaxHeaderLine: -1})
-	dec.SetVersion(stomp.V10)
-	return &client{t: t, nc: sc, dec: dec, buf: make([]byte, 4096)}, sc, resp, nil
+	return newClient(t, sc), sc, resp, nil
 }
 
 // connectSockJS dials and opens a STOMP 1.2 session.
@@ -152,7 +150,6 @@ func connectSockJS(t *testing.T, base, query string) (*client, *sockjsConn) {
 	}
 	c.write(frame("CONNECT", "", "accept-version:1.2", "host:h"))
 	c.expect("CONNECTED")
-	c.dec.SetVersion(stomp.V12)
 	return c, sc
 }
 

@@ -40,12 +40,12 @@ func TestExampleConfigRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.who+" "+tt.command.String()+" "+tt.dest, func(t *testing.T) {
 			p := ts.connectTCP(t, tt.access)
-			p.send(tt.command, "", "id:1", "destination:"+tt.dest, "receipt:r")
+			p.Send(tt.command, "", "id:1", "destination:"+tt.dest, "receipt:r")
 			if tt.allowed {
-				p.expect(stomp.RECEIPT)
+				p.Expect(stomp.RECEIPT)
 				return
 			}
-			p.expectError("forbidden", tt.dest)
+			p.ExpectError("forbidden", tt.dest)
 		})
 	}
 }

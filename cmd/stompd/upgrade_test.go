@@ -141,7 +141,7 @@ func TestUpgradeRefusalsAreJSON(t *testing.T) {
 
 	first := ts.connectWS(t, tok.Access) // the only connection 127.0.0.1 may have
 	request(t, "GET", ts.url+"/ws?ticket="+ts.ticket(t, tok.Access), upgradeHeader()).check(t, "over the per-address limit", http.StatusTooManyRequests)
-	first.send(stomp.DISCONNECT, "")
+	first.Send(stomp.DISCONNECT, "")
 }
 
 // TestUpgradeOverTheConnectionLimitIsJSON checks the answer to an upgrade
