@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -105,7 +106,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("stompd", flag.ContinueOnError)
 	fs.SetOutput(out)
 	c.sharedSettings.declare(fs)
-	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address: auth API, WebSocket at /ws, /metrics, health")
+	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address: auth API, WebSocket at /ws, /metrics, health; cannot be empty")
 	fs.StringVar(&c.STOMPAddr, "stomp", "127.0.0.1:61613", "STOMP over TCP listen address; empty disables it")
 	fs.BoolVar(&c.Demo, "demo", false, "create demo users and serve the demo chat page at /")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated origins (https://app.example.com:3000) allowed to upgrade and call /auth; same-origin is always allowed; * allows any")
@@ -178,7 +179,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 // check rejects values no server can run with, in one line that names the
 // setting and what it takes.
 func (c *config) check() error {
-	for _, check := range []func() error{c.checkChoices, c.checkDurations, c.checkNumbers, c.checkAccess} {
+	for _, check := range []func() error{c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkAccess} {
 		if err := check(); err != nil {
 			return usageError{err}
 		}
@@ -199,6 +200,22 @@ func (c *config) checkChoices() error {
 		return errors.New("--jwt-public-key and --jwks-file exclude each other: set one")
 	case c.HS256File != "" && (c.PublicKeyFile != "" || c.JWKSFile != ""):
 		return errors.New("--jwt-hs256-secret-file excludes --jwt-public-key and --jwks-file: set one")
+	}
+	return nil
+}
+
+// checkAddresses refuses an empty --http, which would listen on every
+// interface: HTTP serves the auth API and cannot be off, unlike --stomp
+// and --pprof, which an empty value disables. It also refuses a listen
+// address without a port, which would listen on a random one.
+func (c *config) checkAddresses() error {
+	if c.HTTPAddr == "" {
+		return valueError{"--http", "", "HTTP serves login and the WebSocket endpoint and cannot be off: give host:port, such as 127.0.0.1:8080"}
+	}
+	for _, a := range [...]struct{ name, addr string }{{"http", c.HTTPAddr}, {"stomp", c.STOMPAddr}, {"pprof", c.PprofAddr}} {
+		if _, port, err := net.SplitHostPort(a.addr); a.addr != "" && (err != nil || port == "") {
+			return valueError{"--" + a.name, a.addr, "want host:port, such as 127.0.0.1:8080 (port 0 picks a free one)"}
+		}
 	}
 	return nil
 }
