@@ -99,9 +99,10 @@ type Options struct {
 	checkPassword func(hash, password []byte) error
 
 	// MaxTicketsPerLogin bounds the outstanding tickets of one login (one
-	// sid); default 32. Past it /auth/ticket answers 429 too_many_tickets
-	// until one is used or expires.
-	MaxTicketsPerLogin int
+	// sid), default 32, and MaxTicketsPerUser those of one user (one sub)
+	// across all its logins, default 128. Past either /auth/ticket answers
+	// 429 too_many_tickets until one is used or expires.
+	MaxTicketsPerLogin, MaxTicketsPerUser int
 
 	// CacheSize bounds the verified-token cache; default 10,000, negative
 	// disables it.
@@ -154,7 +155,7 @@ func New(opts Options) (*Service, error) {
 		rules:    rs,
 		cache:    newTokenCache(opts.CacheSize),
 		denied:   denied,
-		tickets:  newTicketStore(opts.MaxTicketsPerLogin),
+		tickets:  newTicketStore(opts.MaxTicketsPerLogin, opts.MaxTicketsPerUser),
 		throttle: newThrottle(opts.AccountAddressFailures, opts.AddressFailures, opts.AccountFailures, opts.ThrottleWindow, opts.Now()),
 		checks:   make(chan struct{}, opts.MaxPasswordChecks),
 		metrics:  newAuthMetrics(opts.Metrics),
@@ -185,6 +186,7 @@ func (o *Options) defaults() error {
 	o.AddressFailures = orPositive(o.AddressFailures, DefaultAddressFailures)
 	o.AccountFailures = orPositive(o.AccountFailures, DefaultAccountFailures)
 	o.MaxTicketsPerLogin = orPositive(o.MaxTicketsPerLogin, DefaultMaxTicketsPerLogin)
+	o.MaxTicketsPerUser = orPositive(o.MaxTicketsPerUser, DefaultMaxTicketsPerUser)
 	o.MaxPasswordChecks = orPositive(o.MaxPasswordChecks, 2*runtime.GOMAXPROCS(0))
 	o.CacheSize = orInt(o.CacheSize, DefaultCacheSize)
 	o.BcryptCost = orInt(o.BcryptCost, bcrypt.DefaultCost)

@@ -75,6 +75,7 @@ type config struct {
 	MaxConnections        int
 	MaxConnectionsPerAddr int
 	MaxTicketsPerLogin    int
+	MaxTicketsPerUser     int
 }
 
 // sharedSettings are the settings the user commands read as the server
@@ -156,6 +157,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most open connections; 0 is unlimited")
 	fs.IntVar(&c.MaxConnectionsPerAddr, "max-connections-per-addr", 0, "most open connections per client address; 0 is unlimited")
 	fs.IntVar(&c.MaxTicketsPerLogin, "max-tickets-per-login", auth.DefaultMaxTicketsPerLogin, "most unused WebSocket tickets one login may hold; past it /auth/ticket answers 429 until one is used or expires")
+	fs.IntVar(&c.MaxTicketsPerUser, "max-tickets-per-user", auth.DefaultMaxTicketsPerUser, "most unused WebSocket tickets one user may hold across all its logins; past it /auth/ticket answers 429 until one is used or expires")
 	fs.Usage = func() { usage(fs) }
 	return fs
 }
@@ -246,7 +248,8 @@ func (c *config) checkNumbers() error {
 		"max-destinations": c.MaxDestinations,
 		"max-transactions": c.MaxTransactions, "max-transaction-frames": c.MaxTransactionFrames,
 		"max-transaction-bytes": c.MaxTransactionBytes, "max-tickets-per-login": c.MaxTicketsPerLogin,
-		"min-password-length": c.MinPasswordLength,
+		"max-tickets-per-user": c.MaxTicketsPerUser,
+		"min-password-length":  c.MinPasswordLength,
 	} {
 		if n <= 0 {
 			return valueError{"--" + name, strconv.Itoa(n), "want a positive number"}
