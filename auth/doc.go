@@ -75,7 +75,7 @@
 // MaxTicketsPerUser; past them 429), 10,000 cached
 // verified tokens (Options.CacheSize), 100,000 throttled keys in each of
 // the three tables (about 330 bytes per key of all three), twice GOMAXPROCS
-// password checks at once (Options.MaxPasswordChecks; others wait up to a
-// second, then get 429). Time comes from Options.Now everywhere but in
+// password checks at once and half of them for one client address
+// (Options.MaxPasswordChecks; others wait up to a second, then get 429). Time comes from Options.Now everywhere but in
 // that wait. Secrets and tokens are never logged.
 package auth

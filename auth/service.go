@@ -83,8 +83,10 @@ type Options struct {
 	AccountAddressFailures, AddressFailures, AccountFailures int
 	ThrottleWindow                                           time.Duration
 	// MaxPasswordChecks bounds the password checks (bcrypt) that run at
-	// once; default twice GOMAXPROCS. A login that finds none free waits
-	// up to a second, then is answered 429 login_busy.
+	// once, default twice GOMAXPROCS; one client address may hold half of
+	// them (at least one). A login that finds none free within its
+	// address's share waits up to a second, then is answered 429
+	// login_busy.
 	MaxPasswordChecks int
 	// ClientAddress returns the address a login is throttled under;
 	// default: the host of r.RemoteAddr. Set it when behind a proxy that
@@ -130,7 +132,7 @@ type Service struct {
 	denied    *denyList
 	tickets   *ticketStore
 	throttle  *throttle
-	checks    chan struct{} // a semaphore of MaxPasswordChecks
+	checks    *checkSlots
 	dummyHash []byte
 	metrics   authMetrics
 }
@@ -157,7 +159,7 @@ func New(opts Options) (*Service, error) {
 		denied:   denied,
 		tickets:  newTicketStore(opts.MaxTicketsPerLogin, opts.MaxTicketsPerUser),
 		throttle: newThrottle(opts.AccountAddressFailures, opts.AddressFailures, opts.AccountFailures, opts.ThrottleWindow, opts.Now()),
-		checks:   make(chan struct{}, opts.MaxPasswordChecks),
+		checks:   newCheckSlots(opts.MaxPasswordChecks),
 		metrics:  newAuthMetrics(opts.Metrics),
 	}
 	if s.canIssue() {
