@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,10 +95,25 @@ func (s *sharedSettings) declare(fs *flag.FlagSet) {
 	fs.IntVar(&s.MinPasswordLength, "min-password-length", 8, "fewest characters of a password that stompd user add and passwd set")
 }
 
+// check refuses values of the shared settings that no command takes.
+func (s *sharedSettings) check() error {
+	return positive(map[string]int{"min-password-length": s.MinPasswordLength})
+}
+
 // sharedSettingNames lists the flags sharedSettings declares.
 func sharedSettingNames() []string {
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	new(sharedSettings).declare(fs)
+	return flagNames(fs)
+}
+
+// settingNames lists every setting of the server, which are the keys a
+// config file may hold besides its [[rules]].
+func settingNames() []string {
+	return flagNames(newFlagSet(new(config), io.Discard))
+}
+
+func flagNames(fs *flag.FlagSet) []string {
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	return names
@@ -168,7 +185,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 func parseConfig(args []string, out io.Writer) (*config, error) {
 	c := new(config)
 	fs := newFlagSet(c, out)
-	err := parseSettings(fs, args, settingSources{hint: "stompd --help lists every setting"})
+	err := parseSettings(fs, args, settingSources{hint: settingsHint})
 	if errors.Is(err, flag.ErrHelp) {
 		usage(fs)
 	}
@@ -181,7 +198,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 // check rejects values no server can run with, in one line that names the
 // setting and what it takes.
 func (c *config) check() error {
-	for _, check := range []func() error{c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkAccess} {
+	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkAccess} {
 		if err := check(); err != nil {
 			return usageError{err}
 		}
@@ -239,7 +256,7 @@ func (c *config) checkDurations() error {
 }
 
 func (c *config) checkNumbers() error {
-	for name, n := range map[string]int{
+	err := positive(map[string]int{
 		"max-body-size": c.MaxBodySize, "max-frame-before-connect": c.MaxFrameBeforeConnect,
 		"max-headers": c.MaxHeaders, "max-header-line": c.MaxHeaderLine,
 		"max-subscriptions": c.MaxSubscriptions, "max-unacked": c.MaxUnacked,
@@ -249,15 +266,24 @@ func (c *config) checkNumbers() error {
 		"max-transactions": c.MaxTransactions, "max-transaction-frames": c.MaxTransactionFrames,
 		"max-transaction-bytes": c.MaxTransactionBytes, "max-tickets-per-login": c.MaxTicketsPerLogin,
 		"max-tickets-per-user": c.MaxTicketsPerUser,
-		"min-password-length":  c.MinPasswordLength,
-	} {
-		if n <= 0 {
-			return valueError{"--" + name, strconv.Itoa(n), "want a positive number"}
-		}
+	})
+	if err != nil {
+		return err
 	}
 	for name, n := range map[string]int{"max-connections": c.MaxConnections, "max-connections-per-addr": c.MaxConnectionsPerAddr} {
 		if n < 0 {
 			return valueError{"--" + name, strconv.Itoa(n), "want 0 (unlimited) or more"}
+		}
+	}
+	return nil
+}
+
+// positive refuses the first setting, named by its flag, whose value is
+// not positive.
+func positive(settings map[string]int) error {
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		if n := settings[name]; n <= 0 {
+			return valueError{"--" + name, strconv.Itoa(n), "want a positive number"}
 		}
 	}
 	return nil
