@@ -56,7 +56,7 @@ var errControlPathTooLong = errors.New("the data dir path is too long for the co
 func controlPath(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, controlSocket)
 	if len(path) > maxSocketPath {
-		return path, fmt.Errorf("%w: %s is %d bytes, a unix socket path at most %d; name the data dir by a shorter path, relative or through a symlink",
+		return path, fmt.Errorf("%w: %s is %d bytes, a unix socket's at most %d; name the data dir by a shorter path, relative or through a symlink",
 			errControlPathTooLong, path, len(path), maxSocketPath)
 	}
 	return path, nil
@@ -249,7 +249,7 @@ func noServer(dataDir string, out io.Writer) error {
 	if _, err := os.Stat(filepath.Join(dataDir, storeFile)); err == nil {
 		s, err := persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout})
 		if errors.Is(err, persist.ErrLocked) {
-			return fmt.Errorf("user unlock: a server holds %s but its control socket %s does not answer: restart that server", dataDir, controlSocket)
+			return fmt.Errorf("user unlock: a server holds %s but its control socket %s does not answer: restart that server, on a shorter --data path if it logged that its control socket is off", dataDir, controlSocket)
 		}
 		if err != nil {
 			return fmt.Errorf("user unlock: %w", err)
