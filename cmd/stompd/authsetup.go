@@ -37,7 +37,8 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 	as := authStore{store}
 	svc, err := auth.New(auth.Options{
 		Keys: keys, Users: as, Refresh: as, Revoker: as, Denials: as,
-		Issuer: c.Issuer, Audience: c.Audience, MaxTicketsPerLogin: c.MaxTicketsPerLogin,
+		Issuer: c.Issuer, Audience: c.Audience,
+		MaxTicketsPerLogin: c.MaxTicketsPerLogin, MaxTicketsPerUser: c.MaxTicketsPerUser,
 		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL, TicketTTL: c.TicketTTL,
 		Rules: rules, Origins: c.origins, Scheme: c.proxies.Scheme, Upgrade: c.upgrade, ClientAddress: c.proxies.ClientAddress,
 		OnLogout: onLogout, Metrics: m, Logger: log,
