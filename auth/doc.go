@@ -77,11 +77,12 @@
 // Service, Keys and Origins are safe for concurrent use. Claims.Roles may
 // be shared between callers and must not be modified. Limits: access
 // tokens 8 KiB (MaxTokenSize), refresh tokens and tickets 256 bytes as
-// received, JSON bodies 64 KiB, 100,000 outstanding tickets and 32 per
-// login (Options.MaxTicketsPerLogin; past it 429), 10,000 cached
+// received, JSON bodies 64 KiB, 100,000 outstanding tickets, 32 per
+// login and 128 per user (Options.MaxTicketsPerLogin and
+// MaxTicketsPerUser; past them 429), 10,000 cached
 // verified tokens (Options.CacheSize), 100,000 throttled keys in each of
 // the three tables (about 330 bytes per key of all three), twice GOMAXPROCS
-// password checks at once (Options.MaxPasswordChecks; others wait up to a
-// second, then get 429). Time comes from Options.Now everywhere but in
+// password checks at once and half of them for one client address
+// (Options.MaxPasswordChecks; others wait up to a second, then get 429). Time comes from Options.Now everywhere but in
 // that wait. Secrets and tokens are never logged.
 package auth

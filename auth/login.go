@@ -29,7 +29,7 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 		e.retry = wait
 		return tokenPair{}, e
 	}
-	u, ok, err := s.checkPassword(ctx, email, password)
+	u, ok, err := s.checkPassword(ctx, email, password, addr)
 	switch {
 	case err != nil:
 		s.throttle.cancel(a)
@@ -44,8 +44,9 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 // checkPassword finds the user and compares the password with its hash.
 // An unknown email is compared against a dummy hash, so that the answer
 // takes as long as for a known one. At most Options.MaxPasswordChecks
-// comparisons run at once.
-func (s *Service) checkPassword(ctx context.Context, email, password string) (User, bool, error) {
+// comparisons run at once, and at most half of them for one client
+// address addr.
+func (s *Service) checkPassword(ctx context.Context, email, password, addr string) (User, bool, error) {
 	u, err := s.opts.Store.UserByEmail(email)
 	hash := s.dummyHash
 	switch {
@@ -54,29 +55,21 @@ func (s *Service) checkPassword(ctx context.Context, email, password string) (Us
 	case !errors.Is(err, ErrUserNotFound):
 		return User{}, false, fmt.Errorf("auth: looking up user: %w", err)
 	}
-	if busy := s.acquireCheck(ctx); busy != nil {
+	if busy := s.acquireCheck(ctx, addr); busy != nil {
 		return User{}, false, busy
 	}
-	defer func() { <-s.checks }()
+	defer s.checks.release(addr)
 	cmpErr := s.opts.checkPassword(hash, []byte(password))
 	return u, err == nil && cmpErr == nil, nil
 }
 
-// acquireCheck takes a password-check slot, waiting up to maxCheckWait
-// while the request lasts.
-func (s *Service) acquireCheck(ctx context.Context) error {
-	select {
-	case s.checks <- struct{}{}:
+// acquireCheck takes a password-check slot for addr, waiting up to
+// maxCheckWait while the request lasts.
+func (s *Service) acquireCheck(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, maxCheckWait)
+	defer cancel()
+	if s.checks.acquire(ctx, addr) {
 		return nil
-	default:
-	}
-	timer := time.NewTimer(maxCheckWait)
-	defer timer.Stop()
-	select {
-	case s.checks <- struct{}{}:
-		return nil
-	case <-timer.C:
-	case <-ctx.Done():
 	}
 	e := ErrLoginBusy.with(reasonBusy, "too many logins in progress: try again in a second")
 	e.retry = time.Second

@@ -66,8 +66,10 @@ type Options struct {
 	AccountAddressFailures, AddressFailures, AccountFailures int
 	ThrottleWindow                                           time.Duration
 	// MaxPasswordChecks bounds the password checks (bcrypt) that run at
-	// once; default twice GOMAXPROCS. A login that finds none free waits
-	// up to a second, then is answered 429 login_busy.
+	// once, default twice GOMAXPROCS; one client address may hold half of
+	// them (at least one). A login that finds none free within its
+	// address's share waits up to a second, then is answered 429
+	// login_busy.
 	MaxPasswordChecks int
 	// ClientAddress returns the address a login is throttled under;
 	// default: the host of r.RemoteAddr. Set it when behind a proxy that
@@ -82,9 +84,10 @@ type Options struct {
 	checkPassword func(hash, password []byte) error
 
 	// MaxTicketsPerLogin bounds the outstanding tickets of one login (one
-	// sid); default 32. Past it /auth/ticket answers 429 too_many_tickets
-	// until one is used or expires.
-	MaxTicketsPerLogin int
+	// sid), default 32, and MaxTicketsPerUser those of one user (one sub)
+	// across all its logins, default 128. Past either /auth/ticket answers
+	// 429 too_many_tickets until one is used or expires.
+	MaxTicketsPerLogin, MaxTicketsPerUser int
 
 	// CacheSize bounds the verified-token cache; default 10,000, negative
 	// disables it.
@@ -112,7 +115,7 @@ type Service struct {
 	denied    *denyList
 	tickets   *ticketStore
 	throttle  *throttle
-	checks    chan struct{} // a semaphore of MaxPasswordChecks
+	checks    *checkSlots
 	dummyHash []byte
 	metrics   authMetrics
 }
@@ -137,9 +140,9 @@ func New(opts Options) (*Service, error) {
 		rules:    rs,
 		cache:    newTokenCache(opts.CacheSize),
 		denied:   denied,
-		tickets:  newTicketStore(opts.MaxTicketsPerLogin),
+		tickets:  newTicketStore(opts.MaxTicketsPerLogin, opts.MaxTicketsPerUser),
 		throttle: newThrottle(opts.AccountAddressFailures, opts.AddressFailures, opts.AccountFailures, opts.ThrottleWindow, opts.Now()),
-		checks:   make(chan struct{}, opts.MaxPasswordChecks),
+		checks:   newCheckSlots(opts.MaxPasswordChecks),
 		metrics:  newAuthMetrics(opts.Metrics),
 	}
 	if s.canIssue() {
@@ -168,6 +171,7 @@ func (o *Options) defaults() error {
 	o.AddressFailures = orPositive(o.AddressFailures, DefaultAddressFailures)
 	o.AccountFailures = orPositive(o.AccountFailures, DefaultAccountFailures)
 	o.MaxTicketsPerLogin = orPositive(o.MaxTicketsPerLogin, DefaultMaxTicketsPerLogin)
+	o.MaxTicketsPerUser = orPositive(o.MaxTicketsPerUser, DefaultMaxTicketsPerUser)
 	o.MaxPasswordChecks = orPositive(o.MaxPasswordChecks, 2*runtime.GOMAXPROCS(0))
 	o.CacheSize = orInt(o.CacheSize, DefaultCacheSize)
 	o.BcryptCost = orInt(o.BcryptCost, bcrypt.DefaultCost)

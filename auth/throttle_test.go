@@ -303,3 +303,29 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
+
+// TestPasswordChecksSharedAcrossAddresses holds the password checks of six
+// concurrent right logins from one address, with MaxPasswordChecks 4: the
+// address gets half of the checks, its other logins wait and are answered
+// 429 login_busy, and a login from another address meanwhile still gets a
+// check and succeeds.
+func TestPasswordChecksSharedAcrossAddresses(t *testing.T) {
+	g := newGate()
+	fx := gatedFixture(t, g, func(o *Options) { o.MaxPasswordChecks = 4 })
+	flood := make([]loginTry, 6)
+	for i := range flood {
+		flood[i] = loginTry{"alice@example.com", password, "10.0.0.40"}
+	}
+	held := fx.startBurst(t, g, flood)
+	if n := g.checks.Load(); n != 2 {
+		t.Errorf("one address holds %d of 4 password checks, want 2", n)
+	}
+	other := fx.startBurst(t, g, []loginTry{{"bob@example.com", password, "10.0.0.41"}})
+	statuses := held.finish(g)
+	if status := other.finish(g)[0]; status != 200 {
+		t.Errorf("a login from another address while one address floods: status %d, want 200", status)
+	}
+	if n200, n429 := countStatus(statuses, 200), countStatus(statuses, 429); n200 != 2 || n429 != 4 {
+		t.Errorf("the flooding address: %d × 200, %d × 429; want 2 and 4", n200, n429)
+	}
+}

@@ -2,17 +2,18 @@ package auth
 
 import (
 	"crypto/subtle"
-	"slices"
 	"sync"
 	"time"
 )
 
 // Ticket limits. Beyond maxTickets outstanding tickets, /auth/ticket
 // answers 503 until some are used or expire; beyond its login's
-// MaxTicketsPerLogin, 429.
+// MaxTicketsPerLogin, or its user's MaxTicketsPerUser across all of the
+// user's logins, 429.
 const (
 	maxTickets                = 100_000
 	DefaultMaxTicketsPerLogin = 32
+	DefaultMaxTicketsPerUser  = 128
 )
 
 // ticket is what a ticket's hash stands for.
@@ -33,23 +34,29 @@ func (t ticket) login() string {
 }
 
 // ticketStore holds outstanding tickets by their SHA-256, never the tickets
-// themselves, and the expiries of each login's outstanding tickets, so that
-// a login holds at most perLogin of them. Expired tickets are swept when a
-// ticket is issued, at most once per ticket lifetime.
+// themselves, and the expiries of each login's and each user's outstanding
+// tickets, so that a login and a user hold at most their limit of them.
+// Expired tickets are swept when a ticket is issued, at most once per
+// ticket lifetime.
 type ticketStore struct {
 	mu        sync.Mutex
 	m         map[[32]byte]ticket
-	logins    map[string][]time.Time
-	perLogin  int
+	logins    holdings // by ticket.login()
+	users     holdings // by subject
 	nextSweep time.Time
 }
 
-func newTicketStore(perLogin int) *ticketStore {
-	return &ticketStore{m: make(map[[32]byte]ticket), logins: make(map[string][]time.Time), perLogin: perLogin}
+func newTicketStore(perLogin, perUser int) *ticketStore {
+	return &ticketStore{
+		m:      make(map[[32]byte]ticket),
+		logins: holdings{m: make(map[string][]time.Time), limit: perLogin, holder: "login"},
+		users:  holdings{m: make(map[string][]time.Time), limit: perUser, holder: "user"},
+	}
 }
 
 // issue returns a new ticket for the holder of c, valid for ttl but never
-// beyond c.Expires.
+// beyond c.Expires. The login's and the user's limits are checked and the
+// ticket counted against both in one step.
 func (ts *ticketStore) issue(c Claims, ttl time.Duration, now time.Time) (string, time.Time, error) {
 	t := randomToken(opaqueBytes)
 	expires := now.Add(ttl)
@@ -66,27 +73,16 @@ func (ts *ticketStore) issue(c Claims, ttl time.Duration, now time.Time) (string
 	if len(ts.m) >= maxTickets {
 		return "", time.Time{}, ErrBusy
 	}
-	held := ts.held(rec.login(), now)
-	if len(held) >= ts.perLogin {
-		e := ErrTooManyTickets.with(reasonLimit, "too many outstanding tickets for this login: use one or wait until one expires")
-		e.retry = slices.MinFunc(held, time.Time.Compare).Sub(now)
-		return "", time.Time{}, e
+	if err := ts.logins.check(rec.login(), now); err != nil {
+		return "", time.Time{}, err
 	}
-	ts.logins[rec.login()] = append(held, expires)
+	if err := ts.users.check(rec.subject, now); err != nil {
+		return "", time.Time{}, err
+	}
+	ts.logins.add(rec.login(), expires)
+	ts.users.add(rec.subject, expires)
 	ts.m[rec.hash] = rec
 	return t, expires, nil
-}
-
-// held returns the expiries of login's tickets that are still valid,
-// forgetting the others.
-func (ts *ticketStore) held(login string, now time.Time) []time.Time {
-	held := slices.DeleteFunc(ts.logins[login], func(exp time.Time) bool { return !now.Before(exp) })
-	if len(held) == 0 {
-		delete(ts.logins, login)
-		return nil
-	}
-	ts.logins[login] = held
-	return held
 }
 
 func (ts *ticketStore) sweep(now time.Time) {
@@ -95,21 +91,14 @@ func (ts *ticketStore) sweep(now time.Time) {
 			delete(ts.m, h)
 		}
 	}
-	for login := range ts.logins {
-		ts.held(login, now)
-	}
+	ts.logins.sweep(now)
+	ts.users.sweep(now)
 }
 
-// forget removes a used ticket from its login's expiries.
+// forget removes a used ticket from its login's and its user's expiries.
 func (ts *ticketStore) forget(t ticket) {
-	held := ts.logins[t.login()]
-	switch i := slices.IndexFunc(held, t.expires.Equal); {
-	case i < 0:
-	case len(held) == 1:
-		delete(ts.logins, t.login())
-	default:
-		ts.logins[t.login()] = slices.Delete(held, i, i+1)
-	}
+	ts.logins.forget(t.login(), t.expires)
+	ts.users.forget(t.subject, t.expires)
 }
 
 // consume removes and returns the ticket t stands for. A ticket is found

@@ -125,7 +125,6 @@ func TestAckByMessageID(t *testing.T) {
 	c := h.dial(t)
 	c.write(frame("CONNECT", "", "accept-version:1.0,1.1", "host:h"))
 	c.expect("CONNECTED", "version:1.1")
-	c.dec.SetVersion(stomp.V11)
 	c.write(frame("SUBSCRIBE", "", "id:s", "destination:/queue/v11", "ack:client-individual", "receipt:r"))
 	c.expect("RECEIPT")
 	sendAll(h.connect(t, "p"), "/queue/v11", "a")

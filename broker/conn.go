@@ -33,44 +33,66 @@ type transport interface {
 // conn is one client connection and its STOMP session. The reader goroutine
 // (serve) owns the decoder and the session state; the writer, which runs
 // only while there is something to write, owns the socket's write side; a
-// timer watches the deadlines and asks for heart-beats.
+// timer watches the deadlines and asks for heart-beats. The fields are
+// grouped by who owns them; the lock order is in doc.go.
 type conn struct {
+	// Fixed before serve starts (textOnly by the SockJS handler, the rest
+	// by newConn) and read by every goroutine without a lock.
 	b              *Broker
-	t              transport
+	t              transport // the reader reads, the writer writes, Shutdown may abort
 	kind           transportKind
 	remote         string
 	upgradeSubject string
 	textOnly       bool // the transport carries text only (SockJS): see keepText
 	log            *slog.Logger
 	opened         time.Time
-	ctx            context.Context // cancelled when the connection starts closing
-	cancel         context.CancelFunc
 
+	// Session: owned by the reader goroutine, which sets connected just
+	// before it queues CONNECTED; anyone may load connected. ident, the
+	// identity the session acts as, is written by the reader and read by
+	// anyone (CloseSessions, the close log line) under idMu, a leaf lock.
+	session
+	connected atomic.Bool
+	idMu      sync.Mutex
+	ident     Identity
+
+	// Reading: the reader stamps lastRead (by Options.Now, only while the
+	// client promised heart-beats, recvEvery > 0); the timer loads it.
+	lastRead atomic.Int64
+
+	// Writing: out is shared under out.mu (publishers push, the writer
+	// takes, the timer kicks and retires); its active flag lets one writer
+	// run exist at a time, and that run owns batch and rested. The timer
+	// sets beat to ask for a heart-beat, the writer sets wrote and stamps
+	// lastWrite (by Options.Now, only while sendEvery > 0); both are atomic.
+	// wake carries one wake-up per park; writerDone closes after the last run.
 	out        outbox
 	runWriter  func()        // c.writeLoop, bound once
 	wake       chan struct{} // capacity 1: wakes the parked writer
 	batch      []outItem     // the writer's batch
 	rested     int64         // UnixNano when the writer last ran out of work
+	beat       atomic.Bool   // the timer found a server heart-beat due
+	wrote      atomic.Bool   // the writer wrote since the timer's last tick
+	lastWrite  atomic.Int64  // UnixNano of the latest write, while sendEvery is set
 	writerDone chan struct{}
 
+	// Timing (timer.go): timer and timerStopped are guarded by timerMu,
+	// a leaf lock; the deadlines are atomic, set by the reader when the
+	// session is established or adopts an identity, and loaded by the timer.
 	timerMu      sync.Mutex
-	timer        *time.Timer // nil until started, and once stopped
-	timerStopped bool        // the writer's last run stopped it: never start it
+	timer        *time.Timer  // nil until started, and once stopped
+	timerStopped bool         // the writer's last run stopped it: never start it
+	expires      atomic.Int64 // UnixNano of the identity's deadline; 0 never
+	sendEvery    atomic.Int64 // negotiated server heart-beat, ns; 0 none
+	recvEvery    atomic.Int64 // negotiated client heart-beat, ns; 0 none
 
-	closing   atomic.Bool  // mirrors out.closing for lock-free checks
-	connected atomic.Bool  // CONNECTED was queued
-	beat      atomic.Bool  // the timer found a server heart-beat due
-	wrote     atomic.Bool  // the writer wrote since the timer's last tick
-	lastRead  atomic.Int64 // UnixNano of the latest read, by Options.Now, while recvEvery is set
-	lastWrite atomic.Int64 // UnixNano of the latest write, by Options.Now, while sendEvery is set
-	expires   atomic.Int64 // UnixNano of the identity's deadline; 0 never
-	sendEvery atomic.Int64 // negotiated server heart-beat, ns; 0 none
-	recvEvery atomic.Int64 // negotiated client heart-beat, ns; 0 none
-
-	idMu  sync.Mutex
-	ident Identity
-
-	session // reader-owned
+	// Lifecycle: the first close (outbox.close, or a slow-consumer cut)
+	// sets closing, which mirrors out.closing for lock-free checks, and
+	// cancels ctx, which the hook calls of this connection receive (it is
+	// also cancelled when Shutdown gives up waiting).
+	closing atomic.Bool
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 func (b *Broker) newConn(t transport, kind transportKind, remote, upgradeSubject string) *conn {
@@ -181,13 +203,6 @@ func (c *conn) end(final []byte, reason string, discard bool) bool {
 // receipt is the offending frame's receipt header, if any.
 func (c *conn) fail(fe *frameError, receipt []byte) bool {
 	return c.failWith(fe, receipt, false)
-}
-
-// failNow is fail for a connection that can take nothing more it has
-// queued: the ERROR is the next frame written. Queue deliveries dropped
-// with the rest go back to their queue when the session ends.
-func (c *conn) failNow(fe *frameError) bool {
-	return c.failWith(fe, nil, true)
 }
 
 func (c *conn) failWith(fe *frameError, receipt []byte, discard bool) bool {

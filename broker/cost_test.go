@@ -23,7 +23,8 @@ func heapInUse() int64 {
 // that nobody consumes, with MaxQueuedBytes at 16 MiB, and checks the heap
 // itself: what the queues hold may not grow it by more than a quarter over
 // the bound, since each queue and message counts what it really costs and
-// a queue that refused its only message is not kept.
+// a queue that refused its only message is not kept. The first SEND
+// refused ends the session with ERROR; what follows it is never read.
 func TestQueuedBytesBoundTheHeap(t *testing.T) {
 	const sends, limit = 200000, 16 << 20
 	h := newHarness(t, Options{MaxQueuedBytes: limit})
@@ -34,12 +35,11 @@ func TestQueuedBytesBoundTheHeap(t *testing.T) {
 	}
 	script := sb.String()
 	before := heapInUse()
-	p.nc.SetWriteDeadline(time.Now().Add(time.Minute))
-	if _, err := io.WriteString(p.nc, script); err != nil {
-		t.Fatal(err)
-	}
-	p.write(frame("SEND", "", "destination:/sys/auth/refresh", "receipt:done"))
-	p.expect("RECEIPT", "receipt-id:done")
+	p.Conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	go io.WriteString(p.Conn, script) // fails once the broker closes
+	p.expect("ERROR", "code:limit-exceeded")
+	open := h.m.Connections.WithLabelValues("tcp")
+	waitFor(t, "the session to end", func() bool { return value(t, open) == 0 })
 	grown := heapInUse() - before
 	runtime.KeepAlive(script)
 	accounted := h.b.queuedBytes.Load()
@@ -51,6 +51,40 @@ func TestQueuedBytesBoundTheHeap(t *testing.T) {
 	}
 	if queues != depth {
 		t.Errorf("%v queues hold %v messages: the queues that refused their message were kept", queues, depth)
+	}
+}
+
+// TestUnackedCountAgainstQueuedBytes checks that a consumer that reads
+// every message and never acknowledges cannot make the broker hold more than
+// MaxQueuedBytes: what waits for its ACK counts as queued, so SENDs are
+// refused once it fills the bound, and the heap shows it.
+func TestUnackedCountAgainstQueuedBytes(t *testing.T) {
+	const limit, body, sends = 4 << 20, 4 << 10, 4000 // 16 MiB offered
+	h := newHarness(t, Options{MaxQueuedBytes: limit})
+	c := h.subscriber(t, "hoarder", "/queue/hoard", "ack:client", "prefetch-count:65535")
+	go func() { // reads everything, acknowledges nothing
+		for {
+			if _, err := c.next(); err != nil {
+				return
+			}
+		}
+	}()
+	p := h.connect(t, "p")
+	before := heapInUse()
+	stored := 0
+	for ; stored < sends; stored++ {
+		p.write(frame("SEND", strings.Repeat("x", body), "destination:/queue/hoard", "receipt:r"))
+		if f := p.read(); f.Command == stomp.ERROR {
+			break
+		}
+	}
+	grown := heapInUse() - before
+	t.Logf("%d of %d SENDs of %d bytes stored under a %d MiB bound; heap grew %.1f MiB", stored, sends, body, limit>>20, float64(grown)/(1<<20))
+	if stored == sends {
+		t.Fatalf("all %d SENDs (%d MiB) were stored under a %d MiB bound", sends, sends*body>>20, limit>>20)
+	}
+	if grown > limit+limit/4 {
+		t.Errorf("the heap grew by %.1f MiB under a %d MiB bound on what queues hold", float64(grown)/(1<<20), limit>>20)
 	}
 }
 
@@ -72,7 +106,8 @@ func TestIdleQueueCostsNothing(t *testing.T) {
 	}
 	sendAll(p, "/queue/big", strings.Repeat("x", 6<<10))
 	held := h.b.queuedBytes.Load()
-	sendAll(p, "/queue/refused", strings.Repeat("x", 6<<10))
+	p.write(frame("SEND", strings.Repeat("x", 6<<10), "destination:/queue/refused", "receipt:r"))
+	p.expect("ERROR", "code:limit-exceeded", "receipt-id:r")
 	if n, now := value(t, queues), h.b.queuedBytes.Load(); n != 1 || now != held {
 		t.Fatalf("after a SEND to a new queue found the queues full: %v queues, %d bytes held; want 1 and %d", n, now, held)
 	}

@@ -67,8 +67,8 @@
 //
 //	router.mu → queue.mu → subscription.mu → outbox.mu
 //
-// Broker.mu (the connection registry) and conn.idMu (the identity) are
-// leaves, never held with another lock. The writer takes subscription.mu
+// Broker.mu (the connection registry), conn.idMu (the identity) and
+// conn.timerMu (the timer) are leaves, never held with another lock. The writer takes subscription.mu
 // to claim a delivery and releases it before any queue.mu. A COMMIT holds
 // the subscription.mu of several of its connection's subscriptions at once,
 // taken in the order of their serials, to check and settle its ACKs and
@@ -120,7 +120,7 @@
 //
 // # Limits
 //
-// Options documents every limit and its default (SPEC section 4). The
+// Options documents every limit and its default. The
 // decoder enforces body, header count and header line sizes as bytes arrive;
 // the session enforces subscriptions, transactions, their frames and the
 // bytes they hold; the outbox the pending bytes; the router the

@@ -4,13 +4,15 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // tokenGrant is an Authorizer of sessions of alice whose token expires a
 // minute after CONNECT. It reads a test token from the credential: "fresh"
 // is valid for an hour from the clock's now, "other" is another subject's,
 // "bad" is refused; a frame without one keeps the session's identity.
-type tokenGrant struct{ clock *clock }
+type tokenGrant struct{ clock *stomptest.Clock }
 
 func (g tokenGrant) Authorize(_ context.Context, r Request) (Identity, error) {
 	switch {
@@ -30,12 +32,12 @@ func (g tokenGrant) Authorize(_ context.Context, r Request) (Identity, error) {
 
 // frameAuthzHarness serves sessions of alice whose token expires a minute
 // after CONNECT, on a clock the test moves.
-func frameAuthzHarness(t *testing.T) (*harness, *clock) {
-	clock := newClock()
+func frameAuthzHarness(t *testing.T) (*harness, *stomptest.Clock) {
+	clock := stomptest.NewClock()
 	return newHarness(t, Options{Now: clock.Now, Authorizer: tokenGrant{clock}}), clock
 }
 
-// TestAuthorizationOnAnyFrame checks SPEC section 4: any frame carrying a
+// TestAuthorizationOnAnyFrame checks that any frame carrying a
 // fresh valid Authorization of the session's subject extends the session,
 // not only SEND and SUBSCRIBE; without one the session ends at its token's
 // expiry.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func TestNegotiateHeartBeat(t *testing.T) {
@@ -38,12 +40,11 @@ func TestServerHeartBeats(t *testing.T) {
 	c.expect("CONNECTED", "heart-beat:10,10000")
 	var got []byte
 	for len(got) < 3 {
-		c.nc.SetReadDeadline(time.Now().Add(wait))
-		n, err := c.nc.Read(c.buf)
+		b, err := c.ReadBytes()
 		if err != nil {
 			t.Fatalf("after %q: %v", got, err)
 		}
-		got = append(got, c.buf[:n]...)
+		got = append(got, b...)
 	}
 	if len(bytes.Trim(got, "\n")) != 0 {
 		t.Fatalf("got %q, want only EOLs", got)
@@ -54,7 +55,7 @@ func TestServerHeartBeats(t *testing.T) {
 // promised heart-beats stays connected while it sends them and is cut once
 // silent for more than twice the interval.
 func TestSilentClient(t *testing.T) {
-	clock := newClock()
+	clock := stomptest.NewClock()
 	h := newHarness(t, Options{Now: clock.Now, MinHeartBeat: time.Second})
 	c := h.dial(t)
 	c.write(frame("CONNECT", "", "accept-version:1.2", "heart-beat:1000,0"))
@@ -73,7 +74,7 @@ func TestSilentClient(t *testing.T) {
 // even when silent, and that an identity adopted from a SEND (here the
 // reserved refresh destination, through the Refresher) moves the deadline.
 func TestTokenDeadline(t *testing.T) {
-	clock := newClock()
+	clock := stomptest.NewClock()
 	hooks := &testHooks{
 		connect: func(Request) (Identity, error) {
 			return Identity{Subject: "alice", Expires: clock.Now().Add(time.Minute)}, nil
@@ -99,7 +100,7 @@ func TestTokenDeadline(t *testing.T) {
 // TestAdoptedDeadline checks that a session that had no deadline gets one
 // from an adopted identity, and is held to it.
 func TestAdoptedDeadline(t *testing.T) {
-	clock := newClock()
+	clock := stomptest.NewClock()
 	hooks := &testHooks{refresh: func(id Identity, _ Credential) (Identity, error) {
 		id.Expires = clock.Now().Add(time.Minute)
 		return id, nil

@@ -1,36 +1,18 @@
 package broker
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/stompd/stompd/stomp/stomptest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the broker's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestLogging checks the one line per connection open and close, and that
 // credentials never reach the log, even quoted in a rejected frame.
 func TestLogging(t *testing.T) {
-	var logs syncBuffer
-	h := newHarness(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	var logs stomptest.Logs
+	h := newHarness(t, Options{Logger: logs.Logger(slog.LevelDebug)})
 	c := h.dial(t)
 	c.write(frame("CONNECT", "", "accept-version:1.2", "login:alice", "passcode:s3cret"))
 	c.expect("CONNECTED")

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/stompd/stompd/stomp"
 )
 
 // connectGate is an Authorizer that accepts every CONNECT as id, but only
@@ -64,7 +62,6 @@ func TestLogoutDuringConnect(t *testing.T) {
 			}
 			close(g.proceed)
 			c.expect("CONNECTED")
-			c.dec.SetVersion(stomp.V12)
 			if tt.closed {
 				c.expectError(CodeSessionRevoked, "session revoked")
 				return

@@ -13,7 +13,7 @@ import (
 )
 
 // Options configures a Broker. The zero value of every field means the
-// default documented next to it (the limits are those of SPEC section 4).
+// default documented next to it.
 type Options struct {
 	Logger     *slog.Logger     // nil: discard
 	Metrics    *metrics.Set     // nil: no metrics
@@ -65,7 +65,7 @@ type Options struct {
 	MinHeartBeat          time.Duration // floor accepted, 1 s
 	MaxQueueLength        int           // messages buffered per queue, 100,000
 	MaxQueueBytes         int           // heap bytes buffered per queue, 64 MiB
-	MaxQueuedBytes        int           // heap bytes held by all queues together, 1 GiB
+	MaxQueuedBytes        int           // heap bytes held by all queues together, and by their deliveries awaiting ACK, 1 GiB
 	MaxDestinations       int           // topics, queues and user destinations at once, 100,000
 	MaxTransactions       int           // open per connection, 16
 	MaxTransactionFrames  int           // SEND/ACK/NACK per transaction, 1,000

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // TestFraming runs one session script through each way a client may cut
@@ -219,7 +220,7 @@ func TestMessageHeaders(t *testing.T) {
 // TestConnectTimeout checks that a connection that never sends CONNECT is
 // closed once Options.ConnectTimeout has passed on the injected clock.
 func TestConnectTimeout(t *testing.T) {
-	clock := newClock()
+	clock := stomptest.NewClock()
 	h := newHarness(t, Options{Now: clock.Now, ConnectTimeout: time.Minute})
 	c := h.dial(t)
 	c.write("\n")
@@ -233,6 +234,6 @@ func TestConnectTimeout(t *testing.T) {
 func TestErrorWhileClientStillSends(t *testing.T) {
 	h := newHarness(t, Options{Limits: stomp.Limits{MaxBodySize: 1 << 10}})
 	c := h.connect(t, "u")
-	go io.WriteString(c.nc, frame("SEND", strings.Repeat("b", 256<<10), "destination:/topic/big"))
+	go io.WriteString(c.Conn, frame("SEND", strings.Repeat("b", 256<<10), "destination:/topic/big"))
 	c.expectError(CodeLimitExceeded, "body too large")
 }

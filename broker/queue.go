@@ -48,8 +48,9 @@ func (e *effects) apply() {
 }
 
 // enqueue publishes m to its queue, creating the queue if needed. A queue
-// that was at a bound and is left idle is removed at once: a SEND that
-// created it leaves nothing behind.
+// at a bound refuses m with an error, so that no RECEIPT says it was
+// stored; one left idle is removed at once: a SEND that created it leaves
+// nothing behind.
 func (r *router) enqueue(m *message) error {
 	for {
 		q, err := r.queue(m.dest)
@@ -60,11 +61,12 @@ func (r *router) enqueue(m *message) error {
 		if !ok {
 			continue
 		}
-		r.b.m.published[kindQueue].Inc()
 		if full {
 			r.b.m.dropQueueFull.Inc()
 			r.removeIfIdle(q)
+			return limitErrorf("queue %s is full: the message was not stored", m.dest)
 		}
+		r.b.m.published[kindQueue].Inc()
 		return nil
 	}
 }
@@ -171,7 +173,7 @@ func (q *queue) dispatch() {
 func (q *queue) dispatchLocked(fx *effects) {
 	for q.buf.len() > 0 {
 		d := q.buf.popFront()
-		if !q.offer(d, fx) {
+		if !q.offer(d, fx) && !q.uncarriable(d) {
 			q.buf.pushFront(d)
 			return
 		}

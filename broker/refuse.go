@@ -45,16 +45,21 @@ func refuse(w http.ResponseWriter, status int, code, message string) {
 // checkHandshake refuses r unless it is a WebSocket handshake that gorilla
 // will upgrade: a GET with Connection: Upgrade and Upgrade: websocket,
 // Sec-WebSocket-Version 13 and a Sec-WebSocket-Key of 16 bytes in base64
-// (RFC 6455 section 4.1). It makes every check Upgrader.Upgrade makes
-// before it answers, so that a ticket is spent only on a request that is
-// then upgraded; only a failure to hijack the connection, or a client that
-// writes before the handshake is answered, still fail after it.
+// (RFC 6455 section 4.1), without a body. It makes every check
+// Upgrader.Upgrade makes before it answers, so that a ticket is spent only
+// on a request that is then upgraded; only a failure to hijack the
+// connection, or a client that writes before the handshake is answered,
+// still fail after it. A declared body (Content-Length or any
+// Transfer-Encoding) is refused here: it would sit in the connection's
+// read buffer at the hijack, where gorilla takes it for such early writing.
 func checkHandshake(r *http.Request) *refusal {
 	switch {
 	case !websocket.IsWebSocketUpgrade(r):
 		return &refusal{http.StatusBadRequest, "invalid_request", `not a WebSocket handshake: want "Connection: Upgrade" and "Upgrade: websocket"`}
 	case r.Method != http.MethodGet:
 		return &refusal{http.StatusMethodNotAllowed, "method_not_allowed", "a WebSocket handshake is a GET"}
+	case r.ContentLength != 0 || len(r.TransferEncoding) > 0:
+		return &refusal{http.StatusBadRequest, "invalid_request", "a WebSocket handshake has no body: send it without Content-Length or Transfer-Encoding"}
 	case !versionThirteen(r.Header.Values("Sec-Websocket-Version")):
 		return &refusal{http.StatusBadRequest, "invalid_request", "unsupported WebSocket version: want Sec-WebSocket-Version: 13"}
 	case !validKey(r.Header.Get("Sec-Websocket-Key")):

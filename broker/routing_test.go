@@ -31,7 +31,8 @@ func TestQueueRoundRobin(t *testing.T) {
 
 // TestQueueBuffersWithoutConsumer checks that a queue keeps messages while
 // it has no consumer, up to each bound on what queues buffer: four
-// 1,000-byte messages where three fit, the fourth dropped and counted. The
+// 1,000-byte messages where three fit, the fourth refused with ERROR (no
+// RECEIPT may say it was stored) and counted as dropped. The
 // byte bounds count what the messages, the queues and their first ring
 // slots cost in memory (see cost.go).
 func TestQueueBuffersWithoutConsumer(t *testing.T) {
@@ -52,8 +53,11 @@ func TestQueueBuffersWithoutConsumer(t *testing.T) {
 			for i, dest := range tc.dests {
 				n := strconv.Itoa(i + 1)
 				p.write(frame("SEND", n+strings.Repeat(".", 999), "destination:/queue/"+dest, "receipt:"+n))
-				p.expect("RECEIPT", "receipt-id:"+n)
+				if i < 3 {
+					p.expect("RECEIPT", "receipt-id:"+n)
+				}
 			}
+			p.expect("ERROR", "code:limit-exceeded", "receipt-id:4")
 			if d := value(t, h.m.QueueDepth); d != 3 {
 				t.Fatalf("queue depth %v, want 3", d)
 			}

@@ -62,6 +62,7 @@ func New(o Options) (*Broker, error) {
 		listeners:     make(map[net.Listener]struct{}),
 		conns:         make(map[*conn]struct{}),
 		perAddr:       make(map[string]int),
+		authing:       make(map[*conn][]closure),
 	}
 	b.r = newRouter(b)
 	return b, nil
@@ -266,4 +267,46 @@ func (b *Broker) CloseSessions(match func(Identity) bool, code, message string) 
 		}
 	}
 	return n
+}
+
+// closure is a CloseSessions call: which identities it ends, and its ERROR.
+type closure struct {
+	match func(Identity) bool
+	fe    *frameError
+}
+
+// closeIf ends the established session with cl's ERROR when cl matches its
+// identity, and reports whether it did.
+func (c *conn) closeIf(cl closure) bool {
+	return c.connected.Load() && cl.match(c.identity()) && c.fail(cl.fe, nil)
+}
+
+// watchClosures notes, from now until missedClosures, the CloseSessions
+// calls that c's CONNECT could miss: those made while its identity is being
+// established, which can see neither the identity nor the session. (A call
+// made before is one the authenticator saw: its logout came first; one
+// made after sees the established session.)
+func (b *Broker) watchClosures(c *conn) {
+	b.mu.Lock()
+	b.authing[c] = nil
+	b.mu.Unlock()
+}
+
+// missedClosures stops noting calls for c and returns those it noted.
+func (b *Broker) missedClosures(c *conn) []closure {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	missed := b.authing[c]
+	delete(b.authing, c)
+	return missed
+}
+
+// noteClosure hands a CloseSessions call to every CONNECT being
+// authenticated.
+func (b *Broker) noteClosure(cl closure) {
+	b.mu.Lock()
+	for c, missed := range b.authing {
+		b.authing[c] = append(missed, cl)
+	}
+	b.mu.Unlock()
 }

@@ -117,7 +117,7 @@ func TestShutdownDeadline(t *testing.T) {
 	go func() { served <- b.Serve(l) }()
 	h := &harness{b: b, addr: l.Addr().String()}
 	stalled := h.subscriber(t, "s", "/topic/big")
-	stalled.nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	stalled.Conn.(*net.TCPConn).SetReadBuffer(4 << 10)
 	p := h.connect(t, "p")
 	body := strings.Repeat("z", 512<<10)
 	for range 24 {

@@ -90,9 +90,9 @@ func (c *conn) dispatch(f *stomp.Frame) error {
 // authorizeCredential asks the Authorizer about a frame that carries a
 // credential and that its handler does not authorize (all but CONNECT,
 // SEND and SUBSCRIBE), and adopts the identity it returns: any frame
-// carrying a fresh token of the session's subject extends the session. A
-// frame without one is left alone: the session's deadline and
-// CloseSessions end an expired or revoked session.
+// carrying a fresh token of the session's subject extends the session to
+// that token's expiry. A frame without one is left alone: the session's
+// deadline and CloseSessions end an expired or revoked session.
 func (c *conn) authorizeCredential(f *stomp.Frame) error {
 	switch f.Command {
 	case stomp.SEND, stomp.SUBSCRIBE, stomp.CONNECT, stomp.STOMP:

@@ -16,10 +16,9 @@ import (
 func TestSlowConsumer(t *testing.T) {
 	h := newHarness(t, Options{MaxPendingBytes: 512 << 10, WriteTimeout: wait})
 	slow := h.dial(t)
-	slow.nc.(*net.TCPConn).SetReadBuffer(32 << 10)
+	slow.Conn.(*net.TCPConn).SetReadBuffer(32 << 10)
 	slow.write(frame("CONNECT", "", "accept-version:1.2", "host:h"))
 	slow.expect("CONNECTED")
-	slow.dec.SetVersion(3)
 	fast := h.connect(t, "fast")
 	for _, c := range []*client{slow, fast} {
 		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/firehose", "receipt:s"))
@@ -61,7 +60,7 @@ func TestSlowConsumer(t *testing.T) {
 		}
 	}
 	waitFor(t, "the fast subscriber", func() bool { return got.Load() == int64(sent) || t.Failed() })
-	fast.nc.Close()
+	fast.Conn.Close()
 	<-reading
 	if n := value(t, h.m.SlowConsumerDisconnects); n != 1 {
 		t.Fatalf("%v slow-consumer cuts, want 1", n)
@@ -69,8 +68,7 @@ func TestSlowConsumer(t *testing.T) {
 	if n := value(t, h.m.MessagesDropped.WithLabelValues("slow_consumer")); n < 1 {
 		t.Fatalf("%v messages counted as dropped for the slow consumer", n)
 	}
-	slow.nc.(*net.TCPConn).SetReadBuffer(4 << 20)
-	slow.buf = make([]byte, 64<<10)
+	slow.Conn.(*net.TCPConn).SetReadBuffer(4 << 20)
 	for {
 		f := slow.read()
 		if f.Command.String() == "ERROR" {
@@ -100,7 +98,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestSlowQueueConsumer(t *testing.T) {
 	h := newHarness(t, Options{MaxPendingBytes: 256 << 10})
 	stalled := h.subscriber(t, "stalled", "/queue/work", "ack:client-individual")
-	stalled.nc.(*net.TCPConn).SetReadBuffer(8 << 10)
+	stalled.Conn.(*net.TCPConn).SetReadBuffer(8 << 10)
 	c := h.subscriber(t, "c", "/queue/work", "ack:client-individual")
 	const n = 400
 	body := strings.Repeat("q", 32<<10)
@@ -118,7 +116,7 @@ func TestSlowQueueConsumer(t *testing.T) {
 		}
 	}
 	receive(func() bool { return value(t, h.m.QueueDepth) == 0 && len(seen) > n/2 })
-	stalled.nc.Close()
+	stalled.Conn.Close()
 	receive(func() bool { return len(seen) == n })
 	if cuts := value(t, h.m.SlowConsumerDisconnects); cuts != 0 {
 		t.Fatalf("%v slow-consumer cuts of queue consumers", cuts)
@@ -130,7 +128,7 @@ func TestSlowQueueConsumer(t *testing.T) {
 func TestQueueLeavesHeadroom(t *testing.T) {
 	h := newHarness(t, Options{MaxPendingBytes: 64 << 10})
 	c := h.subscriber(t, "c", "/queue/backlog", "ack:client-individual")
-	c.nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	c.Conn.(*net.TCPConn).SetReadBuffer(4 << 10)
 	for _, sc := range h.b.snapshot() { // and the broker's side of it
 		if sc.identity().Subject == "c" {
 			sc.t.(*tcpTransport).nc.(*net.TCPConn).SetWriteBuffer(4 << 10)

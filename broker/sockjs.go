@@ -3,16 +3,15 @@ package broker
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/stompd/stompd/broker/internal/sockjs"
 )
 
 // SockJS framing (sockjs-protocol 0.3.3): the server opens with "o", sends
@@ -166,7 +165,7 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 // reader; every transport method is its own.
 type sockjsTransport struct {
 	wsTransport
-	dec  sockjsDecoder
+	dec  sockjs.Decoder
 	out  []byte // a read's decoded bytes
 	feed func([]byte) bool
 	err  error // why decoding stopped
@@ -190,7 +189,7 @@ func (t *sockjsTransport) read(feed func([]byte) bool) error {
 		if !more || err != nil {
 			return err
 		}
-		if err := t.dec.finish(); err != nil {
+		if err := t.dec.Finish(); err != nil {
 			return err
 		}
 	}
@@ -199,7 +198,7 @@ func (t *sockjsTransport) read(feed func([]byte) bool) error {
 // unframe decodes a piece of a message and feeds what it holds of the
 // STOMP stream.
 func (t *sockjsTransport) unframe(p []byte) bool {
-	t.out, t.err = t.dec.decode(t.out[:0], p)
+	t.out, t.err = t.dec.Decode(t.out[:0], p)
 	if t.err != nil {
 		return false
 	}
@@ -242,8 +241,8 @@ func (t *sockjsTransport) writeFrame(parts [3][]byte) error {
 	}
 	for _, p := range parts {
 		for len(p) > 0 {
-			n := runeCut(p, sockjsChunk)
-			t.wbuf = appendJSONText(t.wbuf, p[:n])
+			n := sockjs.RuneCut(p, sockjsChunk)
+			t.wbuf = sockjs.AppendText(t.wbuf, p[:n])
 			p = p[n:]
 			if len(t.wbuf) >= sockjsChunk {
 				if err := t.spill(); err != nil {
@@ -299,265 +298,4 @@ func (t *sockjsTransport) close(graceful bool) error {
 		}
 	}
 	return t.ws.Close()
-}
-
-// runeCut returns n, or less so as not to split a UTF-8 sequence, or
-// len(p) when p is shorter.
-func runeCut(p []byte, n int) int {
-	if n >= len(p) {
-		return len(p)
-	}
-	for k := n; k > n-utf8.UTFMax && k > 0; k-- {
-		if utf8.RuneStart(p[k]) {
-			return k
-		}
-	}
-	return n
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONText appends s escaped as the inside of a JSON string: quote,
-// backslash and control characters, and the characters sockjs-protocol
-// asks servers to escape because browsers mangle them (U+200C–U+200F,
-// U+2028–U+202F, U+2060–U+206F, U+FFF0–U+FFFF). Bytes that are not valid
-// UTF-8 become \ufffd.
-func appendJSONText(dst, s []byte) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = appendEscapedASCII(dst, c)
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError || sockjsEscapes(r) {
-			dst = append(dst, s[start:i]...)
-			dst = appendUnicodeEscape(dst, r)
-			start = i + n
-		}
-		i += n
-	}
-	return append(dst, s[start:]...)
-}
-
-func appendEscapedASCII(dst []byte, c byte) []byte {
-	switch c {
-	case '"', '\\':
-		return append(dst, '\\', c)
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	}
-	return appendUnicodeEscape(dst, rune(c))
-}
-
-func appendUnicodeEscape(dst []byte, r rune) []byte {
-	return append(dst, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-}
-
-func sockjsEscapes(r rune) bool {
-	return r >= 0x200c && r <= 0x200f || r >= 0x2028 && r <= 0x202f ||
-		r >= 0x2060 && r <= 0x206f || r >= 0xfff0 && r <= 0xffff
-}
-
-// sockjsDecoder is an incremental decoder of the SockJS messages a client
-// sends: a JSON array of strings, or one JSON string, surrounded by any
-// JSON whitespace. It is fed a message's bytes in pieces and appends the
-// strings' decoded bytes; a \u escape of a lone surrogate decodes to
-// U+FFFD, as JavaScript strings may hold one and UTF-8 cannot. Raw bytes
-// inside a string are passed on as they are.
-type sockjsDecoder struct {
-	state jsonState
-	bare  bool // the message is one string, not an array
-	hex   int  // digits of the \u escape read so far
-	r     rune // the \u escape's value so far
-	high  rune // a high surrogate waiting for its low half
-}
-
-type jsonState uint8
-
-const (
-	jsonStart        jsonState = iota // before the message's value
-	jsonArray                         // after '[': a string or ']'
-	jsonElem                          // after ',': a string
-	jsonNext                          // after an element: ',' or ']'
-	jsonEnd                           // after the value: whitespace only
-	jsonString                        // inside a string
-	jsonEscape                        // after '\'
-	jsonHex                           // inside \uXXXX
-	jsonAfterHigh                     // after a high surrogate: '\' may start its low half
-	jsonAfterHighEsc                  // after a high surrogate and '\': 'u' continues it
-)
-
-// decode appends to dst the decoded bytes of p, the next piece of a
-// message.
-func (d *sockjsDecoder) decode(dst, p []byte) ([]byte, error) {
-	for len(p) > 0 {
-		var n int
-		var err error
-		if d.state >= jsonString {
-			n, dst, err = d.inString(dst, p)
-		} else {
-			n, err = d.outside(p[0])
-		}
-		if err != nil {
-			return dst, err
-		}
-		p = p[n:]
-	}
-	return dst, nil
-}
-
-// outside consumes one byte between the strings of a message.
-func (d *sockjsDecoder) outside(c byte) (int, error) {
-	if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-		return 1, nil
-	}
-	switch {
-	case d.state == jsonStart && c == '[':
-		d.state = jsonArray
-	case d.state == jsonStart && c == '"':
-		d.state, d.bare = jsonString, true
-	case (d.state == jsonArray || d.state == jsonElem) && c == '"':
-		d.state = jsonString
-	case (d.state == jsonArray || d.state == jsonNext) && c == ']':
-		d.state = jsonEnd
-	case d.state == jsonNext && c == ',':
-		d.state = jsonElem
-	default:
-		return 0, fmt.Errorf("sockjs: malformed message: unexpected %q", c)
-	}
-	return 1, nil
-}
-
-// inString consumes bytes of a string: a run of plain bytes, or one byte
-// of an escape. It may consume nothing after a high surrogate, having
-// changed state.
-func (d *sockjsDecoder) inString(dst, p []byte) (int, []byte, error) {
-	c := p[0]
-	switch d.state {
-	case jsonEscape:
-		dst, err := d.escape(dst, c)
-		return 1, dst, err
-	case jsonHex:
-		dst, err := d.hexDigit(dst, c)
-		return 1, dst, err
-	case jsonAfterHigh:
-		if c == '\\' {
-			d.state = jsonAfterHighEsc
-			return 1, dst, nil
-		}
-		d.state, d.high = jsonString, 0
-		return 0, utf8.AppendRune(dst, utf8.RuneError), nil
-	case jsonAfterHighEsc:
-		if c == 'u' {
-			d.state, d.hex, d.r = jsonHex, 0, 0
-			return 1, dst, nil
-		}
-		d.state, d.high = jsonEscape, 0
-		return 0, utf8.AppendRune(dst, utf8.RuneError), nil
-	}
-	switch {
-	case c == '"':
-		d.state = jsonNext
-		if d.bare {
-			d.state = jsonEnd
-		}
-		return 1, dst, nil
-	case c == '\\':
-		d.state = jsonEscape
-		return 1, dst, nil
-	case c < 0x20:
-		return 0, dst, fmt.Errorf("sockjs: malformed message: control character %#x in a string", c)
-	}
-	n := 1
-	for n < len(p) && p[n] != '"' && p[n] != '\\' && p[n] >= 0x20 {
-		n++
-	}
-	return n, append(dst, p[:n]...), nil
-}
-
-// escape decodes the character after a backslash.
-func (d *sockjsDecoder) escape(dst []byte, c byte) ([]byte, error) {
-	d.state = jsonString
-	switch c {
-	case '"', '\\', '/':
-		return append(dst, c), nil
-	case 'b':
-		return append(dst, '\b'), nil
-	case 'f':
-		return append(dst, '\f'), nil
-	case 'n':
-		return append(dst, '\n'), nil
-	case 'r':
-		return append(dst, '\r'), nil
-	case 't':
-		return append(dst, '\t'), nil
-	case 'u':
-		d.state, d.hex, d.r = jsonHex, 0, 0
-		return dst, nil
-	}
-	return dst, fmt.Errorf("sockjs: malformed message: invalid escape \\%c", c)
-}
-
-// hexDigit takes one digit of a \u escape, and decodes the escape after
-// its fourth.
-func (d *sockjsDecoder) hexDigit(dst []byte, c byte) ([]byte, error) {
-	v, ok := unhex(c)
-	if !ok {
-		return dst, fmt.Errorf("sockjs: malformed message: invalid \\u escape digit %q", c)
-	}
-	d.r = d.r<<4 | v
-	if d.hex++; d.hex < 4 {
-		return dst, nil
-	}
-	d.state = jsonString
-	r := d.r
-	if d.high != 0 {
-		high := d.high
-		d.high = 0
-		if utf16.IsSurrogate(r) && r >= 0xdc00 {
-			return utf8.AppendRune(dst, utf16.DecodeRune(high, r)), nil
-		}
-		dst = utf8.AppendRune(dst, utf8.RuneError)
-	}
-	if r >= 0xd800 && r < 0xdc00 {
-		d.high, d.state = r, jsonAfterHigh
-		return dst, nil
-	}
-	return utf8.AppendRune(dst, r), nil
-}
-
-func unhex(c byte) (rune, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return rune(c - '0'), true
-	case 'a' <= c && c <= 'f':
-		return rune(c - 'a' + 10), true
-	case 'A' <= c && c <= 'F':
-		return rune(c - 'A' + 10), true
-	}
-	return 0, false
-}
-
-// finish checks that a message ended after a complete value, or held only
-// whitespace, and readies the decoder for the next one.
-func (d *sockjsDecoder) finish() error {
-	state := d.state
-	*d = sockjsDecoder{}
-	if state != jsonStart && state != jsonEnd {
-		return fmt.Errorf("sockjs: malformed message: truncated JSON")
-	}
-	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -139,9 +138,7 @@ func dialSockJS(t *testing.T, base, query string, header http.Header) (*client, 
 		t.Fatalf("open frame: %q, %v", m, err)
 	}
 	sc := &sockjsConn{ws: ws}
-	dec := stomp.NewDecoder(stomp.Limits{MaxBodySize: -1, MaxHeaders: -1, MaxHeaderLine: -1})
-	dec.SetVersion(stomp.V10)
-	return &client{t: t, nc: sc, dec: dec, buf: make([]byte, 4096)}, sc, resp, nil
+	return newClient(t, sc), sc, resp, nil
 }
 
 // connectSockJS dials and opens a STOMP 1.2 session.
@@ -153,7 +150,6 @@ func connectSockJS(t *testing.T, base, query string) (*client, *sockjsConn) {
 	}
 	c.write(frame("CONNECT", "", "accept-version:1.2", "host:h"))
 	c.expect("CONNECTED")
-	c.dec.SetVersion(stomp.V12)
 	return c, sc
 }
 
@@ -424,6 +420,20 @@ func TestSockJSSkipsWhatItCannotCarry(t *testing.T) {
 			t.Fatalf("dropped{reason=not_text} rose by %v, want 1", got)
 		}
 	})
+	t.Run("queue with a consumer that can carry it", func(t *testing.T) {
+		before := value(t, dropped)
+		c, _ := connectSockJS(t, base, "")
+		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/mixed", "receipt:s"))
+		c.expect("RECEIPT")
+		tcp := h.subscriber(t, "tcp", "/queue/mixed")
+		bodies := []string{"\xff1", "\xff2", "\xff3", "\xff4", "\xff5", "\xff6"}
+		sendAll(h.connect(t, "pub"), "/queue/mixed", bodies...)
+		expectBodies(tcp, bodies...)
+		c.expectNothing(30 * time.Millisecond)
+		if got := value(t, dropped) - before; got != 0 {
+			t.Fatalf("dropped{reason=not_text} rose by %v, want 0", got)
+		}
+	})
 	t.Run("queue in client mode", func(t *testing.T) {
 		before := value(t, dropped)
 		c, _ := connectSockJS(t, base, "")
@@ -437,170 +447,6 @@ func TestSockJSSkipsWhatItCannotCarry(t *testing.T) {
 			t.Fatalf("dropped{reason=not_text} rose by %v, want 1", got)
 		}
 	})
-}
-
-func TestSockJSDecoder(t *testing.T) {
-	tests := []struct {
-		name, in, out string
-		ok            bool
-	}{
-		{"empty", "", "", true},
-		{"whitespace", " \r\n\t", "", true},
-		{"empty array", " [ ] ", "", true},
-		{"array", `["CONNECT\n", "x\u0000", ""]`, "CONNECT\nx\x00", true},
-		{"bare string", ` "a\"b" `, `a"b`, true},
-		{"escapes", `["\"\\\/\b\f\n\r\t\u00e9\u00E9"]`, "\"\\/\b\f\n\r\téé", true},
-		{"raw UTF-8 and raw invalid bytes pass", "[\"é\xff\"]", "é\xff", true},
-		{"surrogate pair", `["\ud83d\ude00"]`, "😀", true},
-		{"lone high surrogate", `["\ud83dx"]`, "\ufffdx", true},
-		{"high surrogate before an escape", `["\ud83d\n"]`, "\ufffd\n", true},
-		{"high surrogate at the end", `["\ud83d"]`, "\ufffd", true},
-		{"two high surrogates", `["\ud83d\ud83d\ude00"]`, "\ufffd😀", true},
-		{"lone low surrogate", `["\ude00"]`, "\ufffd", true},
-		{"truncated", `["a`, "", false},
-		{"truncated escape", `["\u00`, "", false},
-		{"number", `[1]`, "", false},
-		{"object", `{}`, "", false},
-		{"missing comma", `["a" "b"]`, "", false},
-		{"trailing comma", `["a",]`, "", false},
-		{"trailing garbage", `"a" x`, "", false},
-		{"two values", `"a""b"`, "", false},
-		{"bad escape", `["\a"]`, "", false},
-		{"bad hex", `["\u0g00"]`, "", false},
-		{"bad escape after a high surrogate", `["\ud800\x"]`, "", false},
-		{"control character", "[\"a\nb\"]", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for split := 0; split <= len(tt.in); split++ {
-				out, err := decodeSockJS([]byte(tt.in[:split]), []byte(tt.in[split:]))
-				if (err == nil) != tt.ok {
-					t.Fatalf("split at %d: err %v, want ok %v", split, err, tt.ok)
-				}
-				if tt.ok && string(out) != tt.out {
-					t.Fatalf("split at %d: %q, want %q", split, out, tt.out)
-				}
-			}
-			pieces := make([][]byte, len(tt.in))
-			for i := range pieces {
-				pieces[i] = []byte(tt.in[i : i+1])
-			}
-			if out, err := decodeSockJS(pieces...); (err == nil) != tt.ok || tt.ok && string(out) != tt.out {
-				t.Fatalf("byte by byte: %q, %v", out, err)
-			}
-		})
-	}
-}
-
-// decodeSockJS decodes one message given in pieces.
-func decodeSockJS(pieces ...[]byte) ([]byte, error) {
-	var d sockjsDecoder
-	var out []byte
-	for _, p := range pieces {
-		var err error
-		if out, err = d.decode(out, p); err != nil {
-			return nil, err
-		}
-	}
-	return out, d.finish()
-}
-
-func TestAppendJSONText(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"plain ascii", "plain ascii"},
-		{"CONNECT\nhost:h\n\n\x00", `CONNECT\nhost:h\n\n\u0000`},
-		{"\"\\/\r\t\x1f\x7f", `\"\\/\r\t\u001f` + "\x7f"},
-		{"é☃😀", "é☃😀"},
-		{"\u200b\u200c\u200f\u2010\u2028\u202f\u2060\u206f\u2070", "\u200b\\u200c\\u200f\u2010\\u2028\\u202f\\u2060\\u206f\u2070"},
-		{"\ufeff\uffef\ufff0\ufffd", "\ufeff\uffef\\ufff0\\ufffd"},
-		{"a\xffb\xc3", `a\ufffdb\ufffd`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got := string(appendJSONText(nil, []byte(tt.in)))
-			if got != tt.want {
-				t.Fatalf("got %s, want %s", got, tt.want)
-			}
-			var back string
-			if err := json.Unmarshal([]byte(`"`+got+`"`), &back); err != nil {
-				t.Fatalf("encoding/json cannot read %s: %v", got, err)
-			}
-			if utf8.ValidString(tt.in) && back != tt.in {
-				t.Fatalf("encoding/json reads %s back as %q", got, back)
-			}
-		})
-	}
-}
-
-func TestAppendJSONTextAllocs(t *testing.T) {
-	in := bytes.Repeat([]byte("SEND\ndestination:/queue/a\n\nhéllo \u2028\x00"), 100)
-	dst := make([]byte, 0, 6*len(in))
-	if n := testing.AllocsPerRun(100, func() { dst = appendJSONText(dst[:0], in) }); n != 0 {
-		t.Fatalf("%v allocations per escape, want 0", n)
-	}
-}
-
-func TestRuneCut(t *testing.T) {
-	p := []byte("ab😀c")
-	for n, want := range []int{0, 1, 2, 2, 2, 2, 6, 7, 7} {
-		if got := runeCut(p, n); got != want {
-			t.Errorf("runeCut(%q, %d) = %d, want %d", p, n, got, want)
-		}
-	}
-	if got := runeCut([]byte("a\x80\x80\x80\x80\x80"), 5); got != 5 {
-		t.Errorf("runeCut in invalid bytes = %d, want 5", got)
-	}
-}
-
-// FuzzSockJSDecoder checks that the decoder never panics, agrees with
-// encoding/json on what it accepts from valid UTF-8, and reads back what
-// the encoder writes.
-func FuzzSockJSDecoder(f *testing.F) {
-	for _, s := range []string{`["CONNECT\naccept-version:1.2\n\n\u0000"]`, `"a"`, `["\ud83d\ude00","\ud800"]`, `["a`, "\xff", "", " \n"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		out, err := decodeSockJS(in)
-		if err == nil && utf8.Valid(in) && len(bytes.Trim(in, " \t\r\n")) > 0 {
-			want, jerr := jsonStrings(in)
-			if jerr != nil || string(out) != want {
-				t.Fatalf("decoded %q; encoding/json: %q, %v", out, want, jerr)
-			}
-		}
-		if !utf8.Valid(in) {
-			return
-		}
-		msg := append(appendJSONText([]byte(`["`), in), `"]`...)
-		if back, err := decodeSockJS(msg); err != nil || !bytes.Equal(back, in) {
-			t.Fatalf("round trip of %q through %q: %q, %v", in, msg, back, err)
-		}
-	})
-}
-
-// jsonStrings decodes a JSON string or array of strings with encoding/json
-// and concatenates them.
-func jsonStrings(in []byte) (string, error) {
-	var v any
-	if err := json.Unmarshal(in, &v); err != nil {
-		return "", err
-	}
-	if s, ok := v.(string); ok {
-		return s, nil
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		return "", errors.New("not an array")
-	}
-	var sb strings.Builder
-	for _, e := range arr {
-		s, ok := e.(string)
-		if !ok {
-			return "", errors.New("not a string")
-		}
-		sb.WriteString(s)
-	}
-	return sb.String(), nil
 }
 
 // BenchmarkSockJSWriteBatch writes batches of frames to a real WebSocket

@@ -36,7 +36,7 @@ func TestSubscribeReceiptWhileSending(t *testing.T) {
 	burst.WriteString(frame("SEND", "", "destination:/sys/auth/refresh", "receipt:sent"))
 	wrote := make(chan error, 1)
 	go func() {
-		_, err := io.WriteString(p.nc, burst.String())
+		_, err := io.WriteString(p.Conn, burst.String())
 		wrote <- err
 	}()
 	c := h.connect(t, "c")

@@ -124,7 +124,7 @@ func (s *subscription) deliverTopic(m *message) {
 // and with room in its connection's outbox. ok is false when it has none.
 // Called with s.mu held.
 func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
-	if s.starting || s.closed.Load() || len(s.pending) >= s.prefetch || s.c.closing.Load() {
+	if s.starting || s.closed.Load() || len(s.pending) >= s.prefetch || s.c.closing.Load() || !s.carries(d.msg) {
 		return refused, false
 	}
 	it := outItem{msg: d.msg, sub: s, seq: s.seq + 1, redelivered: d.redelivered, cmd: stomp.MESSAGE}
@@ -140,6 +140,7 @@ func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
 		s.seq = it.seq
 		d.seq = it.seq
 		s.pending = append(s.pending, d)
+		s.hold(d.cost())
 	}
 	return r, true
 }
@@ -161,6 +162,7 @@ func (s *subscription) claim(seq uint64) bool {
 	}
 	full := len(s.pending) >= s.prefetch
 	if i, ok := s.find(seq); ok {
+		s.unhold(s.pending[i : i+1])
 		s.pending = slices.Delete(s.pending, i, i+1)
 	}
 	s.mu.Unlock()
@@ -224,7 +226,28 @@ func (s *subscription) settleLocked(seq uint64) []delivery {
 	}
 	done := slices.Clone(s.pending[from : i+1])
 	s.pending = slices.Delete(s.pending, from, i+1)
+	s.unhold(done)
 	return done
+}
+
+// hold counts n bytes of a queue delivery pending acknowledgement against
+// MaxQueuedBytes: its message stays in the heap until it is settled, so a
+// consumer that never acknowledges cannot hold more than queues may.
+// Called with s.mu held.
+func (s *subscription) hold(n int) {
+	if s.kind == kindQueue {
+		s.c.b.queuedBytes.Add(int64(n))
+	}
+}
+
+// unhold gives back what the deliveries ds held while pending. Called with
+// s.mu held.
+func (s *subscription) unhold(ds []delivery) {
+	n := 0
+	for _, d := range ds {
+		n += d.cost()
+	}
+	s.hold(-n)
 }
 
 // lockSubs locks the subscriptions of a connection in serial order, which
@@ -249,6 +272,7 @@ func (s *subscription) detach() []delivery {
 	s.closed.Store(true)
 	p := s.pending
 	s.pending = nil
+	s.unhold(p)
 	return p
 }
 

@@ -2,14 +2,17 @@ package broker
 
 import "slices"
 
-// keepText keeps at the front of batch, in order, the items a connection
-// whose transport carries text only (SockJS) can be sent. A message that is
-// not valid UTF-8 cannot reach such a client intact, and a broker must not
-// alter a body, so it is skipped for this connection alone and counted as
+// A message that is not valid UTF-8 cannot reach a client whose transport
+// carries text only (SockJS) intact, and a broker must not alter a body.
+// From a topic, it is skipped for such a connection alone and counted as
 // dropped (not_text): subscribers on other transports receive it, and no
-// session ends for what another client sent. A tracked delivery of it is
-// forgotten, so that it holds no credit; from a queue, that message is
-// thus dropped, as a poison message would be.
+// session ends for what another client sent. A queue offers it only to
+// consumers that can carry it, and drops it (not_text) only when it has
+// consumers and none of them can, as a poison message would be.
+
+// keepText keeps at the front of batch, in order, the items a text-only
+// connection can be sent. A tracked delivery it skips is forgotten, so that
+// it holds no credit.
 func (c *conn) keepText(batch []outItem) []outItem {
 	k := 0
 	for i := range batch {
@@ -33,10 +36,26 @@ func (s *subscription) forget(seq uint64) {
 	s.mu.Lock()
 	i, ok := s.find(seq)
 	if ok {
+		s.unhold(s.pending[i : i+1])
 		s.pending = slices.Delete(s.pending, i, i+1)
 	}
 	s.mu.Unlock()
 	if ok && s.kind == kindQueue {
 		s.q.dispatch()
 	}
+}
+
+// carries reports whether the subscriber's transport can carry m.
+func (s *subscription) carries(m *message) bool {
+	return !s.c.textOnly || m.isText(s.c.version)
+}
+
+// uncarriable reports whether q has consumers and none can carry d, which
+// is then dropped and counted. Called with q.mu held.
+func (q *queue) uncarriable(d delivery) bool {
+	if len(q.consumers) == 0 || slices.ContainsFunc(q.consumers, func(s *subscription) bool { return s.carries(d.msg) }) {
+		return false
+	}
+	q.r.b.m.dropNotText.Inc()
+	return true
 }

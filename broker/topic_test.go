@@ -92,7 +92,7 @@ func TestTopicChurnWhilePublishing(t *testing.T) {
 		for i := range messages {
 			sb.WriteString(frame("SEND", strconv.Itoa(i), "destination:"+dest))
 		}
-		_, err := io.WriteString(pub.nc, sb.String())
+		_, err := io.WriteString(pub.Conn, sb.String())
 		errs <- err
 	}()
 	go func() {
@@ -106,7 +106,7 @@ func TestTopicChurnWhilePublishing(t *testing.T) {
 			}
 		}
 		sb.WriteString(frame("DISCONNECT", "", "receipt:bye"))
-		_, err := io.WriteString(churn.nc, sb.String())
+		_, err := io.WriteString(churn.Conn, sb.String())
 		errs <- err
 	}()
 	seen := make(map[string]bool)

@@ -29,7 +29,7 @@ func TestTransactions(t *testing.T) {
 			c.write(frame("SEND", "2", "destination:/topic/tx", "transaction:t"))
 			sub.expectNothing(30 * time.Millisecond)
 			if tt.finish == "" {
-				c.nc.Close()
+				c.Conn.Close()
 			} else {
 				c.write(tt.finish)
 				c.expect("RECEIPT", "receipt-id:end")

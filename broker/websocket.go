@@ -81,6 +81,10 @@ func (b *Broker) acceptUpgrade(w http.ResponseWriter, r *http.Request, remote st
 		e.write(w)
 		return nil, nil, "", false
 	}
+	// The ticket is spent here. A client that writes its first WebSocket
+	// frame together with the handshake, before the 101, loses it all the
+	// same: those bytes cannot be told from a valid request's until the
+	// connection is hijacked, and gorilla then refuses the upgrade.
 	subject, err := b.h.upgrade.AuthenticateUpgrade(r)
 	if err != nil {
 		b.release(remote)

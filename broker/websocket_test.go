@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // wsServer serves h's broker over WebSocket on a real listener.
@@ -27,13 +28,12 @@ func (h *harness) wsServer(t *testing.T) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 }
 
-// wsClient is a STOMP client over gorilla's WebSocket client.
+// wsClient is the raw STOMP client over gorilla's WebSocket client, ws;
+// mc.Type is the type of the message its latest frame came in.
 type wsClient struct {
-	t    *testing.T
-	ws   *websocket.Conn
-	dec  *stomp.Decoder
-	in   []byte
-	kind int // type of the message the last frame came in
+	*client
+	ws *websocket.Conn
+	mc *stomptest.MessageConn
 }
 
 func dialWS(t *testing.T, url string, header http.Header) (*wsClient, *http.Response, error) {
@@ -42,43 +42,16 @@ func dialWS(t *testing.T, url string, header http.Header) (*wsClient, *http.Resp
 	if err != nil {
 		return nil, resp, err
 	}
-	t.Cleanup(func() { ws.Close() })
-	return &wsClient{t: t, ws: ws, dec: stomp.NewDecoder(stomp.Limits{MaxBodySize: -1})}, resp, nil
+	mc := stomptest.NewMessageConn(ws)
+	return &wsClient{newClient(t, mc), ws, mc}, resp, nil
 }
 
+// send sends each part as a message of its own.
 func (c *wsClient) send(parts ...string) {
 	c.t.Helper()
 	for _, p := range parts {
-		if err := c.ws.WriteMessage(websocket.TextMessage, []byte(p)); err != nil {
-			c.t.Fatal(err)
-		}
+		c.write(p)
 	}
-}
-
-func (c *wsClient) next() (*stomp.Frame, error) {
-	for {
-		if f, err := decodeNext(c.dec, &c.in); f != nil || err != nil {
-			return f, err
-		}
-		c.ws.SetReadDeadline(time.Now().Add(wait))
-		kind, p, err := c.ws.ReadMessage()
-		if err != nil {
-			return nil, err
-		}
-		c.in, c.kind = p, kind
-	}
-}
-
-func (c *wsClient) expect(cmd string) *stomp.Frame {
-	c.t.Helper()
-	f, err := c.next()
-	if err != nil {
-		c.t.Fatalf("reading %s: %v", cmd, err)
-	}
-	if f.Command.String() != cmd {
-		c.t.Fatalf("got %s, want %s", dump(f), cmd)
-	}
-	return f
 }
 
 func TestWebSocketSession(t *testing.T) {
@@ -108,18 +81,18 @@ func TestWebSocketSession(t *testing.T) {
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte(binary)); err != nil {
 		t.Fatal(err)
 	}
-	if f := c.expect("MESSAGE"); string(f.Body) != "héllo" || c.kind != websocket.TextMessage {
-		t.Fatalf("text message: body %q, type %d", f.Body, c.kind)
+	if f := c.expect("MESSAGE"); string(f.Body) != "héllo" || c.mc.Type != websocket.TextMessage {
+		t.Fatalf("text message: body %q, type %d", f.Body, c.mc.Type)
 	}
-	if f := c.expect("MESSAGE"); string(f.Body) != "\xff\x00\x01" || c.kind != websocket.BinaryMessage {
-		t.Fatalf("binary message: body %q, type %d", f.Body, c.kind)
+	if f := c.expect("MESSAGE"); string(f.Body) != "\xff\x00\x01" || c.mc.Type != websocket.BinaryMessage {
+		t.Fatalf("binary message: body %q, type %d", f.Body, c.mc.Type)
 	}
 	c.send(frame("DISCONNECT", "", "receipt:bye"))
 	if f := c.expect("RECEIPT"); f.Value("receipt-id") != "bye" {
 		t.Fatalf("receipt %s", dump(f))
 	}
-	if _, err := c.next(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
-		t.Fatalf("after the receipt: %v, want a normal close", err)
+	if _, err := c.next(); err != io.EOF || !websocket.IsCloseError(c.mc.End, websocket.CloseNormalClosure) {
+		t.Fatalf("after the receipt: %v (%v), want a normal close", err, c.mc.End)
 	}
 }
 
@@ -172,8 +145,8 @@ func TestWebSocketMessageLengths(t *testing.T) {
 			if !bytes.Equal(f.Body, body) {
 				t.Fatalf("body of %d bytes came as %d bytes", n, len(f.Body))
 			}
-			if want := websocket.TextMessage; (binary && n > 0) == (c.kind == want) {
-				t.Fatalf("body of %d bytes (binary %v) came in a message of type %d", n, binary, c.kind)
+			if want := websocket.TextMessage; (binary && n > 0) == (c.mc.Type == want) {
+				t.Fatalf("body of %d bytes (binary %v) came in a message of type %d", n, binary, c.mc.Type)
 			}
 		}
 	}
@@ -397,11 +370,11 @@ func handshake(name, value string) http.Header {
 // connection log of WebSocket clients use Options.ClientAddress: two
 // clients behind one proxy have a slot each.
 func TestWebSocketClientAddress(t *testing.T) {
-	var logs syncBuffer
+	var logs stomptest.Logs
 	h := newHarness(t, Options{
 		MaxConnectionsPerAddr: 1,
 		ClientAddress:         func(r *http.Request) string { return r.Header.Get("X-Forwarded-For") },
-		Logger:                slog.New(slog.NewTextHandler(&logs, nil)),
+		Logger:                logs.Logger(slog.LevelInfo),
 	})
 	url := h.wsServer(t)
 	from := func(client string) http.Header { return http.Header{"X-Forwarded-For": {client}} }

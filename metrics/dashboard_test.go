@@ -1,18 +1,15 @@
 package metrics_test
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stompd/stompd/metrics"
+	"github.com/stompd/stompd/metrics/dashboardtest"
 )
 
 // dashboardFile is the Grafana dashboard that ships with stompd.
@@ -22,145 +19,13 @@ const dashboardFile = "dashboard.json"
 // dashboard's datasource variable, so that importing it asks for one.
 const datasourceUID = "${datasource}"
 
-// dashboard is the part of a Grafana dashboard model the tests read.
-type dashboard struct {
-	UID           string  `json:"uid"`
-	Title         string  `json:"title"`
-	SchemaVersion int     `json:"schemaVersion"`
-	Panels        []panel `json:"panels"`
-	Templating    struct {
-		List []variable `json:"list"`
-	} `json:"templating"`
-}
-
-type panel struct {
-	ID         int            `json:"id"`
-	Type       string         `json:"type"`
-	Title      string         `json:"title"`
-	Datasource *datasourceRef `json:"datasource"`
-	GridPos    struct{ X, Y, W, H int }
-	Targets    []target `json:"targets"`
-	// Panels holds the panels of a collapsed row.
-	Panels []panel `json:"panels"`
-}
-
-type target struct {
-	RefID      string         `json:"refId"`
-	Expr       string         `json:"expr"`
-	Datasource *datasourceRef `json:"datasource"`
-}
-
-type datasourceRef struct {
-	Type string `json:"type"`
-	UID  string `json:"uid"`
-}
-
-type variable struct {
-	Name       string          `json:"name"`
-	Type       string          `json:"type"`
-	Query      json.RawMessage `json:"query"`
-	Definition string          `json:"definition"`
-	Datasource *datasourceRef  `json:"datasource"`
-}
-
-// query is one PromQL expression of the dashboard and where it comes from.
-type query struct {
-	where string // panel title and refId, or variable name
-	expr  string
-}
-
-func loadDashboard(t *testing.T) *dashboard {
+func loadDashboard(t *testing.T) *dashboardtest.Dashboard {
 	t.Helper()
-	b, err := os.ReadFile(dashboardFile)
+	d, err := dashboardtest.Load(dashboardFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := new(dashboard)
-	if err := json.Unmarshal(b, d); err != nil {
-		t.Fatalf("%s: %v", dashboardFile, err)
-	}
 	return d
-}
-
-// allPanels returns every panel, those inside collapsed rows included.
-func (d *dashboard) allPanels() []panel {
-	var ps []panel
-	for _, p := range d.Panels {
-		ps = append(ps, p)
-		ps = append(ps, p.Panels...)
-	}
-	return ps
-}
-
-// queries returns every panel target's expression.
-func (d *dashboard) queries() []query {
-	var qs []query
-	for _, p := range d.allPanels() {
-		for _, tg := range p.Targets {
-			qs = append(qs, query{where: fmt.Sprintf("panel %q query %s", p.Title, tg.RefID), expr: tg.Expr})
-		}
-	}
-	return qs
-}
-
-// labelValuesQuery matches a Prometheus template variable query.
-var labelValuesQuery = regexp.MustCompile(`^label_values\((.+),\s*(\w+)\)$`)
-
-// variableQueries returns the query variables' label_values(selector, label)
-// as the selector and the label it must carry.
-func (d *dashboard) variableQueries(t *testing.T) (qs []query, labels []string) {
-	t.Helper()
-	for _, v := range d.Templating.List {
-		if v.Type != "query" {
-			continue
-		}
-		var q string
-		if err := json.Unmarshal(v.Query, &q); err != nil {
-			t.Errorf("variable %s: query %s is not a string: %v", v.Name, v.Query, err)
-			continue
-		}
-		m := labelValuesQuery.FindStringSubmatch(q)
-		if m == nil || v.Definition != q {
-			t.Errorf("variable %s: query %q (definition %q) is not label_values(selector, label)", v.Name, q, v.Definition)
-			continue
-		}
-		qs = append(qs, query{where: "variable " + v.Name, expr: m[1]})
-		labels = append(labels, m[2])
-	}
-	return qs, labels
-}
-
-// grafanaVariable matches $name and ${name} references.
-var grafanaVariable = regexp.MustCompile(`\$\{?(\w+)\}?`)
-
-// expand replaces the Grafana variables in expr with vars, failing on any
-// variable vars does not know.
-func expand(expr string, vars map[string]string) (string, error) {
-	var unknown []string
-	out := grafanaVariable.ReplaceAllStringFunc(expr, func(ref string) string {
-		name := grafanaVariable.FindStringSubmatch(ref)[1]
-		v, ok := vars[name]
-		if !ok {
-			unknown = append(unknown, ref)
-		}
-		return v
-	})
-	if unknown != nil {
-		return "", fmt.Errorf("unknown variables %v", unknown)
-	}
-	return out, nil
-}
-
-// dashboardVars returns what the dashboard's own variables and Grafana's
-// built-in ones stand for, with job the scrape job's name.
-func dashboardVars(job string) map[string]string {
-	return map[string]string{
-		"__rate_interval": "1m",
-		"__interval":      "15s",
-		"__range":         "1m",
-		"job":             job,
-		"instance":        ".*",
-	}
 }
 
 func TestDashboardStructure(t *testing.T) {
@@ -175,7 +40,7 @@ func TestDashboardStructure(t *testing.T) {
 	t.Run("every family shown", func(t *testing.T) { checkFamiliesShown(t, d) })
 }
 
-func checkDatasourceVariable(t *testing.T, d *dashboard) {
+func checkDatasourceVariable(t *testing.T, d *dashboardtest.Dashboard) {
 	for _, v := range d.Templating.List {
 		if v.Name == "datasource" {
 			if v.Type != "datasource" || string(v.Query) != `"prometheus"` {
@@ -187,9 +52,9 @@ func checkDatasourceVariable(t *testing.T, d *dashboard) {
 	t.Error("no datasource variable")
 }
 
-func checkPanels(t *testing.T, d *dashboard) {
+func checkPanels(t *testing.T, d *dashboardtest.Dashboard) {
 	ids := map[int]string{}
-	for _, p := range d.allPanels() {
+	for _, p := range d.AllPanels() {
 		if prev, dup := ids[p.ID]; dup || p.ID == 0 {
 			t.Errorf("panel %q: id %d is zero or already used by %q", p.Title, p.ID, prev)
 		}
@@ -209,7 +74,7 @@ func checkPanels(t *testing.T, d *dashboard) {
 }
 
 // checkLayout fails on panels that leave the 24-column grid or overlap.
-func checkLayout(t *testing.T, d *dashboard) {
+func checkLayout(t *testing.T, d *dashboardtest.Dashboard) {
 	type cell struct{ x, y int }
 	taken := map[cell]string{}
 	for _, p := range d.Panels {
@@ -237,26 +102,29 @@ var metricSelector = regexp.MustCompile(`\b((?:stompd|go|process)_[a-z_]+)(\{[^}
 // rangeSelector matches the duration of a range vector selector.
 var rangeSelector = regexp.MustCompile(`\[([^\]]*)\]`)
 
-func checkExpressions(t *testing.T, d *dashboard) {
-	vars := dashboardVars("stompd")
-	qs, _ := d.variableQueries(t)
+func checkExpressions(t *testing.T, d *dashboardtest.Dashboard) {
+	vars := dashboardtest.Vars("stompd")
+	qs, err := d.VariableQueries()
+	if err != nil {
+		t.Error(err)
+	}
 	for _, q := range qs {
-		if _, err := expand(q.expr, vars); err != nil {
-			t.Errorf("%s: %v", q.where, err)
+		if _, err := dashboardtest.Expand(q.Expr, vars); err != nil {
+			t.Errorf("%s: %v", q.Where, err)
 		}
 	}
-	for _, q := range d.queries() {
-		if _, err := expand(q.expr, vars); err != nil {
-			t.Errorf("%s: %v", q.where, err)
+	for _, q := range d.Queries() {
+		if _, err := dashboardtest.Expand(q.Expr, vars); err != nil {
+			t.Errorf("%s: %v", q.Where, err)
 		}
-		for _, m := range rangeSelector.FindAllStringSubmatch(q.expr, -1) {
+		for _, m := range rangeSelector.FindAllStringSubmatch(q.Expr, -1) {
 			if m[1] != "$__rate_interval" {
-				t.Errorf("%s: range [%s], want [$__rate_interval]", q.where, m[1])
+				t.Errorf("%s: range [%s], want [$__rate_interval]", q.Where, m[1])
 			}
 		}
-		for _, m := range metricSelector.FindAllStringSubmatch(q.expr, -1) {
+		for _, m := range metricSelector.FindAllStringSubmatch(q.Expr, -1) {
 			if !strings.Contains(m[2], `job=~"$job"`) || !strings.Contains(m[2], `instance=~"$instance"`) {
-				t.Errorf("%s: %s%s does not select $job and $instance", q.where, m[1], m[2])
+				t.Errorf("%s: %s%s does not select $job and $instance", q.Where, m[1], m[2])
 			}
 		}
 	}
@@ -264,12 +132,12 @@ func checkExpressions(t *testing.T, d *dashboard) {
 
 // checkFamiliesShown fails when a stompd family of the metrics package
 // appears in no panel.
-func checkFamiliesShown(t *testing.T, d *dashboard) {
+func checkFamiliesShown(t *testing.T, d *dashboardtest.Dashboard) {
 	rec := new(recordingRegisterer)
 	metrics.New(rec)
 	var exprs strings.Builder
-	for _, q := range d.queries() {
-		exprs.WriteString(q.expr + "\n")
+	for _, q := range d.Queries() {
+		exprs.WriteString(q.Expr + "\n")
 	}
 	names := rec.familyNames()
 	if len(names) == 0 {
@@ -315,40 +183,4 @@ func (r *recordingRegisterer) familyNames() []string {
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
-}
-
-// TestDashboardQueriesAgainstPrometheus runs the real stompd and a real
-// Prometheus scraping it, drives a scripted workload, checks the counters
-// it must leave and lints the exposition with promtool, then evaluates
-// every panel and variable query of the dashboard: each must parse and
-// return a series with a number.
-func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
-	promBin := requireTool(t, "prometheus")
-	promtool := requireTool(t, "promtool")
-	d := loadDashboard(t)
-
-	s := startStompd(t)
-	begin := time.Now()
-	prom := startPrometheus(t, promBin, s.httpAddr)
-	// Rates and quantiles need a sample from before the workload.
-	prom.waitForScrapesSince(t, begin, 1)
-	runWorkload(t, s)
-
-	raw, fams := s.settle(t)
-	checkCounters(t, fams)
-	checkPromtool(t, promtool, raw)
-
-	prom.waitForScrapesSince(t, s.settledAt, 2)
-	vars := dashboardVars(scrapeJob)
-	for _, q := range d.queries() {
-		if err := prom.expectSeries(q.expr, vars, ""); err != nil {
-			t.Errorf("%s: %v", q.where, err)
-		}
-	}
-	qs, labels := d.variableQueries(t)
-	for i, q := range qs {
-		if err := prom.expectSeries(q.expr, vars, labels[i]); err != nil {
-			t.Errorf("%s: %v", q.where, err)
-		}
-	}
 }

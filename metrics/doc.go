@@ -1,6 +1,6 @@
-// Package metrics declares stompd's Prometheus metric families (SPEC section
-// 5) and registers them on a registry the caller provides; it never touches
-// the global default registry.
+// Package metrics declares stompd's Prometheus metric families (prefix
+// stompd_) and registers them on a registry the caller provides; it never
+// touches the global default registry.
 //
 // The package is a leaf: it imports nothing from stompd. It only declares
 // families and their label sets. Packages that count resolve the label

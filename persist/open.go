@@ -11,6 +11,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/stompd/stompd/persist/internal/boltfile"
 )
 
 const (
@@ -157,7 +159,7 @@ func verify(path string, timeout time.Duration) error {
 }
 
 // check runs the checks of verify: first the bounds-checked walk over every
-// page in use (see layout.go), then, with bbolt's view known to stay inside
+// page in use (package boltfile), then, with bbolt's view known to stay inside
 // the file, bbolt's own check in a read transaction. Panics become errors.
 func check(path string, db *bolt.DB) (err error) {
 	defer func() {
@@ -190,11 +192,7 @@ func walkFile(path string) error {
 		return err
 	}
 	defer f.Close()
-	m, err := layout(f)
-	if err != nil {
-		return err
-	}
-	return walk(f, m)
+	return boltfile.Walk(f)
 }
 
 func checkFormat(tx *bolt.Tx) error {
@@ -225,14 +223,7 @@ func preflight(path string) error {
 		return fmt.Errorf("persist: open store: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("persist: open store: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return corrupt(path, "not a regular file")
-	}
-	if _, err := layout(f); err != nil {
+	if err := boltfile.Preflight(f); err != nil {
 		return corrupt(path, err.Error())
 	}
 	return nil

@@ -63,9 +63,17 @@ func TestOpenAfterClose(t *testing.T) {
 	openAt(t, path, c)
 }
 
-// realStore writes a store with enough data to span many pages, closes it
-// and returns its path and the ids of the pages bbolt has in use (not free).
-func realStore(t *testing.T) (string, []int) {
+// storeFile is a store written by realStore, as bbolt reports its pages.
+type storeFile struct {
+	path     string
+	used     []int // the pages in use (not free), overflow pages left out
+	freelist int   // the freelist's page
+	pages    int   // the high-water mark: pages the file must hold
+}
+
+// realStore writes a store with enough data to span many pages and closes
+// it.
+func realStore(t *testing.T) storeFile {
 	t.Helper()
 	s, c, path := openTest(t)
 	for i := range 60 {
@@ -85,28 +93,39 @@ func realStore(t *testing.T) (string, []int) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return pagesOf(t, path)
+}
+
+// pagesOf reads the page list of the store at path with bbolt.
+func pagesOf(t *testing.T, path string) storeFile {
+	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var used []int
+	sf := storeFile{path: path}
 	err = db.View(func(tx *bolt.Tx) error {
-		for id := 2; ; id++ {
+		sf.pages = int(tx.Size()) / db.Info().PageSize
+		for id := 2; id < sf.pages; id++ {
 			p, err := tx.Page(id)
 			if p == nil || err != nil {
-				return err
+				return fmt.Errorf("page %d: %v, %v", id, p, err)
+			}
+			if p.Type == "freelist" {
+				sf.freelist = id
 			}
 			if p.Type != "free" {
-				used = append(used, id)
+				sf.used = append(sf.used, id)
 				id += p.OverflowCount
 			}
 		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return path, used
+	return sf
 }
 
 // editBolt changes a copy of a store with bbolt itself.
@@ -135,16 +154,13 @@ type badFile struct {
 }
 
 func TestOpenRefusesBadFiles(t *testing.T) {
-	real, used := realStore(t)
+	sf := realStore(t)
+	real := sf.path
 	orig, err := os.ReadFile(real)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const ps = 4096
-	m, err := newestMetaOf(real)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	noise := func(n int) []byte {
 		b := make([]byte, n)
@@ -172,7 +188,7 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 		{"empty", content(nil)},
 		{"first 100 bytes of a store", content(orig[:100])},
 		{"first three pages of a store", content(orig[:3*ps])},
-		{"last page cut off", content(orig[:(int(m.pgid)-1)*ps])},
+		{"last page cut off", content(orig[:(sf.pages-1)*ps])},
 		{"random bytes", content(noise(8 * ps))},
 		{"a few random bytes", content(noise(50))},
 		{"text", content([]byte("data_dir = \"./data\"\n"))},
@@ -184,7 +200,7 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 		}},
 		{"freelist page zeroed", func(t *testing.T, path string) {
 			b := bytes.Clone(orig)
-			clear(b[m.freelist*ps : (m.freelist+1)*ps])
+			clear(b[sf.freelist*ps : (sf.freelist+1)*ps])
 			writeFile(t, path, b)
 		}},
 		{"keys out of order in an inline bucket", func(t *testing.T, path string) {
@@ -234,10 +250,10 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 			editBolt(t, real, path, func(tx *bolt.Tx) error { return tx.DeleteBucket(bRefreshExp) })
 		}},
 	}
-	for _, id := range used {
+	for _, id := range sf.used {
 		cases = append(cases,
-			badFile{fmt.Sprintf("page %d of %d damaged", id, m.pgid), damage(0, id)},
-			badFile{fmt.Sprintf("page %d of %d damaged after its header", id, m.pgid), damage(16, id)})
+			badFile{fmt.Sprintf("page %d of %d damaged", id, sf.pages), damage(0, id)},
+			badFile{fmt.Sprintf("page %d of %d damaged after its header", id, sf.pages), damage(16, id)})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,15 +302,6 @@ func writeFile(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func newestMetaOf(path string) (meta, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return meta{}, err
-	}
-	defer f.Close()
-	return newestMeta(f)
 }
 
 // TestMalformedRecords covers damage bbolt's check cannot see (bbolt keeps no

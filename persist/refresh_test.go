@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func TestRotationChain(t *testing.T) {
@@ -81,17 +83,17 @@ func TestRefreshErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// setup runs after t1 (expiring in 1h) was created in family fam.
-		setup func(t *testing.T, s *Store, c *clock, fam string)
+		setup func(t *testing.T, s *Store, c *stomptest.Clock, fam string)
 		want  error
 	}{
-		{"unknown", func(t *testing.T, s *Store, c *clock, fam string) {}, ErrNotFound},
-		{"expired", func(t *testing.T, s *Store, c *clock, fam string) { c.Advance(time.Hour) }, ErrExpired},
-		{"revoked family", func(t *testing.T, s *Store, c *clock, fam string) {
+		{"unknown", func(t *testing.T, s *Store, c *stomptest.Clock, fam string) {}, ErrNotFound},
+		{"expired", func(t *testing.T, s *Store, c *stomptest.Clock, fam string) { c.Advance(time.Hour) }, ErrExpired},
+		{"revoked family", func(t *testing.T, s *Store, c *stomptest.Clock, fam string) {
 			if err := s.RevokeFamily(fam); err != nil {
 				t.Fatal(err)
 			}
 		}, ErrRevoked},
-		{"expired beats revoked", func(t *testing.T, s *Store, c *clock, fam string) {
+		{"expired beats revoked", func(t *testing.T, s *Store, c *stomptest.Clock, fam string) {
 			if err := s.RevokeFamily(fam); err != nil {
 				t.Fatal(err)
 			}

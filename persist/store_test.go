@@ -4,34 +4,21 @@ import (
 	"crypto/sha256"
 	"errors"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
-// clock is a settable clock for Options.Now, safe for concurrent use.
-type clock struct{ ns atomic.Int64 }
-
-var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(epoch.UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // openTest opens a new store in a fresh directory, closed at cleanup.
-func openTest(t *testing.T) (*Store, *clock, string) {
+func openTest(t *testing.T) (*Store, *stomptest.Clock, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "stompd.db")
-	c := newClock()
+	c := stomptest.NewClock()
 	return openAt(t, path, c), c, path
 }
 
-func openAt(t *testing.T, path string, c *clock) *Store {
+func openAt(t *testing.T, path string, c *stomptest.Clock) *Store {
 	t.Helper()
 	s, err := Open(path, Options{Now: c.Now, Timeout: 100 * time.Millisecond})
 	if err != nil {

@@ -1,19 +1,18 @@
 package interop
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/broker"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // shutdownTimeout bounds the broker's and the HTTP server's shutdown.
@@ -33,9 +32,9 @@ func startBroker(t *testing.T) server {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first, runs last
 
-	logs := &lockedBuffer{}
+	logs := new(stomptest.Logs)
 	b, err := broker.New(broker.Options{
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: logs.Logger(slog.LevelDebug),
 		// The clients log in as whoever their login header names.
 		AllowAnonymous: true,
 		// Node's ws client sends no Origin header.
@@ -82,23 +81,4 @@ func listen(t *testing.T) net.Listener {
 		t.Fatal(err)
 	}
 	return l
-}
-
-// lockedBuffer collects the broker's log lines, which its goroutines write
-// concurrently.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // stompjsDir holds driver.mjs, package.json and package-lock.json.
@@ -66,7 +68,7 @@ func requireNode(t *testing.T) string {
 type nodeDriver struct {
 	stdin  io.WriteCloser
 	stdout *json.Decoder
-	stderr *lockedBuffer
+	stderr *stomptest.Logs
 	lastID int
 }
 
@@ -75,7 +77,7 @@ func startDriver(t *testing.T, node, wsURL string) *nodeDriver {
 	ctx, cancel := context.WithTimeout(context.Background(), driverTimeout)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, node, filepath.Join(stompjsDir, "driver.mjs"), wsURL)
-	d := &nodeDriver{stderr: &lockedBuffer{}}
+	d := &nodeDriver{stderr: new(stomptest.Logs)}
 	cmd.Stderr = d.stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -128,7 +128,7 @@ func (l *ledger) deliver(body []byte, nowNs int64, sent func(stream uint32) uint
 		l.stray++
 	case s.seq >= sent(s.stream):
 		l.corrupt++
-	case !l.tracks[s.stream-l.first].add(s.seq) && s.sent >= l.warmNs:
+	case !l.track(s.stream).add(s.seq) && s.sent >= l.warmNs:
 		l.measured++
 		l.lastNs = max(l.lastNs, nowNs)
 		l.hist.record(nowNs - s.sent)

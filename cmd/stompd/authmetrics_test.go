@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // authFailures scrapes /metrics and returns stompd_auth_failures_total by
@@ -66,8 +67,8 @@ func TestEveryAuthRefusalIsCounted(t *testing.T) {
 	}
 	frameRefused := func(access string, cmd stomp.Command, headers ...string) {
 		p := ts.connectTCP(t, access)
-		p.send(cmd, "", headers...)
-		p.expect(stomp.ERROR)
+		p.Send(cmd, "", headers...)
+		p.Expect(stomp.ERROR)
 	}
 	tests := []struct {
 		what, want string // want: stage/reason
@@ -84,9 +85,9 @@ func TestEveryAuthRefusalIsCounted(t *testing.T) {
 			frameRefused(ada.Access, stomp.SEND, "destination:/topic/chat", "Authorization:Bearer "+bob.Access)
 		}},
 		{"CONNECT with a malformed token", "connect/malformed", func() {
-			p := dialTCP(t, ts.stompAddr)
-			p.send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "Authorization:Bearer not.a.token")
-			p.expect(stomp.ERROR)
+			p := stomptest.Dial(t, ts.stompAddr)
+			p.Send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "Authorization:Bearer not.a.token")
+			p.Expect(stomp.ERROR)
 		}},
 		{"upgrade with an unknown ticket", "upgrade/unknown", func() { upgrade("/ws?ticket=nope", "") }},
 		{"upgrade from a foreign origin", "upgrade/origin", func() { upgrade("/ws?ticket=nope", evil) }},

@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // TestBadInputs feeds the whole server bad input at every stage a token is
@@ -146,13 +147,13 @@ write = true
 			{"oversized token before CONNECT", "Authorization:Bearer " + tok["oversized"] + strings.Repeat("A", 8<<10), "limit-exceeded", "exceeds"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				p := dialTCP(t, ts.stompAddr)
+				p := stomptest.Dial(t, ts.stompAddr)
 				headers := []string{"accept-version:1.2", "host:localhost", "receipt:c1"}
 				if tc.header != "" {
 					headers = append(headers, tc.header)
 				}
-				p.send(stomp.CONNECT, "", headers...)
-				p.expectError(tc.code, tc.message)
+				p.Send(stomp.CONNECT, "", headers...)
+				p.ExpectError(tc.code, tc.message)
 			})
 		}
 		t.Run("token of another user than the ticket's", func(t *testing.T) {
@@ -160,8 +161,8 @@ write = true
 			if p == nil {
 				t.Fatalf("upgrade: %d", status)
 			}
-			p.send(stomp.CONNECT, "", "accept-version:1.2", "host:localhost", "Authorization:Bearer "+bobTok.Access)
-			p.expectError("unauthorized", "ticket")
+			p.Send(stomp.CONNECT, "", "accept-version:1.2", "host:localhost", "Authorization:Bearer "+bobTok.Access)
+			p.ExpectError("unauthorized", "ticket")
 		})
 	})
 
@@ -185,12 +186,12 @@ write = true
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				p := ts.connectTCP(t, good.Access)
-				p.send(tc.cmd, "", append(tc.headers, "receipt:r1")...)
-				f := p.expect(stomp.ERROR)
+				p.Send(tc.cmd, "", append(tc.headers, "receipt:r1")...)
+				f := p.Expect(stomp.ERROR)
 				if f.Value("code") != tc.code || !strings.Contains(f.Value("message"), tc.message) || f.Value("receipt-id") != "r1" {
 					t.Errorf("ERROR code %q message %q receipt-id %q, want %q containing %q for r1", f.Value("code"), f.Value("message"), f.Value("receipt-id"), tc.code, tc.message)
 				}
-				p.expectClosed()
+				p.ExpectClosed()
 			})
 		}
 	})

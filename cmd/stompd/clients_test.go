@@ -183,8 +183,9 @@ func TestClientsForeignOrigin(t *testing.T) {
 	})
 }
 
-// TestClientsTokenExpired: a client that never refreshes gets the ERROR
-// the SPEC names when its access token expires, and is closed.
+// TestClientsTokenExpired: a client that never refreshes gets ERROR
+// code:token-expired, message:token expired when its access token
+// expires, and is closed.
 func TestClientsTokenExpired(t *testing.T) {
 	browser, origin := clientBrowser(t)
 	eachTransport(t, func(t *testing.T, transport string) {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,10 +74,25 @@ func (s *sharedSettings) declare(fs *flag.FlagSet) {
 	fs.IntVar(&s.MinPasswordLength, "min-password-length", 8, "fewest characters of a password that stompd user add and passwd set")
 }
 
+// check refuses values of the shared settings that no command takes.
+func (s *sharedSettings) check() error {
+	return positive(map[string]int{"min-password-length": s.MinPasswordLength})
+}
+
 // sharedSettingNames lists the flags sharedSettings declares.
 func sharedSettingNames() []string {
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	new(sharedSettings).declare(fs)
+	return flagNames(fs)
+}
+
+// settingNames lists every setting of the server, which are the keys a
+// config file may hold besides its [[rules]].
+func settingNames() []string {
+	return flagNames(newFlagSet(new(config), io.Discard))
+}
+
+func flagNames(fs *flag.FlagSet) []string {
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	return names
@@ -85,7 +103,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("stompd", flag.ContinueOnError)
 	fs.SetOutput(out)
 	c.sharedSettings.declare(fs)
-	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address: auth API, WebSocket at /ws, /metrics, health")
+	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address: auth API, WebSocket at /ws, /metrics, health; cannot be empty")
 	fs.StringVar(&c.STOMPAddr, "stomp", "127.0.0.1:61613", "STOMP over TCP listen address; empty disables it")
 	fs.BoolVar(&c.Demo, "demo", false, "create demo users and serve the demo chat page at /")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated origins (https://app.example.com:3000) allowed to upgrade and call /auth; same-origin is always allowed; * allows any")
@@ -114,6 +132,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", time.Minute, "time allowed from the end of an HTTP request's headers to the end of its answer; WebSocket connections are not bound by it")
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP keep-alive connection is kept open")
 	fs.IntVar(&c.Auth.MaxTicketsPerLogin, "max-tickets-per-login", auth.DefaultMaxTicketsPerLogin, "most unused WebSocket tickets one login may hold; past it /auth/ticket answers 429 until one is used or expires")
+	fs.IntVar(&c.Auth.MaxTicketsPerUser, "max-tickets-per-user", auth.DefaultMaxTicketsPerUser, "most unused WebSocket tickets one user may hold across all its logins; past it /auth/ticket answers 429 until one is used or expires")
 	declareBrokerSettings(fs, &c.Broker)
 	fs.Usage = func() { usage(fs) }
 	return fs
@@ -149,7 +168,7 @@ func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
 func parseConfig(args []string, out io.Writer) (*config, error) {
 	c := new(config)
 	fs := newFlagSet(c, out)
-	err := parseSettings(fs, args, settingSources{hint: "stompd --help lists every setting"})
+	err := parseSettings(fs, args, settingSources{hint: settingsHint})
 	if errors.Is(err, flag.ErrHelp) {
 		usage(fs)
 	}
@@ -162,7 +181,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 // check rejects values no server can run with, in one line that names the
 // setting and what it takes.
 func (c *config) check() error {
-	for _, check := range []func() error{c.checkChoices, c.checkDurations, c.checkNumbers, c.checkAccess} {
+	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkAccess} {
 		if err := check(); err != nil {
 			return usageError{err}
 		}
@@ -187,6 +206,22 @@ func (c *config) checkChoices() error {
 	return nil
 }
 
+// checkAddresses refuses an empty --http, which would listen on every
+// interface: HTTP serves the auth API and cannot be off, unlike --stomp
+// and --pprof, which an empty value disables. It also refuses a listen
+// address without a port, which would listen on a random one.
+func (c *config) checkAddresses() error {
+	if c.HTTPAddr == "" {
+		return valueError{"--http", "", "HTTP serves login and the WebSocket endpoint and cannot be off: give host:port, such as 127.0.0.1:8080"}
+	}
+	for _, a := range [...]struct{ name, addr string }{{"http", c.HTTPAddr}, {"stomp", c.STOMPAddr}, {"pprof", c.PprofAddr}} {
+		if _, port, err := net.SplitHostPort(a.addr); a.addr != "" && (err != nil || port == "") {
+			return valueError{"--" + a.name, a.addr, "want host:port, such as 127.0.0.1:8080 (port 0 picks a free one)"}
+		}
+	}
+	return nil
+}
+
 func (c *config) checkDurations() error {
 	b := &c.Broker
 	for name, d := range map[string]time.Duration{
@@ -206,7 +241,7 @@ func (c *config) checkDurations() error {
 
 func (c *config) checkNumbers() error {
 	b := &c.Broker
-	for name, n := range map[string]int{
+	err := positive(map[string]int{
 		"max-body-size": b.MaxBodySize, "max-frame-before-connect": b.MaxFrameSize,
 		"max-headers": b.MaxHeaders, "max-header-line": b.MaxHeaderLine,
 		"max-subscriptions": b.MaxSubscriptions, "max-unacked": b.MaxUnacked,
@@ -215,15 +250,25 @@ func (c *config) checkNumbers() error {
 		"max-destinations": b.MaxDestinations,
 		"max-transactions": b.MaxTransactions, "max-transaction-frames": b.MaxTransactionFrames,
 		"max-transaction-bytes": b.MaxTransactionBytes, "max-tickets-per-login": c.Auth.MaxTicketsPerLogin,
-		"min-password-length": c.MinPasswordLength,
-	} {
-		if n <= 0 {
-			return valueError{"--" + name, strconv.Itoa(n), "want a positive number"}
-		}
+		"max-tickets-per-user": c.Auth.MaxTicketsPerUser,
+	})
+	if err != nil {
+		return err
 	}
 	for name, n := range map[string]int{"max-connections": b.MaxConnections, "max-connections-per-addr": b.MaxConnectionsPerAddr} {
 		if n < 0 {
 			return valueError{"--" + name, strconv.Itoa(n), "want 0 (unlimited) or more"}
+		}
+	}
+	return nil
+}
+
+// positive refuses the first setting, named by its flag, whose value is
+// not positive.
+func positive(settings map[string]int) error {
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		if n := settings[name]; n <= 0 {
+			return valueError{"--" + name, strconv.Itoa(n), "want a positive number"}
 		}
 	}
 	return nil

@@ -29,11 +29,38 @@ import (
 //	account's failed logins, from every address.
 const controlSocket = "stompd.sock"
 
+// controlTemp is the private directory, in the data dir, where the
+// control socket is made before it is moved into place. With the socket's
+// name "s" in it, its path is no longer than the socket's own, so that a
+// data dir whose control socket path fits also fits the temporary one.
+const controlTemp = ".sock.tmp"
+
+// maxSocketPath is the longest path a unix socket can have: the sun_path
+// of struct sockaddr_un less its terminating NUL (107 bytes on Linux, 103
+// on macOS and the BSDs).
+const maxSocketPath = len(syscall.RawSockaddrUnix{}.Path) - 1
+
 // controlTimeout bounds a command's whole exchange with the server.
 const controlTimeout = 10 * time.Second
 
 // maxControlBody bounds a control request's body.
 const maxControlBody = 64 << 10
+
+// errControlPathTooLong: the data dir's path is too long for a unix
+// socket in it.
+var errControlPathTooLong = errors.New("the data dir path is too long for the control socket")
+
+// controlPath returns the path of dataDir's control socket, as dataDir is
+// written (a relative one stays relative, so as short as given), or
+// errControlPathTooLong.
+func controlPath(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, controlSocket)
+	if len(path) > maxSocketPath {
+		return path, fmt.Errorf("%w: %s is %d bytes, a unix socket's at most %d; name the data dir by a shorter path, relative or through a symlink",
+			errControlPathTooLong, path, len(path), maxSocketPath)
+	}
+	return path, nil
+}
 
 // controlServer serves the control endpoints on the data dir's socket.
 type controlServer struct {
@@ -46,20 +73,39 @@ type controlServer struct {
 // killed server left behind: the caller holds the store's lock, so no
 // other server uses it. The socket is made in a private directory and
 // moved into place, so it is never reachable with a looser mode than 0600.
+// When dataDir's path is too long for a unix socket, it returns an error
+// wrapping errControlPathTooLong and the server runs without the socket.
 func listenControl(dataDir string, h http.Handler, log *slog.Logger) (*controlServer, error) {
-	path := filepath.Join(dataDir, controlSocket)
+	path, err := controlPath(dataDir)
+	if err != nil {
+		return nil, err
+	}
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(dataDir, ".s")
+	l, err := listenPrivate(filepath.Join(dataDir, controlTemp), path)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("control socket in --data %s: %w", dataDir, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: controlTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	return &controlServer{path: path, l: l, srv: srv}, nil
+}
+
+// listenPrivate listens on a unix socket at path, made of mode 0600 in
+// the directory dir of mode 0700, which a killed server may have left
+// behind, and removed again.
+func listenPrivate(dir, path string) (net.Listener, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	tmp := filepath.Join(dir, "s")
 	l, err := net.Listen("unix", tmp)
 	if err != nil {
-		return nil, fmt.Errorf("control socket in --data %s: %w", dataDir, err)
+		return nil, err
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	if err = os.Chmod(tmp, 0o600); err == nil {
@@ -67,10 +113,9 @@ func listenControl(dataDir string, h http.Handler, log *slog.Logger) (*controlSe
 	}
 	if err != nil {
 		l.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: controlTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	return &controlServer{path: path, l: l, srv: srv}, nil
+	return l, nil
 }
 
 // removeStaleSocket removes the socket at path, if there is one; anything
@@ -144,7 +189,10 @@ var errNoServer = errors.New("no server listens on the control socket")
 // callControl POSTs in as JSON to endpoint on the control socket of the
 // server running on dataDir, and decodes its answer into out.
 func callControl(dataDir, endpoint string, in, out any) error {
-	path := filepath.Join(dataDir, controlSocket)
+	path, err := controlPath(dataDir)
+	if err != nil {
+		return err
+	}
 	client := &http.Client{Timeout: controlTimeout, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return new(net.Dialer).DialContext(ctx, "unix", path)
@@ -201,7 +249,7 @@ func noServer(dataDir string, out io.Writer) error {
 	if _, err := os.Stat(filepath.Join(dataDir, storeFile)); err == nil {
 		s, err := persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout})
 		if errors.Is(err, persist.ErrLocked) {
-			return fmt.Errorf("user unlock: a server holds %s but its control socket %s does not answer: restart that server", dataDir, controlSocket)
+			return fmt.Errorf("user unlock: a server holds %s but its control socket %s does not answer: restart that server, on a shorter --data path if it logged that its control socket is off", dataDir, controlSocket)
 		}
 		if err != nil {
 			return fmt.Errorf("user unlock: %w", err)

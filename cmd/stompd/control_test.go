@@ -108,3 +108,49 @@ func staleSocket(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// dataDirOfSocketPath returns a new data dir whose control socket path
+// is n bytes long.
+func dataDirOfSocketPath(t *testing.T, n int) string {
+	t.Helper()
+	base := t.TempDir()
+	pad := n - len(filepath.Join(base, "d", controlSocket)) + 1
+	if pad < 1 {
+		t.Skipf("the temporary dir %s is too long to make a control socket path of %d bytes", base, n)
+	}
+	dir := filepath.Join(base, strings.Repeat("d", pad))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestControlSocketInTheLongestDataDir starts a server on a data dir whose
+// control socket path is as long as a unix socket path may be: the server
+// starts, and user unlock reaches it.
+func TestControlSocketInTheLongestDataDir(t *testing.T) {
+	dir := dataDirOfSocketPath(t, maxSocketPath)
+	ts := startServer(t, "--data", dir)
+	code, out, errOut := unlock(t, dir, ts.users["ada"].email)
+	if code != 0 || !strings.Contains(out, "had no failed logins") {
+		t.Fatalf("user unlock with a %d-byte socket path: exit %d, stdout %q, stderr %q", maxSocketPath, code, out, errOut)
+	}
+}
+
+// TestDataDirTooLongForControlSocket starts a server on a data dir whose
+// control socket path is one byte too long: the server starts and serves,
+// logging one warning that its control socket is off and why, and user
+// unlock says in one line that the data dir path is too long.
+func TestDataDirTooLongForControlSocket(t *testing.T) {
+	dir := dataDirOfSocketPath(t, maxSocketPath+1)
+	ts := startServer(t, "--data", dir)
+	ts.login(t, "ada")
+	if logs := ts.logs.String(); strings.Count(logs, "control socket off") != 1 || !strings.Contains(logs, "too long") {
+		t.Errorf("want one warning that the control socket is off because the path is too long; logs:\n%s", logs)
+	}
+	code, out, errOut := unlock(t, dir, ts.users["ada"].email)
+	checkOneLineRefusal(t, code, out, errOut, "user unlock", "data dir path is too long for the control socket")
+	if code != 1 {
+		t.Errorf("user unlock: exit %d, want 1", code)
+	}
+}

@@ -111,7 +111,7 @@ func TestRefreshTokensSurviveKill(t *testing.T) {
 	c := startChild(t, dir)
 	var live, rotated []string
 	for i := range 10 {
-		tok := c.login(t, ada)
+		tok := login(t, c.url, ada)
 		for range i % 3 {
 			next := c.refresh(t, tok.Refresh, 200)
 			rotated = append(rotated, tok.Refresh)
@@ -119,7 +119,7 @@ func TestRefreshTokensSurviveKill(t *testing.T) {
 		}
 		live = append(live, tok.Refresh)
 	}
-	out := c.login(t, ada)
+	out := login(t, c.url, ada)
 	resp := httpJSON(t, "POST", c.url+"/auth/logout", map[string]string{"refresh_token": out.Refresh}, nil, "Authorization", "Bearer "+out.Access)
 	if resp.StatusCode != 204 {
 		t.Fatalf("logout: %d", resp.StatusCode)
@@ -144,15 +144,6 @@ func TestRefreshTokensSurviveKill(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, storeFile)); err != nil {
 		t.Error(err)
 	}
-}
-
-func (c *child) login(t *testing.T, u *testUser) tokens {
-	t.Helper()
-	var tok tokens
-	if resp := httpJSON(t, "POST", c.url+"/auth/login", map[string]string{"email": u.email, "password": u.password}, &tok); resp.StatusCode != 200 {
-		t.Fatalf("login: %d", resp.StatusCode)
-	}
-	return tok
 }
 
 func (c *child) refresh(t *testing.T, refresh string, want int) tokens {

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // demoServer is stompd --demo run in-process. It can be stopped and started
@@ -41,8 +43,8 @@ func (d *demoServer) start() {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	logs := new(syncBuffer)
-	s, err := newServer(c, slog.New(slog.NewTextHandler(logs, nil)))
+	logs := new(stomptest.Logs)
+	s, err := newServer(c, logs.Logger(slog.LevelInfo))
 	if err != nil {
 		d.t.Fatal(err)
 	}

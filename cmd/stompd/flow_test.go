@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // TestBrowserFlowOverWebSocket walks the flow a browser chat app performs,
@@ -33,46 +34,46 @@ func TestBrowserFlowOverWebSocket(t *testing.T) {
 		t.Errorf("foreign origin: status %d, want 403", status)
 	}
 	// 4. CONNECT with the Bearer token.
-	connected := sub.connect("Authorization:Bearer " + tok.Access)
+	connected := sub.Connect("Authorization:Bearer " + tok.Access)
 	if connected.Value("version") != "1.2" {
 		t.Errorf("CONNECTED version %q", connected.Value("version"))
 	}
 	// 5. SUBSCRIBE, and a SEND from another user carrying its own
 	// Authorization, which is verified and never forwarded.
-	sub.send(stomp.SUBSCRIBE, "", "id:1", "destination:/topic/chat", "receipt:r1")
-	sub.expect(stomp.RECEIPT)
-	sub.send(stomp.SUBSCRIBE, "", "id:2", "destination:/user/queue/dm", "receipt:r2")
-	sub.expect(stomp.RECEIPT)
+	sub.Send(stomp.SUBSCRIBE, "", "id:1", "destination:/topic/chat", "receipt:r1")
+	sub.Expect(stomp.RECEIPT)
+	sub.Send(stomp.SUBSCRIBE, "", "id:2", "destination:/user/queue/dm", "receipt:r2")
+	sub.Expect(stomp.RECEIPT)
 	bobTok := ts.login(t, "bob")
 	pub := ts.connectTCP(t, bobTok.Access)
-	pub.send(stomp.SEND, "hello ✓", "destination:/topic/chat", "Authorization:Bearer "+bobTok.Access, "x-room:lobby")
-	pub.send(stomp.SEND, "direct", "destination:/user/"+ada.id+"/queue/dm", "receipt:s2")
-	pub.expect(stomp.RECEIPT)
-	msg := sub.expect(stomp.MESSAGE)
+	pub.Send(stomp.SEND, "hello ✓", "destination:/topic/chat", "Authorization:Bearer "+bobTok.Access, "x-room:lobby")
+	pub.Send(stomp.SEND, "direct", "destination:/user/"+ada.id+"/queue/dm", "receipt:s2")
+	pub.Expect(stomp.RECEIPT)
+	msg := sub.Expect(stomp.MESSAGE)
 	if string(msg.Body) != "hello ✓" || msg.Value("x-room") != "lobby" || msg.Has("Authorization") {
 		t.Errorf("MESSAGE body %q, headers %v", msg.Body, msg.Headers)
 	}
-	if dm := sub.expect(stomp.MESSAGE); string(dm.Body) != "direct" || dm.Value("subscription") != "2" {
+	if dm := sub.Expect(stomp.MESSAGE); string(dm.Body) != "direct" || dm.Value("subscription") != "2" {
 		t.Errorf("direct message: %q on subscription %q", dm.Body, dm.Value("subscription"))
 	}
 	// Bob may not subscribe to Ada's user destination.
-	pub.send(stomp.SUBSCRIBE, "", "id:9", "destination:/user/"+ada.id+"/queue/dm")
-	pub.expectError("forbidden", "another user")
+	pub.Send(stomp.SUBSCRIBE, "", "id:9", "destination:/user/"+ada.id+"/queue/dm")
+	pub.ExpectError("forbidden", "another user")
 
 	// 6. In-band refresh moves the session's deadline; without it a
 	// session ends with token-expired even though it sends nothing.
 	idle := ts.connectWS(t, tok.Access)
 	time.Sleep(2 * time.Second) // a later exp, so a longer-lived token
 	fresh := ts.refresh(t, tok.Refresh)
-	sub.send(stomp.SEND, "", "destination:/sys/auth/refresh", "Authorization:Bearer "+fresh.Access, "receipt:refresh")
-	if r := sub.expect(stomp.RECEIPT); r.Value("receipt-id") != "refresh" {
+	sub.Send(stomp.SEND, "", "destination:/sys/auth/refresh", "Authorization:Bearer "+fresh.Access, "receipt:refresh")
+	if r := sub.Expect(stomp.RECEIPT); r.Value("receipt-id") != "refresh" {
 		t.Errorf("refresh receipt %q", r.Value("receipt-id"))
 	}
-	idle.expectError("token-expired", "token expired")
+	idle.ExpectError("token-expired", "token expired")
 	// The refreshed session outlived its first token.
 	pub2 := ts.connectTCP(t, ts.login(t, "bob").Access)
-	pub2.send(stomp.SEND, "still here", "destination:/topic/chat")
-	if m := sub.expect(stomp.MESSAGE); string(m.Body) != "still here" {
+	pub2.Send(stomp.SEND, "still here", "destination:/topic/chat")
+	if m := sub.Expect(stomp.MESSAGE); string(m.Body) != "still here" {
 		t.Errorf("after refresh: %q", m.Body)
 	}
 
@@ -85,7 +86,7 @@ func TestBrowserFlowOverWebSocket(t *testing.T) {
 		t.Errorf("descendant of a reused token: %d, want 401", resp.StatusCode)
 	}
 	// Reuse ended the login: its live session is closed.
-	sub.expectError("session-revoked", "session revoked")
+	sub.ExpectError("session-revoked", "session revoked")
 }
 
 func (ts *testServer) refresh(t testing.TB, refresh string) tokens {
@@ -111,8 +112,8 @@ func TestLogoutEndsTheLogin(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
-	tcp.expectError("session-revoked", "session revoked")
-	ws.expectError("session-revoked", "session revoked")
+	tcp.ExpectError("session-revoked", "session revoked")
+	ws.ExpectError("session-revoked", "session revoked")
 	if _, status := dialWS(t, ts.wsURL+"?ticket="+spare, nil); status != http.StatusUnauthorized {
 		t.Errorf("ticket of a logged-out login: %d", status)
 	}
@@ -125,12 +126,12 @@ func TestLogoutEndsTheLogin(t *testing.T) {
 	if resp := httpJSON(t, "POST", ts.url+"/auth/refresh", map[string]string{"refresh_token": tok.Refresh}, nil); resp.StatusCode != 401 {
 		t.Errorf("refresh after logout: %d", resp.StatusCode)
 	}
-	again := dialTCP(t, ts.stompAddr)
-	again.send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "Authorization:Bearer "+tok.Access)
-	again.expectError("session-revoked", "session revoked")
+	again := stomptest.Dial(t, ts.stompAddr)
+	again.Send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "Authorization:Bearer "+tok.Access)
+	again.ExpectError("session-revoked", "session revoked")
 	// The other login of the same user goes on.
-	kept.send(stomp.SEND, "", "destination:/topic/x", "receipt:k")
-	kept.expect(stomp.RECEIPT)
+	kept.Send(stomp.SEND, "", "destination:/topic/x", "receipt:k")
+	kept.Expect(stomp.RECEIPT)
 }
 
 // TestRefreshCookie checks that a browser's refresh token can live in an
@@ -186,7 +187,7 @@ func TestSockJSEndpoint(t *testing.T) {
 	if p == nil {
 		t.Fatalf("SockJS websocket with a ticket: %d", status)
 	}
-	if b, err := p.read(); err != nil || string(b) != "o" {
+	if b, err := p.ReadBytes(); err != nil || string(b) != "o" {
 		t.Errorf("SockJS open frame: %q %v", b, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // dripPace is how often the slow client of these tests sends a byte.
@@ -100,27 +101,27 @@ func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
 	ts := startServer(t, "--http-read-timeout", timeout.String(), "--http-write-timeout", timeout.String(), "--http-idle-timeout", timeout.String())
 	tok := ts.login(t, "ada")
 	ws := ts.connectWS(t, tok.Access)
-	ws.send(stomp.SUBSCRIBE, "", "id:1", "destination:/topic/later", "receipt:s")
-	ws.expect(stomp.RECEIPT)
+	ws.Send(stomp.SUBSCRIBE, "", "id:1", "destination:/topic/later", "receipt:s")
+	ws.Expect(stomp.RECEIPT)
 	sockURL := strings.Replace(ts.wsURL, "/ws", "/ws/123/abc/websocket", 1)
 	sock, status := dialWS(t, sockURL+"?ticket="+ts.ticket(t, tok.Access), nil)
 	if sock == nil {
 		t.Fatalf("SockJS upgrade: %d", status)
 	}
-	if b, err := sock.read(); err != nil || string(b) != "o" {
+	if b, err := sock.ReadBytes(); err != nil || string(b) != "o" {
 		t.Fatalf("SockJS open frame: %q %v", b, err)
 	}
 
 	time.Sleep(5 * timeout)
-	ws.send(stomp.SEND, "still here", "destination:/topic/later")
-	if f := ws.expect(stomp.MESSAGE); string(f.Body) != "still here" {
+	ws.Send(stomp.SEND, "still here", "destination:/topic/later")
+	if f := ws.Expect(stomp.MESSAGE); string(f.Body) != "still here" {
 		t.Errorf("WebSocket MESSAGE body %q", f.Body)
 	}
-	connect, _ := json.Marshal([]string{string(frame(stomp.CONNECT, "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+tok.Access))})
-	if err := sock.write(connect); err != nil {
+	connect, _ := json.Marshal([]string{stomptest.Frame("CONNECT", "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+tok.Access)})
+	if _, err := sock.Conn.Write(connect); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := sock.read(); err != nil || !strings.HasPrefix(string(b), `a["CONNECTED`) {
+	if b, err := sock.ReadBytes(); err != nil || !strings.HasPrefix(string(b), `a["CONNECTED`) {
 		t.Errorf("SockJS CONNECT answered %q, %v", b, err)
 	}
 }

@@ -27,10 +27,10 @@ func TestMaxDestinationsSetting(t *testing.T) {
 			ts := startServer(t, tc.set(t)...)
 			access := ts.login(t, "ada").Access
 			p := ts.connectTCP(t, access)
-			p.send(stomp.SUBSCRIBE, "", "id:1", "destination:/topic/only", "receipt:1")
-			p.expect(stomp.RECEIPT)
-			p.send(stomp.SEND, "", "destination:/queue/one-too-many")
-			p.expectError("limit-exceeded", "too many destinations: the limit is 1")
+			p.Send(stomp.SUBSCRIBE, "", "id:1", "destination:/topic/only", "receipt:1")
+			p.Expect(stomp.RECEIPT)
+			p.Send(stomp.SEND, "", "destination:/queue/one-too-many")
+			p.ExpectError("limit-exceeded", "too many destinations: the limit is 1")
 		})
 	}
 }

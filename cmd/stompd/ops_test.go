@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // TestLogsHoldNoSecrets runs a whole session, with failures, and then
@@ -29,17 +30,17 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	tok := ts.login(t, "ada")
 	ticket := ts.ticket(t, tok.Access)
 	p, _ := dialWS(t, ts.wsURL+"?ticket="+ticket, nil)
-	p.connect("Authorization:Bearer " + tok.Access)
-	p.send(stomp.SEND, "", "destination:/sys/auth/refresh", "Authorization:Bearer "+tok.Access, "receipt:r")
-	p.expect(stomp.RECEIPT)
+	p.Connect("Authorization:Bearer " + tok.Access)
+	p.Send(stomp.SEND, "", "destination:/sys/auth/refresh", "Authorization:Bearer "+tok.Access, "receipt:r")
+	p.Expect(stomp.RECEIPT)
 	dialWS(t, ts.wsURL+"?ticket="+ticket, nil) // replayed: refused and logged
 	httpJSON(t, "POST", ts.url+"/auth/login", map[string]string{"email": ada.email, "password": "wrong " + ada.password}, nil)
-	bad := dialTCP(t, ts.stompAddr)
-	bad.send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "login:ada", "passcode:"+tok.Refresh)
-	bad.expect(stomp.ERROR)
+	bad := stomptest.Dial(t, ts.stompAddr)
+	bad.Send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "login:ada", "passcode:"+tok.Refresh)
+	bad.Expect(stomp.ERROR)
 	next := ts.refresh(t, tok.Refresh)
 	httpJSON(t, "POST", ts.url+"/auth/logout", map[string]string{"refresh_token": next.Refresh}, nil, "Authorization", "Bearer "+next.Access)
-	p.expect(stomp.ERROR)
+	p.Expect(stomp.ERROR)
 
 	logs := ts.logs.String()
 	for _, line := range []string{
@@ -77,7 +78,7 @@ func TestReadinessFollowsLifecycle(t *testing.T) {
 	p := ts.connectTCP(t, ts.login(t, "ada").Access)
 	stopped := make(chan error, 1)
 	go func() { stopped <- ts.stop() }()
-	if f := p.expect(stomp.ERROR); f.Value("code") != "server-shutdown" {
+	if f := p.Expect(stomp.ERROR); f.Value("code") != "server-shutdown" {
 		t.Errorf("shutdown ERROR code %q", f.Value("code"))
 	}
 	if ts.health.ready.Load() {
@@ -100,7 +101,7 @@ func status(t testing.TB, url string) int {
 
 func waitStatus(t testing.TB, url string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(stomptest.Timeout)
 	for status(t, url) != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s never answered %d", url, want)
@@ -127,14 +128,9 @@ func TestTLSOnBothListeners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chunk := make([]byte, 4096)
-	p := newPeer(t, func(b []byte) error { _, err := conn.Write(b); return err }, func() ([]byte, error) {
-		conn.SetReadDeadline(time.Now().Add(waitFor))
-		n, err := conn.Read(chunk)
-		return chunk[:n], err
-	}, func() { conn.Close() })
-	p.send(stomp.CONNECT, "", "accept-version:1.2", "host:localhost")
-	p.expectError("unauthorized", "missing access token")
+	p := stomptest.NewClient(t, conn)
+	p.Send(stomp.CONNECT, "", "accept-version:1.2", "host:localhost")
+	p.ExpectError("unauthorized", "missing access token")
 }
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and returns

@@ -37,11 +37,8 @@ func TestPasswordChangeEndsLogins(t *testing.T) {
 func TestDemoRestartKeepsLogins(t *testing.T) {
 	srv := startDemo(t, "1m")
 	before := srv.passwords
-	var tok tokens
 	alice := demoUsers[0].Email
-	if resp := httpJSON(t, "POST", "http://"+srv.addr+"/auth/login", map[string]string{"email": alice, "password": before[alice]}, &tok); resp.StatusCode != 200 {
-		t.Fatalf("demo login: status %d", resp.StatusCode)
-	}
+	tok := login(t, "http://"+srv.addr, &testUser{email: alice, password: before[alice]})
 	srv.stop()
 	srv.start()
 	if !maps.Equal(before, srv.passwords) {

@@ -56,7 +56,7 @@ func TestWebSocketLogsForwardedClient(t *testing.T) {
 	if p == nil {
 		t.Fatalf("upgrade: status %d", status)
 	}
-	p.connect("Authorization:Bearer " + tok.Access) // the open line is logged before CONNECT is read
+	p.Connect("Authorization:Bearer " + tok.Access) // the open line is logged before CONNECT is read
 	if want := `msg="connection open" transport=websocket remote=2001:db8::7`; !strings.Contains(ts.logs.String(), want) {
 		t.Errorf("log lacks %q:\n%s", want, ts.logs.String())
 	}

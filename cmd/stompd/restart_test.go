@@ -18,7 +18,7 @@ func startAgain(t *testing.T, ts *testServer, args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(c, slog.New(slog.NewTextHandler(ts.logs, nil)))
+	s, err := newServer(c, ts.logs.Logger(slog.LevelInfo))
 	if err != nil {
 		t.Fatalf("restart on %s: %v", ts.httpL.Addr(), err)
 	}

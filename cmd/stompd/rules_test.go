@@ -7,6 +7,7 @@ import (
 
 	"github.com/stompd/stompd/persist"
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // exampleConfig is the example configuration shipped with stompd.
@@ -40,12 +41,12 @@ func TestExampleConfigRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.who+" "+tt.command.String()+" "+tt.dest, func(t *testing.T) {
 			p := ts.connectTCP(t, tt.access)
-			p.send(tt.command, "", "id:1", "destination:"+tt.dest, "receipt:r")
+			p.Send(tt.command, "", "id:1", "destination:"+tt.dest, "receipt:r")
 			if tt.allowed {
-				p.expect(stomp.RECEIPT)
+				p.Expect(stomp.RECEIPT)
 				return
 			}
-			p.expectError("forbidden", tt.dest)
+			p.ExpectError("forbidden", tt.dest)
 		})
 	}
 }
@@ -93,24 +94,24 @@ pattern = "/user/**"
 		{"bob", bob.Access, "/user/topic/x", ""},
 		{"bob", bob.Access, adas, "another user's destination " + adas},
 	}
-	var own []*peer // ada's subscriptions, in both forms
+	var own []*stomptest.Client // ada's subscriptions, in both forms
 	for _, tt := range tests {
 		p := ts.connectTCP(t, tt.access)
-		p.send(stomp.SUBSCRIBE, "", "id:1", "destination:"+tt.dest, "receipt:r")
+		p.Send(stomp.SUBSCRIBE, "", "id:1", "destination:"+tt.dest, "receipt:r")
 		switch {
 		case tt.refused != "":
-			p.expectError("forbidden", tt.refused)
+			p.ExpectError("forbidden", tt.refused)
 		case tt.who == "ada":
-			p.expect(stomp.RECEIPT)
+			p.Expect(stomp.RECEIPT)
 			own = append(own, p)
 		default:
-			p.expect(stomp.RECEIPT)
+			p.Expect(stomp.RECEIPT)
 		}
 	}
 	sender := ts.connectTCP(t, ada.Access)
-	sender.send(stomp.SEND, "to ada", "destination:"+adas)
+	sender.Send(stomp.SEND, "to ada", "destination:"+adas)
 	for _, p := range own {
-		if m := p.expect(stomp.MESSAGE); string(m.Body) != "to ada" {
+		if m := p.Expect(stomp.MESSAGE); string(m.Body) != "to ada" {
 			t.Errorf("ada's subscription to %s got %q", m.Value("destination"), m.Body)
 		}
 	}

@@ -117,7 +117,8 @@ func (s *server) brokerOptions() broker.Options {
 	return o
 }
 
-// routes is the HTTP API of SPEC section 3.
+// routes is the HTTP API: /auth/*, the JWKS, /ws (WebSocket and SockJS),
+// /metrics, /healthz, /readyz and, with --demo, the demo page at /.
 func (s *server) routes(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", s.auth.Handler())
@@ -160,6 +161,10 @@ func (s *server) listen() (err error) {
 		s.pprofSrv = &http.Server{Handler: pprofRoutes(), ReadHeaderTimeout: s.cfg.HeaderTimeout, ReadTimeout: s.cfg.HTTPReadTimeout, IdleTimeout: s.cfg.HTTPIdleTimeout}
 	}
 	s.control, err = listenControl(s.cfg.DataDir, s.controlRoutes(), s.log)
+	if errors.Is(err, errControlPathTooLong) {
+		s.log.Warn("control socket off: stompd user unlock cannot reach this server", "reason", err)
+		return nil
+	}
 	return err
 }
 
@@ -191,7 +196,9 @@ func pprofRoutes() http.Handler {
 func (s *server) run(ctx context.Context) error {
 	errc := make(chan error, 4)
 	go func() { errc <- serveUntilClosed(s.httpSrv.Serve(s.httpL)) }()
-	go func() { errc <- serveUntilClosed(s.control.serve()) }()
+	if s.control != nil {
+		go func() { errc <- serveUntilClosed(s.control.serve()) }()
+	}
 	if s.stompL != nil {
 		go func() { errc <- serveUntilClosed(s.broker.Serve(s.stompL)) }()
 	}
@@ -238,6 +245,9 @@ func (s *server) shutdown(ctx context.Context) {
 	}
 	if s.pprofSrv != nil {
 		s.pprofSrv.Close()
+	}
+	if s.control == nil {
+		return
 	}
 	if err := s.control.shutdown(ctx); err != nil {
 		s.log.Warn("control socket shutdown", "err", err)

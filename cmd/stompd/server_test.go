@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/stompd/stompd/persist"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // testUser is an account every test server has.
@@ -24,26 +25,8 @@ type testServer struct {
 	*server
 	url, wsURL, stompAddr string
 	users                 map[string]*testUser
-	logs                  *syncBuffer
-	stop                  func() error // shuts the server down and returns what run returned
-}
-
-// syncBuffer collects the server's logs; tests read them for secrets.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs                  *stomptest.Logs // the server's logs; tests read them for secrets
+	stop                  func() error    // shuts the server down and returns what run returned
 }
 
 // startServer runs a server with the given extra flags and two users, ada
@@ -55,8 +38,8 @@ func startServer(t testing.TB, args ...string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := new(syncBuffer)
-	s, err := newServer(c, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	logs := new(stomptest.Logs)
+	s, err := newServer(c, logs.Logger(slog.LevelDebug))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,13 +92,20 @@ type apiError struct {
 	Message string `json:"message"`
 }
 
+// login logs the test user name in.
 func (ts *testServer) login(t testing.TB, name string) tokens {
 	t.Helper()
-	u := ts.users[name]
+	return login(t, ts.url, ts.users[name])
+}
+
+// login logs u in at the server at url; anything but 200 with both tokens
+// fails the test.
+func login(t testing.TB, url string, u *testUser) tokens {
+	t.Helper()
 	var tok tokens
-	resp := httpJSON(t, "POST", ts.url+"/auth/login", map[string]string{"email": u.email, "password": u.password}, &tok)
+	resp := httpJSON(t, "POST", url+"/auth/login", map[string]string{"email": u.email, "password": u.password}, &tok)
 	if resp.StatusCode != 200 || tok.Access == "" || tok.Refresh == "" {
-		t.Fatalf("login %s: status %d, tokens %+v", name, resp.StatusCode, tok)
+		t.Fatalf("login %s: status %d, tokens %+v", u.email, resp.StatusCode, tok)
 	}
 	return tok
 }
@@ -134,21 +124,21 @@ func (ts *testServer) ticket(t testing.TB, access string) string {
 }
 
 // connectWS logs name in over WebSocket: ticket, upgrade, CONNECT.
-func (ts *testServer) connectWS(t testing.TB, access string) *peer {
+func (ts *testServer) connectWS(t testing.TB, access string) *stomptest.Client {
 	t.Helper()
 	p, status := dialWS(t, ts.wsURL+"?ticket="+ts.ticket(t, access), nil)
 	if p == nil {
 		t.Fatalf("upgrade: status %d", status)
 	}
-	p.connect("Authorization:Bearer " + access)
+	p.Connect("Authorization:Bearer " + access)
 	return p
 }
 
 // connectTCP logs in over TCP with a Bearer CONNECT.
-func (ts *testServer) connectTCP(t testing.TB, access string) *peer {
+func (ts *testServer) connectTCP(t testing.TB, access string) *stomptest.Client {
 	t.Helper()
-	p := dialTCP(t, ts.stompAddr)
-	p.connect("Authorization:Bearer " + access)
+	p := stomptest.Dial(t, ts.stompAddr)
+	p.Connect("Authorization:Bearer " + access)
 	return p
 }
 

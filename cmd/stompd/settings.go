@@ -23,6 +23,10 @@ const envPrefix = "STOMPD"
 // configFlag is the setting that names the TOML config file.
 const configFlag = "config"
 
+// settingsHint tells where every setting, so every config file key, is
+// listed.
+const settingsHint = "stompd --help lists every setting"
+
 // envName is the environment variable of the setting name.
 func envName(name string) string {
 	return envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
@@ -32,8 +36,9 @@ func envName(name string) string {
 // from besides the command line.
 type settingSources struct {
 	// shared lists the flags that the environment and the config file may
-	// set; nil means all of them. Config file keys outside it are left to
-	// the command that owns them; with nil, an unknown key is an error.
+	// set; nil means all of them. The config file's other keys must be
+	// settings of the server (settingNames), left to it; any other key is
+	// an error, as the server would refuse the file.
 	shared []string
 	// hint tells where the flags are listed, for errors about them.
 	hint string
@@ -106,15 +111,15 @@ func setFromFile(flags *flag.FlagSet, set map[string]bool, src settingSources) e
 	if _, err := toml.DecodeFile(file, &doc); err != nil {
 		return fileError(configFlag, file, err)
 	}
+	known := settingNames()
 	for _, key := range slices.Sorted(maps.Keys(doc)) {
 		v := doc[key]
-		if key == rulesKey || !src.reads(key) {
+		switch {
+		case key == rulesKey:
 			continue
-		}
-		if flags.Lookup(key) == nil {
-			return fmt.Errorf("config file %s: unknown key %q; %s", file, key, src.hint)
-		}
-		if set[key] {
+		case !slices.Contains(known, key):
+			return fmt.Errorf("config file %s: unknown key %q; %s", file, key, settingsHint)
+		case set[key] || !src.reads(key):
 			continue
 		}
 		s, err := tomlScalar(v)

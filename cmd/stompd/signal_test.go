@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // TestSecondSignalForcesExit stalls a graceful shutdown behind a
@@ -17,22 +18,22 @@ import (
 func TestSecondSignalForcesExit(t *testing.T) {
 	dir, ada := dataDirWithUser(t)
 	c := startChild(t, dir, "--shutdown-grace", "10m", "--write-timeout", "10m", "--max-pending-bytes", "268435456")
-	tok := c.login(t, ada)
+	tok := login(t, c.url, ada)
 
 	// A subscriber that never reads, and enough messages to fill its socket
 	// buffers, so its writer blocks until the write timeout.
-	stalled := dialTCP(t, c.stompAddr)
-	stalled.connect("Authorization:Bearer " + tok.Access)
-	stalled.send(stomp.SUBSCRIBE, "", "id:1", "destination:/topic/flood", "receipt:s")
-	stalled.expect(stomp.RECEIPT)
-	pub := dialTCP(t, c.stompAddr)
-	pub.connect("Authorization:Bearer " + tok.Access)
+	stalled := stomptest.Dial(t, c.stompAddr)
+	stalled.Connect("Authorization:Bearer " + tok.Access)
+	stalled.Send(stomp.SUBSCRIBE, "", "id:1", "destination:/topic/flood", "receipt:s")
+	stalled.Expect(stomp.RECEIPT)
+	pub := stomptest.Dial(t, c.stompAddr)
+	pub.Connect("Authorization:Bearer " + tok.Access)
 	body := strings.Repeat("x", 1<<20)
 	for range 32 {
-		pub.send(stomp.SEND, body, "destination:/topic/flood")
+		pub.Send(stomp.SEND, body, "destination:/topic/flood")
 	}
-	pub.send(stomp.SEND, "", "destination:/topic/flood", "receipt:p")
-	pub.expect(stomp.RECEIPT)
+	pub.Send(stomp.SEND, "", "destination:/topic/flood", "receipt:p")
+	pub.Expect(stomp.RECEIPT)
 
 	exited := make(chan error, 1)
 	go func() { exited <- c.cmd.Wait() }()

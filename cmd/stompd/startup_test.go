@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,4 +127,33 @@ func TestUpgradeAuthHelpListsWhatStarts(t *testing.T) {
 		})
 	}
 	startServer(t, "--upgrade-auth", strings.Join(names, ","))
+}
+
+// TestListenAddressWithoutPortStopsTheStart checks that an empty --http,
+// from a flag or the config file, and a listen address without a port,
+// stop the start with one line instead of listening on every interface or
+// on a random port; an empty --stomp or --pprof still disables that
+// listener.
+func TestListenAddressWithoutPortStopsTheStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"empty --http", []string{"--http="}, []string{"--http", `""`, "127.0.0.1:8080"}},
+		{"empty http in the config file", []string{"--config", writeFile(t, "stompd.toml", `http = ""`)}, []string{"http", `""`, "127.0.0.1:8080"}},
+		{"--http without a port", []string{"--http=127.0.0.1:"}, []string{"--http", `"127.0.0.1:"`, "port"}},
+		{"--stomp without a port", []string{"--http=127.0.0.1:0", "--stomp=:"}, []string{"--stomp", `":"`, "port"}},
+		{"--pprof without a port", []string{"--http=127.0.0.1:0", "--pprof=localhost:"}, []string{"--pprof", `"localhost:"`, "port"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--data", t.TempDir(), "--stomp=127.0.0.1:0"}, tc.args...)
+			code, stdout, stderr := runChildOnce(t, nil, args...)
+			checkOneLineRefusal(t, code, stdout, stderr, tc.want...)
+		})
+	}
+	c, err := parseConfig([]string{"--stomp", "", "--pprof", ""}, io.Discard)
+	if err != nil || c.STOMPAddr != "" || c.PprofAddr != "" {
+		t.Errorf("an empty --stomp and --pprof: %v; want them accepted, and so disabled", err)
+	}
 }

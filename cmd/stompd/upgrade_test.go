@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stompd/stompd/stomp"
 )
@@ -141,7 +145,7 @@ func TestUpgradeRefusalsAreJSON(t *testing.T) {
 
 	first := ts.connectWS(t, tok.Access) // the only connection 127.0.0.1 may have
 	request(t, "GET", ts.url+"/ws?ticket="+ts.ticket(t, tok.Access), upgradeHeader()).check(t, "over the per-address limit", http.StatusTooManyRequests)
-	first.send(stomp.DISCONNECT, "")
+	first.Send(stomp.DISCONNECT, "")
 }
 
 // TestUpgradeOverTheConnectionLimitIsJSON checks the answer to an upgrade
@@ -188,8 +192,8 @@ func TestWebSocketUpgradeEndToEnd(t *testing.T) {
 			if p == nil {
 				return
 			}
-			p.send(stomp.CONNECT, "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+tt.token)
-			f, err := p.next()
+			p.Send(stomp.CONNECT, "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+tt.token)
+			f, err := p.Next()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,5 +209,55 @@ func TestWebSocketUpgradeEndToEnd(t *testing.T) {
 	// The ticket refused for its origin was not used up.
 	if _, status := dialWS(t, ts.wsURL+"?ticket="+tests[3].ticket, nil); status != http.StatusSwitchingProtocols {
 		t.Fatalf("ticket after a refused origin: %d, want 101", status)
+	}
+}
+
+// rawRequest writes head, a request's line and headers without the blank
+// line that ends them, then body, to the server at addr, and returns the
+// answer; nothing answered within ten seconds is a status 0.
+func rawRequest(t *testing.T, addr, head, body string) refusal {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, head+"\r\n\r\n"+body); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return refusal{raw: err.Error()}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := refusal{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), raw: string(raw)}
+	json.Unmarshal(raw, &r.body)
+	return r
+}
+
+// TestUpgradeWithABodyKeepsTheTicket sends upgrade requests that declare a
+// body, by Content-Length or chunked, on /ws and the SockJS websocket
+// path: each is refused with 400 and a JSON error before its ticket is
+// spent, and the same ticket then opens a connection.
+func TestUpgradeWithABodyKeepsTheTicket(t *testing.T) {
+	ts := startServer(t)
+	tok := ts.login(t, "ada")
+	addr := ts.httpL.Addr().String()
+	bodies := []struct{ name, header, body string }{
+		{"Content-Length", "Content-Length: 5", "hello"},
+		{"chunked", "Transfer-Encoding: chunked", "5\r\nhello\r\n0\r\n\r\n"},
+	}
+	for _, path := range []string{"/ws", "/ws/123/abc/websocket"} {
+		for _, b := range bodies {
+			query := path + "?ticket=" + ts.ticket(t, tok.Access)
+			head := "GET " + query + " HTTP/1.1\r\nHost: " + addr + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+				"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v12.stomp\r\n" + b.header
+			rawRequest(t, addr, head, b.body).check(t, path+" with a body by "+b.name, http.StatusBadRequest)
+			if _, status := dialWS(t, "ws://"+addr+query, nil); status != http.StatusSwitchingProtocols {
+				t.Errorf("%s: the ticket after the upgrade with a body by %s: %d, want 101", path, b.name, status)
+			}
+		}
 	}
 }

@@ -57,6 +57,9 @@ func userCommand(args []string, stdout, stderr io.Writer) error {
 	if err := parseUserFlags(fs, args[1:], stderr); err != nil {
 		return err
 	}
+	if err := set.check(); err != nil {
+		return usageError{err}
+	}
 	if sub == "unlock" {
 		return unlockUser(set.DataDir, *email, stdout)
 	}
@@ -74,7 +77,7 @@ func userCommand(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return usageError{fmt.Errorf("user: unknown subcommand %q; %s", sub, userHint)}
 	}
-	if err := checkUserInput(sub, *email, pw); err != nil {
+	if err := checkUserInput(sub, *email, *name, pw); err != nil {
 		return err
 	}
 	s, err := openUserStore(set.DataDir, sub == "add", stdout)

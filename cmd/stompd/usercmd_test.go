@@ -111,3 +111,84 @@ func TestUserCommandUsageErrorsAreOneLine(t *testing.T) {
 	code, stdout, stderr := runUser("list", "--dta", t.TempDir())
 	checkOneLineRefusal(t, code, stdout, stderr, "dta", userHint)
 }
+
+// TestUserCommandsRefuseUnknownConfigKeys checks that the user commands
+// refuse a config file the server would refuse for an unknown key, with
+// one line naming it, and ignore the server's own settings in it.
+func TestUserCommandsRefuseUnknownConfigKeys(t *testing.T) {
+	data := t.TempDir()
+	if code, _, stderr := runUser("add", "--data", data, "--email", "ada@example.com", "--password", "ada password"); code != 0 {
+		t.Fatalf("user add: exit %d, %s", code, stderr)
+	}
+	for _, key := range []string{`acess-ttl = "1m"`, `email = "ada@example.com"`} {
+		file := writeFile(t, "stompd.toml", key)
+		code, stdout, stderr := runUser("list", "--data", data, "--config", file)
+		checkOneLineRefusal(t, code, stdout, stderr, file, "unknown key", strings.Split(key, " ")[0])
+	}
+	server := writeFile(t, "stompd.toml", "http = \"127.0.0.1:1\"\naccess-ttl = \"1m\"\n[[rules]]\npattern = \"/topic/**\"\nread = true\n")
+	if code, stdout, stderr := runUser("list", "--data", data, "--config", server); code != 0 || !strings.Contains(stdout, "ada@example.com") {
+		t.Errorf("user list with the server's settings in the config file: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestUserCommandsCheckSharedSettingsAsTheServer checks that a setting the
+// user commands share with the server is refused by both alike: a minimum
+// password length of 0, from the flag, the environment or the config
+// file.
+func TestUserCommandsCheckSharedSettingsAsTheServer(t *testing.T) {
+	data := t.TempDir()
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+	}{
+		{"flag", "", []string{"--min-password-length", "0"}},
+		{"environment", "STOMPD_MIN_PASSWORD_LENGTH=0", nil},
+		{"config file", "", []string{"--config", writeFile(t, "stompd.toml", "min-password-length = 0")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if name, value, ok := strings.Cut(tc.env, "="); ok {
+				t.Setenv(name, value)
+			}
+			args := append([]string{"add", "--data", data, "--email", "ada@example.com", "--password", "x"}, tc.args...)
+			code, stdout, stderr := runUser(args...)
+			checkOneLineRefusal(t, code, stdout, stderr, "min-password-length", `"0"`, "positive")
+			code, stdout, stderr = runChildOnce(t, []string{tc.env}, append([]string{"--data", data, "--http", "127.0.0.1:0", "--stomp="}, tc.args...)...)
+			checkOneLineRefusal(t, code, stdout, stderr, "min-password-length", `"0"`, "positive")
+		})
+	}
+	if _, err := os.Stat(filepath.Join(data, storeFile)); !os.IsNotExist(err) {
+		t.Errorf("a refused add created a store: %v", err)
+	}
+}
+
+// TestUserAddRefusesControlCharacters checks that user add refuses a name
+// or an email holding a control character, which would break the table
+// of user list, and that the table keeps one line per user.
+func TestUserAddRefusesControlCharacters(t *testing.T) {
+	data := t.TempDir()
+	add := func(email, name string) []string {
+		return []string{"add", "--data", data, "--email", email, "--password", "long enough", "--name", name}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"newline in the name", add("ada@example.com", "Ada\nmallory@example.com  admin"), "--name"},
+		{"tab in the name", add("ada@example.com", "Ada\tLovelace"), "--name"},
+		{"escape in the name", add("ada@example.com", "\x1b[31mAda"), "--name"},
+		{"line separator in the name", add("ada@example.com", "Ada\u2028Lovelace"), "--name"},
+		{"control character in the email", add("ada\x01@example.com", "Ada"), "--email"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runUser(tc.args...)
+			checkOneLineRefusal(t, code, stdout, stderr, tc.want, "control character")
+		})
+	}
+	if code, _, stderr := runUser(add("ada@example.com", "Ada Lovelace (ÅÇ 数学)")...); code != 0 {
+		t.Fatalf("user add with a plain name: exit %d, %s", code, stderr)
+	}
+	if code, stdout, _ := runUser("list", "--data", data); code != 0 || strings.Count(stdout, "\n") != 2 {
+		t.Errorf("user list: exit %d, %q; want a header and one line", code, stdout)
+	}
+}

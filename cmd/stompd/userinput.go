@@ -34,7 +34,7 @@ func parseUserFlags(flags *flag.FlagSet, args []string, stderr io.Writer) error 
 
 // checkUserInput refuses, before any store is opened or created, what
 // user add or passwd could not store.
-func checkUserInput(sub, email string, password newPassword) error {
+func checkUserInput(sub, email, name string, password newPassword) error {
 	if sub != "add" && sub != "passwd" {
 		return nil
 	}
@@ -45,14 +45,38 @@ func checkUserInput(sub, email string, password newPassword) error {
 		if err := checkEmail(email); err != nil {
 			return err
 		}
+		if err := checkText("--name", name); err != nil {
+			return err
+		}
 	}
 	return password.check()
 }
 
+// checkText refuses a value of setting that is not UTF-8 or holds a
+// control character: a line break, a tab, an escape or a bidirectional
+// control, which would break or disguise the lines and columns that list
+// it.
+func checkText(setting, value string) error {
+	switch {
+	case !utf8.ValidString(value):
+		return usageError{valueError{setting, value, "not valid UTF-8"}}
+	case strings.ContainsFunc(value, isControl):
+		return usageError{valueError{setting, value, "holds a control character: leave it out"}}
+	}
+	return nil
+}
+
+func isControl(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control)
+}
+
 // checkEmail accepts a bare address, as logins are typed: one @ between a
-// non-empty local part and domain, no spaces, and no display name or
-// quoting, so that net/mail reads it as itself.
+// non-empty local part and domain, no spaces or control characters, and
+// no display name or quoting, so that net/mail reads it as itself.
 func checkEmail(email string) error {
+	if err := checkText("--email", email); err != nil {
+		return err
+	}
 	local, domain, _ := strings.Cut(email, "@")
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || local == "" || domain == "" ||

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // TestVerifyOnlyLogout runs stompd on tokens issued by another application,
@@ -45,10 +46,10 @@ func TestVerifyOnlyLogout(t *testing.T) {
 	if resp := httpJSON(t, "POST", ts.url+"/auth/logout", nil, nil, "Authorization", "Bearer "+tok); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
-	live.expectError("session-revoked", "session revoked")
-	kept.send(stomp.SEND, "", "destination:/topic/x", "receipt:k")
-	kept.expect(stomp.RECEIPT)
-	again := dialTCP(t, ts.stompAddr)
-	again.send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "Authorization:Bearer "+tok)
-	again.expectError("session-revoked", "session revoked")
+	live.ExpectError("session-revoked", "session revoked")
+	kept.Send(stomp.SEND, "", "destination:/topic/x", "receipt:k")
+	kept.Expect(stomp.RECEIPT)
+	again := stomptest.Dial(t, ts.stompAddr)
+	again.Send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "Authorization:Bearer "+tok)
+	again.ExpectError("session-revoked", "session revoked")
 }

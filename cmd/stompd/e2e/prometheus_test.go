@@ -1,4 +1,4 @@
-package metrics_test
+package e2e_test
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/stompd/stompd/metrics/dashboardtest"
 )
 
 // scrapeJob is the job name Prometheus gives the stompd target.
@@ -126,7 +128,7 @@ func (p *promServer) query(expr string) ([]sample, error) {
 // fails unless it returns at least one series with a number (not NaN) and,
 // when label is set, a series carrying that label.
 func (p *promServer) expectSeries(expr string, vars map[string]string, label string) error {
-	e, err := expand(expr, vars)
+	e, err := dashboardtest.Expand(expr, vars)
 	if err != nil {
 		return err
 	}
