@@ -11,17 +11,14 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/stompd/stompd/stomp"
 )
 
-// outcome is how an attempt ended: an HTTP status and JSON error code, and
-// for STOMP the ERROR code and message. Empty fields of a wanted outcome
-// are not compared.
+// outcome is how an attempt ended: an HTTP status and JSON error code
+// (which also decides a STOMP ERROR code), and the message. Empty fields of
+// a wanted outcome are not compared.
 type outcome struct {
 	status     int
 	name       string
-	code       string
 	msg        string
 	retryAfter string
 }
@@ -48,13 +45,12 @@ func errOutcome(err error) outcome {
 	if !errors.As(err, &e) {
 		return outcome{name: "not an *Error: " + err.Error()}
 	}
-	return outcome{status: e.Status(), name: e.Name(), code: e.Code(), msg: e.Error()}
+	return outcome{status: e.Status(), name: e.Name(), msg: e.Error()}
 }
 
 func (want outcome) check(t *testing.T, got outcome) {
 	t.Helper()
-	if got.status != want.status || got.name != want.name ||
-		(want.code != "" && got.code != want.code) || (want.msg != "" && got.msg != want.msg) ||
+	if got.status != want.status || got.name != want.name || (want.msg != "" && got.msg != want.msg) ||
 		(want.retryAfter != "" && got.retryAfter != want.retryAfter) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
@@ -67,7 +63,7 @@ func (fx *fixture) tryTicket(t *testing.T, access string) outcome {
 }
 
 func (fx *fixture) tryConnect(token, upgradeSubject string) outcome {
-	_, err := fx.svc.Connect(frame(stomp.CONNECT, "accept-version", "1.2", "Authorization", "Bearer "+token), upgradeSubject)
+	_, err := fx.svc.Connect(bearerHeader(token), upgradeSubject)
 	return errOutcome(err)
 }
 
@@ -84,13 +80,19 @@ func (fx *fixture) tryLogin(t *testing.T, email, pw string, header ...string) ou
 	return httpOutcome(t, fx.do(t, "POST", "/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, email, pw), header...))
 }
 
-func (fx *fixture) tryFrame(t *testing.T, email string, f *stomp.Frame) outcome {
+func (fx *fixture) tryRequest(t *testing.T, email string, r Request) outcome {
+	_, err := fx.svc.Authorize(fx.session(t, email), r)
+	return errOutcome(err)
+}
+
+// session logs email in and returns the claims of its session.
+func (fx *fixture) session(t *testing.T, email string) Claims {
+	t.Helper()
 	c, err := fx.svc.VerifyAccess(fx.login(t, email).AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = fx.svc.AuthorizeFrame(c, f)
-	return errOutcome(err)
+	return c
 }
 
 func (fx *fixture) logout(t *testing.T, tr tokenResponse) {
@@ -129,12 +131,12 @@ func otherKey(t *testing.T) ed25519.PrivateKey {
 }
 
 var (
-	invalidToken   = outcome{status: 401, name: "invalid_token", code: CodeUnauthorized}
-	invalidTicket  = outcome{status: 401, name: "invalid_ticket", code: CodeUnauthorized}
+	invalidToken   = outcome{status: 401, name: "invalid_token"}
+	invalidTicket  = outcome{status: 401, name: "invalid_ticket"}
 	invalidRefresh = outcome{status: 401, name: "invalid_refresh_token"}
-	tokenExpired   = outcome{status: 401, name: "token_expired", code: CodeTokenExpired, msg: "token expired"}
-	sessionRevoked = outcome{status: 401, name: "session_revoked", code: CodeSessionRevoked, msg: "session revoked"}
-	forbidden      = outcome{status: 403, name: "forbidden", code: CodeForbidden}
+	tokenExpired   = outcome{status: 401, name: "token_expired", msg: "token expired"}
+	sessionRevoked = outcome{status: 401, name: "session_revoked", msg: "session revoked"}
+	forbidden      = outcome{status: 403, name: "forbidden"}
 	badCredentials = outcome{status: 401, name: "invalid_credentials"}
 )
 
@@ -180,7 +182,7 @@ func TestBadInputs(t *testing.T) {
 		}, invalidToken},
 		{"ticket as passcode at CONNECT", func(t *testing.T, fx *fixture) outcome {
 			tk := fx.ticket(t, fx.login(t, "alice@example.com").AccessToken)
-			_, err := fx.svc.Connect(frame(stomp.CONNECT, "login", "alice", "passcode", tk), "")
+			_, err := fx.svc.Connect(Credential{Value: tk}, "")
 			return errOutcome(err)
 		}, invalidToken},
 		{"access token as ticket", func(t *testing.T, fx *fixture) outcome {
@@ -267,31 +269,32 @@ func TestBadInputs(t *testing.T) {
 			return fx.tryTicket(t, tr.AccessToken)
 		}), outcome{status: 401, name: "session_revoked"}},
 		{"CONNECT without credentials", func(t *testing.T, fx *fixture) outcome {
-			_, err := fx.svc.Connect(frame(stomp.CONNECT, "accept-version", "1.2", "login", "alice"), "")
+			_, err := fx.svc.Connect(Credential{}, "")
 			return errOutcome(err)
-		}, outcome{status: 401, name: "missing_token", code: CodeUnauthorized}},
+		}, outcome{status: 401, name: "missing_token"}},
 		{"CONNECT with a token of another subject than the ticket's", func(t *testing.T, fx *fixture) outcome {
 			return fx.tryConnect(fx.login(t, "bob@example.com").AccessToken, "u-alice")
 		}, invalidToken},
 		{"SEND with another user's token", func(t *testing.T, fx *fixture) outcome {
 			bob := fx.login(t, "bob@example.com").AccessToken
-			return fx.tryFrame(t, "alice@example.com", frame(stomp.SEND, "destination", "/topic/chat", "Authorization", "Bearer "+bob))
+			return fx.tryRequest(t, "alice@example.com", sendTo("/topic/chat", bearerHeader(bob)))
 		}, forbidden},
 		{"SEND with an expired session and no fresh token", func(t *testing.T, fx *fixture) outcome {
 			c, _ := fx.svc.VerifyAccess(fx.login(t, "alice@example.com").AccessToken)
 			fx.clock.Advance(16 * time.Minute)
-			_, err := fx.svc.AuthorizeFrame(c, frame(stomp.SEND, "destination", "/topic/chat"))
+			_, err := fx.svc.Authorize(c, sendTo("/topic/chat"))
 			return errOutcome(err)
 		}, tokenExpired},
 		{"SUBSCRIBE outside the rules", func(t *testing.T, fx *fixture) outcome {
-			return fx.tryFrame(t, "alice@example.com", frame(stomp.SUBSCRIBE, "id", "0", "destination", "/admin/metrics"))
+			return fx.tryRequest(t, "alice@example.com", subscribeTo("/admin/metrics"))
 		}, forbidden},
 		{"SEND to a destination no rule names", func(t *testing.T, fx *fixture) outcome {
-			return fx.tryFrame(t, "alice@example.com", frame(stomp.SEND, "destination", "/exchange/x"))
+			return fx.tryRequest(t, "alice@example.com", sendTo("/exchange/x"))
 		}, forbidden},
-		{"SEND to /sys/auth/refresh without Authorization", func(t *testing.T, fx *fixture) outcome {
-			return fx.tryFrame(t, "alice@example.com", frame(stomp.SEND, "destination", RefreshDestination, "receipt", "r1"))
-		}, outcome{status: 401, name: "missing_token", code: CodeUnauthorized}},
+		{"in-band refresh without Authorization", func(t *testing.T, fx *fixture) outcome {
+			_, err := fx.svc.Refresh(fx.session(t, "alice@example.com"), Credential{})
+			return errOutcome(err)
+		}, outcome{status: 401, name: "missing_token"}},
 		{"cross-origin login", func(t *testing.T, fx *fixture) outcome {
 			return fx.tryLogin(t, "alice@example.com", password, "Origin", "https://evil.example")
 		}, outcome{status: 403, name: "origin_not_allowed"}},

@@ -4,16 +4,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/stompd/stompd/auth/edge"
 )
 
 func TestOriginsCheck(t *testing.T) {
-	list, err := ParseOrigins([]string{"https://app.example.com:3000", " http://dev.local:80 ", "HTTPS://Upper.Example.com", ""})
+	list, err := edge.ParseOrigins([]string{"https://app.example.com:3000", " http://dev.local:80 ", "HTTPS://Upper.Example.com", ""})
 	if err != nil {
 		t.Fatal(err)
 	}
-	anyOrigin, _ := ParseOrigins([]string{"*"})
+	anyOrigin, _ := edge.ParseOrigins([]string{"*"})
 	tests := []struct {
-		o      *Origins
+		o      *edge.Origins
 		origin string
 		host   string
 		want   bool
@@ -41,14 +43,6 @@ func TestOriginsCheck(t *testing.T) {
 		}
 		if got := fx.svc.CheckOrigin(r); got != tt.want {
 			t.Errorf("Origin %q to %s: %v, want %v", tt.origin, tt.host, got, tt.want)
-		}
-	}
-	if !anyOrigin.AllowsAny() || list.AllowsAny() {
-		t.Error("AllowsAny")
-	}
-	for _, bad := range []string{"app.example.com", "ftp://x.example", "https://x.example/path", "https://u@x.example"} {
-		if _, err := ParseOrigins([]string{bad}); err == nil {
-			t.Errorf("ParseOrigins accepted %q", bad)
 		}
 	}
 }

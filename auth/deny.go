@@ -6,14 +6,6 @@ import (
 	"time"
 )
 
-// DenialStore keeps denied ids across restarts: access-token jtis and
-// login sids share one namespace (both are random), each denied until a
-// time. Denied returns the denials still in force.
-type DenialStore interface {
-	Deny(id string, until time.Time) error
-	Denied() (map[string]time.Time, error)
-}
-
 // denyList is the in-memory set of denied jtis and sids, each until the
 // time its last token expires; it starts from the DenialStore's and writes
 // through to it. Reads take a read lock; expired entries are swept when a

@@ -1,8 +1,10 @@
 // Package auth is stompd's authentication and authorisation: it issues and
 // verifies JWT access tokens, WebSocket tickets and refresh tokens, serves
 // the /auth/* HTTP API and /.well-known/jwks.json, checks browser origins
-// (CORS and the WebSocket upgrade), throttles logins, and authorises STOMP
-// frames against per-destination rules.
+// (CORS and the WebSocket upgrade, with the allow-list of its sub-package
+// edge, the HTTP edge it shares with the broker), throttles logins, and
+// authorises the broker's resolved STOMP requests against per-destination
+// rules.
 //
 // # Tokens
 //
@@ -40,28 +42,33 @@
 //
 // # Stores
 //
-// auth speaks to storage through small interfaces defined here (Users,
-// RefreshStore, Revoker, DenialStore, KeyStore); adapters map the store's
+// auth speaks to storage through one Options.Store, made of small
+// interfaces defined here (Users, RefreshStore, Revoker, DenialStore,
+// KeyStore), each method one atomic step, so that the bbolt file of one
+// node and a Redis shared by many both fit; adapters map the store's
 // errors to ErrUserNotFound, ErrRefreshNotFound, ErrRefreshExpired,
-// ErrRefreshRevoked, ErrRefreshReused and ErrKeyNotFound.
+// ErrRefreshRevoked and ErrRefreshReused. Tickets and login throttle
+// counts are kept in memory, by this process.
 //
 // # STOMP
 //
-// The broker calls AuthenticateUpgrade on the upgrade request, Connect on
-// CONNECT, AuthorizeFrame on every later frame that carries Authorization
-// and on every SEND and SUBSCRIBE, and SessionError when a session's
-// deadline (Claims.Expires) fires. Errors meant for a peer are *Error:
-// Code for the ERROR frame's code header, Error for its message header,
-// Status and Name for HTTP.
+// auth knows no STOMP frames: the broker resolves them and its hooks hand
+// auth plain values. AuthenticateUpgrade checks the upgrade request,
+// Connect a CONNECT's Credential, Authorize every later Request (the right
+// it needs on its resolved destination, and its credential, if any),
+// Refresh an in-band refresh, and SessionError tells whether a session
+// (until Claims.Expires) must end. Errors meant for a peer are *Error:
+// Error for people (an ERROR frame's message header), Status and Name for
+// HTTP. auth knows no STOMP ERROR codes: the broker's side maps the kind of
+// an *Error (its Name) to one.
 //
 // # Rules
 //
 // Of the rule patterns matching a destination, the most specific decides
-// (see Rule). A SUBSCRIBE to /user/queue/<name> or /user/topic/<name> is the
-// session's own user destination and is checked against the rules as
-// /user/<sub>/queue/<name>; one to another user's /user/<sub>/<dest> is
-// always refused; a SEND to /user/<sub>/<dest> is checked as written. The
-// {sub} pattern segment stands for the session's subject. /user/
+// (see Rule). Rules are matched against the destination as the broker
+// routes it, so a SUBSCRIBE to /user/queue/<name> is checked as
+// /user/<sub>/queue/<name>; reading another user's destination is always
+// refused. The {sub} pattern segment stands for the session's subject. /user/
 // destinations no pattern matches follow built-in rules: their owner may
 // read and write them, anybody may send to them. See Rule and DefaultRules.
 //

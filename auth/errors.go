@@ -6,42 +6,16 @@ import (
 	"time"
 )
 
-// Errors the storage adapters return, so that auth can tell the cases apart.
-// An adapter maps its store's own errors to these (wrapping is fine: auth
-// matches with errors.Is).
-var (
-	// ErrUserNotFound: no user has that email or id.
-	ErrUserNotFound = errors.New("auth: user not found")
-	// ErrKeyNotFound: the key store holds no key of that name yet.
-	ErrKeyNotFound = errors.New("auth: key not found")
-	// ErrRefreshNotFound: no refresh token has that hash.
-	ErrRefreshNotFound = errors.New("auth: refresh token not found")
-	// ErrRefreshExpired: the refresh token is past its expiry.
-	ErrRefreshExpired = errors.New("auth: refresh token expired")
-	// ErrRefreshRevoked: the refresh token's family was revoked.
-	ErrRefreshRevoked = errors.New("auth: refresh token revoked")
-	// ErrRefreshReused: the refresh token was already rotated; the store has
-	// revoked its whole family before returning this.
-	ErrRefreshReused = errors.New("auth: refresh token reused")
-)
-
-// STOMP ERROR frame codes of the errors auth returns.
-const (
-	CodeUnauthorized   = "unauthorized"
-	CodeForbidden      = "forbidden"
-	CodeTokenExpired   = "token-expired"
-	CodeSessionRevoked = "session-revoked"
-)
-
-// Error is every error auth hands to a caller that answers a peer. Code is
-// the STOMP ERROR frame's code header, Error the text for its message header
-// (exactly "token expired" and "session revoked" for those two cases),
-// Status the HTTP status and Name the JSON body's "error" field.
+// Error is every error auth hands to a caller that answers a peer. Error
+// is the text for people (exactly "token expired" and "session revoked" for
+// those two cases), Status the HTTP status and Name the JSON body's "error"
+// field. Name is also what the error is: a STOMP broker answers the errors
+// that match ErrTokenExpired, ErrSessionRevoked and ErrForbidden with ERROR
+// codes of their own, and every other with its code for unauthorized.
 //
 // Compare with errors.Is against the exported Err values below: two Errors
 // match when their Names do, whatever their messages.
 type Error struct {
-	code   string
 	status int
 	name   string
 	reason reason
@@ -50,9 +24,6 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.msg }
-
-// Code returns the STOMP ERROR code.
-func (e *Error) Code() string { return e.code }
 
 // Status returns the HTTP status code.
 func (e *Error) Status() int { return e.status }
@@ -80,27 +51,27 @@ func (e *Error) with(r reason, msg string) *Error {
 // Errors auth returns, for errors.Is. The instances actually returned carry
 // more precise messages.
 var (
-	ErrInvalidRequest     = newError(CodeUnauthorized, http.StatusBadRequest, "invalid_request", reasonMalformed, "invalid request")
-	ErrInvalidToken       = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_token", reasonMalformed, "invalid access token")
-	ErrMissingToken       = newError(CodeUnauthorized, http.StatusUnauthorized, "missing_token", reasonMissing, "missing access token")
-	ErrTokenExpired       = newError(CodeTokenExpired, http.StatusUnauthorized, "token_expired", reasonExpired, "token expired")
-	ErrSessionRevoked     = newError(CodeSessionRevoked, http.StatusUnauthorized, "session_revoked", reasonRevoked, "session revoked")
-	ErrInvalidTicket      = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_ticket", reasonUnknown, "invalid ticket")
-	ErrInvalidRefresh     = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_refresh_token", reasonUnknown, "invalid refresh token")
-	ErrInvalidCredentials = newError(CodeUnauthorized, http.StatusUnauthorized, "invalid_credentials", reasonBadCredentials, "wrong email or password")
-	ErrTooManyAttempts    = newError(CodeUnauthorized, http.StatusTooManyRequests, "too_many_attempts", reasonThrottled, "too many failed login attempts")
-	ErrLoginBusy          = newError(CodeUnauthorized, http.StatusTooManyRequests, "login_busy", reasonBusy, "too many logins in progress")
-	ErrLoginDisabled      = newError(CodeUnauthorized, http.StatusForbidden, "login_disabled", reasonDisabled, "login is disabled: this server only verifies tokens issued elsewhere")
-	ErrOriginNotAllowed   = newError(CodeForbidden, http.StatusForbidden, "origin_not_allowed", reasonOrigin, "origin not allowed")
-	ErrForbidden          = newError(CodeForbidden, http.StatusForbidden, "forbidden", reasonForbidden, "forbidden")
-	ErrMethodNotAllowed   = newError(CodeUnauthorized, http.StatusMethodNotAllowed, "method_not_allowed", reasonMalformed, "method not allowed")
-	ErrTooManyTickets     = newError(CodeUnauthorized, http.StatusTooManyRequests, "too_many_tickets", reasonLimit, "too many outstanding tickets for this login")
-	ErrBusy               = newError(CodeUnauthorized, http.StatusServiceUnavailable, "busy", reasonInternal, "too many outstanding tickets, try again shortly")
-	ErrInternal           = newError(CodeUnauthorized, http.StatusInternalServerError, "server_error", reasonInternal, "internal error")
+	ErrInvalidRequest     = newError(http.StatusBadRequest, "invalid_request", reasonMalformed, "invalid request")
+	ErrInvalidToken       = newError(http.StatusUnauthorized, "invalid_token", reasonMalformed, "invalid access token")
+	ErrMissingToken       = newError(http.StatusUnauthorized, "missing_token", reasonMissing, "missing access token")
+	ErrTokenExpired       = newError(http.StatusUnauthorized, "token_expired", reasonExpired, "token expired")
+	ErrSessionRevoked     = newError(http.StatusUnauthorized, "session_revoked", reasonRevoked, "session revoked")
+	ErrInvalidTicket      = newError(http.StatusUnauthorized, "invalid_ticket", reasonUnknown, "invalid ticket")
+	ErrInvalidRefresh     = newError(http.StatusUnauthorized, "invalid_refresh_token", reasonUnknown, "invalid refresh token")
+	ErrInvalidCredentials = newError(http.StatusUnauthorized, "invalid_credentials", reasonBadCredentials, "wrong email or password")
+	ErrTooManyAttempts    = newError(http.StatusTooManyRequests, "too_many_attempts", reasonThrottled, "too many failed login attempts")
+	ErrLoginBusy          = newError(http.StatusTooManyRequests, "login_busy", reasonBusy, "too many logins in progress")
+	ErrLoginDisabled      = newError(http.StatusForbidden, "login_disabled", reasonDisabled, "login is disabled: this server only verifies tokens issued elsewhere")
+	ErrOriginNotAllowed   = newError(http.StatusForbidden, "origin_not_allowed", reasonOrigin, "origin not allowed")
+	ErrForbidden          = newError(http.StatusForbidden, "forbidden", reasonForbidden, "forbidden")
+	ErrMethodNotAllowed   = newError(http.StatusMethodNotAllowed, "method_not_allowed", reasonMalformed, "method not allowed")
+	ErrTooManyTickets     = newError(http.StatusTooManyRequests, "too_many_tickets", reasonLimit, "too many outstanding tickets for this login")
+	ErrBusy               = newError(http.StatusServiceUnavailable, "busy", reasonInternal, "too many outstanding tickets, try again shortly")
+	ErrInternal           = newError(http.StatusInternalServerError, "server_error", reasonInternal, "internal error")
 )
 
-func newError(code string, status int, name string, r reason, msg string) *Error {
-	return &Error{code: code, status: status, name: name, reason: r, msg: msg}
+func newError(status int, name string, r reason, msg string) *Error {
+	return &Error{status: status, name: name, reason: r, msg: msg}
 }
 
 // reason is the bounded label value of stompd_auth_failures_total{reason}.

@@ -4,8 +4,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
-
-	"github.com/stompd/stompd/stomp"
 )
 
 // FuzzPeerInput feeds arbitrary text to every place a peer's token or
@@ -25,9 +23,12 @@ func FuzzPeerInput(f *testing.F) {
 		if _, err := fx.svc.VerifyAccess(s); err == nil && s != tok {
 			t.Fatalf("arbitrary input verified: %q", s)
 		}
-		fx.svc.Connect(frame(stomp.CONNECT, "Authorization", s, "passcode", s), "u-alice")
-		fx.svc.AuthorizeFrame(c, frame(stomp.SEND, "destination", dest, "Authorization", s))
-		fx.svc.AuthorizeFrame(c, frame(stomp.SUBSCRIBE, "destination", dest))
+		header := Credential{Value: s, Authorization: true}
+		fx.svc.Connect(header, "u-alice")
+		fx.svc.Connect(Credential{Value: s}, "u-alice")
+		fx.svc.Authorize(c, sendTo(dest, header))
+		fx.svc.Authorize(c, subscribeTo(dest))
+		fx.svc.Refresh(c, header)
 		r := httptest.NewRequest("GET", "/ws?ticket="+url.QueryEscape(s)+"&access_token="+url.QueryEscape(s), nil)
 		r.Header.Set("Sec-WebSocket-Protocol", s)
 		fx.svc.AuthenticateUpgrade(r)

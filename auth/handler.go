@@ -20,11 +20,11 @@ const RefreshCookie = "stompd_refresh"
 const maxBodySize = 64 << 10
 
 // ErrRequestTooLarge answers a body over 64 KiB.
-var ErrRequestTooLarge = newError(CodeUnauthorized, http.StatusRequestEntityTooLarge, "request_too_large", reasonOversized, "request body too large")
+var ErrRequestTooLarge = newError(http.StatusRequestEntityTooLarge, "request_too_large", reasonOversized, "request body too large")
 
 // ErrRequestTimeout answers a body that did not arrive within the HTTP
 // server's read timeout.
-var ErrRequestTimeout = newError(CodeUnauthorized, http.StatusRequestTimeout, "request_timeout", reasonMalformed, "request body too slow: it did not arrive within the read timeout")
+var ErrRequestTimeout = newError(http.StatusRequestTimeout, "request_timeout", reasonMalformed, "request body too slow: it did not arrive within the read timeout")
 
 // Handler returns the HTTP API: POST /auth/login, /auth/refresh,
 // /auth/logout, /auth/ticket and GET /.well-known/jwks.json, behind the
@@ -234,14 +234,6 @@ func loopbackHost(hostport string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // decodeJSON reads one JSON object of at most 64 KiB into v. An empty body

@@ -12,8 +12,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/stompd/stompd/metrics"
-	"github.com/stompd/stompd/stomp"
-	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func TestLoginTicketUpgradeConnect(t *testing.T) {
@@ -33,11 +31,11 @@ func TestLoginTicketUpgradeConnect(t *testing.T) {
 	if err != nil || sub != "u-alice" {
 		t.Fatalf("upgrade: %q, %v", sub, err)
 	}
-	c, err := fx.svc.Connect(frame(stomp.CONNECT, "accept-version", "1.2", "Authorization", "Bearer "+tr.AccessToken), sub)
+	c, err := fx.svc.Connect(bearerHeader(tr.AccessToken), sub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Claims{Subject: "u-alice", SID: "fam-1", Roles: []string{"user"}, IssuedAt: stomptest.NewClock().Now(), Expires: stomptest.NewClock().Now().Add(15 * time.Minute)}
+	want := Claims{Subject: "u-alice", SID: "fam-1", Roles: []string{"user"}, IssuedAt: newClock().Now(), Expires: newClock().Now().Add(15 * time.Minute)}
 	if c.Subject != want.Subject || c.SID != want.SID || !slices.Equal(c.Roles, want.Roles) ||
 		!c.IssuedAt.Equal(want.IssuedAt) || !c.Expires.Equal(want.Expires) || c.ID == "" {
 		t.Fatalf("claims %+v, want %+v", c, want)
@@ -57,18 +55,21 @@ func TestLoginTicketUpgradeConnect(t *testing.T) {
 	}
 }
 
-func TestPasscodeConnectIgnoresLogin(t *testing.T) {
+// TestConnectCredentials checks the credentials a CONNECT may bring: the
+// bare token (a passcode), or an Authorization value of the Bearer scheme in
+// any case, never another scheme.
+func TestConnectCredentials(t *testing.T) {
 	fx := newFixture(t, nil)
 	tok := fx.login(t, "bob@example.com").AccessToken
-	c, err := fx.svc.Connect(frame(stomp.STOMP, "login", "alice", "passcode", tok), "u-bob")
+	c, err := fx.svc.Connect(Credential{Value: tok}, "u-bob")
 	if err != nil || c.Subject != "u-bob" {
 		t.Fatalf("%+v, %v", c, err)
 	}
-	if got, ok := ConnectCredentials(frame(stomp.CONNECT, "authorization", "bearer "+tok)); !ok || got != tok {
-		t.Fatalf("lower-case authorization: %q %v", got, ok)
+	if c, err := fx.svc.Connect(Credential{Value: "bearer " + tok, Authorization: true}, ""); err != nil || c.Subject != "u-bob" {
+		t.Fatalf("lower-case bearer: %+v %v", c, err)
 	}
-	if _, ok := ConnectCredentials(frame(stomp.CONNECT, "Authorization", "Basic eDp5")); ok {
-		t.Fatal("Basic scheme accepted")
+	if _, err := fx.svc.Connect(Credential{Value: "Basic eDp5", Authorization: true}, ""); !matches(err, ErrInvalidToken) {
+		t.Fatalf("Basic scheme: %v", err)
 	}
 }
 
@@ -180,8 +181,8 @@ func TestLogout(t *testing.T) {
 		t.Fatalf("stored denials %v", fx.denials.m)
 	}
 	// A restarted server loads the denials.
-	restarted, err := New(Options{Keys: fx.keys, Users: testUsers(t), Refresh: fx.refresh, Revoker: fx.refresh,
-		Denials: fx.denials, Now: fx.clock.Now, BcryptCost: 4})
+	restarted, err := New(Options{Keys: fx.keys, Store: memStore{testUsers(t), fx.refresh, fx.denials, nil},
+		Now: fx.clock.Now, BcryptCost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,28 +284,28 @@ func TestUpgradeStrategies(t *testing.T) {
 
 func TestInBandRefresh(t *testing.T) {
 	fx := newFixture(t, nil)
-	session, _ := fx.svc.Connect(frame(stomp.CONNECT, "passcode", fx.login(t, "alice@example.com").AccessToken), "")
+	session, _ := fx.svc.Connect(Credential{Value: fx.login(t, "alice@example.com").AccessToken}, "")
 	fx.clock.Advance(14 * time.Minute)
 	fresh := fx.login(t, "alice@example.com").AccessToken
-	c, err := fx.svc.AuthorizeFrame(session, frame(stomp.SEND, "destination", RefreshDestination, "Authorization", "Bearer "+fresh, "receipt", "1"))
+	c, err := fx.svc.Refresh(session, bearerHeader(fresh))
 	if err != nil || !c.Expires.Equal(session.Expires.Add(14*time.Minute)) {
 		t.Fatalf("refresh: %+v, %v", c, err)
 	}
 	fx.clock.Advance(2 * time.Minute)
-	if _, err := fx.svc.AuthorizeFrame(session, frame(stomp.SEND, "destination", "/topic/a")); err != ErrTokenExpired {
+	if _, err := fx.svc.Authorize(session, sendTo("/topic/a")); err != ErrTokenExpired {
 		t.Fatalf("old claims after their expiry: %v", err)
 	}
-	if _, err := fx.svc.AuthorizeFrame(c, frame(stomp.SEND, "destination", "/topic/a")); err != nil {
+	if _, err := fx.svc.Authorize(c, sendTo("/topic/a")); err != nil {
 		t.Fatalf("refreshed claims: %v", err)
 	}
 	// An older token in a frame does not shorten the session.
-	older, err := fx.svc.AuthorizeFrame(c, frame(stomp.ACK, "id", "1", "Authorization", "Bearer "+fresh))
+	older, err := fx.svc.Authorize(c, Request{Credential: bearerHeader(fresh)})
 	if err != nil || !older.Expires.Equal(c.Expires) {
 		t.Fatalf("ACK with the same token: %+v, %v", older, err)
 	}
 }
 
-func TestRulesAtFrames(t *testing.T) {
+func TestRulesAtRequests(t *testing.T) {
 	fx := newFixture(t, func(o *Options) {
 		o.Rules = append(DefaultRules()[1:],
 			Rule{Pattern: "/topic/chat", Read: true, Write: true},
@@ -313,37 +314,35 @@ func TestRulesAtFrames(t *testing.T) {
 	})
 	alice, _ := fx.svc.VerifyAccess(fx.login(t, "alice@example.com").AccessToken)
 	root, _ := fx.svc.VerifyAccess(fx.login(t, "root@example.com").AccessToken)
+	otherUsers := func(dest string) Request { return Request{Right: ReadRight, Destination: dest, OtherUser: true} }
 	tests := []struct {
+		name string
 		c    Claims
-		f    *stomp.Frame
+		r    Request
 		want error
 	}{
-		{alice, frame(stomp.SEND, "destination", "/topic/chat"), nil},
-		{alice, frame(stomp.SUBSCRIBE, "destination", "/queue/jobs"), nil},
-		{alice, frame(stomp.SUBSCRIBE, "destination", "/user/queue/inbox"), nil},
-		{alice, frame(stomp.SEND, "destination", "/user/u-bob/queue/inbox"), nil},
-		{alice, frame(stomp.SEND, "destination", "/user/u-alice/queue/inbox"), nil},
+		{"send", alice, sendTo("/topic/chat"), nil},
+		{"subscribe", alice, subscribeTo("/queue/jobs"), nil},
+		{"subscribe", alice, subscribeTo("/user/u-alice/queue/inbox"), nil},
+		{"send", alice, sendTo("/user/u-bob/queue/inbox"), nil},
+		{"send", alice, sendTo("/user/u-alice/queue/inbox"), nil},
 		// Only its owner may subscribe to a user destination: even a rule
 		// naming bob's destinations cannot let alice read them.
-		{alice, frame(stomp.SUBSCRIBE, "destination", "/user/u-bob/queue/inbox"), ErrForbidden},
-		{alice, frame(stomp.SUBSCRIBE, "destination", "/user/u-alice/queue/inbox"), nil},
-		{alice, frame(stomp.SUBSCRIBE, "destination", "/topic/admin/audit"), ErrForbidden},
-		{alice, frame(stomp.SEND, "destination", "/topic/admin/audit"), ErrForbidden},
-		{root, frame(stomp.SUBSCRIBE, "destination", "/topic/admin/audit"), nil},
-		{alice, frame(stomp.SEND, "destination", "/user/u-bob"), ErrForbidden},
-		{alice, frame(stomp.SEND, "destination", "/topic/chat/sub"), ErrForbidden},
-		{alice, frame(stomp.SEND), ErrForbidden},
-		{alice, frame(stomp.UNSUBSCRIBE, "id", "1"), nil},
+		{"subscribe", alice, otherUsers("/user/u-bob/queue/inbox"), ErrForbidden},
+		{"subscribe", alice, subscribeTo("/topic/admin/audit"), ErrForbidden},
+		{"send", alice, sendTo("/topic/admin/audit"), ErrForbidden},
+		{"subscribe", root, subscribeTo("/topic/admin/audit"), nil},
+		{"send", alice, sendTo("/user/u-bob"), ErrForbidden},
+		{"send", alice, sendTo("/topic/chat/sub"), ErrForbidden},
+		{"send", alice, sendTo(""), ErrForbidden},
+		{"unsubscribe", alice, Request{}, nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.f.Command.String()+" "+tt.f.Value("destination")+" as "+tt.c.Subject, func(t *testing.T) {
-			if _, err := fx.svc.AuthorizeFrame(tt.c, tt.f); !matches(err, tt.want) {
+		t.Run(tt.name+" "+tt.r.Destination+" as "+tt.c.Subject, func(t *testing.T) {
+			if _, err := fx.svc.Authorize(tt.c, tt.r); !matches(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
 		})
-	}
-	if got, ok := subscribeDestination(alice, "/user/topic/news"); got != "/user/u-alice/topic/news" || !ok {
-		t.Fatalf("subscribeDestination = %q, %v", got, ok)
 	}
 }
 

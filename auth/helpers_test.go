@@ -18,10 +18,30 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/stompd/stompd/auth/edge"
 	"github.com/stompd/stompd/metrics"
-	"github.com/stompd/stompd/stomp"
-	"github.com/stompd/stompd/stomp/stomptest"
 )
+
+// clock is a settable time source, a copy of stomptest's Clock: auth's
+// tests do not import stomptest, which would bring STOMP into auth.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
 
 // memUsers is an in-memory Users.
 type memUsers struct{ byEmail map[string]User }
@@ -153,16 +173,25 @@ func (d *memDenials) Denied() (map[string]time.Time, error) {
 // memKeys is an in-memory KeyStore.
 type memKeys struct{ m map[string][]byte }
 
-func (k *memKeys) Key(name string) ([]byte, error) {
+func (k *memKeys) LoadOrStoreKey(name string, fresh []byte) ([]byte, error) {
 	if b, ok := k.m[name]; ok {
 		return b, nil
 	}
-	return nil, ErrKeyNotFound
+	k.m[name] = append([]byte(nil), fresh...)
+	return k.m[name], nil
 }
 
-func (k *memKeys) PutKey(name string, b []byte) error {
-	k.m[name] = append([]byte(nil), b...)
-	return nil
+// memStore is an in-memory Store.
+type memStore struct {
+	*memUsers
+	*memRefresh
+	*memDenials
+	*memKeys
+}
+
+// newMemStore is a Store of the test users, empty otherwise.
+func newMemStore(t testing.TB, now func() time.Time) memStore {
+	return memStore{testUsers(t), newMemRefresh(now), &memDenials{m: map[string]time.Time{}}, &memKeys{m: map[string][]byte{}}}
 }
 
 const password = "correct horse battery staple"
@@ -190,7 +219,7 @@ func testUsers(t testing.TB) *memUsers {
 type fixture struct {
 	svc     *Service
 	srv     *httptest.Server
-	clock   *stomptest.Clock
+	clock   *clock
 	refresh *memRefresh
 	denials *memDenials
 	keys    *Keys
@@ -204,7 +233,7 @@ type fixture struct {
 // newFixture starts a signing Service; edit may change its Options.
 func newFixture(t testing.TB, edit func(*Options)) *fixture {
 	t.Helper()
-	fx := &fixture{clock: stomptest.NewClock(), denials: &memDenials{m: map[string]time.Time{}}, reg: prometheus.NewRegistry()}
+	fx := &fixture{clock: newClock(), denials: &memDenials{m: map[string]time.Time{}}, reg: prometheus.NewRegistry()}
 	ks := &memKeys{m: map[string][]byte{}}
 	keys, err := LoadEd25519Keys(ks)
 	if err != nil {
@@ -213,12 +242,12 @@ func newFixture(t testing.TB, edit func(*Options)) *fixture {
 	fx.keys = keys
 	fx.priv = ed25519.NewKeyFromSeed(ks.m[Ed25519KeyName])
 	fx.refresh = newMemRefresh(fx.clock.Now)
-	origins, err := ParseOrigins([]string{"https://app.example.com:3000"})
+	origins, err := edge.ParseOrigins([]string{"https://app.example.com:3000"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := Options{
-		Keys: keys, Users: testUsers(t), Refresh: fx.refresh, Revoker: fx.refresh, Denials: fx.denials,
+		Keys: keys, Store: memStore{testUsers(t), fx.refresh, fx.denials, ks},
 		Origins: origins, BcryptCost: bcrypt.MinCost, Now: fx.clock.Now, Metrics: metrics.New(fx.reg),
 		OnLogout: func(sid string) {
 			fx.mu.Lock()
@@ -337,13 +366,24 @@ func signWith(t testing.TB, m jwt.SigningMethod, key any, c jwt.MapClaims, heade
 	return s
 }
 
-// frame builds a STOMP frame from key, value pairs.
-func frame(cmd stomp.Command, kv ...string) *stomp.Frame {
-	f := &stomp.Frame{Command: cmd}
-	for i := 0; i+1 < len(kv); i += 2 {
-		f.Add(kv[i], kv[i+1])
+// bearerHeader is the credential of an Authorization: Bearer <tok> header.
+func bearerHeader(tok string) Credential {
+	return Credential{Value: "Bearer " + tok, Authorization: true}
+}
+
+// sendTo is a SEND's request to dest, with its credential if any.
+func sendTo(dest string, cred ...Credential) Request {
+	r := Request{Right: WriteRight, Destination: dest}
+	if len(cred) > 0 {
+		r.Credential = cred[0]
 	}
-	return f
+	return r
+}
+
+// subscribeTo is a SUBSCRIBE's request to its own (not another user's)
+// destination dest.
+func subscribeTo(dest string) Request {
+	return Request{Right: ReadRight, Destination: dest}
 }
 
 // failures returns stompd_auth_failures_total{stage,reason}.

@@ -16,13 +16,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// KeyStore keeps the signing key across restarts. Key returns ErrKeyNotFound
-// (or an empty slice) when no key of that name was stored yet.
-type KeyStore interface {
-	Key(name string) ([]byte, error)
-	PutKey(name string, b []byte) error
-}
-
 // Ed25519KeyName is the KeyStore name of the Ed25519 seed.
 const Ed25519KeyName = "jwt-ed25519-seed"
 
@@ -57,16 +50,12 @@ func (k *Keys) CanSign() bool { return k.signer != nil }
 // must not modify the returned slice.
 func (k *Keys) JWKS() []byte { return k.jwks }
 
-// LoadEd25519Keys loads the Ed25519 signing key from ks, generating and
-// storing one on first start. Its kid is the RFC 7638 thumbprint of the
-// public key.
+// LoadEd25519Keys loads the Ed25519 signing key from ks, which stores a new
+// one on first start. Its kid is the RFC 7638 thumbprint of the public key.
 func LoadEd25519Keys(ks KeyStore) (*Keys, error) {
-	seed, err := ks.Key(Ed25519KeyName)
-	if errors.Is(err, ErrKeyNotFound) || (err == nil && len(seed) == 0) {
-		seed = make([]byte, ed25519.SeedSize)
-		rand.Read(seed)
-		err = ks.PutKey(Ed25519KeyName, seed)
-	}
+	fresh := make([]byte, ed25519.SeedSize)
+	rand.Read(fresh)
+	seed, err := ks.LoadOrStoreKey(Ed25519KeyName, fresh)
 	if err != nil {
 		return nil, fmt.Errorf("auth: signing key: %w", err)
 	}

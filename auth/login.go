@@ -47,7 +47,7 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 // comparisons run at once, and at most half of them for one client
 // address addr.
 func (s *Service) checkPassword(ctx context.Context, email, password, addr string) (User, bool, error) {
-	u, err := s.opts.Users.UserByEmail(email)
+	u, err := s.opts.Store.UserByEmail(email)
 	hash := s.dummyHash
 	switch {
 	case err == nil:

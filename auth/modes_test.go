@@ -17,9 +17,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/stompd/stompd/stomp"
-	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func TestEd25519KeyIsKept(t *testing.T) {
@@ -90,7 +87,7 @@ func TestHS256Mode(t *testing.T) {
 	if err != nil || tok.Method.Alg() != "HS256" || tok.Header["kid"] != fx.svc.keys.signKID {
 		t.Fatalf("token header %v (%v)", tok.Header, err)
 	}
-	if c, err := fx.svc.Connect(frame(stomp.CONNECT, "Authorization", "Bearer "+tr.AccessToken), ""); err != nil || c.Subject != "u-alice" {
+	if c, err := fx.svc.Connect(bearerHeader(tr.AccessToken), ""); err != nil || c.Subject != "u-alice" {
 		t.Fatalf("connect: %v", err)
 	}
 	// An app holding the same secret (without the file's newline) signs tokens stompd accepts.
@@ -128,12 +125,12 @@ func TestVerifyOnlyWithJWKSFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := stomptest.NewClock()
+	clk := newClock()
 	keys, err := ParseJWKS(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := newFixture(t, func(o *Options) { o.Keys, o.Users, o.Refresh, o.Revoker, o.Now = keys, nil, nil, nil, clk.Now })
+	fx := newFixture(t, func(o *Options) { o.Keys, o.Store, o.Now = keys, nil, clk.Now })
 	fx.clock = clk
 	appToken := func(m jwt.SigningMethod, key any, kid string) string {
 		c := fx.claims("u-ext")
@@ -143,7 +140,7 @@ func TestVerifyOnlyWithJWKSFile(t *testing.T) {
 	}
 	edTok := appToken(jwt.SigningMethodEdDSA, priv, "app-ed")
 	for name, tok := range map[string]string{"EdDSA": edTok, "RS256": appToken(jwt.SigningMethodRS256, rsaKey, "app-rsa")} {
-		if c, err := fx.svc.Connect(frame(stomp.CONNECT, "Authorization", "Bearer "+tok), ""); err != nil || c.Subject != "u-ext" {
+		if c, err := fx.svc.Connect(bearerHeader(tok), ""); err != nil || c.Subject != "u-ext" {
 			t.Errorf("%s: %+v %v", name, c, err)
 		}
 	}
@@ -178,7 +175,7 @@ func TestVerifyOnlyWithPEM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := stomptest.NewClock()
+	clk := newClock()
 	s, err := New(Options{Keys: keys, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -6,38 +6,6 @@ import (
 	"time"
 )
 
-// RefreshToken is a stored refresh token. Only its SHA-256 is stored;
-// Family names the login it belongs to and becomes the sid of the access
-// tokens issued with it.
-type RefreshToken struct {
-	Hash    [32]byte
-	Family  string
-	UserID  string
-	Issued  time.Time
-	Expires time.Time
-}
-
-// RefreshStore stores refresh tokens by hash.
-//
-// CreateRefresh starts a new family (a login). RotateRefresh replaces old
-// by next in old's family and returns the new token; it fails with
-// ErrRefreshNotFound, ErrRefreshExpired, ErrRefreshRevoked, or
-// ErrRefreshReused when old was already rotated, having then revoked the
-// family. Both record, in the same write, accessUntil: the expiry of the
-// access token issued with the new refresh token, so that revoking the
-// family later can deny its sid long enough. LookupRefresh finds a token,
-// rotated or not (ErrRefreshNotFound).
-type RefreshStore interface {
-	CreateRefresh(hash [32]byte, userID string, expires, accessUntil time.Time) (RefreshToken, error)
-	RotateRefresh(old, next [32]byte, expires, accessUntil time.Time) (RefreshToken, error)
-	LookupRefresh(hash [32]byte) (RefreshToken, error)
-}
-
-// Revoker revokes a whole refresh-token family: no token of it rotates again.
-type Revoker interface {
-	RevokeFamily(family string) error
-}
-
 // maxRefreshTokenSize bounds a refresh token as received; real ones are 43
 // bytes.
 const maxRefreshTokenSize = 256
@@ -53,7 +21,7 @@ type tokenPair struct {
 func (s *Service) startLogin(u User) (tokenPair, error) {
 	now := s.issueTime()
 	refresh := randomToken(opaqueBytes)
-	rt, err := s.opts.Refresh.CreateRefresh(hashToken(refresh), u.ID, now.Add(s.opts.RefreshTTL), now.Add(s.opts.AccessTTL))
+	rt, err := s.opts.Store.CreateRefresh(hashToken(refresh), u.ID, now.Add(s.opts.RefreshTTL), now.Add(s.opts.AccessTTL))
 	if err != nil {
 		return tokenPair{}, fmt.Errorf("auth: creating refresh token: %w", err)
 	}
@@ -93,7 +61,7 @@ func (s *Service) rotate(token string) (tokenPair, error) {
 	}
 	now := s.issueTime()
 	next := randomToken(opaqueBytes)
-	if _, err := s.opts.Refresh.RotateRefresh(old, hashToken(next), now.Add(s.opts.RefreshTTL), now.Add(s.opts.AccessTTL)); err != nil {
+	if _, err := s.opts.Store.RotateRefresh(old, hashToken(next), now.Add(s.opts.RefreshTTL), now.Add(s.opts.AccessTTL)); err != nil {
 		return tokenPair{}, s.rotateError(family, err)
 	}
 	return s.pair(u, family, next, now)
@@ -102,11 +70,11 @@ func (s *Service) rotate(token string) (tokenPair, error) {
 // refreshUser returns the family of the refresh token with hash old and the
 // user it was issued to, as they are now, changing nothing.
 func (s *Service) refreshUser(old [32]byte) (string, User, error) {
-	rt, err := s.opts.Refresh.LookupRefresh(old)
+	rt, err := s.opts.Store.LookupRefresh(old)
 	if err != nil {
 		return "", User{}, s.rotateError(rt.Family, err)
 	}
-	u, err := s.opts.Users.UserByID(rt.UserID)
+	u, err := s.opts.Store.UserByID(rt.UserID)
 	if errors.Is(err, ErrUserNotFound) {
 		return "", User{}, joinErr(ErrInvalidRefresh.with(reasonUnknown, "refresh token of a deleted user"), s.endLogin(rt.Family, time.Time{}))
 	}
@@ -138,8 +106,8 @@ func (s *Service) rotateError(family string, err error) error {
 func (s *Service) logout(c Claims, refresh string) error {
 	now := s.now()
 	err := s.endLogin(c.SID, c.Expires)
-	if refresh != "" && len(refresh) <= maxRefreshTokenSize && s.opts.Refresh != nil {
-		rt, lerr := s.opts.Refresh.LookupRefresh(hashToken(refresh))
+	if refresh != "" && len(refresh) <= maxRefreshTokenSize && s.opts.Store != nil {
+		rt, lerr := s.opts.Store.LookupRefresh(hashToken(refresh))
 		if lerr == nil && rt.UserID == c.Subject && rt.Family != c.SID {
 			err = errors.Join(err, s.endLogin(rt.Family, time.Time{}))
 		}
@@ -161,8 +129,8 @@ func (s *Service) endLogin(sid string, lastExpiry time.Time) error {
 		return nil
 	}
 	var err error
-	if s.opts.Revoker != nil {
-		if rerr := s.opts.Revoker.RevokeFamily(sid); rerr != nil && !errors.Is(rerr, ErrRefreshNotFound) {
+	if s.opts.Store != nil {
+		if rerr := s.opts.Store.RevokeFamily(sid); rerr != nil && !errors.Is(rerr, ErrRefreshNotFound) {
 			err = fmt.Errorf("auth: revoking refresh family: %w", rerr)
 		}
 	}

@@ -30,7 +30,7 @@ import (
 // rule matching that destination says otherwise.
 //
 // Whatever the rules, nobody may SUBSCRIBE to another user's /user/
-// destination (see Service.AuthorizeFrame).
+// destination (see Service.Authorize).
 //
 // In a config file (TOML):
 //

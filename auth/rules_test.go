@@ -46,8 +46,7 @@ func TestCompileRulesErrors(t *testing.T) {
 			t.Errorf("pattern %q accepted", p)
 		}
 	}
-	if _, err := New(Options{Keys: mustKeys(t), Users: &memUsers{}, Refresh: newMemRefresh(nil), Revoker: newMemRefresh(nil),
-		Rules: []Rule{{Pattern: "bad"}}, BcryptCost: 4}); err == nil {
+	if _, err := New(Options{Keys: mustKeys(t), Store: newMemStore(t, nil), Rules: []Rule{{Pattern: "bad"}}, BcryptCost: 4}); err == nil {
 		t.Error("New accepted a bad rule")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/stompd/stompd/auth/edge"
 	"github.com/stompd/stompd/metrics"
 )
 
@@ -26,33 +27,15 @@ const (
 	DefaultCacheSize  = 10_000
 )
 
-// User is an account as auth needs it. PasswordHash is a bcrypt hash.
-type User struct {
-	ID           string
-	Email        string
-	Name         string
-	Roles        []string
-	PasswordHash []byte
-}
-
-// Users looks accounts up; both methods return ErrUserNotFound when there
-// is no such user. UserByID serves refresh, which re-reads the roles.
-type Users interface {
-	UserByEmail(email string) (User, error)
-	UserByID(id string) (User, error)
-}
-
 // Options configure a Service. Zero values mean the documented defaults.
 type Options struct {
 	// Keys sign and verify access tokens (required). Verify-only keys
 	// disable login and refresh.
 	Keys *Keys
-	// Users, Refresh and Revoker are required when Keys can sign. Denials
-	// is optional: without it denials live in memory only.
-	Users   Users
-	Refresh RefreshStore
-	Revoker Revoker
-	Denials DenialStore
+	// Store keeps users, refresh tokens, denials and keys (see Store). It
+	// is required when Keys can sign; without it, denials live in memory
+	// only.
+	Store Store
 
 	// Issuer and Audience are the iss and aud of issued tokens and the
 	// values required of verified ones. Default "stompd".
@@ -65,7 +48,7 @@ type Options struct {
 	Rules []Rule
 	// Origins is the browser allow-list for CORS and the WebSocket
 	// upgrade; nil allows same-origin only.
-	Origins *Origins
+	Origins *edge.Origins
 	// Scheme returns the scheme ("http" or "https") the client used for r,
 	// which same-origin compares; default https over TLS, http otherwise.
 	// Behind a proxy that ends TLS, set it to one that believes
@@ -137,7 +120,7 @@ type Service struct {
 	metrics   authMetrics
 }
 
-// New returns a Service, loading the denial list from opts.Denials.
+// New returns a Service, loading the denial list from opts.Store.
 func New(opts Options) (*Service, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
@@ -146,7 +129,7 @@ func New(opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	denied, err := newDenyList(opts.Denials)
+	denied, err := newDenyList(opts.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -174,8 +157,8 @@ func (o *Options) defaults() error {
 	if o.Keys == nil {
 		return errors.New("auth: Options.Keys is required")
 	}
-	if o.Keys.CanSign() && (o.Users == nil || o.Refresh == nil || o.Revoker == nil) {
-		return errors.New("auth: Options.Users, Refresh and Revoker are required with signing keys")
+	if o.Keys.CanSign() && o.Store == nil {
+		return errors.New("auth: Options.Store is required with signing keys")
 	}
 	o.Issuer = orString(o.Issuer, DefaultIssuer)
 	o.Audience = orString(o.Audience, DefaultAudience)
@@ -199,10 +182,10 @@ func (o *Options) defaults() error {
 		o.checkPassword = bcrypt.CompareHashAndPassword
 	}
 	if o.ClientAddress == nil {
-		o.ClientAddress = remoteHost
+		o.ClientAddress = edge.TrustedProxies{}.ClientAddress
 	}
 	if o.Scheme == nil {
-		o.Scheme = requestScheme
+		o.Scheme = edge.TrustedProxies{}.Scheme
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(prometheus.NewRegistry())

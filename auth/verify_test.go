@@ -3,17 +3,15 @@ package auth
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.uber.org/goleak"
-
-	"github.com/stompd/stompd/stomp"
-	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestTokenCacheBounded(t *testing.T) {
-	now := stomptest.NewClock().Now()
+	now := newClock().Now()
 	tc := newTokenCache(8)
 	for i := range 20 {
 		exp := now.Add(time.Minute)
@@ -101,9 +99,10 @@ func BenchmarkVerifyAccess(b *testing.B) {
 	}
 }
 
-// TestFrameTokenIsNotKeptAliased checks that a token verified from a frame
-// is cached as a copy: the decoder reuses a frame's bytes for the next one.
-func TestFrameTokenIsNotKeptAliased(t *testing.T) {
+// TestCredentialIsNotKeptAliased checks that a token verified from a
+// credential is cached as a copy: the broker's credentials share the
+// bytes of a frame, which its decoder reuses for the next one.
+func TestCredentialIsNotKeptAliased(t *testing.T) {
 	fx := newFixture(t, nil)
 	tr := fx.login(t, "alice@example.com")
 	c, err := fx.svc.VerifyAccess(tr.AccessToken)
@@ -111,11 +110,11 @@ func TestFrameTokenIsNotKeptAliased(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.svc.cache = newTokenCache(DefaultCacheSize)
-	f := frame(stomp.SEND, "destination", "/topic/chat", "Authorization", "Bearer "+tr.AccessToken)
-	if _, err := fx.svc.AuthorizeFrame(c, f); err != nil {
+	v := []byte("Bearer " + tr.AccessToken)
+	header := Credential{Value: unsafe.String(&v[0], len(v)), Authorization: true}
+	if _, err := fx.svc.Authorize(c, sendTo("/topic/chat", header)); err != nil {
 		t.Fatal(err)
 	}
-	v, _ := f.Get("Authorization")
 	for i := range v {
 		v[i] = 'x'
 	}

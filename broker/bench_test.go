@@ -93,7 +93,7 @@ func benchFanOut(b *testing.B, subs, size int, setup ...func(*Broker)) {
 // the subscribers received. setup, when given, changes the broker before
 // any connection exists. Cleanup shuts the broker down.
 func fanOutBroker(tb testing.TB, subs int, setup ...func(*Broker)) (*Broker, *conn, *atomic.Int64) {
-	br := New(Options{MaxPendingBytes: 1 << 30})
+	br := anonymousBroker(Options{MaxPendingBytes: 1 << 30})
 	for _, f := range setup {
 		f(br)
 	}

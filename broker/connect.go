@@ -44,12 +44,12 @@ func (c *conn) onConnect(f *stomp.Frame) error {
 	return nil
 }
 
-// authenticate asks the ConnectAuthenticator who the CONNECT f is from and
-// checks the identity it returns.
+// authenticate asks the Authorizer who the CONNECT f is from and checks
+// the identity it returns.
 func (c *conn) authenticate(f *stomp.Frame) (Identity, error) {
-	id, err := c.b.h.connect.AuthenticateConnect(c.ctx, ConnectInfo{
-		Frame: f, Transport: c.kind.String(), RemoteAddr: c.remote, UpgradeSubject: c.upgradeSubject,
-	})
+	r := c.request(f)
+	r.Login = f.Value(headerLogin)
+	id, err := c.b.h.authorizer.Authorize(c.ctx, r)
 	if err != nil {
 		return Identity{}, hookFailure(err, CodeUnauthorized)
 	}

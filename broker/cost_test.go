@@ -132,7 +132,7 @@ func TestQueueCostMatchesHeap(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 1 << 14
-			b := New(Options{MaxQueueLength: n, MaxQueueBytes: 1 << 30, MaxDestinations: n})
+			b := anonymousBroker(Options{MaxQueueLength: n, MaxQueueBytes: 1 << 30, MaxDestinations: n})
 			frames := make([]*stomp.Frame, n)
 			for i := range frames {
 				f := &stomp.Frame{Command: stomp.SEND, Body: make([]byte, tc.body)}

@@ -8,11 +8,15 @@ import (
 
 // Destination prefixes.
 const (
-	topicPrefix        = "/topic/"
-	queuePrefix        = "/queue/"
-	userPrefix         = "/user/"
-	refreshDestination = "/sys/auth/refresh"
+	topicPrefix = "/topic/"
+	queuePrefix = "/queue/"
+	userPrefix  = "/user/"
 )
+
+// RefreshDestination is the reserved destination of an in-band refresh: a
+// SEND to it hands its credential to the Refresher, is answered with its
+// RECEIPT, and is routed nowhere.
+const RefreshDestination = "/sys/auth/refresh"
 
 // route is where a destination leads: its kind and the key of the topic or
 // queue that carries it.
@@ -41,7 +45,7 @@ func sendRoute(dest []byte) (route, error) {
 // subscribeRoute resolves a SUBSCRIBE destination for subject. /user/<dest>
 // is the subject's own /user/<subject>/<dest> when dest begins with queue/
 // or topic/ (Spring's convention); otherwise its first segment names a user,
-// and only that user may subscribe to it (see ownedBy).
+// and only that user may subscribe to it (see owner).
 func subscribeRoute(dest []byte, subject string) (route, error) {
 	if !bytes.HasPrefix(dest, []byte(userPrefix)) {
 		return sendRoute(dest)
@@ -53,14 +57,16 @@ func subscribeRoute(dest []byte, subject string) (route, error) {
 	return sendRoute(dest)
 }
 
-// ownedBy reports whether subject may subscribe to rt: any topic or queue,
-// and its own user destinations only.
-func (rt route) ownedBy(subject string) bool {
+// owner says whose rt is to a session of subject: a user destination is its
+// user's, a topic or queue nobody's in particular.
+func (rt route) owner(subject string) Owner {
 	if rt.kind != kindUser {
-		return true
+		return OwnerNone
 	}
-	user, _, _ := strings.Cut(rt.key[len(userPrefix):], "/")
-	return user == subject
+	if user, _, _ := strings.Cut(rt.key[len(userPrefix):], "/"); user == subject {
+		return OwnerSelf
+	}
+	return OwnerOther
 }
 
 // hasName reports whether dest is prefix followed by a non-empty name.

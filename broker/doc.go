@@ -17,11 +17,21 @@
 //
 // A connection is CONNECT-ed within Options.ConnectTimeout or closed; until
 // then only CONNECT or STOMP is accepted and a frame may not exceed
-// MaxFrameSizeBeforeConnect. A session ends at its identity's Expires
-// (ERROR token-expired) unless an authorizer returns a fresher identity,
-// which moves the deadline: SEND and SUBSCRIBE are always authorized, any
-// other frame when it carries an Authorization header; a SEND to
-// /sys/auth/refresh does only that.
+// Options.MaxFrameSize. A session ends at its identity's Expires
+// (ERROR token-expired) unless a hook returns a fresher identity, which
+// moves the deadline.
+//
+// # Hooks
+//
+// The broker parses STOMP; its hooks see plain values. The Authorizer is
+// handed a resolved Request for CONNECT, every SEND and SUBSCRIBE, and any
+// other frame that carries a credential (an Authorization header, or a
+// CONNECT's passcode): the Action, the destination after the /user/
+// mapping and whose it is, and the credential as the client wrote it. A
+// SEND to RefreshDestination goes to the Refresher instead, and does only
+// that. Refusals are *Error values, which carry the ERROR code. Without an
+// Authorizer, New refuses to build a broker (ErrNoAuthorizer) unless
+// Options.AllowAnonymous opens it to everyone.
 // After any ERROR the connection closes, and nothing the client sent after
 // the offending frame takes effect. A session ends by shutting the write
 // side once its last frame (RECEIPT, ERROR) is written (over WebSocket, a
@@ -129,6 +139,8 @@
 //
 // # Ownership
 //
-// Frames passed to hooks are valid only during the call. The broker copies
-// what it keeps of a frame (a message, a transaction's frames).
+// The strings of a Request or Credential passed to a hook may share the
+// frame's bytes: they are valid only during the call, and a hook clones
+// what it keeps. The broker copies what it keeps of a frame (a message, a
+// transaction's frames).
 package broker

@@ -10,7 +10,9 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("broker: server closed")
 
-// Codes of the ERROR frames the broker sends, in their code header.
+// Codes of the ERROR frames the broker sends, in their code header. They
+// are defined here and nowhere else: a hook that refuses returns an *Error
+// carrying one of them.
 const (
 	CodeProtocolError  = stomp.CodeProtocolError
 	CodeLimitExceeded  = stomp.CodeLimitExceeded
@@ -21,6 +23,21 @@ const (
 	CodeSlowConsumer   = "slow-consumer"
 	CodeServerShutdown = "server-shutdown"
 )
+
+// Error is a refusal that crosses the seam between the broker and its
+// hooks, typed as gorilla/websocket types its CloseError. A hook's error
+// that is, or wraps, an *Error sets the ERROR frame's code and message
+// headers, or for a refused WebSocket upgrade the HTTP status and the JSON
+// body's "error" and "message"; any other error keeps the defaults and its
+// Error text as the message.
+type Error struct {
+	Code    string // ERROR code header, one of the Code constants; "": the default of the hook
+	Message string // ERROR message header; the JSON body's "message"
+	Status  int    // HTTP status of a refused upgrade; 0: 401
+	Name    string // the JSON body's "error" of a refused upgrade; "": "unauthorized"
+}
+
+func (e *Error) Error() string { return e.Message }
 
 // frameError is the cause of an ERROR frame: its code and message headers,
 // and any extra headers (such as version when negotiation failed).

@@ -21,29 +21,35 @@ type appAuth struct {
 	teams    map[string]string // user: team
 }
 
-func (a *appAuth) AuthenticateConnect(_ context.Context, c broker.ConnectInfo) (broker.Identity, error) {
-	user, ok := a.sessions[c.Frame.Value("passcode")]
-	if !ok {
-		return broker.Identity{}, errors.New("unknown session token")
+// Authorize accepts a CONNECT whose passcode is a known session token, and
+// a SEND to the sender's team topic.
+func (a *appAuth) Authorize(_ context.Context, r broker.Request) (broker.Identity, error) {
+	switch r.Action {
+	case broker.ActionConnect:
+		user, ok := a.sessions[r.Credential.Value]
+		if !ok {
+			return broker.Identity{}, errors.New("unknown session token")
+		}
+		return broker.Identity{Subject: user, Expires: time.Now().Add(time.Hour)}, nil
+	case broker.ActionSend:
+		if r.Destination != "/topic/team."+a.teams[r.Session.Subject] {
+			return r.Session, &broker.Error{Code: broker.CodeForbidden, Message: "you may only send to your team's topic"}
+		}
 	}
-	return broker.Identity{Subject: user, Expires: time.Now().Add(time.Hour)}, nil
-}
-
-func (a *appAuth) AuthorizeSend(_ context.Context, id broker.Identity, f *stomp.Frame) (broker.Identity, error) {
-	if f.Value("destination") != "/topic/team."+a.teams[id.Subject] {
-		return id, errors.New("you may only send to your team's topic")
-	}
-	return id, nil
+	return r.Session, nil
 }
 
 // Example_embedding runs the broker inside a program that checks tokens of
-// its own login system at CONNECT and SEND.
+// its own login system at CONNECT, and rights at SEND.
 func Example_embedding() {
 	auth := &appAuth{
 		sessions: map[string]string{"token-of-ada": "ada"},
 		teams:    map[string]string{"ada": "red"},
 	}
-	b := broker.New(broker.Options{Connect: auth, Send: auth})
+	b, err := broker.New(broker.Options{Authorizer: auth})
+	if err != nil {
+		panic(err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

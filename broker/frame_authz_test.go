@@ -5,41 +5,36 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stompd/stompd/stomp"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
 
-// tokenGrant is a SendAuthorizer that reads a test token from the
-// Authorization header (or authorization, as auth accepts it): "fresh" is valid for an hour from the clock's now,
-// "other" is another subject's, "bad" is refused; a frame without one
-// keeps the session's identity.
+// tokenGrant is an Authorizer of sessions of alice whose token expires a
+// minute after CONNECT. It reads a test token from the credential: "fresh"
+// is valid for an hour from the clock's now, "other" is another subject's,
+// "bad" is refused; a frame without one keeps the session's identity.
 type tokenGrant struct{ clock *stomptest.Clock }
 
-func (g tokenGrant) AuthorizeSend(_ context.Context, id Identity, f *stomp.Frame) (Identity, error) {
-	tok, ok := f.Get("Authorization")
-	if !ok {
-		tok, ok = f.Get("authorization")
-	}
+func (g tokenGrant) Authorize(_ context.Context, r Request) (Identity, error) {
 	switch {
-	case !ok:
-		return id, nil
-	case string(tok) == "Bearer fresh":
+	case r.Action == ActionConnect:
+		return Identity{Subject: "alice", Expires: g.clock.Now().Add(time.Minute)}, nil
+	case r.Credential == Credential{}:
+		return r.Session, nil
+	case r.Credential == Credential{Value: "Bearer fresh", Authorization: true}:
+		id := r.Session
 		id.Expires = g.clock.Now().Add(time.Hour)
 		return id, nil
-	case string(tok) == "Bearer other":
+	case r.Credential == Credential{Value: "Bearer other", Authorization: true}:
 		return Identity{Subject: "mallory", Expires: g.clock.Now().Add(time.Hour)}, nil
 	}
-	return Identity{}, codedError{code: CodeUnauthorized}
+	return Identity{}, denied(CodeUnauthorized)
 }
 
 // frameAuthzHarness serves sessions of alice whose token expires a minute
 // after CONNECT, on a clock the test moves.
 func frameAuthzHarness(t *testing.T) (*harness, *stomptest.Clock) {
 	clock := stomptest.NewClock()
-	connect := &testHooks{connect: func(ConnectInfo) (Identity, error) {
-		return Identity{Subject: "alice", Expires: clock.Now().Add(time.Minute)}, nil
-	}}
-	return newHarness(t, Options{Now: clock.Now, Connect: connect, Send: tokenGrant{clock}}), clock
+	return newHarness(t, Options{Now: clock.Now, Authorizer: tokenGrant{clock}}), clock
 }
 
 // TestAuthorizationOnAnyFrame checks that any frame carrying a
@@ -100,7 +95,7 @@ func TestAuthorizationOnAnyFrame(t *testing.T) {
 }
 
 // TestAuthorizationOnAnyFrameRefused checks that an Authorization the
-// SendAuthorizer refuses, or one of another subject, ends the session
+// Authorizer refuses, or one of another subject, ends the session
 // whatever the frame carrying it.
 func TestAuthorizationOnAnyFrameRefused(t *testing.T) {
 	tests := []struct {

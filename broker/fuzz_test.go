@@ -23,7 +23,7 @@ func FuzzSession(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	b := New(Options{})
+	b := anonymousBroker(Options{})
 	var frames atomic.Int64
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := b.newConn(&tcpTransport{nc: newSinkConn("", &frames)}, transportTCP, "127.0.0.1:3", "")

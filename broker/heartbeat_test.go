@@ -72,21 +72,19 @@ func TestSilentClient(t *testing.T) {
 
 // TestTokenDeadline checks that a session ends at its identity's Expires
 // even when silent, and that an identity adopted from a SEND (here the
-// reserved refresh destination) moves the deadline.
+// reserved refresh destination, through the Refresher) moves the deadline.
 func TestTokenDeadline(t *testing.T) {
 	clock := stomptest.NewClock()
 	hooks := &testHooks{
-		connect: func(ci ConnectInfo) (Identity, error) {
+		connect: func(Request) (Identity, error) {
 			return Identity{Subject: "alice", Expires: clock.Now().Add(time.Minute)}, nil
 		},
-		send: func(id Identity, f []byte) (Identity, error) {
-			if string(f) == refreshDestination {
-				id.Expires = clock.Now().Add(time.Hour)
-			}
+		refresh: func(id Identity, _ Credential) (Identity, error) {
+			id.Expires = clock.Now().Add(time.Hour)
 			return id, nil
 		},
 	}
-	h := newHarness(t, Options{Now: clock.Now, Connect: hooks, Send: hooks})
+	h := newHarness(t, Options{Now: clock.Now, Authorizer: hooks, Refresher: hooks})
 	expiring := h.connect(t, "alice")
 	refreshed := h.connect(t, "alice")
 	refreshed.write(frame("SEND", "", "destination:/sys/auth/refresh", "receipt:r"))
@@ -103,11 +101,11 @@ func TestTokenDeadline(t *testing.T) {
 // from an adopted identity, and is held to it.
 func TestAdoptedDeadline(t *testing.T) {
 	clock := stomptest.NewClock()
-	hooks := &testHooks{send: func(id Identity, _ []byte) (Identity, error) {
+	hooks := &testHooks{refresh: func(id Identity, _ Credential) (Identity, error) {
 		id.Expires = clock.Now().Add(time.Minute)
 		return id, nil
 	}}
-	h := newHarness(t, Options{Now: clock.Now, Send: hooks})
+	h := newHarness(t, Options{Now: clock.Now, Authorizer: hooks, Refresher: hooks})
 	c := h.connect(t, "alice")
 	c.write(frame("SEND", "", "destination:/sys/auth/refresh", "receipt:r"))
 	c.expect("RECEIPT", "receipt-id:r")

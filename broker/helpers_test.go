@@ -34,7 +34,7 @@ func newHarness(t *testing.T, o Options) *harness {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(prometheus.NewRegistry())
 	}
-	b := New(o)
+	b := anonymousBroker(o)
 	b.tickMax = 20 * time.Millisecond
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,6 +53,17 @@ func newHarness(t *testing.T, o Options) *harness {
 		}
 	})
 	return &harness{b: b, addr: l.Addr().String(), m: o.Metrics}
+}
+
+// anonymousBroker returns New(o) with AllowAnonymous: most tests are about
+// anything but authentication, and connect as whoever their login names.
+func anonymousBroker(o Options) *Broker {
+	o.AllowAnonymous = true
+	b, err := New(o)
+	if err != nil {
+		panic(err) // AllowAnonymous leaves New nothing to refuse
+	}
+	return b
 }
 
 // frame builds a raw frame: headers are "key:value" strings, written as is.

@@ -1,12 +1,11 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
 	"time"
-
-	"github.com/stompd/stompd/stomp"
 )
 
 // Identity is who a session acts for, established at CONNECT.
@@ -19,105 +18,103 @@ type Identity struct {
 	Expires time.Time
 }
 
-// ConnectInfo is what a ConnectAuthenticator sees of a CONNECT.
-type ConnectInfo struct {
-	Frame          *stomp.Frame // valid only during the call
-	Transport      string       // "tcp" or "websocket"
-	RemoteAddr     string
-	UpgradeSubject string // what the UpgradeAuthenticator returned; "" over TCP
-}
-
 // UpgradeAuthenticator checks a WebSocket upgrade request before it is
-// upgraded. An error with a Status() int method sets the HTTP status (401
-// otherwise), one with a Name() string method the "error" code of the JSON
-// body ("unauthorized" otherwise); its Error() is the body's "message".
+// upgraded. A refusal is answered with the Status (401 by default), Name
+// ("unauthorized" by default) and Message of the *Error it returns.
 type UpgradeAuthenticator interface {
 	AuthenticateUpgrade(r *http.Request) (subject string, err error)
 }
 
-// ConnectAuthenticator establishes the identity of a CONNECT (or STOMP)
-// frame. An error with a Code() string method sets the ERROR code header
-// ("unauthorized" otherwise).
-type ConnectAuthenticator interface {
-	AuthenticateConnect(ctx context.Context, c ConnectInfo) (Identity, error)
+// Authorizer decides on the requests of a session (see Request): its
+// CONNECT, every SEND and SUBSCRIBE, and every other frame that carries a
+// credential. It returns the session's identity from then on: for CONNECT
+// the session's, otherwise the one the session had or, when the frame
+// carried a fresh token of the same subject, the one that token gives,
+// which moves the session's deadline. A refusal ends the session with an
+// ERROR frame: the Code and Message of the *Error it returns, or by default
+// code unauthorized for CONNECT and forbidden otherwise.
+type Authorizer interface {
+	Authorize(ctx context.Context, r Request) (Identity, error)
 }
 
-// SendAuthorizer sees every SEND, and every other frame of a session but
-// SUBSCRIBE that carries an Authorization header (ACK, NACK, BEGIN, COMMIT,
-// ABORT, UNSUBSCRIBE, DISCONNECT), which needs no right beyond a valid
-// token. When the frame carries its own Authorization header it verifies it
-// and returns the refreshed identity, which the session adopts (moving its
-// deadline); otherwise it returns id unchanged, or an error (code from a
-// Code() string method, "forbidden" otherwise). The frame is valid only
-// during the call.
-type SendAuthorizer interface {
-	AuthorizeSend(ctx context.Context, id Identity, f *stomp.Frame) (Identity, error)
+// Refresher extends a session in band: a SEND to RefreshDestination hands
+// it the session's identity and the frame's credential, and does nothing
+// else. It returns the identity the session adopts, of the same subject,
+// or an error as an Authorizer does (code forbidden by default).
+type Refresher interface {
+	Refresh(ctx context.Context, session Identity, c Credential) (Identity, error)
 }
 
-// SubscribeAuthorizer is SendAuthorizer for SUBSCRIBE.
-type SubscribeAuthorizer interface {
-	AuthorizeSubscribe(ctx context.Context, id Identity, f *stomp.Frame) (Identity, error)
-}
-
-// AllowAll implements every hook and allows everything. It is meant for
-// tests and embedding only: it authenticates nobody.
-type AllowAll struct{}
+// anonymous stands in for the hooks of a broker with AllowAnonymous: it
+// authenticates nobody and allows everything.
+type anonymous struct{}
 
 // AuthenticateUpgrade allows every upgrade, with no subject.
-func (AllowAll) AuthenticateUpgrade(*http.Request) (string, error) { return "", nil }
+func (anonymous) AuthenticateUpgrade(*http.Request) (string, error) { return "", nil }
 
-// AuthenticateConnect returns the login header as the subject, or
-// "anonymous" when there is none; the identity never expires.
-func (AllowAll) AuthenticateConnect(_ context.Context, c ConnectInfo) (Identity, error) {
-	sub := c.Frame.Value("login")
+// Authorize accepts a CONNECT as the subject its login header names, or
+// "anonymous" when there is none, never expiring, and returns the
+// session's identity unchanged for every other request.
+func (anonymous) Authorize(_ context.Context, r Request) (Identity, error) {
+	if r.Action != ActionConnect {
+		return r.Session, nil
+	}
+	sub := r.Login
 	if sub == "" {
 		sub = "anonymous"
 	}
 	return Identity{Subject: sub}, nil
 }
 
-// AuthorizeSend returns id unchanged.
-func (AllowAll) AuthorizeSend(_ context.Context, id Identity, _ *stomp.Frame) (Identity, error) {
-	return id, nil
+// Refresh returns the session's identity unchanged.
+func (anonymous) Refresh(_ context.Context, session Identity, _ Credential) (Identity, error) {
+	return session, nil
 }
 
-// AuthorizeSubscribe returns id unchanged.
-func (AllowAll) AuthorizeSubscribe(_ context.Context, id Identity, _ *stomp.Frame) (Identity, error) {
-	return id, nil
+// noRefresh is the Refresher of a broker whose Options have an Authorizer
+// and no Refresher: it refuses every in-band refresh.
+type noRefresh struct{}
+
+func (noRefresh) Refresh(context.Context, Identity, Credential) (Identity, error) {
+	return Identity{}, &Error{Code: CodeForbidden, Message: "in-band refresh is not served here: reconnect with a fresh token"}
 }
 
-// hooks is the set of hooks a Broker calls, nil ones replaced by AllowAll.
+// ErrNoAuthorizer is returned by New for Options without an Authorizer,
+// unless AllowAnonymous is set: a broker embedded without its hooks is
+// closed, not open.
+var ErrNoAuthorizer = errors.New("broker: Options.Authorizer is nil: set it, or set AllowAnonymous to let every client in as whoever its login header names")
+
+// hooks is the set of hooks a Broker calls.
 type hooks struct {
-	upgrade   UpgradeAuthenticator
-	connect   ConnectAuthenticator
-	send      SendAuthorizer
-	subscribe SubscribeAuthorizer
+	upgrade    UpgradeAuthenticator
+	authorizer Authorizer
+	refresher  Refresher
 }
 
-func newHooks(o *Options) hooks {
-	h := hooks{upgrade: o.Upgrade, connect: o.Connect, send: o.Send, subscribe: o.Subscribe}
-	if h.upgrade == nil {
-		h.upgrade = AllowAll{}
+// newHooks returns the hooks of o, with the defaults Options documents.
+func newHooks(o *Options) (hooks, error) {
+	h := hooks{upgrade: o.Upgrade, authorizer: o.Authorizer, refresher: o.Refresher}
+	if h.authorizer == nil {
+		if !o.AllowAnonymous {
+			return hooks{}, ErrNoAuthorizer
+		}
+		h.authorizer = anonymous{}
+		h.refresher = cmp.Or[Refresher](h.refresher, anonymous{})
 	}
-	if h.connect == nil {
-		h.connect = AllowAll{}
-	}
-	if h.send == nil {
-		h.send = AllowAll{}
-	}
-	if h.subscribe == nil {
-		h.subscribe = AllowAll{}
-	}
-	return h
+	h.upgrade = cmp.Or[UpgradeAuthenticator](h.upgrade, anonymous{})
+	h.refresher = cmp.Or[Refresher](h.refresher, noRefresh{})
+	return h, nil
 }
 
 // hookFailure turns a hook's error into the ERROR frame it causes: the
-// error's Code() when it has one, def otherwise.
+// code of an *Error when it has one, def otherwise.
 func hookFailure(err error, def string) *frameError {
-	code := def
-	var c interface{ Code() string }
-	if errors.As(err, &c) && c.Code() != "" {
-		code = c.Code()
+	var e *Error
+	if !errors.As(err, &e) {
+		return &frameError{code: def, message: err.Error()}
 	}
-	return &frameError{code: code, message: err.Error()}
+	if e.Code != "" {
+		def = e.Code
+	}
+	return &frameError{code: def, message: e.Message}
 }

@@ -6,57 +6,49 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/stompd/stompd/stomp"
 )
 
-// testHooks implements every hook with optional functions; a nil one allows.
+// testHooks implements every hook with optional functions; a nil one
+// allows, as AllowAnonymous does. send decides on every request but CONNECT and
+// SUBSCRIBE.
 type testHooks struct {
 	upgrade   func(r *http.Request) (string, error)
-	connect   func(ci ConnectInfo) (Identity, error)
-	send      func(id Identity, dest []byte) (Identity, error)
-	subscribe func(id Identity, dest []byte) (Identity, error)
+	connect   func(r Request) (Identity, error)
+	send      func(r Request) (Identity, error)
+	subscribe func(r Request) (Identity, error)
+	refresh   func(session Identity, c Credential) (Identity, error)
 }
 
 func (h *testHooks) AuthenticateUpgrade(r *http.Request) (string, error) {
 	if h.upgrade == nil {
-		return "", nil
+		return anonymous{}.AuthenticateUpgrade(r)
 	}
 	return h.upgrade(r)
 }
 
-func (h *testHooks) AuthenticateConnect(ctx context.Context, ci ConnectInfo) (Identity, error) {
-	if h.connect == nil {
-		return AllowAll{}.AuthenticateConnect(ctx, ci)
+func (h *testHooks) Authorize(ctx context.Context, r Request) (Identity, error) {
+	decide := h.send
+	switch r.Action {
+	case ActionConnect:
+		decide = h.connect
+	case ActionSubscribe:
+		decide = h.subscribe
 	}
-	return h.connect(ci)
-}
-
-func (h *testHooks) AuthorizeSend(_ context.Context, id Identity, f *stomp.Frame) (Identity, error) {
-	if h.send == nil {
-		return id, nil
+	if decide == nil {
+		return anonymous{}.Authorize(ctx, r)
 	}
-	dest, _ := f.Get("destination")
-	return h.send(id, dest)
+	return decide(r)
 }
 
-func (h *testHooks) AuthorizeSubscribe(_ context.Context, id Identity, f *stomp.Frame) (Identity, error) {
-	if h.subscribe == nil {
-		return id, nil
+func (h *testHooks) Refresh(ctx context.Context, session Identity, c Credential) (Identity, error) {
+	if h.refresh == nil {
+		return anonymous{}.Refresh(ctx, session, c)
 	}
-	dest, _ := f.Get("destination")
-	return h.subscribe(id, dest)
+	return h.refresh(session, c)
 }
 
-// codedError carries an ERROR code and an HTTP status, as auth's errors do.
-type codedError struct {
-	code   string
-	status int
-}
-
-func (e codedError) Error() string { return "denied by test" }
-func (e codedError) Code() string  { return e.code }
-func (e codedError) Status() int   { return e.status }
+// denied is a hook's typed refusal with the given ERROR code.
+func denied(code string) error { return &Error{Code: code, Message: "denied by test"} }
 
 func TestHookErrors(t *testing.T) {
 	plain := errors.New("no such grant")
@@ -66,29 +58,31 @@ func TestHookErrors(t *testing.T) {
 		input     string
 		code, msg string
 	}{
-		{"connect refused", &testHooks{connect: func(ConnectInfo) (Identity, error) { return Identity{}, plain }},
+		{"connect refused", &testHooks{connect: func(Request) (Identity, error) { return Identity{}, plain }},
 			"", CodeUnauthorized, "no such grant"},
-		{"connect refused with a code", &testHooks{connect: func(ConnectInfo) (Identity, error) {
-			return Identity{}, codedError{code: CodeSessionRevoked}
+		{"connect refused with a code", &testHooks{connect: func(Request) (Identity, error) {
+			return Identity{}, denied(CodeSessionRevoked)
 		}}, "", CodeSessionRevoked, "denied by test"},
-		{"connect with an expired token", &testHooks{connect: func(ConnectInfo) (Identity, error) {
+		{"connect with an expired token", &testHooks{connect: func(Request) (Identity, error) {
 			return Identity{Subject: "a", Expires: time.Now().Add(-time.Second)}, nil
 		}}, "", CodeTokenExpired, "token expired"},
-		{"connect as a subject with a slash", &testHooks{connect: func(ConnectInfo) (Identity, error) {
+		{"connect as a subject with a slash", &testHooks{connect: func(Request) (Identity, error) {
 			return Identity{Subject: "a/b"}, nil
 		}}, "", CodeUnauthorized, "contains '/'"},
-		{"send refused", &testHooks{send: func(Identity, []byte) (Identity, error) { return Identity{}, plain }},
+		{"send refused", &testHooks{send: func(Request) (Identity, error) { return Identity{}, plain }},
 			frame("SEND", "", "destination:/topic/a"), CodeForbidden, "no such grant"},
-		{"subscribe refused", &testHooks{subscribe: func(Identity, []byte) (Identity, error) {
-			return Identity{}, codedError{code: CodeTokenExpired}
+		{"subscribe refused", &testHooks{subscribe: func(Request) (Identity, error) {
+			return Identity{}, denied(CodeTokenExpired)
 		}}, frame("SUBSCRIBE", "", "id:1", "destination:/topic/a"), CodeTokenExpired, "denied by test"},
-		{"refresh names another subject", &testHooks{send: func(id Identity, _ []byte) (Identity, error) {
+		{"refresh refused", &testHooks{refresh: func(Identity, Credential) (Identity, error) { return Identity{}, plain }},
+			frame("SEND", "", "destination:/sys/auth/refresh"), CodeForbidden, "no such grant"},
+		{"refresh names another subject", &testHooks{refresh: func(Identity, Credential) (Identity, error) {
 			return Identity{Subject: "mallory"}, nil
 		}}, frame("SEND", "", "destination:/sys/auth/refresh"), CodeForbidden, "another subject"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Options{Connect: tt.hooks, Send: tt.hooks, Subscribe: tt.hooks})
+			h := newHarness(t, Options{Authorizer: tt.hooks, Refresher: tt.hooks})
 			c := h.dial(t)
 			c.write(frame("CONNECT", "", "accept-version:1.2", "login:a"))
 			if tt.input != "" {
@@ -138,4 +132,37 @@ func TestShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestNewRefusesWithoutAuthorizer checks that a broker embedded without
+// its hooks is closed: New refuses it unless AllowAnonymous says so.
+func TestNewRefusesWithoutAuthorizer(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want error
+	}{
+		{"no hooks", Options{}, ErrNoAuthorizer},
+		{"only an upgrade hook", Options{Upgrade: &testHooks{}}, ErrNoAuthorizer},
+		{"only a refresher", Options{Refresher: &testHooks{}}, ErrNoAuthorizer},
+		{"anonymous", Options{AllowAnonymous: true}, nil},
+		{"an authorizer", Options{Authorizer: &testHooks{}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := New(tt.o)
+			if !errors.Is(err, tt.want) || (err == nil) != (b != nil) {
+				t.Fatalf("New: %v, %v; want error %v", b, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRefreshWithoutRefresher checks that a broker with an Authorizer and
+// no Refresher refuses an in-band refresh rather than ignore its token.
+func TestRefreshWithoutRefresher(t *testing.T) {
+	h := newHarness(t, Options{Authorizer: &testHooks{}})
+	c := h.connect(t, "alice")
+	c.write(frame("SEND", "", "destination:/sys/auth/refresh", "Authorization:Bearer fresh", "receipt:r"))
+	c.expectError(CodeForbidden, "in-band refresh is not served")
 }

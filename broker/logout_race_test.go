@@ -6,15 +6,19 @@ import (
 	"time"
 )
 
-// connectGate is a ConnectAuthenticator that accepts every CONNECT as id,
-// but only once the test opens proceed: it closes entered when called.
+// connectGate is an Authorizer that accepts every CONNECT as id, but only
+// once the test opens proceed: it closes entered when called. It allows
+// every other request.
 type connectGate struct {
 	id      Identity
 	entered chan struct{}
 	proceed chan struct{}
 }
 
-func (g *connectGate) AuthenticateConnect(ctx context.Context, _ ConnectInfo) (Identity, error) {
+func (g *connectGate) Authorize(ctx context.Context, r Request) (Identity, error) {
+	if r.Action != ActionConnect {
+		return r.Session, nil
+	}
 	close(g.entered)
 	select {
 	case <-g.proceed:
@@ -44,7 +48,7 @@ func TestLogoutDuringConnect(t *testing.T) {
 				id:      Identity{Subject: "alice", SessionID: tt.sid},
 				entered: make(chan struct{}), proceed: make(chan struct{}),
 			}
-			h := newHarness(t, Options{Connect: g})
+			h := newHarness(t, Options{Authorizer: g})
 			c := h.dial(t)
 			c.write(frame("CONNECT", "", "accept-version:1.2", "host:test"))
 			select {

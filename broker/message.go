@@ -76,7 +76,7 @@ func passHeader(key []byte) bool {
 		"message-id", "subscription", "ack", "redelivered":
 		return false
 	}
-	for _, secret := range [...]string{"authorization", "login", "passcode"} {
+	for _, secret := range [...]string{headerAuthorizationLower, headerLogin, headerPasscode} {
 		if len(key) == len(secret) && bytes.EqualFold(key, []byte(secret)) {
 			return false
 		}

@@ -20,12 +20,22 @@ type Options struct {
 	Now        func() time.Time // nil: time.Now
 	ServerName string           // CONNECTED server header, default "stompd"
 
-	// Hooks. A nil hook allows everything, as AllowAll does: meant for tests
-	// and embedding only.
-	Upgrade   UpgradeAuthenticator
-	Connect   ConnectAuthenticator
-	Send      SendAuthorizer
-	Subscribe SubscribeAuthorizer
+	// Authorizer decides on every request (see Authorizer). Without one,
+	// New refuses to build the broker (ErrNoAuthorizer) unless
+	// AllowAnonymous is set.
+	Authorizer Authorizer
+	// AllowAnonymous lets a broker without an Authorizer serve: every
+	// CONNECT is then accepted as the subject its login header names
+	// ("anonymous" without one), never expiring, every request is allowed
+	// and an in-band refresh changes nothing. Meant for tests and trusted
+	// networks; it has no effect with an Authorizer.
+	AllowAnonymous bool
+	// Upgrade checks a WebSocket upgrade; nil lets every upgrade through,
+	// to be decided on at CONNECT.
+	Upgrade UpgradeAuthenticator
+	// Refresher serves in-band refreshes; nil refuses them (ERROR
+	// forbidden), except under AllowAnonymous.
+	Refresher Refresher
 	// CheckOrigin decides whether a WebSocket upgrade's Origin is allowed.
 	// nil: same origin only (a request without Origin is allowed). A refused
 	// origin is answered 403 before any upgrade.
@@ -33,19 +43,20 @@ type Options struct {
 	// ClientAddress names the client of a WebSocket or SockJS upgrade: the
 	// address MaxConnectionsPerAddr counts it under, and the remote its
 	// connection logs and hooks see. nil: r.RemoteAddr. Behind a reverse
-	// proxy, TrustedProxies.ClientAddress reads X-Forwarded-For. A TCP
-	// connection is always its peer's address.
+	// proxy, set it to one that reads X-Forwarded-For from trusted proxies
+	// only. A TCP connection is always its peer's address.
 	ClientAddress func(r *http.Request) string
 
-	MaxBodySize               int           // 1 MiB
-	MaxFrameSizeBeforeConnect int           // 16 KiB
-	MaxHeaders                int           // 64
-	MaxHeaderLine             int           // 8 KiB
-	ConnectTimeout            time.Duration // accept or upgrade to CONNECT, 10 s
-	MaxSubscriptions          int           // per connection, 1,000
-	MaxUnacked                int           // per subscription without prefetch-count, 1,000
-	MaxPendingBytes           int           // outbound bytes per connection, 4 MiB, then slow-consumer cut
-	WriteTimeout              time.Duration // 10 s
+	// Limits bound the frames the decoder accepts: MaxBodySize (1 MiB),
+	// MaxHeaders (64) and MaxHeaderLine (8 KiB) always, MaxFrameSize (16
+	// KiB) only until CONNECT succeeds; after it a frame is bounded by the
+	// others.
+	stomp.Limits
+	ConnectTimeout   time.Duration // accept or upgrade to CONNECT, 10 s
+	MaxSubscriptions int           // per connection, 1,000
+	MaxUnacked       int           // per subscription without prefetch-count, 1,000
+	MaxPendingBytes  int           // outbound bytes per connection, 4 MiB, then slow-consumer cut
+	WriteTimeout     time.Duration // 10 s
 	// Heart-beats: in each direction the server honours the client's figure
 	// (CONNECT heart-beat cx,cy) down to MinHeartBeat; where the client says
 	// 0 there are none, as the spec rules, and CONNECTED merely advertises
@@ -99,7 +110,7 @@ func (o Options) withDefaults() Options {
 		o.ServerName = "stompd"
 	}
 	o.MaxBodySize = orInt(o.MaxBodySize, stomp.DefaultMaxBodySize)
-	o.MaxFrameSizeBeforeConnect = orInt(o.MaxFrameSizeBeforeConnect, DefaultMaxFrameSizeBeforeConnect)
+	o.MaxFrameSize = orInt(o.MaxFrameSize, DefaultMaxFrameSizeBeforeConnect)
 	o.MaxHeaders = orInt(o.MaxHeaders, stomp.DefaultMaxHeaders)
 	o.MaxHeaderLine = orInt(o.MaxHeaderLine, stomp.DefaultMaxHeaderLine)
 	o.ConnectTimeout = orDuration(o.ConnectTimeout, DefaultConnectTimeout)
@@ -122,12 +133,15 @@ func (o Options) withDefaults() Options {
 // limits returns the decoder limits before (connected false) or after a
 // successful CONNECT.
 func (o *Options) limits(connected bool) stomp.Limits {
-	l := stomp.Limits{MaxBodySize: o.MaxBodySize, MaxHeaders: o.MaxHeaders, MaxHeaderLine: o.MaxHeaderLine}
-	if !connected {
-		l.MaxFrameSize = o.MaxFrameSizeBeforeConnect
+	l := o.Limits
+	if connected {
+		l.MaxFrameSize = 0
 	}
 	return l
 }
+
+// remoteAddr is the default ClientAddress: the TCP peer.
+func remoteAddr(r *http.Request) string { return r.RemoteAddr }
 
 func orInt(v, def int) int {
 	if v == 0 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stompd/stompd/stomp"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
 
@@ -83,10 +84,10 @@ func TestErrors(t *testing.T) {
 		{"undefined escape", Options{}, false, frame("SEND", "", `destination:/topic/a\t`), CodeProtocolError, "invalid escape", ""},
 		{"bad content-length", Options{}, false, frame("SEND", "", "destination:/topic/a", "content-length:x"), CodeProtocolError, "content-length", ""},
 		{"body not ended by NUL", Options{}, false, "SEND\ndestination:/topic/a\ncontent-length:2\n\nabc", CodeProtocolError, "NUL", ""},
-		{"body too large", Options{MaxBodySize: 16}, false, frame("SEND", strings.Repeat("b", 17), "destination:/topic/a"), CodeLimitExceeded, "body too large", ""},
-		{"declared body too large", Options{MaxBodySize: 16}, false, frame("SEND", "", "destination:/topic/a", "content-length:17"), CodeLimitExceeded, "body too large", ""},
-		{"too many headers", Options{MaxHeaders: 3}, false, frame("SEND", "", "destination:/topic/a", "a:1", "b:2", "c:3"), CodeLimitExceeded, "too many headers", ""},
-		{"header line too long", Options{MaxHeaderLine: 64}, false, frame("SEND", "", "destination:/topic/"+strings.Repeat("a", 64)), CodeLimitExceeded, "header line too long", ""},
+		{"body too large", Options{Limits: stomp.Limits{MaxBodySize: 16}}, false, frame("SEND", strings.Repeat("b", 17), "destination:/topic/a"), CodeLimitExceeded, "body too large", ""},
+		{"declared body too large", Options{Limits: stomp.Limits{MaxBodySize: 16}}, false, frame("SEND", "", "destination:/topic/a", "content-length:17"), CodeLimitExceeded, "body too large", ""},
+		{"too many headers", Options{Limits: stomp.Limits{MaxHeaders: 3}}, false, frame("SEND", "", "destination:/topic/a", "a:1", "b:2", "c:3"), CodeLimitExceeded, "too many headers", ""},
+		{"header line too long", Options{Limits: stomp.Limits{MaxHeaderLine: 64}}, false, frame("SEND", "", "destination:/topic/"+strings.Repeat("a", 64)), CodeLimitExceeded, "header line too long", ""},
 		{"frame too large before CONNECT", Options{}, true, frame("CONNECT", strings.Repeat("x", 17<<10)), CodeLimitExceeded, "frame too large", ""},
 		{"SEND before CONNECT", Options{}, true, frame("SEND", "", "destination:/topic/a", "receipt:r1"), CodeProtocolError, "expected CONNECT", "r1"},
 		{"no common version", Options{}, true, frame("CONNECT", "", "accept-version:2.0,3.1"), CodeProtocolError, "supported versions", ""},
@@ -149,7 +150,7 @@ func TestNothingAfterError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Options{MaxBodySize: 64})
+			h := newHarness(t, Options{Limits: stomp.Limits{MaxBodySize: 64}})
 			watcher := h.connect(t, "w")
 			watcher.write(frame("SUBSCRIBE", "", "id:w", "destination:/topic/t", "receipt:ok"))
 			watcher.expect("RECEIPT")
@@ -231,7 +232,7 @@ func TestConnectTimeout(t *testing.T) {
 // TestErrorWhileClientStillSends checks that a client still writing a
 // rejected frame reads its ERROR and then the end of the stream.
 func TestErrorWhileClientStillSends(t *testing.T) {
-	h := newHarness(t, Options{MaxBodySize: 1 << 10})
+	h := newHarness(t, Options{Limits: stomp.Limits{MaxBodySize: 1 << 10}})
 	c := h.connect(t, "u")
 	go io.WriteString(c.Conn, frame("SEND", strings.Repeat("b", 256<<10), "destination:/topic/big"))
 	c.expectError(CodeLimitExceeded, "body too large")

@@ -75,19 +75,23 @@ func validKey(k string) bool {
 	return err == nil && len(b) == 16
 }
 
-// upgradeRefusal is the answer to an UpgradeAuthenticator's error: its
-// Status() (401 otherwise) and Name() ("unauthorized" otherwise).
+// upgradeRefusal is the answer to an UpgradeAuthenticator's error: the
+// Status (401 by default), Name ("unauthorized" by default) and Message of
+// an *Error.
 func upgradeRefusal(err error) *refusal {
-	e := &refusal{http.StatusUnauthorized, "unauthorized", err.Error()}
-	var s interface{ Status() int }
-	if errors.As(err, &s) && s.Status() >= 400 {
-		e.status = s.Status()
+	r := &refusal{http.StatusUnauthorized, "unauthorized", err.Error()}
+	var e *Error
+	if !errors.As(err, &e) {
+		return r
 	}
-	var n interface{ Name() string }
-	if errors.As(err, &n) && n.Name() != "" {
-		e.code = n.Name()
+	r.message = e.Message
+	if e.Status >= 400 {
+		r.status = e.Status
 	}
-	return e
+	if e.Name != "" {
+		r.code = e.Name
+	}
+	return r
 }
 
 // gorillaRefusal answers what Upgrader.Upgrade refuses itself, after

@@ -14,14 +14,16 @@ func (c *conn) onSend(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
-	if string(dest) == refreshDestination {
-		return c.authorizeSend(f)
+	if string(dest) == RefreshDestination {
+		return c.refresh(f)
 	}
 	rt, err := sendRoute(dest)
 	if err != nil {
 		return err
 	}
-	if err := c.authorizeSend(f); err != nil {
+	r := c.request(f)
+	r.Destination, r.Owner = rt.key, rt.owner(r.Session.Subject)
+	if err := c.authorize(r); err != nil {
 		return err
 	}
 	if tx, ok := f.Get("transaction"); ok {
@@ -30,9 +32,10 @@ func (c *conn) onSend(f *stomp.Frame) error {
 	return c.publish(f, rt)
 }
 
-// authorizeSend asks the SendAuthorizer and adopts the identity it returns.
-func (c *conn) authorizeSend(f *stomp.Frame) error {
-	id, err := c.b.h.send.AuthorizeSend(c.ctx, c.identity(), f)
+// refresh hands the credential of f, a SEND to RefreshDestination, to the
+// Refresher and adopts the identity it returns.
+func (c *conn) refresh(f *stomp.Frame) error {
+	id, err := c.b.h.refresher.Refresh(c.ctx, c.identity(), credential(f))
 	if err != nil {
 		return hookFailure(err, CodeForbidden)
 	}

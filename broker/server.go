@@ -46,12 +46,17 @@ type Broker struct {
 	authing map[*conn][]closure
 }
 
-// New returns a Broker configured by o.
-func New(o Options) *Broker {
+// New returns a Broker configured by o. It fails with ErrNoAuthorizer when
+// o has no Authorizer and does not AllowAnonymous.
+func New(o Options) (*Broker, error) {
+	h, err := newHooks(&o)
+	if err != nil {
+		return nil, err
+	}
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		o: o, log: o.Logger, m: newInstruments(o.Metrics), h: newHooks(&o), now: o.Now,
+		o: o, log: o.Logger, m: newInstruments(o.Metrics), h: h, now: o.Now,
 		upgrader: newUpgrader(), ctx: ctx, cancel: cancel, tickMax: time.Second,
 		sessionPrefix: strconv.FormatInt(time.Now().UnixNano(), 36),
 		listeners:     make(map[net.Listener]struct{}),
@@ -60,7 +65,7 @@ func New(o Options) *Broker {
 		authing:       make(map[*conn][]closure),
 	}
 	b.r = newRouter(b)
-	return b
+	return b, nil
 }
 
 // Serve accepts STOMP connections on l until Shutdown, when it returns

@@ -108,7 +108,7 @@ func TestMetrics(t *testing.T) {
 // blocked write: Shutdown gives up at its context's deadline, closes the
 // socket and still leaves no goroutine behind (TestMain checks).
 func TestShutdownDeadline(t *testing.T) {
-	b := New(Options{Metrics: metrics.New(prometheus.NewRegistry()), WriteTimeout: time.Minute, MaxPendingBytes: 64 << 20})
+	b := anonymousBroker(Options{Metrics: metrics.New(prometheus.NewRegistry()), WriteTimeout: time.Minute, MaxPendingBytes: 64 << 20})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

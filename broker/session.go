@@ -81,27 +81,28 @@ func (c *conn) dispatch(f *stomp.Frame) error {
 	if h == nil {
 		return protocolErrorf("%s is not a frame a client sends", f.Command)
 	}
-	if err := c.refreshFrom(f); err != nil {
+	if err := c.authorizeCredential(f); err != nil {
 		return err
 	}
 	return h(c, f)
 }
 
-// refreshFrom has the SendAuthorizer verify the Authorization header of a
-// frame that its handler does not authorize (all but SEND and SUBSCRIBE),
-// and adopts the identity it returns: any frame carrying a fresh token of
-// the session's subject extends the session to that token's expiry. A frame
-// without one is left alone: the session's deadline and CloseSessions end
-// an expired or revoked session.
-func (c *conn) refreshFrom(f *stomp.Frame) error {
+// authorizeCredential asks the Authorizer about a frame that carries a
+// credential and that its handler does not authorize (all but CONNECT,
+// SEND and SUBSCRIBE), and adopts the identity it returns: any frame
+// carrying a fresh token of the session's subject extends the session to
+// that token's expiry. A frame without one is left alone: the session's
+// deadline and CloseSessions end an expired or revoked session.
+func (c *conn) authorizeCredential(f *stomp.Frame) error {
 	switch f.Command {
 	case stomp.SEND, stomp.SUBSCRIBE, stomp.CONNECT, stomp.STOMP:
 		return nil
 	}
-	if !f.Has("Authorization") && !f.Has("authorization") {
+	r := c.request(f)
+	if r.Credential == (Credential{}) {
 		return nil
 	}
-	return c.authorizeSend(f)
+	return c.authorize(r)
 }
 
 func (c *conn) onSecondConnect(f *stomp.Frame) error {
@@ -134,8 +135,8 @@ func article(key string) string {
 	return "a"
 }
 
-// adopt makes the identity an authorizer returned the session's own. It
-// must name the same subject.
+// adopt makes the identity a hook returned the session's own. It must name
+// the same subject.
 func (c *conn) adopt(id Identity) error {
 	if id.Subject != c.identity().Subject {
 		return forbiddenf("the Authorization header names another subject")

@@ -276,14 +276,14 @@ func TestSockJSSession(t *testing.T) {
 			}
 			return "alice", nil
 		},
-		connect: func(ci ConnectInfo) (Identity, error) {
+		connect: func(ci Request) (Identity, error) {
 			if ci.Transport != metrics.TransportWebSocket || ci.UpgradeSubject != "alice" {
 				return Identity{}, errors.New("wrong connect info")
 			}
 			return Identity{Subject: ci.UpgradeSubject}, nil
 		},
 	}
-	h := newHarness(t, Options{Upgrade: hooks, Connect: hooks})
+	h := newHarness(t, Options{Upgrade: hooks, Authorizer: hooks})
 	c, sc := connectSockJS(t, h.sockjsServer(t), "?ticket=t1")
 	if n := value(t, h.m.Connections.WithLabelValues(metrics.TransportWebSocket)); n != 1 {
 		t.Fatalf("%v websocket connections, want 1", n)
@@ -355,7 +355,7 @@ func TestSockJSRefusals(t *testing.T) {
 			return "", errors.New("no ticket")
 		}}}, false, "", http.StatusUnauthorized},
 		{"upgrade refused with a status", Options{Upgrade: &testHooks{upgrade: func(*http.Request) (string, error) {
-			return "", codedError{status: http.StatusTooManyRequests}
+			return "", &Error{Status: http.StatusTooManyRequests, Message: "denied by test"}
 		}}}, false, "", http.StatusTooManyRequests},
 		{"too many connections", Options{MaxConnections: 1}, true, "", http.StatusServiceUnavailable},
 	}

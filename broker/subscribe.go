@@ -9,8 +9,8 @@ import (
 // maxPrefetch bounds a prefetch-count header, as AMQP's 16-bit prefetch does.
 const maxPrefetch = 65535
 
-// onSubscribe handles SUBSCRIBE: it checks the frame, asks the
-// SubscribeAuthorizer, then attaches the subscription. A queue consumer
+// onSubscribe handles SUBSCRIBE: it checks the frame, asks the Authorizer,
+// then attaches the subscription. A queue consumer
 // takes messages only once handle has queued the RECEIPT and started it.
 func (c *conn) onSubscribe(f *stomp.Frame) error {
 	dest, err := require(f, "destination")
@@ -65,19 +65,21 @@ func (c *conn) subscriptionID(f *stomp.Frame, dest []byte) (string, error) {
 }
 
 // authorizeSubscribe resolves dest for the session's subject and asks the
-// SubscribeAuthorizer, adopting the identity it returns. Another user's
-// destination is refused even when the SubscribeAuthorizer allows it; it is
-// asked first, so that it sees and counts that refusal too.
+// Authorizer, adopting the identity it returns. Another user's destination
+// is refused even when the Authorizer allows it; it is asked first, so
+// that it sees and counts that refusal too.
 func (c *conn) authorizeSubscribe(f *stomp.Frame, dest []byte) (route, error) {
-	rt, err := subscribeRoute(dest, c.identity().Subject)
+	r := c.request(f)
+	rt, err := subscribeRoute(dest, r.Session.Subject)
 	if err != nil {
 		return route{}, err
 	}
-	id, err := c.b.h.subscribe.AuthorizeSubscribe(c.ctx, c.identity(), f)
+	r.Destination, r.Owner = rt.key, rt.owner(r.Session.Subject)
+	id, err := c.b.h.authorizer.Authorize(c.ctx, r)
 	if err != nil {
 		return route{}, hookFailure(err, CodeForbidden)
 	}
-	if !rt.ownedBy(id.Subject) {
+	if rt.owner(id.Subject) == OwnerOther {
 		return route{}, forbiddenf("cannot subscribe to another user's destination %q", dest)
 	}
 	return rt, c.adopt(id)

@@ -14,7 +14,7 @@ import (
 // last run stops a timer that does not exist yet, and serve must not start
 // one that nothing would ever stop.
 func TestTimerNotStartedAfterSessionEnded(t *testing.T) {
-	b := New(Options{})
+	b := anonymousBroker(Options{})
 	b.tickMax = 5 * time.Millisecond
 	srv, cli := net.Pipe()
 	defer cli.Close()
@@ -44,7 +44,7 @@ func TestTimerNotStartedAfterSessionEnded(t *testing.T) {
 // broker shuts down when the test ends.
 func pipeSession(t *testing.T, o Options) (*conn, *client) {
 	t.Helper()
-	b := New(o)
+	b := anonymousBroker(o)
 	srv, cli := net.Pipe()
 	c := b.newConn(&tcpTransport{nc: srv}, transportTCP, "127.0.0.1:1", "")
 	if !b.track(c) {
@@ -107,10 +107,10 @@ func TestTimerCutsSilentClient(t *testing.T) {
 func TestTimerEndsExpiredSession(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		expires := time.Now().Add(90 * time.Second)
-		hooks := &testHooks{connect: func(ConnectInfo) (Identity, error) {
+		hooks := &testHooks{connect: func(Request) (Identity, error) {
 			return Identity{Subject: "alice", Expires: expires}, nil
 		}}
-		c, cl := pipeSession(t, Options{Connect: hooks})
+		c, cl := pipeSession(t, Options{Authorizer: hooks})
 		cl.write(frame("CONNECT", "", "accept-version:1.2"))
 		cl.expect("CONNECTED")
 		time.Sleep(time.Until(expires) - time.Nanosecond)

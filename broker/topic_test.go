@@ -14,7 +14,7 @@ import (
 // topicWith returns a broker whose topic /topic/t has n subscribers, which
 // are not connected to anything: only routing is exercised.
 func topicWith(n int) *Broker {
-	b := New(Options{})
+	b := anonymousBroker(Options{})
 	for range n {
 		b.r.subscribe(&subscription{kind: kindTopic, key: "/topic/t"})
 	}

@@ -112,8 +112,12 @@ func (b *Broker) checkOrigin(r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
 	u, err := url.Parse(origin)
-	return err == nil && u.Scheme == (TrustedProxies{}).Scheme(r) && strings.EqualFold(u.Host, r.Host)
+	return err == nil && u.Scheme == scheme && strings.EqualFold(u.Host, r.Host)
 }
 
 // wsTransport is STOMP over WebSocket: one frame per message out; in, the

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/stompd/stompd/stomp"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
 
@@ -55,14 +57,14 @@ func (c *wsClient) send(parts ...string) {
 func TestWebSocketSession(t *testing.T) {
 	hooks := &testHooks{
 		upgrade: func(*http.Request) (string, error) { return "alice", nil },
-		connect: func(ci ConnectInfo) (Identity, error) {
+		connect: func(ci Request) (Identity, error) {
 			if ci.Transport != "websocket" || ci.UpgradeSubject != "alice" {
 				return Identity{}, errors.New("wrong connect info")
 			}
 			return Identity{Subject: ci.UpgradeSubject}, nil
 		},
 	}
-	h := newHarness(t, Options{Upgrade: hooks, Connect: hooks})
+	h := newHarness(t, Options{Upgrade: hooks, Authorizer: hooks})
 	c, resp, err := dialWS(t, h.wsServer(t), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +155,7 @@ func TestWebSocketMessageLengths(t *testing.T) {
 // TestWebSocketLimits checks that an oversized frame gets the same ERROR
 // as over TCP, whatever the size of the message carrying it.
 func TestWebSocketLimits(t *testing.T) {
-	h := newHarness(t, Options{MaxBodySize: 1 << 10})
+	h := newHarness(t, Options{Limits: stomp.Limits{MaxBodySize: 1 << 10}})
 	c, _, err := dialWS(t, h.wsServer(t), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +196,7 @@ func TestWebSocketRefusals(t *testing.T) {
 			return "", errors.New("no ticket")
 		}}}, "", http.StatusUnauthorized},
 		{"upgrade refused with a status", Options{Upgrade: &testHooks{upgrade: func(*http.Request) (string, error) {
-			return "", codedError{status: http.StatusTooManyRequests}
+			return "", &Error{Status: http.StatusTooManyRequests, Message: "denied by test"}
 		}}}, "", http.StatusTooManyRequests},
 	}
 	for _, tt := range tests {
@@ -362,4 +364,36 @@ func handshake(name, value string) http.Header {
 		}
 	}
 	return h
+}
+
+// TestWebSocketClientAddress checks that the per-address limit and the
+// connection log of WebSocket clients use Options.ClientAddress: two
+// clients behind one proxy have a slot each.
+func TestWebSocketClientAddress(t *testing.T) {
+	var logs stomptest.Logs
+	h := newHarness(t, Options{
+		MaxConnectionsPerAddr: 1,
+		ClientAddress:         func(r *http.Request) string { return r.Header.Get("X-Forwarded-For") },
+		Logger:                logs.Logger(slog.LevelInfo),
+	})
+	url := h.wsServer(t)
+	from := func(client string) http.Header { return http.Header{"X-Forwarded-For": {client}} }
+	a, _, err := dialWS(t, url, from("198.51.100.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.send(frame("CONNECT", "", "accept-version:1.2"))
+	a.expect("CONNECTED")
+	if _, resp, err := dialWS(t, url, from("198.51.100.1")); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second connection of 198.51.100.1: got %v, want 429", err)
+	}
+	if _, _, err := dialWS(t, url, from("198.51.100.2")); err != nil {
+		t.Fatalf("first connection of 198.51.100.2: %v", err)
+	}
+	waitFor(t, "both open lines", func() bool { return strings.Count(logs.String(), "connection open") == 2 })
+	for _, want := range []string{"remote=198.51.100.1", "remote=198.51.100.2"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
 }

@@ -27,3 +27,19 @@ func (s *Store) PutKey(name string, b []byte) error {
 		return tx.Bucket(bKeys).Put([]byte(name), b)
 	})
 }
+
+// LoadOrStoreKey returns a copy of the blob stored under name, first
+// storing fresh there when there is none (or an empty one), in one
+// transaction: of two callers racing, both get the blob stored first.
+func (s *Store) LoadOrStoreKey(name string, fresh []byte) (b []byte, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		keys := tx.Bucket(bKeys)
+		if v := keys.Get([]byte(name)); len(v) > 0 {
+			b = bytes.Clone(v)
+			return nil
+		}
+		b = bytes.Clone(fresh)
+		return keys.Put([]byte(name), b)
+	})
+	return b, err
+}

@@ -33,11 +33,16 @@ func startBroker(t *testing.T) server {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first, runs last
 
 	logs := new(stomptest.Logs)
-	b := broker.New(broker.Options{
+	b, err := broker.New(broker.Options{
 		Logger: logs.Logger(slog.LevelDebug),
+		// The clients log in as whoever their login header names.
+		AllowAnonymous: true,
 		// Node's ws client sends no Origin header.
 		CheckOrigin: func(*http.Request) bool { return true },
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tcpL := listen(t)
 	httpL := listen(t)
 	mux := http.NewServeMux()

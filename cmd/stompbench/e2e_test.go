@@ -33,10 +33,14 @@ type server struct {
 func startServer(t *testing.T, o broker.Options, auth *fakeAuth) server {
 	t.Helper()
 	o.CheckOrigin = func(*http.Request) bool { return true }
+	o.AllowAnonymous = auth == nil
 	if auth != nil {
-		o.Upgrade, o.Connect, o.Send = auth, auth, auth
+		o.Upgrade, o.Authorizer = auth, auth
 	}
-	b := broker.New(o)
+	b, err := broker.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +160,7 @@ func TestEndToEndTable(t *testing.T) {
 // A broker that refuses the run's frames makes the run fail: reported
 // INVALID with the server's error, exit 1.
 func TestEndToEndFailure(t *testing.T) {
-	srv := startServer(t, broker.Options{MaxBodySize: 100}, nil)
+	srv := startServer(t, broker.Options{Limits: stomp.Limits{MaxBodySize: 100}}, nil)
 	r, code, _ := runJSON(t, "-tcp", srv.tcp, "-size", "128", "-count", "50", "-drain", "100ms")
 	if code != exitFailed || r.Valid {
 		t.Fatalf("exit %d, valid %v", code, r.Valid)
@@ -277,24 +281,25 @@ func (a *fakeAuth) AuthenticateUpgrade(r *http.Request) (string, error) {
 	return a.email, nil
 }
 
-func (a *fakeAuth) AuthenticateConnect(_ context.Context, c broker.ConnectInfo) (broker.Identity, error) {
-	if c.Frame.Value("Authorization") != "Bearer "+a.token {
+// Authorize accepts a CONNECT with the token (over WebSocket, of the
+// ticket's user), and checks and counts the token on any later frame that
+// carries one.
+func (a *fakeAuth) Authorize(_ context.Context, r broker.Request) (broker.Identity, error) {
+	token := broker.Credential{Value: "Bearer " + a.token, Authorization: true}
+	switch {
+	case r.Action == broker.ActionConnect && r.Credential != token:
 		return broker.Identity{}, errors.New("no valid token")
-	}
-	if c.Transport == "websocket" && c.UpgradeSubject != a.email {
+	case r.Action == broker.ActionConnect && r.Transport == "websocket" && r.UpgradeSubject != a.email:
 		return broker.Identity{}, errors.New("ticket and token disagree")
+	case r.Action == broker.ActionConnect:
+		return broker.Identity{Subject: a.email}, nil
+	case r.Action == broker.ActionSubscribe || r.Credential == broker.Credential{}:
+		return r.Session, nil
+	case r.Credential != token:
+		return r.Session, errors.New("bad token on SEND")
 	}
-	return broker.Identity{Subject: a.email}, nil
-}
-
-func (a *fakeAuth) AuthorizeSend(_ context.Context, id broker.Identity, f *stomp.Frame) (broker.Identity, error) {
-	if v, ok := f.Get("Authorization"); ok {
-		if string(v) != "Bearer "+a.token {
-			return id, errors.New("bad token on SEND")
-		}
-		a.authorizedSends.Add(1)
-	}
-	return id, nil
+	a.authorizedSends.Add(1)
+	return r.Session, nil
 }
 
 // Cancelling the run (as SIGINT does) stops publishing, lets what was sent

@@ -21,29 +21,22 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	if c.origins.AllowsAny() {
+	if c.Auth.Origins.AllowsAny() {
 		log.Warn("allowed-origins is *: any web page may open WebSockets and call /auth with its users' cookies")
 	}
 	if c.proxies.TrustsAny() {
 		log.Warn("trusted-proxies holds every address: any client may choose the address it is throttled and counted under")
 	}
-	if c.Demo && c.AccessTTL > demoAccessTTL {
-		c.AccessTTL = demoAccessTTL
+	o := c.Auth
+	if c.Demo && o.AccessTTL > demoAccessTTL {
+		o.AccessTTL = demoAccessTTL
 	}
-	rules, err := loadRules(c.ConfigFile)
-	if err != nil {
+	if o.Rules, err = loadRules(c.ConfigFile); err != nil {
 		return nil, err
 	}
-	as := authStore{store}
-	svc, err := auth.New(auth.Options{
-		Keys: keys, Users: as, Refresh: as, Revoker: as, Denials: as,
-		Issuer: c.Issuer, Audience: c.Audience,
-		MaxTicketsPerLogin: c.MaxTicketsPerLogin, MaxTicketsPerUser: c.MaxTicketsPerUser,
-		AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL, TicketTTL: c.TicketTTL,
-		Rules: rules, Origins: c.origins, Scheme: c.proxies.Scheme, Upgrade: c.upgrade, ClientAddress: c.proxies.ClientAddress,
-		OnLogout: onLogout, Metrics: m, Logger: log,
-	})
-	return svc, err
+	o.Keys, o.Store = keys, authStore{store}
+	o.OnLogout, o.Metrics, o.Logger = onLogout, m, log
+	return auth.New(o)
 }
 
 // loadKeys picks the token keys: verify-only from a public key or JWKS

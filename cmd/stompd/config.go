@@ -14,12 +14,15 @@ import (
 	"time"
 
 	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/auth/edge"
 	"github.com/stompd/stompd/broker"
+	"github.com/stompd/stompd/stomp"
 )
 
-// config is every setting of the server. Each field is a flag, an
-// environment variable and a key of the config file, with precedence
-// flag > environment > file > default.
+// config is every setting of the server. Each is a flag, an environment
+// variable and a key of the config file, with precedence flag >
+// environment > file > default. The settings of the broker and of auth are
+// bound straight into their options.
 type config struct {
 	sharedSettings
 	HTTPAddr       string
@@ -32,52 +35,28 @@ type config struct {
 	TLSKey         string
 	PprofAddr      string
 	TrustedProxies string
-	// What check parsed: the proxies, origins, upgrade strategies and
-	// log level.
-	proxies  broker.TrustedProxies
-	origins  *auth.Origins
-	upgrade  auth.UpgradeStrategy
-	logLevel slog.Level
+	UpgradeAuth    string
+	HS256File      string
+	PublicKeyFile  string
+	JWKSFile       string
 
 	HTTPReadTimeout  time.Duration
 	HTTPWriteTimeout time.Duration
 	HTTPIdleTimeout  time.Duration
+	HeaderTimeout    time.Duration
+	SweepInterval    time.Duration
+	ShutdownGrace    time.Duration
 
-	AccessTTL      time.Duration
-	RefreshTTL     time.Duration
-	TicketTTL      time.Duration
-	Issuer         string
-	Audience       string
-	HS256File      string
-	PublicKeyFile  string
-	JWKSFile       string
-	UpgradeAuth    string
-	SweepInterval  time.Duration
-	ShutdownGrace  time.Duration
-	HeaderTimeout  time.Duration
-	ConnectTimeout time.Duration
+	// Broker and Auth hold their settings; check adds what it parsed
+	// (the proxies' client address and scheme, the origins, the upgrade
+	// strategies), and the server what no setting gives (hooks, stores,
+	// the logger and metrics).
+	Broker broker.Options
+	Auth   auth.Options
 
-	MaxBodySize           int
-	MaxFrameBeforeConnect int
-	MaxHeaders            int
-	MaxHeaderLine         int
-	MaxSubscriptions      int
-	MaxUnacked            int
-	MaxPendingBytes       int
-	WriteTimeout          time.Duration
-	HeartBeat             time.Duration
-	MinHeartBeat          time.Duration
-	MaxQueueLength        int
-	MaxQueueBytes         int
-	MaxQueuedBytes        int
-	MaxDestinations       int
-	MaxTransactions       int
-	MaxTransactionFrames  int
-	MaxTransactionBytes   int
-	MaxConnections        int
-	MaxConnectionsPerAddr int
-	MaxTicketsPerLogin    int
-	MaxTicketsPerUser     int
+	// What check parsed besides: the proxies and the log level.
+	proxies  edge.TrustedProxies
+	logLevel slog.Level
 }
 
 // sharedSettings are the settings the user commands read as the server
@@ -135,11 +114,11 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.PprofAddr, "pprof", "", "serve net/http/pprof on this separate address; empty disables it")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDR ranges (127.0.0.1/32,10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for login throttling, per-address connection limits and logs; empty trusts none")
 
-	fs.DurationVar(&c.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
-	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", 336*time.Hour, "refresh token lifetime")
-	fs.DurationVar(&c.TicketTTL, "ticket-ttl", 30*time.Second, "WebSocket upgrade ticket lifetime (never beyond its access token)")
-	fs.StringVar(&c.Issuer, "issuer", "stompd", "iss claim issued and required")
-	fs.StringVar(&c.Audience, "audience", "stompd", "aud claim issued and required")
+	fs.DurationVar(&c.Auth.AccessTTL, "access-ttl", auth.DefaultAccessTTL, "access token lifetime")
+	fs.DurationVar(&c.Auth.RefreshTTL, "refresh-ttl", auth.DefaultRefreshTTL, "refresh token lifetime")
+	fs.DurationVar(&c.Auth.TicketTTL, "ticket-ttl", auth.DefaultTicketTTL, "WebSocket upgrade ticket lifetime (never beyond its access token)")
+	fs.StringVar(&c.Auth.Issuer, "issuer", auth.DefaultIssuer, "iss claim issued and required")
+	fs.StringVar(&c.Auth.Audience, "audience", auth.DefaultAudience, "aud claim issued and required")
 	fs.StringVar(&c.HS256File, "jwt-hs256-secret-file", "", "sign and verify access tokens with HS256 and the secret in this file instead of Ed25519")
 	fs.StringVar(&c.PublicKeyFile, "jwt-public-key", "", "verify-only: accept access tokens signed by this PEM public key; login and refresh are disabled")
 	fs.StringVar(&c.JWKSFile, "jwks-file", "", "verify-only: accept access tokens signed by the keys in this JWKS file; login and refresh are disabled")
@@ -152,31 +131,35 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", 30*time.Second, "time allowed to read a whole HTTP request, body included; WebSocket connections are not bound by it")
 	fs.DurationVar(&c.HTTPWriteTimeout, "http-write-timeout", time.Minute, "time allowed from the end of an HTTP request's headers to the end of its answer; WebSocket connections are not bound by it")
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP keep-alive connection is kept open")
-	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "time from accept or upgrade to CONNECT")
-
-	fs.IntVar(&c.MaxBodySize, "max-body-size", 1<<20, "largest frame body in bytes")
-	fs.IntVar(&c.MaxFrameBeforeConnect, "max-frame-before-connect", 16<<10, "largest frame in bytes before CONNECT succeeds")
-	fs.IntVar(&c.MaxHeaders, "max-headers", 64, "most headers in one frame")
-	fs.IntVar(&c.MaxHeaderLine, "max-header-line", 8<<10, "longest header line in bytes")
-	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 1000, "most subscriptions per connection")
-	fs.IntVar(&c.MaxUnacked, "max-unacked", 1000, "most unacknowledged messages per subscription without prefetch-count")
-	fs.IntVar(&c.MaxPendingBytes, "max-pending-bytes", 4<<20, "outbound bytes a connection may have pending before it is cut as a slow consumer")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "write deadline per batch of frames")
-	fs.DurationVar(&c.HeartBeat, "heart-beat", 10*time.Second, "heart-beat interval the server offers")
-	fs.DurationVar(&c.MinHeartBeat, "min-heart-beat", time.Second, "shortest heart-beat interval the server accepts")
-	fs.IntVar(&c.MaxQueueLength, "max-queue-length", 100000, "messages buffered per queue")
-	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", 64<<20, "memory in bytes a queue's buffered messages may take")
-	fs.IntVar(&c.MaxQueuedBytes, "max-queued-bytes", 1<<30, "memory in bytes all queues and their buffered messages may take together")
-	fs.IntVar(&c.MaxDestinations, "max-destinations", 100000, "most topics, queues and user destinations at once; a SEND or SUBSCRIBE that would create one more is refused")
-	fs.IntVar(&c.MaxTransactions, "max-transactions", 16, "open transactions per connection")
-	fs.IntVar(&c.MaxTransactionFrames, "max-transaction-frames", 1000, "SEND, ACK and NACK frames per transaction")
-	fs.IntVar(&c.MaxTransactionBytes, "max-transaction-bytes", 4<<20, "bytes a connection's open transactions may hold until COMMIT")
-	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most open connections; 0 is unlimited")
-	fs.IntVar(&c.MaxConnectionsPerAddr, "max-connections-per-addr", 0, "most open connections per client address; 0 is unlimited")
-	fs.IntVar(&c.MaxTicketsPerLogin, "max-tickets-per-login", auth.DefaultMaxTicketsPerLogin, "most unused WebSocket tickets one login may hold; past it /auth/ticket answers 429 until one is used or expires")
-	fs.IntVar(&c.MaxTicketsPerUser, "max-tickets-per-user", auth.DefaultMaxTicketsPerUser, "most unused WebSocket tickets one user may hold across all its logins; past it /auth/ticket answers 429 until one is used or expires")
+	fs.IntVar(&c.Auth.MaxTicketsPerLogin, "max-tickets-per-login", auth.DefaultMaxTicketsPerLogin, "most unused WebSocket tickets one login may hold; past it /auth/ticket answers 429 until one is used or expires")
+	fs.IntVar(&c.Auth.MaxTicketsPerUser, "max-tickets-per-user", auth.DefaultMaxTicketsPerUser, "most unused WebSocket tickets one user may hold across all its logins; past it /auth/ticket answers 429 until one is used or expires")
+	declareBrokerSettings(fs, &c.Broker)
 	fs.Usage = func() { usage(fs) }
 	return fs
+}
+
+// declareBrokerSettings declares the broker's settings on fs, writing into o.
+func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
+	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", broker.DefaultConnectTimeout, "time from accept or upgrade to CONNECT")
+	fs.IntVar(&o.MaxBodySize, "max-body-size", stomp.DefaultMaxBodySize, "largest frame body in bytes")
+	fs.IntVar(&o.MaxFrameSize, "max-frame-before-connect", broker.DefaultMaxFrameSizeBeforeConnect, "largest frame in bytes before CONNECT succeeds")
+	fs.IntVar(&o.MaxHeaders, "max-headers", stomp.DefaultMaxHeaders, "most headers in one frame")
+	fs.IntVar(&o.MaxHeaderLine, "max-header-line", stomp.DefaultMaxHeaderLine, "longest header line in bytes")
+	fs.IntVar(&o.MaxSubscriptions, "max-subscriptions", broker.DefaultMaxSubscriptions, "most subscriptions per connection")
+	fs.IntVar(&o.MaxUnacked, "max-unacked", broker.DefaultMaxUnacked, "most unacknowledged messages per subscription without prefetch-count")
+	fs.IntVar(&o.MaxPendingBytes, "max-pending-bytes", broker.DefaultMaxPendingBytes, "outbound bytes a connection may have pending before it is cut as a slow consumer")
+	fs.DurationVar(&o.WriteTimeout, "write-timeout", broker.DefaultWriteTimeout, "write deadline per batch of frames")
+	fs.DurationVar(&o.HeartBeat, "heart-beat", broker.DefaultHeartBeat, "heart-beat interval the server offers")
+	fs.DurationVar(&o.MinHeartBeat, "min-heart-beat", broker.DefaultMinHeartBeat, "shortest heart-beat interval the server accepts")
+	fs.IntVar(&o.MaxQueueLength, "max-queue-length", broker.DefaultMaxQueueLength, "messages buffered per queue")
+	fs.IntVar(&o.MaxQueueBytes, "max-queue-bytes", broker.DefaultMaxQueueBytes, "memory in bytes a queue's buffered messages may take")
+	fs.IntVar(&o.MaxQueuedBytes, "max-queued-bytes", broker.DefaultMaxQueuedBytes, "memory in bytes all queues and their buffered messages may take together")
+	fs.IntVar(&o.MaxDestinations, "max-destinations", broker.DefaultMaxDestinations, "most topics, queues and user destinations at once; a SEND or SUBSCRIBE that would create one more is refused")
+	fs.IntVar(&o.MaxTransactions, "max-transactions", broker.DefaultMaxTransactions, "open transactions per connection")
+	fs.IntVar(&o.MaxTransactionFrames, "max-transaction-frames", broker.DefaultMaxTransactionFrames, "SEND, ACK and NACK frames per transaction")
+	fs.IntVar(&o.MaxTransactionBytes, "max-transaction-bytes", broker.DefaultMaxTransactionBytes, "bytes a connection's open transactions may hold until COMMIT")
+	fs.IntVar(&o.MaxConnections, "max-connections", 0, "most open connections; 0 is unlimited")
+	fs.IntVar(&o.MaxConnectionsPerAddr, "max-connections-per-addr", 0, "most open connections per client address; 0 is unlimited")
 }
 
 // parseConfig reads the settings from args, the environment and the config
@@ -240,13 +223,14 @@ func (c *config) checkAddresses() error {
 }
 
 func (c *config) checkDurations() error {
+	b := &c.Broker
 	for name, d := range map[string]time.Duration{
-		"access-ttl": c.AccessTTL, "refresh-ttl": c.RefreshTTL, "ticket-ttl": c.TicketTTL,
+		"access-ttl": c.Auth.AccessTTL, "refresh-ttl": c.Auth.RefreshTTL, "ticket-ttl": c.Auth.TicketTTL,
 		"sweep-interval": c.SweepInterval, "shutdown-grace": c.ShutdownGrace,
 		"http-header-timeout": c.HeaderTimeout, "http-read-timeout": c.HTTPReadTimeout,
 		"http-write-timeout": c.HTTPWriteTimeout, "http-idle-timeout": c.HTTPIdleTimeout,
-		"connect-timeout": c.ConnectTimeout, "write-timeout": c.WriteTimeout,
-		"heart-beat": c.HeartBeat, "min-heart-beat": c.MinHeartBeat,
+		"connect-timeout": b.ConnectTimeout, "write-timeout": b.WriteTimeout,
+		"heart-beat": b.HeartBeat, "min-heart-beat": b.MinHeartBeat,
 	} {
 		if d <= 0 {
 			return valueError{"--" + name, d.String(), "want a positive duration, such as 15m, 336h or 30s"}
@@ -256,21 +240,22 @@ func (c *config) checkDurations() error {
 }
 
 func (c *config) checkNumbers() error {
+	b := &c.Broker
 	err := positive(map[string]int{
-		"max-body-size": c.MaxBodySize, "max-frame-before-connect": c.MaxFrameBeforeConnect,
-		"max-headers": c.MaxHeaders, "max-header-line": c.MaxHeaderLine,
-		"max-subscriptions": c.MaxSubscriptions, "max-unacked": c.MaxUnacked,
-		"max-pending-bytes": c.MaxPendingBytes, "max-queue-length": c.MaxQueueLength,
-		"max-queue-bytes": c.MaxQueueBytes, "max-queued-bytes": c.MaxQueuedBytes,
-		"max-destinations": c.MaxDestinations,
-		"max-transactions": c.MaxTransactions, "max-transaction-frames": c.MaxTransactionFrames,
-		"max-transaction-bytes": c.MaxTransactionBytes, "max-tickets-per-login": c.MaxTicketsPerLogin,
-		"max-tickets-per-user": c.MaxTicketsPerUser,
+		"max-body-size": b.MaxBodySize, "max-frame-before-connect": b.MaxFrameSize,
+		"max-headers": b.MaxHeaders, "max-header-line": b.MaxHeaderLine,
+		"max-subscriptions": b.MaxSubscriptions, "max-unacked": b.MaxUnacked,
+		"max-pending-bytes": b.MaxPendingBytes, "max-queue-length": b.MaxQueueLength,
+		"max-queue-bytes": b.MaxQueueBytes, "max-queued-bytes": b.MaxQueuedBytes,
+		"max-destinations": b.MaxDestinations,
+		"max-transactions": b.MaxTransactions, "max-transaction-frames": b.MaxTransactionFrames,
+		"max-transaction-bytes": b.MaxTransactionBytes, "max-tickets-per-login": c.Auth.MaxTicketsPerLogin,
+		"max-tickets-per-user": c.Auth.MaxTicketsPerUser,
 	})
 	if err != nil {
 		return err
 	}
-	for name, n := range map[string]int{"max-connections": c.MaxConnections, "max-connections-per-addr": c.MaxConnectionsPerAddr} {
+	for name, n := range map[string]int{"max-connections": b.MaxConnections, "max-connections-per-addr": b.MaxConnectionsPerAddr} {
 		if n < 0 {
 			return valueError{"--" + name, strconv.Itoa(n), "want 0 (unlimited) or more"}
 		}
@@ -289,15 +274,18 @@ func positive(settings map[string]int) error {
 	return nil
 }
 
-// checkAccess parses the settings of who may connect and how.
+// checkAccess parses the settings of who may connect and how, into the
+// options that use them.
 func (c *config) checkAccess() (err error) {
-	if c.proxies, err = broker.ParseTrustedProxies(splitList(c.TrustedProxies)); err != nil {
+	if c.proxies, err = edge.ParseTrustedProxies(splitList(c.TrustedProxies)); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	if c.origins, err = auth.ParseOrigins(splitList(c.AllowedOrigins)); err != nil {
+	c.Broker.ClientAddress = c.proxies.ClientAddress
+	c.Auth.ClientAddress, c.Auth.Scheme = c.proxies.ClientAddress, c.proxies.Scheme
+	if c.Auth.Origins, err = edge.ParseOrigins(splitList(c.AllowedOrigins)); err != nil {
 		return fmt.Errorf("--allowed-origins: %w", err)
 	}
-	if c.upgrade, err = auth.ParseUpgradeStrategies(c.UpgradeAuth); err != nil {
+	if c.Auth.Upgrade, err = auth.ParseUpgradeStrategies(c.UpgradeAuth); err != nil {
 		return fmt.Errorf("--upgrade-auth: %w", err)
 	}
 	return nil

@@ -34,11 +34,11 @@ func TestConfigDefaults(t *testing.T) {
 	if c.HTTPAddr != "127.0.0.1:8080" || c.STOMPAddr != "127.0.0.1:61613" || c.DataDir != "./data" {
 		t.Errorf("listeners and data dir: got %q %q %q", c.HTTPAddr, c.STOMPAddr, c.DataDir)
 	}
-	if c.AccessTTL != 15*time.Minute || c.RefreshTTL != 336*time.Hour || c.TicketTTL != 30*time.Second {
-		t.Errorf("lifetimes: got %v %v %v", c.AccessTTL, c.RefreshTTL, c.TicketTTL)
+	if c.Auth.AccessTTL != 15*time.Minute || c.Auth.RefreshTTL != 336*time.Hour || c.Auth.TicketTTL != 30*time.Second {
+		t.Errorf("lifetimes: got %v %v %v", c.Auth.AccessTTL, c.Auth.RefreshTTL, c.Auth.TicketTTL)
 	}
-	if c.MaxBodySize != 1<<20 || c.MaxPendingBytes != 4<<20 || c.MaxFrameBeforeConnect != 16<<10 {
-		t.Errorf("limits: got %d %d %d", c.MaxBodySize, c.MaxPendingBytes, c.MaxFrameBeforeConnect)
+	if c.Broker.MaxBodySize != 1<<20 || c.Broker.MaxPendingBytes != 4<<20 || c.Broker.MaxFrameSize != 16<<10 {
+		t.Errorf("limits: got %d %d %d", c.Broker.MaxBodySize, c.Broker.MaxPendingBytes, c.Broker.MaxFrameSize)
 	}
 }
 
@@ -63,16 +63,16 @@ max-headers = 32
 		name      string
 		got, want time.Duration
 	}{
-		{"file beats default", c.AccessTTL, time.Minute},
-		{"environment beats file", c.RefreshTTL, 3 * time.Hour},
-		{"flag beats environment", c.TicketTTL, 5 * time.Second},
+		{"file beats default", c.Auth.AccessTTL, time.Minute},
+		{"environment beats file", c.Auth.RefreshTTL, 3 * time.Hour},
+		{"flag beats environment", c.Auth.TicketTTL, 5 * time.Second},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
 		}
 	}
-	if c.AllowedOrigins != "https://a.example,https://b.example" || c.MaxHeaders != 32 {
-		t.Errorf("list and number from the file: got %q %d", c.AllowedOrigins, c.MaxHeaders)
+	if c.AllowedOrigins != "https://a.example,https://b.example" || c.Broker.MaxHeaders != 32 {
+		t.Errorf("list and number from the file: got %q %d", c.AllowedOrigins, c.Broker.MaxHeaders)
 	}
 	r := httptest.NewRequest("POST", "/auth/login", nil)
 	r.RemoteAddr, r.Header["X-Forwarded-For"] = "192.0.2.1:4711", []string{"198.51.100.1"}
@@ -87,8 +87,8 @@ func TestConfigFromEnvironmentNamesTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Issuer != "from-file" {
-		t.Errorf("issuer: got %q", c.Issuer)
+	if c.Auth.Issuer != "from-file" {
+		t.Errorf("issuer: got %q", c.Auth.Issuer)
 	}
 }
 

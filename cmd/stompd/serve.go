@@ -81,7 +81,9 @@ func (s *server) build() error {
 		return err
 	}
 	s.auth = svc
-	s.broker = broker.New(brokerOptions(c, s, s.log))
+	if s.broker, err = broker.New(s.brokerOptions()); err != nil {
+		return err
+	}
 	if c.Demo {
 		if err := addDemoUsers(s.store, s.log); err != nil {
 			return err
@@ -100,38 +102,19 @@ func (s *server) build() error {
 
 // logout closes the live STOMP sessions of a login that ended.
 func (s *server) logout(sid string) {
-	n := s.broker.CloseSessions(func(id broker.Identity) bool { return id.SessionID == sid }, auth.CodeSessionRevoked, "session revoked")
+	n := s.broker.CloseSessions(func(id broker.Identity) bool { return id.SessionID == sid }, broker.CodeSessionRevoked, "session revoked")
 	s.log.Info("login ended", "sessions_closed", n)
 }
 
-func brokerOptions(c *config, s *server, log *slog.Logger) broker.Options {
+// brokerOptions are the broker's settings with what no setting gives: the
+// logger, the metrics, and the auth service behind its hooks.
+func (s *server) brokerOptions() broker.Options {
+	o := s.cfg.Broker
 	hooks := brokerAuth{s.auth}
-	return broker.Options{
-		Logger: log, Metrics: s.metrics,
-		Upgrade: s.auth, Connect: hooks, Send: hooks, Subscribe: hooks,
-		CheckOrigin:               s.auth.CheckOrigin,
-		ClientAddress:             c.proxies.ClientAddress,
-		MaxBodySize:               c.MaxBodySize,
-		MaxFrameSizeBeforeConnect: c.MaxFrameBeforeConnect,
-		MaxHeaders:                c.MaxHeaders,
-		MaxHeaderLine:             c.MaxHeaderLine,
-		ConnectTimeout:            c.ConnectTimeout,
-		MaxSubscriptions:          c.MaxSubscriptions,
-		MaxUnacked:                c.MaxUnacked,
-		MaxPendingBytes:           c.MaxPendingBytes,
-		WriteTimeout:              c.WriteTimeout,
-		HeartBeat:                 c.HeartBeat,
-		MinHeartBeat:              c.MinHeartBeat,
-		MaxQueueLength:            c.MaxQueueLength,
-		MaxQueueBytes:             c.MaxQueueBytes,
-		MaxQueuedBytes:            c.MaxQueuedBytes,
-		MaxDestinations:           c.MaxDestinations,
-		MaxTransactions:           c.MaxTransactions,
-		MaxTransactionFrames:      c.MaxTransactionFrames,
-		MaxTransactionBytes:       c.MaxTransactionBytes,
-		MaxConnections:            c.MaxConnections,
-		MaxConnectionsPerAddr:     c.MaxConnectionsPerAddr,
-	}
+	o.Logger, o.Metrics = s.log, s.metrics
+	o.Upgrade, o.Authorizer, o.Refresher = hooks, hooks, hooks
+	o.CheckOrigin = s.auth.CheckOrigin
+	return o
 }
 
 // routes is the HTTP API: /auth/*, the JWKS, /ws (WebSocket and SockJS),

@@ -8,8 +8,8 @@ import (
 	"github.com/stompd/stompd/persist"
 )
 
-// authStore adapts the bbolt store to the storage interfaces auth consumes:
-// it converts records and maps persist's errors to auth's.
+// authStore adapts the bbolt store to auth.Store: it converts records and
+// maps persist's errors to auth's.
 type authStore struct {
 	*persist.Store
 }
@@ -77,9 +77,4 @@ func authRefresh(t persist.RefreshToken) auth.RefreshToken {
 
 func (s authStore) RevokeFamily(family string) error {
 	return mapStoreError(s.Store.RevokeFamily(family), auth.ErrRefreshNotFound)
-}
-
-func (s authStore) Key(name string) ([]byte, error) {
-	b, err := s.Store.Key(name)
-	return b, mapStoreError(err, auth.ErrKeyNotFound)
 }

@@ -157,6 +157,61 @@ func TestUpgradeOverTheConnectionLimitIsJSON(t *testing.T) {
 	request(t, "GET", ts.url+"/ws?ticket="+ts.ticket(t, tok.Access), upgradeHeader()).check(t, "over the connection limit", http.StatusServiceUnavailable)
 }
 
+// TestWebSocketUpgradeEndToEnd checks the stages of a WebSocket login in
+// order: the origin (403), then the ticket (401), then the CONNECT's token,
+// whose subject must be the ticket's, answered with CONNECTED or an ERROR
+// carrying auth's code and message.
+func TestWebSocketUpgradeEndToEnd(t *testing.T) {
+	ts := startServer(t, "--allowed-origins", "https://app.example.com:3000")
+	ada := ts.login(t, "ada").Access
+	bob := ts.login(t, "bob").Access
+	tests := []struct {
+		name   string
+		ticket string
+		origin string
+		token  string
+		status int    // of the upgrade; 101 when it succeeds
+		reply  string // the command and the code/message headers of the answer to CONNECT
+	}{
+		{"ticket and token of ada", ts.ticket(t, ada), "", ada, 101, "CONNECTED"},
+		{"allowed origin", ts.ticket(t, ada), "https://app.example.com:3000", ada, 101, "CONNECTED"},
+		{"token of another subject", ts.ticket(t, ada), "", bob, 101, "ERROR code:unauthorized message:the access token's subject is not the ticket's"},
+		{"foreign origin keeps the ticket", ts.ticket(t, ada), "https://evil.example", ada, 403, ""},
+		{"bad ticket", "nope", "", ada, 401, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			p, status := dialWS(t, ts.wsURL+"?ticket="+tt.ticket, h)
+			if status != tt.status {
+				t.Fatalf("upgrade: %d, want %d", status, tt.status)
+			}
+			if p == nil {
+				return
+			}
+			p.Send(stomp.CONNECT, "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+tt.token)
+			f, err := p.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := f.Command.String()
+			if f.Has("code") {
+				got += " code:" + f.Value("code") + " message:" + f.Value("message")
+			}
+			if got != tt.reply {
+				t.Fatalf("reply %q, want %q", got, tt.reply)
+			}
+		})
+	}
+	// The ticket refused for its origin was not used up.
+	if _, status := dialWS(t, ts.wsURL+"?ticket="+tests[3].ticket, nil); status != http.StatusSwitchingProtocols {
+		t.Fatalf("ticket after a refused origin: %d, want 101", status)
+	}
+}
+
 // rawRequest writes head, a request's line and headers without the blank
 // line that ends them, then body, to the server at addr, and returns the
 // answer; nothing answered within ten seconds is a status 0.

@@ -1,13 +1,9 @@
-package broker
+package edge
 
 import (
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func mustTrust(t testing.TB, list ...string) TrustedProxies {
@@ -111,38 +107,6 @@ func BenchmarkClientAddress(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.ClientAddress(r)
-	}
-}
-
-// TestWebSocketClientAddress checks that the per-address limit and the
-// connection log of WebSocket clients use Options.ClientAddress: two
-// clients behind one trusted proxy have a slot each.
-func TestWebSocketClientAddress(t *testing.T) {
-	var logs stomptest.Logs
-	h := newHarness(t, Options{
-		MaxConnectionsPerAddr: 1,
-		ClientAddress:         mustTrust(t, "127.0.0.1").ClientAddress,
-		Logger:                logs.Logger(slog.LevelInfo),
-	})
-	url := h.wsServer(t)
-	from := func(client string) http.Header { return http.Header{"X-Forwarded-For": {client}} }
-	a, _, err := dialWS(t, url, from("198.51.100.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.send(frame("CONNECT", "", "accept-version:1.2"))
-	a.expect("CONNECTED")
-	if _, resp, err := dialWS(t, url, from("198.51.100.1")); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("second connection of 198.51.100.1: got %v, want 429", err)
-	}
-	if _, _, err := dialWS(t, url, from("198.51.100.2")); err != nil {
-		t.Fatalf("first connection of 198.51.100.2: %v", err)
-	}
-	waitFor(t, "both open lines", func() bool { return strings.Count(logs.String(), "connection open") == 2 })
-	for _, want := range []string{"remote=198.51.100.1", "remote=198.51.100.2"} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, logs.String())
-		}
 	}
 }
 

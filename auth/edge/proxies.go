@@ -1,7 +1,8 @@
-package broker
+package edge
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -61,7 +62,7 @@ func (p TrustedProxies) TrustsAny() bool {
 }
 
 // ClientAddress returns the IP address of the client that sent r, without
-// a port. It is the TCP peer's, unless the peer is a trusted proxy: then
+// a port. The zero TrustedProxies's is the TCP peer's. It is the TCP peer's, unless the peer is a trusted proxy: then
 // X-Forwarded-For is read from the right (the entry the peer appended)
 // leftwards, all of its header lines in order as one list, skipping the
 // entries that are trusted proxies themselves, and the first one that is
@@ -158,5 +159,11 @@ func parseHop(s string) (netip.Addr, bool) {
 	return a.Unmap().WithZone(""), true
 }
 
-// remoteAddr is the default Options.ClientAddress: the TCP peer.
-func remoteAddr(r *http.Request) string { return r.RemoteAddr }
+// hostOf is the host of addr, or addr itself when it has no port.
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
