@@ -74,7 +74,7 @@
 //
 // # Concurrency and limits
 //
-// Service, Keys and Origins are safe for concurrent use. Claims.Roles may
+// Service and Keys are safe for concurrent use. Claims.Roles may
 // be shared between callers and must not be modified. Limits: access
 // tokens 8 KiB (MaxTokenSize), refresh tokens and tickets 256 bytes as
 // received, JSON bodies 64 KiB, 100,000 outstanding tickets, 32 per
