@@ -8,55 +8,47 @@ import (
 	"testing"
 )
 
-// TestMaxTicketsPerLoginFlag starts stompd with --max-tickets-per-login 2:
-// a login gets two tickets, then 429 too_many_tickets, counted, while
-// another login still gets its own. A value of 0 stops the start with one
-// line naming the setting.
-func TestMaxTicketsPerLoginFlag(t *testing.T) {
-	ts := startServer(t, "--max-tickets-per-login", "2")
-	tok := ts.login(t, "ada")
-	ts.ticket(t, tok.Access)
-	ts.ticket(t, tok.Access)
-	var e apiError
-	resp := httpJSON(t, "POST", ts.url+"/auth/ticket", nil, &e, "Authorization", "Bearer "+tok.Access)
-	if resp.StatusCode != http.StatusTooManyRequests || e.Error != "too_many_tickets" || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("third ticket of one login: status %d, error %q, Retry-After %q", resp.StatusCode, e.Error, resp.Header.Get("Retry-After"))
-	}
-	ts.ticket(t, ts.login(t, "ada").Access)
-	if m := metricsText(t, ts.url); !strings.Contains(m, `stompd_auth_failures_total{reason="limit",stage="ticket"} 1`) {
-		t.Error("the refused ticket is not counted as stompd_auth_failures_total{stage=ticket,reason=limit}")
-	}
+// TestTicketCapFlags starts stompd with each cap on outstanding tickets set
+// low. Within it, tickets are issued across the logins shown; the next one
+// gets 429 too_many_tickets with Retry-After, counted, while another login
+// (or user) still gets its own. A value of 0 stops the start with one line
+// naming the setting.
+func TestTicketCapFlags(t *testing.T) {
+	for _, tc := range []struct {
+		flag  string
+		args  []string
+		other string // who still gets a ticket past the cap
+		// logins holds, for each login of ada, how many tickets it gets
+		// before the refused one, which the last login asks for.
+		logins []int
+	}{
+		{"max-tickets-per-login", []string{"--max-tickets-per-login", "2"}, "ada", []int{2}},
+		{"max-tickets-per-user", []string{"--max-tickets-per-user", "3", "--max-tickets-per-login", "2"}, "bob", []int{2, 1}},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			ts := startServer(t, tc.args...)
+			var last string
+			for _, n := range tc.logins {
+				last = ts.login(t, "ada").Access
+				for range n {
+					ts.ticket(t, last)
+				}
+			}
+			var e apiError
+			resp := httpJSON(t, "POST", ts.url+"/auth/ticket", nil, &e, "Authorization", "Bearer "+last)
+			if resp.StatusCode != http.StatusTooManyRequests || e.Error != "too_many_tickets" || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("ticket past --%s: status %d, error %q, Retry-After %q", tc.flag, resp.StatusCode, e.Error, resp.Header.Get("Retry-After"))
+			}
+			ts.ticket(t, ts.login(t, tc.other).Access)
+			if m := metricsText(t, ts.url); !strings.Contains(m, `stompd_auth_failures_total{reason="limit",stage="ticket"} 1`) {
+				t.Error("the refused ticket is not counted as stompd_auth_failures_total{stage=ticket,reason=limit}")
+			}
 
-	var stderr bytes.Buffer
-	code := run([]string{"--data", t.TempDir(), "--max-tickets-per-login", "0"}, io.Discard, &stderr)
-	if msg := stderr.String(); code == 0 || !strings.Contains(msg, "max-tickets-per-login") || strings.Count(msg, "\n") != 1 {
-		t.Errorf("--max-tickets-per-login 0: exit %d, stderr %q", code, msg)
-	}
-}
-
-// TestMaxTicketsPerUserFlag starts stompd with --max-tickets-per-user 3
-// and --max-tickets-per-login 2: two logins of one user get three tickets
-// together, then 429 too_many_tickets, counted, while another user still
-// gets one. A value of 0 stops the start with one line naming the setting.
-func TestMaxTicketsPerUserFlag(t *testing.T) {
-	ts := startServer(t, "--max-tickets-per-user", "3", "--max-tickets-per-login", "2")
-	first, second := ts.login(t, "ada"), ts.login(t, "ada")
-	ts.ticket(t, first.Access)
-	ts.ticket(t, first.Access)
-	ts.ticket(t, second.Access)
-	var e apiError
-	resp := httpJSON(t, "POST", ts.url+"/auth/ticket", nil, &e, "Authorization", "Bearer "+second.Access)
-	if resp.StatusCode != http.StatusTooManyRequests || e.Error != "too_many_tickets" || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("fourth ticket of one user: status %d, error %q, Retry-After %q", resp.StatusCode, e.Error, resp.Header.Get("Retry-After"))
-	}
-	ts.ticket(t, ts.login(t, "bob").Access)
-	if m := metricsText(t, ts.url); !strings.Contains(m, `stompd_auth_failures_total{reason="limit",stage="ticket"} 1`) {
-		t.Error("the refused ticket is not counted as stompd_auth_failures_total{stage=ticket,reason=limit}")
-	}
-
-	var stderr bytes.Buffer
-	code := run([]string{"--data", t.TempDir(), "--max-tickets-per-user", "0"}, io.Discard, &stderr)
-	if msg := stderr.String(); code == 0 || !strings.Contains(msg, "max-tickets-per-user") || strings.Count(msg, "\n") != 1 {
-		t.Errorf("--max-tickets-per-user 0: exit %d, stderr %q", code, msg)
+			var stderr bytes.Buffer
+			code := run([]string{"--data", t.TempDir(), "--" + tc.flag, "0"}, io.Discard, &stderr)
+			if msg := stderr.String(); code == 0 || !strings.Contains(msg, tc.flag) || strings.Count(msg, "\n") != 1 {
+				t.Errorf("--%s 0: exit %d, stderr %q", tc.flag, code, msg)
+			}
+		})
 	}
 }
