@@ -186,11 +186,7 @@ func (c *conn) send(cmd stomp.Command, raw []byte) {
 // closeWith ends the session: the writer writes what is queued, then final
 // (if any), then closes. Only the first call counts.
 func (c *conn) closeWith(final []byte, reason string) bool {
-	return c.end(final, reason, false)
-}
-
-func (c *conn) end(final []byte, reason string, discard bool) bool {
-	if !c.out.close(final, reason, discard) {
+	if !c.out.close(final, reason) {
 		return false
 	}
 	c.closing.Store(true)
@@ -202,15 +198,11 @@ func (c *conn) end(final []byte, reason string, discard bool) bool {
 // fail sends an ERROR frame for fe after what is queued, and closes.
 // receipt is the offending frame's receipt header, if any.
 func (c *conn) fail(fe *frameError, receipt []byte) bool {
-	return c.failWith(fe, receipt, false)
-}
-
-func (c *conn) failWith(fe *frameError, receipt []byte, discard bool) bool {
 	v := stomp.V10
 	if c.connected.Load() {
 		v = c.version
 	}
-	if c.end(errorFrame(fe, receipt, v), fe.logText(), discard) {
+	if c.closeWith(errorFrame(fe, receipt, v), fe.logText()) {
 		c.b.m.framesOut[stomp.ERROR].Inc()
 		return true
 	}

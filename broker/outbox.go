@@ -180,17 +180,13 @@ func (o *outbox) cutSlow(limit int, last outItem) {
 }
 
 // close stops the queue accepting frames; final, when not nil, is written
-// after what is queued, or instead of it when discard is set. It reports
-// false when the queue was already closing.
-func (o *outbox) close(final []byte, reason string, discard bool) bool {
+// after what is queued. It reports false when the queue was already
+// closing.
+func (o *outbox) close(final []byte, reason string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closing {
 		return false
-	}
-	if discard {
-		clear(o.items)
-		o.items = o.items[:0]
 	}
 	o.closing, o.final, o.reason = true, final, reason
 	return true
