@@ -43,7 +43,7 @@ type conn struct {
 	kind           transportKind
 	remote         string
 	upgradeSubject string
-	textOnly       bool // the transport carries text only (SockJS): see keepText
+	textOnly       bool // the transport carries text only (SockJS): see subscription.carries
 	log            *slog.Logger
 	opened         time.Time
 

@@ -155,8 +155,8 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 // message with one JSON string per frame, written in pieces so that a large
 // frame is never escaped whole into memory.
 //
-// SockJS carries text only: the writer skips the messages that are not
-// valid UTF-8 before they reach the transport (see keepText). Any other
+// SockJS carries text only: messages that are not valid UTF-8 are never
+// delivered to it (see subscription.carries). Any other
 // invalid UTF-8 in a frame (a RECEIPT or ERROR echoing this client's own
 // bytes, its own subscription id) is written with those bytes replaced by
 // U+FFFD.

@@ -420,6 +420,20 @@ func TestSockJSSkipsWhatItCannotCarry(t *testing.T) {
 			t.Fatalf("dropped{reason=not_text} rose by %v, want 1", got)
 		}
 	})
+	t.Run("topic in client mode", func(t *testing.T) {
+		before, slow := value(t, dropped), value(t, h.m.MessagesDropped.WithLabelValues(metrics.DropSlowConsumer))
+		c, _ := connectSockJS(t, base, "")
+		c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/binc", "ack:client", "receipt:s"))
+		c.expect("RECEIPT")
+		sendAll(h.connect(t, "pub"), "/topic/binc", "\xff\xfe", "text")
+		expectBodies(c, "text")
+		if got := value(t, dropped) - before; got != 1 {
+			t.Fatalf("dropped{reason=not_text} rose by %v, want 1", got)
+		}
+		if got := value(t, h.m.MessagesDropped.WithLabelValues(metrics.DropSlowConsumer)) - slow; got != 0 {
+			t.Fatalf("dropped{reason=slow_consumer} rose by %v, want 0", got)
+		}
+	})
 	t.Run("queue with a consumer that can carry it", func(t *testing.T) {
 		before := value(t, dropped)
 		c, _ := connectSockJS(t, base, "")

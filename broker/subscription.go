@@ -101,8 +101,12 @@ func (s *subscription) tracked() bool { return s.mode != ackAuto || s.kind == ki
 
 // deliverTopic hands a fanned-out message to the subscriber without
 // blocking. A client-mode subscriber with prefetch messages unacknowledged
-// misses it.
+// misses it, and so does one whose transport cannot carry it.
 func (s *subscription) deliverTopic(m *message) {
+	if !s.carries(m) {
+		s.c.b.m.dropNotText.Inc()
+		return
+	}
 	if !s.tracked() {
 		if !s.closed.Load() { // a publisher's snapshot may predate UNSUBSCRIBE
 			s.c.settle(s.c.out.push(outItem{msg: m, sub: s, cmd: stomp.MESSAGE}, s.c.b.o.MaxPendingBytes))

@@ -4,46 +4,11 @@ import "slices"
 
 // A message that is not valid UTF-8 cannot reach a client whose transport
 // carries text only (SockJS) intact, and a broker must not alter a body.
-// From a topic, it is skipped for such a connection alone and counted as
+// From a topic, it is skipped for such a subscriber alone and counted as
 // dropped (not_text): subscribers on other transports receive it, and no
 // session ends for what another client sent. A queue offers it only to
 // consumers that can carry it, and drops it (not_text) only when it has
 // consumers and none of them can, as a poison message would be.
-
-// keepText keeps at the front of batch, in order, the items a text-only
-// connection can be sent. A tracked delivery it skips is forgotten, so that
-// it holds no credit.
-func (c *conn) keepText(batch []outItem) []outItem {
-	k := 0
-	for i := range batch {
-		it := &batch[i]
-		if it.msg != nil && !it.msg.isText(c.version) {
-			c.b.m.dropNotText.Inc()
-			if it.seq != 0 {
-				it.sub.forget(it.seq)
-			}
-			continue
-		}
-		batch[k] = *it
-		k++
-	}
-	return batch[:k]
-}
-
-// forget drops pending delivery seq, if it is still pending, freeing its
-// credit.
-func (s *subscription) forget(seq uint64) {
-	s.mu.Lock()
-	i, ok := s.find(seq)
-	if ok {
-		s.unhold(s.pending[i : i+1])
-		s.pending = slices.Delete(s.pending, i, i+1)
-	}
-	s.mu.Unlock()
-	if ok && s.kind == kindQueue {
-		s.q.dispatch()
-	}
-}
 
 // carries reports whether the subscriber's transport can carry m.
 func (s *subscription) carries(m *message) bool {

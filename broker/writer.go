@@ -108,9 +108,6 @@ func (c *conn) writeBatch(batch []outItem, now time.Time) error {
 		n += batch[i].size()
 	}
 	live := claim(batch)
-	if c.textOnly {
-		live = c.keepText(live)
-	}
 	err := c.t.writeBatch(c, live, now.Add(c.b.o.WriteTimeout))
 	for _, q := range c.out.written(n) {
 		q.dispatch()
