@@ -97,7 +97,9 @@ func (b *Bus) Unlisten(dest string) { b.parts[partitionOf(dest)].change(dest, -1
 // for, handing every message of another node to deliver, until ctx is
 // done. It reconnects by itself after Redis fails, and then subscribes
 // again to everything listened to. Run returns once all of its goroutines
-// have stopped; messages still in the backlog are dropped and counted.
+// have stopped; messages still in the backlog are dropped and counted. It
+// is called once, typically with the broker's Deliver, and stopped after
+// the broker's Shutdown.
 func (b *Bus) Run(ctx context.Context, deliver func(msg []byte) error) {
 	var wg sync.WaitGroup
 	for _, p := range b.parts {
