@@ -104,16 +104,23 @@ func TestRedisDownKeepsLocalDeliveryWithoutGrowthAndCrossNodeDeliveryResumes(t *
 	subscribe(local, "1", dest)
 	subscribe(remote, "1", dest)
 	waitSubscribers(t, []*redistest.Server{srv}, dest, 2)
+	onB := b.dial(t, "local-b") // b's own traffic, on another destination
+	subscribe(onB, "1", "/topic/b")
 	pub := startPublisher(t, a.dial(t, "pub"), dest)
-	atLocal, atRemote := startReader(t, local), startReader(t, remote)
+	pubB := startPublisher(t, b.dial(t, "pub-b"), "/topic/b")
+	atLocal, atRemote, atB := startReader(t, local), startReader(t, remote), startReader(t, onB)
 	waitFor(t, "cross-node delivery", func() bool { return atRemote.last.Load() >= 100 })
 
 	srv.Kill()
-	down := pub.sent.Load()
-	waitFor(t, "local delivery with Redis down", func() bool { return atLocal.last.Load() >= down+200 })
+	down, downB := pub.sent.Load(), pubB.sent.Load()
+	waitFor(t, "local delivery on each node with Redis down", func() bool {
+		return atLocal.last.Load() >= down+200 && atB.last.Load() >= downB+200
+	})
 	g1, h1 := footprint()
 	time.Sleep(2 * time.Second) // traffic goes on, with Redis down
-	waitFor(t, "more local delivery", func() bool { return atLocal.last.Load() >= down+1000 })
+	waitFor(t, "more local delivery on each node", func() bool {
+		return atLocal.last.Load() >= down+1000 && atB.last.Load() >= downB+1000
+	})
 	g2, h2 := footprint()
 	if g2 > g1+5 {
 		t.Errorf("goroutines grew from %d to %d while Redis was down", g1, g2)
