@@ -83,13 +83,14 @@ func unknownDestination(dest []byte) *frameError {
 // have subscribers, queues while they have consumers or buffered messages.
 type router struct {
 	b      *Broker
+	bus    Bus          // nil on a single node
 	mu     sync.RWMutex // guards the maps
 	topics map[string]*topic
 	queues map[string]*queue
 }
 
 func newRouter(b *Broker) *router {
-	return &router{b: b, topics: make(map[string]*topic), queues: make(map[string]*queue)}
+	return &router{b: b, bus: b.o.Bus, topics: make(map[string]*topic), queues: make(map[string]*queue)}
 }
 
 // subscribe attaches s to the destination it names, creating it if needed.
@@ -98,9 +99,12 @@ func (r *router) subscribe(s *subscription) error {
 		return r.consume(s)
 	}
 	for {
-		t, err := r.topic(s)
+		t, created, err := r.topic(s)
 		if err != nil {
 			return err
+		}
+		if created && r.bus != nil {
+			r.bus.Listen(s.key)
 		}
 		if t.add(s) {
 			return nil
@@ -109,25 +113,26 @@ func (r *router) subscribe(s *subscription) error {
 }
 
 // topic returns the topic (or user destination) s names, creating it within
-// MaxDestinations.
-func (r *router) topic(s *subscription) (*topic, error) {
+// MaxDestinations; created says whether it did.
+func (r *router) topic(s *subscription) (t *topic, created bool, err error) {
 	r.mu.RLock()
-	t := r.topics[s.key]
+	t = r.topics[s.key]
 	r.mu.RUnlock()
 	if t != nil {
-		return t, nil
+		return t, false, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if t = r.topics[s.key]; t == nil {
-		if err := r.admitLocked(); err != nil {
-			return nil, err
-		}
-		t = &topic{}
-		r.topics[s.key] = t
-		r.b.m.destinations[s.kind].Inc()
+	if t = r.topics[s.key]; t != nil {
+		return t, false, nil
 	}
-	return t, nil
+	if err := r.admitLocked(); err != nil {
+		return nil, false, err
+	}
+	t = &topic{}
+	r.topics[s.key] = t
+	r.b.m.destinations[s.kind].Inc()
+	return t, true, nil
 }
 
 // admitLocked checks that one more destination fits within MaxDestinations,
@@ -149,37 +154,53 @@ func (r *router) unsubscribe(s *subscription) {
 	r.mu.RLock()
 	t := r.topics[s.key]
 	r.mu.RUnlock()
-	if t != nil && t.remove(s) == 0 {
-		r.removeTopic(s, t)
+	if t != nil && t.remove(s) == 0 && r.removeTopic(s, t) && r.bus != nil {
+		r.bus.Unlisten(s.key)
 	}
 }
 
 // removeTopic removes t, the topic of s, if it is still without
-// subscribers: one may have subscribed since it was found empty.
-func (r *router) removeTopic(s *subscription, t *topic) {
+// subscribers: one may have subscribed since it was found empty. It
+// reports whether it removed it.
+func (r *router) removeTopic(s *subscription, t *topic) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.live == 0 && !t.dead {
-		t.dead = true
-		delete(r.topics, s.key)
-		r.b.m.destinations[s.kind].Dec()
+	if t.live != 0 || t.dead {
+		return false
 	}
+	t.dead = true
+	delete(r.topics, s.key)
+	r.b.m.destinations[s.kind].Dec()
+	return true
 }
 
-// publish routes m to its destination. It fails only when m would create a
-// queue beyond MaxDestinations.
+// publish routes m to its destination: a queue, or this node's
+// subscribers and then the Bus, if there is one. It fails only when m
+// would create a queue beyond MaxDestinations. Without a Bus, a message
+// nobody receives is counted as dropped; with one, the other nodes may
+// have subscribers.
 func (r *router) publish(m *message) error {
 	if m.kind == kindQueue {
 		return r.enqueue(m)
 	}
 	r.b.m.published[m.kind].Inc()
-	r.mu.RLock()
-	t := r.topics[m.dest]
-	r.mu.RUnlock()
-	if t == nil || !t.fanOut(m) {
+	found := r.fanOut(m)
+	switch {
+	case r.bus != nil:
+		r.bus.Publish(m.dest, m.appendWire(make([]byte, 0, m.wireLen())))
+	case !found:
 		r.b.m.dropNoSubscriber.Inc()
 	}
 	return nil
+}
+
+// fanOut hands a topic or user destination's message to this node's
+// subscribers, and reports whether there was any.
+func (r *router) fanOut(m *message) bool {
+	r.mu.RLock()
+	t := r.topics[m.dest]
+	r.mu.RUnlock()
+	return t != nil && t.fanOut(m)
 }

@@ -118,6 +118,24 @@
 // dropped, an ERROR (code slow-consumer) is written on a best-effort basis,
 // and it is closed; publishers and other subscribers are not slowed.
 //
+// # Cluster mode
+//
+// With Options.Bus, several brokers behave as one for topics and user
+// destinations. A message published on a node goes to that node's
+// subscribers, then to the Bus, which carries it to the other nodes; there
+// Deliver hands it to their own subscribers only, so that each subscriber
+// receives it once. A node listens on a destination through the Bus only
+// while it has a local subscriber to it. One publisher's messages to one
+// destination keep their order on every node.
+//
+// Nothing waits for the other nodes: a topic SEND's RECEIPT means that the
+// message went to this node's subscribers and was handed to the Bus, which
+// may still lose it (Redis unreachable, its backlog full: counted as
+// dropped), not that other nodes delivered it. Likewise a SUBSCRIBE's
+// RECEIPT means the local subscription exists; messages from other nodes
+// reach it once the Bus listens, which takes a round trip to Redis. Queues
+// are not carried by the Bus.
+//
 // # Limits
 //
 // Options documents every limit and its default. The

@@ -44,7 +44,7 @@ type instruments struct {
 	delivered    [numKinds]prometheus.Counter
 	destinations [numKinds]prometheus.Gauge
 
-	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted, dropNacked, dropNotText prometheus.Counter
+	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted, dropNacked, dropNotText, dropMalformed prometheus.Counter
 
 	subscriptions       prometheus.Gauge
 	destinationsRefused prometheus.Counter
@@ -61,6 +61,7 @@ func newInstruments(s *metrics.Set) *instruments {
 		dropAborted:         s.MessagesDropped.WithLabelValues(metrics.DropAborted),
 		dropNacked:          s.MessagesDropped.WithLabelValues(metrics.DropNackDiscarded),
 		dropNotText:         s.MessagesDropped.WithLabelValues(metrics.DropNotText),
+		dropMalformed:       s.MessagesDropped.WithLabelValues(metrics.DropClusterMalformed),
 		subscriptions:       s.Subscriptions,
 		destinationsRefused: s.DestinationsRefused,
 		queueDepth:          s.QueueDepth,

@@ -46,6 +46,9 @@ type Options struct {
 	// proxy, set it to one that reads X-Forwarded-For from trusted proxies
 	// only. A TCP connection is always its peer's address.
 	ClientAddress func(r *http.Request) string
+	// Bus carries topic and user-destination messages between the nodes of
+	// a cluster; nil serves one node alone.
+	Bus Bus
 
 	// Limits bound the frames the decoder accepts: MaxBodySize (1 MiB),
 	// MaxHeaders (64) and MaxHeaderLine (8 KiB) always, MaxFrameSize (16

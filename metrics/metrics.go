@@ -25,6 +25,12 @@ const (
 	DropExpired       = "expired"
 	DropNotText       = "not_text"       // a text-only transport (SockJS) cannot carry the body
 	DropNackDiscarded = "nack_discarded" // a consumer's NACK with requeue:false
+	// Between the nodes of a cluster: the backlog of messages for other
+	// nodes was full, Redis failed or refused them (or was unreachable), or
+	// what came from another node was not a message.
+	DropClusterBacklog     = "cluster_backlog"
+	DropClusterUnavailable = "cluster_unavailable"
+	DropClusterMalformed   = "cluster_malformed"
 
 	// Stages at which a token is checked.
 	StageUpgrade   = "upgrade"

@@ -1,0 +1,96 @@
+package broker
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// Bus carries the messages of topics and user destinations between the
+// nodes of a cluster (Options.Bus). The broker fans every message out to
+// its own subscribers first, then hands it to the bus; messages from other
+// nodes come back through Broker.Deliver, which fans them out locally only.
+//
+// The broker owns the encoding of a message between nodes; a bus moves
+// the bytes as they are, and hands Deliver none of its own node's messages.
+// The messages one node publishes to one destination must reach every
+// other node in the order of the Publish calls.
+//
+// All methods must be safe for concurrent use and must not block: they are
+// called on the publishers' and subscribers' paths.
+type Bus interface {
+	// Publish hands msg, a message to dest, to the other nodes. The bus
+	// owns msg from then on; the broker never changes it.
+	Publish(dest string, msg []byte)
+	// Listen asks for the messages other nodes publish to dest, and Unlisten
+	// stops them. The broker calls Listen when dest gets its first local
+	// subscriber and Unlisten when it loses its last; made concurrently for
+	// one destination, the two may arrive in either order, so the bus
+	// listens on dest while it had more Listen than Unlisten calls for it.
+	Listen(dest string)
+	Unlisten(dest string)
+}
+
+// ErrNotMessage is returned by Deliver for bytes that are not a message
+// to a topic or user destination as a broker encodes it for its Bus.
+var ErrNotMessage = errors.New("broker: not a message from another node")
+
+// appendWire appends m's form between nodes: a MESSAGE frame in STOMP 1.2
+// with its destination, content-length and the sender's headers.
+func (m *message) appendWire(dst []byte) []byte {
+	dst = stomp.AppendCommand(dst, stomp.MESSAGE)
+	dst = stomp.AppendHeaderString(dst, stomp.MESSAGE, "destination", m.dest, stomp.V12)
+	dst = stomp.AppendContentLength(dst, len(m.body)-1)
+	for _, h := range m.headers {
+		dst = stomp.AppendHeader(dst, stomp.MESSAGE, h.Key, h.Value, stomp.V12)
+	}
+	return stomp.AppendBody(dst, m.body[:len(m.body)-1])
+}
+
+// wireLen bounds the length of m's form between nodes (escaping at most
+// doubles a header), so that appendWire allocates once.
+func (m *message) wireLen() int {
+	return 64 + 2*(len(m.dest)+m.headersSize()) + len(m.body)
+}
+
+// decoders holds Deliver's decoders, which take no limits: what comes from
+// other nodes was checked by them.
+var decoders = sync.Pool{New: func() any {
+	return stomp.NewDecoder(stomp.Limits{MaxBodySize: -1, MaxHeaders: -1, MaxHeaderLine: -1, MaxFrameSize: -1})
+}}
+
+// Deliver fans out msg, a message another node published (bytes its
+// broker handed to Bus.Publish), to this node's subscribers of its
+// destination, and never hands it to the bus again. It takes msg over and
+// may change it. Calls made one after the other deliver in that order; it
+// is safe for concurrent use. It fails with ErrNotMessage when msg is not
+// such a message, which it then drops and counts.
+func (b *Broker) Deliver(msg []byte) error {
+	m, err := b.decodeWire(msg)
+	if err != nil {
+		b.m.dropMalformed.Inc()
+		return err
+	}
+	if !b.r.fanOut(m) {
+		b.m.dropNoSubscriber.Inc()
+	}
+	return nil
+}
+
+// decodeWire rebuilds a message from its form between nodes.
+func (b *Broker) decodeWire(msg []byte) (*message, error) {
+	d := decoders.Get().(*stomp.Decoder)
+	n, f, err := d.Decode(msg)
+	if err != nil || f == nil || n != len(msg) || f.Command != stomp.MESSAGE {
+		return nil, ErrNotMessage // d, perhaps holding part of a frame, is not reused
+	}
+	defer decoders.Put(d)
+	dest, _ := f.Get("destination")
+	rt, err := sendRoute(dest)
+	if err != nil || rt.kind == kindQueue {
+		return nil, ErrNotMessage
+	}
+	return newMessage(f, rt.key, rt.kind, b.messageSeq.Add(1), time.Now()), nil
+}

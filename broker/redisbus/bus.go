@@ -1,0 +1,113 @@
+package redisbus
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/rueidis"
+
+	"github.com/stompd/stompd/metrics"
+)
+
+// Options configures a Bus. The zero value of every field but Node means
+// the default documented next to it.
+type Options struct {
+	// Node is this node's id, unique in the cluster; it may not be empty
+	// nor hold a newline.
+	Node    string
+	Logger  *slog.Logger // nil: discard
+	Metrics *metrics.Set // nil: no metrics
+	// MaxBacklog bounds the bytes of messages waiting to be published
+	// (each counted with its destination and entryCost), 16 MiB; beyond it
+	// messages are dropped and counted (cluster_backlog).
+	MaxBacklog int
+}
+
+// DefaultMaxBacklog is the default of Options.MaxBacklog.
+const DefaultMaxBacklog = 16 << 20
+
+// ErrNode is returned by New for an Options.Node that is empty or holds a
+// newline.
+var ErrNode = errors.New("redisbus: the node id must be non-empty and without a newline")
+
+// Bus is a broker.Bus on Redis sharded pub/sub. Its methods are safe for
+// concurrent use; Run does its work.
+type Bus struct {
+	client  rueidis.Client
+	prefix  string // the node id and a newline, which begins each of its messages
+	log     *slog.Logger
+	backlog backlog
+	parts   [partitions]*partition
+
+	dropFull, dropFailed prometheus.Counter
+}
+
+// New returns a Bus that publishes and listens through client, which the
+// caller owns and closes after Run has returned.
+func New(client rueidis.Client, o Options) (*Bus, error) {
+	if o.Node == "" || strings.Contains(o.Node, "\n") {
+		return nil, ErrNode
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(prometheus.NewRegistry())
+	}
+	if o.MaxBacklog == 0 {
+		o.MaxBacklog = DefaultMaxBacklog
+	}
+	b := &Bus{
+		client: client, prefix: o.Node + "\n", log: o.Logger,
+		backlog:    newBacklog(o.MaxBacklog),
+		dropFull:   o.Metrics.MessagesDropped.WithLabelValues(metrics.DropClusterBacklog),
+		dropFailed: o.Metrics.MessagesDropped.WithLabelValues(metrics.DropClusterUnavailable),
+	}
+	for i := range b.parts {
+		b.parts[i] = newPartition(b, i)
+	}
+	return b, nil
+}
+
+// Publish queues msg for SPUBLISH on dest's channel, behind the node id;
+// it never waits for Redis. When the backlog is full the message is
+// dropped and counted.
+func (b *Bus) Publish(dest string, msg []byte) {
+	payload := make([]byte, 0, len(b.prefix)+len(msg))
+	payload = append(append(payload, b.prefix...), msg...)
+	if !b.backlog.push(entry{channel: channel(dest), payload: payload}) {
+		b.dropFull.Inc()
+	}
+}
+
+// Listen subscribes to dest's channel, if it is not yet, as soon as its
+// partition's connection can.
+func (b *Bus) Listen(dest string) { b.parts[partitionOf(dest)].change(dest, 1) }
+
+// Unlisten undoes a Listen: once dest has had as many of each, its
+// channel is unsubscribed.
+func (b *Bus) Unlisten(dest string) { b.parts[partitionOf(dest)].change(dest, -1) }
+
+// Run publishes the backlog and keeps the subscriptions that Listen asks
+// for, handing every message of another node to deliver, until ctx is
+// done. It reconnects by itself after Redis fails, and then subscribes
+// again to everything listened to. Run returns once all of its goroutines
+// have stopped; messages still in the backlog are dropped and counted. It
+// is called once, typically with the broker's Deliver, and stopped after
+// the broker's Shutdown.
+func (b *Bus) Run(ctx context.Context, deliver func(msg []byte) error) {
+	var wg sync.WaitGroup
+	for _, p := range b.parts {
+		wg.Go(func() { p.run(ctx, deliver) })
+	}
+	b.write(ctx)
+	wg.Wait()
+}
+
+// errReply is a reply from Redis of an unexpected shape.
+var errReply = errors.New("redisbus: unexpected reply from Redis")

@@ -1,0 +1,217 @@
+package redisbus
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// partitions is how many groups the destinations fall into, each with its
+// own channel hash tag and so, on a Redis Cluster, its own slot: a node
+// keeps one subscribing connection per partition rather than one per slot
+// or per destination. Every node must use the same figure.
+const partitions = 16
+
+// maxSubscribe bounds the channels of one SSUBSCRIBE or SUNSUBSCRIBE.
+const maxSubscribe = 256
+
+// channelPrefix begins every topic channel.
+const channelPrefix = "stompd:t:"
+
+// partitionOf returns the partition of dest: FNV-1a of its bytes, the same
+// on every node.
+func partitionOf(dest string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(dest); i++ {
+		h = (h ^ uint32(dest[i])) * 16777619
+	}
+	return int(h % partitions)
+}
+
+// channel returns dest's channel: "stompd:t:{<partition>}<dest>".
+func channel(dest string) string {
+	return serviceChannel(partitionOf(dest)) + dest
+}
+
+// serviceChannel is partition i's own channel, "stompd:t:{<i>}", which
+// nothing is published to: its subscription binds the connection to the
+// partition's slot, and the loss of it (a slot migration) restarts the
+// connection.
+func serviceChannel(i int) string {
+	return channelPrefix + "{" + strconv.Itoa(i) + "}"
+}
+
+// partition keeps the subscriptions of one partition's destinations on a
+// dedicated connection. Listen and Unlisten change what it wants; its run
+// loop makes Redis match, and after a reconnection subscribes to all it
+// wants again.
+type partition struct {
+	b       *Bus
+	service string
+	wake    chan struct{} // holds a token when dirty has entries
+
+	mu    sync.Mutex
+	want  map[string]int      // destination → Listen minus Unlisten calls, when not 0
+	dirty map[string]struct{} // destinations changed since the run loop last looked
+}
+
+func newPartition(b *Bus, i int) *partition {
+	return &partition{
+		b: b, service: serviceChannel(i), wake: make(chan struct{}, 1),
+		want: make(map[string]int), dirty: make(map[string]struct{}),
+	}
+}
+
+// change adds d to dest's count and wakes the run loop.
+func (p *partition) change(dest string, d int) {
+	p.mu.Lock()
+	if n := p.want[dest] + d; n == 0 {
+		delete(p.want, dest)
+	} else {
+		p.want[dest] = n
+	}
+	p.dirty[dest] = struct{}{}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run keeps a connection subscribed until ctx is done, reconnecting after
+// a failure with a backoff of 100 ms doubling up to 1 s.
+func (p *partition) run(ctx context.Context, deliver func([]byte) error) {
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		if p.session(ctx, deliver) {
+			backoff = 0
+		}
+		backoff = min(max(2*backoff, 100*time.Millisecond), time.Second)
+		sleep(ctx, backoff)
+	}
+}
+
+// session runs one connection: it subscribes to the service channel, then
+// to every destination wanted, and follows changes until the connection
+// fails, the service channel is lost or ctx is done. It reports whether
+// the connection was established.
+func (p *partition) session(ctx context.Context, deliver func([]byte) error) bool {
+	conn, release := p.b.client.Dedicate()
+	defer release()
+	defer conn.Close()
+	lost := make(chan struct{})
+	var once sync.Once
+	closed := conn.SetPubSubHooks(rueidis.PubSubHooks{
+		OnMessage: func(m rueidis.PubSubMessage) { p.receive(m, deliver) },
+		OnSubscription: func(s rueidis.PubSubSubscription) {
+			if s.Kind == "sunsubscribe" && s.Channel == p.service {
+				once.Do(func() { close(lost) })
+			}
+		},
+	})
+	if do(ctx, conn, conn.B().Ssubscribe().Channel(p.service).Build()) != nil {
+		return false
+	}
+	p.markAll()
+	subscribed := make(map[string]struct{})
+	for p.sync(ctx, conn, subscribed) == nil {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-closed:
+			return true
+		case <-lost:
+			return true
+		case <-p.wake:
+		}
+	}
+	return true
+}
+
+// receive hands a message of another node to deliver, without its node
+// id; the node's own messages are skipped.
+func (p *partition) receive(m rueidis.PubSubMessage, deliver func([]byte) error) {
+	if strings.HasPrefix(m.Message, p.b.prefix) {
+		return
+	}
+	_, msg, ok := strings.Cut(m.Message, "\n")
+	if !ok {
+		return
+	}
+	if err := deliver([]byte(msg)); err != nil {
+		p.b.log.Warn("redisbus: a message from another node was dropped", "channel", m.Channel, "err", err)
+	}
+}
+
+// markAll marks every wanted destination dirty, for a new connection.
+func (p *partition) markAll() {
+	p.mu.Lock()
+	for dest := range p.want {
+		p.dirty[dest] = struct{}{}
+	}
+	p.mu.Unlock()
+}
+
+// sync subscribes to the dirty destinations wanted and not subscribed, and
+// unsubscribes from those subscribed and no longer wanted.
+func (p *partition) sync(ctx context.Context, conn rueidis.DedicatedClient, subscribed map[string]struct{}) error {
+	on, off := p.changes(subscribed)
+	for len(on) > 0 {
+		n := min(len(on), maxSubscribe)
+		if err := do(ctx, conn, conn.B().Ssubscribe().Channel(channels(on[:n])...).Build()); err != nil {
+			return err
+		}
+		for _, dest := range on[:n] {
+			subscribed[dest] = struct{}{}
+		}
+		on = on[n:]
+	}
+	for len(off) > 0 {
+		n := min(len(off), maxSubscribe)
+		if err := do(ctx, conn, conn.B().Sunsubscribe().Channel(channels(off[:n])...).Build()); err != nil {
+			return err
+		}
+		for _, dest := range off[:n] {
+			delete(subscribed, dest)
+		}
+		off = off[n:]
+	}
+	return nil
+}
+
+// changes takes the dirty destinations and sorts them into those to
+// subscribe to and those to unsubscribe from.
+func (p *partition) changes(subscribed map[string]struct{}) (on, off []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for dest := range p.dirty {
+		_, has := subscribed[dest]
+		switch wanted := p.want[dest] > 0; {
+		case wanted && !has:
+			on = append(on, dest)
+		case !wanted && has:
+			off = append(off, dest)
+		}
+	}
+	clear(p.dirty)
+	return on, off
+}
+
+func channels(dests []string) []string {
+	chs := make([]string, len(dests))
+	for i, dest := range dests {
+		chs[i] = channel(dest)
+	}
+	return chs
+}
+
+// do runs one command within commandTimeout.
+func do(ctx context.Context, conn rueidis.DedicatedClient, cmd rueidis.Completed) error {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	return conn.Do(ctx, cmd).Error()
+}
