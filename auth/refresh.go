@@ -147,7 +147,7 @@ func (s *Service) endLogin(sid string, lastExpiry time.Time) error {
 }
 
 // joinErr returns e, or e joined with a failure that happened on the way.
-func joinErr(e *Error, other error) error {
+func joinErr(e, other error) error {
 	if other == nil {
 		return e
 	}

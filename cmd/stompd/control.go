@@ -168,7 +168,12 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, http.StatusBadRequest, controlError{"invalid_request", `the body must be {"email": "..."}`})
 		return
 	}
-	writeControl(w, http.StatusOK, unlockResponse{Email: req.Email, Failures: s.auth.Unlock(req.Email)})
+	n, err := s.auth.Unlock(req.Email)
+	if err != nil {
+		writeControl(w, http.StatusServiceUnavailable, controlError{"unavailable", err.Error()})
+		return
+	}
+	writeControl(w, http.StatusOK, unlockResponse{Email: req.Email, Failures: n})
 }
 
 // controlError is the body of a refused control request.
