@@ -43,7 +43,7 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 // reserveAttempt counts a login to email from addr with the throttle, or
 // refuses it when its pair, address or account has failed too often.
 func (s *Service) reserveAttempt(email, addr string) (Attempt, error) {
-	a, wait, err := s.throttle.Reserve(accountKey(email), addressKey(addr), s.throttleLimits, s.now())
+	a, wait, err := s.throttle.Reserve(AccountKey(email), addressKey(addr), s.throttleLimits, s.now())
 	switch {
 	case err != nil:
 		return Attempt{}, storeError("counting login attempt", err)
@@ -101,7 +101,7 @@ func (s *Service) acquireCheck(ctx context.Context, addr string) error {
 // every address, so that it may log in again at once. It returns how many
 // failures within the throttle window it forgot.
 func (s *Service) Unlock(email string) (int, error) {
-	n, err := s.throttle.Unlock(accountKey(email), s.throttleLimits, s.now())
+	n, err := s.throttle.Unlock(AccountKey(email), s.throttleLimits, s.now())
 	if err != nil {
 		return 0, storeError("clearing login throttle", err)
 	}

@@ -67,7 +67,9 @@ func newThrottle(now time.Time) *throttle {
 	}
 }
 
-func accountKey(email string) key {
+// AccountKey is the key a LoginThrottle counts the failures of an email
+// under: the SHA-256 of the email, trimmed and lower-cased.
+func AccountKey(email string) [32]byte {
 	return sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 }
 

@@ -275,7 +275,7 @@ func TestThrottleMemoryBounded(t *testing.T) {
 	l := ThrottleLimits{DefaultAccountAddressFailures, DefaultAddressFailures, DefaultAccountFailures, DefaultThrottleWindow}
 	fail := func(from, to int) {
 		for i := from; i < to; i++ {
-			th.Reserve(accountKey(fmt.Sprintf("user%d@example.com", i)), addressKey(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255)), l, now)
+			th.Reserve(AccountKey(fmt.Sprintf("user%d@example.com", i)), addressKey(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255)), l, now)
 		}
 	}
 	base := heapInUse()
@@ -290,7 +290,7 @@ func TestThrottleMemoryBounded(t *testing.T) {
 	if n := [3]int{len(th.pairs.m), len(th.addresses.m), len(th.accounts.m)}; n != [3]int{maxThrottleKeys, maxThrottleKeys, maxThrottleKeys} {
 		t.Errorf("table sizes %v, want %d each", n, maxThrottleKeys)
 	}
-	a, _, _ := th.Reserve(accountKey("late@example.com"), addressKey("10.99.0.1"), l, now.Add(DefaultThrottleWindow))
+	a, _, _ := th.Reserve(AccountKey("late@example.com"), addressKey("10.99.0.1"), l, now.Add(DefaultThrottleWindow))
 	if a.counted != inPair|inAddress|inAccount || len(th.accounts.m) != 1 {
 		t.Errorf("after the window: attempt %+v, %d accounts tracked; want it tracked alone", a, len(th.accounts.m))
 	}

@@ -3,7 +3,9 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +23,9 @@ import (
 )
 
 const password = "correct horse battery"
+
+// quiet is the tests' logger.
+var quiet = slog.New(slog.DiscardHandler)
 
 // newClient connects to the Redis at url, as cmd/stompd does, and closes
 // the client when the test ends.
@@ -53,14 +58,21 @@ type node struct {
 // startNode starts a node on the Redis at url, watching denials until the
 // test ends.
 func startNode(t testing.TB, url string, edit func(*auth.Options)) *node {
+	n := newNode(t, url, edit)
+	n.watch(t)
+	return n
+}
+
+// newNode starts a node on the Redis at url that does not watch denials.
+func newNode(t testing.TB, url string, edit func(*auth.Options)) *node {
 	t.Helper()
-	n := &node{store: New(newClient(t, url), Options{}), logouts: map[string]time.Time{}}
+	n := &node{store: New(newClient(t, url), Options{Logger: quiet}), logouts: map[string]time.Time{}}
 	keys, err := auth.LoadEd25519Keys(n.store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.metrics = metrics.New(prometheus.NewRegistry())
-	o := auth.Options{Keys: keys, Store: n.store, BcryptCost: bcrypt.MinCost, Metrics: n.metrics, OnLogout: n.onLogout}
+	o := auth.Options{Keys: keys, Store: n.store, BcryptCost: bcrypt.MinCost, Metrics: n.metrics, OnLogout: n.onLogout, Logger: quiet}
 	if edit != nil {
 		edit(&o)
 	}
@@ -69,7 +81,6 @@ func startNode(t testing.TB, url string, edit func(*auth.Options)) *node {
 	}
 	n.http = httptest.NewServer(n.svc.Handler())
 	t.Cleanup(n.http.Close)
-	n.watch(t)
 	return n
 }
 
@@ -173,4 +184,25 @@ func within(d time.Duration, cond func() bool) bool {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return true
+}
+
+// oneSecond is the bound on a denial reaching every node.
+const oneSecond = time.Second
+
+// deniedHere reports whether this node refuses access token tok as revoked.
+func (n *node) deniedHere(tok string) bool {
+	_, err := n.svc.VerifyAccess(tok)
+	return errors.Is(err, auth.ErrSessionRevoked)
+}
+
+// jwks returns the node's /.well-known/jwks.json.
+func (n *node) jwks(t testing.TB) string {
+	t.Helper()
+	resp, err := http.Get(n.http.URL + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

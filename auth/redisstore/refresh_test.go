@@ -13,7 +13,12 @@ import (
 	"github.com/stompd/stompd/persist/redistest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines, except the one a rueidis cluster
+// client starts to close connections it replaced 5 s later, which ends by
+// itself.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
+}
 
 // TestRotationRaceAcrossThreeNodes rotates one refresh token 50 times at
 // once, spread over three nodes with their own Redis clients: at most one
