@@ -237,12 +237,18 @@ func unlockUser(dataDir, email string, out io.Writer) error {
 		return noServer(dataDir, out)
 	case err != nil:
 		return fmt.Errorf("user unlock: %w", err)
-	case res.Failures == 0:
-		fmt.Fprintf(out, "%s had no failed logins to forget\n", email)
-	default:
-		fmt.Fprintf(out, "unlocked %s: forgot %d failed logins\n", email, res.Failures)
 	}
+	reportUnlock(out, email, res.Failures)
 	return nil
+}
+
+// reportUnlock says how many failed logins of email an unlock forgot.
+func reportUnlock(out io.Writer, email string, failures int) {
+	if failures == 0 {
+		fmt.Fprintf(out, "%s had no failed logins to forget\n", email)
+		return
+	}
+	fmt.Fprintf(out, "unlocked %s: forgot %d failed logins\n", email, failures)
 }
 
 // noServer checks that no server holds dataDir's store, which would mean

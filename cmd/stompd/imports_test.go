@@ -10,19 +10,21 @@ import (
 // TestImportsFlowOneWay keeps the package layout of STYLE.md: stomp,
 // metrics, persist and auth/edge (the HTTP edge) import nothing of
 // stompd's; broker only stomp and metrics; auth only metrics and its edge,
-// since the broker hands it plain values, not frames; only cmd/stompd
+// since the broker hands it plain values, not frames; auth/redisstore only
+// auth (and so what auth imports); only cmd/stompd
 // wires them all together. A package's own internal packages are part of
 // it, and what they import is held to the same rule.
 func TestImportsFlowOneWay(t *testing.T) {
 	const module = "github.com/stompd/stompd/"
 	for pkg, allowed := range map[string][]string{
-		"stomp":          nil,
-		"metrics":        nil,
-		"persist":        nil,
-		"broker":         {"stomp", "metrics"},
-		"auth":           {"metrics", "auth/edge"},
-		"auth/edge":      nil,
-		"cmd/stompbench": {"stomp"},
+		"stomp":           nil,
+		"metrics":         nil,
+		"persist":         nil,
+		"broker":          {"stomp", "metrics"},
+		"auth":            {"metrics", "auth/edge"},
+		"auth/edge":       nil,
+		"auth/redisstore": {"auth", "metrics", "auth/edge"},
+		"cmd/stompbench":  {"stomp"},
 	} {
 		out, err := exec.Command("go", "list", "-deps", module+pkg).Output()
 		if err != nil {
