@@ -96,18 +96,25 @@ func userReply(m rueidis.RedisMessage) (User, error) {
 	return u, nil
 }
 
-// Users returns every user, ordered by lower-cased email.
+// Users returns every user, ordered by lower-cased email, reading them in
+// one pipeline.
 func (s *Store) Users() ([]User, error) {
-	m, err := s.do("listing users", s.c.B().Hgetall().Key(usersEmails).Build())
+	m, err := s.do("listing users", s.c.B().Hvals().Key(usersEmails).Build())
 	if err != nil {
 		return nil, err
 	}
-	emails, _ := m.AsStrMap()
-	users := make([]User, 0, len(emails))
-	for _, id := range emails {
-		m, err := s.do("listing users", s.c.B().Hgetall().Key(userKey(id)).Build())
+	ids, _ := m.AsStrSlice()
+	cmds := make(rueidis.Commands, len(ids))
+	for i, id := range ids {
+		cmds[i] = s.c.B().Hgetall().Key(userKey(id)).Build()
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	users := make([]User, 0, len(ids))
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		m, err := r.ToMessage()
 		if err != nil {
-			return nil, err
+			return nil, fail("listing users", err)
 		}
 		if u, err := userReply(m); err == nil {
 			users = append(users, u)
