@@ -9,11 +9,12 @@ import (
 // denyList is the in-memory set of denied jtis and sids, each until the
 // time its last token expires; it starts from the DenialStore's and writes
 // through to it. Reads take a read lock; expired entries are swept when a
-// new one is added.
+// new one is added, at most once a second.
 type denyList struct {
-	mu    sync.RWMutex
-	ids   map[string]time.Time
-	store DenialStore
+	mu        sync.RWMutex
+	ids       map[string]time.Time
+	nextSweep time.Time
+	store     DenialStore
 }
 
 func newDenyList(store DenialStore) (*denyList, error) {
@@ -51,18 +52,45 @@ func (d *denyList) deny(id string, until, now time.Time) error {
 	if id == "" {
 		return nil
 	}
-	d.mu.Lock()
-	for k, u := range d.ids {
-		if !now.Before(u) {
-			delete(d.ids, k)
-		}
-	}
-	if until.After(d.ids[id]) {
-		d.ids[id] = until
-	}
-	d.mu.Unlock()
+	d.add(id, until, now)
 	if d.store == nil {
 		return nil
 	}
 	return d.store.Deny(id, until)
+}
+
+// add denies id until until in memory only, and reports whether it was not
+// denied at now before. Expired entries are swept at most once a second,
+// so that taking many denials at once stays linear.
+func (d *denyList) add(id string, until, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !now.Before(d.nextSweep) {
+		for k, u := range d.ids {
+			if !now.Before(u) {
+				delete(d.ids, k)
+			}
+		}
+		d.nextSweep = now.Add(time.Second)
+	}
+	prev, was := d.ids[id]
+	was = was && now.Before(prev)
+	if until.After(prev) {
+		d.ids[id] = until
+	}
+	return !was && now.Before(until)
+}
+
+// TakeDenial applies a denial made elsewhere (on another node, or by an
+// admin command) that a shared store reports: id, a login's sid or an
+// access token's jti, is denied here until until, and when it was not
+// denied here yet, Options.OnLogout ends its live sessions. The store
+// already holds the denial; reporting one again does no harm.
+func (s *Service) TakeDenial(id string, until time.Time) {
+	if id == "" || !s.denied.add(id, until, s.now()) {
+		return
+	}
+	if s.opts.OnLogout != nil {
+		s.opts.OnLogout(id)
+	}
 }

@@ -20,8 +20,9 @@
 // followed.
 //
 // Tickets and refresh tokens are 256 random bits, base64url, opaque (never
-// JWTs) and kept only as SHA-256 hashes: tickets in memory (single use, 30
-// s by default but never beyond the access token they were issued for),
+// JWTs) and kept only as SHA-256 hashes: tickets in a TicketStore (single
+// use, 30 s by default but never beyond the access token they were issued
+// for),
 // refresh tokens in the RefreshStore (rotated on every use; reusing a
 // rotated one revokes its family). A token of one kind is never accepted as
 // another. Logout revokes the family and denies its sid (and the token's
@@ -37,18 +38,26 @@
 // window, even for the right password. A login is counted before its
 // password is checked and settled after, so a burst of concurrent attempts
 // cannot pass the check together; a success takes its attempt back and
-// clears its pair. Service.Unlock clears an account. Counts are kept in
-// memory only.
+// clears its pair. Service.Unlock clears an account. Counts are kept in a
+// LoginThrottle.
 //
 // # Stores
 //
 // auth speaks to storage through one Options.Store, made of small
 // interfaces defined here (Users, RefreshStore, Revoker, DenialStore,
 // KeyStore), each method one atomic step, so that the bbolt file of one
-// node and a Redis shared by many both fit; adapters map the store's
-// errors to ErrUserNotFound, ErrRefreshNotFound, ErrRefreshExpired,
-// ErrRefreshRevoked and ErrRefreshReused. Tickets and login throttle
-// counts are kept in memory, by this process.
+// node and a Redis shared by many (package auth/redisstore) both fit;
+// adapters map the store's errors to ErrUserNotFound, ErrRefreshNotFound,
+// ErrRefreshExpired, ErrRefreshRevoked and ErrRefreshReused. A Store that
+// is also a TicketStore or a LoginThrottle keeps tickets or throttle counts
+// for every node on it; otherwise this process keeps them in memory. A
+// store that cannot be reached wraps ErrUnavailable in its errors, and the
+// HTTP API (and a ticket's upgrade) answers 503 unavailable; verification
+// goes on from the keys and denials held in memory.
+//
+// A denial made on another node reaches this one through
+// Service.TakeDenial (a shared store's watch calls it), which denies the
+// id here and ends its sessions through Options.OnLogout.
 //
 // # STOMP
 //

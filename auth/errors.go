@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -68,6 +69,10 @@ var (
 	ErrTooManyTickets     = newError(http.StatusTooManyRequests, "too_many_tickets", reasonLimit, "too many outstanding tickets for this login")
 	ErrBusy               = newError(http.StatusServiceUnavailable, "busy", reasonInternal, "too many outstanding tickets, try again shortly")
 	ErrInternal           = newError(http.StatusInternalServerError, "server_error", reasonInternal, "internal error")
+	// ErrUnavailable: the shared store cannot be reached. A Store wraps
+	// its connection failures with it (fmt.Errorf("...: %w",
+	// ErrUnavailable)), and the HTTP API answers them 503.
+	ErrUnavailable = newError(http.StatusServiceUnavailable, "unavailable", reasonUnavailable, "the auth store is unavailable, try again shortly")
 )
 
 func newError(status int, name string, r reason, msg string) *Error {
@@ -99,6 +104,7 @@ const (
 	reasonInternal
 	reasonBusy
 	reasonLimit
+	reasonUnavailable
 	numReasons
 )
 
@@ -124,6 +130,12 @@ var reasonNames = [numReasons]string{
 	reasonInternal:        "internal",
 	reasonBusy:            "busy",
 	reasonLimit:           "limit",
+	reasonUnavailable:     "unavailable",
+}
+
+// storeError wraps an error of a store while doing what.
+func storeError(what string, err error) error {
+	return fmt.Errorf("auth: %s: %w", what, err)
 }
 
 // reasonOf returns the metric reason of err.

@@ -10,20 +10,17 @@ import (
 // them. The ticket store's lock guards them.
 type holdings struct {
 	m      map[string][]time.Time
-	limit  int
 	holder string // what a key names, for the refusal: "login" or "user"
 }
 
-// check refuses a new ticket to key when it holds its limit of them, with
-// a Retry-After of when its first one expires.
-func (h holdings) check(key string, now time.Time) error {
+// check refuses a new ticket to key when it holds limit of them, naming
+// when its first one expires.
+func (h holdings) check(key string, limit int, now time.Time) error {
 	held := h.held(key, now)
-	if len(held) < h.limit {
+	if len(held) < limit {
 		return nil
 	}
-	e := ErrTooManyTickets.with(reasonLimit, "too many outstanding tickets for this "+h.holder+": use one or wait until one expires")
-	e.retry = slices.MinFunc(held, time.Time.Compare).Sub(now)
-	return e
+	return &TicketLimitError{Holder: h.holder, FirstExpiry: slices.MinFunc(held, time.Time.Compare)}
 }
 
 // add counts a ticket of key's that expires at exp.

@@ -23,22 +23,43 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 	if email == "" || password == "" {
 		return tokenPair{}, ErrInvalidRequest.with(reasonMalformed, "email and password are required")
 	}
-	a, wait := s.throttle.reserve(email, addr, s.now())
-	if wait > 0 {
-		e := ErrTooManyAttempts.with(reasonThrottled, "too many failed login attempts: try again later")
-		e.retry = wait
-		return tokenPair{}, e
+	a, err := s.reserveAttempt(email, addr)
+	if err != nil {
+		return tokenPair{}, err
 	}
 	u, ok, err := s.checkPassword(ctx, email, password, addr)
 	switch {
 	case err != nil:
-		s.throttle.cancel(a)
-		return tokenPair{}, err
+		return tokenPair{}, joinErr(err, s.settle(a, false))
 	case !ok:
 		return tokenPair{}, ErrInvalidCredentials // a was counted as this failure
 	}
-	s.throttle.succeed(a)
+	if err := s.settle(a, true); err != nil {
+		return tokenPair{}, err
+	}
 	return s.startLogin(u)
+}
+
+// reserveAttempt counts a login to email from addr with the throttle, or
+// refuses it when its pair, address or account has failed too often.
+func (s *Service) reserveAttempt(email, addr string) (Attempt, error) {
+	a, wait, err := s.throttle.Reserve(AccountKey(email), addressKey(addr), s.throttleLimits, s.now())
+	switch {
+	case err != nil:
+		return Attempt{}, storeError("counting login attempt", err)
+	case wait > 0:
+		e := ErrTooManyAttempts.with(reasonThrottled, "too many failed login attempts: try again later")
+		e.retry = wait
+		return Attempt{}, e
+	}
+	return a, nil
+}
+
+func (s *Service) settle(a Attempt, passed bool) error {
+	if err := s.throttle.Settle(a, passed); err != nil {
+		return storeError("settling login attempt", err)
+	}
+	return nil
 }
 
 // checkPassword finds the user and compares the password with its hash.
@@ -79,8 +100,11 @@ func (s *Service) acquireCheck(ctx context.Context, addr string) error {
 // Unlock forgets the failed logins of the account with this email, from
 // every address, so that it may log in again at once. It returns how many
 // failures within the throttle window it forgot.
-func (s *Service) Unlock(email string) int {
-	n := s.throttle.unlock(email, s.now())
+func (s *Service) Unlock(email string) (int, error) {
+	n, err := s.throttle.Unlock(AccountKey(email), s.throttleLimits, s.now())
+	if err != nil {
+		return 0, storeError("clearing login throttle", err)
+	}
 	s.opts.Logger.Info("login throttle cleared", "email", strings.TrimSpace(email), "failures", n)
-	return n
+	return n, nil
 }

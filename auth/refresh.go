@@ -128,16 +128,19 @@ func (s *Service) endLogin(sid string, lastExpiry time.Time) error {
 	if sid == "" {
 		return nil
 	}
+	now := s.now()
+	until := now.Add(s.opts.AccessTTL + s.opts.Leeway)
+	if lastExpiry.After(until) {
+		until = lastExpiry
+	}
+	// Denied here first, so that the denial a shared store publishes when
+	// the family is revoked is no news to this node's watch.
+	s.denied.add(sid, until, now)
 	var err error
 	if s.opts.Store != nil {
 		if rerr := s.opts.Store.RevokeFamily(sid); rerr != nil && !errors.Is(rerr, ErrRefreshNotFound) {
 			err = fmt.Errorf("auth: revoking refresh family: %w", rerr)
 		}
-	}
-	now := s.now()
-	until := now.Add(s.opts.AccessTTL + s.opts.Leeway)
-	if lastExpiry.After(until) {
-		until = lastExpiry
 	}
 	err = errors.Join(err, s.denied.deny(sid, until, now))
 	if s.opts.OnLogout != nil {
@@ -147,7 +150,7 @@ func (s *Service) endLogin(sid string, lastExpiry time.Time) error {
 }
 
 // joinErr returns e, or e joined with a failure that happened on the way.
-func joinErr(e *Error, other error) error {
+func joinErr(e, other error) error {
 	if other == nil {
 		return e
 	}

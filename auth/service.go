@@ -34,7 +34,9 @@ type Options struct {
 	Keys *Keys
 	// Store keeps users, refresh tokens, denials and keys (see Store). It
 	// is required when Keys can sign; without it, denials live in memory
-	// only.
+	// only. When it is also a TicketStore or a LoginThrottle, tickets or
+	// login throttle counts are kept there (shared by the nodes that use
+	// it); otherwise in this process's memory.
 	Store Store
 
 	// Issuer and Audience are the iss and aud of issued tokens and the
@@ -107,17 +109,20 @@ type Options struct {
 // tickets and refresh tokens, serves the /auth/* API, and authorises STOMP
 // frames. It is safe for concurrent use.
 type Service struct {
-	opts      Options
-	keys      *Keys
-	parser    *jwt.Parser
-	rules     rules
-	cache     *tokenCache
-	denied    *denyList
-	tickets   *ticketStore
-	throttle  *throttle
-	checks    *checkSlots
-	dummyHash []byte
-	metrics   authMetrics
+	opts     Options
+	keys     *Keys
+	parser   *jwt.Parser
+	rules    rules
+	cache    *tokenCache
+	denied   *denyList
+	tickets  TicketStore
+	throttle LoginThrottle
+	checks   *checkSlots
+
+	ticketLimits   TicketLimits
+	throttleLimits ThrottleLimits
+	dummyHash      []byte
+	metrics        authMetrics
 }
 
 // New returns a Service, loading the denial list from opts.Store.
@@ -140,10 +145,21 @@ func New(opts Options) (*Service, error) {
 		rules:    rs,
 		cache:    newTokenCache(opts.CacheSize),
 		denied:   denied,
-		tickets:  newTicketStore(opts.MaxTicketsPerLogin, opts.MaxTicketsPerUser),
-		throttle: newThrottle(opts.AccountAddressFailures, opts.AddressFailures, opts.AccountFailures, opts.ThrottleWindow, opts.Now()),
+		tickets:  sharedOr[TicketStore](opts.Store, newTicketStore()),
+		throttle: sharedOr[LoginThrottle](opts.Store, newThrottle(opts.Now())),
 		checks:   newCheckSlots(opts.MaxPasswordChecks),
 		metrics:  newAuthMetrics(opts.Metrics),
+		ticketLimits: TicketLimits{
+			Total:    maxTickets,
+			PerLogin: opts.MaxTicketsPerLogin,
+			PerUser:  opts.MaxTicketsPerUser,
+		},
+		throttleLimits: ThrottleLimits{
+			Pair:    opts.AccountAddressFailures,
+			Address: opts.AddressFailures,
+			Account: opts.AccountFailures,
+			Window:  opts.ThrottleWindow,
+		},
 	}
 	if s.canIssue() {
 		if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte(randomToken(18)), opts.BcryptCost); err != nil {
@@ -151,6 +167,15 @@ func New(opts Options) (*Service, error) {
 		}
 	}
 	return s, nil
+}
+
+// sharedOr returns store as a T when it is one, so that the state is
+// shared by every node on it, and else mem, this process's own.
+func sharedOr[T any](store Store, mem T) T {
+	if shared, ok := store.(T); ok {
+		return shared
+	}
+	return mem
 }
 
 func (o *Options) defaults() error {

@@ -101,3 +101,98 @@ type DenialStore interface {
 type KeyStore interface {
 	LoadOrStoreKey(name string, fresh []byte) ([]byte, error)
 }
+
+// The stores below are optional: when Options.Store also implements one,
+// auth keeps that state there, shared by every node on the store;
+// otherwise in this process's memory. Each method is one atomic step.
+
+// Ticket is an outstanding ticket, known by its SHA-256. Login names the
+// login it was issued for: the access token's sid, or its jti when it has
+// none (a token issued elsewhere).
+type Ticket struct {
+	Hash            [32]byte
+	Subject         string
+	SID, JTI        string
+	Issued, Expires time.Time
+}
+
+// Login returns the id of the login t was issued for.
+func (t Ticket) Login() string {
+	if t.SID != "" {
+		return t.SID
+	}
+	return t.JTI
+}
+
+// TicketLimits bound the tickets outstanding at once: in all (Total), per
+// login and per user (Subject).
+type TicketLimits struct {
+	Total, PerLogin, PerUser int
+}
+
+// TicketStore keeps outstanding tickets.
+//
+// AddTicket checks the limits, forgetting tickets expired at now, and
+// records t, in one step: it fails with ErrTicketsFull past Total, or a
+// *TicketLimitError past PerLogin or PerUser, and then records nothing.
+// SpendTicket removes and returns the ticket with that hash, expired or
+// not, so that it is found once at most; ErrTicketNotFound otherwise.
+type TicketStore interface {
+	AddTicket(t Ticket, l TicketLimits, now time.Time) error
+	SpendTicket(hash [32]byte) (Ticket, error)
+}
+
+// Ticket store errors.
+var (
+	// ErrTicketNotFound: no outstanding ticket has that hash.
+	ErrTicketNotFound = errors.New("auth: ticket not found")
+	// ErrTicketsFull: TicketLimits.Total tickets are outstanding.
+	ErrTicketsFull = errors.New("auth: too many outstanding tickets")
+)
+
+// TicketLimitError refuses a ticket to a login or user (Holder "login" or
+// "user") that holds its limit of them; the first of them expires at
+// FirstExpiry.
+type TicketLimitError struct {
+	Holder      string
+	FirstExpiry time.Time
+}
+
+func (e *TicketLimitError) Error() string {
+	return "auth: too many outstanding tickets for this " + e.Holder
+}
+
+// ThrottleLimits are the failed logins allowed within Window per account
+// from one address (Pair), per address and per account.
+type ThrottleLimits struct {
+	Pair, Address, Account int
+	Window                 time.Duration
+}
+
+// Attempt is a login attempt a LoginThrottle reserved. Account and Address
+// are the SHA-256 of the normalised email and of the client address; ID
+// tells the attempt from others of the same pair (stores that record
+// attempts by id set it), At is when it was reserved.
+type Attempt struct {
+	Account, Address [32]byte
+	ID               string
+	At               time.Time
+	// counted tells which of the in-memory throttle's tables counted it.
+	counted uint8
+}
+
+// LoginThrottle counts failed logins per (account, address) pair, per
+// address and per account.
+//
+// Reserve counts an attempt as a failure of all three unless one of them
+// already holds its limit of failures within the window; then it counts
+// nothing and returns how long the client must wait. Settle takes back an
+// attempt whose password was never checked (passed false), or was right
+// (passed true: its pair's failures are then forgotten as well); an attempt
+// whose password was wrong stays counted. Unlock forgets the account's
+// failures from every address and returns how many were within the window.
+type LoginThrottle interface {
+	Reserve(account, address [32]byte, l ThrottleLimits, now time.Time) (Attempt, time.Duration, error)
+	Settle(a Attempt, passed bool) error
+	Unlock(account [32]byte, l ThrottleLimits, now time.Time) (int, error)
+}

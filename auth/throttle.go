@@ -22,61 +22,54 @@ const (
 	maxThrottleKeys = 100_000
 )
 
-// throttle counts failed logins per (account, address) pair, per address
-// and per account. A key with its limit of failures within the window is
-// refused, even the right password, until enough of them are older than
-// the window. Accounts and addresses are kept as SHA-256 hashes, so a key
-// costs the same whatever a client sends; failure times are whole seconds.
-//
-// An attempt is counted before its password is checked (reserve) and
-// settled after: a wrong password leaves it counted, a right one takes it
-// back and clears its pair's count, so that concurrent attempts cannot
-// all pass the check before any of them is counted.
+// throttle is the LoginThrottle of one process. Accounts and addresses
+// are kept as SHA-256 hashes, so a key costs the same whatever a client
+// sends; failure times are whole seconds since the throttle was made.
 type throttle struct {
 	mu        sync.Mutex
 	pairs     table[pairKey]
 	addresses table[key]
 	accounts  table[key]
 	epoch     time.Time
-	window    stamp
 }
 
 // stamp is a time in whole seconds since the throttle's epoch.
 type stamp uint32
 
 // key is the SHA-256 of a normalised email or of a client address.
-type key [32]byte
+type key = [32]byte
 
 type pairKey struct{ account, address key }
 
 // table maps a key to the times of its failures within the window, in no
-// particular order, at most limit of them.
+// particular order.
 type table[K comparable] struct {
-	limit int
-	m     map[K][]stamp
+	m map[K][]stamp
 	// nextSweep is when the oldest entry can first be wholly expired; a
 	// full table is not swept again before then.
 	nextSweep stamp
 }
 
-// attempt is a reserved login attempt: where it was counted, and when.
-type attempt struct {
-	pair                         pairKey
-	at                           stamp
-	inPair, inAddress, inAccount bool
-}
+// The tables of the in-memory throttle that counted an attempt
+// (Attempt.counted).
+const (
+	inPair uint8 = 1 << iota
+	inAddress
+	inAccount
+)
 
-func newThrottle(pair, address, account int, window time.Duration, now time.Time) *throttle {
+func newThrottle(now time.Time) *throttle {
 	return &throttle{
-		pairs:     table[pairKey]{limit: pair, m: make(map[pairKey][]stamp)},
-		addresses: table[key]{limit: address, m: make(map[key][]stamp)},
-		accounts:  table[key]{limit: account, m: make(map[key][]stamp)},
+		pairs:     table[pairKey]{m: make(map[pairKey][]stamp)},
+		addresses: table[key]{m: make(map[key][]stamp)},
+		accounts:  table[key]{m: make(map[key][]stamp)},
 		epoch:     now,
-		window:    max(stamp(window/time.Second), 1),
 	}
 }
 
-func accountKey(email string) key {
+// AccountKey is the key a LoginThrottle counts the failures of an email
+// under: the SHA-256 of the email, trimmed and lower-cased.
+func AccountKey(email string) [32]byte {
 	return sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 }
 
@@ -86,76 +79,71 @@ func (t *throttle) stamp(now time.Time) stamp {
 	return stamp(max(now.Sub(t.epoch), 0) / time.Second)
 }
 
-// reserve counts an attempt to log in to email from addr as a failure of
-// its pair, address and account, and returns it. When one of them has
-// already reached its limit, nothing is counted and reserve returns how
-// long the client must wait instead.
-func (t *throttle) reserve(email, addr string, now time.Time) (attempt, time.Duration) {
-	a := attempt{pair: pairKey{accountKey(email), addressKey(addr)}}
+func windowStamp(l ThrottleLimits) stamp {
+	return max(stamp(l.Window/time.Second), 1)
+}
+
+// Reserve counts an attempt to log in to account from address, unless one
+// of its keys has reached its limit.
+func (t *throttle) Reserve(account, address [32]byte, l ThrottleLimits, now time.Time) (Attempt, time.Duration, error) {
+	a := Attempt{Account: account, Address: address, At: now}
+	p := pairKey{account, address}
+	w := windowStamp(l)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	a.at = t.stamp(now)
-	wait := max(t.pairs.wait(a.pair, a.at, t.window),
-		t.addresses.wait(a.pair.address, a.at, t.window),
-		t.accounts.wait(a.pair.account, a.at, t.window))
+	at := t.stamp(now)
+	wait := max(t.pairs.wait(p, l.Pair, at, w),
+		t.addresses.wait(address, l.Address, at, w),
+		t.accounts.wait(account, l.Account, at, w))
 	if wait > 0 {
-		return attempt{}, time.Duration(wait) * time.Second
+		return Attempt{}, time.Duration(wait) * time.Second, nil
 	}
-	a.inPair = t.pairs.add(a.pair, a.at, t.window)
-	a.inAddress = t.addresses.add(a.pair.address, a.at, t.window)
-	a.inAccount = t.accounts.add(a.pair.account, a.at, t.window)
-	return a, 0
+	a.counted |= t.pairs.add(p, at, w, inPair)
+	a.counted |= t.addresses.add(address, at, w, inAddress)
+	a.counted |= t.accounts.add(account, at, w, inAccount)
+	return a, 0, nil
 }
 
-// succeed settles an attempt whose password was right: its pair starts
-// again from zero, and it no longer counts for its address and account.
-func (t *throttle) succeed(a attempt) {
+// Settle takes a back; when passed, its pair starts again from zero.
+func (t *throttle) Settle(a Attempt, passed bool) error {
+	p := pairKey{a.Account, a.Address}
+	at := t.stamp(a.At)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.pairs.m, a.pair)
-	t.takeBack(a)
+	switch {
+	case passed:
+		delete(t.pairs.m, p)
+	case a.counted&inPair != 0:
+		t.pairs.remove(p, at)
+	}
+	if a.counted&inAddress != 0 {
+		t.addresses.remove(a.Address, at)
+	}
+	if a.counted&inAccount != 0 {
+		t.accounts.remove(a.Account, at)
+	}
+	return nil
 }
 
-// cancel takes back an attempt whose password was never checked.
-func (t *throttle) cancel(a attempt) {
+// Unlock forgets the failures of the account from every address.
+func (t *throttle) Unlock(k [32]byte, l ThrottleLimits, now time.Time) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if a.inPair {
-		t.pairs.remove(a.pair, a.at)
-	}
-	t.takeBack(a)
-}
-
-func (t *throttle) takeBack(a attempt) {
-	if a.inAddress {
-		t.addresses.remove(a.pair.address, a.at)
-	}
-	if a.inAccount {
-		t.accounts.remove(a.pair.account, a.at)
-	}
-}
-
-// unlock forgets the failures of the account from every address, and
-// returns how many there were within the window.
-func (t *throttle) unlock(email string, now time.Time) int {
-	k := accountKey(email)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := len(t.accounts.live(k, t.stamp(now), t.window))
+	n := len(t.accounts.live(k, t.stamp(now), windowStamp(l)))
 	delete(t.accounts.m, k)
 	for p := range t.pairs.m {
 		if p.account == k {
 			delete(t.pairs.m, p)
 		}
 	}
-	return n
+	return n, nil
 }
 
 // wait returns how long k must wait, in seconds: zero while it has fewer
 // than limit failures within the window, else until the oldest leaves it.
-func (tb *table[K]) wait(k K, now, window stamp) stamp {
+func (tb *table[K]) wait(k K, limit int, now, window stamp) stamp {
 	ts := tb.live(k, now, window)
-	if len(ts) < tb.limit {
+	if len(ts) < limit {
 		return 0
 	}
 	return slices.Min(ts) + window - now
@@ -176,21 +164,22 @@ func (tb *table[K]) live(k K, now, window stamp) []stamp {
 	return ts
 }
 
-// add records a failure of k at now. It reports false when k is new and
-// the table is full of live entries, and then records nothing.
-func (tb *table[K]) add(k K, now, window stamp) bool {
+// add records a failure of k at now and returns bit. It returns zero when
+// k is new and the table is full of live entries, and then records
+// nothing.
+func (tb *table[K]) add(k K, now, window stamp, bit uint8) uint8 {
 	ts, ok := tb.m[k]
 	if !ok && len(tb.m) >= maxThrottleKeys {
 		if now < tb.nextSweep {
-			return false
+			return 0
 		}
 		tb.sweep(now, window)
 		if len(tb.m) >= maxThrottleKeys {
-			return false
+			return 0
 		}
 	}
 	tb.m[k] = append(ts, now)
-	return true
+	return bit
 }
 
 // remove takes back one failure of k recorded at at.

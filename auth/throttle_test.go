@@ -252,12 +252,12 @@ func TestUnlockClearsAnAccountEverywhere(t *testing.T) {
 		fx.tryLogin(t, "bob@example.com", "wrong", "X-Client", "10.0.1.0")
 	}
 	fx.expectLogin(t, "alice@example.com", password, "10.0.2.1", outcome{status: 429, name: "too_many_attempts"})
-	if n := fx.svc.Unlock(" Alice@Example.com"); n != DefaultAccountFailures {
+	if n, _ := fx.svc.Unlock(" Alice@Example.com"); n != DefaultAccountFailures {
 		t.Errorf("Unlock forgot %d failures, want %d", n, DefaultAccountFailures)
 	}
 	fx.expectLogin(t, "alice@example.com", password, "10.0.1.0", outcome{status: 200})
 	fx.expectLogin(t, "bob@example.com", password, "10.0.1.0", outcome{status: 429, name: "too_many_attempts"})
-	if n := fx.svc.Unlock("nobody@example.com"); n != 0 {
+	if n, _ := fx.svc.Unlock("nobody@example.com"); n != 0 {
 		t.Errorf("Unlock of an account without failures forgot %d", n)
 	}
 }
@@ -271,10 +271,11 @@ func TestThrottleMemoryBounded(t *testing.T) {
 		t.Skip("fills the throttle's tables")
 	}
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	th := newThrottle(DefaultAccountAddressFailures, DefaultAddressFailures, DefaultAccountFailures, DefaultThrottleWindow, now)
+	th := newThrottle(now)
+	l := ThrottleLimits{DefaultAccountAddressFailures, DefaultAddressFailures, DefaultAccountFailures, DefaultThrottleWindow}
 	fail := func(from, to int) {
 		for i := from; i < to; i++ {
-			th.reserve(fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255), now)
+			th.Reserve(AccountKey(fmt.Sprintf("user%d@example.com", i)), addressKey(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255)), l, now)
 		}
 	}
 	base := heapInUse()
@@ -289,8 +290,8 @@ func TestThrottleMemoryBounded(t *testing.T) {
 	if n := [3]int{len(th.pairs.m), len(th.addresses.m), len(th.accounts.m)}; n != [3]int{maxThrottleKeys, maxThrottleKeys, maxThrottleKeys} {
 		t.Errorf("table sizes %v, want %d each", n, maxThrottleKeys)
 	}
-	a, _ := th.reserve("late@example.com", "10.99.0.1", now.Add(DefaultThrottleWindow))
-	if !a.inPair || !a.inAddress || !a.inAccount || len(th.accounts.m) != 1 {
+	a, _, _ := th.Reserve(AccountKey("late@example.com"), addressKey("10.99.0.1"), l, now.Add(DefaultThrottleWindow))
+	if a.counted != inPair|inAddress|inAccount || len(th.accounts.m) != 1 {
 		t.Errorf("after the window: attempt %+v, %d accounts tracked; want it tracked alone", a, len(th.accounts.m))
 	}
 	runtime.KeepAlive(th)

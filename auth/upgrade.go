@@ -120,15 +120,15 @@ func (s *Service) redeemTicket(t string) (string, error) {
 	if len(t) > maxRefreshTokenSize {
 		return "", ErrInvalidTicket.with(reasonOversized, "invalid ticket: too large")
 	}
-	rec, err := s.tickets.consume(t, now)
+	rec, err := s.spendTicket(t, now)
 	if err != nil {
 		return "", err
 	}
-	if s.denied.revoked(Claims{ID: rec.jti, SID: rec.sid}, now) {
+	if s.denied.revoked(Claims{ID: rec.JTI, SID: rec.SID}, now) {
 		return "", ErrSessionRevoked
 	}
-	s.metrics.ticketAge.Observe(now.Sub(rec.issued).Seconds())
-	return rec.subject, nil
+	s.metrics.ticketAge.Observe(now.Sub(rec.Issued).Seconds())
+	return rec.Subject, nil
 }
 
 // protocolToken finds the "bearer.<jwt>" entry of Sec-WebSocket-Protocol.
@@ -148,7 +148,7 @@ func protocolToken(r *http.Request) (string, bool) {
 // its lifetime.
 func (s *Service) IssueTicket(c Claims) (string, int, error) {
 	now := s.now()
-	t, expires, err := s.tickets.issue(c, s.opts.TicketTTL, now)
+	t, expires, err := s.issueTicket(c, now)
 	if err != nil {
 		return "", 0, err
 	}

@@ -68,7 +68,8 @@ func TestTicketsSwept(t *testing.T) {
 	if _, _, err := fx.svc.IssueTicket(c); err != nil {
 		t.Fatal(err)
 	}
-	if n, held := len(fx.svc.tickets.m), fx.svc.tickets.logins.m[c.SID]; n != 1 || len(held) != 1 {
+	ts := fx.svc.tickets.(*ticketStore)
+	if n, held := len(ts.m), ts.logins.m[c.SID]; n != 1 || len(held) != 1 {
 		t.Fatalf("%d tickets, %d of the login's, held after the others expired", n, len(held))
 	}
 }

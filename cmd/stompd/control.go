@@ -168,7 +168,12 @@ func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, http.StatusBadRequest, controlError{"invalid_request", `the body must be {"email": "..."}`})
 		return
 	}
-	writeControl(w, http.StatusOK, unlockResponse{Email: req.Email, Failures: s.auth.Unlock(req.Email)})
+	n, err := s.auth.Unlock(req.Email)
+	if err != nil {
+		writeControl(w, http.StatusServiceUnavailable, controlError{"unavailable", err.Error()})
+		return
+	}
+	writeControl(w, http.StatusOK, unlockResponse{Email: req.Email, Failures: n})
 }
 
 // controlError is the body of a refused control request.
@@ -232,12 +237,18 @@ func unlockUser(dataDir, email string, out io.Writer) error {
 		return noServer(dataDir, out)
 	case err != nil:
 		return fmt.Errorf("user unlock: %w", err)
-	case res.Failures == 0:
-		fmt.Fprintf(out, "%s had no failed logins to forget\n", email)
-	default:
-		fmt.Fprintf(out, "unlocked %s: forgot %d failed logins\n", email, res.Failures)
 	}
+	reportUnlock(out, email, res.Failures)
 	return nil
+}
+
+// reportUnlock says how many failed logins of email an unlock forgot.
+func reportUnlock(out io.Writer, email string, failures int) {
+	if failures == 0 {
+		fmt.Fprintf(out, "%s had no failed logins to forget\n", email)
+		return
+	}
+	fmt.Fprintf(out, "unlocked %s: forgot %d failed logins\n", email, failures)
 }
 
 // noServer checks that no server holds dataDir's store, which would mean

@@ -10,7 +10,8 @@ import (
 // TestImportsFlowOneWay keeps the package layout of STYLE.md: stomp,
 // metrics, persist and auth/edge (the HTTP edge) import nothing of
 // stompd's; broker only stomp and metrics; auth only metrics and its edge,
-// since the broker hands it plain values, not frames; only cmd/stompd
+// since the broker hands it plain values, not frames; auth/redisstore only
+// auth (and so what auth imports); only cmd/stompd
 // wires them all together. A package's own internal packages are part of
 // it, and what they import is held to the same rule.
 func TestImportsFlowOneWay(t *testing.T) {
@@ -22,6 +23,7 @@ func TestImportsFlowOneWay(t *testing.T) {
 		"broker":          {"stomp", "metrics"},
 		"auth":            {"metrics", "auth/edge"},
 		"auth/edge":       nil,
+		"auth/redisstore": {"auth", "metrics", "auth/edge"},
 		"cmd/stompbench":  {"stomp"},
 		"broker/redisbus": {"broker", "stomp", "metrics"},
 	} {

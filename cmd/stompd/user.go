@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,13 +28,20 @@ const userUsage = `Usage:
   stompd user del    --data DIR --email E
   stompd user passwd --data DIR --email E --password P
   stompd user unlock --data DIR --email E
+  (each also with --redis URL instead of --data DIR)
 
 The server must not be running on the same data dir for add, list, del and
 passwd: it holds the store's lock. unlock clears the failed logins that
 throttle an account, in the server running on DIR (through DIR/stompd.sock).
-Only add creates a data dir and store that do not exist yet. --data, --config
-and --min-password-length (default 8) are also read from STOMPD_DATA,
-STOMPD_CONFIG and STOMPD_MIN_PASSWORD_LENGTH, and from the config file.
+Only add creates a data dir and store that do not exist yet.
+
+With --redis URL the commands work on the users a cluster of nodes shares in
+that Redis, while the nodes run: passwd and del end the user's logins on
+every node, and unlock clears the account's failed logins for every node.
+
+--data, --config, --min-password-length (default 8) and --redis are also
+read from STOMPD_DATA, STOMPD_CONFIG, STOMPD_MIN_PASSWORD_LENGTH and
+STOMPD_REDIS, and from the config file.
 `
 
 // userCommand manages the users in a data dir's store.
@@ -60,27 +68,46 @@ func userCommand(args []string, stdout, stderr io.Writer) error {
 	if err := set.check(); err != nil {
 		return usageError{err}
 	}
-	if sub == "unlock" {
-		return unlockUser(set.DataDir, *email, stdout)
+	a := userArgs{sub: sub, email: *email, name: *name, roles: splitList(*roles), password: newPassword{*password, set.MinPasswordLength}}
+	if !slices.Contains(userSubcommands, sub) {
+		return usageError{fmt.Errorf("user: unknown subcommand %q; %s", sub, userHint)}
 	}
-	pw := newPassword{*password, set.MinPasswordLength}
-	run, ok := map[string]func(*persist.Store) error{
+	if err := checkUserInput(sub, a.email, a.name, a.password); err != nil {
+		return err
+	}
+	switch {
+	case set.Redis != "":
+		return redisUserCommand(set.Redis, a, stdout)
+	case sub == "unlock":
+		return unlockUser(set.DataDir, a.email, stdout)
+	}
+	return boltUserCommand(set.DataDir, a, stdout)
+}
+
+// userSubcommands are the subcommands of stompd user.
+var userSubcommands = []string{"add", "list", "del", "passwd", "unlock"}
+
+// userArgs are a user subcommand and its arguments.
+type userArgs struct {
+	sub, email, name string
+	roles            []string
+	password         newPassword
+}
+
+// boltUserCommand runs a user subcommand but unlock on the data dir's
+// store.
+func boltUserCommand(dataDir string, a userArgs, stdout io.Writer) error {
+	run := map[string]func(*persist.Store) error{
 		"add": func(s *persist.Store) error {
-			return addUser(s, stdout, *email, pw, *name, splitList(*roles))
+			return addUser(s, stdout, a.email, a.password, a.name, a.roles)
 		},
 		"list": func(s *persist.Store) error { return listUsers(s, stdout) },
 		"del": func(s *persist.Store) error {
-			return need(*email, "--email", func() error { return s.DeleteUser(*email) })
+			return need(a.email, "--email", func() error { return s.DeleteUser(a.email) })
 		},
-		"passwd": func(s *persist.Store) error { return setPassword(s, *email, pw) },
-	}[sub]
-	if !ok {
-		return usageError{fmt.Errorf("user: unknown subcommand %q; %s", sub, userHint)}
-	}
-	if err := checkUserInput(sub, *email, *name, pw); err != nil {
-		return err
-	}
-	s, err := openUserStore(set.DataDir, sub == "add", stdout)
+		"passwd": func(s *persist.Store) error { return setPassword(s, a.email, a.password) },
+	}[a.sub]
+	s, err := openUserStore(dataDir, a.sub == "add", stdout)
 	if err != nil {
 		return err
 	}
@@ -115,6 +142,11 @@ func listUsers(s *persist.Store, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return printUsers(out, users)
+}
+
+// printUsers writes users as a table.
+func printUsers(out io.Writer, users []persist.User) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLES\tCREATED")
 	for _, u := range users {

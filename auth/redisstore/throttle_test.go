@@ -1,0 +1,62 @@
+package redisstore
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/persist/redistest"
+)
+
+// TestThrottleCountsSharedAcrossNodes: five wrong passwords for one
+// account from one address, some on node A and some on B, lock that pair
+// on both, even for the right password; Unlock on Redis (what `stompd
+// user unlock --redis` does) clears it for every node.
+func TestThrottleCountsSharedAcrossNodes(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := startNode(t, r.URL(), nil), startNode(t, r.URL(), nil)
+	mustAddUser(t, a.store, "alice@example.com")
+	wrong := map[string]string{"email": "alice@example.com", "password": "wrong"}
+	for i, n := range []*node{a, b, a, b, a} {
+		if s, _ := n.post(t, "/auth/login", "", wrong); s != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i, s)
+		}
+	}
+	right := map[string]string{"email": "alice@example.com", "password": password}
+	for name, n := range map[string]*node{"A": a, "B": b} {
+		if s, out := n.post(t, "/auth/login", "", right); s != http.StatusTooManyRequests || out.Error != "too_many_attempts" {
+			t.Errorf("node %s after 5 failures on A and B: %d %s, want 429 too_many_attempts", name, s, out.Error)
+		}
+	}
+	admin := New(newClient(t, r.URL()), Options{})
+	n, err := admin.Unlock(auth.AccountKey("alice@example.com"), auth.ThrottleLimits{Window: auth.DefaultThrottleWindow}, admin.opts.Now())
+	if err != nil || n != 5 {
+		t.Errorf("Unlock: %d, %v; want 5 failures forgotten", n, err)
+	}
+	b.login(t, "alice@example.com")
+}
+
+// TestThrottleBurstAcrossNodes sends 20 wrong passwords for one pair at
+// once over two nodes: the check and the count being one step, exactly 5
+// reach the password check (401) and the others are refused (429).
+func TestThrottleBurstAcrossNodes(t *testing.T) {
+	r := redistest.Start(t)
+	nodes := []*node{startNode(t, r.URL(), nil), startNode(t, r.URL(), nil)}
+	mustAddUser(t, nodes[0].store, "alice@example.com")
+	statuses := make([]int, 20)
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Go(func() {
+			statuses[i], _ = nodes[i%2].post(t, "/auth/login", "", map[string]string{"email": "alice@example.com", "password": "wrong"})
+		})
+	}
+	wg.Wait()
+	count := map[int]int{}
+	for _, s := range statuses {
+		count[s]++
+	}
+	if count[http.StatusUnauthorized] != auth.DefaultAccountAddressFailures || count[http.StatusTooManyRequests] != 20-auth.DefaultAccountAddressFailures {
+		t.Errorf("statuses %v; want %d × 401 and the rest 429", count, auth.DefaultAccountAddressFailures)
+	}
+}
