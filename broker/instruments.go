@@ -45,6 +45,7 @@ type instruments struct {
 	destinations [numKinds]prometheus.Gauge
 
 	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted, dropNacked, dropNotText prometheus.Counter
+	dropNotStored, dropMalformed                                                            prometheus.Counter
 
 	subscriptions       prometheus.Gauge
 	destinationsRefused prometheus.Counter
@@ -61,6 +62,8 @@ func newInstruments(s *metrics.Set) *instruments {
 		dropAborted:         s.MessagesDropped.WithLabelValues(metrics.DropAborted),
 		dropNacked:          s.MessagesDropped.WithLabelValues(metrics.DropNackDiscarded),
 		dropNotText:         s.MessagesDropped.WithLabelValues(metrics.DropNotText),
+		dropNotStored:       s.MessagesDropped.WithLabelValues(metrics.DropNotStored),
+		dropMalformed:       s.MessagesDropped.WithLabelValues(metrics.DropMalformed),
 		subscriptions:       s.Subscriptions,
 		destinationsRefused: s.DestinationsRefused,
 		queueDepth:          s.QueueDepth,

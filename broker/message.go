@@ -26,6 +26,7 @@ type message struct {
 	heap     int            // what it holds in the heap, see messageCost
 	enc      [stomp.V12 + 1]encoding
 	text     atomic.Int32 // 0 not known yet, 1 valid UTF-8, 2 not
+	ref      string       // a shared queue's name for it (see QueueReader.Settle); "" for any other
 }
 
 // encoding is the common part of the MESSAGE frame for one protocol version,

@@ -1,0 +1,204 @@
+package redisqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/rueidis"
+
+	"github.com/stompd/stompd/broker"
+	"github.com/stompd/stompd/metrics"
+)
+
+// Options configures Queues. Zero values mean the defaults next to them.
+type Options struct {
+	// Node is this node's id, its consumer name in every queue's group.
+	// Required; unique per running node (cmd/stompd makes one at start).
+	Node string
+	// Alive reports whether the node of that id is alive; the pending
+	// messages of a node that is not are given back within
+	// ReclaimInterval. Required.
+	Alive func(node string) bool
+	// MaxLength bounds the messages a queue holds, waiting or delivered and
+	// unacknowledged, across all nodes: a SEND beyond it is refused
+	// (broker.ErrQueueFull). Default broker.DefaultMaxQueueLength.
+	MaxLength int
+	// MaxBacklog bounds the bytes of messages waiting to be sent to Redis;
+	// beyond it a SEND fails at once. Default 16 MiB.
+	MaxBacklog int
+	// Timeout bounds each round trip to Redis. Default 5 s.
+	Timeout time.Duration
+	// Block is the longest a read waits for messages: closing a queue's
+	// reader takes up to this long. Default 1 s.
+	Block time.Duration
+	// ReclaimInterval is how often the queues read here are checked for
+	// messages pending for nodes that are no longer alive. Default 5 s.
+	ReclaimInterval time.Duration
+	// ReadBatch bounds the messages one read takes. Default 256.
+	ReadBatch int
+	Metrics   *metrics.Set // nil: a registry of its own
+	Logger    *slog.Logger // nil: discard
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxBacklog      = 16 << 20
+	DefaultTimeout         = 5 * time.Second
+	DefaultBlock           = time.Second
+	DefaultReclaimInterval = 5 * time.Second
+	DefaultReadBatch       = 256
+)
+
+// group is the consumer group of every queue's stream.
+const group = "stompd"
+
+// Key returns the Redis key of queue dest's stream: stompd:q:{dest}, the
+// braces making dest the hash tag of everything about that queue.
+func Key(dest string) string { return "stompd:q:{" + dest + "}" }
+
+// Failures of a SEND that never reached Redis: the backlog was full, or Run
+// has ended.
+var (
+	errBacklog = errors.New("redisqueue: too many messages waiting for Redis")
+	errStopped = errors.New("redisqueue: stopped")
+)
+
+// Queues is a broker.QueueBackend on Redis Streams. Run must be running for
+// anything to reach Redis.
+type Queues struct {
+	c   rueidis.Client
+	o   Options
+	log *slog.Logger
+	max string // MaxLength, formatted once
+
+	adds    pipe[add]
+	settles pipe[settlement]
+	given   [broker.SettleReturn + 1]prometheus.Counter // by disposition; Remove unused
+	claimed prometheus.Counter
+
+	ctx    context.Context // cancelled at the end of Run: readers stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // readers
+
+	mu      sync.Mutex
+	reading map[string]int // queues read here: readers per key
+}
+
+// New returns Queues on c with o.
+func New(c rueidis.Client, o Options) (*Queues, error) {
+	if o.Node == "" || o.Alive == nil {
+		return nil, errors.New("redisqueue: Options.Node and Options.Alive are required")
+	}
+	o = o.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &Queues{
+		c: c, o: o, log: o.Logger, max: strconv.Itoa(o.MaxLength),
+		ctx: ctx, cancel: cancel, reading: make(map[string]int),
+	}
+	q.adds.init()
+	q.settles.init()
+	s := o.Metrics
+	q.given[broker.SettleRedeliver] = s.QueueRequeued.WithLabelValues(metrics.RequeueRedelivered)
+	q.given[broker.SettleReturn] = s.QueueRequeued.WithLabelValues(metrics.RequeueReturned)
+	q.claimed = s.QueueRequeued.WithLabelValues(metrics.RequeueReclaimed)
+	return q, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(prometheus.NewRegistry())
+	}
+	o.MaxLength = or(o.MaxLength, broker.DefaultMaxQueueLength)
+	o.MaxBacklog = or(o.MaxBacklog, DefaultMaxBacklog)
+	o.Timeout = or(o.Timeout, DefaultTimeout)
+	o.Block = or(o.Block, DefaultBlock)
+	o.ReclaimInterval = or(o.ReclaimInterval, DefaultReclaimInterval)
+	o.ReadBatch = or(o.ReadBatch, DefaultReadBatch)
+	return o
+}
+
+func or[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Run sends what Enqueue and Settle were handed to Redis and gives back the
+// pending messages of dead nodes, until ctx ends. Then it makes a last
+// attempt at what is waiting to be settled, stops every reader and waits
+// for them, and returns. Stop the broker first, so that it has given back
+// what it held.
+func (q *Queues) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); q.sendAdds(ctx) }()
+	go func() { defer wg.Done(); q.sendSettles(ctx) }()
+	go func() { defer wg.Done(); q.reclaimLoop(ctx) }()
+	wg.Wait()
+	q.cancel()
+	q.wg.Wait()
+	q.flushSettles()
+}
+
+// add is a message waiting to be stored.
+type add struct {
+	key    string
+	msg    []byte
+	stored func(error)
+}
+
+// Enqueue hands msg to the Run loop, which stores it in queue dest's stream
+// and calls stored; it fails at once when MaxBacklog bytes are waiting or
+// Run has ended.
+func (q *Queues) Enqueue(dest string, msg []byte, stored func(error)) {
+	if !q.adds.put(add{Key(dest), msg, stored}, len(msg), q.o.MaxBacklog) {
+		stored(errBacklog)
+	}
+}
+
+// sendAdds stores what Enqueue was handed, in order, pipelined in batches,
+// and reports each outcome. A batch that fails is not retried: its senders
+// learn it, and those that asked for a RECEIPT get an ERROR instead.
+func (q *Queues) sendAdds(ctx context.Context) {
+	for {
+		batch, ok := q.adds.take(ctx)
+		if !ok {
+			q.failAdds(q.adds.close(), errStopped)
+			return
+		}
+		q.storeBatch(ctx, batch)
+	}
+}
+
+func (q *Queues) storeBatch(ctx context.Context, batch []add) {
+	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
+	defer cancel()
+	calls := make([]call, len(batch))
+	for i, a := range batch {
+		calls[i] = call{a.key, []string{group, q.max, rueidis.BinaryString(a.msg)}}
+	}
+	for i, r := range addScript.run(ctx, q.c, calls) {
+		n, err := r.AsInt64()
+		if err == nil && n == 0 {
+			err = fmt.Errorf("%w: %s holds %d messages", broker.ErrQueueFull, batch[i].key, q.o.MaxLength)
+		}
+		batch[i].stored(err)
+	}
+}
+
+func (q *Queues) failAdds(batch []add, err error) {
+	for _, a := range batch {
+		a.stored(err)
+	}
+}
