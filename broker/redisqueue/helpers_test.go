@@ -159,9 +159,15 @@ func send(t testing.TB, c *stomptest.Client, dest, body string) {
 	c.Expect(stomp.RECEIPT, "receipt-id:r-"+body)
 }
 
-// frames reads c's frames in a goroutine of the test's, into the channel
-// it returns, until c fails or closes.
-func frames(t testing.TB, c *stomptest.Client) <-chan *stomp.Frame {
+// consumer is a raw client whose frames a goroutine of the test's reads.
+type consumer struct {
+	*stomptest.Client
+	in <-chan *stomp.Frame
+}
+
+// listen starts reading c's frames into a channel, until c fails or
+// closes.
+func listen(t testing.TB, c *stomptest.Client) *consumer {
 	ch := make(chan *stomp.Frame, 1024)
 	c.Timeout = time.Hour
 	done := make(chan struct{})
@@ -177,14 +183,14 @@ func frames(t testing.TB, c *stomptest.Client) <-chan *stomp.Frame {
 		}
 	}()
 	t.Cleanup(func() { c.Conn.Close(); <-done })
-	return ch
+	return &consumer{c, ch}
 }
 
-// next returns the next frame from ch, failing the test after d.
-func next(t testing.TB, ch <-chan *stomp.Frame, d time.Duration) *stomp.Frame {
+// next returns the next frame, failing the test after d.
+func (c *consumer) next(t testing.TB, d time.Duration) *stomp.Frame {
 	t.Helper()
 	select {
-	case f, ok := <-ch:
+	case f, ok := <-c.in:
 		if !ok {
 			t.Fatal("connection closed")
 		}
@@ -195,14 +201,34 @@ func next(t testing.TB, ch <-chan *stomp.Frame, d time.Duration) *stomp.Frame {
 	return nil
 }
 
-// nothing checks that no frame comes on ch within d.
-func nothing(t testing.TB, ch <-chan *stomp.Frame, d time.Duration) {
+// nothing checks that no frame comes within d.
+func (c *consumer) nothing(t testing.TB, d time.Duration) {
 	t.Helper()
 	select {
-	case f := <-ch:
+	case f := <-c.in:
 		t.Fatalf("unexpected frame: %s", stomptest.Dump(f))
 	case <-time.After(d):
 	}
+}
+
+// settle answers MESSAGE m with cmd (ACK or NACK) and extra headers.
+func (c *consumer) settle(m *stomp.Frame, cmd stomp.Command, headers ...string) {
+	c.Send(cmd, "", append([]string{"id:" + m.Value("ack")}, headers...)...)
+}
+
+// either returns the next MESSAGE of whichever of two consumers gets one
+// first, and that consumer.
+func either(t testing.TB, a, b *consumer) (*stomp.Frame, *consumer) {
+	t.Helper()
+	select {
+	case m := <-a.in:
+		return m, a
+	case m := <-b.in:
+		return m, b
+	case <-time.After(wait):
+		t.Fatal("no MESSAGE on either node")
+	}
+	return nil, nil
 }
 
 // counter reads a counter of s.
