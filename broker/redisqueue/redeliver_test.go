@@ -42,7 +42,6 @@ func TestNackedMessageIsRedeliveredMarkedOnAnyNode(t *testing.T) {
 	}
 }
 
-
 // holdFive has a client-mode consumer on a take five messages of dest,
 // acknowledging none, and checks that a consumer subscribed on b
 // meanwhile gets none of them.
