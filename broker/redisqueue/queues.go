@@ -168,8 +168,7 @@ func (q *Queues) Enqueue(dest string, msg []byte, stored func(error)) {
 }
 
 // sendAdds stores what Enqueue was handed, in order, pipelined in batches,
-// and reports each outcome. A batch that fails is not retried: its senders
-// learn it, and those that asked for a RECEIPT get an ERROR instead.
+// and reports each outcome.
 func (q *Queues) sendAdds(ctx context.Context) {
 	for {
 		batch, ok := q.adds.take(ctx)
@@ -181,20 +180,48 @@ func (q *Queues) sendAdds(ctx context.Context) {
 	}
 }
 
+// storeBatch stores a batch within Timeout. What Redis did not answer
+// (a connection lost or being made again) is tried again, with a growing
+// pause, until Timeout has passed; then its senders learn that it was not
+// stored, and those that asked for a RECEIPT get an ERROR instead.
 func (q *Queues) storeBatch(ctx context.Context, batch []add) {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
+	for pause := 10 * time.Millisecond; ; pause *= 2 {
+		var failed []add
+		var err error
+		for i, r := range addScript.run(ctx, q.c, q.addCalls(batch)) {
+			if err = stored(r, batch[i].key, q.o.MaxLength); err == nil || isRedisErr(err) || errors.Is(err, broker.ErrQueueFull) {
+				batch[i].stored(err)
+			} else {
+				failed = append(failed, batch[i])
+			}
+		}
+		if batch = failed; len(batch) == 0 {
+			return
+		}
+		if !sleep(ctx, pause) {
+			q.failAdds(batch, err)
+			return
+		}
+	}
+}
+
+func (q *Queues) addCalls(batch []add) []call {
 	calls := make([]call, len(batch))
 	for i, a := range batch {
 		calls[i] = call{a.key, []string{group, q.max, rueidis.BinaryString(a.msg)}}
 	}
-	for i, r := range addScript.run(ctx, q.c, calls) {
-		n, err := r.AsInt64()
-		if err == nil && n == 0 {
-			err = fmt.Errorf("%w: %s holds %d messages", broker.ErrQueueFull, batch[i].key, q.o.MaxLength)
-		}
-		batch[i].stored(err)
+	return calls
+}
+
+// stored returns the outcome of the add script's result r for key.
+func stored(r rueidis.RedisResult, key string, limit int) error {
+	n, err := r.AsInt64()
+	if err == nil && n == 0 {
+		return fmt.Errorf("%w: %s holds %d messages", broker.ErrQueueFull, key, limit)
 	}
+	return err
 }
 
 func (q *Queues) failAdds(batch []add, err error) {
