@@ -83,8 +83,9 @@ type Queues struct {
 	given   [broker.SettleReturn + 1]prometheus.Counter // by disposition; Remove unused
 	claimed prometheus.Counter
 
-	ctx    context.Context // cancelled at the end of Run: readers stop
-	cancel context.CancelFunc
+	ctx      context.Context // cancelled at the end of Run: reads are abandoned
+	cancel   context.CancelFunc
+	stopping chan struct{} // closed at the end of Run: readers stop
 	wg     sync.WaitGroup // readers
 
 	mu      sync.Mutex
@@ -100,7 +101,7 @@ func New(c rueidis.Client, o Options) (*Queues, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queues{
 		c: c, o: o, log: o.Logger, max: strconv.Itoa(o.MaxLength),
-		ctx: ctx, cancel: cancel, reading: make(map[string]int),
+		ctx: ctx, cancel: cancel, stopping: make(chan struct{}), reading: make(map[string]int),
 	}
 	q.adds.init()
 	q.settles.init()
@@ -146,9 +147,23 @@ func (q *Queues) Run(ctx context.Context) {
 	go func() { defer wg.Done(); q.sendSettles(ctx) }()
 	go func() { defer wg.Done(); q.reclaimLoop(ctx) }()
 	wg.Wait()
-	q.cancel()
-	q.wg.Wait()
+	q.stopReaders()
 	q.flushSettles()
+}
+
+// stopReaders stops every reader: those waiting for credit at once, those
+// reading once their read is done (within Block, and what it brings is
+// given back), or after Block and Timeout, when the read is abandoned.
+func (q *Queues) stopReaders() {
+	close(q.stopping)
+	done := make(chan struct{})
+	go func() { q.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(q.o.Block + q.o.Timeout):
+	}
+	q.cancel()
+	<-done
 }
 
 // add is a message waiting to be stored.

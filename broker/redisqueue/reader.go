@@ -99,7 +99,7 @@ func (r *reader) run() {
 // prepare makes sure the queue's stream and group exist, and gives back
 // what dead nodes hold of it, trying until it succeeds, Close or Run's end.
 func (r *reader) prepare(ctx context.Context) bool {
-	for backoff := 100 * time.Millisecond; !r.closed.Load(); backoff = min(2*backoff, maxBackoff) {
+	for backoff := 100 * time.Millisecond; r.live(); backoff = min(2*backoff, maxBackoff) {
 		err := r.q.createGroup(ctx, r.key)
 		if err == nil {
 			r.q.reclaim(ctx, r.key)
@@ -126,20 +126,24 @@ func (q *Queues) createGroup(ctx context.Context, key string) error {
 }
 
 // wait waits until the reader may read; it reports false once closed or
-// Run ended.
+// Run is ending.
 func (r *reader) wait(ctx context.Context) bool {
-	for !r.closed.Load() {
+	for r.live() {
 		if r.want.Load() > 0 {
 			return true
 		}
 		select {
 		case <-r.wake:
+		case <-r.q.stopping:
 		case <-ctx.Done():
 			return false
 		}
 	}
 	return false
 }
+
+// live reports whether the reader is neither closed nor stopped by Run.
+func (r *reader) live() bool { return !r.closed.Load() && !isClosed(r.q.stopping) }
 
 // read reads up to the credit wanted, within ReadBatch, waiting up to Block
 // for the first message. A read that finds the group gone (the stream was
@@ -174,12 +178,12 @@ func queued(es []rueidis.XRangeEntry) []broker.Queued {
 }
 
 // hand delivers a batch, or gives it back as it was once the reader is
-// closed.
+// closed or stopped.
 func (r *reader) hand(batch []broker.Queued) {
 	if len(batch) == 0 {
 		return
 	}
-	if r.closed.Load() {
+	if !r.live() {
 		refs := make([]string, len(batch))
 		for i, m := range batch {
 			refs[i] = m.Ref
@@ -197,5 +201,15 @@ func (q *Queues) stopReading(key string) {
 	defer q.mu.Unlock()
 	if q.reading[key]--; q.reading[key] <= 0 {
 		delete(q.reading, key)
+	}
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }

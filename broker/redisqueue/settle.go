@@ -2,6 +2,7 @@ package redisqueue
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -64,7 +65,7 @@ func (q *Queues) settle(ctx context.Context, batch []settlement) (failed []settl
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
 	var byD [broker.SettleReturn + 1][]settlement
-	for _, s := range batch {
+	for _, s := range coalesce(batch) {
 		byD[s.d] = append(byD[s.d], s)
 	}
 	for d, ss := range byD {
@@ -73,6 +74,27 @@ func (q *Queues) settle(ctx context.Context, batch []settlement) (failed []settl
 		}
 	}
 	return failed
+}
+
+// coalesce merges the settlements of one key and disposition, up to
+// maxRefs refs each, so that a batch of ACKs of a queue is one script call.
+func coalesce(batch []settlement) []settlement {
+	type kd struct {
+		key string
+		d   broker.Disposition
+	}
+	at := make(map[kd]int)
+	var out []settlement
+	for _, s := range batch {
+		k := kd{s.key, s.d}
+		if i, ok := at[k]; ok && len(out[i].refs)+len(s.refs) <= maxRefs {
+			out[i].refs = append(out[i].refs, s.refs...)
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, settlement{s.key, slices.Clip(s.refs), s.d})
+	}
+	return out
 }
 
 // settleAll runs settlements ss, all of disposition d, and returns those
