@@ -85,8 +85,8 @@ type Queues struct {
 
 	ctx      context.Context // cancelled at the end of Run: reads are abandoned
 	cancel   context.CancelFunc
-	stopping chan struct{} // closed at the end of Run: readers stop
-	wg     sync.WaitGroup // readers
+	stopping chan struct{}  // closed at the end of Run: readers stop
+	wg       sync.WaitGroup // readers
 
 	mu      sync.Mutex
 	reading map[string]int // queues read here: readers per key
