@@ -18,8 +18,9 @@ import (
 // deleted, so the stream's length is what the queue holds: waiting or
 // delivered and not yet acknowledged.
 var addScript = newScript(`
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local n = redis.call('XLEN', KEYS[1])
+if n >= tonumber(ARGV[2]) then return 0 end
+if n == 0 and redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 end
 redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
