@@ -28,6 +28,10 @@
 //     r=1, and the consumer is deleted. With a heartbeat that declares a node
 //     dead after T, its unacknowledged messages are redelivered within
 //     T + ReclaimInterval.
+//   - A read whose reply was lost leaves entries pending for this live node
+//     that it never handed to the broker: the same check gives back, as
+//     they were, those of its own entries idle for longer than any read
+//     takes (2 × (Block + Timeout)) that the broker does not hold.
 //
 // # Guarantees and failure
 //

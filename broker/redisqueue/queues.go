@@ -89,7 +89,8 @@ type Queues struct {
 	wg       sync.WaitGroup // readers
 
 	mu      sync.Mutex
-	reading map[string]int // queues read here: readers per key
+	reading map[string]int                 // queues read here: readers per key
+	held    map[string]map[string]struct{} // refs handed to the broker and not settled yet, per key
 }
 
 // New returns Queues on c with o.
@@ -101,7 +102,8 @@ func New(c rueidis.Client, o Options) (*Queues, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queues{
 		c: c, o: o, log: o.Logger, max: strconv.Itoa(o.MaxLength),
-		ctx: ctx, cancel: cancel, stopping: make(chan struct{}), reading: make(map[string]int),
+		ctx: ctx, cancel: cancel, stopping: make(chan struct{}),
+		reading: make(map[string]int), held: make(map[string]map[string]struct{}),
 	}
 	q.adds.init()
 	q.settles.init()

@@ -192,7 +192,50 @@ func (r *reader) hand(batch []broker.Queued) {
 		return
 	}
 	r.want.Add(-int64(len(batch)))
+	r.q.hold(r.key, batch)
 	r.deliver(batch)
+}
+
+// hold notes the entries of key handed to the broker, until they are
+// settled: the others pending for this node are orphans (see reclaimOwn).
+func (q *Queues) hold(key string, batch []broker.Queued) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	h := q.held[key]
+	if h == nil {
+		h = make(map[string]struct{}, len(batch))
+		q.held[key] = h
+	}
+	for _, m := range batch {
+		h[m.Ref] = struct{}{}
+	}
+}
+
+// release forgets refs of key once Redis settled them.
+func (q *Queues) release(key string, refs []string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	h := q.held[key]
+	for _, ref := range refs {
+		delete(h, ref)
+	}
+	if len(h) == 0 {
+		delete(q.held, key)
+	}
+}
+
+// orphans returns those of ids that are not held for key.
+func (q *Queues) orphans(key string, ids []string) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	h := q.held[key]
+	var out []string
+	for _, id := range ids {
+		if _, ok := h[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // stopReading forgets a reader of key.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/stompd/stompd/broker"
 )
 
 // reclaimBatch is how many pending entries one reclaim script call gives
@@ -52,6 +54,41 @@ func (q *Queues) reclaim(ctx context.Context, key string) {
 			q.log.Warn("redisqueue: giving back a dead node's messages failed", "key", key, "node", node, "error", err)
 		}
 	}
+	if err := q.reclaimOwn(ctx, key); err != nil {
+		q.log.Warn("redisqueue: giving back this node's orphaned messages failed", "key", key, "error", err)
+	}
+}
+
+// reclaimOwn gives back, as they were, the entries of key pending for this
+// node that it never handed to the broker: a read whose reply was lost
+// (the connection broke, the read timed out) leaves them pending for a
+// live node, which no other node reclaims. Only entries idle for longer
+// than any read can take are looked at, so that a read still under way
+// is left alone.
+func (q *Queues) reclaimOwn(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
+	defer cancel()
+	idle := 2 * (q.o.Block + q.o.Timeout).Milliseconds()
+	cmd := q.c.B().Xpending().Key(key).Group(group).Idle(idle).Start("-").End("+").Count(reclaimBatch).Consumer(q.o.Node).Build()
+	entries, err := q.c.Do(ctx, cmd).ToArray()
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if fields, err := e.ToArray(); err == nil && len(fields) > 0 {
+			if id, err := fields[0].ToString(); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	orphans := q.orphans(key, ids)
+	if len(orphans) == 0 {
+		return nil
+	}
+	n, err := giveBackScript.run(ctx, q.c, []call{{key, append([]string{group, "0"}, orphans...)}})[0].AsInt64()
+	q.given[broker.SettleReturn].Add(float64(n))
+	return err
 }
 
 // deadConsumers lists the consumers of key's group, other than this node,

@@ -138,3 +138,19 @@ func TestPrefetchBoundsUnackedPerConsumerAcrossNodes(t *testing.T) {
 	ca.nothing(t, 300*time.Millisecond)
 	cb.nothing(t, 0)
 }
+
+func TestMessagesReadForALiveNodeButNeverHandedToItAreGivenBack(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newFleet(t, srv.URL())
+	a := f.start(redisqueue.Options{Block: 100 * time.Millisecond, Timeout: time.Second, ReclaimInterval: 200 * time.Millisecond})
+	send(t, a.dial(t), "/queue/lost", "stranded")
+	// A read as node a whose reply never reaches it, as when its
+	// connection breaks.
+	if _, err := srv.Do("XREADGROUP", "GROUP", "stompd", a.id, "COUNT", "1", "STREAMS", redisqueue.Key("/queue/lost"), ">"); err != nil {
+		t.Fatal(err)
+	}
+	c := listen(t, subscribed(t, a, "/queue/lost"))
+	if m := c.next(t, wait); string(m.Body) != "stranded" {
+		t.Errorf("consumed %q, want stranded", m.Body)
+	}
+}

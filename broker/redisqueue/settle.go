@@ -122,7 +122,9 @@ func (q *Queues) settleAll(ctx context.Context, d broker.Disposition, ss []settl
 			q.log.Error("redisqueue: Redis refused to settle messages", "key", ss[i].key, "error", err)
 		default:
 			failed = append(failed, ss[i])
+			continue
 		}
+		q.release(ss[i].key, ss[i].refs)
 	}
 	return failed
 }
