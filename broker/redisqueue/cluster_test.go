@@ -3,6 +3,7 @@ package redisqueue_test
 import (
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ func goStomp(t *testing.T, n *node) *gostomp.Conn {
 		t.Fatal(err)
 	}
 	c, err := gostomp.Connect(nc, gostomp.ConnOpt.Login("test", ""), gostomp.ConnOpt.AcceptVersion(gostomp.V12),
-		gostomp.ConnOpt.RcvReceiptTimeout(wait), gostomp.ConnOpt.DisconnectReceiptTimeout(wait))
+		gostomp.ConnOpt.RcvReceiptTimeout(wait), gostomp.ConnOpt.DisconnectReceiptTimeout(wait),
+		gostomp.ConnOpt.Logger(quiet{}))
 	if err != nil {
 		nc.Close()
 		t.Fatal(err)
@@ -31,32 +33,57 @@ func goStomp(t *testing.T, n *node) *gostomp.Conn {
 	return c
 }
 
-// tally counts the bodies consumers received, across nodes.
+// quiet is a go-stomp logger that drops everything: the subscriptions
+// ended by a test's DISCONNECT log at INFO.
+type quiet struct{}
+
+func (quiet) Debugf(string, ...any)   {}
+func (quiet) Infof(string, ...any)    {}
+func (quiet) Warningf(string, ...any) {}
+func (quiet) Errorf(string, ...any)   {}
+func (quiet) Debug(string)            {}
+func (quiet) Info(string)             {}
+func (quiet) Warning(string)          {}
+func (quiet) Error(string)            {}
+
+// tally counts what consumers acknowledged and NACKed, across nodes.
 type tally struct {
-	mu     sync.Mutex
-	seen   map[string]int
-	byNode map[string]int
-	total  int
-	want   int
-	done   chan struct{}
+	mu          sync.Mutex
+	seen        map[string]int // acknowledged, by body
+	byNode      map[string]int
+	total       int
+	nacked      int
+	redelivered int
+	want        int
+	done        chan struct{}
 }
 
 func newTally(want int) *tally {
 	return &tally{seen: map[string]int{}, byNode: map[string]int{}, want: want, done: make(chan struct{})}
 }
 
-func (t *tally) add(node, body string) {
+// take notes a delivery of m and reports whether to acknowledge it: every
+// tenth message is NACKed when first delivered.
+func (t *tally) take(node string, m *gostomp.Message) (ack bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	body := string(m.Body)
+	if m.Header.Get("redelivered") == "true" {
+		t.redelivered++
+	} else if strings.HasSuffix(body, "0") {
+		t.nacked++
+		return false
+	}
 	t.seen[body]++
 	t.byNode[node]++
 	if t.total++; t.total == t.want {
 		close(t.done)
 	}
+	return true
 }
 
-// consume acknowledges and tallies every message of sub, from a goroutine
-// that ends with the subscription.
+// consume acknowledges and tallies the messages of sub, NACKing some once,
+// from a goroutine that ends with the subscription.
 func consume(t *testing.T, c *gostomp.Conn, sub *gostomp.Subscription, node string, tl *tally) {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -66,8 +93,11 @@ func consume(t *testing.T, c *gostomp.Conn, sub *gostomp.Subscription, node stri
 			if m.Err != nil {
 				return
 			}
-			tl.add(node, string(m.Body))
-			c.Ack(m)
+			if tl.take(node, m) {
+				c.Ack(m)
+			} else {
+				c.Nack(m)
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -77,8 +107,9 @@ func consume(t *testing.T, c *gostomp.Conn, sub *gostomp.Subscription, node stri
 }
 
 // exchange runs producers and consumers on every node: each node's
-// producer sends perNode messages to dest, and every message must reach
-// exactly one consumer, acknowledged.
+// producer sends perNode messages to dest, and every message must be
+// acknowledged by exactly one consumer; every tenth is NACKed first, and
+// must come back marked redelivered.
 func exchange(t *testing.T, nodes []*node, dest string, perNode int) *tally {
 	tl := newTally(perNode * len(nodes))
 	for i, n := range nodes {
@@ -127,7 +158,10 @@ func exchange(t *testing.T, nodes []*node, dest string, perNode int) *tally {
 	if len(tl.seen) != tl.want || tl.total != tl.want {
 		t.Errorf("%d distinct messages, %d deliveries; want %d of each", len(tl.seen), tl.total, tl.want)
 	}
-	t.Logf("deliveries per consumer (node.consumer): %v", tl.byNode)
+	if tl.redelivered != tl.nacked {
+		t.Errorf("%d messages NACKed, %d redelivered marked redelivered: want as many", tl.nacked, tl.redelivered)
+	}
+	t.Logf("acknowledged per consumer (node.consumer): %v; %d NACKed and redelivered", tl.byNode, tl.nacked)
 	return tl
 }
 
