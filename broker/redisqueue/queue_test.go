@@ -42,9 +42,8 @@ func TestQueueWithoutConsumersKeepsMessagesInRedisUntilOneSubscribes(t *testing.
 	}
 	c := b.dial(t)
 	subscribe(t, c, "1", "/queue/keep")
-	for i := range 5 {
+	for range 5 {
 		c.Expect(stomp.MESSAGE, "destination:/queue/keep")
-		_ = i
 	}
 	waitFor(t, func() bool { return xlen(t, srv, "/queue/keep") == 0 }, "auto-mode deliveries to be removed from the stream")
 }
@@ -61,4 +60,25 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	}
 }
 
-var _ = metrics.DropNotStored
+
+func TestMalformedEntryIsRemovedAndCountedWithoutStoppingTheQueue(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newFleet(t, srv.URL())
+	a := f.start(redisqueue.Options{})
+	p := a.dial(t)
+	send(t, p, "/queue/mixed", "before")
+	if _, err := srv.Do("XADD", redisqueue.Key("/queue/mixed"), "*", "m", "not a frame"); err != nil {
+		t.Fatal(err)
+	}
+	send(t, p, "/queue/mixed", "after")
+	c := listen(t, subscribed(t, a, "/queue/mixed"))
+	for _, want := range []string{"before", "after"} {
+		if m := c.next(t, wait); string(m.Body) != want {
+			t.Errorf("consumed %q, want %q", m.Body, want)
+		}
+	}
+	waitFor(t, func() bool { return xlen(t, srv, "/queue/mixed") == 0 }, "the malformed entry to be removed")
+	if n := counter(t, a.m.MessagesDropped.WithLabelValues(metrics.DropMalformed)); n != 1 {
+		t.Errorf("malformed counted %v, want 1", n)
+	}
+}
