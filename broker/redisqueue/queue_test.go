@@ -60,7 +60,6 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	}
 }
 
-
 func TestMalformedEntryIsRemovedAndCountedWithoutStoppingTheQueue(t *testing.T) {
 	srv := redistest.Start(t)
 	f := newFleet(t, srv.URL())
