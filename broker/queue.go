@@ -179,7 +179,9 @@ func (q *queue) dispatch() {
 	fx.apply()
 }
 
-// A shared queue then gives back what is left (see shareLocked).
+// dispatchLocked hands buffered messages to consumers with credit, round
+// robin; a shared queue then gives back what is left (see shareLocked).
+// Called with q.mu held.
 func (q *queue) dispatchLocked(fx *effects) {
 	for q.buf.len() > 0 {
 		d := q.buf.popFront()

@@ -29,9 +29,9 @@ func (s *session) init(b *Broker) {
 
 // handle carries out one client frame and sends its RECEIPT once it took
 // effect (with shared queues, once the queue messages sent before it were
-// stored: see stores); a subscription the frame attached takes messages only after that,
-// so that they follow the RECEIPT. It reports false when the session has
-// ended.
+// stored: see stores); a subscription the frame attached takes messages
+// only after that, so that they follow the RECEIPT. It reports false when
+// the session has ended.
 func (c *conn) handle(f *stomp.Frame) bool {
 	c.b.m.framesIn[f.Command].Inc()
 	if err := c.dispatch(f); err != nil {

@@ -121,16 +121,16 @@ func (o Options) withDefaults() Options {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(prometheus.NewRegistry())
 	}
-	o.MaxLength = or(o.MaxLength, broker.DefaultMaxQueueLength)
-	o.MaxBacklog = or(o.MaxBacklog, DefaultMaxBacklog)
-	o.Timeout = or(o.Timeout, DefaultTimeout)
-	o.Block = or(o.Block, DefaultBlock)
-	o.ReclaimInterval = or(o.ReclaimInterval, DefaultReclaimInterval)
-	o.ReadBatch = or(o.ReadBatch, DefaultReadBatch)
+	o.MaxLength = orDefault(o.MaxLength, broker.DefaultMaxQueueLength)
+	o.MaxBacklog = orDefault(o.MaxBacklog, DefaultMaxBacklog)
+	o.Timeout = orDefault(o.Timeout, DefaultTimeout)
+	o.Block = orDefault(o.Block, DefaultBlock)
+	o.ReclaimInterval = orDefault(o.ReclaimInterval, DefaultReclaimInterval)
+	o.ReadBatch = orDefault(o.ReadBatch, DefaultReadBatch)
 	return o
 }
 
-func or[T int | time.Duration](v, def T) T {
+func orDefault[T int | time.Duration](v, def T) T {
 	if v == 0 {
 		return def
 	}
@@ -138,10 +138,10 @@ func or[T int | time.Duration](v, def T) T {
 }
 
 // Run sends what Enqueue and Settle were handed to Redis and gives back the
-// pending messages of dead nodes, until ctx ends. Then it makes a last
-// attempt at what is waiting to be settled, stops every reader and waits
-// for them, and returns. Stop the broker first, so that it has given back
-// what it held.
+// pending messages of dead nodes, until ctx ends; it is called once. Then
+// it stops every reader and waits for them, makes a last attempt at what
+// waits to be settled, and returns. Stop the broker first, so that it has
+// given back what it held.
 func (q *Queues) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(3)

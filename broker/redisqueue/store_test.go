@@ -1,6 +1,7 @@
 package redisqueue_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +51,27 @@ func TestSendBeyondTheQueuesLengthIsRefused(t *testing.T) {
 	}
 	if n := xlen(t, srv, "/queue/small"); n != 3 {
 		t.Errorf("stream holds %d, want 3", n)
+	}
+}
+
+func TestSendsWaitingForRedisAreBoundedAndTheRestCounted(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newFleet(t, srv.URL())
+	a := f.start(redisqueue.Options{MaxBacklog: 1024, Timeout: 10 * time.Second})
+	if _, err := srv.Do("CLIENT", "PAUSE", "2000", "WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	c := a.dial(t)
+	body := strings.Repeat("x", 100)
+	for range 100 {
+		c.Send(stomp.SEND, body, "destination:/queue/paused")
+	}
+	c.Send(stomp.SEND, body, "destination:/queue/paused", "receipt:r-last")
+	c.Timeout = wait
+	c.ExpectError("unavailable", "was not stored")
+	lost := counter(t, a.m.MessagesDropped.WithLabelValues(metrics.DropNotStored))
+	kept := xlen(t, srv, "/queue/paused")
+	if lost == 0 || kept+int(lost) != 101 {
+		t.Errorf("%d stored and %v counted not_stored, want some of each and 101 in all", kept, lost)
 	}
 }
