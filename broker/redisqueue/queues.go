@@ -24,7 +24,10 @@ type Options struct {
 	Node string
 	// Alive reports whether the node of that id is alive; the pending
 	// messages of a node that is not are given back within
-	// ReclaimInterval. Required.
+	// ReclaimInterval. It must say false only of a node known to be gone
+	// (its heartbeat expired), never of one merely not heard of yet: the
+	// unacknowledged messages of a live node it calls dead are delivered
+	// twice. Called from Run's goroutines; it may block briefly. Required.
 	Alive func(node string) bool
 	// MaxLength bounds the messages a queue holds, waiting or delivered and
 	// unacknowledged, across all nodes: a SEND beyond it is refused
