@@ -92,23 +92,24 @@ func (q *Queues) reclaimOwn(ctx context.Context, key string) error {
 }
 
 // deadConsumers lists the consumers of key's group, other than this node,
-// that have pending entries and whose node is not alive.
+// whose node is not alive: those with pending entries, to give them back,
+// and those without, to delete them, so that the group does not collect a
+// consumer per node start.
 func (q *Queues) deadConsumers(ctx context.Context, key string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
-	summary, err := q.c.Do(ctx, q.c.B().Xpending().Key(key).Group(group).Build()).ToArray()
-	if err != nil || len(summary) < 4 {
+	consumers, err := q.c.Do(ctx, q.c.B().XinfoConsumers().Key(key).Group(group).Build()).ToArray()
+	if err != nil {
 		return nil, err
 	}
-	consumers, _ := summary[3].ToArray() // nil when nothing is pending
 	var dead []string
 	for _, c := range consumers {
-		pair, err := c.AsStrSlice()
-		if err != nil || len(pair) != 2 {
+		info, err := c.AsStrMap()
+		if err != nil {
 			continue
 		}
-		if pair[0] != q.o.Node && !q.o.Alive(pair[0]) {
-			dead = append(dead, pair[0])
+		if name := info["name"]; name != q.o.Node && !q.o.Alive(name) {
+			dead = append(dead, name)
 		}
 	}
 	return dead, nil

@@ -109,6 +109,10 @@ func TestKilledNodesUnackedMessagesAreRedeliveredOnALiveNodeWithin30s(t *testing
 	t.Logf("redelivered %v after the kill", time.Since(killed).Round(time.Millisecond))
 	reclaimed := b.m.QueueRequeued.WithLabelValues(metrics.RequeueReclaimed)
 	waitFor(t, func() bool { return counter(t, reclaimed) == 5 }, "node b to count 5 messages reclaimed") // counted once the script returned
+	waitFor(t, func() bool {
+		s, err := srv.Do("XINFO", "CONSUMERS", redisqueue.Key("/queue/crash"), "stompd")
+		return err == nil && !strings.Contains(s, a.id)
+	}, "the killed node's consumer to leave the group")
 }
 
 func TestPrefetchBoundsUnackedPerConsumerAcrossNodes(t *testing.T) {
