@@ -209,19 +209,20 @@ func (q *Queues) storeBatch(ctx context.Context, batch []add) {
 	defer cancel()
 	for pause := 10 * time.Millisecond; ; pause *= 2 {
 		var failed []add
-		var err error
+		var why error
 		for i, r := range addScript.run(ctx, q.c, q.addCalls(batch)) {
-			if err = stored(r, batch[i].key, q.o.MaxLength); err == nil || isRedisErr(err) || errors.Is(err, broker.ErrQueueFull) {
+			err := stored(r, batch[i].key, q.o.MaxLength)
+			if err == nil || isRedisErr(err) || errors.Is(err, broker.ErrQueueFull) {
 				batch[i].stored(err)
-			} else {
-				failed = append(failed, batch[i])
+				continue
 			}
+			failed, why = append(failed, batch[i]), err
 		}
 		if batch = failed; len(batch) == 0 {
 			return
 		}
 		if !sleep(ctx, pause) {
-			q.failAdds(batch, err)
+			q.failAdds(batch, why)
 			return
 		}
 	}
