@@ -119,7 +119,7 @@ func (q *Queues) createGroup(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
 	err := q.c.Do(ctx, q.c.B().XgroupCreate().Key(key).Group(group).Id("0").Mkstream().Build()).Error()
-	if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
+	if e, ok := rueidis.IsRedisErr(err); ok && e.IsBusyGroup() {
 		return nil
 	}
 	return err

@@ -129,11 +129,12 @@ func (q *Queues) settleAll(ctx context.Context, d broker.Disposition, ss []settl
 	return failed
 }
 
-// isRedisErr reports whether err is Redis's answer, rather than a failure
-// to get one.
+// isRedisErr reports whether err is Redis's final answer, rather than a
+// failure to get one or an answer that asks to try again (a server still
+// loading its data, a cluster failing over).
 func isRedisErr(err error) bool {
-	_, ok := rueidis.IsRedisErr(err)
-	return ok
+	e, ok := rueidis.IsRedisErr(err)
+	return ok && !e.IsLoading() && !e.IsTryAgain() && !e.IsClusterDown()
 }
 
 // sleep waits d, or until ctx ends; it reports false when ctx ended.
