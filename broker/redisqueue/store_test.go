@@ -1,6 +1,7 @@
 package redisqueue_test
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,28 @@ func TestSendsWaitingForRedisAreBoundedAndTheRestCounted(t *testing.T) {
 	kept := xlen(t, srv, "/queue/paused")
 	if lost == 0 || kept+int(lost) != 101 {
 		t.Errorf("%d stored and %v counted not_stored, want some of each and 101 in all", kept, lost)
+	}
+}
+
+func TestConsumersResumeByThemselvesWhenRedisComesBack(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	f := newFleet(t, srv.URL())
+	a, b := f.start(redisqueue.Options{}), f.start(redisqueue.Options{})
+	c := listen(t, subscribed(t, b, "/queue/outage", "ack:client-individual"))
+	p := a.dial(t)
+	send(t, p, "/queue/outage", "before")
+	c.settle(c.next(t, wait), stomp.ACK)
+
+	srv.Kill()
+	time.Sleep(time.Second)
+	during := runtime.NumGoroutine()
+	time.Sleep(3 * time.Second)
+	if n := runtime.NumGoroutine(); n > during+2 {
+		t.Errorf("goroutines grew from %d to %d while Redis was down", during, n)
+	}
+	srv.Restart()
+	send(t, a.dial(t), "/queue/outage", "after")
+	if m := c.next(t, 30*time.Second); string(m.Body) != "after" {
+		t.Errorf("consumed %q after the outage, want after", m.Body)
 	}
 }
