@@ -23,7 +23,7 @@ import (
 // queue of its own grows the heap by 595 bytes (accounted 624: 272 for the
 // message struct, 144 for the queue struct, 96 for its first four ring
 // slots, 64 for its map entry, 48 for three small strings and buffers); in
-// a shared queue, by 326 bytes (accounted 328). Its wire size, which was
+// a queue that holds others, by 326 bytes (accounted 328). Its wire size, which was
 // counted before, is about 110 bytes.
 const (
 	// mapEntryCost is what a queue's entry in the router's map takes: the

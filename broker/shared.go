@@ -31,8 +31,8 @@ type QueueBackend interface {
 	Open(dest string, deliver func([]Queued)) QueueReader
 }
 
-// QueueReader is one node's reading of one shared queue. Its methods do not
-// block.
+// QueueReader is one node's reading of one shared queue: a queue of a
+// QueueBackend, shared by the nodes of a cluster. Its methods do not block.
 type QueueReader interface {
 	// Want says how many more messages this node's consumers of the queue
 	// can take now, beyond what was delivered; 0 stops reading.
