@@ -82,11 +82,11 @@ func (st *settlement) finish() {
 	switch {
 	case st.discard:
 		st.s.c.b.m.dropNacked.Add(float64(len(st.done)))
-		st.s.q.dispatch()
+		st.s.q.remove(st.done)
 	case st.nack:
 		st.s.q.requeue(st.done)
 	default:
-		st.s.q.dispatch()
+		st.s.q.remove(st.done)
 	}
 }
 

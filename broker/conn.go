@@ -55,6 +55,9 @@ type conn struct {
 	connected atomic.Bool
 	idMu      sync.Mutex
 	ident     Identity
+	// stores: the queue messages the reader handed to a QueueBackend, which
+	// its callbacks settle (store.go).
+	stores stores
 
 	// Reading: the reader stamps lastRead (by Options.Now, only while the
 	// client promised heart-beats, recvEvery > 0); the timer loads it.

@@ -20,10 +20,10 @@ import (
 // all of them again: it fills queues as SENDs do and compares the heap's
 // growth, after a collection, with what was accounted, which must be within
 // a tenth of it. Measured so with Go 1.26 on amd64: an empty message in a
-// queue of its own grows the heap by 581 bytes (accounted 624: 288 for the
-// message struct, 128 for the queue struct, 96 for its first four ring
+// queue of its own grows the heap by 595 bytes (accounted 624: 272 for the
+// message struct, 144 for the queue struct, 96 for its first four ring
 // slots, 64 for its map entry, 48 for three small strings and buffers); in
-// a shared queue, by 328 bytes (accounted 344). Its wire size, which was
+// a queue that holds others, by 326 bytes (accounted 328). Its wire size, which was
 // counted before, is about 110 bytes.
 const (
 	// mapEntryCost is what a queue's entry in the router's map takes: the

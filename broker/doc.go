@@ -136,6 +136,26 @@
 // reach it once the Bus listens, which takes a round trip to Redis. Queues
 // are not carried by the Bus.
 //
+// # Shared queues
+//
+// With Options.Queues (a QueueBackend, such as broker/redisqueue's), the
+// queues are shared by the nodes of a cluster: a queue SEND is encoded (a
+// STOMP 1.2 SEND frame, the stomp codec's, so that one node's message is
+// another's unchanged) and handed to the backend without waiting, and a
+// frame that asks for a RECEIPT waits until every queue message its session
+// sent before it was stored; the first that was not fails that frame with
+// an ERROR (limit-exceeded for a full queue, unavailable otherwise) and no
+// RECEIPT. Each failure is counted as dropped (queue_full, not_stored).
+// The consumers of a node keep the machinery above; the queue's reader in
+// the backend reads only what they have credit for, and what a dispatch
+// cannot place (a consumer left, NACKed, or lost its credit) goes back to
+// the backend at once, for any node, redelivered when it had been handed to
+// a consumer. ACK, auto-mode delivery and NACK with requeue:false remove a
+// message from the backend. The backend's Open is called with the router's
+// lock held, and must neither block nor call back; every other backend
+// call is made with no lock held. Without Options.Queues none of this
+// runs: a nil check is all it costs.
+//
 // # Limits
 //
 // Options documents every limit and its default. The

@@ -22,6 +22,9 @@ const (
 	CodeSessionRevoked = "session-revoked"
 	CodeSlowConsumer   = "slow-consumer"
 	CodeServerShutdown = "server-shutdown"
+	// CodeUnavailable: a message could not be stored (a shared queue's
+	// backend is unreachable).
+	CodeUnavailable = "unavailable"
 )
 
 // Error is a refusal that crosses the seam between the broker and its

@@ -44,7 +44,7 @@ type instruments struct {
 	delivered    [numKinds]prometheus.Counter
 	destinations [numKinds]prometheus.Gauge
 
-	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted, dropNacked, dropNotText, dropMalformed prometheus.Counter
+	dropNoSubscriber, dropQueueFull, dropSlowConsumer, dropAborted, dropNacked, dropNotText, dropMalformed, dropNotStored prometheus.Counter
 
 	subscriptions       prometheus.Gauge
 	destinationsRefused prometheus.Counter
@@ -62,6 +62,7 @@ func newInstruments(s *metrics.Set) *instruments {
 		dropNacked:          s.MessagesDropped.WithLabelValues(metrics.DropNackDiscarded),
 		dropNotText:         s.MessagesDropped.WithLabelValues(metrics.DropNotText),
 		dropMalformed:       s.MessagesDropped.WithLabelValues(metrics.DropClusterMalformed),
+		dropNotStored:       s.MessagesDropped.WithLabelValues(metrics.DropNotStored),
 		subscriptions:       s.Subscriptions,
 		destinationsRefused: s.DestinationsRefused,
 		queueDepth:          s.QueueDepth,

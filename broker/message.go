@@ -19,13 +19,14 @@ type message struct {
 	id       uint64
 	dest     string
 	kind     destKind
-	headers  []stomp.Header // the sender's own headers passed on, owned
-	body     []byte         // the body followed by the NUL that ends the frame
-	accepted time.Time      // when the SEND was accepted (monotonic), for latency
-	wireSize int            // see size
-	heap     int            // what it holds in the heap, see messageCost
-	enc      [stomp.V12 + 1]encoding
-	text     atomic.Int32 // 0 not known yet, 1 valid UTF-8, 2 not
+	headers  []stomp.Header                      // the sender's own headers passed on, owned
+	body     []byte                              // the body followed by the NUL that ends the frame
+	accepted time.Time                           // when the SEND was accepted (monotonic), for latency
+	wireSize int                                 // see size
+	heap     int                                 // what it holds in the heap, see messageCost
+	enc      [stomp.V12 - stomp.V10 + 1]encoding // by version, from V10
+	text     atomic.Int32                        // 0 not known yet, 1 valid UTF-8, 2 not
+	ref      string                              // a shared queue's name for it (see QueueReader.Settle); "" for any other
 }
 
 // encoding is the common part of the MESSAGE frame for one protocol version,
@@ -87,7 +88,7 @@ func passHeader(key []byte) bool {
 // common returns the common part of the MESSAGE frame under version v,
 // encoding it on first use.
 func (m *message) common(v stomp.Version) []byte {
-	e := &m.enc[v]
+	e := &m.enc[v-stomp.V10]
 	e.once.Do(func() { e.b = m.encode(v) })
 	return e.b
 }

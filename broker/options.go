@@ -50,6 +50,13 @@ type Options struct {
 	// a cluster; nil serves one node alone.
 	Bus Bus
 
+	// Queues shares queues with the other nodes of a cluster (see
+	// QueueBackend); nil keeps them in this process. With it, a queue SEND
+	// is handed to the backend, a RECEIPT (of that frame or any later one)
+	// is sent only once every queue message the session sent before it was
+	// stored, and the limits on what queues buffer are the backend's.
+	Queues QueueBackend
+
 	// Limits bound the frames the decoder accepts: MaxBodySize (1 MiB),
 	// MaxHeaders (64) and MaxHeaderLine (8 KiB) always, MaxFrameSize (16
 	// KiB) only until CONNECT succeeds; after it a frame is bounded by the

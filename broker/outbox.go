@@ -98,6 +98,21 @@ func (o *outbox) pushFlow(it outItem, limit int, q *queue) pushResult {
 	return o.appendLocked(it)
 }
 
+// room reports whether a queue delivery may be queued now without waiting
+// (see pushFlow); when not, q waits for the writer to make room, as if a
+// delivery had been refused.
+func (o *outbox) room(limit int, q *queue) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.bytes == 0 || o.bytes < limit-limit/4 {
+		return true
+	}
+	if !slices.Contains(o.waiting, q) {
+		o.waiting = append(o.waiting, q)
+	}
+	return false
+}
+
 func (o *outbox) appendLocked(it outItem) pushResult {
 	o.bytes += it.size()
 	o.items = append(o.items, it)

@@ -17,8 +17,9 @@ type queue struct {
 	mu        sync.Mutex
 	buf       ring
 	consumers []*subscription
-	next      int  // round-robin position
-	dead      bool // removed from the router; publishers look again
+	next      int         // round-robin position
+	dead      bool        // removed from the router; publishers look again
+	reader    QueueReader // of a shared queue (Options.Queues), set when made; nil otherwise
 }
 
 // effects collects what a queue operation must do once its locks are
@@ -28,6 +29,7 @@ type effects struct {
 	results []pushResult
 	arr     [8]*conn
 	res     [8]pushResult
+	shared  sharedEffects
 }
 
 func (e *effects) add(c *conn, r pushResult) {
@@ -44,6 +46,9 @@ func (e *effects) add(c *conn, r pushResult) {
 func (e *effects) apply() {
 	for i, c := range e.conns {
 		c.settle(e.results[i])
+	}
+	if e.shared.reader != nil {
+		e.shared.apply()
 	}
 }
 
@@ -87,6 +92,9 @@ func (r *router) queue(name string) (*queue, error) {
 			return nil, err
 		}
 		q = &queue{r: r, name: name, buf: ring{total: &r.b.queuedBytes}}
+		if sh := r.b.o.Queues; sh != nil {
+			q.reader = sh.Open(name, q.deliver)
+		}
 		r.queues[name] = q
 		r.b.queuedBytes.Add(int64(queueCost(name)))
 		r.b.m.destinations[kindQueue].Inc()
@@ -117,17 +125,18 @@ func (q *queue) idleLocked() bool {
 	return !q.dead && len(q.consumers) == 0 && q.buf.len() == 0
 }
 
-// removeIdleLocked removes q, and what it costs, when it is idle. Called
-// with r.mu and q.mu held.
-func (r *router) removeIdleLocked(q *queue) {
+// removeIdleLocked removes q, and what it costs, when it is idle, and
+// reports whether it did. Called with r.mu and q.mu held.
+func (r *router) removeIdleLocked(q *queue) bool {
 	if !q.idleLocked() {
-		return
+		return false
 	}
 	q.dead = true
 	delete(r.queues, q.name)
 	q.buf.release()
 	r.b.queuedBytes.Add(-int64(queueCost(q.name)))
 	r.b.m.destinations[kindQueue].Dec()
+	return true
 }
 
 // publish buffers m and dispatches. ok is false when the queue was removed
@@ -170,14 +179,24 @@ func (q *queue) dispatch() {
 	fx.apply()
 }
 
+// dispatchLocked hands buffered messages to consumers with credit, round
+// robin; a shared queue then gives back what is left (see shareLocked).
+// Called with q.mu held.
 func (q *queue) dispatchLocked(fx *effects) {
 	for q.buf.len() > 0 {
 		d := q.buf.popFront()
-		if !q.offer(d, fx) && !q.uncarriable(d) {
+		placed := q.offer(d, fx)
+		if !placed && !q.uncarriable(d) {
 			q.buf.pushFront(d)
-			return
+			break
 		}
 		q.r.b.m.queueDepth.Dec()
+		if !placed && q.reader != nil {
+			fx.shared.add(d.msg.ref, SettleRemove)
+		}
+	}
+	if q.reader != nil {
+		q.shareLocked(fx)
 	}
 }
 
@@ -234,7 +253,7 @@ func (r *router) stopConsuming(s *subscription) {
 	q.consumers = slices.DeleteFunc(q.consumers, func(x *subscription) bool { return x == s })
 	q.requeueLocked(pending)
 	q.dispatchLocked(&fx)
-	r.removeIdleLocked(q)
+	fx.shared.closing = r.removeIdleLocked(q)
 	q.mu.Unlock()
 	r.mu.Unlock()
 	fx.apply()

@@ -42,8 +42,13 @@ func (c *conn) refresh(f *stomp.Frame) error {
 	return c.adopt(id)
 }
 
-// publish routes the SEND frame f to rt.
+// publish routes the SEND frame f to rt; a queue message goes to the
+// QueueBackend when there is one.
 func (c *conn) publish(f *stomp.Frame, rt route) error {
 	m := newMessage(f, rt.key, rt.kind, c.b.messageSeq.Add(1), time.Now())
+	if rt.kind == kindQueue && c.b.o.Queues != nil {
+		c.store(m)
+		return nil
+	}
 	return c.b.r.publish(m)
 }

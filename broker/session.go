@@ -28,9 +28,10 @@ func (s *session) init(b *Broker) {
 }
 
 // handle carries out one client frame and sends its RECEIPT once it took
-// effect; a subscription the frame attached takes messages only after that,
-// so that they follow the RECEIPT. It reports false when the session has
-// ended.
+// effect (with shared queues, once the queue messages sent before it were
+// stored: see stores); a subscription the frame attached takes messages
+// only after that, so that they follow the RECEIPT. It reports false when
+// the session has ended.
 func (c *conn) handle(f *stomp.Frame) bool {
 	c.b.m.framesIn[f.Command].Inc()
 	if err := c.dispatch(f); err != nil {
@@ -40,6 +41,12 @@ func (c *conn) handle(f *stomp.Frame) bool {
 	}
 	receipt, ok := f.Get("receipt")
 	ok = ok && f.Command != stomp.CONNECT && f.Command != stomp.STOMP
+	if ok && c.b.o.Queues != nil {
+		if err := c.stores.wait(); err != nil {
+			c.fail(asFrameError(err), receipt)
+			return false
+		}
+	}
 	switch s := c.starting; {
 	case s != nil:
 		c.starting = nil

@@ -165,11 +165,16 @@ func (s *subscription) claim(seq uint64) bool {
 		return true
 	}
 	full := len(s.pending) >= s.prefetch
+	var ref string
 	if i, ok := s.find(seq); ok {
+		ref = s.pending[i].msg.ref
 		s.unhold(s.pending[i : i+1])
 		s.pending = slices.Delete(s.pending, i, i+1)
 	}
 	s.mu.Unlock()
+	if ref != "" {
+		s.q.reader.Settle([]string{ref}, SettleRemove)
+	}
 	if full {
 		s.q.dispatch()
 	}

@@ -32,6 +32,14 @@ const (
 	DropClusterUnavailable = "cluster_unavailable"
 	DropClusterMalformed   = "cluster_malformed"
 
+	DropNotStored = "not_stored" // a shared queue's store (Redis) did not take it
+
+	// Reasons a shared queue's message goes back to it for another
+	// consumer.
+	RequeueRedelivered = "redelivered" // a consumer did not acknowledge it (NACK, UNSUBSCRIBE, disconnect)
+	RequeueReturned    = "returned"    // read for a node whose consumers could not take it after all
+	RequeueReclaimed   = "reclaimed"   // pending for a node that is no longer alive
+
 	// Stages at which a token is checked.
 	StageUpgrade   = "upgrade"
 	StageConnect   = "connect"
@@ -76,6 +84,9 @@ type Set struct {
 	Subscriptions           prometheus.Gauge
 	QueueDepth              prometheus.Gauge
 	SlowConsumerDisconnects prometheus.Counter
+	// QueueRequeued counts the messages of shared queues (cluster mode)
+	// given back for another consumer. Labels: reason (Requeue*).
+	QueueRequeued *prometheus.CounterVec
 	// DeliveryLatency is the time from a SEND being accepted to the write of
 	// its MESSAGE to a subscriber's socket starting, sampled once per batch
 	// for the batch's oldest message (every message when the writer keeps
@@ -111,6 +122,7 @@ func New(reg prometheus.Registerer) *Set {
 		Subscriptions:           gauge("subscriptions", "Active subscriptions."),
 		QueueDepth:              gauge("queue_depth", "Messages buffered in queues, waiting for a consumer."),
 		SlowConsumerDisconnects: counter("slow_consumer_disconnects_total", "Connections cut off because they did not read fast enough."),
+		QueueRequeued:           counterVec("queue_requeued_total", "Messages of queues shared between nodes given back for another consumer, by reason.", "reason"),
 		DeliveryLatency: histogram("delivery_latency_seconds", "Time from a SEND being accepted to the write of its MESSAGE starting, sampled once per write batch for its oldest message.",
 			prometheus.ExponentialBuckets(25e-6, 2, 16)),
 		AuthSuccesses: counterVec("auth_successes_total", "Successful authentications, by stage.", "stage"),
@@ -125,7 +137,7 @@ func New(reg prometheus.Registerer) *Set {
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
 		s.MessagesPublished, s.MessagesDelivered, s.Destinations, s.DestinationsRefused, s.MessagesDropped,
-		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.DeliveryLatency,
+		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.QueueRequeued, s.DeliveryLatency,
 		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade,
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
 		collectors.NewGoCollector(),

@@ -1,0 +1,70 @@
+// Package redisqueue shares the queues of stompd nodes through Redis
+// Streams: it is a broker.QueueBackend, so that each message sent to a
+// /queue/ destination on any node goes to exactly one consumer on one node.
+//
+// # Layout in Redis
+//
+// Queue dest is the stream stompd:q:{dest} (Key), whose one consumer group,
+// "stompd", every node reads as the consumer named by its node id. An entry
+// holds the message as the broker encoded it (field m) and, once it was
+// handed to a consumer and given back, r=1, which the broker turns into
+// redelivered:true. Every command and script touches that one key, so the
+// package works on a Redis Cluster as on a single Redis 7.
+//
+//   - SEND: a script checks the queue's length against MaxLength (refusing
+//     with broker.ErrQueueFull beyond it) and XADDs. The broker sends the
+//     RECEIPT only after Redis answered.
+//   - Reading: while a node has consumers of a queue with credit, a reader
+//     XREADGROUPs at most that credit (blocking up to Block), so that a node
+//     never hoards what other nodes' consumers could take.
+//   - ACK, auto-mode delivery, NACK with requeue:false: XACK and XDEL, in one
+//     script. The stream thus holds what waits or is unacknowledged.
+//   - NACK, UNSUBSCRIBE, disconnect, and what a node read but could no longer
+//     place: a script XACKs, XDELs and XADDs the entry again at the tail
+//     (marked r=1 when it had been handed to a consumer), for any node.
+//   - A dead node: every ReclaimInterval, and when a node starts reading a
+//     queue, XPENDING lists the group's consumers; the entries of those whose
+//     node Options.Alive says is gone are given back by a script, marked
+//     r=1, and the consumer is deleted. With a heartbeat that declares a node
+//     dead after T, its unacknowledged messages are redelivered within
+//     T + ReclaimInterval.
+//   - A read whose reply was lost leaves entries pending for this live node
+//     that it never handed to the broker: the same check gives back, as
+//     they were, those of its own entries idle for longer than any read
+//     takes (2 × (Block + Timeout)) that the broker does not hold.
+//
+// # Guarantees and failure
+//
+// Delivery is at least once: a message is removed only by its consumer's
+// ACK (or at delivery in auto mode). It may be delivered twice when a node
+// was declared dead while it still ran (a heartbeat lost during a Redis
+// outage) or when a SEND timed out after Redis stored it (the sender got an
+// ERROR, not a RECEIPT). A message given back goes to the tail of its queue.
+//
+// While Redis is unreachable, SENDs wait in a backlog bounded by MaxBacklog
+// bytes and each attempt is bounded by Timeout: a SEND that fails or finds
+// the backlog full is not stored and is counted by the broker as dropped
+// (not_stored); a SEND or later frame that asked for a RECEIPT gets an
+// ERROR (code unavailable) instead, never a RECEIPT. Settlements (ACK, give
+// back) are kept and tried again until Redis answers: they concern only
+// messages the node read under its consumers' credit, so what waits is
+// bounded by that credit, and nothing is lost meanwhile (what is not
+// settled stays pending for this node). Readers retry with a growing pause
+// (at most 5 s). No goroutine is started per failure.
+//
+// # Concurrency and ownership
+//
+// Queues is safe for concurrent use. Run owns every goroutine: one that
+// stores SENDs in order (pipelined in batches), one that settles, one that
+// reclaims, and one reader per queue this node reads, started by Open and
+// ended by Close or the end of Run. Enqueue keeps msg until it is stored;
+// Settle keeps refs until they are settled: callers must not change them.
+//
+// # Limits
+//
+// Each reader holds one connection of rueidis's blocking pool
+// (ClientOption.BlockingPoolSize, 1000 by default) while it waits for
+// messages: a node reads at most that many queues at once without waiting
+// for a connection. Streams of queues that were used stay in Redis, empty,
+// with their group.
+package redisqueue

@@ -1,0 +1,252 @@
+package redisqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/rueidis"
+
+	"github.com/stompd/stompd/broker"
+	"github.com/stompd/stompd/metrics"
+)
+
+// Options configures Queues. Zero values mean the defaults next to them.
+type Options struct {
+	// Node is this node's id, its consumer name in every queue's group.
+	// Required; unique per running node (cmd/stompd makes one at start).
+	Node string
+	// Alive reports whether the node of that id is alive; the pending
+	// messages of a node that is not are given back within
+	// ReclaimInterval. It must say false only of a node known to be gone
+	// (its heartbeat expired), never of one merely not heard of yet: the
+	// unacknowledged messages of a live node it calls dead are delivered
+	// twice. Called from Run's goroutines; it may block briefly. Required.
+	Alive func(node string) bool
+	// MaxLength bounds the messages a queue holds, waiting or delivered and
+	// unacknowledged, across all nodes: a SEND beyond it is refused
+	// (broker.ErrQueueFull). Default broker.DefaultMaxQueueLength.
+	MaxLength int
+	// MaxBacklog bounds the bytes of messages waiting to be sent to Redis;
+	// beyond it a SEND fails at once. Default 16 MiB.
+	MaxBacklog int
+	// Timeout bounds each round trip to Redis. Default 5 s.
+	Timeout time.Duration
+	// Block is the longest a read waits for messages: closing a queue's
+	// reader takes up to this long. Default 1 s.
+	Block time.Duration
+	// ReclaimInterval is how often the queues read here are checked for
+	// messages pending for nodes that are no longer alive. Default 5 s.
+	ReclaimInterval time.Duration
+	// ReadBatch bounds the messages one read takes. Default 256.
+	ReadBatch int
+	Metrics   *metrics.Set // nil: a registry of its own
+	Logger    *slog.Logger // nil: discard
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxBacklog      = 16 << 20
+	DefaultTimeout         = 5 * time.Second
+	DefaultBlock           = time.Second
+	DefaultReclaimInterval = 5 * time.Second
+	DefaultReadBatch       = 256
+)
+
+// group is the consumer group of every queue's stream.
+const group = "stompd"
+
+// Key returns the Redis key of queue dest's stream: stompd:q:{dest}, the
+// braces making dest the hash tag of everything about that queue.
+func Key(dest string) string { return "stompd:q:{" + dest + "}" }
+
+// Failures of a SEND that never reached Redis: the backlog was full, or Run
+// has ended.
+var (
+	errBacklog = errors.New("redisqueue: too many messages waiting for Redis")
+	errStopped = errors.New("redisqueue: stopped")
+)
+
+// Queues is a broker.QueueBackend on Redis Streams. Run must be running for
+// anything to reach Redis.
+type Queues struct {
+	c   rueidis.Client
+	o   Options
+	log *slog.Logger
+	max string // MaxLength, formatted once
+
+	adds    pipe[add]
+	settles pipe[settlement]
+	given   [broker.SettleReturn + 1]prometheus.Counter // by disposition; Remove unused
+	claimed prometheus.Counter
+
+	ctx      context.Context // cancelled at the end of Run: reads are abandoned
+	cancel   context.CancelFunc
+	stopping chan struct{}  // closed at the end of Run: readers stop
+	wg       sync.WaitGroup // readers
+
+	mu      sync.Mutex
+	reading map[string]int                 // queues read here: readers per key
+	held    map[string]map[string]struct{} // refs handed to the broker and not settled yet, per key
+}
+
+// New returns Queues on c with o.
+func New(c rueidis.Client, o Options) (*Queues, error) {
+	if o.Node == "" || o.Alive == nil {
+		return nil, errors.New("redisqueue: Options.Node and Options.Alive are required")
+	}
+	o = o.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &Queues{
+		c: c, o: o, log: o.Logger, max: strconv.Itoa(o.MaxLength),
+		ctx: ctx, cancel: cancel, stopping: make(chan struct{}),
+		reading: make(map[string]int), held: make(map[string]map[string]struct{}),
+	}
+	q.adds.init()
+	q.settles.init()
+	s := o.Metrics
+	q.given[broker.SettleRedeliver] = s.QueueRequeued.WithLabelValues(metrics.RequeueRedelivered)
+	q.given[broker.SettleReturn] = s.QueueRequeued.WithLabelValues(metrics.RequeueReturned)
+	q.claimed = s.QueueRequeued.WithLabelValues(metrics.RequeueReclaimed)
+	return q, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(prometheus.NewRegistry())
+	}
+	o.MaxLength = orDefault(o.MaxLength, broker.DefaultMaxQueueLength)
+	o.MaxBacklog = orDefault(o.MaxBacklog, DefaultMaxBacklog)
+	o.Timeout = orDefault(o.Timeout, DefaultTimeout)
+	o.Block = orDefault(o.Block, DefaultBlock)
+	o.ReclaimInterval = orDefault(o.ReclaimInterval, DefaultReclaimInterval)
+	o.ReadBatch = orDefault(o.ReadBatch, DefaultReadBatch)
+	return o
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Run sends what Enqueue and Settle were handed to Redis and gives back the
+// pending messages of dead nodes, until ctx ends; it is called once. Then
+// it stops every reader and waits for them, makes a last attempt at what
+// waits to be settled, and returns. Stop the broker first, so that it has
+// given back what it held.
+func (q *Queues) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); q.sendAdds(ctx) }()
+	go func() { defer wg.Done(); q.sendSettles(ctx) }()
+	go func() { defer wg.Done(); q.reclaimLoop(ctx) }()
+	wg.Wait()
+	q.stopReaders()
+	q.flushSettles()
+}
+
+// stopReaders stops every reader: those waiting for credit at once, those
+// reading once their read is done (within Block, and what it brings is
+// given back), or after Block and Timeout, when the read is abandoned.
+func (q *Queues) stopReaders() {
+	close(q.stopping)
+	done := make(chan struct{})
+	go func() { q.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(q.o.Block + q.o.Timeout):
+	}
+	q.cancel()
+	<-done
+}
+
+// add is a message waiting to be stored.
+type add struct {
+	key    string
+	msg    []byte
+	stored func(error)
+}
+
+// Enqueue hands msg to the Run loop, which stores it in queue dest's stream
+// and calls stored; it fails at once when MaxBacklog bytes are waiting or
+// Run has ended.
+func (q *Queues) Enqueue(dest string, msg []byte, stored func(error)) {
+	if !q.adds.put(add{Key(dest), msg, stored}, len(msg), q.o.MaxBacklog) {
+		stored(errBacklog)
+	}
+}
+
+// sendAdds stores what Enqueue was handed, in order, pipelined in batches,
+// and reports each outcome.
+func (q *Queues) sendAdds(ctx context.Context) {
+	for {
+		batch, ok := q.adds.take(ctx)
+		if !ok {
+			q.failAdds(q.adds.close(), errStopped)
+			return
+		}
+		q.storeBatch(ctx, batch)
+	}
+}
+
+// storeBatch stores a batch within Timeout. What Redis did not answer
+// (a connection lost or being made again) is tried again, with a growing
+// pause, until Timeout has passed; then its senders learn that it was not
+// stored, and those that asked for a RECEIPT get an ERROR instead.
+func (q *Queues) storeBatch(ctx context.Context, batch []add) {
+	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
+	defer cancel()
+	for pause := 10 * time.Millisecond; ; pause *= 2 {
+		var failed []add
+		var why error
+		for i, r := range addScript.run(ctx, q.c, q.addCalls(batch)) {
+			err := stored(r, batch[i].key, q.o.MaxLength)
+			if err == nil || isRedisErr(err) || errors.Is(err, broker.ErrQueueFull) {
+				batch[i].stored(err)
+				continue
+			}
+			failed, why = append(failed, batch[i]), err
+		}
+		if batch = failed; len(batch) == 0 {
+			return
+		}
+		if !sleep(ctx, pause) {
+			q.failAdds(batch, why)
+			return
+		}
+	}
+}
+
+func (q *Queues) addCalls(batch []add) []call {
+	calls := make([]call, len(batch))
+	for i, a := range batch {
+		calls[i] = call{a.key, []string{group, q.max, rueidis.BinaryString(a.msg)}}
+	}
+	return calls
+}
+
+// stored returns the outcome of the add script's result r for key.
+func stored(r rueidis.RedisResult, key string, limit int) error {
+	n, err := r.AsInt64()
+	if err == nil && n == 0 {
+		return fmt.Errorf("%w: %s holds %d messages", broker.ErrQueueFull, key, limit)
+	}
+	return err
+}
+
+func (q *Queues) failAdds(batch []add, err error) {
+	for _, a := range batch {
+		a.stored(err)
+	}
+}
