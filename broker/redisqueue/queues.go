@@ -44,6 +44,12 @@ type Options struct {
 	// ReclaimInterval is how often the queues read here are checked for
 	// messages pending for nodes that are no longer alive. Default 5 s.
 	ReclaimInterval time.Duration
+	// ReclaimIdle is how long a consumer must have done nothing in a queue
+	// (Redis's idle time for it) before its node's messages may be given
+	// back, on top of Alive saying false: a node that started a moment ago
+	// reads at once, but others may not have seen its first heartbeat yet.
+	// Default 10 s, the membership's timeout.
+	ReclaimIdle time.Duration
 	// ReadBatch bounds the messages one read takes. Default 256.
 	ReadBatch int
 	Metrics   *metrics.Set // nil: a registry of its own
@@ -56,6 +62,7 @@ const (
 	DefaultTimeout         = 5 * time.Second
 	DefaultBlock           = time.Second
 	DefaultReclaimInterval = 5 * time.Second
+	DefaultReclaimIdle     = 10 * time.Second
 	DefaultReadBatch       = 256
 )
 
@@ -129,6 +136,7 @@ func (o Options) withDefaults() Options {
 	o.Timeout = orDefault(o.Timeout, DefaultTimeout)
 	o.Block = orDefault(o.Block, DefaultBlock)
 	o.ReclaimInterval = orDefault(o.ReclaimInterval, DefaultReclaimInterval)
+	o.ReclaimIdle = orDefault(o.ReclaimIdle, DefaultReclaimIdle)
 	o.ReadBatch = orDefault(o.ReadBatch, DefaultReadBatch)
 	return o
 }

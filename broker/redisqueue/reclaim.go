@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/stompd/stompd/broker"
 )
 
@@ -92,7 +94,7 @@ func (q *Queues) reclaimOwn(ctx context.Context, key string) error {
 }
 
 // deadConsumers lists the consumers of key's group, other than this node,
-// whose node is not alive: those with pending entries, to give them back,
+// whose node is not alive and that have been idle for ReclaimIdle: those with pending entries, to give them back,
 // and those without, to delete them, so that the group does not collect a
 // consumer per node start.
 func (q *Queues) deadConsumers(ctx context.Context, key string) ([]string, error) {
@@ -104,11 +106,13 @@ func (q *Queues) deadConsumers(ctx context.Context, key string) ([]string, error
 	}
 	var dead []string
 	for _, c := range consumers {
-		info, err := c.AsStrMap()
+		info, err := c.AsMap()
 		if err != nil {
 			continue
 		}
-		if name := info["name"]; name != q.o.Node && !q.o.Alive(name) {
+		nameMsg, idle := info["name"], info["idle"]
+		name, err := nameMsg.ToString()
+		if err == nil && name != q.o.Node && q.quiet(&idle) && !q.o.Alive(name) {
 			dead = append(dead, name)
 		}
 	}
@@ -130,4 +134,11 @@ func (q *Queues) reclaimNode(ctx context.Context, key, node string) error {
 			return nil
 		}
 	}
+}
+
+// quiet reports whether a consumer's idle time, in milliseconds as XINFO
+// CONSUMERS gives it, is at least ReclaimIdle.
+func (q *Queues) quiet(idle *rueidis.RedisMessage) bool {
+	ms, err := idle.AsInt64()
+	return err == nil && time.Duration(ms)*time.Millisecond >= q.o.ReclaimIdle
 }

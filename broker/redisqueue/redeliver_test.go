@@ -158,3 +158,28 @@ func TestMessagesReadForALiveNodeButNeverHandedToItAreGivenBack(t *testing.T) {
 		t.Errorf("consumed %q, want stranded", m.Body)
 	}
 }
+
+func TestANodeNotYetKnownAliveKeepsWhatItReadsWhileItReads(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newFleet(t, srv.URL())
+	a := f.start(redisqueue.Options{Block: 100 * time.Millisecond})
+	b := f.start(redisqueue.Options{ReclaimInterval: 100 * time.Millisecond, ReclaimIdle: time.Second})
+	held := listen(t, subscribed(t, a, "/queue/young", "ack:client", "prefetch-count:10"))
+	p := a.dial(t)
+	for _, body := range []string{"1", "2", "3", "4", "5"} {
+		send(t, p, "/queue/young", body)
+	}
+	for range 5 {
+		held.next(t, wait)
+	}
+	// As for a node that started a moment ago: b's membership has not seen
+	// its heartbeat yet, but a reads on (it has credit left).
+	f.mu.Lock()
+	f.alive[a.id] = false
+	f.mu.Unlock()
+	other := listen(t, subscribed(t, b, "/queue/young", "ack:client-individual"))
+	other.nothing(t, 2*time.Second)
+	if n := counter(t, b.m.QueueRequeued.WithLabelValues(metrics.RequeueReclaimed)); n != 0 {
+		t.Errorf("node b reclaimed %v messages of a node that is reading", n)
+	}
+}
