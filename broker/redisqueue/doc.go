@@ -23,11 +23,14 @@
 //     place: a script XACKs, XDELs and XADDs the entry again at the tail
 //     (marked r=1 when it had been handed to a consumer), for any node.
 //   - A dead node: every ReclaimInterval, and when a node starts reading a
-//     queue, XPENDING lists the group's consumers; the entries of those whose
-//     node Options.Alive says is gone are given back by a script, marked
-//     r=1, and the consumer is deleted. With a heartbeat that declares a node
-//     dead after T, its unacknowledged messages are redelivered within
-//     T + ReclaimInterval.
+//     queue, XINFO CONSUMERS lists the group's consumers; the entries of
+//     those whose node Options.Alive says is gone and that have been idle
+//     in the queue for Options.ReclaimIdle (so that a node that started a
+//     moment ago, whose heartbeat others have not seen yet, keeps what it
+//     reads) are given back by a script, marked r=1, and the consumer is
+//     deleted. With a heartbeat that declares a node dead after T ≤
+//     ReclaimIdle, its unacknowledged messages are redelivered within
+//     ReclaimIdle + ReclaimInterval: 15 s by default.
 //   - A read whose reply was lost leaves entries pending for this live node
 //     that it never handed to the broker: the same check gives back, as
 //     they were, those of its own entries idle for longer than any read
