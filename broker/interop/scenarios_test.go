@@ -124,7 +124,7 @@ func testBinaryBody(t *testing.T, c client) {
 // testReceipt: the library's receipt mechanism reports the RECEIPT of a
 // SEND to a queue nobody consumes yet, and by then the message is there.
 func testReceipt(t *testing.T, c client) {
-	pub := c.dial(t)
+	pub := c.publisher(t)
 	dest := c.dest(t, "queue")
 	send(t, pub, text(dest, "kept until a consumer comes"))
 

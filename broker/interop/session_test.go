@@ -70,6 +70,17 @@ type client struct {
 	// dial opens a session that offers heart-beats, and closes it at
 	// the test's cleanup if the test has not disconnected it.
 	dial func(t *testing.T) session
+	// dialPub, when set, opens the sessions that publish: on a cluster, a
+	// node other than the subscribers'.
+	dialPub func(t *testing.T) session
+}
+
+// publisher opens a session that publishes.
+func (c client) publisher(t *testing.T) session {
+	if c.dialPub != nil {
+		return c.dialPub(t)
+	}
+	return c.dial(t)
 }
 
 // dest names a destination of the given kind ("queue" or "topic") that
@@ -109,7 +120,7 @@ func link(t *testing.T, c client, kind, ack string) (con, pub session, dest, sub
 	t.Helper()
 	dest = c.dest(t, kind)
 	con, sub = consumer(t, c, dest, ack)
-	return con, c.dial(t), dest, sub
+	return con, c.publisher(t), dest, sub
 }
 
 // consumer dials a session subscribed to dest.
