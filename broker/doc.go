@@ -128,13 +128,20 @@
 // while it has a local subscriber to it. One publisher's messages to one
 // destination keep their order on every node.
 //
-// Nothing waits for the other nodes: a topic SEND's RECEIPT means that the
-// message went to this node's subscribers and was handed to the Bus, which
-// may still lose it (Redis unreachable, its backlog full: counted as
-// dropped), not that other nodes delivered it. Likewise a SUBSCRIBE's
-// RECEIPT means the local subscription exists; messages from other nodes
-// reach it once the Bus listens, which takes a round trip to Redis. Queues
-// are not carried by the Bus.
+// A topic SEND waits for no other node: its RECEIPT means that the message
+// went to this node's subscribers and was handed to the Bus, which may
+// still lose it (Redis unreachable, its backlog full: counted as dropped),
+// not that other nodes delivered it. A SUBSCRIBE to a topic or user
+// destination waits instead for the Bus to listen on it (Bus.Listen's
+// channel; a round trip to Redis for a destination new to the node), so
+// that its RECEIPT means that every message published from then on, on
+// any node, reaches the subscriber. Subscribers arriving while the first
+// one waits wait for the same Listen. The wait is in the subscriber's
+// reader, under no lock, and ends after at most ListenWait, or when the
+// connection ends; when the Bus knows it cannot listen (Redis unreachable)
+// it does not wait at all, and the subscription then works locally at
+// once, receiving other nodes' messages once the Bus listens again.
+// Without a Bus nothing waits. Queues are not carried by the Bus.
 //
 // # Limits
 //

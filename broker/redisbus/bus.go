@@ -86,12 +86,15 @@ func (b *Bus) Publish(dest string, msg []byte) {
 }
 
 // Listen subscribes to dest's channel, if it is not yet, as soon as its
-// partition's connection can.
-func (b *Bus) Listen(dest string) { b.parts[partitionOf(dest)].change(dest, 1) }
+// partition's connection can. The channel it returns is closed once Redis
+// replied to that SSUBSCRIBE (or the channel was subscribed already): from
+// then on every SPUBLISH to it reaches this node. It is closed at once
+// while the partition's connection is down, and when it is lost.
+func (b *Bus) Listen(dest string) <-chan struct{} { return b.parts[partitionOf(dest)].listen(dest) }
 
 // Unlisten undoes a Listen: once dest has had as many of each, its
 // channel is unsubscribed.
-func (b *Bus) Unlisten(dest string) { b.parts[partitionOf(dest)].change(dest, -1) }
+func (b *Bus) Unlisten(dest string) { b.parts[partitionOf(dest)].unlisten(dest) }
 
 // Run publishes the backlog and keeps the subscriptions that Listen asks
 // for, handing every message of another node to deliver, until ctx is

@@ -24,6 +24,16 @@
 // and so is one whose SPUBLISH fails (cluster_unavailable); after a failed
 // batch the writer waits 100 ms, doubling up to 1 s, before the next.
 //
+// Listen's channel is closed once Redis replied to the destination's
+// SSUBSCRIBE: Redis subscribes before it replies, so any SPUBLISH it runs
+// after that, from any node, reaches this one, and the broker answers the
+// SUBSCRIBE then. A destination subscribed already (another Listen before)
+// is confirmed once the partition's loop finds it so, with no SUNSUBSCRIBE
+// of it under way. While a partition has no connection (Redis down, or
+// being reconnected) its Listens do not wait, and a lost connection
+// releases the Listens waiting on it: nobody waits for a Redis known to be
+// down.
+//
 // Each partition's connection, once lost (Redis restarted or unreachable,
 // a slot migrated), is opened again with the same backoff and subscribes
 // again to every destination the broker listens to, so that cross-node
