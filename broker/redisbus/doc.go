@@ -46,6 +46,9 @@
 // stompd:nodes, scored with Redis's own clock, with a Lua script that also
 // forgets nodes silent for longer than Timeout (10 s) and returns the
 // others. Alive and Live answer from the last reply, without a round trip.
+// A node that stops gracefully (Run's context done) removes itself from
+// stompd:nodes, so that the others count it gone at their next heartbeat
+// rather than after the timeout; a node that crashes is forgotten after it.
 //
 // # Concurrency and goroutines
 //
