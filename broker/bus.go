@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"time"
@@ -43,22 +42,28 @@ type Bus interface {
 }
 
 // ListenWait bounds how long a SUBSCRIBE waits for the Bus to listen on
-// its destination before it takes effect anyway, locally.
+// its destination before it takes effect anyway, locally. A client that
+// promised heart-beats waits at most one of its intervals, so that the
+// wait, during which its reader reads nothing, never makes it look silent.
 const ListenWait = 5 * time.Second
 
-// awaitListen waits until ready is closed, for at most ListenWait or
-// until ctx is done.
-func awaitListen(ctx context.Context, ready <-chan struct{}) {
+// awaitListen waits, in c's reader, until ready is closed, for at most
+// ListenWait (or c's heart-beat interval) or until c's context is done.
+func (c *conn) awaitListen(ready <-chan struct{}) {
 	select {
 	case <-ready:
 		return
 	default:
 	}
-	timer := time.NewTimer(ListenWait)
+	limit := ListenWait
+	if every := time.Duration(c.recvEvery.Load()); every > 0 {
+		limit = min(limit, every)
+	}
+	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	select {
 	case <-ready:
-	case <-ctx.Done():
+	case <-c.ctx.Done():
 	case <-timer.C:
 	}
 }

@@ -103,20 +103,21 @@ func (l *linkBus) published() int {
 }
 
 // linked starts n brokers joined by linkBuses.
-func linked(t *testing.T, n int) ([]*harness, []*linkBus) {
+func linked(t *testing.T, n int, o Options) ([]*harness, []*linkBus) {
 	var net busNet
 	hs := make([]*harness, n)
 	buses := make([]*linkBus, n)
 	for i := range hs {
 		buses[i] = net.join()
-		hs[i] = newHarness(t, Options{Bus: buses[i]})
+		o.Bus = buses[i]
+		hs[i] = newHarness(t, o)
 		buses[i].b = hs[i].b
 	}
 	return hs, buses
 }
 
 func TestBusCarriesMessagesToOtherBrokersOnceWithTheirHeaders(t *testing.T) {
-	hs, buses := linked(t, 2)
+	hs, buses := linked(t, 2, Options{})
 	local := hs[0].subscriber(t, "local", "/topic/t")
 	remote := hs[1].subscriber(t, "remote", "/topic/t")
 	alice := hs[1].subscriber(t, "alice", "/user/queue/dm")
@@ -140,7 +141,7 @@ func TestBusCarriesMessagesToOtherBrokersOnceWithTheirHeaders(t *testing.T) {
 }
 
 func TestBrokerListensOnADestinationWhileItHasSubscribers(t *testing.T) {
-	hs, buses := linked(t, 1)
+	hs, buses := linked(t, 1, Options{})
 	const dest = "/topic/flap"
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -177,7 +178,7 @@ func TestBrokerListensOnADestinationWhileItHasSubscribers(t *testing.T) {
 }
 
 func TestDeliverRefusesWhatIsNotATopicMessage(t *testing.T) {
-	hs, _ := linked(t, 1)
+	hs, _ := linked(t, 1, Options{})
 	for _, msg := range []string{
 		"",
 		"MESSAGE\ndestination:/topic/t\n\nbody", // no NUL
@@ -196,7 +197,7 @@ func TestDeliverRefusesWhatIsNotATopicMessage(t *testing.T) {
 }
 
 func TestSubscribeIsAnsweredOnceTheBusListensAndThenReceivesFromOtherBrokers(t *testing.T) {
-	hs, buses := linked(t, 2)
+	hs, buses := linked(t, 2, Options{})
 	const dest = "/topic/later"
 	buses[1].hold()
 	first, second := hs[1].connect(t, "first"), hs[1].connect(t, "second")
@@ -219,7 +220,7 @@ func TestSubscribeIsAnsweredOnceTheBusListensAndThenReceivesFromOtherBrokers(t *
 }
 
 func TestShutdownEndsTheWaitOfASubscribe(t *testing.T) {
-	hs, buses := linked(t, 1)
+	hs, buses := linked(t, 1, Options{})
 	buses[0].hold()
 	c := hs[0].connect(t, "waiting")
 	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/never", "receipt:r"))
@@ -229,4 +230,12 @@ func TestShutdownEndsTheWaitOfASubscribe(t *testing.T) {
 	if err := hs[0].b.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v; a SUBSCRIBE waiting for the Bus holds it up", err)
 	}
+}
+
+func TestWaitingForTheBusNeverMakesAClientLookSilent(t *testing.T) {
+	hs, buses := linked(t, 1, Options{MinHeartBeat: 100 * time.Millisecond})
+	buses[0].hold()
+	c := hs[0].connect(t, "beating", "heart-beat:300,0")
+	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/held", "receipt:r"))
+	c.expect("RECEIPT", "receipt-id:r") // after one interval of the client's, not ListenWait
 }

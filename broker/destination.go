@@ -108,7 +108,7 @@ func (r *router) subscribe(s *subscription) error {
 			return err
 		}
 		if t.ready != nil {
-			awaitListen(s.c.ctx, t.ready)
+			s.c.awaitListen(t.ready)
 		}
 		if t.add(s) {
 			return nil

@@ -137,11 +137,12 @@
 // that its RECEIPT means that every message published from then on, on
 // any node, reaches the subscriber. Subscribers arriving while the first
 // one waits wait for the same Listen. The wait is in the subscriber's
-// reader, under no lock, and ends after at most ListenWait, or when the
-// connection ends; when the Bus knows it cannot listen (Redis unreachable)
-// it does not wait at all, and the subscription then works locally at
-// once, receiving other nodes' messages once the Bus listens again.
-// Without a Bus nothing waits. Queues are not carried by the Bus.
+// reader, under no lock, and ends after at most ListenWait (or one of the
+// client's heart-beat intervals, if shorter), or when the connection
+// ends. When the Bus knows it cannot listen (Redis unreachable) it does
+// not wait at all: the subscription then works locally at once, and
+// receives other nodes' messages once the Bus listens again. Without a
+// Bus nothing waits. Queues are not carried by the Bus.
 //
 // # Limits
 //
