@@ -101,8 +101,9 @@ func (b *Bus) Unlisten(dest string) { b.parts[partitionOf(dest)].unlisten(dest) 
 // done. It reconnects by itself after Redis fails, and then subscribes
 // again to everything listened to. Run returns once all of its goroutines
 // have stopped; messages still in the backlog are dropped and counted. It
-// is called once, typically with the broker's Deliver, and stopped after
-// the broker's Shutdown.
+// is called once, typically with the broker's Deliver, started before the
+// broker serves (until it connects, a SUBSCRIBE waits for it up to
+// broker.ListenWait), and stopped after the broker's Shutdown.
 func (b *Bus) Run(ctx context.Context, deliver func(msg []byte) error) {
 	var wg sync.WaitGroup
 	for _, p := range b.parts {

@@ -76,14 +76,15 @@ func newPartition(b *Bus, i int) *partition {
 	}
 }
 
-// closed is a closed channel: the ready channel of a Listen that cannot wait.
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+// readyNow is a closed channel: the ready channel of a Listen that cannot
+// wait.
+var readyNow = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // listen counts a Listen of dest and returns the channel closed once dest
 // is subscribed.
 func (p *partition) listen(dest string) <-chan struct{} {
 	p.mu.Lock()
-	ready := closed
+	ready := readyNow
 	if !p.down {
 		if ready = p.ready[dest]; ready == nil {
 			ready = make(chan struct{})
