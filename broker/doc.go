@@ -141,8 +141,10 @@
 // client's heart-beat intervals, if shorter), or when the connection
 // ends. When the Bus knows it cannot listen (Redis unreachable) it does
 // not wait at all: the subscription then works locally at once, and
-// receives other nodes' messages once the Bus listens again. Without a
-// Bus nothing waits. Queues are not carried by the Bus.
+// receives other nodes' messages once the Bus listens again. A destination
+// keeps the answer its first Listen got, so a SUBSCRIBE to one that
+// existed during an outage does not wait for the Bus to recover either.
+// Without a Bus nothing waits. Queues are not carried by the Bus.
 //
 // # Limits
 //

@@ -32,7 +32,9 @@
 // of it under way. While a partition has no connection (Redis down, or
 // being reconnected) its Listens do not wait, and a lost connection
 // releases the Listens waiting on it: nobody waits for a Redis known to be
-// down.
+// down. The broker asks only when a destination gets its first local
+// subscriber: those who join it later, while the partition subscribes
+// again after an outage, are answered before that is done.
 //
 // Each partition's connection, once lost (Redis restarted or unreachable,
 // a slot migrated), is opened again with the same backoff and subscribes
