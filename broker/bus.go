@@ -18,8 +18,9 @@ import (
 // The messages one node publishes to one destination must reach every
 // other node in the order of the Publish calls.
 //
-// All methods must be safe for concurrent use and must not block: they are
-// called on the publishers' and subscribers' paths.
+// All methods must be safe for concurrent use, must not block and must not
+// call back into the broker: they are called on the publishers' and
+// subscribers' paths, Listen under the lock of the broker's destinations.
 type Bus interface {
 	// Publish hands msg, a message to dest, to the other nodes. The bus
 	// owns msg from then on; the broker never changes it.
@@ -29,8 +30,42 @@ type Bus interface {
 	// subscriber and Unlisten when it loses its last; made concurrently for
 	// one destination, the two may arrive in either order, so the bus
 	// listens on dest while it had more Listen than Unlisten calls for it.
-	Listen(dest string)
+	//
+	// The channel Listen returns is closed once the bus listens on dest:
+	// from then on, every message published to dest on any node reaches
+	// this one. It is closed without that when the bus knows it cannot
+	// listen now (its connection to the other nodes is down), and when
+	// dest is no longer listened to. Until it is closed, at most
+	// ListenWait, the broker holds back the SUBSCRIBEs to dest.
+	Listen(dest string) (ready <-chan struct{})
 	Unlisten(dest string)
+}
+
+// ListenWait bounds how long a SUBSCRIBE waits for the Bus to listen on
+// its destination before it takes effect anyway, locally. A client that
+// promised heart-beats waits at most one of its intervals, so that the
+// wait, during which its reader reads nothing, never makes it look silent.
+const ListenWait = 5 * time.Second
+
+// awaitListen waits, in c's reader, until ready is closed, for at most
+// ListenWait (or c's heart-beat interval) or until c's context is done.
+func (c *conn) awaitListen(ready <-chan struct{}) {
+	select {
+	case <-ready:
+		return
+	default:
+	}
+	limit := ListenWait
+	if every := time.Duration(c.recvEvery.Load()); every > 0 {
+		limit = min(limit, every)
+	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-ready:
+	case <-c.ctx.Done():
+	case <-timer.C:
+	}
 }
 
 // ErrNotMessage is returned by Deliver for bytes that are not a message

@@ -94,17 +94,21 @@ func newRouter(b *Broker) *router {
 }
 
 // subscribe attaches s to the destination it names, creating it if needed.
+// With a Bus, s joins a topic only once the Bus listens on it (or gave up,
+// or ListenWait passed, or the connection ended), so that from the RECEIPT
+// on s receives what any node publishes; the wait is the subscriber's own,
+// in its reader, under no lock.
 func (r *router) subscribe(s *subscription) error {
 	if s.kind == kindQueue {
 		return r.consume(s)
 	}
 	for {
-		t, created, err := r.topic(s)
+		t, err := r.topic(s)
 		if err != nil {
 			return err
 		}
-		if created && r.bus != nil {
-			r.bus.Listen(s.key)
+		if t.ready != nil {
+			s.c.awaitListen(t.ready)
 		}
 		if t.add(s) {
 			return nil
@@ -113,26 +117,31 @@ func (r *router) subscribe(s *subscription) error {
 }
 
 // topic returns the topic (or user destination) s names, creating it within
-// MaxDestinations; created says whether it did.
-func (r *router) topic(s *subscription) (t *topic, created bool, err error) {
+// MaxDestinations. With a Bus, a new topic asks it to listen on its
+// destination; Listen is called under r.mu so that the topic is found only
+// with the channel that tells when the Bus listens.
+func (r *router) topic(s *subscription) (*topic, error) {
 	r.mu.RLock()
-	t = r.topics[s.key]
+	t := r.topics[s.key]
 	r.mu.RUnlock()
 	if t != nil {
-		return t, false, nil
+		return t, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t = r.topics[s.key]; t != nil {
-		return t, false, nil
+		return t, nil
 	}
 	if err := r.admitLocked(); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	t = &topic{}
+	if r.bus != nil {
+		t.ready = r.bus.Listen(s.key)
+	}
 	r.topics[s.key] = t
 	r.b.m.destinations[s.kind].Inc()
-	return t, true, nil
+	return t, nil
 }
 
 // admitLocked checks that one more destination fits within MaxDestinations,

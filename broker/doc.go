@@ -128,13 +128,23 @@
 // while it has a local subscriber to it. One publisher's messages to one
 // destination keep their order on every node.
 //
-// Nothing waits for the other nodes: a topic SEND's RECEIPT means that the
-// message went to this node's subscribers and was handed to the Bus, which
-// may still lose it (Redis unreachable, its backlog full: counted as
-// dropped), not that other nodes delivered it. Likewise a SUBSCRIBE's
-// RECEIPT means the local subscription exists; messages from other nodes
-// reach it once the Bus listens, which takes a round trip to Redis. Queues
-// are not carried by the Bus.
+// A topic SEND waits for no other node: its RECEIPT means that the message
+// went to this node's subscribers and was handed to the Bus, which may
+// still lose it (Redis unreachable, its backlog full: counted as dropped),
+// not that other nodes delivered it. A SUBSCRIBE to a topic or user
+// destination waits instead for the Bus to listen on it (Bus.Listen's
+// channel; a round trip to Redis for a destination new to the node), so
+// that its RECEIPT means that every message published from then on, on
+// any node, reaches the subscriber. Subscribers arriving while the first
+// one waits wait for the same Listen. The wait is in the subscriber's
+// reader, under no lock, and ends after at most ListenWait (or one of the
+// client's heart-beat intervals, if shorter), or when the connection
+// ends. When the Bus knows it cannot listen (Redis unreachable) it does
+// not wait at all: the subscription then works locally at once, and
+// receives other nodes' messages once the Bus listens again. A destination
+// keeps the answer its first Listen got, so a SUBSCRIBE to one that
+// existed during an outage does not wait for the Bus to recover either.
+// Without a Bus nothing waits. Queues are not carried by the Bus.
 //
 // # Shared queues
 //

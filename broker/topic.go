@@ -18,7 +18,8 @@ import (
 // iterating the old one finishes with it, as with any snapshot taken
 // before a change.
 type topic struct {
-	list atomic.Pointer[subList]
+	list  atomic.Pointer[subList]
+	ready <-chan struct{} // from Bus.Listen, closed once it listens; nil without a Bus
 
 	mu   sync.Mutex // guards the fields below, and every change to list
 	live int        // subscribers in the list

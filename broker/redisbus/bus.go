@@ -86,20 +86,24 @@ func (b *Bus) Publish(dest string, msg []byte) {
 }
 
 // Listen subscribes to dest's channel, if it is not yet, as soon as its
-// partition's connection can.
-func (b *Bus) Listen(dest string) { b.parts[partitionOf(dest)].change(dest, 1) }
+// partition's connection can. The channel it returns is closed once Redis
+// replied to that SSUBSCRIBE (or the channel was subscribed already): from
+// then on every SPUBLISH to it reaches this node. It is closed at once
+// while the partition's connection is down, and when it is lost.
+func (b *Bus) Listen(dest string) <-chan struct{} { return b.parts[partitionOf(dest)].listen(dest) }
 
 // Unlisten undoes a Listen: once dest has had as many of each, its
 // channel is unsubscribed.
-func (b *Bus) Unlisten(dest string) { b.parts[partitionOf(dest)].change(dest, -1) }
+func (b *Bus) Unlisten(dest string) { b.parts[partitionOf(dest)].unlisten(dest) }
 
 // Run publishes the backlog and keeps the subscriptions that Listen asks
 // for, handing every message of another node to deliver, until ctx is
 // done. It reconnects by itself after Redis fails, and then subscribes
 // again to everything listened to. Run returns once all of its goroutines
 // have stopped; messages still in the backlog are dropped and counted. It
-// is called once, typically with the broker's Deliver, and stopped after
-// the broker's Shutdown.
+// is called once, typically with the broker's Deliver, started before the
+// broker serves (until it connects, a SUBSCRIBE waits for it up to
+// broker.ListenWait), and stopped after the broker's Shutdown.
 func (b *Bus) Run(ctx context.Context, deliver func(msg []byte) error) {
 	var wg sync.WaitGroup
 	for _, p := range b.parts {

@@ -24,6 +24,18 @@
 // and so is one whose SPUBLISH fails (cluster_unavailable); after a failed
 // batch the writer waits 100 ms, doubling up to 1 s, before the next.
 //
+// Listen's channel is closed once Redis replied to the destination's
+// SSUBSCRIBE: Redis subscribes before it replies, so any SPUBLISH it runs
+// after that, from any node, reaches this one, and the broker answers the
+// SUBSCRIBE then. A destination subscribed already (another Listen before)
+// is confirmed once the partition's loop finds it so, with no SUNSUBSCRIBE
+// of it under way. While a partition has no connection (Redis down, or
+// being reconnected) its Listens do not wait, and a lost connection
+// releases the Listens waiting on it: nobody waits for a Redis known to be
+// down. The broker asks only when a destination gets its first local
+// subscriber: those who join it later, while the partition subscribes
+// again after an outage, are answered before that is done.
+//
 // Each partition's connection, once lost (Redis restarted or unreachable,
 // a slot migrated), is opened again with the same backoff and subscribes
 // again to every destination the broker listens to, so that cross-node
@@ -36,6 +48,9 @@
 // stompd:nodes, scored with Redis's own clock, with a Lua script that also
 // forgets nodes silent for longer than Timeout (10 s) and returns the
 // others. Alive and Live answer from the last reply, without a round trip.
+// A node that stops gracefully (Run's context done) removes itself from
+// stompd:nodes, so that the others count it gone at their next heartbeat
+// rather than after the timeout; a node that crashes is forgotten after it.
 //
 // # Concurrency and goroutines
 //

@@ -73,7 +73,9 @@ func NewMembers(client rueidis.Client, o MembersOptions) *Members {
 	return &Members{client: client, o: o}
 }
 
-// Run heartbeats every Interval until ctx is done.
+// Run heartbeats every Interval until ctx is done, then removes the node
+// from stompd:nodes, so that the other nodes count it gone at once rather
+// than after the timeout.
 func (m *Members) Run(ctx context.Context) {
 	t := time.NewTicker(m.o.Interval)
 	defer t.Stop()
@@ -86,9 +88,22 @@ func (m *Members) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			m.leave()
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// leave removes the node from stompd:nodes, within commandTimeout: Run's
+// context is done by then. If it fails, the others forget the node after
+// the timeout.
+func (m *Members) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := m.client.B().Zrem().Key(membersKey).Member(m.o.Node).Build()
+	if err := m.client.Do(ctx, cmd).Error(); err != nil {
+		m.o.Logger.Warn("redisbus: leaving the cluster failed", "err", err)
 	}
 }
 

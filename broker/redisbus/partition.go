@@ -49,36 +49,106 @@ func serviceChannel(i int) string {
 // dedicated connection. Listen and Unlisten change what it wants; its run
 // loop makes Redis match, and after a reconnection subscribes to all it
 // wants again.
+//
+// A Listen's ready channel is closed by the run loop once Redis replied to
+// an SSUBSCRIBE of the destination (Redis runs it before replying, so any
+// SPUBLISH after the reply reaches the connection), or found it subscribed
+// already with no SUNSUBSCRIBE under way (the loop sends one command at a
+// time). It is closed at once while the partition has no connection, and
+// when the connection is lost, so that nobody waits for Redis while it is
+// known to be down.
 type partition struct {
 	b       *Bus
 	service string
 	wake    chan struct{} // holds a token when dirty has entries
 
 	mu    sync.Mutex
-	want  map[string]int      // destination → Listen minus Unlisten calls, when not 0
-	dirty map[string]struct{} // destinations changed since the run loop last looked
+	want  map[string]int           // destination → Listen minus Unlisten calls, when not 0
+	dirty map[string]struct{}      // destinations changed since the run loop last looked
+	ready map[string]chan struct{} // destinations whose Listen waits to be subscribed
+	down  bool                     // no connection since the last one was lost or failed
 }
 
 func newPartition(b *Bus, i int) *partition {
 	return &partition{
 		b: b, service: serviceChannel(i), wake: make(chan struct{}, 1),
-		want: make(map[string]int), dirty: make(map[string]struct{}),
+		want: make(map[string]int), dirty: make(map[string]struct{}), ready: make(map[string]chan struct{}),
 	}
 }
 
-// change adds d to dest's count and wakes the run loop.
-func (p *partition) change(dest string, d int) {
+// readyNow is a closed channel: the ready channel of a Listen that cannot
+// wait.
+var readyNow = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// listen counts a Listen of dest and returns the channel closed once dest
+// is subscribed.
+func (p *partition) listen(dest string) <-chan struct{} {
 	p.mu.Lock()
+	ready := readyNow
+	if !p.down {
+		if ready = p.ready[dest]; ready == nil {
+			ready = make(chan struct{})
+			p.ready[dest] = ready
+		}
+	}
+	p.changeLocked(dest, 1)
+	p.mu.Unlock()
+	p.poke()
+	return ready
+}
+
+// unlisten counts an Unlisten of dest.
+func (p *partition) unlisten(dest string) {
+	p.mu.Lock()
+	p.changeLocked(dest, -1)
+	p.mu.Unlock()
+	p.poke()
+}
+
+// changeLocked adds d to dest's count and marks it dirty. Called with
+// p.mu held.
+func (p *partition) changeLocked(dest string, d int) {
 	if n := p.want[dest] + d; n == 0 {
 		delete(p.want, dest)
 	} else {
 		p.want[dest] = n
 	}
 	p.dirty[dest] = struct{}{}
-	p.mu.Unlock()
+}
+
+// poke wakes the run loop.
+func (p *partition) poke() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
+	}
+}
+
+// release closes the ready channels of the destinations subscribed and of
+// those no longer wanted, after the run loop's changes.
+func (p *partition) release(subscribed map[string]struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for dest, ready := range p.ready {
+		if _, has := subscribed[dest]; has || p.want[dest] == 0 {
+			close(ready)
+			delete(p.ready, dest)
+		}
+	}
+}
+
+// connected records whether the partition has a connection. Without one,
+// every waiting Listen is released and new ones do not wait.
+func (p *partition) connected(up bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = !up
+	if up {
+		return
+	}
+	for dest, ready := range p.ready {
+		close(ready)
+		delete(p.ready, dest)
 	}
 }
 
@@ -100,6 +170,7 @@ func (p *partition) run(ctx context.Context, deliver func([]byte) error) {
 // fails, the service channel is lost or ctx is done. It reports whether
 // the connection was established.
 func (p *partition) session(ctx context.Context, deliver func([]byte) error) bool {
+	defer p.connected(false)
 	conn, release := p.b.client.Dedicate()
 	defer release()
 	defer conn.Close()
@@ -116,6 +187,7 @@ func (p *partition) session(ctx context.Context, deliver func([]byte) error) boo
 	if do(ctx, conn, conn.B().Ssubscribe().Channel(p.service).Build()) != nil {
 		return false
 	}
+	p.connected(true)
 	p.markAll()
 	subscribed := make(map[string]struct{})
 	for p.sync(ctx, conn, subscribed) == nil {
@@ -156,8 +228,9 @@ func (p *partition) markAll() {
 	p.mu.Unlock()
 }
 
-// sync subscribes to the dirty destinations wanted and not subscribed, and
-// unsubscribes from those subscribed and no longer wanted.
+// sync subscribes to the dirty destinations wanted and not subscribed,
+// unsubscribes from those subscribed and no longer wanted, then releases
+// the Listens waiting for them.
 func (p *partition) sync(ctx context.Context, conn rueidis.DedicatedClient, subscribed map[string]struct{}) error {
 	on, off := p.changes(subscribed)
 	for len(on) > 0 {
@@ -180,6 +253,7 @@ func (p *partition) sync(ctx context.Context, conn rueidis.DedicatedClient, subs
 		}
 		off = off[n:]
 	}
+	p.release(subscribed)
 	return nil
 }
 

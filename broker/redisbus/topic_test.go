@@ -144,6 +144,8 @@ func TestNodeListensToADestinationOnlyWhileItHasSubscribers(t *testing.T) {
 	pub := a.dial(t, "pub")
 	pub.Send(stomp.SEND, "nobody", "destination:"+dest, "receipt:r0")
 	pub.Expect(stomp.RECEIPT, "receipt-id:r0")
+	// Published before anyone listens: the RECEIPT only says a's Bus has it.
+	waitFor(t, "the first message published", func() bool { return commandCalls(t, srv)["spublish"] == 1 })
 	if listening(t, srv, dest) {
 		t.Fatalf("%s is subscribed before any subscriber", channel(dest))
 	}
