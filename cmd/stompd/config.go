@@ -39,6 +39,9 @@ type config struct {
 	HS256File      string
 	PublicKeyFile  string
 	JWKSFile       string
+	// Redis is the --redis URL: empty runs one node on bbolt and the
+	// in-process broker; set, the node shares its state through Redis.
+	Redis string
 
 	HTTPReadTimeout  time.Duration
 	HTTPWriteTimeout time.Duration
@@ -133,6 +136,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP keep-alive connection is kept open")
 	fs.IntVar(&c.Auth.MaxTicketsPerLogin, "max-tickets-per-login", auth.DefaultMaxTicketsPerLogin, "most unused WebSocket tickets one login may hold; past it /auth/ticket answers 429 until one is used or expires")
 	fs.IntVar(&c.Auth.MaxTicketsPerUser, "max-tickets-per-user", auth.DefaultMaxTicketsPerUser, "most unused WebSocket tickets one user may hold across all its logins; past it /auth/ticket answers 429 until one is used or expires")
+	fs.StringVar(&c.Redis, "redis", "", "cluster mode: share users, tokens, topics and queues with every node on this Redis, as "+redisURLForms+
+		"; empty runs one node on its data dir alone")
 	declareBrokerSettings(fs, &c.Broker)
 	fs.Usage = func() { usage(fs) }
 	return fs
@@ -181,7 +186,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 // check rejects values no server can run with, in one line that names the
 // setting and what it takes.
 func (c *config) check() error {
-	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkAccess} {
+	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkAccess, c.checkRedis} {
 		if err := check(); err != nil {
 			return usageError{err}
 		}
@@ -289,6 +294,16 @@ func (c *config) checkAccess() (err error) {
 		return fmt.Errorf("--upgrade-auth: %w", err)
 	}
 	return nil
+}
+
+// checkRedis refuses a --redis value that is not a Redis URL, before
+// anything is opened.
+func (c *config) checkRedis() error {
+	if c.Redis == "" {
+		return nil
+	}
+	_, err := redisOptions(c.Redis)
+	return err
 }
 
 // usage prints every setting with its environment variable and default.
