@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/rueidis"
 
 	"github.com/stompd/stompd/metrics"
 	"github.com/stompd/stompd/persist/redistest"
@@ -182,4 +183,17 @@ func TestRedisSettingFromEveryPlace(t *testing.T) {
 	if !strings.Contains(help.String(), "?addr=h2:p2&addr=h3:p3") || !strings.Contains(help.String(), "rediss://") {
 		t.Error("--help does not show the Redis Cluster and TLS forms of --redis")
 	}
+}
+
+// TestNodeRunsOnARedisCluster starts a node on a 3-master Redis Cluster
+// named by its seed addresses: the client finds the cluster by itself and
+// the readiness watch's PINGs are answered.
+func TestNodeRunsOnARedisCluster(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	ts := startServer(t, "--redis", rc.URL())
+	if mode := ts.redis.Mode(); mode != rueidis.ClientModeCluster {
+		t.Errorf("client mode %q on a Redis Cluster, want %q", mode, rueidis.ClientModeCluster)
+	}
+	waitSample(t, ts, `stompd_redis_commands_total{result="ok"}`)
+	waitStatus(t, ts.url+"/readyz", 200)
 }
