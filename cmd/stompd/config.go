@@ -39,9 +39,6 @@ type config struct {
 	HS256File      string
 	PublicKeyFile  string
 	JWKSFile       string
-	// Redis is the --redis URL: empty runs one node on bbolt and the
-	// in-process broker; set, the node shares its state through Redis.
-	Redis string
 
 	HTTPReadTimeout  time.Duration
 	HTTPWriteTimeout time.Duration
@@ -68,6 +65,7 @@ type sharedSettings struct {
 	DataDir           string
 	ConfigFile        string
 	MinPasswordLength int
+	Redis             string
 }
 
 // declare declares the shared settings on fs.
@@ -75,6 +73,8 @@ func (s *sharedSettings) declare(fs *flag.FlagSet) {
 	fs.StringVar(&s.DataDir, "data", "./data", "data directory: the store file and the signing key live here")
 	fs.StringVar(&s.ConfigFile, configFlag, "", "TOML config file; keys are these flag names, plus [[rules]] tables")
 	fs.IntVar(&s.MinPasswordLength, "min-password-length", 8, "fewest characters of a password that stompd user add and passwd set")
+	fs.StringVar(&s.Redis, "redis", "", "Redis URL shared by the nodes of a cluster: redis://[user:pass@]host:port[/db], rediss:// for TLS, "+
+		"a Redis Cluster by several seeds as redis://h1:p1?addr=h2:p2&addr=h3:p3; empty: one node on the data dir's store")
 }
 
 // check refuses values of the shared settings that no command takes.
@@ -136,8 +136,6 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle HTTP keep-alive connection is kept open")
 	fs.IntVar(&c.Auth.MaxTicketsPerLogin, "max-tickets-per-login", auth.DefaultMaxTicketsPerLogin, "most unused WebSocket tickets one login may hold; past it /auth/ticket answers 429 until one is used or expires")
 	fs.IntVar(&c.Auth.MaxTicketsPerUser, "max-tickets-per-user", auth.DefaultMaxTicketsPerUser, "most unused WebSocket tickets one user may hold across all its logins; past it /auth/ticket answers 429 until one is used or expires")
-	fs.StringVar(&c.Redis, "redis", "", "cluster mode: share users, tokens, topics and queues with every node on this Redis, as "+redisURLForms+
-		"; empty runs one node on its data dir alone")
 	declareBrokerSettings(fs, &c.Broker)
 	fs.Usage = func() { usage(fs) }
 	return fs

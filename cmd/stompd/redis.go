@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-
-	"github.com/stompd/stompd/metrics"
 )
 
 // The timeouts of the Redis client. A URL's dial_timeout and write_timeout
@@ -32,7 +30,7 @@ const (
 	redisRetryDelay = 50 * time.Millisecond
 )
 
-// redisURLForms is how --redis is written, for its help and its errors.
+// redisURLForms is how --redis is written, for its errors.
 const redisURLForms = "redis://[user:pass@]host:port[/db], rediss://... for TLS, " +
 	"or a Redis Cluster by seed addresses: redis://h1:p1?addr=h2:p2&addr=h3:p3"
 
@@ -79,20 +77,21 @@ func redisOptions(raw string) (rueidis.ClientOption, error) {
 	return opt, nil
 }
 
-// newRedisClient connects to the Redis (or Redis Cluster) the --redis URL
-// names, with every command counted and timed in m. It fails, within
-// about redisDialTimeout per seed address, when no Redis answers: a node
-// does not start without the shared state.
-func newRedisClient(raw string, m *metrics.Set) (rueidis.Client, error) {
-	opt, err := redisOptions(raw)
+// newRedisClient connects to the Redis that --redis names: one server, or
+// a Redis Cluster named by several seed addresses (rueidis tells them
+// apart by itself). It fails, within about redisDialTimeout per seed
+// address, when no Redis answers: a node does not start without the
+// shared state. Errors name the URL without its password.
+func newRedisClient(redisURL string) (rueidis.Client, error) {
+	opt, err := redisOptions(redisURL)
 	if err != nil {
 		return nil, err
 	}
 	c, err := rueidis.NewClient(opt)
 	if err != nil {
-		return nil, fmt.Errorf("--redis %s: Redis does not answer: %w", redactURL(raw), err)
+		return nil, fmt.Errorf("--redis %s: Redis does not answer: %w", redactURL(redisURL), err)
 	}
-	return instrumentRedis(c, m), nil
+	return c, nil
 }
 
 // retryDelay is the wait before retry number attempts (from 0) of a

@@ -69,10 +69,11 @@ func TestRedisURLErrorsHideThePassword(t *testing.T) {
 func TestRedisCommandsAreCountedAndTimed(t *testing.T) {
 	r := redistest.Start(t)
 	m := metrics.New(prometheus.NewRegistry())
-	c, err := newRedisClient(r.URL(), m)
+	rc, err := newRedisClient(r.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := instrumentRedis(rc, m)
 	defer c.Close()
 	ctx := context.Background()
 	c.Do(ctx, c.B().Set().Key("stompd:test").Value("v").Build())

@@ -83,10 +83,11 @@ func (s *server) build() error {
 	s.metrics = metrics.New(reg)
 	s.metrics.ClusterNodes.Set(1)
 	if c.Redis != "" {
-		var err error
-		if s.redis, err = newRedisClient(c.Redis, s.metrics); err != nil {
+		rc, err := newRedisClient(c.Redis)
+		if err != nil {
 			return err
 		}
+		s.redis = instrumentRedis(rc, s.metrics)
 	}
 	svc, err := newAuth(c, s.store, s.metrics, s.log, s.logout)
 	if err != nil {
