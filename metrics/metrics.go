@@ -54,6 +54,11 @@ const (
 	SweptRefreshToken = "refresh_token"
 	SweptDeniedToken  = "denied_token"
 	SweptFamily       = "family"
+
+	// Outcomes of a command sent to Redis.
+	RedisOK         = "ok"          // Redis answered, a nil reply included
+	RedisErrorReply = "error_reply" // Redis answered with an error reply
+	RedisFailed     = "failed"      // no answer: Redis unreachable, a timeout, or the caller gave up
 )
 
 // Transports, Kinds and Stages list the label values above, for callers that
@@ -62,6 +67,8 @@ var (
 	Transports = []string{TransportTCP, TransportWebSocket}
 	Kinds      = []string{KindTopic, KindQueue, KindUser}
 	Stages     = []string{StageUpgrade, StageConnect, StageSend, StageSubscribe, StageLogin, StageRefresh, StageTicket, StageLogout}
+	// RedisResults lists the outcomes of a Redis command.
+	RedisResults = []string{RedisOK, RedisErrorReply, RedisFailed}
 )
 
 // Set holds every stompd metric family.
@@ -104,6 +111,17 @@ type Set struct {
 	RefreshTokens prometheus.Gauge
 	SweepDeleted  *prometheus.CounterVec
 	SweepDuration prometheus.Histogram
+
+	// Cluster mode. RedisCommands labels: result (Redis*), one count per
+	// command, a pipelined batch counting each of its commands.
+	RedisCommands *prometheus.CounterVec
+	// RedisLatency is the time one call to Redis took, a pipelined batch
+	// being one call; blocking commands (which wait for data by design,
+	// such as XREADGROUP BLOCK) and subscriptions are left out.
+	RedisLatency prometheus.Histogram
+	// ClusterNodes is how many nodes, this one included, this node sees
+	// alive: 1 without Redis.
+	ClusterNodes prometheus.Gauge
 }
 
 // New creates every family and registers it, with the Go runtime and
@@ -133,6 +151,10 @@ func New(reg prometheus.Registerer) *Set {
 		SweepDeleted:  counterVec("sweep_deleted_total", "Expired records deleted by the sweeper, by kind.", "kind"),
 		SweepDuration: histogram("sweep_duration_seconds", "Duration of one sweep of expired records.",
 			prometheus.ExponentialBuckets(0.0001, 4, 10)),
+		RedisCommands: counterVec("redis_commands_total", "Commands sent to Redis, by result.", "result"),
+		RedisLatency: histogram("redis_latency_seconds", "Time of one call to Redis (a pipelined batch is one call), blocking commands and subscriptions left out.",
+			prometheus.ExponentialBuckets(50e-6, 2, 16)),
+		ClusterNodes: gauge("cluster_nodes", "Nodes of the cluster this node sees alive, itself included; 1 without Redis."),
 	}
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
@@ -140,6 +162,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.QueueRequeued, s.DeliveryLatency,
 		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade,
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
+		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

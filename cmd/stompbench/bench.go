@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +22,7 @@ const parallelConns = 32
 type bench struct {
 	cfg      config
 	stderr   io.Writer
-	dialer   dialer
+	tls      *tls.Config
 	src      *sourceAddrs
 	auth     *authClient
 	runID    string
@@ -44,7 +42,7 @@ type bench struct {
 
 func newBench(cfg config, stderr io.Writer) *bench {
 	b := &bench{cfg: cfg, stderr: stderr, runID: newRunID(), clock: clock{start: time.Now()}, failed: make(chan struct{})}
-	b.dialer = dialer{tcpAddr: cfg.TCP, wsURL: cfg.WS, tls: &tls.Config{InsecureSkipVerify: cfg.Insecure}}
+	b.tls = &tls.Config{InsecureSkipVerify: cfg.Insecure}
 	b.src = newSourceAddrs(targetHost(&cfg), cfg.Subs+cfg.Pubs)
 	b.tp = plan(&cfg, b.runID)
 	b.note = newNotifier(len(b.tp.publishers))
@@ -60,13 +58,26 @@ func newRunID() string {
 	return hex.EncodeToString(id[:])
 }
 
+// targetHost is the host of the first node, from which the source
+// addresses of many connections are chosen.
 func targetHost(cfg *config) string {
-	if cfg.TCP != "" {
-		host, _, _ := net.SplitHostPort(cfg.TCP)
-		return host
+	host, _ := targetHostOf(cfg.targets[0], cfg.WS != "") // checked by checkTarget
+	return host
+}
+
+// dialerFor dials the node of the connection at index i of the side given:
+// with n nodes, publisher i connects to node i mod n and subscriber i to
+// node (i+1) mod n. One publisher and one subscriber thus sit on different
+// nodes, and many subscribers split evenly over all of them.
+func (b *bench) dialerFor(publisher bool, i int) dialer {
+	if !publisher {
+		i++
 	}
-	u, _ := url.Parse(cfg.WS)
-	return u.Hostname()
+	target := b.cfg.targets[i%len(b.cfg.targets)]
+	if b.cfg.WS != "" {
+		return dialer{wsURL: target, tls: b.tls}
+	}
+	return dialer{tcpAddr: target, tls: b.tls}
 }
 
 // run carries the run out: connect, publish, drain, disconnect. It returns
@@ -141,10 +152,9 @@ func (b *bench) connectHeaders(token string) []header {
 	return append(hs, b.cfg.Headers...)
 }
 
-// open connects one more STOMP connection, with a fresh ticket when the
-// WebSocket upgrade needs one.
-func (b *bench) open(ctx context.Context, bufs buffers) (*conn, error) {
-	d := b.dialer
+// open connects one more STOMP connection through d, with a fresh
+// ticket when the WebSocket upgrade needs one.
+func (b *bench) open(ctx context.Context, d dialer, bufs buffers) (*conn, error) {
 	if b.auth != nil && d.wsURL != "" {
 		u, err := b.auth.ticketURL(ctx, d.wsURL)
 		if err != nil {
@@ -186,7 +196,7 @@ func (b *bench) connectSubscribers(ctx context.Context) error {
 	defer stop()
 	return forEach(total, func(i int) error {
 		sub := b.tp.subscribers[i]
-		c, err := b.open(ctx, bufs)
+		c, err := b.open(ctx, b.dialerFor(false, i), bufs)
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
 		}
@@ -225,7 +235,7 @@ func (b *bench) receive(c *conn, sub subscription) {
 func (b *bench) connectPublishers(ctx context.Context) ([]*publisher, error) {
 	pubs := make([]*publisher, len(b.tp.publishers))
 	err := forEach(len(pubs), func(i int) error {
-		c, err := b.open(ctx, busyBuffers)
+		c, err := b.open(ctx, b.dialerFor(true, i), busyBuffers)
 		if err != nil {
 			return fmt.Errorf("publisher %d: %w", i, err)
 		}

@@ -25,13 +25,16 @@ var scenarios = []string{scenarioP2P, scenarioFanout, scenarioMesh, scenarioQueu
 
 // config is everything the command line says about a run.
 type config struct {
-	TCP      string // host:port, or ""
-	WS       string // ws:// or wss:// URL, or ""
+	TCP      string // host:port, or a comma-separated list of them, or ""
+	WS       string // ws:// or wss:// URL, or a comma-separated list of them, or ""
 	Headers  []header
 	Login    string
 	Passcode string
 	VHost    string
 	Insecure bool
+	// targets are the nodes of TCP or WS, in order, as checkTarget split
+	// them; see bench.dialerFor for which connection goes where.
+	targets []string
 
 	AuthLogin    string // email:password, or ""
 	AuthURL      string
@@ -126,8 +129,8 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("stompbench", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() { usage(fs) }
-	fs.StringVar(&c.TCP, "tcp", "", "STOMP over TCP at `host:port`")
-	fs.StringVar(&c.WS, "ws", "", "STOMP over WebSocket at `url` (ws:// or wss://)")
+	fs.StringVar(&c.TCP, "tcp", "", "STOMP over TCP at `host:port`, or at several nodes of a cluster, comma-separated: publisher i connects to node i, subscriber i to node i+1 (both modulo the count)")
+	fs.StringVar(&c.WS, "ws", "", "STOMP over WebSocket at `url` (ws:// or wss://), or several, comma-separated, spread as -tcp's")
 	fs.Var(hs, "H", "extra CONNECT `header` Name:value (repeatable)")
 	fs.StringVar(&c.Login, "login", "", "CONNECT login")
 	fs.StringVar(&c.Passcode, "passcode", "", "CONNECT passcode")
@@ -190,27 +193,38 @@ func (c *config) check() error {
 }
 
 func (c *config) checkTarget() error {
-	switch {
-	case (c.TCP == "") == (c.WS == ""):
+	if (c.TCP == "") == (c.WS == "") {
 		return errors.New("give exactly one of -tcp host:port and -ws url")
-	case c.TCP != "":
-		host, _, err := net.SplitHostPort(c.TCP)
+	}
+	flag, list := "-tcp", c.TCP
+	if c.WS != "" {
+		flag, list = "-ws", c.WS
+	}
+	c.targets = strings.Split(list, ",")
+	for _, t := range c.targets {
+		host, err := targetHostOf(t, c.WS != "")
 		if err != nil {
-			return fmt.Errorf("-tcp %q: %v", c.TCP, err)
+			return fmt.Errorf("%s %q: %v", flag, t, err)
 		}
 		if c.VHost == "" {
 			c.VHost = host
 		}
-	default:
-		u, err := url.Parse(c.WS)
-		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-			return fmt.Errorf("-ws %q is not a ws:// or wss:// URL", c.WS)
-		}
-		if c.VHost == "" {
-			c.VHost = u.Hostname()
-		}
 	}
 	return nil
+}
+
+// targetHostOf checks one node's address, a host:port or, for WebSocket,
+// a ws:// or wss:// URL, and returns its host.
+func targetHostOf(target string, ws bool) (string, error) {
+	if !ws {
+		host, _, err := net.SplitHostPort(target)
+		return host, err
+	}
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return "", errors.New("not a ws:// or wss:// URL")
+	}
+	return u.Hostname(), nil
 }
 
 func (c *config) checkScenario() error {
@@ -270,12 +284,13 @@ func (c *config) checkAuth() error {
 	return nil
 }
 
-// defaultAuthURL is the HTTP side of the -ws URL, or stompd's default.
+// defaultAuthURL is the HTTP side of the (first) -ws URL, or stompd's
+// default.
 func (c *config) defaultAuthURL() string {
 	if c.WS == "" {
 		return defaultAuthURL
 	}
-	u, _ := url.Parse(c.WS) // checked by checkTarget
+	u, _ := url.Parse(c.targets[0]) // checked by checkTarget
 	scheme := "http"
 	if u.Scheme == "wss" {
 		scheme = "https"

@@ -60,6 +60,13 @@ func TestParseArgs(t *testing.T) {
 		{"auth url default", "-tcp h:1 -auth-login a@b.c:p", func(t *testing.T, c config) {
 			expect(t, c.AuthURL == "http://127.0.0.1:8080", "auth url %q", c.AuthURL)
 		}},
+		{"several nodes", "-tcp a:1,b:2 -auth-login a@b.c:p", func(t *testing.T, c config) {
+			expect(t, len(c.targets) == 2 && c.targets[1] == "b:2" && c.VHost == "a" && c.target() == "tcp://a:1,b:2",
+				"targets %q vhost %q target %q", c.targets, c.VHost, c.target())
+		}},
+		{"auth url from the first websocket node", "-ws ws://a:8080/ws,ws://b:8081/ws -auth-login a@b.c:p", func(t *testing.T, c config) {
+			expect(t, c.AuthURL == "http://a:8080" && len(c.targets) == 2, "auth url %q targets %q", c.AuthURL, c.targets)
+		}},
 		{"sendauth with a header token", "-tcp h:1 -scenario sendauth -H Authorization:Bearer~t", func(t *testing.T, c config) {
 			expect(t, c.bearer() == "t", "bearer %q", c.bearer())
 		}},
@@ -81,6 +88,8 @@ func TestParseArgsRejects(t *testing.T) {
 		{"two targets", "-tcp h:1 -ws ws://h/ws", "exactly one of"},
 		{"bad tcp", "-tcp nohostport", "-tcp"},
 		{"bad ws", "-ws http://h/ws", "not a ws://"},
+		{"bad second node", "-tcp h:1,nohostport", `-tcp "nohostport"`},
+		{"empty node", "-ws ws://h/ws,", "not a ws://"},
 		{"unknown scenario", "-tcp h:1 -scenario storm", "unknown -scenario"},
 		{"p2p with subscribers", "-tcp h:1 -subs 3", "one publisher and one subscriber"},
 		{"mesh with pubs", "-tcp h:1 -scenario mesh -pubs 2", "set -subs only"},
@@ -157,4 +166,33 @@ func equalConfig(a, b config) bool {
 		a.Conns == b.Conns && a.Size == b.Size && a.Duration == b.Duration && a.Window == b.Window &&
 		a.Prefetch == b.Prefetch && a.Drain == b.Drain && a.Rate == b.Rate && a.Count == b.Count && a.Warmup == b.Warmup &&
 		len(a.Headers) == 0 && a.AuthLogin == "" && !a.JSON
+}
+
+// TestNodesOfEachConnection checks how connections spread over several
+// nodes: publisher i on node i, subscriber i on node i+1, so that a p2p
+// run crosses nodes and fan-out subscribers split evenly.
+func TestNodesOfEachConnection(t *testing.T) {
+	for _, tc := range []struct {
+		args       string
+		publishers []string // of publishers 0, 1, ...
+		subs       []string // of subscribers 0, 1, ...
+	}{
+		{"-tcp a:1", []string{"a:1", "a:1"}, []string{"a:1", "a:1"}},
+		{"-tcp a:1,b:2", []string{"a:1", "b:2"}, []string{"b:2", "a:1", "b:2", "a:1"}},
+		{"-ws ws://a/ws,ws://b/ws,ws://c/ws", []string{"ws://a/ws"}, []string{"ws://b/ws", "ws://c/ws", "ws://a/ws"}},
+	} {
+		c, err := parseArgs(args(tc.args), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &bench{cfg: c}
+		for side, want := range map[bool][]string{true: tc.publishers, false: tc.subs} {
+			for i, node := range want {
+				d := b.dialerFor(side, i)
+				if got := d.tcpAddr + d.wsURL; got != node {
+					t.Errorf("%s: publisher %v, connection %d dials %s, want %s", tc.args, side, i, got, node)
+				}
+			}
+		}
+	}
 }

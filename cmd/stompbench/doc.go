@@ -15,6 +15,11 @@
 // -pid the broker's RSS per connection), and sendauth (p2p with an
 // Authorization header on every SEND).
 //
+// -tcp and -ws take one node or several nodes of a cluster, comma-separated:
+// with n nodes, publisher i connects to node i mod n and subscriber i to
+// node (i+1) mod n, so one publisher and one subscriber sit on different
+// nodes and many subscribers split evenly.
+//
 // # Verification
 //
 // Every body carries its stream id, sequence number, send time and a

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,15 +107,22 @@ func TestEndToEnd(t *testing.T) {
 		{"conns", "-scenario conns -conns 50 -duration 50ms", 50, 50},
 		// 2,000/s for 150 ms: messages 0 to 299 fall due before the end.
 		{"paced for a time", "-scenario fanout -subs 2 -rate 2000 -warmup 50ms -duration 100ms", 300, 600},
+		// The same node named twice: connections spread over both names.
+		{"spread over nodes", "-scenario fanout -subs 5 @twice", count, 5 * count},
 	}
 	for _, transport := range []string{"tcp", "ws"} {
 		target := []string{"-tcp", srv.tcp}
 		if transport == "ws" {
 			target = []string{"-ws", srv.ws}
 		}
+		twice := target[1] + "," + target[1]
 		for _, tt := range tests {
 			t.Run(transport+"/"+tt.name, func(t *testing.T) {
 				a := append(append([]string{}, target...), args(tt.args)...)
+				if i := slices.Index(a, "@twice"); i >= 0 {
+					a = append(a[:i], a[i+1:]...)
+					a[1] = twice
+				}
 				if !strings.Contains(tt.args, "-duration") {
 					a = append(a, "-count", strconv.Itoa(count))
 				}

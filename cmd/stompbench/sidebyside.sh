@@ -10,11 +10,18 @@
 #      and stops it; each conns run gets a freshly started broker, so memory
 #      the broker kept from an earlier run does not hide what connections
 #      cost;
-#   4. does the same with RabbitMQ (rabbitmq_stomp and rabbitmq_web_stomp
+#   4. starts a redis-server and two stompd nodes on it (--redis), pinned
+#      to CLUSTER_CPUS, with one user in Redis, and runs the 2-node rows:
+#      p2p with the publisher on node A and the subscriber on node B, and
+#      fan-out 1->100 with the subscribers split over both nodes
+#      (stompbench -tcp A,B); Redis's INFO commandstats, reset before each
+#      run, gives the Redis commands per published message;
+#   5. does the same with RabbitMQ (rabbitmq_stomp and rabbitmq_web_stomp
 #      enabled, its own config, data, logs, node name and Erlang cookie in
 #      the same temporary directory);
-#   5. prints, on stdout, each run's JSON report, then one markdown table:
-#      each figure for stompd and RabbitMQ and their ratio, with the date,
+#   6. prints, on stdout, each run's JSON report, then one markdown table:
+#      each figure for stompd and RabbitMQ and their ratio (the 2-node rows
+#      against RabbitMQ's single node), the Redis commands per message, with the date,
 #      machine, versions, load averages and the stompbench commands. Progress
 #      goes to stderr, with the broker's CPU use during each run: a broker
 #      well below 100% was not what limited that run.
@@ -41,6 +48,11 @@
 # the machine skews the figures: the load averages are printed with them.
 #
 # Settings, from the environment:
+#   ONLY     (all)  stompd, cluster or rabbitmq: run that part alone (the
+#                   table then shows errors for the others)
+#   CLUSTER_CPUS (the broker's CPU) CPUs of Redis and both cluster nodes,
+#                   for taskset -c; the default gives the whole cluster the
+#                   one core a single broker gets
 #   DURATION (10s)  measured time of each run
 #   WARMUP   (2s)   warm-up before each run
 #   CONNS    (2000) idle connections in the conns runs
@@ -51,10 +63,12 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-2000}
 HOLD=${HOLD:-5s}
+ONLY=${ONLY:-}
 SIZE=128
 SUBS=100
 BROKER_CPU=0
 BENCH_CPU=1
+CLUSTER_CPUS=${CLUSTER_CPUS:-$BROKER_CPU}
 
 say() { printf '%s\n' "$*" >&2; }
 die() {
@@ -62,6 +76,10 @@ die() {
 	exit 1
 }
 
+# part NAME says whether this run includes the part NAME.
+part() { [[ -z $ONLY || $ONLY == "$1" ]]; }
+
+[[ -z $ONLY || $ONLY =~ ^(stompd|cluster|rabbitmq)$ ]] || die "ONLY=$ONLY: want stompd, cluster or rabbitmq"
 [[ $(id -u) == 0 ]] || die "run as root (it installs packages and starts RabbitMQ)"
 [[ -f go.mod && -d cmd/stompbench ]] || die "run from the repository root: bash cmd/stompbench/sidebyside.sh"
 (($(nproc) >= 2)) || die "needs 2 CPUs or more: the broker and the load tool get one each"
@@ -71,11 +89,13 @@ command -v go >/dev/null || die "go is missing"
 # --- packages ---------------------------------------------------------------
 
 RMQ_BIN=/usr/lib/rabbitmq/bin
-if [[ ! -x $RMQ_BIN/rabbitmq-server ]] || ! command -v python3 >/dev/null; then
-	say "installing rabbitmq-server and python3 from Debian packages"
+if [[ ! -x $RMQ_BIN/rabbitmq-server ]] || ! command -v python3 >/dev/null || ! command -v redis-server >/dev/null; then
+	say "installing rabbitmq-server, redis-server and python3 from Debian packages"
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server python3 >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server redis-server python3 >/dev/null
 fi
+# Debian's redis-server service, if it started on install, is left alone:
+# the cluster rows start their own on a free port.
 # The package's service may have started on install; only the pinned node
 # started below may run during the measurements.
 if pgrep -u rabbitmq -x beam.smp >/dev/null; then
@@ -91,6 +111,8 @@ mkdir -p "$res"
 stompd_pid=
 rmq_pid=
 broker_pid=
+broker_pids= # every process of the broker under test, for its CPU use
+cluster_pids=
 epmd_before=$(pgrep -x epmd || true)
 
 stop_stompd() {
@@ -116,6 +138,7 @@ stop_rabbitmq() {
 
 cleanup() {
 	stop_stompd
+	stop_cluster
 	stop_rabbitmq
 	rm -rf "$tmp"
 }
@@ -141,9 +164,15 @@ wait_port() {
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-# cpu_ticks prints the CPU time, user and system, the broker has used so
-# far, in clock ticks (1/100 s on Linux).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$broker_pid/stat"; }
+# cpu_ticks prints the CPU time, user and system, the broker's processes
+# have used so far, in clock ticks (1/100 s on Linux).
+cpu_ticks() {
+	local p sum=0
+	for p in $broker_pids; do
+		sum=$((sum + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$sum"
+}
 
 # --- build ------------------------------------------------------------------
 
@@ -164,7 +193,7 @@ bench() {
 	"${cmd[@]}" >"$res/$name.json" 2>"$res/$name.err" || true
 	python3 -c 'import sys; t, s, e = map(float, sys.argv[1:]); print("%.0f%%" % (t / (e - s)))' \
 		"$(($(cpu_ticks) - ticks))" "$start" "$EPOCHREALTIME" >"$res/$name.cpu"
-	say "    $(summary "$res/$name"); broker CPU $(cat "$res/$name.cpu") of its core over the whole run"
+	say "    $(summary "$res/$name"); broker CPU $(cat "$res/$name.cpu") of one core over the whole run"
 }
 
 # summary prints one line about the run whose files start with $1.
@@ -259,11 +288,106 @@ start_stompd() {
 		--access-ttl 1h --log-level warn >>"$tmp/stompd.log" 2>&1 &
 	stompd_pid=$!
 	broker_pid=$stompd_pid
+	broker_pids=$broker_pid
 	wait_port "$sd_stomp" 30 && wait_port "$sd_http" 30 || die "stompd did not start: $(tail -5 "$tmp/stompd.log")"
 }
 
-phases stompd "127.0.0.1:$sd_stomp" "ws://127.0.0.1:$sd_http/ws" \
+part stompd && phases stompd "127.0.0.1:$sd_stomp" "ws://127.0.0.1:$sd_http/ws" \
 	-auth-login "bench@example.com:$sd_pass" -auth-url "http://127.0.0.1:$sd_http"
+
+# --- stompd cluster: two nodes on one Redis ----------------------------------
+
+rd_port=$(free_port)
+cl_stomp=("$(free_port)" "$(free_port)")
+cl_http=("$(free_port)" "$(free_port)")
+rd() { redis-cli -p "$rd_port" "$@"; }
+
+# start_cluster starts redis-server (no persistence: the rows publish to
+# topics, which Redis never stores) and nodes A and B on it, each with a
+# data dir of its own.
+start_cluster() {
+	say "starting redis-server on 127.0.0.1:$rd_port and stompd nodes A and B on it, on CPUs $CLUSTER_CPUS"
+	mkdir -p "$tmp/redis"
+	taskset -c "$CLUSTER_CPUS" redis-server --port "$rd_port" --bind 127.0.0.1 --dir "$tmp/redis" \
+		--save "" --appendonly no --logfile "$tmp/redis/redis.log" &
+	cluster_pids=$!
+	wait_port "$rd_port" 30 || die "redis-server did not start: $(tail -5 "$tmp/redis/redis.log")"
+	redis-server --version | cut -d' ' -f1-3 >"$res/redis.version"
+	local i
+	for i in 0 1; do
+		taskset -c "$CLUSTER_CPUS" "$tmp/stompd" --data "$tmp/cluster-data-$i" --redis "redis://127.0.0.1:$rd_port" \
+			--stomp "127.0.0.1:${cl_stomp[i]}" --http "127.0.0.1:${cl_http[i]}" \
+			--access-ttl 1h --log-level warn >>"$tmp/cluster-$i.log" 2>&1 &
+		cluster_pids+=" $!"
+		wait_port "${cl_stomp[i]}" 30 && wait_port "${cl_http[i]}" 30 || die "stompd node $i did not start: $(tail -5 "$tmp/cluster-$i.log")"
+	done
+	broker_pids=$cluster_pids
+}
+
+stop_cluster() {
+	local p
+	for p in $cluster_pids; do
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	cluster_pids=
+}
+
+# cluster_bench NAME ARGS... is bench with Redis's command counts of the
+# run, from INFO commandstats reset before it, kept in $res/NAME.redis.
+cluster_bench() {
+	local name=$1
+	rd CONFIG RESETSTAT >/dev/null
+	bench "$@"
+	rd INFO commandstats | tr -d '\r' | grep '^cmdstat_' >"$res/$name.redis" || true
+	redis_per_message "$res/$name" >"$res/$name.redisline"
+	say "    Redis: $(cat "$res/$name.redisline")"
+}
+
+# redis_per_message prints the Redis commands per published message of the
+# run whose files start with $1, in all and for the busiest commands.
+redis_per_message() {
+	python3 - "$1" <<'PY'
+import json, re, sys
+base = sys.argv[1]
+try:
+    published = json.load(open(base + ".json"))["published"]
+    stats = open(base + ".redis").read().splitlines()
+except (OSError, ValueError, KeyError):
+    print("no figure: the run has no report or Redis no command stats")
+    sys.exit()
+calls = {}
+for line in stats:
+    m = re.match(r"cmdstat_([^:]+):calls=(\d+)", line)
+    if m and not m.group(1).startswith("config"):  # the script's own RESETSTAT
+        calls[m.group(1).upper()] = int(m.group(2))
+if not published:
+    print("no message published; %d commands" % sum(calls.values()))
+    sys.exit()
+top = sorted(calls.items(), key=lambda kv: -kv[1])[:4]
+print("%.2f commands per published message: %d commands for %d messages (%s)" % (
+      sum(calls.values()) / published, sum(calls.values()), published,
+      ", ".join("%s %.2f" % (k, v / published) for k, v in top)))
+PY
+}
+
+if part cluster; then
+	# With --redis the users live in Redis: one user add serves both nodes.
+	if cl_err=$("$tmp/stompd" user add --redis "redis://127.0.0.1:$rd_port" --data "$tmp/cluster-users" \
+		--email bench@example.com --password "$sd_pass" 2>&1 >/dev/null); then
+		cl_run=(-duration "$DURATION" -warmup "$WARMUP" -auth-login "bench@example.com:$sd_pass" -auth-url "http://127.0.0.1:${cl_http[0]}")
+		nodes="127.0.0.1:${cl_stomp[0]},127.0.0.1:${cl_stomp[1]}"
+		start_cluster
+		cluster_bench stompd-cluster-p2p-tcp -tcp "$nodes" -scenario p2p "${cl_run[@]}"
+		cluster_bench stompd-cluster-fanout-tcp -tcp "$nodes" -scenario fanout -subs "$SUBS" "${cl_run[@]}"
+		stop_cluster
+	else
+		for run in p2p-tcp fanout-tcp; do
+			echo "stompd user add --redis: $cl_err" >"$res/stompd-cluster-$run.err"
+		done
+		say "cluster rows skipped: stompd user add --redis failed: $cl_err"
+	fi
+fi
 
 # --- RabbitMQ ---------------------------------------------------------------
 
@@ -311,27 +435,29 @@ start_rabbitmq() {
 	wait_port "$rq_stomp" 120 && wait_port "$rq_ws" 30 || die "RabbitMQ did not start: $(tail -5 "$tmp/rabbitmq/startup.log")"
 	broker_pid=$(rmq rabbitmqctl eval 'os:getpid().' | tr -dc '0-9')
 	[[ -n $broker_pid ]] || die "could not read RabbitMQ's beam.smp pid"
+	broker_pids=$broker_pid
 	say "RabbitMQ's beam.smp is pid $broker_pid, on CPUs $(taskset -cp "$broker_pid" | sed 's/.*: //')"
 	[[ -s $res/rabbitmq.version ]] ||
 		echo "RabbitMQ $(rmq rabbitmqctl version 2>/dev/null | tail -1) on Erlang/OTP $(rmq rabbitmqctl eval 'erlang:system_info(otp_release).' | tr -dc '0-9')" >"$res/rabbitmq.version"
 }
 
-phases rabbitmq "127.0.0.1:$rq_stomp" "ws://127.0.0.1:$rq_ws/ws" -login guest -passcode guest -vhost /
+part rabbitmq && phases rabbitmq "127.0.0.1:$rq_stomp" "ws://127.0.0.1:$rq_ws/ws" -login guest -passcode guest -vhost /
 
 # --- report -----------------------------------------------------------------
 
 printf '\n## Raw results (one JSON report per run)\n\n'
 for f in "$res"/*.json; do
+	[[ -e $f ]] || continue # no run made a report
 	name=$(basename "$f" .json)
 	printf '%s: %s\n' "$name" "$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$f" 2>/dev/null || tail -1 "$res/$name.err")"
 done
 
 python3 - "$res" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" \
 	"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" "$(go version | cut -d' ' -f3)" \
-	"$DURATION" "$WARMUP" "$CONNS" "$HOLD" "$SIZE" "$SUBS" <<'PY'
+	"$DURATION" "$WARMUP" "$CONNS" "$HOLD" "$SIZE" "$SUBS" "$CLUSTER_CPUS" <<'PY'
 import json, os, sys
 
-res, date, ncpu, cpu, gover, duration, warmup, conns, hold, size, subs = sys.argv[1:]
+res, date, ncpu, cpu, gover, duration, warmup, conns, hold, size, subs, cluster_cpus = sys.argv[1:]
 
 def read(name):
     """The run's report, or None and the error it printed."""
@@ -379,6 +505,10 @@ rows = [
      at_rate, None),
     ("fanout 1→%s, WebSocket: p99 latency at half its own max rate" % subs, "fanoutrate-ws", p99,
      at_rate, None),
+    ("2-node p2p, TCP, publisher on A, subscriber on B (RabbitMQ: one node): delivered msg/s", "cluster-p2p-tcp", rate,
+     lambda v, r: group(v), True),
+    ("2-node fanout 1→%s, TCP, subscribers split (RabbitMQ: one node): delivered msg/s" % subs, "cluster-fanout-tcp", rate,
+     lambda v, r: group(v), True),
     ("%s idle conns, TCP: RSS per connection" % group(int(conns)), "conns-tcp", kib,
      lambda v, r: "%.1f KiB" % v, False),
     ("%s idle conns, WebSocket: RSS per connection" % group(int(conns)), "conns-ws", kib,
@@ -395,8 +525,8 @@ print()
 print("## stompd and RabbitMQ side by side")
 print()
 print("- date: %s" % date)
-print("- machine: %s CPUs, %s; each broker pinned to CPU 0, stompbench to CPU 1, one broker running at a time" % (ncpu, cpu))
-print("- versions: %s (%s); %s" % (text("stompd.version"), gover, text("rabbitmq.version")))
+print("- machine: %s CPUs, %s; each broker pinned to CPU 0 (the 2-node cluster, its Redis included, to CPUs %s), stompbench to CPU 1, one broker running at a time" % (ncpu, cpu, cluster_cpus))
+print("- versions: %s (%s); %s; %s" % (text("stompd.version"), gover, text("rabbitmq.version"), text("redis.version")))
 print("- load average (1/5/15 min) at start and end: stompd %s → %s; RabbitMQ %s → %s" % (
     text("stompd.load-start"), text("stompd.load-end"), text("rabbitmq.load-start"), text("rabbitmq.load-end")))
 print("- runs: %s-byte bodies, %s measured after a %s warm-up; conns runs hold %s idle connections, one subscription each, for %s" % (
@@ -408,7 +538,8 @@ print("|---|---|---|---|")
 for label, run, value, fmt, higher in rows:
     cells, vals = [], []
     for b in ("stompd", "rabbitmq"):
-        r, err = read(b + "-" + run)
+        # The 2-node rows set stompd's cluster against RabbitMQ's one node.
+        r, err = read(b + "-" + (run.replace("cluster-", "", 1) if b == "rabbitmq" else run))
         v = value(r) if r is not None and r["valid"] else None
         if r is not None and r["valid"] and v is None:
             err, r = "no figure in the report", None
@@ -427,6 +558,13 @@ line = cell(r, err, lambda r: "%s msg/s" % group(rate(r)))
 if r is not None and r["valid"] and p2p is not None and p2p["valid"]:
     line += ", %.2f× its p2p TCP run above" % (rate(r) / rate(p2p))
 print("sendauth (p2p with a Bearer token on every SEND), TCP, stompd only: " + line + ".")
+print()
+print("Redis commands per published message in the 2-node rows (INFO commandstats,")
+print("reset before each run; every command of the run, the nodes' once-a-second")
+print("PINGs and the logins included):")
+print()
+for run in ("cluster-p2p-tcp", "cluster-fanout-tcp"):
+    print("- %s: %s" % (run, text("stompd-" + run + ".redisline")))
 print()
 print("Ratio: how many times better stompd's figure is (stompd ÷ RabbitMQ for")
 print("rates, RabbitMQ ÷ stompd for memory). Latency rows run each broker at half")

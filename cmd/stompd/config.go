@@ -184,7 +184,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 // check rejects values no server can run with, in one line that names the
 // setting and what it takes.
 func (c *config) check() error {
-	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkAccess} {
+	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkAccess, c.checkRedis} {
 		if err := check(); err != nil {
 			return usageError{err}
 		}
@@ -292,6 +292,16 @@ func (c *config) checkAccess() (err error) {
 		return fmt.Errorf("--upgrade-auth: %w", err)
 	}
 	return nil
+}
+
+// checkRedis refuses a --redis value that is not a Redis URL, before
+// anything is opened.
+func (c *config) checkRedis() error {
+	if c.Redis == "" {
+		return nil
+	}
+	_, err := redisOptions(c.Redis)
+	return err
 }
 
 // usage prints every setting with its environment variable and default.

@@ -21,6 +21,7 @@ type child struct {
 	cmd       *exec.Cmd
 	url       string
 	stompAddr string
+	node      string      // its node id, from the log
 	msgs      chan string // the msg of each log line after "stompd serving"
 }
 
@@ -44,7 +45,7 @@ func startChild(t *testing.T, dataDir string, extra ...string) *child {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			var line struct{ Msg, HTTP, STOMP string }
+			var line struct{ Msg, HTTP, STOMP, Node string }
 			switch {
 			case json.Unmarshal(sc.Bytes(), &line) != nil:
 				select {
@@ -52,7 +53,7 @@ func startChild(t *testing.T, dataDir string, extra ...string) *child {
 				default:
 				}
 			case line.Msg == "stompd serving":
-				c.url, c.stompAddr = "http://"+line.HTTP, line.STOMP
+				c.url, c.stompAddr, c.node = "http://"+line.HTTP, line.STOMP, line.Node
 				close(serving)
 			default:
 				select {

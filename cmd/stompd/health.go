@@ -1,15 +1,26 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
 )
 
+// redisCheckEvery is how often a node with --redis asks Redis for a PING;
+// each PING may take as long, so /readyz follows Redis within about two
+// of these.
+const redisCheckEvery = time.Second
+
 // health answers /healthz as soon as the process serves HTTP, and /readyz
-// only while ready is true: once the store is open and both listeners
-// accept, until shutdown starts.
+// only while ready is true (once the store is open and both listeners
+// accept, until shutdown starts) and, with --redis, Redis answers.
 type health struct {
-	ready atomic.Bool
+	ready     atomic.Bool
+	redisDown atomic.Bool // set by watchRedis while Redis does not answer
 }
 
 func (h *health) live(w http.ResponseWriter, _ *http.Request) {
@@ -18,9 +29,38 @@ func (h *health) live(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *health) readiness(w http.ResponseWriter, r *http.Request) {
-	if !h.ready.Load() {
+	switch {
+	case !h.ready.Load():
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
-		return
+	case h.redisDown.Load():
+		http.Error(w, "not ready: Redis does not answer", http.StatusServiceUnavailable)
+	default:
+		h.live(w, r)
 	}
-	h.live(w, r)
+}
+
+// watchRedis pings Redis every redisCheckEvery until ctx is done, keeping
+// redisDown and logging each change. One PING is in flight at a time, so
+// a Redis that is down costs one connection attempt per tick and nothing
+// that accumulates.
+func (h *health) watchRedis(ctx context.Context, c rueidis.Client, log *slog.Logger) {
+	t := time.NewTicker(redisCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := pingRedis(ctx, c, redisCheckEvery)
+		if ctx.Err() != nil {
+			return
+		}
+		switch down := err != nil; {
+		case down && !h.redisDown.Swap(true):
+			log.Warn("Redis does not answer: /readyz answers 503 until it does", "err", err)
+		case !down && h.redisDown.Swap(false):
+			log.Info("Redis answers again: ready")
+		}
+	}
 }

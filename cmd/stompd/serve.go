@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/rueidis"
 
 	"github.com/stompd/stompd/auth"
 	"github.com/stompd/stompd/broker"
@@ -36,10 +38,13 @@ func serveCommand(args []string, _, stderr io.Writer) error {
 }
 
 // server is one running stompd: the store, the auth service, the broker and
-// the listeners that feed them.
+// the listeners that feed them; with --redis, the Redis client they share
+// with the other nodes.
 type server struct {
 	cfg     *config
 	log     *slog.Logger
+	node    string         // this process's id among the nodes of a cluster
+	redis   rueidis.Client // nil without --redis
 	store   *persist.Store
 	metrics *metrics.Set
 	auth    *auth.Service
@@ -57,7 +62,7 @@ type server struct {
 // serves them. Nothing serves until run. On error, whatever it opened is
 // closed again.
 func newServer(c *config, log *slog.Logger) (*server, error) {
-	s := &server{cfg: c, log: log}
+	s := &server{cfg: c, log: log, node: newNodeID()}
 	store, err := openStore(c.DataDir)
 	if err != nil {
 		return nil, err
@@ -76,6 +81,14 @@ func (s *server) build() error {
 	c := s.cfg
 	reg := prometheus.NewRegistry()
 	s.metrics = metrics.New(reg)
+	s.metrics.ClusterNodes.Set(1)
+	if c.Redis != "" {
+		rc, err := newRedisClient(c.Redis)
+		if err != nil {
+			return err
+		}
+		s.redis = instrumentRedis(rc, s.metrics)
+	}
 	svc, err := newAuth(c, s.store, s.metrics, s.log, s.logout)
 	if err != nil {
 		return err
@@ -205,12 +218,7 @@ func (s *server) run(ctx context.Context) error {
 	if s.pprofSrv != nil {
 		go func() { errc <- serveUntilClosed(s.pprofSrv.Serve(s.pprofL)) }()
 	}
-	sweepCtx, stopSweep := context.WithCancel(context.Background())
-	sweepDone := make(chan struct{})
-	go func() {
-		defer close(sweepDone)
-		s.store.RunSweeper(sweepCtx, persist.SweepOptions{Interval: s.cfg.SweepInterval, OnSweep: s.observeSweep})
-	}()
+	stopBackground := s.background()
 	s.health.ready.Store(true)
 	s.log.Info("stompd serving", s.addrs()...)
 
@@ -224,9 +232,23 @@ func (s *server) run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
 	s.shutdown(shutCtx)
-	stopSweep()
-	<-sweepDone
+	stopBackground()
 	return errors.Join(err, s.close())
+}
+
+// background starts the loops that run beside the listeners, the sweeper
+// and, with --redis, the Redis watch of /readyz, and returns what stops
+// them and waits until they have.
+func (s *server) background() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.store.RunSweeper(ctx, persist.SweepOptions{Interval: s.cfg.SweepInterval, OnSweep: s.observeSweep})
+	})
+	if s.redis != nil {
+		wg.Go(func() { s.health.watchRedis(ctx, s.redis, s.log) })
+	}
+	return func() { cancel(); wg.Wait() }
 }
 
 func serveUntilClosed(err error) error {
@@ -264,11 +286,17 @@ func (s *server) close() error {
 	if s.control != nil {
 		s.control.close()
 	}
+	if s.redis != nil {
+		s.redis.Close()
+	}
 	return s.store.Close()
 }
 
 func (s *server) addrs() []any {
-	a := []any{"http", s.httpL.Addr().String(), "data", s.cfg.DataDir}
+	a := []any{"http", s.httpL.Addr().String(), "data", s.cfg.DataDir, "node", s.node}
+	if s.cfg.Redis != "" {
+		a = append(a, "redis", redactURL(s.cfg.Redis))
+	}
 	if s.stompL != nil {
 		a = append(a, "stomp", s.stompL.Addr().String())
 	}

@@ -112,13 +112,20 @@ func login(t testing.TB, url string, u *testUser) tokens {
 
 func (ts *testServer) ticket(t testing.TB, access string) string {
 	t.Helper()
+	return ticket(t, ts.url, access)
+}
+
+// ticket asks the server at url for a ticket; anything but 200 with a
+// ticket fails the test.
+func ticket(t testing.TB, url, access string) string {
+	t.Helper()
 	var out struct {
 		Ticket    string `json:"ticket"`
 		ExpiresIn int    `json:"expires_in"`
 	}
-	resp := httpJSON(t, "POST", ts.url+"/auth/ticket", nil, &out, "Authorization", "Bearer "+access)
+	resp := httpJSON(t, "POST", url+"/auth/ticket", nil, &out, "Authorization", "Bearer "+access)
 	if resp.StatusCode != 200 || out.Ticket == "" {
-		t.Fatalf("ticket: status %d", resp.StatusCode)
+		t.Fatalf("ticket from %s: status %d", url, resp.StatusCode)
 	}
 	return out.Ticket
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,6 +98,10 @@ func TestBadSettingsStopTheStartWithOneLine(t *testing.T) {
 		{"log level", nil, []string{"--log-level", "loud"}, []string{"log-level", `"loud"`, "debug, info, warn or error"}},
 		{"missing TLS files", nil, []string{"--tls-cert", "/missing.crt", "--tls-key", "/missing.key"}, []string{"tls-cert", "/missing.crt"}},
 		{"missing config file", nil, []string{"--config", "/missing.toml"}, []string{"config", "/missing.toml"}},
+		{"redis URL of another scheme", nil, []string{"--redis", "http://127.0.0.1:6379"}, []string{"--redis", `"http://127.0.0.1:6379"`, "neither redis nor rediss", "redis://h1:p1?addr=h2:p2"}},
+		{"redis URL from the environment", []string{"STOMPD_REDIS=redis://127.0.0.1:6379/zero"}, nil, []string{"--redis", "invalid database number", "redis://[user:pass@]host:port[/db]"}},
+		{"redis URL parameter misspelled", nil, []string{"--config", writeFile(t, "stompd.toml", `redis = "redis://h1:7000?adr=h2:7001"`)}, []string{"--redis", `unknown parameter "adr"`}},
+		{"redis that does not answer", nil, []string{"--redis", "redis://" + closedAddr(t)}, []string{"--redis", "Redis does not answer", "refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--stomp", "127.0.0.1:0"}, tc.args...)
@@ -104,6 +109,17 @@ func TestBadSettingsStopTheStartWithOneLine(t *testing.T) {
 			checkOneLineRefusal(t, code, stdout, stderr, tc.want...)
 		})
 	}
+}
+
+// closedAddr is a loopback address where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	return l.Addr().String()
 }
 
 // TestUpgradeAuthHelpListsWhatStarts checks that --help offers exactly the
