@@ -11,12 +11,11 @@ import (
 
 	"github.com/stompd/stompd/auth"
 	"github.com/stompd/stompd/metrics"
-	"github.com/stompd/stompd/persist"
 )
 
 // newAuth builds the auth service from the configuration: its keys, rules,
 // origins and upgrade strategies, on top of the store.
-func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, onLogout func(sid string)) (*auth.Service, error) {
+func newAuth(c *config, store auth.Store, m *metrics.Set, log *slog.Logger, onLogout func(sid string)) (*auth.Service, error) {
 	keys, err := loadKeys(c, store)
 	if err != nil {
 		return nil, err
@@ -34,7 +33,7 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 	if o.Rules, err = loadRules(c.ConfigFile); err != nil {
 		return nil, err
 	}
-	o.Keys, o.Store = keys, authStore{store}
+	o.Keys, o.Store = keys, store
 	o.OnLogout, o.Metrics, o.Logger = onLogout, m, log
 	return auth.New(o)
 }
@@ -42,7 +41,7 @@ func newAuth(c *config, store *persist.Store, m *metrics.Set, log *slog.Logger, 
 // loadKeys picks the token keys: verify-only from a public key or JWKS
 // file, HS256 from a secret file, or by default the Ed25519 key kept in the
 // store (generated on first start).
-func loadKeys(c *config, store *persist.Store) (*auth.Keys, error) {
+func loadKeys(c *config, store auth.KeyStore) (*auth.Keys, error) {
 	for _, k := range []struct {
 		flag, file string
 		parse      func([]byte) (*auth.Keys, error)
@@ -64,7 +63,7 @@ func loadKeys(c *config, store *persist.Store) (*auth.Keys, error) {
 		}
 		return keys, nil
 	}
-	return auth.LoadEd25519Keys(authStore{store})
+	return auth.LoadEd25519Keys(store)
 }
 
 // loadRules reads the [[rules]] tables of the config file; none means the

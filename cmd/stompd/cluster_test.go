@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func startCluster(t *testing.T, redisURL string, kinds []nodeKind, extra ...stri
 			n.url, n.stompAddr, n.dataDir, n.id = n.srv.url, n.srv.stompAddr, n.srv.cfg.DataDir, n.srv.node
 		case childProcess:
 			n.dataDir = t.TempDir()
-			addClusterUsers(t, n.dataDir)
+			addClusterUsers(t, redisURL)
 			n.proc = startChild(t, n.dataDir, args...)
 			n.url, n.stompAddr, n.id = n.proc.url, n.proc.stompAddr, n.proc.node
 		}
@@ -73,12 +74,14 @@ func startCluster(t *testing.T, redisURL string, kinds []nodeKind, extra ...stri
 // the emails and passwords startServer gives its users.
 var clusterUsers = []string{"ada", "bob"}
 
-// addClusterUsers makes the clusterUsers in a child node's data dir, with
-// stompd user add as an operator would, before the node starts.
-func addClusterUsers(t *testing.T, dataDir string) {
+// addClusterUsers makes the clusterUsers in the Redis a cluster shares,
+// with stompd user add --redis as an operator would, before a child node
+// starts; users another node added already are left as they are.
+func addClusterUsers(t *testing.T, redisURL string) {
 	t.Helper()
 	for _, name := range clusterUsers {
-		if code, _, stderr := runUser("add", "--data", dataDir, "--email", name+"@example.com", "--password", name+" password"); code != 0 {
+		code, _, stderr := runUser("add", "--redis", redisURL, "--email", name+"@example.com", "--password", name+" password")
+		if code != 0 && !strings.Contains(stderr, "exists") {
 			t.Fatalf("user add %s: exit %d: %s", name, code, stderr)
 		}
 	}

@@ -144,7 +144,13 @@ func isTimeout(err error) bool {
 // or "" when it is absent.
 func metricValue(t *testing.T, ts *testServer, series string) string {
 	t.Helper()
-	for _, line := range strings.Split(metricsText(t, ts.url), "\n") {
+	return sampleValue(metricsText(t, ts.url), series)
+}
+
+// sampleValue returns the value of one series in a /metrics text, or ""
+// when it is absent.
+func sampleValue(text, series string) string {
+	for _, line := range strings.Split(text, "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			return v
 		}

@@ -45,7 +45,8 @@ type server struct {
 	log     *slog.Logger
 	node    string         // this process's id among the nodes of a cluster
 	redis   rueidis.Client // nil without --redis
-	store   *persist.Store
+	cluster *cluster       // nil without --redis
+	store   *persist.Store // nil with --redis
 	metrics *metrics.Set
 	auth    *auth.Service
 	broker  *broker.Broker
@@ -63,11 +64,6 @@ type server struct {
 // closed again.
 func newServer(c *config, log *slog.Logger) (*server, error) {
 	s := &server{cfg: c, log: log, node: newNodeID()}
-	store, err := openStore(c.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	s.store = store
 	if err := s.build(); err != nil {
 		s.close()
 		return nil, err
@@ -75,25 +71,20 @@ func newServer(c *config, log *slog.Logger) (*server, error) {
 	return s, nil
 }
 
-// build wires the auth service, the broker and the HTTP server on top of
-// the open store, and opens the listeners.
+// build opens the store, wires the auth service, the broker and the HTTP
+// server on top of it, and opens the listeners.
 func (s *server) build() error {
 	c := s.cfg
 	reg := prometheus.NewRegistry()
 	s.metrics = metrics.New(reg)
 	s.metrics.ClusterNodes.Set(1)
-	if c.Redis != "" {
-		rc, err := newRedisClient(c.Redis)
-		if err != nil {
-			return err
-		}
-		s.redis = instrumentRedis(rc, s.metrics)
-	}
-	svc, err := newAuth(c, s.store, s.metrics, s.log, s.logout)
+	store, err := s.openStore()
 	if err != nil {
 		return err
 	}
-	s.auth = svc
+	if s.auth, err = newAuth(c, store, s.metrics, s.log, s.logout); err != nil {
+		return err
+	}
 	if s.broker, err = broker.New(s.brokerOptions()); err != nil {
 		return err
 	}
@@ -113,6 +104,30 @@ func (s *server) build() error {
 	return s.listen()
 }
 
+// openStore opens what keeps auth's state: the bbolt file in the data dir
+// or, with --redis, the Redis the nodes of a cluster share, with the
+// cluster's engines on it.
+func (s *server) openStore() (auth.Store, error) {
+	c := s.cfg
+	if c.Redis == "" {
+		store, err := openStore(c.DataDir)
+		s.store = store
+		return authStore{store}, err
+	}
+	if c.Demo {
+		return nil, errDemoCluster
+	}
+	rc, err := newRedisClient(c.Redis)
+	if err != nil {
+		return nil, err
+	}
+	s.redis = instrumentRedis(rc, s.metrics)
+	if s.cluster, err = newCluster(s.redis, s.node, c, s.metrics, s.log); err != nil {
+		return nil, err
+	}
+	return s.cluster.store, nil
+}
+
 // logout closes the live STOMP sessions of a login that ended.
 func (s *server) logout(sid string) {
 	n := s.broker.CloseSessions(func(id broker.Identity) bool { return id.SessionID == sid }, broker.CodeSessionRevoked, "session revoked")
@@ -127,6 +142,9 @@ func (s *server) brokerOptions() broker.Options {
 	o.Logger, o.Metrics = s.log, s.metrics
 	o.Upgrade, o.Authorizer, o.Refresher = hooks, hooks, hooks
 	o.CheckOrigin = s.auth.CheckOrigin
+	if s.cluster != nil {
+		o.Bus, o.Queues = s.cluster.bus, s.cluster.queues
+	}
 	return o
 }
 
@@ -173,6 +191,9 @@ func (s *server) listen() (err error) {
 		// No write timeout: a profile is written for as long as it was asked for.
 		s.pprofSrv = &http.Server{Handler: pprofRoutes(), ReadHeaderTimeout: s.cfg.HeaderTimeout, ReadTimeout: s.cfg.HTTPReadTimeout, IdleTimeout: s.cfg.HTTPIdleTimeout}
 	}
+	if s.store == nil {
+		return nil // with --redis, stompd user --redis reaches the cluster's users
+	}
 	s.control, err = listenControl(s.cfg.DataDir, s.controlRoutes(), s.log)
 	if errors.Is(err, errControlPathTooLong) {
 		s.log.Warn("control socket off: stompd user unlock cannot reach this server", "reason", err)
@@ -207,6 +228,7 @@ func pprofRoutes() http.Handler {
 // false, the listeners close, clients get an ERROR and pending receipts,
 // and the store is closed last.
 func (s *server) run(ctx context.Context) error {
+	stopBackground := s.background()
 	errc := make(chan error, 4)
 	go func() { errc <- serveUntilClosed(s.httpSrv.Serve(s.httpL)) }()
 	if s.control != nil {
@@ -218,7 +240,6 @@ func (s *server) run(ctx context.Context) error {
 	if s.pprofSrv != nil {
 		go func() { errc <- serveUntilClosed(s.pprofSrv.Serve(s.pprofL)) }()
 	}
-	stopBackground := s.background()
 	s.health.ready.Store(true)
 	s.log.Info("stompd serving", s.addrs()...)
 
@@ -236,17 +257,23 @@ func (s *server) run(ctx context.Context) error {
 	return errors.Join(err, s.close())
 }
 
-// background starts the loops that run beside the listeners, the sweeper
-// and, with --redis, the Redis watch of /readyz, and returns what stops
-// them and waits until they have.
+// background starts the loops that run beside the listeners: the bbolt
+// sweeper or, with --redis, the Redis watch of /readyz and the cluster's
+// engines (started before anything serves, so that a SUBSCRIBE finds the
+// bus running); it returns what stops them and waits until they have,
+// which run calls once the broker has shut down and given back what its
+// consumers held.
 func (s *server) background() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		s.store.RunSweeper(ctx, persist.SweepOptions{Interval: s.cfg.SweepInterval, OnSweep: s.observeSweep})
-	})
+	if s.store != nil {
+		wg.Go(func() {
+			s.store.RunSweeper(ctx, persist.SweepOptions{Interval: s.cfg.SweepInterval, OnSweep: s.observeSweep})
+		})
+	}
 	if s.redis != nil {
 		wg.Go(func() { s.health.watchRedis(ctx, s.redis, s.log) })
+		s.cluster.run(ctx, &wg, s.broker, s.auth)
 	}
 	return func() { cancel(); wg.Wait() }
 }
@@ -288,6 +315,9 @@ func (s *server) close() error {
 	}
 	if s.redis != nil {
 		s.redis.Close()
+	}
+	if s.store == nil {
+		return nil
 	}
 	return s.store.Close()
 }

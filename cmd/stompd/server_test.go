@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/auth/redisstore"
 	"github.com/stompd/stompd/persist"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
@@ -71,11 +74,30 @@ func (ts *testServer) addUser(t testing.TB, email, password string) *testUser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := ts.store.AddUser(persist.User{Email: email, Name: strings.Split(email, "@")[0], PasswordHash: hash})
+	name := strings.Split(email, "@")[0]
+	if ts.cluster != nil {
+		return &testUser{email: email, password: password, id: ts.addClusterUser(t, auth.User{Email: email, Name: name, PasswordHash: hash})}
+	}
+	u, err := ts.store.AddUser(persist.User{Email: email, Name: name, PasswordHash: hash})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &testUser{email: email, password: password, id: u.ID}
+}
+
+// addClusterUser adds u to the users the nodes of a cluster share, unless
+// another node of the test added it first, and returns its id.
+func (ts *testServer) addClusterUser(t testing.TB, u auth.User) string {
+	t.Helper()
+	added, err := ts.cluster.store.AddUser(u)
+	if errors.Is(err, redisstore.ErrExists) {
+		u, err = ts.cluster.store.UserByEmail(u.Email)
+		added.ID = u.ID
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return added.ID
 }
 
 // tokens is the answer of /auth/login and /auth/refresh.

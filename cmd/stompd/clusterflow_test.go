@@ -1,0 +1,243 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stompd/stompd/persist/redistest"
+	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
+)
+
+// TestLoginOnOneNodeTicketOnAnotherConnectOnAThird: a client logs in on
+// node A, trades its token for a ticket on B and opens its WebSocket on C
+// (a child process); the spent ticket opens nothing anywhere else, and
+// every node counts three live nodes.
+func TestLoginOnOneNodeTicketOnAnotherConnectOnAThird(t *testing.T) {
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess, inProcess, childProcess})
+	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
+	tok := a.login(t, c.users["ada"])
+	tk := b.ticket(t, tok.Access)
+	p := cc.connectWS(t, tk, tok.Access)
+	p.Send(stomp.SUBSCRIBE, "", "destination:/topic/hello", "id:1", "receipt:r")
+	p.Expect(stomp.RECEIPT, "receipt-id:r")
+	for _, n := range []*clusterNode{a, b, cc} {
+		if _, status := dialWS(t, n.wsURL+"?ticket="+tk, nil); status != http.StatusUnauthorized {
+			t.Errorf("spent ticket at %v: status %d, want 401", n, status)
+		}
+	}
+	for _, n := range c.nodes {
+		waitMetric(t, n.url, "stompd_cluster_nodes", "3")
+	}
+}
+
+// TestTopicAcrossNodesExactlyOnceAndInOrder: 10,000 sequence-numbered
+// messages published on node A reach subscribers on A, B (a child
+// process) and C exactly once each, in the publisher's order.
+func TestTopicAcrossNodesExactlyOnceAndInOrder(t *testing.T) {
+	const n = 10_000
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess, childProcess, inProcess})
+	ada := c.users["ada"]
+	var subs []*stomptest.Client
+	for _, node := range c.nodes {
+		s := node.connectTCP(t, node.login(t, ada).Access)
+		s.Send(stomp.SUBSCRIBE, "", "destination:/topic/seq", "id:1", "receipt:s")
+		s.Expect(stomp.RECEIPT, "receipt-id:s")
+		subs = append(subs, s)
+	}
+	pub := c.nodes[0].connectTCP(t, c.nodes[0].login(t, ada).Access)
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		wg.Go(func() { expectSequence(t, c.nodes[i], s, n) })
+	}
+	for i := range n {
+		pub.Send(stomp.SEND, strconv.Itoa(i), "destination:/topic/seq")
+	}
+	pub.Send(stomp.SEND, "end", "destination:/topic/seq", "receipt:end")
+	pub.Expect(stomp.RECEIPT, "receipt-id:end")
+	wg.Wait()
+}
+
+// expectSequence reads n messages numbered 0 to n-1, in order, then the
+// "end" message, from s, a subscriber on node.
+func expectSequence(t *testing.T, node *clusterNode, s *stomptest.Client, n int) {
+	for want := 0; ; want++ {
+		f, err := s.Next()
+		if err != nil {
+			t.Errorf("subscriber on %v after %d messages: %v", node, want, err)
+			return
+		}
+		body := string(f.Body)
+		switch {
+		case body == "end" && want == n:
+			return
+		case body != strconv.Itoa(want):
+			t.Errorf("subscriber on %v: message %d is %q: lost, repeated or out of order", node, want, body)
+			return
+		}
+	}
+}
+
+// TestDirectMessageAcrossNodes: bob's sessions on nodes B and C receive
+// what ada sends on node A to bob's /user/ destination, once each.
+func TestDirectMessageAcrossNodes(t *testing.T) {
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess, childProcess, inProcess})
+	bobID := c.nodes[0].srv.users["bob"].id
+	var inbox []*stomptest.Client
+	for _, n := range c.nodes[1:] {
+		s := n.connectTCP(t, n.login(t, c.users["bob"]).Access)
+		s.Send(stomp.SUBSCRIBE, "", "destination:/user/queue/dm", "id:1", "receipt:s")
+		s.Expect(stomp.RECEIPT, "receipt-id:s")
+		inbox = append(inbox, s)
+	}
+	a := c.nodes[0]
+	p := a.connectTCP(t, a.login(t, c.users["ada"]).Access)
+	p.Send(stomp.SEND, "hi bob", "destination:/user/"+bobID+"/queue/dm", "receipt:dm")
+	p.Expect(stomp.RECEIPT, "receipt-id:dm")
+	for _, s := range inbox {
+		f := s.Expect(stomp.MESSAGE, "destination:/user/queue/dm")
+		if string(f.Body) != "hi bob" {
+			t.Errorf("DM body %q, want hi bob", f.Body)
+		}
+		s.ExpectNothing(200 * time.Millisecond)
+	}
+}
+
+// TestQueueAcrossThreeNodesOnceWithAckAndNack: consumers on three nodes
+// share one queue; 300 messages are each acknowledged exactly once in all,
+// and every tenth, NACKed the first time, comes back marked redelivered.
+func TestQueueAcrossThreeNodesOnceWithAckAndNack(t *testing.T) {
+	const n = 300
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess, childProcess, inProcess})
+	ada := c.users["ada"]
+	var mu sync.Mutex
+	acked := map[string]int{}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for _, node := range c.nodes {
+		s := node.connectTCP(t, node.login(t, ada).Access)
+		s.Send(stomp.SUBSCRIBE, "", "destination:/queue/work", "id:1", "ack:client-individual", "prefetch-count:20", "receipt:s")
+		s.Expect(stomp.RECEIPT, "receipt-id:s")
+		wg.Go(func() { consumeQueue(t, node, s, &mu, acked, done) })
+	}
+	p := c.nodes[1].connectTCP(t, c.nodes[1].login(t, ada).Access)
+	for i := range n {
+		p.Send(stomp.SEND, strconv.Itoa(i), "destination:/queue/work", "receipt:"+strconv.Itoa(i))
+	}
+	for i := range n {
+		p.Expect(stomp.RECEIPT, "receipt-id:"+strconv.Itoa(i))
+	}
+	waitUntil(t, 30*time.Second, "every message acknowledged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) == n
+	})
+	close(done)
+	wg.Wait()
+	for body, times := range acked {
+		if times != 1 {
+			t.Errorf("message %s acknowledged %d times", body, times)
+		}
+	}
+}
+
+// consumeQueue acknowledges what s receives, except that it NACKs every
+// tenth message the first time, and checks that the NACKed ones come back
+// redelivered. It stops when done is closed.
+func consumeQueue(t *testing.T, node *clusterNode, s *stomptest.Client, mu *sync.Mutex, acked map[string]int, done <-chan struct{}) {
+	s.Timeout = 200 * time.Millisecond
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		f, err := s.Next()
+		if err != nil {
+			if isTimeout(err) {
+				continue
+			}
+			t.Errorf("consumer on %v: %v", node, err)
+			return
+		}
+		body := string(f.Body)
+		i, _ := strconv.Atoi(body)
+		if i%10 == 0 && f.Value("redelivered") != "true" {
+			s.Send(stomp.NACK, "", "id:"+f.Value("ack"))
+			continue
+		}
+		s.Send(stomp.ACK, "", "id:"+f.Value("ack"))
+		mu.Lock()
+		acked[body]++
+		mu.Unlock()
+	}
+}
+
+// TestKilledNodesUnackedMessagesGoToALiveNodeWithin30s: a consumer on a
+// child node holds five unacknowledged messages when the node is killed
+// with SIGKILL; a consumer on another node receives all five, marked
+// redelivered, within 30 seconds.
+func TestKilledNodesUnackedMessagesGoToALiveNodeWithin30s(t *testing.T) {
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess, childProcess})
+	a, b := c.nodes[0], c.nodes[1]
+	ada := c.users["ada"]
+	held := b.connectTCP(t, b.login(t, ada).Access)
+	held.Send(stomp.SUBSCRIBE, "", "destination:/queue/crash", "id:1", "ack:client", "prefetch-count:5", "receipt:s")
+	held.Expect(stomp.RECEIPT, "receipt-id:s")
+	p := a.connectTCP(t, a.login(t, ada).Access)
+	for i := range 5 {
+		p.Send(stomp.SEND, strconv.Itoa(i), "destination:/queue/crash", "receipt:r")
+		p.Expect(stomp.RECEIPT)
+	}
+	for range 5 {
+		held.Expect(stomp.MESSAGE)
+	}
+	other := a.connectTCP(t, a.login(t, ada).Access)
+	other.Send(stomp.SUBSCRIBE, "", "destination:/queue/crash", "id:1", "ack:auto", "receipt:s")
+	other.Expect(stomp.RECEIPT, "receipt-id:s")
+	other.ExpectNothing(300 * time.Millisecond)
+	b.kill(t)
+	killed := time.Now()
+	other.Timeout = 30 * time.Second
+	got := map[string]bool{}
+	for range 5 {
+		f := other.Expect(stomp.MESSAGE, "redelivered:true")
+		got[string(f.Body)] = true
+	}
+	t.Logf("5 messages redelivered %v after kill -9", time.Since(killed).Round(time.Millisecond))
+	if len(got) != 5 {
+		t.Errorf("redelivered %v, want 5 distinct messages", got)
+	}
+}
+
+// waitMetric waits until the /metrics of the node at url show series with
+// value want.
+func waitMetric(t *testing.T, url, series, want string) {
+	t.Helper()
+	var got string
+	waitUntil(t, 15*time.Second, fmt.Sprintf("%s = %s at %s", series, want, url), func() bool {
+		got = sampleValue(metricsText(t, url), series)
+		return got == want
+	})
+}
+
+// waitUntil polls cond until it holds, failing the test after within.
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
