@@ -241,3 +241,96 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRedisOutageUnderTraffic: while Redis is down, every node answers
+// /readyz 503 and the auth API 503 {"error":"unavailable"}, and keeps
+// serving its own sessions and their local fan-out; once Redis is back,
+// readiness, logins and cross-node delivery return by themselves. Redis
+// runs with the persistence the README asks for, so that it comes back
+// with the users.
+func TestRedisOutageUnderTraffic(t *testing.T) {
+	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	c := startCluster(t, r.URL(), []nodeKind{inProcess, childProcess})
+	a, b := c.nodes[0], c.nodes[1]
+	ada := c.users["ada"]
+	tok := a.login(t, ada)
+	pub, local := a.connectTCP(t, tok.Access), a.connectTCP(t, tok.Access)
+	remote := b.connectTCP(t, b.login(t, ada).Access)
+	for _, s := range []*stomptest.Client{local, remote} {
+		s.Send(stomp.SUBSCRIBE, "", "destination:/topic/live", "id:1", "receipt:s")
+		s.Expect(stomp.RECEIPT, "receipt-id:s")
+	}
+	pub.Send(stomp.SEND, "before", "destination:/topic/live")
+	local.Expect(stomp.MESSAGE)
+	remote.Expect(stomp.MESSAGE)
+
+	r.Kill()
+	c.waitReadyz(t, http.StatusServiceUnavailable, 5*time.Second)
+	for _, n := range c.nodes {
+		var e struct{ Error string }
+		resp := httpJSON(t, "POST", n.url+"/auth/login", map[string]string{"email": ada.email, "password": ada.password}, &e)
+		if resp.StatusCode != http.StatusServiceUnavailable || e.Error != "unavailable" {
+			t.Errorf("login at %v with Redis down: %d %q, want 503 unavailable", n, resp.StatusCode, e.Error)
+		}
+	}
+	for i := range 100 {
+		pub.Send(stomp.SEND, "during "+strconv.Itoa(i), "destination:/topic/live")
+		if f := local.Expect(stomp.MESSAGE); string(f.Body) != "during "+strconv.Itoa(i) {
+			t.Fatalf("local delivery with Redis down: %q", f.Body)
+		}
+	}
+
+	r.Restart()
+	c.waitReadyz(t, http.StatusOK, 10*time.Second)
+	b.login(t, ada)
+	remote.Timeout = 100 * time.Millisecond
+	waitUntil(t, 10*time.Second, "cross-node delivery after Redis returned", func() bool {
+		pub.Send(stomp.SEND, "after", "destination:/topic/live")
+		local.Expect(stomp.MESSAGE)
+		for {
+			f, err := remote.Next()
+			if err != nil {
+				return false
+			}
+			if string(f.Body) == "after" {
+				return true
+			}
+		}
+	})
+}
+
+// TestNodesOnARedisCluster: two nodes on a Redis Cluster of three
+// masters: login on one and a ticket on the other, a topic and a queue
+// across them, and a logout that closes the other node's session.
+func TestNodesOnARedisCluster(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	c := startCluster(t, rc.URL(), []nodeKind{inProcess, inProcess})
+	a, b := c.nodes[0], c.nodes[1]
+	ada := c.users["ada"]
+	tok := a.login(t, ada)
+	sub := b.connectWS(t, b.ticket(t, tok.Access), tok.Access)
+	sub.Send(stomp.SUBSCRIBE, "", "destination:/topic/news", "id:1", "receipt:s1")
+	sub.Expect(stomp.RECEIPT, "receipt-id:s1")
+	sub.Send(stomp.SUBSCRIBE, "", "destination:/queue/jobs", "id:2", "ack:client-individual", "receipt:s2")
+	sub.Expect(stomp.RECEIPT, "receipt-id:s2")
+	pub := a.connectTCP(t, a.login(t, ada).Access)
+	pub.Send(stomp.SEND, "news", "destination:/topic/news")
+	pub.Send(stomp.SEND, "job", "destination:/queue/jobs", "receipt:q")
+	pub.Expect(stomp.RECEIPT, "receipt-id:q")
+	got := map[string]string{}
+	for range 2 {
+		f := sub.Expect(stomp.MESSAGE)
+		got[f.Value("destination")] = string(f.Body)
+		if f.Value("ack") != "" {
+			sub.Send(stomp.ACK, "", "id:"+f.Value("ack"))
+		}
+	}
+	if got["/topic/news"] != "news" || got["/queue/jobs"] != "job" {
+		t.Errorf("received %v across nodes on a Redis Cluster", got)
+	}
+	if resp := httpJSON(t, "POST", a.url+"/auth/logout", map[string]string{"refresh_token": tok.Refresh}, nil,
+		"Authorization", "Bearer "+tok.Access); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	expectRevokedWithin(t, time.Now(), sub)
+}
