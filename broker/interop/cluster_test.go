@@ -81,3 +81,17 @@ func TestGoStompAcrossTwoNodes(t *testing.T) {
 		dialPub: func(t *testing.T) session { return dialGoStomp(t, nodes[0].tcpAddr) },
 	})
 }
+
+// TestStompJSAcrossTwoNodes runs every scenario with @stomp/stompjs over
+// WebSocket on a cluster of two nodes, each scenario's publishers on the
+// first and its subscribers and consumers on the second.
+func TestStompJSAcrossTwoNodes(t *testing.T) {
+	node := requireNode(t)
+	nodes := startCluster(t, 2)
+	pubs, subs := startDriver(t, node, nodes[0].wsURL), startDriver(t, node, nodes[1].wsURL)
+	runScenarios(t, client{
+		name:    "stompjs-cluster",
+		dial:    func(t *testing.T) session { return dialStompJS(t, subs) },
+		dialPub: func(t *testing.T) session { return dialStompJS(t, pubs) },
+	})
+}
