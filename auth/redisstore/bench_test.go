@@ -13,7 +13,7 @@ import (
 // loopback: what a refresh, a ticket and a login attempt cost in Redis.
 func BenchmarkStoreSteps(b *testing.B) {
 	r := redistest.Start(b)
-	s := New(newClient(b, r.URL()), Options{})
+	s := New(redistest.Client(b, r.URL()), Options{})
 	now := time.Now()
 	exp, acc := now.Add(time.Hour), now.Add(15*time.Minute)
 	b.Run("rotate", func(b *testing.B) {

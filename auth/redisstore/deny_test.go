@@ -38,7 +38,7 @@ func TestLogoutEndsSessionsOnEveryNodeWithinASecond(t *testing.T) {
 func TestPasswordChangeAndDeletionEndLoginsOnEveryNode(t *testing.T) {
 	r := redistest.Start(t)
 	a, b := startNode(t, r.URL(), nil), startNode(t, r.URL(), nil)
-	admin := New(newClient(t, r.URL()), Options{})
+	admin := New(redistest.Client(t, r.URL()), Options{})
 	mustAddUser(t, admin, "alice@example.com")
 	mustAddUser(t, admin, "bob@example.com")
 	alice, bob := a.login(t, "alice@example.com"), a.login(t, "bob@example.com")

@@ -15,33 +15,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/redis/rueidis"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/stompd/stompd/auth"
 	"github.com/stompd/stompd/metrics"
+	"github.com/stompd/stompd/persist/redistest"
 )
 
 const password = "correct horse battery"
 
 // quiet is the tests' logger.
 var quiet = slog.New(slog.DiscardHandler)
-
-// newClient connects to the Redis at url, as cmd/stompd does, and closes
-// the client when the test ends.
-func newClient(t testing.TB, url string) rueidis.Client {
-	t.Helper()
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
 
 // node is one stompd node's auth: its own Redis client, Store and
 // Service, its HTTP API on a real socket, and the sids its OnLogout saw.
@@ -66,7 +50,7 @@ func startNode(t testing.TB, url string, edit func(*auth.Options)) *node {
 // newNode starts a node on the Redis at url that does not watch denials.
 func newNode(t testing.TB, url string, edit func(*auth.Options)) *node {
 	t.Helper()
-	n := &node{store: New(newClient(t, url), Options{Logger: quiet}), logouts: map[string]time.Time{}}
+	n := &node{store: New(redistest.Client(t, url), Options{Logger: quiet}), logouts: map[string]time.Time{}}
 	keys, err := auth.LoadEd25519Keys(n.store)
 	if err != nil {
 		t.Fatal(err)

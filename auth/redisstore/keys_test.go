@@ -17,7 +17,7 @@ func TestNodesStartingTogetherServeOneJWKS(t *testing.T) {
 	jwks := make([][]byte, 8)
 	var wg sync.WaitGroup
 	for i := range jwks {
-		s := New(newClient(t, r.URL()), Options{})
+		s := New(redistest.Client(t, r.URL()), Options{})
 		wg.Go(func() {
 			k, err := auth.LoadEd25519Keys(s)
 			if err != nil {

@@ -77,7 +77,7 @@ func TestRotationRaceAcrossThreeNodes(t *testing.T) {
 // families itself, each key expiring when what it holds does.
 func TestRefreshKeysExpireWithTheirTokens(t *testing.T) {
 	r := redistest.Start(t)
-	s := New(newClient(t, r.URL()), Options{})
+	s := New(redistest.Client(t, r.URL()), Options{})
 	now := time.Now()
 	h := [32]byte{1}
 	rt, err := s.CreateRefresh(h, "u1", now.Add(time.Hour), now.Add(15*time.Minute))
@@ -106,7 +106,7 @@ func TestRefreshKeysExpireWithTheirTokens(t *testing.T) {
 // reuse (family revoked, sid denied and published), revocation.
 func TestRefreshStoreCases(t *testing.T) {
 	r := redistest.Start(t)
-	s := New(newClient(t, r.URL()), Options{})
+	s := New(redistest.Client(t, r.URL()), Options{})
 	now := time.Now()
 	exp, acc := now.Add(time.Hour), now.Add(15*time.Minute)
 	a, b, c := [32]byte{1}, [32]byte{2}, [32]byte{3}

@@ -29,7 +29,7 @@ func TestThrottleCountsSharedAcrossNodes(t *testing.T) {
 			t.Errorf("node %s after 5 failures on A and B: %d %s, want 429 too_many_attempts", name, s, out.Error)
 		}
 	}
-	admin := New(newClient(t, r.URL()), Options{})
+	admin := New(redistest.Client(t, r.URL()), Options{})
 	n, err := admin.Unlock(auth.AccountKey("alice@example.com"), auth.ThrottleLimits{Window: auth.DefaultThrottleWindow}, admin.opts.Now())
 	if err != nil || n != 5 {
 		t.Errorf("Unlock: %d, %v; want 5 failures forgotten", n, err)

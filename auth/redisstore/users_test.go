@@ -12,7 +12,7 @@ import (
 // unique regardless of case, and found by id and by email.
 func TestUsersOnRedis(t *testing.T) {
 	r := redistest.Start(t)
-	s := New(newClient(t, r.URL()), Options{})
+	s := New(redistest.Client(t, r.URL()), Options{})
 	bob := mustAddUser(t, s, "bob@example.com")
 	alice := mustAddUser(t, s, "Alice@Example.com")
 	if _, err := s.AddUser(auth.User{Email: "ALICE@example.com"}); !errors.Is(err, ErrExists) {

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/broker"
@@ -32,14 +31,7 @@ func startCluster(t *testing.T, n int) []server {
 // startNode runs one node of a cluster on the Redis at url.
 func startNode(t *testing.T, url, id string) server {
 	t.Helper()
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := redistest.Client(t, url)
 	members := redisbus.NewMembers(client, redisbus.MembersOptions{Node: id})
 	bus, err := redisbus.New(client, redisbus.Options{Node: id})
 	if err != nil {
@@ -63,7 +55,6 @@ func startNode(t *testing.T, url, id string) server {
 		for range 3 {
 			<-done
 		}
-		client.Close()
 	})
 	srv, b := serveBroker(t, broker.Options{Bus: bus, Queues: queues})
 	run(func(ctx context.Context) { bus.Run(ctx, b.Deliver) })

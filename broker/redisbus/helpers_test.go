@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/broker"
@@ -47,7 +46,7 @@ type node struct {
 // ends, before the Redis does when the Redis was started first.
 func startNode(t testing.TB, url, id string, o Options) *node {
 	t.Helper()
-	client := newClient(t, url)
+	client := redistest.Client(t, url)
 	n := &node{m: metrics.New(prometheus.NewRegistry())}
 	o.Node, o.Metrics = id, n.m
 	var err error
@@ -81,20 +80,6 @@ func startNode(t testing.TB, url, id string, o Options) *node {
 		client.Close()
 	})
 	return n
-}
-
-// newClient returns a rueidis client for url, as cmd/stompd builds it.
-func newClient(t testing.TB, url string) rueidis.Client {
-	t.Helper()
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
 }
 
 // dial connects a STOMP 1.2 client to n as login.

@@ -26,7 +26,7 @@ type member struct {
 // every 50 ms, until it is stopped or crashes, or the test ends.
 func startMembers(t *testing.T, url, node string, timeout time.Duration) *member {
 	t.Helper()
-	m := &member{client: newClient(t, url)}
+	m := &member{client: redistest.Client(t, url)}
 	m.Members = NewMembers(m.client, MembersOptions{Node: node, Interval: 50 * time.Millisecond, Timeout: timeout})
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -80,7 +80,7 @@ func TestMembersTellANodeDeadOnceItStopsHeartbeating(t *testing.T) {
 
 func TestMembersCannotTellBeforeHearingFromRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	client := newClient(t, srv.URL())
+	client := redistest.Client(t, srv.URL())
 	defer client.Close()
 	m := NewMembers(client, MembersOptions{Node: "a"})
 	if !m.Alive("b") || m.Live() != 0 {
