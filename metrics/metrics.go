@@ -166,6 +166,11 @@ func New(reg prometheus.Registerer) *Set {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	// Every reason is shown from the start, 0 on a single node, so that a
+	// dashboard's rate of them is a line rather than no data.
+	for _, reason := range []string{RequeueRedelivered, RequeueReturned, RequeueReclaimed} {
+		s.QueueRequeued.WithLabelValues(reason)
+	}
 	return s
 }
 
