@@ -303,8 +303,7 @@ cl_http=("$(free_port)" "$(free_port)")
 rd() { redis-cli -p "$rd_port" "$@"; }
 
 # start_cluster starts redis-server (no persistence: the rows publish to
-# topics, which Redis never stores) and nodes A and B on it, each with a
-# data dir of its own.
+# topics, which Redis never stores) and nodes A and B on it.
 start_cluster() {
 	say "starting redis-server on 127.0.0.1:$rd_port and stompd nodes A and B on it, on CPUs $CLUSTER_CPUS"
 	mkdir -p "$tmp/redis"
@@ -315,7 +314,7 @@ start_cluster() {
 	redis-server --version | cut -d' ' -f1-3 >"$res/redis.version"
 	local i
 	for i in 0 1; do
-		taskset -c "$CLUSTER_CPUS" "$tmp/stompd" --data "$tmp/cluster-data-$i" --redis "redis://127.0.0.1:$rd_port" \
+		taskset -c "$CLUSTER_CPUS" "$tmp/stompd" --redis "redis://127.0.0.1:$rd_port" \
 			--stomp "127.0.0.1:${cl_stomp[i]}" --http "127.0.0.1:${cl_http[i]}" \
 			--access-ttl 1h --log-level warn >>"$tmp/cluster-$i.log" 2>&1 &
 		cluster_pids+=" $!"
@@ -372,21 +371,21 @@ PY
 }
 
 if part cluster; then
+	start_cluster
 	# With --redis the users live in Redis: one user add serves both nodes.
-	if cl_err=$("$tmp/stompd" user add --redis "redis://127.0.0.1:$rd_port" --data "$tmp/cluster-users" \
+	if cl_err=$("$tmp/stompd" user add --redis "redis://127.0.0.1:$rd_port" \
 		--email bench@example.com --password "$sd_pass" 2>&1 >/dev/null); then
 		cl_run=(-duration "$DURATION" -warmup "$WARMUP" -auth-login "bench@example.com:$sd_pass" -auth-url "http://127.0.0.1:${cl_http[0]}")
 		nodes="127.0.0.1:${cl_stomp[0]},127.0.0.1:${cl_stomp[1]}"
-		start_cluster
 		cluster_bench stompd-cluster-p2p-tcp -tcp "$nodes" -scenario p2p "${cl_run[@]}"
 		cluster_bench stompd-cluster-fanout-tcp -tcp "$nodes" -scenario fanout -subs "$SUBS" "${cl_run[@]}"
-		stop_cluster
 	else
 		for run in p2p-tcp fanout-tcp; do
 			echo "stompd user add --redis: $cl_err" >"$res/stompd-cluster-$run.err"
 		done
 		say "cluster rows skipped: stompd user add --redis failed: $cl_err"
 	fi
+	stop_cluster
 fi
 
 # --- RabbitMQ ---------------------------------------------------------------
