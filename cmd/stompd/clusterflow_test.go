@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -333,4 +334,57 @@ func TestNodesOnARedisCluster(t *testing.T) {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	expectRevokedWithin(t, time.Now(), sub)
+}
+
+// TestConsumersOfManyQueuesHoldBoundedRedisConnections: one client that
+// consumes 100 queues makes its node hold at most redisBlockingConns more
+// connections to Redis, not one per queue, and each queue still gets its
+// message.
+func TestConsumersOfManyQueuesHoldBoundedRedisConnections(t *testing.T) {
+	const queues = 100
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess})
+	a := c.nodes[0]
+	before := redisClients(t, r)
+	s := a.connectTCP(t, a.login(t, c.users["ada"]).Access)
+	for i := range queues {
+		s.Send(stomp.SUBSCRIBE, "", "destination:/queue/many."+strconv.Itoa(i), "id:"+strconv.Itoa(i))
+	}
+	for range 5 {
+		time.Sleep(time.Second)
+		t.Log("clients", redisClients(t, r), time.Now())
+	}
+	p := a.connectTCP(t, a.login(t, c.users["ada"]).Access)
+	for i := range queues {
+		p.Send(stomp.SEND, strconv.Itoa(i), "destination:/queue/many."+strconv.Itoa(i), "receipt:"+strconv.Itoa(i))
+		p.Expect(stomp.RECEIPT)
+	}
+	s.Timeout = 30 * time.Second
+	got := map[string]bool{}
+	for range queues {
+		got[string(s.Expect(stomp.MESSAGE).Body)] = true
+	}
+	if len(got) != queues {
+		t.Errorf("received %d distinct messages of %d queues", len(got), queues)
+	}
+	if after := redisClients(t, r); after > before+redisBlockingConns {
+		t.Errorf("Redis clients %d → %d with %d queues consumed: want at most %d more", before, after, queues, redisBlockingConns)
+	}
+}
+
+// redisClients returns how many clients Redis has connected.
+func redisClients(t *testing.T, r *redistest.Server) int {
+	t.Helper()
+	info, err := r.Do("INFO", "clients")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_clients:"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	t.Fatalf("no connected_clients in INFO clients: %q", info)
+	return 0
 }

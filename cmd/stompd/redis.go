@@ -28,6 +28,12 @@ const (
 	// redisRetryDelay is the wait before the first retry, doubled for the
 	// next.
 	redisRetryDelay = 50 * time.Millisecond
+	// redisBlockingConns bounds the connections a node holds for blocking
+	// commands (a shared queue's read waits on one), so that consumers of
+	// many queues cannot make a node exhaust Redis's maxclients; past it,
+	// queues take turns. Idle ones are closed after redisBlockingIdle.
+	redisBlockingConns = 32
+	redisBlockingIdle  = 30 * time.Second
 )
 
 // redisURLForms is how --redis is written, for its errors.
@@ -55,6 +61,9 @@ func redisOptions(raw string) (rueidis.ClientOption, error) {
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return rueidis.ClientOption{}, refuse(fmt.Sprintf("scheme %q is neither redis nor rediss", u.Scheme))
 	}
+	if u.Hostname() == "" || slices.Contains(u.Query()["addr"], "") {
+		return rueidis.ClientOption{}, refuse("an address without a host")
+	}
 	for _, key := range slices.Sorted(maps.Keys(u.Query())) {
 		if !slices.Contains(redisURLParams, key) {
 			return rueidis.ClientOption{}, refuse(fmt.Sprintf("unknown parameter %q", key))
@@ -71,6 +80,7 @@ func redisOptions(raw string) (rueidis.ClientOption, error) {
 		opt.ConnWriteTimeout = redisReplyTimeout
 	}
 	opt.RetryDelay = retryDelay
+	opt.BlockingPoolSize, opt.BlockingPoolCleanup = redisBlockingConns, redisBlockingIdle
 	// stompd never reads through a client-side cache, so its connections
 	// skip CLIENT TRACKING.
 	opt.DisableCache = true
@@ -89,9 +99,18 @@ func newRedisClient(redisURL string) (rueidis.Client, error) {
 	}
 	c, err := rueidis.NewClient(opt)
 	if err != nil {
-		return nil, fmt.Errorf("--redis %s: Redis does not answer: %w", redactURL(redisURL), err)
+		return nil, fmt.Errorf("--redis %s: %s: %w", redactURL(redisURL), connectFailure(err), err)
 	}
 	return c, nil
+}
+
+// connectFailure says why a first connection to Redis failed: Redis
+// refused the credentials, or did not answer at all.
+func connectFailure(err error) string {
+	if m := err.Error(); strings.Contains(m, "NOAUTH") || strings.Contains(m, "WRONGPASS") {
+		return "Redis refused the credentials"
+	}
+	return "Redis does not answer"
 }
 
 // retryDelay is the wait before retry number attempts (from 0) of a

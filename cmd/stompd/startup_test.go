@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/persist/redistest"
 )
 
 // runChildOnce runs stompd with args and extra environment variables in a
@@ -102,6 +103,11 @@ func TestBadSettingsStopTheStartWithOneLine(t *testing.T) {
 		{"redis URL from the environment", []string{"STOMPD_REDIS=redis://127.0.0.1:6379/zero"}, nil, []string{"--redis", "invalid database number", "redis://[user:pass@]host:port[/db]"}},
 		{"redis URL parameter misspelled", nil, []string{"--config", writeFile(t, "stompd.toml", `redis = "redis://h1:7000?adr=h2:7001"`)}, []string{"--redis", `unknown parameter "adr"`}},
 		{"redis that does not answer", nil, []string{"--redis", "redis://" + closedAddr(t)}, []string{"--redis", "Redis does not answer", "refused"}},
+		{"redis URL without a host", nil, []string{"--redis", "redis://"}, []string{"--redis", "without a host"}},
+		{"redis seed address left empty", nil, []string{"--redis", "redis://127.0.0.1:1?addr="}, []string{"--redis", "without a host"}},
+		{"redis that refuses the credentials", nil, []string{"--redis", strings.Replace(redistest.Start(t, "--requirepass", "s3cret").URL(), "redis://", "redis://default:wrong@", 1)},
+			[]string{"--redis", "Redis refused the credentials", "xxxxx"}},
+		{"demo on a cluster", nil, []string{"--demo", "--redis", "redis://127.0.0.1:1"}, []string{"--demo", "--redis"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--stomp", "127.0.0.1:0"}, tc.args...)

@@ -153,11 +153,15 @@ func (s *Server) Do(args ...string) (string, error) {
 	return Do(s.Addr, args...)
 }
 
-// Ping reports whether a Redis server answers PING at addr.
+// Ping reports whether a Redis server answers PING at addr; one that asks
+// for a password first (--requirepass) answers too.
 func Ping(addr string) error {
 	reply, err := Do(addr, "PING")
-	if err == nil && reply != "PONG" {
-		err = fmt.Errorf("PING answered %q", reply)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "NOAUTH"):
+		return nil
+	case err == nil && reply != "PONG":
+		return fmt.Errorf("PING answered %q", reply)
 	}
 	return err
 }
