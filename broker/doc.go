@@ -160,7 +160,9 @@
 // the backend reads only what they have credit for, and what a dispatch
 // cannot place (a consumer left, NACKed, or lost its credit) goes back to
 // the backend at once, for any node, redelivered when it had been handed to
-// a consumer. ACK, auto-mode delivery and NACK with requeue:false remove a
+// a consumer, and keeps its place there: it is delivered again before the
+// messages never delivered, in the order they were sent, as in a queue of
+// one node. ACK, auto-mode delivery and NACK with requeue:false remove a
 // message from the backend. The backend's Open is called with the router's
 // lock held, and must neither block nor call back; every other backend
 // call is made with no lock held. Without Options.Queues none of this

@@ -61,10 +61,12 @@ const (
 	SettleRemove Disposition = iota
 	// SettleRedeliver gives them back to the queue, for any node, marked
 	// redelivered: they were handed to a consumer that did not acknowledge
-	// them (NACK, UNSUBSCRIBE, disconnect).
+	// them (NACK, UNSUBSCRIBE, disconnect). Messages given back are read
+	// again before those never read, in the order they were enqueued.
 	SettleRedeliver
 	// SettleReturn gives them back to the queue as they were: they were
-	// read, but no consumer of this node could take them.
+	// read, but no consumer of this node could take them. They keep their
+	// place as SettleRedeliver's do.
 	SettleReturn
 )
 

@@ -88,15 +88,24 @@ func (q *Queues) reclaimOwn(ctx context.Context, key string) error {
 	if len(orphans) == 0 {
 		return nil
 	}
-	n, err := giveBackScript.run(ctx, q.c, []call{{key, append([]string{group, "0"}, orphans...)}})[0].AsInt64()
+	return q.giveBack(ctx, key, orphans)
+}
+
+// giveBack gives back, as they were, the entries refs of key pending for
+// this node and never handed to the broker, within Timeout.
+func (q *Queues) giveBack(ctx context.Context, key string, refs []string) error {
+	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
+	defer cancel()
+	n, err := giveBackScript.run(ctx, q.c, []call{{key, append([]string{group, q.o.Node, "0"}, refs...)}})[0].AsInt64()
 	q.given[broker.SettleReturn].Add(float64(n))
 	return err
 }
 
-// deadConsumers lists the consumers of key's group, other than this node,
-// whose node is not alive and that have been idle for ReclaimIdle: those with pending entries, to give them back,
-// and those without, to delete them, so that the group does not collect a
-// consumer per node start.
+// deadConsumers lists the consumers of key's group, other than this node
+// and givenBack, whose node is not alive and that have been idle for
+// ReclaimIdle: those with pending entries, to give them back, and those
+// without, to delete them, so that the group does not collect a consumer
+// per node start.
 func (q *Queues) deadConsumers(ctx context.Context, key string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
@@ -112,7 +121,7 @@ func (q *Queues) deadConsumers(ctx context.Context, key string) ([]string, error
 		}
 		nameMsg, idle := info["name"], info["idle"]
 		name, err := nameMsg.ToString()
-		if err == nil && name != q.o.Node && q.quiet(&idle) && !q.o.Alive(name) {
+		if err == nil && name != q.o.Node && name != givenBack && q.quiet(&idle) && !q.o.Alive(name) {
 			dead = append(dead, name)
 		}
 	}
