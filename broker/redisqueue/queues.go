@@ -101,6 +101,8 @@ type Queues struct {
 	mu      sync.Mutex
 	reading map[string]int                 // queues read here: readers per key
 	held    map[string]map[string]struct{} // refs handed to the broker and not settled yet, per key
+	giving  map[string]*giveBacks          // refs being given back, per key, until Redis answered all
+	gave    chan struct{}                  // closed, and replaced, whenever Redis answered a give-back
 }
 
 // New returns Queues on c with o.
@@ -114,6 +116,7 @@ func New(c rueidis.Client, o Options) (*Queues, error) {
 		c: c, o: o, log: o.Logger, max: strconv.Itoa(o.MaxLength),
 		ctx: ctx, cancel: cancel, stopping: make(chan struct{}),
 		reading: make(map[string]int), held: make(map[string]map[string]struct{}),
+		giving: make(map[string]*giveBacks), gave: make(chan struct{}),
 	}
 	q.adds.init()
 	q.settles.init()

@@ -56,6 +56,9 @@ const maxRefs = 1000
 // Settle hands refs to the Run loop, which acknowledges and deletes them
 // or gives them back.
 func (r *reader) Settle(refs []string, d broker.Disposition) {
+	if d != broker.SettleRemove {
+		r.q.givingBack(r.key, len(refs))
+	}
 	for len(refs) > 0 {
 		n := min(len(refs), maxRefs)
 		r.q.settles.put(settlement{r.key, refs[:n:n], d}, 0, -1)

@@ -125,6 +125,9 @@ func (q *Queues) settleAll(ctx context.Context, d broker.Disposition, ss []settl
 			continue
 		}
 		q.release(ss[i].key, ss[i].refs)
+		if d != broker.SettleRemove {
+			q.gaveBack(ss[i].key, len(ss[i].refs))
+		}
 	}
 	return failed
 }

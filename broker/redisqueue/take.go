@@ -16,17 +16,21 @@ import (
 // to Block for new entries; an entry given back meanwhile waits for the
 // next read (a blocked read is woken only by new entries). What such a
 // read brings goes out after whatever was given back by the time it
-// returned. A read that finds the group gone (the stream was deleted)
-// creates it again.
+// returned. Whatever this node began to give back of the queue before a
+// read reaches Redis before it (see awaitGiveBacks). A closed reader takes
+// nothing given back: what it reads goes back. A read that finds the group
+// gone (the stream was deleted) creates it again.
 func (r *reader) read(ctx context.Context) ([]broker.Queued, error) {
 	n := min(r.want.Load(), int64(r.q.o.ReadBatch))
+	r.q.awaitGiveBacks(ctx, r.key)
 	if batch, err := r.take(ctx, n, true); err != nil || len(batch) > 0 {
 		return batch, err
 	}
 	fresh, err := r.block(ctx, n)
-	if err != nil || len(fresh) == 0 {
+	if err != nil || len(fresh) == 0 || !r.live() {
 		return fresh, err
 	}
+	r.q.awaitGiveBacks(ctx, r.key)
 	back, err := r.take(ctx, n, false)
 	if err != nil {
 		r.q.log.Warn("redisqueue: taking given-back messages failed; delivering new ones first", "key", r.key, "error", err)
