@@ -45,10 +45,11 @@ type Options struct {
 	// messages pending for nodes that are no longer alive. Default 5 s.
 	ReclaimInterval time.Duration
 	// ReclaimIdle is how long a consumer must have done nothing in a queue
-	// (Redis's idle time for it) before its node's messages may be given
+	// (Redis's idle time for it: since it last read a message, on Redis
+	// 7.0, or tried to, from 7.2) before its node's messages may be given
 	// back, on top of Alive saying false: a node that started a moment ago
 	// reads at once, but others may not have seen its first heartbeat yet.
-	// Default 10 s, the membership's timeout.
+	// Default 10 s, the membership's timeout: by then its heartbeat shows.
 	ReclaimIdle time.Duration
 	// ReadBatch bounds the messages one read takes. Default 256.
 	ReadBatch int
