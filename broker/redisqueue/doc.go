@@ -58,7 +58,10 @@
 // ERROR, not a RECEIPT). A message given back is redelivered before the
 // messages of its queue never delivered, in the order they were sent, as
 // far as Redis had the give-back when a reader took: one given back after
-// a newer message was read goes out after that one.
+// a newer message was read goes out after that one. A node's reader waits
+// (at most Timeout) for the give-backs of its queue that this node began
+// before it reads, so that a consumer's NACK or disconnect goes ahead of
+// what a consumer of the same node reads next.
 //
 // While Redis is unreachable, SENDs wait in a backlog bounded by MaxBacklog
 // bytes and each attempt is bounded by Timeout: a SEND that fails or finds

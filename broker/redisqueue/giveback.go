@@ -3,6 +3,8 @@ package redisqueue
 import (
 	"context"
 	"time"
+
+	"github.com/stompd/stompd/broker"
 )
 
 // A give-back this node began reaches Redis before any later read of the
@@ -73,5 +75,24 @@ func (q *Queues) awaitGiveBacks(ctx context.Context, key string) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// giveBack gives back, as they were, the entries refs of key pending for
+// this node and never handed to the broker, within Timeout.
+func (q *Queues) giveBack(ctx context.Context, key string, refs []string) error {
+	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
+	defer cancel()
+	n, err := giveBackScript.run(ctx, q.c, []call{{key, append([]string{group, q.o.Node, "0"}, refs...)}})[0].AsInt64()
+	q.given[broker.SettleReturn].Add(float64(n))
+	return err
+}
+
+// giveBack gives refs, pending for this node and never handed to the
+// broker, back as they were; when Redis does not answer, the Run loop
+// tries again.
+func (r *reader) giveBack(ctx context.Context, refs []string) {
+	if err := r.q.giveBack(ctx, r.key, refs); err != nil {
+		r.Settle(refs, broker.SettleReturn)
 	}
 }

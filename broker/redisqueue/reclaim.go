@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-
-	"github.com/stompd/stompd/broker"
 )
 
 // reclaimBatch is how many pending entries one reclaim script call gives
@@ -89,16 +87,6 @@ func (q *Queues) reclaimOwn(ctx context.Context, key string) error {
 		return nil
 	}
 	return q.giveBack(ctx, key, orphans)
-}
-
-// giveBack gives back, as they were, the entries refs of key pending for
-// this node and never handed to the broker, within Timeout.
-func (q *Queues) giveBack(ctx context.Context, key string, refs []string) error {
-	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
-	defer cancel()
-	n, err := giveBackScript.run(ctx, q.c, []call{{key, append([]string{group, q.o.Node, "0"}, refs...)}})[0].AsInt64()
-	q.given[broker.SettleReturn].Add(float64(n))
-	return err
 }
 
 // deadConsumers lists the consumers of key's group, other than this node

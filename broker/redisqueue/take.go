@@ -94,15 +94,6 @@ func (r *reader) ahead(ctx context.Context, back, fresh []broker.Queued, n int64
 	return all[:n]
 }
 
-// giveBack gives refs, pending for this node and never handed to the
-// broker, back as they were; when Redis does not answer, the Run loop
-// tries again.
-func (r *reader) giveBack(ctx context.Context, refs []string) {
-	if err := r.q.giveBack(ctx, r.key, refs); err != nil {
-		r.Settle(refs, broker.SettleReturn)
-	}
-}
-
 // refs returns the refs of batch.
 func refs(batch []broker.Queued) []string {
 	out := make([]string, len(batch))
