@@ -68,7 +68,10 @@
 //	router.mu → queue.mu → subscription.mu → outbox.mu
 //
 // Broker.mu (the connection registry), conn.idMu (the identity) and
-// conn.timerMu (the timer) are leaves, never held with another lock. The writer takes subscription.mu
+// conn.timerMu (the timer) are leaves, never held with another lock; so is
+// queue.wantMu, held only across a QueueReader's Want, which does not
+// block, so that the latest credit of a shared queue is the one its reader
+// keeps. The writer takes subscription.mu
 // to claim a delivery and releases it before any queue.mu. A COMMIT holds
 // the subscription.mu of several of its connection's subscriptions at once,
 // taken in the order of their serials, to check and settle its ACKs and
