@@ -68,7 +68,10 @@
 //	router.mu → queue.mu → subscription.mu → outbox.mu
 //
 // Broker.mu (the connection registry), conn.idMu (the identity) and
-// conn.timerMu (the timer) are leaves, never held with another lock. The writer takes subscription.mu
+// conn.timerMu (the timer) are leaves, never held with another lock; so is
+// queue.wantMu, held only across a QueueReader's Want, which does not
+// block, so that the latest credit of a shared queue is the one its reader
+// keeps. The writer takes subscription.mu
 // to claim a delivery and releases it before any queue.mu. A COMMIT holds
 // the subscription.mu of several of its connection's subscriptions at once,
 // taken in the order of their serials, to check and settle its ACKs and
@@ -160,7 +163,9 @@
 // the backend reads only what they have credit for, and what a dispatch
 // cannot place (a consumer left, NACKed, or lost its credit) goes back to
 // the backend at once, for any node, redelivered when it had been handed to
-// a consumer. ACK, auto-mode delivery and NACK with requeue:false remove a
+// a consumer, and keeps its place there: it is delivered again before the
+// messages never delivered, in the order they were sent, as in a queue of
+// one node. ACK, auto-mode delivery and NACK with requeue:false remove a
 // message from the backend. The backend's Open is called with the router's
 // lock held, and must neither block nor call back; every other backend
 // call is made with no lock held. Without Options.Queues none of this

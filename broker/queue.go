@@ -20,6 +20,9 @@ type queue struct {
 	next      int         // round-robin position
 	dead      bool        // removed from the router; publishers look again
 	reader    QueueReader // of a shared queue (Options.Queues), set when made; nil otherwise
+	wantSeq   uint64      // credits computed for reader, under mu
+	wantMu    sync.Mutex  // guards wantTold; see tell
+	wantTold  uint64      // the latest of them handed to reader
 }
 
 // effects collects what a queue operation must do once its locks are

@@ -61,10 +61,12 @@ const (
 	SettleRemove Disposition = iota
 	// SettleRedeliver gives them back to the queue, for any node, marked
 	// redelivered: they were handed to a consumer that did not acknowledge
-	// them (NACK, UNSUBSCRIBE, disconnect).
+	// them (NACK, UNSUBSCRIBE, disconnect). Messages given back are read
+	// again before those never read, in the order they were enqueued.
 	SettleRedeliver
 	// SettleReturn gives them back to the queue as they were: they were
-	// read, but no consumer of this node could take them.
+	// read, but no consumer of this node could take them. They keep their
+	// place as SettleRedeliver's do.
 	SettleReturn
 )
 
@@ -85,8 +87,10 @@ var ErrQueueFull = errors.New("broker: queue is full")
 type sharedEffects struct {
 	reader  QueueReader
 	settle  [SettleReturn + 1][]string // refs by disposition
+	q       *queue                     // set with want, by shareLocked
 	want    int
-	closing bool // the queue was removed: close the reader
+	seq     uint64 // q.wantSeq when want was computed
+	closing bool   // the queue was removed: close the reader
 }
 
 func (e *sharedEffects) add(ref string, d Disposition) {
@@ -103,7 +107,23 @@ func (e *sharedEffects) apply() {
 		e.reader.Close()
 		return
 	}
-	e.reader.Want(e.want)
+	if e.q != nil {
+		e.q.tell(e.reader, e.seq, e.want)
+	}
+}
+
+// tell hands r the credit computed as the seq-th, unless a later one was
+// handed already: dispatches apply their effects once the locks are
+// released, in either order, and a stale credit of 0 applied last would
+// leave consumers with credit waiting for ever. wantMu is held only here,
+// with no other lock, across Want, which does not block.
+func (q *queue) tell(r QueueReader, seq uint64, n int) {
+	q.wantMu.Lock()
+	defer q.wantMu.Unlock()
+	if seq > q.wantTold {
+		q.wantTold = seq
+		r.Want(n)
+	}
 }
 
 // shareLocked gives back what is left in a shared queue's buffer, redelivered
@@ -119,7 +139,9 @@ func (q *queue) shareLocked(fx *effects) {
 			fx.shared.add(d.msg.ref, SettleReturn)
 		}
 	}
-	fx.shared.reader, fx.shared.want = q.reader, q.creditLocked()
+	q.wantSeq++
+	fx.shared.reader, fx.shared.q = q.reader, q
+	fx.shared.want, fx.shared.seq = q.creditLocked(), q.wantSeq
 }
 
 // creditLocked is how many more messages the consumers can take now.

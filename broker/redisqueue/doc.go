@@ -6,31 +6,44 @@
 //
 // Queue dest is the stream stompd:q:{dest} (Key), whose one consumer group,
 // "stompd", every node reads as the consumer named by its node id. An entry
-// holds the message as the broker encoded it (field m) and, once it was
-// handed to a consumer and given back, r=1, which the broker turns into
-// redelivered:true. Every command and script touches that one key, so the
-// package works on a Redis Cluster as on a single Redis 7.
+// holds the message as the broker encoded it (field m). Every command and
+// script touches that one key, so the package works on a Redis Cluster as
+// on a single Redis 7.
+//
+// A message given back keeps its place: its entry stays in the stream and
+// pending in the group, moved (XCLAIM) to the consumer "given-back", whose
+// pending entries Redis keeps in the order of their ids, the order of the
+// SENDs. Whether it was handed to a consumer is its delivery count (more
+// than 1), which the broker turns into redelivered:true.
 //
 //   - SEND: a script checks the queue's length against MaxLength (refusing
 //     with broker.ErrQueueFull beyond it) and XADDs. The broker sends the
 //     RECEIPT only after Redis answered.
 //   - Reading: while a node has consumers of a queue with credit, a reader
-//     XREADGROUPs at most that credit (blocking up to Block), so that a node
-//     never hoards what other nodes' consumers could take.
+//     takes at most that credit, so that a node never hoards what other
+//     nodes' consumers could take: in one script, first the entries given
+//     back, oldest first (claimed from "given-back"), then new ones
+//     (XREADGROUP). When there are none it blocks in XREADGROUP up to
+//     Block; what that brings goes out after whatever was given back
+//     meanwhile. A message given back while every reader of its queue is
+//     blocked waits for the end of a block: at most Block.
 //   - ACK, auto-mode delivery, NACK with requeue:false: XACK and XDEL, in one
-//     script. The stream thus holds what waits or is unacknowledged.
+//     script. The stream thus holds what waits, was given back, or is
+//     unacknowledged.
 //   - NACK, UNSUBSCRIBE, disconnect, and what a node read but could no longer
-//     place: a script XACKs, XDELs and XADDs the entry again at the tail
-//     (marked r=1 when it had been handed to a consumer), for any node.
+//     place: a script moves each entry still pending for this node to
+//     "given-back" (raising its delivery count to 2 when it had been handed
+//     to a consumer), for any node, ahead of every message never delivered.
 //   - A dead node: every ReclaimInterval, and when a node starts reading a
 //     queue, XINFO CONSUMERS lists the group's consumers; the entries of
 //     those whose node Options.Alive says is gone and that have been idle
 //     in the queue for Options.ReclaimIdle (so that a node that started a
 //     moment ago, whose heartbeat others have not seen yet, keeps what it
-//     reads) are given back by a script, marked r=1, and the consumer is
-//     deleted. With a heartbeat that declares a node dead after T ≤
-//     ReclaimIdle, its unacknowledged messages are redelivered within
-//     ReclaimIdle + ReclaimInterval: 15 s by default.
+//     reads) are given back by a script, marked redelivered, before the
+//     consumer is deleted (which would drop them). With a heartbeat that
+//     declares a node dead after T ≤ ReclaimIdle, its unacknowledged
+//     messages are redelivered within ReclaimIdle + ReclaimInterval: 15 s
+//     by default, ahead of the messages never delivered.
 //   - A read whose reply was lost leaves entries pending for this live node
 //     that it never handed to the broker: the same check gives back, as
 //     they were, those of its own entries idle for longer than any read
@@ -42,7 +55,13 @@
 // ACK (or at delivery in auto mode). It may be delivered twice when a node
 // was declared dead while it still ran (a heartbeat lost during a Redis
 // outage) or when a SEND timed out after Redis stored it (the sender got an
-// ERROR, not a RECEIPT). A message given back goes to the tail of its queue.
+// ERROR, not a RECEIPT). A message given back is redelivered before the
+// messages of its queue never delivered, in the order they were sent, as
+// far as Redis had the give-back when a reader took: one given back after
+// a newer message was read goes out after that one. A node's reader waits
+// (at most Timeout) for the give-backs of its queue that this node began
+// before it reads, so that a consumer's NACK or disconnect goes ahead of
+// what a consumer of the same node reads next.
 //
 // While Redis is unreachable, SENDs wait in a backlog bounded by MaxBacklog
 // bytes and each attempt is bounded by Timeout: a SEND that fails or finds

@@ -45,10 +45,11 @@ type Options struct {
 	// messages pending for nodes that are no longer alive. Default 5 s.
 	ReclaimInterval time.Duration
 	// ReclaimIdle is how long a consumer must have done nothing in a queue
-	// (Redis's idle time for it) before its node's messages may be given
+	// (Redis's idle time for it: since it last read a message, on Redis
+	// 7.0, or tried to, from 7.2) before its node's messages may be given
 	// back, on top of Alive saying false: a node that started a moment ago
 	// reads at once, but others may not have seen its first heartbeat yet.
-	// Default 10 s, the membership's timeout.
+	// Default 10 s, the membership's timeout: by then its heartbeat shows.
 	ReclaimIdle time.Duration
 	// ReadBatch bounds the messages one read takes. Default 256.
 	ReadBatch int
@@ -101,6 +102,8 @@ type Queues struct {
 	mu      sync.Mutex
 	reading map[string]int                 // queues read here: readers per key
 	held    map[string]map[string]struct{} // refs handed to the broker and not settled yet, per key
+	giving  map[string]*giveBacks          // refs being given back, per key, until Redis answered all
+	gave    chan struct{}                  // closed, and replaced, whenever Redis answered a give-back
 }
 
 // New returns Queues on c with o.
@@ -114,6 +117,7 @@ func New(c rueidis.Client, o Options) (*Queues, error) {
 		c: c, o: o, log: o.Logger, max: strconv.Itoa(o.MaxLength),
 		ctx: ctx, cancel: cancel, stopping: make(chan struct{}),
 		reading: make(map[string]int), held: make(map[string]map[string]struct{}),
+		giving: make(map[string]*giveBacks), gave: make(chan struct{}),
 	}
 	q.adds.init()
 	q.settles.init()

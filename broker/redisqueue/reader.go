@@ -2,7 +2,6 @@ package redisqueue
 
 import (
 	"context"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +56,9 @@ const maxRefs = 1000
 // Settle hands refs to the Run loop, which acknowledges and deletes them
 // or gives them back.
 func (r *reader) Settle(refs []string, d broker.Disposition) {
+	if d != broker.SettleRemove {
+		r.q.givingBack(r.key, len(refs))
+	}
 	for len(refs) > 0 {
 		n := min(len(refs), maxRefs)
 		r.q.settles.put(settlement{r.key, refs[:n:n], d}, 0, -1)
@@ -145,38 +147,6 @@ func (r *reader) wait(ctx context.Context) bool {
 // live reports whether the reader is neither closed nor stopped by Run.
 func (r *reader) live() bool { return !r.closed.Load() && !isClosed(r.q.stopping) }
 
-// read reads up to the credit wanted, within ReadBatch, waiting up to Block
-// for the first message. A read that finds the group gone (the stream was
-// deleted) creates it again.
-func (r *reader) read(ctx context.Context) ([]broker.Queued, error) {
-	n := min(r.want.Load(), int64(r.q.o.ReadBatch))
-	c := r.q.c
-	cmd := c.B().Xreadgroup().Group(group, r.q.o.Node).Count(n).Block(r.q.o.Block.Milliseconds()).
-		Streams().Key(r.key).Id(">").Build()
-	ctx, cancel := context.WithTimeout(ctx, r.q.o.Block+r.q.o.Timeout)
-	defer cancel()
-	res, err := c.Do(ctx, cmd).AsXRead()
-	if rueidis.IsRedisNil(err) {
-		return nil, nil
-	}
-	if e, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(e.Error(), "NOGROUP") {
-		return nil, r.q.createGroup(ctx, r.key)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return queued(res[r.key]), nil
-}
-
-// queued converts stream entries to what the broker takes.
-func queued(es []rueidis.XRangeEntry) []broker.Queued {
-	out := make([]broker.Queued, 0, len(es))
-	for _, e := range es {
-		out = append(out, broker.Queued{Ref: e.ID, Msg: []byte(e.FieldValues["m"]), Redelivered: e.FieldValues["r"] == "1"})
-	}
-	return out
-}
-
 // hand delivers a batch, or gives it back as it was once the reader is
 // closed or stopped.
 func (r *reader) hand(batch []broker.Queued) {
@@ -184,11 +154,7 @@ func (r *reader) hand(batch []broker.Queued) {
 		return
 	}
 	if !r.live() {
-		refs := make([]string, len(batch))
-		for i, m := range batch {
-			refs[i] = m.Ref
-		}
-		r.Settle(refs, broker.SettleReturn)
+		r.Settle(refs(batch), broker.SettleReturn)
 		return
 	}
 	r.want.Add(-int64(len(batch)))

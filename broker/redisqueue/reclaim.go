@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-
-	"github.com/stompd/stompd/broker"
 )
 
 // reclaimBatch is how many pending entries one reclaim script call gives
@@ -88,15 +86,14 @@ func (q *Queues) reclaimOwn(ctx context.Context, key string) error {
 	if len(orphans) == 0 {
 		return nil
 	}
-	n, err := giveBackScript.run(ctx, q.c, []call{{key, append([]string{group, "0"}, orphans...)}})[0].AsInt64()
-	q.given[broker.SettleReturn].Add(float64(n))
-	return err
+	return q.giveBack(ctx, key, orphans)
 }
 
-// deadConsumers lists the consumers of key's group, other than this node,
-// whose node is not alive and that have been idle for ReclaimIdle: those with pending entries, to give them back,
-// and those without, to delete them, so that the group does not collect a
-// consumer per node start.
+// deadConsumers lists the consumers of key's group, other than this node
+// and givenBack, whose node is not alive and that have been idle for
+// ReclaimIdle: those with pending entries, to give them back, and those
+// without, to delete them, so that the group does not collect a consumer
+// per node start.
 func (q *Queues) deadConsumers(ctx context.Context, key string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
@@ -112,7 +109,7 @@ func (q *Queues) deadConsumers(ctx context.Context, key string) ([]string, error
 		}
 		nameMsg, idle := info["name"], info["idle"]
 		name, err := nameMsg.ToString()
-		if err == nil && name != q.o.Node && q.quiet(&idle) && !q.o.Alive(name) {
+		if err == nil && name != q.o.Node && name != givenBack && q.quiet(&idle) && !q.o.Alive(name) {
 			dead = append(dead, name)
 		}
 	}

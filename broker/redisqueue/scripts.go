@@ -9,14 +9,22 @@ import (
 )
 
 // Every script works on one queue's stream, KEYS[1], whose consumer group
-// is ARGV[1]. An entry holds the message in field m and, once it was
-// handed to a consumer and given back, r=1.
+// is ARGV[1]. An entry holds the message in field m. An entry given back
+// stays where it is in the stream and pending in the group, but for the
+// consumer givenBack, whose pending entries Redis keeps in the order of
+// their ids: the order in which they were sent. An entry's delivery count
+// says whether it was handed to a consumer: 1 when it was not, more when
+// it was (XCLAIM with JUSTID leaves the count alone, RETRYCOUNT sets it).
+
+// givenBack is the consumer of every queue's group that holds the entries
+// given back until a reader takes them: not a node, whose ids are hex.
+const givenBack = "given-back"
 
 // addScript stores ARGV[3] unless the stream holds ARGV[2] entries already,
 // creating the stream and its group (reading from the start) if needed. It
 // returns 1 when stored, 0 when the queue is full. Acknowledged entries are
-// deleted, so the stream's length is what the queue holds: waiting or
-// delivered and not yet acknowledged.
+// deleted, so the stream's length is what the queue holds: waiting, given
+// back, or delivered and not yet acknowledged.
 var addScript = newScript(`
 local n = redis.call('XLEN', KEYS[1])
 if n >= tonumber(ARGV[2]) then return 0 end
@@ -31,44 +39,79 @@ var removeScript = newScript(`
 redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
 return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))`)
 
-// giveBack is a Lua function that gives back the entry id, pending in the
-// group: acknowledged, deleted and added again at the tail, with r=1 when
-// mark is '1' and otherwise as it was. An entry no longer pending (settled
-// or given back already) is left alone; one pending but deleted is only
-// acknowledged. It returns 1 when the entry went back.
+// giveBack is a Lua function that gives back the entry id when it is
+// pending for consumer owner: it becomes givenBack's, with a delivery count
+// of at least 2 when mark is '1' and otherwise as it was. An entry pending
+// for another consumer (given back already, and perhaps taken by another
+// node) or for none is left alone. It returns 1 when the entry went back.
 const giveBack = `
-local function giveBack(key, group, id, mark)
-  if redis.call('XACK', key, group, id) == 0 then return 0 end
-  local e = redis.call('XRANGE', key, id, id)
-  if #e == 0 then return 0 end
-  redis.call('XDEL', key, id)
-  local f, m, r = e[1][2], nil, '0'
-  for i = 1, #f, 2 do
-    if f[i] == 'm' then m = f[i + 1] elseif f[i] == 'r' then r = f[i + 1] end
-  end
-  if mark == '1' then r = '1' end
-  if m == nil then return 0 end
-  redis.call('XADD', key, '*', 'm', m, 'r', r)
+local function giveBack(key, group, owner, id, mark)
+  local p = redis.call('XPENDING', key, group, id, id, 1, owner)
+  if #p == 0 then return 0 end
+  local count = p[1][4]
+  if mark == '1' and count < 2 then count = 2 end
+  redis.call('XCLAIM', key, group, '` + givenBack + `', 0, id, 'RETRYCOUNT', count, 'JUSTID')
   return 1
 end
 `
 
-// giveBackScript gives back the entries ARGV[3..], marked redelivered when
-// ARGV[2] is '1', and returns how many went back.
+// giveBackScript gives back the entries ARGV[4..] pending for consumer
+// ARGV[2], marked redelivered when ARGV[3] is '1', and returns how many
+// went back.
 var giveBackScript = newScript(giveBack + `
 local n = 0
-for i = 3, #ARGV do n = n + giveBack(KEYS[1], ARGV[1], ARGV[i], ARGV[2]) end
+for i = 4, #ARGV do n = n + giveBack(KEYS[1], ARGV[1], ARGV[2], ARGV[i], ARGV[3]) end
 return n`)
 
 // reclaimScript gives back, marked redelivered, up to ARGV[3] entries
 // pending for consumer ARGV[2] (a node that is no longer alive), and
-// deletes that consumer once it has none left. It returns how many entries
-// it looked at: ARGV[3] means there may be more.
+// deletes that consumer once it has none left (deleting a consumer drops
+// its pending entries). It returns how many entries it looked at: ARGV[3]
+// means there may be more.
 var reclaimScript = newScript(giveBack + `
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', tonumber(ARGV[3]), ARGV[2])
-for i = 1, #p do giveBack(KEYS[1], ARGV[1], p[i][1], '1') end
+for i = 1, #p do giveBack(KEYS[1], ARGV[1], ARGV[2], p[i][1], '1') end
 if #p < tonumber(ARGV[3]) then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
 return #p`)
+
+// takeScript takes for consumer ARGV[2] up to ARGV[3] entries: first those
+// given back, oldest first, then, when ARGV[4] is '1', new ones, with
+// XREADGROUP (which does not block in a script). It returns them flat, as
+// id, message, and '1' when the entry was handed to a consumer before or
+// '0'. A given-back entry that was deleted meanwhile is acknowledged and
+// skipped.
+var takeScript = newScript(`
+local key, group, me, n = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+local function put(id, fields, redelivered)
+  local m = ''
+  for i = 1, #fields, 2 do
+    if fields[i] == 'm' then m = fields[i + 1] end
+  end
+  local at = #out
+  out[at + 1] = id
+  out[at + 2] = m
+  out[at + 3] = redelivered
+end
+local p = redis.call('XPENDING', key, group, '-', '+', n, '` + givenBack + `')
+for i = 1, #p do
+  local id = p[i][1]
+  redis.call('XCLAIM', key, group, me, 0, id, 'JUSTID')
+  local e = redis.call('XRANGE', key, id, id)
+  if #e == 0 then
+    redis.call('XACK', key, group, id)
+  else
+    put(id, e[1][2], p[i][4] > 1 and '1' or '0')
+  end
+end
+local want = n - #out / 3
+if ARGV[4] == '1' and want > 0 then
+  local r = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', key, '>')
+  if r then
+    for _, e in ipairs(r[1][2]) do put(e[1], e[2], '0') end
+  end
+end
+return out`)
 
 // script is a Lua script run by EVALSHA, and by EVAL when Redis does not
 // know it yet (after a restart, on a new cluster node).

@@ -100,12 +100,12 @@ func coalesce(batch []settlement) []settlement {
 // settleAll runs settlements ss, all of disposition d, and returns those
 // Redis did not answer.
 func (q *Queues) settleAll(ctx context.Context, d broker.Disposition, ss []settlement) (failed []settlement) {
-	s, head := giveBackScript, []string{group, "0"}
+	s, head := giveBackScript, []string{group, q.o.Node, "0"}
 	switch d {
 	case broker.SettleRemove:
 		s, head = removeScript, []string{group}
 	case broker.SettleRedeliver:
-		head = []string{group, "1"}
+		head[2] = "1"
 	}
 	calls := make([]call, len(ss))
 	for i, st := range ss {
@@ -125,6 +125,9 @@ func (q *Queues) settleAll(ctx context.Context, d broker.Disposition, ss []settl
 			continue
 		}
 		q.release(ss[i].key, ss[i].refs)
+		if d != broker.SettleRemove {
+			q.gaveBack(ss[i].key, len(ss[i].refs))
+		}
 	}
 	return failed
 }
