@@ -28,10 +28,13 @@ const (
 	// redisRetryDelay is the wait before the first retry, doubled for the
 	// next.
 	redisRetryDelay = 50 * time.Millisecond
-	// redisBlockingConns bounds the connections a node holds for blocking
-	// commands (a shared queue's read waits on one), so that consumers of
-	// many queues cannot make a node exhaust Redis's maxclients; past it,
-	// queues take turns. Idle ones are closed after redisBlockingIdle.
+	// redisBlockingConns bounds the connections a node holds for
+	// subscriptions and blocking commands: the topic bus keeps one per
+	// partition (16), and a shared queue's blocking read waits on one of
+	// the rest, so that consumers of many queues cannot make a node exhaust
+	// Redis's maxclients (nor its own memory); past it, queues take turns,
+	// each read blocking at most redisqueue's Block. Idle connections are
+	// closed after redisBlockingIdle.
 	redisBlockingConns = 32
 	redisBlockingIdle  = 30 * time.Second
 )
