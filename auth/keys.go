@@ -196,3 +196,27 @@ func algFits(alg string, pub any) bool {
 	}
 	return false
 }
+
+// ErrKeyDiverged is returned by RestoreSigningKey when the store holds
+// another signing key than the one these keys sign with.
+var ErrKeyDiverged = errors.New("auth: the store holds another signing key than this process signs with")
+
+// RestoreSigningKey stores the Ed25519 signing key these keys sign with in
+// ks again if ks lost it (a shared Redis restarted without persistence),
+// so that nodes starting later load it rather than make another, and
+// fails with ErrKeyDiverged when ks holds another. Keys that do not sign
+// with a stored Ed25519 key have nothing to restore.
+func (k *Keys) RestoreSigningKey(ks KeyStore) error {
+	priv, ok := k.signKey.(ed25519.PrivateKey)
+	if !ok {
+		return nil
+	}
+	stored, err := ks.LoadOrStoreKey(Ed25519KeyName, priv.Seed())
+	if err != nil {
+		return fmt.Errorf("auth: signing key: %w", err)
+	}
+	if !bytes.Equal(stored, priv.Seed()) {
+		return ErrKeyDiverged
+	}
+	return nil
+}

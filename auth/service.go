@@ -259,3 +259,6 @@ func (s *Service) canIssue() bool { return s.keys.CanSign() }
 
 // AccessTTL returns the configured access-token lifetime.
 func (s *Service) AccessTTL() time.Duration { return s.opts.AccessTTL }
+
+// Keys returns the keys the Service signs and verifies with.
+func (s *Service) Keys() *Keys { return s.keys }

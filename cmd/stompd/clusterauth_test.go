@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stompd/stompd/auth"
 	"github.com/stompd/stompd/persist/redistest"
 	"github.com/stompd/stompd/stomp"
 	"github.com/stompd/stompd/stomp/stomptest"
@@ -174,4 +175,35 @@ func TestEveryNodeServesTheSameJWKS(t *testing.T) {
 	}
 	tok := c.nodes[1].login(t, c.users["bob"])
 	c.nodes[2].connectTCP(t, tok.Access)
+}
+
+// TestSigningKeyPutBackWhenRedisLosesIt: when Redis loses its data (here
+// FLUSHALL; a restart without persistence does the same), a running node
+// puts its signing key back, so that a node started afterwards serves the
+// same JWKS and its tokens verify on the first node.
+func TestSigningKeyPutBackWhenRedisLosesIt(t *testing.T) {
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess})
+	if _, err := r.Do("FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 3*keyCheckInterval, "the signing key back in Redis", func() bool {
+		n, err := r.Do("EXISTS", "stompd:auth:key:"+auth.Ed25519KeyName)
+		return err == nil && n == "1"
+	})
+	b := startServer(t, "--redis", r.URL())
+	jwks := func(url string) string {
+		resp, err := http.Get(url + "/.well-known/jwks.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	if a, got := jwks(c.nodes[0].url), jwks(b.url); a != got {
+		t.Errorf("JWKS of a node started after Redis lost its data:\n%s\nwant the running node's:\n%s", got, a)
+	}
+	tok := login(t, b.url, b.users["ada"])
+	c.nodes[0].connectTCP(t, tok.Access)
 }

@@ -273,7 +273,7 @@ func (s *server) background() (stop func()) {
 	}
 	if s.redis != nil {
 		wg.Go(func() { s.health.watchRedis(ctx, s.redis, s.log) })
-		s.cluster.run(ctx, &wg, s.broker, s.auth)
+		s.cluster.run(ctx, &wg, s.broker, s.auth, s.log)
 	}
 	return func() { cancel(); wg.Wait() }
 }
