@@ -6,9 +6,10 @@
 //
 // Queue dest is the stream stompd:q:{dest} (Key), whose one consumer group,
 // "stompd", every node reads as the consumer named by its node id. An entry
-// holds the message as the broker encoded it (field m). Every command and
-// script touches that one key, so the package works on a Redis Cluster as
-// on a single Redis 7.
+// holds the message as the broker encoded it (field m). Beside it,
+// stompd:q:{dest}:bytes (BytesKey) counts the bytes of the messages the
+// stream holds. Every command and script touches only these keys, of one
+// hash tag, so the package works on a Redis Cluster as on a single Redis 7.
 //
 // A message given back keeps its place: its entry stays in the stream and
 // pending in the group, moved (XCLAIM) to the consumer "given-back", whose
@@ -16,9 +17,11 @@
 // SENDs. Whether it was handed to a consumer is its delivery count (more
 // than 1), which the broker turns into redelivered:true.
 //
-//   - SEND: a script checks the queue's length against MaxLength (refusing
-//     with broker.ErrQueueFull beyond it) and XADDs. The broker sends the
-//     RECEIPT only after Redis answered.
+//   - SEND: a script checks the queue's length against MaxLength and its
+//     byte count plus the message against MaxBytes (refusing with
+//     broker.ErrQueueFull beyond either), XADDs and adds to the byte count,
+//     atomically: no number of nodes sending at once passes either bound.
+//     The broker sends the RECEIPT only after Redis answered.
 //   - Reading: while a node has consumers of a queue with credit, a reader
 //     takes at most that credit, so that a node never hoards what other
 //     nodes' consumers could take: in one script, first the entries given
@@ -28,8 +31,12 @@
 //     meanwhile. A message given back while every reader of its queue is
 //     blocked waits for the end of a block: at most Block.
 //   - ACK, auto-mode delivery, NACK with requeue:false: XACK and XDEL, in one
-//     script. The stream thus holds what waits, was given back, or is
-//     unacknowledged.
+//     script, which takes the messages' bytes off the byte count. The
+//     stream thus holds what waits, was given back, or is unacknowledged.
+//     A stream this leaves empty gets an expiry of EmptyExpiry, as does one
+//     a reader creates; a SEND cancels it. A reader whose stream expired
+//     creates it again (NOGROUP); one blocked in XREADGROUP when it expired
+//     sees what is sent next at the end of its block, within Block.
 //   - NACK, UNSUBSCRIBE, disconnect, and what a node read but could no longer
 //     place: a script moves each entry still pending for this node to
 //     "given-back" (raising its delivery count to 2 when it had been handed
@@ -87,6 +94,16 @@
 // Each reader holds one connection of rueidis's blocking pool
 // (ClientOption.BlockingPoolSize, 1000 by default) while it waits for
 // messages: a node reads at most that many queues at once without waiting
-// for a connection. Streams of queues that were used stay in Redis, empty,
-// with their group.
+// for a connection. The streams of queues left empty expire (EmptyExpiry)
+// unless a node keeps reading them.
+//
+// What Redis holds for one queue is bounded by MaxLength messages and
+// MaxBytes bytes of messages (stompd's --max-queue-length and
+// --max-queue-bytes), checked atomically with each SEND. There is no
+// cluster-wide bound on all queues together: a total over a Redis Cluster
+// cannot be checked atomically with the XADD of one queue, so stompd's
+// --max-queued-bytes keeps bounding what each node holds in its heap (the
+// deliveries awaiting ACK), not what Redis holds. The number of queues in
+// Redis is not bounded by this package (--max-destinations bounds only a
+// node's own destinations).
 package redisqueue

@@ -33,6 +33,15 @@ type Options struct {
 	// unacknowledged, across all nodes: a SEND beyond it is refused
 	// (broker.ErrQueueFull). Default broker.DefaultMaxQueueLength.
 	MaxLength int
+	// MaxBytes bounds the bytes of the messages a queue holds (as encoded
+	// for Redis), waiting or delivered and unacknowledged, across all
+	// nodes: a SEND beyond it is refused (broker.ErrQueueFull). Default
+	// broker.DefaultMaxQueueBytes.
+	MaxBytes int
+	// EmptyExpiry is how long the stream of a queue that holds nothing
+	// stays in Redis before it expires, unless a message is stored
+	// meanwhile. Default 1 min.
+	EmptyExpiry time.Duration
 	// MaxBacklog bounds the bytes of messages waiting to be sent to Redis;
 	// beyond it a SEND fails at once. Default 16 MiB.
 	MaxBacklog int
@@ -60,6 +69,7 @@ type Options struct {
 // Defaults of Options.
 const (
 	DefaultMaxBacklog      = 16 << 20
+	DefaultEmptyExpiry     = time.Minute
 	DefaultTimeout         = 5 * time.Second
 	DefaultBlock           = time.Second
 	DefaultReclaimInterval = 5 * time.Second
@@ -74,6 +84,12 @@ const group = "stompd"
 // braces making dest the hash tag of everything about that queue.
 func Key(dest string) string { return "stompd:q:{" + dest + "}" }
 
+// BytesKey returns the Redis key that counts the bytes of the messages in
+// queue dest's stream: stompd:q:{dest}:bytes, of the same hash tag.
+func BytesKey(dest string) string { return bytesKey(Key(dest)) }
+
+func bytesKey(key string) string { return key + ":bytes" }
+
 // Failures of a SEND that never reached Redis: the backlog was full, or Run
 // has ended.
 var (
@@ -84,10 +100,12 @@ var (
 // Queues is a broker.QueueBackend on Redis Streams. Run must be running for
 // anything to reach Redis.
 type Queues struct {
-	c   rueidis.Client
-	o   Options
-	log *slog.Logger
-	max string // MaxLength, formatted once
+	c        rueidis.Client
+	o        Options
+	log      *slog.Logger
+	max      string // MaxLength, formatted once
+	maxBytes string // MaxBytes, formatted once
+	expiry   string // EmptyExpiry in ms, formatted once
 
 	adds    pipe[add]
 	settles pipe[settlement]
@@ -115,6 +133,7 @@ func New(c rueidis.Client, o Options) (*Queues, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queues{
 		c: c, o: o, log: o.Logger, max: strconv.Itoa(o.MaxLength),
+		maxBytes: strconv.Itoa(o.MaxBytes), expiry: strconv.FormatInt(o.EmptyExpiry.Milliseconds(), 10),
 		ctx: ctx, cancel: cancel, stopping: make(chan struct{}),
 		reading: make(map[string]int), held: make(map[string]map[string]struct{}),
 		giving: make(map[string]*giveBacks), gave: make(chan struct{}),
@@ -136,6 +155,8 @@ func (o Options) withDefaults() Options {
 		o.Metrics = metrics.New(prometheus.NewRegistry())
 	}
 	o.MaxLength = orDefault(o.MaxLength, broker.DefaultMaxQueueLength)
+	o.MaxBytes = orDefault(o.MaxBytes, broker.DefaultMaxQueueBytes)
+	o.EmptyExpiry = orDefault(o.EmptyExpiry, DefaultEmptyExpiry)
 	o.MaxBacklog = orDefault(o.MaxBacklog, DefaultMaxBacklog)
 	o.Timeout = orDefault(o.Timeout, DefaultTimeout)
 	o.Block = orDefault(o.Block, DefaultBlock)
@@ -223,7 +244,7 @@ func (q *Queues) storeBatch(ctx context.Context, batch []add) {
 		var failed []add
 		var why error
 		for i, r := range addScript.run(ctx, q.c, q.addCalls(batch)) {
-			err := stored(r, batch[i].key, q.o.MaxLength)
+			err := q.stored(r, batch[i].key)
 			if err == nil || isRedisErr(err) || errors.Is(err, broker.ErrQueueFull) {
 				batch[i].stored(err)
 				continue
@@ -243,18 +264,23 @@ func (q *Queues) storeBatch(ctx context.Context, batch []add) {
 func (q *Queues) addCalls(batch []add) []call {
 	calls := make([]call, len(batch))
 	for i, a := range batch {
-		calls[i] = call{a.key, []string{group, q.max, rueidis.BinaryString(a.msg)}}
+		calls[i] = call{a.key, []string{group, q.max, rueidis.BinaryString(a.msg), q.maxBytes}}
 	}
 	return calls
 }
 
 // stored returns the outcome of the add script's result r for key.
-func stored(r rueidis.RedisResult, key string, limit int) error {
+func (q *Queues) stored(r rueidis.RedisResult, key string) error {
 	n, err := r.AsInt64()
-	if err == nil && n == 0 {
-		return fmt.Errorf("%w: %s holds %d messages", broker.ErrQueueFull, key, limit)
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return fmt.Errorf("%w: %s holds %d messages", broker.ErrQueueFull, key, q.o.MaxLength)
+	case n < 0:
+		return fmt.Errorf("%w: %s would hold more than %d bytes", broker.ErrQueueFull, key, q.o.MaxBytes)
 	}
-	return err
+	return nil
 }
 
 func (q *Queues) failAdds(batch []add, err error) {

@@ -5,8 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/stompd/stompd/broker"
 )
 
@@ -116,15 +114,12 @@ func (r *reader) prepare(ctx context.Context) bool {
 }
 
 // createGroup creates the stream of key and its group, reading from the
-// start, unless they exist.
+// start, unless they exist; a stream it creates expires after EmptyExpiry
+// unless a message is stored meanwhile.
 func (q *Queues) createGroup(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
-	err := q.c.Do(ctx, q.c.B().XgroupCreate().Key(key).Group(group).Id("0").Mkstream().Build()).Error()
-	if e, ok := rueidis.IsRedisErr(err); ok && e.IsBusyGroup() {
-		return nil
-	}
-	return err
+	return createScript.run(ctx, q.c, []call{{key, []string{group, q.expiry}}})[0].Error()
 }
 
 // wait waits until the reader may read; it reports false once closed or

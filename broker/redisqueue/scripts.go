@@ -8,7 +8,8 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// Every script works on one queue's stream, KEYS[1], whose consumer group
+// Every script works on one queue's stream, KEYS[1] (and a sized one on its
+// byte count, KEYS[2], of the same hash tag), whose consumer group
 // is ARGV[1]. An entry holds the message in field m. An entry given back
 // stays where it is in the stream and pending in the group, but for the
 // consumer givenBack, whose pending entries Redis keeps in the order of
@@ -20,24 +21,64 @@ import (
 // given back until a reader takes them: not a node, whose ids are hex.
 const givenBack = "given-back"
 
-// addScript stores ARGV[3] unless the stream holds ARGV[2] entries already,
-// creating the stream and its group (reading from the start) if needed. It
-// returns 1 when stored, 0 when the queue is full. Acknowledged entries are
-// deleted, so the stream's length is what the queue holds: waiting, given
-// back, or delivered and not yet acknowledged.
-var addScript = newScript(`
+// addScript stores ARGV[3] unless the stream holds ARGV[2] entries already
+// or its entries' messages would then take more than ARGV[4] bytes,
+// creating the stream and its group (reading from the start) if needed.
+// KEYS[2] counts the bytes of the messages in the stream. It returns 1 when
+// stored, 0 when the queue holds too many messages, -1 too many bytes.
+// Acknowledged entries are deleted, so the stream's length is what the
+// queue holds: waiting, given back, or delivered and not yet acknowledged.
+// A stored message cancels the expiry of an empty stream.
+var addScript = newSizedScript(`
 local n = redis.call('XLEN', KEYS[1])
 if n >= tonumber(ARGV[2]) then return 0 end
-if n == 0 and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+local size = #ARGV[3]
+if tonumber(redis.call('GET', KEYS[2]) or '0') + size > tonumber(ARGV[4]) then return -1 end
+if n == 0 then
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+  else
+    redis.call('PERSIST', KEYS[1])
+  end
 end
 redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
+redis.call('INCRBY', KEYS[2], size)
 return 1`)
 
-// removeScript acknowledges and deletes the entries ARGV[2..].
-var removeScript = newScript(`
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
-return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))`)
+// removeScript acknowledges and deletes the entries ARGV[3..], taking
+// their messages' bytes off KEYS[2]. A stream left empty expires after
+// ARGV[2] ms unless a message is stored meanwhile; its byte count goes.
+var removeScript = newSizedScript(`
+local size = 0
+for i = 3, #ARGV do
+  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if #e == 1 then
+    for j = 1, #e[1][2], 2 do
+      if e[1][2][j] == 'm' then size = size + #e[1][2][j + 1] end
+    end
+  end
+end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
+local n = redis.call('XDEL', KEYS[1], unpack(ARGV, 3))
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+elseif size > 0 and redis.call('DECRBY', KEYS[2], size) <= 0 then
+  redis.call('DEL', KEYS[2])
+end
+return n`)
+
+// createScript creates the stream KEYS[1] and its group ARGV[1], reading
+// from the start, unless they exist. A stream it creates is empty and
+// expires after ARGV[2] ms unless a message is stored meanwhile.
+var createScript = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+return 0`)
 
 // giveBack is a Lua function that gives back the entry id when it is
 // pending for consumer owner: it becomes givenBack's, with a delivery count
@@ -115,13 +156,29 @@ return out`)
 
 // script is a Lua script run by EVALSHA, and by EVAL when Redis does not
 // know it yet (after a restart, on a new cluster node).
+// A sized script takes as KEYS[2] the count of bytes of its queue (BytesKey).
 type script struct {
 	src, sha string
+	sized    bool
 }
 
 func newScript(src string) *script {
 	sum := sha1.Sum([]byte(src))
 	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+func newSizedScript(src string) *script {
+	s := newScript(src)
+	s.sized = true
+	return s
+}
+
+// keys returns the keys of a run of s on the queue whose stream is key.
+func (s *script) keys(key string) []string {
+	if s.sized {
+		return []string{key, bytesKey(key)}
+	}
+	return []string{key}
 }
 
 // call is one run of a script: its key and arguments.
@@ -135,12 +192,14 @@ type call struct {
 func (s *script) run(ctx context.Context, c rueidis.Client, calls []call) []rueidis.RedisResult {
 	cmds := make(rueidis.Commands, len(calls))
 	for i, k := range calls {
-		cmds[i] = c.B().Evalsha().Sha1(s.sha).Numkeys(1).Key(k.key).Arg(k.args...).Build()
+		keys := s.keys(k.key)
+		cmds[i] = c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(k.args...).Build()
 	}
 	res := c.DoMulti(ctx, cmds...)
 	for i, r := range res {
 		if e, ok := rueidis.IsRedisErr(r.Error()); ok && e.IsNoScript() {
-			res[i] = c.Do(ctx, c.B().Eval().Script(s.src).Numkeys(1).Key(calls[i].key).Arg(calls[i].args...).Build())
+			keys := s.keys(calls[i].key)
+			res[i] = c.Do(ctx, c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(calls[i].args...).Build())
 		}
 	}
 	return res

@@ -103,7 +103,7 @@ func (q *Queues) settleAll(ctx context.Context, d broker.Disposition, ss []settl
 	s, head := giveBackScript, []string{group, q.o.Node, "0"}
 	switch d {
 	case broker.SettleRemove:
-		s, head = removeScript, []string{group}
+		s, head = removeScript, []string{group, q.expiry}
 	case broker.SettleRedeliver:
 		head[2] = "1"
 	}

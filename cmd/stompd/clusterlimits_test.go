@@ -1,0 +1,29 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stompd/stompd/persist/redistest"
+	"github.com/stompd/stompd/stomp"
+)
+
+// TestSharedQueueRefusesSendsBeyondMaxQueueBytes: with --redis, a queue
+// whose messages in Redis would pass --max-queue-bytes refuses the SEND
+// with limit-exceeded and counts the drop, as on one node.
+func TestSharedQueueRefusesSendsBeyondMaxQueueBytes(t *testing.T) {
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess}, "--max-queue-bytes", "50000", "--max-queued-bytes", "60000")
+	n := c.nodes[0]
+	s := n.connectTCP(t, n.login(t, c.users["ada"]).Access)
+	body := strings.Repeat("x", 10_000)
+	for i := range 4 {
+		id := "r" + strconv.Itoa(i)
+		s.Send(stomp.SEND, body, "destination:/queue/big", "receipt:"+id)
+		s.Expect(stomp.RECEIPT, "receipt-id:"+id)
+	}
+	s.Send(stomp.SEND, body, "destination:/queue/big", "receipt:r4")
+	s.ExpectError("limit-exceeded", "queue /queue/big is full")
+	waitMetric(t, n.url, `stompd_messages_dropped_total{reason="queue_full"}`, "1")
+}
