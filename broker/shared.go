@@ -74,6 +74,11 @@ const (
 // message it did not store because its queue is at its bound.
 var ErrQueueFull = errors.New("broker: queue is full")
 
+// ErrTooManyQueues is wrapped by the error a QueueBackend reports for a
+// message to a queue it refused to make: as many queues as it may hold
+// exist already.
+var ErrTooManyQueues = errors.New("broker: too many queues")
+
 // A shared queue's local part holds only what this node's consumers took:
 // its reader reads no more than their credit, and whatever a dispatch
 // leaves in the buffer (a consumer left or NACKed and no other has credit,

@@ -40,6 +40,9 @@ func (b *Broker) stored(dest string, err error) *frameError {
 	case errors.Is(err, ErrQueueFull):
 		b.m.dropQueueFull.Inc()
 		return limitErrorf("queue %s is full: the message was not stored", dest)
+	case errors.Is(err, ErrTooManyQueues):
+		b.m.destinationsRefused.Inc()
+		return limitErrorf("too many destinations: queue %s was not made and the message was not stored", dest)
 	}
 	b.m.dropNotStored.Inc()
 	return &frameError{code: CodeUnavailable, message: "the message to " + dest + " was not stored: the queue store is unavailable"}

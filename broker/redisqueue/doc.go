@@ -92,9 +92,9 @@
 // # Limits
 //
 // Each reader holds one connection of rueidis's blocking pool
-// (ClientOption.BlockingPoolSize, 1000 by default) while it waits for
-// messages: a node reads at most that many queues at once without waiting
-// for a connection. The streams of queues left empty expire (EmptyExpiry)
+// (ClientOption.BlockingPoolSize, which stompd sets to 32) while it waits
+// for messages: a node reads at most that many queues at once, and the
+// others wait their turn for a connection. The streams of queues left empty expire (EmptyExpiry)
 // unless a node keeps reading them.
 //
 // What Redis holds for one queue is bounded by MaxLength messages and
@@ -104,6 +104,12 @@
 // cannot be checked atomically with the XADD of one queue, so stompd's
 // --max-queued-bytes keeps bounding what each node holds in its heap (the
 // deliveries awaiting ACK), not what Redis holds. The number of queues in
-// Redis is not bounded by this package (--max-destinations bounds only a
-// node's own destinations).
+// Redis is bounded by MaxQueues (stompd's --max-destinations), cluster-wide:
+// the sorted set stompd:queues holds the queues that exist, and a node
+// asks it to admit a queue (one script, in that key's own slot) before its
+// first SEND to it, and again every half EmptyExpiry; a queue beyond the
+// bound is refused (broker.ErrTooManyQueues). Concurrent first SENDs to new
+// queues from several nodes can pass the bound by one each. Every
+// ReclaimInterval a node looks at up to 100 queues of the set not admitted
+// for EmptyExpiry: those whose streams expired leave it, the others stay.
 package redisqueue

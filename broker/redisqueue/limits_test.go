@@ -1,6 +1,7 @@
 package redisqueue_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stompd/stompd/metrics"
 	"github.com/stompd/stompd/persist/redistest"
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 func TestSendBeyondTheQueuesBytesIsRefusedUntilMessagesAreAcknowledged(t *testing.T) {
@@ -66,4 +68,31 @@ func get(t *testing.T, srv *redistest.Server, args ...string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func TestQueuesBeyondMaxQueuesAreRefusedOnEveryNodeUntilOneExpires(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newFleet(t, srv.URL())
+	o := redisqueue.Options{MaxQueues: 3, EmptyExpiry: 300 * time.Millisecond, ReclaimInterval: 100 * time.Millisecond}
+	a, b := f.start(o), f.start(o)
+	ca, cb := a.dial(t), b.dial(t)
+	for i, c := range []*stomptest.Client{ca, cb, ca} {
+		dest := "/queue/made." + strconv.Itoa(i)
+		c.Send(stomp.SEND, "x", "destination:"+dest, "receipt:"+dest)
+		c.Expect(stomp.RECEIPT, "receipt-id:"+dest)
+	}
+	cb.Send(stomp.SEND, "x", "destination:/queue/made.3", "receipt:r")
+	cb.ExpectError("limit-exceeded", "too many destinations")
+	if n := counter(t, b.m.DestinationsRefused); n != 1 {
+		t.Errorf("node b counted %v refused destinations, want 1", n)
+	}
+	ca.Send(stomp.SEND, "y", "destination:/queue/made.0", "receipt:again")
+	ca.Expect(stomp.RECEIPT, "receipt-id:again")
+
+	d := listen(t, subscribed(t, a, "/queue/made.1", "ack:client-individual"))
+	d.settle(d.next(t, wait), stomp.ACK)
+	waitFor(t, func() bool { return get(t, srv, "ZSCORE", "stompd:queues", redisqueue.Key("/queue/made.1")) == "" }, "the drained queue to leave the set")
+	c := b.dial(t)
+	c.Send(stomp.SEND, "x", "destination:/queue/made.3", "receipt:now")
+	c.Expect(stomp.RECEIPT, "receipt-id:now")
 }

@@ -38,6 +38,12 @@ type Options struct {
 	// nodes: a SEND beyond it is refused (broker.ErrQueueFull). Default
 	// broker.DefaultMaxQueueBytes.
 	MaxBytes int
+	// MaxQueues bounds the queues that exist in Redis, made by all nodes
+	// together: a SEND that would make one more is refused
+	// (broker.ErrTooManyQueues). Concurrent first SENDs to new queues from
+	// several nodes can pass it by one each. Default
+	// broker.DefaultMaxDestinations.
+	MaxQueues int
 	// EmptyExpiry is how long the stream of a queue that holds nothing
 	// stays in Redis before it expires, unless a message is stored
 	// meanwhile. Default 1 min.
@@ -100,12 +106,14 @@ var (
 // Queues is a broker.QueueBackend on Redis Streams. Run must be running for
 // anything to reach Redis.
 type Queues struct {
-	c        rueidis.Client
-	o        Options
-	log      *slog.Logger
-	max      string // MaxLength, formatted once
-	maxBytes string // MaxBytes, formatted once
-	expiry   string // EmptyExpiry in ms, formatted once
+	c         rueidis.Client
+	o         Options
+	log       *slog.Logger
+	max       string               // MaxLength, formatted once
+	maxBytes  string               // MaxBytes, formatted once
+	expiry    string               // EmptyExpiry in ms, formatted once
+	maxQueues string               // MaxQueues, formatted once
+	admitted  map[string]time.Time // queue keys admitted by this node, until when; only the sending goroutine uses it
 
 	adds    pipe[add]
 	settles pipe[settlement]
@@ -134,6 +142,7 @@ func New(c rueidis.Client, o Options) (*Queues, error) {
 	q := &Queues{
 		c: c, o: o, log: o.Logger, max: strconv.Itoa(o.MaxLength),
 		maxBytes: strconv.Itoa(o.MaxBytes), expiry: strconv.FormatInt(o.EmptyExpiry.Milliseconds(), 10),
+		maxQueues: strconv.Itoa(o.MaxQueues), admitted: make(map[string]time.Time),
 		ctx: ctx, cancel: cancel, stopping: make(chan struct{}),
 		reading: make(map[string]int), held: make(map[string]map[string]struct{}),
 		giving: make(map[string]*giveBacks), gave: make(chan struct{}),
@@ -155,6 +164,7 @@ func (o Options) withDefaults() Options {
 		o.Metrics = metrics.New(prometheus.NewRegistry())
 	}
 	o.MaxLength = orDefault(o.MaxLength, broker.DefaultMaxQueueLength)
+	o.MaxQueues = orDefault(o.MaxQueues, broker.DefaultMaxDestinations)
 	o.MaxBytes = orDefault(o.MaxBytes, broker.DefaultMaxQueueBytes)
 	o.EmptyExpiry = orDefault(o.EmptyExpiry, DefaultEmptyExpiry)
 	o.MaxBacklog = orDefault(o.MaxBacklog, DefaultMaxBacklog)
@@ -233,7 +243,8 @@ func (q *Queues) sendAdds(ctx context.Context) {
 	}
 }
 
-// storeBatch stores a batch within Timeout. What Redis did not answer
+// storeBatch stores a batch within Timeout, each add once its queue is
+// admitted (see admit). What Redis did not answer
 // (a connection lost or being made again) is tried again, with a growing
 // pause, until Timeout has passed; then its senders learn that it was not
 // stored, and those that asked for a RECEIPT get an ERROR instead.
@@ -241,15 +252,14 @@ func (q *Queues) storeBatch(ctx context.Context, batch []add) {
 	ctx, cancel := context.WithTimeout(ctx, q.o.Timeout)
 	defer cancel()
 	for pause := 10 * time.Millisecond; ; pause *= 2 {
-		var failed []add
-		var why error
-		for i, r := range addScript.run(ctx, q.c, q.addCalls(batch)) {
-			err := q.stored(r, batch[i].key)
+		ready, failed, why := q.admit(ctx, batch)
+		for i, r := range q.addResults(ctx, ready) {
+			err := q.stored(r, ready[i].key)
 			if err == nil || isRedisErr(err) || errors.Is(err, broker.ErrQueueFull) {
-				batch[i].stored(err)
+				ready[i].stored(err)
 				continue
 			}
-			failed, why = append(failed, batch[i]), err
+			failed, why = append(failed, ready[i]), err
 		}
 		if batch = failed; len(batch) == 0 {
 			return
@@ -259,6 +269,14 @@ func (q *Queues) storeBatch(ctx context.Context, batch []add) {
 			return
 		}
 	}
+}
+
+// addResults runs the add script for each of batch, if any.
+func (q *Queues) addResults(ctx context.Context, batch []add) []rueidis.RedisResult {
+	if len(batch) == 0 {
+		return nil
+	}
+	return addScript.run(ctx, q.c, q.addCalls(batch))
 }
 
 func (q *Queues) addCalls(batch []add) []call {

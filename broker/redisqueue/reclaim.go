@@ -27,6 +27,9 @@ func (q *Queues) reclaimLoop(ctx context.Context) {
 		for _, key := range q.readKeys() {
 			q.reclaim(ctx, key)
 		}
+		if err := q.forgetGone(ctx); err != nil {
+			q.log.Warn("redisqueue: forgetting queues whose streams expired failed", "error", err)
+		}
 	}
 }
 

@@ -44,7 +44,7 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 		return nil, err
 	}
 	cl.queues, err = redisqueue.New(rc, redisqueue.Options{
-		Node: node, Alive: cl.members.Alive, MaxLength: c.Broker.MaxQueueLength, MaxBytes: c.Broker.MaxQueueBytes,
+		Node: node, Alive: cl.members.Alive, MaxLength: c.Broker.MaxQueueLength, MaxQueues: c.Broker.MaxDestinations, MaxBytes: c.Broker.MaxQueueBytes,
 		Metrics: m, Logger: log,
 	})
 	return cl, err

@@ -27,3 +27,21 @@ func TestSharedQueueRefusesSendsBeyondMaxQueueBytes(t *testing.T) {
 	s.ExpectError("limit-exceeded", "queue /queue/big is full")
 	waitMetric(t, n.url, `stompd_messages_dropped_total{reason="queue_full"}`, "1")
 }
+
+// TestSharedQueuesBeyondMaxDestinationsAreRefused: with --redis and
+// --max-destinations 10, ten queues are made in Redis and a SEND to an
+// eleventh is refused with limit-exceeded and counted, as on one node.
+func TestSharedQueuesBeyondMaxDestinationsAreRefused(t *testing.T) {
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess}, "--max-destinations", "10")
+	n := c.nodes[0]
+	s := n.connectTCP(t, n.login(t, c.users["ada"]).Access)
+	for i := range 10 {
+		id := "r" + strconv.Itoa(i)
+		s.Send(stomp.SEND, "x", "destination:/queue/maxd"+strconv.Itoa(i), "receipt:"+id)
+		s.Expect(stomp.RECEIPT, "receipt-id:"+id)
+	}
+	s.Send(stomp.SEND, "x", "destination:/queue/maxd10", "receipt:r10")
+	s.ExpectError("limit-exceeded", "too many destinations")
+	waitMetric(t, n.url, "stompd_destinations_refused_total", "1")
+}
