@@ -231,18 +231,6 @@ func waitMetric(t *testing.T, url, series, want string) {
 	})
 }
 
-// waitUntil polls cond until it holds, failing the test after within.
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestRedisOutageUnderTraffic: while Redis is down, every node answers
 // /readyz 503 and the auth API 503 {"error":"unavailable"}, and keeps
 // serving its own sessions and their local fan-out; once Redis is back,

@@ -101,12 +101,18 @@ func status(t testing.TB, url string) int {
 
 func waitStatus(t testing.TB, url string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(stomptest.Timeout)
-	for status(t, url) != want {
+	waitStatusWithin(t, url, want, stomptest.Timeout)
+}
+
+// waitUntil polls cond until it holds, failing the test after within.
+func waitUntil(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered %d", url, want)
+			t.Fatalf("no %s within %v", what, within)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"runtime"
 	"strconv"
@@ -133,13 +134,7 @@ func TestReadinessFollowsRedis(t *testing.T) {
 // waitStatusWithin waits for url to answer want, for at most within.
 func waitStatusWithin(t testing.TB, url string, want int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for status(t, url) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer %d within %v", url, want, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil(t, within, fmt.Sprintf("answer %d from %s", want, url), func() bool { return status(t, url) == want })
 }
 
 // settledUsage is the process's goroutines and live heap after a
@@ -155,16 +150,10 @@ func settledUsage() (goroutines int, heap uint64) {
 // page, such as the watch's PINGs, one a second.
 func waitSample(t *testing.T, ts *testServer, series string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * redisCheckEvery)
-	for {
-		if v, _ := strconv.ParseFloat(metricValue(t, ts, series), 64); v >= 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is still 0 after %v", series, 5*redisCheckEvery)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil(t, 5*redisCheckEvery, series+" above 0", func() bool {
+		v, _ := strconv.ParseFloat(metricValue(t, ts, series), 64)
+		return v >= 1
+	})
 }
 
 // TestRedisSettingFromEveryPlace checks that --redis is read from the

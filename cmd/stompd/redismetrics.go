@@ -17,8 +17,10 @@ import (
 // would fill the histogram with their wait. The counters are resolved
 // once; a call costs two atomic adds and a histogram observation.
 //
-// Commands sent on a dedicated connection (Dedicated, Dedicate), through
-// Nodes or as streams (DoStream, DoMultiStream) are not counted.
+// Do and DoMulti are counted: what stompd sends but for its subscriptions,
+// which run on dedicated connections (Dedicate) and are not counted, nor
+// is anything sent through Nodes or as streams; stompd reads through no
+// client-side cache.
 type redisMetrics struct {
 	rueidis.Client
 	results map[string]prometheus.Counter // by metrics.Redis* result
@@ -66,34 +68,6 @@ func (r *redisMetrics) DoMulti(ctx context.Context, multi ...rueidis.Completed) 
 		r.latency.Observe(time.Since(start).Seconds())
 	}
 	return resps
-}
-
-func (r *redisMetrics) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
-	start := time.Now()
-	resp := r.Client.DoCache(ctx, cmd, ttl)
-	r.observe(start, true, resp.Error())
-	return resp
-}
-
-func (r *redisMetrics) DoMultiCache(ctx context.Context, multi ...rueidis.CacheableTTL) []rueidis.RedisResult {
-	start := time.Now()
-	resps := r.Client.DoMultiCache(ctx, multi...)
-	r.count(resps)
-	r.latency.Observe(time.Since(start).Seconds())
-	return resps
-}
-
-// Receive counts a subscription once, by how it ended, its caller ending
-// it being a success; it is not timed, since it lasts as long as the
-// subscriber wants.
-func (r *redisMetrics) Receive(ctx context.Context, subscribe rueidis.Completed, fn func(rueidis.PubSubMessage)) error {
-	err := r.Client.Receive(ctx, subscribe, fn)
-	if ctx.Err() != nil {
-		r.results[metrics.RedisOK].Inc()
-		return err
-	}
-	r.results[redisResult(err)].Inc()
-	return err
 }
 
 func (r *redisMetrics) observe(start time.Time, timed bool, err error) {

@@ -78,7 +78,7 @@ func (s *server) build() error {
 	reg := prometheus.NewRegistry()
 	s.metrics = metrics.New(reg)
 	s.metrics.ClusterNodes.Set(1)
-	store, err := s.openStore()
+	store, err := s.openAuthStore()
 	if err != nil {
 		return err
 	}
@@ -104,10 +104,10 @@ func (s *server) build() error {
 	return s.listen()
 }
 
-// openStore opens what keeps auth's state: the bbolt file in the data dir
+// openAuthStore opens what keeps auth's state: the bbolt file in the data dir
 // or, with --redis, the Redis the nodes of a cluster share, with the
 // cluster's engines on it.
-func (s *server) openStore() (auth.Store, error) {
+func (s *server) openAuthStore() (auth.Store, error) {
 	c := s.cfg
 	if c.Redis == "" {
 		store, err := openStore(c.DataDir)
