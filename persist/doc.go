@@ -45,7 +45,7 @@
 // then opens it for writing. A new store is made only where nothing exists
 // yet, built under a temporary name and linked into place when complete.
 //
-// // The Journal is the exception to one commit per call: Append and Remove
+// The Journal is the exception to one commit per call: Append and Remove
 // queue their work and a single committer (Journal.Run) commits everything
 // queued meanwhile, by every caller, in one transaction, so that one fsync
 // serves many messages; each callback is called only once its transaction
