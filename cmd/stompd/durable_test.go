@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -130,5 +132,83 @@ func TestPersistentMessagesOfAKilledNodeReachAnotherNode(t *testing.T) {
 		seen[body] = true
 	}
 	t.Logf("all %d messages received on node B %v after node A was killed", len(seen), time.Since(killed).Round(time.Millisecond))
+	sub.ExpectNothing(200 * time.Millisecond)
+}
+
+// TestConcurrentPersistentSendsShareCommits: the persistent SENDs of many
+// connections at once are stored in fewer transactions than messages
+// (group commit), as the journal metrics show.
+func TestConcurrentPersistentSendsShareCommits(t *testing.T) {
+	const senders, each = 20, 50
+	ts := startServer(t)
+	access := ts.login(t, "ada").Access
+	var wg sync.WaitGroup
+	for w := range senders {
+		p := ts.connectTCP(t, access)
+		wg.Go(func() {
+			for i := range each {
+				p.Send(stomp.SEND, fmt.Sprint(w, "/", i), "destination:/queue/many", "persistent:true")
+			}
+			p.Send(stomp.SEND, "", "destination:/sys/auth/refresh", "Authorization:Bearer "+access, "receipt:done")
+			p.Expect(stomp.RECEIPT, "receipt-id:done")
+		})
+	}
+	wg.Wait()
+	m := metricsText(t, ts.url)
+	if got := sampleValue(m, "stompd_journal_commit_messages_sum"); got != strconv.Itoa(senders*each) {
+		t.Errorf("journal messages committed: %s, want %d", got, senders*each)
+	}
+	commits, _ := strconv.Atoi(sampleValue(m, "stompd_journal_commits_total"))
+	t.Logf("%d messages of %d connections in %d commits", senders*each, senders, commits)
+	if commits == 0 || commits >= senders*each {
+		t.Errorf("%d commits for %d messages: want fewer commits than messages", commits, senders*each)
+	}
+}
+
+// TestPersistentSendToAClosedStoreIsAnError: when the store cannot be
+// written, a persistent SEND gets an ERROR (code unavailable) instead of
+// its RECEIPT, counted as a journal error and a dropped message.
+func TestPersistentSendToAClosedStoreIsAnError(t *testing.T) {
+	ts := startServer(t)
+	p := ts.connectTCP(t, ts.login(t, "ada").Access)
+	if err := ts.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.Send(stomp.SEND, "lost", "destination:/queue/q", "persistent:true", "receipt:r")
+	p.ExpectError("unavailable", "was not stored")
+	m := metricsText(t, ts.url)
+	for series, want := range map[string]string{
+		"stompd_journal_errors_total":                        "1",
+		`stompd_messages_dropped_total{reason="not_stored"}`: "1",
+	} {
+		if got := sampleValue(m, series); got != want {
+			t.Errorf("%s = %q, want %s", series, got, want)
+		}
+	}
+}
+
+// TestPersistentMessagesSurviveAGracefulRestart: after SIGTERM and a
+// restart, persistent messages are delivered in the order they were sent.
+func TestPersistentMessagesSurviveAGracefulRestart(t *testing.T) {
+	dir, ada := dataDirWithUser(t)
+	c := startChild(t, dir)
+	p := stomptest.Dial(t, c.stompAddr)
+	p.Connect("Authorization:Bearer " + login(t, c.url, ada).Access)
+	sendPersistent(t, p, "/queue/durable", 100)
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Wait()
+
+	c = startChild(t, dir)
+	sub := stomptest.Dial(t, c.stompAddr)
+	sub.Connect("Authorization:Bearer " + login(t, c.url, ada).Access)
+	sub.Send(stomp.SUBSCRIBE, "", "destination:/queue/durable", "id:1", "receipt:s")
+	sub.Expect(stomp.RECEIPT, "receipt-id:s")
+	for i := range 100 {
+		if f := sub.Expect(stomp.MESSAGE, "persistent:true"); string(f.Body) != "p"+strconv.Itoa(i) {
+			t.Fatalf("message %d after a restart: %q", i, f.Body)
+		}
+	}
 	sub.ExpectNothing(200 * time.Millisecond)
 }
