@@ -25,7 +25,7 @@ type memJournal struct {
 	removed int
 }
 
-func newMemJournal(t *testing.T) *memJournal {
+func newMemJournal(t testing.TB) *memJournal {
 	j := &memJournal{ops: make(chan func(), 10000), done: make(chan struct{}), msgs: map[uint64][]byte{}}
 	go func() {
 		defer close(j.done)

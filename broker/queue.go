@@ -33,8 +33,13 @@ type effects struct {
 	arr     [8]*conn
 	res     [8]pushResult
 	shared  sharedEffects
-	forget  []uint64 // persistent messages dropped, to remove from the Journal
-	b       *Broker  // set with forget
+	forget  *forgetting // persistent messages dropped, rarely: a pointer keeps effects small
+}
+
+// forgetting is what a dispatch must remove from the Journal.
+type forgetting struct {
+	b   *Broker
+	ids []uint64
 }
 
 func (e *effects) add(c *conn, r pushResult) {
@@ -56,7 +61,7 @@ func (e *effects) apply() {
 		e.shared.apply()
 	}
 	if e.forget != nil {
-		e.b.forget(e.forget)
+		e.forget.b.forget(e.forget.ids)
 	}
 }
 
@@ -212,7 +217,10 @@ func (q *queue) dispatchLocked(fx *effects) {
 		case q.reader != nil:
 			fx.shared.add(d.msg.ref, SettleRemove)
 		case d.msg.journal != nil:
-			fx.forget, fx.b = append(fx.forget, d.msg.journal.id), q.r.b
+			if fx.forget == nil {
+				fx.forget = &forgetting{b: q.r.b}
+			}
+			fx.forget.ids = append(fx.forget.ids, d.msg.journal.id)
 		}
 	}
 	if q.reader != nil {
