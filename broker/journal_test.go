@@ -252,3 +252,21 @@ func TestPersistentMessagesAreBoundedLikeTheOthers(t *testing.T) {
 	p.expectError(CodeLimitExceeded, "full")
 	j.waitBodies(t, "a")
 }
+
+// TestPersistentMessageNoConsumerCanCarryLeavesTheJournal: a persistent
+// message dropped because its queue's only consumer (SockJS, text only)
+// cannot carry it is removed from the Journal too, so that it does not
+// come back after a restart.
+func TestPersistentMessageNoConsumerCanCarryLeavesTheJournal(t *testing.T) {
+	j := newMemJournal(t)
+	h := newHarness(t, Options{Journal: j})
+	c, _ := connectSockJS(t, h.sockjsServer(t), "")
+	c.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/bin", "receipt:s"))
+	c.expect("RECEIPT")
+	p := h.connect(t, "p")
+	p.write(frame("SEND", "\xff\xfe", "destination:/queue/bin", "persistent:true"))
+	p.write(frame("SEND", "text", "destination:/queue/bin", "persistent:true", "receipt:r"))
+	p.expect("RECEIPT", "receipt-id:r")
+	expectBodies(c, "text")
+	j.waitBodies(t)
+}
