@@ -164,7 +164,7 @@ func New(reg prometheus.Registerer) *Set {
 		RedisCommands: counterVec("redis_commands_total", "Commands sent to Redis, by result.", "result"),
 		RedisLatency: histogram("redis_latency_seconds", "Time of one call to Redis (a pipelined batch is one call), blocking commands and subscriptions left out.",
 			prometheus.ExponentialBuckets(50e-6, 2, 16)),
-		ClusterNodes: gauge("cluster_nodes", "Nodes of the cluster this node sees alive, itself included; 1 without Redis."),
+		ClusterNodes:   gauge("cluster_nodes", "Nodes of the cluster this node sees alive, itself included; 1 without Redis."),
 		JournalCommits: counter("journal_commits_total", "Transactions committed by the journal of persistent queue messages, each one fsync."),
 		JournalCommitMessages: histogram("journal_commit_messages", "Persistent queue messages appended or removed per journal transaction.",
 			prometheus.ExponentialBuckets(1, 2, 14)),
