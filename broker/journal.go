@@ -79,15 +79,15 @@ func (c *conn) persist(m *message) error {
 		if err != nil {
 			c.log.Warn("persistent message not stored", "destination", m.dest, "error", err)
 		}
-		q.journaled(m, id, err)
+		q.settleJournal(m, id, err)
 		st.done(c.b.journalFailure(m.dest, err))
 	})
 	return nil
 }
 
-// journaled settles m once the Journal has answered: stored, it may be
+// settleJournal settles m once the Journal has answered: stored, it may be
 // delivered; not stored, it leaves its queue.
-func (q *queue) journaled(m *message, id uint64, err error) {
+func (q *queue) settleJournal(m *message, id uint64, err error) {
 	var fx effects
 	q.mu.Lock()
 	if err == nil {
