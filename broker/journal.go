@@ -69,6 +69,7 @@ func persistent(f *stomp.Frame) bool {
 // (see stores) waits for it.
 func (c *conn) persist(m *message) error {
 	m.journal = &journaled{}
+	m.heap += journaledCost
 	q, err := c.b.r.enqueue(m)
 	if err != nil {
 		return err
@@ -166,6 +167,7 @@ func (r *router) restore(id uint64, msg []byte) {
 		return
 	}
 	m.journal = &journaled{id: id, stored: true}
+	m.heap += journaledCost
 	q := r.queues[m.dest]
 	if q == nil {
 		q = r.newQueueLocked(m.dest)
