@@ -25,8 +25,8 @@ type JournalOptions struct {
 	// while that many wait. Zero or negative means DefaultJournalPending.
 	MaxPending int
 	// OnCommit, when set, is told about every commit, failed ones
-	// included, from the committing goroutine, after the callbacks of its
-	// appends and removals.
+	// included, from the committing goroutine, before the callbacks of its
+	// appends and removals: a caller told of its message has it counted.
 	OnCommit func(JournalCommit)
 }
 
@@ -202,10 +202,10 @@ func (j *Journal) commit(a []journalAppend, r []journalRemove) {
 		}
 		return nil
 	})
-	j.report(a, r, ids, err)
 	if j.o.OnCommit != nil {
 		j.o.OnCommit(JournalCommit{Appended: len(a), Removed: removed, Err: err, Duration: time.Since(start)})
 	}
+	j.report(a, r, ids, err)
 }
 
 // report calls the callbacks of a commit's work.
