@@ -74,20 +74,21 @@ func discards(f *stomp.Frame) (bool, error) {
 
 // finish does what a settlement asks of a queue: a NACK puts its messages
 // back for redelivery, or with requeue:false drops them (counted), and an
-// ACK frees credit. A NACKed topic message is dropped.
+// ACK frees credit; the persistent messages dropped or acknowledged leave
+// the Journal. A NACKed topic message is dropped.
 func (st *settlement) finish() {
 	if st.s.kind != kindQueue {
 		return
 	}
 	switch {
+	case st.nack && !st.discard:
+		st.s.q.requeue(st.done)
+		return
 	case st.discard:
 		st.s.c.b.m.dropNacked.Add(float64(len(st.done)))
-		st.s.q.remove(st.done)
-	case st.nack:
-		st.s.q.requeue(st.done)
-	default:
-		st.s.q.remove(st.done)
 	}
+	st.s.q.remove(st.done)
+	st.s.c.unjournal(st.done)
 }
 
 func (st *settlement) notAwaiting() error {

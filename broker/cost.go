@@ -39,6 +39,7 @@ const (
 
 var (
 	messageStructCost = allocSize(int(unsafe.Sizeof(message{})))
+	journaledCost     = allocSize(int(unsafe.Sizeof(journaled{}))) // of a persistent message
 	queueStructCost   = allocSize(int(unsafe.Sizeof(queue{})))
 )
 

@@ -192,7 +192,8 @@ func (r *router) removeTopic(s *subscription, t *topic) bool {
 // have subscribers.
 func (r *router) publish(m *message) error {
 	if m.kind == kindQueue {
-		return r.enqueue(m)
+		_, err := r.enqueue(m)
+		return err
 	}
 	r.b.m.published[m.kind].Inc()
 	found := r.fanOut(m)

@@ -171,6 +171,32 @@
 // call is made with no lock held. Without Options.Queues none of this
 // runs: a nil check is all it costs.
 //
+// # Durable queues
+//
+// With Options.Journal (on one node; persist's Journal in stompd), a queue
+// SEND with persistent:true is kept across restarts and crashes. Its
+// message takes its place in its queue at once, within the queue's limits,
+// and is appended to the Journal without waiting; until the Journal has
+// stored it, neither it nor anything behind it in that queue is delivered,
+// so that the queue keeps the order of the SENDs and nothing is delivered
+// that a crash could take back. A frame that asks for a RECEIPT waits for
+// every persistent message its session sent before it, as with shared
+// queues (see stores); one the Journal did not store leaves its queue and
+// fails that frame with an ERROR (unavailable), counted as dropped,
+// not_stored. A persistent message leaves the Journal when a consumer is
+// done with it: ACK, delivery to an auto-mode consumer, NACK with
+// requeue:false, or a drop as not_text; the RECEIPT of the ACK or NACK
+// waits for that removal, and fails likewise when it failed. NACK,
+// UNSUBSCRIBE and disconnect put it back in its queue, still stored. New
+// loads what the Journal holds into the queues, in the order it was
+// appended and beyond the queue limits (each message was admitted under
+// them once); the messages wait there for a consumer like any other.
+// Non-persistent queue messages never reach the Journal: their path costs
+// one nil check more. The Journal is called with no lock held; its
+// callbacks take queue.mu and the session's stores like any other caller.
+// With Options.Queues, every queue message is stored by the backend and
+// the Journal is not used.
+//
 // # Limits
 //
 // Options documents every limit and its default. The

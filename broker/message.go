@@ -27,6 +27,7 @@ type message struct {
 	enc      [stomp.V12 - stomp.V10 + 1]encoding // by version, from V10
 	text     atomic.Int32                        // 0 not known yet, 1 valid UTF-8, 2 not
 	ref      string                              // a shared queue's name for it (see QueueReader.Settle); "" for any other
+	journal  *journaled                          // a persistent message's place in the Journal; nil for any other
 }
 
 // encoding is the common part of the MESSAGE frame for one protocol version,

@@ -56,6 +56,11 @@ type Options struct {
 	// is sent only once every queue message the session sent before it was
 	// stored, and the limits on what queues buffer are the backend's.
 	Queues QueueBackend
+	// Journal keeps the persistent messages (SENDs with persistent:true)
+	// of this node's queues across restarts (see Journal); nil keeps every
+	// queue message in memory only. It is not used with Queues, which
+	// store every queue message.
+	Journal Journal
 
 	// Limits bound the frames the decoder accepts: MaxBodySize (1 MiB),
 	// MaxHeaders (64) and MaxHeaderLine (8 KiB) always, MaxFrameSize (16
@@ -115,6 +120,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ClientAddress == nil {
 		o.ClientAddress = remoteAddr
+	}
+	if o.Queues != nil {
+		o.Journal = nil
 	}
 	if o.ServerName == "" {
 		o.ServerName = "stompd"

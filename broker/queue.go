@@ -33,6 +33,13 @@ type effects struct {
 	arr     [8]*conn
 	res     [8]pushResult
 	shared  sharedEffects
+	forget  *forgetting // persistent messages dropped, rarely: a pointer keeps effects small
+}
+
+// forgetting is what a dispatch must remove from the Journal.
+type forgetting struct {
+	b   *Broker
+	ids []uint64
 }
 
 func (e *effects) add(c *conn, r pushResult) {
@@ -53,17 +60,20 @@ func (e *effects) apply() {
 	if e.shared.reader != nil {
 		e.shared.apply()
 	}
+	if e.forget != nil {
+		e.forget.b.forget(e.forget.ids)
+	}
 }
 
-// enqueue publishes m to its queue, creating the queue if needed. A queue
-// at a bound refuses m with an error, so that no RECEIPT says it was
-// stored; one left idle is removed at once: a SEND that created it leaves
-// nothing behind.
-func (r *router) enqueue(m *message) error {
+// enqueue publishes m to its queue, creating the queue if needed, and
+// returns the queue. A queue at a bound refuses m with an error, so that
+// no RECEIPT says it was stored; one left idle is removed at once: a SEND
+// that created it leaves nothing behind.
+func (r *router) enqueue(m *message) (*queue, error) {
 	for {
 		q, err := r.queue(m.dest)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ok, full := q.publish(m)
 		if !ok {
@@ -72,10 +82,10 @@ func (r *router) enqueue(m *message) error {
 		if full {
 			r.b.m.dropQueueFull.Inc()
 			r.removeIfIdle(q)
-			return limitErrorf("queue %s is full: the message was not stored", m.dest)
+			return nil, limitErrorf("queue %s is full: the message was not stored", m.dest)
 		}
 		r.b.m.published[kindQueue].Inc()
-		return nil
+		return q, nil
 	}
 }
 
@@ -94,15 +104,22 @@ func (r *router) queue(name string) (*queue, error) {
 		if err := r.admitLocked(); err != nil {
 			return nil, err
 		}
-		q = &queue{r: r, name: name, buf: ring{total: &r.b.queuedBytes}}
-		if sh := r.b.o.Queues; sh != nil {
-			q.reader = sh.Open(name, q.deliver)
-		}
-		r.queues[name] = q
-		r.b.queuedBytes.Add(int64(queueCost(name)))
-		r.b.m.destinations[kindQueue].Inc()
+		q = r.newQueueLocked(name)
 	}
 	return q, nil
+}
+
+// newQueueLocked makes the queue named name. Called with r.mu held, or
+// before anything is served.
+func (r *router) newQueueLocked(name string) *queue {
+	q := &queue{r: r, name: name, buf: ring{total: &r.b.queuedBytes}}
+	if sh := r.b.o.Queues; sh != nil {
+		q.reader = sh.Open(name, q.deliver)
+	}
+	r.queues[name] = q
+	r.b.queuedBytes.Add(int64(queueCost(name)))
+	r.b.m.destinations[kindQueue].Inc()
+	return q
 }
 
 // removeIfIdle removes q if it is idle. It looks first under q.mu alone,
@@ -183,10 +200,11 @@ func (q *queue) dispatch() {
 }
 
 // dispatchLocked hands buffered messages to consumers with credit, round
-// robin; a shared queue then gives back what is left (see shareLocked).
-// Called with q.mu held.
+// robin, up to the first persistent message not yet stored (see Journal);
+// a shared queue then gives back what is left (see shareLocked). Called
+// with q.mu held.
 func (q *queue) dispatchLocked(fx *effects) {
-	for q.buf.len() > 0 {
+	for q.buf.len() > 0 && !q.buf.front().msg.unstored() {
 		d := q.buf.popFront()
 		placed := q.offer(d, fx)
 		if !placed && !q.uncarriable(d) {
@@ -194,8 +212,15 @@ func (q *queue) dispatchLocked(fx *effects) {
 			break
 		}
 		q.r.b.m.queueDepth.Dec()
-		if !placed && q.reader != nil {
+		switch {
+		case placed:
+		case q.reader != nil:
 			fx.shared.add(d.msg.ref, SettleRemove)
+		case d.msg.journal != nil:
+			if fx.forget == nil {
+				fx.forget = &forgetting{b: q.r.b}
+			}
+			fx.forget.ids = append(fx.forget.ids, d.msg.journal.id)
 		}
 	}
 	if q.reader != nil {

@@ -55,6 +55,9 @@ func (r *ring) pushFront(d delivery) {
 	r.held(d.cost())
 }
 
+// front is the first delivery; the ring must not be empty.
+func (r *ring) front() delivery { return r.buf[r.head] }
+
 func (r *ring) popFront() delivery {
 	d := r.buf[r.head]
 	r.buf[r.head] = delivery{}
@@ -77,4 +80,25 @@ func (r *ring) release() {
 func (r *ring) held(n int) {
 	r.bytes += n
 	r.total.Add(int64(n))
+}
+
+// remove takes the delivery of m out of the ring, looking from the back,
+// where a message the Journal has not stored yet is, and reports whether
+// it was there.
+func (r *ring) remove(m *message) bool {
+	for i := r.size - 1; i >= 0; i-- {
+		at := (r.head + i) % len(r.buf)
+		d := r.buf[at]
+		if d.msg != m {
+			continue
+		}
+		for j := i; j < r.size-1; j++ {
+			r.buf[(r.head+j)%len(r.buf)] = r.buf[(r.head+j+1)%len(r.buf)]
+		}
+		r.buf[(r.head+r.size-1)%len(r.buf)] = delivery{}
+		r.size--
+		r.held(-d.cost())
+		return true
+	}
+	return false
 }

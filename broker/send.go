@@ -43,12 +43,18 @@ func (c *conn) refresh(f *stomp.Frame) error {
 }
 
 // publish routes the SEND frame f to rt; a queue message goes to the
-// QueueBackend when there is one.
+// QueueBackend when there is one, and a persistent one to the Journal
+// when there is one.
 func (c *conn) publish(f *stomp.Frame, rt route) error {
 	m := newMessage(f, rt.key, rt.kind, c.b.messageSeq.Add(1), time.Now())
-	if rt.kind == kindQueue && c.b.o.Queues != nil {
-		c.store(m)
-		return nil
+	if rt.kind == kindQueue {
+		switch {
+		case c.b.o.Queues != nil:
+			c.store(m)
+			return nil
+		case c.b.o.Journal != nil && persistent(f):
+			return c.persist(m)
+		}
 	}
 	return c.b.r.publish(m)
 }

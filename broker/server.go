@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -46,8 +47,10 @@ type Broker struct {
 	authing map[*conn][]closure
 }
 
-// New returns a Broker configured by o. It fails with ErrNoAuthorizer when
-// o has no Authorizer and does not AllowAnonymous.
+// New returns a Broker configured by o, its queues holding what
+// o.Journal kept. It fails with ErrNoAuthorizer when o has no Authorizer
+// and does not AllowAnonymous, and with the Journal's error when it
+// cannot be loaded.
 func New(o Options) (*Broker, error) {
 	h, err := newHooks(&o)
 	if err != nil {
@@ -65,6 +68,11 @@ func New(o Options) (*Broker, error) {
 		authing:       make(map[*conn][]closure),
 	}
 	b.r = newRouter(b)
+	if o.Journal != nil {
+		if err := o.Journal.Load(b.r.restore); err != nil {
+			return nil, fmt.Errorf("broker: loading the persistent queue messages: %w", err)
+		}
+	}
 	return b, nil
 }
 

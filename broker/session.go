@@ -28,8 +28,9 @@ func (s *session) init(b *Broker) {
 }
 
 // handle carries out one client frame and sends its RECEIPT once it took
-// effect (with shared queues, once the queue messages sent before it were
-// stored: see stores); a subscription the frame attached takes messages
+// effect (with shared queues or a Journal, once the queue messages sent
+// before it were stored, and the persistent ones it settled removed: see
+// stores); a subscription the frame attached takes messages
 // only after that, so that they follow the RECEIPT. It reports false when
 // the session has ended.
 func (c *conn) handle(f *stomp.Frame) bool {
@@ -41,7 +42,7 @@ func (c *conn) handle(f *stomp.Frame) bool {
 	}
 	receipt, ok := f.Get("receipt")
 	ok = ok && f.Command != stomp.CONNECT && f.Command != stomp.STOMP
-	if ok && c.b.o.Queues != nil {
+	if ok && (c.b.o.Queues != nil || c.b.o.Journal != nil) {
 		if err := c.stores.wait(); err != nil {
 			c.fail(asFrameError(err), receipt)
 			return false

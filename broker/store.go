@@ -44,6 +44,12 @@ func (b *Broker) stored(dest string, err error) *frameError {
 		b.m.destinationsRefused.Inc()
 		return limitErrorf("too many destinations: queue %s was not made and the message was not stored", dest)
 	}
+	return b.notStored(dest)
+}
+
+// notStored counts a queue message its store did not take (dropped,
+// not_stored) and returns the ERROR it causes.
+func (b *Broker) notStored(dest string) *frameError {
 	b.m.dropNotStored.Inc()
 	return &frameError{code: CodeUnavailable, message: "the message to " + dest + " was not stored: the queue store is unavailable"}
 }

@@ -152,8 +152,8 @@ func (s *subscription) pushLocked(d delivery) (r pushResult, ok bool) {
 // claim is called by the writer before it writes delivery seq. It reports
 // false when the subscription ended meanwhile (its deliveries went back to
 // the queue). An auto queue consumer's delivery is settled here, freeing
-// credit: auto mode counts a message delivered once it is handed to the
-// socket.
+// credit (and leaving a shared queue or the Journal): auto mode counts a
+// message delivered once it is handed to the socket.
 func (s *subscription) claim(seq uint64) bool {
 	s.mu.Lock()
 	if s.closed.Load() {
@@ -165,15 +165,19 @@ func (s *subscription) claim(seq uint64) bool {
 		return true
 	}
 	full := len(s.pending) >= s.prefetch
-	var ref string
+	var m *message
 	if i, ok := s.find(seq); ok {
-		ref = s.pending[i].msg.ref
+		m = s.pending[i].msg
 		s.unhold(s.pending[i : i+1])
 		s.pending = slices.Delete(s.pending, i, i+1)
 	}
 	s.mu.Unlock()
-	if ref != "" {
-		s.q.reader.Settle([]string{ref}, SettleRemove)
+	switch {
+	case m == nil:
+	case m.ref != "":
+		s.q.reader.Settle([]string{m.ref}, SettleRemove)
+	case m.journal != nil:
+		s.c.b.forget([]uint64{m.journal.id})
 	}
 	if full {
 		s.q.dispatch()

@@ -122,6 +122,16 @@ type Set struct {
 	// ClusterNodes is how many nodes, this one included, this node sees
 	// alive: 1 without Redis.
 	ClusterNodes prometheus.Gauge
+
+	// Durable queues on one node: the journal of persistent queue
+	// messages in the bbolt store. JournalCommits counts its committed
+	// transactions (each one fsync), JournalCommitMessages the messages
+	// each one appended or removed (group commit puts many in one), and
+	// JournalErrors the transactions that failed, storing and removing
+	// nothing of their batch (the SENDs get an ERROR).
+	JournalCommits        prometheus.Counter
+	JournalCommitMessages prometheus.Histogram
+	JournalErrors         prometheus.Counter
 }
 
 // New creates every family and registers it, with the Go runtime and
@@ -154,7 +164,11 @@ func New(reg prometheus.Registerer) *Set {
 		RedisCommands: counterVec("redis_commands_total", "Commands sent to Redis, by result.", "result"),
 		RedisLatency: histogram("redis_latency_seconds", "Time of one call to Redis (a pipelined batch is one call), blocking commands and subscriptions left out.",
 			prometheus.ExponentialBuckets(50e-6, 2, 16)),
-		ClusterNodes: gauge("cluster_nodes", "Nodes of the cluster this node sees alive, itself included; 1 without Redis."),
+		ClusterNodes:   gauge("cluster_nodes", "Nodes of the cluster this node sees alive, itself included; 1 without Redis."),
+		JournalCommits: counter("journal_commits_total", "Transactions committed by the journal of persistent queue messages, each one fsync."),
+		JournalCommitMessages: histogram("journal_commit_messages", "Persistent queue messages appended or removed per journal transaction.",
+			prometheus.ExponentialBuckets(1, 2, 14)),
+		JournalErrors: counter("journal_errors_total", "Journal transactions that failed, storing and removing nothing of their batch."),
 	}
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
@@ -163,6 +177,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade,
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
 		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
+		s.JournalCommits, s.JournalCommitMessages, s.JournalErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

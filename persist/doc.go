@@ -17,6 +17,8 @@
 //     DeleteUser, SetPassword) also denies its id until then.
 //   - Denied ids (access-token jtis, login sids) and when each denial ends.
 //   - Keys: named byte blobs, such as the server's signing key.
+//   - The journal (Store.Journal): opaque messages kept until removed, a
+//     broker's persistent queue messages, under increasing ids.
 //
 // Refresh tokens, families and denials are each indexed by when they end, so
 // Sweep deletes what has expired in small batches without scanning the rest.
@@ -42,6 +44,14 @@
 // format marker, turning any bbolt panic on the way into ErrCorrupt, and only
 // then opens it for writing. A new store is made only where nothing exists
 // yet, built under a temporary name and linked into place when complete.
+//
+// The Journal is the exception to one commit per call: Append and Remove
+// queue their work and a single committer (Journal.Run) commits everything
+// queued meanwhile, by every caller, in one transaction, so that one fsync
+// serves many messages; each callback is called only once its transaction
+// committed, or failed and stored and removed nothing of its batch. Appends
+// waiting for a commit are bounded (JournalOptions.MaxPending): Append blocks
+// beyond it.
 //
 // # Concurrency and ownership
 //

@@ -122,7 +122,8 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 }
 
 // login gets the access token for -auth-login, which CONNECT carries, and
-// each SEND too in the sendauth scenario.
+// each SEND too in the sendauth scenario; it also sets the other headers
+// of every SEND (persistent:true with -persistent).
 func (b *bench) login(ctx context.Context) error {
 	token := b.cfg.bearer()
 	if b.auth != nil {
@@ -134,6 +135,9 @@ func (b *bench) login(ctx context.Context) error {
 	b.headers = b.connectHeaders(token)
 	if b.cfg.Scenario == scenarioSendAuth {
 		b.extra = []header{{Key: "Authorization", Value: "Bearer " + token}}
+	}
+	if b.cfg.Persistent {
+		b.extra = append(b.extra, header{Key: "persistent", Value: "true"})
 	}
 	return nil
 }

@@ -55,6 +55,8 @@ type config struct {
 	Window   int
 	Prefetch int
 	Drain    time.Duration
+	// Persistent marks the queue scenario's SENDs persistent:true.
+	Persistent bool
 
 	JSON       bool
 	Quiet      bool
@@ -150,6 +152,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.Warmup, "warmup", 0, "publish this long before measuring")
 	fs.IntVar(&c.Window, "window", 0, "messages a publisher may have in flight, not yet received everywhere (0: 2 MiB of bodies, at most 100; -1: unbounded)")
 	fs.IntVar(&c.Prefetch, "prefetch", 1000, "queue consumers' prefetch-count (0: none sent)")
+	fs.BoolVar(&c.Persistent, "persistent", false, "queue: send persistent:true, so that the broker stores each message (stompd: on disk before delivering it)")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "after publishing, wait this long without progress for the last messages")
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
@@ -263,6 +266,9 @@ func (c *config) checkScenario() error {
 	}
 	if c.PID != 0 && c.Scenario != scenarioConns {
 		return errors.New("-pid only applies to the conns scenario")
+	}
+	if c.Persistent && c.Scenario != scenarioQueue {
+		return errors.New("-persistent only applies to the queue scenario")
 	}
 	return nil
 }

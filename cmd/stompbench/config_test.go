@@ -31,6 +31,9 @@ func TestParseArgs(t *testing.T) {
 		{"queue", "-tcp h:1 -scenario queue -pubs 3 -subs 5", func(t *testing.T, c config) {
 			expect(t, c.Subs == 5 && c.Pubs == 3, "subs %d pubs %d", c.Subs, c.Pubs)
 		}},
+		{"persistent queue", "-tcp h:1 -scenario queue -persistent", func(t *testing.T, c config) {
+			expect(t, c.Persistent, "persistent %v", c.Persistent)
+		}},
 		{"conns", "-tcp h:1 -scenario conns -conns 30000 -pid 42", func(t *testing.T, c config) {
 			expect(t, c.Subs == 30000 && c.Pubs == 1 && c.PID == 42, "subs %d pubs %d pid %d", c.Subs, c.Pubs, c.PID)
 		}},
@@ -99,6 +102,7 @@ func TestParseArgsRejects(t *testing.T) {
 		{"negative rate", "-tcp h:1 -rate -1", "negative"},
 		{"no bound", "-tcp h:1 -duration 0", "bound"},
 		{"pid outside conns", "-tcp h:1 -pid 7", "conns"},
+		{"persistent outside queue", "-tcp h:1 -persistent", "queue scenario"},
 		{"no conns", "-tcp h:1 -scenario conns -conns 0", "-conns"},
 		{"bad auth login", "-tcp h:1 -auth-login nobody", "email:password"},
 		{"sendauth without token", "-tcp h:1 -scenario sendauth", "needs a token"},

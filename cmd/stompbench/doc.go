@@ -10,7 +10,7 @@
 // publisher, -subs subscribers of one topic), mesh (N publishers each on
 // its own topic, N subscribers of every topic), queue (-pubs producers,
 // -subs competing consumers of one queue, client-individual acks, checked
-// exactly-once across consumers), conns (-conns idle connections with one
+// exactly-once across consumers; -persistent sends persistent:true), conns (-conns idle connections with one
 // subscription each, held for -duration, then one message to each; with
 // -pid the broker's RSS per connection), and sendauth (p2p with an
 // Authorization header on every SEND).

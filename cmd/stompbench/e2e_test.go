@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/broker"
+	"github.com/stompd/stompd/persist"
 	"github.com/stompd/stompd/stomp"
 )
 
@@ -342,5 +344,42 @@ func TestEndToEndInterrupted(t *testing.T) {
 	}
 	if !r.Interrupted || !r.Valid || r.Published < 100 || r.Delivered != 3*r.Published || r.Lost != 0 {
 		t.Errorf("report %+v", r)
+	}
+}
+
+// TestEndToEndPersistentQueue: with -persistent, every queue message goes
+// through stompd's journal on disk and leaves it once acknowledged.
+func TestEndToEndPersistentQueue(t *testing.T) {
+	store, err := persist.Open(filepath.Join(t.TempDir(), "stompd.db"), persist.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var appended atomic.Int64
+	j, err := store.Journal(persist.JournalOptions{OnCommit: func(c persist.JournalCommit) { appended.Add(int64(c.Appended)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		j.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-committed
+	}()
+	srv := startServer(t, broker.Options{Journal: j}, nil)
+	r, code, stderr := runJSON(t, "-tcp", srv.tcp, "-scenario", "queue", "-persistent", "-pubs", "2", "-subs", "3", "-count", "300")
+	if code != exitOK || !r.Valid || r.Delivered != 600 {
+		t.Fatalf("exit %d, report %+v, stderr %s", code, r, stderr)
+	}
+	if appended.Load() != 600 {
+		t.Errorf("%d messages journaled, want 600", appended.Load())
+	}
+	left := 0
+	if err := j.Load(func(uint64, []byte) { left++ }); err != nil || left != 0 {
+		t.Errorf("%d messages left in the journal (%v), want 0: all were acknowledged", left, err)
 	}
 }

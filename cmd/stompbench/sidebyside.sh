@@ -32,7 +32,11 @@
 # Scenarios, 128-byte bodies, each run DURATION long after a WARMUP:
 #   p2p and fanout 1->100 over TCP and over WebSocket, flat out (delivered
 #   msg/s); fanout 1->100 at half of the broker's own flat-out publish rate
-#   (p99 latency); CONNS idle connections with one subscription each over
+#   (p99 latency); a queue over TCP with QUEUE_PUBS producers sending
+#   persistent:true and QUEUE_SUBS consumers acking each message (RabbitMQ's
+#   STOMP plugin makes /queue/ destinations durable queues and stores
+#   persistent messages; stompd stores them in its bbolt journal before
+#   delivering them); CONNS idle connections with one subscription each over
 #   TCP and over WebSocket (broker RSS growth per connection).
 # A run that loses, duplicates or corrupts a message shows as INVALID; a run
 # that cannot run at all shows the error stompbench printed.
@@ -66,6 +70,8 @@ HOLD=${HOLD:-5s}
 ONLY=${ONLY:-}
 SIZE=128
 SUBS=100
+QUEUE_PUBS=4
+QUEUE_SUBS=2
 BROKER_CPU=0
 BENCH_CPU=1
 CLUSTER_CPUS=${CLUSTER_CPUS:-$BROKER_CPU}
@@ -258,6 +264,7 @@ phases() {
 	bench "$b-fanout-tcp" -tcp "$tcp" -scenario fanout -subs "$SUBS" "${run[@]}"
 	bench "$b-p2p-ws" -ws "$ws" -scenario p2p "${run[@]}"
 	bench "$b-fanout-ws" -ws "$ws" -scenario fanout -subs "$SUBS" "${run[@]}"
+	bench "$b-queue-persistent-tcp" -tcp "$tcp" -scenario queue -persistent -pubs "$QUEUE_PUBS" -subs "$QUEUE_SUBS" "${run[@]}"
 	local t rate target
 	for t in tcp ws; do
 		rate=$(half_rate "$b-fanout-$t")
@@ -453,10 +460,10 @@ done
 
 python3 - "$res" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" \
 	"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" "$(go version | cut -d' ' -f3)" \
-	"$DURATION" "$WARMUP" "$CONNS" "$HOLD" "$SIZE" "$SUBS" "$CLUSTER_CPUS" <<'PY'
+	"$DURATION" "$WARMUP" "$CONNS" "$HOLD" "$SIZE" "$SUBS" "$CLUSTER_CPUS" "$QUEUE_PUBS" "$QUEUE_SUBS" <<'PY'
 import json, os, sys
 
-res, date, ncpu, cpu, gover, duration, warmup, conns, hold, size, subs, cluster_cpus = sys.argv[1:]
+res, date, ncpu, cpu, gover, duration, warmup, conns, hold, size, subs, cluster_cpus, queue_pubs, queue_subs = sys.argv[1:]
 
 def read(name):
     """The run's report, or None and the error it printed."""
@@ -500,6 +507,8 @@ rows = [
     ("fanout 1→%s, TCP: delivered msg/s" % subs, "fanout-tcp", rate, lambda v, r: group(v), True),
     ("p2p, WebSocket: delivered msg/s", "p2p-ws", rate, lambda v, r: group(v), True),
     ("fanout 1→%s, WebSocket: delivered msg/s" % subs, "fanout-ws", rate, lambda v, r: group(v), True),
+    ("durable queue, %s producers sending persistent:true, %s consumers acking, TCP: delivered msg/s" % (queue_pubs, queue_subs),
+     "queue-persistent-tcp", rate, lambda v, r: group(v), True),
     ("fanout 1→%s, TCP: p99 latency at half its own max rate" % subs, "fanoutrate-tcp", p99,
      at_rate, None),
     ("fanout 1→%s, WebSocket: p99 latency at half its own max rate" % subs, "fanoutrate-ws", p99,

@@ -43,10 +43,11 @@ func serveCommand(args []string, _, stderr io.Writer) error {
 type server struct {
 	cfg     *config
 	log     *slog.Logger
-	node    string         // this process's id among the nodes of a cluster
-	redis   rueidis.Client // nil without --redis
-	cluster *cluster       // nil without --redis
-	store   *persist.Store // nil with --redis
+	node    string           // this process's id among the nodes of a cluster
+	redis   rueidis.Client   // nil without --redis
+	cluster *cluster         // nil without --redis
+	store   *persist.Store   // nil with --redis
+	journal *persist.Journal // persistent queue messages; nil with --redis
 	metrics *metrics.Set
 	auth    *auth.Service
 	broker  *broker.Broker
@@ -83,6 +84,9 @@ func (s *server) build() error {
 		return err
 	}
 	if s.auth, err = newAuth(c, store, s.metrics, s.log, s.logout); err != nil {
+		return err
+	}
+	if err := s.openJournal(); err != nil {
 		return err
 	}
 	if s.broker, err = broker.New(s.brokerOptions()); err != nil {
@@ -144,6 +148,9 @@ func (s *server) brokerOptions() broker.Options {
 	o.CheckOrigin = s.auth.CheckOrigin
 	if s.cluster != nil {
 		o.Bus, o.Queues = s.cluster.bus, s.cluster.queues
+	}
+	if s.journal != nil {
+		o.Journal = s.journal
 	}
 	return o
 }
@@ -258,7 +265,8 @@ func (s *server) run(ctx context.Context) error {
 }
 
 // background starts the loops that run beside the listeners: the bbolt
-// sweeper or, with --redis, the Redis watch of /readyz and the cluster's
+// sweeper and the journal's committer (which commits what is pending
+// before it stops) or, with --redis, the Redis watch of /readyz and the cluster's
 // engines (started before anything serves, so that a SUBSCRIBE finds the
 // bus running); it returns what stops them and waits until they have,
 // which run calls once the broker has shut down and given back what its
@@ -270,6 +278,7 @@ func (s *server) background() (stop func()) {
 		wg.Go(func() {
 			s.store.RunSweeper(ctx, persist.SweepOptions{Interval: s.cfg.SweepInterval, OnSweep: s.observeSweep})
 		})
+		wg.Go(func() { s.journal.Run(ctx) })
 	}
 	if s.redis != nil {
 		wg.Go(func() { s.health.watchRedis(ctx, s.redis, s.log) })
