@@ -23,6 +23,7 @@ type Broker struct {
 	h        hooks
 	now      func() time.Time
 	r        *router
+	presence *presence
 	upgrader *websocket.Upgrader
 	ctx      context.Context // cancelled by Shutdown once it gives up waiting
 	cancel   context.CancelFunc
@@ -65,6 +66,7 @@ func New(o Options) (*Broker, error) {
 		authing:       make(map[*conn][]closure),
 	}
 	b.r = newRouter(b)
+	b.presence = newPresence(b)
 	return b, nil
 }
 

@@ -67,6 +67,9 @@ func newSubscription(c *conn, id string, dest []byte, rt route, mode ackMode, pr
 	if rt.kind == kindUser {
 		p = stomp.AppendHeader(p, stomp.MESSAGE, []byte("destination"), dest, c.version)
 	}
+	if rt.kind == kindPresence {
+		mode = ackAuto // its MESSAGEs are the broker's, not to be acknowledged
+	}
 	return &subscription{
 		c: c, id: id, serial: c.serial, kind: rt.kind, key: rt.key,
 		mode: mode, prefetch: prefetch, prefix: p, starting: rt.kind == kindQueue,
@@ -81,7 +84,15 @@ func newSubscription(c *conn, id string, dest []byte, rt route, mode ackMode, pr
 // the consumer take messages: it comes before every message of the
 // subscription, and a client that has read it takes its turn for the next
 // message sent.
+//
+// A presence subscription is started by the presence, which queues the
+// RECEIPT and the snapshot of the members in the step that lets it see
+// their changes.
 func (s *subscription) start(receipt []byte) {
+	if s.kind == kindPresence {
+		s.c.b.presence.start(s, receipt)
+		return
+	}
 	var fx effects
 	q := s.q
 	q.mu.Lock()
