@@ -137,7 +137,7 @@ func (r *router) subscribe(s *subscription) error {
 		}
 		if t.add(s) {
 			if s.kind == kindTopic {
-				r.b.presence.join(s.key, s.c.identity().member())
+				r.b.presence.join(s.key, s.who)
 			}
 			return nil
 		}
@@ -194,7 +194,7 @@ func (r *router) unsubscribe(s *subscription) {
 		r.b.presence.unwatch(s)
 		return
 	case kindTopic:
-		r.b.presence.leave(s.key, s.c.identity().Subject)
+		r.b.presence.leave(s.key, s.who.Sub)
 	}
 	r.mu.RLock()
 	t := r.topics[s.key]

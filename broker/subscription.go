@@ -44,6 +44,7 @@ type subscription struct {
 	prefix   []byte // "MESSAGE\nsubscription:<id>\n" (and a user destination) in the connection's version
 	q        *queue // the queue consumed, for a queue subscription
 	slot     int32  // its slot in its topic's list, for a topic subscription; under the topic's mu
+	who      Member // its session's user, a member of its topic while subscribed
 
 	mu       sync.Mutex
 	seq      uint64      // last delivery sequence
@@ -71,7 +72,7 @@ func newSubscription(c *conn, id string, dest []byte, rt route, mode ackMode, pr
 		mode = ackAuto // its MESSAGEs are the broker's, not to be acknowledged
 	}
 	return &subscription{
-		c: c, id: id, serial: c.serial, kind: rt.kind, key: rt.key,
+		c: c, id: id, serial: c.serial, kind: rt.kind, key: rt.key, who: c.identity().member(),
 		mode: mode, prefetch: prefetch, prefix: p, starting: rt.kind == kindQueue,
 	}
 }
