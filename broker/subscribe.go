@@ -67,9 +67,9 @@ func (c *conn) subscriptionID(f *stomp.Frame, dest []byte) (string, error) {
 // authorizeSubscribe resolves dest for the session's subject and asks the
 // Authorizer, adopting the identity it returns. A presence destination is
 // asked about as its topic: whoever may read /topic/<name> may see its
-// members. Another user's destination
-// is refused even when the Authorizer allows it; it is asked first, so
-// that it sees and counts that refusal too.
+// members. Another user's destination is refused even when the Authorizer
+// allows it; it is asked first, so that it sees and counts that refusal
+// too.
 func (c *conn) authorizeSubscribe(f *stomp.Frame, dest []byte) (route, error) {
 	r := c.request(f)
 	rt, err := subscribeRoute(dest, r.Session.Subject)

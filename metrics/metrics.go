@@ -112,8 +112,9 @@ type Set struct {
 	// them, summed over topics (on one node, the members of every topic),
 	// and PresenceEvents the join and leave MESSAGEs sent to them
 	// (labels: event). PresenceResyncs counts, in cluster mode, the times a
-	// node took a topic's members afresh from Redis or wrote its own again,
-	// having lost track (a gap in the events, Redis unreachable).
+	// node lost track of the members in Redis (a partition's events no
+	// longer followed, Redis unreachable; a gap in a topic's events), after
+	// which it shows its own and then reads them afresh.
 	PresenceSubscriptions prometheus.Gauge
 	PresenceMembers       prometheus.Gauge
 	PresenceEvents        *prometheus.CounterVec
@@ -165,7 +166,7 @@ func New(reg prometheus.Registerer) *Set {
 		PresenceSubscriptions: gauge("presence_subscriptions", "Subscriptions to presence destinations."),
 		PresenceMembers:       gauge("presence_members", "Members of topics shown to presence subscribers on this node, summed over topics."),
 		PresenceEvents:        counterVec("presence_events_total", "Join and leave MESSAGEs sent to presence subscribers, by event.", "event"),
-		PresenceResyncs:       counter("presence_resyncs_total", "Times a node took a topic's members afresh from Redis or wrote its own again, having lost track."),
+		PresenceResyncs:       counter("presence_resyncs_total", "Times a node lost track of the topics' members in Redis (Redis unreachable, a gap in the events) and read them afresh."),
 		AuthSuccesses:         counterVec("auth_successes_total", "Successful authentications, by stage.", "stage"),
 		AuthFailures:          counterVec("auth_failures_total", "Failed authentications, by stage and reason.", "stage", "reason"),
 		TicketToUpgrade: histogram("ticket_upgrade_seconds", "Time from a ticket being issued to the WebSocket upgrade that used it.",

@@ -56,8 +56,9 @@
 // topics show this node's own subscribers only (the members of other
 // nodes leave); once it is back, the node writes all its subscriptions
 // of that partition again (Redis may have lost them) and reads its
-// watched topics afresh, showing the difference. Each such resync, and
-// each gap, is counted in stompd_presence_resyncs_total.
+// watched topics afresh, showing the difference. Each subscription lost,
+// and each gap, is counted in stompd_presence_resyncs_total; the writes
+// and reads that fail, in stompd_redis_commands_total.
 //
 // # Concurrency and goroutines
 //

@@ -69,7 +69,9 @@ func (p *Presence) subscribed(i int, up bool) {
 		}
 	}
 	p.mu.Unlock()
-	p.resyncs.Inc()
+	if !up {
+		p.resyncs.Inc()
+	}
 	p.poke()
 }
 
