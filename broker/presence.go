@@ -114,7 +114,7 @@ func (p *presence) forget(r *roster) {
 
 // join counts one more subscription of m to topic on this node.
 func (p *presence) join(topic string, m Member) {
-	var fx effects
+	var fx *effects // made only for a change shown: most subscriptions change nothing shown
 	p.mu.Lock()
 	r := p.rosterLocked(topic)
 	r.local[m.Sub]++
@@ -122,15 +122,16 @@ func (p *presence) join(topic string, m Member) {
 	case p.backend != nil:
 		p.backend.Set(topic, m, r.local[m.Sub])
 	case r.local[m.Sub] == 1:
-		p.changeLocked(r, m, true, &fx)
+		fx = new(effects)
+		p.changeLocked(r, m, true, fx)
 	}
 	p.mu.Unlock()
-	fx.apply()
+	fx.applyAny()
 }
 
 // leave counts one subscription of sub to topic on this node less.
 func (p *presence) leave(topic, sub string) {
-	var fx effects
+	var fx *effects
 	p.mu.Lock()
 	r := p.rosters[topic]
 	if r == nil || r.local[sub] == 0 {
@@ -147,11 +148,19 @@ func (p *presence) leave(topic, sub string) {
 	case p.backend != nil:
 		p.backend.Set(topic, Member{Sub: sub}, n)
 	case n == 0:
-		p.changeLocked(r, Member{Sub: sub, Name: r.shown[sub]}, false, &fx)
+		fx = new(effects)
+		p.changeLocked(r, Member{Sub: sub, Name: r.shown[sub]}, false, fx)
 	}
 	p.dropLocked(topic, r)
 	p.mu.Unlock()
-	fx.apply()
+	fx.applyAny()
+}
+
+// applyAny applies fx, if any.
+func (fx *effects) applyAny() {
+	if fx != nil {
+		fx.apply()
+	}
 }
 
 // changeLocked shows a join or leave of m, when it changes what r shows,

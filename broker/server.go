@@ -23,7 +23,6 @@ type Broker struct {
 	h        hooks
 	now      func() time.Time
 	r        *router
-	presence *presence
 	upgrader *websocket.Upgrader
 	ctx      context.Context // cancelled by Shutdown once it gives up waiting
 	cancel   context.CancelFunc
@@ -45,6 +44,8 @@ type Broker struct {
 	// authing holds the CONNECTs being authenticated and the CloseSessions
 	// calls made meanwhile.
 	authing map[*conn][]closure
+
+	presence *presence
 }
 
 // New returns a Broker configured by o. It fails with ErrNoAuthorizer when
