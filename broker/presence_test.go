@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -295,4 +298,31 @@ func TestPresenceInAClusterShowsWhatThePresenceSays(t *testing.T) {
 	if fmt.Sprint(f.sets) != fmt.Sprint(want) {
 		t.Errorf("Set calls %q, want %q", f.sets, want)
 	}
+}
+
+// TestSlowPresenceSubscriberIsCut has a presence subscriber stop reading
+// while a user with a long name joins and leaves a topic again and again:
+// it is cut as a slow consumer once its pending bytes pass the bound, and
+// the user's session goes on.
+func TestSlowPresenceSubscriberIsCut(t *testing.T) {
+	h := newHarness(t, Options{MaxPendingBytes: 64 << 10, WriteTimeout: wait})
+	slow := h.dial(t)
+	slow.Conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+	slow.write(frame("CONNECT", "", "accept-version:1.2", "host:h", "login:slow"))
+	slow.expect("CONNECTED")
+	slow.write(frame("SUBSCRIBE", "", "id:p", "destination:/presence/topic/busy", "receipt:w"))
+	slow.expect("RECEIPT", "receipt-id:w")
+	expectSnapshot(slow, "/presence/topic/busy")
+
+	churn := h.connect(t, "u-"+strings.Repeat("x", 4000))
+	for round := 0; value(t, h.m.SlowConsumerDisconnects) == 0; round++ {
+		if round == 20000 {
+			t.Fatal("the stalled presence subscriber was not cut")
+		}
+		churn.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/busy"))
+		churn.write(frame("UNSUBSCRIBE", "", "id:1", "receipt:"+strconv.Itoa(round)))
+		churn.expect("RECEIPT")
+	}
+	churn.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/busy", "receipt:still"))
+	churn.expect("RECEIPT", "receipt-id:still")
 }
