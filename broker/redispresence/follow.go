@@ -21,17 +21,19 @@ func (p *Presence) follow(ctx context.Context, i int, t Target) {
 		p.subscribed(i, s.Kind == "ssubscribe")
 	})
 	hooked = rueidis.WithOnReceiveReturnHook(hooked, func(err error, _ rueidis.CommandClient) error {
-		p.subscribed(i, false)
+		if ctx.Err() == nil {
+			p.subscribed(i, false)
+		}
 		return err
 	})
 	cmd := p.client.B().Ssubscribe().Channel(channelOf(i)).Build()
 	backoff := time.Duration(0)
 	for {
 		err := p.client.Receive(hooked, cmd, func(m rueidis.PubSubMessage) { p.receive(i, m.Message, t) })
-		p.subscribed(i, false)
 		if ctx.Err() != nil {
 			return
 		}
+		p.subscribed(i, false)
 		p.log.Warn("redispresence: following presence events failed", "channel", channelOf(i), "err", err)
 		backoff = min(max(2*backoff, 100*time.Millisecond), time.Second)
 		select {
