@@ -81,6 +81,10 @@ func TestPresenceSnapshotThenJoinsAndLeaves(t *testing.T) {
 	w.expectNothing(50 * time.Millisecond)
 }
 
+// TestPresenceCountsAUserOnceAndLeavesAfterItsLastSession: two sessions
+// of alice count once, and she leaves only when the last subscription of
+// the last one goes (UNSUBSCRIBE, DISCONNECT, then a lost connection);
+// bob leaves when his session is cut.
 func TestPresenceCountsAUserOnceAndLeavesAfterItsLastSession(t *testing.T) {
 	h := newHarness(t, Options{})
 	w := h.watch(t, "watcher", "/presence/topic/room")
@@ -103,6 +107,12 @@ func TestPresenceCountsAUserOnceAndLeavesAfterItsLastSession(t *testing.T) {
 	if got := value(t, h.m.PresenceMembers); got != 0 {
 		t.Errorf("presence_members %v after everyone left, want 0", got)
 	}
+
+	cut := h.subscriber(t, "bob", "/topic/room")
+	expectEvent(w, "/presence/topic/room", "join", "bob", "bob")
+	h.b.CloseSessions(func(id Identity) bool { return id.Subject == "bob" }, CodeSessionRevoked, "session revoked")
+	cut.expectError(CodeSessionRevoked, "session revoked")
+	expectEvent(w, "/presence/topic/room", "leave", "bob", "bob")
 }
 
 // namedGrant lets everyone in as the subject its login names, shown as
