@@ -31,7 +31,7 @@ func (s *Service) startLogin(u User) (tokenPair, error) {
 // pair signs the access token, issued at now, that goes with a new refresh
 // token; the store has recorded its expiry with the refresh token.
 func (s *Service) pair(u User, family, refresh string, now time.Time) (tokenPair, error) {
-	access, c, err := s.issueAccess(u.ID, family, u.Roles, now)
+	access, c, err := s.issueAccess(u, family, now)
 	if err != nil {
 		return tokenPair{}, fmt.Errorf("auth: signing access token: %w", err)
 	}

@@ -32,6 +32,11 @@ import (
 // Whatever the rules, nobody may SUBSCRIBE to another user's /user/
 // destination (see Service.Authorize).
 //
+// A SUBSCRIBE to /presence/topic/<name>, which shows the members of
+// /topic/<name>, is asked about as a SUBSCRIBE to /topic/<name>: whoever may
+// read a topic may see who reads it. A pattern under /presence/ would thus
+// never match, and is refused.
+//
 // In a config file (TOML):
 //
 //	[[rules]]
@@ -75,6 +80,9 @@ func userRules() []Rule {
 
 const subSegment = "{sub}"
 
+// presencePrefix begins the presence destinations, which no rule names.
+const presencePrefix = "/presence/"
+
 // rules is a compiled, immutable rule set.
 type rules struct {
 	configured, builtin []compiledRule
@@ -111,6 +119,9 @@ func compileList(rs []Rule) ([]compiledRule, error) {
 func compilePattern(p string) ([]string, error) {
 	if !strings.HasPrefix(p, "/") || len(p) < 2 {
 		return nil, fmt.Errorf("pattern %q must start with / and name a destination", p)
+	}
+	if strings.HasPrefix(p, presencePrefix) {
+		return nil, fmt.Errorf("pattern %q: a presence destination is authorised as its topic (/presence/topic/<name> as /topic/<name>): write the rule for the topic", p)
 	}
 	segs := strings.Split(p[1:], "/")
 	for i, s := range segs {

@@ -41,7 +41,7 @@ func TestMatchDest(t *testing.T) {
 }
 
 func TestCompileRulesErrors(t *testing.T) {
-	for _, p := range []string{"", "/", "topic/**", "/topic/**/x", "/topic//x", "/topic/a*", "/user/{sub}x/**"} {
+	for _, p := range []string{"", "/", "topic/**", "/topic/**/x", "/topic//x", "/topic/a*", "/user/{sub}x/**", "/presence/topic/**"} {
 		if _, err := compileRules([]Rule{{Pattern: p, Read: true}}); err == nil {
 			t.Errorf("pattern %q accepted", p)
 		}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +15,10 @@ import (
 type Claims struct {
 	// Subject is the user id (sub), the <sub> of /user/<sub>/ destinations.
 	Subject string
+	// Name is the display name: the token's name claim (OpenID Connect's,
+	// which an external identity provider may set; stompd's own tokens
+	// carry the user's name when it has one), or Subject without one.
+	Name string
 	// SID names the login (the refresh-token family) the token belongs to.
 	// Tokens issued elsewhere (verify-only mode) may have none.
 	SID string
@@ -41,12 +46,13 @@ const tokenUseAccess = "access"
 type jwtClaims struct {
 	jwt.RegisteredClaims
 	SID      string   `json:"sid,omitempty"`
+	Name     string   `json:"name,omitempty"`
 	Roles    []string `json:"roles"`
 	TokenUse string   `json:"token_use"`
 }
 
 func (j *jwtClaims) claims() Claims {
-	c := Claims{Subject: j.Subject, SID: j.SID, ID: j.ID, Roles: j.Roles}
+	c := Claims{Subject: j.Subject, Name: cmp.Or(j.Name, j.Subject), SID: j.SID, ID: j.ID, Roles: j.Roles}
 	if j.IssuedAt != nil {
 		c.IssuedAt = j.IssuedAt.Time
 	}
@@ -60,22 +66,24 @@ func (j *jwtClaims) claims() Claims {
 // are whole seconds.
 func (s *Service) issueTime() time.Time { return s.now().Truncate(time.Second) }
 
-// issueAccess signs a new access token for subject in login sid, issued
-// at now (see issueTime).
-func (s *Service) issueAccess(subject, sid string, roles []string, now time.Time) (string, Claims, error) {
+// issueAccess signs a new access token for u in login sid, issued at now
+// (see issueTime).
+func (s *Service) issueAccess(u User, sid string, now time.Time) (string, Claims, error) {
+	roles := u.Roles
 	if roles == nil {
 		roles = []string{}
 	}
 	jc := &jwtClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.opts.Issuer,
-			Subject:   subject,
+			Subject:   u.ID,
 			Audience:  jwt.ClaimStrings{s.opts.Audience},
 			ExpiresAt: jwt.NewNumericDate(now.Add(s.opts.AccessTTL)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        randomToken(16),
 		},
 		SID:      sid,
+		Name:     u.Name,
 		Roles:    roles,
 		TokenUse: tokenUseAccess,
 	}

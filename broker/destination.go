@@ -38,6 +38,8 @@ func sendRoute(dest []byte) (route, error) {
 		if ok && len(user) > 0 && len(rest) > 0 {
 			return route{kindUser, string(dest)}, nil
 		}
+	case bytes.HasPrefix(dest, []byte(presencePrefix+"/")):
+		return route{}, forbiddenf("cannot send to %q: presence destinations are read-only, kept by the broker; SUBSCRIBE to them to see who is subscribed to the topic", dest)
 	}
 	return route{}, unknownDestination(dest)
 }
@@ -46,7 +48,12 @@ func sendRoute(dest []byte) (route, error) {
 // is the subject's own /user/<subject>/<dest> when dest begins with queue/
 // or topic/ (Spring's convention); otherwise its first segment names a user,
 // and only that user may subscribe to it (see owner).
+//
+// /presence/topic/<name> routes to the topic whose members it shows.
 func subscribeRoute(dest []byte, subject string) (route, error) {
+	if bytes.HasPrefix(dest, []byte(presencePrefix+"/")) {
+		return presenceRoute(dest)
+	}
 	if !bytes.HasPrefix(dest, []byte(userPrefix)) {
 		return sendRoute(dest)
 	}
@@ -55,6 +62,15 @@ func subscribeRoute(dest []byte, subject string) (route, error) {
 		return route{kindUser, userPrefix + subject + "/" + string(rest)}, nil
 	}
 	return sendRoute(dest)
+}
+
+// presenceRoute resolves a presence destination, /presence/topic/<name>.
+func presenceRoute(dest []byte) (route, error) {
+	topic, ok := presenceTopic(dest)
+	if !ok {
+		return route{}, protocolErrorf("unknown presence destination %q: use /presence/topic/<name>", dest)
+	}
+	return route{kindPresence, topic}, nil
 }
 
 // owner says whose rt is to a session of subject: a user destination is its
@@ -98,9 +114,18 @@ func newRouter(b *Broker) *router {
 // or ListenWait passed, or the connection ended), so that from the RECEIPT
 // on s receives what any node publishes; the wait is the subscriber's own,
 // in its reader, under no lock.
+//
+// A presence subscription is registered with the presence instead; in a
+// cluster it waits likewise for the Presence to have the topic's members.
 func (r *router) subscribe(s *subscription) error {
-	if s.kind == kindQueue {
+	switch s.kind {
+	case kindQueue:
 		return r.consume(s)
+	case kindPresence:
+		if ready := r.b.presence.watch(s); ready != nil {
+			s.c.awaitListen(ready)
+		}
+		return nil
 	}
 	for {
 		t, err := r.topic(s)
@@ -111,6 +136,9 @@ func (r *router) subscribe(s *subscription) error {
 			s.c.awaitListen(t.ready)
 		}
 		if t.add(s) {
+			if s.kind == kindTopic {
+				r.b.presence.join(s.key, s.who)
+			}
 			return nil
 		}
 	}
@@ -155,10 +183,18 @@ func (r *router) admitLocked() error {
 }
 
 // unsubscribe detaches s; a topic left without subscribers is removed.
+// A topic subscriber leaves the topic's members before it stops receiving
+// the topic's messages.
 func (r *router) unsubscribe(s *subscription) {
-	if s.kind == kindQueue {
+	switch s.kind {
+	case kindQueue:
 		r.stopConsuming(s)
 		return
+	case kindPresence:
+		r.b.presence.unwatch(s)
+		return
+	case kindTopic:
+		r.b.presence.leave(s.key, s.who.Sub)
 	}
 	r.mu.RLock()
 	t := r.topics[s.key]

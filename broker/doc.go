@@ -66,6 +66,7 @@
 // hook call or I/O. The lock order is
 //
 //	router.mu → queue.mu → subscription.mu → outbox.mu
+//	presence.mu → outbox.mu
 //
 // Broker.mu (the connection registry), conn.idMu (the identity) and
 // conn.timerMu (the timer) are leaves, never held with another lock; so is
@@ -120,6 +121,34 @@
 // it (a topic message, a RECEIPT) cuts the connection: its outbox is
 // dropped, an ERROR (code slow-consumer) is written on a best-effort basis,
 // and it is closed; publishers and other subscribers are not slowed.
+//
+// # Presence
+//
+// The users subscribed to /topic/<name> on this node are its members, each
+// once however many subscriptions and sessions it has, shown by its
+// Identity.Name (its subject when that is empty). A SUBSCRIBE to
+// /presence/topic/<name> is authorised as a SUBSCRIBE to /topic/<name>;
+// its RECEIPT comes first, then one MESSAGE listing the members,
+// {"members":[{"sub":..,"name":..}]}, then one MESSAGE per change,
+// {"event":"join"|"leave","sub":..,"name":..}, all in application/json.
+// A user joins with its first subscription to the topic and leaves with
+// its last (UNSUBSCRIBE, DISCONNECT, a lost or cut connection). The
+// members, what each presence subscriber was shown, and who was shown it
+// change under one lock, presence.mu, which queues each change in the
+// subscribers' outboxes (the topics' slow-consumer rule then applies) in
+// the step that makes it: the snapshot and the changes after it have no
+// gap and no duplicate. Members are bounded by subscriptions, and a
+// topic's presence exists only while it has subscribers or presence
+// subscribers. A SEND to a /presence/ destination is refused (forbidden),
+// and presence MESSAGEs take no ACK whatever the ack header says.
+//
+// With Options.Presence, the members are the cluster's: the broker tells
+// the Presence how many subscriptions each user has to each topic on this
+// node, and shows its presence subscribers what the Presence says of the
+// topics they watch (SetMembers, MemberChanged), applying the same rules
+// to what it shows. A presence SUBSCRIBE to a topic not watched yet waits
+// in its reader, as a topic SUBSCRIBE waits for the Bus, for the Presence
+// to have that topic's members, at most ListenWait.
 //
 // # Cluster mode
 //

@@ -11,6 +11,7 @@ import (
 // Identity is who a session acts for, established at CONNECT.
 type Identity struct {
 	Subject   string   // user id; /user/ destinations use it
+	Name      string   // display name, shown to presence subscribers; "" shows Subject
 	Roles     []string // roles granted by the token
 	SessionID string   // the login it belongs to (refresh family id); may be empty
 	// Expires ends the session (ERROR code token-expired, message "token

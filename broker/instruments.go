@@ -15,10 +15,11 @@ const (
 	kindTopic destKind = iota
 	kindQueue
 	kindUser
+	kindPresence // a presence subscription, and the MESSAGEs it is sent
 	numKinds
 )
 
-var kindLabels = [numKinds]string{kindTopic: metrics.KindTopic, kindQueue: metrics.KindQueue, kindUser: metrics.KindUser}
+var kindLabels = [numKinds]string{kindTopic: metrics.KindTopic, kindQueue: metrics.KindQueue, kindUser: metrics.KindUser, kindPresence: metrics.KindPresence}
 
 // transportKind is the transport a connection came over.
 type transportKind uint8
@@ -51,6 +52,9 @@ type instruments struct {
 	queueDepth          prometheus.Gauge
 	slowConsumers       prometheus.Counter
 	latency             prometheus.Histogram
+
+	presenceSubscriptions, presenceMembers prometheus.Gauge
+	presenceJoins, presenceLeaves          prometheus.Counter
 }
 
 func newInstruments(s *metrics.Set) *instruments {
@@ -68,6 +72,11 @@ func newInstruments(s *metrics.Set) *instruments {
 		queueDepth:          s.QueueDepth,
 		slowConsumers:       s.SlowConsumerDisconnects,
 		latency:             s.DeliveryLatency,
+
+		presenceSubscriptions: s.PresenceSubscriptions,
+		presenceMembers:       s.PresenceMembers,
+		presenceJoins:         s.PresenceEvents.WithLabelValues(metrics.PresenceJoin),
+		presenceLeaves:        s.PresenceEvents.WithLabelValues(metrics.PresenceLeave),
 	}
 	for t, l := range transportLabels {
 		m.connections[t] = s.Connections.WithLabelValues(l)

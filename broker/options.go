@@ -50,6 +50,10 @@ type Options struct {
 	// a cluster; nil serves one node alone.
 	Bus Bus
 
+	// Presence shares the members of topics with the other nodes of a
+	// cluster (see Presence); nil shows this node's subscribers alone.
+	Presence Presence
+
 	// Queues shares queues with the other nodes of a cluster (see
 	// QueueBackend); nil keeps them in this process. With it, a queue SEND
 	// is handed to the backend, a RECEIPT (of that frame or any later one)

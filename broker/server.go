@@ -45,6 +45,8 @@ type Broker struct {
 	// authing holds the CONNECTs being authenticated and the CloseSessions
 	// calls made meanwhile.
 	authing map[*conn][]closure
+
+	presence *presence
 }
 
 // New returns a Broker configured by o, its queues holding what
@@ -68,6 +70,7 @@ func New(o Options) (*Broker, error) {
 		authing:       make(map[*conn][]closure),
 	}
 	b.r = newRouter(b)
+	b.presence = newPresence(b)
 	if o.Journal != nil {
 		if err := o.Journal.Load(b.r.restore); err != nil {
 			return nil, fmt.Errorf("broker: loading the persistent queue messages: %w", err)

@@ -40,7 +40,7 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 	c.subs[s.id] = s
 	c.bySerial[s.serial] = s
 	c.b.m.subscriptions.Inc()
-	if s.kind == kindQueue {
+	if s.kind == kindQueue || s.kind == kindPresence {
 		c.starting = s
 	}
 	return nil
@@ -65,9 +65,11 @@ func (c *conn) subscriptionID(f *stomp.Frame, dest []byte) (string, error) {
 }
 
 // authorizeSubscribe resolves dest for the session's subject and asks the
-// Authorizer, adopting the identity it returns. Another user's destination
-// is refused even when the Authorizer allows it; it is asked first, so
-// that it sees and counts that refusal too.
+// Authorizer, adopting the identity it returns. A presence destination is
+// asked about as its topic: whoever may read /topic/<name> may see its
+// members. Another user's destination is refused even when the Authorizer
+// allows it; it is asked first, so that it sees and counts that refusal
+// too.
 func (c *conn) authorizeSubscribe(f *stomp.Frame, dest []byte) (route, error) {
 	r := c.request(f)
 	rt, err := subscribeRoute(dest, r.Session.Subject)

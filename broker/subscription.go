@@ -44,6 +44,7 @@ type subscription struct {
 	prefix   []byte // "MESSAGE\nsubscription:<id>\n" (and a user destination) in the connection's version
 	q        *queue // the queue consumed, for a queue subscription
 	slot     int32  // its slot in its topic's list, for a topic subscription; under the topic's mu
+	who      Member // its session's user, a member of its topic while subscribed
 
 	mu       sync.Mutex
 	seq      uint64      // last delivery sequence
@@ -67,8 +68,11 @@ func newSubscription(c *conn, id string, dest []byte, rt route, mode ackMode, pr
 	if rt.kind == kindUser {
 		p = stomp.AppendHeader(p, stomp.MESSAGE, []byte("destination"), dest, c.version)
 	}
+	if rt.kind == kindPresence {
+		mode = ackAuto // its MESSAGEs are the broker's, not to be acknowledged
+	}
 	return &subscription{
-		c: c, id: id, serial: c.serial, kind: rt.kind, key: rt.key,
+		c: c, id: id, serial: c.serial, kind: rt.kind, key: rt.key, who: c.identity().member(),
 		mode: mode, prefetch: prefetch, prefix: p, starting: rt.kind == kindQueue,
 	}
 }
@@ -81,7 +85,15 @@ func newSubscription(c *conn, id string, dest []byte, rt route, mode ackMode, pr
 // the consumer take messages: it comes before every message of the
 // subscription, and a client that has read it takes its turn for the next
 // message sent.
+//
+// A presence subscription is started by the presence, which queues the
+// RECEIPT and the snapshot of the members in the step that lets it see
+// their changes.
 func (s *subscription) start(receipt []byte) {
+	if s.kind == kindPresence {
+		s.c.b.presence.start(s, receipt)
+		return
+	}
 	var fx effects
 	q := s.q
 	q.mu.Lock()

@@ -16,6 +16,13 @@ const (
 	KindTopic = "topic"
 	KindQueue = "queue"
 	KindUser  = "user"
+	// KindPresence is the kind of the MESSAGEs of presence subscriptions
+	// (/presence/topic/<name>), which the broker makes itself.
+	KindPresence = "presence"
+
+	// Presence events.
+	PresenceJoin  = "join"
+	PresenceLeave = "leave"
 
 	// Reasons a message is dropped.
 	DropNoSubscriber  = "no_subscriber"
@@ -65,7 +72,7 @@ const (
 // resolve every child up front.
 var (
 	Transports = []string{TransportTCP, TransportWebSocket}
-	Kinds      = []string{KindTopic, KindQueue, KindUser}
+	Kinds      = []string{KindTopic, KindQueue, KindUser, KindPresence}
 	Stages     = []string{StageUpgrade, StageConnect, StageSend, StageSubscribe, StageLogin, StageRefresh, StageTicket, StageLogout}
 	// RedisResults lists the outcomes of a Redis command.
 	RedisResults = []string{RedisOK, RedisErrorReply, RedisFailed}
@@ -99,6 +106,19 @@ type Set struct {
 	// for the batch's oldest message (every message when the writer keeps
 	// up, so that a batch holds one).
 	DeliveryLatency prometheus.Histogram
+
+	// Presence. PresenceSubscriptions counts the subscriptions to
+	// /presence/ destinations, PresenceMembers the members this node shows
+	// them, summed over topics (on one node, the members of every topic),
+	// and PresenceEvents the join and leave MESSAGEs sent to them
+	// (labels: event). PresenceResyncs counts, in cluster mode, the times a
+	// node lost track of the members in Redis (a partition's events no
+	// longer followed, Redis unreachable; a gap in a topic's events), after
+	// which it shows its own and then reads them afresh.
+	PresenceSubscriptions prometheus.Gauge
+	PresenceMembers       prometheus.Gauge
+	PresenceEvents        *prometheus.CounterVec
+	PresenceResyncs       prometheus.Counter
 
 	// Auth. AuthFailures labels: stage, reason (a short fixed code chosen by
 	// the caller, such as "expired", "bad_signature", "replayed").
@@ -153,8 +173,12 @@ func New(reg prometheus.Registerer) *Set {
 		QueueRequeued:           counterVec("queue_requeued_total", "Messages of queues shared between nodes given back for another consumer, by reason.", "reason"),
 		DeliveryLatency: histogram("delivery_latency_seconds", "Time from a SEND being accepted to the write of its MESSAGE starting, sampled once per write batch for its oldest message.",
 			prometheus.ExponentialBuckets(25e-6, 2, 16)),
-		AuthSuccesses: counterVec("auth_successes_total", "Successful authentications, by stage.", "stage"),
-		AuthFailures:  counterVec("auth_failures_total", "Failed authentications, by stage and reason.", "stage", "reason"),
+		PresenceSubscriptions: gauge("presence_subscriptions", "Subscriptions to presence destinations."),
+		PresenceMembers:       gauge("presence_members", "Members of topics shown to presence subscribers on this node, summed over topics."),
+		PresenceEvents:        counterVec("presence_events_total", "Join and leave MESSAGEs sent to presence subscribers, by event.", "event"),
+		PresenceResyncs:       counter("presence_resyncs_total", "Times a node lost track of the topics' members in Redis (Redis unreachable, a gap in the events) and read them afresh."),
+		AuthSuccesses:         counterVec("auth_successes_total", "Successful authentications, by stage.", "stage"),
+		AuthFailures:          counterVec("auth_failures_total", "Failed authentications, by stage and reason.", "stage", "reason"),
 		TicketToUpgrade: histogram("ticket_upgrade_seconds", "Time from a ticket being issued to the WebSocket upgrade that used it.",
 			prometheus.ExponentialBuckets(0.001, 2, 16)),
 		RefreshTokens: gauge("refresh_tokens", "Live refresh tokens in the store."),
@@ -174,6 +198,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
 		s.MessagesPublished, s.MessagesDelivered, s.Destinations, s.DestinationsRefused, s.MessagesDropped,
 		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.QueueRequeued, s.DeliveryLatency,
+		s.PresenceSubscriptions, s.PresenceMembers, s.PresenceEvents, s.PresenceResyncs,
 		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade,
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
 		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
@@ -185,6 +210,9 @@ func New(reg prometheus.Registerer) *Set {
 	// dashboard's rate of them is a line rather than no data.
 	for _, reason := range []string{RequeueRedelivered, RequeueReturned, RequeueReclaimed} {
 		s.QueueRequeued.WithLabelValues(reason)
+	}
+	for _, ev := range []string{PresenceJoin, PresenceLeave} {
+		s.PresenceEvents.WithLabelValues(ev)
 	}
 	return s
 }

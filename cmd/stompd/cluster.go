@@ -13,6 +13,7 @@ import (
 	"github.com/stompd/stompd/auth/redisstore"
 	"github.com/stompd/stompd/broker"
 	"github.com/stompd/stompd/broker/redisbus"
+	"github.com/stompd/stompd/broker/redispresence"
 	"github.com/stompd/stompd/broker/redisqueue"
 	"github.com/stompd/stompd/metrics"
 )
@@ -23,13 +24,14 @@ var errDemoCluster = errors.New("--demo runs one node on its data dir: leave out
 
 // cluster is what a node of a cluster runs on the Redis all its nodes
 // share (--redis): auth's store, the bus that carries topics and user
-// destinations between nodes, the shared queues, and the membership that
-// tells live nodes from dead ones.
+// destinations between nodes, the shared queues, the topics' members, and
+// the membership that tells live nodes from dead ones.
 type cluster struct {
-	store   *redisstore.Store
-	bus     *redisbus.Bus
-	queues  *redisqueue.Queues
-	members *redisbus.Members
+	store    *redisstore.Store
+	bus      *redisbus.Bus
+	queues   *redisqueue.Queues
+	presence *redispresence.Presence
+	members  *redisbus.Members
 }
 
 // newCluster builds the engines of node on the Redis client rc.
@@ -39,6 +41,7 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 		Node: node, Logger: log,
 		OnLive: func(n int) { m.ClusterNodes.Set(float64(n)) },
 	})
+	cl.presence = redispresence.New(rc, redispresence.Options{Node: node, Alive: cl.members.Alive, Metrics: m, Logger: log})
 	var err error
 	if cl.bus, err = redisbus.New(rc, redisbus.Options{Node: node, Logger: log, Metrics: m}); err != nil {
 		return nil, err
@@ -51,13 +54,15 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 }
 
 // run starts the engines' loops in wg until ctx ends: membership
-// heartbeats, the bus's delivery to b, the queues' readers, and the
+// heartbeats, the bus's delivery to b, the queues' readers, the topics'
+// members shown to b's presence subscribers, and the
 // denials made on other nodes, which end sessions here through svc; and
 // the signing key kept in Redis.
 func (cl *cluster) run(ctx context.Context, wg *sync.WaitGroup, b *broker.Broker, svc *auth.Service, log *slog.Logger) {
 	wg.Go(func() { cl.members.Run(ctx) })
 	wg.Go(func() { cl.bus.Run(ctx, b.Deliver) })
 	wg.Go(func() { cl.queues.Run(ctx) })
+	wg.Go(func() { cl.presence.Run(ctx, b) })
 	wg.Go(func() { cl.store.WatchDenials(ctx, svc.TakeDenial) })
 	wg.Go(func() { cl.keepSigningKey(ctx, svc.Keys(), log) })
 }

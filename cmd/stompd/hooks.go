@@ -59,13 +59,13 @@ func identity(c auth.Claims) broker.Identity {
 	if sid == "" {
 		sid = c.ID
 	}
-	return broker.Identity{Subject: c.Subject, Roles: c.Roles, SessionID: sid, Expires: c.Expires}
+	return broker.Identity{Subject: c.Subject, Name: c.Name, Roles: c.Roles, SessionID: sid, Expires: c.Expires}
 }
 
 // claims rebuilds the claims a session's identity came from; its SessionID
 // is what a live session is checked against for revocation.
 func claims(id broker.Identity) auth.Claims {
-	return auth.Claims{Subject: id.Subject, SID: id.SessionID, Roles: id.Roles, Expires: id.Expires}
+	return auth.Claims{Subject: id.Subject, Name: id.Name, SID: id.SessionID, Roles: id.Roles, Expires: id.Expires}
 }
 
 // stompCodes are the ERROR codes of the auth errors that have their own;

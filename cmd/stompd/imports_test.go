@@ -17,16 +17,17 @@ import (
 func TestImportsFlowOneWay(t *testing.T) {
 	const module = "github.com/stompd/stompd/"
 	for pkg, allowed := range map[string][]string{
-		"stomp":             nil,
-		"metrics":           nil,
-		"persist":           nil,
-		"broker":            {"stomp", "metrics"},
-		"auth":              {"metrics", "auth/edge"},
-		"auth/edge":         nil,
-		"auth/redisstore":   {"auth", "metrics", "auth/edge"},
-		"cmd/stompbench":    {"stomp"},
-		"broker/redisbus":   {"broker", "stomp", "metrics"},
-		"broker/redisqueue": {"broker", "broker/internal/sockjs", "stomp", "metrics"},
+		"stomp":                nil,
+		"metrics":              nil,
+		"persist":              nil,
+		"broker":               {"stomp", "metrics"},
+		"auth":                 {"metrics", "auth/edge"},
+		"auth/edge":            nil,
+		"auth/redisstore":      {"auth", "metrics", "auth/edge"},
+		"cmd/stompbench":       {"stomp"},
+		"broker/redisbus":      {"broker", "stomp", "metrics"},
+		"broker/redisqueue":    {"broker", "broker/internal/sockjs", "stomp", "metrics"},
+		"broker/redispresence": {"broker", "broker/internal/sockjs", "stomp", "metrics"},
 	} {
 		out, err := exec.Command("go", "list", "-deps", module+pkg).Output()
 		if err != nil {
