@@ -2,11 +2,16 @@ package broker
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stompd/stompd/metrics"
 	"github.com/stompd/stompd/stomp"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
@@ -272,5 +277,46 @@ func TestHistoriesCarryOverToTheNextBroker(t *testing.T) {
 	b.connect(t, "p").publish("/topic/a", "m3")
 	if off := c.expectMessages("m3"); off != "3" {
 		t.Fatalf("the offset after a restore is %s, want 3", off)
+	}
+}
+
+// TestHistoryCostMatchesHeap fills topic histories the way SENDs do and
+// checks that what the broker accounts for the messages they keep is
+// within a tenth of what the heap grew by; it also reports what a topic
+// with a full default history of 128-byte messages costs.
+func TestHistoryCostMatchesHeap(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		topics, perTop int
+	}{
+		{"one topic of 16,384 messages", 1, 1 << 14},
+		{"1,000 topics of 100 messages", 1000, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := metrics.New(prometheus.NewRegistry())
+			b := anonymousBroker(Options{HistorySize: tc.perTop, MaxHistoryBytes: 1 << 30, Metrics: m})
+			frames := make([]*stomp.Frame, tc.topics*tc.perTop)
+			for i := range frames {
+				frames[i] = &stomp.Frame{Command: stomp.SEND, Body: make([]byte, 128)}
+				frames[i].Add("content-type", "text/plain")
+			}
+			before := heapInUse()
+			for i, f := range frames {
+				dest := fmt.Sprintf("/topic/t%d", i%tc.topics)
+				msg := newMessage(f, dest, kindTopic, uint64(i+1), time.Time{})
+				if err := b.r.publish(msg); err != nil {
+					t.Fatal(err)
+				}
+				msg.common(stomp.V12) // as its delivery would
+			}
+			grown := heapInUse() - before
+			runtime.KeepAlive(frames)
+			accounted := int64(value(t, m.HistoryBytes))
+			t.Logf("per message: heap %.0f bytes, accounted %.0f; per topic with its messages: heap %.0f bytes",
+				float64(grown)/float64(len(frames)), float64(accounted)/float64(len(frames)), float64(grown)/float64(tc.topics))
+			if d := float64(accounted-grown) / float64(grown); tc.topics == 1 && (d < -0.1 || d > 0.1) {
+				t.Fatalf("accounted %d bytes for %d messages, the heap grew by %d", accounted, len(frames), grown)
+			}
+		})
 	}
 }
