@@ -151,8 +151,9 @@
 // message; one timer per broker removes the idle ones. Histories, after
 // Shutdown, returns them all, and Options.Histories restores them (same
 // epochs, offsets continuing). A replay counts against the subscriber's
-// outbox like any delivery: MaxHistoryBytes' default is half of
-// MaxPendingBytes' so that a full history fits.
+// outbox like any delivery (MaxHistoryBytes' default is half of
+// MaxPendingBytes' so that a full history fits) and, in a client ack
+// mode, against its prefetch-count like live messages.
 //
 // With Options.Streams (cluster mode), a topic message goes to the
 // streams rather than to this node's subscribers and the Bus; the streams
