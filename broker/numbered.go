@@ -89,8 +89,8 @@ func (t *topic) fanOutLocked(m *message) (found bool, cut []*conn) {
 		switch p := s.pos; {
 		case p.holding:
 			p.hold(m, s.c.b.o.MaxPendingBytes)
-		case m.offset > p.last:
-			p.last = m.offset
+		case m.offset > p.last || m.offset == 0: // 0: from a node without history
+			p.last = max(p.last, m.offset)
 			if r := s.pushTopic(m); r == overflowed {
 				cut = append(cut, s.c)
 			} else {
