@@ -163,20 +163,22 @@ func (r *router) restore(hs []TopicHistory) {
 // is taken to be as recent as the oldest one it does.
 func (h *history) restore(b *Broker, th TopicHistory) {
 	h.epoch, h.last = th.Epoch, th.Last
-	for _, e := range th.Entries {
-		m, err := b.decodeNumbered(e.Msg, th.Epoch, e.Offset, e.At)
-		if err != nil || e.Offset > th.Last || len(h.msgs) > 0 && e.Offset <= h.msgs[len(h.msgs)-1].offset {
-			continue
+	h.counted(b.r.hist, func() {
+		for _, e := range th.Entries {
+			m, err := b.decodeNumbered(e.Msg, th.Epoch, e.Offset, e.At)
+			if err != nil || e.Offset > th.Last || len(h.msgs) > 0 && e.Offset <= h.msgs[len(h.msgs)-1].offset {
+				continue
+			}
+			h.keep(m)
 		}
-		h.keep(m, b.r.hist)
-	}
-	switch {
-	case len(h.msgs) > 0 && h.msgs[0].offset > 1:
-		h.dropped = h.msgs[0].at
-	case len(h.msgs) == 0 && h.last > 0:
-		h.dropped = b.now().UnixNano()
-	}
-	h.trim(b.now(), b.r.hist)
+		switch {
+		case len(h.msgs) > 0 && h.msgs[0].offset > 1:
+			h.dropped = h.msgs[0].at
+		case len(h.msgs) == 0 && h.last > 0:
+			h.dropped = b.now().UnixNano()
+		}
+		h.trim(b.now(), b.r.hist)
+	})
 }
 
 // Histories returns the history of every topic that has one on this node,

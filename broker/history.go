@@ -48,15 +48,26 @@ func (h *history) kept() []*message { return h.msgs[h.head:] }
 func (h *history) add(m *message, now time.Time, l *historyLimits) {
 	h.last++
 	m.number(h.epoch, h.last, now)
-	h.keep(m, l)
-	h.trim(now, l)
+	h.counted(l, func() {
+		h.keep(m)
+		h.trim(now, l)
+	})
+}
+
+// counted runs fn, which changes what h keeps, and counts the change: once,
+// however many messages came and went.
+func (h *history) counted(l *historyLimits, fn func()) {
+	n, bytes := len(h.kept()), h.bytes
+	fn()
+	if dn, db := len(h.kept())-n, h.bytes-bytes; dn != 0 || db != 0 {
+		l.held(dn, db)
+	}
 }
 
 // keep appends m, numbered, to the messages kept.
-func (h *history) keep(m *message, l *historyLimits) {
+func (h *history) keep(m *message) {
 	h.msgs = append(h.msgs, m)
 	h.bytes += keptCost(m)
-	l.held(1, keptCost(m))
 }
 
 // keptCost is what m holds in the heap while a history keeps it: the
@@ -75,7 +86,7 @@ func (h *history) trim(now time.Time, l *historyLimits) {
 		if len(k) <= l.size && h.bytes <= l.bytes && k[0].at >= horizon {
 			break
 		}
-		h.drop(l)
+		h.drop()
 	}
 	if h.head >= 16 && 2*h.head >= len(h.msgs) {
 		h.msgs = append(h.msgs[:0], h.kept()...)
@@ -85,24 +96,22 @@ func (h *history) trim(now time.Time, l *historyLimits) {
 }
 
 // drop lets the oldest message kept go.
-func (h *history) drop(l *historyLimits) {
+func (h *history) drop() {
 	m := h.msgs[h.head]
 	h.msgs[h.head] = nil
 	h.head++
 	h.bytes -= keptCost(m)
 	h.dropped = m.at
-	l.held(-1, -keptCost(m))
 }
 
 // release lets every message go, when the topic is removed.
 func (h *history) release(l *historyLimits) {
-	l.held(-len(h.kept()), -h.bytes)
-	h.msgs, h.head, h.bytes = nil, 0, 0
+	h.counted(l, func() { h.msgs, h.head, h.bytes = nil, 0, 0 })
 }
 
 // view returns what the history holds for a subscriber joining now.
 func (h *history) view(now time.Time, l *historyLimits) histView {
-	h.trim(now, l)
+	h.counted(l, func() { h.trim(now, l) })
 	return histView{epoch: h.epoch, last: h.last, entries: h.kept(), dropped: h.dropped}
 }
 
