@@ -55,6 +55,9 @@ type instruments struct {
 
 	presenceSubscriptions, presenceMembers prometheus.Gauge
 	presenceJoins, presenceLeaves          prometheus.Counter
+	resumeRecovered, resumeLost            prometheus.Counter
+	replayed                               prometheus.Counter
+	historyMessages, historyBytes          prometheus.Gauge
 }
 
 func newInstruments(s *metrics.Set) *instruments {
@@ -77,6 +80,12 @@ func newInstruments(s *metrics.Set) *instruments {
 		presenceMembers:       s.PresenceMembers,
 		presenceJoins:         s.PresenceEvents.WithLabelValues(metrics.PresenceJoin),
 		presenceLeaves:        s.PresenceEvents.WithLabelValues(metrics.PresenceLeave),
+
+		resumeRecovered: s.Resumes.WithLabelValues(metrics.ResumeRecovered),
+		resumeLost:      s.Resumes.WithLabelValues(metrics.ResumeLost),
+		replayed:        s.MessagesReplayed,
+		historyMessages: s.HistoryMessages,
+		historyBytes:    s.HistoryBytes,
 	}
 	for t, l := range transportLabels {
 		m.connections[t] = s.Connections.WithLabelValues(l)
@@ -92,4 +101,18 @@ func newInstruments(s *metrics.Set) *instruments {
 		m.destinations[k] = s.Destinations.WithLabelValues(l)
 	}
 	return m
+}
+
+// countResume counts a SUBSCRIBE's resume (r nil: it asked for none) and
+// the messages it replays.
+func (m *instruments) countResume(r *resume, recovered bool, replayed int) {
+	switch {
+	case r == nil:
+		return
+	case recovered:
+		m.resumeRecovered.Inc()
+	default:
+		m.resumeLost.Inc()
+	}
+	m.replayed.Add(float64(replayed))
 }

@@ -152,10 +152,10 @@ func (b *Broker) forget(ids []uint64) {
 	})
 }
 
-// restore puts a message the Journal kept at the tail of its queue. One
+// reload puts a message the Journal kept at the tail of its queue. One
 // that does not decode as a queue message is removed and counted
 // (malformed). New calls it before anything is served.
-func (r *router) restore(id uint64, msg []byte) {
+func (r *router) reload(id uint64, msg []byte) {
 	m, err := unwire(msg, kindQueue, r.b.messageSeq.Add(1), time.Now())
 	if err == nil && !hasName([]byte(m.dest), queuePrefix) {
 		err = errMalformed

@@ -33,6 +33,7 @@ type Broker struct {
 	sessionSeq    atomic.Uint64
 	messageSeq    atomic.Uint64
 	queuedBytes   atomic.Int64 // held by every queue's buffer
+	sweep         *time.Timer  // removes idle topics with history; nil without
 
 	wg        sync.WaitGroup // one per connection
 	mu        sync.Mutex     // guards the fields below
@@ -72,10 +73,12 @@ func New(o Options) (*Broker, error) {
 	b.r = newRouter(b)
 	b.presence = newPresence(b)
 	if o.Journal != nil {
-		if err := o.Journal.Load(b.r.restore); err != nil {
+		if err := o.Journal.Load(b.r.reload); err != nil {
 			return nil, fmt.Errorf("broker: loading the persistent queue messages: %w", err)
 		}
 	}
+	b.r.restoreHistories(o.Histories)
+	b.startSweep()
 	return b, nil
 }
 
@@ -235,6 +238,9 @@ func (b *Broker) snapshot() []*conn {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	b.closed = true
+	if b.sweep != nil {
+		b.sweep.Stop()
+	}
 	for l := range b.listeners {
 		l.Close()
 	}

@@ -66,6 +66,10 @@ const (
 	RedisOK         = "ok"          // Redis answered, a nil reply included
 	RedisErrorReply = "error_reply" // Redis answered with an error reply
 	RedisFailed     = "failed"      // no answer: Redis unreachable, a timeout, or the caller gave up
+
+	// Results of a SUBSCRIBE that asks to resume a topic's history.
+	ResumeRecovered = "recovered" // met in full
+	ResumeLost      = "lost"      // epoch changed, or older than what is kept: nothing replayed
 )
 
 // Transports, Kinds and Stages list the label values above, for callers that
@@ -152,6 +156,14 @@ type Set struct {
 	JournalCommits        prometheus.Counter
 	JournalCommitMessages prometheus.Histogram
 	JournalErrors         prometheus.Counter
+
+	// Topic history. Resumes labels: result (Resume*), one count per
+	// SUBSCRIBE carrying x-stream headers. HistoryMessages and
+	// HistoryBytes are what this node's topic histories hold (heap bytes).
+	Resumes          *prometheus.CounterVec
+	MessagesReplayed prometheus.Counter
+	HistoryMessages  prometheus.Gauge
+	HistoryBytes     prometheus.Gauge
 }
 
 // New creates every family and registers it, with the Go runtime and
@@ -192,7 +204,11 @@ func New(reg prometheus.Registerer) *Set {
 		JournalCommits: counter("journal_commits_total", "Transactions committed by the journal of persistent queue messages, each one fsync."),
 		JournalCommitMessages: histogram("journal_commit_messages", "Persistent queue messages appended or removed per journal transaction.",
 			prometheus.ExponentialBuckets(1, 2, 14)),
-		JournalErrors: counter("journal_errors_total", "Journal transactions that failed, storing and removing nothing of their batch."),
+		JournalErrors:    counter("journal_errors_total", "Journal transactions that failed, storing and removing nothing of their batch."),
+		Resumes:          counterVec("resumes_total", "SUBSCRIBEs that asked to resume a topic's history, by result.", "result"),
+		MessagesReplayed: counter("messages_replayed_total", "Messages replayed from topic histories to resuming subscribers."),
+		HistoryMessages:  gauge("history_messages", "Messages held in this node's topic histories."),
+		HistoryBytes:     gauge("history_bytes", "Heap bytes held by this node's topic histories."),
 	}
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
@@ -203,6 +219,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
 		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
 		s.JournalCommits, s.JournalCommitMessages, s.JournalErrors,
+		s.Resumes, s.MessagesReplayed, s.HistoryMessages, s.HistoryBytes,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -213,6 +230,9 @@ func New(reg prometheus.Registerer) *Set {
 	}
 	for _, ev := range []string{PresenceJoin, PresenceLeave} {
 		s.PresenceEvents.WithLabelValues(ev)
+	}
+	for _, result := range []string{ResumeRecovered, ResumeLost} {
+		s.Resumes.WithLabelValues(result)
 	}
 	return s
 }

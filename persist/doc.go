@@ -19,6 +19,9 @@
 //   - Keys: named byte blobs, such as the server's signing key.
 //   - The journal (Store.Journal): opaque messages kept until removed, a
 //     broker's persistent queue messages, under increasing ids.
+//   - Topic histories, saved at a graceful shutdown (SaveHistories) and taken
+//     at the next start (TakeHistories reads and deletes them in one
+//     transaction), kept as the bytes the broker handed over.
 //
 // Refresh tokens, families and denials are each indexed by when they end, so
 // Sweep deletes what has expired in small batches without scanning the rest.

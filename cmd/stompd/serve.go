@@ -89,7 +89,9 @@ func (s *server) build() error {
 	if err := s.openJournal(); err != nil {
 		return err
 	}
-	if s.broker, err = broker.New(s.brokerOptions()); err != nil {
+	o := s.brokerOptions()
+	o.Histories = s.takeHistories()
+	if s.broker, err = broker.New(o); err != nil {
 		return err
 	}
 	if c.Demo {
@@ -301,6 +303,7 @@ func (s *server) shutdown(ctx context.Context) {
 	if err := s.broker.Shutdown(ctx); err != nil {
 		s.log.Warn("broker shutdown", "err", err)
 	}
+	s.saveHistories()
 	if s.pprofSrv != nil {
 		s.pprofSrv.Close()
 	}
