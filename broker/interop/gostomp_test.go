@@ -114,6 +114,22 @@ func (s *goStomp) subscribe(dest, ack string) (string, error) {
 	return sub.Id(), nil
 }
 
+// subscribeFrom cannot ask for a RECEIPT: go-stomp takes any RECEIPT for a
+// subscription as the end of it (it asks for one only with UNSUBSCRIBE).
+// A fence says the SUBSCRIBE took effect.
+func (s *goStomp) subscribeFrom(dest string, headers map[string]string) (string, map[string]string, error) {
+	opts := make([]func(*frame.Frame) error, 0, len(headers))
+	for k, v := range headers {
+		opts = append(opts, stomp.SubscribeOpt.Header(k, v))
+	}
+	sub, err := s.conn.Subscribe(dest, stomp.AckAuto, opts...)
+	if err != nil {
+		return "", nil, err
+	}
+	s.subs[sub.Id()] = sub
+	return sub.Id(), nil, s.send(outgoing{dest: syncDest, receipt: true})
+}
+
 func (s *goStomp) send(m outgoing) error {
 	var opts []func(*frame.Frame) error
 	contentType := ""

@@ -30,6 +30,7 @@ var scenarios = []scenario{
 	{"transaction_abort", testTransactionAbort},
 	{"transaction_ack", testTransactionAck},
 	{"disconnect", testDisconnect},
+	{"resume", testResume},
 }
 
 // runScenarios runs every scenario as a subtest with client c.
@@ -258,4 +259,72 @@ func testDisconnect(t *testing.T, c client) {
 	send(t, pub, outgoing{dest: dest, body: []byte("last words")})
 	disconnect(t, pub)
 	receive(t, sub, id, "last words")
+}
+
+// testResume: a topic's messages carry x-stream-offset 1, 2, 3... and one
+// x-stream-epoch; a subscriber that resumes after an offset in that epoch
+// gets what followed it, then live messages, once each and in order; one
+// that names another epoch gets nothing replayed, only what is published
+// afterwards. Where the library can take a RECEIPT on SUBSCRIBE, it says
+// x-recovered and the latest offset.
+func testResume(t *testing.T, c client) {
+	pub := c.publisher(t)
+	dest := c.dest(t, "topic")
+	for i := 1; i <= 5; i++ {
+		send(t, pub, text(dest, "m"+strconv.Itoa(i)))
+	}
+
+	all := c.dial(t)
+	id, r := subscribeFrom(t, all, dest, map[string]string{"x-stream-offset": "first"})
+	wantRecovered(t, r, "true", 5)
+	epoch := ""
+	for i := 1; i <= 5; i++ {
+		m := receive(t, all, id, "m"+strconv.Itoa(i))
+		wantHeader(t, m, "x-stream-offset", strconv.Itoa(i))
+		if epoch == "" {
+			epoch = m.headers["x-stream-epoch"]
+		}
+		wantHeader(t, m, "x-stream-epoch", epoch)
+	}
+	if epoch == "" {
+		t.Fatal("topic MESSAGEs carry no x-stream-epoch")
+	}
+
+	resumed := c.dial(t)
+	id, r = subscribeFrom(t, resumed, dest, map[string]string{"x-stream-offset": "offset=2", "x-stream-epoch": epoch})
+	wantRecovered(t, r, "true", 5)
+	send(t, pub, text(dest, "m6"))
+	for i := 3; i <= 6; i++ {
+		m := receive(t, resumed, id, "m"+strconv.Itoa(i))
+		wantHeader(t, m, "x-stream-offset", strconv.Itoa(i))
+	}
+
+	lost := c.dial(t)
+	id, r = subscribeFrom(t, lost, dest, map[string]string{"x-stream-offset": "offset=2", "x-stream-epoch": "another" + epoch})
+	wantRecovered(t, r, "false", 6)
+	send(t, pub, text(dest, "m7"))
+	wantHeader(t, receive(t, lost, id, "m7"), "x-stream-offset", "7")
+}
+
+// subscribeFrom subscribes s to dest with extra headers and returns the
+// subscription's id and its RECEIPT's headers (nil when the library takes
+// none on SUBSCRIBE).
+func subscribeFrom(t *testing.T, s session, dest string, headers map[string]string) (string, map[string]string) {
+	t.Helper()
+	id, receipt, err := s.subscribeFrom(dest, headers)
+	if err != nil {
+		t.Fatalf("SUBSCRIBE %s %v: %v", dest, headers, err)
+	}
+	return id, receipt
+}
+
+// wantRecovered checks a resuming SUBSCRIBE's RECEIPT, when there is one.
+func wantRecovered(t *testing.T, receipt map[string]string, recovered string, latest int) {
+	t.Helper()
+	if receipt == nil {
+		return
+	}
+	if receipt["x-recovered"] != recovered || receipt["x-stream-offset"] != strconv.Itoa(latest) || receipt["x-stream-epoch"] == "" {
+		t.Errorf("RECEIPT %v: want x-recovered:%s, x-stream-offset:%d and an epoch", receipt, recovered, latest)
+	}
 }

@@ -32,6 +32,11 @@ type session interface {
 	heartBeat() error
 	// subscribe sends SUBSCRIBE with the ack mode and returns its id.
 	subscribe(dest, ack string) (string, error)
+	// subscribeFrom sends SUBSCRIBE in auto mode with extra headers
+	// (x-stream-offset, x-stream-epoch) and returns its id once the broker
+	// has handled it. A library that can ask for a RECEIPT on SUBSCRIBE
+	// returns the RECEIPT's headers; one that cannot returns nil.
+	subscribeFrom(dest string, headers map[string]string) (string, map[string]string, error)
 	send(m outgoing) error
 	// receive returns the next MESSAGE of a subscription.
 	receive(sub string) (message, error)

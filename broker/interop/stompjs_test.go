@@ -193,6 +193,15 @@ func (s *stompJS) subscribe(dest, ack string) (string, error) {
 	return r.Subscription, err
 }
 
+func (s *stompJS) subscribeFrom(dest string, headers map[string]string) (string, map[string]string, error) {
+	var r struct {
+		Subscription string            `json:"subscription"`
+		Receipt      map[string]string `json:"receipt"`
+	}
+	err := s.call("subscribeFrom", map[string]any{"destination": dest, "headers": headers}, &r)
+	return r.Subscription, r.Receipt, err
+}
+
 func (s *stompJS) send(m outgoing) error {
 	return s.call("send", map[string]any{
 		"destination": m.dest, "body": m.body, "binary": m.binary,
