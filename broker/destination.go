@@ -82,15 +82,22 @@ func unknownDestination(dest []byte) *frameError {
 // topics (and user destinations, which fan out the same way) while they
 // have subscribers, queues while they have consumers or buffered messages.
 type router struct {
-	b      *Broker
-	bus    Bus          // nil on a single node
-	mu     sync.RWMutex // guards the maps
-	topics map[string]*topic
-	queues map[string]*queue
+	b       *Broker
+	bus     Bus            // nil on a single node
+	hist    *historyLimits // nil without topic history
+	streams Streams        // with hist, nil on a single node
+	mu      sync.RWMutex   // guards the maps
+	topics  map[string]*topic
+	queues  map[string]*queue
 }
 
 func newRouter(b *Broker) *router {
-	return &router{b: b, bus: b.o.Bus, topics: make(map[string]*topic), queues: make(map[string]*queue)}
+	r := &router{b: b, bus: b.o.Bus, topics: make(map[string]*topic), queues: make(map[string]*queue)}
+	if b.o.HistorySize > 0 && (b.o.Bus == nil || b.o.Streams != nil) {
+		r.hist = &historyLimits{size: b.o.HistorySize, bytes: b.o.MaxHistoryBytes, ttl: b.o.HistoryTTL, m: b.m}
+		r.streams = b.o.Streams
+	}
+	return r
 }
 
 // subscribe attaches s to the destination it names, creating it if needed.
@@ -103,12 +110,15 @@ func (r *router) subscribe(s *subscription) error {
 		return r.consume(s)
 	}
 	for {
-		t, err := r.topic(s)
+		t, err := r.topic(s.key, s.kind)
 		if err != nil {
 			return err
 		}
 		if t.ready != nil {
 			s.c.awaitListen(t.ready)
+		}
+		if t.numbered {
+			s.pos = &streamPos{holding: true}
 		}
 		if t.add(s) {
 			return nil
@@ -116,32 +126,41 @@ func (r *router) subscribe(s *subscription) error {
 	}
 }
 
-// topic returns the topic (or user destination) s names, creating it within
+// topic returns the topic (or user destination) key, creating it within
 // MaxDestinations. With a Bus, a new topic asks it to listen on its
 // destination; Listen is called under r.mu so that the topic is found only
 // with the channel that tells when the Bus listens.
-func (r *router) topic(s *subscription) (*topic, error) {
+func (r *router) topic(key string, kind destKind) (*topic, error) {
 	r.mu.RLock()
-	t := r.topics[s.key]
+	t := r.topics[key]
 	r.mu.RUnlock()
 	if t != nil {
 		return t, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if t = r.topics[s.key]; t != nil {
+	if t = r.topics[key]; t != nil {
 		return t, nil
 	}
 	if err := r.admitLocked(); err != nil {
 		return nil, err
 	}
-	t = &topic{}
+	t = r.newTopic(kind)
 	if r.bus != nil {
-		t.ready = r.bus.Listen(s.key)
+		t.ready = r.bus.Listen(key)
 	}
-	r.topics[s.key] = t
-	r.b.m.destinations[s.kind].Inc()
+	r.topics[key] = t
+	r.b.m.destinations[kind].Inc()
 	return t, nil
+}
+
+// newTopic returns a topic of kind, numbered when it keeps a history.
+func (r *router) newTopic(kind destKind) *topic {
+	t := &topic{numbered: r.hist != nil && kind == kindTopic}
+	if t.numbered && r.streams == nil {
+		t.hist = newHistory()
+	}
+	return t
 }
 
 // admitLocked checks that one more destination fits within MaxDestinations,
@@ -163,25 +182,29 @@ func (r *router) unsubscribe(s *subscription) {
 	r.mu.RLock()
 	t := r.topics[s.key]
 	r.mu.RUnlock()
-	if t != nil && t.remove(s) == 0 && r.removeTopic(s, t) && r.bus != nil {
+	if t != nil && t.remove(s) == 0 && r.removeTopic(s.key, s.kind, t) && r.bus != nil {
 		r.bus.Unlisten(s.key)
 	}
 }
 
-// removeTopic removes t, the topic of s, if it is still without
-// subscribers: one may have subscribed since it was found empty. It
-// reports whether it removed it.
-func (r *router) removeTopic(s *subscription, t *topic) bool {
+// removeTopic removes t, the topic key, if it is still without
+// subscribers (one may have subscribed since it was found empty) and
+// keeps no message younger than HistoryTTL. It reports whether it removed
+// it.
+func (r *router) removeTopic(key string, kind destKind, t *topic) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.live != 0 || t.dead {
+	if t.live != 0 || t.dead || t.hist != nil && len(t.hist.view(r.b.now(), r.hist).entries) > 0 {
 		return false
 	}
 	t.dead = true
-	delete(r.topics, s.key)
-	r.b.m.destinations[s.kind].Dec()
+	if t.hist != nil {
+		t.hist.release(r.hist)
+	}
+	delete(r.topics, key)
+	r.b.m.destinations[kind].Dec()
 	return true
 }
 
@@ -193,6 +216,9 @@ func (r *router) removeTopic(s *subscription, t *topic) bool {
 func (r *router) publish(m *message) error {
 	if m.kind == kindQueue {
 		return r.enqueue(m)
+	}
+	if m.kind == kindTopic && r.hist != nil {
+		return r.publishNumbered(m)
 	}
 	r.b.m.published[m.kind].Inc()
 	found := r.fanOut(m)
@@ -211,5 +237,11 @@ func (r *router) fanOut(m *message) bool {
 	r.mu.RLock()
 	t := r.topics[m.dest]
 	r.mu.RUnlock()
-	return t != nil && t.fanOut(m)
+	switch {
+	case t == nil:
+		return false
+	case t.numbered:
+		return t.fanOutNumbered(m)
+	}
+	return t.fanOut(m)
 }

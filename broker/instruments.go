@@ -51,6 +51,10 @@ type instruments struct {
 	queueDepth          prometheus.Gauge
 	slowConsumers       prometheus.Counter
 	latency             prometheus.Histogram
+
+	resumeRecovered, resumeLost   prometheus.Counter
+	replayed                      prometheus.Counter
+	historyMessages, historyBytes prometheus.Gauge
 }
 
 func newInstruments(s *metrics.Set) *instruments {
@@ -68,6 +72,11 @@ func newInstruments(s *metrics.Set) *instruments {
 		queueDepth:          s.QueueDepth,
 		slowConsumers:       s.SlowConsumerDisconnects,
 		latency:             s.DeliveryLatency,
+		resumeRecovered:     s.Resumes.WithLabelValues(metrics.ResumeRecovered),
+		resumeLost:          s.Resumes.WithLabelValues(metrics.ResumeLost),
+		replayed:            s.MessagesReplayed,
+		historyMessages:     s.HistoryMessages,
+		historyBytes:        s.HistoryBytes,
 	}
 	for t, l := range transportLabels {
 		m.connections[t] = s.Connections.WithLabelValues(l)
@@ -83,4 +92,18 @@ func newInstruments(s *metrics.Set) *instruments {
 		m.destinations[k] = s.Destinations.WithLabelValues(l)
 	}
 	return m
+}
+
+// countResume counts a SUBSCRIBE's resume (r nil: it asked for none) and
+// the messages it replays.
+func (m *instruments) countResume(r *resume, recovered bool, replayed int) {
+	switch {
+	case r == nil:
+		return
+	case recovered:
+		m.resumeRecovered.Inc()
+	default:
+		m.resumeLost.Inc()
+	}
+	m.replayed.Add(float64(replayed))
 }

@@ -27,6 +27,16 @@ type message struct {
 	enc      [stomp.V12 - stomp.V10 + 1]encoding // by version, from V10
 	text     atomic.Int32                        // 0 not known yet, 1 valid UTF-8, 2 not
 	ref      string                              // a shared queue's name for it (see QueueReader.Settle); "" for any other
+	offset   uint64                              // its place in its topic's history, 0 when not numbered
+	epoch    string                              // the history's epoch, with offset
+	at       int64                               // when the history took it, Unix nanoseconds (Options.Now)
+}
+
+// number gives m, not yet shared, its place in a topic's history: its
+// MESSAGE then carries x-stream-offset and x-stream-epoch.
+func (m *message) number(epoch string, offset uint64, at time.Time) {
+	m.epoch, m.offset, m.at = epoch, offset, at.UnixNano()
+	m.wireSize += len(streamOffsetHeader) + len(streamEpochHeader) + len(epoch) + 24
 }
 
 // encoding is the common part of the MESSAGE frame for one protocol version,
@@ -70,11 +80,15 @@ func newMessage(f *stomp.Frame, dest string, kind destKind, id uint64, now time.
 
 // passHeader reports whether a SEND header is passed on to the MESSAGE.
 // Credentials, receipt and transaction never are; the headers the broker
-// sets itself are replaced, so that a sender cannot forge them.
+// sets itself (x-stream-* among them) are replaced, so that a sender
+// cannot forge them.
 func passHeader(key []byte) bool {
 	switch string(key) {
 	case "destination", "content-length", "receipt", "transaction",
 		"message-id", "subscription", "ack", "redelivered":
+		return false
+	}
+	if bytes.HasPrefix(key, []byte(streamHeaderPrefix)) {
 		return false
 	}
 	for _, secret := range [...]string{headerAuthorizationLower, headerLogin, headerPasscode} {
@@ -94,13 +108,16 @@ func (m *message) common(v stomp.Version) []byte {
 }
 
 func (m *message) encode(v stomp.Version) []byte {
-	b := make([]byte, 0, 64+len(m.dest)+m.headersSize())
+	b := make([]byte, 0, 96+len(m.dest)+len(m.epoch)+m.headersSize())
 	if m.kind != kindUser {
 		b = stomp.AppendHeaderString(b, stomp.MESSAGE, "destination", m.dest, v)
 	}
 	b = append(b, "content-length:"...)
 	b = strconv.AppendInt(b, int64(len(m.body)-1), 10)
 	b = append(b, '\n')
+	if m.offset != 0 {
+		b = appendStreamHeaders(b, m.epoch, m.offset)
+	}
 	for _, h := range m.headers {
 		b = stomp.AppendHeader(b, stomp.MESSAGE, h.Key, h.Value, v)
 	}

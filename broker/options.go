@@ -57,6 +57,24 @@ type Options struct {
 	// stored, and the limits on what queues buffer are the backend's.
 	Queues QueueBackend
 
+	// HistorySize turns topic history on: each /topic/ destination keeps
+	// its latest HistorySize messages (0, the default, keeps none), at
+	// most MaxHistoryBytes of them, none older than HistoryTTL, and its
+	// messages carry x-stream-offset and x-stream-epoch, from which a
+	// SUBSCRIBE may resume. A topic with history exists while it has
+	// subscribers or keeps a message, and counts against MaxDestinations.
+	// With a Bus, history needs Streams, and is off without them.
+	HistorySize     int
+	HistoryTTL      time.Duration // 5 minutes
+	MaxHistoryBytes int           // heap bytes a topic's history holds, 2 MiB, half of MaxPendingBytes' default so that a replay fits
+	// Streams keeps the topics' history for the nodes of a cluster (see
+	// Streams); nil keeps it in this process.
+	Streams Streams
+	// Histories restores the topic histories Broker.Histories returned
+	// when an earlier broker of this node shut down: same epochs, offsets
+	// continuing. It is ignored with Streams or without history.
+	Histories []TopicHistory
+
 	// Limits bound the frames the decoder accepts: MaxBodySize (1 MiB),
 	// MaxHeaders (64) and MaxHeaderLine (8 KiB) always, MaxFrameSize (16
 	// KiB) only until CONNECT succeeds; after it a frame is bounded by the
@@ -101,6 +119,8 @@ const (
 	DefaultMaxTransactions           = 16
 	DefaultMaxTransactionFrames      = 1000
 	DefaultMaxTransactionBytes       = 4 << 20
+	DefaultHistoryTTL                = 5 * time.Minute
+	DefaultMaxHistoryBytes           = 2 << 20
 )
 
 func (o Options) withDefaults() Options {
@@ -137,6 +157,8 @@ func (o Options) withDefaults() Options {
 	o.MaxTransactions = orInt(o.MaxTransactions, DefaultMaxTransactions)
 	o.MaxTransactionFrames = orInt(o.MaxTransactionFrames, DefaultMaxTransactionFrames)
 	o.MaxTransactionBytes = orInt(o.MaxTransactionBytes, DefaultMaxTransactionBytes)
+	o.HistoryTTL = orDuration(o.HistoryTTL, DefaultHistoryTTL)
+	o.MaxHistoryBytes = orInt(o.MaxHistoryBytes, DefaultMaxHistoryBytes)
 	return o
 }
 

@@ -180,6 +180,17 @@ func (o *outbox) retireParked() bool {
 	return true
 }
 
+// cut cuts the connection as a slow consumer, unless it is closing.
+func (o *outbox) cut(limit int) pushResult {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing {
+		return refused
+	}
+	o.cutSlow(limit, outItem{})
+	return overflowed
+}
+
 func (o *outbox) cutSlow(limit int, last outItem) {
 	for _, it := range append(o.items, last) {
 		if it.msg != nil {

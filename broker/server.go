@@ -32,6 +32,7 @@ type Broker struct {
 	sessionSeq    atomic.Uint64
 	messageSeq    atomic.Uint64
 	queuedBytes   atomic.Int64 // held by every queue's buffer
+	sweep         *time.Timer  // removes idle topics with history; nil without
 
 	wg        sync.WaitGroup // one per connection
 	mu        sync.Mutex     // guards the fields below
@@ -65,6 +66,8 @@ func New(o Options) (*Broker, error) {
 		authing:       make(map[*conn][]closure),
 	}
 	b.r = newRouter(b)
+	b.r.restore(o.Histories)
+	b.startSweep()
 	return b, nil
 }
 
@@ -224,6 +227,9 @@ func (b *Broker) snapshot() []*conn {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	b.closed = true
+	if b.sweep != nil {
+		b.sweep.Stop()
+	}
 	for l := range b.listeners {
 		l.Close()
 	}

@@ -16,7 +16,7 @@ type session struct {
 	bySerial map[uint64]*subscription // by the serial in ack ids
 	serial   uint64
 	txs      map[string]*transaction
-	starting *subscription // attached by the frame being handled, not yet started
+	starting *subscription // attached by the frame being handled, to start once it took effect
 }
 
 func (s *session) init(b *Broker) {
@@ -50,11 +50,10 @@ func (c *conn) handle(f *stomp.Frame) bool {
 	switch s := c.starting; {
 	case s != nil:
 		c.starting = nil
-		var raw []byte
-		if ok {
-			raw = c.receiptFrame(receipt)
+		if !ok {
+			receipt = nil
 		}
-		s.start(raw)
+		s.start(receipt)
 	case ok:
 		c.send(stomp.RECEIPT, c.receiptFrame(receipt))
 	}

@@ -10,8 +10,9 @@ import (
 const maxPrefetch = 65535
 
 // onSubscribe handles SUBSCRIBE: it checks the frame, asks the Authorizer,
-// then attaches the subscription. A queue consumer
-// takes messages only once handle has queued the RECEIPT and started it.
+// then attaches the subscription. A queue consumer, and a subscriber of a
+// topic with history, takes messages only once handle has queued the
+// RECEIPT and started it.
 func (c *conn) onSubscribe(f *stomp.Frame) error {
 	dest, err := require(f, "destination")
 	if err != nil {
@@ -29,18 +30,26 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
+	res, err := parseResume(f)
+	if err != nil {
+		return err
+	}
 	rt, err := c.authorizeSubscribe(f, dest)
 	if err != nil {
 		return err
 	}
+	if res != nil && rt.kind != kindTopic {
+		return protocolErrorf("%s and %s apply to /topic/ destinations only, not %q", streamOffsetHeader, streamEpochHeader, dest)
+	}
 	s := newSubscription(c, id, dest, rt, mode, prefetch)
+	s.resume = res
 	if err := c.b.r.subscribe(s); err != nil {
 		return err
 	}
 	c.subs[s.id] = s
 	c.bySerial[s.serial] = s
 	c.b.m.subscriptions.Inc()
-	if s.kind == kindQueue {
+	if s.kind == kindQueue || s.pos != nil || s.resume != nil {
 		c.starting = s
 	}
 	return nil

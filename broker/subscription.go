@@ -40,10 +40,12 @@ type subscription struct {
 	kind     destKind
 	key      string // routing key of its topic or queue
 	mode     ackMode
-	prefetch int    // bound on pending
-	prefix   []byte // "MESSAGE\nsubscription:<id>\n" (and a user destination) in the connection's version
-	q        *queue // the queue consumed, for a queue subscription
-	slot     int32  // its slot in its topic's list, for a topic subscription; under the topic's mu
+	prefetch int        // bound on pending
+	prefix   []byte     // "MESSAGE\nsubscription:<id>\n" (and a user destination) in the connection's version
+	q        *queue     // the queue consumed, for a queue subscription
+	slot     int32      // its slot in its topic's list, for a topic subscription; under the topic's mu
+	resume   *resume    // its x-stream headers, nil without
+	pos      *streamPos // where it is in a numbered topic; under the topic's mu
 
 	mu       sync.Mutex
 	seq      uint64      // last delivery sequence
@@ -73,15 +75,32 @@ func newSubscription(c *conn, id string, dest []byte, rt route, mode ackMode, pr
 	}
 }
 
-// start lets a new queue consumer take messages, and hands it what its
-// queue holds. The session calls it once the SUBSCRIBE took effect, with the
-// encoded RECEIPT if one was asked for. Until then the consumer is registered
-// but refuses deliveries, which stay in the queue or go to other consumers.
-// The RECEIPT is queued under the queue's lock in the same step that lets
-// the consumer take messages: it comes before every message of the
-// subscription, and a client that has read it takes its turn for the next
-// message sent.
+// start lets a subscription that waits for its SUBSCRIBE's RECEIPT take
+// messages. The session calls it once the SUBSCRIBE took effect, with the
+// RECEIPT's receipt-id if one was asked for (nil otherwise).
 func (s *subscription) start(receipt []byte) {
+	switch {
+	case s.kind == kindQueue:
+		var raw []byte
+		if receipt != nil {
+			raw = s.c.receiptFrame(receipt)
+		}
+		s.startQueue(raw)
+	case s.pos != nil:
+		s.c.b.r.join(s, receipt)
+	case receipt != nil: // x-stream headers on a topic without history
+		s.c.send(stomp.RECEIPT, s.c.streamReceipt(receipt, s.resume.from == fromNext, "", 0, false))
+	}
+}
+
+// startQueue lets a new queue consumer take messages, and hands it what
+// its queue holds. Until then the consumer is registered but refuses
+// deliveries, which stay in the queue or go to other consumers. The
+// RECEIPT, when not nil, is queued under the queue's lock in the same step
+// that lets the consumer take messages: it comes before every message of
+// the subscription, and a client that has read it takes its turn for the
+// next message sent.
+func (s *subscription) startQueue(receipt []byte) {
 	var fx effects
 	q := s.q
 	q.mu.Lock()
@@ -100,27 +119,32 @@ func (s *subscription) start(receipt []byte) {
 func (s *subscription) tracked() bool { return s.mode != ackAuto || s.kind == kindQueue }
 
 // deliverTopic hands a fanned-out message to the subscriber without
-// blocking. A client-mode subscriber with prefetch messages unacknowledged
-// misses it, and so does one whose transport cannot carry it.
-func (s *subscription) deliverTopic(m *message) {
+// blocking (see pushTopic).
+func (s *subscription) deliverTopic(m *message) { s.c.settle(s.pushTopic(m)) }
+
+// pushTopic queues a topic message for the subscriber, and returns what
+// the caller must settle once it released its locks. A client-mode
+// subscriber with prefetch messages unacknowledged misses it, and so does
+// one whose transport cannot carry it.
+func (s *subscription) pushTopic(m *message) pushResult {
 	if !s.carries(m) {
 		s.c.b.m.dropNotText.Inc()
-		return
+		return refused
 	}
 	if !s.tracked() {
-		if !s.closed.Load() { // a publisher's snapshot may predate UNSUBSCRIBE
-			s.c.settle(s.c.out.push(outItem{msg: m, sub: s, cmd: stomp.MESSAGE}, s.c.b.o.MaxPendingBytes))
+		if s.closed.Load() { // a publisher's snapshot may predate UNSUBSCRIBE
+			return refused
 		}
-		return
+		return s.c.out.push(outItem{msg: m, sub: s, cmd: stomp.MESSAGE}, s.c.b.o.MaxPendingBytes)
 	}
 	s.mu.Lock()
 	r, ok := s.pushLocked(delivery{msg: m})
 	s.mu.Unlock()
 	if !ok {
 		s.c.b.m.dropSlowConsumer.Inc()
-		return
+		return refused
 	}
-	s.c.settle(r)
+	return r
 }
 
 // pushLocked queues a tracked delivery when the subscriber has credit: fewer

@@ -20,6 +20,10 @@ import (
 type topic struct {
 	list  atomic.Pointer[subList]
 	ready <-chan struct{} // from Bus.Listen, closed once it listens; nil without a Bus
+	// numbered says that its messages carry offsets (see numbered.go);
+	// hist is its history on one node, nil with Streams or without history.
+	numbered bool
+	hist     *history
 
 	mu   sync.Mutex // guards the fields below, and every change to list
 	live int        // subscribers in the list

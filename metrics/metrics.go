@@ -59,6 +59,10 @@ const (
 	RedisOK         = "ok"          // Redis answered, a nil reply included
 	RedisErrorReply = "error_reply" // Redis answered with an error reply
 	RedisFailed     = "failed"      // no answer: Redis unreachable, a timeout, or the caller gave up
+
+	// Results of a SUBSCRIBE that asks to resume a topic's history.
+	ResumeRecovered = "recovered" // met in full
+	ResumeLost      = "lost"      // epoch changed, or older than what is kept: nothing replayed
 )
 
 // Transports, Kinds and Stages list the label values above, for callers that
@@ -122,6 +126,14 @@ type Set struct {
 	// ClusterNodes is how many nodes, this one included, this node sees
 	// alive: 1 without Redis.
 	ClusterNodes prometheus.Gauge
+
+	// Topic history. Resumes labels: result (Resume*), one count per
+	// SUBSCRIBE carrying x-stream headers. HistoryMessages and
+	// HistoryBytes are what this node's topic histories hold (heap bytes).
+	Resumes          *prometheus.CounterVec
+	MessagesReplayed prometheus.Counter
+	HistoryMessages  prometheus.Gauge
+	HistoryBytes     prometheus.Gauge
 }
 
 // New creates every family and registers it, with the Go runtime and
@@ -154,7 +166,11 @@ func New(reg prometheus.Registerer) *Set {
 		RedisCommands: counterVec("redis_commands_total", "Commands sent to Redis, by result.", "result"),
 		RedisLatency: histogram("redis_latency_seconds", "Time of one call to Redis (a pipelined batch is one call), blocking commands and subscriptions left out.",
 			prometheus.ExponentialBuckets(50e-6, 2, 16)),
-		ClusterNodes: gauge("cluster_nodes", "Nodes of the cluster this node sees alive, itself included; 1 without Redis."),
+		ClusterNodes:     gauge("cluster_nodes", "Nodes of the cluster this node sees alive, itself included; 1 without Redis."),
+		Resumes:          counterVec("resumes_total", "SUBSCRIBEs that asked to resume a topic's history, by result.", "result"),
+		MessagesReplayed: counter("messages_replayed_total", "Messages replayed from topic histories to resuming subscribers."),
+		HistoryMessages:  gauge("history_messages", "Messages held in this node's topic histories."),
+		HistoryBytes:     gauge("history_bytes", "Heap bytes held by this node's topic histories."),
 	}
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
@@ -163,6 +179,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade,
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
 		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
+		s.Resumes, s.MessagesReplayed, s.HistoryMessages, s.HistoryBytes,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -170,6 +187,9 @@ func New(reg prometheus.Registerer) *Set {
 	// dashboard's rate of them is a line rather than no data.
 	for _, reason := range []string{RequeueRedelivered, RequeueReturned, RequeueReclaimed} {
 		s.QueueRequeued.WithLabelValues(reason)
+	}
+	for _, result := range []string{ResumeRecovered, ResumeLost} {
+		s.Resumes.WithLabelValues(result)
 	}
 	return s
 }

@@ -1,0 +1,205 @@
+package broker
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"slices"
+	"time"
+)
+
+// publishNumbered routes m, a message to a topic with history: on one
+// node it is kept in the topic's history (which creates the topic, within
+// MaxDestinations) and fanned out in one step; with Streams it goes to the
+// streams, which hand it to every node's DeliverAt.
+func (r *router) publishNumbered(m *message) error {
+	r.b.m.published[kindTopic].Inc()
+	if r.streams != nil {
+		r.streams.Append(m.dest, m.appendWire(make([]byte, 0, m.wireLen())))
+		return nil
+	}
+	for {
+		t, err := r.topic(m.dest, kindTopic)
+		if err != nil {
+			return err
+		}
+		if t.publishKept(m, r.b.now(), r.hist) {
+			return nil
+		}
+	}
+}
+
+// join makes s, a subscriber of a numbered topic held since its
+// SUBSCRIBE, live: on one node it replays from the topic's history in the
+// same step; with Streams it reads the history first (in s's reader, under
+// no lock, bounded by ListenWait and the connection's life).
+func (r *router) join(s *subscription, receipt []byte) {
+	r.mu.RLock()
+	t := r.topics[s.key]
+	r.mu.RUnlock()
+	var v histView
+	if r.streams != nil {
+		v = r.readStream(s)
+	}
+	var fx effects
+	t.mu.Lock()
+	if t.hist != nil {
+		v = t.hist.view(r.b.now(), r.hist)
+	}
+	t.joinLocked(s, v, receipt, &fx)
+	t.mu.Unlock()
+	fx.apply()
+}
+
+// readStream reads the history a subscriber of s's topic may replay from
+// the streams. A failed read is a history lost: nothing is replayed.
+func (r *router) readStream(s *subscription) histView {
+	ctx, cancel := context.WithTimeout(s.c.ctx, ListenWait)
+	defer cancel()
+	after := uint64(math.MaxUint64) // only the epoch and the latest offset
+	if s.resume != nil && s.resume.from != fromNext {
+		after = 0
+	}
+	sr, err := r.streams.Read(ctx, s.key, after)
+	if err != nil {
+		s.c.log.Warn("reading a topic's history failed", "destination", s.key, "error", err)
+		return histView{dropped: math.MaxInt64}
+	}
+	return r.streamView(sr)
+}
+
+// streamView turns what the streams read into a view: messages older than
+// HistoryTTL are left out, and a message the streams no longer keep is
+// taken to be as recent as the oldest one they do.
+func (r *router) streamView(sr StreamRead) histView {
+	v := histView{epoch: sr.Epoch, last: sr.Last, dropped: math.MinInt64}
+	horizon := r.b.now().Add(-r.hist.ttl).UnixNano()
+	for _, e := range sr.Entries {
+		m, err := r.b.decodeNumbered(e.Msg, sr.Epoch, e.Offset, e.At)
+		switch {
+		case err != nil:
+			continue
+		case m.at < horizon:
+			v.dropped = max(v.dropped, m.at)
+			continue
+		}
+		v.entries = append(v.entries, m)
+	}
+	if sr.First > 1 && v.dropped == math.MinInt64 {
+		v.dropped = math.MaxInt64
+		if len(sr.Entries) > 0 {
+			v.dropped = sr.Entries[0].At.UnixNano()
+		}
+	}
+	return v
+}
+
+// sweepHistories removes the topics without subscribers whose history
+// kept nothing younger than HistoryTTL.
+func (r *router) sweepHistories() {
+	type kept struct {
+		key string
+		t   *topic
+	}
+	var ts []kept
+	r.mu.RLock()
+	for key, t := range r.topics {
+		if t.hist != nil {
+			ts = append(ts, kept{key, t})
+		}
+	}
+	r.mu.RUnlock()
+	for _, k := range ts {
+		r.removeTopic(k.key, kindTopic, k.t)
+	}
+}
+
+// histories returns every topic's history, ordered by destination.
+func (r *router) histories() []TopicHistory {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var hs []TopicHistory
+	for key, t := range r.topics {
+		if t.hist != nil {
+			hs = append(hs, t.saved(key, r.b.now(), r.hist))
+		}
+	}
+	slices.SortFunc(hs, func(a, b TopicHistory) int { return cmp.Compare(a.Dest, b.Dest) })
+	return hs
+}
+
+// saved returns t's history as TopicHistory.
+func (t *topic) saved(key string, now time.Time, l *historyLimits) TopicHistory {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v := t.hist.view(now, l)
+	th := TopicHistory{Dest: key, Epoch: v.epoch, Last: v.last, Entries: make([]StreamEntry, len(v.entries))}
+	for i, m := range v.entries {
+		th.Entries[i] = StreamEntry{Offset: m.offset, At: time.Unix(0, m.at), Msg: m.appendWire(make([]byte, 0, m.wireLen()))}
+	}
+	return th
+}
+
+// restore gives the router the histories of Options.Histories, within
+// MaxDestinations; what is not a topic's history is skipped.
+func (r *router) restore(hs []TopicHistory) {
+	if r.hist == nil || r.streams != nil {
+		return
+	}
+	for _, th := range hs {
+		if !hasName([]byte(th.Dest), topicPrefix) || th.Epoch == "" || r.admitLocked() != nil {
+			continue
+		}
+		t := r.newTopic(kindTopic)
+		t.hist.restore(r.b, th)
+		r.topics[th.Dest] = t
+		r.b.m.destinations[kindTopic].Inc()
+	}
+}
+
+// restore makes h the history th describes. A message it no longer keeps
+// is taken to be as recent as the oldest one it does.
+func (h *history) restore(b *Broker, th TopicHistory) {
+	h.epoch, h.last = th.Epoch, th.Last
+	for _, e := range th.Entries {
+		m, err := b.decodeNumbered(e.Msg, th.Epoch, e.Offset, e.At)
+		if err != nil || e.Offset > th.Last || len(h.msgs) > 0 && e.Offset <= h.msgs[len(h.msgs)-1].offset {
+			continue
+		}
+		h.msgs = append(h.msgs, m)
+		h.bytes += m.heap
+		b.r.hist.held(1, m.heap)
+	}
+	switch {
+	case len(h.msgs) > 0 && h.msgs[0].offset > 1:
+		h.dropped = h.msgs[0].at
+	case len(h.msgs) == 0 && h.last > 0:
+		h.dropped = b.now().UnixNano()
+	}
+	h.trim(b.now(), b.r.hist)
+}
+
+// Histories returns the history of every topic that has one on this node,
+// ordered by destination, for Options.Histories of the next broker of this
+// node. Called after Shutdown it is the history as it was at shutdown.
+func (b *Broker) Histories() []TopicHistory { return b.r.histories() }
+
+// startSweep starts the timer that removes the idle topics with history:
+// one for the broker, every quarter of HistoryTTL (1 s to 1 min), until
+// Shutdown.
+func (b *Broker) startSweep() {
+	if b.r.hist == nil || b.r.streams != nil {
+		return
+	}
+	every := min(max(b.o.HistoryTTL/4, time.Second), time.Minute)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sweep = time.AfterFunc(every, func() {
+		b.r.sweepHistories()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if !b.closed {
+			b.sweep.Reset(every)
+		}
+	})
+}

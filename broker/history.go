@@ -1,0 +1,108 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"math"
+	"time"
+)
+
+// TopicHistory is a topic's history as Broker.Histories returns it and
+// Options.Histories restores it: its epoch, the latest offset it gave and
+// the messages it keeps, oldest first, each in the form a broker hands to
+// Streams.Append.
+type TopicHistory struct {
+	Dest, Epoch string
+	Last        uint64
+	Entries     []StreamEntry
+}
+
+// history is the history of a topic on one node: the latest messages
+// published to it, at most HistorySize of them holding at most
+// MaxHistoryBytes, none older than HistoryTTL. Its topic's mu guards it.
+type history struct {
+	epoch   string
+	last    uint64     // the latest offset given
+	msgs    []*message // msgs[head:] are kept, oldest first
+	head    int
+	bytes   int   // heap bytes of the messages kept
+	dropped int64 // when the newest message no longer kept was taken (Unix ns); math.MinInt64 for none
+}
+
+func newHistory() *history {
+	return &history{epoch: newEpoch(), dropped: math.MinInt64}
+}
+
+// newEpoch returns a random epoch: 16 hexadecimal digits.
+func newEpoch() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// kept returns the messages kept, oldest first.
+func (h *history) kept() []*message { return h.msgs[h.head:] }
+
+// add numbers m, not yet shared, and keeps it; then the oldest messages
+// beyond the bounds go.
+func (h *history) add(m *message, now time.Time, l *historyLimits) {
+	h.last++
+	m.number(h.epoch, h.last, now)
+	h.msgs = append(h.msgs, m)
+	h.bytes += m.heap
+	l.held(1, m.heap)
+	h.trim(now, l)
+}
+
+// trim drops the messages beyond the bounds, and those older than the TTL,
+// oldest first.
+func (h *history) trim(now time.Time, l *historyLimits) {
+	horizon := now.Add(-l.ttl).UnixNano()
+	for k := h.kept(); len(k) > 0; k = h.kept() {
+		if len(k) <= l.size && h.bytes <= l.bytes && k[0].at >= horizon {
+			break
+		}
+		h.drop(l)
+	}
+	if h.head >= 16 && 2*h.head >= len(h.msgs) {
+		h.msgs = append(h.msgs[:0], h.kept()...)
+		clear(h.msgs[len(h.msgs):cap(h.msgs)])
+		h.head = 0
+	}
+}
+
+// drop lets the oldest message kept go.
+func (h *history) drop(l *historyLimits) {
+	m := h.msgs[h.head]
+	h.msgs[h.head] = nil
+	h.head++
+	h.bytes -= m.heap
+	h.dropped = m.at
+	l.held(-1, -m.heap)
+}
+
+// release lets every message go, when the topic is removed.
+func (h *history) release(l *historyLimits) {
+	l.held(-len(h.kept()), -h.bytes)
+	h.msgs, h.head, h.bytes = nil, 0, 0
+}
+
+// view returns what the history holds for a subscriber joining now.
+func (h *history) view(now time.Time, l *historyLimits) histView {
+	h.trim(now, l)
+	return histView{epoch: h.epoch, last: h.last, entries: h.kept(), dropped: h.dropped}
+}
+
+// historyLimits are the bounds of every topic's history, and count what
+// they all hold.
+type historyLimits struct {
+	size  int
+	bytes int
+	ttl   time.Duration
+	m     *instruments
+}
+
+func (l *historyLimits) held(msgs, bytes int) {
+	l.m.historyMessages.Add(float64(msgs))
+	l.m.historyBytes.Add(float64(bytes))
+}

@@ -1,0 +1,125 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// A topic with history numbers its messages: each carries its offset and
+// the history's epoch, and every subscriber receives them in offset order,
+// each at most once. Its messages are fanned out in one step under the
+// topic's mu (on one node, together with keeping the message in the
+// history; with Streams, in the order DeliverAt is called), and a new
+// subscriber joins in one step under it too: its RECEIPT, the messages it
+// asked to be replayed, then the live ones.
+//
+// A subscriber is in the topic's list from its SUBSCRIBE on, holding the
+// live messages fanned out to it until it joins: with Streams, the history
+// is read from the streams meanwhile, in the subscriber's reader under no
+// lock, and the held messages that the replay already covered are passed
+// over.
+
+// streamPos is where a subscriber of a numbered topic is; its topic's mu
+// guards it.
+type streamPos struct {
+	holding   bool       // not joined yet: live messages are held
+	held      []*message // held, in offset order
+	heldBytes int
+	overflow  bool   // held more than MaxPendingBytes: cut once it joins
+	last      uint64 // the latest offset delivered or passed over
+}
+
+// hold keeps m until the subscriber joins, within limit bytes.
+func (p *streamPos) hold(m *message, limit int) {
+	if p.overflow || p.heldBytes+m.size() > limit {
+		p.overflow, p.held = true, nil
+		return
+	}
+	p.held = append(p.held, m)
+	p.heldBytes += m.size()
+}
+
+// publishKept keeps m, a message to t, in t's history and hands it to t's
+// subscribers, in one step. It reports false when t was removed from the
+// router meanwhile.
+func (t *topic) publishKept(m *message, now time.Time, l *historyLimits) bool {
+	var fx effects
+	t.mu.Lock()
+	if t.dead {
+		t.mu.Unlock()
+		return false
+	}
+	t.hist.add(m, now, l)
+	t.fanOutLocked(m, &fx)
+	t.mu.Unlock()
+	fx.apply()
+	return true
+}
+
+// fanOutNumbered hands m, a message with its offset, to t's subscribers in
+// one step, and reports whether there was any.
+func (t *topic) fanOutNumbered(m *message) bool {
+	var fx effects
+	t.mu.Lock()
+	found := t.fanOutLocked(m, &fx)
+	t.mu.Unlock()
+	fx.apply()
+	return found
+}
+
+// fanOutLocked hands m to every subscriber: those joining hold it, those
+// that received it (or passed over it) already do not receive it again.
+// Called with t.mu held.
+func (t *topic) fanOutLocked(m *message, fx *effects) bool {
+	l := t.list.Load()
+	if l == nil {
+		return false
+	}
+	found := false
+	for i := range l.n.Load() {
+		s := l.slots[i].Load()
+		if s == nil {
+			continue
+		}
+		found = true
+		switch p := s.pos; {
+		case p.holding:
+			p.hold(m, s.c.b.o.MaxPendingBytes)
+		case m.offset > p.last:
+			p.last = m.offset
+			fx.add(s.c, s.pushTopic(m))
+		}
+	}
+	return found
+}
+
+// joinLocked makes s, held since its SUBSCRIBE, a live subscriber of t in
+// one step: its RECEIPT (when receipt is not nil), what it asked to be
+// replayed from v, then the messages it held that come after. Called with
+// t.mu held.
+func (t *topic) joinLocked(s *subscription, v histView, receipt []byte, fx *effects) {
+	c := s.c
+	recovered, replay := v.resolve(s.resume)
+	c.b.m.countResume(s.resume, recovered, len(replay))
+	if receipt != nil {
+		raw := c.streamReceipt(receipt, recovered, v.epoch, v.last, true)
+		fx.add(c, c.out.push(outItem{cmd: stomp.RECEIPT, raw: raw}, c.b.o.MaxPendingBytes))
+	}
+	p := s.pos
+	p.holding, p.last = false, v.last
+	if p.overflow {
+		fx.add(c, c.out.cut(c.b.o.MaxPendingBytes))
+		return
+	}
+	for _, m := range replay {
+		fx.add(c, s.pushTopic(m))
+	}
+	for _, m := range p.held {
+		if m.offset > p.last {
+			p.last = m.offset
+			fx.add(c, s.pushTopic(m))
+		}
+	}
+	p.held, p.heldBytes = nil, 0
+}
