@@ -104,18 +104,30 @@ func (s *goStomp) heartBeat() error {
 	}
 }
 
-func (s *goStomp) subscribe(dest, ack string, headers map[string]string) (string, error) {
+func (s *goStomp) subscribe(dest, ack string) (string, error) {
 	mode := map[string]stomp.AckMode{"auto": stomp.AckAuto, "client": stomp.AckClient, "client-individual": stomp.AckClientIndividual}[ack]
-	var opts []func(*frame.Frame) error
-	for k, v := range headers {
-		opts = append(opts, stomp.SubscribeOpt.Header(k, v))
-	}
-	sub, err := s.conn.Subscribe(dest, mode, opts...)
+	sub, err := s.conn.Subscribe(dest, mode)
 	if err != nil {
 		return "", err
 	}
 	s.subs[sub.Id()] = sub
 	return sub.Id(), nil
+}
+
+// subscribeFrom cannot ask for a RECEIPT: go-stomp takes any RECEIPT for a
+// subscription as the end of it (it asks for one only with UNSUBSCRIBE).
+// A fence says the SUBSCRIBE took effect.
+func (s *goStomp) subscribeFrom(dest string, headers map[string]string) (string, map[string]string, error) {
+	opts := make([]func(*frame.Frame) error, 0, len(headers))
+	for k, v := range headers {
+		opts = append(opts, stomp.SubscribeOpt.Header(k, v))
+	}
+	sub, err := s.conn.Subscribe(dest, stomp.AckAuto, opts...)
+	if err != nil {
+		return "", nil, err
+	}
+	s.subs[sub.Id()] = sub
+	return sub.Id(), nil, s.send(outgoing{dest: syncDest, receipt: true})
 }
 
 func (s *goStomp) send(m outgoing) error {

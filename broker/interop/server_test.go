@@ -31,9 +31,13 @@ type server struct {
 func startBroker(t *testing.T) server {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) }) // registered first, runs last
-	srv, _ := serveBroker(t, broker.Options{HistorySize: 100})
+	srv, _ := serveBroker(t, broker.Options{HistorySize: historySize})
 	return srv
 }
+
+// historySize is how many messages each topic keeps, as stompd's default
+// does, so that clients can resume.
+const historySize = 100
 
 // leakOptions name the goroutines goleak may find at a test's end: a Redis
 // Cluster client's, which closes replaced connections a little later.

@@ -30,9 +30,13 @@ type session interface {
 	connected() map[string]string
 	// heartBeat waits for a heart-beat from the broker.
 	heartBeat() error
-	// subscribe sends SUBSCRIBE with the ack mode and the extra headers
-	// given, and returns its id.
-	subscribe(dest, ack string, headers map[string]string) (string, error)
+	// subscribe sends SUBSCRIBE with the ack mode and returns its id.
+	subscribe(dest, ack string) (string, error)
+	// subscribeFrom sends SUBSCRIBE in auto mode with extra headers
+	// (x-stream-offset, x-stream-epoch) and returns its id once the broker
+	// has handled it. A library that can ask for a RECEIPT on SUBSCRIBE
+	// returns the RECEIPT's headers; one that cannot returns nil.
+	subscribeFrom(dest string, headers map[string]string) (string, map[string]string, error)
 	send(m outgoing) error
 	// receive returns the next MESSAGE of a subscription.
 	receive(sub string) (message, error)
@@ -74,9 +78,6 @@ type client struct {
 	// dialPub, when set, opens the sessions that publish: on a cluster, a
 	// node other than the subscribers'.
 	dialPub func(t *testing.T) session
-	// noHistory says that the broker keeps no topic history (a cluster
-	// without Streams), so that resuming is not tried.
-	noHistory bool
 }
 
 // publisher opens a session that publishes.
@@ -108,15 +109,11 @@ func fence(t *testing.T, s session) {
 
 // subscribe subscribes s to dest and returns once the broker has handled
 // the SUBSCRIBE.
-func subscribe(t *testing.T, s session, dest, ack string, headers ...map[string]string) string {
+func subscribe(t *testing.T, s session, dest, ack string) string {
 	t.Helper()
-	var extra map[string]string
-	if len(headers) > 0 {
-		extra = headers[0]
-	}
-	id, err := s.subscribe(dest, ack, extra)
+	id, err := s.subscribe(dest, ack)
 	if err != nil {
-		t.Fatalf("SUBSCRIBE %s ack:%s %v: %v", dest, ack, extra, err)
+		t.Fatalf("SUBSCRIBE %s ack:%s: %v", dest, ack, err)
 	}
 	fence(t, s)
 	return id

@@ -185,12 +185,21 @@ func (s *stompJS) connected() map[string]string { return s.headers }
 
 func (s *stompJS) heartBeat() error { return s.call("heartbeat", nil, nil) }
 
-func (s *stompJS) subscribe(dest, ack string, headers map[string]string) (string, error) {
+func (s *stompJS) subscribe(dest, ack string) (string, error) {
 	var r struct {
 		Subscription string `json:"subscription"`
 	}
-	err := s.call("subscribe", map[string]any{"destination": dest, "ack": ack, "headers": headers}, &r)
+	err := s.call("subscribe", map[string]any{"destination": dest, "ack": ack}, &r)
 	return r.Subscription, err
+}
+
+func (s *stompJS) subscribeFrom(dest string, headers map[string]string) (string, map[string]string, error) {
+	var r struct {
+		Subscription string            `json:"subscription"`
+		Receipt      map[string]string `json:"receipt"`
+	}
+	err := s.call("subscribeFrom", map[string]any{"destination": dest, "headers": headers}, &r)
+	return r.Subscription, r.Receipt, err
 }
 
 func (s *stompJS) send(m outgoing) error {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -81,7 +82,7 @@ type tab struct {
 
 	mu         sync.Mutex
 	errors     []string
-	allowReset bool // connection-refused network errors are expected
+	allowReset bool // connection-refused and blocked-request network errors are expected
 }
 
 // newTab opens a tab in a new browser context of browser; its console
@@ -127,7 +128,7 @@ func (tb *tab) record(m chromedp.ConsoleMessage) {
 	}
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
-	if tb.allowReset && m.Source == "network" && strings.Contains(m.Text, "ERR_CONNECTION_REFUSED") {
+	if tb.allowReset && m.Source == "network" && (strings.Contains(m.Text, "ERR_CONNECTION_REFUSED") || strings.Contains(m.Text, "ERR_BLOCKED_BY_CLIENT")) {
 		return
 	}
 	tb.errors = append(tb.errors, m.String()+" at "+m.URL)
@@ -139,6 +140,25 @@ func (tb *tab) expectServerDown() {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	tb.allowReset = true
+}
+
+// blockAuth blocks the page's requests to /auth (on) or lets them through
+// again (off): a page that cannot get a token or a ticket cannot connect.
+// The browser's errors for blocked requests are expected meanwhile.
+func (tb *tab) blockAuth(on bool) {
+	tb.t.Helper()
+	var patterns []*network.BlockPattern
+	if on {
+		patterns = []*network.BlockPattern{{URLPattern: "*://*:*/auth/*", Block: true}}
+	}
+	ctx, cancel := context.WithTimeout(tb.ctx, browserWait)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		tb.t.Fatalf("%s: enabling the network domain: %v", tb.name, err)
+	}
+	if _, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: patterns}); err != nil {
+		tb.t.Fatalf("%s: blocking /auth: %v", tb.name, err)
+	}
 }
 
 func (tb *tab) checkConsole() {

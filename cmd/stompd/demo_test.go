@@ -182,12 +182,18 @@ type flowStep struct {
 type demoPage struct {
 	*tab
 	email string
+	name  string // as presence shows the user to the others
 }
 
-// openDemo opens the page in a tab of its own, for email.
+// openDemo opens the page in a tab of its own, for the demo user of email.
 func openDemo(t *testing.T, browser context.Context, srv *demoServer, email string) *demoPage {
 	t.Helper()
 	p := &demoPage{tab: newTab(t, browser, email), email: email}
+	for _, u := range demoUsers {
+		if u.Email == email {
+			p.name = u.Name
+		}
+	}
 	p.do("opening the page", chromedp.Navigate(srv.url()), chromedp.WaitVisible(chromedp.ID("login-form")))
 	return p
 }
@@ -232,10 +238,10 @@ func (p *demoPage) waitLine(l chatLine) {
 		` && li.querySelector(".text").textContent === `+jsString(l.Text)+`)`)
 }
 
-// waitPeer waits until email is listed among the people in the room.
-func (p *demoPage) waitPeer(email string) {
+// waitPeer waits until other is listed among the people in the room.
+func (p *demoPage) waitPeer(other *demoPage) {
 	p.t.Helper()
-	p.waitFor(email+" in the room", `[...document.querySelectorAll("#people .person")].some(b => b.textContent === `+jsString(email)+`)`)
+	p.waitFor(other.name+" in the room", `[...document.querySelectorAll("#people .person")].some(b => b.textContent === `+jsString(other.name)+`)`)
 }
 
 func (p *demoPage) lines() []chatLine {
@@ -322,13 +328,15 @@ const (
 	hiAlice            = "hi Alice: ünïcode, colons: and \\backslashes"
 	stillHere          = "still here after my first token expired"
 	typedDuringRestart = "typed while the server was away"
+	whileBobIsAway     = "sent while Bob is still away"
 )
 
 // TestDemoChatInBrowser is the demo as people use it: Alice and Bob in two
 // browser contexts chat in a room, Alice sends Bob a direct message, both
 // outlive their first access token by refreshing in band, both come back
-// after the server restarts with the room and the typed text kept, and Bob
-// logs out.
+// after the server restarts with the room and the typed text kept, Bob
+// (back later than Alice) gets what she sent meanwhile from the room's
+// history, and Bob logs out.
 func TestDemoChatInBrowser(t *testing.T) {
 	// With 8 s access tokens the page refreshes at 6 s and again at 12 s,
 	// after its first token has expired.
@@ -360,7 +368,9 @@ func TestDemoChatInBrowser(t *testing.T) {
 		{"connect", "→ CONNECT", "Authorization:Bearer eyJ"},
 		{"connected", "← CONNECTED", "version:1.2"},
 		{"subscribe", "→ SUBSCRIBE /user/queue/dm", ""},
-		{"subscribe", "→ SUBSCRIBE /topic/room." + room, ""},
+		{"subscribe", "→ SUBSCRIBE /topic/room." + room, "x-stream-offset:first"},
+		{"receipt", "← RECEIPT", "x-recovered:true"},
+		{"subscribe", "→ SUBSCRIBE /presence/topic/room." + room, ""},
 		{"send", "→ SEND /topic/room." + room, "Authorization:Bearer eyJ"},
 		{"token", "lifetime 8 s; refresh in 6 s", ""},
 		{"refresh", "POST /auth/refresh", ""},
@@ -380,23 +390,30 @@ func TestDemoChatInBrowser(t *testing.T) {
 		{"refresh", "POST /auth/refresh", ""},
 		{"ticket", "200: ticket", ""},
 		{"connected", "← CONNECTED", ""},
-		{"subscribe", "→ SUBSCRIBE /topic/room." + room, ""},
+		{"subscribe", "→ SUBSCRIBE /topic/room." + room, "x-stream-offset:offset="},
+		{"history", "recovered 0 messages of #" + room, ""},
+		{"subscribe", "→ SUBSCRIBE /presence/topic/room." + room, ""},
 		{"send", "→ SEND /topic/room." + room, ""},
+	})
+	bob.checkFlow([]flowStep{
+		{"connected", "← CONNECTED", ""},
+		{"subscribe", "→ SUBSCRIBE /topic/room." + room, "x-stream-offset:offset="},
+		{"history", "recovered 2 messages of #" + room, ""},
 	})
 
 	// Every message once, in order, on both pages.
 	a, b := alice.email, bob.email
 	alice.checkTranscript([]chatLine{
 		{"mine", a, "hello Bob"}, {"room", b, hiAlice}, {"dm-out", a, "just between us"},
-		{"mine", a, stillHere}, {"mine", a, typedDuringRestart},
+		{"mine", a, stillHere}, {"mine", a, typedDuringRestart}, {"mine", a, whileBobIsAway},
 	})
 	bob.checkTranscript([]chatLine{
 		{"room", a, "hello Bob"}, {"mine", b, hiAlice}, {"dm-in", a, "just between us"},
-		{"room", a, stillHere}, {"room", a, typedDuringRestart},
+		{"room", a, stillHere}, {"room", a, typedDuringRestart}, {"room", a, whileBobIsAway},
 	})
 
 	bob.do("logging out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-form")))
-	alice.waitFor("Bob to leave", `[...document.querySelectorAll("#messages .system")].some(li => li.textContent === "bob@example.com left")`)
+	alice.waitFor("Bob to leave", `[...document.querySelectorAll("#messages .system")].some(li => li.textContent === `+jsString(bob.name+" left")+`)`)
 	bob.checkFlow([]flowStep{{"logout", "POST /auth/logout", ""}})
 	for _, p := range []*demoPage{alice, bob} {
 		p.checkNoSecrets()
@@ -412,8 +429,8 @@ func chatInRoom(t *testing.T, room string, alice, bob *demoPage) {
 			chromedp.Click(chromedp.CSS("#room-form button")),
 		)
 	}
-	alice.waitPeer(bob.email)
-	bob.waitPeer(alice.email)
+	alice.waitPeer(bob)
+	bob.waitPeer(alice)
 	alice.say("hello Bob")
 	bob.waitLine(chatLine{"room", alice.email, "hello Bob"})
 	alice.waitLine(chatLine{"mine", alice.email, "hello Bob"})
@@ -451,20 +468,21 @@ func outliveFirstToken(t *testing.T, alice, bob *demoPage) {
 }
 
 // surviveRestart stops the server while Alice is typing and starts it
-// again once her first attempt to reconnect has failed.
+// again once her first attempt to reconnect has failed. Bob's page stays
+// away (its requests to /auth are blocked) while Alice sends two messages,
+// then comes back: the room's history, kept across the graceful restart,
+// brings him both.
 func surviveRestart(t *testing.T, srv *demoServer, room string, alice, bob *demoPage) {
 	t.Helper()
 	alice.do("typing", chromedp.SendKeys(chromedp.ID("text"), typedDuringRestart))
 	alice.expectServerDown()
 	bob.expectServerDown()
+	bob.blockAuth(true)
 	srv.stop()
 	alice.waitSteps("reconnect", 2)
 	srv.start()
-	for _, p := range []*demoPage{alice, bob} {
-		p.waitConnected()
-		p.waitSteps("connected", 2)
-	}
-	alice.waitPeer(bob.email)
+	alice.waitConnected()
+	alice.waitSteps("connected", 2)
 	if got := alice.value("text"); got != typedDuringRestart {
 		t.Errorf("text box after the reconnect: %q", got)
 	}
@@ -472,6 +490,14 @@ func surviveRestart(t *testing.T, srv *demoServer, room string, alice, bob *demo
 		t.Errorf("room after the reconnect: %q", got)
 	}
 	alice.sendTyped()
-	bob.waitLine(chatLine{"room", alice.email, typedDuringRestart})
+	alice.say(whileBobIsAway)
 	alice.waitLine(chatLine{"mine", alice.email, typedDuringRestart})
+	alice.waitLine(chatLine{"mine", alice.email, whileBobIsAway})
+
+	bob.blockAuth(false)
+	bob.waitConnected()
+	bob.waitSteps("connected", 2)
+	alice.waitPeer(bob)
+	bob.waitLine(chatLine{"room", alice.email, typedDuringRestart})
+	bob.waitLine(chatLine{"room", alice.email, whileBobIsAway})
 }

@@ -178,11 +178,25 @@ class Session {
     return this.wait(got, `RECEIPT ${receipt}`);
   }
 
-  subscribe({ destination, ack, headers }) {
+  subscribe({ destination, ack }) {
     const inbox = new Inbox();
-    const sub = this.client.subscribe(destination, m => inbox.push(m), { ...headers, ack });
+    const sub = this.client.subscribe(destination, m => inbox.push(m), { ack });
     this.inboxes.set(sub.id, inbox);
     return sub.id;
+  }
+
+  // subscribeFrom subscribes in auto mode with extra headers and a
+  // receipt, and resolves with the RECEIPT's headers: stompjs runs the
+  // receipt's callback before those of the messages that follow it.
+  async subscribeFrom({ destination, headers }) {
+    const inbox = new Inbox();
+    const receipt = nextId('receipt');
+    const got = new Promise(resolve => {
+      this.client.watchForReceipt(receipt, frame => resolve(frame.headers));
+    });
+    const sub = this.client.subscribe(destination, m => inbox.push(m), { ack: 'auto', ...headers, receipt });
+    this.inboxes.set(sub.id, inbox);
+    return { subscription: sub.id, receipt: await this.wait(got, `RECEIPT ${receipt}`) };
   }
 
   async send({ destination, body, binary, headers, transaction, receipt }) {
@@ -254,6 +268,7 @@ const ops = {
   },
   heartbeat: s => s.heartbeat(),
   subscribe: (s, args) => ({ subscription: s.subscribe(args) }),
+  subscribeFrom: (s, args) => s.subscribeFrom(args),
   send: (s, args) => s.send(args),
   receive: (s, args) => s.receive(args),
   ack: (s, args) => s.acknowledge(args),

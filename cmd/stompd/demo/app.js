@@ -8,7 +8,15 @@
 //   → at 75% of the token's lifetime: POST /auth/refresh (cookie), then
 //     SEND /sys/auth/refresh with the new token and a receipt, on the live
 //     connection
-//   → on a lost connection: reconnect with backoff, a fresh token and ticket.
+//   → on a lost connection: reconnect with backoff, a fresh token and ticket,
+//     and resubscribe to the room from the last message seen
+//     (x-stream-offset and x-stream-epoch), so that nothing sent meanwhile
+//     is missed; the RECEIPT says whether the server still had it all
+//     (x-recovered).
+//
+// Who is in the room comes from the server: the page subscribes to the
+// room's presence (/presence/topic/room.<name>), which sends the members
+// first, then every join and leave.
 //
 // Tokens are never shown whole: a prefix and the claims.
 
@@ -28,7 +36,9 @@ const session = {
   room: "lobby",
   client: null, // the live StompClient, if any
   roomSub: null, // subscription id of the room
-  people: new Map(), // user id -> email, from presence messages
+  presenceSub: null, // subscription id of the room's presence
+  positions: new Map(), // room -> { epoch, offset }: the last message seen there
+  people: new Map(), // user id -> name, from the room's presence
   refreshTimer: 0,
   reconnectTimer: 0,
   attempt: 0,
@@ -91,7 +101,7 @@ function logFrame(direction, frame) {
 }
 
 function frameSummary(h) {
-  if (h.destination) return " " + h.destination + (h["x-kind"] ? ` (${h["x-kind"]})` : "");
+  if (h.destination) return " " + h.destination;
   if (h["receipt-id"]) return " " + h["receipt-id"];
   if (h.message) return " " + h.message;
   if (h.id) return " " + h.id;
@@ -216,6 +226,7 @@ function closed(client, { error }) {
   if (client !== session.client) return;
   session.client = null;
   session.roomSub = null;
+  session.presenceSub = null;
   setStatus("offline");
   step("closed", "connection closed" + (error ? ": " + error.message : ""));
   if (!session.leaving) reconnectLater();
@@ -282,64 +293,113 @@ async function refreshInBand() {
   }
 }
 
-// ---- Rooms, presence and messages ---------------------------------------
+// ---- Rooms, history and presence -----------------------------------------
 //
-// Each message carries its sender's email and id in x-sender headers, and
-// presence in x-kind: join (on entering a room), here (the answer to a
-// join), leave, or chat. The broker authenticates every frame, but these
-// headers are what the sending page says: the demo shows them as such.
+// A room is the topic /topic/room.<name>. Every message from it carries its
+// place in the room's history: x-stream-offset (1, 2, 3, ...) and
+// x-stream-epoch (which changes when the server lost that history). The
+// page remembers the last one it showed, per room, and subscribes from
+// there: after a reconnect it gets exactly what it missed, and entering a
+// room for the first time shows what the room kept (x-stream-offset:first).
+//
+// Chat messages carry their sender's email and id in x-sender headers; the
+// broker authenticates every frame, but these headers are what the sending
+// page says: the demo shows them as such. Who is in the room is the
+// server's word: its presence destination.
 
 const roomDestination = (room) => "/topic/room." + room;
+const presenceDestination = (room) => "/presence/topic/room." + room;
 
-function senderHeaders(kind) {
+function senderHeaders() {
   return {
     Authorization: "Bearer " + session.token,
     "x-sender": session.email,
     "x-sender-id": session.claims.sub,
-    "x-kind": kind,
   };
 }
 
-/** joinRoom subscribes to a room (leaving the previous one) and announces us. */
+/** joinRoom subscribes to a room (leaving the previous one) and to its presence. */
 async function joinRoom(room) {
   const client = session.client;
   if (session.roomSub && session.room !== room) {
-    await client.send(roomDestination(session.room), "", senderHeaders("leave"));
+    await client.unsubscribe(session.presenceSub);
     await client.unsubscribe(session.roomSub);
     system(`left #${session.room}`);
   }
   session.room = room;
   session.people.clear();
   renderPeople();
-  const sub = client.subscribe(roomDestination(room), roomMessage, {}, { receipt: true });
+  const from = session.positions.get(room);
+  const sub = client.subscribe(roomDestination(room), (frame) => roomMessage(room, frame), resumeHeaders(from), { receipt: true });
   session.roomSub = sub.id;
-  await sub.done;
-  await client.send(roomDestination(room), "", senderHeaders("join"));
+  const receipt = await sub.done;
+  resumed(room, from, receipt.headers);
+  const presence = client.subscribe(presenceDestination(room), presenceMessage, {}, { receipt: true });
+  session.presenceSub = presence.id;
+  await presence.done;
   system(`joined #${room}`);
 }
 
-function roomMessage(frame) {
-  const h = frame.headers;
-  const self = h["x-sender-id"] === session.claims.sub;
-  switch (h["x-kind"]) {
-    case "join":
-    case "here":
-      if (self) return;
-      if (!session.people.has(h["x-sender-id"])) system(`${h["x-sender"]} is here`);
-      session.people.set(h["x-sender-id"], h["x-sender"]);
-      renderPeople();
-      // Answer a newcomer, so it learns who was here before it.
-      if (h["x-kind"] === "join") session.client?.send(roomDestination(session.room), "", senderHeaders("here")).catch(() => {});
-      return;
-    case "leave":
-      if (self) return;
-      session.people.delete(h["x-sender-id"]);
-      renderPeople();
-      system(`${h["x-sender"]} left`);
-      return;
-    default:
-      message(self ? "mine" : "room", h["x-sender"] || "(unknown)", frame.body);
+/** resumeHeaders asks for everything after the last message seen, or all the room kept. */
+function resumeHeaders(from) {
+  if (!from) return { "x-stream-offset": "first" };
+  return { "x-stream-offset": `offset=${from.offset}`, "x-stream-epoch": from.epoch };
+}
+
+/**
+ * resumed reads the SUBSCRIBE's RECEIPT, which comes before any message of
+ * the subscription: whether the server had everything asked for, and the
+ * room's latest offset.
+ */
+function resumed(room, from, h) {
+  const latest = Number(h["x-stream-offset"] || 0);
+  const epoch = h["x-stream-epoch"] || "";
+  if (!epoch) {
+    step("history", "the server keeps no history (--history-size 0): what is sent while away is missed");
+    return;
   }
+  const seen = session.positions.get(room);
+  if (h["x-recovered"] !== "true") {
+    // Nothing is replayed: carry on from the room's latest message, unless
+    // messages after it (which arrived with the RECEIPT) were shown already.
+    if (!seen || seen.epoch !== epoch || seen.offset < latest) session.positions.set(room, { epoch, offset: latest });
+    step("history", `history lost: #${room} no longer holds what was sent after offset ${from ? from.offset : 0}`);
+    system("history lost: messages sent while you were away may be missing");
+    return;
+  }
+  if (!seen) session.positions.set(room, { epoch, offset: 0 });
+  const missed = from ? latest - from.offset : latest;
+  if (from) {
+    step("history", `recovered ${missed} messages of #${room} (offsets ${from.offset + 1} to ${latest}, epoch ${epoch})`);
+    if (missed > 0) system(`recovered ${missed} messages`);
+  } else if (missed > 0) {
+    step("history", `#${room} kept ${missed} messages: shown first`);
+  }
+}
+
+function roomMessage(room, frame) {
+  const h = frame.headers;
+  if (h["x-stream-offset"]) {
+    session.positions.set(room, { epoch: h["x-stream-epoch"], offset: Number(h["x-stream-offset"]) });
+  }
+  const self = h["x-sender-id"] === session.claims.sub;
+  message(self ? "mine" : "room", h["x-sender"] || "(unknown)", frame.body);
+}
+
+/** presenceMessage applies the room's members, then each join and leave. */
+function presenceMessage(frame) {
+  const p = JSON.parse(frame.body);
+  const me = session.claims.sub;
+  if (p.members) {
+    session.people = new Map(p.members.filter((m) => m.sub !== me).map((m) => [m.sub, m.name]));
+  } else if (p.sub !== me && p.event === "join") {
+    session.people.set(p.sub, p.name);
+    system(`${p.name} is here`);
+  } else if (p.sub !== me && p.event === "leave") {
+    session.people.delete(p.sub);
+    system(`${p.name} left`);
+  }
+  renderPeople();
 }
 
 function directMessage(frame) {
@@ -352,12 +412,12 @@ function renderPeople() {
   const target = $("target");
   const chosen = target.value;
   target.replaceChildren(new Option(`#${session.room} (everyone)`, ""));
-  for (const [id, email] of session.people) {
+  for (const [id, name] of session.people) {
     const li = document.createElement("li");
     const b = document.createElement("button");
     b.type = "button";
     b.className = "person";
-    b.textContent = email;
+    b.textContent = name;
     b.title = `user id ${id}: click to send a direct message`;
     b.onclick = () => {
       target.value = id;
@@ -365,7 +425,7 @@ function renderPeople() {
     };
     li.append(b);
     ul.append(li);
-    target.append(new Option(`${email} (direct)`, id));
+    target.append(new Option(`${name} (direct)`, id));
   }
   if (!session.people.size) {
     const li = document.createElement("li");
@@ -427,7 +487,7 @@ async function sendTyped(ev) {
   const to = $("target").value;
   const destination = to ? `/user/${to}/queue/dm` : roomDestination(session.room);
   try {
-    await client.send(destination, text, senderHeaders("chat"), { receipt: true });
+    await client.send(destination, text, senderHeaders(), { receipt: true });
   } catch (err) {
     step("error", `not sent (${err.message}); the text stays in the box`);
     return;
@@ -469,10 +529,7 @@ async function logOut() {
   session.leaving = true;
   const client = session.client;
   try {
-    if (client?.open()) {
-      await client.send(roomDestination(session.room), "", senderHeaders("leave"));
-      await client.disconnect();
-    }
+    if (client?.open()) await client.disconnect();
     step("logout", "POST /auth/logout: the login is revoked and the refresh cookie deleted");
     await api("/auth/logout", { token: session.token });
   } catch (err) {
