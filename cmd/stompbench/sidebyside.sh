@@ -37,7 +37,9 @@
 #   STOMP plugin makes /queue/ destinations durable queues and stores
 #   persistent messages; stompd stores them in its bbolt journal before
 #   delivering them); CONNS idle connections with one subscription each over
-#   TCP and over WebSocket (broker RSS growth per connection).
+#   TCP and over WebSocket (broker RSS growth per connection). stompd runs
+#   with its default topic history (100 messages per topic); p2p and fan-out
+#   over TCP run again with --history-size 0, to show what history costs.
 # A run that loses, duplicates or corrupts a message shows as INVALID; a run
 # that cannot run at all shows the error stompbench printed.
 #
@@ -292,15 +294,28 @@ start_stompd() {
 	say "starting stompd on CPU $BROKER_CPU: STOMP 127.0.0.1:$sd_stomp, HTTP 127.0.0.1:$sd_http"
 	taskset -c "$BROKER_CPU" "$tmp/stompd" --data "$tmp/stompd-data" \
 		--stomp "127.0.0.1:$sd_stomp" --http "127.0.0.1:$sd_http" \
-		--access-ttl 1h --log-level warn >>"$tmp/stompd.log" 2>&1 &
+		--access-ttl 1h --log-level warn "${sd_extra[@]}" >>"$tmp/stompd.log" 2>&1 &
 	stompd_pid=$!
 	broker_pid=$stompd_pid
 	broker_pids=$broker_pid
 	wait_port "$sd_stomp" 30 && wait_port "$sd_http" 30 || die "stompd did not start: $(tail -5 "$tmp/stompd.log")"
 }
 
-part stompd && phases stompd "127.0.0.1:$sd_stomp" "ws://127.0.0.1:$sd_http/ws" \
-	-auth-login "bench@example.com:$sd_pass" -auth-url "http://127.0.0.1:$sd_http"
+sd_extra=()
+sd_auth=(-auth-login "bench@example.com:$sd_pass" -auth-url "http://127.0.0.1:$sd_http")
+part stompd && phases stompd "127.0.0.1:$sd_stomp" "ws://127.0.0.1:$sd_http/ws" "${sd_auth[@]}"
+
+# What topic history costs: p2p and fan-out again with --history-size 0
+# (the runs above keep the default 100 messages per topic).
+if part stompd; then
+	sd_extra=(--history-size 0)
+	start_stompd
+	nohist=(-tcp "127.0.0.1:$sd_stomp" -duration "$DURATION" -warmup "$WARMUP" "${sd_auth[@]}")
+	bench stompd-nohistory-p2p-tcp -scenario p2p "${nohist[@]}"
+	bench stompd-nohistory-fanout-tcp -scenario fanout -subs "$SUBS" "${nohist[@]}"
+	stop_stompd
+	sd_extra=()
+fi
 
 # --- stompd cluster: two nodes on one Redis ----------------------------------
 
@@ -567,6 +582,17 @@ if r is not None and r["valid"] and p2p is not None and p2p["valid"]:
     line += ", %.2f× its p2p TCP run above" % (rate(r) / rate(p2p))
 print("sendauth (p2p with a Bearer token on every SEND), TCP, stompd only: " + line + ".")
 print()
+print("Topic history (stompd only): the rows above keep the default 100 messages")
+print("per topic; the same runs with --history-size 0:")
+print()
+for run, label in (("p2p-tcp", "p2p, TCP"), ("fanout-tcp", "fanout 1→%s, TCP" % subs)):
+    on, _ = read("stompd-" + run)
+    off, err = read("stompd-nohistory-" + run)
+    line = cell(off, err, lambda r: "%s msg/s without history" % group(rate(r)))
+    if on is not None and on["valid"] and off is not None and off["valid"]:
+        line += ", %s with it: %.2f× (with ÷ without)" % (group(rate(on)), rate(on) / rate(off))
+    print("- %s: %s" % (label, line))
+print()
 print("Redis commands per published message in the 2-node rows (INFO commandstats,")
 print("reset before each run; every command of the run, the nodes' once-a-second")
 print("PINGs and the logins included):")
@@ -582,7 +608,7 @@ print()
 print("stompbench commands (PASSWORD is a random one made for the run):")
 print()
 for b in ("stompd", "rabbitmq"):
-    for run in [run for _, run, *_ in rows] + ["sendauth-tcp"]:
+    for run in [run for _, run, *_ in rows] + ["sendauth-tcp", "nohistory-p2p-tcp", "nohistory-fanout-tcp"]:
         try:
             print("    " + open(os.path.join(res, b + "-" + run + ".cmd")).read().strip())
         except OSError:
