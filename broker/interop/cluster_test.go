@@ -57,7 +57,7 @@ func startNode(t *testing.T, url, id string) server {
 		}
 	})
 	srv, b := serveBroker(t, broker.Options{Bus: bus, Queues: queues})
-	run(func(ctx context.Context) { bus.Run(ctx, b.Deliver) })
+	run(func(ctx context.Context) { bus.Run(ctx, b) })
 	return srv
 }
 

@@ -1,6 +1,7 @@
 package redisbus
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -19,13 +20,16 @@ const maxBatch = 512
 // commandTimeout bounds a round trip to Redis.
 const commandTimeout = 5 * time.Second
 
-// entry is a message waiting to be published.
+// entry is a message waiting to be published: Publish's, whose payload
+// begins with the node id, or Append's, whose dest is set and whose payload
+// is the broker's message.
 type entry struct {
+	dest    string
 	channel string
 	payload []byte
 }
 
-func (e entry) cost() int { return entryCost + len(e.channel) + len(e.payload) }
+func (e entry) cost() int { return entryCost + len(e.channel) + len(e.dest) + len(e.payload) }
 
 // backlog is the bounded queue between publishers and the one writer.
 // Publishers append under mu and never wait; the writer takes everything
@@ -90,7 +94,7 @@ func (q *backlog) drain() int {
 // publisher's messages to one destination reach Redis in its order. After a
 // failed batch it waits (100 ms, doubling up to 1 s) before the next, and
 // the backlog meanwhile fills up to its bound.
-func (b *Bus) write(ctx context.Context) {
+func (b *Bus) write(ctx context.Context, r Receiver) {
 	var spare []entry
 	cmds := make(rueidis.Commands, 0, maxBatch)
 	backoff := time.Duration(0)
@@ -103,7 +107,7 @@ func (b *Bus) write(ctx context.Context) {
 		failed := 0
 		for rest := taken; len(rest) > 0; {
 			n := min(len(rest), maxBatch)
-			failed += b.publish(ctx, cmds[:0], rest[:n])
+			failed += b.publish(ctx, cmds[:0], rest[:n], r)
 			rest = rest[n:]
 		}
 		clear(taken) // let the payloads go
@@ -118,22 +122,41 @@ func (b *Bus) write(ctx context.Context) {
 	}
 }
 
-// publish sends one batch of SPUBLISH commands and returns how many failed.
-func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry) int {
+// publish sends one batch, an SPUBLISH or a run of appendScript per entry,
+// and returns how many failed. A script Redis does not know yet is sent
+// again in full (EVAL), in order. An Append that failed goes to r's
+// Deliver instead, to this node's subscribers only: while Redis is
+// unreachable, a node's topics keep their local fan-out, without history.
+func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry, r Receiver) int {
 	for _, e := range batch {
-		// The payload is never changed once queued, so it may be read as a string.
-		msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
-		cmds = append(cmds, b.client.B().Spublish().Channel(e.channel).Message(msg).Build())
+		cmds = append(cmds, b.command(e, false))
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	failed := 0
-	for _, r := range b.client.DoMulti(ctx, cmds...) {
-		if r.Error() != nil {
-			failed++
+	for i, res := range b.client.DoMulti(ctx, cmds...) {
+		if noScript(res) {
+			res = b.client.Do(ctx, b.command(batch[i], true))
+		}
+		if res.Error() == nil {
+			continue
+		}
+		failed++
+		if batch[i].dest != "" {
+			r.Deliver(bytes.Clone(batch[i].payload)) // rueidis may hold the payload still, after a timeout
 		}
 	}
 	return failed
+}
+
+// command is the command that publishes e; eval asks for a script in full.
+func (b *Bus) command(e entry, eval bool) rueidis.Completed {
+	if e.dest != "" {
+		return b.appendCmd(e, eval)
+	}
+	// The payload is never changed once queued, so it may be read as a string.
+	msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
+	return b.client.B().Spublish().Channel(e.channel).Message(msg).Build()
 }
 
 // sleep waits for d or until ctx is done.

@@ -42,7 +42,7 @@ func Example() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { bus.Run(ctx, b.Deliver) })
+	wg.Go(func() { bus.Run(ctx, b) })
 	wg.Go(func() { members.Run(ctx) })
 	l, err := net.Listen("tcp", "127.0.0.1:61613")
 	if err != nil {

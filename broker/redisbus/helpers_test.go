@@ -65,7 +65,7 @@ func startNode(t testing.TB, url, id string, o Options) *node {
 	go func() { served <- n.b.Serve(l) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
-	go func() { n.bus.Run(ctx, n.b.Deliver); close(ran) }()
+	go func() { n.bus.Run(ctx, n.b); close(ran) }()
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), wait)
 		defer scancel()

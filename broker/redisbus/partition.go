@@ -154,10 +154,10 @@ func (p *partition) connected(up bool) {
 
 // run keeps a connection subscribed until ctx is done, reconnecting after
 // a failure with a backoff of 100 ms doubling up to 1 s.
-func (p *partition) run(ctx context.Context, deliver func([]byte) error) {
+func (p *partition) run(ctx context.Context, r Receiver) {
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		if p.session(ctx, deliver) {
+		if p.session(ctx, r) {
 			backoff = 0
 		}
 		backoff = min(max(2*backoff, 100*time.Millisecond), time.Second)
@@ -169,7 +169,7 @@ func (p *partition) run(ctx context.Context, deliver func([]byte) error) {
 // to every destination wanted, and follows changes until the connection
 // fails, the service channel is lost or ctx is done. It reports whether
 // the connection was established.
-func (p *partition) session(ctx context.Context, deliver func([]byte) error) bool {
+func (p *partition) session(ctx context.Context, r Receiver) bool {
 	defer p.connected(false)
 	conn, release := p.b.client.Dedicate()
 	defer release()
@@ -177,7 +177,7 @@ func (p *partition) session(ctx context.Context, deliver func([]byte) error) boo
 	lost := make(chan struct{})
 	var once sync.Once
 	closed := conn.SetPubSubHooks(rueidis.PubSubHooks{
-		OnMessage: func(m rueidis.PubSubMessage) { p.receive(m, deliver) },
+		OnMessage: func(m rueidis.PubSubMessage) { p.receive(m, r) },
 		OnSubscription: func(s rueidis.PubSubSubscription) {
 			if s.Kind == "sunsubscribe" && s.Channel == p.service {
 				once.Do(func() { close(lost) })
@@ -204,18 +204,25 @@ func (p *partition) session(ctx context.Context, deliver func([]byte) error) boo
 	return true
 }
 
-// receive hands a message of another node to deliver, without its node
-// id; the node's own messages are skipped.
-func (p *partition) receive(m rueidis.PubSubMessage, deliver func([]byte) error) {
+// receive hands a message of another node to r's Deliver, without its
+// node id, and a numbered one, of any node, to r's DeliverAt; the node's
+// own Publish messages are skipped.
+func (p *partition) receive(m rueidis.PubSubMessage, r Receiver) {
 	if strings.HasPrefix(m.Message, p.b.prefix) {
 		return
 	}
-	_, msg, ok := strings.Cut(m.Message, "\n")
-	if !ok {
+	from, msg, ok := strings.Cut(m.Message, "\n")
+	var err error
+	switch {
+	case !ok:
 		return
+	case from == "":
+		err = deliverNumbered(msg, r)
+	default:
+		err = r.Deliver([]byte(msg))
 	}
-	if err := deliver([]byte(msg)); err != nil {
-		p.b.log.Warn("redisbus: a message from another node was dropped", "channel", m.Channel, "err", err)
+	if err != nil {
+		p.b.log.Warn("redisbus: a message from Redis was dropped", "channel", m.Channel, "err", err)
 	}
 }
 

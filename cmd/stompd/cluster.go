@@ -56,7 +56,7 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 // the signing key kept in Redis.
 func (cl *cluster) run(ctx context.Context, wg *sync.WaitGroup, b *broker.Broker, svc *auth.Service, log *slog.Logger) {
 	wg.Go(func() { cl.members.Run(ctx) })
-	wg.Go(func() { cl.bus.Run(ctx, b.Deliver) })
+	wg.Go(func() { cl.bus.Run(ctx, b) })
 	wg.Go(func() { cl.queues.Run(ctx) })
 	wg.Go(func() { cl.store.WatchDenials(ctx, svc.TakeDenial) })
 	wg.Go(func() { cl.keepSigningKey(ctx, svc.Keys(), log) })

@@ -1,0 +1,226 @@
+package redisbus
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/redis/rueidis"
+
+	"github.com/stompd/stompd/broker"
+)
+
+// historyPrefix begins the keys of a topic's history: its stream,
+// "stompd:h:{<partition>}<destination>", and its counter,
+// "stompd:hc:{<partition>}<destination>", a hash of its epoch (field e) and
+// its latest offset (field n). Both have the hash tag of the topic's
+// channel, so that one script reaches all three in one slot.
+const (
+	historyPrefix = "stompd:h:"
+	counterPrefix = "stompd:hc:"
+)
+
+// counterTTL is how long a topic's counter outlives its last message, when
+// that is longer than the history's TTL: the epoch and offsets of a topic
+// idle for a while carry on, so that a client that had everything before
+// the pause resumes with nothing lost, while its entries expired long ago.
+const counterTTL = 24 * time.Hour
+
+func historyKey(dest string) string {
+	return historyPrefix + "{" + strconv.Itoa(partitionOf(dest)) + "}" + dest
+}
+
+func counterKey(dest string) string {
+	return counterPrefix + "{" + strconv.Itoa(partitionOf(dest)) + "}" + dest
+}
+
+// history is what Append's script is given besides the message: the
+// history's size and the keys' TTLs in ms, and this node's epoch token,
+// random, which makes the epochs it creates unique across nodes.
+type history struct{ size, ttl, counter, token string }
+
+func newHistory(size int, ttl time.Duration) history {
+	var token [8]byte
+	rand.Read(token[:])
+	return history{
+		size:    strconv.Itoa(size),
+		ttl:     strconv.FormatInt(ttl.Milliseconds(), 10),
+		counter: strconv.FormatInt(max(ttl, counterTTL).Milliseconds(), 10),
+		token:   hex.EncodeToString(token[:]),
+	}
+}
+
+// appendCmd is the script run that appends e, an entry of Append.
+func (b *Bus) appendCmd(e entry, eval bool) rueidis.Completed {
+	keys := []string{historyKey(e.dest), counterKey(e.dest)}
+	// The payload is never changed once queued, so it may be read as a string.
+	msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
+	h := &b.history
+	if eval {
+		return appendScript.eval(b.client, keys, e.channel, h.size, h.ttl, h.counter, h.token, msg)
+	}
+	return appendScript.evalsha(b.client, keys, e.channel, h.size, h.ttl, h.counter, h.token, msg)
+}
+
+// appendScript numbers a topic message and keeps it. KEYS[1] is the
+// topic's stream, KEYS[2] its counter; ARGV[1] its channel, ARGV[2] the
+// history's size, ARGV[3] and ARGV[4] the stream's and the counter's TTL
+// in ms, ARGV[5] this node's epoch token, ARGV[6] the message.
+//
+// A topic without a counter (new, idle for longer than its TTL, or lost
+// with Redis's data) gets a new epoch, the token and Redis's clock in µs,
+// and its stream, holding whatever an older epoch left, is deleted: offsets
+// never repeat within an epoch. The message is added as entry "<offset>-0"
+// with its time in ms (field t), the stream trimmed to about the size
+// (MAXLEN ~, whole nodes at a time), both keys' expiries set again, and the
+// numbered message published on the channel as
+// "\n<epoch> <offset> <ms>\n<message>". It returns the offset.
+var appendScript = newScript(`
+local e = redis.call('HGET', KEYS[2], 'e')
+local t = redis.call('TIME')
+if not e then
+  e = ARGV[5] .. '.' .. t[1] .. '.' .. t[2]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', e)
+end
+local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
+local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], n .. '-0', 'm', ARGV[6], 't', ms)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SPUBLISH', ARGV[1], '\n' .. e .. ' ' .. n .. ' ' .. ms .. '\n' .. ARGV[6])
+return n`)
+
+// readScript reads a topic's history. KEYS[1] is its stream, KEYS[2] its
+// counter; ARGV[1] the offset to read after, ARGV[2] the history's size.
+// It returns nothing for a topic without a counter, and otherwise its
+// epoch, its latest offset, the oldest offset kept (0 for none) and the
+// entries above ARGV[1], at most the size of the latest, as XRANGE gives
+// them. Entries beyond the size, which MAXLEN ~ may leave, count as gone.
+var readScript = newScript(`
+local e = redis.call('HGET', KEYS[2], 'e')
+if not e then return {} end
+local last = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
+local floor = math.max(1, last - tonumber(ARGV[2]) + 1)
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+local first = 0
+if #oldest == 1 then
+  first = math.max(floor, tonumber((string.gsub(oldest[1][1], '-0$', ''))))
+end
+local from = math.max(floor, tonumber(ARGV[1]) + 1)
+if from > last then return {e, last, first, {}} end
+return {e, last, first, redis.call('XRANGE', KEYS[1], string.format('%d', from), '+')}`)
+
+// script is a Lua script run by EVALSHA, and by EVAL when Redis does not
+// know it yet (after a restart, on a new cluster node).
+type script struct{ src, sha string }
+
+func newScript(src string) *script {
+	sum := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+func (s *script) evalsha(c rueidis.Client, keys []string, args ...string) rueidis.Completed {
+	return c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+}
+
+func (s *script) eval(c rueidis.Client, keys []string, args ...string) rueidis.Completed {
+	return c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+}
+
+// noScript reports whether r failed because Redis did not know the script.
+func noScript(r rueidis.RedisResult) bool {
+	e, ok := rueidis.IsRedisErr(r.Error())
+	return ok && e.IsNoScript()
+}
+
+var _ broker.Streams = (*Bus)(nil)
+
+// Read returns what dest's history holds now with offsets above after,
+// oldest first, in one script on dest's slot. It implements
+// broker.Streams; the entries' messages are the broker's bytes as Append
+// was given them.
+func (b *Bus) Read(ctx context.Context, dest string, after uint64) (broker.StreamRead, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	keys := []string{historyKey(dest), counterKey(dest)}
+	args := []string{strconv.FormatUint(after, 10), b.history.size}
+	r := b.client.Do(ctx, readScript.evalsha(b.client, keys, args...))
+	if noScript(r) {
+		r = b.client.Do(ctx, readScript.eval(b.client, keys, args...))
+	}
+	reply, err := r.ToArray()
+	if err != nil {
+		return broker.StreamRead{}, err
+	}
+	return parseRead(reply)
+}
+
+// parseRead turns readScript's reply into a StreamRead.
+func parseRead(reply []rueidis.RedisMessage) (broker.StreamRead, error) {
+	var sr broker.StreamRead
+	if len(reply) == 0 {
+		return sr, nil
+	}
+	if len(reply) != 4 {
+		return sr, errReply
+	}
+	var err error
+	var last, first int64
+	sr.Epoch, err = reply[0].ToString()
+	if err == nil {
+		last, err = reply[1].AsInt64()
+	}
+	if err == nil {
+		first, err = reply[2].AsInt64()
+	}
+	var entries []rueidis.XRangeEntry
+	if err == nil {
+		entries, err = reply[3].AsXRange()
+	}
+	if err != nil {
+		return sr, err
+	}
+	sr.Last, sr.First = uint64(last), uint64(first)
+	sr.Entries = make([]broker.StreamEntry, 0, len(entries))
+	for _, e := range entries {
+		entry, err := parseEntry(e)
+		if err != nil {
+			return sr, err
+		}
+		sr.Entries = append(sr.Entries, entry)
+	}
+	return sr, nil
+}
+
+// parseEntry turns one stream entry, "<offset>-0" with fields m and t,
+// into a StreamEntry.
+func parseEntry(e rueidis.XRangeEntry) (broker.StreamEntry, error) {
+	id, ok := strings.CutSuffix(e.ID, "-0")
+	offset, err := strconv.ParseUint(id, 10, 64)
+	ms, err2 := strconv.ParseInt(e.FieldValues["t"], 10, 64)
+	msg, has := e.FieldValues["m"]
+	if !ok || err != nil || err2 != nil || !has {
+		return broker.StreamEntry{}, errReply
+	}
+	return broker.StreamEntry{Offset: offset, At: time.UnixMilli(ms), Msg: []byte(msg)}, nil
+}
+
+// deliverNumbered hands r's DeliverAt a message as appendScript publishes
+// it, after its first newline: "<epoch> <offset> <ms>\n<message>".
+func deliverNumbered(s string, r Receiver) error {
+	head, msg, ok := strings.Cut(s, "\n")
+	epoch, rest, ok2 := strings.Cut(head, " ")
+	off, ms, ok3 := strings.Cut(rest, " ")
+	offset, err := strconv.ParseUint(off, 10, 64)
+	at, err2 := strconv.ParseInt(ms, 10, 64)
+	if !ok || !ok2 || !ok3 || err != nil || err2 != nil {
+		return errReply
+	}
+	return r.DeliverAt([]byte(msg), epoch, offset, time.UnixMilli(at))
+}
