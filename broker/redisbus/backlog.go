@@ -22,11 +22,13 @@ const commandTimeout = 5 * time.Second
 
 // entry is a message waiting to be published: Publish's, whose payload
 // begins with the node id, or Append's, whose dest is set and whose payload
-// is the broker's message.
+// is the broker's message; or a fence of dest's epoch, when fence is set.
 type entry struct {
 	dest    string
 	channel string
 	payload []byte
+	fence   string // the epoch of dest's history that went back
+	latest  uint64 // with fence, the latest offset received in it
 }
 
 func (e entry) cost() int { return entryCost + len(e.channel) + len(e.dest) + len(e.payload) }
@@ -141,17 +143,24 @@ func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry,
 		if res.Error() == nil {
 			continue
 		}
-		failed++
-		if batch[i].dest != "" {
-			r.Deliver(bytes.Clone(batch[i].payload)) // rueidis may hold the payload still, after a timeout
+		switch e := batch[i]; {
+		case e.fence != "":
+			b.log.Warn("redisbus: fencing a topic's history failed", "destination", e.dest, "err", res.Error())
+			continue // the next message that went back fences it again
+		case e.dest != "":
+			r.Deliver(bytes.Clone(e.payload)) // rueidis may hold the payload still, after a timeout
 		}
+		failed++
 	}
 	return failed
 }
 
 // command is the command that publishes e; eval asks for a script in full.
 func (b *Bus) command(e entry, eval bool) rueidis.Completed {
-	if e.dest != "" {
+	switch {
+	case e.fence != "":
+		return b.fenceCmd(e, eval)
+	case e.dest != "":
 		return b.appendCmd(e, eval)
 	}
 	// The payload is never changed once queued, so it may be read as a string.

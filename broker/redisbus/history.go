@@ -67,6 +67,15 @@ func (b *Bus) appendCmd(e entry, eval bool) rueidis.Completed {
 	return appendScript.evalsha(b.client, keys, e.channel, h.size, h.ttl, h.counter, h.token, msg)
 }
 
+// newEpoch is a Lua function that returns a new epoch: a node's token and
+// Redis's clock in µs.
+const newEpoch = `
+local function newEpoch(token)
+  local t = redis.call('TIME')
+  return token .. '.' .. t[1] .. '.' .. t[2]
+end
+`
+
 // appendScript numbers a topic message and keeps it. KEYS[1] is the
 // topic's stream, KEYS[2] its counter; ARGV[1] its channel, ARGV[2] the
 // history's size, ARGV[3] and ARGV[4] the stream's and the counter's TTL
@@ -80,11 +89,11 @@ func (b *Bus) appendCmd(e entry, eval bool) rueidis.Completed {
 // (MAXLEN ~, whole nodes at a time), both keys' expiries set again, and the
 // numbered message published on the channel as
 // "\n<epoch> <offset> <ms>\n<message>". It returns the offset.
-var appendScript = newScript(`
+var appendScript = newScript(newEpoch + `
 local e = redis.call('HGET', KEYS[2], 'e')
 local t = redis.call('TIME')
 if not e then
-  e = ARGV[5] .. '.' .. t[1] .. '.' .. t[2]
+  e = newEpoch(ARGV[5])
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'e', e)
 end
@@ -211,16 +220,24 @@ func parseEntry(e rueidis.XRangeEntry) (broker.StreamEntry, error) {
 	return broker.StreamEntry{Offset: offset, At: time.UnixMilli(ms), Msg: []byte(msg)}, nil
 }
 
-// deliverNumbered hands r's DeliverAt a message as appendScript publishes
-// it, after its first newline: "<epoch> <offset> <ms>\n<message>".
-func deliverNumbered(s string, r Receiver) error {
+// numberedMsg is a message as appendScript publishes it.
+type numberedMsg struct {
+	epoch  string
+	offset uint64
+	at     time.Time
+	msg    string
+}
+
+// parseNumbered parses what follows the first newline of a message that
+// appendScript published: "<epoch> <offset> <ms>\n<message>".
+func parseNumbered(s string) (numberedMsg, error) {
 	head, msg, ok := strings.Cut(s, "\n")
 	epoch, rest, ok2 := strings.Cut(head, " ")
 	off, ms, ok3 := strings.Cut(rest, " ")
 	offset, err := strconv.ParseUint(off, 10, 64)
 	at, err2 := strconv.ParseInt(ms, 10, 64)
 	if !ok || !ok2 || !ok3 || err != nil || err2 != nil {
-		return errReply
+		return numberedMsg{}, errReply
 	}
-	return r.DeliverAt([]byte(msg), epoch, offset, time.UnixMilli(at))
+	return numberedMsg{epoch, offset, time.UnixMilli(at), msg}, nil
 }

@@ -300,3 +300,65 @@ func TestAppendReachesLocalSubscribersWhileRedisIsDown(t *testing.T) {
 		t.Errorf("%v counted as dropped (cluster_unavailable), want 1: it reached no other node", n)
 	}
 }
+
+func TestOffsetsThatGoBackGiveTheHistoryANewEpochAboveThem(t *testing.T) {
+	srv := redistest.Start(t)
+	bus, rec := startBus(t, srv.URL(), "a", Options{HistorySize: 100})
+	const dest = "/topic/failover"
+	listen(t, bus, dest)
+	appendN(bus, dest, "old", 2)
+	waitFor(t, "2 messages", func() bool { return len(rec.numbered()) == 2 })
+	replica := snapshot(t, srv.URL(), historyKey(dest), counterKey(dest))
+	appendN(bus, dest, "lost", 3)
+	waitFor(t, "5 messages", func() bool { return len(rec.numbered()) == 5 })
+	old := rec.numbered()[0].epoch
+	replica() // what a replica promoted before it had the latest 3 appends holds
+
+	bus.Append(dest, []byte("repeated")) // numbered 3 again, in the old epoch
+	waitFor(t, "a message of a new epoch", func() bool {
+		bus.Append(dest, []byte("new"))
+		time.Sleep(20 * time.Millisecond)
+		got := rec.numbered()
+		return got[len(got)-1].epoch != old
+	})
+	got := rec.numbered()
+	if got[5].msg != "repeated" || got[5].offset != 3 || got[5].epoch != old {
+		t.Fatalf("after the counter went back: %+v, want offset 3 of the old epoch", got[5])
+	}
+	var first numbered
+	for _, m := range got[6:] {
+		if m.epoch != old {
+			first = m
+			break
+		}
+	}
+	if first.offset <= 5 {
+		t.Fatalf("the new epoch begins with %+v, want an offset above 5, the latest received", first)
+	}
+	sr := read(t, bus, dest, 0)
+	if sr.Epoch != first.epoch || sr.First != first.offset || string(sr.Entries[0].Msg) != "new" {
+		t.Fatalf("Read = %+v, want the new epoch's entries only, from %d", sr, first.offset)
+	}
+}
+
+// snapshot saves keys (DUMP) and returns a function that puts them back
+// as they were (RESTORE), as a replica that had only this much would.
+func snapshot(t *testing.T, url string, keys ...string) func() {
+	t.Helper()
+	c := redistest.Client(t, url)
+	ctx := context.Background()
+	dumps := make([]string, len(keys))
+	for i, k := range keys {
+		var err error
+		if dumps[i], err = c.Do(ctx, c.B().Dump().Key(k).Build()).ToString(); err != nil {
+			t.Fatalf("DUMP %s: %v", k, err)
+		}
+	}
+	return func() {
+		for i, k := range keys {
+			if err := c.Do(ctx, c.B().Restore().Key(k).Ttl(0).SerializedValue(dumps[i]).Replace().Build()).Error(); err != nil {
+				t.Fatalf("RESTORE %s: %v", k, err)
+			}
+		}
+	}
+}

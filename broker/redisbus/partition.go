@@ -61,6 +61,7 @@ type partition struct {
 	b       *Bus
 	service string
 	wake    chan struct{} // holds a token when dirty has entries
+	seen    offsets       // of the channels subscribed, their numbered messages
 
 	mu    sync.Mutex
 	want  map[string]int           // destination → Listen minus Unlisten calls, when not 0
@@ -73,6 +74,7 @@ func newPartition(b *Bus, i int) *partition {
 	return &partition{
 		b: b, service: serviceChannel(i), wake: make(chan struct{}, 1),
 		want: make(map[string]int), dirty: make(map[string]struct{}), ready: make(map[string]chan struct{}),
+		seen: offsets{at: make(map[string]position)},
 	}
 }
 
@@ -217,7 +219,7 @@ func (p *partition) receive(m rueidis.PubSubMessage, r Receiver) {
 	case !ok:
 		return
 	case from == "":
-		err = deliverNumbered(msg, r)
+		err = p.deliverNumbered(m.Channel, msg, r)
 	default:
 		err = r.Deliver([]byte(msg))
 	}
@@ -257,6 +259,7 @@ func (p *partition) sync(ctx context.Context, conn rueidis.DedicatedClient, subs
 		}
 		for _, dest := range off[:n] {
 			delete(subscribed, dest)
+			p.seen.forget(channel(dest))
 		}
 		off = off[n:]
 	}

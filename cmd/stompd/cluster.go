@@ -23,8 +23,8 @@ var errDemoCluster = errors.New("--demo runs one node on its data dir: leave out
 
 // cluster is what a node of a cluster runs on the Redis all its nodes
 // share (--redis): auth's store, the bus that carries topics and user
-// destinations between nodes, the shared queues, and the membership that
-// tells live nodes from dead ones.
+// destinations between nodes and keeps the topics' history, the shared
+// queues, and the membership that tells live nodes from dead ones.
 type cluster struct {
 	store   *redisstore.Store
 	bus     *redisbus.Bus
@@ -40,7 +40,10 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 		OnLive: func(n int) { m.ClusterNodes.Set(float64(n)) },
 	})
 	var err error
-	if cl.bus, err = redisbus.New(rc, redisbus.Options{Node: node, Logger: log, Metrics: m}); err != nil {
+	if cl.bus, err = redisbus.New(rc, redisbus.Options{
+		Node: node, Logger: log, Metrics: m,
+		HistorySize: c.Broker.HistorySize, HistoryTTL: c.Broker.HistoryTTL,
+	}); err != nil {
 		return nil, err
 	}
 	cl.queues, err = redisqueue.New(rc, redisqueue.Options{
@@ -48,6 +51,15 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 		Metrics: m, Logger: log,
 	})
 	return cl, err
+}
+
+// wire hands the broker the engines it uses: the bus, the shared queues
+// and, with topic history on, the bus as the streams that keep it.
+func (cl *cluster) wire(o *broker.Options) {
+	o.Bus, o.Queues = cl.bus, cl.queues
+	if o.HistorySize > 0 {
+		o.Streams = cl.bus
+	}
 }
 
 // run starts the engines' loops in wg until ctx ends: membership

@@ -143,7 +143,7 @@ func (s *server) brokerOptions() broker.Options {
 	o.Upgrade, o.Authorizer, o.Refresher = hooks, hooks, hooks
 	o.CheckOrigin = s.auth.CheckOrigin
 	if s.cluster != nil {
-		o.Bus, o.Queues = s.cluster.bus, s.cluster.queues
+		s.cluster.wire(&o)
 	}
 	return o
 }
