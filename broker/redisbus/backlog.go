@@ -124,48 +124,88 @@ func (b *Bus) write(ctx context.Context, r Receiver) {
 	}
 }
 
-// publish sends one batch, an SPUBLISH or a run of appendScript per entry,
-// and returns how many failed. A script Redis does not know yet is sent
-// again in full (EVAL), in order. An Append that failed goes to r's
-// Deliver instead, to this node's subscribers only: while Redis is
-// unreachable, a node's topics keep their local fan-out, without history.
+// publish sends one batch, pipelined: an SPUBLISH per Publish entry, a
+// fence per fence entry, and one run of appendScript per partition for the
+// Append entries, and returns how many messages failed. A script Redis
+// does not know yet is sent again in full (EVAL). An Append that failed
+// goes to r's Deliver instead, to this node's subscribers only: while
+// Redis is unreachable, a node's topics keep their local fan-out, without
+// history.
 func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry, r Receiver) int {
-	for _, e := range batch {
-		cmds = append(cmds, b.command(e, false))
+	units := b.units(batch)
+	for _, u := range units {
+		cmds = append(cmds, u.command(b, batch, false))
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	failed := 0
 	for i, res := range b.client.DoMulti(ctx, cmds...) {
 		if noScript(res) {
-			res = b.client.Do(ctx, b.command(batch[i], true))
+			res = b.client.Do(ctx, units[i].command(b, batch, true))
 		}
-		if res.Error() == nil {
-			continue
+		if res.Error() != nil {
+			failed += b.failed(units[i], batch, res.Error(), r)
 		}
-		switch e := batch[i]; {
-		case e.fence != "":
-			b.log.Warn("redisbus: fencing a topic's history failed", "destination", e.dest, "err", res.Error())
-			continue // the next message that went back fences it again
-		case e.dest != "":
-			r.Deliver(bytes.Clone(e.payload)) // rueidis may hold the payload still, after a timeout
-		}
-		failed++
 	}
 	return failed
 }
 
-// command is the command that publishes e; eval asks for a script in full.
-func (b *Bus) command(e entry, eval bool) rueidis.Completed {
-	switch {
+// unit is what one command of a batch carries: one entry, or the Append
+// entries of one partition.
+type unit struct {
+	entry   int
+	appends *appends
+}
+
+// units sorts a batch into its commands: the Append entries of each
+// partition go together, in their order, after the other entries.
+func (b *Bus) units(batch []entry) []unit {
+	var parts [partitions]*appends
+	units := make([]unit, 0, len(batch))
+	for i, e := range batch {
+		if e.dest == "" || e.fence != "" {
+			units = append(units, unit{entry: i})
+			continue
+		}
+		p := partitionOf(e.dest)
+		if parts[p] == nil {
+			parts[p] = &appends{}
+			units = append(units, unit{appends: parts[p]})
+		}
+		parts[p].add(i, e)
+	}
+	return units
+}
+
+// command is the command that publishes u; eval asks for a script in full.
+func (u unit) command(b *Bus, batch []entry, eval bool) rueidis.Completed {
+	if u.appends != nil {
+		return u.appends.command(b, eval)
+	}
+	switch e := batch[u.entry]; {
 	case e.fence != "":
 		return b.fenceCmd(e, eval)
-	case e.dest != "":
-		return b.appendCmd(e, eval)
+	default:
+		// The payload is never changed once queued, so it may be read as a string.
+		msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
+		return b.client.B().Spublish().Channel(e.channel).Message(msg).Build()
 	}
-	// The payload is never changed once queued, so it may be read as a string.
-	msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
-	return b.client.B().Spublish().Channel(e.channel).Message(msg).Build()
+}
+
+// failed handles the entries of u, whose command failed with err, and
+// returns how many messages they held.
+func (b *Bus) failed(u unit, batch []entry, err error, r Receiver) int {
+	if u.appends != nil {
+		for _, i := range u.appends.entries {
+			r.Deliver(bytes.Clone(batch[i].payload)) // rueidis may hold the payload still, after a timeout
+		}
+		return len(u.appends.entries)
+	}
+	if e := batch[u.entry]; e.fence != "" {
+		b.log.Warn("redisbus: fencing a topic's history failed", "destination", e.dest, "err", err)
+		return 0 // the next message that went back fences it again
+	}
+	return 1
 }
 
 // sleep waits for d or until ctx is done.

@@ -71,12 +71,12 @@ func (p *partition) deliverNumbered(ch, s string, r Receiver) error {
 
 // fenceScript gives a topic whose offsets went back a new epoch. KEYS[1]
 // is its stream, KEYS[2] its counter; ARGV[1] the epoch that went back,
-// ARGV[2] this node's epoch token, ARGV[3] the latest offset received. A
+// ARGV[2] a new epoch, ARGV[3] the latest offset received. A
 // topic that has another epoch already is left alone. It returns 1 when
 // it fenced.
-var fenceScript = newScript(newEpoch + `
+var fenceScript = newScript(`
 if redis.call('HGET', KEYS[2], 'e') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[2], 'e', newEpoch(ARGV[2]))
+redis.call('HSET', KEYS[2], 'e', ARGV[2])
 if tonumber(redis.call('HGET', KEYS[2], 'n') or '0') < tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[2], 'n', ARGV[3])
 end
@@ -88,7 +88,7 @@ func (b *Bus) fenceCmd(e entry, eval bool) rueidis.Completed {
 	keys := []string{historyKey(e.dest), counterKey(e.dest)}
 	latest := strconv.FormatUint(e.latest, 10)
 	if eval {
-		return fenceScript.eval(b.client, keys, e.fence, b.history.token, latest)
+		return fenceScript.eval(b.client, keys, e.fence, newEpoch(), latest)
 	}
-	return fenceScript.evalsha(b.client, keys, e.fence, b.history.token, latest)
+	return fenceScript.evalsha(b.client, keys, e.fence, newEpoch(), latest)
 }

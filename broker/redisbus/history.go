@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/redis/rueidis"
 
@@ -39,71 +38,25 @@ func counterKey(dest string) string {
 	return counterPrefix + "{" + strconv.Itoa(partitionOf(dest)) + "}" + dest
 }
 
-// history is what Append's script is given besides the message: the
-// history's size and the keys' TTLs in ms, and this node's epoch token,
-// random, which makes the epochs it creates unique across nodes.
-type history struct{ size, ttl, counter, token string }
+// history is what Append's script is given besides the messages: the
+// history's size and the keys' TTLs in ms.
+type history struct{ size, ttl, counter string }
 
 func newHistory(size int, ttl time.Duration) history {
-	var token [8]byte
-	rand.Read(token[:])
 	return history{
 		size:    strconv.Itoa(size),
 		ttl:     strconv.FormatInt(ttl.Milliseconds(), 10),
 		counter: strconv.FormatInt(max(ttl, counterTTL).Milliseconds(), 10),
-		token:   hex.EncodeToString(token[:]),
 	}
 }
 
-// appendCmd is the script run that appends e, an entry of Append.
-func (b *Bus) appendCmd(e entry, eval bool) rueidis.Completed {
-	keys := []string{historyKey(e.dest), counterKey(e.dest)}
-	// The payload is never changed once queued, so it may be read as a string.
-	msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
-	h := &b.history
-	if eval {
-		return appendScript.eval(b.client, keys, e.channel, h.size, h.ttl, h.counter, h.token, msg)
-	}
-	return appendScript.evalsha(b.client, keys, e.channel, h.size, h.ttl, h.counter, h.token, msg)
+// newEpoch returns a random epoch, for a script that may need one: 16 hex
+// digits, unique across the topics' epochs of every node.
+func newEpoch() string {
+	var e [8]byte
+	rand.Read(e[:])
+	return hex.EncodeToString(e[:])
 }
-
-// newEpoch is a Lua function that returns a new epoch: a node's token and
-// Redis's clock in µs.
-const newEpoch = `
-local function newEpoch(token)
-  local t = redis.call('TIME')
-  return token .. '.' .. t[1] .. '.' .. t[2]
-end
-`
-
-// appendScript numbers a topic message and keeps it. KEYS[1] is the
-// topic's stream, KEYS[2] its counter; ARGV[1] its channel, ARGV[2] the
-// history's size, ARGV[3] and ARGV[4] the stream's and the counter's TTL
-// in ms, ARGV[5] this node's epoch token, ARGV[6] the message.
-//
-// A topic without a counter (new, idle for longer than its TTL, or lost
-// with Redis's data) gets a new epoch, the token and Redis's clock in µs,
-// and its stream, holding whatever an older epoch left, is deleted: offsets
-// never repeat within an epoch. The message is added as entry "<offset>-0"
-// with its time in ms (field t), the stream trimmed to about the size
-// (MAXLEN ~, whole nodes at a time), both keys' expiries set again, and the
-// numbered message published on the channel as
-// "\n<epoch> <offset> <ms>\n<message>". It returns the offset.
-var appendScript = newScript(newEpoch + `
-local e = redis.call('HGET', KEYS[2], 'e')
-local t = redis.call('TIME')
-if not e then
-  e = newEpoch(ARGV[5])
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'e', e)
-end
-local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
-local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], n .. '-0', 'm', ARGV[6], 't', ms)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-redis.call('SPUBLISH', ARGV[1], '\n' .. e .. ' ' .. n .. ' ' .. ms .. '\n' .. ARGV[6])
-return n`)
 
 // readScript reads a topic's history. KEYS[1] is its stream, KEYS[2] its
 // counter; ARGV[1] the offset to read after, ARGV[2] the history's size.

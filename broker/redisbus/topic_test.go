@@ -57,11 +57,11 @@ func TestTopicReachesEverySubscriberOnEveryNodeOnceInOrderWithOneCommandEach(t *
 
 // scriptCalls are the commands appendScript calls, which INFO commandstats
 // counts besides the EVALSHA that runs it.
-var scriptCalls = map[string]bool{"hget": true, "time": true, "hset": true, "del": true, "hincrby": true, "xadd": true, "pexpire": true, "spublish": true}
+var scriptCalls = map[string]bool{"hmget": true, "time": true, "hset": true, "del": true, "xadd": true, "pexpire": true, "spublish": true}
 
 // testTopicOnThreeNodes publishes a sequence on one of three nodes, whose
-// subscribers must each receive it once, in order, for one command each,
-// the command that a message costs.
+// subscribers must each receive it once, in order, for at most one command
+// each: command, the one that carries messages.
 func testTopicOnThreeNodes(t *testing.T, o Options, command string) {
 	srv := redistest.Start(t)
 	a := startNode(t, srv.URL(), "a", o)
@@ -87,8 +87,8 @@ func testTopicOnThreeNodes(t *testing.T, o Options, command string) {
 	expectSequences(t, sequence, subs...)
 
 	calls := commandCalls(t, srv)
-	if got := calls[command]; got != sequence+1 {
-		t.Errorf("%s calls = %d, want one per message, %d", command, got, sequence+1)
+	if got := calls[command]; got == 0 || got > sequence+1 || o.HistorySize == 0 && got != sequence+1 {
+		t.Errorf("%s calls = %d, want one per message, %d (with history, one per batch of messages)", command, got, sequence+1)
 	}
 	others := 0
 	for cmd, n := range calls {
