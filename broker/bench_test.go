@@ -61,14 +61,27 @@ func BenchmarkFanOut(b *testing.B) {
 	for _, subs := range []int{1, 100, 1000} {
 		for _, size := range []int{128, 4096} {
 			b.Run(fmt.Sprintf("subscribers=%d/body=%d", subs, size), func(b *testing.B) {
-				benchFanOut(b, subs, size)
+				benchFanOut(b, Options{}, subs, size)
 			})
 		}
 	}
 }
 
-func benchFanOut(b *testing.B, subs, size int, setup ...func(*Broker)) {
-	_, pub, frames := fanOutBroker(b, subs, setup...)
+// BenchmarkHistoryCost is BenchmarkFanOut to one subscriber (point to
+// point) and to 100, without topic history and with the stompd default of
+// 100 messages: the ratio of the two is what history costs.
+func BenchmarkHistoryCost(b *testing.B) {
+	for _, subs := range []int{1, 100} {
+		for _, size := range []int{0, 100} {
+			b.Run(fmt.Sprintf("subscribers=%d/history=%d", subs, size), func(b *testing.B) {
+				benchFanOut(b, Options{HistorySize: size}, subs, 128)
+			})
+		}
+	}
+}
+
+func benchFanOut(b *testing.B, o Options, subs, size int, setup ...func(*Broker)) {
+	_, pub, frames := fanOutBroker(b, o, subs, setup...)
 	f := &stomp.Frame{Command: stomp.SEND, Body: []byte(strings.Repeat("x", size))}
 	f.Add("destination", "/topic/bench")
 	f.Add("content-type", "text/plain")
@@ -88,12 +101,14 @@ func benchFanOut(b *testing.B, subs, size int, setup ...func(*Broker)) {
 	b.ReportMetric(float64(subs*b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }
 
-// fanOutBroker starts a broker with subs topic subscribers on in-memory
-// sockets, and returns a connection to publish from and the count of frames
-// the subscribers received. setup, when given, changes the broker before
-// any connection exists. Cleanup shuts the broker down.
-func fanOutBroker(tb testing.TB, subs int, setup ...func(*Broker)) (*Broker, *conn, *atomic.Int64) {
-	br := anonymousBroker(Options{MaxPendingBytes: 1 << 30})
+// fanOutBroker starts a broker of o (with a pending bound of 1 GiB unless
+// o has one) with subs topic subscribers on in-memory sockets, and returns
+// a connection to publish from and the count of frames the subscribers
+// received. setup, when given, changes the broker before any connection
+// exists. Cleanup shuts the broker down.
+func fanOutBroker(tb testing.TB, o Options, subs int, setup ...func(*Broker)) (*Broker, *conn, *atomic.Int64) {
+	o.MaxPendingBytes = orInt(o.MaxPendingBytes, 1<<30)
+	br := anonymousBroker(o)
 	for _, f := range setup {
 		f(br)
 	}
@@ -138,7 +153,7 @@ func TestFanOutAllocations(t *testing.T) {
 		t.Skip("the race detector makes sync.Pool drop items; .ci/run checks this budget without -race")
 	}
 	const subs, budget = 100, 8
-	_, pub, frames := fanOutBroker(t, subs)
+	_, pub, frames := fanOutBroker(t, Options{}, subs)
 	f := &stomp.Frame{Command: stomp.SEND, Body: []byte(strings.Repeat("x", 128))}
 	f.Add("destination", "/topic/bench")
 	rt := route{kindTopic, "/topic/bench"}

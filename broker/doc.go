@@ -78,7 +78,9 @@
 // NACKs all or none; nothing else holds two. A topic's subscriber list is
 // changed under the topic's own mu (taken alone, or under router.mu when an
 // empty topic is removed) in O(1) amortised, and read by publishers
-// without a lock.
+// without a lock, except in a topic with history, whose publishers fan out
+// under its mu (topic.mu → subscription.mu → outbox.mu), waking writers
+// once they released it.
 //
 // # Destinations and delivery
 //
@@ -89,7 +91,8 @@
 // every session of that subject subscribed to /user/<dest>. Message ids
 // come from one broker-wide counter, so they increase within each
 // destination; ids of all kinds hold neither ':' nor '\'. A destination
-// exists while it has subscribers or, for a queue, buffered messages, and
+// exists while it has subscribers or, for a queue, buffered messages (for
+// a topic with history, kept messages), and
 // at most MaxDestinations exist at once: a SEND or SUBSCRIBE that would
 // create one more fails with limit-exceeded.
 //
@@ -120,6 +123,44 @@
 // it (a topic message, a RECEIPT) cuts the connection: its outbox is
 // dropped, an ERROR (code slow-consumer) is written on a best-effort basis,
 // and it is closed; publishers and other subscribers are not slowed.
+//
+// # Topic history
+//
+// With Options.HistorySize, each /topic/ destination (not /user/, not
+// /queue/) keeps its latest messages, at most HistorySize and
+// MaxHistoryBytes of them, none older than HistoryTTL, and numbers them:
+// every MESSAGE carries x-stream-offset (1, 2, 3, ... per destination) and
+// x-stream-epoch (random per history, new whenever a history was lost);
+// a SEND's own x-stream-* headers are never passed on. A SUBSCRIBE may
+// carry x-stream-offset (first, last, next (the default), offset=<n>,
+// timestamp=<unix seconds>) and x-stream-epoch: the messages asked for are
+// replayed, then the live ones follow, with no gap and no duplicate; all
+// or nothing: when the epoch differs, or a message asked for is no longer
+// kept, nothing is replayed. Its RECEIPT carries x-recovered,
+// x-stream-epoch and x-stream-offset (the latest offset given, 0 for
+// none), and precedes every MESSAGE of the subscription. Without history
+// such a RECEIPT says x-recovered:false, except for next.
+//
+// On one node, a topic's publishers keep the message and fan it out in
+// one step under the topic's mu, and a new subscriber joins in one step
+// under it (RECEIPT, replay, then live). It is in the topic's list from
+// its SUBSCRIBE on, holding what is fanned out to it until it joins (up to
+// MaxPendingBytes, beyond which it is cut as a slow consumer once it
+// joins), and passes over any message at or below the last offset it was
+// handed. A topic with history exists while it has subscribers or keeps a
+// message; one timer per broker removes the idle ones. Histories, after
+// Shutdown, returns them all, and Options.Histories restores them (same
+// epochs, offsets continuing). A replay counts against the subscriber's
+// outbox like any delivery (MaxHistoryBytes' default is half of
+// MaxPendingBytes' so that a full history fits) and, in a client ack
+// mode, against its prefetch-count like live messages.
+//
+// With Options.Streams (cluster mode), a topic message goes to the
+// streams rather than to this node's subscribers and the Bus; the streams
+// number it and hand it to every node's DeliverAt, this one included. A
+// new subscriber holds live messages as above while it reads the history
+// with Streams.Read, in its reader under no lock, then joins under the
+// topic's mu: what it held that the replay covered is passed over.
 //
 // # Cluster mode
 //

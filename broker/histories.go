@@ -166,9 +166,7 @@ func (h *history) restore(b *Broker, th TopicHistory) {
 		if err != nil || e.Offset > th.Last || len(h.msgs) > 0 && e.Offset <= h.msgs[len(h.msgs)-1].offset {
 			continue
 		}
-		h.msgs = append(h.msgs, m)
-		h.bytes += m.heap
-		b.r.hist.held(1, m.heap)
+		h.keep(m, b.r.hist)
 	}
 	switch {
 	case len(h.msgs) > 0 && h.msgs[0].offset > 1:

@@ -48,10 +48,23 @@ func (h *history) kept() []*message { return h.msgs[h.head:] }
 func (h *history) add(m *message, now time.Time, l *historyLimits) {
 	h.last++
 	m.number(h.epoch, h.last, now)
-	h.msgs = append(h.msgs, m)
-	h.bytes += m.heap
-	l.held(1, m.heap)
+	h.keep(m, l)
 	h.trim(now, l)
+}
+
+// keep appends m, numbered, to the messages kept.
+func (h *history) keep(m *message, l *historyLimits) {
+	h.msgs = append(h.msgs, m)
+	h.bytes += keptCost(m)
+	l.held(1, keptCost(m))
+}
+
+// keptCost is what m holds in the heap while a history keeps it: the
+// message, the encoding of its common headers that its first delivery
+// makes (or a replay will), and its slots in the history's array, which
+// holds up to twice the messages kept.
+func keptCost(m *message) int {
+	return m.heap + allocSize(96+len(m.dest)+len(m.epoch)+m.headersSize()) + 16
 }
 
 // trim drops the messages beyond the bounds, and those older than the TTL,
@@ -76,9 +89,9 @@ func (h *history) drop(l *historyLimits) {
 	m := h.msgs[h.head]
 	h.msgs[h.head] = nil
 	h.head++
-	h.bytes -= m.heap
+	h.bytes -= keptCost(m)
 	h.dropped = m.at
-	l.held(-1, -m.heap)
+	l.held(-1, -keptCost(m))
 }
 
 // release lets every message go, when the topic is removed.

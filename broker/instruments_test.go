@@ -14,10 +14,10 @@ import (
 func BenchmarkMetricsCost(b *testing.B) {
 	for _, subs := range []int{1, 100} {
 		b.Run(fmt.Sprintf("subscribers=%d/metrics=on", subs), func(b *testing.B) {
-			benchFanOut(b, subs, 128)
+			benchFanOut(b, Options{}, subs, 128)
 		})
 		b.Run(fmt.Sprintf("subscribers=%d/metrics=off", subs), func(b *testing.B) {
-			benchFanOut(b, subs, 128, func(br *Broker) { br.m = nopInstruments() })
+			benchFanOut(b, Options{}, subs, 128, func(br *Broker) { br.m = nopInstruments() })
 		})
 	}
 }

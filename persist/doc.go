@@ -17,6 +17,9 @@
 //     DeleteUser, SetPassword) also denies its id until then.
 //   - Denied ids (access-token jtis, login sids) and when each denial ends.
 //   - Keys: named byte blobs, such as the server's signing key.
+//   - Topic histories, saved at a graceful shutdown (SaveHistories) and taken
+//     at the next start (TakeHistories reads and deletes them in one
+//     transaction), kept as the bytes the broker handed over.
 //
 // Refresh tokens, families and denials are each indexed by when they end, so
 // Sweep deletes what has expired in small batches without scanning the rest.

@@ -163,6 +163,30 @@ func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
 	fs.IntVar(&o.MaxTransactionBytes, "max-transaction-bytes", broker.DefaultMaxTransactionBytes, "bytes a connection's open transactions may hold until COMMIT")
 	fs.IntVar(&o.MaxConnections, "max-connections", 0, "most open connections; 0 is unlimited")
 	fs.IntVar(&o.MaxConnectionsPerAddr, "max-connections-per-addr", 0, "most open connections per client address; 0 is unlimited")
+	fs.IntVar(&o.HistorySize, "history-size", defaultHistorySize, "messages each /topic/ destination keeps for subscribers that resume (x-stream-offset); 0 disables topic history")
+	fs.DurationVar(&o.HistoryTTL, "history-ttl", broker.DefaultHistoryTTL, "longest a topic keeps a message in its history")
+	fs.IntVar(&o.MaxHistoryBytes, "max-history-bytes", broker.DefaultMaxHistoryBytes, "memory in bytes a topic's history may take; the oldest messages go first")
+}
+
+// Topic history: the default size, and the bounds beyond which a setting
+// is a mistake rather than a choice.
+const (
+	defaultHistorySize = 100
+	maxHistorySize     = 1_000_000
+	maxHistoryTTL      = 30 * 24 * time.Hour
+)
+
+// checkHistory refuses a negative or absurd --history-size or
+// --history-ttl.
+func (c *config) checkHistory() error {
+	b := &c.Broker
+	switch {
+	case b.HistorySize < 0 || b.HistorySize > maxHistorySize:
+		return valueError{"--history-size", strconv.Itoa(b.HistorySize), fmt.Sprintf("want 0 (no history) to %d messages", maxHistorySize)}
+	case b.HistoryTTL > maxHistoryTTL:
+		return valueError{"--history-ttl", b.HistoryTTL.String(), "want at most 720h (30 days), such as 5m"}
+	}
+	return nil
 }
 
 // parseConfig reads the settings from args, the environment and the config
@@ -184,7 +208,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 // check rejects values no server can run with, in one line that names the
 // setting and what it takes.
 func (c *config) check() error {
-	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkAccess, c.checkRedis} {
+	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkHistory, c.checkAccess, c.checkRedis} {
 		if err := check(); err != nil {
 			return usageError{err}
 		}
@@ -233,7 +257,7 @@ func (c *config) checkDurations() error {
 		"http-header-timeout": c.HeaderTimeout, "http-read-timeout": c.HTTPReadTimeout,
 		"http-write-timeout": c.HTTPWriteTimeout, "http-idle-timeout": c.HTTPIdleTimeout,
 		"connect-timeout": b.ConnectTimeout, "write-timeout": b.WriteTimeout,
-		"heart-beat": b.HeartBeat, "min-heart-beat": b.MinHeartBeat,
+		"heart-beat": b.HeartBeat, "min-heart-beat": b.MinHeartBeat, "history-ttl": b.HistoryTTL,
 	} {
 		if d <= 0 {
 			return valueError{"--" + name, d.String(), "want a positive duration, such as 15m, 336h or 30s"}
@@ -250,7 +274,7 @@ func (c *config) checkNumbers() error {
 		"max-subscriptions": b.MaxSubscriptions, "max-unacked": b.MaxUnacked,
 		"max-pending-bytes": b.MaxPendingBytes, "max-queue-length": b.MaxQueueLength,
 		"max-queue-bytes": b.MaxQueueBytes, "max-queued-bytes": b.MaxQueuedBytes,
-		"max-destinations": b.MaxDestinations,
+		"max-destinations": b.MaxDestinations, "max-history-bytes": b.MaxHistoryBytes,
 		"max-transactions": b.MaxTransactions, "max-transaction-frames": b.MaxTransactionFrames,
 		"max-transaction-bytes": b.MaxTransactionBytes, "max-tickets-per-login": c.Auth.MaxTicketsPerLogin,
 		"max-tickets-per-user": c.Auth.MaxTicketsPerUser,

@@ -112,6 +112,11 @@ func TestConfigRejects(t *testing.T) {
 		{"stray argument", "", []string{"serve"}, `"serve"`},
 		{"trusted proxy not an address", `trusted-proxies = ["10.0.0.0/8", "proxy.local"]`, nil, "trusted-proxies"},
 		{"trusted proxy bad range", "", []string{"--trusted-proxies", "10.0.0.0/40"}, "trusted-proxies"},
+		{"negative history", "", []string{"--history-size", "-1"}, "--history-size"},
+		{"absurd history", `history-size = 5000000`, nil, "history-size"},
+		{"zero history ttl", "", []string{"--history-ttl", "0s"}, "--history-ttl"},
+		{"absurd history ttl", "", []string{"--history-ttl", "10000h"}, "--history-ttl"},
+		{"zero history bytes", "", []string{"--max-history-bytes", "0"}, "max-history-bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args
@@ -149,4 +154,27 @@ func TestHelpListsEverySetting(t *testing.T) {
 			t.Errorf("--help does not list --%s with %s and its default", f.Name, env)
 		}
 	})
+}
+
+// TestHistorySettings reads the topic history settings from their
+// defaults, a flag, the environment and the config file.
+func TestHistorySettings(t *testing.T) {
+	c, err := parseConfig(nil, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broker.HistorySize != 100 || c.Broker.HistoryTTL != 5*time.Minute {
+		t.Errorf("defaults: history %d messages for %v, want 100 for 5m", c.Broker.HistorySize, c.Broker.HistoryTTL)
+	}
+	t.Setenv("STOMPD_HISTORY_TTL", "90s")
+	file := writeFile(t, "stompd.toml", "history-size = 7\nmax-history-bytes = 65536\n")
+	if c, err = parseConfig([]string{"--config", file}, new(bytes.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	if b := c.Broker; b.HistorySize != 7 || b.HistoryTTL != 90*time.Second || b.MaxHistoryBytes != 65536 {
+		t.Errorf("from the file and the environment: %d messages, %v, %d bytes", b.HistorySize, b.HistoryTTL, b.MaxHistoryBytes)
+	}
+	if c, err = parseConfig([]string{"--history-size", "0"}, new(bytes.Buffer)); err != nil || c.Broker.HistorySize != 0 {
+		t.Errorf("--history-size 0: %v, %v; want history off", c, err)
+	}
 }

@@ -85,7 +85,9 @@ func (s *server) build() error {
 	if s.auth, err = newAuth(c, store, s.metrics, s.log, s.logout); err != nil {
 		return err
 	}
-	if s.broker, err = broker.New(s.brokerOptions()); err != nil {
+	o := s.brokerOptions()
+	o.Histories = s.takeHistories()
+	if s.broker, err = broker.New(o); err != nil {
 		return err
 	}
 	if c.Demo {
@@ -292,6 +294,7 @@ func (s *server) shutdown(ctx context.Context) {
 	if err := s.broker.Shutdown(ctx); err != nil {
 		s.log.Warn("broker shutdown", "err", err)
 	}
+	s.saveHistories()
 	if s.pprofSrv != nil {
 		s.pprofSrv.Close()
 	}

@@ -107,6 +107,7 @@ func TestBadSettingsStopTheStartWithOneLine(t *testing.T) {
 		{"redis seed address left empty", nil, []string{"--redis", "redis://127.0.0.1:1?addr="}, []string{"--redis", "without a host"}},
 		{"redis that refuses the credentials", nil, []string{"--redis", strings.Replace(redistest.Start(t, "--requirepass", "s3cret").URL(), "redis://", "redis://default:wrong@", 1)},
 			[]string{"--redis", "Redis refused the credentials", "xxxxx"}},
+		{"negative history size", []string{"STOMPD_HISTORY_SIZE=-5"}, nil, []string{"--history-size", `"-5"`, "0 (no history)"}},
 		{"demo on a cluster", nil, []string{"--demo", "--redis", "redis://127.0.0.1:1"}, []string{"--demo", "--redis"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
