@@ -160,7 +160,10 @@
 // number it and hand it to every node's DeliverAt, this one included. A
 // new subscriber holds live messages as above while it reads the history
 // with Streams.Read, in its reader under no lock, then joins under the
-// topic's mu: what it held that the replay covered is passed over.
+// topic's mu: what it held that the replay covered is passed over. Streams
+// that cannot number a message (Redis unreachable) may hand it to Deliver
+// instead: without an offset, it goes to the live subscribers of this
+// node only, and is kept nowhere.
 //
 // # Cluster mode
 //

@@ -89,13 +89,17 @@ func (t *topic) fanOutLocked(m *message) (found bool, cut []*conn) {
 		switch p := s.pos; {
 		case p.holding:
 			p.hold(m, s.c.b.o.MaxPendingBytes)
+			continue
+		case m.offset == 0: // from Deliver, which the streams fall back on while they cannot number it
 		case m.offset > p.last:
 			p.last = m.offset
-			if r := s.pushTopic(m); r == overflowed {
-				cut = append(cut, s.c)
-			} else {
-				s.c.startOrWake(r)
-			}
+		default:
+			continue
+		}
+		if r := s.pushTopic(m); r == overflowed {
+			cut = append(cut, s.c)
+		} else {
+			s.c.startOrWake(r)
 		}
 	}
 	return found, cut

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stompd/stompd/metrics"
 	"github.com/stompd/stompd/persist/redistest"
 	"github.com/stompd/stompd/stomp"
 	"github.com/stompd/stompd/stomp/stomptest"
@@ -105,5 +106,28 @@ func TestSubscriberResumingOnAnotherNodeGetsEveryMessageOnceWhilePublishingGoesO
 			r.c.ExpectNothing(100 * time.Millisecond)
 			t.Logf("%d messages, %d resumes", total, resumes)
 		})
+	}
+}
+
+func TestTopicWithHistoryKeepsItsLocalFanOutWhileRedisIsDown(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startNode(t, srv.URL(), "a", Options{HistorySize: 100})
+	const dest = "/topic/down"
+	sub := a.dial(t, "sub")
+	subscribe(sub, "1", dest)
+	pub := a.dial(t, "pub")
+	pub.Send(stomp.SEND, "up", "destination:"+dest)
+	if f := sub.Expect(stomp.MESSAGE, "x-stream-offset:1"); string(f.Body) != "up" {
+		t.Fatalf("got %q", f.Body)
+	}
+
+	srv.Kill()
+	pub.Send(stomp.SEND, "down", "destination:"+dest)
+	f := sub.Expect(stomp.MESSAGE)
+	if _, numbered := f.Get("x-stream-offset"); string(f.Body) != "down" || numbered {
+		t.Fatalf("with Redis down: %s, want the message without an offset", stomptest.Dump(f))
+	}
+	if d := a.dropped(metrics.DropClusterUnavailable); d != 1 {
+		t.Errorf("%v counted as dropped (cluster_unavailable), want 1", d)
 	}
 }
