@@ -131,3 +131,36 @@ func TestTopicWithHistoryKeepsItsLocalFanOutWhileRedisIsDown(t *testing.T) {
 		t.Errorf("%v counted as dropped (cluster_unavailable), want 1", d)
 	}
 }
+
+func TestLiveSubscriberTakesTheNewEpochAfterRedisLostItsData(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startNode(t, srv.URL(), "a", Options{HistorySize: 100})
+	b := startNode(t, srv.URL(), "b", Options{HistorySize: 100})
+	const dest = "/topic/epochs"
+	sub := b.dial(t, "sub")
+	subscribe(sub, "1", dest)
+	pub := a.dial(t, "pub")
+	publishSequence(pub, dest, 5)
+	if err := receiveSequence(sub, 5); err != nil {
+		t.Fatal(err)
+	}
+	old := sub.Expect(stomp.MESSAGE, "x-stream-offset:6") // "end"
+	epoch, _ := old.Get("x-stream-epoch")
+
+	srv.Restart() // without its data
+	waitFor(t, "b listening again", func() bool { return listening(t, srv, dest) })
+	sub.Timeout = 200 * time.Millisecond
+	var f *stomp.Frame
+	waitFor(t, "a message after the restart", func() bool {
+		pub.Send(stomp.SEND, "after", "destination:"+dest) // the first may meet a's broken connection
+		var err error
+		f, err = sub.Next()
+		return err == nil
+	})
+	if e, _ := f.Get("x-stream-epoch"); string(f.Body) != "after" || string(e) == string(epoch) {
+		t.Fatalf("after the restart: %s, want a message of a new epoch", stomptest.Dump(f))
+	}
+	if o, _ := f.Get("x-stream-offset"); string(o) != "1" {
+		t.Fatalf("after the restart: %s, want offset 1, the new epoch's first: none passed over", stomptest.Dump(f))
+	}
+}
