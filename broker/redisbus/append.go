@@ -60,6 +60,7 @@ type appends struct {
 	keys    []string       // stream and counter of each topic
 	topic   map[string]int // a topic's number in keys, from 1
 	msgs    []string       // the script's message pairs
+	bytes   int            // the messages' bytes
 }
 
 // add adds entry i of the batch, e.
@@ -76,6 +77,7 @@ func (a *appends) add(i int, e entry) {
 	// The payload is never changed once queued, so it may be read as a string.
 	msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
 	a.entries = append(a.entries, i)
+	a.bytes += len(msg)
 	a.msgs = append(a.msgs, strconv.Itoa(k), msg)
 }
 

@@ -157,8 +157,13 @@ type unit struct {
 	appends *appends
 }
 
+// maxScriptBytes bounds the messages of one run of appendScript beyond
+// the first, so that Redis, which runs nothing else meanwhile, is not held
+// long.
+const maxScriptBytes = 1 << 20
+
 // units sorts a batch into its commands: the Append entries of each
-// partition go together, in their order, after the other entries.
+// partition go together, in their order, up to maxScriptBytes.
 func (b *Bus) units(batch []entry) []unit {
 	var parts [partitions]*appends
 	units := make([]unit, 0, len(batch))
@@ -168,7 +173,7 @@ func (b *Bus) units(batch []entry) []unit {
 			continue
 		}
 		p := partitionOf(e.dest)
-		if parts[p] == nil {
+		if parts[p] == nil || parts[p].bytes+len(e.payload) > maxScriptBytes {
 			parts[p] = &appends{}
 			units = append(units, unit{appends: parts[p]})
 		}

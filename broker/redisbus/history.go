@@ -64,7 +64,7 @@ func newEpoch() string {
 // epoch, its latest offset, the oldest offset kept (0 for none) and the
 // entries above ARGV[1], at most the size of the latest, as XRANGE gives
 // them. Entries beyond the size, which MAXLEN ~ may leave, count as gone.
-var readScript = newScript(`
+var readScript = newReadOnlyScript(`
 local e = redis.call('HGET', KEYS[2], 'e')
 if not e then return {} end
 local last = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
@@ -79,19 +79,36 @@ if from > last then return {e, last, first, {}} end
 return {e, last, first, redis.call('XRANGE', KEYS[1], string.format('%d', from), '+')}`)
 
 // script is a Lua script run by EVALSHA, and by EVAL when Redis does not
-// know it yet (after a restart, on a new cluster node).
-type script struct{ src, sha string }
+// know it yet (after a restart, on a new cluster node). A read-only one
+// runs as EVALSHA_RO and EVAL_RO, which rueidis sends again after a
+// network error (a connection that a Redis restart broke).
+type script struct {
+	src, sha string
+	readOnly bool
+}
 
 func newScript(src string) *script {
 	sum := sha1.Sum([]byte(src))
 	return &script{src: src, sha: hex.EncodeToString(sum[:])}
 }
 
+func newReadOnlyScript(src string) *script {
+	s := newScript(src)
+	s.readOnly = true
+	return s
+}
+
 func (s *script) evalsha(c rueidis.Client, keys []string, args ...string) rueidis.Completed {
+	if s.readOnly {
+		return c.B().EvalshaRo().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+	}
 	return c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
 }
 
 func (s *script) eval(c rueidis.Client, keys []string, args ...string) rueidis.Completed {
+	if s.readOnly {
+		return c.B().EvalRo().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+	}
 	return c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
 }
 

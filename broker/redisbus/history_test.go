@@ -359,3 +359,20 @@ func snapshot(t *testing.T, url string, keys ...string) func() {
 		}
 	}
 }
+
+func TestLargeMessagesKeepTheirOrderAcrossScriptRuns(t *testing.T) {
+	srv := redistest.Start(t)
+	bus, rec := startBus(t, srv.URL(), "a", Options{HistorySize: 100})
+	const dest = "/topic/large"
+	listen(t, bus, dest)
+	body := strings.Repeat("x", 100<<10)
+	for i := range 40 { // 4 MB: several runs of at most maxScriptBytes
+		bus.Append(dest, []byte(strconv.Itoa(i)+"-"+body))
+	}
+	waitFor(t, "40 messages", func() bool { return len(rec.numbered()) == 40 })
+	for i, m := range rec.numbered() {
+		if n, _, _ := strings.Cut(m.msg, "-"); n != strconv.Itoa(i) || m.offset != uint64(i+1) {
+			t.Fatalf("message %d: %.10q at offset %d", i, m.msg, m.offset)
+		}
+	}
+}
