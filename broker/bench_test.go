@@ -145,15 +145,22 @@ func topicSubscribers(b *Broker, name string) int {
 	return 0
 }
 
-// TestFanOutAllocations pins the allocation budget of a fan-out: a SEND
-// costs a few allocations (the message and its copy of the frame), however
-// many subscribers receive it; a delivery allocates nothing.
+// TestFanOutAllocations pins the allocation budget of a fan-out, without
+// topic history and with it: a SEND costs a few allocations (the message
+// and its copy of the frame), however many subscribers receive it; a
+// delivery allocates nothing.
 func TestFanOutAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items; .ci/run checks this budget without -race")
 	}
+	for _, size := range []int{0, 100} {
+		t.Run(fmt.Sprintf("history=%d", size), func(t *testing.T) { checkFanOutAllocations(t, Options{HistorySize: size}) })
+	}
+}
+
+func checkFanOutAllocations(t *testing.T, o Options) {
 	const subs, budget = 100, 8
-	_, pub, frames := fanOutBroker(t, Options{}, subs)
+	_, pub, frames := fanOutBroker(t, o, subs)
 	f := &stomp.Frame{Command: stomp.SEND, Body: []byte(strings.Repeat("x", 128))}
 	f.Add("destination", "/topic/bench")
 	rt := route{kindTopic, "/topic/bench"}

@@ -80,7 +80,8 @@ func unknownDestination(dest []byte) *frameError {
 
 // router holds the destinations that exist, at most MaxDestinations:
 // topics (and user destinations, which fan out the same way) while they
-// have subscribers, queues while they have consumers or buffered messages.
+// have subscribers or, with history, keep messages; queues while they have
+// consumers or buffered messages.
 type router struct {
 	b       *Broker
 	bus     Bus            // nil on a single node

@@ -147,8 +147,9 @@
 // its SUBSCRIBE on, holding what is fanned out to it until it joins (up to
 // MaxPendingBytes, beyond which it is cut as a slow consumer once it
 // joins), and passes over any message at or below the last offset it was
-// handed, in the same epoch (a message of another epoch starts afresh). A topic with history exists while it has subscribers or keeps a
-// message; one timer per broker removes the idle ones. Histories, after
+// handed, in the same epoch (a message of another epoch starts afresh). A
+// topic with history exists while it has subscribers or keeps a message;
+// one timer per broker removes the idle ones. Histories, after
 // Shutdown, returns them all, and Options.Histories restores them (same
 // epochs, offsets continuing). A replay counts against the subscriber's
 // outbox like any delivery (MaxHistoryBytes' default is half of

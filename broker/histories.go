@@ -110,7 +110,9 @@ func (r *router) sweepHistories() {
 	}
 	r.mu.RUnlock()
 	for _, k := range ts {
-		r.removeTopic(k.key, kindTopic, k.t)
+		if k.t.len() == 0 {
+			r.removeTopic(k.key, kindTopic, k.t)
+		}
 	}
 }
 

@@ -320,3 +320,45 @@ func TestHistoryCostMatchesHeap(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayFitsTheDefaultBounds replays a full history of large messages,
+// as much as the default MaxHistoryBytes keeps, to a subscriber that reads
+// nothing meanwhile: under the default MaxPendingBytes it is not cut.
+func TestReplayFitsTheDefaultBounds(t *testing.T) {
+	h := historyHarness(t, 100, nil)
+	body := strings.Repeat("x", 60<<10)
+	bodies := make([]string, 100)
+	for i := range bodies {
+		bodies[i] = body
+	}
+	h.connect(t, "p").publish("/topic/big", bodies...)
+	c := h.connect(t, "c")
+	if recovered, _, _ := c.resume("/topic/big", "x-stream-offset:first"); recovered != "true" {
+		t.Fatalf("first: x-recovered:%s", recovered)
+	}
+	kept := int(value(t, h.m.HistoryMessages))
+	if kept < 20 || kept == 100 {
+		t.Fatalf("the history keeps %d messages of 60 KiB: want as many as 2 MiB holds", kept)
+	}
+	c.expectMessages(bodies[:kept]...)
+	if cuts := value(t, h.m.SlowConsumerDisconnects); cuts != 0 {
+		t.Fatalf("%v slow-consumer cuts replaying a full default history", cuts)
+	}
+}
+
+// TestReplayBeyondTheOutboxBoundIsASlowConsumer replays more than a
+// subscriber's outbox may hold: it is cut as a slow consumer, and counted.
+func TestReplayBeyondTheOutboxBoundIsASlowConsumer(t *testing.T) {
+	h := newHarness(t, Options{HistorySize: 100, MaxPendingBytes: 16 << 10})
+	body := strings.Repeat("x", 1<<10)
+	p := h.connect(t, "p")
+	for range 40 {
+		p.publish("/topic/a", body)
+	}
+	c := h.connect(t, "c")
+	c.write(frame("SUBSCRIBE", "", "id:r", "destination:/topic/a", "x-stream-offset:first"))
+	c.expectError("slow-consumer", "slow consumer")
+	if cuts := value(t, h.m.SlowConsumerDisconnects); cuts != 1 {
+		t.Fatalf("slow-consumer cuts = %v, want 1", cuts)
+	}
+}

@@ -38,7 +38,7 @@ type streamPos struct {
 // Redis restarted without its data, while the subscriber stayed).
 func (p *streamPos) advance(m *message) bool {
 	switch {
-	case m.offset == 0: // from Deliver, which the streams fall back on while they cannot number it
+	case m.offset == 0: // from Deliver: a node without history, or streams that could not number it
 		return true
 	case m.epoch != p.epoch || m.offset > p.last:
 		p.epoch, p.last = m.epoch, m.offset

@@ -102,12 +102,12 @@ func (r *resumer) take(offset, body string) {
 // a subscription every few dozen messages while four publishers publish at
 // once: the race between reading the history and joining the live stream.
 func TestResumeUnderConcurrentPublishingHasNoGapNoDuplicate(t *testing.T) {
-	resumeThrough(t, Options{HistorySize: 10000}, 4, 1000, 37)
+	resumeThrough(t, Options{HistorySize: 10000, MaxHistoryBytes: 64 << 20}, 4, 1000, 37)
 }
 
 // TestResumeOf10000MessagesOverTCP drops a subscriber once, mid-stream,
 // while 10,000 messages are published: it resumes with its last offset and
 // ends with every message once.
 func TestResumeOf10000MessagesOverTCP(t *testing.T) {
-	resumeThrough(t, Options{HistorySize: 10000}, 1, 10000, 5000)
+	resumeThrough(t, Options{HistorySize: 10000, MaxHistoryBytes: 64 << 20}, 1, 10000, 5000)
 }

@@ -15,7 +15,8 @@ type Streams interface {
 	Append(dest string, msg []byte)
 	// Read returns what dest's history holds now with offsets above after (all of it for 0),
 	// oldest first. It blocks, bounded by ctx; the broker calls it in the subscriber's reader
-	// goroutine after the Bus listens on dest, never under a lock.
+	// goroutine after the Bus listens on dest, never under a lock. The broker passes
+	// math.MaxUint64 as after when it needs only Epoch, First and Last (no entries).
 	Read(ctx context.Context, dest string, after uint64) (StreamRead, error)
 }
 

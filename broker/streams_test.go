@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,23 @@ func TestStreamsCarryTopicMessagesNotUserMessages(t *testing.T) {
 	if hs := h.b.Histories(); len(hs) != 0 {
 		t.Fatalf("Histories with Streams = %v, want none: the streams keep them", hs)
 	}
+}
+
+// TestStreamsJoinHoldingTooMuchIsASlowConsumer publishes more than
+// MaxPendingBytes while a subscriber reads the history: it is cut as a
+// slow consumer once it joins, rather than left with a gap.
+func TestStreamsJoinHoldingTooMuchIsASlowConsumer(t *testing.T) {
+	s := &memStreams{epoch: "e1", snapAt: true} // the replay is empty: what it holds is too much
+	h := newHarness(t, Options{HistorySize: 100, Streams: s, MaxPendingBytes: 16 << 10})
+	s.b = h.b
+	s.gate, s.reading = make(chan struct{}), make(chan struct{})
+	c := h.connect(t, "c")
+	c.write(frame("SUBSCRIBE", "", "id:r", "destination:/topic/a", "x-stream-offset:first"))
+	<-s.reading
+	p := h.connect(t, "p")
+	for range 40 {
+		p.publish("/topic/a", strings.Repeat("x", 1<<10))
+	}
+	close(s.gate)
+	c.expectError("slow-consumer", "slow consumer")
 }

@@ -104,9 +104,13 @@ func (s *goStomp) heartBeat() error {
 	}
 }
 
-func (s *goStomp) subscribe(dest, ack string) (string, error) {
+func (s *goStomp) subscribe(dest, ack string, headers map[string]string) (string, error) {
 	mode := map[string]stomp.AckMode{"auto": stomp.AckAuto, "client": stomp.AckClient, "client-individual": stomp.AckClientIndividual}[ack]
-	sub, err := s.conn.Subscribe(dest, mode)
+	var opts []func(*frame.Frame) error
+	for k, v := range headers {
+		opts = append(opts, stomp.SubscribeOpt.Header(k, v))
+	}
+	sub, err := s.conn.Subscribe(dest, mode, opts...)
 	if err != nil {
 		return "", err
 	}

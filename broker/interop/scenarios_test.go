@@ -30,6 +30,7 @@ var scenarios = []scenario{
 	{"transaction_abort", testTransactionAbort},
 	{"transaction_ack", testTransactionAck},
 	{"disconnect", testDisconnect},
+	{"resume", testResume},
 }
 
 // runScenarios runs every scenario as a subtest with client c.
@@ -258,4 +259,34 @@ func testDisconnect(t *testing.T, c client) {
 	send(t, pub, outgoing{dest: dest, body: []byte("last words")})
 	disconnect(t, pub)
 	receive(t, sub, id, "last words")
+}
+
+// testResume: a topic's messages carry x-stream-offset and x-stream-epoch;
+// a SUBSCRIBE with x-stream-offset:offset=<n> and that epoch gets the
+// messages after n, then the live ones, each once.
+func testResume(t *testing.T, c client) {
+	if c.noHistory {
+		t.Skip("the broker keeps no topic history")
+	}
+	first, pub, dest, sub := link(t, c, "topic", "auto")
+	for _, body := range []string{"r1", "r2", "r3"} {
+		send(t, pub, outgoing{dest: dest, body: []byte(body), receipt: true})
+	}
+	var m message
+	for _, body := range []string{"r1", "r2", "r3"} {
+		m = receive(t, first, sub, body)
+	}
+	epoch, last := m.headers["x-stream-epoch"], m.headers["x-stream-offset"]
+	if epoch == "" || last == "" {
+		t.Fatalf("MESSAGE without x-stream-epoch or x-stream-offset: headers %v", m.headers)
+	}
+	offset, _ := strconv.Atoi(last)
+	s := c.dial(t)
+	again := subscribe(t, s, dest, "auto", map[string]string{"x-stream-offset": "offset=" + strconv.Itoa(offset-2), "x-stream-epoch": epoch})
+	receive(t, s, again, "r2")
+	receive(t, s, again, "r3")
+	send(t, pub, outgoing{dest: dest, body: []byte("r4"), receipt: true})
+	if m := receive(t, s, again, "r4"); m.headers["x-stream-offset"] != strconv.Itoa(offset+1) {
+		t.Fatalf("live MESSAGE after the replay: x-stream-offset %q, want %d", m.headers["x-stream-offset"], offset+1)
+	}
 }

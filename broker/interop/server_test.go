@@ -31,7 +31,7 @@ type server struct {
 func startBroker(t *testing.T) server {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) }) // registered first, runs last
-	srv, _ := serveBroker(t, broker.Options{})
+	srv, _ := serveBroker(t, broker.Options{HistorySize: 100})
 	return srv
 }
 

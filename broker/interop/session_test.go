@@ -30,8 +30,9 @@ type session interface {
 	connected() map[string]string
 	// heartBeat waits for a heart-beat from the broker.
 	heartBeat() error
-	// subscribe sends SUBSCRIBE with the ack mode and returns its id.
-	subscribe(dest, ack string) (string, error)
+	// subscribe sends SUBSCRIBE with the ack mode and the extra headers
+	// given, and returns its id.
+	subscribe(dest, ack string, headers map[string]string) (string, error)
 	send(m outgoing) error
 	// receive returns the next MESSAGE of a subscription.
 	receive(sub string) (message, error)
@@ -73,6 +74,9 @@ type client struct {
 	// dialPub, when set, opens the sessions that publish: on a cluster, a
 	// node other than the subscribers'.
 	dialPub func(t *testing.T) session
+	// noHistory says that the broker keeps no topic history (a cluster
+	// without Streams), so that resuming is not tried.
+	noHistory bool
 }
 
 // publisher opens a session that publishes.
@@ -104,11 +108,15 @@ func fence(t *testing.T, s session) {
 
 // subscribe subscribes s to dest and returns once the broker has handled
 // the SUBSCRIBE.
-func subscribe(t *testing.T, s session, dest, ack string) string {
+func subscribe(t *testing.T, s session, dest, ack string, headers ...map[string]string) string {
 	t.Helper()
-	id, err := s.subscribe(dest, ack)
+	var extra map[string]string
+	if len(headers) > 0 {
+		extra = headers[0]
+	}
+	id, err := s.subscribe(dest, ack, extra)
 	if err != nil {
-		t.Fatalf("SUBSCRIBE %s ack:%s: %v", dest, ack, err)
+		t.Fatalf("SUBSCRIBE %s ack:%s %v: %v", dest, ack, extra, err)
 	}
 	fence(t, s)
 	return id

@@ -185,11 +185,11 @@ func (s *stompJS) connected() map[string]string { return s.headers }
 
 func (s *stompJS) heartBeat() error { return s.call("heartbeat", nil, nil) }
 
-func (s *stompJS) subscribe(dest, ack string) (string, error) {
+func (s *stompJS) subscribe(dest, ack string, headers map[string]string) (string, error) {
 	var r struct {
 		Subscription string `json:"subscription"`
 	}
-	err := s.call("subscribe", map[string]any{"destination": dest, "ack": ack}, &r)
+	err := s.call("subscribe", map[string]any{"destination": dest, "ack": ack, "headers": headers}, &r)
 	return r.Subscription, err
 }
 

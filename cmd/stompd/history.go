@@ -12,16 +12,20 @@ import (
 // nothing, and the start after it finds nothing: its histories begin anew,
 // with new epochs, as the clients that resume from them are told.
 
-// takeHistories takes the histories the last graceful shutdown saved. A
-// saved history that cannot be read is a history lost: it is logged and
-// left behind, and the next shutdown replaces it.
+// takeHistories takes the histories the last graceful shutdown saved
+// (with --history-size 0 too, which drops them). A saved history that
+// cannot be read is a history lost: it is logged and left behind, and the
+// next shutdown replaces it.
 func (s *server) takeHistories() []broker.TopicHistory {
-	if s.store == nil || s.cfg.Broker.HistorySize == 0 {
+	if s.store == nil {
 		return nil
 	}
 	saved, err := s.store.TakeHistories()
 	if err != nil {
 		s.log.Warn("topic histories saved at the last shutdown are lost", "err", err)
+		return nil
+	}
+	if s.cfg.Broker.HistorySize == 0 {
 		return nil
 	}
 	hs := make([]broker.TopicHistory, len(saved))

@@ -178,9 +178,9 @@ class Session {
     return this.wait(got, `RECEIPT ${receipt}`);
   }
 
-  subscribe({ destination, ack }) {
+  subscribe({ destination, ack, headers }) {
     const inbox = new Inbox();
-    const sub = this.client.subscribe(destination, m => inbox.push(m), { ack });
+    const sub = this.client.subscribe(destination, m => inbox.push(m), { ...headers, ack });
     this.inboxes.set(sub.id, inbox);
     return sub.id;
   }
