@@ -10,9 +10,9 @@ import (
 // appendScript numbers topic messages and keeps them, for topics of one
 // partition (one slot). KEYS holds each topic's stream and counter, in
 // pairs; ARGV[1] is the history's size, ARGV[2] and ARGV[3] the stream's
-// and the counter's TTL in ms, ARGV[4] a new epoch, and then
-// come the messages in pairs: the number of their topic's pair in KEYS
-// (from 1), and the message.
+// and the counter's TTL in ms, ARGV[4] a new epoch, and then come the
+// messages in pairs: the number of their topic's pair in KEYS (from 1),
+// and the message.
 //
 // A topic without a counter (new, idle for longer than its TTL, or lost
 // with Redis's data) gets the new epoch, and its stream, holding whatever an
@@ -20,7 +20,8 @@ import (
 // message is added as entry "<offset>-0" with Redis's time in ms (field
 // t), the stream trimmed to about the size (MAXLEN ~, whole nodes at a
 // time), and published, numbered, on its topic's channel, as
-// "\n<epoch> <offset> <ms>\n<message>". Each topic's counter and both
+// "\n<epoch> <offset> <ms>\n<message>" (its channel is its stream's key
+// with channelPrefix for historyPrefix). Each topic's counter and both
 // expiries are then set. One run serves many messages: Redis's cost of a
 // script run is mostly its own, not that of the commands it calls.
 var appendScript = newScript(`
@@ -33,7 +34,7 @@ for i = 5, #ARGV, 2 do
   local topic = topics[k]
   if not topic then
     local h = redis.call('HMGET', counter, 'e', 'n')
-    topic = {e = h[1], n = tonumber(h[2] or '0'), ch = 'stompd:t:' .. string.sub(stream, 10)}
+    topic = {e = h[1], n = tonumber(h[2] or '0'), ch = '` + channelPrefix + `' .. string.sub(stream, ` + strconv.Itoa(len(historyPrefix)+1) + `)}
     if not topic.e then
       topic.e = ARGV[4]
       redis.call('DEL', stream)
