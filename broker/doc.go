@@ -148,8 +148,9 @@
 // its SUBSCRIBE on, holding what is fanned out to it until it joins (up to
 // MaxPendingBytes, beyond which it is cut as a slow consumer once it
 // joins), and passes over any message at or below the last offset it was
-// handed. A topic with history exists while it has subscribers or keeps a
-// message; one timer per broker removes the idle ones. Histories, after
+// handed, in the same epoch (a message of another epoch starts afresh). A
+// topic with history exists while it has subscribers or keeps a message;
+// one timer per broker removes the idle ones. Histories, after
 // Shutdown, returns them all, and Options.Histories restores them (same
 // epochs, offsets continuing). A replay counts against the subscriber's
 // outbox like any delivery (MaxHistoryBytes' default is half of
@@ -161,7 +162,10 @@
 // number it and hand it to every node's DeliverAt, this one included. A
 // new subscriber holds live messages as above while it reads the history
 // with Streams.Read, in its reader under no lock, then joins under the
-// topic's mu: what it held that the replay covered is passed over.
+// topic's mu: what it held that the replay covered is passed over. Streams
+// that cannot number a message (Redis unreachable) may hand it to Deliver
+// instead: without an offset, it goes to the live subscribers of this
+// node only, and is kept nowhere.
 //
 // # Presence
 //

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"time"
 
 	"github.com/stompd/stompd/stomp"
@@ -28,6 +29,22 @@ type streamPos struct {
 	heldBytes int
 	overflow  bool   // held more than MaxPendingBytes: cut once it joins
 	last      uint64 // the latest offset delivered or passed over
+	epoch     string // last's
+}
+
+// advance reports whether a subscriber at p takes m, and moves p to m when
+// it does: a message without an offset, one after p, or one of another
+// epoch, whose offsets start afresh (with Streams, the history was lost,
+// Redis restarted without its data, while the subscriber stayed).
+func (p *streamPos) advance(m *message) bool {
+	switch {
+	case m.offset == 0: // from Deliver: a node without history, or streams that could not number it
+		return true
+	case m.epoch != p.epoch || m.offset > p.last:
+		p.epoch, p.last = m.epoch, m.offset
+		return true
+	}
+	return false
 }
 
 // hold keeps m until the subscriber joins, within limit bytes.
@@ -86,16 +103,16 @@ func (t *topic) fanOutLocked(m *message) (found bool, cut []*conn) {
 			continue
 		}
 		found = true
-		switch p := s.pos; {
-		case p.holding:
+		if p := s.pos; p.holding {
 			p.hold(m, s.c.b.o.MaxPendingBytes)
-		case m.offset > p.last || m.offset == 0: // 0: from a node without history
-			p.last = max(p.last, m.offset)
-			if r := s.pushTopic(m); r == overflowed {
-				cut = append(cut, s.c)
-			} else {
-				s.c.startOrWake(r)
-			}
+			continue
+		} else if !p.advance(m) {
+			continue
+		}
+		if r := s.pushTopic(m); r == overflowed {
+			cut = append(cut, s.c)
+		} else {
+			s.c.startOrWake(r)
 		}
 	}
 	return found, cut
@@ -121,7 +138,7 @@ func (t *topic) joinLocked(s *subscription, v histView, receipt []byte, fx *effe
 		fx.add(c, c.out.push(outItem{cmd: stomp.RECEIPT, raw: raw}, c.b.o.MaxPendingBytes))
 	}
 	p := s.pos
-	p.holding, p.last = false, v.last
+	p.holding, p.last, p.epoch = false, v.last, v.epoch
 	if p.overflow {
 		fx.add(c, c.out.cut(c.b.o.MaxPendingBytes))
 		return
@@ -129,9 +146,11 @@ func (t *topic) joinLocked(s *subscription, v histView, receipt []byte, fx *effe
 	for _, m := range replay {
 		fx.add(c, s.pushTopic(m))
 	}
-	for _, m := range p.held {
-		if m.offset > p.last {
-			p.last = m.offset
+	// Held messages of another epoch before the first of the view's are
+	// older than the view: the history they belonged to was lost.
+	older := max(0, slices.IndexFunc(p.held, func(m *message) bool { return m.offset != 0 && m.epoch == v.epoch }))
+	for _, m := range p.held[older:] {
+		if p.advance(m) {
 			fx.add(c, s.pushTopic(m))
 		}
 	}

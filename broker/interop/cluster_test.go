@@ -14,9 +14,10 @@ import (
 )
 
 // startCluster runs n brokers that share one real redis-server as the
-// nodes of a cluster do: topics and user destinations through
-// broker/redisbus, queues through broker/redisqueue, membership through
-// redisbus.Members. Each node stops at cleanup, its broker first.
+// nodes of a cluster do: topics (with their history) and user
+// destinations through broker/redisbus, queues through
+// broker/redisqueue, membership through redisbus.Members. Each node stops
+// at cleanup, its broker first.
 func startCluster(t *testing.T, n int) []server {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) }) // registered first, runs last
@@ -33,7 +34,7 @@ func startNode(t *testing.T, url, id string) server {
 	t.Helper()
 	client := redistest.Client(t, url)
 	members := redisbus.NewMembers(client, redisbus.MembersOptions{Node: id})
-	bus, err := redisbus.New(client, redisbus.Options{Node: id})
+	bus, err := redisbus.New(client, redisbus.Options{Node: id, HistorySize: historySize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +57,8 @@ func startNode(t *testing.T, url, id string) server {
 			<-done
 		}
 	})
-	srv, b := serveBroker(t, broker.Options{Bus: bus, Queues: queues})
-	run(func(ctx context.Context) { bus.Run(ctx, b.Deliver) })
+	srv, b := serveBroker(t, broker.Options{Bus: bus, Queues: queues, Streams: bus, HistorySize: historySize})
+	run(func(ctx context.Context) { bus.Run(ctx, b) })
 	return srv
 }
 

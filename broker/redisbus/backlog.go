@@ -1,6 +1,7 @@
 package redisbus
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -19,13 +20,18 @@ const maxBatch = 512
 // commandTimeout bounds a round trip to Redis.
 const commandTimeout = 5 * time.Second
 
-// entry is a message waiting to be published.
+// entry is a message waiting to be published: Publish's, whose payload
+// begins with the node id, or Append's, whose dest is set and whose payload
+// is the broker's message; or a fence of dest's epoch, when fence is set.
 type entry struct {
+	dest    string
 	channel string
 	payload []byte
+	fence   string // the epoch of dest's history that went back
+	latest  uint64 // with fence, the latest offset received in it
 }
 
-func (e entry) cost() int { return entryCost + len(e.channel) + len(e.payload) }
+func (e entry) cost() int { return entryCost + len(e.channel) + len(e.dest) + len(e.payload) }
 
 // backlog is the bounded queue between publishers and the one writer.
 // Publishers append under mu and never wait; the writer takes everything
@@ -90,7 +96,7 @@ func (q *backlog) drain() int {
 // publisher's messages to one destination reach Redis in its order. After a
 // failed batch it waits (100 ms, doubling up to 1 s) before the next, and
 // the backlog meanwhile fills up to its bound.
-func (b *Bus) write(ctx context.Context) {
+func (b *Bus) write(ctx context.Context, r Receiver) {
 	var spare []entry
 	cmds := make(rueidis.Commands, 0, maxBatch)
 	backoff := time.Duration(0)
@@ -103,7 +109,7 @@ func (b *Bus) write(ctx context.Context) {
 		failed := 0
 		for rest := taken; len(rest) > 0; {
 			n := min(len(rest), maxBatch)
-			failed += b.publish(ctx, cmds[:0], rest[:n])
+			failed += b.publish(ctx, cmds[:0], rest[:n], r)
 			rest = rest[n:]
 		}
 		clear(taken) // let the payloads go
@@ -118,22 +124,93 @@ func (b *Bus) write(ctx context.Context) {
 	}
 }
 
-// publish sends one batch of SPUBLISH commands and returns how many failed.
-func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry) int {
-	for _, e := range batch {
-		// The payload is never changed once queued, so it may be read as a string.
-		msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
-		cmds = append(cmds, b.client.B().Spublish().Channel(e.channel).Message(msg).Build())
+// publish sends one batch, pipelined: an SPUBLISH per Publish entry, a
+// fence per fence entry, and one run of appendScript per partition for the
+// Append entries, and returns how many messages failed. A script Redis
+// does not know yet is sent again in full (EVAL). An Append that failed
+// goes to r's Deliver instead, to this node's subscribers only: while
+// Redis is unreachable, a node's topics keep their local fan-out, without
+// history.
+func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry, r Receiver) int {
+	units := b.units(batch)
+	for _, u := range units {
+		cmds = append(cmds, u.command(b, batch, false))
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	failed := 0
-	for _, r := range b.client.DoMulti(ctx, cmds...) {
-		if r.Error() != nil {
-			failed++
+	for i, res := range b.client.DoMulti(ctx, cmds...) {
+		if noScript(res) {
+			res = b.client.Do(ctx, units[i].command(b, batch, true))
+		}
+		if res.Error() != nil {
+			failed += b.failed(units[i], batch, res.Error(), r)
 		}
 	}
 	return failed
+}
+
+// unit is what one command of a batch carries: one entry, or the Append
+// entries of one partition.
+type unit struct {
+	entry   int
+	appends *appends
+}
+
+// maxScriptBytes bounds the messages of one run of appendScript beyond
+// the first, so that Redis, which runs nothing else meanwhile, is not held
+// long.
+const maxScriptBytes = 1 << 20
+
+// units sorts a batch into its commands: the Append entries of each
+// partition go together, in their order, up to maxScriptBytes.
+func (b *Bus) units(batch []entry) []unit {
+	var parts [partitions]*appends
+	units := make([]unit, 0, len(batch))
+	for i, e := range batch {
+		if e.dest == "" || e.fence != "" {
+			units = append(units, unit{entry: i})
+			continue
+		}
+		p := partitionOf(e.dest)
+		if parts[p] == nil || parts[p].bytes+len(e.payload) > maxScriptBytes {
+			parts[p] = &appends{}
+			units = append(units, unit{appends: parts[p]})
+		}
+		parts[p].add(i, e)
+	}
+	return units
+}
+
+// command is the command that publishes u; eval asks for a script in full.
+func (u unit) command(b *Bus, batch []entry, eval bool) rueidis.Completed {
+	if u.appends != nil {
+		return u.appends.command(b, eval)
+	}
+	switch e := batch[u.entry]; {
+	case e.fence != "":
+		return b.fenceCmd(e, eval)
+	default:
+		// The payload is never changed once queued, so it may be read as a string.
+		msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
+		return b.client.B().Spublish().Channel(e.channel).Message(msg).Build()
+	}
+}
+
+// failed handles the entries of u, whose command failed with err, and
+// returns how many messages they held.
+func (b *Bus) failed(u unit, batch []entry, err error, r Receiver) int {
+	if u.appends != nil {
+		for _, i := range u.appends.entries {
+			r.Deliver(bytes.Clone(batch[i].payload)) // rueidis may hold the payload still, after a timeout
+		}
+		return len(u.appends.entries)
+	}
+	if e := batch[u.entry]; e.fence != "" {
+		b.log.Warn("redisbus: fencing a topic's history failed", "destination", e.dest, "err", err)
+		return 0 // the next message that went back fences it again
+	}
+	return 1
 }
 
 // sleep waits for d or until ctx is done.

@@ -22,22 +22,25 @@ const window = 2000
 
 // BenchmarkCrossNodePublish measures a message published on node a, through
 // Redis, to subscribers on node b: throughput per message of the given
-// body size, with 1 or 100 subscribers on b.
+// body size, with 1 or 100 subscribers on b, without topic history and
+// with the default's (100 messages kept in Redis).
 func BenchmarkCrossNodePublish(b *testing.B) {
 	srv := redistest.Start(b)
 	for _, size := range []int{64, 1024} {
 		for _, subs := range []int{1, 100} {
-			b.Run(fmt.Sprintf("size=%d/subs=%d", size, subs), func(b *testing.B) {
-				benchCrossNode(b, srv, size, subs)
-			})
+			for _, history := range []int{0, 100} {
+				b.Run(fmt.Sprintf("size=%d/subs=%d/history=%d", size, subs, history), func(b *testing.B) {
+					benchCrossNode(b, srv, size, subs, Options{HistorySize: history})
+				})
+			}
 		}
 	}
 }
 
-func benchCrossNode(b *testing.B, srv *redistest.Server, size, subs int) {
-	a := startNode(b, srv.URL(), "a", Options{})
-	n := startNode(b, srv.URL(), "b", Options{})
-	dest := fmt.Sprintf("/topic/bench-%d-%d", size, subs)
+func benchCrossNode(b *testing.B, srv *redistest.Server, size, subs int, o Options) {
+	a := startNode(b, srv.URL(), "a", o)
+	n := startNode(b, srv.URL(), "b", o)
+	dest := fmt.Sprintf("/topic/bench-%d-%d-%d", size, subs, o.HistorySize)
 	counts := make([]atomic.Int64, subs)
 	var readers sync.WaitGroup
 	for i := range subs {
@@ -57,6 +60,7 @@ func benchCrossNode(b *testing.B, srv *redistest.Server, size, subs int) {
 			time.Sleep(20 * time.Microsecond)
 		}
 		if chunk = append(chunk, frame...); len(chunk) >= 32<<10 || i == b.N-1 {
+			pub.Conn.SetWriteDeadline(time.Now().Add(wait)) // a run may last longer than the client's own
 			if _, err := pub.Conn.Write(chunk); err != nil {
 				b.Fatal(err)
 			}

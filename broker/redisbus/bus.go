@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
@@ -26,7 +27,16 @@ type Options struct {
 	// (each counted with its destination and entryCost), 16 MiB; beyond it
 	// messages are dropped and counted (cluster_backlog).
 	MaxBacklog int
+	// HistorySize is how many messages a topic's history keeps, about (see
+	// Append), and HistoryTTL how long a history idle since its last
+	// message is kept, 5 minutes; the broker's own settings of the same
+	// names. They matter only when the Bus is the broker's Streams.
+	HistorySize int
+	HistoryTTL  time.Duration
 }
+
+// DefaultHistoryTTL is the default of Options.HistoryTTL.
+const DefaultHistoryTTL = 5 * time.Minute
 
 // DefaultMaxBacklog is the default of Options.MaxBacklog.
 const DefaultMaxBacklog = 16 << 20
@@ -43,6 +53,7 @@ type Bus struct {
 	log     *slog.Logger
 	backlog backlog
 	parts   [partitions]*partition
+	history history
 
 	dropFull, dropFailed prometheus.Counter
 }
@@ -62,9 +73,13 @@ func New(client rueidis.Client, o Options) (*Bus, error) {
 	if o.MaxBacklog == 0 {
 		o.MaxBacklog = DefaultMaxBacklog
 	}
+	if o.HistoryTTL == 0 {
+		o.HistoryTTL = DefaultHistoryTTL
+	}
 	b := &Bus{
 		client: client, prefix: o.Node + "\n", log: o.Logger,
 		backlog:    newBacklog(o.MaxBacklog),
+		history:    newHistory(o.HistorySize, o.HistoryTTL),
 		dropFull:   o.Metrics.MessagesDropped.WithLabelValues(metrics.DropClusterBacklog),
 		dropFailed: o.Metrics.MessagesDropped.WithLabelValues(metrics.DropClusterUnavailable),
 	}
@@ -85,6 +100,17 @@ func (b *Bus) Publish(dest string, msg []byte) {
 	}
 }
 
+// Append queues msg, a message to the topic dest, to be numbered and kept
+// in dest's history and published to every node listening on dest, this
+// one included, by one script in dest's slot; it never waits for Redis.
+// When the backlog is full the message is dropped and counted. With Append,
+// the Bus is the broker's Streams (Options.Streams of package broker).
+func (b *Bus) Append(dest string, msg []byte) {
+	if !b.backlog.push(entry{dest: dest, channel: channel(dest), payload: msg}) {
+		b.dropFull.Inc()
+	}
+}
+
 // Listen subscribes to dest's channel, if it is not yet, as soon as its
 // partition's connection can. The channel it returns is closed once Redis
 // replied to that SSUBSCRIBE (or the channel was subscribed already): from
@@ -96,20 +122,29 @@ func (b *Bus) Listen(dest string) <-chan struct{} { return b.parts[partitionOf(d
 // channel is unsubscribed.
 func (b *Bus) Unlisten(dest string) { b.parts[partitionOf(dest)].unlisten(dest) }
 
+// Receiver takes the messages a Bus receives: a *broker.Broker.
+type Receiver interface {
+	// Deliver takes a message another node published.
+	Deliver(msg []byte) error
+	// DeliverAt takes a message of a topic's history, from any node.
+	DeliverAt(msg []byte, epoch string, offset uint64, at time.Time) error
+}
+
 // Run publishes the backlog and keeps the subscriptions that Listen asks
-// for, handing every message of another node to deliver, until ctx is
+// for, handing every message of another node to r's Deliver and every
+// numbered message (Append's, of any node) to r's DeliverAt, until ctx is
 // done. It reconnects by itself after Redis fails, and then subscribes
 // again to everything listened to. Run returns once all of its goroutines
 // have stopped; messages still in the backlog are dropped and counted. It
-// is called once, typically with the broker's Deliver, started before the
+// is called once, typically with the broker, started before the
 // broker serves (until it connects, a SUBSCRIBE waits for it up to
 // broker.ListenWait), and stopped after the broker's Shutdown.
-func (b *Bus) Run(ctx context.Context, deliver func(msg []byte) error) {
+func (b *Bus) Run(ctx context.Context, r Receiver) {
 	var wg sync.WaitGroup
 	for _, p := range b.parts {
-		wg.Go(func() { p.run(ctx, deliver) })
+		wg.Go(func() { p.run(ctx, r) })
 	}
-	b.write(ctx)
+	b.write(ctx, r)
 	wg.Wait()
 }
 

@@ -1,6 +1,7 @@
 // Package redisbus connects the brokers of a stompd cluster through Redis:
 // Bus is a broker.Bus on sharded pub/sub (SPUBLISH, SSUBSCRIBE), which a
-// single Redis 7 serves as a Redis Cluster does, and Members is the
+// single Redis 7 serves as a Redis Cluster does, and the broker.Streams
+// that keeps the topics' history in Redis streams; Members is the
 // cluster's membership.
 //
 // # Topics
@@ -42,6 +43,44 @@
 // delivery resumes by itself. What other nodes publish meanwhile is lost:
 // pub/sub keeps nothing for a node that is not listening.
 //
+// # Topic history
+//
+// As the broker's Streams (with Options.HistorySize, the broker's own), the
+// Bus numbers topic messages and keeps them. Append queues a message in the
+// same backlog as Publish, and the writer runs one script per message, one
+// command, in the topic's slot: it takes the next offset from the topic's
+// counter "stompd:hc:{<partition>}<destination>" (a hash of the epoch and
+// the latest offset), adds the message as entry "<offset>-0" of the stream
+// "stompd:h:{<partition>}<destination>", with Redis's time, trimmed to
+// about HistorySize entries (MAXLEN ~), and SPUBLISHes it, numbered, on
+// the topic's channel. Every node listening there, the sender included,
+// hands it to the broker's DeliverAt, in offset order: the script runs
+// atomically, and a partition's connection receives in the order Redis
+// published. The stream expires HistoryTTL after the topic's last message,
+// the counter a day after it (or HistoryTTL, if longer), so that a topic
+// idle for a while keeps its epoch and offsets while its entries are gone.
+// Read is one script on the same keys: the epoch, the latest
+// offset, the oldest kept and the entries after an offset, at most the
+// HistorySize latest; entries older than HistoryTTL are the broker's to
+// leave out.
+//
+// A topic without a counter gets a new epoch (64 random bits, drawn by the
+// node for each script run), and its stream is emptied: so
+// offsets never repeat within an epoch, and when Redis loses its data
+// (restarted without persistence, flushed) the next message starts a new
+// epoch, from which resuming clients learn that the history was lost. When
+// Redis loses only its latest writes (an asynchronous replica promoted, an
+// AOF missing its last second) the counter goes back with its stream, and
+// the next offsets would repeat with other messages: a node that receives
+// an offset at or below one it received in the same epoch fences the topic
+// with a new epoch, continuing above the offsets it received (fence.go).
+//
+// An Append whose script fails (Redis unreachable) is handed to the
+// broker's Deliver instead, so that the node's own subscribers still get
+// it, without an offset, and it is counted as dropped (cluster_unavailable)
+// as a Publish would be; one that does not fit in the backlog is dropped
+// (cluster_backlog).
+//
 // # Membership
 //
 // Members heartbeats the node's id every Interval (2 s) into the sorted set
@@ -54,16 +93,19 @@
 //
 // # Concurrency and goroutines
 //
-// Publish, Listen, Unlisten, Alive and Live are safe for concurrent use and
-// never block on Redis. Bus.Run runs the writer and one goroutine per
-// partition, hands every message of another node to the broker from the
-// goroutine that reads its partition's connection (one after the other, so
-// in order), and returns once they have all stopped. Members.Run runs the
+// Publish, Append, Listen, Unlisten, Alive and Live are safe for
+// concurrent use and never block on Redis; Read waits for one round trip,
+// bounded by its context. Bus.Run runs the writer and one goroutine per
+// partition, hands every message of another node, and every numbered
+// message, to the broker from the goroutine that reads its partition's
+// connection (one after the other, so in order), and returns once they have
+// all stopped. Members.Run runs the
 // heartbeats in the caller's goroutine. While Redis is down, neither grows:
 // the writer drops, the partitions retry, and nothing else is started.
 //
 // # Ownership
 //
 // The caller owns the rueidis.Client and closes it after Run has returned.
-// Publish takes over the message it is handed, as broker.Bus says.
+// Publish and Append take over the message they are handed, as broker.Bus
+// and broker.Streams say; Read's entries are the caller's.
 package redisbus

@@ -5,6 +5,7 @@ import (
 	"log"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
@@ -14,9 +15,10 @@ import (
 	"github.com/stompd/stompd/metrics"
 )
 
-// A node of a cluster: the broker hands topic and /user/ messages to the
-// Bus, the Bus hands other nodes' messages to the broker's Deliver, and
-// Members keeps a gauge of the live nodes.
+// A node of a cluster: the broker hands /user/ messages to the Bus and
+// topic messages to it as its Streams, which keep the topics' history; the
+// Bus hands other nodes' messages to the broker's Deliver and the numbered
+// topic messages to its DeliverAt; Members keeps a gauge of the live nodes.
 func Example() {
 	opt, err := rueidis.ParseURL("redis://127.0.0.1:6379") // --redis
 	if err != nil {
@@ -28,12 +30,16 @@ func Example() {
 	}
 	defer client.Close()
 	set := metrics.New(prometheus.NewRegistry())
-	node := "n-1f3a" // random, made at start
-	bus, err := redisbus.New(client, redisbus.Options{Node: node, Metrics: set})
+	node := "n-1f3a"                                     // random, made at start
+	const historySize, historyTTL = 100, 5 * time.Minute // --history-size, --history-ttl
+	bus, err := redisbus.New(client, redisbus.Options{Node: node, Metrics: set, HistorySize: historySize, HistoryTTL: historyTTL})
 	if err != nil {
 		log.Fatal(err)
 	}
-	b, err := broker.New(broker.Options{Bus: bus, Metrics: set, AllowAnonymous: true})
+	b, err := broker.New(broker.Options{
+		Bus: bus, Streams: bus, HistorySize: historySize, HistoryTTL: historyTTL,
+		Metrics: set, AllowAnonymous: true,
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -42,7 +48,7 @@ func Example() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { bus.Run(ctx, b.Deliver) })
+	wg.Go(func() { bus.Run(ctx, b) })
 	wg.Go(func() { members.Run(ctx) })
 	l, err := net.Listen("tcp", "127.0.0.1:61613")
 	if err != nil {

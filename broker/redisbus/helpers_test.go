@@ -53,7 +53,11 @@ func startNode(t testing.TB, url, id string, o Options) *node {
 	if n.bus, err = New(client, o); err != nil {
 		t.Fatal(err)
 	}
-	if n.b, err = broker.New(broker.Options{AllowAnonymous: true, Bus: n.bus, Metrics: n.m}); err != nil {
+	bo := broker.Options{AllowAnonymous: true, Bus: n.bus, Metrics: n.m}
+	if o.HistorySize > 0 {
+		bo.Streams, bo.HistorySize, bo.HistoryTTL = n.bus, o.HistorySize, o.HistoryTTL
+	}
+	if n.b, err = broker.New(bo); err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,7 +69,7 @@ func startNode(t testing.TB, url, id string, o Options) *node {
 	go func() { served <- n.b.Serve(l) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
-	go func() { n.bus.Run(ctx, n.b.Deliver); close(ran) }()
+	go func() { n.bus.Run(ctx, n.b); close(ran) }()
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), wait)
 		defer scancel()

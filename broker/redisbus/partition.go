@@ -61,6 +61,7 @@ type partition struct {
 	b       *Bus
 	service string
 	wake    chan struct{} // holds a token when dirty has entries
+	seen    offsets       // of the channels subscribed, their numbered messages
 
 	mu    sync.Mutex
 	want  map[string]int           // destination → Listen minus Unlisten calls, when not 0
@@ -73,6 +74,7 @@ func newPartition(b *Bus, i int) *partition {
 	return &partition{
 		b: b, service: serviceChannel(i), wake: make(chan struct{}, 1),
 		want: make(map[string]int), dirty: make(map[string]struct{}), ready: make(map[string]chan struct{}),
+		seen: offsets{at: make(map[string]position)},
 	}
 }
 
@@ -154,10 +156,10 @@ func (p *partition) connected(up bool) {
 
 // run keeps a connection subscribed until ctx is done, reconnecting after
 // a failure with a backoff of 100 ms doubling up to 1 s.
-func (p *partition) run(ctx context.Context, deliver func([]byte) error) {
+func (p *partition) run(ctx context.Context, r Receiver) {
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		if p.session(ctx, deliver) {
+		if p.session(ctx, r) {
 			backoff = 0
 		}
 		backoff = min(max(2*backoff, 100*time.Millisecond), time.Second)
@@ -169,7 +171,7 @@ func (p *partition) run(ctx context.Context, deliver func([]byte) error) {
 // to every destination wanted, and follows changes until the connection
 // fails, the service channel is lost or ctx is done. It reports whether
 // the connection was established.
-func (p *partition) session(ctx context.Context, deliver func([]byte) error) bool {
+func (p *partition) session(ctx context.Context, r Receiver) bool {
 	defer p.connected(false)
 	conn, release := p.b.client.Dedicate()
 	defer release()
@@ -177,7 +179,7 @@ func (p *partition) session(ctx context.Context, deliver func([]byte) error) boo
 	lost := make(chan struct{})
 	var once sync.Once
 	closed := conn.SetPubSubHooks(rueidis.PubSubHooks{
-		OnMessage: func(m rueidis.PubSubMessage) { p.receive(m, deliver) },
+		OnMessage: func(m rueidis.PubSubMessage) { p.receive(m, r) },
 		OnSubscription: func(s rueidis.PubSubSubscription) {
 			if s.Kind == "sunsubscribe" && s.Channel == p.service {
 				once.Do(func() { close(lost) })
@@ -204,18 +206,25 @@ func (p *partition) session(ctx context.Context, deliver func([]byte) error) boo
 	return true
 }
 
-// receive hands a message of another node to deliver, without its node
-// id; the node's own messages are skipped.
-func (p *partition) receive(m rueidis.PubSubMessage, deliver func([]byte) error) {
+// receive hands a message of another node to r's Deliver, without its
+// node id, and a numbered one, of any node, to r's DeliverAt; the node's
+// own Publish messages are skipped.
+func (p *partition) receive(m rueidis.PubSubMessage, r Receiver) {
 	if strings.HasPrefix(m.Message, p.b.prefix) {
 		return
 	}
-	_, msg, ok := strings.Cut(m.Message, "\n")
-	if !ok {
+	from, msg, ok := strings.Cut(m.Message, "\n")
+	var err error
+	switch {
+	case !ok:
 		return
+	case from == "":
+		err = p.deliverNumbered(m.Channel, msg, r)
+	default:
+		err = r.Deliver([]byte(msg))
 	}
-	if err := deliver([]byte(msg)); err != nil {
-		p.b.log.Warn("redisbus: a message from another node was dropped", "channel", m.Channel, "err", err)
+	if err != nil {
+		p.b.log.Warn("redisbus: a message from Redis was dropped", "channel", m.Channel, "err", err)
 	}
 }
 
@@ -250,6 +259,7 @@ func (p *partition) sync(ctx context.Context, conn rueidis.DedicatedClient, subs
 		}
 		for _, dest := range off[:n] {
 			delete(subscribed, dest)
+			p.seen.forget(channel(dest))
 		}
 		off = off[n:]
 	}

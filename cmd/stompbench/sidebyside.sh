@@ -14,8 +14,9 @@
 #      to CLUSTER_CPUS, with one user in Redis, and runs the 2-node rows:
 #      p2p with the publisher on node A and the subscriber on node B, and
 #      fan-out 1->100 with the subscribers split over both nodes
-#      (stompbench -tcp A,B); Redis's INFO commandstats, reset before each
-#      run, gives the Redis commands per published message;
+#      (stompbench -tcp A,B); the nodes' stompd_redis_commands_total gives
+#      the Redis commands they send per published message, and Redis's
+#      INFO commandstats, reset before each run, what Redis ran for them;
 #   5. does the same with RabbitMQ (rabbitmq_stomp and rabbitmq_web_stomp
 #      enabled, its own config, data, logs, node name and Erlang cookie in
 #      the same temporary directory);
@@ -355,24 +356,45 @@ stop_cluster() {
 }
 
 # cluster_bench NAME ARGS... is bench with Redis's command counts of the
-# run, from INFO commandstats reset before it, kept in $res/NAME.redis.
+# run: the commands the nodes sent (stompd_redis_commands_total of both,
+# before and after) in $res/NAME.sent, and what Redis ran, from INFO
+# commandstats reset before it, in $res/NAME.redis.
 cluster_bench() {
 	local name=$1
 	rd CONFIG RESETSTAT >/dev/null
+	local before
+	before=$(sent_commands)
 	bench "$@"
+	echo $(($(sent_commands) - before)) >"$res/$name.sent"
 	rd INFO commandstats | tr -d '\r' | grep '^cmdstat_' >"$res/$name.redis" || true
 	redis_per_message "$res/$name" >"$res/$name.redisline"
 	say "    Redis: $(cat "$res/$name.redisline")"
 }
 
-# redis_per_message prints the Redis commands per published message of the
-# run whose files start with $1, in all and for the busiest commands.
+# sent_commands prints the sum of stompd_redis_commands_total over the
+# cluster's nodes.
+sent_commands() {
+	python3 - "${cl_http[@]}" <<'PY'
+import re, sys, urllib.request
+total = 0
+for port in sys.argv[1:]:
+    text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=10).read().decode()
+    total += sum(float(v) for v in re.findall(r"^stompd_redis_commands_total\{[^}]*\} (\S+)$", text, re.M))
+print(int(total))
+PY
+}
+
+# redis_per_message prints the Redis commands the nodes sent per published
+# message of the run whose files start with $1, then those Redis ran, in
+# all and for the busiest: INFO commandstats counts the commands a script
+# runs (topic history's EVALSHA) besides the EVALSHA itself.
 redis_per_message() {
 	python3 - "$1" <<'PY'
 import json, re, sys
 base = sys.argv[1]
 try:
     published = json.load(open(base + ".json"))["published"]
+    sent = int(open(base + ".sent").read())
     stats = open(base + ".redis").read().splitlines()
 except (OSError, ValueError, KeyError):
     print("no figure: the run has no report or Redis no command stats")
@@ -383,11 +405,11 @@ for line in stats:
     if m and not m.group(1).startswith("config"):  # the script's own RESETSTAT
         calls[m.group(1).upper()] = int(m.group(2))
 if not published:
-    print("no message published; %d commands" % sum(calls.values()))
+    print("no message published; %d commands sent" % sent)
     sys.exit()
 top = sorted(calls.items(), key=lambda kv: -kv[1])[:4]
-print("%.2f commands per published message: %d commands for %d messages (%s)" % (
-      sum(calls.values()) / published, sum(calls.values()), published,
+print("%.2f commands sent per published message: %d commands for %d messages; Redis ran %.2f (%s)" % (
+      sent / published, sent, published, sum(calls.values()) / published,
       ", ".join("%s %.2f" % (k, v / published) for k, v in top)))
 PY
 }
@@ -593,9 +615,11 @@ for run, label in (("p2p-tcp", "p2p, TCP"), ("fanout-tcp", "fanout 1→%s, TCP" 
         line += ", %s with it: %.2f× (with ÷ without)" % (group(rate(on)), rate(on) / rate(off))
     print("- %s: %s" % (label, line))
 print()
-print("Redis commands per published message in the 2-node rows (INFO commandstats,")
-print("reset before each run; every command of the run, the nodes' once-a-second")
-print("PINGs and the logins included):")
+print("Redis commands per published message in the 2-node rows: those the nodes")
+print("sent (stompd_redis_commands_total of both, before and after each run), then")
+print("those Redis ran (INFO commandstats, reset before each run, which counts the")
+print("commands a script runs besides its EVALSHA); every command of the run, the")
+print("nodes' once-a-second PINGs and the logins included:")
 print()
 for run in ("cluster-p2p-tcp", "cluster-fanout-tcp"):
     print("- %s: %s" % (run, text("stompd-" + run + ".redisline")))

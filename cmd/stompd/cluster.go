@@ -24,8 +24,9 @@ var errDemoCluster = errors.New("--demo runs one node on its data dir: leave out
 
 // cluster is what a node of a cluster runs on the Redis all its nodes
 // share (--redis): auth's store, the bus that carries topics and user
-// destinations between nodes, the shared queues, the topics' members, and
-// the membership that tells live nodes from dead ones.
+// destinations between nodes and keeps the topics' history, the shared
+// queues, the topics' members, and the membership that tells live nodes
+// from dead ones.
 type cluster struct {
 	store    *redisstore.Store
 	bus      *redisbus.Bus
@@ -43,7 +44,10 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 	})
 	cl.presence = redispresence.New(rc, redispresence.Options{Node: node, Alive: cl.members.Alive, Metrics: m, Logger: log})
 	var err error
-	if cl.bus, err = redisbus.New(rc, redisbus.Options{Node: node, Logger: log, Metrics: m}); err != nil {
+	if cl.bus, err = redisbus.New(rc, redisbus.Options{
+		Node: node, Logger: log, Metrics: m,
+		HistorySize: c.Broker.HistorySize, HistoryTTL: c.Broker.HistoryTTL,
+	}); err != nil {
 		return nil, err
 	}
 	cl.queues, err = redisqueue.New(rc, redisqueue.Options{
@@ -53,6 +57,16 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 	return cl, err
 }
 
+// wire hands the broker the engines it uses: the bus, the shared queues,
+// the topics' members and, with topic history on, the bus as the streams
+// that keep it.
+func (cl *cluster) wire(o *broker.Options) {
+	o.Bus, o.Queues, o.Presence = cl.bus, cl.queues, cl.presence
+	if o.HistorySize > 0 {
+		o.Streams = cl.bus
+	}
+}
+
 // run starts the engines' loops in wg until ctx ends: membership
 // heartbeats, the bus's delivery to b, the queues' readers, the topics'
 // members shown to b's presence subscribers, and the
@@ -60,7 +74,7 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 // the signing key kept in Redis.
 func (cl *cluster) run(ctx context.Context, wg *sync.WaitGroup, b *broker.Broker, svc *auth.Service, log *slog.Logger) {
 	wg.Go(func() { cl.members.Run(ctx) })
-	wg.Go(func() { cl.bus.Run(ctx, b.Deliver) })
+	wg.Go(func() { cl.bus.Run(ctx, b) })
 	wg.Go(func() { cl.queues.Run(ctx) })
 	wg.Go(func() { cl.presence.Run(ctx, b) })
 	wg.Go(func() { cl.store.WatchDenials(ctx, svc.TakeDenial) })

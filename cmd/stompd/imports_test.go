@@ -25,7 +25,7 @@ func TestImportsFlowOneWay(t *testing.T) {
 		"auth/edge":            nil,
 		"auth/redisstore":      {"auth", "metrics", "auth/edge"},
 		"cmd/stompbench":       {"stomp"},
-		"broker/redisbus":      {"broker", "stomp", "metrics"},
+		"broker/redisbus":      {"broker", "broker/internal/sockjs", "stomp", "metrics"},
 		"broker/redisqueue":    {"broker", "broker/internal/sockjs", "stomp", "metrics"},
 		"broker/redispresence": {"broker", "broker/internal/sockjs", "stomp", "metrics"},
 	} {

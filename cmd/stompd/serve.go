@@ -149,7 +149,7 @@ func (s *server) brokerOptions() broker.Options {
 	o.Upgrade, o.Authorizer, o.Refresher = hooks, hooks, hooks
 	o.CheckOrigin = s.auth.CheckOrigin
 	if s.cluster != nil {
-		o.Bus, o.Queues, o.Presence = s.cluster.bus, s.cluster.queues, s.cluster.presence
+		s.cluster.wire(&o)
 	}
 	if s.journal != nil {
 		o.Journal = s.journal

@@ -1,0 +1,94 @@
+package redisbus
+
+import (
+	"strconv"
+	"unsafe"
+
+	"github.com/redis/rueidis"
+)
+
+// appendScript numbers topic messages and keeps them, for topics of one
+// partition (one slot). KEYS holds each topic's stream and counter, in
+// pairs; ARGV[1] is the history's size, ARGV[2] and ARGV[3] the stream's
+// and the counter's TTL in ms, ARGV[4] a new epoch, and then come the
+// messages in pairs: the number of their topic's pair in KEYS (from 1),
+// and the message.
+//
+// A topic without a counter (new, idle for longer than its TTL, or lost
+// with Redis's data) gets the new epoch, and its stream, holding whatever an
+// older epoch left, is deleted: offsets never repeat within an epoch. Each
+// message is added as entry "<offset>-0" with Redis's time in ms (field
+// t), the stream trimmed to about the size (MAXLEN ~, whole nodes at a
+// time), and published, numbered, on its topic's channel, as
+// "\n<epoch> <offset> <ms>\n<message>" (its channel is its stream's key
+// with channelPrefix for historyPrefix). Each topic's counter and both
+// expiries are then set. One run serves many messages: Redis's cost of a
+// script run is mostly its own, not that of the commands it calls.
+var appendScript = newScript(`
+local t = redis.call('TIME')
+local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local topics = {}
+for i = 5, #ARGV, 2 do
+  local k = tonumber(ARGV[i])
+  local stream, counter = KEYS[2 * k - 1], KEYS[2 * k]
+  local topic = topics[k]
+  if not topic then
+    local h = redis.call('HMGET', counter, 'e', 'n')
+    topic = {e = h[1], n = tonumber(h[2] or '0'), ch = '` + channelPrefix + `' .. string.sub(stream, ` + strconv.Itoa(len(historyPrefix)+1) + `)}
+    if not topic.e then
+      topic.e = ARGV[4]
+      redis.call('DEL', stream)
+      redis.call('HSET', counter, 'e', topic.e)
+    end
+    topics[k] = topic
+  end
+  topic.n = topic.n + 1
+  local n = string.format('%d', topic.n)
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], n .. '-0', 'm', ARGV[i + 1], 't', ms)
+  redis.call('SPUBLISH', topic.ch, '\n' .. topic.e .. ' ' .. n .. ' ' .. ms .. '\n' .. ARGV[i + 1])
+end
+for k, topic in pairs(topics) do
+  redis.call('HSET', KEYS[2 * k], 'n', string.format('%d', topic.n))
+  redis.call('PEXPIRE', KEYS[2 * k - 1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2 * k], ARGV[3])
+end
+return 0`)
+
+// appends are the Append entries of one partition in a batch, which one
+// run of appendScript appends, in their order.
+type appends struct {
+	entries []int          // their places in the batch
+	keys    []string       // stream and counter of each topic
+	topic   map[string]int // a topic's number in keys, from 1
+	msgs    []string       // the script's message pairs
+	bytes   int            // the messages' bytes
+}
+
+// add adds entry i of the batch, e.
+func (a *appends) add(i int, e entry) {
+	if a.topic == nil {
+		a.topic = make(map[string]int)
+	}
+	k, has := a.topic[e.dest]
+	if !has {
+		a.keys = append(a.keys, historyKey(e.dest), counterKey(e.dest))
+		k = len(a.keys) / 2
+		a.topic[e.dest] = k
+	}
+	// The payload is never changed once queued, so it may be read as a string.
+	msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
+	a.entries = append(a.entries, i)
+	a.bytes += len(msg)
+	a.msgs = append(a.msgs, strconv.Itoa(k), msg)
+}
+
+// command is the run of appendScript for a; eval asks for the script in
+// full.
+func (a *appends) command(b *Bus, eval bool) rueidis.Completed {
+	h := &b.history
+	args := append([]string{h.size, h.ttl, h.counter, newEpoch()}, a.msgs...)
+	if eval {
+		return appendScript.eval(b.client, a.keys, args...)
+	}
+	return appendScript.evalsha(b.client, a.keys, args...)
+}

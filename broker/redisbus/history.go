@@ -1,0 +1,213 @@
+package redisbus
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/stompd/stompd/broker"
+)
+
+// historyPrefix begins the keys of a topic's history: its stream,
+// "stompd:h:{<partition>}<destination>", and its counter,
+// "stompd:hc:{<partition>}<destination>", a hash of its epoch (field e) and
+// its latest offset (field n). Both have the hash tag of the topic's
+// channel, so that one script reaches all three in one slot.
+const (
+	historyPrefix = "stompd:h:"
+	counterPrefix = "stompd:hc:"
+)
+
+// counterTTL is how long a topic's counter outlives its last message, when
+// that is longer than the history's TTL: the epoch and offsets of a topic
+// idle for a while carry on, so that a client that had everything before
+// the pause resumes with nothing lost, while its entries expired long ago.
+const counterTTL = 24 * time.Hour
+
+func historyKey(dest string) string {
+	return historyPrefix + "{" + strconv.Itoa(partitionOf(dest)) + "}" + dest
+}
+
+func counterKey(dest string) string {
+	return counterPrefix + "{" + strconv.Itoa(partitionOf(dest)) + "}" + dest
+}
+
+// history is what Append's script is given besides the messages: the
+// history's size and the keys' TTLs in ms.
+type history struct{ size, ttl, counter string }
+
+func newHistory(size int, ttl time.Duration) history {
+	return history{
+		size:    strconv.Itoa(size),
+		ttl:     strconv.FormatInt(ttl.Milliseconds(), 10),
+		counter: strconv.FormatInt(max(ttl, counterTTL).Milliseconds(), 10),
+	}
+}
+
+// newEpoch returns a random epoch, for a script that may need one: 16 hex
+// digits, unique across the topics' epochs of every node.
+func newEpoch() string {
+	var e [8]byte
+	rand.Read(e[:])
+	return hex.EncodeToString(e[:])
+}
+
+// readScript reads a topic's history. KEYS[1] is its stream, KEYS[2] its
+// counter; ARGV[1] the offset to read after, ARGV[2] the history's size.
+// It returns nothing for a topic without a counter, and otherwise its
+// epoch, its latest offset, the oldest offset kept (0 for none) and the
+// entries above ARGV[1], at most the size of the latest, as XRANGE gives
+// them. Entries beyond the size, which MAXLEN ~ may leave, count as gone.
+var readScript = newReadOnlyScript(`
+local e = redis.call('HGET', KEYS[2], 'e')
+if not e then return {} end
+local last = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
+local floor = math.max(1, last - tonumber(ARGV[2]) + 1)
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+local first = 0
+if #oldest == 1 then
+  first = math.max(floor, tonumber((string.gsub(oldest[1][1], '-0$', ''))))
+end
+local from = math.max(floor, tonumber(ARGV[1]) + 1)
+if from > last then return {e, last, first, {}} end
+return {e, last, first, redis.call('XRANGE', KEYS[1], string.format('%d', from), '+')}`)
+
+// script is a Lua script run by EVALSHA, and by EVAL when Redis does not
+// know it yet (after a restart, on a new cluster node). A read-only one
+// runs as EVALSHA_RO and EVAL_RO, which rueidis sends again after a
+// network error (a connection that a Redis restart broke).
+type script struct {
+	src, sha string
+	readOnly bool
+}
+
+func newScript(src string) *script {
+	sum := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+func newReadOnlyScript(src string) *script {
+	s := newScript(src)
+	s.readOnly = true
+	return s
+}
+
+func (s *script) evalsha(c rueidis.Client, keys []string, args ...string) rueidis.Completed {
+	if s.readOnly {
+		return c.B().EvalshaRo().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+	}
+	return c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+}
+
+func (s *script) eval(c rueidis.Client, keys []string, args ...string) rueidis.Completed {
+	if s.readOnly {
+		return c.B().EvalRo().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+	}
+	return c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+}
+
+// noScript reports whether r failed because Redis did not know the script.
+func noScript(r rueidis.RedisResult) bool {
+	e, ok := rueidis.IsRedisErr(r.Error())
+	return ok && e.IsNoScript()
+}
+
+var _ broker.Streams = (*Bus)(nil)
+
+// Read returns what dest's history holds now with offsets above after,
+// oldest first, in one script on dest's slot. It implements
+// broker.Streams; the entries' messages are the broker's bytes as Append
+// was given them.
+func (b *Bus) Read(ctx context.Context, dest string, after uint64) (broker.StreamRead, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	keys := []string{historyKey(dest), counterKey(dest)}
+	args := []string{strconv.FormatUint(after, 10), b.history.size}
+	r := b.client.Do(ctx, readScript.evalsha(b.client, keys, args...))
+	if noScript(r) {
+		r = b.client.Do(ctx, readScript.eval(b.client, keys, args...))
+	}
+	reply, err := r.ToArray()
+	if err != nil {
+		return broker.StreamRead{}, err
+	}
+	return parseRead(reply)
+}
+
+// parseRead turns readScript's reply into a StreamRead.
+func parseRead(reply []rueidis.RedisMessage) (broker.StreamRead, error) {
+	var sr broker.StreamRead
+	if len(reply) == 0 {
+		return sr, nil
+	}
+	if len(reply) != 4 {
+		return sr, errReply
+	}
+	var err error
+	var last, first int64
+	sr.Epoch, err = reply[0].ToString()
+	if err == nil {
+		last, err = reply[1].AsInt64()
+	}
+	if err == nil {
+		first, err = reply[2].AsInt64()
+	}
+	var entries []rueidis.XRangeEntry
+	if err == nil {
+		entries, err = reply[3].AsXRange()
+	}
+	if err != nil {
+		return sr, err
+	}
+	sr.Last, sr.First = uint64(last), uint64(first)
+	sr.Entries = make([]broker.StreamEntry, 0, len(entries))
+	for _, e := range entries {
+		entry, err := parseEntry(e)
+		if err != nil {
+			return sr, err
+		}
+		sr.Entries = append(sr.Entries, entry)
+	}
+	return sr, nil
+}
+
+// parseEntry turns one stream entry, "<offset>-0" with fields m and t,
+// into a StreamEntry.
+func parseEntry(e rueidis.XRangeEntry) (broker.StreamEntry, error) {
+	id, ok := strings.CutSuffix(e.ID, "-0")
+	offset, err := strconv.ParseUint(id, 10, 64)
+	ms, err2 := strconv.ParseInt(e.FieldValues["t"], 10, 64)
+	msg, has := e.FieldValues["m"]
+	if !ok || err != nil || err2 != nil || !has {
+		return broker.StreamEntry{}, errReply
+	}
+	return broker.StreamEntry{Offset: offset, At: time.UnixMilli(ms), Msg: []byte(msg)}, nil
+}
+
+// numberedMsg is a message as appendScript publishes it.
+type numberedMsg struct {
+	epoch  string
+	offset uint64
+	at     time.Time
+	msg    string
+}
+
+// parseNumbered parses what follows the first newline of a message that
+// appendScript published: "<epoch> <offset> <ms>\n<message>".
+func parseNumbered(s string) (numberedMsg, error) {
+	head, msg, ok := strings.Cut(s, "\n")
+	epoch, rest, ok2 := strings.Cut(head, " ")
+	off, ms, ok3 := strings.Cut(rest, " ")
+	offset, err := strconv.ParseUint(off, 10, 64)
+	at, err2 := strconv.ParseInt(ms, 10, 64)
+	if !ok || !ok2 || !ok3 || err != nil || err2 != nil {
+		return numberedMsg{}, errReply
+	}
+	return numberedMsg{epoch, offset, time.UnixMilli(at), msg}, nil
+}
