@@ -26,7 +26,12 @@ func BenchmarkMetricsCost(b *testing.B) {
 func nopInstruments() *instruments {
 	m := &instruments{
 		dropNoSubscriber: nopCounter{}, dropQueueFull: nopCounter{}, dropSlowConsumer: nopCounter{}, dropAborted: nopCounter{},
-		subscriptions: nopGauge{}, queueDepth: nopGauge{}, slowConsumers: nopCounter{}, latency: nopHistogram{},
+		dropNacked: nopCounter{}, dropNotText: nopCounter{}, dropMalformed: nopCounter{}, dropNotStored: nopCounter{},
+		subscriptions: nopGauge{}, destinationsRefused: nopCounter{}, queueDepth: nopGauge{}, slowConsumers: nopCounter{},
+		latency:               nopHistogram{},
+		presenceSubscriptions: nopGauge{}, presenceMembers: nopGauge{}, presenceJoins: nopCounter{}, presenceLeaves: nopCounter{},
+		resumeRecovered: nopCounter{}, resumeLost: nopCounter{}, replayed: nopCounter{},
+		historyMessages: nopGauge{}, historyBytes: nopGauge{},
 	}
 	for t := range m.connections {
 		m.connections[t], m.accepted[t] = nopGauge{}, nopCounter{}
