@@ -176,3 +176,10 @@ func (n *node) dropped(reason string) float64 {
 	}
 	return d.Counter.GetValue()
 }
+
+// onRedisAndCluster runs test as two subtests: on one redis-server, and on
+// a Redis Cluster of 3 masters.
+func onRedisAndCluster(t *testing.T, test func(t *testing.T, url string)) {
+	t.Run("redis", func(t *testing.T) { test(t, redistest.Start(t).URL()) })
+	t.Run("cluster", func(t *testing.T) { test(t, redistest.StartCluster(t, 3).URL()) })
+}

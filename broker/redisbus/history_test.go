@@ -140,49 +140,41 @@ func checkNumbered(t *testing.T, who string, got []numbered, n int) {
 }
 
 func TestAppendNumbersConcurrentPublishersInOneOrderOnEveryNode(t *testing.T) {
-	for _, cluster := range []bool{false, true} {
-		t.Run(map[bool]string{false: "redis", true: "cluster"}[cluster], func(t *testing.T) {
-			url := ""
-			if cluster {
-				url = redistest.StartCluster(t, 3).URL()
-			} else {
-				url = redistest.Start(t).URL()
-			}
-			o := Options{HistorySize: 100}
-			a, atA := startBus(t, url, "a", o)
-			b, atB := startBus(t, url, "b", o)
-			dests := []string{"/topic/one", "/topic/two", "/topic/three"}
+	onRedisAndCluster(t, func(t *testing.T, url string) {
+		o := Options{HistorySize: 100}
+		a, atA := startBus(t, url, "a", o)
+		b, atB := startBus(t, url, "b", o)
+		dests := []string{"/topic/one", "/topic/two", "/topic/three"}
+		for _, dest := range dests {
+			listen(t, a, dest)
+			listen(t, b, dest)
+		}
+		const n = 2000
+		var wg sync.WaitGroup
+		for _, dest := range dests {
+			wg.Go(func() { appendN(a, dest, "a"+dest, n) })
+			wg.Go(func() { appendN(b, dest, "b"+dest, n) })
+		}
+		wg.Wait()
+		for who, rec := range map[string]*recorder{"a": atA, "b": atB} {
+			waitFor(t, who+" received everything", func() bool { return len(rec.numbered()) == len(dests)*2*n })
 			for _, dest := range dests {
-				listen(t, a, dest)
-				listen(t, b, dest)
-			}
-			const n = 2000
-			var wg sync.WaitGroup
-			for _, dest := range dests {
-				wg.Go(func() { appendN(a, dest, "a"+dest, n) })
-				wg.Go(func() { appendN(b, dest, "b"+dest, n) })
-			}
-			wg.Wait()
-			for who, rec := range map[string]*recorder{"a": atA, "b": atB} {
-				waitFor(t, who+" received everything", func() bool { return len(rec.numbered()) == len(dests)*2*n })
-				for _, dest := range dests {
-					var got []numbered
-					for _, m := range rec.numbered() {
-						if strings.HasPrefix(m.msg, "a"+dest+"-") || strings.HasPrefix(m.msg, "b"+dest+"-") {
-							got = append(got, m)
-						}
+				var got []numbered
+				for _, m := range rec.numbered() {
+					if strings.HasPrefix(m.msg, "a"+dest+"-") || strings.HasPrefix(m.msg, "b"+dest+"-") {
+						got = append(got, m)
 					}
-					checkNumbered(t, who+" "+dest, got, 2*n)
 				}
-				if d := rec.delivered(); len(d) != 0 {
-					t.Errorf("%s: %d messages through Deliver, want none", who, len(d))
-				}
+				checkNumbered(t, who+" "+dest, got, 2*n)
 			}
-			if last := read(t, b, dests[0], 0).Last; last != 2*n {
-				t.Errorf("Read's Last = %d, want %d", last, 2*n)
+			if d := rec.delivered(); len(d) != 0 {
+				t.Errorf("%s: %d messages through Deliver, want none", who, len(d))
 			}
-		})
-	}
+		}
+		if last := read(t, b, dests[0], 0).Last; last != 2*n {
+			t.Errorf("Read's Last = %d, want %d", last, 2*n)
+		}
+	})
 }
 
 func TestReadReturnsTheEntriesAfterAnOffsetWithTheEpochFirstAndLast(t *testing.T) {

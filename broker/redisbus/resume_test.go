@@ -62,51 +62,43 @@ func (r *resumer) read(n int) {
 }
 
 func TestSubscriberResumingOnAnotherNodeGetsEveryMessageOnceWhilePublishingGoesOn(t *testing.T) {
-	for _, cluster := range []bool{false, true} {
-		t.Run(map[bool]string{false: "redis", true: "cluster"}[cluster], func(t *testing.T) {
-			url := ""
-			if cluster {
-				url = redistest.StartCluster(t, 3).URL()
-			} else {
-				url = redistest.Start(t).URL()
+	onRedisAndCluster(t, func(t *testing.T, url string) {
+		const total = 10000
+		o := Options{HistorySize: total}
+		a := startNode(t, url, "a", o)
+		b := startNode(t, url, "b", o)
+		const dest = "/topic/resume"
+		r := &resumer{t: t, n: b, dest: dest}
+		r.subscribe()
+		pub := a.dial(t, "pub")
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			for i := 0; i < total; i += 50 {
+				var batch string
+				for k := i; k < i+50; k++ {
+					batch += stomptest.Frame("SEND", strconv.Itoa(k), "destination:"+dest)
+				}
+				pub.Write(batch)
+				time.Sleep(time.Millisecond)
 			}
-			const total = 10000
-			o := Options{HistorySize: total}
-			a := startNode(t, url, "a", o)
-			b := startNode(t, url, "b", o)
-			const dest = "/topic/resume"
-			r := &resumer{t: t, n: b, dest: dest}
+		}()
+		resumes := 0
+		for len(r.got) < total {
+			r.read(min(700, total-len(r.got)))
+			r.c.Conn.Close() // gone without a DISCONNECT
 			r.subscribe()
-			pub := a.dial(t, "pub")
-			sent := make(chan struct{})
-			go func() {
-				defer close(sent)
-				for i := 0; i < total; i += 50 {
-					var batch string
-					for k := i; k < i+50; k++ {
-						batch += stomptest.Frame("SEND", strconv.Itoa(k), "destination:"+dest)
-					}
-					pub.Write(batch)
-					time.Sleep(time.Millisecond)
-				}
-			}()
-			resumes := 0
-			for len(r.got) < total {
-				r.read(min(700, total-len(r.got)))
-				r.c.Conn.Close() // gone without a DISCONNECT
-				r.subscribe()
-				resumes++
+			resumes++
+		}
+		<-sent
+		for i, k := range r.got {
+			if k != i {
+				t.Fatalf("message %d is %d: want every number once, in order", i, k)
 			}
-			<-sent
-			for i, k := range r.got {
-				if k != i {
-					t.Fatalf("message %d is %d: want every number once, in order", i, k)
-				}
-			}
-			r.c.ExpectNothing(100 * time.Millisecond)
-			t.Logf("%d messages, %d resumes", total, resumes)
-		})
-	}
+		}
+		r.c.ExpectNothing(100 * time.Millisecond)
+		t.Logf("%d messages, %d resumes", total, resumes)
+	})
 }
 
 func TestTopicWithHistoryKeepsItsLocalFanOutWhileRedisIsDown(t *testing.T) {
