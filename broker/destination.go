@@ -111,7 +111,7 @@ type router struct {
 func newRouter(b *Broker) *router {
 	r := &router{b: b, bus: b.o.Bus, topics: make(map[string]*topic), queues: make(map[string]*queue)}
 	if b.o.HistorySize > 0 && (b.o.Bus == nil || b.o.Streams != nil) {
-		r.hist = &historyLimits{size: b.o.HistorySize, bytes: b.o.MaxHistoryBytes, ttl: b.o.HistoryTTL, m: b.m}
+		r.hist = &historyLimits{size: b.o.HistorySize, bytes: b.o.MaxHistoryBytes, total: int64(b.o.MaxHistoryTotalBytes), ttl: b.o.HistoryTTL, m: b.m}
 		r.streams = b.o.Streams
 	}
 	return r

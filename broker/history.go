@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,7 +45,8 @@ func newEpoch() string {
 func (h *history) kept() []*message { return h.msgs[h.head:] }
 
 // add numbers m, not yet shared, and keeps it; then the oldest messages
-// beyond the bounds go.
+// beyond the bounds go: this topic's own bounds, then, while all histories
+// together hold more than theirs, more of this topic's oldest.
 func (h *history) add(m *message, now time.Time, l *historyLimits) {
 	h.last++
 	m.number(h.epoch, h.last, now)
@@ -52,6 +54,21 @@ func (h *history) add(m *message, now time.Time, l *historyLimits) {
 		h.keep(m)
 		h.trim(now, l)
 	})
+	if l.held.Load() > l.total {
+		h.counted(l, func() { h.shed(l) })
+	}
+}
+
+// shed lets this topic's oldest messages go while all histories together
+// hold more than MaxHistoryTotalBytes: the topic that takes a message makes
+// the room for it.
+func (h *history) shed(l *historyLimits) {
+	excess := l.held.Load() - l.total
+	for k := h.kept(); excess > 0 && len(k) > 0; k = h.kept() {
+		excess -= int64(keptCost(k[0]))
+		h.drop()
+		l.m.historyEvicted.Inc()
+	}
 }
 
 // counted runs fn, which changes what h keeps, and counts the change: once,
@@ -60,7 +77,7 @@ func (h *history) counted(l *historyLimits, fn func()) {
 	n, bytes := len(h.kept()), h.bytes
 	fn()
 	if dn, db := len(h.kept())-n, h.bytes-bytes; dn != 0 || db != 0 {
-		l.held(dn, db)
+		l.count(dn, db)
 	}
 }
 
@@ -118,13 +135,16 @@ func (h *history) view(now time.Time, l *historyLimits) histView {
 // historyLimits are the bounds of every topic's history, and count what
 // they all hold.
 type historyLimits struct {
-	size  int
-	bytes int
-	ttl   time.Duration
+	size  int           // messages per topic
+	bytes int           // heap bytes per topic
+	total int64         // heap bytes of all topics together
+	ttl   time.Duration // age of a message kept
 	m     *instruments
+	held  atomic.Int64 // heap bytes all histories hold
 }
 
-func (l *historyLimits) held(msgs, bytes int) {
+func (l *historyLimits) count(msgs, bytes int) {
+	l.held.Add(int64(bytes))
 	l.m.historyMessages.Add(float64(msgs))
 	l.m.historyBytes.Add(float64(bytes))
 }

@@ -76,10 +76,10 @@ func TestForgedStreamHeadersAreNotPassedOn(t *testing.T) {
 			h := historyHarness(t, size, nil)
 			sub := h.subscriber(t, "s", "/topic/a")
 			p := h.connect(t, "p")
-			p.write(frame("SEND", "x", "destination:/topic/a", "x-stream-offset:999", "x-stream-epoch:forged", "x-stream-other:1", "receipt:s"))
+			p.write(frame("SEND", "x", "destination:/topic/a", "x-stream-offset:999", "x-stream-epoch:forged", "x-stream-other:1", "x-recovered:true", "receipt:s"))
 			p.expect("RECEIPT")
 			f := sub.expect("MESSAGE")
-			if f.Value("x-stream-epoch") == "forged" || f.Value("x-stream-offset") == "999" || f.Value("x-stream-other") != "" {
+			if f.Value("x-stream-epoch") == "forged" || f.Value("x-stream-offset") == "999" || f.Value("x-stream-other") != "" || f.Value("x-recovered") != "" {
 				t.Fatalf("forged x-stream headers passed on: %s", dump(f))
 			}
 		})
@@ -179,7 +179,8 @@ func TestResumeBadHeadersAreRefused(t *testing.T) {
 		{"/topic/a", "x-stream-offset:offset=-1", "invalid x-stream-offset"},
 		{"/topic/a", "x-stream-offset:oldest", "invalid x-stream-offset"},
 		{"/topic/a", "x-stream-offset:timestamp=soon", "invalid x-stream-offset"},
-		{"/topic/a", "x-stream-epoch:", "invalid x-stream-epoch"},
+		{"/topic/a", "x-stream-offset:timestamp=99999999999999999999", "invalid x-stream-offset"},
+		{"/topic/a", "x-stream-epoch:" + strings.Repeat("e", 129), "invalid x-stream-epoch"},
 		{"/queue/a", "x-stream-offset:first", "/topic/ destinations only"},
 		{"/user/queue/a", "x-stream-offset:first", "/topic/ destinations only"},
 	} {
@@ -187,6 +188,24 @@ func TestResumeBadHeadersAreRefused(t *testing.T) {
 		c.write(frame("SUBSCRIBE", "", "id:1", "destination:"+tc.dest, tc.header))
 		c.expectError("protocol-error", tc.msg)
 	}
+}
+
+// TestResumeAcceptsWhatAReceiptMaySay: an empty x-stream-epoch (what a
+// cluster's RECEIPT says of a topic that has given no offset yet) is no
+// epoch, and a timestamp far in the future replays nothing.
+func TestResumeAcceptsWhatAReceiptMaySay(t *testing.T) {
+	h := historyHarness(t, 100, nil)
+	h.connect(t, "p").publish("/topic/a", "m1")
+	c := h.connect(t, "c")
+	if recovered, _, _ := c.resume("/topic/a", "x-stream-offset:offset=0", "x-stream-epoch:"); recovered != "true" {
+		t.Fatalf("offset=0 with an empty epoch: x-recovered:%s, want true", recovered)
+	}
+	c.expectMessages("m1")
+	d := h.connect(t, "d")
+	if recovered, _, _ := d.resume("/topic/a", "x-stream-offset:timestamp=9999999999"); recovered != "true" {
+		t.Fatalf("a timestamp in 2286: x-recovered:%s, want true", recovered)
+	}
+	d.expectNothing(20 * time.Millisecond)
 }
 
 func TestHistoryExpiresAfterTTL(t *testing.T) {
@@ -249,6 +268,30 @@ func TestHistoryBoundedInBytes(t *testing.T) {
 	c := h.connect(t, "c")
 	if recovered, _, _ := c.resume("/topic/a", "x-stream-offset:offset=0"); recovered != "false" {
 		t.Fatalf("offset=0 after trimming: x-recovered:%s, want false", recovered)
+	}
+}
+
+// TestHistoriesTogetherBoundedInBytes: many topics, each within its own
+// bound, cannot together hold more than MaxHistoryTotalBytes (beyond one
+// message): the topic taking a message lets its own oldest go, counted,
+// and a resume that reaches back to them is not recovered.
+func TestHistoriesTogetherBoundedInBytes(t *testing.T) {
+	const total = 64 << 10
+	h := newHarness(t, Options{HistorySize: 100, MaxHistoryBytes: 32 << 10, MaxHistoryTotalBytes: total})
+	body := strings.Repeat("x", 3000)
+	p := h.connect(t, "p")
+	for i := range 10 {
+		p.publish("/topic/t"+strconv.Itoa(i), body, body, body, body)
+		if held := value(t, h.m.HistoryBytes); held > total+4<<10 {
+			t.Fatalf("after %d topics the histories hold %v bytes, want at most %d and one message", i+1, held, total)
+		}
+	}
+	if evicted := value(t, h.m.HistoryEvicted); evicted == 0 {
+		t.Fatal("no message counted as evicted")
+	}
+	c := h.connect(t, "c")
+	if recovered, _, _ := c.resume("/topic/t9", "x-stream-offset:offset=0"); recovered != "false" {
+		t.Fatalf("offset=0 on the topic that made room: x-recovered:%s, want false", recovered)
 	}
 }
 

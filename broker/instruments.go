@@ -58,6 +58,7 @@ type instruments struct {
 	resumeRecovered, resumeLost            prometheus.Counter
 	replayed                               prometheus.Counter
 	historyMessages, historyBytes          prometheus.Gauge
+	historyEvicted                         prometheus.Counter
 }
 
 func newInstruments(s *metrics.Set) *instruments {
@@ -86,6 +87,7 @@ func newInstruments(s *metrics.Set) *instruments {
 		replayed:        s.MessagesReplayed,
 		historyMessages: s.HistoryMessages,
 		historyBytes:    s.HistoryBytes,
+		historyEvicted:  s.HistoryEvicted,
 	}
 	for t, l := range transportLabels {
 		m.connections[t] = s.Connections.WithLabelValues(l)

@@ -31,7 +31,7 @@ func nopInstruments() *instruments {
 		latency:               nopHistogram{},
 		presenceSubscriptions: nopGauge{}, presenceMembers: nopGauge{}, presenceJoins: nopCounter{}, presenceLeaves: nopCounter{},
 		resumeRecovered: nopCounter{}, resumeLost: nopCounter{}, replayed: nopCounter{},
-		historyMessages: nopGauge{}, historyBytes: nopGauge{},
+		historyMessages: nopGauge{}, historyBytes: nopGauge{}, historyEvicted: nopCounter{},
 	}
 	for t := range m.connections {
 		m.connections[t], m.accepted[t] = nopGauge{}, nopCounter{}

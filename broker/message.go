@@ -81,12 +81,12 @@ func newMessage(f *stomp.Frame, dest string, kind destKind, id uint64, now time.
 
 // passHeader reports whether a SEND header is passed on to the MESSAGE.
 // Credentials, receipt and transaction never are; the headers the broker
-// sets itself (x-stream-* among them) are replaced, so that a sender
-// cannot forge them.
+// sets itself (x-stream-* among them) are replaced, and x-recovered, which
+// only a RECEIPT carries, is dropped, so that a sender cannot forge them.
 func passHeader(key []byte) bool {
 	switch string(key) {
 	case "destination", "content-length", "receipt", "transaction",
-		"message-id", "subscription", "ack", "redelivered":
+		"message-id", "subscription", "ack", "redelivered", recoveredHeader:
 		return false
 	}
 	if bytes.HasPrefix(key, []byte(streamHeaderPrefix)) {

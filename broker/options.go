@@ -76,6 +76,11 @@ type Options struct {
 	HistorySize     int
 	HistoryTTL      time.Duration // 5 minutes
 	MaxHistoryBytes int           // heap bytes a topic's history holds, 2 MiB, half of MaxPendingBytes' default so that a replay fits
+	// MaxHistoryTotalBytes bounds the heap bytes all topics' histories hold
+	// together, 128 MiB: beyond it, a topic that takes a message lets its
+	// own oldest ones go (counted in history_evicted_total), so that many
+	// topics cannot together hold what one may.
+	MaxHistoryTotalBytes int
 	// Streams keeps the topics' history for the nodes of a cluster (see
 	// Streams); nil keeps it in this process.
 	Streams Streams
@@ -130,6 +135,7 @@ const (
 	DefaultMaxTransactionBytes       = 4 << 20
 	DefaultHistoryTTL                = 5 * time.Minute
 	DefaultMaxHistoryBytes           = 2 << 20
+	DefaultMaxHistoryTotalBytes      = 128 << 20
 )
 
 func (o Options) withDefaults() Options {
@@ -171,6 +177,7 @@ func (o Options) withDefaults() Options {
 	o.MaxTransactionBytes = orInt(o.MaxTransactionBytes, DefaultMaxTransactionBytes)
 	o.HistoryTTL = orDuration(o.HistoryTTL, DefaultHistoryTTL)
 	o.MaxHistoryBytes = orInt(o.MaxHistoryBytes, DefaultMaxHistoryBytes)
+	o.MaxHistoryTotalBytes = orInt(o.MaxHistoryTotalBytes, DefaultMaxHistoryTotalBytes)
 	return o
 }
 

@@ -47,9 +47,12 @@ func parseResume(f *stomp.Frame) (*resume, error) {
 	if !hasOff && !hasEpoch {
 		return nil, nil
 	}
+	// An empty epoch is none: what a RECEIPT says of a topic that has
+	// given no offset yet, on a cluster whose streams make the epoch with
+	// the first message.
 	r := &resume{epoch: string(epoch)}
-	if hasEpoch && (len(epoch) == 0 || len(epoch) > maxEpochLen) {
-		return nil, protocolErrorf("invalid %s: want 1 to %d characters", streamEpochHeader, maxEpochLen)
+	if len(epoch) > maxEpochLen {
+		return nil, protocolErrorf("invalid %s: want at most %d characters", streamEpochHeader, maxEpochLen)
 	}
 	if !hasOff {
 		return r, nil
@@ -75,11 +78,15 @@ func (r *resume) parseFrom(v []byte) error {
 		}
 		r.from, r.offset = fromOffset, n
 	case bytes.HasPrefix(v, []byte("timestamp=")):
-		n, err := strconv.ParseInt(s[len("timestamp="):], 10, 64)
-		if err != nil || n < 0 || n > math.MaxInt64/int64(time.Second) {
+		n, err := strconv.ParseUint(s[len("timestamp="):], 10, 64)
+		if err != nil {
 			return badFrom(v)
 		}
-		r.from, r.since = fromTimestamp, n*int64(time.Second)
+		// A time past what Unix nanoseconds hold is simply in the future.
+		r.from, r.since = fromTimestamp, math.MaxInt64
+		if n <= math.MaxInt64/uint64(time.Second) {
+			r.since = int64(n) * int64(time.Second)
+		}
 	default:
 		return badFrom(v)
 	}

@@ -164,6 +164,9 @@ type Set struct {
 	MessagesReplayed prometheus.Counter
 	HistoryMessages  prometheus.Gauge
 	HistoryBytes     prometheus.Gauge
+	// HistoryEvicted counts messages a history let go before its own
+	// bounds said so, because all histories together held their bound.
+	HistoryEvicted prometheus.Counter
 }
 
 // New creates every family and registers it, with the Go runtime and
@@ -209,6 +212,7 @@ func New(reg prometheus.Registerer) *Set {
 		MessagesReplayed: counter("messages_replayed_total", "Messages replayed from topic histories to resuming subscribers."),
 		HistoryMessages:  gauge("history_messages", "Messages held in this node's topic histories."),
 		HistoryBytes:     gauge("history_bytes", "Heap bytes held by this node's topic histories."),
+		HistoryEvicted:   counter("history_evicted_total", "Messages let go from a topic's history early because all topic histories together held their bound (--max-history-total-bytes)."),
 	}
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
@@ -219,7 +223,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
 		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
 		s.JournalCommits, s.JournalCommitMessages, s.JournalErrors,
-		s.Resumes, s.MessagesReplayed, s.HistoryMessages, s.HistoryBytes,
+		s.Resumes, s.MessagesReplayed, s.HistoryMessages, s.HistoryBytes, s.HistoryEvicted,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

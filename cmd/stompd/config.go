@@ -166,6 +166,7 @@ func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
 	fs.IntVar(&o.HistorySize, "history-size", defaultHistorySize, "messages each /topic/ destination keeps for subscribers that resume (x-stream-offset); 0 disables topic history")
 	fs.DurationVar(&o.HistoryTTL, "history-ttl", broker.DefaultHistoryTTL, "longest a topic keeps a message in its history")
 	fs.IntVar(&o.MaxHistoryBytes, "max-history-bytes", broker.DefaultMaxHistoryBytes, "memory in bytes a topic's history may take; the oldest messages go first")
+	fs.IntVar(&o.MaxHistoryTotalBytes, "max-history-total-bytes", broker.DefaultMaxHistoryTotalBytes, "memory in bytes all topics' histories may take together; beyond it a topic that takes a message lets its own oldest go")
 }
 
 // Topic history: the default size, and the bounds beyond which a setting
@@ -275,7 +276,8 @@ func (c *config) checkNumbers() error {
 		"max-pending-bytes": b.MaxPendingBytes, "max-queue-length": b.MaxQueueLength,
 		"max-queue-bytes": b.MaxQueueBytes, "max-queued-bytes": b.MaxQueuedBytes,
 		"max-destinations": b.MaxDestinations, "max-history-bytes": b.MaxHistoryBytes,
-		"max-transactions": b.MaxTransactions, "max-transaction-frames": b.MaxTransactionFrames,
+		"max-history-total-bytes": b.MaxHistoryTotalBytes,
+		"max-transactions":        b.MaxTransactions, "max-transaction-frames": b.MaxTransactionFrames,
 		"max-transaction-bytes": b.MaxTransactionBytes, "max-tickets-per-login": c.Auth.MaxTicketsPerLogin,
 		"max-tickets-per-user": c.Auth.MaxTicketsPerUser,
 	})

@@ -353,8 +353,8 @@ function resumeHeaders(from) {
  */
 function resumed(room, from, h) {
   const latest = Number(h["x-stream-offset"] || 0);
-  const epoch = h["x-stream-epoch"] || "";
-  if (!epoch) {
+  const epoch = h["x-stream-epoch"] ?? "";
+  if (h["x-stream-epoch"] === undefined) {
     step("history", "the server keeps no history (--history-size 0): what is sent while away is missed");
     return;
   }
