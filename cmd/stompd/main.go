@@ -27,7 +27,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case len(args) > 0 && args[0] == "user":
 		err = userCommand(args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "version":
-		printVersion(stdout)
+		err = versionCommand(args[1:], stdout)
 	default:
 		err = serveCommand(args, stdout, stderr)
 	}

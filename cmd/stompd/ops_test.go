@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -181,15 +179,5 @@ func TestPprofOnItsOwnListener(t *testing.T) {
 	}
 	if got := status(t, ts.url+"/debug/pprof/"); got == 200 {
 		t.Error("pprof is served on the public listener")
-	}
-}
-
-func TestVersionCommand(t *testing.T) {
-	var out bytes.Buffer
-	if code := run([]string{"version"}, &out, io.Discard); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "stompd ") || !strings.HasPrefix(lines[2], "go1.") {
-		t.Errorf("version output %q", out.String())
 	}
 }
