@@ -34,6 +34,7 @@ type config struct {
 	TLSCert        string
 	TLSKey         string
 	PprofAddr      string
+	MetricsAddr    string
 	TrustedProxies string
 	UpgradeAuth    string
 	HS256File      string
@@ -106,7 +107,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("stompd", flag.ContinueOnError)
 	fs.SetOutput(out)
 	c.sharedSettings.declare(fs)
-	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address: auth API, WebSocket at /ws, /metrics, health; cannot be empty")
+	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "HTTP listen address: auth API, WebSocket at /ws, health, and /metrics unless --metrics moves it; cannot be empty")
 	fs.StringVar(&c.STOMPAddr, "stomp", "127.0.0.1:61613", "STOMP over TCP listen address; empty disables it")
 	fs.BoolVar(&c.Demo, "demo", false, "create demo users and serve the demo chat page at /")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated origins (https://app.example.com:3000) allowed to upgrade and call /auth; same-origin is always allowed; * allows any")
@@ -115,6 +116,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM) for both listeners; needs --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM) for both listeners")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "serve net/http/pprof on this separate address; empty disables it")
+	fs.StringVar(&c.MetricsAddr, "metrics", "", "serve /metrics on this separate address instead of on --http, such as 127.0.0.1:9090 "+
+		"or a private interface's, so that the public listener exposes no metrics; --pprof set to the same address shares it; empty serves /metrics on --http")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDR ranges (127.0.0.1/32,10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for login throttling, per-address connection limits and logs; empty trusts none")
 
 	fs.DurationVar(&c.Auth.AccessTTL, "access-ttl", auth.DefaultAccessTTL, "access token lifetime")
@@ -235,14 +238,15 @@ func (c *config) checkChoices() error {
 }
 
 // checkAddresses refuses an empty --http, which would listen on every
-// interface: HTTP serves the auth API and cannot be off, unlike --stomp
-// and --pprof, which an empty value disables. It also refuses a listen
-// address without a port, which would listen on a random one.
+// interface: HTTP serves the auth API and cannot be off, unlike --stomp,
+// --pprof and --metrics, which an empty value disables (--metrics then
+// leaves /metrics on --http). It also refuses a listen address without a
+// port, which would listen on a random one.
 func (c *config) checkAddresses() error {
 	if c.HTTPAddr == "" {
 		return valueError{"--http", "", "HTTP serves login and the WebSocket endpoint and cannot be off: give host:port, such as 127.0.0.1:8080"}
 	}
-	for _, a := range [...]struct{ name, addr string }{{"http", c.HTTPAddr}, {"stomp", c.STOMPAddr}, {"pprof", c.PprofAddr}} {
+	for _, a := range [...]struct{ name, addr string }{{"http", c.HTTPAddr}, {"stomp", c.STOMPAddr}, {"pprof", c.PprofAddr}, {"metrics", c.MetricsAddr}} {
 		if _, port, err := net.SplitHostPort(a.addr); a.addr != "" && (err != nil || port == "") {
 			return valueError{"--" + a.name, a.addr, "want host:port, such as 127.0.0.1:8080 (port 0 picks a free one)"}
 		}

@@ -172,12 +172,3 @@ func writeCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	return certFile, keyFile, pool
 }
 
-func TestPprofOnItsOwnListener(t *testing.T) {
-	ts := startServer(t, "--pprof", "127.0.0.1:0")
-	if got := status(t, "http://"+ts.pprofL.Addr().String()+"/debug/pprof/"); got != 200 {
-		t.Errorf("pprof index: %d", got)
-	}
-	if got := status(t, ts.url+"/debug/pprof/"); got == 200 {
-		t.Error("pprof is served on the public listener")
-	}
-}

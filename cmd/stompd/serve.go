@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,8 +54,7 @@ type server struct {
 
 	httpSrv       *http.Server
 	httpL, stompL net.Listener
-	pprofSrv      *http.Server
-	pprofL        net.Listener
+	sides         []*sideServer // --metrics and --pprof
 	control       *controlServer
 }
 
@@ -99,15 +97,16 @@ func (s *server) build() error {
 			return err
 		}
 	}
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	s.httpSrv = &http.Server{
-		Handler:           s.routes(reg),
+		Handler:           s.routes(metrics),
 		ReadHeaderTimeout: c.HeaderTimeout,
 		ReadTimeout:       c.HTTPReadTimeout,
 		WriteTimeout:      c.HTTPWriteTimeout,
 		IdleTimeout:       c.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return s.listen()
+	return s.listen(metrics)
 }
 
 // openAuthStore opens what keeps auth's state: the bbolt file in the data dir
@@ -158,14 +157,17 @@ func (s *server) brokerOptions() broker.Options {
 }
 
 // routes is the HTTP API: /auth/*, the JWKS, /ws (WebSocket and SockJS),
-// /metrics, /healthz, /readyz and, with --demo, the demo page at /.
-func (s *server) routes(reg *prometheus.Registry) http.Handler {
+// /healthz, /readyz, metrics at /metrics unless --metrics gives them a
+// listener of their own and, with --demo, the demo page at /.
+func (s *server) routes(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", s.auth.Handler())
 	mux.Handle("/.well-known/jwks.json", s.auth.Handler())
 	mux.Handle("/ws", s.broker)
 	mux.Handle("/ws/", s.auth.UpgradeCORS(http.StripPrefix("/ws", s.broker.SockJS())))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if s.cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metrics)
+	}
 	mux.HandleFunc("GET /healthz", s.health.live)
 	mux.HandleFunc("GET /readyz", s.health.readiness)
 	if s.cfg.Demo {
@@ -176,7 +178,7 @@ func (s *server) routes(reg *prometheus.Registry) http.Handler {
 
 // listen opens every listener, so that a taken port stops the start before
 // anything serves.
-func (s *server) listen() (err error) {
+func (s *server) listen(metrics http.Handler) (err error) {
 	var tlsConf *tls.Config
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
@@ -193,12 +195,8 @@ func (s *server) listen() (err error) {
 			return err
 		}
 	}
-	if s.cfg.PprofAddr != "" {
-		if s.pprofL, err = listen("pprof", s.cfg.PprofAddr, nil); err != nil {
-			return err
-		}
-		// No write timeout: a profile is written for as long as it was asked for.
-		s.pprofSrv = &http.Server{Handler: pprofRoutes(), ReadHeaderTimeout: s.cfg.HeaderTimeout, ReadTimeout: s.cfg.HTTPReadTimeout, IdleTimeout: s.cfg.HTTPIdleTimeout}
+	if err := s.listenSide(metrics); err != nil {
+		return err
 	}
 	if s.store == nil {
 		return nil // with --redis, stompd user --redis reaches the cluster's users
@@ -223,22 +221,12 @@ func listen(name, addr string, tlsConf *tls.Config) (net.Listener, error) {
 	return l, nil
 }
 
-func pprofRoutes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
-}
-
 // run serves until ctx is done, then shuts down gracefully: /readyz turns
 // false, the listeners close, clients get an ERROR and pending receipts,
 // and the store is closed last.
 func (s *server) run(ctx context.Context) error {
 	stopBackground := s.background()
-	errc := make(chan error, 4)
+	errc := make(chan error, 3+len(s.sides))
 	go func() { errc <- serveUntilClosed(s.httpSrv.Serve(s.httpL)) }()
 	if s.control != nil {
 		go func() { errc <- serveUntilClosed(s.control.serve()) }()
@@ -246,8 +234,8 @@ func (s *server) run(ctx context.Context) error {
 	if s.stompL != nil {
 		go func() { errc <- serveUntilClosed(s.broker.Serve(s.stompL)) }()
 	}
-	if s.pprofSrv != nil {
-		go func() { errc <- serveUntilClosed(s.pprofSrv.Serve(s.pprofL)) }()
+	for _, side := range s.sides {
+		go func() { errc <- serveUntilClosed(side.srv.Serve(side.l)) }()
 	}
 	s.health.ready.Store(true)
 	s.log.Info("stompd serving", s.addrs()...)
@@ -304,8 +292,8 @@ func (s *server) shutdown(ctx context.Context) {
 		s.log.Warn("broker shutdown", "err", err)
 	}
 	s.saveHistories()
-	if s.pprofSrv != nil {
-		s.pprofSrv.Close()
+	for _, side := range s.sides {
+		side.srv.Close()
 	}
 	if s.control == nil {
 		return
@@ -317,10 +305,13 @@ func (s *server) shutdown(ctx context.Context) {
 
 // close releases what newServer opened.
 func (s *server) close() error {
-	for _, l := range []net.Listener{s.httpL, s.stompL, s.pprofL} {
+	for _, l := range []net.Listener{s.httpL, s.stompL} {
 		if l != nil {
 			l.Close()
 		}
+	}
+	for _, side := range s.sides {
+		side.l.Close()
 	}
 	if s.control != nil {
 		s.control.close()
@@ -342,8 +333,10 @@ func (s *server) addrs() []any {
 	if s.stompL != nil {
 		a = append(a, "stomp", s.stompL.Addr().String())
 	}
-	if s.pprofL != nil {
-		a = append(a, "pprof", s.pprofL.Addr().String())
+	for _, side := range s.sides {
+		for _, flag := range side.flags {
+			a = append(a, flag, side.l.Addr().String())
+		}
 	}
 	return a
 }

@@ -11,10 +11,11 @@ import (
 const dashboardFile = "../../../metrics/dashboard.json"
 
 // TestDashboardQueriesAgainstPrometheus runs the real stompd and a real
-// Prometheus scraping it, drives a scripted workload, checks the counters
-// it must leave and lints the exposition with promtool, then evaluates
-// every panel and variable query of the dashboard: each must parse and
-// return a series with a number.
+// Prometheus scraping its --metrics listener, as a deployment should (the
+// public listener answers /metrics with 404), drives a scripted workload,
+// checks the counters it must leave and lints the exposition with
+// promtool, then evaluates every panel and variable query of the
+// dashboard: each must parse and return a series with a number.
 func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	promBin := requireTool(t, "prometheus")
 	promtool := requireTool(t, "promtool")
@@ -24,8 +25,9 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	}
 
 	s := startStompd(t)
+	s.checkNoPublicMetrics(t)
 	begin := time.Now()
-	prom := startPrometheus(t, promBin, s.httpAddr)
+	prom := startPrometheus(t, promBin, s.metricsAddr)
 	// Rates and quantiles need a sample from before the workload.
 	prom.waitForScrapesSince(t, begin, 1)
 	runWorkload(t, s)

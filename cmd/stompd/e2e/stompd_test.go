@@ -26,6 +26,7 @@ const (
 // stompdServer is a stompd child process built from this module.
 type stompdServer struct {
 	httpAddr, stompAddr string
+	metricsAddr         string // where it serves /metrics, as deployments should: not on httpAddr
 	client              *http.Client
 	// settledAt is when the metrics last reached the state the workload
 	// leads to.
@@ -33,7 +34,8 @@ type stompdServer struct {
 }
 
 // startStompd builds cmd/stompd, adds the workload's user to a new data
-// dir and starts the server on two free loopback ports, with a small
+// dir and starts the server on free loopback ports, with /metrics on a
+// listener of its own (--metrics) instead of the public one, a small
 // pending-bytes bound (so that one slow consumer is cut) and refresh tokens
 // that expire in seconds (so that the sweeper deletes one).
 func startStompd(t *testing.T) *stompdServer {
@@ -42,11 +44,12 @@ func startStompd(t *testing.T) *stompdServer {
 	bin := buildStompd(t, dir)
 	data := filepath.Join(dir, "data")
 	run(t, bin, "user", "add", "--data", data, "--email", userEmail, "--password", userPassword)
-	s := &stompdServer{httpAddr: freeAddr(t), stompAddr: freeAddr(t), client: &http.Client{Timeout: 5 * time.Second}}
+	s := &stompdServer{httpAddr: freeAddr(t), stompAddr: freeAddr(t), metricsAddr: freeAddr(t), client: &http.Client{Timeout: 5 * time.Second}}
 	proc := startProcess(t, bin,
 		"--data", data,
 		"--http", s.httpAddr,
 		"--stomp", s.stompAddr,
+		"--metrics", s.metricsAddr,
 		"--max-pending-bytes", fmt.Sprint(maxPendingBytes),
 		"--refresh-ttl", "2s",
 		"--sweep-interval", "1s",
@@ -84,12 +87,26 @@ func run(t *testing.T, name string, args ...string) []byte {
 	return out
 }
 
+// checkNoPublicMetrics checks that the public HTTP listener answers
+// /metrics with 404, since --metrics moved them.
+func (s *stompdServer) checkNoPublicMetrics(t *testing.T) {
+	t.Helper()
+	resp, err := s.client.Get("http://" + s.httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /metrics on --http: %s, want 404 Not Found with --metrics", resp.Status)
+	}
+}
+
 // families is a parsed scrape of /metrics.
 type families map[string]*dto.MetricFamily
 
-// scrape fetches /metrics and parses it.
+// scrape fetches /metrics from the metrics listener and parses it.
 func (s *stompdServer) scrape() ([]byte, families, error) {
-	resp, err := s.client.Get("http://" + s.httpAddr + "/metrics")
+	resp, err := s.client.Get("http://" + s.metricsAddr + "/metrics")
 	if err != nil {
 		return nil, nil, err
 	}
