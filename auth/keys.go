@@ -34,6 +34,7 @@ type Keys struct {
 	byKID   map[string]verifyKey
 	methods []string // algorithms accepted, in the order keys were added
 	jwks    []byte
+	remote  *remoteJWKS // keys fetched from an identity provider; nil: byKID
 }
 
 type verifyKey struct {
@@ -149,9 +150,13 @@ func (k *Keys) finish() (*Keys, error) {
 }
 
 // keyFunc picks the verification key for t: the key its kid names, or, when
-// the token has no kid, the only key of its algorithm. The key's algorithm
+// the token has no kid, the only key of its algorithm (or, with remote
+// keys, what remoteJWKS.keyFunc picks). The key's algorithm
 // must be the token's, so a public key is never used as an HMAC secret.
 func (k *Keys) keyFunc(t *jwt.Token) (any, error) {
+	if k.remote != nil {
+		return k.remote.keyFunc(t)
+	}
 	alg := t.Method.Alg()
 	if kid, ok := t.Header["kid"]; ok {
 		s, _ := kid.(string)
