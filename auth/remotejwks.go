@@ -49,8 +49,9 @@ type RemoteJWKSOptions struct {
 	UnknownKID time.Duration
 	// Timeout bounds one fetch; default 10 s.
 	Timeout time.Duration
-	// OnRefresh is called after every fetch but the first, with the
-	// number of keys now held or the error that kept the previous ones.
+	// OnRefresh is called after every fetch but a failed first one (which
+	// NewRemoteJWKS returns), with the number of keys now held and, if the
+	// fetch failed, the error that kept them.
 	OnRefresh func(keys int, err error)
 	Now       func() time.Time
 }
@@ -98,7 +99,7 @@ func (o *RemoteJWKSOptions) defaults() {
 }
 
 func newRemoteJWKS(ctx context.Context, o RemoteJWKSOptions) (*remoteJWKS, error) {
-	store := &countingStorage{MemoryJWKSet: jwkset.NewMemoryStorage()}
+	store := &countingStorage{MemoryJWKSet: jwkset.NewMemoryStorage(), onReplace: func(n int) { o.OnRefresh(n, nil) }}
 	fetched, err := jwkset.NewStorageFromHTTP(o.URL, jwkset.HTTPClientStorageOptions{
 		Client:              jwksClient(o.Timeout),
 		Ctx:                 ctx,
@@ -108,19 +109,18 @@ func newRemoteJWKS(ctx context.Context, o RemoteJWKSOptions) (*remoteJWKS, error
 		Storage:             store,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: JWKS from %s: %w", o.URL, err)
+		return nil, fmt.Errorf("auth: JWKS: %w", err)
 	}
 	if store.count() == 0 {
-		return nil, fmt.Errorf("auth: JWKS from %s: %w", o.URL, errors.New("no usable key"))
+		return nil, errors.New("auth: JWKS: no usable key (Ed25519, RSA or ECDSA for signatures)")
 	}
-	store.onReplace = func(n int) { o.OnRefresh(n, nil) }
 	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 		HTTPURLs:          map[string]jwkset.Storage{o.URL: fetched},
 		RateLimitWaitMax:  o.Timeout,
 		RefreshUnknownKID: rate.NewLimiter(rate.Inf, 1), // remoteJWKS.unknownKID limits
 	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: JWKS from %s: %w", o.URL, err)
+		return nil, fmt.Errorf("auth: JWKS: %w", err)
 	}
 	r := &remoteJWKS{unknownKID: rate.NewLimiter(rate.Every(o.UnknownKID), 1), now: o.Now}
 	if r.cached, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: store}); err != nil {
@@ -147,7 +147,7 @@ func (r *remoteJWKS) keyFunc(t *jwt.Token) (any, error) {
 // successful fetch, which replaces them all.
 type countingStorage struct {
 	*jwkset.MemoryJWKSet
-	onReplace func(keys int) // nil during the first fetch
+	onReplace func(keys int)
 }
 
 // KeyReplaceAll replaces the keys held with the usable ones of a fetch:
@@ -155,9 +155,7 @@ type countingStorage struct {
 func (s *countingStorage) KeyReplaceAll(ctx context.Context, keys []jwkset.JWK) error {
 	usable := slices.DeleteFunc(keys, func(j jwkset.JWK) bool { return !usableJWK(j) })
 	err := s.MemoryJWKSet.KeyReplaceAll(ctx, usable)
-	if s.onReplace != nil {
-		s.onReplace(len(usable))
-	}
+	s.onReplace(len(usable))
 	return err
 }
 

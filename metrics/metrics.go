@@ -174,7 +174,8 @@ type Set struct {
 
 	// Verify-only mode on an identity provider's JWKS (--jwks-url).
 	// JWKSRefreshes labels: result (JWKSRefresh*), one count per fetch
-	// after the first; JWKSKeys is the usable keys held.
+	// (a failed first one stops the start); JWKSKeys is the usable keys
+	// held.
 	JWKSRefreshes *prometheus.CounterVec
 	JWKSKeys      prometheus.Gauge
 }
@@ -223,7 +224,7 @@ func New(reg prometheus.Registerer) *Set {
 		HistoryMessages:  gauge("history_messages", "Messages held in this node's topic histories."),
 		HistoryBytes:     gauge("history_bytes", "Heap bytes held by this node's topic histories."),
 		HistoryEvicted:   counter("history_evicted_total", "Messages let go from a topic's history early because all topic histories together held their bound (--max-history-total-bytes)."),
-		JWKSRefreshes:    counterVec("jwks_refreshes_total", "Fetches of the identity provider's JWKS (--jwks-url) after the first, by result; a failed one keeps the keys held.", "result"),
+		JWKSRefreshes:    counterVec("jwks_refreshes_total", "Fetches of the identity provider's JWKS (--jwks-url), by result; a failed one keeps the keys held.", "result"),
 		JWKSKeys:         gauge("jwks_keys", "Usable keys held from the identity provider's JWKS (--jwks-url); 0 in other modes."),
 	}
 	reg.MustRegister(

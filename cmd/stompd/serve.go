@@ -58,6 +58,7 @@ type server struct {
 	pprofSrv      *http.Server
 	pprofL        net.Listener
 	control       *controlServer
+	stopKeys      context.CancelFunc // ends the refreshing of --jwks-url keys
 }
 
 // newServer opens the store and the listeners and builds everything that
@@ -83,7 +84,9 @@ func (s *server) build() error {
 	if err != nil {
 		return err
 	}
-	if s.auth, err = newAuth(c, store, s.metrics, s.log, s.logout); err != nil {
+	var keysCtx context.Context
+	keysCtx, s.stopKeys = context.WithCancel(context.Background())
+	if s.auth, err = newAuth(keysCtx, c, store, s.metrics, s.log, s.logout); err != nil {
 		return err
 	}
 	if err := s.openJournal(); err != nil {
@@ -324,6 +327,9 @@ func (s *server) close() error {
 	}
 	if s.control != nil {
 		s.control.close()
+	}
+	if s.stopKeys != nil {
+		s.stopKeys()
 	}
 	if s.redis != nil {
 		s.redis.Close()
