@@ -25,8 +25,9 @@ const minHS256Secret = 32
 
 // Keys is the set of keys tokens are signed and verified with. Tokens are
 // verified only against these keys: a token's kid selects among them, and
-// its jku, x5u and jwk headers are ignored. Keys is immutable and safe for
-// concurrent use.
+// its jku, x5u and jwk headers are ignored. Keys is safe for concurrent
+// use, and immutable but for those of NewRemoteJWKS, which follow the
+// identity provider's JWKS.
 type Keys struct {
 	signer  jwt.SigningMethod // nil: verify-only
 	signKey any
