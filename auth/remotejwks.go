@@ -82,7 +82,7 @@ func NewRemoteJWKS(ctx context.Context, o RemoteJWKSOptions) (*Keys, error) {
 		cancel()
 		return nil, err
 	}
-	context.AfterFunc(ctx, cancel) // the refreshing ends with the caller's ctx
+	context.AfterFunc(ctx, cancel) // from now on the caller's ctx ends the refreshing; cancel only failed starts
 	return &Keys{remote: r, methods: asymmetricAlgs, jwks: []byte(`{"keys":[]}`)}, nil
 }
 
