@@ -170,3 +170,27 @@ func isReason(err error, r reason) bool {
 	var e *Error
 	return errors.As(err, &e) && e.reason == r
 }
+
+// TestRemoteJWKSFetchIsBounded checks that a fetch follows no redirect to
+// a clear-text URL elsewhere and reads no more than maxJWKSBytes.
+func TestRemoteJWKSFetchIsBounded(t *testing.T) {
+	for name, tc := range map[string]struct {
+		handler http.HandlerFunc
+		want    string
+	}{
+		"redirect to clear text": {func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://idp.example.com/jwks", http.StatusFound)
+		}, "loopback"},
+		"oversized": {func(w http.ResponseWriter, _ *http.Request) {
+			w.Write([]byte(`{"keys":[],"pad":"` + strings.Repeat("x", maxJWKSBytes) + `"}`))
+		}, "too large"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			t.Cleanup(srv.Close)
+			if _, err := NewRemoteJWKS(t.Context(), RemoteJWKSOptions{URL: srv.URL}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
