@@ -11,8 +11,10 @@
 // Access tokens are JWTs signed with Ed25519 by default (the key is made on
 // first start and kept through a KeyStore; its kid is the RFC 7638
 // thumbprint), with HS256 and a secret (NewHS256Keys), or issued elsewhere
-// and only verified here (ParsePublicKeyPEM, ParseJWKS; login and refresh
-// then answer 403 login_disabled). Claims: sub, exp, iat, jti, iss, aud,
+// and only verified here (ParsePublicKeyPEM, ParseJWKS, or NewRemoteJWKS
+// on an identity provider's JWKS URL, fetched again periodically and on an
+// unknown kid at most once per interval; login and refresh then answer 403
+// login_disabled). Claims: sub, exp, iat, jti, iss, aud,
 // sid (the login, i.e. the refresh-token family), roles and
 // token_use:"access". Verification allows only the configured keys'
 // algorithms, requires exp, iss, aud and token_use, and picks the key by

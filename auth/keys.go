@@ -25,8 +25,9 @@ const minHS256Secret = 32
 
 // Keys is the set of keys tokens are signed and verified with. Tokens are
 // verified only against these keys: a token's kid selects among them, and
-// its jku, x5u and jwk headers are ignored. Keys is immutable and safe for
-// concurrent use.
+// its jku, x5u and jwk headers are ignored. Keys is safe for concurrent
+// use, and immutable but for those of NewRemoteJWKS, which follow the
+// identity provider's JWKS.
 type Keys struct {
 	signer  jwt.SigningMethod // nil: verify-only
 	signKey any
@@ -34,6 +35,7 @@ type Keys struct {
 	byKID   map[string]verifyKey
 	methods []string // algorithms accepted, in the order keys were added
 	jwks    []byte
+	remote  *remoteJWKS // keys fetched from an identity provider; nil: byKID
 }
 
 type verifyKey struct {
@@ -149,9 +151,13 @@ func (k *Keys) finish() (*Keys, error) {
 }
 
 // keyFunc picks the verification key for t: the key its kid names, or, when
-// the token has no kid, the only key of its algorithm. The key's algorithm
+// the token has no kid, the only key of its algorithm (or, with remote
+// keys, what remoteJWKS.keyFunc picks). The key's algorithm
 // must be the token's, so a public key is never used as an HMAC secret.
 func (k *Keys) keyFunc(t *jwt.Token) (any, error) {
+	if k.remote != nil {
+		return k.remote.keyFunc(t)
+	}
 	alg := t.Method.Alg()
 	if kid, ok := t.Header["kid"]; ok {
 		s, _ := kid.(string)

@@ -70,6 +70,10 @@ const (
 	// Results of a SUBSCRIBE that asks to resume a topic's history.
 	ResumeRecovered = "recovered" // met in full
 	ResumeLost      = "lost"      // epoch changed, or older than what is kept: nothing replayed
+
+	// Results of a fetch of an identity provider's JWKS (--jwks-url).
+	JWKSRefreshOK     = "ok"
+	JWKSRefreshFailed = "failed" // unreachable, not 200, or not a JWKS: the keys held are kept
 )
 
 // Transports, Kinds and Stages list the label values above, for callers that
@@ -167,6 +171,13 @@ type Set struct {
 	// HistoryEvicted counts messages a history let go before its own
 	// bounds said so, because all histories together held their bound.
 	HistoryEvicted prometheus.Counter
+
+	// Verify-only mode on an identity provider's JWKS (--jwks-url).
+	// JWKSRefreshes labels: result (JWKSRefresh*), one count per fetch
+	// (a failed first one stops the start); JWKSKeys is the usable keys
+	// held.
+	JWKSRefreshes *prometheus.CounterVec
+	JWKSKeys      prometheus.Gauge
 }
 
 // New creates every family and registers it, with the Go runtime and
@@ -213,6 +224,8 @@ func New(reg prometheus.Registerer) *Set {
 		HistoryMessages:  gauge("history_messages", "Messages held in this node's topic histories."),
 		HistoryBytes:     gauge("history_bytes", "Heap bytes held by this node's topic histories."),
 		HistoryEvicted:   counter("history_evicted_total", "Messages let go from a topic's history early because all topic histories together held their bound (--max-history-total-bytes)."),
+		JWKSRefreshes:    counterVec("jwks_refreshes_total", "Fetches of the identity provider's JWKS (--jwks-url), by result; a failed one keeps the keys held.", "result"),
+		JWKSKeys:         gauge("jwks_keys", "Usable keys held from the identity provider's JWKS (--jwks-url); 0 in other modes."),
 	}
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
@@ -224,6 +237,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
 		s.JournalCommits, s.JournalCommitMessages, s.JournalErrors,
 		s.Resumes, s.MessagesReplayed, s.HistoryMessages, s.HistoryBytes, s.HistoryEvicted,
+		s.JWKSRefreshes, s.JWKSKeys,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -237,6 +251,9 @@ func New(reg prometheus.Registerer) *Set {
 	}
 	for _, result := range []string{ResumeRecovered, ResumeLost} {
 		s.Resumes.WithLabelValues(result)
+	}
+	for _, result := range []string{JWKSRefreshOK, JWKSRefreshFailed} {
+		s.JWKSRefreshes.WithLabelValues(result)
 	}
 	return s
 }

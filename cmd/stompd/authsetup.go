@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,8 +16,9 @@ import (
 
 // newAuth builds the auth service from the configuration: its keys, rules,
 // origins and upgrade strategies, on top of the store.
-func newAuth(c *config, store auth.Store, m *metrics.Set, log *slog.Logger, onLogout func(sid string)) (*auth.Service, error) {
-	keys, err := loadKeys(c, store)
+// Keys fetched from --jwks-url are kept fresh until ctx is done.
+func newAuth(ctx context.Context, c *config, store auth.Store, m *metrics.Set, log *slog.Logger, onLogout func(sid string)) (*auth.Service, error) {
+	keys, err := loadKeys(ctx, c, store, m, log)
 	if err != nil {
 		return nil, err
 	}
@@ -39,9 +41,12 @@ func newAuth(c *config, store auth.Store, m *metrics.Set, log *slog.Logger, onLo
 }
 
 // loadKeys picks the token keys: verify-only from a public key or JWKS
-// file, HS256 from a secret file, or by default the Ed25519 key kept in the
-// store (generated on first start).
-func loadKeys(c *config, store auth.KeyStore) (*auth.Keys, error) {
+// file or an identity provider's JWKS URL, HS256 from a secret file, or by
+// default the Ed25519 key kept in the store (generated on first start).
+func loadKeys(ctx context.Context, c *config, store auth.KeyStore, m *metrics.Set, log *slog.Logger) (*auth.Keys, error) {
+	if c.JWKSURL != "" {
+		return remoteKeys(ctx, c, m, log)
+	}
 	for _, k := range []struct {
 		flag, file string
 		parse      func([]byte) (*auth.Keys, error)
@@ -64,6 +69,30 @@ func loadKeys(c *config, store auth.KeyStore) (*auth.Keys, error) {
 		return keys, nil
 	}
 	return auth.LoadEd25519Keys(store)
+}
+
+// remoteKeys fetches the keys of --jwks-url and keeps them fresh until ctx
+// is done, counting every fetch and logging a failed one. The start fails
+// when the first fetch does: no token is ever checked without keys, and a
+// wrong URL is said at once rather than behind /readyz.
+func remoteKeys(ctx context.Context, c *config, m *metrics.Set, log *slog.Logger) (*auth.Keys, error) {
+	keys, err := auth.NewRemoteJWKS(ctx, auth.RemoteJWKSOptions{
+		URL:     c.JWKSURL,
+		Refresh: c.JWKSRefresh,
+		OnRefresh: func(n int, err error) {
+			m.JWKSKeys.Set(float64(n))
+			if err != nil {
+				m.JWKSRefreshes.WithLabelValues(metrics.JWKSRefreshFailed).Inc()
+				log.Warn("JWKS refresh failed: the keys held are kept", "url", redactURL(c.JWKSURL), "keys", n, "err", err)
+				return
+			}
+			m.JWKSRefreshes.WithLabelValues(metrics.JWKSRefreshOK).Inc()
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--jwks-url %s: %w", redactURL(c.JWKSURL), err)
+	}
+	return keys, nil
 }
 
 // loadRules reads the [[rules]] tables of the config file; none means the

@@ -40,6 +40,8 @@ type config struct {
 	HS256File      string
 	PublicKeyFile  string
 	JWKSFile       string
+	JWKSURL        string
+	JWKSRefresh    time.Duration
 
 	HTTPReadTimeout  time.Duration
 	HTTPWriteTimeout time.Duration
@@ -128,6 +130,9 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.HS256File, "jwt-hs256-secret-file", "", "sign and verify access tokens with HS256 and the secret in this file instead of Ed25519")
 	fs.StringVar(&c.PublicKeyFile, "jwt-public-key", "", "verify-only: accept access tokens signed by this PEM public key; login and refresh are disabled")
 	fs.StringVar(&c.JWKSFile, "jwks-file", "", "verify-only: accept access tokens signed by the keys in this JWKS file; login and refresh are disabled")
+	fs.StringVar(&c.JWKSURL, "jwks-url", "", "verify-only: accept access tokens signed by the keys of an identity provider's JWKS endpoint, https:// (http:// only to a loopback address, "+
+		"for tests and development); fetched at start (a failure stops the start), every --jwks-refresh, and on a token with an unknown kid at most once per 30s; login and refresh are disabled")
+	fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", auth.DefaultJWKSRefresh, "how often the keys of --jwks-url are fetched again; a failed fetch keeps the keys held")
 	fs.StringVar(&c.UpgradeAuth, "upgrade-auth", "ticket", "how a WebSocket upgrade may authenticate, a comma-separated list of "+
 		strings.Join(auth.UpgradeStrategyNames(), ", ")+": ticket (always on) is ?ticket=<ticket>, query also takes ?access_token=<token>, "+
 		"protocol a bearer.<token> entry of Sec-WebSocket-Protocol, and anonymous lets an upgrade without credentials through (its CONNECT must bring the token)")
@@ -229,12 +234,38 @@ func (c *config) checkChoices() error {
 		return valueError{"--log-format", c.LogFormat, "choose text or json"}
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return errors.New("--tls-cert and --tls-key go together: set both or neither")
-	case c.PublicKeyFile != "" && c.JWKSFile != "":
-		return errors.New("--jwt-public-key and --jwks-file exclude each other: set one")
-	case c.HS256File != "" && (c.PublicKeyFile != "" || c.JWKSFile != ""):
-		return errors.New("--jwt-hs256-secret-file excludes --jwt-public-key and --jwks-file: set one")
+	}
+	return c.checkKeySource()
+}
+
+// checkKeySource refuses more than one source of token keys, and a
+// --jwks-url that is neither https nor http to a loopback address.
+func (c *config) checkKeySource() error {
+	var set []string
+	for _, k := range c.keySources() {
+		if k.value != "" {
+			set = append(set, "--"+k.flag)
+		}
+	}
+	if n := len(set); n > 1 {
+		return fmt.Errorf("%s and %s exclude each other: set one", strings.Join(set[:n-1], ", "), set[n-1])
+	}
+	if c.JWKSURL != "" && auth.CheckJWKSURL(c.JWKSURL) != nil {
+		return valueError{"--jwks-url", c.JWKSURL, "want https://, or http:// to a loopback address (127.0.0.1, ::1, localhost) for tests and development"}
 	}
 	return nil
+}
+
+// keySource is a setting naming where token keys come from.
+type keySource struct{ flag, value string }
+
+// keySources lists the settings that choose the token keys, of which one
+// at most may be set; none means the Ed25519 key kept in the store.
+func (c *config) keySources() []keySource {
+	return []keySource{
+		{"jwt-public-key", c.PublicKeyFile}, {"jwks-file", c.JWKSFile},
+		{"jwks-url", c.JWKSURL}, {"jwt-hs256-secret-file", c.HS256File},
+	}
 }
 
 // checkAddresses refuses an empty --http, which would listen on every
@@ -263,6 +294,7 @@ func (c *config) checkDurations() error {
 		"http-write-timeout": c.HTTPWriteTimeout, "http-idle-timeout": c.HTTPIdleTimeout,
 		"connect-timeout": b.ConnectTimeout, "write-timeout": b.WriteTimeout,
 		"heart-beat": b.HeartBeat, "min-heart-beat": b.MinHeartBeat, "history-ttl": b.HistoryTTL,
+		"jwks-refresh": c.JWKSRefresh,
 	} {
 		if d <= 0 {
 			return valueError{"--" + name, d.String(), "want a positive duration, such as 15m, 336h or 30s"}

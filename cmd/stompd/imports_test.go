@@ -8,8 +8,8 @@ import (
 )
 
 // TestImportsFlowOneWay keeps the package layout of STYLE.md: stomp,
-// metrics, persist and auth/edge (the HTTP edge) import nothing of
-// stompd's; broker only stomp and metrics; auth only metrics and its edge,
+// metrics, persist, auth/edge (the HTTP edge) and auth/idptest (a test
+// identity provider) import nothing of stompd's; broker only stomp and metrics; auth only metrics and its edge,
 // since the broker hands it plain values, not frames; auth/redisstore only
 // auth (and so what auth imports); only cmd/stompd
 // wires them all together. A package's own internal packages are part of
@@ -23,6 +23,7 @@ func TestImportsFlowOneWay(t *testing.T) {
 		"broker":               {"stomp", "metrics"},
 		"auth":                 {"metrics", "auth/edge"},
 		"auth/edge":            nil,
+		"auth/idptest":         nil,
 		"auth/redisstore":      {"auth", "metrics", "auth/edge"},
 		"cmd/stompbench":       {"stomp"},
 		"broker/redisbus":      {"broker", "broker/internal/sockjs", "stomp", "metrics"},

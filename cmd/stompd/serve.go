@@ -56,6 +56,7 @@ type server struct {
 	httpL, stompL net.Listener
 	sides         []*sideServer // --metrics and --pprof
 	control       *controlServer
+	stopKeys      context.CancelFunc // ends the refreshing of --jwks-url keys
 }
 
 // newServer opens the store and the listeners and builds everything that
@@ -81,7 +82,9 @@ func (s *server) build() error {
 	if err != nil {
 		return err
 	}
-	if s.auth, err = newAuth(c, store, s.metrics, s.log, s.logout); err != nil {
+	var keysCtx context.Context
+	keysCtx, s.stopKeys = context.WithCancel(context.Background())
+	if s.auth, err = newAuth(keysCtx, c, store, s.metrics, s.log, s.logout); err != nil {
 		return err
 	}
 	if err := s.openJournal(); err != nil {
@@ -315,6 +318,9 @@ func (s *server) close() error {
 	}
 	if s.control != nil {
 		s.control.close()
+	}
+	if s.stopKeys != nil {
+		s.stopKeys()
 	}
 	if s.redis != nil {
 		s.redis.Close()

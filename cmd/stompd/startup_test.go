@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/auth/idptest"
 	"github.com/stompd/stompd/persist/redistest"
 )
 
@@ -75,6 +76,8 @@ func TestBadSettingsStopTheStartWithOneLine(t *testing.T) {
 	rulesFile := func(rule string) string {
 		return writeFile(t, "rules.toml", "[[rules]]\n"+rule+"\nread = true\n")
 	}
+	idpDown := idptest.New(t, "k1")
+	idpDown.SetDown(true)
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -109,6 +112,11 @@ func TestBadSettingsStopTheStartWithOneLine(t *testing.T) {
 			[]string{"--redis", "Redis refused the credentials", "xxxxx"}},
 		{"negative history size", []string{"STOMPD_HISTORY_SIZE=-5"}, nil, []string{"--history-size", `"-5"`, "0 (no history)"}},
 		{"demo on a cluster", nil, []string{"--demo", "--redis", "redis://127.0.0.1:1"}, []string{"--demo", "--redis"}},
+		{"jwks-url with jwks-file", nil, []string{"--jwks-url", "https://idp.example.com/jwks", "--jwks-file", "keys.json"}, []string{"--jwks-file and --jwks-url exclude each other"}},
+		{"jwks-url with a public key", []string{"STOMPD_JWT_PUBLIC_KEY=key.pem"}, []string{"--jwks-url", "https://idp.example.com/jwks"}, []string{"--jwt-public-key and --jwks-url exclude each other"}},
+		{"jwks-url in clear text", nil, []string{"--jwks-url", "http://idp.example.com/jwks"}, []string{"--jwks-url", `"http://idp.example.com/jwks"`, "https://", "loopback"}},
+		{"jwks-url of an IdP that is down", nil, []string{"--jwks-url", idpDown.URL()}, []string{"--jwks-url", idpDown.URL(), "503"}},
+		{"jwks-url refresh of zero", nil, []string{"--jwks-url", "https://idp.example.com/jwks", "--jwks-refresh", "0s"}, []string{"--jwks-refresh", "positive duration"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--stomp", "127.0.0.1:0"}, tc.args...)
