@@ -9,79 +9,76 @@ import (
 	"github.com/stompd/stompd/persist/redistest"
 )
 
-// redises are the Redis deployments every cluster test runs on: a single
-// Redis 7 and a Redis Cluster of three masters.
-func redises(t *testing.T) map[string]func(t *testing.T) string {
-	return map[string]func(t *testing.T) string{
+// onTwoNodes runs test with two nodes, n1 and n2, whose liveness a says,
+// on each Redis deployment a cluster test runs on: a single Redis 7 and a
+// Redis Cluster of three masters.
+func onTwoNodes(t *testing.T, test func(t *testing.T, a *alive, n1, n2 *node)) {
+	for name, start := range map[string]func(t *testing.T) string{
 		"one Redis":            func(t *testing.T) string { return redistest.Start(t).URL() },
 		"cluster of 3 masters": func(t *testing.T) string { return redistest.StartCluster(t, 3).URL() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			url := start(t)
+			a := &alive{dead: map[string]bool{}}
+			test(t, a, startNode(t, url, "n1", a), startNode(t, url, "n2", a))
+		})
 	}
 }
 
 func TestMembersAcrossNodesCountAUserOnce(t *testing.T) {
-	for name, start := range redises(t) {
-		t.Run(name, func(t *testing.T) {
-			url := start(t)
-			a := &alive{dead: map[string]bool{}}
-			n1, n2 := startNode(t, url, "n1", a), startNode(t, url, "n2", a)
-			const topic = "/topic/room"
-			w, snap := n1.watch(t, "watcher", topic)
-			if snap != "members []" {
-				t.Fatalf("snapshot %s, want none", snap)
-			}
-			alice2 := n2.dial(t, "alice")
-			subscribe(alice2, "1", topic)
-			w.expect("join alice (alice)")
-			alice1 := n1.dial(t, "alice")
-			subscribe(alice1, "1", topic)
-			bob := n2.dial(t, "bob")
-			subscribe(bob, "1", topic)
-			w.expect("join bob (bob)")
+	onTwoNodes(t, func(t *testing.T, a *alive, n1, n2 *node) {
+		const topic = "/topic/room"
+		w, snap := n1.watch(t, "watcher", topic)
+		if snap != "members []" {
+			t.Fatalf("snapshot %s, want none", snap)
+		}
+		alice2 := n2.dial(t, "alice")
+		subscribe(alice2, "1", topic)
+		w.expect("join alice (alice)")
+		alice1 := n1.dial(t, "alice")
+		subscribe(alice1, "1", topic)
+		bob := n2.dial(t, "bob")
+		subscribe(bob, "1", topic)
+		w.expect("join bob (bob)")
 
-			late, snap := n2.watch(t, "late", topic)
-			if snap != "members [{alice alice} {bob bob}]" {
-				t.Fatalf("snapshot on the other node %s, want alice and bob", snap)
-			}
-			unsubscribe(alice2, "1")
-			unsubscribe(bob, "1")
-			w.expect("leave bob (bob)")
-			late.expect("leave bob (bob)")
-			alice1.Conn.Close()
-			w.expect("leave alice (alice)")
-			late.expect("leave alice (alice)")
-			w.ExpectNothing(300 * time.Millisecond)
-		})
-	}
+		late, snap := n2.watch(t, "late", topic)
+		if snap != "members [{alice alice} {bob bob}]" {
+			t.Fatalf("snapshot on the other node %s, want alice and bob", snap)
+		}
+		unsubscribe(alice2, "1")
+		unsubscribe(bob, "1")
+		w.expect("leave bob (bob)")
+		late.expect("leave bob (bob)")
+		alice1.Conn.Close()
+		w.expect("leave alice (alice)")
+		late.expect("leave alice (alice)")
+		w.ExpectNothing(300 * time.Millisecond)
+	})
 }
 
 // TestDeadNodesMembersLeave stops a node's presence without its graceful
 // leave (its client closed first, as a crash leaves it) and has the
 // membership call it dead: its members must leave within 30 s.
 func TestDeadNodesMembersLeave(t *testing.T) {
-	for name, start := range redises(t) {
-		t.Run(name, func(t *testing.T) {
-			url := start(t)
-			a := &alive{dead: map[string]bool{}}
-			n1, n2 := startNode(t, url, "n1", a), startNode(t, url, "n2", a)
-			const topic = "/topic/room"
-			w, _ := n1.watch(t, "watcher", topic)
-			for _, who := range []string{"alice", "bob"} {
-				subscribe(n2.dial(t, who), "1", topic)
-				w.expect(fmt.Sprintf("join %s (%s)", who, who))
-			}
-			subscribe(n1.dial(t, "bob"), "1", topic)
-			n2.client.Close()
-			n2.stop()
-			a.kill("n2")
-			killed := time.Now()
-			w.Timeout = 30 * time.Second
-			w.expect("leave alice (alice)")
-			if took := time.Since(killed); took > 30*time.Second {
-				t.Fatalf("the dead node's member left after %v, want within 30 s", took)
-			}
-			w.ExpectNothing(500 * time.Millisecond) // bob is still on n1
-		})
-	}
+	onTwoNodes(t, func(t *testing.T, a *alive, n1, n2 *node) {
+		const topic = "/topic/room"
+		w, _ := n1.watch(t, "watcher", topic)
+		for _, who := range []string{"alice", "bob"} {
+			subscribe(n2.dial(t, who), "1", topic)
+			w.expect(fmt.Sprintf("join %s (%s)", who, who))
+		}
+		subscribe(n1.dial(t, "bob"), "1", topic)
+		n2.client.Close()
+		n2.stop()
+		a.kill("n2")
+		killed := time.Now()
+		w.Timeout = 30 * time.Second
+		w.expect("leave alice (alice)")
+		if took := time.Since(killed); took > 30*time.Second {
+			t.Fatalf("the dead node's member left after %v, want within 30 s", took)
+		}
+		w.ExpectNothing(500 * time.Millisecond) // bob is still on n1
+	})
 }
 
 // TestRedisDownShowsLocalMembersThenRecovers stops Redis: a watcher sees
