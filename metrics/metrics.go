@@ -56,6 +56,7 @@ const (
 	StageRefresh   = "refresh"
 	StageTicket    = "ticket"
 	StageLogout    = "logout"
+	StageToken     = "token"
 
 	// Kinds of record the sweeper deletes.
 	SweptRefreshToken = "refresh_token"
@@ -81,7 +82,7 @@ const (
 var (
 	Transports = []string{TransportTCP, TransportWebSocket}
 	Kinds      = []string{KindTopic, KindQueue, KindUser, KindPresence}
-	Stages     = []string{StageUpgrade, StageConnect, StageSend, StageSubscribe, StageLogin, StageRefresh, StageTicket, StageLogout}
+	Stages     = []string{StageUpgrade, StageConnect, StageSend, StageSubscribe, StageLogin, StageRefresh, StageTicket, StageLogout, StageToken}
 	// RedisResults lists the outcomes of a Redis command.
 	RedisResults = []string{RedisOK, RedisErrorReply, RedisFailed}
 )
