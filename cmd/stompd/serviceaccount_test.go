@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/url"
@@ -430,5 +434,27 @@ func TestClusterClientDeletedOnOneNodeEndsSessionsOnAnother(t *testing.T) {
 	expectRevokedWithin(t, since, p)
 	if a := clientToken(t, b.url, "basic", "billing", secret); a.status != 401 {
 		t.Fatalf("token at node B after the delete: %d %+v", a.status, a.apiError)
+	}
+}
+
+// TestClientsDisabledInVerifyOnlyMode: a server that only verifies tokens
+// issued elsewhere issues none to clients either (403 login_disabled), and
+// its admin API makes no client.
+func TestClientsDisabledInVerifyOnlyMode(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := writeFile(t, "issuer.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	ts := startServer(t, "--jwt-public-key", keyFile)
+	if a := clientToken(t, ts.url, "form", "billing", "secret"); a.status != 403 || a.Error != "login_disabled" {
+		t.Fatalf("token in verify-only mode: %d %+v, want 403 login_disabled", a.status, a.apiError)
+	}
+	if code, _, stderr := runClient("add", "--data", ts.cfg.DataDir, "--id", "billing"); code != 1 || !strings.Contains(stderr, "service accounts are disabled") {
+		t.Fatalf("client add through a verify-only server: exit %d: %s", code, stderr)
 	}
 }
