@@ -62,26 +62,9 @@ func (s *Store) ClientByID(id string) (auth.Client, error) {
 // Clients returns every client, ordered by id, reading them in one
 // pipeline.
 func (s *Store) Clients() ([]auth.Client, error) {
-	m, err := s.do("listing clients", s.c.B().Smembers().Key(clientsSet).Build())
+	cs, err := readHashes(s, "listing clients", s.c.B().Smembers().Key(clientsSet).Build(), clientKey, clientReply)
 	if err != nil {
 		return nil, err
-	}
-	ids, _ := m.AsStrSlice()
-	cmds := make(rueidis.Commands, len(ids))
-	for i, id := range ids {
-		cmds[i] = s.c.B().Hgetall().Key(clientKey(id)).Build()
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	cs := make([]auth.Client, 0, len(ids))
-	for _, r := range s.c.DoMulti(ctx, cmds...) {
-		m, err := r.ToMessage()
-		if err != nil {
-			return nil, fail("listing clients", err)
-		}
-		if c, err := clientReply(m); err == nil {
-			cs = append(cs, c)
-		}
 	}
 	slices.SortFunc(cs, func(a, b auth.Client) int { return strings.Compare(a.ID, b.ID) })
 	return cs, nil

@@ -2,11 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"net/http"
 	"net/url"
@@ -441,15 +437,7 @@ func TestClusterClientDeletedOnOneNodeEndsSessionsOnAnother(t *testing.T) {
 // issued elsewhere issues none to clients either (403 login_disabled), and
 // its admin API makes no client.
 func TestClientsDisabledInVerifyOnlyMode(t *testing.T) {
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := writeFile(t, "issuer.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	_, keyFile := issuerKey(t)
 	ts := startServer(t, "--jwt-public-key", keyFile)
 	if a := clientToken(t, ts.url, "form", "billing", "secret"); a.status != 403 || a.Error != "login_disabled" {
 		t.Fatalf("token in verify-only mode: %d %+v, want 403 login_disabled", a.status, a.apiError)
