@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,9 +44,9 @@ func pythonWithStomp(t *testing.T) string {
 // TestPythonPublisherExample runs examples/python/publisher.py against a
 // server whose access tokens last 4 s: the service account publishes 24
 // messages over 6 s, so it must refresh its token in band at least once
-// without losing its connection, and exits 0; a go-stomp subscriber, which
-// keeps its own session alive the same way, receives every message in
-// order.
+// without losing its connection, and exits 0; a go-stomp subscriber (a
+// service account too), which keeps its own session alive the same way,
+// receives every message in order.
 func TestPythonPublisherExample(t *testing.T) {
 	python := pythonWithStomp(t)
 	ts := startServer(t, "--access-ttl", "4s")
@@ -81,13 +81,17 @@ func TestPythonPublisherExample(t *testing.T) {
 	}
 }
 
-// goStompSubscriber subscribes ada to dest with go-stomp over TCP, waits
-// until the subscription is in place, and keeps the session alive past
-// its short-lived token by sending a fresh one to /sys/auth/refresh every
-// second, until the test ends.
+// goStompSubscriber subscribes to dest with go-stomp over TCP as the
+// service account audit, waits until the subscription is in place, and
+// keeps the session alive past its short-lived token by sending a fresh
+// one to /sys/auth/refresh every second, until the test ends.
 func goStompSubscriber(t *testing.T, ts *testServer, dest string) *gostomp.Subscription {
 	t.Helper()
-	conn, err := gostomp.Dial("tcp", ts.stompAddr, gostomp.ConnOpt.Login("ada", ts.login(t, "ada").Access))
+	_, secret, err := ts.auth.AddClient("audit", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := gostomp.Dial("tcp", ts.stompAddr, gostomp.ConnOpt.Login("audit", mustToken(t, ts.url, "audit", secret)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +114,7 @@ func goStompSubscriber(t *testing.T, ts *testServer, dest string) *gostomp.Subsc
 				return
 			case <-time.After(time.Second):
 			}
-			fresh, err := relogin(ts.url, ts.users["ada"])
+			fresh, err := freshClientToken(ts.url, "audit", secret)
 			if err == nil {
 				err = conn.Send("/sys/auth/refresh", "", nil, gostomp.SendOpt.Header("Authorization", "Bearer "+fresh), gostomp.SendOpt.Receipt)
 			}
@@ -123,24 +127,23 @@ func goStompSubscriber(t *testing.T, ts *testServer, dest string) *gostomp.Subsc
 	t.Cleanup(func() {
 		close(done)
 		<-stopped
-		sub.Unsubscribe()
 		conn.Disconnect()
 	})
 	return sub
 }
 
-// relogin logs u in again and returns the new access token; it is for
+// freshClientToken gets a token for client id from /auth/token; it is for
 // goroutines other than the test's, which must not stop the test.
-func relogin(base string, u *testUser) (string, error) {
-	b, _ := json.Marshal(map[string]string{"email": u.email, "password": u.password})
-	resp, err := http.Post(base+"/auth/login", "application/json", bytes.NewReader(b))
+func freshClientToken(base, id, secret string) (string, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+	resp, err := http.PostForm(base+"/auth/token", form)
 	if err != nil {
 		return "", err
 	}
 	defer resp.Body.Close()
 	var tok tokens
 	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.Access == "" {
-		return "", fmt.Errorf("login %s: status %d, %v", u.email, resp.StatusCode, err)
+		return "", fmt.Errorf("token for %s: status %d, %v", id, resp.StatusCode, err)
 	}
 	return tok.Access, nil
 }
