@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -445,4 +446,43 @@ func TestClientsDisabledInVerifyOnlyMode(t *testing.T) {
 	if code, _, stderr := runClient("add", "--data", ts.cfg.DataDir, "--id", "billing"); code != 1 || !strings.Contains(stderr, "service accounts are disabled") {
 		t.Fatalf("client add through a verify-only server: exit %d: %s", code, stderr)
 	}
+}
+
+// TestTokensRacingADeleteAreAllDenied: tokens requested while the client
+// is being deleted are either refused or, if issued, refused by the
+// verifier once the delete returned: no token outlives its client.
+func TestTokensRacingADeleteAreAllDenied(t *testing.T) {
+	ts := startServer(t)
+	_, secret, err := ts.auth.AddClient("billing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := make(chan string, 200)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if tok, err := freshClientToken(ts.url, "billing", secret); err == nil {
+					issued <- tok
+				}
+			}
+		})
+	}
+	first := <-issued // the delete races with requests in flight
+	if err := ts.auth.DeleteClient("billing"); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(issued)
+	n := 0
+	for tok := range issued {
+		n++
+		if _, err := ts.auth.VerifyAccess(tok); err == nil {
+			t.Fatal("a token issued around the delete still verifies after it")
+		}
+	}
+	if _, err := ts.auth.VerifyAccess(first); err == nil {
+		t.Fatal("the first token still verifies after the delete")
+	}
+	t.Logf("%d more tokens issued around the delete, all denied", n)
 }
