@@ -193,7 +193,7 @@ var (
 	ErrClientTaken = newError(http.StatusConflict, "client_exists", reasonMalformed, "a client with this id exists")
 	// ErrNoClients: this server keeps no service accounts (verify-only
 	// mode, or a store without clients).
-	ErrNoClients = newError(http.StatusForbidden, "clients_disabled", reasonDisabled, "service accounts are disabled: this server only verifies tokens issued elsewhere")
+	ErrNoClients = newError(http.StatusForbidden, "clients_disabled", reasonDisabled, "service accounts are disabled: this server only verifies tokens issued elsewhere, or its store keeps no clients")
 )
 
 // clientStore returns the store of clients, or ErrNoClients.

@@ -39,6 +39,7 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		var p tokenPair
 		if p, err = s.clientToken(req, s.opts.ClientAddress(r)); err == nil {
+			w.Header().Set("Pragma", "no-cache") // as RFC 6749 §5.1 asks, for old caches
 			s.writeTokens(w, r, p, false)
 			return nil
 		}
@@ -129,8 +130,8 @@ func readTokenForm(w http.ResponseWriter, r *http.Request, req *tokenRequest) er
 // access token. The attempt is counted by the login throttle, under the
 // client and the address, before the secret is looked at.
 func (s *Service) clientToken(req tokenRequest, addr string) (tokenPair, error) {
-	if !s.canIssue() || s.clients == nil {
-		return tokenPair{}, ErrLoginDisabled.with(reasonDisabled, "service accounts are disabled: this server only verifies tokens issued elsewhere")
+	if _, err := s.clientStore(); err != nil {
+		return tokenPair{}, ErrLoginDisabled.with(reasonDisabled, err.Error())
 	}
 	if err := checkTokenRequest(req); err != nil {
 		return tokenPair{}, err
