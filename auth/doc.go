@@ -43,6 +43,24 @@
 // clears its pair. Service.Unlock clears an account. Counts are kept in a
 // LoginThrottle.
 //
+// # Service accounts
+//
+// Backends publish as clients (OAuth 2.0 client credentials): POST
+// /auth/token with grant_type=client_credentials and the client's id and
+// secret (form, JSON or HTTP Basic) returns an access token with the
+// client's roles, sub "client:<id>" and, as sid, the client's login id; no
+// refresh token. A wrong secret and an unknown client get the same 401
+// invalid_client after the same work (a constant-time comparison of
+// SHA-256 hashes, against a dummy for an unknown client). The secret is
+// 256 random bits shown once (NewClient) and kept as its SHA-256: that
+// entropy makes a slow hash pointless, so a client's check costs no
+// password-check slot. Requests are counted by the login throttle under
+// the client id and the address, at the stage "token". Each issued token
+// is recorded with its client before it is signed, and deleting the client
+// denies its login id until the last one expires, in one step of a
+// ClientStore, which the Store may implement (both of stompd's do);
+// Service.AddClient, Clients and DeleteClient serve the admin API.
+//
 // # Stores
 //
 // auth speaks to storage through one Options.Store, made of small

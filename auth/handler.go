@@ -27,7 +27,7 @@ var ErrRequestTooLarge = newError(http.StatusRequestEntityTooLarge, "request_too
 var ErrRequestTimeout = newError(http.StatusRequestTimeout, "request_timeout", reasonMalformed, "request body too slow: it did not arrive within the read timeout")
 
 // Handler returns the HTTP API: POST /auth/login, /auth/refresh,
-// /auth/logout, /auth/ticket and GET /.well-known/jwks.json, behind the
+// /auth/logout, /auth/ticket, /auth/token and GET /.well-known/jwks.json, behind the
 // CORS middleware of Options.Origins. Mount it at "/auth/" and
 // "/.well-known/jwks.json".
 func (s *Service) Handler() http.Handler {
@@ -36,6 +36,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("/auth/refresh", s.endpoint(stageRefresh, s.handleRefresh))
 	mux.Handle("/auth/logout", s.endpoint(stageLogout, s.handleLogout))
 	mux.Handle("/auth/ticket", s.endpoint(stageTicket, s.handleTicket))
+	mux.Handle("/auth/token", s.endpoint(stageToken, s.handleToken))
 	mux.Handle("/.well-known/jwks.json", s.cors(http.HandlerFunc(s.handleJWKS), nil))
 	mux.Handle("/", s.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{status: http.StatusNotFound, name: "not_found", msg: "no such endpoint"})

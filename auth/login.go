@@ -23,7 +23,7 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 	if email == "" || password == "" {
 		return tokenPair{}, ErrInvalidRequest.with(reasonMalformed, "email and password are required")
 	}
-	a, err := s.reserveAttempt(email, addr)
+	a, err := s.reserveAttempt(AccountKey(email), addr)
 	if err != nil {
 		return tokenPair{}, err
 	}
@@ -40,10 +40,11 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 	return s.startLogin(u)
 }
 
-// reserveAttempt counts a login to email from addr with the throttle, or
-// refuses it when its pair, address or account has failed too often.
-func (s *Service) reserveAttempt(email, addr string) (Attempt, error) {
-	a, wait, err := s.throttle.Reserve(AccountKey(email), addressKey(addr), s.throttleLimits, s.now())
+// reserveAttempt counts a login to account (the key of an email or a
+// client) from addr with the throttle, or refuses it when its pair,
+// address or account has failed too often.
+func (s *Service) reserveAttempt(account [32]byte, addr string) (Attempt, error) {
+	a, wait, err := s.throttle.Reserve(account, addressKey(addr), s.throttleLimits, s.now())
 	switch {
 	case err != nil:
 		return Attempt{}, storeError("counting login attempt", err)

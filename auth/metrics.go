@@ -18,6 +18,7 @@ const (
 	stageRefresh
 	stageTicket
 	stageLogout
+	stageToken
 	numStages
 )
 

@@ -36,7 +36,8 @@ type Options struct {
 	// is required when Keys can sign; without it, denials live in memory
 	// only. When it is also a TicketStore or a LoginThrottle, tickets or
 	// login throttle counts are kept there (shared by the nodes that use
-	// it); otherwise in this process's memory.
+	// it); otherwise in this process's memory. When it is also a
+	// ClientStore, it keeps service accounts, and /auth/token serves them.
 	Store Store
 
 	// Issuer and Audience are the iss and aud of issued tokens and the
@@ -118,6 +119,10 @@ type Service struct {
 	tickets  TicketStore
 	throttle LoginThrottle
 	checks   *checkSlots
+	clients  ClientStore // nil: no service accounts
+
+	// dummySecretHash is compared with the secret of an unknown client.
+	dummySecretHash [32]byte
 
 	ticketLimits   TicketLimits
 	throttleLimits ThrottleLimits
@@ -148,6 +153,7 @@ func New(opts Options) (*Service, error) {
 		tickets:  sharedOr[TicketStore](opts.Store, newTicketStore()),
 		throttle: sharedOr[LoginThrottle](opts.Store, newThrottle(opts.Now())),
 		checks:   newCheckSlots(opts.MaxPasswordChecks),
+		clients:  sharedOr[ClientStore](opts.Store, nil),
 		metrics:  newAuthMetrics(opts.Metrics),
 		ticketLimits: TicketLimits{
 			Total:    maxTickets,
@@ -161,6 +167,7 @@ func New(opts Options) (*Service, error) {
 			Window:  opts.ThrottleWindow,
 		},
 	}
+	s.dummySecretHash = hashToken(randomToken(opaqueBytes))
 	if s.canIssue() {
 		if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte(randomToken(18)), opts.BcryptCost); err != nil {
 			return nil, fmt.Errorf("auth: dummy hash: %w", err)

@@ -56,6 +56,7 @@ const (
 	StageRefresh   = "refresh"
 	StageTicket    = "ticket"
 	StageLogout    = "logout"
+	StageToken     = "token"
 
 	// Kinds of record the sweeper deletes.
 	SweptRefreshToken = "refresh_token"
@@ -81,7 +82,7 @@ const (
 var (
 	Transports = []string{TransportTCP, TransportWebSocket}
 	Kinds      = []string{KindTopic, KindQueue, KindUser, KindPresence}
-	Stages     = []string{StageUpgrade, StageConnect, StageSend, StageSubscribe, StageLogin, StageRefresh, StageTicket, StageLogout}
+	Stages     = []string{StageUpgrade, StageConnect, StageSend, StageSubscribe, StageLogin, StageRefresh, StageTicket, StageLogout, StageToken}
 	// RedisResults lists the outcomes of a Redis command.
 	RedisResults = []string{RedisOK, RedisErrorReply, RedisFailed}
 )
@@ -134,6 +135,11 @@ type Set struct {
 	AuthFailures  *prometheus.CounterVec
 	// TicketToUpgrade is the time from a ticket being issued to its upgrade.
 	TicketToUpgrade prometheus.Histogram
+
+	// AdminRequests counts requests to the admin API, by action (such as
+	// users.add; "refused" for those refused before any action: no valid
+	// token, or not the role admin) and result (an error code, or "ok").
+	AdminRequests *prometheus.CounterVec
 
 	// Store.
 	RefreshTokens prometheus.Gauge
@@ -207,6 +213,7 @@ func New(reg prometheus.Registerer) *Set {
 		AuthFailures:          counterVec("auth_failures_total", "Failed authentications, by stage and reason.", "stage", "reason"),
 		TicketToUpgrade: histogram("ticket_upgrade_seconds", "Time from a ticket being issued to the WebSocket upgrade that used it.",
 			prometheus.ExponentialBuckets(0.001, 2, 16)),
+		AdminRequests: counterVec("admin_requests_total", "Requests to the admin API, by action and result (an error code, or ok); action refused: refused before any action, without a valid admin token.", "action", "result"),
 		RefreshTokens: gauge("refresh_tokens", "Live refresh tokens in the store."),
 		SweepDeleted:  counterVec("sweep_deleted_total", "Expired records deleted by the sweeper, by kind.", "kind"),
 		SweepDuration: histogram("sweep_duration_seconds", "Duration of one sweep of expired records.",
@@ -232,7 +239,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.MessagesPublished, s.MessagesDelivered, s.Destinations, s.DestinationsRefused, s.MessagesDropped,
 		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.QueueRequeued, s.DeliveryLatency,
 		s.PresenceSubscriptions, s.PresenceMembers, s.PresenceEvents, s.PresenceResyncs,
-		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade,
+		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade, s.AdminRequests,
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
 		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
 		s.JournalCommits, s.JournalCommitMessages, s.JournalErrors,

@@ -17,6 +17,12 @@
 //     DeleteUser, SetPassword) also denies its id until then.
 //   - Denied ids (access-token jtis, login sids) and when each denial ends.
 //   - Keys: named byte blobs, such as the server's signing key.
+//   - Clients (service accounts), by the id the operator chose: roles, the
+//     hash of the secret the caller computed, the login id that is the sid
+//     of their tokens, creation time, and the expiry of the last token
+//     issued (RecordClientToken), so that DeleteClient, in the same
+//     transaction, denies that login until then. Their bucket is made by
+//     the first AddClient.
 //   - The journal (Store.Journal): opaque messages kept until removed, a
 //     broker's persistent queue messages, under increasing ids.
 //   - Topic histories, saved at a graceful shutdown (SaveHistories) and taken

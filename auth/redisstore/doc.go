@@ -7,7 +7,7 @@
 // denials, signing keys), auth.TicketStore and auth.LoginThrottle, so that
 // auth.New keeps tickets and login throttle counts here too; and the user
 // administration of `stompd user --redis` (AddUser, Users, DeleteUser,
-// SetPassword, Unlock). Wiring, in cmd/stompd:
+// SetPassword, Unlock); and auth.ClientStore, the service accounts. Wiring, in cmd/stompd:
 //
 //	store := redisstore.New(client, redisstore.Options{Logger: log})
 //	keys, err := auth.LoadEd25519Keys(store)
@@ -29,14 +29,15 @@
 // expires with the token (PEXPIREAT), a family with the last of its tokens
 // and access tokens, a ticket with the ticket, failed-login counts a window
 // after the last failure; the denials, one sorted set scored by when each
-// ends, drop ended ones on every write and expire with the last. Users and
-// signing keys do not expire. Nothing is ever SCANned or listed with KEYS.
+// ends, drop ended ones on every write and expire with the last. Users,
+// signing keys and clients do not expire. Nothing is ever SCANned or
+// listed with KEYS.
 //
 // A Lua script may only use keys of one hash slot on a Redis Cluster, so
 // the keys a script uses together share a hash tag:
 //
 //   - {auth}: users, the email index, refresh tokens, families, each
-//     user's set of families, and the denials. Rotating a token reads its
+//     user's set of families, clients and their set, and the denials. Rotating a token reads its
 //     family and may revoke it and deny its sid; deleting a user or
 //     changing a password ends all the user's families. These touch keys
 //     that only the script knows (the family of a token), so they must be

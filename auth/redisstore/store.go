@@ -163,3 +163,31 @@ func texts(arr []rueidis.RedisMessage) []string {
 	}
 	return out
 }
+
+// readHashes runs list, which answers ids, and reads the hash key(id) of
+// each in one pipeline, decoding it with read; a hash deleted meanwhile
+// (read fails on it) is left out.
+func readHashes[T any](s *Store, what string, list rueidis.Completed, key func(string) string, read func(rueidis.RedisMessage) (T, error)) ([]T, error) {
+	m, err := s.do(what, list)
+	if err != nil {
+		return nil, err
+	}
+	ids, _ := m.AsStrSlice()
+	cmds := make(rueidis.Commands, len(ids))
+	for i, id := range ids {
+		cmds[i] = s.c.B().Hgetall().Key(key(id)).Build()
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	out := make([]T, 0, len(ids))
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		m, err := r.ToMessage()
+		if err != nil {
+			return nil, fail(what, err)
+		}
+		if v, err := read(m); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}

@@ -99,26 +99,9 @@ func userReply(m rueidis.RedisMessage) (User, error) {
 // Users returns every user, ordered by lower-cased email, reading them in
 // one pipeline.
 func (s *Store) Users() ([]User, error) {
-	m, err := s.do("listing users", s.c.B().Hvals().Key(usersEmails).Build())
+	users, err := readHashes(s, "listing users", s.c.B().Hvals().Key(usersEmails).Build(), userKey, userReply)
 	if err != nil {
 		return nil, err
-	}
-	ids, _ := m.AsStrSlice()
-	cmds := make(rueidis.Commands, len(ids))
-	for i, id := range ids {
-		cmds[i] = s.c.B().Hgetall().Key(userKey(id)).Build()
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	users := make([]User, 0, len(ids))
-	for _, r := range s.c.DoMulti(ctx, cmds...) {
-		m, err := r.ToMessage()
-		if err != nil {
-			return nil, fail("listing users", err)
-		}
-		if u, err := userReply(m); err == nil {
-			users = append(users, u)
-		}
 	}
 	slices.SortFunc(users, func(a, b User) int { return strings.Compare(emailField(a.Email), emailField(b.Email)) })
 	return users, nil

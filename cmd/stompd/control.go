@@ -23,7 +23,8 @@ import (
 // controlSocket is the name, in the data dir, of the running server's
 // control socket: an HTTP server on a unix socket of mode 0600, through
 // which `stompd user` commands reach the server that holds the store's
-// lock. Its endpoints take and give JSON, errors as {"error","message"}:
+// lock. It serves the admin API under /admin/ (see package admin) to the
+// socket's owner, and:
 //
 //	POST /users/unlock {"email"} → {"email","failures"}: forget the
 //	account's failed logins, from every address.
@@ -147,6 +148,7 @@ func (c *controlServer) close() {
 func (s *server) controlRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /users/unlock", s.handleUnlock)
+	mux.Handle("/admin/", s.admin.Local())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, http.StatusNotFound, controlError{"not_found", "no such control endpoint: " + r.Method + " " + r.URL.Path})
 	})
@@ -191,9 +193,10 @@ func writeControl(w http.ResponseWriter, status int, v any) {
 // errNoServer: nothing listens on the data dir's control socket.
 var errNoServer = errors.New("no server listens on the control socket")
 
-// callControl POSTs in as JSON to endpoint on the control socket of the
-// server running on dataDir, and decodes its answer into out.
-func callControl(dataDir, endpoint string, in, out any) error {
+// callControl sends a method request to endpoint on the control socket of
+// the server running on dataDir, with in as its JSON body unless in is
+// nil, and decodes its answer into out unless out is nil.
+func callControl(dataDir, method, endpoint string, in, out any) error {
 	path, err := controlPath(dataDir)
 	if err != nil {
 		return err
@@ -203,11 +206,20 @@ func callControl(dataDir, endpoint string, in, out any) error {
 			return new(net.Dialer).DialContext(ctx, "unix", path)
 		},
 	}}
-	body, err := json.Marshal(in)
+	var body io.Reader = http.NoBody
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://stompd"+endpoint, body)
 	if err != nil {
 		return err
 	}
-	resp, err := client.Post("http://stompd"+endpoint, "application/json", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
 		return errNoServer
@@ -215,10 +227,13 @@ func callControl(dataDir, endpoint string, in, out any) error {
 		return fmt.Errorf("control socket %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		var e controlError
 		json.NewDecoder(io.LimitReader(resp.Body, maxControlBody)).Decode(&e)
-		return fmt.Errorf("server refused %s: %s", endpoint, e.Message)
+		return fmt.Errorf("server refused %s %s: %s", method, endpoint, e.Message)
+	}
+	if out == nil {
+		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
@@ -231,7 +246,7 @@ func unlockUser(dataDir, email string, out io.Writer) error {
 		return usageError{errors.New("user unlock: --email is required")}
 	}
 	var res unlockResponse
-	err := callControl(dataDir, "/users/unlock", unlockRequest{Email: email}, &res)
+	err := callControl(dataDir, http.MethodPost, "/users/unlock", unlockRequest{Email: email}, &res)
 	switch {
 	case errors.Is(err, errNoServer):
 		return noServer(dataDir, out)

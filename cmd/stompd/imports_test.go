@@ -11,7 +11,8 @@ import (
 // metrics, persist, auth/edge (the HTTP edge) and auth/idptest (a test
 // identity provider) import nothing of stompd's; broker only stomp and metrics; auth only metrics and its edge,
 // since the broker hands it plain values, not frames; auth/redisstore only
-// auth (and so what auth imports); only cmd/stompd
+// auth (and so what auth imports), auth/admin likewise, never the broker
+// or the stores, which it reaches through interfaces; only cmd/stompd
 // wires them all together. A package's own internal packages are part of
 // it, and what they import is held to the same rule.
 func TestImportsFlowOneWay(t *testing.T) {
@@ -25,6 +26,7 @@ func TestImportsFlowOneWay(t *testing.T) {
 		"auth/edge":            nil,
 		"auth/idptest":         nil,
 		"auth/redisstore":      {"auth", "metrics", "auth/edge"},
+		"auth/admin":           {"auth", "metrics", "auth/edge"},
 		"cmd/stompbench":       {"stomp"},
 		"broker/redisbus":      {"broker", "broker/internal/sockjs", "stomp", "metrics"},
 		"broker/redisqueue":    {"broker", "broker/internal/sockjs", "stomp", "metrics"},

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/auth/admin"
 	"github.com/stompd/stompd/broker"
 	"github.com/stompd/stompd/metrics"
 	"github.com/stompd/stompd/persist"
@@ -49,6 +50,7 @@ type server struct {
 	journal *persist.Journal // persistent queue messages; nil with --redis
 	metrics *metrics.Set
 	auth    *auth.Service
+	admin   *admin.API
 	broker  *broker.Broker
 	health  health
 
@@ -100,6 +102,7 @@ func (s *server) build() error {
 			return err
 		}
 	}
+	s.admin = admin.New(s.adminOptions())
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(metrics),
@@ -159,13 +162,19 @@ func (s *server) brokerOptions() broker.Options {
 	return o
 }
 
-// routes is the HTTP API: /auth/*, the JWKS, /ws (WebSocket and SockJS),
+// adminOptions wire the admin API to the auth service and the broker.
+func (s *server) adminOptions() admin.Options {
+	return admin.Options{Verifier: s.auth, Clients: s.auth, Metrics: s.metrics, Logger: s.log}
+}
+
+// routes is the HTTP API: /auth/*, the JWKS, /admin/*, /ws (WebSocket and SockJS),
 // /healthz, /readyz, metrics at /metrics unless --metrics gives them a
 // listener of their own and, with --demo, the demo page at /.
 func (s *server) routes(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", s.auth.Handler())
 	mux.Handle("/.well-known/jwks.json", s.auth.Handler())
+	mux.Handle("/admin/", s.admin.Handler())
 	mux.Handle("/ws", s.broker)
 	mux.Handle("/ws/", s.auth.UpgradeCORS(http.StripPrefix("/ws", s.broker.SockJS())))
 	if s.cfg.MetricsAddr == "" {

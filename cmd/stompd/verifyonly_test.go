@@ -19,15 +19,7 @@ import (
 // which carry no sid, and checks that logging one out ends its live session
 // while a session of another token of the same user goes on.
 func TestVerifyOnlyLogout(t *testing.T) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := writeFile(t, "issuer.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	priv, keyFile := issuerKey(t)
 	ts := startServer(t, "--jwt-public-key", keyFile)
 	issue := func(jti string) string {
 		now := time.Now()
@@ -52,4 +44,19 @@ func TestVerifyOnlyLogout(t *testing.T) {
 	again := stomptest.Dial(t, ts.stompAddr)
 	again.Send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "Authorization:Bearer "+tok)
 	again.ExpectError("session-revoked", "session revoked")
+}
+
+// issuerKey makes the Ed25519 key of another application that issues
+// tokens, and writes its public key to a PEM file for --jwt-public-key.
+func issuerKey(t *testing.T) (ed25519.PrivateKey, string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, writeFile(t, "issuer.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
 }
