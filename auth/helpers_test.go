@@ -239,6 +239,7 @@ type fixture struct {
 	refresh *memRefresh
 	denials *memDenials
 	keys    *Keys
+	ks      *memKeys // where keys keeps its ring
 	priv    ed25519.PrivateKey
 	reg     *prometheus.Registry
 
@@ -255,7 +256,7 @@ func newFixture(t testing.TB, edit func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.keys = keys
+	fx.keys, fx.ks = keys, ks
 	fx.priv = ed25519.NewKeyFromSeed(ks.m[Ed25519KeyName])
 	fx.refresh = newMemRefresh(fx.clock.Now)
 	origins, err := edge.ParseOrigins([]string{"https://app.example.com:3000"})

@@ -32,6 +32,9 @@ type Options struct {
 	Verifier Verifier
 	Metrics  *metrics.Set // required
 	Logger   *slog.Logger // default slog.Default()
+
+	// Keys rotates and lists the signing keys; nil: no key actions.
+	Keys KeyRing
 }
 
 // API is the administration API. Its actions are registered once, in
@@ -53,6 +56,7 @@ func New(opts Options) *API {
 	a.mux.Handle("/", a.action("unknown", func(_ http.ResponseWriter, r *http.Request) error {
 		return errNotFound("no such admin endpoint: " + r.Method + " " + r.URL.Path)
 	}))
+	a.registerKeys()
 	return a
 }
 
