@@ -270,6 +270,47 @@ func (r *keyRing) keyFunc(t *jwt.Token) (any, error) {
 	return key, err
 }
 
+// Rotate adds a new signing key to the ring in the store, in one step,
+// and signs with it from now on. The key it replaces verifies until the
+// last token it signed expires: for accessTTL, the leeway and
+// DefaultKeyReload after now. Keys that no longer verify leave the ring
+// with the rotation. Other nodes verify tokens of the new key at once and
+// sign with it within DefaultKeyReload. HS256 and verify-only keys have
+// no ring to rotate: ErrNoKeyRing, saying why.
+func (k *Keys) Rotate(now time.Time, accessTTL, leeway time.Duration) (KeyRing, error) {
+	r, err := k.keyRing()
+	if err != nil {
+		return KeyRing{}, err
+	}
+	verifyFor := accessTTL + leeway + DefaultKeyReload
+	st, err := r.update(func(held *ringState) (*ringState, error) { return held.rotated(now, verifyFor) })
+	if err != nil {
+		return KeyRing{}, err
+	}
+	return st.info(), nil
+}
+
+// Ring lists the ring of signing keys as held; ErrNoKeyRing, saying why,
+// for HS256 and verify-only keys.
+func (k *Keys) Ring() (KeyRing, error) {
+	r, err := k.keyRing()
+	if err != nil {
+		return KeyRing{}, err
+	}
+	return r.cur.Load().info(), nil
+}
+
+// keyRing returns the ring of signing keys, or why there is none.
+func (k *Keys) keyRing() (*keyRing, error) {
+	switch {
+	case k.ring != nil:
+		return k.ring, nil
+	case k.CanSign():
+		return nil, ErrNoKeyRing.with(reasonDisabled, "tokens are signed with an HS256 secret, which cannot be rotated here: write a new secret to the secret file and restart every node (tokens of the old secret then stop verifying)")
+	}
+	return nil, ErrNoKeyRing.with(reasonDisabled, "this server only verifies tokens issued elsewhere: their issuer rotates its keys, and stompd follows its JWKS with --jwks-url, or takes its new key with a restart")
+}
+
 // KeyInfo describes one key of the signing-key ring: its kid, when it was
 // made, and until when it verifies tokens (absent for the current key,
 // which signs).

@@ -6,42 +6,28 @@ import (
 	"time"
 )
 
-// RotateKey adds a new signing key to the ring in the store, in one step,
-// and signs with it from now on. The key it replaces verifies until the
-// last token it signed expires: for the access-token lifetime, the leeway
-// and DefaultKeyReload more. Keys that no longer verify leave the ring
-// with the rotation. Other nodes verify tokens of the new key at once and
-// sign with it within DefaultKeyReload. HS256 and verify-only keys have
-// no ring to rotate: ErrNoKeyRing.
+// RotateKey rotates the signing key as Keys.Rotate does, with the
+// Service's access-token lifetime and leeway, counts the rotation and
+// logs the new key's kid.
 func (s *Service) RotateKey() (KeyRing, error) {
-	r, err := s.ring()
-	if err != nil {
-		return KeyRing{}, err
-	}
-	now := s.now()
-	verifyFor := s.opts.AccessTTL + s.opts.Leeway + DefaultKeyReload
-	st, err := r.update(func(held *ringState) (*ringState, error) { return held.rotated(now, verifyFor) })
+	ring, err := s.keys.Rotate(s.now(), s.opts.AccessTTL, s.opts.Leeway)
 	if err != nil {
 		return KeyRing{}, err
 	}
 	s.opts.Metrics.KeyRotations.Inc()
-	s.opts.Metrics.SigningKeys.Set(float64(len(st.kids)))
-	s.opts.Logger.Info("signing key rotated", "kid", st.kids[0])
-	return st.info(), nil
+	s.opts.Metrics.SigningKeys.Set(float64(len(ring.Keys)))
+	s.opts.Logger.Info("signing key rotated", "kid", ring.KID)
+	return ring, nil
 }
 
 // SigningKeys reads the ring of signing keys from the store, as
 // ReloadKeys does, and lists it; ErrNoKeyRing with HS256 and verify-only
 // keys.
 func (s *Service) SigningKeys() (KeyRing, error) {
-	r, err := s.ring()
-	if err != nil {
-		return KeyRing{}, err
-	}
 	if err := s.ReloadKeys(); err != nil {
 		return KeyRing{}, err
 	}
-	return r.cur.Load().info(), nil
+	return s.keys.Ring()
 }
 
 // ReloadKeys reads the ring of signing keys from the store and signs with
@@ -87,15 +73,4 @@ func (s *Service) RunKeyRing(ctx context.Context) {
 			s.opts.Logger.Warn("reading the signing keys from the store", "err", err)
 		}
 	}
-}
-
-// ring returns the ring of signing keys, or why there is none.
-func (s *Service) ring() (*keyRing, error) {
-	switch {
-	case s.keys.ring != nil:
-		return s.keys.ring, nil
-	case s.keys.CanSign():
-		return nil, ErrNoKeyRing.with(reasonDisabled, "tokens are signed with an HS256 secret, which cannot be rotated here: write a new secret to the secret file and restart every node (tokens of the old secret then stop verifying)")
-	}
-	return nil, ErrNoKeyRing.with(reasonDisabled, "this server only verifies tokens issued elsewhere: their issuer rotates its keys, and stompd follows its JWKS with --jwks-url, or takes its new key with a restart")
 }
