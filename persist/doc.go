@@ -16,7 +16,8 @@
 //     sid can end. Revoking a family (RevokeFamily, a detected reuse,
 //     DeleteUser, SetPassword) also denies its id until then.
 //   - Denied ids (access-token jtis, login sids) and when each denial ends.
-//   - Keys: named byte blobs, such as the server's signing key.
+//   - Keys: named byte blobs, such as the server's ring of signing keys,
+//     replaced only by SwapKey's compare-and-swap.
 //   - The journal (Store.Journal): opaque messages kept until removed, a
 //     broker's persistent queue messages, under increasing ids.
 //   - Topic histories, saved at a graceful shutdown (SaveHistories) and taken
