@@ -10,20 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-)
 
-// kidOf returns the kid of a token's header.
-func kidOf(t testing.TB, tok string) string {
-	t.Helper()
-	parsed, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kid, _ := parsed.Header["kid"].(string)
-	return kid
-}
+	"github.com/stompd/stompd/auth/idptest"
+)
 
 // jwksKIDs returns the kids /.well-known/jwks.json lists, sorted.
 func (fx *fixture) jwksKIDs(t testing.TB) []string {
@@ -52,7 +42,7 @@ func (fx *fixture) storedRing(t testing.TB) *ringState {
 func TestRotationSignsWithTheNewKeyAndVerifiesTheOldUntilItsTokensExpire(t *testing.T) {
 	fx := newFixture(t, nil)
 	old := fx.login(t, "alice@example.com").AccessToken
-	oldKID := kidOf(t, old)
+	oldKID := idptest.KID(t, old)
 	rotatedAt := fx.clock.Now()
 	ring, err := fx.svc.RotateKey()
 	if err != nil {
@@ -64,12 +54,12 @@ func TestRotationSignsWithTheNewKeyAndVerifiesTheOldUntilItsTokensExpire(t *test
 		t.Fatalf("RotateKey = %+v, want a new current key before %s verifying until %s", ring, oldKID, verifyUntil)
 	}
 	fresh := fx.login(t, "bob@example.com").AccessToken
-	if kidOf(t, fresh) != ring.KID {
-		t.Errorf("token issued after the rotation has kid %q, want the new %q", kidOf(t, fresh), ring.KID)
+	if idptest.KID(t, fresh) != ring.KID {
+		t.Errorf("token issued after the rotation has kid %q, want the new %q", idptest.KID(t, fresh), ring.KID)
 	}
 	for _, tok := range []string{old, fresh} {
 		if _, err := fx.svc.VerifyAccess(tok); err != nil {
-			t.Errorf("token of kid %s after the rotation: %v", kidOf(t, tok), err)
+			t.Errorf("token of kid %s after the rotation: %v", idptest.KID(t, tok), err)
 		}
 	}
 	if got, want := fx.jwksKIDs(t), slices.Sorted(slices.Values([]string{oldKID, ring.KID})); !slices.Equal(got, want) {

@@ -8,9 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/auth/idptest"
 	"github.com/stompd/stompd/persist/redistest"
 )
 
@@ -40,17 +39,6 @@ func TestNodesStartingTogetherServeOneJWKS(t *testing.T) {
 	}
 }
 
-// kidOf returns the kid of a token's header.
-func kidOf(t testing.TB, tok string) string {
-	t.Helper()
-	parsed, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kid, _ := parsed.Header["kid"].(string)
-	return kid
-}
-
 // TestRotationOnOneNodeReachesTheOther rotates the signing key on node A:
 // node B verifies the new key's tokens at once, and signs with it once it
 // reloads the ring, which RunKeyRing does every auth.DefaultKeyReload.
@@ -64,18 +52,18 @@ func TestRotationOnOneNodeReachesTheOther(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := a.login(t, "alice@example.com").AccessToken
-	if kidOf(t, fresh) != ring.KID || kidOf(t, old) == ring.KID {
-		t.Fatalf("kids: before the rotation %s, after %s; want the new %s after only", kidOf(t, old), kidOf(t, fresh), ring.KID)
+	if idptest.KID(t, fresh) != ring.KID || idptest.KID(t, old) == ring.KID {
+		t.Fatalf("kids: before the rotation %s, after %s; want the new %s after only", idptest.KID(t, old), idptest.KID(t, fresh), ring.KID)
 	}
 	for _, tok := range []string{old, fresh} {
 		if _, err := b.svc.VerifyAccess(tok); err != nil {
-			t.Errorf("node B verifying a token of kid %s: %v", kidOf(t, tok), err)
+			t.Errorf("node B verifying a token of kid %s: %v", idptest.KID(t, tok), err)
 		}
 	}
 	if err := b.svc.ReloadKeys(); err != nil {
 		t.Fatal(err)
 	}
-	if kid := kidOf(t, b.login(t, "alice@example.com").AccessToken); kid != ring.KID {
+	if kid := idptest.KID(t, b.login(t, "alice@example.com").AccessToken); kid != ring.KID {
 		t.Errorf("node B signs with %s after reloading, want the new %s", kid, ring.KID)
 	}
 	if listed, err := b.svc.SigningKeys(); err != nil || len(listed.Keys) != 2 || listed.KID != ring.KID {

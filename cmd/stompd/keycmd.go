@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -42,26 +43,24 @@ const keyHint = "stompd key --help lists them"
 // keyCommand lists or rotates the signing keys of a data dir's or a
 // cluster's store.
 func keyCommand(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, keyUsage)
-		if len(args) == 0 {
-			return usageError{errors.New("key: missing subcommand")}
-		}
-		return flag.ErrHelp
+	sub, rest := "", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, rest = args[0], args[1:]
 	}
-	sub := args[0]
 	fs := flag.NewFlagSet("stompd key "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var set sharedSettings
 	set.declare(fs)
 	accessTTL := fs.Duration("access-ttl", auth.DefaultAccessTTL, "the server's access-token lifetime, for how long a replaced key verifies")
-	err := parseSettings(fs, args[1:], settingSources{hint: keyHint})
-	switch {
-	case errors.Is(err, flag.ErrHelp):
+	err := parseSettings(fs, rest, settingSources{hint: keyHint})
+	if errors.Is(err, flag.ErrHelp) || err == nil && sub == "" {
 		fmt.Fprint(stderr, keyUsage)
-		return err
+	}
+	switch {
 	case err != nil:
 		return err
+	case sub == "":
+		return usageError{errors.New("key: missing subcommand, list or rotate")}
 	case sub != "list" && sub != "rotate":
 		return usageError{fmt.Errorf("key: unknown subcommand %q; %s", sub, keyHint)}
 	case *accessTTL <= 0:

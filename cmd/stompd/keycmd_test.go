@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/auth/idptest"
 	"github.com/stompd/stompd/persist/redistest"
 )
 
@@ -45,7 +46,7 @@ func listedKeys(t *testing.T, args ...string) []string {
 func TestKeyCommandOnARunningServer(t *testing.T) {
 	ts := startServer(t)
 	kid := rotateByCommand(t, "--data", ts.cfg.DataDir)
-	if got := kidOf(t, ts.login(t, "ada").Access); got != kid {
+	if got := idptest.KID(t, ts.login(t, "ada").Access); got != kid {
 		t.Errorf("server signs with %s after key rotate, want %s", got, kid)
 	}
 	rows := listedKeys(t, "--data", ts.cfg.DataDir)
@@ -61,7 +62,7 @@ func TestKeyCommandOnARunningServer(t *testing.T) {
 // then starts signing with the new key.
 func TestKeyCommandOffline(t *testing.T) {
 	ts := startServer(t)
-	before := kidOf(t, ts.login(t, "ada").Access)
+	before := idptest.KID(t, ts.login(t, "ada").Access)
 	if err := ts.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestKeyCommandOffline(t *testing.T) {
 		t.Errorf("key list offline:\n%s\nwant %s, then %s", strings.Join(rows, "\n"), kid, before)
 	}
 	startAgain(t, ts)
-	if got := kidOf(t, ts.login(t, "ada").Access); got != kid {
+	if got := idptest.KID(t, ts.login(t, "ada").Access); got != kid {
 		t.Errorf("server started after key rotate signs with %s, want %s", got, kid)
 	}
 }
@@ -85,7 +86,7 @@ func TestKeyCommandOnRedis(t *testing.T) {
 		t.Errorf("key list --redis: %q, want two keys", keys)
 	}
 	waitUntil(t, 2*auth.DefaultKeyReload, "the node signing with the rotated key", func() bool {
-		return kidOf(t, c.nodes[0].login(t, c.users["ada"]).Access) == kid
+		return idptest.KID(t, c.nodes[0].login(t, c.users["ada"]).Access) == kid
 	})
 }
 

@@ -11,24 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/stompd/stompd/auth"
+	"github.com/stompd/stompd/auth/idptest"
 	"github.com/stompd/stompd/persist/redistest"
 	"github.com/stompd/stompd/stomp"
 )
-
-// kidOf returns the kid of a token's header.
-func kidOf(t testing.TB, tok string) string {
-	t.Helper()
-	parsed, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kid, _ := parsed.Header["kid"].(string)
-	return kid
-}
 
 // publishedKeys returns the keys /.well-known/jwks.json of the server at
 // url lists, by kid.
@@ -89,7 +78,7 @@ func TestKeyRotationWhileSessionsLive(t *testing.T) {
 	ts.addAdmin(t, "root")
 	admin := keyAdmin{ts.url, ts.login(t, "root").Access}
 	tok := ts.login(t, "ada")
-	oldKID := kidOf(t, tok.Access)
+	oldKID := idptest.KID(t, tok.Access)
 	sub := ts.connectTCP(t, tok.Access)
 	sub.Send(stomp.SUBSCRIBE, "", "id:1", "destination:/topic/keys", "receipt:s")
 	sub.Expect(stomp.RECEIPT)
@@ -103,8 +92,8 @@ func TestKeyRotationWhileSessionsLive(t *testing.T) {
 		t.Errorf("JWKS after the rotation lists %v, want %s and %s", keys, oldKID, ring.KID)
 	}
 	bob := ts.login(t, "bob")
-	if kidOf(t, bob.Access) != ring.KID {
-		t.Errorf("login after the rotation got kid %s, want %s", kidOf(t, bob.Access), ring.KID)
+	if idptest.KID(t, bob.Access) != ring.KID {
+		t.Errorf("login after the rotation got kid %s, want %s", idptest.KID(t, bob.Access), ring.KID)
 	}
 	pub := ts.connectTCP(t, bob.Access)
 	pub.Send(stomp.SEND, "after rotation", "destination:/topic/keys")
@@ -113,8 +102,8 @@ func TestKeyRotationWhileSessionsLive(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // a later exp, so a longer-lived token
 	fresh := ts.refresh(t, tok.Refresh)
-	if kidOf(t, fresh.Access) != ring.KID {
-		t.Errorf("refresh after the rotation got kid %s, want %s", kidOf(t, fresh.Access), ring.KID)
+	if idptest.KID(t, fresh.Access) != ring.KID {
+		t.Errorf("refresh after the rotation got kid %s, want %s", idptest.KID(t, fresh.Access), ring.KID)
 	}
 	sub.Send(stomp.SEND, "", "destination:/sys/auth/refresh", "Authorization:Bearer "+fresh.Access, "receipt:refresh")
 	sub.Expect(stomp.RECEIPT)
@@ -203,7 +192,7 @@ func TestKeyRingOfAnEarlierDataDirSurvivesRestarts(t *testing.T) {
 	}
 
 	startAgain(t, first)
-	if kid := kidOf(t, login(t, first.url, first.users["ada"]).Access); kid != ring.KID {
+	if kid := idptest.KID(t, login(t, first.url, first.users["ada"]).Access); kid != ring.KID {
 		t.Errorf("after a restart, tokens have kid %s, want the rotated %s", kid, ring.KID)
 	}
 	if keys := publishedKeys(t, first.url); len(keys) != 2 || keys[ring.Keys[1].KID] != pub {
@@ -263,12 +252,12 @@ func TestKeyRotationReachesEveryNode(t *testing.T) {
 	ring := keyAdmin{a.url, a.login(t, root).Access}.rotate(t)
 
 	tok := a.login(t, c.users["ada"])
-	if kidOf(t, tok.Access) != ring.KID {
-		t.Fatalf("node A signs with %s after its rotation, want %s", kidOf(t, tok.Access), ring.KID)
+	if idptest.KID(t, tok.Access) != ring.KID {
+		t.Fatalf("node A signs with %s after its rotation, want %s", idptest.KID(t, tok.Access), ring.KID)
 	}
 	b.connectTCP(t, tok.Access)
 	waitUntil(t, 2*auth.DefaultKeyReload, "node B signing with the new key", func() bool {
-		return kidOf(t, b.login(t, c.users["bob"]).Access) == ring.KID
+		return idptest.KID(t, b.login(t, c.users["bob"]).Access) == ring.KID
 	})
 	if keys := publishedKeys(t, b.url); len(keys) != 2 || keys[ring.KID] == "" {
 		t.Errorf("node B's JWKS lists %v, want the old key and %s", keys, ring.KID)
