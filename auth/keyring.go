@@ -197,8 +197,12 @@ func (st *ringState) info() KeyRing {
 
 // reload reads the ring from the store and adopts it when it is newer than
 // the one held; a store that lost the ring gets the held one back. A store
-// holding another ring that is not newer, which only a node that started
-// while the store had lost it can have made, is ErrKeyDiverged.
+// holding an older ring, or another of the same generation, which only a
+// node that started while the store had lost the ring can have made, gets
+// the held one instead when it is the newer (of one generation, the one of
+// greater bytes), so that every node ends up on one ring: reload then
+// returns ErrKeyDiverged, since tokens signed with the other ring's keys
+// stop verifying.
 func (r *keyRing) reload() (*ringState, error) {
 	held := r.cur.Load()
 	raw, err := r.store.LoadOrStoreKey(Ed25519RingName, held.raw)
@@ -212,10 +216,23 @@ func (r *keyRing) reload() (*ringState, error) {
 	if err != nil {
 		return held, err
 	}
-	if st.doc.Gen <= held.doc.Gen {
-		return held, ErrKeyDiverged
+	if st.newer(held) {
+		return r.adopt(st), nil
 	}
-	return r.adopt(st), nil
+	swapped, err := r.store.SwapKey(Ed25519RingName, raw, held.raw)
+	if err != nil || !swapped {
+		return held, err // changed meanwhile: the next reload reads it
+	}
+	return held, ErrKeyDiverged
+}
+
+// newer reports whether st replaces held: it is of a later generation or,
+// of the same one, its bytes are greater.
+func (st *ringState) newer(held *ringState) bool {
+	if st.doc.Gen != held.doc.Gen {
+		return st.doc.Gen > held.doc.Gen
+	}
+	return bytes.Compare(st.raw, held.raw) > 0
 }
 
 // adopt makes st the ring held unless a newer one is, and returns the one
@@ -223,7 +240,7 @@ func (r *keyRing) reload() (*ringState, error) {
 func (r *keyRing) adopt(st *ringState) *ringState {
 	for {
 		held := r.cur.Load()
-		if st.doc.Gen <= held.doc.Gen {
+		if !st.newer(held) {
 			return held
 		}
 		if r.cur.CompareAndSwap(held, st) {

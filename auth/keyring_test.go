@@ -207,3 +207,37 @@ func TestSeedOfEarlierVersionsBecomesTheRingsFirstKey(t *testing.T) {
 		}
 	}
 }
+
+// TestRingsMadeWhileTheStoreLostOneConverge: a store loses the ring (a
+// Redis restarted without persistence) and a service starting then makes
+// another; the newer ring wins on every service, and its tokens verify
+// everywhere.
+func TestRingsMadeWhileTheStoreLostOneConverge(t *testing.T) {
+	fx := newFixture(t, nil)
+	if _, err := fx.svc.RotateKey(); err != nil {
+		t.Fatal(err)
+	}
+	fx.ks.mu.Lock()
+	clear(fx.ks.m)
+	fx.ks.mu.Unlock()
+	late, err := LoadEd25519Keys(fx.ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc2, err := New(Options{Keys: late, Store: newMemStore(t, fx.clock.Now), Now: fx.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.svc.ReloadKeys(); !errors.Is(err, ErrKeyDiverged) {
+		t.Fatalf("reload over a ring made while the store had lost this one: %v, want ErrKeyDiverged", err)
+	}
+	if err := svc2.ReloadKeys(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fx.keys.signing().signKID, late.signing().signKID; a != b || string(fx.keys.JWKS()) != string(late.JWKS()) {
+		t.Errorf("after the reloads the services sign with %s and %s, want one key and one JWKS", a, b)
+	}
+	if _, err := svc2.VerifyAccess(fx.login(t, "alice@example.com").AccessToken); err != nil {
+		t.Errorf("token of the surviving ring on the late service: %v", err)
+	}
+}

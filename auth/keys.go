@@ -196,7 +196,9 @@ func algFits(alg string, pub any) bool {
 	return false
 }
 
-// ErrKeyDiverged is returned by ReloadKeys when the store holds another
-// ring of signing keys than this process's and not a newer one: a node
-// that started while the store had lost the ring made its own.
-var ErrKeyDiverged = errors.New("auth: the store holds other signing keys than this process signs with")
+// ErrKeyDiverged is returned by ReloadKeys when the store held another
+// ring of signing keys than this process's, older: a node that started
+// while the store had lost the ring made its own. ReloadKeys put this
+// process's ring back, which every node then adopts; tokens signed with
+// the other ring's keys no longer verify.
+var ErrKeyDiverged = errors.New("auth: the store held other signing keys than this process's, made while it had lost them")

@@ -33,8 +33,9 @@ func (s *Service) SigningKeys() (KeyRing, error) {
 // ReloadKeys reads the ring of signing keys from the store and signs with
 // its current key from then on (another node may have rotated it), puts
 // the ring back if the store lost it, and removes from the ring and the
-// store the keys that no longer verify. It returns ErrKeyDiverged when
-// the store holds another ring, not a newer one, and keeps this one then.
+// store the keys that no longer verify. It returns ErrKeyDiverged when it
+// replaced an older ring that another node made while the store had lost
+// this one.
 func (s *Service) ReloadKeys() error {
 	r := s.keys.ring
 	if r == nil {
@@ -68,7 +69,7 @@ func (s *Service) RunKeyRing(ctx context.Context) {
 		}
 		switch err := s.ReloadKeys(); {
 		case errors.Is(err, ErrKeyDiverged):
-			s.opts.Logger.Error("the store holds other signing keys than this node signs with: tokens this node issues fail on the other nodes and theirs fail here; restart the nodes that started while Redis had lost its data")
+			s.opts.Logger.Warn("the store held other signing keys than this node's, made by a node that started while the store had lost them: this node put its own back, which every node adopts within seconds; tokens signed with the others no longer verify")
 		case err != nil && !errors.Is(err, ErrUnavailable):
 			s.opts.Logger.Warn("reading the signing keys from the store", "err", err)
 		}
