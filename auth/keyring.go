@@ -64,8 +64,8 @@ type ringState struct {
 }
 
 // keyRing is the ring of a Keys that keeps its signing keys in a
-// KeyStore. cur is replaced, never modified, and only by a ring of a
-// higher generation.
+// KeyStore. cur is replaced, never modified, and only by a newer ring
+// (ringState.newer).
 type keyRing struct {
 	store      KeyStore
 	cur        atomic.Pointer[ringState]
