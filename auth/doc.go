@@ -10,7 +10,13 @@
 //
 // Access tokens are JWTs signed with Ed25519 by default (the key is made on
 // first start and kept through a KeyStore; its kid is the RFC 7638
-// thumbprint), with HS256 and a secret (NewHS256Keys), or issued elsewhere
+// thumbprint). The stored keys are a ring: the current key, which signs,
+// and the keys it replaced, each verifying until the last token it signed
+// expires. Service.RotateKey adds a new current key with one SwapKey;
+// every Service on the store verifies its tokens at once (an unknown kid
+// reads the ring again, at most once a second) and signs with it within
+// DefaultKeyReload (RunKeyRing). Tokens can also be signed with HS256 and
+// a secret (NewHS256Keys), or be issued elsewhere
 // and only verified here (ParsePublicKeyPEM, ParseJWKS, or NewRemoteJWKS
 // on an identity provider's JWKS URL, fetched again periodically and on an
 // unknown kid at most once per interval; login and refresh then answer 403

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -171,14 +172,29 @@ func (d *memDenials) Denied() (map[string]time.Time, error) {
 }
 
 // memKeys is an in-memory KeyStore.
-type memKeys struct{ m map[string][]byte }
+type memKeys struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
 
 func (k *memKeys) LoadOrStoreKey(name string, fresh []byte) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if b, ok := k.m[name]; ok {
 		return b, nil
 	}
 	k.m[name] = append([]byte(nil), fresh...)
 	return k.m[name], nil
+}
+
+func (k *memKeys) SwapKey(name string, old, next []byte) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !bytes.Equal(k.m[name], old) {
+		return false, nil
+	}
+	k.m[name] = append([]byte(nil), next...)
+	return true, nil
 }
 
 // memStore is an in-memory Store.
@@ -223,6 +239,7 @@ type fixture struct {
 	refresh *memRefresh
 	denials *memDenials
 	keys    *Keys
+	ks      *memKeys // where keys keeps its ring
 	priv    ed25519.PrivateKey
 	reg     *prometheus.Registry
 
@@ -239,7 +256,7 @@ func newFixture(t testing.TB, edit func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.keys = keys
+	fx.keys, fx.ks = keys, ks
 	fx.priv = ed25519.NewKeyFromSeed(ks.m[Ed25519KeyName])
 	fx.refresh = newMemRefresh(fx.clock.Now)
 	origins, err := edge.ParseOrigins([]string{"https://app.example.com:3000"})
@@ -348,7 +365,7 @@ func (fx *fixture) claims(subject string) jwt.MapClaims {
 // sign signs claims with the fixture's own key and kid, then applies header.
 func (fx *fixture) sign(t testing.TB, c jwt.MapClaims, header map[string]any) string {
 	t.Helper()
-	return signWith(t, jwt.SigningMethodEdDSA, fx.priv, c, map[string]any{"kid": fx.keys.signKID}, header)
+	return signWith(t, jwt.SigningMethodEdDSA, fx.priv, c, map[string]any{"kid": fx.keys.signing().signKID}, header)
 }
 
 func signWith(t testing.TB, m jwt.SigningMethod, key any, c jwt.MapClaims, headers ...map[string]any) string {

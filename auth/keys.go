@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -26,8 +25,9 @@ const minHS256Secret = 32
 // Keys is the set of keys tokens are signed and verified with. Tokens are
 // verified only against these keys: a token's kid selects among them, and
 // its jku, x5u and jwk headers are ignored. Keys is safe for concurrent
-// use, and immutable but for those of NewRemoteJWKS, which follow the
-// identity provider's JWKS.
+// use, and immutable but for those of LoadEd25519Keys, which follow the
+// ring of signing keys in the store, and of NewRemoteJWKS, which follow
+// the identity provider's JWKS.
 type Keys struct {
 	signer  jwt.SigningMethod // nil: verify-only
 	signKey any
@@ -36,6 +36,7 @@ type Keys struct {
 	methods []string // algorithms accepted, in the order keys were added
 	jwks    []byte
 	remote  *remoteJWKS // keys fetched from an identity provider; nil: byKID
+	ring    *keyRing    // the signing keys kept in a store; nil: signKey, byKID
 }
 
 type verifyKey struct {
@@ -50,26 +51,15 @@ func (k *Keys) CanSign() bool { return k.signer != nil }
 // JWKS returns the JSON Web Key Set of the public keys, as served at
 // /.well-known/jwks.json (HS256 secrets are never published). The caller
 // must not modify the returned slice.
-func (k *Keys) JWKS() []byte { return k.jwks }
+func (k *Keys) JWKS() []byte { return k.signing().jwks }
 
-// LoadEd25519Keys loads the Ed25519 signing key from ks, which stores a new
-// one on first start. Its kid is the RFC 7638 thumbprint of the public key.
-func LoadEd25519Keys(ks KeyStore) (*Keys, error) {
-	fresh := make([]byte, ed25519.SeedSize)
-	rand.Read(fresh)
-	seed, err := ks.LoadOrStoreKey(Ed25519KeyName, fresh)
-	if err != nil {
-		return nil, fmt.Errorf("auth: signing key: %w", err)
+// signing returns the immutable keys that sign and verify now: k itself,
+// or the current version of its ring.
+func (k *Keys) signing() *Keys {
+	if k.ring != nil {
+		return k.ring.cur.Load().keys
 	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("auth: stored signing key has %d bytes, want an Ed25519 seed of %d", len(seed), ed25519.SeedSize)
-	}
-	priv := ed25519.NewKeyFromSeed(seed)
-	k := &Keys{signer: jwt.SigningMethodEdDSA, signKey: priv}
-	if k.signKID, err = k.addPublic("", "", priv.Public()); err != nil {
-		return nil, err
-	}
-	return k.finish()
+	return k
 }
 
 // NewHS256Keys signs and verifies with an HMAC-SHA256 secret of at least 32
@@ -152,11 +142,14 @@ func (k *Keys) finish() (*Keys, error) {
 
 // keyFunc picks the verification key for t: the key its kid names, or, when
 // the token has no kid, the only key of its algorithm (or, with remote
-// keys, what remoteJWKS.keyFunc picks). The key's algorithm
+// keys or a ring, what their keyFunc picks). The key's algorithm
 // must be the token's, so a public key is never used as an HMAC secret.
 func (k *Keys) keyFunc(t *jwt.Token) (any, error) {
 	if k.remote != nil {
 		return k.remote.keyFunc(t)
+	}
+	if k.ring != nil {
+		return k.ring.keyFunc(t)
 	}
 	alg := t.Method.Alg()
 	if kid, ok := t.Header["kid"]; ok {
@@ -203,26 +196,9 @@ func algFits(alg string, pub any) bool {
 	return false
 }
 
-// ErrKeyDiverged is returned by RestoreSigningKey when the store holds
-// another signing key than the one these keys sign with.
-var ErrKeyDiverged = errors.New("auth: the store holds another signing key than this process signs with")
-
-// RestoreSigningKey stores the Ed25519 signing key these keys sign with in
-// ks again if ks lost it (a shared Redis restarted without persistence),
-// so that nodes starting later load it rather than make another, and
-// fails with ErrKeyDiverged when ks holds another. Keys that do not sign
-// with a stored Ed25519 key have nothing to restore.
-func (k *Keys) RestoreSigningKey(ks KeyStore) error {
-	priv, ok := k.signKey.(ed25519.PrivateKey)
-	if !ok {
-		return nil
-	}
-	stored, err := ks.LoadOrStoreKey(Ed25519KeyName, priv.Seed())
-	if err != nil {
-		return fmt.Errorf("auth: signing key: %w", err)
-	}
-	if !bytes.Equal(stored, priv.Seed()) {
-		return ErrKeyDiverged
-	}
-	return nil
-}
+// ErrKeyDiverged is returned by ReloadKeys when the store held another
+// ring of signing keys than this process's, older: a node that started
+// while the store had lost the ring made its own. ReloadKeys put this
+// process's ring back, which every node then adopts; tokens signed with
+// the other ring's keys no longer verify.
+var ErrKeyDiverged = errors.New("auth: the store held other signing keys than this process's, made while it had lost them")

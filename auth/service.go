@@ -168,6 +168,9 @@ func New(opts Options) (*Service, error) {
 		},
 	}
 	s.dummySecretHash = hashToken(randomToken(opaqueBytes))
+	if r := opts.Keys.ring; r != nil {
+		opts.Metrics.SigningKeys.Set(float64(len(r.cur.Load().kids)))
+	}
 	if s.canIssue() {
 		if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte(randomToken(18)), opts.BcryptCost); err != nil {
 			return nil, fmt.Errorf("auth: dummy hash: %w", err)

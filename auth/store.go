@@ -97,9 +97,13 @@ type DenialStore interface {
 
 // KeyStore keeps signing keys. LoadOrStoreKey returns the key stored under
 // name, first storing fresh there when there is none, in one step: nodes
-// that start together all end up with the key stored first.
+// that start together all end up with the key stored first. SwapKey
+// stores next under name if old is what name holds, in one step, and
+// reports whether it did: of two callers that read the same old, one
+// stores and the other learns that it must read again.
 type KeyStore interface {
 	LoadOrStoreKey(name string, fresh []byte) ([]byte, error)
+	SwapKey(name string, old, next []byte) (bool, error)
 }
 
 // The stores below are optional: when Options.Store also implements one,

@@ -87,9 +87,10 @@ func (s *Service) issueAccess(u User, sid string, now time.Time) (string, Claims
 		Roles:    roles,
 		TokenUse: tokenUseAccess,
 	}
-	t := jwt.NewWithClaims(s.keys.signer, jc)
-	t.Header["kid"] = s.keys.signKID
-	signed, err := t.SignedString(s.keys.signKey)
+	keys := s.keys.signing()
+	t := jwt.NewWithClaims(keys.signer, jc)
+	t.Header["kid"] = keys.signKID
+	signed, err := t.SignedString(keys.signKey)
 	if err != nil {
 		return "", Claims{}, err
 	}

@@ -184,6 +184,12 @@ type Set struct {
 	// held.
 	JWKSRefreshes *prometheus.CounterVec
 	JWKSKeys      prometheus.Gauge
+
+	// The ring of signing keys kept in the store (Ed25519 mode):
+	// SigningKeys is the keys it holds, the current one and those that
+	// still verify; KeyRotations counts the rotations made on this node.
+	SigningKeys  prometheus.Gauge
+	KeyRotations prometheus.Counter
 }
 
 // New creates every family and registers it, with the Go runtime and
@@ -233,6 +239,8 @@ func New(reg prometheus.Registerer) *Set {
 		HistoryEvicted:   counter("history_evicted_total", "Messages let go from a topic's history early because all topic histories together held their bound (--max-history-total-bytes)."),
 		JWKSRefreshes:    counterVec("jwks_refreshes_total", "Fetches of the identity provider's JWKS (--jwks-url), by result; a failed one keeps the keys held.", "result"),
 		JWKSKeys:         gauge("jwks_keys", "Usable keys held from the identity provider's JWKS (--jwks-url); 0 in other modes."),
+		SigningKeys:      gauge("signing_keys", "Keys in the signing-key ring: the one that signs and the older ones that still verify tokens; 0 in HS256 and verify-only modes."),
+		KeyRotations:     counter("key_rotations_total", "Rotations of the signing key made on this node."),
 	}
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
@@ -244,7 +252,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
 		s.JournalCommits, s.JournalCommitMessages, s.JournalErrors,
 		s.Resumes, s.MessagesReplayed, s.HistoryMessages, s.HistoryBytes, s.HistoryEvicted,
-		s.JWKSRefreshes, s.JWKSKeys,
+		s.JWKSRefreshes, s.JWKSKeys, s.SigningKeys, s.KeyRotations,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

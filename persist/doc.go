@@ -16,7 +16,8 @@
 //     sid can end. Revoking a family (RevokeFamily, a detected reuse,
 //     DeleteUser, SetPassword) also denies its id until then.
 //   - Denied ids (access-token jtis, login sids) and when each denial ends.
-//   - Keys: named byte blobs, such as the server's signing key.
+//   - Keys: named byte blobs, such as the server's ring of signing keys,
+//     replaced only by SwapKey's compare-and-swap.
 //   - Clients (service accounts), by the id the operator chose: roles, the
 //     hash of the secret the caller computed, the login id that is the sid
 //     of their tokens, creation time, and the expiry of the last token

@@ -43,3 +43,18 @@ func (s *Store) LoadOrStoreKey(name string, fresh []byte) (b []byte, err error) 
 	})
 	return b, err
 }
+
+// SwapKey stores a copy of next under name if the blob there equals old
+// (none equals an empty old), in one transaction, and reports whether it
+// did.
+func (s *Store) SwapKey(name string, old, next []byte) (swapped bool, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		keys := tx.Bucket(bKeys)
+		if !bytes.Equal(keys.Get([]byte(name)), old) {
+			return nil
+		}
+		swapped = true
+		return keys.Put([]byte(name), bytes.Clone(next))
+	})
+	return swapped, err
+}

@@ -35,6 +35,8 @@ type Options struct {
 
 	// Clients, when set, serves /admin/clients (see Clients).
 	Clients Clients
+	// Keys rotates and lists the signing keys; nil: no key actions.
+	Keys KeyRing
 }
 
 // API is the administration API. Its actions are registered once, in
@@ -57,6 +59,7 @@ func New(opts Options) *API {
 		return errNotFound("no such admin endpoint: " + r.Method + " " + r.URL.Path)
 	}))
 	a.registerClients()
+	a.registerKeys()
 	return a
 }
 

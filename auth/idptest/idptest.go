@@ -97,3 +97,15 @@ func (p *IdP) serve(w http.ResponseWriter, _ *http.Request) {
 		"kid": kid, "alg": "EdDSA", "use": "sig",
 	}}})
 }
+
+// KID returns the kid in the header of token, which is not verified; a
+// token that does not parse fails t.
+func KID(t testing.TB, token string) string {
+	t.Helper()
+	parsed, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
+	if err != nil {
+		t.Fatalf("token %.20s...: %v", token, err)
+	}
+	kid, _ := parsed.Header["kid"].(string)
+	return kid
+}

@@ -21,7 +21,9 @@
 // one refresh token, on any number of nodes, one succeeds and a later use
 // of the rotated token revokes the family; a ticket is spent once; a
 // login's and a user's ticket limits and the throttle's counts hold across
-// nodes; nodes that start together store one signing key (SET NX GET).
+// nodes; nodes that start together store one ring of signing keys (SET NX GET),
+// and a key rotation replaces the ring only if it is the one it was made
+// from (a script), so that concurrent rotations on any nodes all land.
 //
 // # Keys, expiry and Redis Cluster
 //

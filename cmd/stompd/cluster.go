@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/redis/rueidis"
 
@@ -70,42 +69,11 @@ func (cl *cluster) wire(o *broker.Options) {
 // run starts the engines' loops in wg until ctx ends: membership
 // heartbeats, the bus's delivery to b, the queues' readers, the topics'
 // members shown to b's presence subscribers, and the
-// denials made on other nodes, which end sessions here through svc; and
-// the signing key kept in Redis.
-func (cl *cluster) run(ctx context.Context, wg *sync.WaitGroup, b *broker.Broker, svc *auth.Service, log *slog.Logger) {
+// denials made on other nodes, which end sessions here through svc.
+func (cl *cluster) run(ctx context.Context, wg *sync.WaitGroup, b *broker.Broker, svc *auth.Service) {
 	wg.Go(func() { cl.members.Run(ctx) })
 	wg.Go(func() { cl.bus.Run(ctx, b) })
 	wg.Go(func() { cl.queues.Run(ctx) })
 	wg.Go(func() { cl.presence.Run(ctx, b) })
 	wg.Go(func() { cl.store.WatchDenials(ctx, svc.TakeDenial) })
-	wg.Go(func() { cl.keepSigningKey(ctx, svc.Keys(), log) })
-}
-
-// keyCheckInterval is how often a node checks that Redis still holds the
-// signing key it signs with.
-var keyCheckInterval = 5 * time.Second
-
-// keepSigningKey puts this node's signing key back into Redis, every
-// keyCheckInterval until ctx ends, when Redis lost it (restarted without
-// persistence, or flushed), so that a node started afterwards signs with
-// the same key and every node keeps serving one JWKS. When Redis holds
-// another key, which only a node started while none held it can have
-// made, it logs an error: tokens of the two keys are refused by the other
-// nodes until the odd one is restarted.
-func (cl *cluster) keepSigningKey(ctx context.Context, keys *auth.Keys, log *slog.Logger) {
-	t := time.NewTicker(keyCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		switch err := keys.RestoreSigningKey(cl.store); {
-		case errors.Is(err, auth.ErrKeyDiverged):
-			log.Error("Redis holds another signing key than this node signs with: tokens this node issues fail on the other nodes and theirs fail here; restart the nodes that started while Redis had lost its data")
-		case err != nil && !errors.Is(err, auth.ErrUnavailable):
-			log.Warn("checking the signing key in Redis", "err", err)
-		}
-	}
 }

@@ -187,8 +187,8 @@ func TestSigningKeyPutBackWhenRedisLosesIt(t *testing.T) {
 	if _, err := r.Do("FLUSHALL"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 3*keyCheckInterval, "the signing key back in Redis", func() bool {
-		n, err := r.Do("EXISTS", "stompd:auth:key:"+auth.Ed25519KeyName)
+	waitUntil(t, 3*auth.DefaultKeyReload, "the signing keys back in Redis", func() bool {
+		n, err := r.Do("EXISTS", "stompd:auth:key:"+auth.Ed25519RingName)
 		return err == nil && n == "1"
 	})
 	b := startServer(t, "--redis", r.URL())

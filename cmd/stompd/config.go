@@ -375,6 +375,7 @@ Usage:
   stompd [flags]                           run the broker
   stompd user add|list|del|passwd|unlock   manage users (stompd user -h)
   stompd client add|list|del               manage service accounts (stompd client -h)
+  stompd key list|rotate                   list or rotate the signing keys (stompd key -h)
   stompd version                           print version information
 
 Every flag can also be set by its environment variable or as a key in the

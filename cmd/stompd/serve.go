@@ -164,7 +164,7 @@ func (s *server) brokerOptions() broker.Options {
 
 // adminOptions wire the admin API to the auth service and the broker.
 func (s *server) adminOptions() admin.Options {
-	return admin.Options{Verifier: s.auth, Clients: s.auth, Metrics: s.metrics, Logger: s.log}
+	return admin.Options{Verifier: s.auth, Clients: s.auth, Keys: s.auth, Metrics: s.metrics, Logger: s.log}
 }
 
 // routes is the HTTP API: /auth/*, the JWKS, /admin/*, /ws (WebSocket and SockJS),
@@ -266,7 +266,8 @@ func (s *server) run(ctx context.Context) error {
 	return errors.Join(err, s.close())
 }
 
-// background starts the loops that run beside the listeners: the bbolt
+// background starts the loops that run beside the listeners: the reload
+// of the signing keys from the store, the bbolt
 // sweeper and the journal's committer (which commits what is pending
 // before it stops) or, with --redis, the Redis watch of /readyz and the cluster's
 // engines (started before anything serves, so that a SUBSCRIBE finds the
@@ -282,9 +283,10 @@ func (s *server) background() (stop func()) {
 		})
 		wg.Go(func() { s.journal.Run(ctx) })
 	}
+	wg.Go(func() { s.auth.RunKeyRing(ctx) })
 	if s.redis != nil {
 		wg.Go(func() { s.health.watchRedis(ctx, s.redis, s.log) })
-		s.cluster.run(ctx, &wg, s.broker, s.auth, s.log)
+		s.cluster.run(ctx, &wg, s.broker, s.auth)
 	}
 	return func() { cancel(); wg.Wait() }
 }
