@@ -51,11 +51,28 @@ type Rule struct {
 	Write   bool     `toml:"write" json:"write"`
 }
 
-// Check reports what is wrong with r's pattern, if anything; New refuses
-// a rule Check refuses.
+// Check reports what is wrong with r's pattern or roles, if anything; New
+// refuses a rule Check refuses. A role is a name matched exactly: an empty
+// one or "*", which would match nobody, is refused.
 func (r Rule) Check() error {
-	_, err := compilePattern(r.Pattern)
-	return err
+	if _, err := compilePattern(r.Pattern); err != nil {
+		return err
+	}
+	return checkRoles(r.Roles)
+}
+
+// checkRoles refuses role names that no token's role can equal in the
+// way they suggest: empty, or "*" meant as any role.
+func checkRoles(roles []string) error {
+	for _, role := range roles {
+		switch strings.TrimSpace(role) {
+		case "":
+			return fmt.Errorf("roles: an empty role matches nobody: leave it out")
+		case "*":
+			return fmt.Errorf(`roles: "*" is not a wildcard: leave roles out to grant every authenticated user`)
+		}
+	}
+	return nil
 }
 
 // DefaultRules lets any authenticated user read and write /topic/** and
@@ -108,6 +125,9 @@ func compileList(rs []Rule) ([]compiledRule, error) {
 	out := make([]compiledRule, 0, len(rs))
 	for i, r := range rs {
 		segs, err := compilePattern(r.Pattern)
+		if err == nil {
+			err = checkRoles(r.Roles)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("auth: rule %d: %w", i+1, err)
 		}

@@ -46,6 +46,12 @@ func TestCompileRulesErrors(t *testing.T) {
 			t.Errorf("pattern %q accepted", p)
 		}
 	}
+	for _, roles := range [][]string{{"*"}, {"admin", ""}, {" * "}} {
+		r := Rule{Pattern: "/topic/**", Roles: roles, Read: true}
+		if _, err := compileRules([]Rule{r}); err == nil || r.Check() == nil {
+			t.Errorf("roles %q accepted", roles)
+		}
+	}
 	if _, err := New(Options{Keys: mustKeys(t), Store: newMemStore(t, nil), Rules: []Rule{{Pattern: "bad"}}, BcryptCost: 4}); err == nil {
 		t.Error("New accepted a bad rule")
 	}

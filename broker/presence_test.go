@@ -148,7 +148,7 @@ func TestPresenceShowsNamesAndIsAuthorizedAsItsTopic(t *testing.T) {
 
 	c := h.connect(t, "mallory")
 	c.write(frame("SUBSCRIBE", "", "id:p", "destination:/presence/topic/secret", "receipt:w"))
-	c.expectError(CodeForbidden, "denied by test")
+	c.expectError(CodeForbidden, "/presence/topic/secret shows who reads /topic/secret, and so needs the right to read it: denied by test")
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if last := g.seen[len(g.seen)-1]; last != "/topic/secret" {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/stompd/stompd/stomp"
@@ -76,7 +77,8 @@ func (c *conn) subscriptionID(f *stomp.Frame, dest []byte) (string, error) {
 // authorizeSubscribe resolves dest for the session's subject and asks the
 // Authorizer, adopting the identity it returns. A presence destination is
 // asked about as its topic: whoever may read /topic/<name> may see its
-// members. Another user's destination is refused even when the Authorizer
+// members, and a refusal says so. Another user's destination is refused
+// even when the Authorizer
 // allows it; it is asked first, so that it sees and counts that refusal
 // too.
 func (c *conn) authorizeSubscribe(f *stomp.Frame, dest []byte) (route, error) {
@@ -88,7 +90,11 @@ func (c *conn) authorizeSubscribe(f *stomp.Frame, dest []byte) (route, error) {
 	r.Destination, r.Owner = rt.key, rt.owner(r.Session.Subject)
 	id, err := c.b.h.authorizer.Authorize(c.ctx, r)
 	if err != nil {
-		return route{}, hookFailure(err, CodeForbidden)
+		fe := hookFailure(err, CodeForbidden)
+		if rt.kind == kindPresence {
+			fe.message = fmt.Sprintf("%s shows who reads %s, and so needs the right to read it: %s", dest, rt.key, fe.message)
+		}
+		return route{}, fe
 	}
 	if rt.owner(id.Subject) == OwnerOther {
 		return route{}, forbiddenf("cannot subscribe to another user's destination %q", dest)
