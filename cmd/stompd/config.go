@@ -374,6 +374,7 @@ func usage(fs *flag.FlagSet) {
 Usage:
   stompd [flags]                           run the broker
   stompd user add|list|del|passwd|unlock   manage users (stompd user -h)
+  stompd backup --data DIR --out FILE      copy the store, also while running
   stompd version                           print version information
 
 Every flag can also be set by its environment variable or as a key in the
