@@ -376,6 +376,7 @@ Usage:
   stompd user add|list|del|passwd|unlock   manage users (stompd user -h)
   stompd client add|list|del               manage service accounts (stompd client -h)
   stompd key list|rotate                   list or rotate the signing keys (stompd key -h)
+  stompd backup --data DIR --out FILE      copy the store, also while running
   stompd version                           print version information
 
 Every flag can also be set by its environment variable or as a key in the

@@ -28,6 +28,7 @@ import (
 //
 //	POST /users/unlock {"email"} → {"email","failures"}: forget the
 //	account's failed logins, from every address.
+//	GET /backup → a copy of the store, as application/octet-stream.
 const controlSocket = "stompd.sock"
 
 // controlTemp is the private directory, in the data dir, where the
@@ -149,6 +150,7 @@ func (s *server) controlRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /users/unlock", s.handleUnlock)
 	mux.Handle("/admin/", s.admin.Local())
+	mux.HandleFunc("GET /backup", s.handleBackup)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, http.StatusNotFound, controlError{"not_found", "no such control endpoint: " + r.Method + " " + r.URL.Path})
 	})
@@ -201,11 +203,8 @@ func callControl(dataDir, method, endpoint string, in, out any) error {
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: controlTimeout, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return new(net.Dialer).DialContext(ctx, "unix", path)
-		},
-	}}
+	client := controlClient(path)
+	client.Timeout = controlTimeout
 	var body io.Reader = http.NoBody
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -236,6 +235,16 @@ func callControl(dataDir, method, endpoint string, in, out any) error {
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// controlClient returns an HTTP client that reaches the control socket at
+// path, whatever URL it is given.
+func controlClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return new(net.Dialer).DialContext(ctx, "unix", path)
+		},
+	}}
 }
 
 // unlockUser clears an account's failed logins in the server running on
