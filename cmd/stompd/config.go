@@ -374,6 +374,7 @@ func usage(fs *flag.FlagSet) {
 Usage:
   stompd [flags]                           run the broker
   stompd user add|list|del|passwd|unlock   manage users (stompd user -h)
+  stompd health                            exit 0 if the server is ready (stompd health -h)
   stompd version                           print version information
 
 Every flag can also be set by its environment variable or as a key in the

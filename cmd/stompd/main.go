@@ -26,6 +26,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(args) > 0 && args[0] == "user":
 		err = userCommand(args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "health":
+		err = healthCommand(args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "version":
 		err = versionCommand(args[1:], stdout)
 	default:
