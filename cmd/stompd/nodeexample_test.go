@@ -42,14 +42,7 @@ type nodeExampleSummary struct {
 // duplicate, which it checks itself), and exit 0 with all its messages
 // read back.
 func TestNodeExample(t *testing.T) {
-	node := needProgram(t, "node", "apt-get install -y nodejs npm")
-	if _, err := os.Stat(filepath.Join(nodeExample, "node_modules", "@stomp", "stompjs")); err != nil {
-		const msg = "examples/node has no node_modules: run npm ci --prefix examples/node"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	node := needNodeExample(t)
 	ts := startServer(t, "--access-ttl", "3s")
 	proxy := newCutProxy(t, ts.httpL.Addr().String())
 	const topic, count, fromBob = "/topic/node-example", 40, 5
@@ -95,6 +88,35 @@ func TestNodeExample(t *testing.T) {
 		t.Errorf("summary %+v: want all %d read back, a reconnect, a refresh in band, bob's %d messages read, replayed on resuming; it said:\n%s",
 			sum, count, fromBob, events.all())
 	}
+}
+
+// TestNodeExampleWrongPassword: a refused login ends the example at once
+// with exit 1 and a summary that says why.
+func TestNodeExampleWrongPassword(t *testing.T) {
+	node := needNodeExample(t)
+	ts := startServer(t)
+	cmd := exec.Command(node, filepath.Join(nodeExample, "client.mjs"), "--url", ts.url, "--email", ts.users["ada"].email)
+	cmd.Env = append(os.Environ(), "STOMPD_PASSWORD=not ada's")
+	out, err := cmd.Output()
+	var sum nodeExampleSummary
+	if jerr := json.Unmarshal(out, &sum); cmd.ProcessState.ExitCode() != 1 || jerr != nil || sum.OK || !strings.Contains(sum.Error, "401 invalid_credentials") {
+		t.Errorf("exit %v, summary %s", err, out)
+	}
+}
+
+// needNodeExample returns the path of node, and skips the test unless the
+// example's packages are installed (fails it under CI=true).
+func needNodeExample(t *testing.T) string {
+	t.Helper()
+	node := needProgram(t, "node", "apt-get install -y nodejs npm")
+	if _, err := os.Stat(filepath.Join(nodeExample, "node_modules", "@stomp", "stompjs")); err != nil {
+		const msg = "examples/node has no node_modules: run npm ci --prefix examples/node"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node
 }
 
 // lines collects the lines a child process writes, for a test to wait on.

@@ -30,21 +30,40 @@ import WebSocket from 'ws';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
-const { values: opts } = parseArgs({
-  options: {
-    url: { type: 'string', default: process.env.STOMPD_URL || 'http://127.0.0.1:8080' },
-    email: { type: 'string', default: process.env.STOMPD_EMAIL || '' },
-    topic: { type: 'string', default: '/topic/example' },
-    count: { type: 'string', default: '20' },
-    interval: { type: 'string', default: '100' }, // ms between two messages
-    timeout: { type: 'string', default: '60' }, // s for the whole run
-  },
-});
+const USAGE = `usage: STOMPD_PASSWORD=... node client.mjs --email E [flags]
+  --url URL        stompd's HTTP address (STOMPD_URL; default http://127.0.0.1:8080)
+  --email E        the user to log in as (STOMPD_EMAIL)
+  --topic T        the topic to send to and read from (default /topic/example)
+  --count N        messages to send and read back (default 20)
+  --interval MS    pause between two messages (default 100)
+  --timeout S      give up after S seconds (default 60)`;
+
+let opts;
+try {
+  ({ values: opts } = parseArgs({
+    options: {
+      url: { type: 'string', default: process.env.STOMPD_URL || 'http://127.0.0.1:8080' },
+      email: { type: 'string', default: process.env.STOMPD_EMAIL || '' },
+      topic: { type: 'string', default: '/topic/example' },
+      count: { type: 'string', default: '20' },
+      interval: { type: 'string', default: '100' },
+      timeout: { type: 'string', default: '60' },
+      help: { type: 'boolean', default: false },
+    },
+  }));
+} catch (e) {
+  console.error(`${e.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (opts.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const password = process.env.STOMPD_PASSWORD || '';
 const count = Number(opts.count);
 const interval = Number(opts.interval);
 if (!opts.email || !password || !(count > 0) || !(interval >= 0) || !(Number(opts.timeout) > 0)) {
-  console.error('usage: STOMPD_PASSWORD=... node client.mjs --email E [--url URL] [--topic /topic/T] [--count N] [--interval MS] [--timeout S]');
+  console.error(USAGE);
   process.exit(2);
 }
 
