@@ -36,6 +36,7 @@ func TestHealthCommand(t *testing.T) {
 	}{
 		{"ready", []string{"--http", hostPort(ts.url)}, 0, "ready"},
 		{"unspecified host", []string{"--http", "0.0.0.0:" + port(ts.url)}, 0, "ready"},
+		{"no host", []string{"--http", ":" + port(ts.url)}, 0, "ready"},
 		{"not ready", []string{"--http", hostPort(notReady.URL)}, 1, "503 Service Unavailable: not ready: Redis does not answer"},
 		{"not listening", []string{"--http", closedAddr(t)}, 1, "connection refused"},
 		{"too slow", []string{"--http", hostPort(slow.URL), "--timeout", "200ms"}, 1, "deadline exceeded"},
