@@ -377,6 +377,7 @@ Usage:
   stompd client add|list|del               manage service accounts (stompd client -h)
   stompd key list|rotate                   list or rotate the signing keys (stompd key -h)
   stompd backup --data DIR --out FILE      copy the store, also while running
+  stompd health                            exit 0 if the server is ready (stompd health -h)
   stompd version                           print version information
 
 Every flag can also be set by its environment variable or as a key in the

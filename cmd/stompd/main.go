@@ -32,6 +32,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = keyCommand(args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "backup":
 		err = backupCommand(args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "health":
+		err = healthCommand(args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "version":
 		err = versionCommand(args[1:], stdout)
 	default:
