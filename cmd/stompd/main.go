@@ -22,23 +22,11 @@ func main() {
 // run is main with its arguments and outputs injected, returning the exit
 // code: 0 on success, 2 for a usage error, 1 for anything else.
 func run(args []string, stdout, stderr io.Writer) int {
-	var err error
-	switch {
-	case len(args) > 0 && args[0] == "user":
-		err = userCommand(args[1:], stdout, stderr)
-	case len(args) > 0 && args[0] == "client":
-		err = clientCommand(args[1:], stdout, stderr)
-	case len(args) > 0 && args[0] == "key":
-		err = keyCommand(args[1:], stdout, stderr)
-	case len(args) > 0 && args[0] == "backup":
-		err = backupCommand(args[1:], stdout, stderr)
-	case len(args) > 0 && args[0] == "health":
-		err = healthCommand(args[1:], stdout, stderr)
-	case len(args) > 0 && args[0] == "version":
-		err = versionCommand(args[1:], stdout)
-	default:
-		err = serveCommand(args, stdout, stderr)
+	command := serveCommand
+	if len(args) > 0 && commands[args[0]] != nil {
+		command, args = commands[args[0]], args[1:]
 	}
+	err := command(args, stdout, stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -49,6 +37,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "stompd:", err)
 		return 1
 	}
+}
+
+// commands are stompd's subcommands by name; with none of them first in
+// its arguments, stompd runs the broker.
+var commands = map[string]func(args []string, stdout, stderr io.Writer) error{
+	"user":    userCommand,
+	"client":  clientCommand,
+	"key":     keyCommand,
+	"backup":  backupCommand,
+	"health":  healthCommand,
+	"version": func(args []string, stdout, _ io.Writer) error { return versionCommand(args, stdout) },
 }
 
 // usageError is a mistake in how stompd was called.
