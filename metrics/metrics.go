@@ -154,6 +154,9 @@ type Set struct {
 	// such as XREADGROUP BLOCK) and subscriptions are left out.
 	RedisLatency prometheus.Histogram
 	// ClusterNodes is how many nodes, this one included, this node sees
+	// Ready is 1 while the node answers /readyz with 200: it serves, is not
+	// shutting down and, with --redis, Redis answers; 0 otherwise.
+	Ready prometheus.Gauge
 	// alive: 1 without Redis.
 	ClusterNodes prometheus.Gauge
 
@@ -227,6 +230,7 @@ func New(reg prometheus.Registerer) *Set {
 		RedisCommands: counterVec("redis_commands_total", "Commands sent to Redis, by result.", "result"),
 		RedisLatency: histogram("redis_latency_seconds", "Time of one call to Redis (a pipelined batch is one call), blocking commands and subscriptions left out.",
 			prometheus.ExponentialBuckets(50e-6, 2, 16)),
+		Ready:          gauge("ready", "1 while this node answers /readyz with 200 (serving, not shutting down and, with --redis, Redis answering); 0 otherwise."),
 		ClusterNodes:   gauge("cluster_nodes", "Nodes of the cluster this node sees alive, itself included; 1 without Redis."),
 		JournalCommits: counter("journal_commits_total", "Transactions committed by the journal of persistent queue messages, each one fsync."),
 		JournalCommitMessages: histogram("journal_commit_messages", "Persistent queue messages appended or removed per journal transaction.",
@@ -249,7 +253,7 @@ func New(reg prometheus.Registerer) *Set {
 		s.PresenceSubscriptions, s.PresenceMembers, s.PresenceEvents, s.PresenceResyncs,
 		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade, s.AdminRequests,
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,
-		s.RedisCommands, s.RedisLatency, s.ClusterNodes,
+		s.RedisCommands, s.RedisLatency, s.ClusterNodes, s.Ready,
 		s.JournalCommits, s.JournalCommitMessages, s.JournalErrors,
 		s.Resumes, s.MessagesReplayed, s.HistoryMessages, s.HistoryBytes, s.HistoryEvicted,
 		s.JWKSRefreshes, s.JWKSKeys, s.SigningKeys, s.KeyRotations,

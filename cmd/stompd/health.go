@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
 )
 
@@ -18,9 +19,30 @@ const redisCheckEvery = time.Second
 // health answers /healthz as soon as the process serves HTTP, and /readyz
 // only while ready is true (once the store is open and both listeners
 // accept, until shutdown starts) and, with --redis, Redis answers.
+// The gauge, when set, shows readiness as stompd_ready.
 type health struct {
 	ready     atomic.Bool
 	redisDown atomic.Bool // set by watchRedis while Redis does not answer
+	gauge     prometheus.Gauge
+}
+
+// setReady turns readiness on or off.
+func (h *health) setReady(ready bool) {
+	h.ready.Store(ready)
+	h.show()
+}
+
+// show sets the gauge to what /readyz answers. Two changes racing may
+// leave it stale until the next: watchRedis shows it again on every tick.
+func (h *health) show() {
+	if h.gauge == nil {
+		return
+	}
+	v := 0.0
+	if h.ready.Load() && !h.redisDown.Load() {
+		v = 1
+	}
+	h.gauge.Set(v)
 }
 
 func (h *health) live(w http.ResponseWriter, _ *http.Request) {
@@ -62,5 +84,6 @@ func (h *health) watchRedis(ctx context.Context, c rueidis.Client, log *slog.Log
 		case !down && h.redisDown.Swap(false):
 			log.Info("Redis answers again: ready")
 		}
+		h.show()
 	}
 }

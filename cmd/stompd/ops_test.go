@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/stompd/stompd/stomp"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
@@ -70,6 +72,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 func TestReadinessFollowsLifecycle(t *testing.T) {
 	ts := startServer(t)
 	waitStatus(t, ts.url+"/readyz", 200)
+	wantReady(t, ts, "1")
 	if got := status(t, ts.url+"/healthz"); got != 200 {
 		t.Errorf("/healthz: %d", got)
 	}
@@ -79,7 +82,7 @@ func TestReadinessFollowsLifecycle(t *testing.T) {
 	if f := p.Expect(stomp.ERROR); f.Value("code") != "server-shutdown" {
 		t.Errorf("shutdown ERROR code %q", f.Value("code"))
 	}
-	if ts.health.ready.Load() {
+	if ts.health.ready.Load() || testutil.ToFloat64(ts.metrics.Ready) != 0 {
 		t.Error("still ready after shutdown started")
 	}
 	if err := <-stopped; err != nil {

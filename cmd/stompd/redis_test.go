@@ -116,8 +116,10 @@ func TestReadinessFollowsRedis(t *testing.T) {
 	ts := startServer(t, "--redis", r.URL())
 	waitStatus(t, ts.url+"/readyz", 200)
 	waitSample(t, ts, `stompd_redis_commands_total{result="ok"}`)
+	wantReady(t, ts, "1")
 	r.Kill()
 	waitStatusWithin(t, ts.url+"/readyz", 503, 5*time.Second)
+	wantReady(t, ts, "0")
 	goroutines, heap := settledUsage()
 	time.Sleep(5 * redisCheckEvery)
 	if g, h := settledUsage(); g > goroutines+3 || h > heap+4<<20 {
@@ -128,7 +130,16 @@ func TestReadinessFollowsRedis(t *testing.T) {
 	}
 	r.Restart()
 	waitStatusWithin(t, ts.url+"/readyz", 200, 5*time.Second)
+	wantReady(t, ts, "1")
 	waitSample(t, ts, `stompd_redis_commands_total{result="failed"}`)
+}
+
+// wantReady checks that stompd_ready shows what /readyz just answered.
+func wantReady(t *testing.T, ts *testServer, want string) {
+	t.Helper()
+	if got := metricValue(t, ts, "stompd_ready"); got != want {
+		t.Errorf("stompd_ready = %s, want %s", got, want)
+	}
 }
 
 // waitStatusWithin waits for url to answer want, for at most within.

@@ -80,6 +80,7 @@ func (s *server) build() error {
 	reg := prometheus.NewRegistry()
 	s.metrics = metrics.New(reg)
 	s.metrics.ClusterNodes.Set(1)
+	s.health.gauge = s.metrics.Ready
 	store, err := s.openAuthStore()
 	if err != nil {
 		return err
@@ -249,7 +250,7 @@ func (s *server) run(ctx context.Context) error {
 	for _, side := range s.sides {
 		go func() { errc <- serveUntilClosed(side.srv.Serve(side.l)) }()
 	}
-	s.health.ready.Store(true)
+	s.health.setReady(true)
 	s.log.Info("stompd serving", s.addrs()...)
 
 	var err error
@@ -257,7 +258,7 @@ func (s *server) run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	s.health.ready.Store(false)
+	s.health.setReady(false)
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()

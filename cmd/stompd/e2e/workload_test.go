@@ -32,6 +32,8 @@ func runWorkload(t *testing.T, s *stompdServer) {
 	t.Helper()
 	token := s.login(t)
 	s.failLogin(t)
+	// A plain user may not use the admin API.
+	s.post(t, "/admin/keys/rotate", token, nil, http.StatusForbidden, nil)
 	ticket := s.ticket(t, token)
 	if _, status, err := wsDial(s.httpAddr, "not-a-ticket"); err == nil || status != http.StatusUnauthorized {
 		t.Fatalf("upgrade with a bad ticket: HTTP %d, %v; want 401", status, err)
