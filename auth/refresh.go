@@ -81,6 +81,9 @@ func (s *Service) refreshUser(old [32]byte) (string, User, error) {
 	if err != nil {
 		return "", User{}, fmt.Errorf("auth: user of refresh token: %w", err)
 	}
+	if u.Disabled {
+		return "", User{}, joinErr(ErrInvalidRefresh.with(reasonAccountDisabled, "refresh token of a disabled account"), s.endLogin(rt.Family, time.Time{}))
+	}
 	return rt.Family, u, nil
 }
 
