@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,6 +33,20 @@ type Options struct {
 	Verifier Verifier
 	Metrics  *metrics.Set // required
 	Logger   *slog.Logger // default slog.Default()
+
+	// Users keeps the accounts of /admin/users; nil leaves those
+	// endpoints out.
+	Users UserStore
+	// Unlock forgets the failed logins of the account with this email and
+	// returns how many (auth.Service.Unlock); nil leaves out
+	// /admin/users/{id}/unlock.
+	Unlock func(email string) (int, error)
+	// TakeDenial ends on this node, at once, a login a user change ended
+	// (auth.Service.TakeDenial); nil when no server runs on the store.
+	TakeDenial func(id string, until time.Time)
+	// MinPasswordLength is the fewest characters of a password the API
+	// sets, default DefaultMinPasswordLength.
+	MinPasswordLength int
 }
 
 // API is the administration API. Its actions are registered once, in
@@ -53,6 +68,7 @@ func New(opts Options) *API {
 	a.mux.Handle("/", a.action("unknown", func(_ http.ResponseWriter, r *http.Request) error {
 		return errNotFound("no such admin endpoint: " + r.Method + " " + r.URL.Path)
 	}))
+	a.registerUsers()
 	return a
 }
 

@@ -25,7 +25,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch {
 	case len(args) > 0 && args[0] == "user":
-		err = userCommand(args[1:], stdout, stderr)
+		err = userCommand(args[1:], os.Stdin, stdout, stderr)
 	case len(args) > 0 && args[0] == "version":
 		err = versionCommand(args[1:], stdout)
 	default:
