@@ -21,6 +21,14 @@ type User struct {
 	Created  time.Time `json:"created"`
 }
 
+// shown is u as answered: no roles are [], never null.
+func (u User) shown() User {
+	if u.Roles == nil {
+		u.Roles = []string{}
+	}
+	return u
+}
+
 // ErrEmailTaken is what a UserStore's AddUser returns (wrapped or not) for
 // an email another user has, regardless of case.
 var ErrEmailTaken = errors.New("a user with this email exists")
@@ -81,10 +89,11 @@ func (a *API) listUsers(w http.ResponseWriter, _ *http.Request) error {
 	if err != nil {
 		return storeFailure(err)
 	}
-	if users == nil {
-		users = []User{}
+	shown := make([]User, len(users))
+	for i, u := range users {
+		shown[i] = u.shown()
 	}
-	return reply(w, http.StatusOK, map[string][]User{"users": users})
+	return reply(w, http.StatusOK, map[string][]User{"users": shown})
 }
 
 func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
@@ -104,7 +113,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 		return storeFailure(err)
 	}
 	w.Header().Set("Location", "/admin/users/"+u.ID)
-	return reply(w, http.StatusCreated, u)
+	return reply(w, http.StatusCreated, u.shown())
 }
 
 // checkNewUser refuses what no login could use.
@@ -174,7 +183,7 @@ func (a *API) change(read changeReader, status int) func(http.ResponseWriter, *h
 			w.WriteHeader(status)
 			return nil
 		}
-		return reply(w, status, u)
+		return reply(w, status, u.shown())
 	}
 }
 
