@@ -20,15 +20,14 @@ func TestChangeUser(t *testing.T) {
 	live := mustCreate(t, s, "d1", dan.ID, exp, c.Now().Add(15*time.Minute))
 	mustCreate(t, s, "d2", dan.ID, exp)
 
-	name := "Dan"
-	u, denied, err := s.ChangeUser(UserRef{Email: "DAN@x"}, UserChange{Name: &name})
-	if err != nil || u.Name != "Dan" || len(denied) != 0 {
+	u, denied, err := s.ChangeUser(UserRef{Email: "DAN@x"}, UserChange{Edit: func(u *User) { u.Name = "Dan"; u.ID = "stolen" }})
+	if err != nil || u.Name != "Dan" || u.ID != dan.ID || len(denied) != 0 {
 		t.Fatalf("name change: %+v, %v, %v", u, denied, err)
 	}
 	mustRotate(t, s, "d1", "d1b", exp, c.Now().Add(15*time.Minute))
 
-	roles, yes := []string{"ops"}, true
-	u, denied, err = s.ChangeUser(UserRef{ID: dan.ID}, UserChange{Roles: &roles, Disabled: &yes, EndLogins: true})
+	roles := []string{"ops"}
+	u, denied, err = s.ChangeUser(UserRef{ID: dan.ID}, UserChange{Edit: func(u *User) { u.Roles, u.Disabled = roles, true }, EndLogins: true})
 	if err != nil || !slices.Equal(u.Roles, roles) || !u.Disabled || u.Name != "Dan" {
 		t.Fatalf("roles and disable: %+v, %v", u, err)
 	}
@@ -68,8 +67,7 @@ func TestUserRecordWithoutDisabledFlag(t *testing.T) {
 	if err != nil || u.Disabled || u.Email != "old@x" {
 		t.Fatalf("old record: %+v, %v", u, err)
 	}
-	yes := true
-	if _, _, err := s.ChangeUser(UserRef{ID: old.ID}, UserChange{Disabled: &yes}); err != nil {
+	if _, _, err := s.ChangeUser(UserRef{ID: old.ID}, UserChange{Edit: func(u *User) { u.Disabled = true }}); err != nil {
 		t.Fatal(err)
 	}
 	if u, err := s.User(old.ID); err != nil || !u.Disabled {

@@ -99,7 +99,7 @@ func (s *Store) DeleteUser(email string) error {
 // SetPassword replaces the password hash of the user with this email and
 // ends the user's logins (see ChangeUser).
 func (s *Store) SetPassword(email string, hash []byte) error {
-	_, _, err := s.ChangeUser(UserRef{Email: email}, UserChange{PasswordHash: hash, EndLogins: true})
+	_, _, err := s.ChangeUser(UserRef{Email: email}, UserChange{Edit: func(u *User) { u.PasswordHash = hash }, EndLogins: true})
 	return err
 }
 
@@ -109,16 +109,12 @@ type UserRef struct {
 	ID, Email string
 }
 
-// UserChange is a change to a user: each field set is changed, and the
-// user is deleted when Delete is. The caller decides whether the change
-// ends the user's logins (EndLogins).
+// UserChange is a change to a user: Edit (when not nil) changes it in
+// place, or Delete removes it; EndLogins ends the user's logins too.
 type UserChange struct {
-	Name         *string
-	Roles        *[]string
-	PasswordHash []byte // nil: unchanged
-	Disabled     *bool
-	Delete       bool
-	EndLogins    bool
+	Edit      func(*User)
+	Delete    bool
+	EndLogins bool
 }
 
 // ChangeUser applies c to the user ref names and returns the user as
@@ -163,18 +159,14 @@ func applyChange(tx *bolt.Tx, u *User, c UserChange) error {
 		}
 		return tx.Bucket(bUsers).Delete([]byte(u.ID))
 	}
-	if c.Name != nil {
-		u.Name = *c.Name
+	if c.Edit == nil {
+		return nil
 	}
-	if c.Roles != nil {
-		u.Roles = slices.Clone(*c.Roles)
-	}
-	if c.PasswordHash != nil {
-		u.PasswordHash = bytes.Clone(c.PasswordHash)
-	}
-	if c.Disabled != nil {
-		u.Disabled = *c.Disabled
-	}
+	id, email, created := u.ID, u.Email, u.Created
+	c.Edit(u)
+	// The id, the email and the creation time are the store's to keep.
+	u.ID, u.Email, u.Created = id, email, created
+	u.Roles, u.PasswordHash = slices.Clone(u.Roles), bytes.Clone(u.PasswordHash)
 	return putUser(tx, *u)
 }
 

@@ -15,11 +15,16 @@ type boltUsers struct{ s *persist.Store }
 
 func (b boltUsers) Users() ([]admin.User, error) {
 	users, err := b.s.Users()
-	out := make([]admin.User, len(users))
-	for i, u := range users {
-		out[i] = adminUser(u)
+	return convert(users, adminUser), err
+}
+
+// convert converts every element of in with f.
+func convert[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
 	}
-	return out, err
+	return out
 }
 
 func (b boltUsers) AddUser(u auth.User) (admin.User, error) {
@@ -31,11 +36,26 @@ func (b boltUsers) AddUser(u auth.User) (admin.User, error) {
 }
 
 func (b boltUsers) ChangeUser(ref auth.UserRef, c auth.UserChange) (admin.User, map[string]time.Time, error) {
-	u, denied, err := b.s.ChangeUser(persist.UserRef(ref), persist.UserChange{
-		Name: c.Name, Roles: c.Roles, PasswordHash: c.PasswordHash, Disabled: c.Disabled,
-		Delete: c.Delete, EndLogins: c.EndsLogins(),
-	})
+	u, denied, err := b.s.ChangeUser(persist.UserRef(ref), persist.UserChange{Edit: edit(c), Delete: c.Delete, EndLogins: c.EndsLogins()})
 	return adminUser(u), denied, mapStoreError(err, auth.ErrUserNotFound)
+}
+
+// edit returns what c changes in a stored user.
+func edit(c auth.UserChange) func(*persist.User) {
+	return func(u *persist.User) {
+		if c.Name != nil {
+			u.Name = *c.Name
+		}
+		if c.Roles != nil {
+			u.Roles = *c.Roles
+		}
+		if c.PasswordHash != nil {
+			u.PasswordHash = c.PasswordHash
+		}
+		if c.Disabled != nil {
+			u.Disabled = *c.Disabled
+		}
+	}
 }
 
 func adminUser(u persist.User) admin.User {
@@ -48,11 +68,7 @@ type redisUsers struct{ s *redisstore.Store }
 
 func (r redisUsers) Users() ([]admin.User, error) {
 	users, err := r.s.Users()
-	out := make([]admin.User, len(users))
-	for i, u := range users {
-		out[i] = redisAdminUser(u)
-	}
-	return out, err
+	return convert(users, redisAdminUser), err
 }
 
 func (r redisUsers) AddUser(u auth.User) (admin.User, error) {
