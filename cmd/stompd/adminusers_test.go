@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,7 +350,8 @@ func TestUserPasswordInput(t *testing.T) {
 }
 
 // TestRoleChangeOnOneNodeEndsSessionsOnAnother changes ada's roles through
-// node A's admin API while she has a session on node B: B closes it.
+// node A's admin API while she has a session on node B: B closes it and
+// lists her new roles. With Redis down the API answers 503.
 func TestRoleChangeOnOneNodeEndsSessionsOnAnother(t *testing.T) {
 	r := redistest.Start(t)
 	c := startCluster(t, r.URL(), []nodeKind{inProcess, inProcess})
@@ -368,4 +372,50 @@ func TestRoleChangeOnOneNodeEndsSessionsOnAnother(t *testing.T) {
 	if i := slices.IndexFunc(users.Users, func(u admin.User) bool { return u.Email == ada.email }); i < 0 || !slices.Equal(users.Users[i].Roles, []string{"ops"}) {
 		t.Errorf("node B lists %+v, want ada with the role ops", users.Users)
 	}
+	token := b.login(t, root).Access
+	r.Kill()
+	if status, body := adminHTTP(t, b.url, "GET", "/admin/users", token, nil); status != 503 || !strings.Contains(body, "unavailable") {
+		t.Errorf("GET /admin/users with Redis down: %d %s, want 503 unavailable", status, body)
+	}
+}
+
+// TestConcurrentAddsOfOneEmail sends ten adds of one email at once: one
+// is created, the others are 409, and one user is stored.
+func TestConcurrentAddsOfOneEmail(t *testing.T) {
+	ts := startServer(t)
+	ts.addAdmin(t, "root")
+	root := ts.login(t, "root").Access
+	statuses := make(chan int, 10)
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			in := map[string]any{"email": []string{"cy@example.com", "CY@example.com"}[i%2], "password": "cy password"}
+			req, _ := http.NewRequest("POST", ts.url+"/admin/users", strings.NewReader(mustJSON(in)))
+			req.Header.Set("Authorization", "Bearer "+root)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[201] != 1 || count[409] != 9 {
+		t.Errorf("statuses %v, want one 201 and nine 409", count)
+	}
+	if _, body := ts.adminCall(t, "GET", "/admin/users", root, nil); strings.Count(strings.ToLower(body), "cy@example.com") != 1 {
+		t.Errorf("users: %s, want cy once", body)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
