@@ -362,8 +362,9 @@ func TestRoleChangeOnOneNodeEndsSessionsOnAnother(t *testing.T) {
 		t.Fatalf("add root: %d %s", code, errOut)
 	}
 	session := b.connectTCP(t, b.login(t, ada).Access)
+	rootToken := a.login(t, root).Access
 	start := time.Now()
-	status, body := adminHTTP(t, a.url, "PATCH", "/admin/users/"+ada.email, a.login(t, root).Access, map[string]any{"roles": []string{"ops"}})
+	status, body := adminHTTP(t, a.url, "PATCH", "/admin/users/"+ada.email, rootToken, map[string]any{"roles": []string{"ops"}})
 	if status != 200 || !strings.Contains(body, `"roles":["ops"]`) {
 		t.Fatalf("PATCH roles on node A: %d %s", status, body)
 	}
