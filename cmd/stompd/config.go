@@ -373,7 +373,7 @@ func usage(fs *flag.FlagSet) {
 
 Usage:
   stompd [flags]                           run the broker
-  stompd user add|list|del|passwd|unlock   manage users (stompd user -h)
+  stompd user add|list|passwd|roles|...    manage users, live or offline (stompd user -h)
   stompd version                           print version information
 
 Every flag can also be set by its environment variable or as a key in the
