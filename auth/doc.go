@@ -36,6 +36,8 @@
 // another. Logout revokes the family and denies its sid (and the token's
 // jti) until its last access token expires, which ends every access token,
 // ticket and session of that login (Options.OnLogout closes the sessions).
+// A User that is Disabled cannot log in (403 account_disabled, said only
+// after the right password) and its refresh tokens do not rotate.
 //
 // # Login throttling
 //

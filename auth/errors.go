@@ -63,6 +63,7 @@ var (
 	ErrTooManyAttempts    = newError(http.StatusTooManyRequests, "too_many_attempts", reasonThrottled, "too many failed login attempts")
 	ErrLoginBusy          = newError(http.StatusTooManyRequests, "login_busy", reasonBusy, "too many logins in progress")
 	ErrLoginDisabled      = newError(http.StatusForbidden, "login_disabled", reasonDisabled, "login is disabled: this server only verifies tokens issued elsewhere")
+	ErrAccountDisabled    = newError(http.StatusForbidden, "account_disabled", reasonAccountDisabled, "this account is disabled: an administrator can enable it")
 	ErrOriginNotAllowed   = newError(http.StatusForbidden, "origin_not_allowed", reasonOrigin, "origin not allowed")
 	ErrForbidden          = newError(http.StatusForbidden, "forbidden", reasonForbidden, "forbidden")
 	ErrMethodNotAllowed   = newError(http.StatusMethodNotAllowed, "method_not_allowed", reasonMalformed, "method not allowed")
@@ -107,6 +108,7 @@ const (
 	reasonBusy
 	reasonLimit
 	reasonUnavailable
+	reasonAccountDisabled
 	numReasons
 )
 
@@ -133,6 +135,7 @@ var reasonNames = [numReasons]string{
 	reasonBusy:            "busy",
 	reasonLimit:           "limit",
 	reasonUnavailable:     "unavailable",
+	reasonAccountDisabled: "account_disabled",
 }
 
 // storeError wraps an error of a store while doing what.

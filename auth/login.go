@@ -37,6 +37,11 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 	if err := s.settle(a, true); err != nil {
 		return tokenPair{}, err
 	}
+	if u.Disabled {
+		// Said only to who knows the password, so that it tells nobody
+		// else which accounts exist.
+		return tokenPair{}, ErrAccountDisabled
+	}
 	return s.startLogin(u)
 }
 

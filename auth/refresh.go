@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -17,7 +18,8 @@ type tokenPair struct {
 	claims  Claims
 }
 
-// startLogin creates a refresh family for u and its first access token.
+// startLogin creates a refresh family for u, whose password was checked,
+// and its first access token.
 func (s *Service) startLogin(u User) (tokenPair, error) {
 	now := s.issueTime()
 	refresh := randomToken(opaqueBytes)
@@ -25,7 +27,29 @@ func (s *Service) startLogin(u User) (tokenPair, error) {
 	if err != nil {
 		return tokenPair{}, fmt.Errorf("auth: creating refresh token: %w", err)
 	}
+	if u, err = s.confirmLogin(u, rt.Family); err != nil {
+		return tokenPair{}, err
+	}
 	return s.pair(u, rt.Family, refresh, now)
+}
+
+// confirmLogin reads again the user checked, whose login family has been
+// created, and returns it as it is now. A change to the account ends the
+// families that exist when it is made, so one made between the check and
+// the family's creation would miss this login: a new password or a
+// deletion then ends it here as a wrong password, disabling as a disabled
+// account, and new roles go into its tokens.
+func (s *Service) confirmLogin(checked User, family string) (User, error) {
+	u, err := s.opts.Store.UserByID(checked.ID)
+	switch {
+	case errors.Is(err, ErrUserNotFound), err == nil && !bytes.Equal(u.PasswordHash, checked.PasswordHash):
+		return User{}, joinErr(ErrInvalidCredentials, s.endLogin(family, time.Time{}))
+	case err != nil:
+		return User{}, joinErr(fmt.Errorf("auth: user of a new login: %w", err), s.endLogin(family, time.Time{}))
+	case u.Disabled:
+		return User{}, joinErr(ErrAccountDisabled, s.endLogin(family, time.Time{}))
+	}
+	return u, nil
 }
 
 // pair signs the access token, issued at now, that goes with a new refresh
@@ -80,6 +104,9 @@ func (s *Service) refreshUser(old [32]byte) (string, User, error) {
 	}
 	if err != nil {
 		return "", User{}, fmt.Errorf("auth: user of refresh token: %w", err)
+	}
+	if u.Disabled {
+		return "", User{}, joinErr(ErrInvalidRefresh.with(reasonAccountDisabled, "refresh token of a disabled account"), s.endLogin(rt.Family, time.Time{}))
 	}
 	return rt.Family, u, nil
 }

@@ -38,13 +38,15 @@ var (
 	ErrRefreshReused = errors.New("auth: refresh token reused")
 )
 
-// User is an account as auth needs it. PasswordHash is a bcrypt hash.
+// User is an account as auth needs it. PasswordHash is a bcrypt hash. A
+// Disabled user cannot log in, and its refresh tokens do not rotate.
 type User struct {
 	ID           string
 	Email        string
 	Name         string
 	Roles        []string
 	PasswordHash []byte
+	Disabled     bool
 }
 
 // Users looks accounts up; both methods return ErrUserNotFound when there

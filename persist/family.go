@@ -102,24 +102,29 @@ func revoke(tx *bolt.Tx, f family, now time.Time) error {
 	return nil
 }
 
-// revokeUserFamilies revokes every family of the user.
-func revokeUserFamilies(tx *bolt.Tx, userID string, now time.Time) error {
+// revokeUserFamilies revokes every family of the user and returns the ids
+// it denied, each until when.
+func revokeUserFamilies(tx *bolt.Tx, userID string, now time.Time) (map[string]time.Time, error) {
 	prefix := []byte(userID + ":")
 	var ids []string
 	c := tx.Bucket(bUserFams).Cursor()
 	for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		ids = append(ids, string(k[len(prefix):]))
 	}
+	denied := make(map[string]time.Time)
 	for _, id := range ids {
 		f, err := getFamily(tx, id)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if !f.Revoked && f.AccessUntil.After(now) {
+			denied[f.ID] = f.AccessUntil
 		}
 		if err := revoke(tx, f, now); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return denied, nil
 }
 
 func userFamilyKey(userID, familyID string) []byte {

@@ -12,8 +12,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// User is an account that can log in. PasswordHash is whatever the caller
-// stored (a bcrypt hash); persist never looks inside it.
+// User is an account that can log in, unless Disabled. PasswordHash is
+// whatever the caller stored (a bcrypt hash); persist never looks inside
+// it.
 type User struct {
 	ID           string
 	Email        string
@@ -21,6 +22,7 @@ type User struct {
 	Roles        []string
 	PasswordHash []byte
 	Created      time.Time
+	Disabled     bool
 }
 
 // errNoEmail rejects a user without an email, which is the login name.
@@ -87,42 +89,85 @@ func (s *Store) Users() ([]User, error) {
 	return users, nil
 }
 
-// DeleteUser removes the user with this email and revokes all of the user's
-// refresh token families (which also denies their sids, see RevokeFamily).
+// DeleteUser removes the user with this email and ends the user's logins
+// (see ChangeUser).
 func (s *Store) DeleteUser(email string) error {
-	now := s.now()
-	return s.update(func(tx *bolt.Tx) error {
-		u, err := userByEmail(tx, email)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bEmails).Delete(emailKey(email)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bUsers).Delete([]byte(u.ID)); err != nil {
-			return err
-		}
-		return revokeUserFamilies(tx, u.ID, now)
-	})
+	_, _, err := s.ChangeUser(UserRef{Email: email}, UserChange{Delete: true, EndLogins: true})
+	return err
 }
 
-// SetPassword replaces the password hash of the user with this email and,
-// in the same transaction, ends the user's logins: all of the user's
-// refresh token families are revoked (which also denies their sids, see
-// RevokeFamily), so a stolen refresh token stops rotating.
+// SetPassword replaces the password hash of the user with this email and
+// ends the user's logins (see ChangeUser).
 func (s *Store) SetPassword(email string, hash []byte) error {
+	_, _, err := s.ChangeUser(UserRef{Email: email}, UserChange{Edit: func(u *User) { u.PasswordHash = hash }, EndLogins: true})
+	return err
+}
+
+// UserRef names a user: by email (ignoring case) when Email is set, by id
+// otherwise.
+type UserRef struct {
+	ID, Email string
+}
+
+// UserChange is a change to a user: Edit (when not nil) changes it in
+// place, or Delete removes it; EndLogins ends the user's logins too.
+type UserChange struct {
+	Edit      func(*User)
+	Delete    bool
+	EndLogins bool
+}
+
+// ChangeUser applies c to the user ref names and returns the user as
+// changed (as it was, when deleted) and the sids of the logins it ended,
+// each denied until its last access token expires, in one transaction:
+// with c.EndLogins, every refresh token family of the user is revoked, so
+// that none rotates again, and its sid denied (see RevokeFamily). An empty change returns the user as it is. No such user
+// gives ErrNotFound.
+func (s *Store) ChangeUser(ref UserRef, c UserChange) (u User, denied map[string]time.Time, err error) {
 	now := s.now()
-	return s.update(func(tx *bolt.Tx) error {
-		u, err := userByEmail(tx, email)
-		if err != nil {
+	err = s.update(func(tx *bolt.Tx) error {
+		if u, err = userByRef(tx, ref); err != nil {
 			return err
 		}
-		u.PasswordHash = hash
-		if err := putUser(tx, u); err != nil {
+		if err = applyChange(tx, &u, c); err != nil {
 			return err
 		}
-		return revokeUserFamilies(tx, u.ID, now)
+		if c.EndLogins {
+			denied, err = revokeUserFamilies(tx, u.ID, now)
+		}
+		return err
 	})
+	if err != nil {
+		return User{}, nil, err
+	}
+	return u, denied, nil
+}
+
+// userByRef finds the user ref names.
+func userByRef(tx *bolt.Tx, ref UserRef) (User, error) {
+	if ref.Email != "" {
+		return userByEmail(tx, ref.Email)
+	}
+	return getUser(tx, ref.ID)
+}
+
+// applyChange stores u changed by c, or deletes it.
+func applyChange(tx *bolt.Tx, u *User, c UserChange) error {
+	if c.Delete {
+		if err := tx.Bucket(bEmails).Delete(emailKey(u.Email)); err != nil {
+			return err
+		}
+		return tx.Bucket(bUsers).Delete([]byte(u.ID))
+	}
+	if c.Edit == nil {
+		return nil
+	}
+	id, email, created := u.ID, u.Email, u.Created
+	c.Edit(u)
+	// The id, the email and the creation time are the store's to keep.
+	u.ID, u.Email, u.Created = id, email, created
+	u.Roles, u.PasswordHash = slices.Clone(u.Roles), bytes.Clone(u.PasswordHash)
+	return putUser(tx, *u)
 }
 
 func emailKey(email string) []byte {
@@ -149,6 +194,10 @@ func getUser(tx *bolt.Tx, id string) (User, error) {
 	}
 	u.PasswordHash = r.bytes()
 	u.Created = r.time()
+	if !r.bad && len(r.b) > 0 {
+		// Records written before users could be disabled end here.
+		u.Disabled = r.byte() == 1
+	}
 	return u, r.done("user")
 }
 
@@ -163,5 +212,9 @@ func putUser(tx *bolt.Tx, u User) error {
 	}
 	b = appendBytes(b, u.PasswordHash)
 	b = appendTime(b, u.Created)
+	b = append(b, 0)
+	if u.Disabled {
+		b[len(b)-1] = 1
+	}
 	return tx.Bucket(bUsers).Put([]byte(u.ID), b)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,6 +38,19 @@ type Options struct {
 	Clients Clients
 	// Keys rotates and lists the signing keys; nil: no key actions.
 	Keys KeyRing
+	// Users keeps the accounts of /admin/users; nil leaves those
+	// endpoints out.
+	Users UserStore
+	// Unlock forgets the failed logins of the account with this email and
+	// returns how many (auth.Service.Unlock); nil leaves out
+	// /admin/users/{id}/unlock.
+	Unlock func(email string) (int, error)
+	// TakeDenial ends on this node, at once, a login a user change ended
+	// (auth.Service.TakeDenial); nil when no server runs on the store.
+	TakeDenial func(id string, until time.Time)
+	// MinPasswordLength is the fewest characters of a password the API
+	// sets, default DefaultMinPasswordLength.
+	MinPasswordLength int
 }
 
 // API is the administration API. Its actions are registered once, in
@@ -60,6 +74,7 @@ func New(opts Options) *API {
 	}))
 	a.registerClients()
 	a.registerKeys()
+	a.registerUsers()
 	return a
 }
 

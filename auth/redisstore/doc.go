@@ -6,8 +6,9 @@
 // A Store implements auth.Store (users, refresh tokens and families,
 // denials, signing keys), auth.TicketStore and auth.LoginThrottle, so that
 // auth.New keeps tickets and login throttle counts here too; and the user
-// administration of `stompd user --redis` (AddUser, Users, DeleteUser,
-// SetPassword, Unlock); and auth.ClientStore, the service accounts. Wiring, in cmd/stompd:
+// administration of the admin API and `stompd user --redis` (AddUser,
+// Users, ChangeUser, Unlock); and auth.ClientStore, the service accounts.
+// Wiring, in cmd/stompd:
 //
 //	store := redisstore.New(client, redisstore.Options{Logger: log})
 //	keys, err := auth.LoadEd25519Keys(store)
@@ -39,11 +40,11 @@
 // the keys a script uses together share a hash tag:
 //
 //   - {auth}: users, the email index, refresh tokens, families, each
-//     user's set of families, clients and their set, and the denials. Rotating a token reads its
-//     family and may revoke it and deny its sid; deleting a user or
-//     changing a password ends all the user's families. These touch keys
-//     that only the script knows (the family of a token), so they must be
-//     in one slot.
+//     user's set of families, clients and their set, and the denials.
+//     Rotating a token reads its family and may revoke it and deny its
+//     sid; deleting or disabling a user or changing its password or roles
+//     ends all its families. These touch keys that only the script knows
+//     (the family of a token), so they must be in one slot.
 //   - {tickets}: tickets and the sorted sets of each login's, each user's
 //     and all outstanding tickets, checked and updated together.
 //   - {throttle}: the failed-login counts per pair, address and account,
@@ -57,7 +58,7 @@
 // # Revocation across nodes
 //
 // Every new or extended denial (logout, refresh-token reuse, a revoked
-// family, a deleted user or changed password) is published on the channel
+// family, a user deleted, disabled, or given a new password or roles) is published on the channel
 // stompd:auth:denials by the script that records it. WatchDenials
 // subscribes and hands each to auth.Service.TakeDenial, which denies it in
 // memory and closes its sessions; after each (re)subscription it reads

@@ -21,12 +21,15 @@ local function deny(id, t)
   extend(dk, t)
   if changed == 1 then redis.call('PUBLISH', '` + denyChannel + `', t .. ':' .. id) end
 end
--- revoke revokes family id and denies its sid while its access tokens last.
+-- revoke revokes family id and denies its sid while its access tokens
+-- last; it returns when that denial ends (ms), or nil when the family was
+-- unknown or revoked already.
 local function revoke(id)
   local fk = P .. 'fam:' .. id
   local f = redis.call('HMGET', fk, 'r', 'a')
-  if not f[1] or f[1] == '1' then return end
+  if not f[1] or f[1] == '1' then return nil end
   redis.call('HSET', fk, 'r', '1')
   deny(id, f[2])
+  return f[2]
 end
 `

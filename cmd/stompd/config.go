@@ -75,7 +75,7 @@ type sharedSettings struct {
 func (s *sharedSettings) declare(fs *flag.FlagSet) {
 	fs.StringVar(&s.DataDir, "data", "./data", "data directory: the store file and the signing key live here")
 	fs.StringVar(&s.ConfigFile, configFlag, "", "TOML config file; keys are these flag names, plus [[rules]] tables")
-	fs.IntVar(&s.MinPasswordLength, "min-password-length", 8, "fewest characters of a password that stompd user add and passwd set")
+	fs.IntVar(&s.MinPasswordLength, "min-password-length", 8, "fewest characters of a password that stompd user and the admin API set")
 	fs.StringVar(&s.Redis, "redis", "", "Redis URL shared by the nodes of a cluster: redis://[user:pass@]host:port[/db], rediss:// for TLS, "+
 		"a Redis Cluster by several seeds as redis://h1:p1?addr=h2:p2&addr=h3:p3; empty: one node on the data dir's store")
 }
@@ -373,7 +373,7 @@ func usage(fs *flag.FlagSet) {
 
 Usage:
   stompd [flags]                           run the broker
-  stompd user add|list|del|passwd|unlock   manage users (stompd user -h)
+  stompd user add|list|passwd|roles|...    manage users, live or offline (stompd user -h)
   stompd client add|list|del               manage service accounts (stompd client -h)
   stompd key list|rotate                   list or rotate the signing keys (stompd key -h)
   stompd backup --data DIR --out FILE      copy the store, also while running

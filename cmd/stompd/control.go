@@ -13,11 +13,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/stompd/stompd/persist"
+	"github.com/stompd/stompd/auth/admin"
 )
 
 // controlSocket is the name, in the data dir, of the running server's
@@ -26,8 +25,6 @@ import (
 // lock. It serves the admin API under /admin/ (see package admin) to the
 // socket's owner, and:
 //
-//	POST /users/unlock {"email"} → {"email","failures"}: forget the
-//	account's failed logins, from every address.
 //	GET /backup → a copy of the store, as application/octet-stream.
 const controlSocket = "stompd.sock"
 
@@ -45,7 +42,8 @@ const maxSocketPath = len(syscall.RawSockaddrUnix{}.Path) - 1
 // controlTimeout bounds a command's whole exchange with the server.
 const controlTimeout = 10 * time.Second
 
-// maxControlBody bounds a control request's body.
+// maxControlBody bounds the body of a refusal read from the control
+// socket.
 const maxControlBody = 64 << 10
 
 // errControlPathTooLong: the data dir's path is too long for a unix
@@ -148,36 +146,12 @@ func (c *controlServer) close() {
 // controlRoutes are the endpoints of the control socket.
 func (s *server) controlRoutes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /users/unlock", s.handleUnlock)
 	mux.Handle("/admin/", s.admin.Local())
 	mux.HandleFunc("GET /backup", s.handleBackup)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, http.StatusNotFound, controlError{"not_found", "no such control endpoint: " + r.Method + " " + r.URL.Path})
 	})
 	return mux
-}
-
-type unlockRequest struct {
-	Email string `json:"email"`
-}
-
-type unlockResponse struct {
-	Email    string `json:"email"`
-	Failures int    `json:"failures"`
-}
-
-func (s *server) handleUnlock(w http.ResponseWriter, r *http.Request) {
-	var req unlockRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody)).Decode(&req); err != nil || strings.TrimSpace(req.Email) == "" {
-		writeControl(w, http.StatusBadRequest, controlError{"invalid_request", `the body must be {"email": "..."}`})
-		return
-	}
-	n, err := s.auth.Unlock(req.Email)
-	if err != nil {
-		writeControl(w, http.StatusServiceUnavailable, controlError{"unavailable", err.Error()})
-		return
-	}
-	writeControl(w, http.StatusOK, unlockResponse{Email: req.Email, Failures: n})
 }
 
 // controlError is the body of a refused control request.
@@ -197,7 +171,8 @@ var errNoServer = errors.New("no server listens on the control socket")
 
 // callControl sends a method request to endpoint on the control socket of
 // the server running on dataDir, with in as its JSON body unless in is
-// nil, and decodes its answer into out unless out is nil.
+// nil, and decodes its answer into out unless out is nil. A refusal is
+// returned as the *admin.Error the server answered.
 func callControl(dataDir, method, endpoint string, in, out any) error {
 	path, err := controlPath(dataDir)
 	if err != nil {
@@ -205,6 +180,20 @@ func callControl(dataDir, method, endpoint string, in, out any) error {
 	}
 	client := controlClient(path)
 	client.Timeout = controlTimeout
+	err = callAPI(client, method, endpoint, in, out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
+		return errNoServer
+	case err != nil && !errors.As(err, new(*admin.Error)):
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return err
+}
+
+// callAPI sends a method request to endpoint with client, with in as its
+// JSON body unless in is nil, and decodes its answer into out unless out
+// is nil. A refusal is returned as an *admin.Error.
+func callAPI(client *http.Client, method, endpoint string, in, out any) error {
 	var body io.Reader = http.NoBody
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -219,17 +208,17 @@ func callControl(dataDir, method, endpoint string, in, out any) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
-	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
-		return errNoServer
-	case err != nil:
-		return fmt.Errorf("control socket %s: %w", path, err)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		var e controlError
-		json.NewDecoder(io.LimitReader(resp.Body, maxControlBody)).Decode(&e)
-		return fmt.Errorf("server refused %s %s: %s", method, endpoint, e.Message)
+		e := &admin.Error{Status: resp.StatusCode}
+		json.NewDecoder(io.LimitReader(resp.Body, maxControlBody)).Decode(e)
+		if e.Message == "" {
+			e.Message = resp.Status
+		}
+		return e
 	}
 	if out == nil {
 		return nil
@@ -245,52 +234,4 @@ func controlClient(path string) *http.Client {
 			return new(net.Dialer).DialContext(ctx, "unix", path)
 		},
 	}}
-}
-
-// unlockUser clears an account's failed logins in the server running on
-// dataDir. Without one, no account is locked: counts live in the running
-// server's memory only.
-func unlockUser(dataDir, email string, out io.Writer) error {
-	if email == "" {
-		return usageError{errors.New("user unlock: --email is required")}
-	}
-	var res unlockResponse
-	err := callControl(dataDir, http.MethodPost, "/users/unlock", unlockRequest{Email: email}, &res)
-	switch {
-	case errors.Is(err, errNoServer):
-		return noServer(dataDir, out)
-	case err != nil:
-		return fmt.Errorf("user unlock: %w", err)
-	}
-	reportUnlock(out, email, res.Failures)
-	return nil
-}
-
-// reportUnlock says how many failed logins of email an unlock forgot.
-func reportUnlock(out io.Writer, email string, failures int) {
-	if failures == 0 {
-		fmt.Fprintf(out, "%s had no failed logins to forget\n", email)
-		return
-	}
-	fmt.Fprintf(out, "unlocked %s: forgot %d failed logins\n", email, failures)
-}
-
-// noServer checks that no server holds dataDir's store, which would mean
-// its control socket is gone, and says that no account is locked.
-func noServer(dataDir string, out io.Writer) error {
-	if _, err := os.Stat(dataDir); err != nil {
-		return fmt.Errorf("user unlock: data dir: %w", err)
-	}
-	if _, err := os.Stat(filepath.Join(dataDir, storeFile)); err == nil {
-		s, err := persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout})
-		if errors.Is(err, persist.ErrLocked) {
-			return fmt.Errorf("user unlock: a server holds %s but its control socket %s does not answer: restart that server, on a shorter --data path if it logged that its control socket is off", dataDir, controlSocket)
-		}
-		if err != nil {
-			return fmt.Errorf("user unlock: %w", err)
-		}
-		s.Close()
-	}
-	fmt.Fprintf(out, "no server is running on %s, so no account is locked: failed logins are counted only while a server runs\n", dataDir)
-	return nil
 }

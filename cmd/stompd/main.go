@@ -42,7 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 // commands are stompd's subcommands by name; with none of them first in
 // its arguments, stompd runs the broker.
 var commands = map[string]func(args []string, stdout, stderr io.Writer) error{
-	"user":    userCommand,
+	"user": func(args []string, stdout, stderr io.Writer) error {
+		return userCommand(args, os.Stdin, stdout, stderr)
+	},
 	"client":  clientCommand,
 	"key":     keyCommand,
 	"backup":  backupCommand,

@@ -165,7 +165,11 @@ func (s *server) brokerOptions() broker.Options {
 
 // adminOptions wire the admin API to the auth service and the broker.
 func (s *server) adminOptions() admin.Options {
-	return admin.Options{Verifier: s.auth, Clients: s.auth, Keys: s.auth, Metrics: s.metrics, Logger: s.log}
+	return admin.Options{
+		Verifier: s.auth, Metrics: s.metrics, Logger: s.log,
+		Users: s.userStore(), Unlock: s.auth.Unlock, TakeDenial: s.auth.TakeDenial, MinPasswordLength: s.cfg.MinPasswordLength,
+		Clients: s.auth, Keys: s.auth,
+	}
 }
 
 // routes is the HTTP API: /auth/*, the JWKS, /admin/*, /ws (WebSocket and SockJS),
@@ -216,7 +220,7 @@ func (s *server) listen(metrics http.Handler) (err error) {
 	}
 	s.control, err = listenControl(s.cfg.DataDir, s.controlRoutes(), s.log)
 	if errors.Is(err, errControlPathTooLong) {
-		s.log.Warn("control socket off: stompd user unlock cannot reach this server", "reason", err)
+		s.log.Warn("control socket off: stompd user commands cannot reach this server", "reason", err)
 		return nil
 	}
 	return err

@@ -47,7 +47,7 @@ func (s authStore) UserByID(id string) (auth.User, error) {
 }
 
 func authUser(u persist.User) auth.User {
-	return auth.User{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, PasswordHash: u.PasswordHash}
+	return auth.User{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, PasswordHash: u.PasswordHash, Disabled: u.Disabled}
 }
 
 func (s authStore) CreateRefresh(hash [32]byte, userID string, expires, accessUntil time.Time) (auth.RefreshToken, error) {

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/stompd/stompd/auth/admin"
 	"github.com/stompd/stompd/persist"
 )
 
@@ -23,29 +26,68 @@ const storeFile = "stompd.db"
 const lockTimeout = time.Second
 
 const userUsage = `Usage:
-  stompd user add    --data DIR --email E --password P [--roles r1,r2] [--name N]
-  stompd user list   --data DIR
-  stompd user del    --data DIR --email E
-  stompd user passwd --data DIR --email E --password P
-  stompd user unlock --data DIR --email E
-  (each also with --redis URL instead of --data DIR)
+  stompd user add     --email E [--password-stdin | --password P] [--roles r1,r2] [--name N]
+  stompd user list
+  stompd user del     --email E
+  stompd user passwd  --email E [--password-stdin | --password P]
+  stompd user roles   --email E --roles r1,r2
+  stompd user disable --email E
+  stompd user enable  --email E
+  stompd user logout  --email E
+  stompd user unlock  --email E
+each with --data DIR (default ./data) or --redis URL.
 
-The server must not be running on the same data dir for add, list, del and
-passwd: it holds the store's lock. unlock clears the failed logins that
-throttle an account, in the server running on DIR (through DIR/stompd.sock).
-Only add creates a data dir and store that do not exist yet.
+While a server runs on DIR, the commands go to it through its control
+socket DIR/stompd.sock (mode 0600: its owner only) and take effect at once.
+With no server running they open DIR's store themselves; only add creates a
+data dir and store that do not exist yet. With --redis URL they work on the
+users that the nodes of a cluster share in that Redis, while the nodes run.
 
-With --redis URL the commands work on the users a cluster of nodes shares in
-that Redis, while the nodes run: passwd and del end the user's logins on
-every node, and unlock clears the account's failed logins for every node.
+passwd, roles, disable, del and logout end every login of the user, on
+every node: the user's refresh tokens stop working, its access tokens are
+refused, and its live STOMP sessions get an ERROR frame and close. A
+disabled user cannot log in until enabled again. unlock forgets the failed
+logins that throttle an account, which only a running server (or Redis)
+counts. roles replaces the user's roles; --roles "" leaves none.
+
+Passwords: --password-stdin reads the password from the first line of
+standard input (pass show stompd/ada | stompd user passwd --email E
+--password-stdin). With neither flag and a terminal on standard input,
+stompd asks for it twice without echo. --password P also works, but puts
+the password in the shell's history and, while stompd runs, in the process
+list that every local user can read: prefer --password-stdin.
 
 --data, --config, --min-password-length (default 8) and --redis are also
 read from STOMPD_DATA, STOMPD_CONFIG, STOMPD_MIN_PASSWORD_LENGTH and
 STOMPD_REDIS, and from the config file.
 `
 
-// userCommand manages the users in a data dir's store.
-func userCommand(args []string, stdout, stderr io.Writer) error {
+// userArgs are a user subcommand and its arguments.
+type userArgs struct {
+	sub, email, name string
+	roles            []string
+	password         string
+}
+
+// userAction runs a subcommand through the admin API behind b.
+type userAction func(b adminBackend, a userArgs, out io.Writer) error
+
+// userActions are the subcommands of stompd user.
+var userActions = map[string]userAction{
+	"add":     addUser,
+	"list":    listUsers,
+	"del":     changeUser(http.MethodDelete, "", nil, "deleted %s; its logins ended"),
+	"passwd":  patchUser(func(a userArgs) map[string]any { return map[string]any{"password": a.password} }, "changed the password of %s; its logins ended"),
+	"roles":   patchUser(func(a userArgs) map[string]any { return map[string]any{"roles": slices.Concat([]string{}, a.roles)} }, "set the roles of %s; its logins ended"),
+	"disable": patchUser(func(userArgs) map[string]any { return map[string]any{"disabled": true} }, "disabled %s; its logins ended"),
+	"enable":  patchUser(func(userArgs) map[string]any { return map[string]any{"disabled": false} }, "enabled %s"),
+	"logout":  changeUser(http.MethodPost, "/logout", nil, "ended every login of %s"),
+	"unlock":  unlockUser,
+}
+
+// userCommand manages the users of a data dir's store or of a cluster's
+// Redis, through the admin API.
+func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, userUsage)
 		if len(args) == 0 {
@@ -53,66 +95,77 @@ func userCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		return flag.ErrHelp
 	}
-	sub := args[0]
-	fs := flag.NewFlagSet("stompd user "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var set sharedSettings
-	set.declare(fs)
-	email := fs.String("email", "", "the user's email, which is also the login")
-	password := fs.String("password", "", "the user's password")
-	roles := fs.String("roles", "", "comma-separated roles")
-	name := fs.String("name", "", "display name")
-	if err := parseUserFlags(fs, args[1:], stderr); err != nil {
-		return err
-	}
-	if err := set.check(); err != nil {
-		return usageError{err}
-	}
-	a := userArgs{sub: sub, email: *email, name: *name, roles: splitList(*roles), password: newPassword{*password, set.MinPasswordLength}}
-	if !slices.Contains(userSubcommands, sub) {
-		return usageError{fmt.Errorf("user: unknown subcommand %q; %s", sub, userHint)}
-	}
-	if err := checkUserInput(sub, a.email, a.name, a.password); err != nil {
-		return err
-	}
-	switch {
-	case set.Redis != "":
-		return redisUserCommand(set.Redis, a, stdout)
-	case sub == "unlock":
-		return unlockUser(set.DataDir, a.email, stdout)
-	}
-	return boltUserCommand(set.DataDir, a, stdout)
-}
-
-// userSubcommands are the subcommands of stompd user.
-var userSubcommands = []string{"add", "list", "del", "passwd", "unlock"}
-
-// userArgs are a user subcommand and its arguments.
-type userArgs struct {
-	sub, email, name string
-	roles            []string
-	password         newPassword
-}
-
-// boltUserCommand runs a user subcommand but unlock on the data dir's
-// store.
-func boltUserCommand(dataDir string, a userArgs, stdout io.Writer) error {
-	run := map[string]func(*persist.Store) error{
-		"add": func(s *persist.Store) error {
-			return addUser(s, stdout, a.email, a.password, a.name, a.roles)
-		},
-		"list": func(s *persist.Store) error { return listUsers(s, stdout) },
-		"del": func(s *persist.Store) error {
-			return need(a.email, "--email", func() error { return s.DeleteUser(a.email) })
-		},
-		"passwd": func(s *persist.Store) error { return setPassword(s, a.email, a.password) },
-	}[a.sub]
-	s, err := openUserStore(dataDir, a.sub == "add", stdout)
+	a, set, err := parseUserArgs(args[0], args[1:], stdin, stderr)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	return run(s)
+	return withAdmin(set, a, stdout, func(b adminBackend) error { return userActions[a.sub](b, a, stdout) })
+}
+
+func addUser(b adminBackend, a userArgs, out io.Writer) error {
+	var u admin.User
+	in := map[string]any{"email": a.email, "password": a.password, "name": a.name, "roles": slices.Concat([]string{}, a.roles)}
+	if err := b.call(http.MethodPost, "/admin/users", in, &u); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "added %s (id %s)\n", u.Email, u.ID)
+	return nil
+}
+
+func listUsers(b adminBackend, _ userArgs, out io.Writer) error {
+	var list struct{ Users []admin.User }
+	if err := b.call(http.MethodGet, "/admin/users", nil, &list); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLES\tSTATUS\tCREATED")
+	for _, u := range list.Users {
+		status := "active"
+		if u.Disabled {
+			status = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, strings.Join(u.Roles, ","), status, u.Created.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// changeUser returns the action that sends method to the user's path
+// plus suffix, with body in, and says done about the email.
+func changeUser(method, suffix string, in func(userArgs) map[string]any, done string) userAction {
+	return func(b adminBackend, a userArgs, out io.Writer) error {
+		var body any
+		if in != nil {
+			body = in(a)
+		}
+		if err := b.call(method, userPath(a.email)+suffix, body, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, done+"\n", a.email)
+		return nil
+	}
+}
+
+// patchUser returns the action that sends PATCH with body in.
+func patchUser(in func(userArgs) map[string]any, done string) userAction {
+	return changeUser(http.MethodPatch, "", in, done)
+}
+
+func unlockUser(b adminBackend, a userArgs, out io.Writer) error {
+	var res struct{ Failures int }
+	if err := b.call(http.MethodPost, userPath(a.email)+"/unlock", nil, &res); err != nil {
+		return err
+	}
+	if res.Failures == 0 {
+		fmt.Fprintf(out, "%s had no failed logins to forget\n", a.email)
+		return nil
+	}
+	fmt.Fprintf(out, "unlocked %s: forgot %d failed logins\n", a.email, res.Failures)
+	return nil
+}
+
+// userPath is the admin API's path of the user with this email.
+func userPath(email string) string {
+	return "/admin/users/" + url.PathEscape(email)
 }
 
 // openStore opens the store in dataDir, creating both on first use, as the
@@ -122,52 +175,6 @@ func openStore(dataDir string) (*persist.Store, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	return persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout})
-}
-
-func addUser(s *persist.Store, out io.Writer, email string, password newPassword, name string, roles []string) error {
-	hash, err := password.hash()
-	if err != nil {
-		return err
-	}
-	u, err := s.AddUser(persist.User{Email: email, Name: name, Roles: roles, PasswordHash: hash})
-	if err != nil {
-		return fmt.Errorf("user add %s: %w", email, err)
-	}
-	fmt.Fprintf(out, "added %s (id %s)\n", u.Email, u.ID)
-	return nil
-}
-
-func listUsers(s *persist.Store, out io.Writer) error {
-	users, err := s.Users()
-	if err != nil {
-		return err
-	}
-	return printUsers(out, users)
-}
-
-// printUsers writes users as a table.
-func printUsers(out io.Writer, users []persist.User) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLES\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, strings.Join(u.Roles, ","), u.Created.Format(time.RFC3339))
-	}
-	return tw.Flush()
-}
-
-func setPassword(s *persist.Store, email string, password newPassword) error {
-	hash, err := password.hash()
-	if err != nil {
-		return err
-	}
-	return s.SetPassword(email, hash)
-}
-
-func need(value, flagName string, f func() error) error {
-	if value == "" {
-		return usageError{fmt.Errorf("%s is required", flagName)}
-	}
-	return f()
 }
 
 // splitList splits a comma-separated setting, dropping empty elements.

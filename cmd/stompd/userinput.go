@@ -1,117 +1,167 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
-	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/term"
 
+	"github.com/stompd/stompd/auth/admin"
 	"github.com/stompd/stompd/persist"
 )
 
 // userHint tells where the user commands and their flags are listed.
 const userHint = "stompd user --help lists them"
 
-// parseUserFlags parses a user command's flags; the settings it shares
-// with the server are also read from the environment and the config file.
-// It prints the usage when args ask for it.
-func parseUserFlags(flags *flag.FlagSet, args []string, stderr io.Writer) error {
-	err := parseSettings(flags, args, settingSources{shared: sharedSettingNames(), hint: userHint})
+// parseUserArgs parses the flags of the user subcommand sub, checks them
+// as the admin API will, and reads the password the subcommand sets. The
+// settings it shares with the server are also read from the environment
+// and the config file.
+func parseUserArgs(sub string, args []string, stdin io.Reader, stderr io.Writer) (userArgs, sharedSettings, error) {
+	fs := flag.NewFlagSet("stompd user "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var set sharedSettings
+	set.declare(fs)
+	email := fs.String("email", "", "the user's email, which is also the login")
+	password := fs.String("password", "", "the password to set; --password-stdin keeps it out of the shell history and the process list")
+	fromStdin := fs.Bool("password-stdin", false, "read the password to set from the first line of standard input")
+	roles := fs.String("roles", "", "comma-separated roles")
+	name := fs.String("name", "", "display name")
+	err := parseSettings(fs, args, settingSources{shared: sharedSettingNames(), hint: userHint})
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stderr, userUsage)
 	}
-	return err
+	if err != nil {
+		return userArgs{}, set, err
+	}
+	if err := set.check(); err != nil {
+		return userArgs{}, set, usageError{err}
+	}
+	if _, ok := userActions[sub]; !ok {
+		return userArgs{}, set, usageError{fmt.Errorf("user: unknown subcommand %q; %s", sub, userHint)}
+	}
+	a := userArgs{sub: sub, email: *email, name: *name, roles: splitList(*roles), password: *password}
+	if err := checkUserArgs(a, flagSet(fs, "roles")); err != nil {
+		return userArgs{}, set, err
+	}
+	if sub == "add" || sub == "passwd" {
+		a.password, err = newPassword(a, *fromStdin, stdin, set.MinPasswordLength, stderr)
+	}
+	return a, set, err
 }
 
-// checkUserInput refuses, before any store is opened or created, what
-// user add or passwd could not store.
-func checkUserInput(sub, email, name string, password newPassword) error {
-	if sub != "add" && sub != "passwd" {
+// flagSet reports whether the flag name was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// checkUserArgs refuses, before any store is opened or created, what the
+// subcommand could not store.
+func checkUserArgs(a userArgs, rolesGiven bool) error {
+	if a.sub == "list" {
 		return nil
 	}
-	if email == "" || password.text == "" {
-		return usageError{fmt.Errorf("user %s: --email and --password are required", sub)}
+	if a.email == "" {
+		return usageError{fmt.Errorf("user %s: --email is required", a.sub)}
 	}
-	if sub == "add" {
-		if err := checkEmail(email); err != nil {
-			return err
-		}
-		if err := checkText("--name", name); err != nil {
-			return err
+	if a.sub == "roles" && !rolesGiven {
+		return usageError{errors.New(`user roles: --roles is required (--roles "" for none)`)}
+	}
+	checks := []struct {
+		setting, value string
+		err            error
+	}{
+		{"--email", a.email, admin.CheckText(a.email)},
+		{"--name", a.name, admin.CheckName(a.name)},
+		{"--roles", strings.Join(a.roles, ","), admin.CheckRoles(a.roles)},
+	}
+	if a.sub == "add" {
+		checks[0].err = admin.CheckEmail(a.email)
+	}
+	for _, c := range checks {
+		if c.err != nil {
+			return usageError{valueError{c.setting, c.value, c.err.Error()}}
 		}
 	}
-	return password.check()
+	return nil
 }
 
-// checkText refuses a value of setting that is not UTF-8 or holds a
-// control character: a line break, a tab, an escape or a bidirectional
-// control, which would break or disguise the lines and columns that list
-// it.
-func checkText(setting, value string) error {
+// maxPasswordLine bounds the line --password-stdin reads.
+const maxPasswordLine = 4096
+
+// newPassword returns the password that add or passwd sets: --password,
+// the first line of stdin with --password-stdin or, with neither and a
+// terminal on stdin, what the user types twice at a prompt on stderr. It
+// refuses one shorter than minLength, without quoting it.
+func newPassword(a userArgs, fromStdin bool, stdin io.Reader, minLength int, stderr io.Writer) (string, error) {
+	p, err := a.password, error(nil)
 	switch {
-	case !utf8.ValidString(value):
-		return usageError{valueError{setting, value, "not valid UTF-8"}}
-	case strings.ContainsFunc(value, isControl):
-		return usageError{valueError{setting, value, "holds a control character: leave it out"}}
+	case fromStdin && p != "":
+		return "", usageError{errors.New("--password and --password-stdin: give one of them")}
+	case fromStdin:
+		p, err = readPasswordLine(stdin)
+	case p == "":
+		p, err = promptPassword(a.email, stdin, stderr)
 	}
-	return nil
-}
-
-func isControl(r rune) bool {
-	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control)
-}
-
-// checkEmail accepts a bare address, as logins are typed: one @ between a
-// non-empty local part and domain, no spaces or control characters, and
-// no display name or quoting, so that net/mail reads it as itself.
-func checkEmail(email string) error {
-	if err := checkText("--email", email); err != nil {
-		return err
-	}
-	local, domain, _ := strings.Cut(email, "@")
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Address != email || local == "" || domain == "" ||
-		strings.Contains(domain, "@") || strings.ContainsFunc(email, unicode.IsSpace) {
-		return usageError{valueError{"--email", email, "not an email address: write it as user@example.com"}}
-	}
-	return nil
-}
-
-// newPassword is a password stompd is about to set, and the fewest
-// characters it must have (--min-password-length).
-type newPassword struct {
-	text      string
-	minLength int
-}
-
-// check refuses a password shorter than the minimum. The refusal never
-// quotes the password.
-func (p newPassword) check() error {
-	if n := utf8.RuneCountInString(p.text); n < p.minLength {
-		return usageError{fmt.Errorf("--password: %d characters, want at least %d (--min-password-length)", n, p.minLength)}
-	}
-	return nil
-}
-
-// hash checks the password and returns its bcrypt hash.
-func (p newPassword) hash() ([]byte, error) {
-	if err := p.check(); err != nil {
-		return nil, err
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(p.text), bcrypt.DefaultCost)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--password: %w", err)}
+		return "", err
 	}
-	return hash, nil
+	if err := admin.CheckPassword(p, minLength); err != nil {
+		return "", usageError{fmt.Errorf("--password: %w (--min-password-length)", err)}
+	}
+	return p, nil
+}
+
+// readPasswordLine reads the first line of r, without its line ending.
+func readPasswordLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, maxPasswordLine)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("--password-stdin: %w", err)
+	}
+	if len(line) == maxPasswordLine && !strings.HasSuffix(line, "\n") {
+		return "", usageError{fmt.Errorf("--password-stdin: the first line is longer than %d bytes", maxPasswordLine)}
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", usageError{errors.New("--password-stdin: standard input holds no password")}
+	}
+	return line, nil
+}
+
+// promptPassword asks for the password of email twice, without echo,
+// when stdin is a terminal.
+func promptPassword(email string, stdin io.Reader, stderr io.Writer) (string, error) {
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", usageError{errors.New("--password-stdin or --password is required: standard input is not a terminal to ask on")}
+	}
+	read := func(prompt string) (string, error) {
+		fmt.Fprint(stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		return string(b), err
+	}
+	p, err := read("Password for " + email + ": ")
+	if err != nil {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	again, err := read("Again: ")
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("reading the password: %w", err)
+	case again != p:
+		return "", usageError{errors.New("the two passwords differ")}
+	}
+	return p, nil
 }
 
 // openUserStore opens the store a user command works on. Only user add
