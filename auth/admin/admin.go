@@ -32,6 +32,9 @@ type Options struct {
 	Verifier Verifier
 	Metrics  *metrics.Set // required
 	Logger   *slog.Logger // default slog.Default()
+	// Sessions lists the live sessions (GET /admin/sessions); nil serves
+	// no such endpoint.
+	Sessions SessionLister
 }
 
 // API is the administration API. Its actions are registered once, in
@@ -53,6 +56,7 @@ func New(opts Options) *API {
 	a.mux.Handle("/", a.action("unknown", func(_ http.ResponseWriter, r *http.Request) error {
 		return errNotFound("no such admin endpoint: " + r.Method + " " + r.URL.Path)
 	}))
+	a.registerSessions()
 	return a
 }
 
