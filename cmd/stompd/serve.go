@@ -164,7 +164,7 @@ func (s *server) brokerOptions() broker.Options {
 
 // adminOptions wire the admin API to the auth service and the broker.
 func (s *server) adminOptions() admin.Options {
-	return admin.Options{Verifier: s.auth, Metrics: s.metrics, Logger: s.log}
+	return admin.Options{Verifier: s.auth, Metrics: s.metrics, Logger: s.log, Sessions: sessionLister{s}}
 }
 
 // routes is the HTTP API: /auth/*, the JWKS, /admin/*, /ws (WebSocket and SockJS),
