@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -30,14 +29,8 @@ func (l *lister) ListSessions(_ context.Context, q SessionQuery) (SessionList, e
 
 // getSessions does GET path on h with authorization, and returns the
 // status and the body.
-func getSessions(t *testing.T, h http.Handler, path, authorization string) (int, string) {
-	t.Helper()
-	r := httptest.NewRequest(http.MethodGet, path, nil)
-	if authorization != "" {
-		r.Header.Set("Authorization", authorization)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
+func getSessions(h http.Handler, path, authorization string) (int, string) {
+	w := serve(h, path, authorization)
 	return w.Code, w.Body.String()
 }
 
@@ -58,7 +51,7 @@ func TestSessionsQuery(t *testing.T) {
 		{"?limit=10000", SessionQuery{Limit: MaxSessionLimit}},
 	} {
 		l.queries = nil
-		if status, body := getSessions(t, h, "/admin/sessions"+c.query, ""); status != http.StatusOK || len(l.queries) != 1 || l.queries[0] != c.want {
+		if status, body := getSessions(h, "/admin/sessions"+c.query, ""); status != http.StatusOK || len(l.queries) != 1 || l.queries[0] != c.want {
 			t.Errorf("GET /admin/sessions%s: %d %s, queries %+v; want 200 and %+v", c.query, status, body, l.queries, c.want)
 		}
 	}
@@ -67,7 +60,7 @@ func TestSessionsQuery(t *testing.T) {
 		"?user=a&user=b": "user", "?node=n1": "node", "?limit=1&limit=2": "limit",
 	}
 	for query, names := range bad {
-		status, body := getSessions(t, h, "/admin/sessions"+query, "")
+		status, body := getSessions(h, "/admin/sessions"+query, "")
 		var e Error
 		json.Unmarshal([]byte(body), &e)
 		if status != http.StatusBadRequest || e.Code != "invalid_request" || !strings.Contains(e.Message, names) {
@@ -90,22 +83,22 @@ func TestSessionsAnswer(t *testing.T) {
 		Total:    3, Nodes: []string{"n1"},
 	}}
 	api := New(Options{Verifier: iss.svc, Metrics: metrics.New(prometheus.NewRegistry()), Sessions: l})
-	status, body := getSessions(t, api.Handler(), "/admin/sessions?limit=1", "Bearer "+iss.token(t, "a1", Role))
+	status, body := getSessions(api.Handler(), "/admin/sessions?limit=1", "Bearer "+iss.token(t, "a1", Role))
 	want := `{"sessions":[{"user":"u1","name":"Ada","sid":"f1","transport":"ws","tls":true,"remote":"192.0.2.1","node":"n1",` +
 		`"since":"2026-12-07T14:00:00Z","subscriptions":2}],"total":3,"truncated":true,"nodes":["n1"],"missing":[]}`
 	if status != http.StatusOK || strings.TrimSpace(body) != want {
 		t.Errorf("GET /admin/sessions: %d\n%s\nwant 200\n%s", status, body, want)
 	}
 	l.list = SessionList{}
-	if _, body := getSessions(t, api.Local(), "/admin/sessions", ""); strings.TrimSpace(body) != `{"sessions":[],"total":0,"truncated":false,"nodes":[],"missing":[]}` {
+	if _, body := getSessions(api.Local(), "/admin/sessions", ""); strings.TrimSpace(body) != `{"sessions":[],"total":0,"truncated":false,"nodes":[],"missing":[]}` {
 		t.Errorf("nothing to list: %s", body)
 	}
 	l.err = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "Redis is unavailable"}
-	if status, body := getSessions(t, api.Local(), "/admin/sessions", ""); status != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
+	if status, body := getSessions(api.Local(), "/admin/sessions", ""); status != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
 		t.Errorf("lister failing: %d %s, want 503 unavailable", status, body)
 	}
 	l.err = errors.New("boom")
-	if status, body := getSessions(t, api.Local(), "/admin/sessions", ""); status != http.StatusInternalServerError || strings.Contains(body, "boom") {
+	if status, body := getSessions(api.Local(), "/admin/sessions", ""); status != http.StatusInternalServerError || strings.Contains(body, "boom") {
 		t.Errorf("lister failing otherwise: %d %s, want 500 without the details", status, body)
 	}
 }
@@ -114,7 +107,7 @@ func TestSessionsAnswer(t *testing.T) {
 // SessionLister has no /admin/sessions.
 func TestSessionsNotServedWithoutALister(t *testing.T) {
 	h := New(Options{Metrics: metrics.New(prometheus.NewRegistry())}).Local()
-	if status, _ := getSessions(t, h, "/admin/sessions", ""); status != http.StatusNotFound {
+	if status, _ := getSessions(h, "/admin/sessions", ""); status != http.StatusNotFound {
 		t.Errorf("GET /admin/sessions without a lister: %d, want 404", status)
 	}
 }
