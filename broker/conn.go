@@ -36,23 +36,29 @@ type transport interface {
 // timer watches the deadlines and asks for heart-beats. The fields are
 // grouped by who owns them; the lock order is in doc.go.
 type conn struct {
-	// Fixed before serve starts (textOnly by the SockJS handler, the rest
-	// by newConn) and read by every goroutine without a lock.
+	// Fixed before serve starts (textOnly by the SockJS handler, tls by
+	// every handler before it tracks the connection, the rest by newConn)
+	// and read by every goroutine without a lock.
 	b              *Broker
 	t              transport // the reader reads, the writer writes, Shutdown may abort
 	kind           transportKind
 	remote         string
 	upgradeSubject string
 	textOnly       bool // the transport carries text only (SockJS): see subscription.carries
+	tls            bool // the client reached the server over TLS
 	log            *slog.Logger
 	opened         time.Time
 
 	// Session: owned by the reader goroutine, which sets connected just
-	// before it queues CONNECTED; anyone may load connected. ident, the
+	// before it queues CONNECTED; anyone may load connected, and read
+	// since (when CONNECT succeeded) once connected is set. nsubs mirrors
+	// len(subs) for Sessions. ident, the
 	// identity the session acts as, is written by the reader and read by
 	// anyone (CloseSessions, the close log line) under idMu, a leaf lock.
 	session
 	connected atomic.Bool
+	since     time.Time
+	nsubs     atomic.Int32
 	idMu      sync.Mutex
 	ident     Identity
 	// stores: the queue messages the reader handed to a QueueBackend, which

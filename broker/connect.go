@@ -85,7 +85,8 @@ func (c *conn) establish(v stomp.Version, id Identity, cx, cy time.Duration) {
 	}
 	c.log.Debug("session established", "session", c.id, "user", id.Subject, "version", v.String())
 	// Connected before CONNECTED is queued: a client that has read it
-	// must find its session visible to CloseSessions.
+	// must find its session visible to CloseSessions and Sessions.
+	c.since = c.b.now()
 	c.connected.Store(true)
 	c.send(stomp.CONNECTED, c.connectedFrame(sx, sy))
 	c.rearm()

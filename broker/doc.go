@@ -13,7 +13,8 @@
 // all of their goroutines, bounded by its context. CloseSessions ends the
 // sessions of matching identities the same way (logout, revocation),
 // including one whose CONNECT was being authenticated meanwhile, once it is
-// established.
+// established. Sessions lists the established sessions, as plain values
+// copied from a snapshot of the connection registry, for operators.
 //
 // A connection is CONNECT-ed within Options.ConnectTimeout or closed; until
 // then only CONNECT or STOMP is accepted and a frame may not exceed

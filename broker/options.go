@@ -46,6 +46,12 @@ type Options struct {
 	// proxy, set it to one that reads X-Forwarded-For from trusted proxies
 	// only. A TCP connection is always its peer's address.
 	ClientAddress func(r *http.Request) string
+	// ClientTLS says whether the client of a WebSocket or SockJS upgrade
+	// reached the server over TLS, as Sessions lists it. nil: whether r
+	// came over TLS. Behind a reverse proxy that ends TLS, set it to one
+	// that reads X-Forwarded-Proto from trusted proxies only. A TCP
+	// connection is TLS when its listener is.
+	ClientTLS func(r *http.Request) bool
 	// Bus carries topic and user-destination messages between the nodes of
 	// a cluster; nil serves one node alone.
 	Bus Bus
@@ -151,6 +157,9 @@ func (o Options) withDefaults() Options {
 	if o.ClientAddress == nil {
 		o.ClientAddress = remoteAddr
 	}
+	if o.ClientTLS == nil {
+		o.ClientTLS = cameOverTLS
+	}
 	if o.Queues != nil {
 		o.Journal = nil
 	}
@@ -193,6 +202,9 @@ func (o *Options) limits(connected bool) stomp.Limits {
 
 // remoteAddr is the default ClientAddress: the TCP peer.
 func remoteAddr(r *http.Request) string { return r.RemoteAddr }
+
+// cameOverTLS is the default ClientTLS: the TCP peer's connection.
+func cameOverTLS(r *http.Request) bool { return r.TLS != nil }
 
 func orInt(v, def int) int {
 	if v == 0 {

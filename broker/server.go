@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -126,6 +127,7 @@ func (b *Broker) accept(nc net.Conn) {
 		return
 	}
 	c := b.newConn(&tcpTransport{nc: nc}, transportTCP, addr, "")
+	_, c.tls = nc.(*tls.Conn)
 	if !b.track(c) {
 		nc.Close()
 		return

@@ -138,7 +138,7 @@ func (b *Broker) serveSockJSWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	t := &sockjsTransport{wsTransport: wsTransport{ws: ws, out: out}}
 	c := b.newConn(t, transportWebSocket, remote, subject)
-	c.textOnly = true
+	c.textOnly, c.tls = true, b.o.ClientTLS(r)
 	if !b.track(c) {
 		ws.Close()
 		return

@@ -49,6 +49,7 @@ func (c *conn) onSubscribe(f *stomp.Frame) error {
 	}
 	c.subs[s.id] = s
 	c.bySerial[s.serial] = s
+	c.nsubs.Store(int32(len(c.subs)))
 	c.b.m.subscriptions.Inc()
 	if s.kind == kindQueue || s.kind == kindPresence || s.pos != nil || s.resume != nil {
 		c.starting = s
@@ -138,5 +139,6 @@ func (c *conn) unsubscribe(s *subscription) {
 	s.detach()
 	delete(c.subs, s.id)
 	delete(c.bySerial, s.serial)
+	c.nsubs.Store(int32(len(c.subs)))
 	c.b.m.subscriptions.Dec()
 }

@@ -53,6 +53,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := b.newConn(newWSTransport(ws, out, b.o.WriteTimeout), transportWebSocket, remote, subject)
+	c.tls = b.o.ClientTLS(r)
 	if !b.track(c) {
 		ws.Close()
 		return

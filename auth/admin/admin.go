@@ -51,6 +51,9 @@ type Options struct {
 	// MinPasswordLength is the fewest characters of a password the API
 	// sets, default DefaultMinPasswordLength.
 	MinPasswordLength int
+	// Sessions lists the live sessions (GET /admin/sessions); nil serves
+	// no such endpoint.
+	Sessions SessionLister
 }
 
 // API is the administration API. Its actions are registered once, in
@@ -75,6 +78,7 @@ func New(opts Options) *API {
 	a.registerClients()
 	a.registerKeys()
 	a.registerUsers()
+	a.registerSessions()
 	return a
 }
 

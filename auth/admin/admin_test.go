@@ -61,14 +61,20 @@ func (i *issuer) token(t *testing.T, sub string, roles ...string) string {
 	return s
 }
 
-func get(t *testing.T, h http.Handler, path, authorization string) (int, Error) {
-	t.Helper()
+// serve does GET path on h with authorization, and returns the answer.
+func serve(h http.Handler, path, authorization string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodGet, path, nil)
 	if authorization != "" {
 		r.Header.Set("Authorization", authorization)
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
+	return w
+}
+
+func get(t *testing.T, h http.Handler, path, authorization string) (int, Error) {
+	t.Helper()
+	w := serve(h, path, authorization)
 	var e Error
 	json.Unmarshal(w.Body.Bytes(), &e)
 	return w.Code, e

@@ -158,15 +158,20 @@ func (m *Members) Alive(node string) bool {
 
 // Live returns how many nodes heartbeated within the timeout, as far as
 // this node knows: 0 when it has not heard from Redis within it.
-func (m *Members) Live() int {
+func (m *Members) Live() int { return len(m.Nodes()) }
+
+// Nodes returns the ids of the nodes that heartbeated within the timeout,
+// as far as this node knows, in no particular order: none when it has not
+// heard from Redis within it.
+func (m *Members) Nodes() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	since := time.Since(m.fetched)
-	n := 0
-	for _, age := range m.ages {
+	var nodes []string
+	for node, age := range m.ages {
 		if age+since < m.o.Timeout {
-			n++
+			nodes = append(nodes, node)
 		}
 	}
-	return n
+	return nodes
 }

@@ -3,6 +3,7 @@ package redisbus
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -70,8 +71,8 @@ func TestMembersTellANodeDeadOnceItStopsHeartbeating(t *testing.T) {
 	if since := time.Since(crashed); since < 400*time.Millisecond {
 		t.Errorf("dead %v after its last heartbeat, before the timeout", since)
 	}
-	if n := a.Live(); n != 2 {
-		t.Errorf("Live = %d, want 2", n)
+	if n, nodes := a.Live(), a.Nodes(); n != 2 || !slices.Equal(slices.Sorted(slices.Values(nodes)), []string{"a", "b"}) {
+		t.Errorf("Live = %d, Nodes = %v; want 2, [a b]", n, nodes)
 	}
 	if !a.Alive("a") {
 		t.Error("a does not see itself alive")

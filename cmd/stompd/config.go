@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,7 +121,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.PprofAddr, "pprof", "", "serve net/http/pprof on this separate address; empty disables it")
 	fs.StringVar(&c.MetricsAddr, "metrics", "", "serve /metrics on this separate address instead of on --http, such as 127.0.0.1:9090 "+
 		"or a private interface's, so that the public listener exposes no metrics; --pprof set to the same address shares it; empty serves /metrics on --http")
-	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDR ranges (127.0.0.1/32,10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for login throttling, per-address connection limits and logs; empty trusts none")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDR ranges (127.0.0.1/32,10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for login throttling, per-address connection limits, logs and the admin API's session list (and whose X-Forwarded-Proto says whether it came over TLS); empty trusts none")
 
 	fs.DurationVar(&c.Auth.AccessTTL, "access-ttl", auth.DefaultAccessTTL, "access token lifetime")
 	fs.DurationVar(&c.Auth.RefreshTTL, "refresh-ttl", auth.DefaultRefreshTTL, "refresh token lifetime")
@@ -346,6 +347,7 @@ func (c *config) checkAccess() (err error) {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	c.Broker.ClientAddress = c.proxies.ClientAddress
+	c.Broker.ClientTLS = func(r *http.Request) bool { return c.proxies.Scheme(r) == "https" }
 	c.Auth.ClientAddress, c.Auth.Scheme = c.proxies.ClientAddress, c.proxies.Scheme
 	if c.Auth.Origins, err = edge.ParseOrigins(splitList(c.AllowedOrigins)); err != nil {
 		return fmt.Errorf("--allowed-origins: %w", err)

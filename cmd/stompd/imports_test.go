@@ -31,6 +31,7 @@ func TestImportsFlowOneWay(t *testing.T) {
 		"broker/redisbus":      {"broker", "broker/internal/sockjs", "stomp", "metrics"},
 		"broker/redisqueue":    {"broker", "broker/internal/sockjs", "stomp", "metrics"},
 		"broker/redispresence": {"broker", "broker/internal/sockjs", "stomp", "metrics"},
+		"broker/redissessions": {"broker", "broker/internal/sockjs", "stomp", "metrics"},
 	} {
 		out, err := exec.Command("go", "list", "-deps", module+pkg).Output()
 		if err != nil {
