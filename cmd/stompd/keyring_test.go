@@ -236,8 +236,14 @@ func TestConcurrentRotationsOnOneDataDir(t *testing.T) {
 	if landed := slices.DeleteFunc(nexts, func(kid string) bool { return kid == "" }); len(landed) != 1 || landed[0] != ring.Next {
 		t.Errorf("rotations that landed made %v, want one, the ring's next key %s", landed, ring.Next)
 	}
-	if text := metricsText(t, ts.url); !strings.Contains(text, `stompd_admin_requests_total{action="keys.rotate",result="ok"} 1`) {
-		t.Errorf("metrics lack one rotation counted ok:\n%s", text)
+	text := metricsText(t, ts.url)
+	for _, want := range []string{
+		`stompd_admin_requests_total{action="keys.rotate",result="ok"} 1`,
+		`stompd_admin_requests_total{action="keys.rotate",result="rotation_pending"} 5`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 
