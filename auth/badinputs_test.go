@@ -147,14 +147,14 @@ func TestBadInputs(t *testing.T) {
 		want outcome
 	}{
 		{"forged signature", func(t *testing.T, fx *fixture) outcome {
-			return fx.tryTicket(t, signWith(t, jwt.SigningMethodEdDSA, otherKey(t), fx.claims("u-alice"), map[string]any{"kid": fx.keys.signing().signKID}))
+			return fx.tryTicket(t, signWith(t, jwt.SigningMethodEdDSA, otherKey(t), fx.claims("u-alice"), map[string]any{"kid": fx.keys.signing(fx.clock.Now()).signKID}))
 		}, outcome{status: 401, name: "invalid_token"}},
 		{"alg none", func(t *testing.T, fx *fixture) outcome {
 			return fx.tryConnect(signWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, fx.claims("u-alice")), "")
 		}, invalidToken},
 		{"HS256 signed with the Ed25519 public key", func(t *testing.T, fx *fixture) outcome {
 			pub := []byte(fx.priv.Public().(ed25519.PublicKey))
-			return fx.tryConnect(signWith(t, jwt.SigningMethodHS256, pub, fx.claims("u-alice"), map[string]any{"kid": fx.keys.signing().signKID}), "")
+			return fx.tryConnect(signWith(t, jwt.SigningMethodHS256, pub, fx.claims("u-alice"), map[string]any{"kid": fx.keys.signing(fx.clock.Now()).signKID}), "")
 		}, invalidToken},
 		{"expired access token at CONNECT", func(t *testing.T, fx *fixture) outcome {
 			tok := fx.login(t, "alice@example.com").AccessToken

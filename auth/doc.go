@@ -12,10 +12,12 @@
 // first start and kept through a KeyStore; its kid is the RFC 7638
 // thumbprint). The stored keys are a ring: the current key, which signs,
 // and the keys it replaced, each verifying until the last token it signed
-// expires. Service.RotateKey adds a new current key with one SwapKey;
-// every Service on the store verifies its tokens at once (an unknown kid
-// reads the ring again, at most once a second) and signs with it within
-// DefaultKeyReload (RunKeyRing). Tokens can also be signed with HS256 and
+// expires. Service.RotateKey adds a new key with one SwapKey, which signs
+// only from DefaultKeyPublishDelay later: every Service on the store lists
+// it in its JWKS within DefaultKeyReload (RunKeyRing; an unknown kid reads
+// the ring again, at most once a second), so that it is published
+// everywhere before any token of it exists, and each then switches to it
+// by the clock. Tokens can also be signed with HS256 and
 // a secret (NewHS256Keys), or be issued elsewhere
 // and only verified here (ParsePublicKeyPEM, ParseJWKS, or NewRemoteJWKS
 // on an identity provider's JWKS URL, fetched again periodically and on an

@@ -70,6 +70,7 @@ var (
 	ErrTooManyTickets     = newError(http.StatusTooManyRequests, "too_many_tickets", reasonLimit, "too many outstanding tickets for this login")
 	ErrBusy               = newError(http.StatusServiceUnavailable, "busy", reasonInternal, "too many outstanding tickets, try again shortly")
 	ErrTooManyKeys        = newError(http.StatusConflict, "too_many_keys", reasonLimit, "too many signing keys still verify tokens")
+	ErrRotationPending    = newError(http.StatusConflict, "rotation_pending", reasonLimit, "a rotation is already pending")
 	ErrNoKeyRing          = newError(http.StatusConflict, "no_key_rotation", reasonDisabled, "this server keeps no signing keys to rotate")
 	ErrInternal           = newError(http.StatusInternalServerError, "server_error", reasonInternal, "internal error")
 	// ErrUnavailable: the shared store cannot be reached. A Store wraps

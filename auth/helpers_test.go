@@ -365,7 +365,7 @@ func (fx *fixture) claims(subject string) jwt.MapClaims {
 // sign signs claims with the fixture's own key and kid, then applies header.
 func (fx *fixture) sign(t testing.TB, c jwt.MapClaims, header map[string]any) string {
 	t.Helper()
-	return signWith(t, jwt.SigningMethodEdDSA, fx.priv, c, map[string]any{"kid": fx.keys.signing().signKID}, header)
+	return signWith(t, jwt.SigningMethodEdDSA, fx.priv, c, map[string]any{"kid": fx.keys.signing(fx.clock.Now()).signKID}, header)
 }
 
 func signWith(t testing.TB, m jwt.SigningMethod, key any, c jwt.MapClaims, headers ...map[string]any) string {

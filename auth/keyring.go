@@ -14,17 +14,31 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Ed25519RingName is the KeyStore name of the signing-key ring: the key
-// that signs and the older keys that still verify, each with the time
-// until which it does.
+// Ed25519RingName is the KeyStore name of the signing-key ring: the
+// newest key, which signs or is published to sign from a later time, and
+// the older keys that still verify, each with the time until which it
+// does.
 const Ed25519RingName = "jwt-ed25519-ring"
 
 // DefaultKeyReload is how often RunKeyRing reads the ring from the store:
-// after a rotation on another node, this node signs with the new key
-// within it. A key retired by a rotation verifies for the access-token
-// lifetime, the leeway and this interval more, so that tokens signed with
-// it by nodes that had not yet read the rotation outlive it by nothing.
+// after a rotation on another node, this node lists the new key in its
+// JWKS within it.
 const DefaultKeyReload = 5 * time.Second
+
+// DefaultKeyPublishDelay is how long after a rotation the new key starts
+// signing. Until then every node lists it in its JWKS and verifies with
+// it but signs with the key before, so that a service verifying with any
+// node's JWKS knows the key before any token of it exists. A node reads
+// the ring every DefaultKeyReload: two periods cover a node whose read
+// came just before the rotation and whose next one failed, and 5 s more
+// cover the clocks of the nodes disagreeing and a slow read.
+const DefaultKeyPublishDelay = 2*DefaultKeyReload + 5*time.Second
+
+// switchMargin is how long, past the access-token lifetime and the leeway
+// counted from the switch to a new key, the key before still verifies:
+// for clocks that disagree and for a node that read the ring late and
+// signed with the old key a little after the switch.
+const switchMargin = DefaultKeyReload
 
 // unknownKIDReload is the least time between two reads of the ring caused
 // by tokens whose kid no key of the ring has: a token of a key made on
@@ -40,9 +54,11 @@ const maxRingKeys = 8
 // changes keep overtaking.
 const maxSwapTries = 16
 
-// ringDoc is the ring as stored: Keys[0] signs, the others verify until
-// their VerifyUntil. Gen grows by one with every change, so that a node
-// tells a newer ring from an older one.
+// ringDoc is the ring as stored: Keys[0] signs from its SignsFrom (zero,
+// as in rings stored before keys were published ahead: at once), Keys[1]
+// signs until then, and the keys but Keys[0] verify until their
+// VerifyUntil. Gen grows by one with every change, so that a node tells a
+// newer ring from an older one.
 type ringDoc struct {
 	Gen  int64        `json:"gen"`
 	Keys []ringMember `json:"keys"`
@@ -51,16 +67,19 @@ type ringDoc struct {
 type ringMember struct {
 	Seed        []byte    `json:"seed"`
 	Created     time.Time `json:"created"`
+	SignsFrom   time.Time `json:"signs_from,omitzero"`
 	VerifyUntil time.Time `json:"verify_until,omitzero"`
 }
 
 // ringState is one version of the ring: the bytes stored, what they say,
-// and the immutable Keys that sign with its first key and verify with all.
+// and the immutable Keys that verify with all its keys and sign with the
+// first one (keys) or, before its SignsFrom, with the second (before).
 type ringState struct {
-	raw  []byte
-	doc  ringDoc
-	kids []string // of doc.Keys, in order
-	keys *Keys
+	raw    []byte
+	doc    ringDoc
+	kids   []string // of doc.Keys, in order
+	keys   *Keys
+	before *Keys // nil: the first key has no SignsFrom or no key before it
 }
 
 // keyRing is the ring of a Keys that keeps its signing keys in a
@@ -137,8 +156,33 @@ func newRingState(raw []byte, doc ringDoc) (*ringState, error) {
 		st.kids = append(st.kids, kid)
 	}
 	var err error
-	st.keys, err = st.keys.finish()
-	return st, err
+	if st.keys, err = st.keys.finish(); err != nil {
+		return nil, err
+	}
+	if len(doc.Keys) > 1 && !doc.Keys[0].SignsFrom.IsZero() {
+		before := *st.keys
+		before.signKey = ed25519.NewKeyFromSeed(doc.Keys[1].Seed)
+		before.signKID = st.kids[1]
+		st.before = &before
+	}
+	return st, nil
+}
+
+// at returns the Keys of st that sign at now.
+func (st *ringState) at(now time.Time) *Keys {
+	if st.before != nil && now.Before(st.doc.Keys[0].SignsFrom) {
+		return st.before
+	}
+	return st.keys
+}
+
+// pending returns the time from which the first key signs when that is
+// after now, else the zero time.
+func (st *ringState) pending(now time.Time) time.Time {
+	if st.at(now) == st.keys {
+		return time.Time{}
+	}
+	return st.doc.Keys[0].SignsFrom
 }
 
 // encodeRing returns the state of doc, encoded for the store.
@@ -162,18 +206,23 @@ func (st *ringState) live(now time.Time) []ringMember {
 	return out
 }
 
-// rotated returns the ring with a new current key, the current one
-// retired to verify for verifyFor more, and keys that no longer verify at
-// now left out; ErrTooManyKeys if it would hold more than maxRingKeys.
-func (st *ringState) rotated(now time.Time, verifyFor time.Duration) (*ringState, error) {
+// rotated returns the ring with a new key that signs from signsFrom, the
+// current one retired to verify until verifyFor after that, and keys that
+// no longer verify at now left out. It refuses with ErrRotationPending
+// while the newest key does not sign yet, and with ErrTooManyKeys if the
+// ring would hold more than maxRingKeys.
+func (st *ringState) rotated(now, signsFrom time.Time, verifyFor time.Duration) (*ringState, error) {
+	if at := st.pending(now); !at.IsZero() {
+		return nil, ErrRotationPending.with(reasonLimit, fmt.Sprintf("a rotation is already pending until %s: key %s signs from then; rotate again after that", at.UTC().Format(time.RFC3339), st.kids[0]))
+	}
 	keep := st.live(now)
 	if len(keep) >= maxRingKeys {
 		oldest := keep[len(keep)-1].VerifyUntil
 		return nil, ErrTooManyKeys.with(reasonLimit, fmt.Sprintf("%d signing keys still verify tokens; the oldest one stops at %s: rotate again after that", len(keep), oldest.UTC().Format(time.RFC3339)))
 	}
-	keep[0].VerifyUntil = now.Add(verifyFor)
-	current := ringMember{Seed: newSeed(), Created: now.UTC().Truncate(time.Second)}
-	return encodeRing(ringDoc{Gen: st.doc.Gen + 1, Keys: append([]ringMember{current}, keep...)})
+	keep[0].VerifyUntil = signsFrom.Add(verifyFor)
+	next := ringMember{Seed: newSeed(), Created: now.UTC().Truncate(time.Second), SignsFrom: signsFrom}
+	return encodeRing(ringDoc{Gen: st.doc.Gen + 1, Keys: append([]ringMember{next}, keep...)})
 }
 
 // pruned returns the ring without the keys that no longer verify at now,
@@ -186,11 +235,14 @@ func (st *ringState) pruned(now time.Time) (*ringState, error) {
 	return encodeRing(ringDoc{Gen: st.doc.Gen + 1, Keys: keep})
 }
 
-// info lists st as the admin API shows it.
-func (st *ringState) info() KeyRing {
-	r := KeyRing{KID: st.kids[0], Keys: make([]KeyInfo, len(st.kids))}
+// info lists st as the admin API shows it at now.
+func (st *ringState) info(now time.Time) KeyRing {
+	r := KeyRing{KID: st.at(now).signKID, Keys: make([]KeyInfo, len(st.kids))}
+	if !st.pending(now).IsZero() {
+		r.Next = st.kids[0]
+	}
 	for i, m := range st.doc.Keys {
-		r.Keys[i] = KeyInfo{KID: st.kids[i], Created: m.Created, VerifyUntil: m.VerifyUntil}
+		r.Keys[i] = KeyInfo{KID: st.kids[i], Created: m.Created, SignsFrom: m.SignsFrom, VerifyUntil: m.VerifyUntil}
 	}
 	return r
 }
@@ -287,34 +339,40 @@ func (r *keyRing) keyFunc(t *jwt.Token) (any, error) {
 	return key, err
 }
 
-// Rotate adds a new signing key to the ring in the store, in one step,
-// and signs with it from now on. The key it replaces verifies until the
-// last token it signed expires: for accessTTL, the leeway and
-// DefaultKeyReload after now. Keys that no longer verify leave the ring
-// with the rotation. Other nodes verify tokens of the new key at once and
-// sign with it within DefaultKeyReload. HS256 and verify-only keys have
-// no ring to rotate: ErrNoKeyRing, saying why.
-func (k *Keys) Rotate(now time.Time, accessTTL, leeway time.Duration) (KeyRing, error) {
+// Rotate adds a new signing key to the ring in the store, in one step.
+// Every node lists it in its JWKS and verifies with it at once (or within
+// DefaultKeyReload), and signs with it from publishDelay after now; until
+// then the current key signs. The current key then verifies until the
+// last token it signed expires: accessTTL, the leeway and switchMargin
+// after the switch. Keys that no longer verify leave the ring with the
+// rotation. While the newest key does not sign yet, Rotate refuses with
+// ErrRotationPending: that key is published already, and a second one
+// would only put the switch off. HS256 and verify-only keys have no ring
+// to rotate: ErrNoKeyRing, saying why.
+func (k *Keys) Rotate(now time.Time, publishDelay, accessTTL, leeway time.Duration) (KeyRing, error) {
 	r, err := k.keyRing()
 	if err != nil {
 		return KeyRing{}, err
 	}
-	verifyFor := accessTTL + leeway + DefaultKeyReload
-	st, err := r.update(func(held *ringState) (*ringState, error) { return held.rotated(now, verifyFor) })
+	// Whole seconds, as tokens count time: rounded up, so that the delay is
+	// never shorter.
+	signsFrom := now.Add(publishDelay + time.Second - 1).Truncate(time.Second)
+	verifyFor := accessTTL + leeway + switchMargin
+	st, err := r.update(func(held *ringState) (*ringState, error) { return held.rotated(now, signsFrom, verifyFor) })
 	if err != nil {
 		return KeyRing{}, err
 	}
-	return st.info(), nil
+	return st.info(now), nil
 }
 
-// Ring lists the ring of signing keys as held; ErrNoKeyRing, saying why,
-// for HS256 and verify-only keys.
-func (k *Keys) Ring() (KeyRing, error) {
+// Ring lists the ring of signing keys as held, at now; ErrNoKeyRing,
+// saying why, for HS256 and verify-only keys.
+func (k *Keys) Ring(now time.Time) (KeyRing, error) {
 	r, err := k.keyRing()
 	if err != nil {
 		return KeyRing{}, err
 	}
-	return r.cur.Load().info(), nil
+	return r.cur.Load().info(now), nil
 }
 
 // keyRing returns the ring of signing keys, or why there is none.
@@ -329,17 +387,20 @@ func (k *Keys) keyRing() (*keyRing, error) {
 }
 
 // KeyInfo describes one key of the signing-key ring: its kid, when it was
-// made, and until when it verifies tokens (absent for the current key,
-// which signs).
+// made, from when it signs (absent for a key that signed from its start)
+// and until when it verifies tokens (absent for the newest key).
 type KeyInfo struct {
 	KID         string    `json:"kid"`
 	Created     time.Time `json:"created"`
+	SignsFrom   time.Time `json:"signs_from,omitzero"`
 	VerifyUntil time.Time `json:"verify_until,omitzero"`
 }
 
-// KeyRing lists the signing-key ring: KID is the current key's, and Keys
-// every key, the current one first.
+// KeyRing lists the signing-key ring: KID is the key that signs now, Next
+// the newest key while it is published but does not sign yet (its
+// SignsFrom says from when), and Keys every key, the newest first.
 type KeyRing struct {
 	KID  string    `json:"kid"`
+	Next string    `json:"next,omitempty"`
 	Keys []KeyInfo `json:"keys"`
 }

@@ -39,7 +39,11 @@ func (fx *fixture) storedRing(t testing.TB) *ringState {
 	return st
 }
 
-func TestRotationSignsWithTheNewKeyAndVerifiesTheOldUntilItsTokensExpire(t *testing.T) {
+// TestRotationPublishesTheNewKeyBeforeItSigns: a rotation lists the new
+// key in the JWKS at once while tokens keep the old kid; from its
+// signs_from tokens carry the new kid, and the old key verifies until the
+// last token it signed, just before the switch, expires.
+func TestRotationPublishesTheNewKeyBeforeItSigns(t *testing.T) {
 	fx := newFixture(t, nil)
 	old := fx.login(t, "alice@example.com").AccessToken
 	oldKID := idptest.KID(t, old)
@@ -48,41 +52,59 @@ func TestRotationSignsWithTheNewKeyAndVerifiesTheOldUntilItsTokensExpire(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifyUntil := rotatedAt.Add(DefaultAccessTTL + DefaultLeeway + DefaultKeyReload)
-	want := KeyRing{KID: ring.KID, Keys: []KeyInfo{{KID: ring.KID, Created: rotatedAt}, {KID: oldKID, Created: ring.Keys[1].Created, VerifyUntil: verifyUntil}}}
-	if ring.KID == oldKID || !slices.Equal(ring.Keys, want.Keys) {
-		t.Fatalf("RotateKey = %+v, want a new current key before %s verifying until %s", ring, oldKID, verifyUntil)
+	signsFrom := rotatedAt.Add(DefaultKeyPublishDelay)
+	verifyUntil := signsFrom.Add(DefaultAccessTTL + DefaultLeeway + switchMargin)
+	newKID := ring.Keys[0].KID
+	want := KeyRing{KID: oldKID, Next: newKID, Keys: []KeyInfo{{KID: newKID, Created: rotatedAt, SignsFrom: signsFrom}, {KID: oldKID, Created: ring.Keys[1].Created, VerifyUntil: verifyUntil}}}
+	if newKID == oldKID || ring.KID != want.KID || ring.Next != want.Next || !slices.Equal(ring.Keys, want.Keys) {
+		t.Fatalf("RotateKey = %+v, want %+v", ring, want)
 	}
-	fresh := fx.login(t, "bob@example.com").AccessToken
-	if idptest.KID(t, fresh) != ring.KID {
-		t.Errorf("token issued after the rotation has kid %q, want the new %q", idptest.KID(t, fresh), ring.KID)
-	}
-	for _, tok := range []string{old, fresh} {
-		if _, err := fx.svc.VerifyAccess(tok); err != nil {
-			t.Errorf("token of kid %s after the rotation: %v", idptest.KID(t, tok), err)
-		}
-	}
-	if got, want := fx.jwksKIDs(t), slices.Sorted(slices.Values([]string{oldKID, ring.KID})); !slices.Equal(got, want) {
-		t.Errorf("JWKS after the rotation lists %v, want both keys %v", got, want)
+	if got, want := fx.jwksKIDs(t), slices.Sorted(slices.Values([]string{oldKID, newKID})); !slices.Equal(got, want) {
+		t.Errorf("JWKS right after the rotation lists %v, want both keys %v", got, want)
 	}
 	m := fx.svc.opts.Metrics
 	if n, r := testutil.ToFloat64(m.SigningKeys), testutil.ToFloat64(m.KeyRotations); n != 2 || r != 1 {
 		t.Errorf("signing_keys %v, key_rotations_total %v; want 2 and 1", n, r)
 	}
 
-	fx.clock.Advance(DefaultAccessTTL)
+	fx.clock.Advance(DefaultKeyPublishDelay - time.Nanosecond)
+	last := fx.login(t, "bob@example.com").AccessToken
+	if kid := idptest.KID(t, last); kid != oldKID {
+		t.Errorf("token issued before signs_from has kid %s, want the old %s", kid, oldKID)
+	}
+	fx.clock.Advance(time.Nanosecond)
+	fresh := fx.login(t, "bob@example.com").AccessToken
+	if kid := idptest.KID(t, fresh); kid != newKID {
+		t.Errorf("token issued at signs_from has kid %s, want the new %s", kid, newKID)
+	}
+	if listed, err := fx.svc.SigningKeys(); err != nil || listed.KID != newKID || listed.Next != "" {
+		t.Errorf("ring at signs_from %+v (%v), want %s signing and none next", listed, err, newKID)
+	}
+	for _, tok := range []string{old, last, fresh} {
+		if _, err := fx.svc.VerifyAccess(tok); err != nil {
+			t.Errorf("token of kid %s after the switch: %v", idptest.KID(t, tok), err)
+		}
+	}
+
+	fx.clock.Advance(DefaultAccessTTL - 2*time.Second) // exp is whole seconds
+	if err := fx.svc.ReloadKeys(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.svc.VerifyAccess(last); err != nil {
+		t.Errorf("last token of the old key just before its expiry: %v", err)
+	}
 	if _, err := fx.svc.VerifyAccess(old); !errors.Is(err, ErrTokenExpired) {
-		t.Errorf("old token at its expiry: %v, want token expired", err)
+		t.Errorf("token of the old key issued at the rotation, after its expiry: %v, want token expired", err)
 	}
 	fx.clock.Advance(verifyUntil.Sub(fx.clock.Now()))
 	if err := fx.svc.ReloadKeys(); err != nil {
 		t.Fatal(err)
 	}
-	if got := fx.jwksKIDs(t); !slices.Equal(got, []string{ring.KID}) {
-		t.Errorf("JWKS once the old key's verify_until passed lists %v, want only %s", got, ring.KID)
+	if got := fx.jwksKIDs(t); !slices.Equal(got, []string{newKID}) {
+		t.Errorf("JWKS once the old key's verify_until passed lists %v, want only %s", got, newKID)
 	}
-	if st := fx.storedRing(t); !slices.Equal(st.kids, []string{ring.KID}) {
-		t.Errorf("store holds keys %v, want only %s", st.kids, ring.KID)
+	if st := fx.storedRing(t); !slices.Equal(st.kids, []string{newKID}) {
+		t.Errorf("store holds keys %v, want only %s", st.kids, newKID)
 	}
 	forged := fx.sign(t, fx.claims("u-alice"), map[string]any{"kid": oldKID})
 	if _, err := fx.svc.VerifyAccess(forged); !errors.Is(err, ErrInvalidToken) {
@@ -91,13 +113,40 @@ func TestRotationSignsWithTheNewKeyAndVerifiesTheOldUntilItsTokensExpire(t *test
 	if n := testutil.ToFloat64(m.SigningKeys); n != 1 {
 		t.Errorf("signing_keys %v after the old key left, want 1", n)
 	}
-	if _, err := fx.svc.VerifyAccess(fx.login(t, "alice@example.com").AccessToken); err != nil {
-		t.Errorf("token of the new key: %v", err)
+	if kid := idptest.KID(t, fx.login(t, "alice@example.com").AccessToken); kid != newKID {
+		t.Errorf("token once the old key left has kid %s, want %s", kid, newKID)
+	}
+}
+
+// TestRingOfEarlierVersionsSignsWithItsFirstKey reads a ring stored
+// before keys were published ahead (no signs_from): its first key signs.
+func TestRingOfEarlierVersionsSignsWithItsFirstKey(t *testing.T) {
+	seeds := [][]byte{make([]byte, ed25519.SeedSize), make([]byte, ed25519.SeedSize)}
+	seeds[0][0], seeds[1][0] = 1, 2
+	at := time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC)
+	doc := ringDoc{Gen: 2, Keys: []ringMember{{Seed: seeds[0], Created: at}, {Seed: seeds[1], Created: at.Add(-time.Hour), VerifyUntil: at.Add(2 * time.Hour)}}}
+	raw, err := json.Marshal(doc)
+	if err != nil || strings.Contains(string(raw), "signs_from") {
+		t.Fatalf("ring of earlier versions %s (%v)", raw, err)
+	}
+	ks := &memKeys{m: map[string][]byte{Ed25519KeyName: seeds[1], Ed25519RingName: raw}}
+	keys, err := LoadEd25519Keys(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := encodeJWK(ed25519.NewKeyFromSeed(seeds[0]).Public())
+	ring, err := keys.Ring(at)
+	if err != nil || ring.KID != j.thumbprint() || ring.Next != "" || len(ring.Keys) != 2 {
+		t.Errorf("ring of earlier versions %+v (%v), want %s signing and none next", ring, err, j.thumbprint())
+	}
+	if kid := keys.signing(at).signKID; kid != j.thumbprint() {
+		t.Errorf("signs with %s, want the first key's %s", kid, j.thumbprint())
 	}
 }
 
 // TestConcurrentRotationsLeaveOneRing rotates from two services on one
-// store at once: every rotation lands, one after the other.
+// store at once: one rotation lands, and the others are refused while
+// its key waits to sign.
 func TestConcurrentRotationsLeaveOneRing(t *testing.T) {
 	fx := newFixture(t, nil)
 	other, err := LoadEd25519Keys(fx.ks)
@@ -110,30 +159,32 @@ func TestConcurrentRotationsLeaveOneRing(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	kids := make(chan string, maxRingKeys)
-	for _, s := range []*Service{fx.svc, svc2, fx.svc, svc2, fx.svc, svc2} {
+	services := []*Service{fx.svc, svc2, fx.svc, svc2, fx.svc, svc2}
+	for _, s := range services {
 		wg.Go(func() {
 			ring, err := s.RotateKey()
-			if err != nil {
-				t.Error(err)
+			var e *Error
+			switch {
+			case err == nil:
+				kids <- ring.Next
+			case !errors.As(err, &e) || !errors.Is(err, ErrRotationPending) || e.Status() != 409 || !strings.Contains(e.Error(), "already pending until"):
+				t.Errorf("concurrent rotation: %v, want success or 409 rotation_pending", err)
 			}
-			kids <- ring.KID
 		})
 	}
 	wg.Wait()
 	close(kids)
 	st := fx.storedRing(t)
-	if st.doc.Gen != 7 || len(st.kids) != 7 {
-		t.Fatalf("ring after 6 rotations: generation %d, %d keys %v; want 7 and 7", st.doc.Gen, len(st.kids), st.kids)
-	}
-	for kid := range kids {
-		if !slices.Contains(st.kids, kid) {
-			t.Errorf("rotation to %s was lost: ring %v", kid, st.kids)
+	landed := slices.Collect(func(yield func(string) bool) {
+		for kid := range kids {
+			yield(kid)
 		}
+	})
+	if st.doc.Gen != 2 || len(st.kids) != 2 || len(landed) != 1 || landed[0] != st.kids[0] {
+		t.Fatalf("ring after %d concurrent rotations: generation %d, keys %v, landed %v; want generation 2 with the one landed key first", len(services), st.doc.Gen, st.kids, landed)
 	}
-	for i, m := range st.doc.Keys {
-		if current := m.VerifyUntil.IsZero(); current != (i == 0) {
-			t.Errorf("key %d of the ring: current %v", i, current)
-		}
+	if st.doc.Keys[0].SignsFrom.IsZero() || !st.doc.Keys[0].VerifyUntil.IsZero() || st.doc.Keys[1].VerifyUntil.IsZero() {
+		t.Errorf("ring after the rotation %+v: want the new key with signs_from and the old one with verify_until", st.doc.Keys)
 	}
 }
 
@@ -193,7 +244,7 @@ func TestSeedOfEarlierVersionsBecomesTheRingsFirstKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	j, _ := encodeJWK(ed25519.NewKeyFromSeed(seed).Public())
-	if kid := keys.signing().signKID; kid != j.thumbprint() {
+	if kid := keys.signing(time.Now()).signKID; kid != j.thumbprint() {
 		t.Errorf("ring signs with kid %s, want the stored seed's %s", kid, j.thumbprint())
 	}
 	var doc ringDoc
@@ -234,7 +285,7 @@ func TestRingsMadeWhileTheStoreLostOneConverge(t *testing.T) {
 	if err := svc2.ReloadKeys(); err != nil {
 		t.Fatal(err)
 	}
-	if a, b := fx.keys.signing().signKID, late.signing().signKID; a != b || string(fx.keys.JWKS()) != string(late.JWKS()) {
+	if a, b := fx.keys.signing(fx.clock.Now()).signKID, late.signing(fx.clock.Now()).signKID; a != b || string(fx.keys.JWKS()) != string(late.JWKS()) {
 		t.Errorf("after the reloads the services sign with %s and %s, want one key and one JWKS", a, b)
 	}
 	if _, err := svc2.VerifyAccess(fx.login(t, "alice@example.com").AccessToken); err != nil {

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -51,13 +52,13 @@ func (k *Keys) CanSign() bool { return k.signer != nil }
 // JWKS returns the JSON Web Key Set of the public keys, as served at
 // /.well-known/jwks.json (HS256 secrets are never published). The caller
 // must not modify the returned slice.
-func (k *Keys) JWKS() []byte { return k.signing().jwks }
+func (k *Keys) JWKS() []byte { return k.signing(time.Time{}).jwks }
 
-// signing returns the immutable keys that sign and verify now: k itself,
-// or the current version of its ring.
-func (k *Keys) signing() *Keys {
+// signing returns the immutable keys that sign at now and verify: k
+// itself, or those of the current version of its ring.
+func (k *Keys) signing(now time.Time) *Keys {
 	if k.ring != nil {
-		return k.ring.cur.Load().keys
+		return k.ring.cur.Load().at(now)
 	}
 	return k
 }

@@ -29,7 +29,7 @@ func TestEd25519KeyIsKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k1.signing().signKID != k2.signing().signKID || string(k1.JWKS()) != string(k2.JWKS()) {
+	if k1.signing(time.Now()).signKID != k2.signing(time.Now()).signKID || string(k1.JWKS()) != string(k2.JWKS()) {
 		t.Fatal("second start made a new key")
 	}
 	ks.m[Ed25519KeyName] = []byte("short")
@@ -47,7 +47,7 @@ func TestJWKSEndpointVerifiesIssuedTokens(t *testing.T) {
 		t.Fatalf("jwks: %d %+v", resp.StatusCode, set)
 	}
 	j := set.Keys[0]
-	if j.Kty != "OKP" || j.Crv != "Ed25519" || j.Alg != "EdDSA" || j.Use != "sig" || j.Kid != fx.keys.signing().signKID || j.Kid != j.thumbprint() {
+	if j.Kty != "OKP" || j.Crv != "Ed25519" || j.Alg != "EdDSA" || j.Use != "sig" || j.Kid != fx.keys.signing(fx.clock.Now()).signKID || j.Kid != j.thumbprint() {
 		t.Fatalf("jwk %+v", j)
 	}
 	// Another service verifies stompd's tokens with this document.
@@ -84,7 +84,7 @@ func TestHS256Mode(t *testing.T) {
 	})
 	tr := fx.login(t, "alice@example.com")
 	tok, _, err := jwt.NewParser().ParseUnverified(tr.AccessToken, jwt.MapClaims{})
-	if err != nil || tok.Method.Alg() != "HS256" || tok.Header["kid"] != fx.svc.keys.signing().signKID {
+	if err != nil || tok.Method.Alg() != "HS256" || tok.Header["kid"] != fx.svc.keys.signing(fx.clock.Now()).signKID {
 		t.Fatalf("token header %v (%v)", tok.Header, err)
 	}
 	if c, err := fx.svc.Connect(bearerHeader(tr.AccessToken), ""); err != nil || c.Subject != "u-alice" {

@@ -7,16 +7,16 @@ import (
 )
 
 // RotateKey rotates the signing key as Keys.Rotate does, with the
-// Service's access-token lifetime and leeway, counts the rotation and
-// logs the new key's kid.
+// Service's publication delay, access-token lifetime and leeway, counts
+// the rotation and logs the new key's kid and when it signs.
 func (s *Service) RotateKey() (KeyRing, error) {
-	ring, err := s.keys.Rotate(s.now(), s.opts.AccessTTL, s.opts.Leeway)
+	ring, err := s.keys.Rotate(s.now(), s.opts.KeyPublishDelay, s.opts.AccessTTL, s.opts.Leeway)
 	if err != nil {
 		return KeyRing{}, err
 	}
 	s.opts.Metrics.KeyRotations.Inc()
 	s.opts.Metrics.SigningKeys.Set(float64(len(ring.Keys)))
-	s.opts.Logger.Info("signing key rotated", "kid", ring.KID)
+	s.opts.Logger.Info("signing key rotated: the new key is published now and signs from signs_from", "kid", ring.Keys[0].KID, "signs_from", ring.Keys[0].SignsFrom)
 	return ring, nil
 }
 
@@ -27,11 +27,12 @@ func (s *Service) SigningKeys() (KeyRing, error) {
 	if err := s.ReloadKeys(); err != nil {
 		return KeyRing{}, err
 	}
-	return s.keys.Ring()
+	return s.keys.Ring(s.now())
 }
 
-// ReloadKeys reads the ring of signing keys from the store and signs with
-// its current key from then on (another node may have rotated it), puts
+// ReloadKeys reads the ring of signing keys from the store and publishes
+// and verifies with its keys from then on (another node may have rotated
+// it; each key signs from its signs_from), puts
 // the ring back if the store lost it, and removes from the ring and the
 // store the keys that no longer verify. It returns ErrKeyDiverged when it
 // replaced an older ring that another node made while the store had lost
@@ -48,7 +49,7 @@ func (s *Service) ReloadKeys() error {
 	}
 	s.opts.Metrics.SigningKeys.Set(float64(len(st.kids)))
 	if st.kids[0] != before.kids[0] {
-		s.opts.Logger.Info("signing with a key made by a rotation on another node", "kid", st.kids[0])
+		s.opts.Logger.Info("publishing a signing key made by a rotation on another node", "kid", st.kids[0], "signs_from", st.doc.Keys[0].SignsFrom)
 	}
 	return err
 }

@@ -46,6 +46,10 @@ type Options struct {
 	// AccessTTL, RefreshTTL and TicketTTL default to 15 min, 14 days and
 	// 30 s. Leeway (default 5 s) forgives iat and nbf a little ahead.
 	AccessTTL, RefreshTTL, TicketTTL, Leeway time.Duration
+	// KeyPublishDelay is how long after a rotation (RotateKey) the new
+	// signing key starts signing, while every node already publishes it;
+	// default DefaultKeyPublishDelay.
+	KeyPublishDelay time.Duration
 
 	// Rules authorise SEND and SUBSCRIBE; nil means DefaultRules().
 	Rules []Rule
@@ -201,6 +205,7 @@ func (o *Options) defaults() error {
 	o.RefreshTTL = orDuration(o.RefreshTTL, DefaultRefreshTTL)
 	o.TicketTTL = orDuration(o.TicketTTL, DefaultTicketTTL)
 	o.Leeway = orDuration(o.Leeway, DefaultLeeway)
+	o.KeyPublishDelay = orDuration(o.KeyPublishDelay, DefaultKeyPublishDelay)
 	o.ThrottleWindow = orDuration(o.ThrottleWindow, DefaultThrottleWindow)
 	o.AccountAddressFailures = orPositive(o.AccountAddressFailures, DefaultAccountAddressFailures)
 	o.AddressFailures = orPositive(o.AddressFailures, DefaultAddressFailures)

@@ -87,7 +87,7 @@ func (s *Service) issueAccess(u User, sid string, now time.Time) (string, Claims
 		Roles:    roles,
 		TokenUse: tokenUseAccess,
 	}
-	keys := s.keys.signing()
+	keys := s.keys.signing(now)
 	t := jwt.NewWithClaims(keys.signer, jc)
 	t.Header["kid"] = keys.signKID
 	signed, err := t.SignedString(keys.signKey)

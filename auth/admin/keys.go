@@ -16,10 +16,12 @@ type KeyRing interface {
 
 // registerKeys registers the signing-key actions when Options.Keys is set:
 //
-//	GET  /admin/keys         the ring: {"kid", "keys": [{"kid", "created", "verify_until"}]}
-//	POST /admin/keys/rotate  a new current key; answers the ring as GET does
+//	GET  /admin/keys         the ring: {"kid", "next", "keys": [{"kid", "created", "signs_from", "verify_until"}]}
+//	POST /admin/keys/rotate  a new key, published now, signing from its signs_from; answers the ring as GET does
 //
-// The current key comes first and has no verify_until.
+// kid is the key that signs now; the newest key comes first and has no
+// verify_until, and while it waits to sign, next is its kid. A rotation
+// while one is pending is refused 409 rotation_pending.
 func (a *API) registerKeys() {
 	keys := a.opts.Keys
 	if keys == nil {

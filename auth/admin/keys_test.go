@@ -24,8 +24,8 @@ func (f fixedRing) SigningKeys() (auth.KeyRing, error) { return f.ring, f.err }
 
 func TestKeyActionsAnswerTheRingOrWhyThereIsNone(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	ring := auth.KeyRing{KID: "new", Keys: []auth.KeyInfo{{KID: "new", Created: at}, {KID: "old", Created: at.Add(-time.Hour), VerifyUntil: at.Add(15 * time.Minute)}}}
-	const ringJSON = `{"kid":"new","keys":[{"kid":"new","created":"2026-03-01T12:00:00Z"},{"kid":"old","created":"2026-03-01T11:00:00Z","verify_until":"2026-03-01T12:15:00Z"}]}` + "\n"
+	ring := auth.KeyRing{KID: "old", Next: "new", Keys: []auth.KeyInfo{{KID: "new", Created: at, SignsFrom: at.Add(15 * time.Second)}, {KID: "old", Created: at.Add(-time.Hour), VerifyUntil: at.Add(15*time.Minute + 25*time.Second)}}}
+	const ringJSON = `{"kid":"old","next":"new","keys":[{"kid":"new","created":"2026-03-01T12:00:00Z","signs_from":"2026-03-01T12:00:15Z"},{"kid":"old","created":"2026-03-01T11:00:00Z","verify_until":"2026-03-01T12:15:25Z"}]}` + "\n"
 	cases := []struct {
 		name, method, path string
 		keys               fixedRing
@@ -36,6 +36,8 @@ func TestKeyActionsAnswerTheRingOrWhyThereIsNone(t *testing.T) {
 		{"rotate", http.MethodPost, "/admin/keys/rotate", fixedRing{ring: ring}, http.StatusOK, ringJSON},
 		{"rotate HS256", http.MethodPost, "/admin/keys/rotate", fixedRing{err: auth.ErrNoKeyRing}, http.StatusConflict,
 			`{"error":"no_key_rotation","message":"this server keeps no signing keys to rotate"}` + "\n"},
+		{"rotate while one is pending", http.MethodPost, "/admin/keys/rotate", fixedRing{err: auth.ErrRotationPending}, http.StatusConflict,
+			`{"error":"rotation_pending","message":"a rotation is already pending"}` + "\n"},
 		{"rotate by GET", http.MethodGet, "/admin/keys/rotate", fixedRing{ring: ring}, http.StatusNotFound, ""},
 	}
 	for _, c := range cases {

@@ -5,12 +5,17 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stompd/stompd/auth"
 	"github.com/stompd/stompd/auth/idptest"
 	"github.com/stompd/stompd/persist/redistest"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // TestNodesStartingTogetherServeOneJWKS starts eight nodes' keys at once on
@@ -39,40 +44,59 @@ func TestNodesStartingTogetherServeOneJWKS(t *testing.T) {
 	}
 }
 
-// TestRotationOnOneNodeReachesTheOther rotates the signing key on node A:
-// node B verifies the new key's tokens at once, and signs with it once it
-// reloads the ring, which RunKeyRing does every auth.DefaultKeyReload.
-func TestRotationOnOneNodeReachesTheOther(t *testing.T) {
+// TestRotationIsPublishedOnEveryNodeBeforeAnySignsWithIt rotates the
+// signing key on node A of two on one Redis, with one clock: both nodes
+// list the new key in their JWKS (B once it reads the ring, which
+// RunKeyRing does every auth.DefaultKeyReload) while both still sign with
+// the old key; from its signs_from both sign with the new one, B without
+// reading the ring again, and tokens of the old key still verify.
+func TestRotationIsPublishedOnEveryNodeBeforeAnySignsWithIt(t *testing.T) {
 	r := redistest.Start(t)
-	a, b := newNode(t, r.URL(), nil), newNode(t, r.URL(), nil)
+	clock := stomptest.NewClock()
+	clock.Advance(time.Since(clock.Now())) // the Redis expiries follow the real clock
+	withClock := func(o *auth.Options) { o.Now = clock.Now }
+	a, b := newNode(t, r.URL(), withClock), newNode(t, r.URL(), withClock)
 	mustAddUser(t, a.store, "alice@example.com")
 	old := b.login(t, "alice@example.com").AccessToken
+	oldKID := idptest.KID(t, old)
 	ring, err := a.svc.RotateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh := a.login(t, "alice@example.com").AccessToken
-	if idptest.KID(t, fresh) != ring.KID || idptest.KID(t, old) == ring.KID {
-		t.Fatalf("kids: before the rotation %s, after %s; want the new %s after only", idptest.KID(t, old), idptest.KID(t, fresh), ring.KID)
-	}
-	for _, tok := range []string{old, fresh} {
-		if _, err := b.svc.VerifyAccess(tok); err != nil {
-			t.Errorf("node B verifying a token of kid %s: %v", idptest.KID(t, tok), err)
-		}
+	next := ring.Next
+	if next == "" || next == oldKID || ring.KID != oldKID {
+		t.Fatalf("rotation answered %+v, want the old %s signing and a new key next", ring, oldKID)
 	}
 	if err := b.svc.ReloadKeys(); err != nil {
 		t.Fatal(err)
 	}
-	if kid := idptest.KID(t, b.login(t, "alice@example.com").AccessToken); kid != ring.KID {
-		t.Errorf("node B signs with %s after reloading, want the new %s", kid, ring.KID)
+	for _, n := range []*node{a, b} {
+		if jwks := n.jwks(t); !strings.Contains(jwks, next) || !strings.Contains(jwks, oldKID) {
+			t.Errorf("a node's JWKS right after the rotation %s, want %s and %s", jwks, oldKID, next)
+		}
+		if kid := idptest.KID(t, n.login(t, "alice@example.com").AccessToken); kid != oldKID {
+			t.Errorf("a node signs with %s before signs_from, want the old %s", kid, oldKID)
+		}
 	}
-	if listed, err := b.svc.SigningKeys(); err != nil || len(listed.Keys) != 2 || listed.KID != ring.KID {
-		t.Errorf("node B lists %+v (%v), want the ring of node A's rotation", listed, err)
+	clock.Advance(ring.Keys[0].SignsFrom.Sub(clock.Now()))
+	for _, n := range []*node{a, b} {
+		fresh := n.login(t, "alice@example.com").AccessToken
+		if kid := idptest.KID(t, fresh); kid != next {
+			t.Errorf("a node signs with %s at signs_from, want the new %s", kid, next)
+		}
+		for _, tok := range []string{old, fresh} {
+			if _, err := n.svc.VerifyAccess(tok); err != nil {
+				t.Errorf("a node verifying a token of kid %s: %v", idptest.KID(t, tok), err)
+			}
+		}
+	}
+	if listed, err := b.svc.SigningKeys(); err != nil || len(listed.Keys) != 2 || listed.KID != next || listed.Next != "" {
+		t.Errorf("node B lists %+v (%v), want %s signing", listed, err, next)
 	}
 }
 
-// TestConcurrentRotationsOnRedis rotates on four nodes at once: every
-// rotation lands, and the ring has one current key.
+// TestConcurrentRotationsOnRedis rotates on four nodes at once: one
+// rotation lands, the others are refused while its key waits to sign.
 func TestConcurrentRotationsOnRedis(t *testing.T) {
 	r := redistest.Start(t)
 	nodes := make([]*node, 4)
@@ -84,28 +108,20 @@ func TestConcurrentRotationsOnRedis(t *testing.T) {
 	for i, n := range nodes {
 		wg.Go(func() {
 			ring, err := n.svc.RotateKey()
-			if err != nil {
-				t.Error(err)
+			if err != nil && !errors.Is(err, auth.ErrRotationPending) {
+				t.Errorf("concurrent rotation: %v, want success or rotation_pending", err)
 			}
-			kids[i] = ring.KID
+			kids[i] = ring.Next
 		})
 	}
 	wg.Wait()
 	ring, err := nodes[0].svc.SigningKeys()
-	if err != nil || len(ring.Keys) != len(nodes)+1 {
-		t.Fatalf("ring after %d rotations: %+v (%v), want %d keys", len(nodes), ring, err, len(nodes)+1)
+	if err != nil || len(ring.Keys) != 2 {
+		t.Fatalf("ring after %d concurrent rotations: %+v (%v), want 2 keys", len(nodes), ring, err)
 	}
-	listed := map[string]bool{}
-	for i, k := range ring.Keys {
-		listed[k.KID] = true
-		if current := k.VerifyUntil.IsZero(); current != (i == 0) {
-			t.Errorf("key %d (%s): current %v", i, k.KID, current)
-		}
-	}
-	for _, kid := range kids {
-		if !listed[kid] {
-			t.Errorf("rotation to %s lost: ring %+v", kid, ring)
-		}
+	landed := slices.DeleteFunc(kids, func(kid string) bool { return kid == "" })
+	if len(landed) != 1 || landed[0] != ring.Next {
+		t.Errorf("rotations that landed made %v, want one, the ring's next key %s", landed, ring.Next)
 	}
 }
 

@@ -37,6 +37,7 @@ func newAuth(ctx context.Context, c *config, store auth.Store, m *metrics.Set, l
 	}
 	o.Keys, o.Store = keys, store
 	o.OnLogout, o.Metrics, o.Logger = onLogout, m, log
+	o.KeyPublishDelay = keyPublishDelay
 	return auth.New(o)
 }
 

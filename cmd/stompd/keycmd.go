@@ -19,23 +19,30 @@ const keyUsage = `Usage:
   stompd key rotate --data DIR [--access-ttl D]
   (each also with --redis URL instead of --data DIR)
 
-rotate makes a new signing key, which signs every access token from then on.
-The key it replaces still verifies the tokens it signed until they expire
-(the access-token lifetime and a few seconds), and /.well-known/jwks.json
-lists both meanwhile; then it leaves the ring and the JWKS. list shows the
-ring: the current key, then each older key with the time until which it
-verifies. Only the default Ed25519 keys rotate: with an HS256 secret, change
-the secret; in verify-only mode, the identity provider rotates its keys.
+rotate makes a new signing key. /.well-known/jwks.json lists it at once (in
+a cluster, on every node within 5 seconds), and it signs every access token
+from 15 seconds after the rotation (its signs_from), so that services that
+verify tokens with the JWKS know it before any token of it exists. Until
+then, rotate again is refused. The key it replaces signs until then and
+verifies the tokens it signed until they expire (the access-token lifetime
+and a few seconds after the switch); then it leaves the ring and the JWKS.
+list shows the ring: the newest key (while it waits, with the time from
+which it signs), then each older key with the time until which it verifies.
+Only the default Ed25519 keys rotate: with an HS256 secret, change the
+secret; in verify-only mode, the identity provider rotates its keys.
 
 With a server running on DIR the commands go through it (DIR/stompd.sock);
 otherwise they work on DIR's store, and --access-ttl (default 15m) must be
 the server's. With --redis URL they work on the keys the nodes of a cluster
-share, while the nodes run: every node verifies the new key's tokens at once
-and signs with it within 5 seconds.
+share, while the nodes run.
 
 --data, --config, --redis and --access-ttl are also read from STOMPD_DATA,
 STOMPD_CONFIG, STOMPD_REDIS and STOMPD_ACCESS_TTL, and from the config file.
 `
+
+// keyPublishDelay is how long after a rotation the new key signs, in the
+// server and in the key command; tests shorten it.
+var keyPublishDelay = auth.DefaultKeyPublishDelay
 
 // keyHint tells where the key commands and their flags are listed.
 const keyHint = "stompd key --help lists them"
@@ -71,7 +78,7 @@ func keyCommand(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("key %s: %w", sub, err)
 	}
 	if sub == "rotate" {
-		fmt.Fprintf(stdout, "rotated: key %s signs from now on\n", ring.KID)
+		fmt.Fprintf(stdout, "rotated: key %s is published now and signs from %s\n", ring.Keys[0].KID, ring.Keys[0].SignsFrom.UTC().Format(time.RFC3339))
 	}
 	return printKeys(stdout, ring)
 }
@@ -110,21 +117,31 @@ func keysOf(ks auth.KeyStore, sub string, accessTTL time.Duration) (auth.KeyRing
 		return auth.KeyRing{}, err
 	}
 	if sub == "list" {
-		return keys.Ring()
+		return keys.Ring(time.Now())
 	}
-	return keys.Rotate(time.Now(), accessTTL, auth.DefaultLeeway)
+	return keys.Rotate(time.Now(), keyPublishDelay, accessTTL, auth.DefaultLeeway)
 }
 
-// printKeys writes the ring as a table, the current key first.
+// printKeys writes the ring as a table, the newest key first.
 func printKeys(out io.Writer, ring auth.KeyRing) error {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tCREATED\tVERIFIES UNTIL")
+	fmt.Fprintln(tw, "KID\tCREATED\tSTATE")
 	for _, k := range ring.Keys {
-		until := "(current: signs)"
-		if !k.VerifyUntil.IsZero() {
-			until = k.VerifyUntil.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.KID, k.Created.UTC().Format(time.RFC3339), until)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.KID, k.Created.UTC().Format(time.RFC3339), keyState(ring, k))
 	}
 	return tw.Flush()
+}
+
+// keyState says what k does in ring: it signs, waits to sign, or only
+// verifies, and until when.
+func keyState(ring auth.KeyRing, k auth.KeyInfo) string {
+	switch {
+	case k.KID == ring.Next:
+		return "(next: published, signs from " + k.SignsFrom.UTC().Format(time.RFC3339) + ")"
+	case k.KID == ring.KID && k.VerifyUntil.IsZero():
+		return "(current: signs)"
+	case k.KID == ring.KID:
+		return "(current: signs until the next key does, verifies until " + k.VerifyUntil.UTC().Format(time.RFC3339) + ")"
+	}
+	return "verifies until " + k.VerifyUntil.UTC().Format(time.RFC3339)
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stompd/stompd/auth"
 	"github.com/stompd/stompd/auth/idptest"
@@ -20,15 +22,18 @@ func runKey(args ...string) (code int, stdout, stderr string) {
 }
 
 // rotateByCommand runs stompd key rotate with args, fails the test unless
-// it succeeds, and returns the kid of the new key.
-func rotateByCommand(t *testing.T, args ...string) string {
+// it succeeds, and returns the kid of the new key and the time from which
+// it signs.
+func rotateByCommand(t *testing.T, args ...string) (string, time.Time) {
 	t.Helper()
 	code, stdout, stderr := runKey(append([]string{"rotate"}, args...)...)
-	kid, ok := strings.CutPrefix(strings.SplitN(stdout, "\n", 2)[0], "rotated: key ")
-	if code != 0 || !ok {
+	var kid, from string
+	_, err := fmt.Sscanf(stdout, "rotated: key %s is published now and signs from %s\n", &kid, &from)
+	signsFrom, terr := time.Parse(time.RFC3339, from)
+	if code != 0 || err != nil || terr != nil {
 		t.Fatalf("key rotate %v: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
 	}
-	return strings.TrimSuffix(kid, " signs from now on")
+	return kid, signsFrom
 }
 
 // listedKeys runs stompd key list with args and returns its table's rows.
@@ -41,13 +46,22 @@ func listedKeys(t *testing.T, args ...string) []string {
 	return strings.Split(strings.TrimSpace(stdout), "\n")[1:]
 }
 
-// TestKeyCommandOnARunningServer rotates through the control socket: the
-// server signs with the new key at once and counts the rotation.
+// TestKeyCommandOnARunningServer rotates through the control socket: key
+// list shows the new key waiting to sign, the server signs with it from
+// its signs_from, and counts the rotation.
 func TestKeyCommandOnARunningServer(t *testing.T) {
 	ts := startServer(t)
-	kid := rotateByCommand(t, "--data", ts.cfg.DataDir)
+	before := idptest.KID(t, ts.login(t, "ada").Access)
+	kid, signsFrom := rotateByCommand(t, "--data", ts.cfg.DataDir)
+	if got := idptest.KID(t, ts.login(t, "ada").Access); got != before {
+		t.Errorf("server signs with %s right after key rotate, want still %s", got, before)
+	}
+	if rows := listedKeys(t, "--data", ts.cfg.DataDir); len(rows) != 2 || !strings.Contains(rows[0], "(next: published, signs from") || !strings.Contains(rows[1], "(current: signs until the next key does") {
+		t.Errorf("key list right after a rotation:\n%s\nwant %s next, then the current key", strings.Join(rows, "\n"), kid)
+	}
+	time.Sleep(time.Until(signsFrom))
 	if got := idptest.KID(t, ts.login(t, "ada").Access); got != kid {
-		t.Errorf("server signs with %s after key rotate, want %s", got, kid)
+		t.Errorf("server signs with %s after signs_from, want %s", got, kid)
 	}
 	rows := listedKeys(t, "--data", ts.cfg.DataDir)
 	if len(rows) != 2 || !strings.HasPrefix(rows[0], kid+" ") || !strings.Contains(rows[0], "(current: signs)") {
@@ -66,11 +80,12 @@ func TestKeyCommandOffline(t *testing.T) {
 	if err := ts.stop(); err != nil {
 		t.Fatal(err)
 	}
-	kid := rotateByCommand(t, "--data", ts.cfg.DataDir, "--access-ttl", "1m")
+	kid, signsFrom := rotateByCommand(t, "--data", ts.cfg.DataDir, "--access-ttl", "1m")
 	if rows := listedKeys(t, "--data", ts.cfg.DataDir); len(rows) != 2 || !strings.HasPrefix(rows[1], before+" ") {
 		t.Errorf("key list offline:\n%s\nwant %s, then %s", strings.Join(rows, "\n"), kid, before)
 	}
 	startAgain(t, ts)
+	time.Sleep(time.Until(signsFrom))
 	if got := idptest.KID(t, ts.login(t, "ada").Access); got != kid {
 		t.Errorf("server started after key rotate signs with %s, want %s", got, kid)
 	}
@@ -81,7 +96,7 @@ func TestKeyCommandOffline(t *testing.T) {
 func TestKeyCommandOnRedis(t *testing.T) {
 	r := redistest.Start(t)
 	c := startCluster(t, r.URL(), []nodeKind{inProcess})
-	kid := rotateByCommand(t, "--redis", r.URL())
+	kid, _ := rotateByCommand(t, "--redis", r.URL())
 	if keys := listedKeys(t, "--redis", r.URL()); len(keys) != 2 {
 		t.Errorf("key list --redis: %q, want two keys", keys)
 	}

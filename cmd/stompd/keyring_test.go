@@ -58,23 +58,29 @@ func (a keyAdmin) call(t testing.TB, method, path string) (int, auth.KeyRing, st
 }
 
 // rotate rotates the signing key and fails the test unless it is answered
-// 200 with a new current key.
+// 200 with a new key next, which signs from its signs_from.
 func (a keyAdmin) rotate(t testing.TB) auth.KeyRing {
 	t.Helper()
 	status, ring, code := a.call(t, "POST", "/admin/keys/rotate")
-	if status != http.StatusOK || ring.KID == "" || ring.Keys[0].KID != ring.KID {
+	if status != http.StatusOK || ring.Next == "" || ring.KID == ring.Next || ring.Keys[0].KID != ring.Next || ring.Keys[0].SignsFrom.IsZero() {
 		t.Fatalf("POST /admin/keys/rotate: %d %s %+v", status, code, ring)
 	}
 	return ring
 }
 
+// untilSigns waits until the next key of ring signs.
+func untilSigns(ring auth.KeyRing) {
+	time.Sleep(time.Until(ring.Keys[0].SignsFrom))
+}
+
 // TestKeyRotationWhileSessionsLive rotates the signing key under live
-// STOMP sessions: a session of a token of the old key keeps working until
-// the token expires, an in-band refresh with a token of the new key
-// works, new logins get the new kid, and the JWKS lists both keys until
-// the old one's verify_until, then only the new one.
+// STOMP sessions: the JWKS lists the new key at once while logins still
+// get the old kid; from its signs_from logins get the new kid, a session
+// of a token of the old key keeps working until the token expires, an
+// in-band refresh with a token of the new key works, and the JWKS lists
+// both keys until the old one's verify_until, then only the new one.
 func TestKeyRotationWhileSessionsLive(t *testing.T) {
-	ts := startServer(t, "--access-ttl", "4s")
+	ts := startServer(t, "--access-ttl", "6s")
 	ts.addAdmin(t, "root")
 	admin := keyAdmin{ts.url, ts.login(t, "root").Access}
 	tok := ts.login(t, "ada")
@@ -85,25 +91,28 @@ func TestKeyRotationWhileSessionsLive(t *testing.T) {
 	idle := ts.connectTCP(t, tok.Access)
 
 	ring := admin.rotate(t)
-	if ring.KID == oldKID || len(ring.Keys) != 2 || ring.Keys[1].KID != oldKID || ring.Keys[1].VerifyUntil.IsZero() {
-		t.Fatalf("rotation answered %+v, want a new key before %s, which verifies until a time", ring, oldKID)
+	if ring.KID != oldKID || len(ring.Keys) != 2 || ring.Keys[1].KID != oldKID || ring.Keys[1].VerifyUntil.IsZero() {
+		t.Fatalf("rotation answered %+v, want a new key before %s, which signs and verifies until a time", ring, oldKID)
 	}
-	if keys := publishedKeys(t, ts.url); len(keys) != 2 || keys[oldKID] == "" || keys[ring.KID] == "" {
-		t.Errorf("JWKS after the rotation lists %v, want %s and %s", keys, oldKID, ring.KID)
+	if keys := publishedKeys(t, ts.url); len(keys) != 2 || keys[oldKID] == "" || keys[ring.Next] == "" {
+		t.Errorf("JWKS after the rotation lists %v, want %s and %s", keys, oldKID, ring.Next)
 	}
+	if kid := idptest.KID(t, ts.login(t, "bob").Access); kid != oldKID {
+		t.Errorf("login right after the rotation got kid %s, want still %s", kid, oldKID)
+	}
+	untilSigns(ring)
 	bob := ts.login(t, "bob")
-	if idptest.KID(t, bob.Access) != ring.KID {
-		t.Errorf("login after the rotation got kid %s, want %s", idptest.KID(t, bob.Access), ring.KID)
+	if idptest.KID(t, bob.Access) != ring.Next {
+		t.Errorf("login after signs_from got kid %s, want %s", idptest.KID(t, bob.Access), ring.Next)
 	}
 	pub := ts.connectTCP(t, bob.Access)
 	pub.Send(stomp.SEND, "after rotation", "destination:/topic/keys")
 	if m := sub.Expect(stomp.MESSAGE); string(m.Body) != "after rotation" {
 		t.Errorf("session of the old key got %q", m.Body)
 	}
-	time.Sleep(2 * time.Second) // a later exp, so a longer-lived token
-	fresh := ts.refresh(t, tok.Refresh)
-	if idptest.KID(t, fresh.Access) != ring.KID {
-		t.Errorf("refresh after the rotation got kid %s, want %s", idptest.KID(t, fresh.Access), ring.KID)
+	fresh := ts.refresh(t, tok.Refresh) // a later exp, after the wait for signs_from
+	if idptest.KID(t, fresh.Access) != ring.Next {
+		t.Errorf("refresh after signs_from got kid %s, want %s", idptest.KID(t, fresh.Access), ring.Next)
 	}
 	sub.Send(stomp.SEND, "", "destination:/sys/auth/refresh", "Authorization:Bearer "+fresh.Access, "receipt:refresh")
 	sub.Expect(stomp.RECEIPT)
@@ -123,8 +132,8 @@ func TestKeyRotationWhileSessionsLive(t *testing.T) {
 		_, still := publishedKeys(t, ts.url)[oldKID]
 		return !still
 	})
-	if keys := publishedKeys(t, ts.url); len(keys) != 1 || keys[ring.KID] == "" {
-		t.Errorf("JWKS once the old key's verify_until passed lists %v, want only %s", keys, ring.KID)
+	if keys := publishedKeys(t, ts.url); len(keys) != 1 || keys[ring.Next] == "" {
+		t.Errorf("JWKS once the old key's verify_until passed lists %v, want only %s", keys, ring.Next)
 	}
 }
 
@@ -192,8 +201,9 @@ func TestKeyRingOfAnEarlierDataDirSurvivesRestarts(t *testing.T) {
 	}
 
 	startAgain(t, first)
-	if kid := idptest.KID(t, login(t, first.url, first.users["ada"]).Access); kid != ring.KID {
-		t.Errorf("after a restart, tokens have kid %s, want the rotated %s", kid, ring.KID)
+	untilSigns(ring)
+	if kid := idptest.KID(t, login(t, first.url, first.users["ada"]).Access); kid != ring.Next {
+		t.Errorf("after a restart, tokens have kid %s, want the rotated %s", kid, ring.Next)
 	}
 	if keys := publishedKeys(t, first.url); len(keys) != 2 || keys[ring.Keys[1].KID] != pub {
 		t.Errorf("JWKS after a restart %v, want the rotated key and the seed's", keys)
@@ -201,45 +211,50 @@ func TestKeyRingOfAnEarlierDataDirSurvivesRestarts(t *testing.T) {
 }
 
 // TestConcurrentRotationsOnOneDataDir rotates six times at once through
-// the admin API: every rotation lands in the bbolt file, one after the
-// other, and the ring has one current key.
+// the admin API: one rotation lands in the bbolt file, and the others are
+// refused 409 rotation_pending, counted, while its key waits to sign.
 func TestConcurrentRotationsOnOneDataDir(t *testing.T) {
 	ts := startServer(t)
 	ts.addAdmin(t, "root")
 	admin := keyAdmin{ts.url, ts.login(t, "root").Access}
-	kids := make([]string, 6)
+	nexts := make([]string, 6)
 	var wg sync.WaitGroup
-	for i := range kids {
+	for i := range nexts {
 		wg.Go(func() {
 			status, ring, code := admin.call(t, "POST", "/admin/keys/rotate")
-			if status != http.StatusOK {
-				t.Errorf("concurrent rotation: %d %s", status, code)
+			if status != http.StatusOK && (status != http.StatusConflict || code != "rotation_pending") {
+				t.Errorf("concurrent rotation: %d %s, want 200 or 409 rotation_pending", status, code)
 			}
-			kids[i] = ring.KID
+			nexts[i] = ring.Next
 		})
 	}
 	wg.Wait()
 	status, ring, _ := admin.call(t, "GET", "/admin/keys")
-	if status != http.StatusOK || len(ring.Keys) != len(kids)+1 {
-		t.Fatalf("GET /admin/keys after %d rotations: %d %+v", len(kids), status, ring)
+	if status != http.StatusOK || len(ring.Keys) != 2 || ring.Next == "" {
+		t.Fatalf("GET /admin/keys after %d concurrent rotations: %d %+v, want 2 keys, one next", len(nexts), status, ring)
 	}
-	for i, k := range ring.Keys {
-		if current := k.VerifyUntil.IsZero(); current != (i == 0) {
-			t.Errorf("key %d (%s): current %v", i, k.KID, current)
-		}
+	if landed := slices.DeleteFunc(nexts, func(kid string) bool { return kid == "" }); len(landed) != 1 || landed[0] != ring.Next {
+		t.Errorf("rotations that landed made %v, want one, the ring's next key %s", landed, ring.Next)
 	}
-	for _, kid := range kids {
-		if !slices.ContainsFunc(ring.Keys, func(k auth.KeyInfo) bool { return k.KID == kid }) {
-			t.Errorf("rotation to %s lost: ring %+v", kid, ring)
+	text := metricsText(t, ts.url)
+	for _, want := range []string{
+		`stompd_admin_requests_total{action="keys.rotate",result="ok"} 1`,
+		`stompd_admin_requests_total{action="keys.rotate",result="rotation_pending"} 5`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 }
 
-// TestKeyRotationReachesEveryNode rotates the signing key on node A of a
-// cluster: node B, in another process, accepts the new key's tokens at
-// once (an unknown kid makes it read the ring from Redis) and signs with
-// the new key within auth.DefaultKeyReload (its periodic read).
-func TestKeyRotationReachesEveryNode(t *testing.T) {
+// TestKeyRotationIsPublishedOnEveryNodeFirst rotates the signing key
+// through node A's admin API with a publication delay longer than a
+// node's ring reload: node B, in another process, lists the new key in
+// its JWKS while both nodes still sign with the old one, and from its
+// signs_from both sign with the new key.
+func TestKeyRotationIsPublishedOnEveryNodeFirst(t *testing.T) {
+	keyPublishDelay = auth.DefaultKeyReload + 3*time.Second // of node A, which rotates
+	t.Cleanup(func() { keyPublishDelay = testKeyPublishDelay })
 	r := redistest.Start(t)
 	c := startCluster(t, r.URL(), []nodeKind{inProcess, childProcess})
 	a, b := c.nodes[0], c.nodes[1]
@@ -249,17 +264,29 @@ func TestKeyRotationReachesEveryNode(t *testing.T) {
 	}
 	root := &testUser{email: "root@example.com", password: "root password"}
 	root.id = a.srv.addClusterUser(t, auth.User{Email: root.email, Roles: []string{"admin"}, PasswordHash: hash})
+	oldKID := idptest.KID(t, a.login(t, c.users["ada"]).Access)
 	ring := keyAdmin{a.url, a.login(t, root).Access}.rotate(t)
 
-	tok := a.login(t, c.users["ada"])
-	if idptest.KID(t, tok.Access) != ring.KID {
-		t.Fatalf("node A signs with %s after its rotation, want %s", idptest.KID(t, tok.Access), ring.KID)
+	if keys := publishedKeys(t, a.url); keys[ring.Next] == "" {
+		t.Errorf("node A's JWKS right after its rotation lists %v, want %s", keys, ring.Next)
 	}
-	b.connectTCP(t, tok.Access)
-	waitUntil(t, 2*auth.DefaultKeyReload, "node B signing with the new key", func() bool {
-		return idptest.KID(t, b.login(t, c.users["bob"]).Access) == ring.KID
+	waitUntil(t, 2*auth.DefaultKeyReload, "node B publishing the new key", func() bool {
+		return publishedKeys(t, b.url)[ring.Next] != ""
 	})
-	if keys := publishedKeys(t, b.url); len(keys) != 2 || keys[ring.KID] == "" {
-		t.Errorf("node B's JWKS lists %v, want the old key and %s", keys, ring.KID)
+	for _, n := range c.nodes {
+		if kid := idptest.KID(t, n.login(t, c.users["bob"]).Access); kid != oldKID || time.Now().After(ring.Keys[0].SignsFrom) {
+			t.Errorf("node %s signs with %s once every node lists the new key (signs_from %s), want still %s", n.name, kid, ring.Keys[0].SignsFrom, oldKID)
+		}
+	}
+	untilSigns(ring)
+	for _, n := range c.nodes {
+		tok := n.login(t, c.users["ada"])
+		if kid := idptest.KID(t, tok.Access); kid != ring.Next {
+			t.Errorf("node %s signs with %s after signs_from, want %s", n.name, kid, ring.Next)
+		}
+		c.nodes[1-slices.Index(c.nodes, n)].connectTCP(t, tok.Access)
+	}
+	if keys := publishedKeys(t, b.url); len(keys) != 2 {
+		t.Errorf("node B's JWKS lists %v, want the old key and %s", keys, ring.Next)
 	}
 }
