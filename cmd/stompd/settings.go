@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 )
@@ -172,7 +173,23 @@ type valueError struct {
 	hint    string
 }
 
-func (e valueError) Error() string { return fmt.Sprintf("%s %q: %s", e.setting, e.value, e.hint) }
+func (e valueError) Error() string { return fmt.Sprintf("%s %q: %s", e.setting, clip(e.value), e.hint) }
+
+// maxEchoed bounds the bytes of a value an error quotes back.
+const maxEchoed = 64
+
+// clip returns s, or, when longer than maxEchoed bytes, its start and how
+// long it is, so that an error quoting a huge value stays one line.
+func clip(s string) string {
+	if len(s) <= maxEchoed {
+		return s
+	}
+	cut := maxEchoed
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
+}
 
 // explainValues makes every flag of flags explain a value it refuses, by
 // what the value should look like. The flag package turns the refusal of a

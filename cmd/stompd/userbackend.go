@@ -41,7 +41,7 @@ func withAdmin(set sharedSettings, a userArgs, stdout io.Writer, f func(adminBac
 	}
 	target := ""
 	if a.email != "" {
-		target = " " + a.email
+		target = " " + clip(a.email)
 	}
 	var e *admin.Error
 	switch {

@@ -116,7 +116,11 @@ func newPassword(a userArgs, fromStdin bool, stdin io.Reader, minLength int, std
 		return "", err
 	}
 	if err := admin.CheckPassword(p, minLength); err != nil {
-		return "", usageError{fmt.Errorf("--password: %w (--min-password-length)", err)}
+		hint := ""
+		if len(p) <= admin.MaxPasswordBytes {
+			hint = " (--min-password-length)"
+		}
+		return "", usageError{fmt.Errorf("--password: %w%s", err, hint)}
 	}
 	return p, nil
 }
