@@ -54,6 +54,9 @@ type Options struct {
 	// Sessions lists the live sessions (GET /admin/sessions); nil serves
 	// no such endpoint.
 	Sessions SessionLister
+	// VerifyOnly says that tokens are issued elsewhere, so that no local
+	// user could log in: POST /admin/users answers 409.
+	VerifyOnly bool
 }
 
 // API is the administration API. Its actions are registered once, in
@@ -164,8 +167,12 @@ func (a *API) action(name string, h func(http.ResponseWriter, *http.Request) err
 			writeJSON(w, e.Status, e)
 		}
 		a.requests.WithLabelValues(name, result).Inc()
-		attrs := append([]any{"actor", Actor(r), "action", name, "target", rec.target}, rec.attrs...)
-		a.opts.Logger.Log(r.Context(), level, "admin", append(attrs, "result", result)...)
+		attrs := []any{"actor", Actor(r), "action", name}
+		if rec.target != "" {
+			attrs = append(attrs, "target", rec.target)
+		}
+		attrs = append(append(attrs, rec.attrs...), "result", result)
+		a.opts.Logger.Log(r.Context(), level, "admin", attrs...)
 	})
 }
 

@@ -110,7 +110,14 @@ func (a *API) listUsers(w http.ResponseWriter, _ *http.Request) error {
 	return reply(w, http.StatusOK, map[string][]User{"users": shown})
 }
 
+// errVerifyOnly refuses to add a user no login could use.
+var errVerifyOnly = &Error{Status: http.StatusConflict, Code: "verify_only",
+	Message: "this server verifies tokens issued elsewhere and has no users of its own: add the user at the identity provider"}
+
 func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
+	if a.opts.VerifyOnly {
+		return errVerifyOnly
+	}
 	var in newUser
 	if err := decode(w, r, &in); err != nil {
 		return err

@@ -180,7 +180,7 @@ func (s *server) adminOptions() admin.Options {
 	return admin.Options{
 		Verifier: s.auth, Metrics: s.metrics, Logger: s.log,
 		Users: s.userStore(), Unlock: s.auth.Unlock, TakeDenial: s.auth.TakeDenial, MinPasswordLength: s.cfg.MinPasswordLength,
-		Clients: s.auth, Keys: s.auth, Sessions: sessionLister{s},
+		Clients: s.auth, Keys: s.auth, Sessions: sessionLister{s}, VerifyOnly: !s.auth.IssuesTokens(),
 	}
 }
 
