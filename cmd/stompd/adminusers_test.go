@@ -230,6 +230,13 @@ func TestUserChangesEndLiveSessions(t *testing.T) {
 	if resp := httpJSON(t, "POST", ts.url+"/auth/login", map[string]string{"email": ada.email, "password": ada.password}, &e); resp.StatusCode != 401 {
 		t.Errorf("login of deleted ada: %d, want 401", resp.StatusCode)
 	}
+	logs := ts.logs.String()
+	if !regexp.MustCompile(`msg="login ended" sid=\S+ user=` + ada.id + ` sessions_closed=1`).MatchString(logs) {
+		t.Errorf("the logins ended are not logged with their user; logs:\n%s", logs)
+	}
+	if !regexp.MustCompile(`actor="local uid \d+" action=users.update target=` + ada.id + ` changed=password email=` + ada.email).MatchString(logs) {
+		t.Errorf("the control socket's change is not logged with the peer's uid and the change; logs:\n%s", logs)
+	}
 }
 
 // TestUserCommandsAgainstARunningServer runs every user command on the

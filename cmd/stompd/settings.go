@@ -173,22 +173,26 @@ type valueError struct {
 	hint    string
 }
 
-func (e valueError) Error() string { return fmt.Sprintf("%s %q: %s", e.setting, clip(e.value), e.hint) }
+func (e valueError) Error() string {
+	head, tail := clip(e.value)
+	return fmt.Sprintf("%s %q%s: %s", e.setting, head, tail, e.hint)
+}
 
 // maxEchoed bounds the bytes of a value an error quotes back.
 const maxEchoed = 64
 
-// clip returns s, or, when longer than maxEchoed bytes, its start and how
-// long it is, so that an error quoting a huge value stays one line.
-func clip(s string) string {
+// clip returns s as an error echoes it: all of it, or, when longer than
+// maxEchoed bytes, its start as head and tail saying how long it is, so
+// that an error quoting a huge value stays short.
+func clip(s string) (head, tail string) {
 	if len(s) <= maxEchoed {
-		return s
+		return s, ""
 	}
 	cut := maxEchoed
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
+	return s[:cut], fmt.Sprintf("... (%d bytes)", len(s))
 }
 
 // explainValues makes every flag of flags explain a value it refuses, by
