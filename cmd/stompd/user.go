@@ -67,6 +67,8 @@ type userArgs struct {
 	sub, email, name string
 	roles            []string
 	password         string
+	// prompt, when set, asks for the password at the terminal.
+	prompt func() (string, error)
 }
 
 // userAction runs a subcommand through the admin API behind b.
@@ -74,10 +76,10 @@ type userAction func(b adminBackend, a userArgs, out io.Writer) error
 
 // userActions are the subcommands of stompd user.
 var userActions = map[string]userAction{
-	"add":     addUser,
+	"add":     promptFirst(addUser),
 	"list":    listUsers,
 	"del":     changeUser(http.MethodDelete, "", nil, "deleted %s; its logins ended"),
-	"passwd":  patchUser(func(a userArgs) map[string]any { return map[string]any{"password": a.password} }, "changed the password of %s; its logins ended"),
+	"passwd":  promptFirst(patchUser(func(a userArgs) map[string]any { return map[string]any{"password": a.password} }, "changed the password of %s; its logins ended")),
 	"roles":   patchUser(func(a userArgs) map[string]any { return map[string]any{"roles": slices.Concat([]string{}, a.roles)} }, "set the roles of %s; its logins ended"),
 	"disable": patchUser(func(userArgs) map[string]any { return map[string]any{"disabled": true} }, "disabled %s; its logins ended"),
 	"enable":  patchUser(func(userArgs) map[string]any { return map[string]any{"disabled": false} }, "enabled %s"),
@@ -127,6 +129,31 @@ func listUsers(b adminBackend, _ userArgs, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, strings.Join(u.Roles, ","), status, u.Created.Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// promptFirst returns next, which sets a password: with one to type at the
+// prompt, it first asks the API whether the user exists, so that no one
+// types a password twice to learn that add's email is taken or passwd's
+// unknown. The action itself still refuses those in one atomic step.
+func promptFirst(next userAction) userAction {
+	return func(b adminBackend, a userArgs, out io.Writer) error {
+		if a.prompt == nil {
+			return next(b, a, out)
+		}
+		err := b.call(http.MethodGet, userPath(a.email), nil, nil)
+		var e *admin.Error
+		switch {
+		case a.sub == "add" && err == nil:
+			return &admin.Error{Status: http.StatusConflict, Code: "conflict", Message: admin.ErrEmailTaken.Error()}
+		case a.sub == "add" && errors.As(err, &e) && e.Status == http.StatusNotFound:
+		case err != nil:
+			return err
+		}
+		if a.password, err = a.prompt(); err != nil {
+			return err
+		}
+		return next(b, a, out)
+	}
 }
 
 // changeUser returns the action that sends method to the user's path
