@@ -38,7 +38,8 @@ const userUsage = `Usage:
 each with --data DIR (default ./data) or --redis URL.
 
 While a server runs on DIR, the commands go to it through its control
-socket DIR/stompd.sock (mode 0600: its owner only) and take effect at once.
+socket DIR/stompd.sock (mode 0600; the server refuses any uid but its own
+and root's) and take effect at once.
 With no server running they open DIR's store themselves; only add creates a
 data dir and store that do not exist yet. With --redis URL they work on the
 users that the nodes of a cluster share in that Redis, while the nodes run.
@@ -53,7 +54,9 @@ counts. roles replaces the user's roles; --roles "" leaves none.
 Passwords: --password-stdin reads the password from the first line of
 standard input (pass show stompd/ada | stompd user passwd --email E
 --password-stdin). With neither flag and a terminal on standard input,
-stompd asks for it twice without echo. --password P also works, but puts
+stompd checks that add's email is free (passwd's user exists), then asks
+for it twice without echo. A password is at most 72 bytes, all that bcrypt
+reads. --password P also works, but puts
 the password in the shell's history and, while stompd runs, in the process
 list that every local user can read: prefer --password-stdin.
 
