@@ -272,6 +272,10 @@ func (s *Service) now() time.Time { return s.opts.Now() }
 // canIssue reports whether this Service issues tokens (login, refresh).
 func (s *Service) canIssue() bool { return s.keys.CanSign() }
 
+// IssuesTokens reports whether this Service issues tokens: false in
+// verify-only mode, where another application does.
+func (s *Service) IssuesTokens() bool { return s.canIssue() }
+
 // AccessTTL returns the configured access-token lifetime.
 func (s *Service) AccessTTL() time.Duration { return s.opts.AccessTTL }
 

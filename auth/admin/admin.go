@@ -54,6 +54,9 @@ type Options struct {
 	// Sessions lists the live sessions (GET /admin/sessions); nil serves
 	// no such endpoint.
 	Sessions SessionLister
+	// VerifyOnly says that tokens are issued elsewhere, so that no local
+	// user could log in: POST /admin/users answers 409.
+	VerifyOnly bool
 }
 
 // API is the administration API. Its actions are registered once, in
@@ -72,9 +75,7 @@ func New(opts Options) *API {
 		opts.Logger = slog.Default()
 	}
 	a := &API{opts: opts, mux: http.NewServeMux(), requests: opts.Metrics.AdminRequests}
-	a.mux.Handle("/", a.action("unknown", func(_ http.ResponseWriter, r *http.Request) error {
-		return errNotFound("no such admin endpoint: " + r.Method + " " + r.URL.Path)
-	}))
+	a.mux.Handle("/", a.action("unknown", a.unknown))
 	a.registerClients()
 	a.registerKeys()
 	a.registerUsers()
@@ -96,10 +97,11 @@ func (a *API) Handler() http.Handler {
 }
 
 // Local serves the API to callers on the control socket, who act as
-// LocalActor.
+// LocalActor with the uid WithPeerUID gave their request's context
+// ("local uid 0").
 func (a *API) Local() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, LocalActor)))
+		a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, localActor(r.Context()))))
 	})
 }
 
@@ -137,7 +139,8 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request, err error) {
 
 type actorKey struct{}
 
-// Actor returns who made r: the subject of its admin token, or LocalActor.
+// Actor returns who made r: the subject of its admin token, or LocalActor
+// and the peer's uid.
 func Actor(r *http.Request) string {
 	s, _ := r.Context().Value(actorKey{}).(string)
 	return s
@@ -149,9 +152,10 @@ func (a *API) handle(pattern, name string, h func(http.ResponseWriter, *http.Req
 }
 
 // action runs h, answers its error, counts the request and logs it with
-// its actor and target (the path's {id}).
+// its actor, target (the path's {id}, or what h created) and what h noted.
 func (a *API) action(name string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, rec := withRecord(r)
 		result, level := "ok", slog.LevelInfo
 		if err := h(w, r); err != nil {
 			e := asError(err)
@@ -163,6 +167,33 @@ func (a *API) action(name string, h func(http.ResponseWriter, *http.Request) err
 			writeJSON(w, e.Status, e)
 		}
 		a.requests.WithLabelValues(name, result).Inc()
-		a.opts.Logger.Log(r.Context(), level, "admin", "actor", Actor(r), "action", name, "target", r.PathValue("id"), "result", result)
+		attrs := []any{"actor", Actor(r), "action", name}
+		if rec.target != "" {
+			attrs = append(attrs, "target", rec.target)
+		}
+		attrs = append(append(attrs, rec.attrs...), "result", result)
+		a.opts.Logger.Log(r.Context(), level, "admin", attrs...)
 	})
+}
+
+// methods are the methods an admin path may take.
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unknown answers a request no action takes: 405 with the methods its
+// path takes in Allow, or 404 for a path no action has.
+func (a *API) unknown(w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range methods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := a.mux.Handler(probe); pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return errNotFound("no such admin endpoint: " + r.Method + " " + r.URL.Path)
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	return &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+		Message: r.Method + " " + r.URL.Path + ": this endpoint takes " + strings.Join(allow, ", ")}
 }

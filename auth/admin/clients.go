@@ -69,6 +69,7 @@ func (a *API) registerClients() {
 		if err != nil {
 			return err
 		}
+		note(r, c.ID)
 		info := clientInfo(c)
 		return reply(w, http.StatusCreated, NewClient{ID: c.ID, Roles: info.Roles, Secret: secret, Created: &info.Created})
 	})

@@ -48,10 +48,16 @@ func isControl(r rune) bool {
 
 // CheckEmail accepts a bare address, as logins are typed: one @ between a
 // non-empty local part and domain, no spaces or control characters, and
-// no display name or quoting, so that net/mail reads it as itself.
+// no display name or quoting, so that net/mail reads it as itself. It
+// also refuses invisible format characters (Unicode category Cf: a
+// zero-width space or joiner, a byte order mark), with which one address
+// would pose as another; display names keep them, as emoji need them.
 func CheckEmail(email string) error {
 	if err := CheckText(email); err != nil {
 		return err
+	}
+	if strings.ContainsFunc(email, func(r rune) bool { return unicode.Is(unicode.Cf, r) }) {
+		return errors.New("holds an invisible format character (such as a zero-width space): leave it out")
 	}
 	local, domain, _ := strings.Cut(email, "@")
 	a, err := mail.ParseAddress(email)
@@ -101,7 +107,7 @@ func CheckPassword(password string, minLength int) error {
 		return fmt.Errorf("%d characters, want at least %d", n, minLength)
 	}
 	if len(password) > MaxPasswordBytes {
-		return fmt.Errorf("%d bytes, want at most %d", len(password), MaxPasswordBytes)
+		return fmt.Errorf("%d bytes, want at most %d: bcrypt, which stores it, reads no more", len(password), MaxPasswordBytes)
 	}
 	return nil
 }

@@ -38,7 +38,8 @@ func TestKeyActionsAnswerTheRingOrWhyThereIsNone(t *testing.T) {
 			`{"error":"no_key_rotation","message":"this server keeps no signing keys to rotate"}` + "\n"},
 		{"rotate while one is pending", http.MethodPost, "/admin/keys/rotate", fixedRing{err: auth.ErrRotationPending}, http.StatusConflict,
 			`{"error":"rotation_pending","message":"a rotation is already pending"}` + "\n"},
-		{"rotate by GET", http.MethodGet, "/admin/keys/rotate", fixedRing{ring: ring}, http.StatusNotFound, ""},
+		{"rotate by GET", http.MethodGet, "/admin/keys/rotate", fixedRing{ring: ring}, http.StatusMethodNotAllowed,
+			`{"error":"method_not_allowed","message":"GET /admin/keys/rotate: this endpoint takes POST"}` + "\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

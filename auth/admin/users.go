@@ -62,6 +62,20 @@ type userPatch struct {
 	Disabled *bool     `json:"disabled"`
 }
 
+// fields names the fields p changes, never their values.
+func (p userPatch) fields() string {
+	var names []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"name", p.Name != nil}, {"roles", p.Roles != nil}, {"password", p.Password != nil}, {"disabled", p.Disabled != nil}} {
+		if f.set {
+			names = append(names, f.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
 // unlocked is the answer of POST /admin/users/{id}/unlock.
 type unlocked struct {
 	Failures int `json:"failures"`
@@ -96,7 +110,14 @@ func (a *API) listUsers(w http.ResponseWriter, _ *http.Request) error {
 	return reply(w, http.StatusOK, map[string][]User{"users": shown})
 }
 
+// errVerifyOnly refuses to add a user no login could use.
+var errVerifyOnly = &Error{Status: http.StatusConflict, Code: "verify_only",
+	Message: "this server verifies tokens issued elsewhere and has no users of its own: add the user at the identity provider"}
+
 func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
+	if a.opts.VerifyOnly {
+		return errVerifyOnly
+	}
 	var in newUser
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -104,6 +125,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkNewUser(in); err != nil {
 		return err
 	}
+	note(r, "", "email", in.Email)
 	hash, err := hashPassword(in.Password)
 	if err != nil {
 		return err
@@ -112,6 +134,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeFailure(err)
 	}
+	note(r, u.ID)
 	w.Header().Set("Location", "/admin/users/"+u.ID)
 	return reply(w, http.StatusCreated, u.shown())
 }
@@ -147,6 +170,7 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request) (auth.UserChange, er
 		return auth.UserChange{}, errInvalid("nothing to change: send any of name, roles, password and disabled")
 	}
 	c := auth.UserChange{Name: p.Name, Roles: p.Roles, Disabled: p.Disabled}
+	note(r, "", "changed", p.fields())
 	var errs []error
 	if p.Name != nil {
 		errs = append(errs, field("name", CheckName(*p.Name)))
@@ -178,6 +202,7 @@ func (a *API) change(read changeReader, status int) func(http.ResponseWriter, *h
 		if err != nil {
 			return storeFailure(err)
 		}
+		note(r, u.ID, "email", u.Email)
 		a.takeDenials(denied)
 		if status == http.StatusNoContent {
 			w.WriteHeader(status)
@@ -204,6 +229,7 @@ func (a *API) unlock(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeFailure(err)
 	}
+	note(r, u.ID, "email", u.Email)
 	n, err := a.opts.Unlock(u.Email)
 	if err != nil {
 		return storeFailure(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -63,6 +64,7 @@ func TestAdminUserEndpointsNeedAnAdmin(t *testing.T) {
 		{"GET", "/admin/users/" + bob.id, nil, 200, `"disabled":false`},
 		{"GET", "/admin/users/BOB@example.com", nil, 200, `"id":"` + bob.id + `"`},
 		{"PATCH", "/admin/users/" + bob.email, map[string]any{"name": "Robert", "roles": []string{"ops", "chat"}}, 200, `"roles":["ops","chat"]`},
+		{"PATCH", "/admin/users/" + bob.id, map[string]any{"password": "bob's new secret"}, 200, `"name":"Robert"`},
 		{"POST", "/admin/users/" + bob.email + "/unlock", nil, 200, `{"failures":0}`},
 		{"POST", "/admin/users/" + bob.id + "/logout", nil, 204, ""},
 		{"PATCH", "/admin/users/" + bob.id, map[string]any{"disabled": true}, 200, `"disabled":true`},
@@ -85,16 +87,41 @@ func TestAdminUserEndpointsNeedAnAdmin(t *testing.T) {
 			t.Errorf("%s: the answer shows a password or its hash: %s", name, body)
 		}
 	}
-	for action, n := range map[string]float64{"users.add": 1, "users.update": 2, "users.delete": 1, "users.logout": 1, "users.unlock": 1} {
+	for action, n := range map[string]float64{"users.add": 1, "users.update": 3, "users.delete": 1, "users.logout": 1, "users.unlock": 1} {
 		if got := testutil.ToFloat64(ts.metrics.AdminRequests.WithLabelValues(action, "ok")); got != n {
 			t.Errorf("admin_requests_total{action=%q,result=ok} = %v, want %v", action, got, n)
 		}
 	}
-	if got := testutil.ToFloat64(ts.metrics.AdminRequests.WithLabelValues("refused", "forbidden")); got != 9 {
-		t.Errorf("admin_requests_total{action=refused,result=forbidden} = %v, want 9", got)
+	if got := testutil.ToFloat64(ts.metrics.AdminRequests.WithLabelValues("refused", "forbidden")); got != 10 {
+		t.Errorf("admin_requests_total{action=refused,result=forbidden} = %v, want 10", got)
 	}
-	if logs := ts.logs.String(); strings.Contains(logs, "cy password") || !strings.Contains(logs, "action=users.delete target="+bob.id) {
-		t.Errorf("want every action logged with its target and never a password; logs:\n%s", logs)
+	checkAdminLog(t, ts.logs.String(), "cy password", "bob's new secret")
+}
+
+// checkAdminLog checks that the log lines of TestAdminUserEndpointsNeedAnAdmin
+// say who (the admin's subject), what (the action and the fields an update
+// changed) and the target (the user's id and email, also of a new user),
+// and never hold a password.
+func checkAdminLog(t *testing.T, logs string, passwords ...string) {
+	t.Helper()
+	for _, p := range passwords {
+		if strings.Contains(logs, p) {
+			t.Errorf("the logs hold the password %q", p)
+		}
+	}
+	bob := `target=\S+ email=bob@example.com`
+	for _, want := range []string{
+		`actor=\S+ action=users.add target=[^" ]+ email=cy@example.com result=ok`,
+		`action=users.update ` + strings.Replace(bob, " ", " changed=name,roles ", 1) + ` result=ok`,
+		`action=users.update ` + strings.Replace(bob, " ", " changed=password ", 1) + ` result=ok`,
+		`action=users.update ` + strings.Replace(bob, " ", " changed=disabled ", 1) + ` result=ok`,
+		`action=users.logout ` + bob + ` result=ok`,
+		`action=users.unlock ` + bob + ` result=ok`,
+		`action=users.delete ` + bob + ` result=ok`,
+	} {
+		if !regexp.MustCompile(want).MatchString(logs) {
+			t.Errorf("no log line matches %s; logs:\n%s", want, logs)
+		}
 	}
 }
 
@@ -121,7 +148,8 @@ func TestAdminUserEndpointsRefuseBadInput(t *testing.T) {
 		{"not an email", "POST", "/admin/users", add("notanemail", "long enough pw"), 400, "invalid_request", "email: not an email address"},
 		{"no password", "POST", "/admin/users", add("cy@example.com", ""), 400, "invalid_request", "password are required"},
 		{"short password", "POST", "/admin/users", add("cy@example.com", "123456789"), 400, "invalid_request", "password: 9 characters, want at least 10"},
-		{"long password", "POST", "/admin/users", add("cy@example.com", strings.Repeat("x", 73)), 400, "invalid_request", "at most 72"},
+		{"long password", "POST", "/admin/users", add("cy@example.com", strings.Repeat("x", 73)), 400, "invalid_request", "at most 72: bcrypt"},
+		{"zero-width space in the email", "POST", "/admin/users", add("ada\u200b@example.com", "long enough pw"), 400, "invalid_request", "invisible format character"},
 		{"control character in the name", "POST", "/admin/users", add("cy@example.com", "long enough pw", "name", "Cy\nroot"), 400, "invalid_request", "name: holds a control character"},
 		{"a role with a comma", "POST", "/admin/users", add("cy@example.com", "long enough pw", "roles", []string{"a,b"}), 400, "invalid_request", "roles: role"},
 		{"an empty role", "PATCH", "/admin/users/ada@example.com", map[string]any{"roles": []string{""}}, 400, "invalid_request", "empty role"},
@@ -141,8 +169,8 @@ func TestAdminUserEndpointsRefuseBadInput(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(ts.metrics.AdminRequests.WithLabelValues("users.add", "invalid_request")); got != 6 {
-		t.Errorf("admin_requests_total{action=users.add,result=invalid_request} = %v, want 6", got)
+	if got := testutil.ToFloat64(ts.metrics.AdminRequests.WithLabelValues("users.add", "invalid_request")); got != 7 {
+		t.Errorf("admin_requests_total{action=users.add,result=invalid_request} = %v, want 7", got)
 	}
 	if status, body := ts.adminCall(t, "GET", "/admin/users", root, nil); status != 200 || strings.Contains(body, "cy@") || strings.Count(body, `"id"`) != 3 {
 		t.Errorf("users after the refusals: %d %s; want ada, bob and root only", status, body)
@@ -201,6 +229,13 @@ func TestUserChangesEndLiveSessions(t *testing.T) {
 	var e apiError
 	if resp := httpJSON(t, "POST", ts.url+"/auth/login", map[string]string{"email": ada.email, "password": ada.password}, &e); resp.StatusCode != 401 {
 		t.Errorf("login of deleted ada: %d, want 401", resp.StatusCode)
+	}
+	logs := ts.logs.String()
+	if !regexp.MustCompile(`msg="login ended" sid=\S+ user=` + ada.id + ` sessions_closed=1`).MatchString(logs) {
+		t.Errorf("the logins ended are not logged with their user; logs:\n%s", logs)
+	}
+	if !regexp.MustCompile(`actor="local uid \d+" action=users.update target=` + ada.id + ` changed=password email=` + ada.email).MatchString(logs) {
+		t.Errorf("the control socket's change is not logged with the peer's uid and the change; logs:\n%s", logs)
 	}
 }
 

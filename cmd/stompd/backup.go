@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/stompd/stompd/persist"
 )
@@ -51,8 +49,10 @@ func backupCommand(args []string, stdout, stderr io.Writer) error {
 	case *out == "":
 		return usageError{errors.New("backup: --out FILE is required (- for standard output)")}
 	case *out == "-":
-		_, err := backupTo(set.DataDir, stdout)
-		return err
+		if _, err := backupTo(set.DataDir, stdout); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		return nil
 	}
 	return backupFile(set.DataDir, *out, stdout)
 }
@@ -110,19 +110,16 @@ func backupFromServer(dataDir string, w io.Writer) (int64, error) {
 		return 0, err
 	}
 	resp, err := controlClient(path).Get("http://stompd/backup")
-	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
-		return 0, errNoServer
-	case err != nil:
-		return 0, fmt.Errorf("control socket %s: %w", path, err)
+	if err != nil {
+		return 0, controlFailure(path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("backup: the server answered %s", resp.Status)
+		return 0, fmt.Errorf("the server refused the copy: %s", answeredError(resp).Message)
 	}
 	n, err := io.Copy(w, resp.Body)
 	if err != nil {
-		return n, fmt.Errorf("backup: copying from the server: %w", err)
+		return n, fmt.Errorf("copying from the server: %w", err)
 	}
 	return n, nil
 }

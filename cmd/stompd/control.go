@@ -87,7 +87,13 @@ func listenControl(dataDir string, h http.Handler, log *slog.Logger) (*controlSe
 	if err != nil {
 		return nil, fmt.Errorf("control socket in --data %s: %w", dataDir, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: controlTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: controlTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if uid, ok := peerUID(c); ok {
+				return admin.WithPeerUID(ctx, uid)
+			}
+			return ctx
+		}}
 	return &controlServer{path: path, l: l, srv: srv}, nil
 }
 
@@ -143,7 +149,8 @@ func (c *controlServer) close() {
 	os.Remove(c.path)
 }
 
-// controlRoutes are the endpoints of the control socket.
+// controlRoutes are the endpoints of the control socket, which only the
+// server's own user and root may use.
 func (s *server) controlRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", s.admin.Local())
@@ -151,7 +158,25 @@ func (s *server) controlRoutes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, http.StatusNotFound, controlError{"not_found", "no such control endpoint: " + r.Method + " " + r.URL.Path})
 	})
-	return mux
+	return s.ownerOnly(mux)
+}
+
+// ownerOnly refuses, with 403, a peer whose uid is neither the server's
+// nor root's: the socket's mode keeps others out, unless someone loosens
+// it. Where the kernel does not tell the peer's uid, the mode alone does.
+func (s *server) ownerOnly(next http.Handler) http.Handler {
+	own := os.Geteuid()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uid, ok := admin.PeerUID(r.Context())
+		if !ok || uid == own || uid == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.metrics.AdminRequests.WithLabelValues("refused", "forbidden").Inc()
+		s.log.Warn("control request refused", "method", r.Method, "path", r.URL.Path, "uid", uid)
+		writeControl(w, http.StatusForbidden, controlError{"forbidden",
+			fmt.Sprintf("uid %d may not use the control socket: only the server's user (uid %d) and root may", uid, own)})
+	})
 }
 
 // controlError is the body of a refused control request.
@@ -181,13 +206,22 @@ func callControl(dataDir, method, endpoint string, in, out any) error {
 	client := controlClient(path)
 	client.Timeout = controlTimeout
 	err = callAPI(client, method, endpoint, in, out)
+	if err != nil && !errors.As(err, new(*admin.Error)) {
+		return controlFailure(path, err)
+	}
+	return err
+}
+
+// controlFailure says why a request to the control socket at path failed:
+// errNoServer when nothing listens there.
+func controlFailure(path string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
 		return errNoServer
-	case err != nil && !errors.As(err, new(*admin.Error)):
-		return fmt.Errorf("control socket %s: %w", path, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("cannot reach the server's control socket %s: permission denied: run as the user the server runs as (or root)", path)
 	}
-	return err
+	return fmt.Errorf("control socket %s: %w", path, err)
 }
 
 // callAPI sends a method request to endpoint with client, with in as its
@@ -213,17 +247,23 @@ func callAPI(client *http.Client, method, endpoint string, in, out any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		e := &admin.Error{Status: resp.StatusCode}
-		json.NewDecoder(io.LimitReader(resp.Body, maxControlBody)).Decode(e)
-		if e.Message == "" {
-			e.Message = resp.Status
-		}
-		return e
+		return answeredError(resp)
 	}
 	if out == nil {
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// answeredError reads the *admin.Error that resp, an answer other than 2xx,
+// carries: its message, or its status when it has none.
+func answeredError(resp *http.Response) *admin.Error {
+	e := &admin.Error{Status: resp.StatusCode}
+	json.NewDecoder(io.LimitReader(resp.Body, maxControlBody)).Decode(e)
+	if e.Message == "" {
+		e.Message = resp.Status
+	}
+	return e
 }
 
 // controlClient returns an HTTP client that reaches the control socket at

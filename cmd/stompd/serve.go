@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -142,8 +143,19 @@ func (s *server) openAuthStore() (auth.Store, error) {
 
 // logout closes the live STOMP sessions of a login that ended.
 func (s *server) logout(sid string) {
-	n := s.broker.CloseSessions(func(id broker.Identity) bool { return id.SessionID == sid }, broker.CodeSessionRevoked, "session revoked")
-	s.log.Info("login ended", "sessions_closed", n)
+	var user atomic.Pointer[string] // the broker may match a CONNECT later, on its reader
+	n := s.broker.CloseSessions(func(id broker.Identity) bool {
+		if id.SessionID != sid {
+			return false
+		}
+		user.Store(&id.Subject)
+		return true
+	}, broker.CodeSessionRevoked, "session revoked")
+	sub := ""
+	if p := user.Load(); p != nil {
+		sub = *p
+	}
+	s.log.Info("login ended", "sid", sid, "user", sub, "sessions_closed", n)
 }
 
 // brokerOptions are the broker's settings with what no setting gives: the
@@ -168,7 +180,7 @@ func (s *server) adminOptions() admin.Options {
 	return admin.Options{
 		Verifier: s.auth, Metrics: s.metrics, Logger: s.log,
 		Users: s.userStore(), Unlock: s.auth.Unlock, TakeDenial: s.auth.TakeDenial, MinPasswordLength: s.cfg.MinPasswordLength,
-		Clients: s.auth, Keys: s.auth, Sessions: sessionLister{s},
+		Clients: s.auth, Keys: s.auth, Sessions: sessionLister{s}, VerifyOnly: !s.auth.IssuesTokens(),
 	}
 }
 

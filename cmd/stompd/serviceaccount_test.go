@@ -306,8 +306,8 @@ func TestAdminClientsEndpoints(t *testing.T) {
 	if status, body := adminCall(t, ts, "DELETE", "/admin/clients/billing", root, nil); status != 404 || !strings.Contains(body, `"error":"not_found"`) {
 		t.Fatalf("DELETE again: %d %s, want 404", status, body)
 	}
-	if strings.Contains(ts.logs.String(), made.Secret) {
-		t.Error("the logs hold the client's secret")
+	if logs := ts.logs.String(); strings.Contains(logs, made.Secret) || !strings.Contains(logs, "action=clients.add target=billing result=ok") {
+		t.Errorf("want the client added logged with its id, never its secret; logs:\n%s", logs)
 	}
 }
 

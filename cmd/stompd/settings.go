@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 )
@@ -172,7 +173,27 @@ type valueError struct {
 	hint    string
 }
 
-func (e valueError) Error() string { return fmt.Sprintf("%s %q: %s", e.setting, e.value, e.hint) }
+func (e valueError) Error() string {
+	head, tail := clip(e.value)
+	return fmt.Sprintf("%s %q%s: %s", e.setting, head, tail, e.hint)
+}
+
+// maxEchoed bounds the bytes of a value an error quotes back.
+const maxEchoed = 64
+
+// clip returns s as an error echoes it: all of it, or, when longer than
+// maxEchoed bytes, its start as head and tail saying how long it is, so
+// that an error quoting a huge value stays short.
+func clip(s string) (head, tail string) {
+	if len(s) <= maxEchoed {
+		return s, ""
+	}
+	cut := maxEchoed
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut], fmt.Sprintf("... (%d bytes)", len(s))
+}
 
 // explainValues makes every flag of flags explain a value it refuses, by
 // what the value should look like. The flag package turns the refusal of a

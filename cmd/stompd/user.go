@@ -38,7 +38,8 @@ const userUsage = `Usage:
 each with --data DIR (default ./data) or --redis URL.
 
 While a server runs on DIR, the commands go to it through its control
-socket DIR/stompd.sock (mode 0600: its owner only) and take effect at once.
+socket DIR/stompd.sock (mode 0600; the server refuses any uid but its own
+and root's) and take effect at once.
 With no server running they open DIR's store themselves; only add creates a
 data dir and store that do not exist yet. With --redis URL they work on the
 users that the nodes of a cluster share in that Redis, while the nodes run.
@@ -53,7 +54,9 @@ counts. roles replaces the user's roles; --roles "" leaves none.
 Passwords: --password-stdin reads the password from the first line of
 standard input (pass show stompd/ada | stompd user passwd --email E
 --password-stdin). With neither flag and a terminal on standard input,
-stompd asks for it twice without echo. --password P also works, but puts
+stompd checks that add's email is free (passwd's user exists), then asks
+for it twice without echo. A password is at most 72 bytes, all that bcrypt
+reads. --password P also works, but puts
 the password in the shell's history and, while stompd runs, in the process
 list that every local user can read: prefer --password-stdin.
 
@@ -67,6 +70,8 @@ type userArgs struct {
 	sub, email, name string
 	roles            []string
 	password         string
+	// prompt, when set, asks for the password at the terminal.
+	prompt func() (string, error)
 }
 
 // userAction runs a subcommand through the admin API behind b.
@@ -74,10 +79,10 @@ type userAction func(b adminBackend, a userArgs, out io.Writer) error
 
 // userActions are the subcommands of stompd user.
 var userActions = map[string]userAction{
-	"add":     addUser,
+	"add":     promptFirst(addUser),
 	"list":    listUsers,
 	"del":     changeUser(http.MethodDelete, "", nil, "deleted %s; its logins ended"),
-	"passwd":  patchUser(func(a userArgs) map[string]any { return map[string]any{"password": a.password} }, "changed the password of %s; its logins ended"),
+	"passwd":  promptFirst(patchUser(func(a userArgs) map[string]any { return map[string]any{"password": a.password} }, "changed the password of %s; its logins ended")),
 	"roles":   patchUser(func(a userArgs) map[string]any { return map[string]any{"roles": slices.Concat([]string{}, a.roles)} }, "set the roles of %s; its logins ended"),
 	"disable": patchUser(func(userArgs) map[string]any { return map[string]any{"disabled": true} }, "disabled %s; its logins ended"),
 	"enable":  patchUser(func(userArgs) map[string]any { return map[string]any{"disabled": false} }, "enabled %s"),
@@ -127,6 +132,31 @@ func listUsers(b adminBackend, _ userArgs, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, strings.Join(u.Roles, ","), status, u.Created.Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// promptFirst returns next, which sets a password: with one to type at the
+// prompt, it first asks the API whether the user exists, so that no one
+// types a password twice to learn that add's email is taken or passwd's
+// unknown. The action itself still refuses those in one atomic step.
+func promptFirst(next userAction) userAction {
+	return func(b adminBackend, a userArgs, out io.Writer) error {
+		if a.prompt == nil {
+			return next(b, a, out)
+		}
+		err := b.call(http.MethodGet, userPath(a.email), nil, nil)
+		var e *admin.Error
+		switch {
+		case a.sub == "add" && err == nil:
+			return &admin.Error{Status: http.StatusConflict, Code: "conflict", Message: admin.ErrEmailTaken.Error()}
+		case a.sub == "add" && errors.As(err, &e) && e.Status == http.StatusNotFound:
+		case err != nil:
+			return err
+		}
+		if a.password, err = a.prompt(); err != nil {
+			return err
+		}
+		return next(b, a, out)
+	}
 }
 
 // changeUser returns the action that sends method to the user's path

@@ -41,7 +41,8 @@ func withAdmin(set sharedSettings, a userArgs, stdout io.Writer, f func(adminBac
 	}
 	target := ""
 	if a.email != "" {
-		target = " " + a.email
+		head, tail := clip(a.email)
+		target = " " + head + tail
 	}
 	var e *admin.Error
 	switch {

@@ -36,6 +36,9 @@ func TestUserCommandsRefuseAMissingStore(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runUser(tc.args...)
 			checkOneLineRefusal(t, code, stdout, stderr, tc.want...)
+			if len(stderr) > 200 || strings.Contains(stderr, strings.Repeat("x", 73)) {
+				t.Errorf("stderr of %d bytes echoes too much: %.300q", len(stderr), stderr)
+			}
 		})
 	}
 	if _, err := os.Stat(typo); !os.IsNotExist(err) {
@@ -79,6 +82,9 @@ func TestUserAddValidatesEmailAndPassword(t *testing.T) {
 		{"shorter than the environment", "STOMPD_MIN_PASSWORD_LENGTH=10", add("ada@example.com", "12345678"), []string{"at least 10"}},
 		{"shorter than the config file", "", add("ada@example.com", "12345678", "--config", writeFile(t, "stompd.toml", "http = \"127.0.0.1:1\"\nmin-password-length = 9")), []string{"at least 9"}},
 		{"passwd too short", "", []string{"passwd", "--data", data, "--email", "ada@example.com", "--password", "x"}, []string{"--password", "at least 8"}},
+		{"a zero-width space", "", add("ada\u200b@example.com", "long enough"), []string{"--email", "invisible format character"}},
+		{"a 5,000-byte email", "", add(strings.Repeat("a", 4995)+"@x.io", "long enough"), []string{"--email", `aaaa"... (5000 bytes)`}},
+		{"a password over 72 bytes", "", add("ada@example.com", strings.Repeat("x", 73)), []string{"--password", "at most 72: bcrypt"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if name, value, ok := strings.Cut(tc.env, "="); ok {
@@ -86,6 +92,9 @@ func TestUserAddValidatesEmailAndPassword(t *testing.T) {
 			}
 			code, stdout, stderr := runUser(tc.args...)
 			checkOneLineRefusal(t, code, stdout, stderr, tc.want...)
+			if len(stderr) > 200 || strings.Contains(stderr, strings.Repeat("x", 73)) {
+				t.Errorf("stderr of %d bytes echoes too much: %.300q", len(stderr), stderr)
+			}
 		})
 	}
 	if _, err := os.Stat(filepath.Join(data, storeFile)); !os.IsNotExist(err) {

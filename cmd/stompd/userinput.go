@@ -52,7 +52,7 @@ func parseUserArgs(sub string, args []string, stdin io.Reader, stderr io.Writer)
 		return userArgs{}, set, err
 	}
 	if sub == "add" || sub == "passwd" {
-		a.password, err = newPassword(a, *fromStdin, stdin, set.MinPasswordLength, stderr)
+		a, err = newPassword(a, *fromStdin, stdin, set.MinPasswordLength, stderr)
 	}
 	return a, set, err
 }
@@ -98,27 +98,46 @@ func checkUserArgs(a userArgs, rolesGiven bool) error {
 // maxPasswordLine bounds the line --password-stdin reads.
 const maxPasswordLine = 4096
 
-// newPassword returns the password that add or passwd sets: --password,
-// the first line of stdin with --password-stdin or, with neither and a
-// terminal on stdin, what the user types twice at a prompt on stderr. It
-// refuses one shorter than minLength, without quoting it.
-func newPassword(a userArgs, fromStdin bool, stdin io.Reader, minLength int, stderr io.Writer) (string, error) {
-	p, err := a.password, error(nil)
+// newPassword returns a with the password that add or passwd sets:
+// --password, or the first line of stdin with --password-stdin; with
+// neither and a terminal on stdin, a.prompt asks for it (twice, on
+// stderr) when the action is ready to use it. It refuses a password
+// shorter than minLength, without quoting it.
+func newPassword(a userArgs, fromStdin bool, stdin io.Reader, minLength int, stderr io.Writer) (userArgs, error) {
+	var err error
 	switch {
-	case fromStdin && p != "":
-		return "", usageError{errors.New("--password and --password-stdin: give one of them")}
+	case fromStdin && a.password != "":
+		return a, usageError{errors.New("--password and --password-stdin: give one of them")}
 	case fromStdin:
-		p, err = readPasswordLine(stdin)
-	case p == "":
-		p, err = promptPassword(a.email, stdin, stderr)
+		a.password, err = readPasswordLine(stdin)
+	case a.password == "":
+		f, err := terminal(stdin)
+		a.prompt = func() (string, error) {
+			p, err := promptPassword(a.email, f, stderr)
+			if err != nil {
+				return "", err
+			}
+			return p, checkPassword(p, minLength)
+		}
+		return a, err
 	}
-	if err != nil {
-		return "", err
+	if err == nil {
+		err = checkPassword(a.password, minLength)
 	}
+	return a, err
+}
+
+// checkPassword refuses a password that the API would, saying which
+// setting to change when it is too short.
+func checkPassword(p string, minLength int) error {
 	if err := admin.CheckPassword(p, minLength); err != nil {
-		return "", usageError{fmt.Errorf("--password: %w (--min-password-length)", err)}
+		hint := ""
+		if len(p) <= admin.MaxPasswordBytes {
+			hint = " (--min-password-length)"
+		}
+		return usageError{fmt.Errorf("--password: %w%s", err, hint)}
 	}
-	return p, nil
+	return nil
 }
 
 // readPasswordLine reads the first line of r, without its line ending.
@@ -137,13 +156,19 @@ func readPasswordLine(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// promptPassword asks for the password of email twice, without echo,
-// when stdin is a terminal.
-func promptPassword(email string, stdin io.Reader, stderr io.Writer) (string, error) {
+// terminal returns stdin as the terminal to ask for a password on, or
+// the usage error saying that it is none.
+func terminal(stdin io.Reader) (*os.File, error) {
 	f, ok := stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", usageError{errors.New("--password-stdin or --password is required: standard input is not a terminal to ask on")}
+		return nil, usageError{errors.New("--password-stdin or --password is required: standard input is not a terminal to ask on")}
 	}
+	return f, nil
+}
+
+// promptPassword asks on the terminal f for the password of email twice,
+// without echo.
+func promptPassword(email string, f *os.File, stderr io.Writer) (string, error) {
 	read := func(prompt string) (string, error) {
 		fmt.Fprint(stderr, prompt)
 		b, err := term.ReadPassword(int(f.Fd()))

@@ -30,7 +30,8 @@ func onTerminal(t *testing.T, typed string, args ...string) (int, string) {
 
 // TestUserAddPromptsOnATerminal adds a user with neither --password nor
 // --password-stdin from a terminal: stompd asks twice and refuses two
-// different answers; the password typed logs in.
+// different answers; the password typed logs in. Adding the same email
+// again, or changing the password of no one, is refused before stompd asks.
 func TestUserAddPromptsOnATerminal(t *testing.T) {
 	data := t.TempDir()
 	add := []string{"user", "add", "--data", data, "--email", "cy@example.com"}
@@ -41,6 +42,14 @@ func TestUserAddPromptsOnATerminal(t *testing.T) {
 	code, shown = onTerminal(t, "typed password\ntyped password\n", add...)
 	if code != 0 || !strings.Contains(shown, "Again:") || !strings.Contains(shown, "added cy@example.com") {
 		t.Fatalf("the same password twice: exit %d, terminal %q", code, shown)
+	}
+	code, shown = onTerminal(t, "typed password\ntyped password\n", add...)
+	if code == 0 || strings.Contains(shown, "Password for") || !strings.Contains(shown, "user add cy@example.com: a user with this email exists") {
+		t.Fatalf("adding cy again: exit %d, terminal %q; want refused before the prompt", code, shown)
+	}
+	code, shown = onTerminal(t, "", "user", "passwd", "--data", data, "--email", "nobody@example.com")
+	if code == 0 || strings.Contains(shown, "Password for") || !strings.Contains(shown, "no such user") {
+		t.Fatalf("passwd of nobody: exit %d, terminal %q; want refused before the prompt", code, shown)
 	}
 	ts := startServer(t, "--data", data)
 	login(t, ts.url, &testUser{email: "cy@example.com", password: "typed password"})

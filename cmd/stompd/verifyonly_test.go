@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,18 +22,7 @@ import (
 func TestVerifyOnlyLogout(t *testing.T) {
 	priv, keyFile := issuerKey(t)
 	ts := startServer(t, "--jwt-public-key", keyFile)
-	issue := func(jti string) string {
-		now := time.Now()
-		s, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
-			"sub": "external-user", "iss": "stompd", "aud": "stompd", "jti": jti,
-			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "roles": []string{}, "token_use": "access",
-		}).SignedString(priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	tok, other := issue("external-1"), issue("external-2")
+	tok, other := issueExternal(t, priv, "external-user", "external-1"), issueExternal(t, priv, "external-user", "external-2")
 	live, kept := ts.connectTCP(t, tok), ts.connectTCP(t, other)
 
 	if resp := httpJSON(t, "POST", ts.url+"/auth/logout", nil, nil, "Authorization", "Bearer "+tok); resp.StatusCode != http.StatusNoContent {
@@ -44,6 +34,37 @@ func TestVerifyOnlyLogout(t *testing.T) {
 	again := stomptest.Dial(t, ts.stompAddr)
 	again.Send(stomp.CONNECT, "", "accept-version:1.2", "host:x", "Authorization:Bearer "+tok)
 	again.ExpectError("session-revoked", "session revoked")
+}
+
+// issueExternal returns an access token of sub with roles, as another
+// application signs it with priv.
+func issueExternal(t *testing.T, priv ed25519.PrivateKey, sub, jti string, roles ...string) string {
+	t.Helper()
+	now := time.Now()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+		"sub": sub, "iss": "stompd", "aud": "stompd", "jti": jti,
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "roles": append([]string{}, roles...), "token_use": "access",
+	}).SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestVerifyOnlyAddsNoUsers checks that a server verifying tokens issued
+// elsewhere refuses to add a local user, who could never log in (409
+// verify_only), while it still lists its users.
+func TestVerifyOnlyAddsNoUsers(t *testing.T) {
+	priv, keyFile := issuerKey(t)
+	ts := startServer(t, "--jwt-public-key", keyFile)
+	root := issueExternal(t, priv, "ops-admin", "admin-1", "admin")
+	status, body := ts.adminCall(t, "POST", "/admin/users", root, map[string]any{"email": "cy@example.com", "password": "cy password"})
+	if status != http.StatusConflict || !strings.Contains(body, `"error":"verify_only"`) || !strings.Contains(body, "identity provider") {
+		t.Errorf("POST /admin/users in verify-only mode: %d %s, want 409 verify_only", status, body)
+	}
+	if status, body := ts.adminCall(t, "GET", "/admin/users", root, nil); status != http.StatusOK || strings.Contains(body, "cy@") {
+		t.Errorf("GET /admin/users in verify-only mode: %d %s, want 200 without cy", status, body)
+	}
 }
 
 // issuerKey makes the Ed25519 key of another application that issues
