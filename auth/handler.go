@@ -168,8 +168,16 @@ func (s *Service) handleJWKS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.jwksMaxAge()/time.Second)))
 	w.Write(s.keys.JWKS())
+}
+
+// jwksMaxAge is how long a verifier may cache the JWKS: short enough that
+// one that fetched it just before a rotation, while a node had not read
+// the ring yet (two reload periods), fetches it again before the new key
+// signs. A verifier that refetches on an unknown kid needs no such bound.
+func (s *Service) jwksMaxAge() time.Duration {
+	return max(s.opts.KeyPublishDelay-2*DefaultKeyReload, 0)
 }
 
 // requestClaims verifies the request's Authorization: Bearer token.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -290,5 +291,20 @@ func TestRingsMadeWhileTheStoreLostOneConverge(t *testing.T) {
 	}
 	if _, err := svc2.VerifyAccess(fx.login(t, "alice@example.com").AccessToken); err != nil {
 		t.Errorf("token of the surviving ring on the late service: %v", err)
+	}
+}
+
+// TestJWKSIsCachedForLessThanAKeyWaitsToSign: a verifier that honours the
+// JWKS's Cache-Control and fetched it just before a rotation reached a
+// node fetches it again before the new key signs.
+func TestJWKSIsCachedForLessThanAKeyWaitsToSign(t *testing.T) {
+	fx := newFixture(t, nil)
+	resp := fx.do(t, "GET", "/.well-known/jwks.json", "")
+	resp.Body.Close()
+	maxAge, ok := strings.CutPrefix(resp.Header.Get("Cache-Control"), "public, max-age=")
+	n, err := strconv.Atoi(maxAge)
+	if !ok || err != nil || time.Duration(n)*time.Second > DefaultKeyPublishDelay-2*DefaultKeyReload {
+		t.Errorf("Cache-Control %q: want a max-age of at most %v, the publication delay less two ring reloads",
+			resp.Header.Get("Cache-Control"), DefaultKeyPublishDelay-2*DefaultKeyReload)
 	}
 }
