@@ -26,7 +26,9 @@ func throttleKeys(account, address [32]byte) []string {
 var reserve = rueidis.NewLuaScript(`
 local now, window, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[6]
 local wait = 0
-for i = 1, 3 do
+local counted = 3
+if tonumber(ARGV[5]) <= 0 then counted = 2 end
+for i = 1, counted do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[i + 2]) then
     local oldest = tonumber(redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2])
@@ -34,7 +36,7 @@ for i = 1, 3 do
   end
 end
 if wait > 0 then return wait end
-for i = 1, 3 do
+for i = 1, counted do
   redis.call('ZADD', KEYS[i], now, id)
   redis.call('PEXPIRE', KEYS[i], window)
 end
@@ -45,7 +47,8 @@ return 0
 
 // Reserve counts an attempt unless its pair, address or account has
 // reached its limit, in one script for every node: failures on all nodes
-// count together.
+// count together. An account limit of 0 neither checks nor counts the
+// account.
 func (s *Store) Reserve(account, address [32]byte, l auth.ThrottleLimits, now time.Time) (auth.Attempt, time.Duration, error) {
 	a := auth.Attempt{Account: account, Address: address, ID: newID(), At: now}
 	m, err := s.script("counting login attempt", reserve, throttleKeys(account, address),
@@ -82,6 +85,7 @@ var unlock = rueidis.NewLuaScript(`
 local n = redis.call('ZCOUNT', KEYS[1], '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])), '+inf')
 redis.call('DEL', KEYS[1])
 for _, addr in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if ARGV[4] == '0' then n = n + redis.call('ZCOUNT', ARGV[3] .. addr, '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])), '+inf') end
   redis.call('DEL', ARGV[3] .. addr)
 end
 redis.call('DEL', KEYS[2])
@@ -89,11 +93,12 @@ return n
 `)
 
 // Unlock forgets the account's failures from every address, for every
-// node, and returns how many were within the window.
+// node, and returns how many were within the window (of its pairs, when
+// l.Account is 0 and the account itself was not counted).
 func (s *Store) Unlock(account [32]byte, l auth.ThrottleLimits, now time.Time) (int, error) {
 	acc := hex.EncodeToString(account[:])
 	m, err := s.script("clearing login throttle", unlock, []string{throttleTag + "ac:" + acc, throttleTag + "ap:" + acc},
-		ms(now), strconv.FormatInt(l.Window.Milliseconds(), 10), throttleTag+"p:"+acc+":")
+		ms(now), strconv.FormatInt(l.Window.Milliseconds(), 10), throttleTag+"p:"+acc+":", strconv.Itoa(max(l.Account, 0)))
 	if err != nil {
 		return 0, err
 	}

@@ -140,9 +140,10 @@ func (s *server) openAuthStore() (auth.Store, error) {
 	return s.cluster.store, nil
 }
 
-// logout closes the live STOMP sessions of a login that ended.
+// logout closes the live STOMP sessions of a login that ended, or that
+// hold an access token that was denied: sid is a login's id or a token's.
 func (s *server) logout(sid string) {
-	n := s.broker.CloseSessions(func(id broker.Identity) bool { return id.SessionID == sid }, broker.CodeSessionRevoked, "session revoked")
+	n := s.broker.CloseSessions(func(id broker.Identity) bool { return id.SessionID == sid || id.TokenID == sid }, broker.CodeSessionRevoked, "session revoked")
 	s.log.Info("login ended", "sessions_closed", n)
 }
 
@@ -168,7 +169,7 @@ func (s *server) adminOptions() admin.Options {
 	return admin.Options{
 		Verifier: s.auth, Metrics: s.metrics, Logger: s.log,
 		Users: s.userStore(), Unlock: s.auth.Unlock, TakeDenial: s.auth.TakeDenial, MinPasswordLength: s.cfg.MinPasswordLength,
-		Clients: s.auth, Keys: s.auth, Sessions: sessionLister{s},
+		Clients: s.auth, UnlockClient: s.auth.UnlockClient, Keys: s.auth, Sessions: sessionLister{s},
 	}
 }
 
