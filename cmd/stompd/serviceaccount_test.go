@@ -515,6 +515,33 @@ func TestClusterClientDeletedOnOneNodeEndsSessionsOnAnother(t *testing.T) {
 	}
 }
 
+// TestClusterClientLogoutEndsThatTokenOnEveryNode: on two nodes of one
+// Redis, POST /auth/logout at node A with one of a client's tokens closes
+// the session that holds it on node B within a second; the session on the
+// client's other token there goes on. stompd client unlock --redis works
+// on the nodes' shared throttle.
+func TestClusterClientLogoutEndsThatTokenOnEveryNode(t *testing.T) {
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess, inProcess})
+	a, b := c.nodes[0], c.nodes[1]
+	secret := addClient(t, []string{"--redis", r.URL()}, "billing", "publisher")
+	first, second := mustToken(t, a.url, "billing", secret), mustToken(t, a.url, "billing", secret)
+	p1, p2 := publisherSession(t, b.stompAddr, first), publisherSession(t, b.stompAddr, second)
+	since := time.Now()
+	if resp := httpJSON(t, "POST", a.url+"/auth/logout", nil, nil, "Authorization", "Bearer "+first); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout at node A: %d", resp.StatusCode)
+	}
+	expectRevokedWithin(t, since, p1)
+	p2.Send(stomp.SEND, "still here", "destination:/topic/billing", "receipt:r2")
+	p2.Expect(stomp.RECEIPT, "receipt-id:r2")
+	if code, stdout, stderr := runClient("unlock", "--redis", r.URL(), "--id", "billing"); code != 0 || !strings.Contains(stdout, "forgot 0") {
+		t.Errorf("client unlock --redis: exit %d, %q %q", code, stdout, stderr)
+	}
+	if code, _, stderr := runClient("unlock", "--redis", r.URL(), "--id", "nobody"); code != 1 || !strings.Contains(stderr, "not found") {
+		t.Errorf("client unlock --redis of an unknown client: exit %d, %q; want 1, not found", code, stderr)
+	}
+}
+
 // TestClientsDisabledInVerifyOnlyMode: a server that only verifies tokens
 // issued elsewhere issues none to clients either (403 login_disabled), and
 // its admin API makes no client.
