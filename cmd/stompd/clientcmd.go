@@ -18,9 +18,9 @@ import (
 )
 
 const clientUsage = `Usage:
-  stompd client add  --data DIR --id ID [--roles r1,r2]
-  stompd client list --data DIR
-  stompd client del  --data DIR --id ID
+  stompd client add    --data DIR --id ID [--roles r1,r2]
+  stompd client list   --data DIR
+  stompd client del    --data DIR --id ID
   stompd client unlock --data DIR --id ID
   (each also with --redis URL instead of --data DIR)
 
@@ -32,18 +32,19 @@ the client's. add prints the secret, alone on a line on standard output
 ends the client's live sessions and the tokens it holds, and it can get no
 new one. A client's token requests are throttled per address (5 wrong
 secrets for one client, 30 for all, within 15 minutes) but never for the
-client as a whole; unlock forgets the client's failures from every address.
-POST /auth/logout with a client's token ends that token only (and the
-sessions opened with it): its other tokens keep working.
+client as a whole; unlock forgets the client's failures from every address
+(only a running server, or Redis, counts them). POST /auth/logout with a
+client's token ends that token only, and the sessions that hold it: the
+client's other tokens and new ones keep working.
 
 While a server runs on DIR the commands go through it (DIR/stompd.sock);
 otherwise they work on DIR's store. With --redis URL they work on the
 clients a cluster of nodes shares in that Redis, while the nodes run: del
 ends the client's sessions on every node.
 
-An ID is 1 to 64 letters, digits, '-', '_' and '.', not only dots. --data, --config and
---redis are also read from STOMPD_DATA, STOMPD_CONFIG and STOMPD_REDIS, and
-from the config file.
+An ID is 1 to 64 letters, digits, '-', '_' and '.', not only dots. --data,
+--config and --redis are also read from STOMPD_DATA, STOMPD_CONFIG and
+STOMPD_REDIS, and from the config file.
 `
 
 // clientHint tells where the client commands and their flags are listed.
