@@ -274,6 +274,24 @@ func TestClientNotLockedOutFromEverywhere(t *testing.T) {
 	}
 }
 
+// logoutOneOfTwo gets two tokens of client id from the server at base,
+// publishes on each over STOMP at stompAddr, and logs out at base with the
+// first: its session must be closed within a second, the other's must go
+// on. It returns the first token.
+func logoutOneOfTwo(t *testing.T, base, stompAddr, id, secret string) string {
+	t.Helper()
+	first, second := mustToken(t, base, id, secret), mustToken(t, base, id, secret)
+	p1, p2 := publisherSession(t, stompAddr, first), publisherSession(t, stompAddr, second)
+	since := time.Now()
+	if resp := httpJSON(t, "POST", base+"/auth/logout", nil, nil, "Authorization", "Bearer "+first); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	expectRevokedWithin(t, since, p1)
+	p2.Send(stomp.SEND, "still here", "destination:/topic/billing", "receipt:r2")
+	p2.Expect(stomp.RECEIPT, "receipt-id:r2")
+	return first
+}
+
 // TestClientLogoutEndsOnlyThatToken: two instances of one backend hold a
 // token each and publish over STOMP; POST /auth/logout with the first
 // token closes the first session only. The second session goes on, the
@@ -282,18 +300,8 @@ func TestClientNotLockedOutFromEverywhere(t *testing.T) {
 func TestClientLogoutEndsOnlyThatToken(t *testing.T) {
 	ts := startServer(t)
 	secret := addClient(t, []string{"--data", ts.cfg.DataDir}, "billing", "publisher")
-	first, second := mustToken(t, ts.url, "billing", secret), mustToken(t, ts.url, "billing", secret)
-	p1, p2 := publisherSession(t, ts.stompAddr, first), publisherSession(t, ts.stompAddr, second)
-	since := time.Now()
-	if resp := httpJSON(t, "POST", ts.url+"/auth/logout", nil, nil, "Authorization", "Bearer "+first); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("logout: %d", resp.StatusCode)
-	}
-	expectRevokedWithin(t, since, p1)
-	p2.Send(stomp.SEND, "still here", "destination:/topic/billing", "receipt:r2")
-	p2.Expect(stomp.RECEIPT, "receipt-id:r2")
-	q := stomptest.Dial(t, ts.stompAddr)
-	q.Write(stomptest.Frame("CONNECT", "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+first))
-	q.ExpectError("session-revoked", "session revoked")
+	first := logoutOneOfTwo(t, ts.url, ts.stompAddr, "billing", secret)
+	expectConnectRevoked(t, ts.stompAddr, first)
 	fresh := mustToken(t, ts.url, "billing", secret)
 	ts.ticket(t, fresh)
 	publisherSession(t, ts.stompAddr, fresh)
@@ -464,6 +472,15 @@ func publisherSession(t testing.TB, stompAddr, access string) *stomptest.Client 
 	return p
 }
 
+// expectConnectRevoked checks that a CONNECT with access is refused with
+// ERROR session-revoked.
+func expectConnectRevoked(t testing.TB, stompAddr, access string) {
+	t.Helper()
+	q := stomptest.Dial(t, stompAddr)
+	q.Write(stomptest.Frame("CONNECT", "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+access))
+	q.ExpectError("session-revoked", "session revoked")
+}
+
 // TestDeletedClientIsDisconnected: a service-account publisher connected
 // over STOMP is sent ERROR session-revoked and closed when its client is
 // deleted (through the control socket, as an operator would); its token
@@ -478,9 +495,7 @@ func TestDeletedClientIsDisconnected(t *testing.T) {
 		t.Fatalf("client del: %s", stderr)
 	}
 	expectRevokedWithin(t, since, p)
-	q := stomptest.Dial(t, ts.stompAddr)
-	q.Write(stomptest.Frame("CONNECT", "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+access))
-	q.ExpectError("session-revoked", "session revoked")
+	expectConnectRevoked(t, ts.stompAddr, access)
 	if a := clientToken(t, ts.url, "json", "billing", secret); a.status != 401 || a.Error != "invalid_client" {
 		t.Fatalf("token after the delete: %d %+v", a.status, a.apiError)
 	}
@@ -525,15 +540,7 @@ func TestClusterClientLogoutEndsThatTokenOnEveryNode(t *testing.T) {
 	c := startCluster(t, r.URL(), []nodeKind{inProcess, inProcess})
 	a, b := c.nodes[0], c.nodes[1]
 	secret := addClient(t, []string{"--redis", r.URL()}, "billing", "publisher")
-	first, second := mustToken(t, a.url, "billing", secret), mustToken(t, a.url, "billing", secret)
-	p1, p2 := publisherSession(t, b.stompAddr, first), publisherSession(t, b.stompAddr, second)
-	since := time.Now()
-	if resp := httpJSON(t, "POST", a.url+"/auth/logout", nil, nil, "Authorization", "Bearer "+first); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("logout at node A: %d", resp.StatusCode)
-	}
-	expectRevokedWithin(t, since, p1)
-	p2.Send(stomp.SEND, "still here", "destination:/topic/billing", "receipt:r2")
-	p2.Expect(stomp.RECEIPT, "receipt-id:r2")
+	logoutOneOfTwo(t, a.url, b.stompAddr, "billing", secret)
 	if code, stdout, stderr := runClient("unlock", "--redis", r.URL(), "--id", "billing"); code != 0 || !strings.Contains(stdout, "forgot 0") {
 		t.Errorf("client unlock --redis: exit %d, %q %q", code, stdout, stderr)
 	}
