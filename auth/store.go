@@ -199,8 +199,9 @@ type Attempt struct {
 // attempt whose password was never checked (passed false), or was right
 // (passed true: its pair's failures are then forgotten as well); an attempt
 // whose password was wrong stays counted. Unlock forgets the account's
-// failures from every address and returns how many were within the window
-// (for an account not counted, the failures of its pairs).
+// failures from every address and returns how many were within the window:
+// the account's, or its pairs' together when more (an account not counted
+// has none).
 type LoginThrottle interface {
 	Reserve(account, address [32]byte, l ThrottleLimits, now time.Time) (Attempt, time.Duration, error)
 	Settle(a Attempt, passed bool) error

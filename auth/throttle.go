@@ -132,18 +132,15 @@ func (t *throttle) Unlock(k [32]byte, l ThrottleLimits, now time.Time) (int, err
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	at, w := t.stamp(now), windowStamp(l)
-	n := len(t.accounts.live(k, at, w))
+	n, inPairs := len(t.accounts.live(k, at, w)), 0
 	delete(t.accounts.m, k)
 	for p := range t.pairs.m {
-		if p.account != k {
-			continue
+		if p.account == k {
+			inPairs += len(t.pairs.live(p, at, w))
+			delete(t.pairs.m, p)
 		}
-		if l.Account <= 0 {
-			n += len(t.pairs.live(p, at, w))
-		}
-		delete(t.pairs.m, p)
 	}
-	return n, nil
+	return max(n, inPairs), nil
 }
 
 // wait returns how long k must wait, in seconds: zero while it has fewer

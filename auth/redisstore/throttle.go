@@ -82,23 +82,24 @@ func (s *Store) Settle(a auth.Attempt, passed bool) error {
 }
 
 var unlock = rueidis.NewLuaScript(`
-local n = redis.call('ZCOUNT', KEYS[1], '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])), '+inf')
+local since = '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2]))
+local n, inpairs = redis.call('ZCOUNT', KEYS[1], since, '+inf'), 0
 redis.call('DEL', KEYS[1])
 for _, addr in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  if ARGV[4] == '0' then n = n + redis.call('ZCOUNT', ARGV[3] .. addr, '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])), '+inf') end
+  inpairs = inpairs + redis.call('ZCOUNT', ARGV[3] .. addr, since, '+inf')
   redis.call('DEL', ARGV[3] .. addr)
 end
 redis.call('DEL', KEYS[2])
-return n
+return math.max(n, inpairs)
 `)
 
 // Unlock forgets the account's failures from every address, for every
-// node, and returns how many were within the window (of its pairs, when
-// l.Account is 0 and the account itself was not counted).
+// node, and returns how many were within the window: the account's, or
+// its pairs' together when more (an account not counted has none).
 func (s *Store) Unlock(account [32]byte, l auth.ThrottleLimits, now time.Time) (int, error) {
 	acc := hex.EncodeToString(account[:])
 	m, err := s.script("clearing login throttle", unlock, []string{throttleTag + "ac:" + acc, throttleTag + "ap:" + acc},
-		ms(now), strconv.FormatInt(l.Window.Milliseconds(), 10), throttleTag+"p:"+acc+":", strconv.Itoa(max(l.Account, 0)))
+		ms(now), strconv.FormatInt(l.Window.Milliseconds(), 10), throttleTag+"p:"+acc+":")
 	if err != nil {
 		return 0, err
 	}
