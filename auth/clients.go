@@ -113,7 +113,8 @@ func NewClient(id string, roles []string, now time.Time) (Client, string, error)
 }
 
 // CheckClientID checks that id is a client id: 1 to 64 letters, digits,
-// '-', '_' and '.'.
+// '-', '_' and '.', not only dots (which a URL path would read as "." or
+// "..").
 func CheckClientID(id string) error {
 	if id == "" || len(id) > MaxClientIDLength {
 		return fmt.Errorf("client id %q: it must be 1 to %d characters long", truncate(id, MaxClientIDLength), MaxClientIDLength)
@@ -123,6 +124,9 @@ func CheckClientID(id string) error {
 			return fmt.Errorf("client id %q: only letters, digits, '-', '_' and '.' are allowed", id)
 		}
 	}
+	if strings.Trim(id, ".") == "" {
+		return fmt.Errorf("client id %q: it must have a letter, digit, '-' or '_', not only dots", id)
+	}
 	return nil
 }
 
@@ -130,9 +134,11 @@ func clientIDByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
-// clientAccountKey is the throttle account of client id: its own namespace,
-// apart from the emails' (AccountKey), and case-sensitive as the id is.
-func clientAccountKey(id string) [32]byte {
+// ClientAccountKey is the key a LoginThrottle counts the failed token
+// requests of client id under, with no limit of its own (ThrottleLimits
+// Account 0): its own namespace, apart from the emails' (AccountKey), and
+// case-sensitive as the id is.
+func ClientAccountKey(id string) [32]byte {
 	return sha256.Sum256([]byte(ClientSubjectPrefix + "\x00" + id))
 }
 

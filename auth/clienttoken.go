@@ -128,7 +128,8 @@ func readTokenForm(w http.ResponseWriter, r *http.Request, req *tokenRequest) er
 
 // clientToken checks a client credentials request and issues the client's
 // access token. The attempt is counted by the login throttle, under the
-// client and the address, before the secret is looked at.
+// client and the address, before the secret is looked at; a client has no
+// limit of its own (clientLimits).
 func (s *Service) clientToken(req tokenRequest, addr string) (tokenPair, error) {
 	if _, err := s.clientStore(); err != nil {
 		return tokenPair{}, ErrLoginDisabled.with(reasonDisabled, err.Error())
@@ -136,7 +137,7 @@ func (s *Service) clientToken(req tokenRequest, addr string) (tokenPair, error) 
 	if err := checkTokenRequest(req); err != nil {
 		return tokenPair{}, err
 	}
-	a, err := s.reserveAttempt(clientAccountKey(req.ClientID), addr)
+	a, err := s.reserveAttempt(ClientAccountKey(req.ClientID), addr, s.clientLimits())
 	if err != nil {
 		return tokenPair{}, err
 	}
@@ -186,4 +187,34 @@ func (s *Service) issueClientToken(c Client) (tokenPair, error) {
 		return tokenPair{}, storeError("signing client token", err)
 	}
 	return tokenPair{access: access, claims: claims}, nil
+}
+
+// clientLimits are the throttle's limits for clients: per (client,
+// address) and per address, none per client. A client's secret has 256
+// bits and cannot be guessed, so a limit per client would only let anyone
+// who knows its id, which its tokens show, lock it out from everywhere.
+func (s *Service) clientLimits() ThrottleLimits {
+	l := s.throttleLimits
+	l.Account = 0
+	return l
+}
+
+// UnlockClient forgets the failed token requests of client id from every
+// address, so that an address locked out by them may ask again at once. It
+// returns how many failures within the throttle window it forgot, or
+// ErrUnknownClient.
+func (s *Service) UnlockClient(id string) (int, error) {
+	store, err := s.clientStore()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := store.ClientByID(id); err != nil {
+		return 0, clientError("finding client", err)
+	}
+	n, err := s.throttle.Unlock(ClientAccountKey(id), s.clientLimits(), s.now())
+	if err != nil {
+		return 0, storeError("clearing login throttle", err)
+	}
+	s.opts.Logger.Info("client throttle cleared", "client", id, "failures", n)
+	return n, nil
 }

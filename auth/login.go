@@ -23,7 +23,7 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 	if email == "" || password == "" {
 		return tokenPair{}, ErrInvalidRequest.with(reasonMalformed, "email and password are required")
 	}
-	a, err := s.reserveAttempt(AccountKey(email), addr)
+	a, err := s.reserveAttempt(AccountKey(email), addr, s.throttleLimits)
 	if err != nil {
 		return tokenPair{}, err
 	}
@@ -47,9 +47,9 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 
 // reserveAttempt counts a login to account (the key of an email or a
 // client) from addr with the throttle, or refuses it when its pair,
-// address or account has failed too often.
-func (s *Service) reserveAttempt(account [32]byte, addr string) (Attempt, error) {
-	a, wait, err := s.throttle.Reserve(account, addressKey(addr), s.throttleLimits, s.now())
+// address or account has failed too often under limits l.
+func (s *Service) reserveAttempt(account [32]byte, addr string, l ThrottleLimits) (Attempt, error) {
+	a, wait, err := s.throttle.Reserve(account, addressKey(addr), l, s.now())
 	switch {
 	case err != nil:
 		return Attempt{}, storeError("counting login attempt", err)

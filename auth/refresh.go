@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -129,9 +130,15 @@ func (s *Service) rotateError(family string, err error) error {
 }
 
 // logout ends the login of c and, when refresh names another login of the
-// same user, that one too; c's jti is denied until it expires.
+// same user, that one too; c's jti is denied until it expires. A service
+// account's token (sub client:<id>) ends alone, with the sessions that hold
+// it: all of a client's tokens share its login id, which only deleting the
+// client ends, so that one backend instance's logout leaves the others and
+// the client's new tokens working.
 func (s *Service) logout(c Claims, refresh string) error {
-	now := s.now()
+	if strings.HasPrefix(c.Subject, ClientSubjectPrefix) {
+		return s.endToken(c)
+	}
 	err := s.endLogin(c.SID, c.Expires)
 	if refresh != "" && len(refresh) <= maxRefreshTokenSize && s.opts.Store != nil {
 		rt, lerr := s.opts.Store.LookupRefresh(hashToken(refresh))
@@ -139,10 +146,18 @@ func (s *Service) logout(c Claims, refresh string) error {
 			err = errors.Join(err, s.endLogin(rt.Family, time.Time{}))
 		}
 	}
-	err = errors.Join(err, s.denied.deny(c.ID, c.Expires, now))
-	if c.SID == "" && c.ID != "" && s.opts.OnLogout != nil {
-		// A token issued elsewhere names no login: its own id stands for
-		// it, so that its live sessions end too.
+	if c.SID == "" {
+		// A token issued elsewhere names no login: it ends by its own id.
+		return errors.Join(err, s.endToken(c))
+	}
+	return errors.Join(err, s.denied.deny(c.ID, c.Expires, s.now()))
+}
+
+// endToken denies c's jti until c expires and closes the live sessions
+// that hold that very token.
+func (s *Service) endToken(c Claims) error {
+	err := s.denied.deny(c.ID, c.Expires, s.now())
+	if c.ID != "" && s.opts.OnLogout != nil {
 		s.opts.OnLogout(c.ID)
 	}
 	return err

@@ -101,8 +101,9 @@ type Options struct {
 	CacheSize int
 	// OnLogout is called with the sid of every login that ends (logout, or
 	// refresh-token reuse), after it is denied, so the broker can close its
-	// sessions; for a token without a sid (issued elsewhere), with its jti.
-	// It must not block for long.
+	// sessions; for a token that ends alone (one without a sid, issued
+	// elsewhere, or a service account's), with its jti, and the broker
+	// closes the sessions that hold that token. It must not block for long.
 	OnLogout func(sid string)
 
 	Metrics *metrics.Set // default: a set on a private registry

@@ -169,7 +169,10 @@ func (e *TicketLimitError) Error() string {
 }
 
 // ThrottleLimits are the failed logins allowed within Window per account
-// from one address (Pair), per address and per account.
+// from one address (Pair), per address and per account. Account 0 sets no
+// limit per account, whose failures are then not counted at all: a secret
+// that cannot be guessed needs none, and a limit would only let anyone who
+// knows the account's name lock it out.
 type ThrottleLimits struct {
 	Pair, Address, Account int
 	Window                 time.Duration
@@ -196,7 +199,9 @@ type Attempt struct {
 // attempt whose password was never checked (passed false), or was right
 // (passed true: its pair's failures are then forgotten as well); an attempt
 // whose password was wrong stays counted. Unlock forgets the account's
-// failures from every address and returns how many were within the window.
+// failures from every address and returns how many were within the window:
+// the account's, or its pairs' together when more (an account not counted
+// has none).
 type LoginThrottle interface {
 	Reserve(account, address [32]byte, l ThrottleLimits, now time.Time) (Attempt, time.Duration, error)
 	Settle(a Attempt, passed bool) error

@@ -100,7 +100,9 @@ func (t *throttle) Reserve(account, address [32]byte, l ThrottleLimits, now time
 	}
 	a.counted |= t.pairs.add(p, at, w, inPair)
 	a.counted |= t.addresses.add(address, at, w, inAddress)
-	a.counted |= t.accounts.add(account, at, w, inAccount)
+	if l.Account > 0 {
+		a.counted |= t.accounts.add(account, at, w, inAccount)
+	}
 	return a, 0, nil
 }
 
@@ -129,21 +131,24 @@ func (t *throttle) Settle(a Attempt, passed bool) error {
 func (t *throttle) Unlock(k [32]byte, l ThrottleLimits, now time.Time) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := len(t.accounts.live(k, t.stamp(now), windowStamp(l)))
+	at, w := t.stamp(now), windowStamp(l)
+	n, inPairs := len(t.accounts.live(k, at, w)), 0
 	delete(t.accounts.m, k)
 	for p := range t.pairs.m {
 		if p.account == k {
+			inPairs += len(t.pairs.live(p, at, w))
 			delete(t.pairs.m, p)
 		}
 	}
-	return n, nil
+	return max(n, inPairs), nil
 }
 
 // wait returns how long k must wait, in seconds: zero while it has fewer
-// than limit failures within the window, else until the oldest leaves it.
+// than limit failures within the window or limit is 0 (none), else until
+// the oldest leaves it.
 func (tb *table[K]) wait(k K, limit int, now, window stamp) stamp {
 	ts := tb.live(k, now, window)
-	if len(ts) < limit {
+	if limit <= 0 || len(ts) < limit {
 		return 0
 	}
 	return slices.Min(ts) + window - now

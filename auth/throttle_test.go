@@ -330,3 +330,39 @@ func TestPasswordChecksSharedAcrossAddresses(t *testing.T) {
 		t.Errorf("the flooding address: %d × 200, %d × 429; want 2 and 4", n200, n429)
 	}
 }
+
+// TestThrottleWithoutAccountLimit: under a client's limits (Account 0),
+// 60 failures for one account from 12 addresses lock those pairs only,
+// never the account, so that a 13th address is let in; Unlock forgets the
+// 60 failures of its pairs and lets the locked pairs in again.
+func TestThrottleWithoutAccountLimit(t *testing.T) {
+	now := time.Now()
+	th := newThrottle(now)
+	l := ThrottleLimits{Pair: DefaultAccountAddressFailures, Address: DefaultAddressFailures, Window: DefaultThrottleWindow}
+	acc := ClientAccountKey("billing")
+	reserve := func(addr string) time.Duration {
+		t.Helper()
+		_, wait, err := th.Reserve(acc, addressKey(addr), l, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wait
+	}
+	for i := range 60 {
+		if wait := reserve(fmt.Sprintf("10.0.0.%d", i/5)); wait != 0 {
+			t.Fatalf("failure %d refused (wait %v)", i+1, wait)
+		}
+	}
+	if reserve("10.0.0.0") == 0 {
+		t.Error("a pair with 5 failures was let in")
+	}
+	if wait := reserve("10.0.1.1"); wait != 0 {
+		t.Errorf("a new address waits %v after 60 failures from others: the account was locked", wait)
+	}
+	if n, err := th.Unlock(acc, l, now); err != nil || n != 61 {
+		t.Errorf("Unlock: %d, %v; want the 61 failures of its pairs", n, err)
+	}
+	if wait := reserve("10.0.0.0"); wait != 0 {
+		t.Errorf("a pair still waits %v after Unlock", wait)
+	}
+}

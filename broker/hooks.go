@@ -14,6 +14,7 @@ type Identity struct {
 	Name      string   // display name, shown to presence subscribers; "" shows Subject
 	Roles     []string // roles granted by the token
 	SessionID string   // the login it belongs to (refresh family id); may be empty
+	TokenID   string   // the id (jti) of the access token it holds; may be empty
 	// Expires ends the session (ERROR code token-expired, message "token
 	// expired"); zero means never.
 	Expires time.Time

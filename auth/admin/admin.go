@@ -36,6 +36,10 @@ type Options struct {
 
 	// Clients, when set, serves /admin/clients (see Clients).
 	Clients Clients
+	// UnlockClient forgets the failed token requests of client id and
+	// returns how many (auth.Service.UnlockClient); nil leaves out
+	// /admin/clients/{id}/unlock.
+	UnlockClient func(id string) (int, error)
 	// Keys rotates and lists the signing keys; nil: no key actions.
 	Keys KeyRing
 	// Users keeps the accounts of /admin/users; nil leaves those

@@ -40,7 +40,8 @@ type NewClient struct {
 }
 
 // registerClients registers GET and POST /admin/clients and DELETE
-// /admin/clients/{id}, when Options.Clients is set.
+// /admin/clients/{id}, when Options.Clients is set, and POST
+// /admin/clients/{id}/unlock when Options.UnlockClient is too.
 func (a *API) registerClients() {
 	cs := a.opts.Clients
 	if cs == nil {
@@ -80,6 +81,17 @@ func (a *API) registerClients() {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
+	if a.opts.UnlockClient != nil {
+		a.handle("POST /admin/clients/{id}/unlock", "clients.unlock", a.unlockClient)
+	}
+}
+
+func (a *API) unlockClient(w http.ResponseWriter, r *http.Request) error {
+	n, err := a.opts.UnlockClient(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, unlocked{Failures: n})
 }
 
 func clientInfo(c auth.Client) ClientInfo {

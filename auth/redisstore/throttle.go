@@ -26,7 +26,9 @@ func throttleKeys(account, address [32]byte) []string {
 var reserve = rueidis.NewLuaScript(`
 local now, window, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[6]
 local wait = 0
-for i = 1, 3 do
+local counted = 3
+if tonumber(ARGV[5]) <= 0 then counted = 2 end
+for i = 1, counted do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[i + 2]) then
     local oldest = tonumber(redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2])
@@ -34,7 +36,7 @@ for i = 1, 3 do
   end
 end
 if wait > 0 then return wait end
-for i = 1, 3 do
+for i = 1, counted do
   redis.call('ZADD', KEYS[i], now, id)
   redis.call('PEXPIRE', KEYS[i], window)
 end
@@ -45,7 +47,8 @@ return 0
 
 // Reserve counts an attempt unless its pair, address or account has
 // reached its limit, in one script for every node: failures on all nodes
-// count together.
+// count together. An account limit of 0 neither checks nor counts the
+// account.
 func (s *Store) Reserve(account, address [32]byte, l auth.ThrottleLimits, now time.Time) (auth.Attempt, time.Duration, error) {
 	a := auth.Attempt{Account: account, Address: address, ID: newID(), At: now}
 	m, err := s.script("counting login attempt", reserve, throttleKeys(account, address),
@@ -79,17 +82,20 @@ func (s *Store) Settle(a auth.Attempt, passed bool) error {
 }
 
 var unlock = rueidis.NewLuaScript(`
-local n = redis.call('ZCOUNT', KEYS[1], '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])), '+inf')
+local since = '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2]))
+local n, inpairs = redis.call('ZCOUNT', KEYS[1], since, '+inf'), 0
 redis.call('DEL', KEYS[1])
 for _, addr in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  inpairs = inpairs + redis.call('ZCOUNT', ARGV[3] .. addr, since, '+inf')
   redis.call('DEL', ARGV[3] .. addr)
 end
 redis.call('DEL', KEYS[2])
-return n
+return math.max(n, inpairs)
 `)
 
 // Unlock forgets the account's failures from every address, for every
-// node, and returns how many were within the window.
+// node, and returns how many were within the window: the account's, or
+// its pairs' together when more (an account not counted has none).
 func (s *Store) Unlock(account [32]byte, l auth.ThrottleLimits, now time.Time) (int, error) {
 	acc := hex.EncodeToString(account[:])
 	m, err := s.script("clearing login throttle", unlock, []string{throttleTag + "ac:" + acc, throttleTag + "ap:" + acc},

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -58,5 +60,33 @@ func TestThrottleBurstAcrossNodes(t *testing.T) {
 	}
 	if count[http.StatusUnauthorized] != auth.DefaultAccountAddressFailures || count[http.StatusTooManyRequests] != 20-auth.DefaultAccountAddressFailures {
 		t.Errorf("statuses %v; want %d × 401 and the rest 429", count, auth.DefaultAccountAddressFailures)
+	}
+}
+
+// TestThrottleWithoutAccountLimitOnRedis: the Redis throttle, under a
+// client's limits (Account 0), neither checks nor counts the account: 12
+// addresses with 5 failures each lock themselves only, and Unlock (what
+// `stompd client unlock --redis` does) forgets the failures of every pair.
+func TestThrottleWithoutAccountLimitOnRedis(t *testing.T) {
+	r := redistest.Start(t)
+	s := New(redistest.Client(t, r.URL()), Options{})
+	l := auth.ThrottleLimits{Pair: 5, Address: 30, Window: auth.DefaultThrottleWindow}
+	acc, now := auth.ClientAccountKey("billing"), s.opts.Now()
+	addr := func(i int) [32]byte { return sha256.Sum256(fmt.Appendf(nil, "10.0.0.%d", i)) }
+	for i := range 65 {
+		_, wait, err := s.Reserve(acc, addr(i/5), l, now)
+		if err != nil || wait != 0 {
+			t.Fatalf("failure %d: wait %v, %v", i+1, wait, err)
+		}
+	}
+	if _, wait, _ := s.Reserve(acc, addr(0), l, now); wait == 0 {
+		t.Error("a pair with 5 failures was let in")
+	}
+	n, err := s.Unlock(acc, l, now)
+	if err != nil || n != 65 {
+		t.Errorf("Unlock: %d, %v; want the 65 failures of its pairs", n, err)
+	}
+	if _, wait, err := s.Reserve(acc, addr(0), l, now); err != nil || wait != 0 {
+		t.Errorf("a pair after Unlock: wait %v, %v", wait, err)
 	}
 }

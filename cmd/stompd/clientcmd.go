@@ -18,9 +18,10 @@ import (
 )
 
 const clientUsage = `Usage:
-  stompd client add  --data DIR --id ID [--roles r1,r2]
-  stompd client list --data DIR
-  stompd client del  --data DIR --id ID
+  stompd client add    --data DIR --id ID [--roles r1,r2]
+  stompd client list   --data DIR
+  stompd client del    --data DIR --id ID
+  stompd client unlock --data DIR --id ID
   (each also with --redis URL instead of --data DIR)
 
 Service accounts are for backends that publish without a user: a client
@@ -29,23 +30,28 @@ trades its id and secret for an access token at POST /auth/token
 the client's. add prints the secret, alone on a line on standard output
 (the rest goes to standard error), this once: only its hash is kept. del
 ends the client's live sessions and the tokens it holds, and it can get no
-new one.
+new one. A client's token requests are throttled per address (5 wrong
+secrets for one client, 30 for all, within 15 minutes) but never for the
+client as a whole; unlock forgets the client's failures from every address
+(only a running server, or Redis, counts them). POST /auth/logout with a
+client's token ends that token only, and the sessions that hold it: the
+client's other tokens and new ones keep working.
 
 While a server runs on DIR the commands go through it (DIR/stompd.sock);
 otherwise they work on DIR's store. With --redis URL they work on the
 clients a cluster of nodes shares in that Redis, while the nodes run: del
 ends the client's sessions on every node.
 
-An ID is 1 to 64 letters, digits, '-', '_' and '.'. --data, --config and
---redis are also read from STOMPD_DATA, STOMPD_CONFIG and STOMPD_REDIS, and
-from the config file.
+An ID is 1 to 64 letters, digits, '-', '_' and '.', not only dots. --data,
+--config and --redis are also read from STOMPD_DATA, STOMPD_CONFIG and
+STOMPD_REDIS, and from the config file.
 `
 
 // clientHint tells where the client commands and their flags are listed.
 const clientHint = "stompd client --help lists them"
 
 // clientSubcommands are the subcommands of stompd client.
-var clientSubcommands = []string{"add", "list", "del"}
+var clientSubcommands = []string{"add", "list", "del", "unlock"}
 
 // clientAdmin is where a client command does its work: the running
 // server, the data dir's store, or the cluster's Redis.
@@ -53,6 +59,7 @@ type clientAdmin interface {
 	add(id string, roles []string) (auth.Client, string, error)
 	list() ([]auth.Client, error)
 	del(id string) error
+	unlock(id string) (int, error)
 }
 
 // clientCommand manages service accounts.
@@ -69,7 +76,7 @@ func clientCommand(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var set sharedSettings
 	set.declare(fs)
-	id := fs.String("id", "", "the client's id: 1 to 64 letters, digits, '-', '_' and '.'")
+	id := fs.String("id", "", "the client's id: 1 to 64 letters, digits, '-', '_' and '.', not only dots")
 	roles := fs.String("roles", "", "comma-separated roles of the client's tokens")
 	err := parseSettings(fs, args[1:], settingSources{shared: sharedSettingNames(), hint: clientHint})
 	if errors.Is(err, flag.ErrHelp) {
@@ -110,10 +117,14 @@ func runClientCommand(sub, id string, roles []string, set sharedSettings, stdout
 			return err
 		}
 		defer c.Close()
-		return doClientCommand(storeClients{redisstore.New(c, redisstore.Options{})}, sub, id, roles, stdout, stderr)
+		s := redisstore.New(c, redisstore.Options{})
+		return doClientCommand(storeClients{s, s}, sub, id, roles, stdout, stderr)
 	}
 	err := doClientCommand(controlClients{set.DataDir}, sub, id, roles, stdout, stderr)
-	if !errors.Is(err, errNoServer) && !errors.Is(err, errControlPathTooLong) {
+	switch {
+	case sub == "unlock" && errors.Is(err, errNoServer):
+		return noServer(set.DataDir, stdout)
+	case sub == "unlock", !errors.Is(err, errNoServer) && !errors.Is(err, errControlPathTooLong):
 		return err
 	}
 	s, err := openUserStore(set.DataDir, sub == "add", stderr)
@@ -121,7 +132,7 @@ func runClientCommand(sub, id string, roles []string, set sharedSettings, stdout
 		return err
 	}
 	defer s.Close()
-	return doClientCommand(storeClients{authStore{s}}, sub, id, roles, stdout, stderr)
+	return doClientCommand(storeClients{authStore{s}, nil}, sub, id, roles, stdout, stderr)
 }
 
 // doClientCommand runs sub on ca and reports the outcome: add's secret
@@ -142,6 +153,13 @@ func doClientCommand(ca clientAdmin, sub, id string, roles []string, stdout, std
 			return fmt.Errorf("client list: %w", err)
 		}
 		return printClients(stdout, cs)
+	case "unlock":
+		n, err := ca.unlock(id)
+		if err != nil {
+			return fmt.Errorf("client unlock %s: %w", id, err)
+		}
+		fmt.Fprintf(stdout, "unlocked client %s: forgot %d failed token requests\n", id, n)
+		return nil
 	}
 	if err := ca.del(id); err != nil {
 		return fmt.Errorf("client del %s: %w", id, err)
@@ -162,8 +180,13 @@ func printClients(out io.Writer, cs []auth.Client) error {
 
 // storeClients works on a store of clients: the data dir's, or Redis.
 // Deleting a client there denies its login in the store; a server that
-// starts later, or every node on Redis, applies it.
-type storeClients struct{ s auth.ClientStore }
+// starts later, or every node on Redis, applies it. throttle is the
+// nodes' shared login throttle on Redis; a data dir has none (its
+// server's lives in memory), and unlock is not asked of it.
+type storeClients struct {
+	s        auth.ClientStore
+	throttle auth.LoginThrottle
+}
 
 func (sc storeClients) add(id string, roles []string) (auth.Client, string, error) {
 	c, secret, err := auth.NewClient(id, roles, time.Now())
@@ -181,6 +204,15 @@ func (sc storeClients) list() ([]auth.Client, error) { return sc.s.Clients() }
 func (sc storeClients) del(id string) error {
 	_, err := sc.s.DeleteClient(id)
 	return err
+}
+
+// unlock forgets the failed token requests of client id that every node
+// of a cluster counts in Redis.
+func (sc storeClients) unlock(id string) (int, error) {
+	if _, err := sc.s.ClientByID(id); err != nil {
+		return 0, err
+	}
+	return sc.throttle.Unlock(auth.ClientAccountKey(id), auth.ThrottleLimits{Window: auth.DefaultThrottleWindow}, time.Now())
 }
 
 // controlClients works through the admin API of the server running on a
@@ -213,4 +245,10 @@ func (cc controlClients) list() ([]auth.Client, error) {
 
 func (cc controlClients) del(id string) error {
 	return callControl(cc.dataDir, http.MethodDelete, "/admin/clients/"+url.PathEscape(id), nil, nil)
+}
+
+func (cc controlClients) unlock(id string) (int, error) {
+	var res struct{ Failures int }
+	err := callControl(cc.dataDir, http.MethodPost, "/admin/clients/"+url.PathEscape(id)+"/unlock", nil, &res)
+	return res.Failures, err
 }

@@ -376,7 +376,7 @@ func usage(fs *flag.FlagSet) {
 Usage:
   stompd [flags]                           run the broker
   stompd user add|list|passwd|roles|...    manage users, live or offline (stompd user -h)
-  stompd client add|list|del               manage service accounts (stompd client -h)
+  stompd client add|list|del|unlock        manage service accounts (stompd client -h)
   stompd key list|rotate                   list or rotate the signing keys (stompd key -h)
   stompd backup --data DIR --out FILE      copy the store, also while running
   stompd health                            exit 0 if the server is ready (stompd health -h)

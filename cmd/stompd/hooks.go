@@ -52,20 +52,21 @@ func right(action broker.Action) auth.Right {
 
 // identity is the session of claims c. Its SessionID names the login (the
 // sid), or for a token issued elsewhere that names none, the token itself
-// (its jti): logout denies and closes sessions by that id, and denied sids
-// and jtis share one namespace.
+// (its jti); its TokenID names the token. Logout denies and closes
+// sessions by either id (a service account's token ends alone, by its
+// jti), and denied sids and jtis share one namespace.
 func identity(c auth.Claims) broker.Identity {
 	sid := c.SID
 	if sid == "" {
 		sid = c.ID
 	}
-	return broker.Identity{Subject: c.Subject, Name: c.Name, Roles: c.Roles, SessionID: sid, Expires: c.Expires}
+	return broker.Identity{Subject: c.Subject, Name: c.Name, Roles: c.Roles, SessionID: sid, TokenID: c.ID, Expires: c.Expires}
 }
 
 // claims rebuilds the claims a session's identity came from; its SessionID
-// is what a live session is checked against for revocation.
+// and TokenID are what a live session is checked against for revocation.
 func claims(id broker.Identity) auth.Claims {
-	return auth.Claims{Subject: id.Subject, Name: id.Name, SID: id.SessionID, Roles: id.Roles, Expires: id.Expires}
+	return auth.Claims{Subject: id.Subject, Name: id.Name, SID: id.SessionID, ID: id.TokenID, Roles: id.Roles, Expires: id.Expires}
 }
 
 // stompCodes are the ERROR codes of the auth errors that have their own;

@@ -141,11 +141,12 @@ func (s *server) openAuthStore() (auth.Store, error) {
 	return s.cluster.store, nil
 }
 
-// logout closes the live STOMP sessions of a login that ended.
+// logout closes the live STOMP sessions of a login that ended, or that
+// hold an access token that was denied: sid is a login's id or a token's.
 func (s *server) logout(sid string) {
 	var user atomic.Pointer[string] // the broker may match a CONNECT later, on its reader
 	n := s.broker.CloseSessions(func(id broker.Identity) bool {
-		if id.SessionID != sid {
+		if id.SessionID != sid && id.TokenID != sid {
 			return false
 		}
 		user.Store(&id.Subject)
@@ -180,7 +181,7 @@ func (s *server) adminOptions() admin.Options {
 	return admin.Options{
 		Verifier: s.auth, Metrics: s.metrics, Logger: s.log,
 		Users: s.userStore(), Unlock: s.auth.Unlock, TakeDenial: s.auth.TakeDenial, MinPasswordLength: s.cfg.MinPasswordLength,
-		Clients: s.auth, Keys: s.auth, Sessions: sessionLister{s}, VerifyOnly: !s.auth.IssuesTokens(),
+		Clients: s.auth, UnlockClient: s.auth.UnlockClient, Keys: s.auth, Sessions: sessionLister{s}, VerifyOnly: !s.auth.IssuesTokens(),
 	}
 }
 

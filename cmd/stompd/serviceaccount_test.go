@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -172,6 +173,7 @@ func TestClientTokenRefusals(t *testing.T) {
 		{"wrong secret", via("form", "billing", secret+"x"), 401, "invalid_client", false},
 		{"unknown client", via("json", "nobody", secret), 401, "invalid_client", false},
 		{"wrong secret by Basic", via("basic", "billing", "nope"), 401, "invalid_client", true},
+		{"unknown client by Basic", via("basic", "nobody", "nope"), 401, "invalid_client", true},
 		{"not Basic", raw("application/x-www-form-urlencoded", "grant_type=client_credentials", "Authorization", "Bearer x"), 401, "invalid_client", true},
 		{"wrong grant type", via("form", "billing", secret, "grant_type", "password"), 400, "unsupported_grant_type", false},
 		{"no grant type", raw("application/json", `{"client_id":"billing","client_secret":"x"}`), 400, "invalid_request", false},
@@ -197,8 +199,8 @@ func TestClientTokenRefusals(t *testing.T) {
 		t.Errorf("a wrong secret is answered %+v, an unknown client %+v: want the same", wrong.apiError, unknown.apiError)
 	}
 	failures := ts.authFailures(t)
-	if failures["token/bad_credentials"] != 5 || failures["token/malformed"] < 6 {
-		t.Errorf("token failures %v: want 5 bad_credentials and the malformed requests", failures)
+	if failures["token/bad_credentials"] != 6 || failures["token/malformed"] < 6 {
+		t.Errorf("token failures %v: want 6 bad_credentials and the malformed requests", failures)
 	}
 }
 
@@ -222,6 +224,87 @@ func TestClientTokenThrottled(t *testing.T) {
 	if got := ts.authFailures(t)["token/throttled"]; got != 1 {
 		t.Errorf("throttled token requests counted %v, want 1", got)
 	}
+}
+
+// tokenFrom asks for a client's token as a client at addr behind a
+// trusted proxy (the server must trust 127.0.0.1).
+func tokenFrom(t testing.TB, ts *testServer, addr, id, secret string) tokenAnswer {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+	req, _ := http.NewRequest("POST", ts.url+"/auth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", addr)
+	return doTokenRequest(t, req)
+}
+
+// TestClientNotLockedOutFromEverywhere: 60 wrong secrets for one client
+// from 12 addresses lock those addresses out, but not the client: its
+// right secret from another address gets a token. stompd client unlock
+// forgets the failures, and one of the 12 addresses gets a token again;
+// the admin API's unlock answers how many it forgot, 404 for an unknown
+// client.
+func TestClientNotLockedOutFromEverywhere(t *testing.T) {
+	ts := startServer(t, "--trusted-proxies", "127.0.0.1")
+	ts.addAdmin(t, "root")
+	secret := addClient(t, []string{"--data", ts.cfg.DataDir}, "billing", "publisher")
+	for i := range 60 {
+		if a := tokenFrom(t, ts, fmt.Sprintf("198.51.100.%d", i/5), "billing", "wrong"); a.status != 401 {
+			t.Fatalf("wrong secret %d: %d %+v", i+1, a.status, a.apiError)
+		}
+	}
+	if a := tokenFrom(t, ts, "198.51.100.0", "billing", secret); a.status != 429 {
+		t.Fatalf("right secret from a locked address: %d %+v, want 429", a.status, a.apiError)
+	}
+	if a := tokenFrom(t, ts, "203.0.113.7", "billing", secret); a.status != 200 || a.Access == "" {
+		t.Fatalf("right secret from a new address after 60 failures from others: %d %+v, want a token", a.status, a.apiError)
+	}
+	code, stdout, stderr := runClient("unlock", "--data", ts.cfg.DataDir, "--id", "billing")
+	if code != 0 || !strings.Contains(stdout, "forgot 60 failed token requests") {
+		t.Fatalf("client unlock: exit %d, %q %q", code, stdout, stderr)
+	}
+	if a := tokenFrom(t, ts, "198.51.100.0", "billing", secret); a.status != 200 {
+		t.Fatalf("right secret from a locked address after unlock: %d %+v", a.status, a.apiError)
+	}
+	root := ts.login(t, "root").Access
+	if status, body := adminCall(t, ts, "POST", "/admin/clients/billing/unlock", root, nil); status != 200 || body != `{"failures":0}`+"\n" {
+		t.Errorf("POST /admin/clients/billing/unlock: %d %q", status, body)
+	}
+	if status, body := adminCall(t, ts, "POST", "/admin/clients/nobody/unlock", root, nil); status != 404 {
+		t.Errorf("unlock of an unknown client: %d %s, want 404", status, body)
+	}
+}
+
+// logoutOneOfTwo gets two tokens of client id from the server at base,
+// publishes on each over STOMP at stompAddr, and logs out at base with the
+// first: its session must be closed within a second, the other's must go
+// on. It returns the first token.
+func logoutOneOfTwo(t *testing.T, base, stompAddr, id, secret string) string {
+	t.Helper()
+	first, second := mustToken(t, base, id, secret), mustToken(t, base, id, secret)
+	p1, p2 := publisherSession(t, stompAddr, first), publisherSession(t, stompAddr, second)
+	since := time.Now()
+	if resp := httpJSON(t, "POST", base+"/auth/logout", nil, nil, "Authorization", "Bearer "+first); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	expectRevokedWithin(t, since, p1)
+	p2.Send(stomp.SEND, "still here", "destination:/topic/billing", "receipt:r2")
+	p2.Expect(stomp.RECEIPT, "receipt-id:r2")
+	return first
+}
+
+// TestClientLogoutEndsOnlyThatToken: two instances of one backend hold a
+// token each and publish over STOMP; POST /auth/logout with the first
+// token closes the first session only. The second session goes on, the
+// first token is refused at CONNECT, and a new token of the client gets a
+// ticket and a session.
+func TestClientLogoutEndsOnlyThatToken(t *testing.T) {
+	ts := startServer(t)
+	secret := addClient(t, []string{"--data", ts.cfg.DataDir}, "billing", "publisher")
+	first := logoutOneOfTwo(t, ts.url, ts.stompAddr, "billing", secret)
+	expectConnectRevoked(t, ts.stompAddr, first)
+	fresh := mustToken(t, ts.url, "billing", secret)
+	ts.ticket(t, fresh)
+	publisherSession(t, ts.stompAddr, fresh)
 }
 
 // adminCall does an admin API request with a bearer token (none when
@@ -261,6 +344,7 @@ func TestAdminClientsEndpoints(t *testing.T) {
 		{"GET", "/admin/clients", nil},
 		{"POST", "/admin/clients", map[string]any{"id": "x"}},
 		{"DELETE", "/admin/clients/x", nil},
+		{"POST", "/admin/clients/x/unlock", nil},
 	}
 	for _, e := range endpoints {
 		for _, c := range []struct {
@@ -294,6 +378,7 @@ func TestAdminClientsEndpoints(t *testing.T) {
 	}{
 		{"taken id", map[string]any{"id": "billing"}, 409, "client_exists"},
 		{"bad id", map[string]any{"id": "bill ing/x"}, 400, "invalid_request"},
+		{"dots only", map[string]any{"id": ".."}, 400, "invalid_request"},
 		{"secret given", map[string]any{"id": "other", "secret": "mine"}, 400, "invalid_request"},
 	} {
 		if status, body := adminCall(t, ts, "POST", "/admin/clients", root, c.body); status != c.status || !strings.Contains(body, `"error":"`+c.code+`"`) {
@@ -359,6 +444,10 @@ func TestClientCommandRefusesBadInput(t *testing.T) {
 	for _, args := range [][]string{
 		{"add", "--data", dir, "--id", "no spaces"},
 		{"add", "--data", dir, "--id", strings.Repeat("x", 65)},
+		{"add", "--data", dir, "--id", ".."},
+		{"add", "--data", dir, "--id", "."},
+		{"del", "--data", dir, "--id", ".."},
+		{"unlock", "--data", dir, "--id", "..."},
 		{"del", "--data", dir},
 		{"rename", "--data", dir, "--id", "x"},
 	} {
@@ -383,6 +472,15 @@ func publisherSession(t testing.TB, stompAddr, access string) *stomptest.Client 
 	return p
 }
 
+// expectConnectRevoked checks that a CONNECT with access is refused with
+// ERROR session-revoked.
+func expectConnectRevoked(t testing.TB, stompAddr, access string) {
+	t.Helper()
+	q := stomptest.Dial(t, stompAddr)
+	q.Write(stomptest.Frame("CONNECT", "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+access))
+	q.ExpectError("session-revoked", "session revoked")
+}
+
 // TestDeletedClientIsDisconnected: a service-account publisher connected
 // over STOMP is sent ERROR session-revoked and closed when its client is
 // deleted (through the control socket, as an operator would); its token
@@ -397,9 +495,7 @@ func TestDeletedClientIsDisconnected(t *testing.T) {
 		t.Fatalf("client del: %s", stderr)
 	}
 	expectRevokedWithin(t, since, p)
-	q := stomptest.Dial(t, ts.stompAddr)
-	q.Write(stomptest.Frame("CONNECT", "", "accept-version:1.2", "host:stompd", "Authorization:Bearer "+access))
-	q.ExpectError("session-revoked", "session revoked")
+	expectConnectRevoked(t, ts.stompAddr, access)
 	if a := clientToken(t, ts.url, "json", "billing", secret); a.status != 401 || a.Error != "invalid_client" {
 		t.Fatalf("token after the delete: %d %+v", a.status, a.apiError)
 	}
@@ -431,6 +527,25 @@ func TestClusterClientDeletedOnOneNodeEndsSessionsOnAnother(t *testing.T) {
 	expectRevokedWithin(t, since, p)
 	if a := clientToken(t, b.url, "basic", "billing", secret); a.status != 401 {
 		t.Fatalf("token at node B after the delete: %d %+v", a.status, a.apiError)
+	}
+}
+
+// TestClusterClientLogoutEndsThatTokenOnEveryNode: on two nodes of one
+// Redis, POST /auth/logout at node A with one of a client's tokens closes
+// the session that holds it on node B within a second; the session on the
+// client's other token there goes on. stompd client unlock --redis works
+// on the nodes' shared throttle.
+func TestClusterClientLogoutEndsThatTokenOnEveryNode(t *testing.T) {
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess, inProcess})
+	a, b := c.nodes[0], c.nodes[1]
+	secret := addClient(t, []string{"--redis", r.URL()}, "billing", "publisher")
+	logoutOneOfTwo(t, a.url, b.stompAddr, "billing", secret)
+	if code, stdout, stderr := runClient("unlock", "--redis", r.URL(), "--id", "billing"); code != 0 || !strings.Contains(stdout, "forgot 0") {
+		t.Errorf("client unlock --redis: exit %d, %q %q", code, stdout, stderr)
+	}
+	if code, _, stderr := runClient("unlock", "--redis", r.URL(), "--id", "nobody"); code != 1 || !strings.Contains(stderr, "not found") {
+		t.Errorf("client unlock --redis of an unknown client: exit %d, %q; want 1, not found", code, stderr)
 	}
 }
 
