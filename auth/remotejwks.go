@@ -23,7 +23,7 @@ import (
 // Defaults of RemoteJWKSOptions.
 const (
 	DefaultJWKSRefresh    = 15 * time.Minute
-	DefaultJWKSUnknownKID = 30 * time.Second
+	DefaultJWKSUnknownKID = 5 * time.Second
 	DefaultJWKSTimeout    = 10 * time.Second
 )
 
@@ -43,9 +43,12 @@ type RemoteJWKSOptions struct {
 	// Refresh is how often the keys are fetched again; default 15 min.
 	Refresh time.Duration
 	// UnknownKID is the least time between two fetches caused by tokens
-	// whose kid is not among the keys; default 30 s. Tokens with an
+	// whose kid is not among the keys; default 5 s. Tokens with an
 	// unknown kid in between are refused without a fetch, so that forged
-	// kids cannot make stompd hammer the identity provider.
+	// kids cannot make stompd hammer the identity provider; and it is
+	// short, so that a forged kid that just caused a fetch cannot keep out
+	// a key its issuer published shortly before signing with it (stompd
+	// publishes a rotated key 15 s ahead).
 	UnknownKID time.Duration
 	// Timeout bounds one fetch; default 10 s.
 	Timeout time.Duration

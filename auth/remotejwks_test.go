@@ -90,6 +90,23 @@ func TestRemoteJWKSUnknownKIDIsRateLimited(t *testing.T) {
 	}
 }
 
+// TestForgedKIDDoesNotKeepOutAKeyPublishedAhead: a forged kid makes stompd
+// fetch the JWKS just before the issuer publishes a key it signs with
+// 15 s later (as stompd's own rotation does); with the default limit the
+// first token of that key is verified all the same.
+func TestForgedKIDDoesNotKeepOutAKeyPublishedAhead(t *testing.T) {
+	clk, idp := newClock(), idptest.New(t, "k1")
+	s := remoteService(t, idp, clk, nil)
+	if _, err := s.VerifyAccess(idp.Sign(t, "forged", idpClaims(clk, "u"))); !isReason(err, reasonUnknownKey) {
+		t.Fatalf("forged kid: %v", err)
+	}
+	idp.Rotate("k2")
+	clk.Advance(DefaultKeyPublishDelay)
+	if c, err := s.VerifyAccess(idp.Sign(t, "k2", idpClaims(clk, "u2"))); err != nil || c.Subject != "u2" {
+		t.Fatalf("the published key's first token, %v after a forged kid: %+v %v", DefaultKeyPublishDelay, c, err)
+	}
+}
+
 func TestRemoteJWKSRefreshesPeriodically(t *testing.T) {
 	clk, idp := newClock(), idptest.New(t, "k1")
 	refreshes := make(chan refresh, 100)

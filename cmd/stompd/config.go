@@ -132,7 +132,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.PublicKeyFile, "jwt-public-key", "", "verify-only: accept access tokens signed by this PEM public key; login and refresh are disabled")
 	fs.StringVar(&c.JWKSFile, "jwks-file", "", "verify-only: accept access tokens signed by the keys in this JWKS file; login and refresh are disabled")
 	fs.StringVar(&c.JWKSURL, "jwks-url", "", "verify-only: accept access tokens signed by the keys of an identity provider's JWKS endpoint, https:// (http:// only to a loopback address, "+
-		"for tests and development); fetched at start (a failure stops the start), every --jwks-refresh, and on a token with an unknown kid at most once per 30s; login and refresh are disabled")
+		"for tests and development); fetched at start (a failure stops the start), every --jwks-refresh, and on a token with an unknown kid at most once per 5s; login and refresh are disabled")
 	fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", auth.DefaultJWKSRefresh, "how often the keys of --jwks-url are fetched again; a failed fetch keeps the keys held")
 	fs.StringVar(&c.UpgradeAuth, "upgrade-auth", "ticket", "how a WebSocket upgrade may authenticate, a comma-separated list of "+
 		strings.Join(auth.UpgradeStrategyNames(), ", ")+": ticket (always on) is ?ticket=<ticket>, query also takes ?access_token=<token>, "+
