@@ -19,7 +19,7 @@ import (
 )
 
 // nodeExample is the Node.js client example.
-const nodeExample = "../../examples/node"
+const nodeExample = "../examples/node"
 
 // nodeExampleSummary is the JSON the example prints when it ends.
 type nodeExampleSummary struct {
@@ -33,7 +33,7 @@ type nodeExampleSummary struct {
 	Others     int
 }
 
-// TestNodeExample runs examples/node/client.mjs against a stompd whose
+// TestNodeExample runs cmd/examples/node/client.mjs against a stompd whose
 // access tokens live 3 s, through a proxy that the test cuts once the
 // client has read some of its messages back. While the client is cut off,
 // bob publishes to the same topic. The client must refresh its token in
@@ -110,7 +110,7 @@ func needNodeExample(t *testing.T) string {
 	t.Helper()
 	node := needProgram(t, "node", "apt-get install -y nodejs npm")
 	if _, err := os.Stat(filepath.Join(nodeExample, "node_modules", "@stomp", "stompjs")); err != nil {
-		const msg = "examples/node has no node_modules: run npm ci --prefix examples/node"
+		const msg = "cmd/examples/node has no node_modules: run npm ci --prefix cmd/examples/node"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}

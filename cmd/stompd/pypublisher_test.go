@@ -41,7 +41,7 @@ func pythonWithStomp(t *testing.T) string {
 	return ""
 }
 
-// TestPythonPublisherExample runs examples/python/publisher.py against a
+// TestPythonPublisherExample runs cmd/examples/python/publisher.py against a
 // server whose access tokens last 4 s: the service account publishes 24
 // messages over 6 s, so it must refresh its token in band at least once
 // without losing its connection, and exits 0; a go-stomp subscriber (a
@@ -59,7 +59,7 @@ func TestPythonPublisherExample(t *testing.T) {
 	const n = 24
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	script, _ := filepath.Abs("../../examples/python/publisher.py")
+	script, _ := filepath.Abs("../examples/python/publisher.py")
 	cmd := exec.CommandContext(ctx, python, script, "--url", ts.url, "--stomp", ts.stompAddr,
 		"--client-id", "billing", "--count", fmt.Sprint(n), "--interval", "0.25")
 	cmd.Env = append(os.Environ(), "STOMPD_CLIENT_SECRET="+secret)

@@ -10,12 +10,12 @@ import (
 )
 
 // unitFile is the systemd unit that packaging ships.
-const unitFile = "../../packaging/stompd.service"
+const unitFile = "stompd.service"
 
 // unitExecStart matches the unit's ExecStart line up to the binary.
 var unitExecStart = regexp.MustCompile(`(?m)^ExecStart=(\S+)`)
 
-// TestSystemdUnit checks packaging/stompd.service with systemd-analyze
+// TestSystemdUnit checks cmd/stompd/stompd.service with systemd-analyze
 // verify, which must print nothing, against a stompd built for it, and
 // scores its hardening with systemd-analyze security, which must rate it
 // "OK" (exposure 2.0 or less of 10).
