@@ -79,7 +79,10 @@
 // broker's Deliver instead, so that the node's own subscribers still get
 // it, without an offset, and it is counted as dropped (cluster_unavailable)
 // as a Publish would be; one that does not fit in the backlog is dropped
-// (cluster_backlog).
+// (cluster_backlog). Once a batch has failed, Redis is known to be down:
+// while the writer waits to try again, each Append goes to Deliver as soon
+// as it is queued (counted the same), so that the node's subscribers do
+// not wait for the backoff; a topic's messages keep their order.
 //
 // # Membership
 //
