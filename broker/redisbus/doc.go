@@ -41,7 +41,12 @@
 // a slot migrated), is opened again with the same backoff and subscribes
 // again to every destination the broker listens to, so that cross-node
 // delivery resumes by itself. What other nodes publish meanwhile is lost:
-// pub/sub keeps nothing for a node that is not listening.
+// pub/sub keeps nothing for a node that is not listening. Topic history is
+// not: a new connection holds the numbered messages it receives until it
+// has read, for each topic it received them on, the stream after the
+// latest offset received, and handed those entries to the broker in
+// offset order; the messages held follow, less those the read covered
+// (catchup.go).
 //
 // # Topic history
 //
