@@ -82,6 +82,39 @@ func (q *backlog) take(ctx context.Context, spare []entry) ([]entry, bool) {
 	return taken, true
 }
 
+// takeAppends removes the Append entries waiting and returns them, in
+// their order, leaving the others queued.
+func (q *backlog) takeAppends() []entry {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var taken []entry
+	kept := q.entries[:0]
+	for _, e := range q.entries {
+		if e.dest == "" || e.fence != "" {
+			kept = append(kept, e)
+			continue
+		}
+		taken = append(taken, e)
+		q.bytes -= e.cost()
+	}
+	clear(q.entries[len(kept):]) // let the payloads go
+	q.entries = kept
+	return taken
+}
+
+// rearm wakes the writer again when entries wait.
+func (q *backlog) rearm() {
+	q.mu.Lock()
+	waiting := len(q.entries) > 0
+	q.mu.Unlock()
+	if waiting {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // drain empties the backlog and returns how many entries it held.
 func (q *backlog) drain() int {
 	q.mu.Lock()
@@ -95,7 +128,8 @@ func (q *backlog) drain() int {
 // in order, each batch after the previous one's replies, so that one
 // publisher's messages to one destination reach Redis in its order. After a
 // failed batch it waits (100 ms, doubling up to 1 s) before the next, and
-// the backlog meanwhile fills up to its bound.
+// the backlog meanwhile fills up to its bound with Publish entries, while
+// Append entries go to local delivery at once (outage).
 func (b *Bus) write(ctx context.Context, r Receiver) {
 	var spare []entry
 	cmds := make(rueidis.Commands, 0, maxBatch)
@@ -120,7 +154,32 @@ func (b *Bus) write(ctx context.Context, r Receiver) {
 		}
 		b.dropFailed.Add(float64(failed))
 		backoff = min(max(2*backoff, 100*time.Millisecond), time.Second)
-		sleep(ctx, backoff)
+		b.outage(ctx, backoff, r)
+	}
+}
+
+// outage waits for d, or until ctx is done, after a failed batch: Redis is
+// known to be down, so every Append queued meanwhile goes to r's Deliver as
+// soon as it is queued, as a failed one would, rather than after d. Each
+// topic keeps its order: its Appends are queued, and so delivered, in
+// order, and the next batch holds only those queued after.
+func (b *Bus) outage(ctx context.Context, d time.Duration, r Receiver) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	defer b.backlog.rearm()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-b.backlog.wake:
+		}
+		appended := b.backlog.takeAppends()
+		for _, e := range appended {
+			r.Deliver(e.payload)
+		}
+		b.dropFailed.Add(float64(len(appended)))
 	}
 }
 

@@ -41,7 +41,12 @@
 // a slot migrated), is opened again with the same backoff and subscribes
 // again to every destination the broker listens to, so that cross-node
 // delivery resumes by itself. What other nodes publish meanwhile is lost:
-// pub/sub keeps nothing for a node that is not listening.
+// pub/sub keeps nothing for a node that is not listening. Topic history is
+// not: a new connection holds the numbered messages it receives until it
+// has read, for each topic it received them on, the stream after the
+// latest offset received, and handed those entries to the broker in
+// offset order; the messages held follow, less those the read covered
+// (catchup.go).
 //
 // # Topic history
 //
@@ -79,7 +84,10 @@
 // broker's Deliver instead, so that the node's own subscribers still get
 // it, without an offset, and it is counted as dropped (cluster_unavailable)
 // as a Publish would be; one that does not fit in the backlog is dropped
-// (cluster_backlog).
+// (cluster_backlog). Once a batch has failed, Redis is known to be down:
+// while the writer waits to try again, each Append goes to Deliver as soon
+// as it is queued (counted the same), so that the node's subscribers do
+// not wait for the backoff; a topic's messages keep their order.
 //
 // # Membership
 //

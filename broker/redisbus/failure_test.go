@@ -1,8 +1,10 @@
 package redisbus
 
 import (
+	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,10 +56,30 @@ func (p *publisher) halt() {
 
 // reader reads a subscriber's messages until its connection closes; last
 // is the number of the last one, and any number out of order is an error.
+// It keeps what it read in got.
 type reader struct {
 	last atomic.Int64
 	done sync.WaitGroup
 	err  error
+
+	mu  sync.Mutex
+	got []arrival
+}
+
+// arrival is a message a reader read: its number, its history's epoch and
+// offset (none for one not numbered) and when it arrived.
+type arrival struct {
+	n      int64
+	epoch  string
+	offset uint64
+	at     time.Time
+}
+
+// arrivals returns what r read so far.
+func (r *reader) arrivals() []arrival {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
 }
 
 func startReader(t *testing.T, c *stomptest.Client) *reader {
@@ -70,11 +92,15 @@ func startReader(t *testing.T, c *stomptest.Client) *reader {
 			if err != nil {
 				return
 			}
-			n, _ := strconv.Atoi(string(f.Body))
-			if int64(n) <= r.last.Load() {
+			n, _ := strconv.ParseInt(string(f.Body), 10, 64)
+			if n <= r.last.Load() {
 				r.err = fmt.Errorf("message %d after %d", n, r.last.Load())
 			}
-			r.last.Store(int64(n))
+			offset, _ := strconv.ParseUint(f.Value("x-stream-offset"), 10, 64)
+			r.mu.Lock()
+			r.got = append(r.got, arrival{n, f.Value("x-stream-epoch"), offset, time.Now()})
+			r.mu.Unlock()
+			r.last.Store(n)
 		}
 	})
 	t.Cleanup(func() {
@@ -137,4 +163,89 @@ func TestRedisDownKeepsLocalDeliveryWithoutGrowthAndCrossNodeDeliveryResumes(t *
 	waitFor(t, "cross-node delivery after Redis came back", func() bool { return atRemote.last.Load() > back })
 	t.Logf("down for messages %d to %d; goroutines %d then %d, heap %d then %d; dropped: backlog %v, unavailable %v",
 		down, back, g1, g2, h1, h2, a.dropped(metrics.DropClusterBacklog), a.dropped(metrics.DropClusterUnavailable))
+}
+
+func TestAMessageStoredWhileANodeSubscribesAgainReachesItsSubscribersOnceInOrder(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	o := Options{HistorySize: 1 << 20}
+	a, b := startNode(t, srv.URL(), "a", o), startNode(t, srv.URL(), "b", o)
+	const dest = "/topic/kept"
+	local, remote := a.dial(t, "local"), b.dial(t, "remote")
+	subscribe(local, "1", dest)
+	subscribe(remote, "1", dest)
+	waitSubscribers(t, []*redistest.Server{srv}, dest, 2)
+	pub := startPublisher(t, a.dial(t, "pub"), dest)
+	atLocal, atRemote := startReader(t, local), startReader(t, remote)
+	waitFor(t, "cross-node delivery", func() bool { return atRemote.last.Load() >= 100 })
+
+	srv.Kill()
+	down := pub.sent.Load()
+	waitFor(t, "local delivery with Redis down", func() bool { return atLocal.last.Load() >= down+500 })
+	srv.Restart()
+	back := pub.sent.Load()
+	waitFor(t, "cross-node delivery after Redis came back", func() bool { return atRemote.last.Load() >= back+500 })
+	pub.halt()
+	last := pub.sent.Load()
+	waitFor(t, "every message locally", func() bool { return atLocal.last.Load() == last })
+
+	sr, err := a.bus.Read(context.Background(), dest, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := make([]uint64, len(sr.Entries))
+	for i, e := range sr.Entries {
+		stored[i] = e.Offset
+	}
+	for name, r := range map[string]*reader{"local": atLocal, "remote": atRemote} {
+		waitFor(t, name+" has the last stored message", func() bool { return hasOffset(r.arrivals(), sr.Epoch, sr.Last) })
+		got := r.arrivals()
+		if numbered := offsetsOf(got, sr.Epoch); !slices.Equal(numbered, stored) {
+			i := firstDifference(numbered, stored)
+			t.Errorf("%s received %d offsets of epoch %s, want the %d stored, each once in order; from the %dth on: %v, want %v",
+				name, len(numbered), sr.Epoch, len(stored), i, numbered[i:min(i+5, len(numbered))], stored[i:min(i+5, len(stored))])
+		}
+	}
+	slowest := slowestBetween(atLocal.arrivals(), down+500, back)
+	t.Logf("messages %d to %d while Redis was down, %d stored in epoch %s; slowest local message while down: %v",
+		down, back, len(stored), sr.Epoch, slowest)
+	if slowest >= 500*time.Millisecond {
+		t.Errorf("a local message took %v while Redis was down: it waited for the writer's backoff", slowest)
+	}
+}
+
+// hasOffset reports whether got holds offset of epoch.
+func hasOffset(got []arrival, epoch string, offset uint64) bool {
+	return slices.ContainsFunc(got, func(a arrival) bool { return a.epoch == epoch && a.offset == offset })
+}
+
+// offsetsOf returns the offsets of epoch in got, in the order received.
+func offsetsOf(got []arrival, epoch string) []uint64 {
+	var offsets []uint64
+	for _, a := range got {
+		if a.epoch == epoch {
+			offsets = append(offsets, a.offset)
+		}
+	}
+	return offsets
+}
+
+// firstDifference returns the first index where a and b differ.
+func firstDifference(a, b []uint64) int {
+	i := 0
+	for i < min(len(a), len(b)) && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// slowestBetween returns the longest time between two messages in a row
+// of got numbered from to to (the publisher sends one a millisecond).
+func slowestBetween(got []arrival, from, to int64) time.Duration {
+	var slowest time.Duration
+	for i := 1; i < len(got); i++ {
+		if got[i-1].n >= from && got[i].n <= to {
+			slowest = max(slowest, got[i].at.Sub(got[i-1].at))
+		}
+	}
+	return slowest
 }

@@ -52,14 +52,17 @@ func (o *offsets) forget(ch string) {
 	o.mu.Unlock()
 }
 
-// deliverNumbered hands r's DeliverAt a message that appendScript
-// published on ch (what follows its first newline), after fencing its
-// topic when its offset went back.
-func (p *partition) deliverNumbered(ch, s string, r Receiver) error {
-	m, err := parseNumbered(s)
-	if err != nil {
-		return err
-	}
+// get returns the latest position received on ch, if any.
+func (o *offsets) get(ch string) (position, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p, has := o.at[ch]
+	return p, has
+}
+
+// deliverNumbered hands r's DeliverAt m, a message that appendScript
+// published on ch, after fencing its topic when its offset went back.
+func (p *partition) deliverNumbered(ch string, m numberedMsg, r Receiver) error {
 	if latest, back := p.seen.advance(ch, m.epoch, m.offset); back {
 		dest := strings.TrimPrefix(ch, p.service)
 		p.b.log.Warn("redisbus: a topic's offsets went back (Redis lost its latest writes); its history gets a new epoch",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -288,6 +289,39 @@ func TestAppendReachesLocalSubscribersWhileRedisIsDown(t *testing.T) {
 	if n := testutil.ToFloat64(bus.dropFailed); n != 1 {
 		t.Errorf("%v counted as dropped (cluster_unavailable), want 1: it reached no other node", n)
 	}
+}
+
+func TestAppendWhileRedisIsKnownDownIsDeliveredLocallyWithoutTheBackoff(t *testing.T) {
+	srv := redistest.Start(t)
+	bus, rec := startBus(t, srv.URL(), "a", Options{HistorySize: 100})
+	const dest = "/topic/prompt"
+	listen(t, bus, dest)
+	srv.Kill()
+	bus.Append(dest, []byte("0"))
+	waitFor(t, "the first message delivered locally (the failed batch)", func() bool { return len(rec.delivered()) == 1 })
+	var slowest time.Duration
+	for i := 1; i <= 20; i++ {
+		start := time.Now()
+		bus.Append(dest, []byte(strconv.Itoa(i)))
+		waitFor(t, "message "+strconv.Itoa(i), func() bool { return len(rec.delivered()) == i+1 })
+		slowest = max(slowest, time.Since(start))
+	}
+	t.Logf("slowest local delivery with Redis down: %v", slowest)
+	if slowest >= 500*time.Millisecond {
+		t.Errorf("a message took %v to reach local delivery: it waited for the writer's backoff", slowest)
+	}
+	if got := rec.delivered(); !slices.Equal(got, numbers(21)) {
+		t.Errorf("delivered %q, want 0 to 20 in order", got)
+	}
+}
+
+// numbers returns "0" to "n-1".
+func numbers(n int) []string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
 }
 
 func TestOffsetsThatGoBackGiveTheHistoryANewEpochAboveThem(t *testing.T) {

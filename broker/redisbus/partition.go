@@ -62,6 +62,7 @@ type partition struct {
 	service string
 	wake    chan struct{} // holds a token when dirty has entries
 	seen    offsets       // of the channels subscribed, their numbered messages
+	cu      catchUp
 
 	mu    sync.Mutex
 	want  map[string]int           // destination → Listen minus Unlisten calls, when not 0
@@ -168,7 +169,8 @@ func (p *partition) run(ctx context.Context, r Receiver) {
 }
 
 // session runs one connection: it subscribes to the service channel, then
-// to every destination wanted, and follows changes until the connection
+// to every destination wanted, catches up their history (holding the
+// numbered messages meanwhile), and follows changes until the connection
 // fails, the service channel is lost or ctx is done. It reports whether
 // the connection was established.
 func (p *partition) session(ctx context.Context, r Receiver) bool {
@@ -192,7 +194,13 @@ func (p *partition) session(ctx context.Context, r Receiver) bool {
 	p.connected(true)
 	p.markAll()
 	subscribed := make(map[string]struct{})
-	for p.sync(ctx, conn, subscribed) == nil {
+	p.hold()
+	err := p.sync(ctx, conn, subscribed)
+	if err == nil {
+		p.catchUpAll(ctx, subscribed, r)
+	}
+	p.flush(r)
+	for err == nil {
 		select {
 		case <-ctx.Done():
 			return true
@@ -202,6 +210,7 @@ func (p *partition) session(ctx context.Context, r Receiver) bool {
 			return true
 		case <-p.wake:
 		}
+		err = p.sync(ctx, conn, subscribed)
 	}
 	return true
 }
@@ -219,7 +228,7 @@ func (p *partition) receive(m rueidis.PubSubMessage, r Receiver) {
 	case !ok:
 		return
 	case from == "":
-		err = p.deliverNumbered(m.Channel, msg, r)
+		err = p.receiveNumbered(m.Channel, msg, r)
 	default:
 		err = r.Deliver([]byte(msg))
 	}
