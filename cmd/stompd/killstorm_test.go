@@ -22,6 +22,7 @@ const (
 	killStormLogins     = 6
 	killStormChain      = 4
 	killStormKillWithin = 1500 * time.Millisecond
+	killStormBusyWait   = 50 * time.Millisecond
 )
 
 // killStormSeedEnv, when set, replays the storm of that seed.
@@ -51,6 +52,7 @@ const (
 // the storm, and those the restarted server gave to the checks.
 type stormCounts struct {
 	logins, refreshes, logouts, unknown int // during the storm
+	busy                                int // logins answered 429, retried
 	checked                             int // tokens checked after the restart
 }
 
@@ -59,12 +61,14 @@ func (c *stormCounts) add(o stormCounts) {
 	c.refreshes += o.refreshes
 	c.logouts += o.logouts
 	c.unknown += o.unknown
+	c.busy += o.busy
 	c.checked += o.checked
 }
 
 // ledger records every answer the clients of one round got.
 type ledger struct {
 	t          *testing.T
+	loggedIn   chan struct{} // closed at the first login answered 200
 	mu         sync.Mutex
 	refresh    map[string]outcome
 	deadAccess []string // access tokens of logins whose logout answered 204
@@ -115,10 +119,23 @@ func (l *ledger) note(what string, status, want int, presented string, record fu
 	return false
 }
 
+// login logs u in, trying again after a while when all password checks
+// are busy (429 login_busy, which hands nothing out).
 func (l *ledger) login(hc *http.Client, url string, u *testUser) (tokens, bool) {
 	var tok tokens
-	status := stormPost(hc, url+"/auth/login", map[string]string{"email": u.email, "password": u.password}, &tok, "")
+	creds := map[string]string{"email": u.email, "password": u.password}
+	status := stormPost(hc, url+"/auth/login", creds, &tok, "")
+	for status == http.StatusTooManyRequests {
+		l.mu.Lock()
+		l.counts.busy++
+		l.mu.Unlock()
+		time.Sleep(killStormBusyWait)
+		status = stormPost(hc, url+"/auth/login", creds, &tok, "")
+	}
 	return tok, l.note("login", status, 200, "", func() {
+		if l.counts.logins == 0 {
+			close(l.loggedIn)
+		}
 		l.counts.logins++
 		l.refresh[tok.Refresh] = handedOut
 	})
@@ -160,15 +177,22 @@ func (l *ledger) client(hc *http.Client, url string, u *testUser, rng *rand.Rand
 	}
 }
 
-// storm runs the clients against c, kills c with SIGKILL after a random
-// delay and returns once the clients stopped.
+// storm runs the clients against c, kills c with SIGKILL at a random
+// moment within killStormKillWithin of the first login, so that no round
+// ends before the storm began, and returns once the clients stopped.
 func (l *ledger) storm(c *child, u *testUser, rng *rand.Rand) {
 	var wg sync.WaitGroup
 	for n := range killStormWorkers {
 		crng := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
 		wg.Go(func() { l.client(stormClient(n), c.url, u, crng) })
 	}
-	time.Sleep(time.Duration(rng.Int64N(int64(killStormKillWithin))))
+	delay := time.Duration(rng.Int64N(int64(killStormKillWithin)))
+	select {
+	case <-l.loggedIn:
+	case <-time.After(childStart):
+		l.t.Error("no login answered 200 in the storm")
+	}
+	time.Sleep(delay)
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		l.t.Fatal(err)
 	}
@@ -245,12 +269,12 @@ func runKillStorm(t *testing.T, rounds int) {
 	var total stormCounts
 	var spent []string
 	for round := 1; round <= rounds; round++ {
-		l := &ledger{t: t, refresh: map[string]outcome{}}
+		l := &ledger{t: t, loggedIn: make(chan struct{}), refresh: map[string]outcome{}}
 		l.storm(c, ada, rng)
 		c = startChild(t, dir)
 		l.check(c.url)
-		t.Logf("round %2d: %3d logins, %3d refreshes, %2d logouts, %d unknown; %3d tokens checked",
-			round, l.counts.logins, l.counts.refreshes, l.counts.logouts, l.counts.unknown, l.counts.checked)
+		t.Logf("round %2d: %3d logins (%d busy), %3d refreshes, %2d logouts, %d unknown; %3d tokens checked",
+			round, l.counts.logins, l.counts.busy, l.counts.refreshes, l.counts.logouts, l.counts.unknown, l.counts.checked)
 		total.add(l.counts)
 		for tok := range l.refresh {
 			spent = append(spent, tok)
@@ -261,8 +285,8 @@ func runKillStorm(t *testing.T, rounds int) {
 			t.Errorf("a refresh token already checked: %d at the end, want 401", status)
 		}
 	}
-	t.Logf("total over %d rounds: %d logins, %d refreshes, %d logouts, %d unknown; %d tokens checked, %d refused at the end",
-		rounds, total.logins, total.refreshes, total.logouts, total.unknown, total.checked, len(spent))
+	t.Logf("total over %d rounds: %d logins (%d busy), %d refreshes, %d logouts, %d unknown; %d tokens checked, %d refused at the end",
+		rounds, total.logins, total.busy, total.refreshes, total.logouts, total.unknown, total.checked, len(spent))
 }
 
 // TestKillDuringAuthStormShort is two rounds of TestKillDuringAuthStorm
