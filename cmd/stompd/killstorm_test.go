@@ -285,7 +285,7 @@ func runKillStorm(t *testing.T, rounds int) {
 			t.Errorf("a refresh token already checked: %d at the end, want 401", status)
 		}
 	}
-	t.Logf("total over %d rounds: %d logins (%d busy), %d refreshes, %d logouts, %d unknown; %d tokens checked, %d refused at the end",
+	t.Logf("total over %d rounds: %d logins (%d busy), %d refreshes, %d logouts, %d unknown; %d tokens checked, all %d checked again at the end",
 		rounds, total.logins, total.busy, total.refreshes, total.logouts, total.unknown, total.checked, len(spent))
 }
 
