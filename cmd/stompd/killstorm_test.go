@@ -72,6 +72,7 @@ type ledger struct {
 	mu         sync.Mutex
 	refresh    map[string]outcome
 	deadAccess []string // access tokens of logins whose logout answered 204
+	liveAccess string   // an access token of a login the storm keeps
 	counts     stormCounts
 }
 
@@ -141,6 +142,7 @@ func (l *ledger) login(hc *http.Client, url string, u *testUser) (tokens, bool) 
 	})
 }
 
+// rotate presents old's refresh token to /auth/refresh.
 func (l *ledger) rotate(hc *http.Client, url string, old tokens) (tokens, bool) {
 	var tok tokens
 	status := stormPost(hc, url+"/auth/refresh", map[string]string{"refresh_token": old.Refresh}, &tok, "")
@@ -151,6 +153,7 @@ func (l *ledger) rotate(hc *http.Client, url string, old tokens) (tokens, bool) 
 	})
 }
 
+// logout ends the login of tok.
 func (l *ledger) logout(hc *http.Client, url string, tok tokens) bool {
 	status := stormPost(hc, url+"/auth/logout", map[string]string{"refresh_token": tok.Refresh}, nil, tok.Access)
 	return l.note("logout", status, 204, tok.Refresh, func() {
@@ -168,13 +171,23 @@ func (l *ledger) client(hc *http.Client, url string, u *testUser, rng *rand.Rand
 		for n := rng.IntN(killStormChain + 1); ok && n > 0; n-- {
 			tok, ok = l.rotate(hc, url, tok)
 		}
-		if ok && rng.IntN(3) == 0 {
+		switch {
+		case ok && rng.IntN(3) == 0:
 			ok = l.logout(hc, url, tok)
+		case ok:
+			l.keep(tok)
 		}
 		if !ok {
 			return
 		}
 	}
+}
+
+// keep records the access token of a login the storm will not log out.
+func (l *ledger) keep(tok tokens) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.liveAccess = tok.Access
 }
 
 // storm runs the clients against c, kills c with SIGKILL at a random
@@ -217,6 +230,7 @@ func refreshStatus(t *testing.T, url, refresh string) int {
 // rotated token revokes its whole family.
 func (l *ledger) check(url string) {
 	t := l.t
+	l.checkLiveAccess(url)
 	for _, want := range []outcome{handedOut, cutOff, rotated, loggedOut} {
 		for tok, o := range l.refresh {
 			if o != want {
@@ -238,6 +252,19 @@ func (l *ledger) check(url string) {
 		if status := stormPost(http.DefaultClient, url+"/auth/ticket", nil, nil, access); status != 401 {
 			t.Errorf("the access token of a logged-out login: ticket %d after the restart, want 401", status)
 		}
+	}
+}
+
+// checkLiveAccess checks that the access token of a kept login still gets
+// a ticket after the restart, so that the refusals of check are not those
+// of a server that lost its signing keys. It runs before check presents
+// any refresh token twice, which would end that login.
+func (l *ledger) checkLiveAccess(url string) {
+	if l.liveAccess == "" {
+		return
+	}
+	if status := stormPost(http.DefaultClient, url+"/auth/ticket", nil, nil, l.liveAccess); status != 200 {
+		l.t.Errorf("the access token of a live login: ticket %d after the restart, want 200", status)
 	}
 }
 
