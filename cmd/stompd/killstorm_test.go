@@ -25,7 +25,8 @@ const (
 	killStormBusyWait   = 50 * time.Millisecond
 )
 
-// killStormSeedEnv, when set, replays the storm of that seed.
+// killStormSeedEnv, when set, replays the choices of that seed: chain
+// lengths, logouts and kill delays (not the timing of the machine).
 const killStormSeedEnv = "STOMPD_KILLSTORM_SEED"
 
 // stormClient returns the HTTP client of storm client n: it connects from
@@ -289,7 +290,7 @@ func killStormSeed(t *testing.T) uint64 {
 // dir; at the end every refresh token ever handed out must be refused.
 func runKillStorm(t *testing.T, rounds int) {
 	seed := killStormSeed(t)
-	t.Logf("seed %d (%s=%d replays it)", seed, killStormSeedEnv, seed)
+	t.Logf("seed %d (%s=%d replays its choices)", seed, killStormSeedEnv, seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	dir, ada := dataDirWithUser(t)
 	c := startChild(t, dir)
