@@ -7,18 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/stompd/stompd/auth"
 	"github.com/stompd/stompd/persist/redistest"
 )
 
-// TestMain checks for leaked goroutines, except the one a rueidis cluster
-// client starts to close connections it replaced 5 s later, which ends by
-// itself.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
-}
+// TestMain checks for leaked goroutines (see redistest.VerifyNoLeaks).
+func TestMain(m *testing.M) { redistest.VerifyNoLeaks(m) }
 
 // TestRotationRaceAcrossThreeNodes rotates one refresh token 50 times at
 // once, spread over three nodes with their own Redis clients: at most one

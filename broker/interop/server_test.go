@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/broker"
+	"github.com/stompd/stompd/persist/redistest"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
 
@@ -41,7 +42,7 @@ const historySize = 100
 
 // leakOptions name the goroutines goleak may find at a test's end: a Redis
 // Cluster client's, which closes replaced connections a little later.
-var leakOptions = []goleak.Option{goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2")}
+var leakOptions = []goleak.Option{redistest.IgnoreRueidisRefresh()}
 
 // serveBroker runs a broker with o and the interop settings on two
 // listeners on 127.0.0.1 port 0, and shuts it down at cleanup.

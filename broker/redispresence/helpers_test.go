@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/rueidis"
-	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/broker"
 	"github.com/stompd/stompd/metrics"
@@ -23,12 +22,8 @@ import (
 	"github.com/stompd/stompd/stomp/stomptest"
 )
 
-// TestMain checks for leaked goroutines, except the one a rueidis cluster
-// client starts when its topology changes, which closes the replaced
-// connections 5 s later whether or not the client was closed meanwhile.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
-}
+// TestMain checks for leaked goroutines (see redistest.VerifyNoLeaks).
+func TestMain(m *testing.M) { redistest.VerifyNoLeaks(m) }
 
 // wait bounds every wait of a test; generous, since the machine is
 // shared. The dead-node test asserts its own 30 s bound.

@@ -12,21 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/rueidis"
-	"go.uber.org/goleak"
 
 	"github.com/stompd/stompd/broker"
 	"github.com/stompd/stompd/broker/redisqueue"
 	"github.com/stompd/stompd/metrics"
+	"github.com/stompd/stompd/persist/redistest"
 	"github.com/stompd/stompd/stomp"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
 
-// TestMain checks for leaked goroutines, except rueidis's: a cluster
-// client closes the connections its refresh replaced five seconds later,
-// even after the client was closed.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
-}
+// TestMain checks for leaked goroutines (see redistest.VerifyNoLeaks).
+func TestMain(m *testing.M) { redistest.VerifyNoLeaks(m) }
 
 // fleet is a set of in-process nodes sharing one Redis, each a broker
 // serving STOMP on 127.0.0.1 with its own Queues. Whether a node is alive

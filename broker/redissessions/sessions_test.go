@@ -9,19 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/stompd/stompd/broker"
 	"github.com/stompd/stompd/persist/redistest"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
 
-// TestMain checks for leaked goroutines, except the one a rueidis cluster
-// client starts when its topology changes, which closes the replaced
-// connections 5 s later whether or not the client was closed meanwhile.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
-}
+// TestMain checks for leaked goroutines (see redistest.VerifyNoLeaks).
+func TestMain(m *testing.M) { redistest.VerifyNoLeaks(m) }
 
 // wait bounds every wait of a test; generous, since the machine is shared.
 const wait = 30 * time.Second
