@@ -105,6 +105,11 @@ func (b *bench) latency() latency {
 		h.merge(l.hist)
 		l.mu.Unlock()
 	}
+	return latencyOf(h)
+}
+
+// latencyOf is the quantiles of h.
+func latencyOf(h *histogram) latency {
 	return latency{
 		Samples: h.total,
 		P50:     micros(h.quantile(0.5)), P99: micros(h.quantile(0.99)),
