@@ -115,7 +115,7 @@ func (t *seqTrack) missingBelow(n uint64) uint64 {
 type confirmLog struct {
 	n int
 
-	confirmed atomic.Uint64                 // SENDs below this are confirmed or in a gap
+	confirmed atomic.Uint64                  // SENDs below this are confirmed or in a gap
 	gaps      atomic.Pointer[[]*unconfirmed] // copied on write
 
 	mu      sync.Mutex
