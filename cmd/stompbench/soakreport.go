@@ -53,6 +53,7 @@ func (s *soak) summary(took time.Duration, interrupted bool) *soakSummary {
 			rc.mu.Unlock()
 		}
 	}
+	r.Unrecovered = min(r.Unrecovered, r.Lost) // what they skipped may include excused messages
 	for _, p := range s.pubs {
 		r.Unconfirmed += p.log.unconfirmedTotal()
 	}
