@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stompd/stompd/broker"
+)
+
+// A short soak against the real stompd (for its history and in-band
+// refresh): a few hundred connections, heavy churn, and an access token
+// that lives 3 s, so that several refresh waves run. Nothing may be lost
+// or duplicated, resumes must have been met from history, and no session
+// may have been cut for expiry.
+func TestSoak(t *testing.T) {
+	srv := startStompd(t, "--access-ttl", "3s")
+	var out, errs strings.Builder
+	code := run([]string{"-scenario", "soak", "-tcp", srv.stomp, "-auth-login", soakUser, "-auth-url", srv.http,
+		"-conns", "300", "-rate", "600", "-queues", "4", "-churn", "40", "-duration", "8s", "-drain", "3s",
+		"-json", "-quiet"}, &out, &errs)
+	var r soakSummary
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatalf("exit %d, summary is not JSON: %v\n%s\n%s", code, err, out.String(), errs.String())
+	}
+	if code != exitOK || !r.Valid || r.Lost+r.Duplicated+r.Corrupted != 0 {
+		t.Fatalf("exit %d, summary %+v\n%s", code, r, errs.String())
+	}
+	if r.Errors != 0 || r.FirstError != "" {
+		t.Errorf("%d errors, the first: %s", r.Errors, r.FirstError)
+	}
+	if r.ResumesRecovered == 0 || r.ResumesUnrecovered != 0 {
+		t.Errorf("resumes: %d recovered, %d not, want some and none", r.ResumesRecovered, r.ResumesUnrecovered)
+	}
+	if r.Refreshes < 2*300 {
+		t.Errorf("%d in-band refreshes, want at least 2 waves over 300 connections", r.Refreshes)
+	}
+	if r.Published == 0 || r.Delivered < 9*r.Published || r.Latency.Samples != r.Delivered {
+		t.Errorf("published %d, delivered %d, latency samples %d", r.Published, r.Delivered, r.Latency.Samples)
+	}
+}
+
+// A subscriber that resumes after its topic's history moved past it is
+// told x-recovered:false, and what it missed is reported lost, as such.
+func TestSoakUnrecoveredResume(t *testing.T) {
+	srv := startServer(t, broker.Options{HistorySize: 2}, nil)
+	cfg, err := parseArgs([]string{"-scenario", "soak", "-tcp", srv.tcp, "-conns", "1", "-fanout", "1", "-queues", "0",
+		"-churn", "0", "-rate", "1000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	s := newSoak(newBench(cfg, io.Discard))
+	defer s.closeAll()
+	defer s.stopBackground()
+	if err := s.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, sl := s.pubs[0], s.slots[0]
+	p.sched = schedule{startNs: s.b.clock.now(), rate: p.rate}
+	send := func(n int) {
+		t.Helper()
+		if err := p.c.Load().batch(func(tr transport) error { return p.fill(tr, n, s.b.clock.now()) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delivered := func(want uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); s.totals().Delivered < want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("delivered %d, want %d", s.totals().Delivered, want)
+			}
+		}
+	}
+	send(3)
+	delivered(3)
+	sl.leave(sl.c.Load(), true)
+	send(50) // far more than the 2 the history keeps
+	s.reopen(sl)
+	send(2)
+	delivered(5)
+	r := s.summary(time.Second, false)
+	if r.ResumesUnrecovered != 1 || r.ResumesRecovered != 0 {
+		t.Errorf("resumes: %d recovered, %d not; want 0 and 1", r.ResumesRecovered, r.ResumesUnrecovered)
+	}
+	if r.Lost != 50 || r.Unrecovered != 50 || r.Valid {
+		t.Errorf("lost %d (%d unrecovered), valid %v; want 50 lost, all unrecovered, invalid", r.Lost, r.Unrecovered, r.Valid)
+	}
+}
+
+// soakUser is the user startStompd adds, as -auth-login takes it.
+const soakUser = "soak@example.com:soak-password"
+
+// stompdAddrs is where a stompd child process listens.
+type stompdAddrs struct{ stomp, http string }
+
+// startStompd builds stompd and runs it on free ports with a data
+// directory of its own, a user to log in as, and extra flags; it is
+// killed when the test ends.
+func startStompd(t *testing.T, extra ...string) stompdAddrs {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "stompd")
+	build := exec.Command("go", "build", "-o", bin, "../stompd")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build stompd: %v\n%s", err, out)
+	}
+	data := filepath.Join(dir, "data")
+	email, password, _ := strings.Cut(soakUser, ":")
+	if out, err := exec.Command(bin, "user", "add", "--data", data, "--email", email, "--password", password).CombinedOutput(); err != nil {
+		t.Fatalf("stompd user add: %v\n%s", err, out)
+	}
+	a := stompdAddrs{stomp: freeAddr(t), http: freeAddr(t)}
+	cmd := exec.Command(bin, append([]string{"--data", data, "--stomp", a.stomp, "--http", a.http}, extra...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	a.http = "http://" + a.http
+	waitReady(t, a.http+"/readyz")
+	return a
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := hc.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", url, err)
+		}
+	}
+}
+
