@@ -158,4 +158,3 @@ func waitReady(t *testing.T, url string) {
 		}
 	}
 }
-
