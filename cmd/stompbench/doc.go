@@ -12,8 +12,13 @@
 // -subs competing consumers of one queue, client-individual acks, checked
 // exactly-once across consumers; -persistent sends persistent:true), conns (-conns idle connections with one
 // subscription each, held for -duration, then one message to each; with
-// -pid the broker's RSS per connection), and sendauth (p2p with an
-// Authorization header on every SEND).
+// -pid the broker's RSS per connection), sendauth (p2p with an
+// Authorization header on every SEND), and soak (-conns subscribers of
+// -conns/-fanout topics and -queues queues at a steady -rate in all, for
+// -duration, with -churn connections a second closed and resumed from the
+// topics' history, the token refreshed in band before it expires, and
+// every connection that fails reconnecting to the next node; see
+// soak.go).
 //
 // -tcp and -ws take one node or several nodes of a cluster, comma-separated:
 // with n nodes, publisher i connects to node i mod n and subscriber i to
