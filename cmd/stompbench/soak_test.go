@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stompd/stompd/broker"
+	"github.com/stompd/stompd/stomp"
 )
 
 // A short soak against the real stompd (for its history and in-band
@@ -156,5 +158,46 @@ func waitReady(t *testing.T, url string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s not ready: %v", url, err)
 		}
+	}
+}
+
+func TestSoakHotPathsDoNotAllocate(t *testing.T) {
+	const size = 128
+	s := &soak{b: &bench{}, cfg: &config{Size: size}}
+	for i := range s.lat {
+		s.lat[i].h = newHistogram()
+	}
+	p := s.addPublisher(1e6, 2)
+	st := s.addStream(p, "/topic/bench.x.0")
+	s.addStream(p, "/topic/bench.x.1")
+	p.frames(stomp.V12)
+	nc := discardConn(t)
+	p.c.Store(&conn{t: &tcpTransport{nc: nc, bw: bufio.NewWriterSize(nc, busyBuffers.write)}, version: stomp.V12})
+	p.askedAt = 1 // within askEvery of now: no receipt asked for
+	if n := testing.AllocsPerRun(100, func() {
+		if err := p.c.Load().batch(func(t transport) error { return p.fill(t, maxBatch, 2) }); err != nil {
+			panic(err)
+		}
+	}); n > 1 { // the closure handed to batch
+		t.Errorf("a batch of %d SENDs allocates %v times", maxBatch, n)
+	}
+
+	sl := &soakSlot{recv: s.addReceiver(st), epoch: "e1"}
+	body, w := newBody(size)
+	msg := &stomp.Frame{Command: stomp.MESSAGE, Body: body}
+	msg.Add("x-stream-offset", "123456")
+	msg.Add("x-stream-epoch", "e1")
+	c := &conn{}
+	seq := uint64(0)
+	st.sent.Store(1 << 40)
+	if n := testing.AllocsPerRun(1000, func() {
+		w.write(body, stamp{stream: st.id, seq: seq})
+		s.slotMessage(sl, c, msg)
+		seq++
+	}); n != 0 {
+		t.Errorf("recording a delivery allocates %v times", n)
+	}
+	if sl.recv.tr.received < 1000 || sl.offset != 123456 {
+		t.Errorf("received %d, offset %d", sl.recv.tr.received, sl.offset)
 	}
 }
