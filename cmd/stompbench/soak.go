@@ -19,7 +19,7 @@ type soak struct {
 	streams []*soakStream // topics, then queues, by stream id
 	slots   []*soakSlot   // topic subscribers, then queue consumers
 	pubs    []*soakPub
-	headers atomic.Pointer[[]header] // CONNECT headers, with the current token
+	cred    atomic.Pointer[credentials] // the current token's
 
 	lat    [latShards]latShard
 	allMu  sync.Mutex
@@ -75,8 +75,7 @@ func newSoak(b *bench) *soak {
 		s.lat[i].h = newHistogram()
 	}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
-	hs := b.headers
-	s.headers.Store(&hs)
+	s.cred.Store(&credentials{headers: b.headers})
 	topics := cfg.Conns / cfg.Fanout
 	for p := range cfg.Pubs {
 		s.addPublisher(cfg.Rate*(1-queueShare)/float64(cfg.Pubs), (topics-p+cfg.Pubs-1)/cfg.Pubs)

@@ -18,11 +18,11 @@ import (
 
 // A short soak against the real stompd (for its history and in-band
 // refresh): a few hundred connections, heavy churn, and an access token
-// that lives 3 s, so that several refresh waves run. Nothing may be lost
+// that lives 4 s, so that at least 2 refresh waves run. Nothing may be lost
 // or duplicated, resumes must have been met from history, and no session
 // may have been cut for expiry.
 func TestSoak(t *testing.T) {
-	srv := startStompd(t, "--access-ttl", "3s")
+	srv := startStompd(t, "--access-ttl", "4s")
 	var out, errs strings.Builder
 	code := run([]string{"-scenario", "soak", "-tcp", srv.stomp, "-auth-login", soakUser, "-auth-url", srv.http,
 		"-conns", "300", "-rate", "600", "-queues", "4", "-churn", "40", "-duration", "8s", "-drain", "3s",

@@ -49,22 +49,44 @@ func (s *soak) refreshTokens() {
 			sleep(s.bgCtx, time.Second)
 			continue
 		}
-		hs := s.b.connectHeaders(token)
-		s.headers.Store(&hs)
+		cr := &credentials{headers: s.b.connectHeaders(token), refresh: refreshFrame(token)}
+		s.cred.Store(cr)
 		exp, _ = tokenExpiry(token) // read above already
 		spread := min(maxWave, time.Until(exp)/waveShare)
-		s.spawn(func() { s.wave(token, spread) })
+		s.spawn(func() { s.wave(cr.refresh, spread) })
 	}
 }
 
-// wave sends SEND /sys/auth/refresh with token and a receipt on every
-// connection, evenly over spread.
-func (s *soak) wave(token string, spread time.Duration) {
+// credentials are what connections need of the current token: the
+// headers of CONNECT, and the frame that refreshes a session in band
+// (nil until the first renewal).
+type credentials struct {
+	headers []header
+	refresh []byte
+}
+
+// refreshFrame is SEND /sys/auth/refresh with token and a receipt.
+func refreshFrame(token string) []byte {
 	f := stomp.AppendCommand(nil, stomp.SEND)
 	f = stomp.AppendHeaderString(f, stomp.SEND, "destination", "/sys/auth/refresh", stomp.V12)
 	f = stomp.AppendHeaderString(f, stomp.SEND, "Authorization", "Bearer "+token, stomp.V12)
 	f = stomp.AppendHeaderString(f, stomp.SEND, "receipt", refreshID, stomp.V12)
-	f = stomp.AppendBody(f, nil)
+	return stomp.AppendBody(f, nil)
+}
+
+// catchUp refreshes c, just connected with the credentials used, when
+// the token was renewed meanwhile: the wave may have passed its slot
+// before it was stored there. It is called once c is stored, so that
+// either the wave or catchUp sees the other's change.
+func (s *soak) catchUp(c *conn, used *credentials) {
+	if cr := s.cred.Load(); cr != used {
+		_ = c.writeFlush(cr.refresh) // a write error shows on the reader
+	}
+}
+
+// wave sends frame, an in-band refresh, on every connection, evenly over
+// spread.
+func (s *soak) wave(frame []byte, spread time.Duration) {
 	n := len(s.slots) + len(s.pubs)
 	began := time.Now()
 	for i := range n {
@@ -78,7 +100,7 @@ func (s *soak) wave(token string, spread time.Duration) {
 			c = s.pubs[i-len(s.slots)].c.Load()
 		}
 		if alive(c) == 1 {
-			_ = c.writeFlush(f) // a connection that failed reconnects with the new token
+			_ = c.writeFlush(frame) // a connection that failed reconnects with the new token
 		}
 	}
 }

@@ -77,7 +77,8 @@ func (q *askQueue) reset() {
 // connect opens the publisher's connection; the first one also builds its
 // SEND frames.
 func (p *soakPub) connect(ctx context.Context) error {
-	c, err := p.s.b.dial(ctx, p.s.b.dialerFor(true, p.idx+p.node), busyBuffers, *p.s.headers.Load())
+	cr := p.s.cred.Load()
+	c, err := p.s.b.dial(ctx, p.s.b.dialerFor(true, p.idx+p.node), busyBuffers, cr.headers)
 	if err != nil {
 		return err
 	}
@@ -87,6 +88,7 @@ func (p *soakPub) connect(ctx context.Context) error {
 	c.onReceipt = p.receipt
 	c.run(func(error) {}) // recover counts the failure
 	p.c.Store(c)
+	p.s.catchUp(c, cr)
 	return nil
 }
 

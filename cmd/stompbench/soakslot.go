@@ -39,7 +39,8 @@ func (s *soak) openSlot(ctx context.Context, sl *soakSlot, resuming bool) error 
 	if sl.queue {
 		bufs, ack, prefetch = busyBuffers, "client-individual", s.cfg.Prefetch
 	}
-	c, err := s.b.dial(ctx, s.b.dialerFor(false, sl.idx+sl.node), bufs, *s.headers.Load())
+	cr := s.cred.Load()
+	c, err := s.b.dial(ctx, s.b.dialerFor(false, sl.idx+sl.node), bufs, cr.headers)
 	if err != nil {
 		return err
 	}
@@ -55,6 +56,7 @@ func (s *soak) openSlot(ctx context.Context, sl *soakSlot, resuming bool) error 
 	sl.mu.Unlock()
 	sl.c.Store(c)
 	c.run(func(err error) { s.slotFailed(sl, c, err) })
+	s.catchUp(c, cr)
 	if err := c.subscribe(ctx, 0, sl.recv.st.dest, ack, prefetch, extra...); err != nil {
 		c.close(false, 0)
 		return err
