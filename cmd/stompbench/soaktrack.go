@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -154,14 +155,11 @@ func (l *confirmLog) confirm(total uint64, nowNs, keepNs int64) {
 func (l *confirmLog) confirmedAt(atNs int64) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var total uint64
-	for _, s := range l.samples {
-		if s.atNs > atNs {
-			break
-		}
-		total = s.total
+	i := sort.Search(len(l.samples), func(i int) bool { return l.samples[i].atNs > atNs })
+	if i == 0 {
+		return 0
 	}
-	return total
+	return l.samples[i-1].total
 }
 
 // addGap records the SENDs from the last confirmed one up to sent as
@@ -215,10 +213,12 @@ func (l *confirmLog) excused(pos int, below uint64) (none uint64) {
 	if gaps == nil {
 		return 0
 	}
+	n, end := uint64(l.n), below*uint64(l.n) // SEND k is below below when k < end
 	for _, g := range *gaps {
-		for k := g.from; k < g.to; k++ {
+		first := g.from + (uint64(pos)+n-g.from%n)%n // the gap's first SEND to pos
+		for k := first; k < min(g.to, end); k += n {
 			i := k - g.from
-			if int(k%uint64(l.n)) == pos && k/uint64(l.n) < below && g.got[i/64].Load()&(1<<(i%64)) == 0 {
+			if g.got[i/64].Load()&(1<<(i%64)) == 0 {
 				none++
 			}
 		}
