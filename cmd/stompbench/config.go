@@ -157,7 +157,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Conns, "conns", defaultConns, "idle connections for the conns scenario")
 	fs.IntVar(&c.PID, "pid", 0, "broker `PID` whose RSS the conns scenario reads from /proc")
 	fs.IntVar(&c.Size, "size", 128, "message body `bytes`")
-	fs.Float64Var(&c.Rate, "rate", 0, "messages per second per publisher (0: as fast as the window allows)")
+	fs.Float64Var(&c.Rate, "rate", 0, "messages per second per publisher (0: as fast as the window allows; soak: in all, default 2000)")
 	fs.DurationVar(&c.Duration, "duration", defaultDuration, "how long to publish after the warm-up (conns: how long to hold)")
 	fs.Uint64Var(&c.Count, "count", 0, "messages per publisher after the warm-up (then -duration only bounds the run if given)")
 	fs.DurationVar(&c.Warmup, "warmup", 0, "publish this long before measuring")
