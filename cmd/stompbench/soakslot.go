@@ -106,7 +106,7 @@ func (s *soak) slotReceipt(sl *soakSlot, f *stomp.Frame) bool {
 	if s.refreshReceipt(f) {
 		return true
 	}
-	if f.Value("receipt-id") != "sub-0" {
+	if sl.queue || f.Value("receipt-id") != "sub-0" {
 		return false
 	}
 	sl.mu.Lock()
