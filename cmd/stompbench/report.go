@@ -147,21 +147,30 @@ func (r *report) write(w io.Writer, asJSON bool) error {
 	} else {
 		r.writeRates(&sb)
 	}
-	l := r.Latency
-	fmt.Fprintf(&sb, "  %-12s p50 %s  p99 %s  p99.9 %s  max %s  (%s samples)\n", "latency",
-		humanLatency(l.P50), humanLatency(l.P99), humanLatency(l.P999), humanLatency(l.Max), count(l.Samples))
+	writeLatency(&sb, r.Latency)
 	fmt.Fprintf(&sb, "  %-12s expected %s, lost %d, duplicated %d, corrupted %d, misrouted %d\n", "checks",
 		count(r.Expected), r.Lost, r.Duplicated, r.Corrupted, r.Misrouted)
-	if r.Error != "" {
-		fmt.Fprintf(&sb, "  %-12s %s\n", "error", r.Error)
-	}
-	verdict := "OK"
-	if !r.Valid {
-		verdict = "INVALID"
-	}
-	fmt.Fprintf(&sb, "  %-12s %s\n", "result", verdict)
+	writeVerdict(&sb, "error", r.Error, r.Valid)
 	_, err := io.WriteString(w, sb.String())
 	return err
+}
+
+// writeLatency prints the latency line of a table.
+func writeLatency(sb *strings.Builder, l latency) {
+	fmt.Fprintf(sb, "  %-12s p50 %s  p99 %s  p99.9 %s  max %s  (%s samples)\n", "latency",
+		humanLatency(l.P50), humanLatency(l.P99), humanLatency(l.P999), humanLatency(l.Max), count(l.Samples))
+}
+
+// writeVerdict prints the error, if any, under label, and the result.
+func writeVerdict(sb *strings.Builder, label, errText string, valid bool) {
+	if errText != "" {
+		fmt.Fprintf(sb, "  %-12s %s\n", label, errText)
+	}
+	verdict := "OK"
+	if !valid {
+		verdict = "INVALID"
+	}
+	fmt.Fprintf(sb, "  %-12s %s\n", "result", verdict)
 }
 
 func (r *report) writeRates(sb *strings.Builder) {

@@ -82,19 +82,10 @@ func (r *soakSummary) write(w io.Writer, asJSON bool) error {
 	fmt.Fprintf(&sb, "\n  %-12s published %s, delivered %s\n", "messages", count(r.Published), count(r.Delivered))
 	fmt.Fprintf(&sb, "  %-12s %d, resumes recovered %d, not recovered %d; %d refreshes, %d errors\n", "reconnects",
 		r.Reconnects, r.ResumesRecovered, r.ResumesUnrecovered, r.Refreshes, r.Errors)
-	l := r.Latency
-	fmt.Fprintf(&sb, "  %-12s p50 %s  p99 %s  p99.9 %s  max %s  (%s samples)\n", "latency",
-		humanLatency(l.P50), humanLatency(l.P99), humanLatency(l.P999), humanLatency(l.Max), count(l.Samples))
+	writeLatency(&sb, r.Latency)
 	fmt.Fprintf(&sb, "  %-12s lost %d (%d after resumes not recovered), duplicated %d, corrupted %d; unconfirmed %d (%d reached nobody, excused)\n",
 		"checks", r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.Unconfirmed, r.Excused)
-	if r.FirstError != "" {
-		fmt.Fprintf(&sb, "  %-12s %s\n", "first error", r.FirstError)
-	}
-	verdict := "OK"
-	if !r.Valid {
-		verdict = "INVALID"
-	}
-	fmt.Fprintf(&sb, "  %-12s %s\n", "result", verdict)
+	writeVerdict(&sb, "first error", r.FirstError, r.Valid)
 	_, err := io.WriteString(w, sb.String())
 	return err
 }
