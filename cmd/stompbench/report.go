@@ -126,12 +126,17 @@ func perSecond(n uint64, ns int64) float64 {
 
 func micros(ns uint64) float64 { return float64(ns) / 1e3 }
 
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // write prints r as JSON or as a table.
 func (r *report) write(w io.Writer, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(w, r)
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "stompbench %s against %s (run %s)\n", r.Scenario, r.Target, r.RunID)

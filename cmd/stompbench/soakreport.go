@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -69,9 +68,7 @@ func (s *soak) summary(took time.Duration, interrupted bool) *soakSummary {
 // write prints r as JSON or as a table.
 func (r *soakSummary) write(w io.Writer, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(w, r)
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "stompbench soak against %s (run %s)\n", r.Target, r.RunID)
