@@ -42,6 +42,20 @@
 // timer the network poller watches (timerfd, on Linux), which wakes it
 // within microseconds even when the process is otherwise idle.
 //
+// # The soak
+//
+// The soak checks more than arrival. Each subscriber connection is a party
+// of its own across its reconnections, holding per stream the next number
+// due and at most 256 holes (seqTrack), so that its memory does not grow
+// with the run. A reconnection resumes its topic with x-stream-offset and
+// x-stream-epoch; when the RECEIPT says x-recovered:false, what it skipped
+// is lost and counted apart. Publishers number their SENDs across their
+// connections and ask a RECEIPT for the last of a batch at most every 10
+// ms; it confirms every SEND before it (confirmLog). When a connection
+// drops, its SENDs not yet confirmed are unconfirmed: one that no party
+// got is excused, one that any party got is due to all. A delivery still
+// missing of a message confirmed more than -overdue ago is overdue.
+//
 // # Flow control
 //
 // A publisher keeps at most -window messages per stream that some receiver
