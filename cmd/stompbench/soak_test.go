@@ -96,6 +96,50 @@ func TestSoakUnrecoveredResume(t *testing.T) {
 	}
 }
 
+// Connections that drop without the soak asking (here, their sockets
+// closed under them) count as errors and reconnect: the subscriber
+// resumes from the history, the publisher carries on after its
+// unconfirmed SENDs, and nothing is lost.
+func TestSoakSurvivesDrops(t *testing.T) {
+	srv := startServer(t, broker.Options{HistorySize: 1000}, nil)
+	cfg, err := parseArgs([]string{"-scenario", "soak", "-tcp", srv.tcp, "-conns", "50", "-fanout", "5", "-queues", "2",
+		"-churn", "0", "-rate", "500", "-duration", "2s", "-drain", "2s", "-quiet"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBench(cfg, io.Discard)
+	if err := b.login(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s := newSoak(b)
+	done := make(chan *soakSummary)
+	go func() {
+		r, err := s.run(t.Context())
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	for deadline := time.Now().Add(5 * time.Second); s.totals().Published < 200; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the soak did not start publishing")
+		}
+	}
+	for _, c := range []*conn{s.pubs[0].c.Load(), s.slots[0].c.Load(), s.slots[7].c.Load()} {
+		_ = c.t.close()
+	}
+	r := <-done
+	if r == nil {
+		return
+	}
+	if !r.Valid || r.Lost != 0 || r.Duplicated != 0 {
+		t.Errorf("summary %+v", r)
+	}
+	if r.Errors < 3 || r.Reconnects < 3 || r.ResumesRecovered < 2 {
+		t.Errorf("%d errors, %d reconnects, %d resumes recovered; want 3, 3 and 2 at least", r.Errors, r.Reconnects, r.ResumesRecovered)
+	}
+}
+
 // soakUser is the user startStompd adds, as -auth-login takes it.
 const soakUser = "soak@example.com:soak-password"
 
