@@ -66,10 +66,16 @@ func TestSoakUnrecoveredResume(t *testing.T) {
 	}
 	p, sl := s.pubs[0], s.slots[0]
 	p.sched = schedule{startNs: s.b.clock.now(), rate: p.rate}
-	send := func(n int) {
+	send := func(n int) { // and wait for the broker's receipt
 		t.Helper()
-		if err := p.c.Load().batch(func(tr transport) error { return p.fill(tr, n, s.b.clock.now()) }); err != nil {
+		p.askedAt = -int64(askEvery)
+		if err := p.c.Load().batch(func(tr transport) error { return p.fill(tr, n, 0) }); err != nil {
 			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); p.log.confirmed.Load() < p.total; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("SENDs confirmed up to %d, want %d", p.log.confirmed.Load(), p.total)
+			}
 		}
 	}
 	delivered := func(want uint64) {
