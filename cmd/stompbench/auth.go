@@ -3,20 +3,32 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
 // authClient gets tokens and tickets from stompd's HTTP API.
 type authClient struct {
-	base  string // e.g. http://127.0.0.1:8080
-	hc    *http.Client
-	token string // the access token, once logged in
+	base string // e.g. http://127.0.0.1:8080
+	hc   *http.Client
+
+	mu      sync.Mutex
+	token   string // the access token, once logged in
+	refresh string // the refresh token that renews it
+}
+
+// tokens is the answer of /auth/login and /auth/refresh.
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
 }
 
 // newAuthClient keeps as many idle connections as connections are opened
@@ -31,17 +43,61 @@ func newAuthClient(base string) *authClient {
 // login trades an email and password for an access token (POST /auth/login).
 func (a *authClient) login(ctx context.Context, email, password string) error {
 	in, _ := json.Marshal(map[string]string{"email": email, "password": password})
-	var out struct {
-		AccessToken string `json:"access_token"`
+	return a.renew(ctx, "/auth/login", in)
+}
+
+// renewToken trades the refresh token for a new access token and a new
+// refresh token (POST /auth/refresh) and returns the access token.
+func (a *authClient) renewToken(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	in, _ := json.Marshal(map[string]string{"refresh_token": a.refresh})
+	a.mu.Unlock()
+	if err := a.renew(ctx, "/auth/refresh", in); err != nil {
+		return "", err
 	}
-	if err := a.post(ctx, "/auth/login", "", in, &out); err != nil {
+	return a.access(), nil
+}
+
+// renew posts in to path and keeps the tokens of the answer.
+func (a *authClient) renew(ctx context.Context, path string, in []byte) error {
+	var out tokens
+	if err := a.post(ctx, path, "", in, &out); err != nil {
 		return err
 	}
 	if out.AccessToken == "" {
-		return fmt.Errorf("POST %s/auth/login: no access_token in the answer", a.base)
+		return fmt.Errorf("POST %s%s: no access_token in the answer", a.base, path)
 	}
-	a.token = out.AccessToken
+	a.mu.Lock()
+	a.token, a.refresh = out.AccessToken, out.RefreshToken
+	a.mu.Unlock()
 	return nil
+}
+
+// access returns the current access token.
+func (a *authClient) access() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.token
+}
+
+// tokenExpiry reads the exp claim of a JWT, without checking it: when
+// the server will stop accepting the token.
+func tokenExpiry(jwt string) (time.Time, error) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return time.Time{}, errors.New("the access token is not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}, fmt.Errorf("the access token's payload: %w", err)
+	}
+	var claims struct {
+		Exp int64 `json:"exp"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Exp == 0 {
+		return time.Time{}, errors.New("the access token has no exp claim")
+	}
+	return time.Unix(claims.Exp, 0), nil
 }
 
 // ticketURL returns wsURL with a fresh single-use ticket (POST /auth/ticket).
@@ -49,7 +105,7 @@ func (a *authClient) ticketURL(ctx context.Context, wsURL string) (string, error
 	var out struct {
 		Ticket string `json:"ticket"`
 	}
-	if err := a.post(ctx, "/auth/ticket", a.token, nil, &out); err != nil {
+	if err := a.post(ctx, "/auth/ticket", a.access(), nil, &out); err != nil {
 		return "", err
 	}
 	if out.Ticket == "" {

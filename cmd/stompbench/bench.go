@@ -130,7 +130,7 @@ func (b *bench) login(ctx context.Context) error {
 		if err := b.auth.login(ctx, b.cfg.authEmail, b.cfg.authPassword); err != nil {
 			return err
 		}
-		token = b.auth.token
+		token = b.auth.access()
 	}
 	b.headers = b.connectHeaders(token)
 	if b.cfg.Scenario == scenarioSendAuth {
@@ -159,14 +159,7 @@ func (b *bench) connectHeaders(token string) []header {
 // open connects one more STOMP connection through d, with a fresh
 // ticket when the WebSocket upgrade needs one.
 func (b *bench) open(ctx context.Context, d dialer, bufs buffers) (*conn, error) {
-	if b.auth != nil && d.wsURL != "" {
-		u, err := b.auth.ticketURL(ctx, d.wsURL)
-		if err != nil {
-			return nil, err
-		}
-		d.wsURL = u
-	}
-	c, err := connect(ctx, d, bufs, b.src, b.headers, b.cfg.Size)
+	c, err := b.dial(ctx, d, bufs, b.headers)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +167,20 @@ func (b *bench) open(ctx context.Context, d dialer, bufs buffers) (*conn, error)
 	b.conns = append(b.conns, c)
 	b.mu.Unlock()
 	return c, nil
+}
+
+// dial connects through d with CONNECT headers, getting a fresh ticket
+// first when the WebSocket upgrade needs one. Unlike open, it does not
+// keep the connection for closeAll.
+func (b *bench) dial(ctx context.Context, d dialer, bufs buffers, headers []header) (*conn, error) {
+	if b.auth != nil && d.wsURL != "" {
+		u, err := b.auth.ticketURL(ctx, d.wsURL)
+		if err != nil {
+			return nil, err
+		}
+		d.wsURL = u
+	}
+	return connect(ctx, d, bufs, b.src, headers, b.cfg.Size)
 }
 
 // fail records the first failure of the run and stops publishing.

@@ -19,9 +19,10 @@ const (
 	scenarioQueue    = "queue"
 	scenarioConns    = "conns"
 	scenarioSendAuth = "sendauth"
+	scenarioSoak     = "soak"
 )
 
-var scenarios = []string{scenarioP2P, scenarioFanout, scenarioMesh, scenarioQueue, scenarioConns, scenarioSendAuth}
+var scenarios = []string{scenarioP2P, scenarioFanout, scenarioMesh, scenarioQueue, scenarioConns, scenarioSendAuth, scenarioSoak}
 
 // config is everything the command line says about a run.
 type config struct {
@@ -57,6 +58,13 @@ type config struct {
 	Drain    time.Duration
 	// Persistent marks the queue scenario's SENDs persistent:true.
 	Persistent bool
+
+	// The soak's: subscribers per topic, queues, connections churned per
+	// second, and how long after its receipt a missing delivery is overdue.
+	Fanout  int
+	Queues  int
+	Churn   float64
+	Overdue time.Duration
 
 	JSON       bool
 	Quiet      bool
@@ -123,6 +131,9 @@ func parseArgs(args []string, out io.Writer) (config, error) {
 	if c.Count > 0 && !durationSet {
 		c.Duration = 0
 	}
+	if c.Scenario == scenarioSoak {
+		c.soakDefaults(fs)
+	}
 	return c, c.check()
 }
 
@@ -146,7 +157,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Conns, "conns", defaultConns, "idle connections for the conns scenario")
 	fs.IntVar(&c.PID, "pid", 0, "broker `PID` whose RSS the conns scenario reads from /proc")
 	fs.IntVar(&c.Size, "size", 128, "message body `bytes`")
-	fs.Float64Var(&c.Rate, "rate", 0, "messages per second per publisher (0: as fast as the window allows)")
+	fs.Float64Var(&c.Rate, "rate", 0, "messages per second per publisher (0: as fast as the window allows; soak: in all, default 2000)")
 	fs.DurationVar(&c.Duration, "duration", defaultDuration, "how long to publish after the warm-up (conns: how long to hold)")
 	fs.Uint64Var(&c.Count, "count", 0, "messages per publisher after the warm-up (then -duration only bounds the run if given)")
 	fs.DurationVar(&c.Warmup, "warmup", 0, "publish this long before measuring")
@@ -154,6 +165,10 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Prefetch, "prefetch", 1000, "queue consumers' prefetch-count (0: none sent)")
 	fs.BoolVar(&c.Persistent, "persistent", false, "queue: send persistent:true, so that the broker stores each message (stompd: on disk before delivering it)")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "after publishing, wait this long without progress for the last messages")
+	fs.IntVar(&c.Fanout, "fanout", 10, "soak: subscribers per topic (topics = -conns / -fanout)")
+	fs.IntVar(&c.Queues, "queues", 10, "soak: queues, each with 2 consumers and a share of 5% of -rate")
+	fs.Float64Var(&c.Churn, "churn", 5, "soak: subscriber connections closed and resumed per second")
+	fs.DurationVar(&c.Overdue, "overdue", 10*time.Second, "soak: a delivery still missing this long after its SEND's receipt counts as lost so far")
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write stompbench's own CPU profile to `file`, to check it is not the bottleneck")
@@ -253,6 +268,10 @@ func (c *config) checkScenario() error {
 		}
 	case scenarioQueue:
 		c.Subs, c.Pubs = orDefault(c.Subs, defaultQueueSubs), orDefault(c.Pubs, 1)
+	case scenarioSoak:
+		if err := c.checkSoak(); err != nil {
+			return err
+		}
 	case scenarioConns:
 		if c.Conns < 1 {
 			return errors.New("conns needs -conns of at least 1")
@@ -329,4 +348,45 @@ func orDefault(v, def int) int {
 		return def
 	}
 	return v
+}
+
+// The soak's defaults where they differ from the other scenarios'.
+const (
+	defaultSoakConns    = 10000
+	defaultSoakDuration = 30 * time.Minute
+	defaultSoakRate     = 2000
+	defaultSoakPubs     = 3
+)
+
+// soakDefaults gives the soak its own defaults for the flags not set.
+func (c *config) soakDefaults(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["conns"] {
+		c.Conns = defaultSoakConns
+	}
+	if !set["duration"] {
+		c.Duration = defaultSoakDuration
+	}
+	if c.Rate == 0 {
+		c.Rate = defaultSoakRate
+	}
+	c.Pubs = orDefault(c.Pubs, defaultSoakPubs)
+}
+
+// checkSoak checks the soak's shape: at least one topic, and more topics
+// than publishers share them.
+func (c *config) checkSoak() error {
+	if c.Fanout < 1 || c.Conns < c.Fanout {
+		return errors.New("soak needs -fanout of at least 1 and -conns of at least -fanout")
+	}
+	if c.Queues < 0 || c.Churn < 0 || c.Overdue <= 0 {
+		return errors.New("soak: -queues and -churn must not be negative, -overdue must be positive")
+	}
+	if c.Count > 0 {
+		return errors.New("soak runs for -duration, not -count")
+	}
+	c.Pubs = min(c.Pubs, c.Conns/c.Fanout)
+	c.Subs = c.Conns + 2*c.Queues
+	return nil
 }

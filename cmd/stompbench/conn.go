@@ -30,6 +30,7 @@ type conn struct {
 
 	onMessage func(c *conn, f *stomp.Frame) // run by the reader
 	afterRead func()                        // run by the reader once all it read is handled
+	onReceipt func(f *stomp.Frame) bool     // run by the reader for each RECEIPT; true keeps it from awaitReceipt
 
 	receipts chan string
 	closing  atomic.Bool
@@ -140,6 +141,9 @@ func (c *conn) readLoop() error {
 				c.onMessage(c, f)
 			}
 		case stomp.RECEIPT:
+			if c.onReceipt != nil && c.onReceipt(f) {
+				continue
+			}
 			select {
 			case c.receipts <- f.Value("receipt-id"):
 			default: // nobody waits for it any more
@@ -197,8 +201,9 @@ func (c *conn) batch(fill func(t transport) error) error {
 	return c.t.flush()
 }
 
-// subscribe subscribes to dest with a receipt, and waits for it.
-func (c *conn) subscribe(ctx context.Context, id int, dest, ack string, prefetch int) error {
+// subscribe subscribes to dest with a receipt, and waits for it; extra
+// headers (such as where a stream resumes) go into the SUBSCRIBE.
+func (c *conn) subscribe(ctx context.Context, id int, dest, ack string, prefetch int, extra ...header) error {
 	sid := strconv.Itoa(id)
 	f := stomp.AppendCommand(nil, stomp.SUBSCRIBE)
 	f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, "id", sid, c.version)
@@ -206,6 +211,9 @@ func (c *conn) subscribe(ctx context.Context, id int, dest, ack string, prefetch
 	f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, "ack", ack, c.version)
 	if prefetch > 0 && ack != "auto" {
 		f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, "prefetch-count", strconv.Itoa(prefetch), c.version)
+	}
+	for _, h := range extra {
+		f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, h.Key, h.Value, c.version)
 	}
 	f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, "receipt", "sub-"+sid, c.version)
 	f = stomp.AppendBody(f, nil)

@@ -12,8 +12,13 @@
 // -subs competing consumers of one queue, client-individual acks, checked
 // exactly-once across consumers; -persistent sends persistent:true), conns (-conns idle connections with one
 // subscription each, held for -duration, then one message to each; with
-// -pid the broker's RSS per connection), and sendauth (p2p with an
-// Authorization header on every SEND).
+// -pid the broker's RSS per connection), sendauth (p2p with an
+// Authorization header on every SEND), and soak (-conns subscribers of
+// -conns/-fanout topics and -queues queues at a steady -rate in all, for
+// -duration, with -churn connections a second closed and resumed from the
+// topics' history, the token refreshed in band before it expires, and
+// every connection that fails reconnecting to the next node; see
+// soak.go).
 //
 // -tcp and -ws take one node or several nodes of a cluster, comma-separated:
 // with n nodes, publisher i connects to node i mod n and subscriber i to
@@ -36,6 +41,20 @@
 // on the runtime's timers until a millisecond before, then on a kernel
 // timer the network poller watches (timerfd, on Linux), which wakes it
 // within microseconds even when the process is otherwise idle.
+//
+// # The soak
+//
+// The soak checks more than arrival. Each subscriber connection is a party
+// of its own across its reconnections, holding per stream the next number
+// due and at most 256 holes (seqTrack), so that its memory does not grow
+// with the run. A reconnection resumes its topic with x-stream-offset and
+// x-stream-epoch; when the RECEIPT says x-recovered:false, what it skipped
+// is lost and counted apart. Publishers number their SENDs across their
+// connections and ask a RECEIPT for the last of a batch at most every 10
+// ms; it confirms every SEND before it (confirmLog). When a connection
+// drops, its SENDs not yet confirmed are unconfirmed: one that no party
+// got is excused, one that any party got is due to all. A delivery still
+// missing of a message confirmed more than -overdue ago is overdue.
 //
 // # Flow control
 //

@@ -49,6 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfile()
 	}
+	if cfg.Scenario == scenarioSoak {
+		return runSoak(ctx, cfg, stdout, stderr)
+	}
 	rep, err := newBench(cfg, stderr).run(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "stompbench:", err)

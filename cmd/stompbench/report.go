@@ -105,6 +105,11 @@ func (b *bench) latency() latency {
 		h.merge(l.hist)
 		l.mu.Unlock()
 	}
+	return latencyOf(h)
+}
+
+// latencyOf is the quantiles of h.
+func latencyOf(h *histogram) latency {
 	return latency{
 		Samples: h.total,
 		P50:     micros(h.quantile(0.5)), P99: micros(h.quantile(0.99)),
@@ -121,12 +126,17 @@ func perSecond(n uint64, ns int64) float64 {
 
 func micros(ns uint64) float64 { return float64(ns) / 1e3 }
 
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // write prints r as JSON or as a table.
 func (r *report) write(w io.Writer, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(w, r)
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "stompbench %s against %s (run %s)\n", r.Scenario, r.Target, r.RunID)
@@ -142,21 +152,30 @@ func (r *report) write(w io.Writer, asJSON bool) error {
 	} else {
 		r.writeRates(&sb)
 	}
-	l := r.Latency
-	fmt.Fprintf(&sb, "  %-12s p50 %s  p99 %s  p99.9 %s  max %s  (%s samples)\n", "latency",
-		humanLatency(l.P50), humanLatency(l.P99), humanLatency(l.P999), humanLatency(l.Max), count(l.Samples))
+	writeLatency(&sb, r.Latency)
 	fmt.Fprintf(&sb, "  %-12s expected %s, lost %d, duplicated %d, corrupted %d, misrouted %d\n", "checks",
 		count(r.Expected), r.Lost, r.Duplicated, r.Corrupted, r.Misrouted)
-	if r.Error != "" {
-		fmt.Fprintf(&sb, "  %-12s %s\n", "error", r.Error)
-	}
-	verdict := "OK"
-	if !r.Valid {
-		verdict = "INVALID"
-	}
-	fmt.Fprintf(&sb, "  %-12s %s\n", "result", verdict)
+	writeVerdict(&sb, "error", r.Error, r.Valid)
 	_, err := io.WriteString(w, sb.String())
 	return err
+}
+
+// writeLatency prints the latency line of a table.
+func writeLatency(sb *strings.Builder, l latency) {
+	fmt.Fprintf(sb, "  %-12s p50 %s  p99 %s  p99.9 %s  max %s  (%s samples)\n", "latency",
+		humanLatency(l.P50), humanLatency(l.P99), humanLatency(l.P999), humanLatency(l.Max), count(l.Samples))
+}
+
+// writeVerdict prints the error, if any, under label, and the result.
+func writeVerdict(sb *strings.Builder, label, errText string, valid bool) {
+	if errText != "" {
+		fmt.Fprintf(sb, "  %-12s %s\n", label, errText)
+	}
+	verdict := "OK"
+	if !valid {
+		verdict = "INVALID"
+	}
+	fmt.Fprintf(sb, "  %-12s %s\n", "result", verdict)
 }
 
 func (r *report) writeRates(sb *strings.Builder) {

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// soak is the soak scenario's load: -conns subscribers of -conns/-fanout
+// topics, a few publishers sending to every topic in turn at -rate in all,
+// -queues queues of two consumers each at 5% of -rate, connections churned
+// and resumed from the topics' history, and the token refreshed in band.
+type soak struct {
+	b       *bench
+	cfg     *config
+	streams []*soakStream // topics, then queues, by stream id
+	slots   []*soakSlot   // topic subscribers, then queue consumers
+	pubs    []*soakPub
+	cred    atomic.Pointer[credentials] // the current token's
+
+	lat    [latShards]latShard
+	allMu  sync.Mutex
+	all    *histogram // every interval's latencies, for the final report
+	bgCtx  context.Context
+	bgStop context.CancelFunc
+
+	goMu    sync.Mutex
+	stopped bool // no more background goroutines start
+	wg      sync.WaitGroup
+
+	reconnects, refreshes, errs, recovered, unrecovered atomic.Uint64
+
+	errMu    sync.Mutex
+	firstErr error
+}
+
+var _ soakTraffic = (*soak)(nil)
+
+// queueShare is the part of -rate that goes to the queues.
+const queueShare = 0.05
+
+// soakStream is one topic or queue, published by one soak publisher at
+// position pos of its streams.
+type soakStream struct {
+	id    uint32
+	dest  string
+	sent  atomic.Uint64 // messages numbered so far
+	head  []byte        // the SEND frame up to its body
+	rhead []byte        // the same asking for a receipt
+	log   *confirmLog
+	pos   int
+	recv  []*soakReceiver // every party due its messages
+}
+
+// soakReceiver is one receiving party: a topic subscriber across its
+// reconnections, or both consumers of a queue.
+type soakReceiver struct {
+	st    *soakStream
+	shard int // the latency shard it records into
+
+	mu          sync.Mutex
+	tr          seqTrack
+	corrupt     uint64 // bodies that failed their checks or came from another stream
+	unrecovered uint64 // messages skipped after a resume the broker could not meet
+	afterLoss   bool   // the next skip follows such a resume
+}
+
+func newSoak(b *bench) *soak {
+	cfg := &b.cfg
+	s := &soak{b: b, cfg: cfg, all: newHistogram()}
+	for i := range s.lat {
+		s.lat[i].h = newHistogram()
+	}
+	s.bgCtx, s.bgStop = context.WithCancel(context.Background())
+	s.cred.Store(&credentials{headers: b.headers})
+	topics := cfg.Conns / cfg.Fanout
+	for p := range cfg.Pubs {
+		s.addPublisher(cfg.Rate*(1-queueShare)/float64(cfg.Pubs), (topics-p+cfg.Pubs-1)/cfg.Pubs)
+	}
+	for i := range topics {
+		s.addStream(s.pubs[i%cfg.Pubs], "/topic/bench."+b.runID+"."+strconv.Itoa(i))
+	}
+	for i := range cfg.Conns {
+		st := s.streams[i%topics]
+		s.slots = append(s.slots, &soakSlot{idx: i, recv: s.addReceiver(st)})
+	}
+	if cfg.Queues > 0 {
+		qp := s.addPublisher(cfg.Rate*queueShare, cfg.Queues)
+		for q := range cfg.Queues {
+			st := s.addStream(qp, "/queue/bench."+b.runID+"."+strconv.Itoa(q))
+			r := s.addReceiver(st)
+			for range 2 {
+				s.slots = append(s.slots, &soakSlot{idx: len(s.slots), recv: r, queue: true})
+			}
+		}
+	}
+	return s
+}
+
+func (s *soak) addPublisher(rate float64, streams int) *soakPub {
+	p := &soakPub{s: s, idx: len(s.pubs), rate: rate, log: newConfirmLog(streams)}
+	s.pubs = append(s.pubs, p)
+	return p
+}
+
+func (s *soak) addStream(p *soakPub, dest string) *soakStream {
+	st := &soakStream{id: uint32(len(s.streams)), dest: dest, log: p.log, pos: len(p.streams)}
+	s.streams = append(s.streams, st)
+	p.streams = append(p.streams, st)
+	return st
+}
+
+func (s *soak) addReceiver(st *soakStream) *soakReceiver {
+	r := &soakReceiver{st: st, shard: len(s.slots) % latShards}
+	st.recv = append(st.recv, r)
+	return r
+}
+
+// deliver checks and records one body that r received at nowNs.
+func (s *soak) deliver(r *soakReceiver, body []byte, nowNs int64) {
+	m, ok := readBody(body, s.cfg.Size)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !ok || m.stream != r.st.id || m.seq >= r.st.sent.Load() {
+		r.corrupt++
+		return
+	}
+	dup, skipped := r.tr.add(m.seq)
+	if r.afterLoss {
+		r.unrecovered += skipped
+		r.afterLoss = false
+	}
+	if !dup {
+		r.st.log.markGot(r.st.pos, m.seq)
+		s.lat[r.shard].record(nowNs - m.sent)
+	}
+}
+
+// latShards spreads latency recording over this many locks.
+const latShards = 16
+
+// latShard is one part of the current interval's latency histogram.
+type latShard struct {
+	mu sync.Mutex
+	h  *histogram
+}
+
+func (l *latShard) record(ns int64) {
+	l.mu.Lock()
+	l.h.record(ns)
+	l.mu.Unlock()
+}
+
+// latencies returns the latencies of the deliveries since the last call.
+func (s *soak) latencies() *histogram {
+	out := newHistogram()
+	for i := range s.lat {
+		fresh := newHistogram()
+		l := &s.lat[i]
+		l.mu.Lock()
+		old := l.h
+		l.h = fresh
+		l.mu.Unlock()
+		out.merge(old)
+	}
+	s.allMu.Lock()
+	s.all.merge(out)
+	s.allMu.Unlock()
+	return out
+}
+
+// overdue counts the deliveries of stream st's first due messages still
+// missing, less those of unconfirmed messages nobody got.
+func (st *soakStream) overdue(due uint64) uint64 {
+	var missing uint64
+	for _, r := range st.recv {
+		r.mu.Lock()
+		missing += r.tr.missingBelow(due)
+		r.mu.Unlock()
+	}
+	excused := st.log.excused(st.pos, due) * uint64(len(st.recv))
+	return missing - min(missing, excused)
+}
+
+// totals is what the soak has done so far; Overdue counts messages
+// confirmed more than -overdue ago.
+func (s *soak) totals() soakTotals {
+	t := soakTotals{
+		Reconnects: s.reconnects.Load(), Refreshes: s.refreshes.Load(), Errors: s.errs.Load(),
+		Conns: s.liveConns(),
+	}
+	cutoff := s.b.clock.now() - int64(s.cfg.Overdue)
+	for _, st := range s.streams {
+		t.Published += st.sent.Load()
+		t.Overdue += st.overdue(st.log.sends(st.pos, st.log.confirmedAt(cutoff)))
+		for _, r := range st.recv {
+			r.mu.Lock()
+			t.Delivered += r.tr.received
+			t.Duplicated += r.tr.dups
+			t.Corrupted += r.corrupt
+			r.mu.Unlock()
+		}
+	}
+	return t
+}
+
+// lost counts the deliveries missing of every message sent, less those of
+// unconfirmed messages nobody got: what the run lost once it drained.
+func (s *soak) lost() uint64 {
+	var n uint64
+	for _, st := range s.streams {
+		n += st.overdue(st.sent.Load())
+	}
+	return n
+}
+
+// liveConns counts the connections open now.
+func (s *soak) liveConns() int {
+	n := 0
+	for _, sl := range s.slots {
+		n += alive(sl.c.Load())
+	}
+	for _, p := range s.pubs {
+		n += alive(p.c.Load())
+	}
+	return n
+}
+
+func alive(c *conn) int {
+	if c == nil || c.closing.Load() || ended(c) {
+		return 0
+	}
+	return 1
+}
+
+// ended reports whether c's reader stopped.
+func ended(c *conn) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// spawn runs fn on a goroutine of the soak's, unless the soak is stopping.
+func (s *soak) spawn(fn func()) {
+	s.goMu.Lock()
+	defer s.goMu.Unlock()
+	if !s.stopped {
+		s.wg.Go(fn)
+	}
+}
+
+// stopBackground ends churn, refreshes and reconnections and waits for
+// them.
+func (s *soak) stopBackground() {
+	s.bgStop()
+	s.goMu.Lock()
+	s.stopped = true
+	s.goMu.Unlock()
+	s.wg.Wait()
+}
+
+// failure counts an error and remembers the first.
+func (s *soak) failure(err error) {
+	s.errs.Add(1)
+	s.errMu.Lock()
+	if s.firstErr == nil {
+		s.firstErr = err
+	}
+	s.errMu.Unlock()
+}
+
+// sleep waits d or until ctx ends, and reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// run carries the soak out: connect, publish with churn and refreshes
+// for -duration (or until ctx ends), drain, close, and summarise.
+func (s *soak) run(ctx context.Context) (*soakSummary, error) {
+	defer s.bgStop()
+	if err := raiseFileLimit(s.cfg.Subs + s.cfg.Pubs + 1); err != nil {
+		return nil, err
+	}
+	if err := s.connect(ctx); err != nil {
+		s.stopBackground()
+		s.closeAll()
+		return nil, err
+	}
+	began := time.Now()
+	pubCtx, stop := context.WithTimeout(ctx, s.cfg.Duration)
+	defer stop()
+	progress := s.b.every(func(time.Duration) string { return s.totals().String() })
+	s.spawn(func() { s.churn(pubCtx) })
+	if s.b.auth != nil {
+		s.spawn(s.refreshTokens)
+	}
+	var wg sync.WaitGroup
+	for _, p := range s.pubs {
+		wg.Go(func() { p.run(pubCtx) })
+	}
+	wg.Wait()
+	s.drain()
+	progress()
+	s.stopBackground()
+	s.closeAll()
+	if s.b.auth != nil {
+		s.b.auth.hc.CloseIdleConnections()
+	}
+	return s.summary(time.Since(began), ctx.Err() != nil), nil
+}
+
+// connect opens the subscribers and consumers, then the publishers.
+func (s *soak) connect(ctx context.Context) error {
+	var joined atomic.Int64
+	stop := s.b.every(func(time.Duration) string {
+		return fmt.Sprintf("connected %d/%d", joined.Load(), len(s.slots))
+	})
+	defer stop()
+	err := forEach(len(s.slots), func(i int) error {
+		if err := s.openSlot(ctx, s.slots[i], false); err != nil {
+			return fmt.Errorf("subscriber %d: %w", i, err)
+		}
+		joined.Add(1)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return forEach(len(s.pubs), func(i int) error {
+		if err := s.pubs[i].connect(ctx); err != nil {
+			return fmt.Errorf("publisher %d: %w", i, err)
+		}
+		return nil
+	})
+}
+
+// drain waits until nothing is missing or deliveries stalled for -drain.
+func (s *soak) drain() {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last uint64
+	lastChange := time.Now()
+	for s.lost() > 0 {
+		if d := s.totals().Delivered; d != last {
+			last, lastChange = d, time.Now()
+		} else if time.Since(lastChange) >= s.cfg.Drain {
+			return
+		}
+		<-tick.C
+	}
+}
+
+// closeAll closes every connection politely.
+func (s *soak) closeAll() {
+	_ = forEach(len(s.slots), func(i int) error {
+		if c := s.slots[i].c.Load(); c != nil {
+			c.close(true, time.Second)
+		}
+		return nil
+	})
+	for _, p := range s.pubs {
+		if c := p.c.Load(); c != nil {
+			c.close(false, 0)
+		}
+	}
+}
+
+// String is the progress line.
+func (t soakTotals) String() string {
+	return fmt.Sprintf("conns %s  published %s  delivered %s  overdue %d  dup %d  corrupt %d  reconnects %d  refreshes %d  errors %d",
+		count(uint64(t.Conns)), count(t.Published), count(t.Delivered), t.Overdue, t.Duplicated, t.Corrupted,
+		t.Reconnects, t.Refreshes, t.Errors)
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stompd/stompd/stomp"
+)
+
+// soakSlot is one subscriber or queue consumer of the soak, across the
+// connections it opens: churn and failures close one and open the next,
+// which resumes the topic where the last one stopped.
+type soakSlot struct {
+	idx   int
+	recv  *soakReceiver
+	queue bool // a queue consumer: client-individual acks, closed politely only
+
+	c    atomic.Pointer[conn] // the current connection
+	busy atomic.Bool          // closing or opening, by churn or after a failure
+	node int                  // added to idx to pick the node, under busy
+
+	mu       sync.Mutex
+	offset   uint64 // x-stream-offset of the last message got, or of the stream when subscribed
+	epoch    string // its x-stream-epoch
+	located  bool   // offset is known
+	leaving  bool   // the connection is closing: record nothing more
+	resuming bool   // the SUBSCRIBE in flight resumes from offset
+}
+
+// openSlot connects sl and subscribes; resuming asks the topic's history
+// for what sl missed since its last message.
+func (s *soak) openSlot(ctx context.Context, sl *soakSlot, resuming bool) error {
+	bufs, ack, prefetch := idleBuffers, "auto", 0
+	if sl.queue {
+		bufs, ack, prefetch = busyBuffers, "client-individual", s.cfg.Prefetch
+	}
+	cr := s.cred.Load()
+	c, err := s.b.dial(ctx, s.b.dialerFor(false, sl.idx+sl.node), bufs, cr.headers)
+	if err != nil {
+		return err
+	}
+	c.clock = &s.b.clock
+	c.onMessage = func(c *conn, f *stomp.Frame) { s.slotMessage(sl, c, f) }
+	c.onReceipt = func(f *stomp.Frame) bool { return s.slotReceipt(sl, f) }
+	if sl.queue {
+		c.afterRead = c.flushAcks
+	}
+	sl.mu.Lock()
+	sl.leaving, sl.resuming = false, resuming
+	extra := sl.resumeHeaders()
+	sl.mu.Unlock()
+	sl.c.Store(c)
+	c.run(func(err error) { s.slotFailed(sl, c, err) })
+	s.catchUp(c, cr)
+	if err := c.subscribe(ctx, 0, sl.recv.st.dest, ack, prefetch, extra...); err != nil {
+		c.close(false, 0)
+		return err
+	}
+	return nil
+}
+
+// resumeHeaders asks for the messages after the last one got, under mu.
+func (sl *soakSlot) resumeHeaders() []header {
+	if sl.queue || !sl.located {
+		return nil
+	}
+	hs := []header{{"x-stream-offset", "offset=" + strconv.FormatUint(sl.offset, 10)}}
+	if sl.epoch != "" {
+		hs = append(hs, header{"x-stream-epoch", sl.epoch})
+	}
+	return hs
+}
+
+// slotMessage records one MESSAGE and where in its topic's stream it was,
+// and acknowledges it for a queue consumer. A connection that is leaving
+// records and acknowledges nothing more: the broker redelivers or the
+// resume replays it.
+func (s *soak) slotMessage(sl *soakSlot, c *conn, f *stomp.Frame) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.leaving {
+		return
+	}
+	if v, ok := f.Get("x-stream-offset"); ok {
+		sl.offset, sl.located = parseDec(v)
+	}
+	if v, ok := f.Get("x-stream-epoch"); ok && string(v) != sl.epoch {
+		sl.epoch = string(v)
+	}
+	s.deliver(sl.recv, f.Body, c.readNs)
+	if sl.queue {
+		c.ack(f)
+	}
+}
+
+// slotReceipt handles the RECEIPTs of a slot's connection: the in-band
+// refreshes' and the SUBSCRIBE's, which says whether a resume was met in
+// full (x-recovered) and where the stream stands. A resume not met loses
+// what the connection missed: the receiver counts the next skip as such.
+func (s *soak) slotReceipt(sl *soakSlot, f *stomp.Frame) bool {
+	if s.refreshReceipt(f) {
+		return true
+	}
+	if sl.queue || f.Value("receipt-id") != "sub-0" {
+		return false
+	}
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	recovered := f.Value("x-recovered")
+	if sl.resuming && recovered == "true" {
+		s.recovered.Add(1)
+		return false
+	}
+	if sl.resuming && sl.located {
+		s.unrecovered.Add(1)
+		sl.recv.mu.Lock()
+		sl.recv.afterLoss = true
+		sl.recv.mu.Unlock()
+	}
+	if v, ok := f.Get("x-stream-offset"); ok {
+		sl.offset, sl.located = parseDec(v)
+		sl.epoch = f.Value("x-stream-epoch")
+	}
+	return false
+}
+
+// parseDec reads a decimal number without allocating.
+func parseDec(b []byte) (n uint64, ok bool) {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, len(b) > 0
+}
+
+// leave closes sl's connection c: politely (DISCONNECT and its receipt)
+// or by dropping the socket.
+func (sl *soakSlot) leave(c *conn, polite bool) {
+	sl.mu.Lock()
+	sl.leaving = true
+	sl.mu.Unlock()
+	c.close(polite, time.Second)
+}
+
+// reopen connects sl again, resuming, to the next node after each failed
+// attempt, backing off, until it succeeds or the soak stops.
+func (s *soak) reopen(sl *soakSlot) {
+	backoff := 50 * time.Millisecond
+	for {
+		err := s.openSlot(s.bgCtx, sl, true)
+		if err == nil {
+			s.reconnects.Add(1)
+			return
+		}
+		if s.bgCtx.Err() != nil {
+			return
+		}
+		s.failure(fmt.Errorf("subscriber %d: reconnecting: %w", sl.idx, err))
+		sl.node++
+		if !sleep(s.bgCtx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// slotFailed handles a connection that ended without the soak asking:
+// it counts the error and reconnects to the next node.
+func (s *soak) slotFailed(sl *soakSlot, c *conn, err error) {
+	s.failure(fmt.Errorf("subscriber %d: %w", sl.idx, err))
+	s.spawn(func() {
+		for !sl.busy.CompareAndSwap(false, true) {
+			if !sleep(s.bgCtx, 10*time.Millisecond) {
+				return
+			}
+		}
+		defer sl.busy.Store(false)
+		if sl.c.Load() != c {
+			return // replaced meanwhile
+		}
+		sl.node++
+		s.reopen(sl)
+	})
+}
+
+// churn closes a random connection -churn times a second, half politely
+// and half by dropping the socket (queue consumers always politely), and
+// opens it again, resuming, until ctx ends.
+func (s *soak) churn(ctx context.Context) {
+	if s.cfg.Churn == 0 {
+		return
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / s.cfg.Churn))
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		sl := s.slots[rand.IntN(len(s.slots))]
+		if !sl.busy.CompareAndSwap(false, true) {
+			continue
+		}
+		polite := sl.queue || n%2 == 0
+		s.spawn(func() {
+			defer sl.busy.Store(false)
+			if c := sl.c.Load(); c != nil {
+				sl.leave(c, polite)
+			}
+			s.reopen(sl)
+		})
+	}
+}

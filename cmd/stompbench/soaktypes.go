@@ -1,0 +1,26 @@
+package main
+
+// soakTotals is what the soak's traffic has done since it started. Every
+// count is cumulative.
+type soakTotals struct {
+	Published  uint64 // SENDs the broker accepted (topics and queues)
+	Delivered  uint64 // distinct deliveries to the parties due to get them
+	Duplicated uint64
+	Corrupted  uint64
+	// Overdue counts deliveries still missing of messages sent more than
+	// the overdue bound ago: what is lost so far. At the end, after the
+	// drain, it is the run's loss.
+	Overdue    uint64
+	Reconnects uint64 // connections closed and opened again (churn and failures)
+	Refreshes  uint64 // in-band token refreshes answered by their RECEIPT
+	Errors     uint64 // ERROR frames and connections lost without the soak asking
+	Conns      int    // client connections open now
+}
+
+// soakTraffic is the soak's load as the sampler sees it.
+type soakTraffic interface {
+	totals() soakTotals
+	// latencies returns the latency histogram of the deliveries since the
+	// last call, and starts a new one.
+	latencies() *histogram
+}
