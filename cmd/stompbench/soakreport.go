@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// soakReport is what the sampler saw of a whole soak, and its verdict.
+type soakReport struct {
+	Seconds float64     `json:"seconds"`
+	Final   soakTotals  `json:"final"`
+	Minutes []minuteRow `json:"minutes"`
+	Checks  []soakCheck `json:"checks"`
+	Samples []sample    `json:"samples"`
+}
+
+// soakCheck is one pass/fail criterion of the soak, with the figures it
+// judged.
+type soakCheck struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// finish ends the watch, once the traffic has drained and final are its
+// last totals: the partial last minute gets its row, -samples-out is
+// written, and the checks are made.
+func (s *sampler) finish(final soakTotals) *soakReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.minHist.merge(s.tr.latencies())
+	if s.minHist.total > 0 {
+		s.minutes = append(s.minutes, minuteRow{Minute: len(s.minutes) + 1, Latency: latencyOf(s.minHist)})
+		s.minHist = newHistogram()
+	}
+	s.brokers.closeIdle()
+	r := &soakReport{Seconds: time.Since(s.began).Seconds(), Final: final, Minutes: s.minutes, Samples: s.samples}
+	r.Checks = append(r.Checks,
+		s.driftCheck("broker RSS", "MiB", s.maxRSS, func(x *sample) float64 { return float64(x.RSSKiB) / 1024 }),
+		s.driftCheck("broker goroutines", "", s.maxGor, func(x *sample) float64 { return x.Goroutines }),
+		zeroCheck("lost", final.Overdue), zeroCheck("duplicated", final.Duplicated), zeroCheck("corrupted", final.Corrupted))
+	if s.outPath != "" {
+		r.Checks = append(r.Checks, writeSamples(s.outPath, s.samples))
+	}
+	return r
+}
+
+// ok reports whether every check passed.
+func (r *soakReport) ok() bool {
+	return !slices.ContainsFunc(r.Checks, func(c soakCheck) bool { return !c.OK })
+}
+
+func zeroCheck(name string, n uint64) soakCheck {
+	return soakCheck{Name: name, OK: n == 0, Detail: fmt.Sprintf("%s messages", count(n))}
+}
+
+// driftCheck judges how far a figure grew between the settled start of
+// the run and its end, at most maxPct percent. A figure never measured
+// (value 0 throughout, e.g. no -pid) and a run too short to have both
+// windows pass, saying so.
+func (s *sampler) driftCheck(name, unit string, maxPct float64, value func(*sample) float64) soakCheck {
+	c := soakCheck{Name: name + " drift", OK: true}
+	d, ok := drift(s.samples, s.settle, s.minute, value)
+	if !ok {
+		c.Detail = "not measured (no figures, or no samples both after -settle and at the end)"
+		return c
+	}
+	c.OK = d.pct <= maxPct
+	c.Detail = fmt.Sprintf("%+.1f%%: median %s%s over %s, %s%s over %s; at most %+.1f%%",
+		d.pct, figure(d.base), unit, d.baseSpan, figure(d.end), unit, d.endSpan, maxPct)
+	return c
+}
+
+// figure formats a median with three significant digits or more.
+func figure(v float64) string {
+	if v >= 100 {
+		return count(uint64(v + 0.5))
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+// driftResult compares a figure's median over two windows of the run.
+type driftResult struct {
+	base, end         float64
+	pct               float64 // growth from base to end
+	baseSpan, endSpan string
+}
+
+// drift compares the median of value over the samples from settle
+// on with its median over the last samples, each window a minute long,
+// or shorter so that the two do not overlap. Medians rather than single
+// samples keep one garbage collection from deciding. It is false when a
+// window has no sample with the figure, or the base is 0.
+func drift(samples []sample, settle, minute time.Duration, value func(*sample) float64) (driftResult, bool) {
+	if len(samples) == 0 {
+		return driftResult{}, false
+	}
+	from, last := settle.Seconds(), samples[len(samples)-1].Seconds
+	w := min(minute.Seconds(), (last-from)/2)
+	if w <= 0 {
+		return driftResult{}, false
+	}
+	base := medianOf(samples, value, func(t float64) bool { return t >= from && t < from+w })
+	end := medianOf(samples, value, func(t float64) bool { return t > last-w })
+	if base <= 0 || end <= 0 {
+		return driftResult{}, false
+	}
+	return driftResult{
+		base: base, end: end, pct: (end - base) / base * 100,
+		baseSpan: span(from, from+w), endSpan: span(last-w, last),
+	}, true
+}
+
+func span(from, to float64) string { return fmt.Sprintf("%.4gs-%.4gs", from, to) }
+
+// medianOf is the median of value over the samples whose time is in,
+// leaving out those without the figure (0); 0 if none has it.
+func medianOf(samples []sample, value func(*sample) float64, in func(float64) bool) float64 {
+	var vs []float64
+	for i := range samples {
+		if v := value(&samples[i]); in(samples[i].Seconds) && v > 0 {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	if n := len(vs); n%2 == 0 {
+		return (vs[n/2-1] + vs[n/2]) / 2
+	}
+	return vs[len(vs)/2]
+}
+
+// writeSamples writes one sample per line as JSON to path, and says how
+// that went as a check.
+func writeSamples(path string, samples []sample) soakCheck {
+	c := soakCheck{Name: "samples-out", OK: true, Detail: fmt.Sprintf("%d samples in %s", len(samples), path)}
+	if err := writeJSONLines(path, samples); err != nil {
+		c.OK, c.Detail = false, err.Error()
+	}
+	return c
+}
+
+func writeJSONLines(path string, samples []sample) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for i := range samples {
+		if err := enc.Encode(&samples[i]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// write prints r as JSON, or as the per-minute latency, the final totals
+// and the checks.
+func (r *soakReport) write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "soak: %.0f s, %d samples\n", r.Seconds, len(r.Samples))
+	for i := range r.Minutes {
+		r.Minutes[i].write(&sb)
+	}
+	f := &r.Final
+	fmt.Fprintf(&sb, "  %-12s published %s, delivered %s, reconnects %s, refreshes %s, errors %s\n", "totals",
+		count(f.Published), count(f.Delivered), count(f.Reconnects), count(f.Refreshes), count(f.Errors))
+	for _, c := range r.Checks {
+		verdict := "ok  "
+		if !c.OK {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(&sb, "  %s %-24s %s\n", verdict, c.Name, c.Detail)
+	}
+	result := "OK"
+	if !r.ok() {
+		result = "FAILED"
+	}
+	fmt.Fprintf(&sb, "  %-12s %s\n", "result", result)
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
