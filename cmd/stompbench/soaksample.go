@@ -127,11 +127,16 @@ func (s *sampler) run(ctx context.Context, out io.Writer) {
 }
 
 // take records one sample at now and prints its row, preceded by the
-// row of a minute that ended since the previous sample.
+// row of a minute that ended since the previous sample. The broker is
+// read first: a reading that the end of ctx cut short is no sample, and
+// the traffic's latencies are left for finish.
 func (s *sampler) take(ctx context.Context, now time.Time, out io.Writer) {
+	bf := s.brokers.read(ctx)
+	if ctx.Err() != nil {
+		return
+	}
 	t := s.tr.totals()
 	h := s.tr.latencies()
-	bf := s.brokers.read(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var sb strings.Builder
