@@ -78,20 +78,16 @@ func TestSamplerReadsTrafficAndBroker(t *testing.T) {
 		PIDs: []int{os.Getpid(), os.Getpid()}, MaxRSSDrift: 1000, MaxGoroutineDrift: 1000, SamplesOut: out}
 	s := newSampler(cfg, tr)
 	s.minute = 100 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	var rows syncBuilder
-	done := make(chan struct{})
-	go func() { s.run(ctx, &rows); close(done) }()
-	for range 10 {
+	var rows strings.Builder
+	// Samples every 30 ms of the sampler's time: 10 of them, over 3 minutes.
+	for i := range 10 {
 		tr.deliver(100, time.Millisecond)
-		time.Sleep(25 * time.Millisecond)
+		s.take(context.Background(), s.began.Add(time.Duration(i+1)*30*time.Millisecond), &rows)
 	}
-	cancel()
-	<-done
 	tr.deliver(10, 3*time.Millisecond)
 	r := s.finish(tr.totals())
 
-	if len(r.Samples) < 2 || len(r.Minutes) < 1 {
+	if len(r.Samples) != 10 || len(r.Minutes) != 4 {
 		t.Fatalf("%d samples, %d minutes; rows:\n%s", len(r.Samples), len(r.Minutes), rows.String())
 	}
 	smp := r.Samples[len(r.Samples)-1]
@@ -109,28 +105,35 @@ func TestSamplerReadsTrafficAndBroker(t *testing.T) {
 		t.Errorf("checks failed: %+v", r.Checks)
 	}
 	text := rows.String()
-	expect(t, strings.HasPrefix(text, "   time") && strings.Contains(text, "-- minute 1: p50"), "rows:\n%s", text)
+	expect(t, strings.HasPrefix(text, "    time") && strings.Contains(text, "-- minute 3: p50 1.00ms"), "rows:\n%s", text)
+	expect(t, r.Samples[1].PublishRate > 3000 && r.Samples[1].PublishRate < 3500, "rate %v, want 100 per 30 ms", r.Samples[1].PublishRate)
 
 	expect(t, countLines(t, out) == len(r.Samples), "%s has %d lines, want %d samples", out, countLines(t, out), len(r.Samples))
 }
 
-// syncBuilder is a strings.Builder the sampler's goroutine may write to
-// while the test reads it afterwards.
-type syncBuilder struct {
-	mu sync.Mutex
-	sb strings.Builder
+// TestSamplerRuns checks that run samples until its context ends.
+func TestSamplerRuns(t *testing.T) {
+	srv, _ := metricsServer(t)
+	tr := newFakeTraffic()
+	s := newSampler(&config{SampleEvery: 10 * time.Millisecond, MetricsURL: srv.URL}, tr)
+	ctx, cancel := context.WithCancel(context.Background())
+	var rows strings.Builder
+	done := make(chan struct{})
+	go func() { s.run(ctx, &rows); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.sampled() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	expect(t, s.sampled() >= 2 && strings.Count(rows.String(), "\n") >= 3, "%d samples, rows:\n%s", s.sampled(), rows.String())
 }
 
-func (b *syncBuilder) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuilder) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
+// sampled is how many samples s has taken.
+func (s *sampler) sampled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.samples)
 }
 
 // countLines counts the lines of path, each of which must be a JSON sample.
