@@ -70,6 +70,10 @@ type config struct {
 	MaxRSSDrift       float64 // percent
 	MaxGoroutineDrift float64 // percent
 	SamplesOut        string
+
+	// Slow-consumer isolation (stall.go).
+	Stall       float64 // the fraction of fanout's subscribers that stop reading
+	StallCycles int
 }
 
 // header is one extra CONNECT header from -H.
@@ -175,6 +179,8 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.MaxRSSDrift, "max-rss-drift", 5, "soak: the broker's RSS may grow this many `percent` from -settle to the end")
 	fs.Float64Var(&c.MaxGoroutineDrift, "max-goroutine-drift", 5, "soak: the broker's goroutines may grow this many `percent` from -settle to the end")
 	fs.StringVar(&c.SamplesOut, "samples-out", "", "soak: write every sample to `file` as JSON lines")
+	fs.Float64Var(&c.Stall, "stall", 0, "fanout: this `fraction` of the subscribers stops reading halfway, to measure how the others' latency moves")
+	fs.IntVar(&c.StallCycles, "stall-cycles", 1, "fanout with -stall: alternate this many baseline and stall phases, each with fresh stalled subscribers")
 	return fs
 }
 
@@ -209,6 +215,9 @@ func (c *config) check() error {
 	}
 	if c.Window == 0 {
 		c.Window = min(maxWindow, max(1, windowBytes/(c.Size+256)))
+	}
+	if err := c.checkStall(); err != nil {
+		return err
 	}
 	if err := c.checkAuth(); err != nil {
 		return err

@@ -64,7 +64,7 @@ type sample struct {
 	Totals       soakTotals `json:"totals"`
 	PublishRate  float64    `json:"publish_rate"`
 	DeliveryRate float64    `json:"delivery_rate"`
-	Latency      latency    `json:"latency"`
+	Latency      latency    `json:"latency_us"`
 	// RSSKiB is the sum over -pid's processes, 0 without -pid.
 	RSSKiB int64   `json:"rss_kib,omitempty"`
 	Nodes  []probe `json:"nodes,omitempty"`
@@ -74,7 +74,7 @@ type sample struct {
 // minuteRow is one minute of the run: its deliveries' latency.
 type minuteRow struct {
 	Minute  int     `json:"minute"` // 1 for the first
-	Latency latency `json:"latency"`
+	Latency latency `json:"latency_us"`
 }
 
 // sampler watches a soak: every -sample-every it reads the traffic's

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stompd/stompd/broker"
+)
+
+// TestEndToEndStall stalls 1 of 6 subscribers, then another, in two
+// cycles of 2.5 s phases, against a broker that cuts a connection whose
+// socket takes no more for 0.3 s: the stalled ones are cut (their sockets
+// fill in about 1.2 s; on a busy machine one may not be, and is closed),
+// the others lose nothing, and the report has both phases of each cycle.
+func TestEndToEndStall(t *testing.T) {
+	srv := startServer(t, broker.Options{MaxPendingBytes: 4 << 20, WriteTimeout: 300 * time.Millisecond}, nil)
+	r, code, stderr := runJSON(t, "-tcp", srv.tcp, "-scenario", "fanout", "-subs", "6", "-stall", "0.2", "-stall-cycles", "2",
+		"-rate", "1000", "-size", "4096", "-duration", "10s")
+	if code != exitOK || !r.Valid || r.Stall == nil {
+		t.Fatalf("exit %d, report %+v, stderr %s", code, r, stderr)
+	}
+	st := r.Stall
+	if len(st.Cycles) != 2 || st.PerCycle != 1 {
+		t.Fatalf("stall report %+v, want 2 cycles of 1", st)
+	}
+	cut := 0
+	for i, c := range st.Cycles {
+		cut += c.Cut
+		expect(t, c.Cut+c.NotCut == 1 && len(c.CutAfter) == c.Cut, "cycle %d: cut %d, not cut %d (%v)", i+1, c.Cut, c.NotCut, c.CutAfter)
+		expect(t, c.Baseline.Samples > 0 && c.Stalled.Samples > 0 && c.Ratio.P99 > 0,
+			"cycle %d: baseline %+v, stalled %+v, ratio %+v", i+1, c.Baseline, c.Stalled, c.Ratio)
+	}
+	expect(t, cut > 0, "no stalled subscriber was cut")
+	expect(t, st.MedianRatio.P50 > 0, "median ratio %+v", st.MedianRatio)
+	expect(t, r.Lost == 0 && r.Duplicated == 0, "lost %d duplicated %d", r.Lost, r.Duplicated)
+	// The stalled subscribers' late deliveries, seconds behind, are not
+	// the run's latency.
+	expect(t, r.Latency.P999 < 1e6, "latency %+v", r.Latency)
+
+	var text strings.Builder
+	if err := r.write(&text, false); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, strings.Contains(text.String(), "cut 1 of 1, ") && strings.Contains(text.String(), "stall ratio  median over cycles"),
+		"report:\n%s", text.String())
+}
