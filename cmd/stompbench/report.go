@@ -107,6 +107,11 @@ func (b *bench) latency() latency {
 	for _, l := range b.tp.ledgers {
 		l.mergeLatency(h)
 	}
+	return latencyOf(h)
+}
+
+// latencyOf sums up h.
+func latencyOf(h *histogram) latency {
 	return latency{
 		Samples: h.total,
 		P50:     micros(h.quantile(0.5)), P99: micros(h.quantile(0.99)),
@@ -123,12 +128,17 @@ func perSecond(n uint64, ns int64) float64 {
 
 func micros(ns uint64) float64 { return float64(ns) / 1e3 }
 
+// writeIndented writes v to w as indented JSON.
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // write prints r as JSON or as a table.
 func (r *report) write(w io.Writer, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeIndented(w, r)
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "stompbench %s against %s (run %s)\n", r.Scenario, r.Target, r.RunID)

@@ -128,6 +128,11 @@ func medianOf(samples []sample, value func(*sample) float64, in func(float64) bo
 			vs = append(vs, v)
 		}
 	}
+	return median(vs)
+}
+
+// median is the median of vs, which it sorts; 0 if vs is empty.
+func median(vs []float64) float64 {
 	if len(vs) == 0 {
 		return 0
 	}
@@ -172,9 +177,7 @@ func writeJSONLines(path string, samples []sample) error {
 // and the checks.
 func (r *soakReport) write(w io.Writer, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeIndented(w, r)
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "soak: %.0f s, %d samples\n", r.Seconds, len(r.Samples))

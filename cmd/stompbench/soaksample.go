@@ -165,15 +165,6 @@ func (s *sampler) take(ctx context.Context, now time.Time, out io.Writer) {
 	_, _ = io.WriteString(out, sb.String())
 }
 
-// latencyOf sums up h.
-func latencyOf(h *histogram) latency {
-	return latency{
-		Samples: h.total,
-		P50:     micros(h.quantile(0.5)), P99: micros(h.quantile(0.99)),
-		P999: micros(h.quantile(0.999)), Max: micros(h.max),
-	}
-}
-
 // sampleHeader names the columns of sample.write.
 const sampleHeader = "    time   publ/s    deliv/s     p50      p99    p99.9      max   conns  overdue  dups  errs  reconn   rss MiB  heap MiB  gorout  b.conns  dropped  slowcut\n"
 

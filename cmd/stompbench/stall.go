@@ -297,25 +297,12 @@ func ratiosOf(base, l latency) ratios {
 
 // medianRatios is the median of each ratio over the cycles.
 func medianRatios(cycles []stallCycle) ratios {
-	median := func(get func(*stallCycle) float64) float64 {
-		var vs []float64
-		for i := range cycles {
-			vs = append(vs, get(&cycles[i]))
-		}
-		if len(vs) == 0 {
-			return 0
-		}
-		slices.Sort(vs)
-		if n := len(vs); n%2 == 0 {
-			return (vs[n/2-1] + vs[n/2]) / 2
-		}
-		return vs[len(vs)/2]
+	n := len(cycles)
+	p50, p99, p999 := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, c := range cycles {
+		p50[i], p99[i], p999[i] = c.Ratio.P50, c.Ratio.P99, c.Ratio.P999
 	}
-	return ratios{
-		P50:  median(func(c *stallCycle) float64 { return c.Ratio.P50 }),
-		P99:  median(func(c *stallCycle) float64 { return c.Ratio.P99 }),
-		P999: median(func(c *stallCycle) float64 { return c.Ratio.P999 }),
-	}
+	return ratios{P50: median(p50), P99: median(p99), P999: median(p999)}
 }
 
 // write prints the cycles and the median ratios.

@@ -45,3 +45,21 @@ func TestEndToEndStall(t *testing.T) {
 	expect(t, strings.Contains(text.String(), "cut 1 of 1, ") && strings.Contains(text.String(), "stall ratio  median over cycles"),
 		"report:\n%s", text.String())
 }
+
+func TestMedianRatios(t *testing.T) {
+	cycle := func(p50, p99, p999 float64) stallCycle { return stallCycle{Ratio: ratios{p50, p99, p999}} }
+	tests := []struct {
+		cycles []stallCycle
+		want   ratios
+	}{
+		{nil, ratios{}},
+		{[]stallCycle{cycle(1.1, 0.9, 2)}, ratios{1.1, 0.9, 2}},
+		{[]stallCycle{cycle(3, 1, 1), cycle(1, 2, 1), cycle(2, 9, 1)}, ratios{2, 2, 1}},
+		{[]stallCycle{cycle(1, 1, 1), cycle(2, 3, 1), cycle(4, 9, 1), cycle(100, 1, 1)}, ratios{3, 2, 1}},
+	}
+	for _, tt := range tests {
+		if got := medianRatios(tt.cycles); got != tt.want {
+			t.Errorf("medianRatios(%v) = %+v, want %+v", tt.cycles, got, tt.want)
+		}
+	}
+}
