@@ -191,10 +191,10 @@ func (st *staller) sleepUntil(ctx context.Context, ns int64) bool {
 	}
 }
 
-// collect ends a phase: the latency of the deliveries since the last one
-// to the subscribers that have not stalled yet, and by the others of the
-// cycle going on. A subscriber that stalled is left out of the run's
-// figures from then on.
+// collect ends a phase, on every ledger, and returns the latency over it
+// of the others of the current cycle: the subscribers that neither have
+// stalled nor stall in it. A stalled subscriber's deliveries no longer
+// count in the run's figures.
 func (st *staller) collect() latency {
 	h := newHistogram()
 	from := (len(st.cycles) + 1) * st.perCycle
