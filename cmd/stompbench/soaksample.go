@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,12 +188,13 @@ func (m *minuteRow) write(sb *strings.Builder) {
 		humanLatency(l.P50), humanLatency(l.P99), humanLatency(l.P999), humanLatency(l.Max), count(l.Samples))
 }
 
-// orDash formats v, or a dash when it was not measured.
+// orDash formats v, or a dash when it was not measured: a whole number
+// or one from 100 on without decimals, a smaller one with one.
 func orDash(measured bool, v float64) string {
 	if !measured {
 		return "-"
 	}
-	if v >= 100 {
+	if v >= 100 || v == math.Trunc(v) {
 		return count(uint64(v + 0.5))
 	}
 	return strconv.FormatFloat(v, 'f', 1, 64)
