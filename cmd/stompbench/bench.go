@@ -34,6 +34,7 @@ type bench struct {
 	joined   atomic.Int64
 	failed   chan struct{}
 	stopPubs context.CancelFunc
+	stall    *staller // with -stall
 
 	mu    sync.Mutex
 	conns []*conn
@@ -46,6 +47,9 @@ func newBench(cfg config, stderr io.Writer) *bench {
 	b.src = newSourceAddrs(targetHost(&cfg), cfg.Subs+cfg.Pubs)
 	b.tp = plan(&cfg, b.runID)
 	b.note = newNotifier(len(b.tp.publishers))
+	if cfg.Stall > 0 {
+		b.stall = newStaller(b)
+	}
 	if cfg.AuthLogin != "" {
 		b.auth = newAuthClient(cfg.AuthURL)
 	}
@@ -212,7 +216,11 @@ func (b *bench) connectSubscribers(ctx context.Context) error {
 			return fmt.Errorf("subscriber %d: %w", i, err)
 		}
 		b.receive(c, sub)
-		c.run(func(err error) { b.fail(fmt.Errorf("subscriber %d: %w", i, err)) })
+		onEnd := func(err error) { b.fail(fmt.Errorf("subscriber %d: %w", i, err)) }
+		if sub.gate != nil {
+			onEnd = sub.gate.onEnd(onEnd)
+		}
+		c.run(onEnd)
 		for j, dest := range sub.dests {
 			if err := c.subscribe(ctx, j, dest, sub.ack, b.cfg.Prefetch); err != nil {
 				return fmt.Errorf("subscriber %d: SUBSCRIBE %s: %w", i, dest, err)
@@ -240,6 +248,9 @@ func (b *bench) receive(c *conn, sub subscription) {
 			c.flushAcks()
 		}
 		b.note.notify()
+	}
+	if sub.gate != nil {
+		sub.gate.attach(c)
 	}
 }
 
@@ -279,6 +290,7 @@ func (b *bench) publish(ctx context.Context, pubs []*publisher) (warmNs int64) {
 	}
 	stop := b.every(b.rates(startNs))
 	defer stop()
+	endStall := b.startStall(ctx, pc.warmNs)
 	var wg sync.WaitGroup
 	for i, p := range pubs {
 		p.pace = pc
@@ -290,6 +302,7 @@ func (b *bench) publish(ctx context.Context, pubs []*publisher) (warmNs int64) {
 	}
 	wg.Wait()
 	b.drain()
+	endStall()
 	return pc.warmNs
 }
 

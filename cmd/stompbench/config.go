@@ -46,7 +46,8 @@ type config struct {
 	Subs     int
 	Pubs     int
 	Conns    int
-	PID      int
+	PID      int   // the first of PIDs, or 0
+	PIDs     []int // every -pid, one per node
 
 	Size     int
 	Rate     float64
@@ -69,6 +70,18 @@ type config struct {
 	JSON       bool
 	Quiet      bool
 	CPUProfile string
+
+	// The soak's sampler (soaksample.go).
+	SampleEvery       time.Duration
+	MetricsURL        string // comma-separated, one per node; "" for the default
+	Settle            time.Duration
+	MaxRSSDrift       float64 // percent
+	MaxGoroutineDrift float64 // percent
+	SamplesOut        string
+
+	// Slow-consumer isolation (stall.go).
+	Stall       float64 // the fraction of fanout's subscribers that stop reading
+	StallCycles int
 }
 
 // header is one extra CONNECT header from -H.
@@ -126,6 +139,9 @@ func parseArgs(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c.Headers = hs
+	if len(c.PIDs) > 0 {
+		c.PID = c.PIDs[0]
+	}
 	durationSet := false
 	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
 	if c.Count > 0 && !durationSet {
@@ -155,7 +171,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Subs, "subs", 0, "subscribers: fanout (default 10), mesh size (default 4), queue consumers (default 2)")
 	fs.IntVar(&c.Pubs, "pubs", 0, "queue producers (default 1)")
 	fs.IntVar(&c.Conns, "conns", defaultConns, "idle connections for the conns scenario")
-	fs.IntVar(&c.PID, "pid", 0, "broker `PID` whose RSS the conns scenario reads from /proc")
+	fs.Var((*pidList)(&c.PIDs), "pid", "broker `PID` whose RSS the conns scenario reads from /proc (the soak: several, comma-separated, one per node)")
 	fs.IntVar(&c.Size, "size", 128, "message body `bytes`")
 	fs.Float64Var(&c.Rate, "rate", 0, "messages per second per publisher (0: as fast as the window allows; soak: in all, default 2000)")
 	fs.DurationVar(&c.Duration, "duration", defaultDuration, "how long to publish after the warm-up (conns: how long to hold)")
@@ -172,6 +188,14 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write stompbench's own CPU profile to `file`, to check it is not the bottleneck")
+	fs.DurationVar(&c.SampleEvery, "sample-every", defaultSampleEvery, "soak: take a sample this often")
+	fs.StringVar(&c.MetricsURL, "metrics-url", "", "soak: the broker's Prometheus `url`, or several, comma-separated, one per node (default: -auth-url's /metrics, if it answers)")
+	fs.DurationVar(&c.Settle, "settle", 0, "soak: when memory has settled, the start of drift checks (default: a sixth of -duration)")
+	fs.Float64Var(&c.MaxRSSDrift, "max-rss-drift", 5, "soak: the broker's RSS may grow this many `percent` from -settle to the end")
+	fs.Float64Var(&c.MaxGoroutineDrift, "max-goroutine-drift", 5, "soak: the broker's goroutines may grow this many `percent` from -settle to the end")
+	fs.StringVar(&c.SamplesOut, "samples-out", "", "soak: write every sample to `file` as JSON lines")
+	fs.Float64Var(&c.Stall, "stall", 0, "fanout: this `fraction` of the subscribers stops reading halfway, to measure how the others' latency moves")
+	fs.IntVar(&c.StallCycles, "stall-cycles", 1, "fanout with -stall: alternate this many baseline and stall phases, each with fresh stalled subscribers")
 	return fs
 }
 
@@ -207,7 +231,13 @@ func (c *config) check() error {
 	if c.Window == 0 {
 		c.Window = min(maxWindow, max(1, windowBytes/(c.Size+256)))
 	}
-	return c.checkAuth()
+	if err := c.checkStall(); err != nil {
+		return err
+	}
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	return c.checkSample()
 }
 
 func (c *config) checkTarget() error {
@@ -283,8 +313,8 @@ func (c *config) checkScenario() error {
 	if c.Subs < 1 || c.Pubs < 1 {
 		return errors.New("-subs and -pubs must be positive")
 	}
-	if c.PID != 0 && c.Scenario != scenarioConns {
-		return errors.New("-pid only applies to the conns scenario")
+	if c.PID != 0 && c.Scenario != scenarioConns && c.Scenario != scenarioSoak {
+		return errors.New("-pid only applies to the conns and soak scenarios")
 	}
 	if c.Persistent && c.Scenario != scenarioQueue {
 		return errors.New("-persistent only applies to the queue scenario")

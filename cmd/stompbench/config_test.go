@@ -37,6 +37,14 @@ func TestParseArgs(t *testing.T) {
 		{"conns", "-tcp h:1 -scenario conns -conns 30000 -pid 42", func(t *testing.T, c config) {
 			expect(t, c.Subs == 30000 && c.Pubs == 1 && c.PID == 42, "subs %d pubs %d pid %d", c.Subs, c.Pubs, c.PID)
 		}},
+		{"sampler defaults", "-tcp h:1 -duration 30m", func(t *testing.T, c config) {
+			expect(t, c.SampleEvery == 5*time.Second && c.Settle == 5*time.Minute && c.MaxRSSDrift == 5 && c.MaxGoroutineDrift == 5,
+				"sample every %v, settle %v, drifts %v %v", c.SampleEvery, c.Settle, c.MaxRSSDrift, c.MaxGoroutineDrift)
+		}},
+		{"stall", "-tcp h:1 -scenario fanout -subs 100 -stall 0.1 -stall-cycles 3 -rate 2000", func(t *testing.T, c config) {
+			expect(t, c.Stall == 0.1 && c.StallCycles == 3 && c.stalledPerCycle() == 10 && c.Window == -1,
+				"stall %v cycles %d, %d per cycle, window %d", c.Stall, c.StallCycles, c.stalledPerCycle(), c.Window)
+		}},
 		{"count alone is unbounded in time", "-tcp h:1 -count 500", func(t *testing.T, c config) {
 			expect(t, c.Count == 500 && c.Duration == 0, "count %d duration %v", c.Count, c.Duration)
 		}},
@@ -102,6 +110,15 @@ func TestParseArgsRejects(t *testing.T) {
 		{"negative rate", "-tcp h:1 -rate -1", "negative"},
 		{"no bound", "-tcp h:1 -duration 0", "bound"},
 		{"pid outside conns", "-tcp h:1 -pid 7", "conns"},
+		{"pid list for conns", "-tcp h:1 -scenario conns -pid 7,8", "one -pid"},
+		{"bad pid", "-tcp h:1 -scenario conns -pid 7,x", ""},
+		{"no sampling", "-tcp h:1 -sample-every 0", "-sample-every"},
+		{"negative drift", "-tcp h:1 -max-rss-drift -1", "-max-rss-drift"},
+		{"stall outside fanout", "-tcp h:1 -stall 0.1", "fanout"},
+		{"stall everyone", "-tcp h:1 -scenario fanout -stall 1", "fraction"},
+		{"stall without duration", "-tcp h:1 -scenario fanout -stall 0.1 -rate 10 -count 100", "-duration"},
+		{"stall without rate", "-tcp h:1 -scenario fanout -stall 0.1", "-rate"},
+		{"stall of all", "-tcp h:1 -scenario fanout -subs 10 -stall 0.2 -stall-cycles 5 -rate 10", "none would be left"},
 		{"persistent outside queue", "-tcp h:1 -persistent", "queue scenario"},
 		{"no conns", "-tcp h:1 -scenario conns -conns 0", "-conns"},
 		{"bad auth login", "-tcp h:1 -auth-login nobody", "email:password"},

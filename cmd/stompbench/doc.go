@@ -20,6 +20,20 @@
 // every connection that fails reconnecting to the next node; see
 // soak.go).
 //
+// With -stall F at a set -rate, fanout measures slow-consumer isolation:
+// halfway through (or in each of -stall-cycles baseline/stall pairs, with
+// fresh subscribers each time) a fraction F of the subscribers stops
+// reading, and the report compares the others' p50/p99/p99.9 before and
+// during the stall, and says how many stalled ones the broker cut and when
+// (stall.go). A stalled subscriber owes only what was sent before it
+// stopped, and its end is expected.
+//
+// The soak's sampler (soaksample.go) reads the soak's traffic every
+// -sample-every, and the broker's RSS (-pid) and Prometheus metrics
+// (-metrics-url), prints a row each time and a p99 each minute, and fails
+// the run on loss, duplicates, corruption, or RSS or goroutines growing
+// past -max-rss-drift or -max-goroutine-drift between -settle and the end.
+//
 // -tcp and -ws take one node or several nodes of a cluster, comma-separated:
 // with n nodes, publisher i connects to node i mod n and subscriber i to
 // node (i+1) mod n, so one publisher and one subscriber sit on different

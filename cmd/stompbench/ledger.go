@@ -100,6 +100,11 @@ type ledger struct {
 	stray    uint64 // intact bodies from a stream this ledger does not expect
 	measured uint64 // deliveries of messages sent after the warm-up
 	lastNs   int64  // arrival of the last measured delivery
+	// With -stall: the deliveries of the phases cut so far that count in
+	// the run's figures, and, once the subscriber stopped reading, the
+	// messages per track it still had to get.
+	past   *histogram
+	capped []uint64
 }
 
 func newLedger(first uint32, streams, size int) *ledger {
@@ -138,6 +143,46 @@ func (l *ledger) deliver(body []byte, nowNs int64, sent func(stream uint32) uint
 // track returns the track of stream id.
 func (l *ledger) track(id uint32) *track { return &l.tracks[id-l.first] }
 
+// cutPhase returns the latency of the deliveries since the last cut, and
+// keeps them for the run's figures if keep.
+func (l *ledger) cutPhase(keep bool) *histogram {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.hist
+	l.hist = newHistogram()
+	if keep {
+		if l.past == nil {
+			l.past = newHistogram()
+		}
+		l.past.merge(h)
+	}
+	return h
+}
+
+// mergeLatency adds the latency of the deliveries the run's figures count
+// to h: after a -stall, those from before it only.
+func (l *ledger) mergeLatency(h *histogram) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.capped == nil {
+		h.merge(l.hist)
+	}
+	if l.past != nil {
+		h.merge(l.past)
+	}
+}
+
+// capAt makes what the streams sent so far all l must get: its party
+// stops reading.
+func (l *ledger) capAt(sent func(stream uint32) uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.capped = make([]uint64, len(l.tracks))
+	for i := range l.capped {
+		l.capped[i] = sent(l.first + uint32(i))
+	}
+}
+
 // tally is the sum of what ledgers saw.
 type tally struct {
 	expected, received, lost, dups, corrupt, stray, measured uint64
@@ -151,6 +196,10 @@ func (l *ledger) tally(t *tally, sent func(stream uint32) uint64) {
 	for i := range l.tracks {
 		tr := &l.tracks[i]
 		want, got := sent(l.first+uint32(i)), tr.received.Load()
+		if l.capped != nil {
+			want = min(want, l.capped[i])
+			got = min(got, want)
+		}
 		t.expected += want
 		t.received += got
 		t.lost += want - min(got, want)

@@ -35,6 +35,7 @@ type report struct {
 	Misrouted  uint64 `json:"misrouted"` // intact messages from a stream the subscriber did not subscribe to
 
 	Conns       *connsReport `json:"conns,omitempty"`
+	Stall       *stallReport `json:"stall,omitempty"`
 	Interrupted bool         `json:"interrupted,omitempty"`
 	Error       string       `json:"error,omitempty"`
 	Valid       bool         `json:"valid"`
@@ -89,6 +90,9 @@ func (b *bench) finish(r *report, pubs []*publisher, warmNs int64) {
 	r.DeliveryRate = perSecond(t.measured, t.lastNs-warmNs)
 	r.Latency = b.latency()
 	r.Lost, r.Duplicated, r.Corrupted, r.Misrouted = t.lost, t.dups, t.corrupt, t.stray
+	if b.stall != nil {
+		r.Stall = b.stall.result
+	}
 	b.mu.Lock()
 	if b.err != nil {
 		r.Error = b.err.Error()
@@ -101,9 +105,7 @@ func (b *bench) finish(r *report, pubs []*publisher, warmNs int64) {
 func (b *bench) latency() latency {
 	h := newHistogram()
 	for _, l := range b.tp.ledgers {
-		l.mu.Lock()
-		h.merge(l.hist)
-		l.mu.Unlock()
+		l.mergeLatency(h)
 	}
 	return latencyOf(h)
 }
@@ -153,6 +155,9 @@ func (r *report) write(w io.Writer, asJSON bool) error {
 		r.writeRates(&sb)
 	}
 	writeLatency(&sb, r.Latency)
+	if r.Stall != nil {
+		r.Stall.write(&sb)
+	}
 	fmt.Fprintf(&sb, "  %-12s expected %s, lost %d, duplicated %d, corrupted %d, misrouted %d\n", "checks",
 		count(r.Expected), r.Lost, r.Duplicated, r.Corrupted, r.Misrouted)
 	writeVerdict(&sb, "error", r.Error, r.Valid)

@@ -16,6 +16,7 @@ type subscription struct {
 	dests  []string
 	ack    string // auto or client-individual
 	ledger *ledger
+	gate   *gate // with -stall, what stops its reader
 }
 
 // plan lays out the scenario of cfg; destinations carry runID so that runs

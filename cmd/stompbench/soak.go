@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -288,8 +289,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // run carries the soak out: connect, publish with churn and refreshes
-// for -duration (or until ctx ends), drain, close, and summarise.
-func (s *soak) run(ctx context.Context) (*soakSummary, error) {
+// for -duration (or until ctx ends) while a sampler prints a row on rows
+// every -sample-every, drain, close, and summarise.
+func (s *soak) run(ctx context.Context, rows io.Writer) (*soakSummary, error) {
 	defer s.bgStop()
 	if err := raiseFileLimit(s.cfg.Subs + s.cfg.Pubs + 1); err != nil {
 		return nil, err
@@ -302,6 +304,10 @@ func (s *soak) run(ctx context.Context) (*soakSummary, error) {
 	began := time.Now()
 	pubCtx, stop := context.WithTimeout(ctx, s.cfg.Duration)
 	defer stop()
+	watch := newSampler(s.cfg, s)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watching := make(chan struct{})
+	go func() { watch.run(watchCtx, rows); close(watching) }()
 	progress := s.b.every(func(time.Duration) string { return s.totals().String() })
 	s.spawn(func() { s.churn(pubCtx) })
 	if s.b.auth != nil {
@@ -314,12 +320,18 @@ func (s *soak) run(ctx context.Context) (*soakSummary, error) {
 	wg.Wait()
 	s.drain()
 	progress()
+	stopWatch()
+	<-watching
+	watch.lastMinute()
 	s.stopBackground()
 	s.closeAll()
 	if s.b.auth != nil {
 		s.b.auth.hc.CloseIdleConnections()
 	}
-	return s.summary(time.Since(began), ctx.Err() != nil), nil
+	r := s.summary(time.Since(began), ctx.Err() != nil)
+	r.Watch = watch.finish(r.soakTotals)
+	r.Valid = r.Valid && r.Watch.ok()
+	return r, nil
 }
 
 // connect opens the subscribers and consumers, then the publishers.

@@ -1,110 +1,192 @@
 package main
 
 import (
-	"context"
+	"bufio"
+	"encoding/json"
 	"fmt"
-	"io"
+	"os"
+	"slices"
 	"strings"
 	"time"
 )
 
-// soakSummary is the soak's outcome: its totals once drained, and what
-// they are made of.
-type soakSummary struct {
-	soakTotals
-	Target  string  `json:"target"`
-	RunID   string  `json:"run_id"`
-	Seconds float64 `json:"seconds"`
-	// Lost is every delivery still missing after the drain, Unrecovered
-	// among them those of resumes the broker could not meet in full
-	// (x-recovered:false).
-	Lost        uint64 `json:"lost"`
-	Unrecovered uint64 `json:"unrecovered"`
-	// Unconfirmed messages were sent on a connection that dropped before
-	// their receipt; Excused among them nobody got, and are not lost.
-	Unconfirmed uint64 `json:"unconfirmed"`
-	Excused     uint64 `json:"excused"`
-	// Resumes are the SUBSCRIBEs of reconnections to a topic, by their
-	// x-recovered.
-	ResumesRecovered   uint64  `json:"resumes_recovered"`
-	ResumesUnrecovered uint64  `json:"resumes_unrecovered"`
-	Latency            latency `json:"latency_us"`
-	Interrupted        bool    `json:"interrupted,omitempty"`
-	FirstError         string  `json:"first_error,omitempty"`
-	Valid              bool    `json:"valid"`
+// soakReport is what the sampler saw of a whole soak, and its verdict.
+type soakReport struct {
+	Seconds float64     `json:"seconds"`
+	Minutes []minuteRow `json:"minutes"`
+	Checks  []soakCheck `json:"checks"`
+	Samples []sample    `json:"samples"`
 }
 
-// summary totals the soak once it is over.
-func (s *soak) summary(took time.Duration, interrupted bool) *soakSummary {
-	s.latencies() // into s.all
-	r := &soakSummary{
-		soakTotals: s.totals(), Target: s.cfg.target(), RunID: s.b.runID, Seconds: took.Seconds(),
-		Lost:             s.lost(),
-		ResumesRecovered: s.recovered.Load(), ResumesUnrecovered: s.unrecovered.Load(),
-		Latency: latencyOf(s.all), Interrupted: interrupted,
+// soakCheck is one pass/fail criterion of the soak, with the figures it
+// judged.
+type soakCheck struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// lastMinute gives the partial last minute its row, once the traffic has
+// drained and run has returned.
+func (s *sampler) lastMinute() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.minHist.merge(s.tr.latencies())
+	if s.minHist.total > 0 {
+		s.minutes = append(s.minutes, minuteRow{Minute: len(s.minutes) + 1, Latency: latencyOf(s.minHist)})
+		s.minHist = newHistogram()
 	}
-	r.Overdue = r.Lost
-	for _, st := range s.streams {
-		r.Excused += st.log.excused(st.pos, st.sent.Load())
-		for _, rc := range st.recv {
-			rc.mu.Lock()
-			r.Unrecovered += rc.unrecovered
-			rc.mu.Unlock()
-		}
+}
+
+// finish ends the watch, after lastMinute, where final are the traffic's
+// last totals: -samples-out is written and the checks are made.
+func (s *sampler) finish(final soakTotals) *soakReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.brokers.closeIdle()
+	r := &soakReport{Seconds: time.Since(s.began).Seconds(), Minutes: s.minutes, Samples: s.samples}
+	r.Checks = append(r.Checks,
+		s.driftCheck("broker RSS", "MiB", s.maxRSS, func(x *sample) float64 { return float64(x.RSSKiB) / 1024 }),
+		s.driftCheck("broker goroutines", "", s.maxGor, func(x *sample) float64 { return x.Goroutines }),
+		zeroCheck("lost", final.Overdue), zeroCheck("duplicated", final.Duplicated), zeroCheck("corrupted", final.Corrupted))
+	if s.outPath != "" {
+		r.Checks = append(r.Checks, writeSamples(s.outPath, s.samples))
 	}
-	r.Unrecovered = min(r.Unrecovered, r.Lost) // what they skipped may include excused messages
-	for _, p := range s.pubs {
-		r.Unconfirmed += p.log.unconfirmedTotal()
-	}
-	s.errMu.Lock()
-	if s.firstErr != nil {
-		r.FirstError = s.firstErr.Error()
-	}
-	s.errMu.Unlock()
-	r.Valid = r.Lost+r.Duplicated+r.Corrupted == 0
 	return r
 }
 
-// write prints r as JSON or as a table.
-func (r *soakSummary) write(w io.Writer, asJSON bool) error {
-	if asJSON {
-		return writeJSON(w, r)
-	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "stompbench soak against %s (run %s)\n", r.Target, r.RunID)
-	fmt.Fprintf(&sb, "  %-12s %.1f s", "ran", r.Seconds)
-	if r.Interrupted {
-		sb.WriteString(", interrupted")
-	}
-	fmt.Fprintf(&sb, "\n  %-12s published %s, delivered %s\n", "messages", count(r.Published), count(r.Delivered))
-	fmt.Fprintf(&sb, "  %-12s %d, resumes recovered %d, not recovered %d; %d refreshes, %d errors\n", "reconnects",
-		r.Reconnects, r.ResumesRecovered, r.ResumesUnrecovered, r.Refreshes, r.Errors)
-	writeLatency(&sb, r.Latency)
-	fmt.Fprintf(&sb, "  %-12s lost %d (%d after resumes not recovered), duplicated %d, corrupted %d; unconfirmed %d (%d reached nobody, excused)\n",
-		"checks", r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.Unconfirmed, r.Excused)
-	writeVerdict(&sb, "first error", r.FirstError, r.Valid)
-	_, err := io.WriteString(w, sb.String())
-	return err
+// ok reports whether every check passed.
+func (r *soakReport) ok() bool {
+	return !slices.ContainsFunc(r.Checks, func(c soakCheck) bool { return !c.OK })
 }
 
-// runSoak runs the soak scenario and prints its summary; it returns the
-// exit code.
-func runSoak(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
-	b := newBench(cfg, stderr)
-	if err := b.login(ctx); err != nil {
-		fmt.Fprintln(stderr, "stompbench:", err)
-		return exitFailed
+func zeroCheck(name string, n uint64) soakCheck {
+	return soakCheck{Name: name, OK: n == 0, Detail: fmt.Sprintf("%s messages", count(n))}
+}
+
+// driftCheck judges how far a figure grew between the settled start of
+// the run and its end, at most maxPct percent. A figure never measured
+// (value 0 throughout, e.g. no -pid) and a run too short to have both
+// windows pass, saying so.
+func (s *sampler) driftCheck(name, unit string, maxPct float64, value func(*sample) float64) soakCheck {
+	c := soakCheck{Name: name + " drift", OK: true}
+	d, ok := drift(s.samples, s.settle, s.minute, value)
+	if !ok {
+		c.Detail = "not measured (no figures, or no samples both after -settle and at the end)"
+		return c
 	}
-	r, err := newSoak(b).run(ctx)
-	if err == nil {
-		err = r.write(stdout, cfg.JSON)
+	c.OK = d.pct <= maxPct
+	c.Detail = fmt.Sprintf("%+.1f%%: median %s%s over %s, %s%s over %s; at most %+.1f%%",
+		d.pct, figure(d.base), unit, d.baseSpan, figure(d.end), unit, d.endSpan, maxPct)
+	return c
+}
+
+// figure formats a median with three significant digits or more.
+func figure(v float64) string {
+	if v >= 100 {
+		return count(uint64(v + 0.5))
 	}
-	switch {
-	case err != nil:
-		fmt.Fprintln(stderr, "stompbench:", err)
-		return exitFailed
-	case !r.Valid:
-		return exitFailed
+	return fmt.Sprintf("%.3g", v)
+}
+
+// driftResult compares a figure's median over two windows of the run.
+type driftResult struct {
+	base, end         float64
+	pct               float64 // growth from base to end
+	baseSpan, endSpan string
+}
+
+// drift compares the median of value over the samples from settle
+// on with its median over the last samples, each window a minute long,
+// or shorter so that the two do not overlap. Medians rather than single
+// samples keep one garbage collection from deciding. It is false when a
+// window has no sample with the figure, or the base is 0.
+func drift(samples []sample, settle, minute time.Duration, value func(*sample) float64) (driftResult, bool) {
+	if len(samples) == 0 {
+		return driftResult{}, false
 	}
-	return exitOK
+	from, last := settle.Seconds(), samples[len(samples)-1].Seconds
+	w := min(minute.Seconds(), (last-from)/2)
+	if w <= 0 {
+		return driftResult{}, false
+	}
+	base := medianOf(samples, value, func(t float64) bool { return t >= from && t < from+w })
+	end := medianOf(samples, value, func(t float64) bool { return t > last-w })
+	if base <= 0 || end <= 0 {
+		return driftResult{}, false
+	}
+	return driftResult{
+		base: base, end: end, pct: (end - base) / base * 100,
+		baseSpan: timeSpan(from, from+w), endSpan: timeSpan(last-w, last),
+	}, true
+}
+
+func timeSpan(from, to float64) string { return fmt.Sprintf("%.4gs-%.4gs", from, to) }
+
+// medianOf is the median of value over the samples whose time is in,
+// leaving out those without the figure (0); 0 if none has it.
+func medianOf(samples []sample, value func(*sample) float64, in func(float64) bool) float64 {
+	var vs []float64
+	for i := range samples {
+		if v := value(&samples[i]); in(samples[i].Seconds) && v > 0 {
+			vs = append(vs, v)
+		}
+	}
+	return median(vs)
+}
+
+// median is the median of vs, which it sorts; 0 if vs is empty.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	if n := len(vs); n%2 == 0 {
+		return (vs[n/2-1] + vs[n/2]) / 2
+	}
+	return vs[len(vs)/2]
+}
+
+// writeSamples writes one sample per line as JSON to path, and says how
+// that went as a check.
+func writeSamples(path string, samples []sample) soakCheck {
+	c := soakCheck{Name: "samples-out", OK: true, Detail: fmt.Sprintf("%d samples in %s", len(samples), path)}
+	if err := writeJSONLines(path, samples); err != nil {
+		c.OK, c.Detail = false, err.Error()
+	}
+	return c
+}
+
+func writeJSONLines(path string, samples []sample) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for i := range samples {
+		if err := enc.Encode(&samples[i]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeChecks prints each minute's latency and each check of r.
+func (r *soakReport) writeChecks(sb *strings.Builder) {
+	for i := range r.Minutes {
+		r.Minutes[i].write(sb)
+	}
+	for _, c := range r.Checks {
+		verdict := "ok  "
+		if !c.OK {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(sb, "  %s %-24s %s\n", verdict, c.Name, c.Detail)
+	}
 }

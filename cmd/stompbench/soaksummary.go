@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// soakSummary is the soak's outcome: its totals once drained, and what
+// they are made of.
+type soakSummary struct {
+	soakTotals
+	Target  string  `json:"target"`
+	RunID   string  `json:"run_id"`
+	Seconds float64 `json:"seconds"`
+	// Lost is every delivery still missing after the drain, Unrecovered
+	// among them those of resumes the broker could not meet in full
+	// (x-recovered:false).
+	Lost        uint64 `json:"lost"`
+	Unrecovered uint64 `json:"unrecovered"`
+	// Unconfirmed messages were sent on a connection that dropped before
+	// their receipt; Excused among them nobody got, and are not lost.
+	Unconfirmed uint64 `json:"unconfirmed"`
+	Excused     uint64 `json:"excused"`
+	// Resumes are the SUBSCRIBEs of reconnections to a topic, by their
+	// x-recovered.
+	ResumesRecovered   uint64  `json:"resumes_recovered"`
+	ResumesUnrecovered uint64  `json:"resumes_unrecovered"`
+	Latency            latency `json:"latency_us"`
+	Interrupted        bool    `json:"interrupted,omitempty"`
+	FirstError         string  `json:"first_error,omitempty"`
+	// Watch is what the sampler saw: the samples, the minutes and the
+	// checks of loss and drift.
+	Watch *soakReport `json:"watch"`
+	Valid bool        `json:"valid"`
+}
+
+// summary totals the soak once it is over.
+func (s *soak) summary(took time.Duration, interrupted bool) *soakSummary {
+	s.latencies() // into s.all
+	r := &soakSummary{
+		soakTotals: s.totals(), Target: s.cfg.target(), RunID: s.b.runID, Seconds: took.Seconds(),
+		Lost:             s.lost(),
+		ResumesRecovered: s.recovered.Load(), ResumesUnrecovered: s.unrecovered.Load(),
+		Latency: latencyOf(s.all), Interrupted: interrupted,
+	}
+	r.Overdue = r.Lost
+	for _, st := range s.streams {
+		r.Excused += st.log.excused(st.pos, st.sent.Load())
+		for _, rc := range st.recv {
+			rc.mu.Lock()
+			r.Unrecovered += rc.unrecovered
+			rc.mu.Unlock()
+		}
+	}
+	r.Unrecovered = min(r.Unrecovered, r.Lost) // what they skipped may include excused messages
+	for _, p := range s.pubs {
+		r.Unconfirmed += p.log.unconfirmedTotal()
+	}
+	s.errMu.Lock()
+	if s.firstErr != nil {
+		r.FirstError = s.firstErr.Error()
+	}
+	s.errMu.Unlock()
+	r.Valid = r.Lost+r.Duplicated+r.Corrupted == 0
+	return r
+}
+
+// write prints r as JSON or as a table.
+func (r *soakSummary) write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return writeJSON(w, r)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "stompbench soak against %s (run %s)\n", r.Target, r.RunID)
+	fmt.Fprintf(&sb, "  %-12s %.1f s", "ran", r.Seconds)
+	if r.Interrupted {
+		sb.WriteString(", interrupted")
+	}
+	fmt.Fprintf(&sb, "\n  %-12s published %s, delivered %s\n", "messages", count(r.Published), count(r.Delivered))
+	fmt.Fprintf(&sb, "  %-12s %d, resumes recovered %d, not recovered %d; %d refreshes, %d errors\n", "reconnects",
+		r.Reconnects, r.ResumesRecovered, r.ResumesUnrecovered, r.Refreshes, r.Errors)
+	writeLatency(&sb, r.Latency)
+	fmt.Fprintf(&sb, "  %-12s lost %d (%d after resumes not recovered), duplicated %d, corrupted %d; unconfirmed %d (%d reached nobody, excused)\n",
+		"checks", r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.Unconfirmed, r.Excused)
+	if r.Watch != nil {
+		r.Watch.writeChecks(&sb)
+	}
+	writeVerdict(&sb, "first error", r.FirstError, r.Valid)
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+// runSoak runs the soak scenario and prints its summary; it returns the
+// exit code.
+func runSoak(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
+	b := newBench(cfg, stderr)
+	if err := b.login(ctx); err != nil {
+		fmt.Fprintln(stderr, "stompbench:", err)
+		return exitFailed
+	}
+	rows := stdout
+	if cfg.JSON {
+		rows = stderr
+	}
+	r, err := newSoak(b).run(ctx, rows)
+	if err == nil {
+		err = r.write(stdout, cfg.JSON)
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintln(stderr, "stompbench:", err)
+		return exitFailed
+	case !r.Valid:
+		return exitFailed
+	}
+	return exitOK
+}
