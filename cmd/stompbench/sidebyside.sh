@@ -67,6 +67,12 @@
 #                   (the table then shows errors for the others); nats runs
 #                   the fixed-rate rows of both stompd and NATS
 #   FIXED_RATES (200 2000) publish rates of the fixed-rate fan-out rows
+#   PRIO     (none) a command every broker and stompbench run under, such as
+#                   "chrt -f 10" (SCHED_FIFO), so that on a machine others
+#                   load the low-rate latency rows are the brokers' own; the
+#                   kernel holds real-time tasks to 95% of each second, so a
+#                   broker that needs its whole core stalls 50 ms a second
+#                   under it: not for the flat-out or 2,000 msg/s rows
 #   CLUSTER_CPUS (the broker's CPU) CPUs of Redis and both cluster nodes,
 #                   for taskset -c; the default gives the whole cluster the
 #                   one core a single broker gets
@@ -89,6 +95,7 @@ QUEUE_SUBS=2
 BROKER_CPU=0
 BENCH_CPU=1
 CLUSTER_CPUS=${CLUSTER_CPUS:-$BROKER_CPU}
+read -ra prio <<<"${PRIO:-}"
 
 say() { printf '%s\n' "$*" >&2; }
 die() {
@@ -210,7 +217,7 @@ go build -o "$tmp/stompbench" ./cmd/stompbench
 bench() {
 	local name=$1
 	shift
-	local cmd=(taskset -c "$BENCH_CPU" "$tmp/stompbench" -json -quiet -size "$SIZE" "$@")
+	local cmd=("${prio[@]}" taskset -c "$BENCH_CPU" "$tmp/stompbench" -json -quiet -size "$SIZE" "$@")
 	printf '%s\n' "${cmd[*]}" | sed -e "s|$tmp/||g" -e 's|\(-auth-login [^:]*:\)[^ ]*|\1PASSWORD|' >"$res/$name.cmd"
 	say "  $name: $(cat "$res/$name.cmd")"
 	local ticks start=$EPOCHREALTIME
@@ -309,7 +316,7 @@ echo "stompd at commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unkno
 
 start_stompd() {
 	say "starting stompd on CPU $BROKER_CPU: STOMP 127.0.0.1:$sd_stomp, HTTP 127.0.0.1:$sd_http"
-	taskset -c "$BROKER_CPU" "$tmp/stompd" --data "$tmp/stompd-data" \
+	"${prio[@]}" taskset -c "$BROKER_CPU" "$tmp/stompd" --data "$tmp/stompd-data" \
 		--stomp "127.0.0.1:$sd_stomp" --http "127.0.0.1:$sd_http" \
 		--access-ttl 1h --log-level warn "${sd_extra[@]}" >>"$tmp/stompd.log" 2>&1 &
 	stompd_pid=$!
@@ -346,14 +353,14 @@ rd() { redis-cli -p "$rd_port" "$@"; }
 start_cluster() {
 	say "starting redis-server on 127.0.0.1:$rd_port and stompd nodes A and B on it, on CPUs $CLUSTER_CPUS"
 	mkdir -p "$tmp/redis"
-	taskset -c "$CLUSTER_CPUS" redis-server --port "$rd_port" --bind 127.0.0.1 --dir "$tmp/redis" \
+	"${prio[@]}" taskset -c "$CLUSTER_CPUS" redis-server --port "$rd_port" --bind 127.0.0.1 --dir "$tmp/redis" \
 		--save "" --appendonly no --logfile "$tmp/redis/redis.log" &
 	cluster_pids=$!
 	wait_port "$rd_port" 30 || die "redis-server did not start: $(tail -5 "$tmp/redis/redis.log")"
 	redis-server --version | cut -d' ' -f1-3 >"$res/redis.version"
 	local i
 	for i in 0 1; do
-		taskset -c "$CLUSTER_CPUS" "$tmp/stompd" --redis "redis://127.0.0.1:$rd_port" \
+		"${prio[@]}" taskset -c "$CLUSTER_CPUS" "$tmp/stompd" --redis "redis://127.0.0.1:$rd_port" \
 			--stomp "127.0.0.1:${cl_stomp[i]}" --http "127.0.0.1:${cl_http[i]}" \
 			--access-ttl 1h --log-level warn >>"$tmp/cluster-$i.log" 2>&1 &
 		cluster_pids+=" $!"
@@ -454,7 +461,7 @@ nats_port=$(free_port)
 
 start_nats() {
 	say "starting nats-server on CPU $BROKER_CPU: 127.0.0.1:$nats_port"
-	taskset -c "$BROKER_CPU" nats-server -a 127.0.0.1 -p "$nats_port" >>"$tmp/nats.log" 2>&1 &
+	"${prio[@]}" taskset -c "$BROKER_CPU" nats-server -a 127.0.0.1 -p "$nats_port" >>"$tmp/nats.log" 2>&1 &
 	nats_pid=$!
 	broker_pids=$nats_pid
 	wait_port "$nats_port" 30 || die "nats-server did not start: $(tail -5 "$tmp/nats.log")"
@@ -471,6 +478,7 @@ stop_nats() {
 
 if part nats; then
 	load >"$res/nats.load-start"
+	echo "${PRIO:-the default scheduling policy}" >"$res/nats.prio"
 	fixed=(-scenario fanout -subs "$SUBS" -duration "$DURATION" -warmup "$WARMUP")
 	for rate in $FIXED_RATES; do
 		start_stompd
@@ -524,7 +532,7 @@ rmq rabbitmq-plugins enable --offline rabbitmq_stomp rabbitmq_web_stomp >/dev/nu
 # doing the work (the one started is a shell script waiting on it).
 start_rabbitmq() {
 	say "starting RabbitMQ on CPU $BROKER_CPU: STOMP 127.0.0.1:$rq_stomp, Web-STOMP 127.0.0.1:$rq_ws"
-	taskset -c "$BROKER_CPU" env "${rmq_env[@]}" "$RMQ_BIN/rabbitmq-server" >>"$tmp/rabbitmq/startup.log" 2>&1 &
+	"${prio[@]}" taskset -c "$BROKER_CPU" env "${rmq_env[@]}" "$RMQ_BIN/rabbitmq-server" >>"$tmp/rabbitmq/startup.log" 2>&1 &
 	rmq_pid=$!
 	wait_port "$rq_stomp" 120 && wait_port "$rq_ws" 30 || die "RabbitMQ did not start: $(tail -5 "$tmp/rabbitmq/startup.log")"
 	broker_pid=$(rmq rabbitmqctl eval 'os:getpid().' | tr -dc '0-9')
@@ -685,7 +693,7 @@ print()
 print("- versions: %s; %s" % (text("stompd.version"), text("nats.version")))
 print("- load average (1/5/15 min) at start and end: %s → %s" % (text("nats.load-start"), text("nats.load-end")))
 print("- each broker pinned to CPU 0, stompbench (`-nats` for NATS: the same client, bodies, ledger and histogram) to CPU 1;")
-print("  a freshly started broker for each run, stompd and NATS alternating")
+print("  a freshly started broker for each run, stompd and NATS alternating; brokers and stompbench under %s" % text("nats.prio"))
 print()
 print("| rate, percentile | stompd | NATS | ratio |")
 print("|---|---|---|---|")
