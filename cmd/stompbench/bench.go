@@ -81,7 +81,7 @@ func (b *bench) dialerFor(publisher bool, i int) dialer {
 	if b.cfg.WS != "" {
 		return dialer{wsURL: target, tls: b.tls}
 	}
-	return dialer{tcpAddr: target, tls: b.tls}
+	return dialer{tcpAddr: target, tls: b.tls, nats: b.cfg.NATS != ""}
 }
 
 // run carries the run out: connect, publish, drain, disconnect. It returns

@@ -28,13 +28,15 @@ var scenarios = []string{scenarioP2P, scenarioFanout, scenarioMesh, scenarioQueu
 type config struct {
 	TCP      string // host:port, or a comma-separated list of them, or ""
 	WS       string // ws:// or wss:// URL, or a comma-separated list of them, or ""
+	NATS     string // nats:// URL of a core NATS server, or a comma-separated list of them, or ""
 	Headers  []header
 	Login    string
 	Passcode string
 	VHost    string
 	Insecure bool
-	// targets are the nodes of TCP or WS, in order, as checkTarget split
-	// them; see bench.dialerFor for which connection goes where.
+	// targets are the nodes of TCP, WS or NATS (as host:port), in order,
+	// as checkTarget split them; see bench.dialerFor for which connection
+	// goes where.
 	targets []string
 
 	AuthLogin    string // email:password, or ""
@@ -160,6 +162,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.Usage = func() { usage(fs) }
 	fs.StringVar(&c.TCP, "tcp", "", "STOMP over TCP at `host:port`, or at several nodes of a cluster, comma-separated: publisher i connects to node i, subscriber i to node i+1 (both modulo the count)")
 	fs.StringVar(&c.WS, "ws", "", "STOMP over WebSocket at `url` (ws:// or wss://), or several, comma-separated, spread as -tcp's")
+	fs.StringVar(&c.NATS, "nats", "", "core NATS at `url` nats://host:port instead of STOMP, to compare (p2p, fanout, mesh; topics become subjects)")
 	fs.Var(hs, "H", "extra CONNECT `header` Name:value (repeatable)")
 	fs.StringVar(&c.Login, "login", "", "CONNECT login")
 	fs.StringVar(&c.Passcode, "passcode", "", "CONNECT passcode")
@@ -204,7 +207,7 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprint(w, `stompbench drives a STOMP server with a chosen traffic pattern, checks
 that every message arrives exactly once and intact, and reports rates and latency.
 
-Usage: stompbench (-tcp host:port | -ws ws://host/path) [flags]
+Usage: stompbench (-tcp host:port | -ws ws://host/path | -nats nats://host:port) [flags]
 
 Flags:
 `)
@@ -241,16 +244,32 @@ func (c *config) check() error {
 }
 
 func (c *config) checkTarget() error {
-	if (c.TCP == "") == (c.WS == "") {
-		return errors.New("give exactly one of -tcp host:port and -ws url")
+	given := 0
+	for _, t := range []string{c.TCP, c.WS, c.NATS} {
+		if t != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return errors.New("give exactly one of -tcp host:port, -ws url and -nats url")
 	}
 	flag, list := "-tcp", c.TCP
-	if c.WS != "" {
+	switch {
+	case c.WS != "":
 		flag, list = "-ws", c.WS
+	case c.NATS != "":
+		flag, list = "-nats", c.NATS
 	}
 	c.targets = strings.Split(list, ",")
-	for _, t := range c.targets {
-		host, err := targetHostOf(t, c.WS != "")
+	for i, t := range c.targets {
+		if c.NATS != "" {
+			u, err := url.Parse(t)
+			if err != nil || u.Scheme != "nats" || u.Host == "" {
+				return fmt.Errorf("-nats %q: not a nats:// URL", t)
+			}
+			c.targets[i] = u.Host
+		}
+		host, err := targetHostOf(c.targets[i], c.WS != "")
 		if err != nil {
 			return fmt.Errorf("%s %q: %v", flag, t, err)
 		}
@@ -319,6 +338,23 @@ func (c *config) checkScenario() error {
 	if c.Persistent && c.Scenario != scenarioQueue {
 		return errors.New("-persistent only applies to the queue scenario")
 	}
+	return c.checkNATS()
+}
+
+// checkNATS refuses what core NATS cannot do: acks, queues, idle
+// connection counts and logins.
+func (c *config) checkNATS() error {
+	if c.NATS == "" {
+		return nil
+	}
+	switch c.Scenario {
+	case scenarioP2P, scenarioFanout, scenarioMesh:
+	default:
+		return fmt.Errorf("-nats runs p2p, fanout and mesh, not %s", c.Scenario)
+	}
+	if c.Login != "" || c.Passcode != "" || c.AuthLogin != "" || len(c.Headers) > 0 {
+		return errors.New("-nats takes no -login, -passcode, -auth-login or -H")
+	}
 	return nil
 }
 
@@ -367,8 +403,11 @@ func (c *config) bearer() string {
 
 // target names the server for reports.
 func (c *config) target() string {
-	if c.TCP != "" {
+	switch {
+	case c.TCP != "":
 		return "tcp://" + c.TCP
+	case c.NATS != "":
+		return c.NATS
 	}
 	return c.WS
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +17,8 @@ import (
 // from different goroutines.
 type conn struct {
 	t       transport
-	dec     *stomp.Decoder
+	proto   protocol
+	dec     frameDecoder
 	version stomp.Version
 	rest    []byte // bytes read and not yet decoded, reader only
 	clock   *clock // when set, the reader notes the time of each read
@@ -41,9 +41,9 @@ type conn struct {
 // handshakeTimeout bounds CONNECT and each wait for a RECEIPT.
 const handshakeTimeout = 10 * time.Second
 
-// connect opens a connection and completes the STOMP handshake, sending
-// headers (already including accept-version, host and heart-beat) with
-// CONNECT. The caller starts the reader with run.
+// connect opens a connection and completes the handshake of d's protocol,
+// sending headers (already including accept-version, host and heart-beat)
+// with STOMP's CONNECT. The caller starts the reader with run.
 func connect(ctx context.Context, d dialer, bufs buffers, src *sourceAddrs, headers []header, maxBody int) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
@@ -55,16 +55,12 @@ func connect(ctx context.Context, d dialer, bufs buffers, src *sourceAddrs, head
 	defer stop()
 	c := &conn{
 		t:        t,
-		dec:      stomp.NewDecoder(stomp.Limits{MaxBodySize: max(stomp.DefaultMaxBodySize, maxBody)}),
+		proto:    d.protocol(),
 		receipts: make(chan string, 4),
 		done:     make(chan struct{}),
 	}
-	frame := stomp.AppendCommand(nil, stomp.CONNECT)
-	for _, h := range headers {
-		frame = stomp.AppendHeaderString(frame, stomp.CONNECT, h.Key, h.Value, stomp.V12)
-	}
-	frame = stomp.AppendBody(frame, nil)
-	if err := c.writeFlush(frame); err != nil {
+	c.dec = c.proto.newDecoder(c, max(stomp.DefaultMaxBodySize, maxBody))
+	if err := c.writeFlush(c.proto.connectFrame(headers)); err != nil {
 		t.close()
 		return nil, contextError(ctx, err)
 	}
@@ -75,7 +71,8 @@ func connect(ctx context.Context, d dialer, bufs buffers, src *sourceAddrs, head
 	return c, nil
 }
 
-// connected reads the answer to CONNECT.
+// connected reads the answer to CONNECT; a server that gives no version
+// (NATS) is taken as STOMP 1.0.
 func (c *conn) connected() error {
 	f, err := c.next()
 	if err != nil {
@@ -204,23 +201,11 @@ func (c *conn) batch(fill func(t transport) error) error {
 // subscribe subscribes to dest with a receipt, and waits for it; extra
 // headers (such as where a stream resumes) go into the SUBSCRIBE.
 func (c *conn) subscribe(ctx context.Context, id int, dest, ack string, prefetch int, extra ...header) error {
-	sid := strconv.Itoa(id)
-	f := stomp.AppendCommand(nil, stomp.SUBSCRIBE)
-	f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, "id", sid, c.version)
-	f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, "destination", dest, c.version)
-	f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, "ack", ack, c.version)
-	if prefetch > 0 && ack != "auto" {
-		f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, "prefetch-count", strconv.Itoa(prefetch), c.version)
-	}
-	for _, h := range extra {
-		f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, h.Key, h.Value, c.version)
-	}
-	f = stomp.AppendHeaderString(f, stomp.SUBSCRIBE, "receipt", "sub-"+sid, c.version)
-	f = stomp.AppendBody(f, nil)
+	f, receipt := c.proto.subscribeFrame(id, dest, ack, prefetch, extra, c.version)
 	if err := c.writeFlush(f); err != nil {
 		return err
 	}
-	return c.awaitReceipt(ctx, "sub-"+sid)
+	return c.awaitReceipt(ctx, receipt)
 }
 
 // awaitReceipt waits for the RECEIPT with id.
@@ -285,16 +270,15 @@ func (c *conn) flushAcks() {
 	}
 }
 
-// close ends the connection: DISCONNECT with a receipt when polite, and
-// a wait of at most wait for it.
+// close ends the connection: when polite, DISCONNECT with a receipt (a
+// PING over NATS), and a wait of at most wait for it.
 func (c *conn) close(polite bool, wait time.Duration) {
 	c.closing.Store(true)
 	if polite {
-		f := stomp.AppendCommand(nil, stomp.DISCONNECT)
-		f = stomp.AppendHeaderString(f, stomp.DISCONNECT, "receipt", "bye", c.version)
-		if c.writeFlush(stomp.AppendBody(f, nil)) == nil {
+		f, receipt := c.proto.disconnectFrame(c.version)
+		if c.writeFlush(f) == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
-			_ = c.awaitReceipt(ctx, "bye")
+			_ = c.awaitReceipt(ctx, receipt)
 			cancel()
 		}
 	}

@@ -39,6 +39,13 @@
 // node (i+1) mod n, so one publisher and one subscriber sit on different
 // nodes and many subscribers split evenly.
 //
+// -nats nats://host:port runs p2p, fanout and mesh against a core NATS
+// server instead, to set stompd beside it: topics become subjects
+// bench.<run>.<n>, with no acks and no queues, and the bodies, ledgers,
+// pacing and latency histogram are the same. stompbench speaks NATS's
+// text protocol itself (see nats.go) through the same reader and batched
+// writer as STOMP, so that both brokers are measured by the same client.
+//
 // # Verification
 //
 // Every body carries its stream id, sequence number, send time and a

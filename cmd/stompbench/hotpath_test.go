@@ -44,7 +44,7 @@ func discardConn(tb testing.TB) net.Conn {
 // peer that discards what it gets.
 func newTestPublisher(tb testing.TB, size int) *publisher {
 	nc := discardConn(tb)
-	c := &conn{t: &tcpTransport{nc: nc, bw: bufio.NewWriterSize(nc, busyBuffers.write)}, version: stomp.V12}
+	c := &conn{t: &tcpTransport{nc: nc, bw: bufio.NewWriterSize(nc, busyBuffers.write)}, proto: stompProtocol{}, version: stomp.V12}
 	s := &stream{dest: "/topic/bench.x.0"}
 	return newPublisher(c, []*stream{s}, size, nil, &clock{}, pace{window: -1}, newNotifier(1), 0)
 }

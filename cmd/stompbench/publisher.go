@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"math"
-	"strconv"
 	"sync/atomic"
 	"time"
-
-	"github.com/stompd/stompd/stomp"
 )
 
 // stream is one sequence of messages to one destination, numbered from 0.
@@ -54,7 +51,8 @@ type publisher struct {
 	streams []*stream
 	clock   *clock
 	pace    pace
-	body    []byte // "\n", the body, NUL: the end of every SEND frame
+	body    []byte // the end of every SEND frame: the body, framed
+	stamped []byte // the body within body, stamped in place
 	bw      bodyWriter
 	batch   int
 	wake    chan struct{}
@@ -75,18 +73,13 @@ type publisher struct {
 func newPublisher(c *conn, streams []*stream, size int, extra []header, clk *clock, p pace, n *notifier, i int) *publisher {
 	body, bw := newBody(size)
 	for _, s := range streams {
-		h := stomp.AppendCommand(nil, stomp.SEND)
-		h = stomp.AppendHeaderString(h, stomp.SEND, "destination", s.dest, c.version)
-		h = stomp.AppendHeaderString(h, stomp.SEND, "content-type", "text/plain", c.version)
-		h = stomp.AppendHeaderString(h, stomp.SEND, "content-length", strconv.Itoa(size), c.version)
-		for _, x := range extra {
-			h = stomp.AppendHeaderString(h, stomp.SEND, x.Key, x.Value, c.version)
-		}
-		s.head = h
+		s.head = c.proto.sendHead(s.dest, size, extra, c.version)
 	}
+	framed, at := c.proto.bodyFrame(body)
 	return &publisher{
 		c: c, streams: streams, clock: clk, pace: p,
-		body:    stomp.AppendBody(nil, body),
+		body:    framed,
+		stamped: framed[at : at+size],
 		bw:      bw,
 		batch:   max(1, min(maxBatch, batchBytes/(size+len(streams[0].head)))),
 		wake:    n.wakes[i],
@@ -210,7 +203,6 @@ func (p *publisher) pause(ctx context.Context, timer *time.Timer, d time.Duratio
 // time each was due, so that a publisher falling behind shows as latency
 // rather than hiding it.
 func (p *publisher) fill(t transport, n int, now int64) error {
-	body := p.body[1 : len(p.body)-1]
 	for range n {
 		s := p.streams[p.cursor]
 		p.cursor = (p.cursor + 1) % len(p.streams)
@@ -219,7 +211,7 @@ func (p *publisher) fill(t transport, n int, now int64) error {
 			sent = p.sched.at(p.total)
 		}
 		seq := s.sent.Load()
-		p.bw.write(body, stamp{stream: s.id, seq: seq, sent: sent})
+		p.bw.write(p.stamped, stamp{stream: s.id, seq: seq, sent: sent})
 		s.sent.Store(seq + 1)
 		p.total++
 		if sent < p.pace.warmNs {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# sidebyside.sh: stompd and RabbitMQ's STOMP plugins, same load, same machine.
+# sidebyside.sh: stompd and RabbitMQ's STOMP plugins, same load, same machine;
+# and stompd's fan-out latency at fixed rates beside core NATS.
 #
 # What it does, from the repository root, as root on Debian (bookworm):
 #   1. installs rabbitmq-server (3.10.x on bookworm) and python3 from Debian
@@ -20,10 +21,17 @@
 #   5. does the same with RabbitMQ (rabbitmq_stomp and rabbitmq_web_stomp
 #      enabled, its own config, data, logs, node name and Erlang cookie in
 #      the same temporary directory);
-#   6. prints, on stdout, each run's JSON report, then one markdown table:
+#   6. runs fan-out 1->100 over TCP at each of FIXED_RATES msg/s against
+#      stompd and then core NATS (Debian's nats-server, installed if
+#      missing, pinned to CPU 0 like stompd; stompbench -nats), a freshly
+#      started broker for each run, alternating brokers so that a change of
+#      the machine's load hits both alike;
+#   7. prints, on stdout, each run's JSON report, then one markdown table:
 #      each figure for stompd and RabbitMQ and their ratio (the 2-node rows
 #      against RabbitMQ's single node), the Redis commands per message, with the date,
-#      machine, versions, load averages and the stompbench commands. Progress
+#      machine, versions, load averages and the stompbench commands, and a
+#      second one with the fixed-rate latencies (p50, p99, p99.9) of stompd
+#      and NATS and their ratios. Progress
 #      goes to stderr, with the broker's CPU use during each run: a broker
 #      well below 100% was not what limited that run.
 #
@@ -55,8 +63,16 @@
 # the machine skews the figures: the load averages are printed with them.
 #
 # Settings, from the environment:
-#   ONLY     (all)  stompd, cluster or rabbitmq: run that part alone (the
-#                   table then shows errors for the others)
+#   ONLY     (all)  stompd, cluster, rabbitmq or nats: run that part alone
+#                   (the table then shows errors for the others); nats runs
+#                   the fixed-rate rows of both stompd and NATS
+#   FIXED_RATES (200 2000) publish rates of the fixed-rate fan-out rows
+#   PRIO     (none) a command every broker and stompbench run under, such as
+#                   "chrt -f 10" (SCHED_FIFO), so that on a machine others
+#                   load the low-rate latency rows are the brokers' own; the
+#                   kernel holds real-time tasks to 95% of each second, so a
+#                   broker that needs its whole core stalls 50 ms a second
+#                   under it: not for the flat-out or 2,000 msg/s rows
 #   CLUSTER_CPUS (the broker's CPU) CPUs of Redis and both cluster nodes,
 #                   for taskset -c; the default gives the whole cluster the
 #                   one core a single broker gets
@@ -71,6 +87,7 @@ WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-2000}
 HOLD=${HOLD:-5s}
 ONLY=${ONLY:-}
+FIXED_RATES=${FIXED_RATES:-200 2000}
 SIZE=128
 SUBS=100
 QUEUE_PUBS=4
@@ -78,6 +95,7 @@ QUEUE_SUBS=2
 BROKER_CPU=0
 BENCH_CPU=1
 CLUSTER_CPUS=${CLUSTER_CPUS:-$BROKER_CPU}
+read -ra prio <<<"${PRIO:-}"
 
 say() { printf '%s\n' "$*" >&2; }
 die() {
@@ -88,7 +106,7 @@ die() {
 # part NAME says whether this run includes the part NAME.
 part() { [[ -z $ONLY || $ONLY == "$1" ]]; }
 
-[[ -z $ONLY || $ONLY =~ ^(stompd|cluster|rabbitmq)$ ]] || die "ONLY=$ONLY: want stompd, cluster or rabbitmq"
+[[ -z $ONLY || $ONLY =~ ^(stompd|cluster|rabbitmq|nats)$ ]] || die "ONLY=$ONLY: want stompd, cluster, rabbitmq or nats"
 [[ $(id -u) == 0 ]] || die "run as root (it installs packages and starts RabbitMQ)"
 [[ -f go.mod && -d cmd/stompbench ]] || die "run from the repository root: bash cmd/stompbench/sidebyside.sh"
 (($(nproc) >= 2)) || die "needs 2 CPUs or more: the broker and the load tool get one each"
@@ -98,11 +116,14 @@ command -v go >/dev/null || die "go is missing"
 # --- packages ---------------------------------------------------------------
 
 RMQ_BIN=/usr/lib/rabbitmq/bin
-if [[ ! -x $RMQ_BIN/rabbitmq-server ]] || ! command -v python3 >/dev/null || ! command -v redis-server >/dev/null; then
-	say "installing rabbitmq-server, redis-server and python3 from Debian packages"
+if [[ ! -x $RMQ_BIN/rabbitmq-server ]] || ! command -v python3 >/dev/null || ! command -v redis-server >/dev/null ||
+	! command -v nats-server >/dev/null; then
+	say "installing rabbitmq-server, redis-server, nats-server and python3 from Debian packages"
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server redis-server python3 >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server redis-server nats-server python3 >/dev/null
 fi
+# Debian's nats-server service, if it started on install, listens on 4222;
+# the NATS rows start their own on a free port.
 # Debian's redis-server service, if it started on install, is left alone:
 # the cluster rows start their own on a free port.
 # The package's service may have started on install; only the pinned node
@@ -118,6 +139,7 @@ tmp=$(mktemp -d /tmp/sidebyside.XXXXXX)
 res=$tmp/results
 mkdir -p "$res"
 stompd_pid=
+nats_pid=
 rmq_pid=
 broker_pid=
 broker_pids= # every process of the broker under test, for its CPU use
@@ -147,6 +169,7 @@ stop_rabbitmq() {
 
 cleanup() {
 	stop_stompd
+	stop_nats
 	stop_cluster
 	stop_rabbitmq
 	rm -rf "$tmp"
@@ -194,7 +217,7 @@ go build -o "$tmp/stompbench" ./cmd/stompbench
 bench() {
 	local name=$1
 	shift
-	local cmd=(taskset -c "$BENCH_CPU" "$tmp/stompbench" -json -quiet -size "$SIZE" "$@")
+	local cmd=("${prio[@]}" taskset -c "$BENCH_CPU" "$tmp/stompbench" -json -quiet -size "$SIZE" "$@")
 	printf '%s\n' "${cmd[*]}" | sed -e "s|$tmp/||g" -e 's|\(-auth-login [^:]*:\)[^ ]*|\1PASSWORD|' >"$res/$name.cmd"
 	say "  $name: $(cat "$res/$name.cmd")"
 	local ticks start=$EPOCHREALTIME
@@ -293,7 +316,7 @@ echo "stompd at commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unkno
 
 start_stompd() {
 	say "starting stompd on CPU $BROKER_CPU: STOMP 127.0.0.1:$sd_stomp, HTTP 127.0.0.1:$sd_http"
-	taskset -c "$BROKER_CPU" "$tmp/stompd" --data "$tmp/stompd-data" \
+	"${prio[@]}" taskset -c "$BROKER_CPU" "$tmp/stompd" --data "$tmp/stompd-data" \
 		--stomp "127.0.0.1:$sd_stomp" --http "127.0.0.1:$sd_http" \
 		--access-ttl 1h --log-level warn "${sd_extra[@]}" >>"$tmp/stompd.log" 2>&1 &
 	stompd_pid=$!
@@ -330,14 +353,14 @@ rd() { redis-cli -p "$rd_port" "$@"; }
 start_cluster() {
 	say "starting redis-server on 127.0.0.1:$rd_port and stompd nodes A and B on it, on CPUs $CLUSTER_CPUS"
 	mkdir -p "$tmp/redis"
-	taskset -c "$CLUSTER_CPUS" redis-server --port "$rd_port" --bind 127.0.0.1 --dir "$tmp/redis" \
+	"${prio[@]}" taskset -c "$CLUSTER_CPUS" redis-server --port "$rd_port" --bind 127.0.0.1 --dir "$tmp/redis" \
 		--save "" --appendonly no --logfile "$tmp/redis/redis.log" &
 	cluster_pids=$!
 	wait_port "$rd_port" 30 || die "redis-server did not start: $(tail -5 "$tmp/redis/redis.log")"
 	redis-server --version | cut -d' ' -f1-3 >"$res/redis.version"
 	local i
 	for i in 0 1; do
-		taskset -c "$CLUSTER_CPUS" "$tmp/stompd" --redis "redis://127.0.0.1:$rd_port" \
+		"${prio[@]}" taskset -c "$CLUSTER_CPUS" "$tmp/stompd" --redis "redis://127.0.0.1:$rd_port" \
 			--stomp "127.0.0.1:${cl_stomp[i]}" --http "127.0.0.1:${cl_http[i]}" \
 			--access-ttl 1h --log-level warn >>"$tmp/cluster-$i.log" 2>&1 &
 		cluster_pids+=" $!"
@@ -432,6 +455,42 @@ if part cluster; then
 	stop_cluster
 fi
 
+# --- fan-out latency at fixed rates: stompd and core NATS ---------------------
+
+nats_port=$(free_port)
+
+start_nats() {
+	say "starting nats-server on CPU $BROKER_CPU: 127.0.0.1:$nats_port"
+	"${prio[@]}" taskset -c "$BROKER_CPU" nats-server -a 127.0.0.1 -p "$nats_port" >>"$tmp/nats.log" 2>&1 &
+	nats_pid=$!
+	broker_pids=$nats_pid
+	wait_port "$nats_port" 30 || die "nats-server did not start: $(tail -5 "$tmp/nats.log")"
+	[[ -s $res/nats.version ]] || nats-server --version >"$res/nats.version"
+}
+
+stop_nats() {
+	if [[ -n $nats_pid ]]; then
+		kill -TERM "$nats_pid" 2>/dev/null || true
+		wait "$nats_pid" 2>/dev/null || true
+		nats_pid=
+	fi
+}
+
+if part nats; then
+	load >"$res/nats.load-start"
+	echo "${PRIO:-the default scheduling policy}" >"$res/nats.prio"
+	fixed=(-scenario fanout -subs "$SUBS" -duration "$DURATION" -warmup "$WARMUP")
+	for rate in $FIXED_RATES; do
+		start_stompd
+		bench "stompd-fixed-$rate" -tcp "127.0.0.1:$sd_stomp" "${sd_auth[@]}" -rate "$rate" "${fixed[@]}"
+		stop_stompd
+		start_nats
+		bench "nats-fixed-$rate" -nats "nats://127.0.0.1:$nats_port" -rate "$rate" "${fixed[@]}"
+		stop_nats
+	done
+	load >"$res/nats.load-end"
+fi
+
 # --- RabbitMQ ---------------------------------------------------------------
 
 rq_stomp=$(free_port)
@@ -473,7 +532,7 @@ rmq rabbitmq-plugins enable --offline rabbitmq_stomp rabbitmq_web_stomp >/dev/nu
 # doing the work (the one started is a shell script waiting on it).
 start_rabbitmq() {
 	say "starting RabbitMQ on CPU $BROKER_CPU: STOMP 127.0.0.1:$rq_stomp, Web-STOMP 127.0.0.1:$rq_ws"
-	taskset -c "$BROKER_CPU" env "${rmq_env[@]}" "$RMQ_BIN/rabbitmq-server" >>"$tmp/rabbitmq/startup.log" 2>&1 &
+	"${prio[@]}" taskset -c "$BROKER_CPU" env "${rmq_env[@]}" "$RMQ_BIN/rabbitmq-server" >>"$tmp/rabbitmq/startup.log" 2>&1 &
 	rmq_pid=$!
 	wait_port "$rq_stomp" 120 && wait_port "$rq_ws" 30 || die "RabbitMQ did not start: $(tail -5 "$tmp/rabbitmq/startup.log")"
 	broker_pid=$(rmq rabbitmqctl eval 'os:getpid().' | tr -dc '0-9')
@@ -497,10 +556,10 @@ done
 
 python3 - "$res" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" \
 	"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" "$(go version | cut -d' ' -f3)" \
-	"$DURATION" "$WARMUP" "$CONNS" "$HOLD" "$SIZE" "$SUBS" "$CLUSTER_CPUS" "$QUEUE_PUBS" "$QUEUE_SUBS" <<'PY'
+	"$DURATION" "$WARMUP" "$CONNS" "$HOLD" "$SIZE" "$SUBS" "$CLUSTER_CPUS" "$QUEUE_PUBS" "$QUEUE_SUBS" "$FIXED_RATES" <<'PY'
 import json, os, sys
 
-res, date, ncpu, cpu, gover, duration, warmup, conns, hold, size, subs, cluster_cpus, queue_pubs, queue_subs = sys.argv[1:]
+res, date, ncpu, cpu, gover, duration, warmup, conns, hold, size, subs, cluster_cpus, queue_pubs, queue_subs, fixed_rates = sys.argv[1:]
 
 def read(name):
     """The run's report, or None and the error it printed."""
@@ -629,10 +688,35 @@ print("rates, RabbitMQ ÷ stompd for memory). Latency rows run each broker at ha
 print("of its own flat-out fanout publish rate, so their rates differ and no ratio")
 print("is given. Delivered msg/s counts every delivery to every subscriber.")
 print()
+print("## stompd and core NATS: fan-out 1→%s over TCP at fixed rates" % subs)
+print()
+print("- versions: %s; %s" % (text("stompd.version"), text("nats.version")))
+print("- load average (1/5/15 min) at start and end: %s → %s" % (text("nats.load-start"), text("nats.load-end")))
+print("- each broker pinned to CPU 0, stompbench (`-nats` for NATS: the same client, bodies, ledger and histogram) to CPU 1;")
+print("  a freshly started broker for each run, stompd and NATS alternating; brokers and stompbench under %s" % text("nats.prio"))
+print()
+print("| rate, percentile | stompd | NATS | ratio |")
+print("|---|---|---|---|")
+fixed = fixed_rates.split()
+for rate in fixed:
+    runs = [read(b + "-fixed-" + rate) for b in ("stompd", "nats")]
+    for q, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p99_9")):
+        cells, vals = [], []
+        for r, err in runs:
+            v = r["latency_us"][key] if r is not None and r["valid"] else None
+            cells.append(cell(r, err, lambda r: at_rate(v, r)))
+            vals.append(v)
+        s, n = vals
+        ratio = "%.2f×" % (n / s) if s and n else "—"
+        print("| %s msg/s, %s | %s | %s | %s |" % (group(int(rate)), q, cells[0], cells[1], ratio))
+print()
+print("Ratio: NATS ÷ stompd, so above 1 means stompd's latency is lower.")
+print()
 print("stompbench commands (PASSWORD is a random one made for the run):")
 print()
-for b in ("stompd", "rabbitmq"):
-    for run in [run for _, run, *_ in rows] + ["sendauth-tcp", "nohistory-p2p-tcp", "nohistory-fanout-tcp"]:
+fixed_runs = ["fixed-" + rate for rate in fixed]
+for b in ("stompd", "rabbitmq", "nats"):
+    for run in [run for _, run, *_ in rows] + ["sendauth-tcp", "nohistory-p2p-tcp", "nohistory-fanout-tcp"] + fixed_runs:
         try:
             print("    " + open(os.path.join(res, b + "-" + run + ".cmd")).read().strip())
         except OSError:

@@ -40,6 +40,15 @@ type dialer struct {
 	tcpAddr string
 	wsURL   string
 	tls     *tls.Config
+	nats    bool // speak core NATS over TCP instead of STOMP
+}
+
+// protocol is what connections through d speak.
+func (d dialer) protocol() protocol {
+	if d.nats {
+		return natsProtocol{}
+	}
+	return stompProtocol{}
 }
 
 // dial opens one transport, from local when it is not nil.
