@@ -36,15 +36,15 @@ const (
 	logWritesAgain = "the store writes again"
 )
 
-// answer is what the server said to one HTTP request.
-type answer struct {
+// diskAnswer is what the server said to one HTTP request.
+type diskAnswer struct {
 	status     int
 	retryAfter string
 	body       map[string]any
 }
 
-// post posts in as JSON to url, with a bearer token unless it is empty.
-func post(t *testing.T, url string, in any, bearer string) answer {
+// diskPost posts in as JSON to url, with a bearer token unless it is empty.
+func diskPost(t *testing.T, url string, in any, bearer string) diskAnswer {
 	t.Helper()
 	var header []string
 	if bearer != "" {
@@ -52,13 +52,13 @@ func post(t *testing.T, url string, in any, bearer string) answer {
 	}
 	var body map[string]any
 	resp := httpJSON(t, "POST", url, in, &body, header...)
-	return answer{resp.StatusCode, resp.Header.Get("Retry-After"), body}
+	return diskAnswer{resp.StatusCode, resp.Header.Get("Retry-After"), body}
 }
 
 // unavailable reports whether a is 503 unavailable with Retry-After and
 // nothing else; any other answer than 503 is not, and a 503 that differs
 // fails the test.
-func (a answer) unavailable(t *testing.T, what string) bool {
+func (a diskAnswer) unavailable(t *testing.T, what string) bool {
 	t.Helper()
 	if a.status != http.StatusServiceUnavailable {
 		return false
@@ -70,7 +70,7 @@ func (a answer) unavailable(t *testing.T, what string) bool {
 }
 
 // tokensOf decodes a 200 answer's tokens.
-func tokensOf(t *testing.T, a answer) tokens {
+func tokensOf(t *testing.T, a diskAnswer) tokens {
 	t.Helper()
 	b, _ := json.Marshal(a.body)
 	var tok tokens
@@ -107,7 +107,7 @@ type diskFullRun struct {
 func (r *diskFullRun) loginUntilFull(fd *fullDisk) {
 	t := r.t
 	for range diskFullMaxTries {
-		a := post(t, r.c.url+"/auth/login", map[string]string{"email": r.ada.email, "password": r.ada.password}, "")
+		a := diskPost(t, r.c.url+"/auth/login", map[string]string{"email": r.ada.email, "password": r.ada.password}, "")
 		if a.unavailable(t, "login") {
 			return
 		}
@@ -125,7 +125,7 @@ func (r *diskFullRun) rotateUntilFull(fd *fullDisk) {
 	t := r.t
 	cur := r.take()
 	for range diskFullMaxTries {
-		a := post(t, r.c.url+"/auth/refresh", map[string]string{"refresh_token": cur.Refresh}, "")
+		a := diskPost(t, r.c.url+"/auth/refresh", map[string]string{"refresh_token": cur.Refresh}, "")
 		if a.unavailable(t, "refresh") {
 			fd.unstored = cur
 			return
@@ -145,10 +145,10 @@ func (r *diskFullRun) logoutUntilFull(fd *fullDisk) {
 	t := r.t
 	for len(r.pool) > 0 {
 		tok := r.take()
-		a := post(t, r.c.url+"/auth/logout", map[string]string{"refresh_token": tok.Refresh}, tok.Access)
+		a := diskPost(t, r.c.url+"/auth/logout", map[string]string{"refresh_token": tok.Refresh}, tok.Access)
 		if a.unavailable(t, "logout") {
 			fd.kept = tok
-			if got := post(t, r.c.url+"/auth/ticket", nil, tok.Access); got.status != http.StatusOK {
+			if got := diskPost(t, r.c.url+"/auth/ticket", nil, tok.Access); got.status != http.StatusOK {
 				t.Errorf("the access token of a login whose logout answered 503: ticket %d, want 200", got.status)
 			}
 			return
@@ -365,7 +365,7 @@ func (r *diskFullRun) checkRecovered(fd fullDisk) {
 	}
 	for _, tok := range fd.ended {
 		r.c.refresh(t, tok.Refresh, http.StatusUnauthorized)
-		if a := post(t, r.c.url+"/auth/ticket", nil, tok.Access); a.status != http.StatusUnauthorized {
+		if a := diskPost(t, r.c.url+"/auth/ticket", nil, tok.Access); a.status != http.StatusUnauthorized {
 			t.Errorf("the access token of a login logged out on a full disk: ticket %d, want 401", a.status)
 		}
 	}

@@ -18,8 +18,10 @@ const redisCheckEvery = time.Second
 
 // health answers /healthz as soon as the process serves HTTP, and /readyz
 // only while ready is true (once the store is open and both listeners
-// accept, until shutdown starts) and, with --redis, Redis answers.
-// The gauge, when set, shows readiness as stompd_ready.
+// accept, until shutdown starts) and, with --redis, Redis answers; while
+// the store cannot write, /readyz still answers 200 but says it is
+// degraded (cannotSaveReady). The gauge, when set, shows readiness as
+// stompd_ready.
 type health struct {
 	ready      atomic.Bool
 	redisDown  atomic.Bool // set by watchRedis while Redis does not answer
