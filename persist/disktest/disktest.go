@@ -7,7 +7,7 @@
 // ENOSPC. Where mounting is not permitted, Fill instead limits the size of
 // the files a process may write (RLIMIT_FSIZE, set with prlimit(2) on the
 // process that writes: the test's own, or a child's) to what its files
-// hold now, so that a store that must grow gets EFBIG; Go ignores the
+// hold on disk now, so that a store that must grow gets EFBIG; Go ignores the
 // SIGXFSZ that comes with it. Free removes the filler, or the limit.
 // Setting DISKTEST_RLIMIT=1 takes the second way even where the first
 // would work, to test it.
@@ -59,7 +59,8 @@ const filler = ".disktest-filler"
 
 // Fill makes the disk full for pid, the process that writes the store (0
 // for the test's own): on a tmpfs it writes a filler file until ENOSPC;
-// otherwise it limits pid's file sizes to the largest file in Dir now.
+// otherwise it limits pid's file sizes to what the largest file in Dir
+// holds on disk now.
 func (d *Disk) Fill(t testing.TB, pid int) {
 	t.Helper()
 	if d.Tmpfs {
@@ -111,7 +112,9 @@ func (d *Disk) fillTmpfs(t testing.TB) {
 	}
 }
 
-// largest is the size of the largest file in Dir.
+// largest is what the largest file in Dir holds on disk: its allocated
+// blocks, not its size, which a file grown sparse (as bbolt grows its
+// own, ahead of the data) exceeds.
 func (d *Disk) largest(t testing.TB) int64 {
 	entries, err := os.ReadDir(d.Dir)
 	if err != nil {
@@ -119,9 +122,15 @@ func (d *Disk) largest(t testing.TB) int64 {
 	}
 	var n int64
 	for _, e := range entries {
-		if info, err := e.Info(); err == nil && info.Size() > n {
-			n = info.Size()
+		info, err := e.Info()
+		if err != nil {
+			continue
 		}
+		held := info.Size()
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			held = min(held, st.Blocks*512)
+		}
+		n = max(n, held)
 	}
 	return n
 }
