@@ -78,6 +78,7 @@ func (d *Disk) Fill(t testing.TB, pid int) {
 		t.Fatalf("disktest: prlimit(%d, RLIMIT_FSIZE): %v", pid, err)
 	}
 	d.pid = pid
+	t.Cleanup(func() { prlimit(pid, &d.limit, nil) }) // a test that stops before Free
 }
 
 // Free undoes Fill: the disk has room again.
