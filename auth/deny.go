@@ -81,6 +81,14 @@ func (d *denyList) add(id string, until, now time.Time) bool {
 	return !was && now.Before(until)
 }
 
+// remove takes back a denial of id that add made and the store did not
+// take.
+func (d *denyList) remove(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.ids, id)
+}
+
 // TakeDenial applies a denial made elsewhere (on another node, or by an
 // admin command) that a shared store reports: id, a login's sid or an
 // access token's jti, is denied here until until, and when it was not

@@ -81,9 +81,12 @@
 // ErrRefreshExpired, ErrRefreshRevoked and ErrRefreshReused. A Store that
 // is also a TicketStore or a LoginThrottle keeps tickets or throttle counts
 // for every node on it; otherwise this process keeps them in memory. A
-// store that cannot be reached wraps ErrUnavailable in its errors, and the
-// HTTP API (and a ticket's upgrade) answers 503 unavailable; verification
-// goes on from the keys and denials held in memory.
+// store that cannot be reached, or cannot write (a full disk), wraps
+// ErrUnavailable in its errors, and the HTTP API (and a ticket's upgrade)
+// answers 503 unavailable with Retry-After, having handed out and ended
+// nothing: a logout whose login the store could not revoke leaves it
+// whole, for the client to try again. Verification goes on from the keys
+// and denials held in memory.
 //
 // A denial made on another node reaches this one through
 // Service.TakeDenial (a shared store's watch calls it), which denies the

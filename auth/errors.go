@@ -32,7 +32,8 @@ func (e *Error) Status() int { return e.status }
 // Name returns the machine-readable code of the JSON error body.
 func (e *Error) Name() string { return e.name }
 
-// RetryAfter is how long a throttled client must wait; zero otherwise.
+// RetryAfter is how long a throttled client must wait, or one told the
+// store is unavailable should wait before trying again; zero otherwise.
 func (e *Error) RetryAfter() time.Duration { return e.retry }
 
 // Is reports whether target is an *Error with the same Name.
@@ -73,11 +74,17 @@ var (
 	ErrRotationPending    = newError(http.StatusConflict, "rotation_pending", reasonLimit, "a rotation is already pending")
 	ErrNoKeyRing          = newError(http.StatusConflict, "no_key_rotation", reasonDisabled, "this server keeps no signing keys to rotate")
 	ErrInternal           = newError(http.StatusInternalServerError, "server_error", reasonInternal, "internal error")
-	// ErrUnavailable: the shared store cannot be reached. A Store wraps
-	// its connection failures with it (fmt.Errorf("...: %w",
-	// ErrUnavailable)), and the HTTP API answers them 503.
-	ErrUnavailable = newError(http.StatusServiceUnavailable, "unavailable", reasonUnavailable, "the auth store is unavailable, try again shortly")
+	// ErrUnavailable: the store cannot be reached, or cannot write (its
+	// disk is full). A Store wraps such failures with it
+	// (fmt.Errorf("...: %w", ErrUnavailable)), and the HTTP API answers
+	// them 503 with Retry-After: the request changed nothing, and the
+	// client should try it again.
+	ErrUnavailable = &Error{status: http.StatusServiceUnavailable, name: "unavailable", reason: reasonUnavailable,
+		msg: "the auth store is unavailable, try again shortly", retry: UnavailableRetry}
 )
+
+// UnavailableRetry is the Retry-After of an answer 503 unavailable.
+const UnavailableRetry = 5 * time.Second
 
 func newError(status int, name string, r reason, msg string) *Error {
 	return &Error{status: status, name: name, reason: r, msg: msg}

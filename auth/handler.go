@@ -67,10 +67,13 @@ func post(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *h
 	return h(w, r)
 }
 
-// logError logs errors that are not the peer's fault. Tokens are never
-// logged, nor is the query string.
+// logError logs errors that are not the peer's fault, but for a store
+// that is unavailable: whoever watches the store reports an outage once
+// (stompd logs when Redis stops answering, or the data dir's disk cannot
+// be written, and when it recovers), not once per request. Tokens are
+// never logged, nor is the query string.
 func (s *Service) logError(r *http.Request, err error) {
-	if e, ok := err.(*Error); ok && e.status < http.StatusInternalServerError {
+	if e, ok := err.(*Error); ok && e.status < http.StatusInternalServerError || errors.Is(err, ErrUnavailable) {
 		return
 	}
 	s.opts.Logger.Error("auth request failed", "path", r.URL.Path, "err", err)

@@ -65,7 +65,8 @@ func (m *memUsers) UserByID(id string) (User, error) {
 
 // memRefresh is an in-memory RefreshStore and Revoker with the rotation
 // semantics of the real store. failNext makes the next write fail, having
-// changed nothing, as a transaction that does not commit.
+// changed nothing, as a transaction that does not commit; full makes every
+// write fail so, with that error, while it is set.
 type memRefresh struct {
 	mu       sync.Mutex
 	now      func() time.Time
@@ -73,6 +74,7 @@ type memRefresh struct {
 	revoked  map[string]bool
 	seq      int
 	failNext bool
+	full     error
 }
 
 // errWriteFailed is the failure failNext injects.
@@ -90,8 +92,8 @@ func newMemRefresh(now func() time.Time) *memRefresh {
 func (m *memRefresh) CreateRefresh(hash [32]byte, userID string, expires, _ time.Time) (RefreshToken, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.failed() {
-		return RefreshToken{}, errWriteFailed
+	if err := m.failure(); err != nil {
+		return RefreshToken{}, err
 	}
 	m.seq++
 	return m.put(hash, fmt.Sprintf("fam-%d", m.seq), userID, expires), nil
@@ -106,8 +108,8 @@ func (m *memRefresh) put(hash [32]byte, family, userID string, expires time.Time
 func (m *memRefresh) RotateRefresh(old, next [32]byte, expires, _ time.Time) (RefreshToken, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.failed() {
-		return RefreshToken{}, errWriteFailed
+	if err := m.failure(); err != nil {
+		return RefreshToken{}, err
 	}
 	t, ok := m.tokens[old]
 	switch {
@@ -125,11 +127,17 @@ func (m *memRefresh) RotateRefresh(old, next [32]byte, expires, _ time.Time) (Re
 	return m.put(next, t.Family, t.UserID, expires), nil
 }
 
-// failed reports, once, that a write was set to fail.
-func (m *memRefresh) failed() bool {
-	f := m.failNext
-	m.failNext = false
-	return f
+// failure returns the error a write is set to fail with: full's, or
+// errWriteFailed once after failNext was set.
+func (m *memRefresh) failure() error {
+	if m.full != nil {
+		return m.full
+	}
+	if m.failNext {
+		m.failNext = false
+		return errWriteFailed
+	}
+	return nil
 }
 
 func (m *memRefresh) LookupRefresh(hash [32]byte) (RefreshToken, error) {
@@ -144,6 +152,9 @@ func (m *memRefresh) LookupRefresh(hash [32]byte) (RefreshToken, error) {
 func (m *memRefresh) RevokeFamily(family string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.failure(); err != nil {
+		return err
+	}
 	m.revoked[family] = true
 	return nil
 }

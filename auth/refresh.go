@@ -130,7 +130,8 @@ func (s *Service) rotateError(family string, err error) error {
 }
 
 // logout ends the login of c and, when refresh names another login of the
-// same user, that one too; c's jti is denied until it expires. A service
+// same user, that one too; c's jti is denied until it expires. When the
+// store cannot revoke c's login, logout ends nothing and says so. A service
 // account's token (sub client:<id>) ends alone, with the sessions that hold
 // it: all of a client's tokens share its login id, which only deleting the
 // client ends, so that one backend instance's logout leaves the others and
@@ -139,11 +140,14 @@ func (s *Service) logout(c Claims, refresh string) error {
 	if strings.HasPrefix(c.Subject, ClientSubjectPrefix) {
 		return s.endToken(c)
 	}
-	err := s.endLogin(c.SID, c.Expires)
+	if err := s.endLogin(c.SID, c.Expires); err != nil {
+		return err // nothing ended: the client tries again
+	}
+	var err error
 	if refresh != "" && len(refresh) <= maxRefreshTokenSize && s.opts.Store != nil {
 		rt, lerr := s.opts.Store.LookupRefresh(hashToken(refresh))
 		if lerr == nil && rt.UserID == c.Subject && rt.Family != c.SID {
-			err = errors.Join(err, s.endLogin(rt.Family, time.Time{}))
+			err = s.endLogin(rt.Family, time.Time{})
 		}
 	}
 	if c.SID == "" {
@@ -176,15 +180,19 @@ func (s *Service) endLogin(sid string, lastExpiry time.Time) error {
 		until = lastExpiry
 	}
 	// Denied here first, so that the denial a shared store publishes when
-	// the family is revoked is no news to this node's watch.
-	s.denied.add(sid, until, now)
-	var err error
+	// the family is revoked is no news to this node's watch; taken back
+	// when the store could not revoke it, so that a login whose end
+	// failed (a full disk) is left whole, to be ended by a retry.
+	fresh := s.denied.add(sid, until, now)
 	if s.opts.Store != nil {
-		if rerr := s.opts.Store.RevokeFamily(sid); rerr != nil && !errors.Is(rerr, ErrRefreshNotFound) {
-			err = fmt.Errorf("auth: revoking refresh family: %w", rerr)
+		if err := s.opts.Store.RevokeFamily(sid); err != nil && !errors.Is(err, ErrRefreshNotFound) {
+			if fresh {
+				s.denied.remove(sid)
+			}
+			return fmt.Errorf("auth: revoking refresh family: %w", err)
 		}
 	}
-	err = errors.Join(err, s.denied.deny(sid, until, now))
+	err := s.denied.deny(sid, until, now)
 	if s.opts.OnLogout != nil {
 		s.opts.OnLogout(sid)
 	}

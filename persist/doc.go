@@ -84,6 +84,24 @@
 // # Errors
 //
 // Callers branch with errors.Is on ErrLocked, ErrCorrupt, ErrNotFound,
-// ErrExists, ErrExpired, ErrRevoked, ErrReused and ErrClosed. Other errors are
-// I/O failures or misuse (an empty email, an expiry in the past).
+// ErrExists, ErrExpired, ErrRevoked, ErrReused, ErrClosed and ErrWrite.
+// Other errors are I/O failures or misuse (an empty email, an expiry in
+// the past).
+//
+// # A full disk
+//
+// A change whose commit cannot write the file (ENOSPC, EDQUOT, EFBIG under
+// a file size limit, EIO) fails with ErrWrite, and Options.OnWrite hears
+// of every commit's outcome. bbolt writes a commit's pages to free pages
+// or past the end of the data, growing the file first (ftruncate), and
+// only then the meta page that makes them current: a write that fails
+// before the meta page leaves the last committed state whole, and bbolt
+// rolls the transaction back and reloads its free list from that state,
+// so the store stays usable with no reopen, and writes succeed again once
+// there is room (TestDiskFull shows it on a full tmpfs and under
+// RLIMIT_FSIZE). Some writes still succeed on a full disk, those whose
+// pages fit in the free pages of the file. One case is left: a meta page
+// written to the page cache whose fsync then fails (a device error, or
+// ENOSPC reported only at fsync by a file system that allocates late)
+// is committed for this process although reported failed.
 package persist

@@ -46,7 +46,7 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, now: o.Now}, nil
+	return &Store{db: db, now: o.Now, onWrite: o.OnWrite}, nil
 }
 
 func corrupt(path, reason string) error {

@@ -3,6 +3,7 @@ package persist
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,6 +33,12 @@ var (
 	ErrReused = errors.New("persist: refresh token already rotated (reuse)")
 	// ErrClosed means the Store has been closed.
 	ErrClosed = errors.New("persist: store closed")
+	// ErrWrite means a change was complete but its commit could not write
+	// the file: the disk or the quota is full, the file may not grow, or
+	// the device failed. The error wraps the cause too (syscall.ENOSPC,
+	// say). The transaction was rolled back and the store stays usable:
+	// reads go on, and writes succeed again once the cause is gone.
+	ErrWrite = errors.New("persist: the store file could not be written")
 )
 
 // Options configure Open. The zero value is ready to use.
@@ -41,13 +48,19 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock for issue, expiry and creation times. Nil means time.Now.
 	Now func() time.Time
+	// OnWrite, when set, is called after every commit of a change with
+	// its outcome: nil, or an error wrapping ErrWrite. A caller can report
+	// a failing disk once, and its recovery, rather than once per request.
+	// It runs on the writing goroutine, after the transaction ended.
+	OnWrite func(error)
 }
 
 // Store is an open stompd store. It is safe for concurrent use; bbolt runs
 // one writing transaction at a time and any number of readers beside it.
 type Store struct {
-	db  *bolt.DB
-	now func() time.Time
+	db      *bolt.DB
+	now     func() time.Time
+	onWrite func(error)
 }
 
 // Bucket names. Every bucket is created with the file, so a transaction on a
@@ -80,9 +93,28 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 }
 
 // update runs fn in a read-write transaction, which has been committed and
-// synced to disk when update returns nil. An error from fn rolls it back.
+// synced to disk when update returns nil. An error from fn rolls it back;
+// a commit that fails after fn succeeded returns an error wrapping
+// ErrWrite. Options.OnWrite is told how every commit went.
 func (s *Store) update(fn func(*bolt.Tx) error) error {
-	return closedErr(s.db.Update(fn))
+	changed := false
+	err := closedErr(s.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		changed = true
+		return nil
+	}))
+	if !changed {
+		return err
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrWrite, err)
+	}
+	if s.onWrite != nil {
+		s.onWrite(err)
+	}
+	return err
 }
 
 func closedErr(err error) error {

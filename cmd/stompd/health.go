@@ -18,12 +18,15 @@ const redisCheckEvery = time.Second
 
 // health answers /healthz as soon as the process serves HTTP, and /readyz
 // only while ready is true (once the store is open and both listeners
-// accept, until shutdown starts) and, with --redis, Redis answers.
-// The gauge, when set, shows readiness as stompd_ready.
+// accept, until shutdown starts) and, with --redis, Redis answers; while
+// the store cannot write, /readyz still answers 200 but says it is
+// degraded (cannotSaveReady). The gauge, when set, shows readiness as
+// stompd_ready.
 type health struct {
-	ready     atomic.Bool
-	redisDown atomic.Bool // set by watchRedis while Redis does not answer
-	gauge     prometheus.Gauge
+	ready      atomic.Bool
+	redisDown  atomic.Bool // set by watchRedis while Redis does not answer
+	cannotSave atomic.Bool // set while the store's commits fail (observeStore)
+	gauge      prometheus.Gauge
 }
 
 // setReady turns readiness on or off.
@@ -56,6 +59,9 @@ func (h *health) readiness(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 	case h.redisDown.Load():
 		http.Error(w, "not ready: Redis does not answer", http.StatusServiceUnavailable)
+	case h.cannotSave.Load():
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte(cannotSaveReady))
 	default:
 		h.live(w, r)
 	}

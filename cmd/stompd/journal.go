@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/stompd/stompd/persist"
 )
 
@@ -19,7 +21,9 @@ func (s *server) openJournal() error {
 func (s *server) observeJournal(c persist.JournalCommit) {
 	if c.Err != nil {
 		s.metrics.JournalErrors.Inc()
-		s.log.Warn("journal commit failed", "appended", c.Appended, "removed", c.Removed, "error", c.Err)
+		if !errors.Is(c.Err, persist.ErrWrite) { // observeStore logs those once
+			s.log.Warn("journal commit failed", "appended", c.Appended, "removed", c.Removed, "error", c.Err)
+		}
 		return
 	}
 	s.metrics.JournalCommits.Inc()

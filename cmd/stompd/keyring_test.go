@@ -176,7 +176,7 @@ func TestKeyEndpointsNeedAnAdmin(t *testing.T) {
 // and the ring a rotation makes survives a restart.
 func TestKeyRingOfAnEarlierDataDirSurvivesRestarts(t *testing.T) {
 	dir := t.TempDir()
-	store, err := openStore(dir)
+	store, err := openStore(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

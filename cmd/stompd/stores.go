@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/stompd/stompd/auth"
@@ -33,7 +34,22 @@ func mapStoreError(err, notFound error) error {
 			return m.to
 		}
 	}
+	return unavailable(err)
+}
+
+// unavailable marks a change the store could not write (a full disk) as
+// auth.ErrUnavailable, which the HTTP APIs answer 503 with Retry-After,
+// keeping the cause for the log; other errors are returned as they are.
+func unavailable(err error) error {
+	if errors.Is(err, persist.ErrWrite) {
+		return fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
+	}
 	return err
+}
+
+// Deny denies id until until in the store.
+func (s authStore) Deny(id string, until time.Time) error {
+	return unavailable(s.Store.Deny(id, until))
 }
 
 func (s authStore) UserByEmail(email string) (auth.User, error) {

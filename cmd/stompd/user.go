@@ -199,12 +199,12 @@ func userPath(email string) string {
 }
 
 // openStore opens the store in dataDir, creating both on first use, as the
-// server does.
-func openStore(dataDir string) (*persist.Store, error) {
+// server does; onWrite, if not nil, is told how each commit went.
+func openStore(dataDir string, onWrite func(error)) (*persist.Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	return persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout})
+	return persist.Open(filepath.Join(dataDir, storeFile), persist.Options{Timeout: lockTimeout, OnWrite: onWrite})
 }
 
 // splitList splits a comma-separated setting, dropping empty elements.

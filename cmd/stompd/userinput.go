@@ -199,11 +199,11 @@ func openUserStore(dataDir string, create bool, out io.Writer) (*persist.Store, 
 	_, err := os.Stat(path)
 	switch {
 	case err == nil:
-		return openStore(dataDir)
+		return openStore(dataDir, nil)
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fileError("data", dataDir, err)
 	case create:
-		s, err := openStore(dataDir)
+		s, err := openStore(dataDir, nil)
 		if err == nil {
 			fmt.Fprintf(out, "created a new store: %s\n", path)
 		}

@@ -32,7 +32,7 @@ func (b boltUsers) AddUser(u auth.User) (admin.User, error) {
 	if errors.Is(err, persist.ErrExists) {
 		return admin.User{}, admin.ErrEmailTaken
 	}
-	return adminUser(added), err
+	return adminUser(added), unavailable(err)
 }
 
 func (b boltUsers) ChangeUser(ref auth.UserRef, c auth.UserChange) (admin.User, map[string]time.Time, error) {
