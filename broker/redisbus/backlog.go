@@ -102,6 +102,20 @@ func (q *backlog) takeAppends() []entry {
 	return taken
 }
 
+// unshift puts es, taken by takeAppends, back in front of the entries
+// queued since.
+func (q *backlog) unshift(es []entry) {
+	if len(es) == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, e := range es {
+		q.bytes += e.cost()
+	}
+	q.entries = append(es, q.entries...)
+}
+
 // rearm wakes the writer again when entries wait.
 func (q *backlog) rearm() {
 	q.mu.Lock()
@@ -124,16 +138,22 @@ func (q *backlog) drain() int {
 	return n
 }
 
+// probeEvery is how often the writer asks Redis whether it is back,
+// after a failed batch, and probeTimeout how long it waits for the answer.
+const (
+	probeEvery   = 50 * time.Millisecond
+	probeTimeout = 250 * time.Millisecond
+)
+
 // write is the one writer: it publishes the backlog in pipelined batches,
 // in order, each batch after the previous one's replies, so that one
 // publisher's messages to one destination reach Redis in its order. After a
-// failed batch it waits (100 ms, doubling up to 1 s) before the next, and
-// the backlog meanwhile fills up to its bound with Publish entries, while
-// Append entries go to local delivery at once (outage).
+// failed batch it waits until Redis answers again (outage): the backlog
+// meanwhile fills up to its bound with Publish entries, while Append
+// entries go to local delivery.
 func (b *Bus) write(ctx context.Context, r Receiver) {
 	var spare []entry
 	cmds := make(rueidis.Commands, 0, maxBatch)
-	backoff := time.Duration(0)
 	for {
 		taken, ok := b.backlog.take(ctx, spare)
 		if !ok {
@@ -148,23 +168,23 @@ func (b *Bus) write(ctx context.Context, r Receiver) {
 		}
 		clear(taken) // let the payloads go
 		spare = taken[:0]
-		if failed == 0 {
-			backoff = 0
-			continue
+		if failed > 0 {
+			b.dropFailed.Add(float64(failed))
+			b.outage(ctx, r)
 		}
-		b.dropFailed.Add(float64(failed))
-		backoff = min(max(2*backoff, 100*time.Millisecond), time.Second)
-		b.outage(ctx, backoff, r)
 	}
 }
 
-// outage waits for d, or until ctx is done, after a failed batch: Redis is
-// known to be down, so every Append queued meanwhile goes to r's Deliver as
-// soon as it is queued, as a failed one would, rather than after d. Each
-// topic keeps its order: its Appends are queued, and so delivered, in
-// order, and the next batch holds only those queued after.
-func (b *Bus) outage(ctx context.Context, d time.Duration, r Receiver) {
-	t := time.NewTimer(d)
+// outage returns once Redis answers a PING again, or ctx is done, after a
+// failed batch. Every probeEvery it takes the Append entries queued, asks
+// Redis, and hands them to r's Deliver, as a failed one would be, when it
+// did not answer: so the node's subscribers wait at most a probe, not a
+// backoff, and an Append queued once Redis is back is not delivered
+// locally only, but numbered and kept, for every node. Each topic keeps
+// its order: its Appends are queued, and so delivered, in order, and those
+// of the probe that succeeded go back to the front of the backlog.
+func (b *Bus) outage(ctx context.Context, r Receiver) {
+	t := time.NewTicker(probeEvery)
 	defer t.Stop()
 	defer b.backlog.rearm()
 	for {
@@ -172,15 +192,24 @@ func (b *Bus) outage(ctx context.Context, d time.Duration, r Receiver) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			return
-		case <-b.backlog.wake:
 		}
 		appended := b.backlog.takeAppends()
+		if b.ping(ctx) == nil {
+			b.backlog.unshift(appended)
+			return
+		}
 		for _, e := range appended {
 			r.Deliver(e.payload)
 		}
 		b.dropFailed.Add(float64(len(appended)))
 	}
+}
+
+// ping asks Redis for a PONG, within probeTimeout.
+func (b *Bus) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return b.client.Do(ctx, b.client.B().Ping().Build()).Error()
 }
 
 // publish sends one batch, pipelined: an SPUBLISH per Publish entry, a

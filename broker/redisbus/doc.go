@@ -23,7 +23,8 @@
 // reach Redis, and every node, in order. A message that does not fit in
 // the backlog is dropped (messages_dropped_total, reason cluster_backlog),
 // and so is one whose SPUBLISH fails (cluster_unavailable); after a failed
-// batch the writer waits 100 ms, doubling up to 1 s, before the next.
+// batch the writer sends the next once Redis answers a PING again, which
+// it asks every 50 ms.
 //
 // Listen's channel is closed once Redis replied to the destination's
 // SSUBSCRIBE: Redis subscribes before it replies, so any SPUBLISH it runs
@@ -85,9 +86,11 @@
 // it, without an offset, and it is counted as dropped (cluster_unavailable)
 // as a Publish would be; one that does not fit in the backlog is dropped
 // (cluster_backlog). Once a batch has failed, Redis is known to be down:
-// while the writer waits to try again, each Append goes to Deliver as soon
-// as it is queued (counted the same), so that the node's subscribers do
-// not wait for the backoff; a topic's messages keep their order.
+// at each PING that fails, the Appends queued before it go to Deliver
+// (counted the same), so that the node's subscribers wait at most a probe;
+// those queued before the PING that succeeds are numbered and kept, and so
+// reach every node, since Redis is back. A topic's messages keep their
+// order.
 //
 // # Membership
 //

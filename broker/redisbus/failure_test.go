@@ -249,3 +249,42 @@ func slowestBetween(got []arrival, from, to int64) time.Duration {
 	}
 	return slowest
 }
+
+func TestAMessageSentOnceRedisIsBackReachesEveryNodeNumbered(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	o := Options{HistorySize: 1 << 20}
+	a, b := startNode(t, srv.URL(), "a", o), startNode(t, srv.URL(), "b", o)
+	const dest = "/topic/back"
+	local, remote := a.dial(t, "local"), b.dial(t, "remote")
+	subscribe(local, "1", dest)
+	subscribe(remote, "1", dest)
+	waitSubscribers(t, []*redistest.Server{srv}, dest, 2)
+	pub := startPublisher(t, a.dial(t, "pub"), dest)
+	atLocal, atRemote := startReader(t, local), startReader(t, remote)
+	waitFor(t, "cross-node delivery", func() bool { return atRemote.last.Load() >= 100 })
+
+	srv.Kill()
+	down := pub.sent.Load()
+	time.Sleep(2500 * time.Millisecond) // long enough for a writer's backoff to reach its longest
+	srv.Restart()
+	back := pub.sent.Load()
+	waitFor(t, "cross-node delivery after Redis came back", func() bool { return atRemote.last.Load() >= back+300 })
+	pub.halt()
+	last := pub.sent.Load()
+	waitFor(t, "every message on both nodes", func() bool { return atLocal.last.Load() == last && atRemote.last.Load() == last })
+
+	unnumbered := 0
+	for _, m := range atLocal.arrivals() {
+		if m.offset == 0 {
+			unnumbered++
+		}
+		if m.n > back && m.offset == 0 {
+			t.Fatalf("message %d, sent after Redis came back (at message %d), reached only local subscribers", m.n, back)
+		}
+	}
+	got := atRemote.arrivals()
+	if i := slices.IndexFunc(got, func(m arrival) bool { return m.n > back }); i < 0 || len(got)-i != int(last-back) {
+		t.Errorf("the remote node received %d of the %d messages sent after Redis came back", len(got)-i, last-back)
+	}
+	t.Logf("messages %d to %d while Redis was down; %d delivered locally only", down, back, unnumbered)
+}
