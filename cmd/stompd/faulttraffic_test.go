@@ -255,20 +255,32 @@ func (tr *faultTraffic) subscriber(s *faultSub, ready func()) func(*stomptest.Cl
 		if resume {
 			tr.resumed(s, f.Value("x-recovered") == "true")
 		}
-		for !closed(stop) {
-			f, err := cl.Next()
-			switch {
-			case timedOut(err):
-				continue
-			case err != nil:
-				return err
-			case f.Command != stomp.MESSAGE:
+		return readUntil(cl, stop, func(f *stomp.Frame) error {
+			if f.Command != stomp.MESSAGE {
 				return fmt.Errorf("%w: %s", errFrame, stomptest.Dump(f))
 			}
 			tr.received(s, f)
-		}
-		return nil
+			return nil
+		})
 	}
+}
+
+// readUntil hands handle each frame cl reads until stop is closed, passing
+// over read timeouts, and returns the first error.
+func readUntil(cl *stomptest.Client, stop chan struct{}, handle func(*stomp.Frame) error) error {
+	for !closed(stop) {
+		f, err := cl.Next()
+		switch {
+		case timedOut(err):
+			continue
+		case err == nil:
+			err = handle(f)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // resumed records a resume of s.
@@ -314,25 +326,16 @@ func (tr *faultTraffic) consumer(ready func()) func(*stomptest.Client, chan stru
 			return err
 		}
 		once.Do(ready)
-		for !closed(stop) {
-			f, err := cl.Next()
-			switch {
-			case timedOut(err):
-				continue
-			case err != nil:
-				return err
-			case f.Command == stomp.MESSAGE:
-				err = tr.consume(cl, f)
-			case f.Command == stomp.RECEIPT:
+		return readUntil(cl, stop, func(f *stomp.Frame) error {
+			switch f.Command {
+			case stomp.MESSAGE:
+				return tr.consume(cl, f)
+			case stomp.RECEIPT:
 				tr.ackReceipted(f.Value("receipt-id"))
-			default:
-				err = fmt.Errorf("%w: %s", errFrame, stomptest.Dump(f))
+				return nil
 			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			return fmt.Errorf("%w: %s", errFrame, stomptest.Dump(f))
+		})
 	}
 }
 
