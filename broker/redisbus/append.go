@@ -10,17 +10,18 @@ import (
 // appendScript numbers topic messages and keeps them, for topics of one
 // partition (one slot). KEYS holds each topic's stream and counter, in
 // pairs; ARGV[1] is the history's size, ARGV[2] and ARGV[3] the stream's
-// and the counter's TTL in ms, ARGV[4] a new epoch, and then come the
-// messages in pairs: the number of their topic's pair in KEYS (from 1),
-// and the message.
+// and the counter's TTL in ms, ARGV[4] a new epoch, ARGV[5] the node id,
+// and then come the messages in threes: the number of their topic's pair
+// in KEYS (from 1), their source (sources.go) and the message.
 //
 // A topic without a counter (new, idle for longer than its TTL, or lost
 // with Redis's data) gets the new epoch, and its stream, holding whatever an
 // older epoch left, is deleted: offsets never repeat within an epoch. Each
 // message is added as entry "<offset>-0" with Redis's time in ms (field
-// t), the stream trimmed to about the size (MAXLEN ~, whole nodes at a
-// time), and published, numbered, on its topic's channel, as
-// "\n<epoch> <offset> <ms>\n<message>" (its channel is its stream's key
+// t) and its source and node (field s), the stream trimmed to about the
+// size (MAXLEN ~, whole nodes at a time), and published, numbered, on its
+// topic's channel, as "\n<epoch> <offset> <ms> <source> <node>\n<message>"
+// (its channel is its stream's key
 // with channelPrefix for historyPrefix). Each topic's counter and both
 // expiries are then set. One run serves many messages: Redis's cost of a
 // script run is mostly its own, not that of the commands it calls.
@@ -28,7 +29,7 @@ var appendScript = newScript(`
 local t = redis.call('TIME')
 local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local topics = {}
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 3 do
   local k = tonumber(ARGV[i])
   local stream, counter = KEYS[2 * k - 1], KEYS[2 * k]
   local topic = topics[k]
@@ -44,8 +45,9 @@ for i = 5, #ARGV, 2 do
   end
   topic.n = topic.n + 1
   local n = string.format('%d', topic.n)
-  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], n .. '-0', 'm', ARGV[i + 1], 't', ms)
-  redis.call('SPUBLISH', topic.ch, '\n' .. topic.e .. ' ' .. n .. ' ' .. ms .. '\n' .. ARGV[i + 1])
+  local src = ARGV[i + 1] .. ' ' .. ARGV[5]
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], n .. '-0', 'm', ARGV[i + 2], 't', ms, 's', src)
+  redis.call('SPUBLISH', topic.ch, '\n' .. topic.e .. ' ' .. n .. ' ' .. ms .. ' ' .. src .. '\n' .. ARGV[i + 2])
 end
 for k, topic in pairs(topics) do
   redis.call('HSET', KEYS[2 * k], 'n', string.format('%d', topic.n))
@@ -60,7 +62,7 @@ type appends struct {
 	entries []int          // their places in the batch
 	keys    []string       // stream and counter of each topic
 	topic   map[string]int // a topic's number in keys, from 1
-	msgs    []string       // the script's message pairs
+	msgs    []string       // the script's message threes
 	bytes   int            // the messages' bytes
 }
 
@@ -79,14 +81,14 @@ func (a *appends) add(i int, e entry) {
 	msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
 	a.entries = append(a.entries, i)
 	a.bytes += len(msg)
-	a.msgs = append(a.msgs, strconv.Itoa(k), msg)
+	a.msgs = append(a.msgs, strconv.Itoa(k), strconv.FormatUint(e.source, 10), msg)
 }
 
 // command is the run of appendScript for a; eval asks for the script in
 // full.
 func (a *appends) command(b *Bus, eval bool) rueidis.Completed {
 	h := &b.history
-	args := append([]string{h.size, h.ttl, h.counter, newEpoch()}, a.msgs...)
+	args := append([]string{h.size, h.ttl, h.counter, newEpoch(), b.node}, a.msgs...)
 	if eval {
 		return appendScript.eval(b.client, a.keys, args...)
 	}

@@ -29,6 +29,7 @@ type entry struct {
 	payload []byte
 	fence   string // the epoch of dest's history that went back
 	latest  uint64 // with fence, the latest offset received in it
+	source  uint64 // an Append's, once the writer sends it
 }
 
 func (e entry) cost() int { return entryCost + len(e.channel) + len(e.dest) + len(e.payload) }
@@ -102,6 +103,20 @@ func (q *backlog) takeAppends() []entry {
 	return taken
 }
 
+// unshift puts es, taken by takeAppends, back in front of the entries
+// queued since.
+func (q *backlog) unshift(es []entry) {
+	if len(es) == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, e := range es {
+		q.bytes += e.cost()
+	}
+	q.entries = append(es, q.entries...)
+}
+
 // rearm wakes the writer again when entries wait.
 func (q *backlog) rearm() {
 	q.mu.Lock()
@@ -124,16 +139,22 @@ func (q *backlog) drain() int {
 	return n
 }
 
+// probeEvery is how often the writer asks Redis whether it is back,
+// after a failed batch, and probeTimeout how long it waits for the answer.
+const (
+	probeEvery   = 50 * time.Millisecond
+	probeTimeout = 250 * time.Millisecond
+)
+
 // write is the one writer: it publishes the backlog in pipelined batches,
 // in order, each batch after the previous one's replies, so that one
 // publisher's messages to one destination reach Redis in its order. After a
-// failed batch it waits (100 ms, doubling up to 1 s) before the next, and
-// the backlog meanwhile fills up to its bound with Publish entries, while
-// Append entries go to local delivery at once (outage).
+// failed batch it waits until Redis answers again (outage): the backlog
+// meanwhile fills up to its bound with Publish entries, while Append
+// entries go to local delivery.
 func (b *Bus) write(ctx context.Context, r Receiver) {
 	var spare []entry
 	cmds := make(rueidis.Commands, 0, maxBatch)
-	backoff := time.Duration(0)
 	for {
 		taken, ok := b.backlog.take(ctx, spare)
 		if !ok {
@@ -148,23 +169,23 @@ func (b *Bus) write(ctx context.Context, r Receiver) {
 		}
 		clear(taken) // let the payloads go
 		spare = taken[:0]
-		if failed == 0 {
-			backoff = 0
-			continue
+		if failed > 0 {
+			b.dropFailed.Add(float64(failed))
+			b.outage(ctx, r)
 		}
-		b.dropFailed.Add(float64(failed))
-		backoff = min(max(2*backoff, 100*time.Millisecond), time.Second)
-		b.outage(ctx, backoff, r)
 	}
 }
 
-// outage waits for d, or until ctx is done, after a failed batch: Redis is
-// known to be down, so every Append queued meanwhile goes to r's Deliver as
-// soon as it is queued, as a failed one would, rather than after d. Each
-// topic keeps its order: its Appends are queued, and so delivered, in
-// order, and the next batch holds only those queued after.
-func (b *Bus) outage(ctx context.Context, d time.Duration, r Receiver) {
-	t := time.NewTimer(d)
+// outage returns once Redis answers a PING again, or ctx is done, after a
+// failed batch. Every probeEvery it takes the Append entries queued, asks
+// Redis, and hands them to r's Deliver, as a failed one would be, when it
+// did not answer: so the node's subscribers wait at most a probe, not a
+// backoff, and an Append queued once Redis is back is not delivered
+// locally only, but numbered and kept, for every node. Each topic keeps
+// its order: its Appends are queued, and so delivered, in order, and those
+// of the probe that succeeded go back to the front of the backlog.
+func (b *Bus) outage(ctx context.Context, r Receiver) {
+	t := time.NewTicker(probeEvery)
 	defer t.Stop()
 	defer b.backlog.rearm()
 	for {
@@ -172,10 +193,15 @@ func (b *Bus) outage(ctx context.Context, d time.Duration, r Receiver) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			return
-		case <-b.backlog.wake:
 		}
 		appended := b.backlog.takeAppends()
+		if b.ping(ctx) == nil {
+			b.backlog.unshift(appended)
+			for _, p := range b.parts {
+				p.redisBack()
+			}
+			return
+		}
 		for _, e := range appended {
 			r.Deliver(e.payload)
 		}
@@ -183,30 +209,77 @@ func (b *Bus) outage(ctx context.Context, d time.Duration, r Receiver) {
 	}
 }
 
+// ping asks Redis for a PONG, within probeTimeout.
+func (b *Bus) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return b.client.Do(ctx, b.client.B().Ping().Build()).Error()
+}
+
 // publish sends one batch, pipelined: an SPUBLISH per Publish entry, a
 // fence per fence entry, and one run of appendScript per partition for the
 // Append entries, and returns how many messages failed. A script Redis
-// does not know yet is sent again in full (EVAL). An Append that failed
-// goes to r's Deliver instead, to this node's subscribers only: while
-// Redis is unreachable, a node's topics keep their local fan-out, without
-// history.
+// does not know yet is sent again in full (EVAL). When a command failed,
+// the Appends of the batch and of the one before that did not reach this
+// node numbered yet go to r's Deliver instead, to this node's subscribers
+// only: while Redis is unreachable, a node's topics keep their local
+// fan-out, without history.
 func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry, r Receiver) int {
+	lo := b.sources.next + 1
+	if len(b.sent) > 0 {
+		lo = b.sent[0].source
+	}
 	units := b.units(batch)
+	b.sources.sending(lo, b.sources.next)
 	for _, u := range units {
 		cmds = append(cmds, u.command(b, batch, false))
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	failed := 0
+	failed, broke := 0, false
 	for i, res := range b.client.DoMulti(ctx, cmds...) {
 		if noScript(res) {
 			res = b.client.Do(ctx, units[i].command(b, batch, true))
 		}
-		if res.Error() != nil {
-			failed += b.failed(units[i], batch, res.Error(), r)
+		if err := res.Error(); err != nil {
+			failed += b.failed(units[i], batch, err)
+			broke = true
 		}
 	}
+	if broke {
+		b.unconfirmed(batch, r)
+	} else {
+		b.keepSent(batch)
+	}
 	return failed
+}
+
+// keepSent keeps the Append entries of batch, which Redis took, as b.sent:
+// until the next batch is taken too, their messages may not have reached
+// this node yet.
+func (b *Bus) keepSent(batch []entry) {
+	b.sent = b.sent[:0]
+	for _, e := range batch {
+		if e.source != 0 {
+			b.sent = append(b.sent, e)
+		}
+	}
+}
+
+// unconfirmed hands r's Deliver, in their order, the messages of b.sent
+// and of batch, a batch that failed in part, that did not reach this node
+// numbered yet (sources.go): the failed ones, and those whose script ran
+// but which Redis may not have pushed to this node before it went down.
+func (b *Bus) unconfirmed(batch []entry, r Receiver) {
+	for _, es := range [][]entry{b.sent, batch} {
+		for _, e := range es {
+			if e.source != 0 && b.sources.failed(e.source) {
+				r.Deliver(bytes.Clone(e.payload)) // rueidis may hold the payload still, after a timeout
+			}
+		}
+	}
+	clear(b.sent) // let the payloads go
+	b.sent = b.sent[:0]
 }
 
 // unit is what one command of a batch carries: one entry, or the Append
@@ -222,7 +295,8 @@ type unit struct {
 const maxScriptBytes = 1 << 20
 
 // units sorts a batch into its commands: the Append entries of each
-// partition go together, in their order, up to maxScriptBytes.
+// partition go together, in their order, up to maxScriptBytes, each with
+// its source.
 func (b *Bus) units(batch []entry) []unit {
 	var parts [partitions]*appends
 	units := make([]unit, 0, len(batch))
@@ -231,12 +305,13 @@ func (b *Bus) units(batch []entry) []unit {
 			units = append(units, unit{entry: i})
 			continue
 		}
+		batch[i].source = b.sources.give()
 		p := partitionOf(e.dest)
 		if parts[p] == nil || parts[p].bytes+len(e.payload) > maxScriptBytes {
 			parts[p] = &appends{}
 			units = append(units, unit{appends: parts[p]})
 		}
-		parts[p].add(i, e)
+		parts[p].add(i, batch[i])
 	}
 	return units
 }
@@ -256,13 +331,10 @@ func (u unit) command(b *Bus, batch []entry, eval bool) rueidis.Completed {
 	}
 }
 
-// failed handles the entries of u, whose command failed with err, and
-// returns how many messages they held.
-func (b *Bus) failed(u unit, batch []entry, err error, r Receiver) int {
+// failed returns how many messages u, whose command failed with err,
+// held; its Appends go to local delivery (unconfirmed).
+func (b *Bus) failed(u unit, batch []entry, err error) int {
 	if u.appends != nil {
-		for _, i := range u.appends.entries {
-			r.Deliver(bytes.Clone(batch[i].payload)) // rueidis may hold the payload still, after a timeout
-		}
 		return len(u.appends.entries)
 	}
 	if e := batch[u.entry]; e.fence != "" {
@@ -270,14 +342,4 @@ func (b *Bus) failed(u unit, batch []entry, err error, r Receiver) int {
 		return 0 // the next message that went back fences it again
 	}
 	return 1
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

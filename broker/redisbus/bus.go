@@ -33,7 +33,15 @@ type Options struct {
 	// names. They matter only when the Bus is the broker's Streams.
 	HistorySize int
 	HistoryTTL  time.Duration
+	// MaxHeld bounds the bytes of the live topic messages each partition's
+	// connection holds while it catches up after a reconnection (each
+	// counted with its channel and heldCost), 1 MiB; past it they are let go
+	// and read again from the streams (see catchup.go).
+	MaxHeld int
 }
+
+// DefaultMaxHeld is the default of Options.MaxHeld.
+const DefaultMaxHeld = 1 << 20
 
 // DefaultHistoryTTL is the default of Options.HistoryTTL.
 const DefaultHistoryTTL = 5 * time.Minute
@@ -49,11 +57,14 @@ var ErrNode = errors.New("redisbus: the node id must be non-empty and without a 
 // concurrent use; Run does its work.
 type Bus struct {
 	client  rueidis.Client
+	node    string
 	prefix  string // the node id and a newline, which begins each of its messages
 	log     *slog.Logger
 	backlog backlog
 	parts   [partitions]*partition
 	history history
+	sources sources
+	sent    []entry // the writer's: the Appends of the last batch Redis took
 
 	dropFull, dropFailed prometheus.Counter
 }
@@ -73,18 +84,21 @@ func New(client rueidis.Client, o Options) (*Bus, error) {
 	if o.MaxBacklog == 0 {
 		o.MaxBacklog = DefaultMaxBacklog
 	}
+	if o.MaxHeld == 0 {
+		o.MaxHeld = DefaultMaxHeld
+	}
 	if o.HistoryTTL == 0 {
 		o.HistoryTTL = DefaultHistoryTTL
 	}
 	b := &Bus{
-		client: client, prefix: o.Node + "\n", log: o.Logger,
+		client: client, node: o.Node, prefix: o.Node + "\n", log: o.Logger,
 		backlog:    newBacklog(o.MaxBacklog),
 		history:    newHistory(o.HistorySize, o.HistoryTTL),
 		dropFull:   o.Metrics.MessagesDropped.WithLabelValues(metrics.DropClusterBacklog),
 		dropFailed: o.Metrics.MessagesDropped.WithLabelValues(metrics.DropClusterUnavailable),
 	}
 	for i := range b.parts {
-		b.parts[i] = newPartition(b, i)
+		b.parts[i] = newPartition(b, i, o.MaxHeld)
 	}
 	return b, nil
 }

@@ -10,21 +10,45 @@ import (
 // appended in between (Redis back, the partition not yet subscribed) is in
 // the topic's stream but reached nobody on this node, its sender's own
 // subscribers included. So a new connection holds the numbered messages it
-// receives until it has subscribed and caught up: for each topic it
-// received numbered messages on, it reads the stream after the latest
-// offset received (in that epoch), hands those entries to the broker in
-// offset order, and only then the messages held, less those the catch-up
-// delivered already. A topic whose epoch changed meanwhile lost its
-// history: it is read from its new epoch's first offset, and the broker
-// takes the new epoch as it takes a live message of it.
+// receives until it has subscribed and caught up: for each topic
+// subscribed, it reads the stream after the latest offset received (in
+// that epoch; all the stream keeps for a topic that received none yet, of
+// which the broker passes over what its subscribers had), hands those
+// entries to the broker in offset order, and only then the messages held,
+// less those the catch-up delivered already, and so are those that reach
+// the connection after that (Redis pushed them before the read but the
+// connection is read behind), until the first beyond what the catch-up
+// read. A topic whose epoch changed
+// meanwhile lost its history: it is read from its new epoch's first
+// offset, and the broker takes the new epoch as it takes a live message of
+// it.
+//
+// The messages held are bounded by Options.MaxHeld bytes. Past it, they
+// are let go and the catch-up runs again, reading them from the streams
+// (which keep them, unless HistorySize messages of their topic came
+// after), up to maxRounds times: what is held after the last is delivered
+// as it is, with a gap before it that the broker's subscribers see as
+// offsets skipped.
+
+// maxRounds bounds the catch-ups of a connection whose held messages
+// passed Options.MaxHeld.
+const maxRounds = 8
+
+// heldCost is what a held message costs beyond its bytes and its
+// channel's.
+const heldCost = 96
 
 // catchUp is a partition's state while its connection catches up.
 type catchUp struct {
-	mu      sync.Mutex
-	holding bool      // numbered messages are held, not delivered
-	held    []heldMsg // in the order received
+	max int // bytes of the messages held
 
-	gaps map[string]gap // by channel, what the catch-up delivered; the session's goroutine's only
+	mu       sync.Mutex
+	holding  bool      // numbered messages are held, not delivered
+	held     []heldMsg // in the order received
+	bytes    int       // held's
+	overflow bool      // messages held were let go since the last round
+
+	gaps map[string]gap // by channel, what the catch-up delivered, until a live message beyond it
 }
 
 // heldMsg is a numbered message held on channel ch.
@@ -32,6 +56,8 @@ type heldMsg struct {
 	ch string
 	m  numberedMsg
 }
+
+func (h heldMsg) cost() int { return heldCost + len(h.ch) + len(h.m.epoch) + len(h.m.msg) }
 
 // gap is what a catch-up delivered of a channel: the offsets above from,
 // up to and including to, of epoch.
@@ -56,18 +82,49 @@ func (p *partition) receiveNumbered(ch, s string, r Receiver) error {
 	p.cu.mu.Lock()
 	defer p.cu.mu.Unlock()
 	if p.cu.holding {
-		p.cu.held = append(p.cu.held, heldMsg{ch, m})
+		p.holdLocked(heldMsg{ch, m})
 		return nil
+	}
+	if g, has := p.cu.gaps[ch]; has {
+		if g.covers(m) {
+			return nil
+		}
+		delete(p.cu.gaps, ch) // the connection is past the catch-up
 	}
 	return p.deliverNumbered(ch, m, r)
 }
 
+// holdLocked holds h, or lets every message held go when h does not fit
+// in the bound. Called with p.cu.mu held.
+func (p *partition) holdLocked(h heldMsg) {
+	if p.cu.bytes+h.cost() > p.cu.max {
+		if !p.cu.overflow {
+			p.b.log.Warn("redisbus: the live messages held while catching up passed MaxHeld; they are read again from the streams",
+				"partition", p.service, "held", len(p.cu.held), "bytes", p.cu.bytes)
+		}
+		p.cu.held, p.cu.bytes, p.cu.overflow = nil, 0, true
+	}
+	p.cu.held = append(p.cu.held, h)
+	p.cu.bytes += h.cost()
+}
+
 // hold makes the partition hold the numbered messages it receives until
-// flush.
+// flush, for a new connection.
 func (p *partition) hold() {
 	p.cu.mu.Lock()
 	p.cu.holding = true
+	clear(p.cu.gaps)
 	p.cu.mu.Unlock()
+}
+
+// overflowed reports whether messages held were let go since it was last
+// asked.
+func (p *partition) overflowed() bool {
+	p.cu.mu.Lock()
+	defer p.cu.mu.Unlock()
+	o := p.cu.overflow
+	p.cu.overflow = false
+	return o
 }
 
 // flush hands r the messages held, but those the catch-up delivered, and
@@ -83,49 +140,71 @@ func (p *partition) flush(r Receiver) {
 			p.b.log.Warn("redisbus: a message from Redis was dropped", "channel", h.ch, "err", err)
 		}
 	}
-	p.cu.holding, p.cu.held = false, nil
-	clear(p.cu.gaps)
+	p.cu.holding, p.cu.held, p.cu.bytes, p.cu.overflow = false, nil, 0, false
 }
 
-// catchUpAll catches up every destination subscribed that received
-// numbered messages before, until one fails (Redis gone again).
-func (p *partition) catchUpAll(ctx context.Context, subscribed map[string]struct{}, r Receiver) {
-	for dest := range subscribed {
-		from, has := p.seen.get(channel(dest))
-		if !has {
-			continue
-		}
-		if err := p.catchUpTopic(ctx, dest, from, r); err != nil {
-			p.b.log.Warn("redisbus: catching up a topic's history failed", "destination", dest, "err", err)
+// catchUp catches up every destination subscribed, once more after each
+// round in which messages held were let go, up to maxRounds rounds, until
+// one fails (Redis gone again).
+func (p *partition) catchUp(ctx context.Context, subscribed map[string]struct{}, r Receiver) {
+	for round := 1; p.catchUpAll(ctx, subscribed, r) && p.overflowed(); round++ {
+		if round == maxRounds {
+			p.b.log.Warn("redisbus: a catch-up still let held messages go after its last round; some offsets are skipped",
+				"partition", p.service, "rounds", round)
 			return
 		}
 	}
+}
+
+// catchUpAll catches up every destination subscribed, and reports false
+// when one failed (Redis gone again). Without history there is nothing
+// to catch up.
+func (p *partition) catchUpAll(ctx context.Context, subscribed map[string]struct{}, r Receiver) bool {
+	if !p.b.history.on {
+		return true
+	}
+	for dest := range subscribed {
+		from, _ := p.seen.get(channel(dest)) // none yet: all the stream keeps
+		if err := p.catchUpTopic(ctx, dest, from, r); err != nil {
+			p.b.log.Warn("redisbus: catching up a topic's history failed", "destination", dest, "err", err)
+			return false
+		}
+	}
+	return true
 }
 
 // catchUpTopic hands r the entries of dest's stream after from, from its
 // new epoch's first one when its epoch changed, and records them as
 // received and delivered.
 func (p *partition) catchUpTopic(ctx context.Context, dest string, from position, r Receiver) error {
-	sr, err := p.b.Read(ctx, dest, from.offset)
-	if err == nil && sr.Epoch != "" && sr.Epoch != from.epoch {
+	sr, sources, err := p.b.read(ctx, dest, from.offset)
+	if err == nil && from.epoch != "" && sr.Epoch != "" && sr.Epoch != from.epoch {
 		p.b.log.Warn("redisbus: a topic's history was lost while this node was not listening; it goes on in a new epoch",
 			"destination", dest, "epoch", from.epoch, "new", sr.Epoch)
-		from = position{epoch: sr.Epoch}
-		sr, err = p.b.Read(ctx, dest, 0)
+		from = position{}
+		sr, sources, err = p.b.read(ctx, dest, 0)
 	}
-	if err != nil || sr.Epoch != from.epoch {
-		return err // nothing there, or a newer epoch again: the live messages carry on
+	if err != nil || sr.Epoch == "" {
+		return err // nothing there: the live messages carry on
 	}
 	ch := channel(dest)
-	g := gap{epoch: from.epoch, from: from.offset, to: from.offset}
-	for _, e := range sr.Entries {
+	g := gap{epoch: sr.Epoch, from: from.offset, to: from.offset}
+	for i, e := range sr.Entries {
 		if _, back := p.seen.advance(ch, sr.Epoch, e.Offset); back {
 			continue
 		}
 		g.to = e.Offset
+		if !p.b.deliverable(sources[i]) {
+			continue
+		}
 		if err := r.DeliverAt(e.Msg, sr.Epoch, e.Offset, e.At); err != nil {
 			p.b.log.Warn("redisbus: a message from Redis was dropped", "channel", ch, "err", err)
 		}
+	}
+	p.cu.mu.Lock()
+	defer p.cu.mu.Unlock()
+	if old, has := p.cu.gaps[ch]; has && old.epoch == g.epoch {
+		g.from = min(g.from, old.from) // an earlier round's
 	}
 	if p.cu.gaps == nil {
 		p.cu.gaps = make(map[string]gap)

@@ -23,7 +23,8 @@
 // reach Redis, and every node, in order. A message that does not fit in
 // the backlog is dropped (messages_dropped_total, reason cluster_backlog),
 // and so is one whose SPUBLISH fails (cluster_unavailable); after a failed
-// batch the writer waits 100 ms, doubling up to 1 s, before the next.
+// batch the writer sends the next once Redis answers a PING again, which
+// it asks every 50 ms.
 //
 // Listen's channel is closed once Redis replied to the destination's
 // SSUBSCRIBE: Redis subscribes before it replies, so any SPUBLISH it runs
@@ -38,15 +39,17 @@
 // again after an outage, are answered before that is done.
 //
 // Each partition's connection, once lost (Redis restarted or unreachable,
-// a slot migrated), is opened again with the same backoff and subscribes
-// again to every destination the broker listens to, so that cross-node
-// delivery resumes by itself. What other nodes publish meanwhile is lost:
-// pub/sub keeps nothing for a node that is not listening. Topic history is
-// not: a new connection holds the numbered messages it receives until it
-// has read, for each topic it received them on, the stream after the
-// latest offset received, and handed those entries to the broker in
-// offset order; the messages held follow, less those the read covered
-// (catchup.go).
+// a slot migrated), is opened again with the same backoff, cut short when
+// the writer finds Redis back, and subscribes again to every destination
+// the broker listens to, so that cross-node delivery resumes by itself.
+// What other nodes publish meanwhile is lost: pub/sub keeps nothing for a
+// node that is not listening. Topic history is not: a new connection holds
+// the numbered messages it receives until it has read, for each topic it
+// subscribes to, the stream after the latest offset received (all of it
+// for a topic that received none yet), and handed those entries to the
+// broker in offset order; the messages held follow, less those the read
+// covered. Those held are bounded by Options.MaxHeld: past it they are let
+// go and read again from the streams (catchup.go).
 //
 // # Topic history
 //
@@ -84,10 +87,17 @@
 // broker's Deliver instead, so that the node's own subscribers still get
 // it, without an offset, and it is counted as dropped (cluster_unavailable)
 // as a Publish would be; one that does not fit in the backlog is dropped
-// (cluster_backlog). Once a batch has failed, Redis is known to be down:
-// while the writer waits to try again, each Append goes to Deliver as soon
-// as it is queued (counted the same), so that the node's subscribers do
-// not wait for the backoff; a topic's messages keep their order.
+// (cluster_backlog). A script whose reply was lost may have run, and a
+// script that ran may not have reached this node, Redis killed in between:
+// each Append carries a number of its node's, its source, kept and
+// published with it, so that this node passes over a numbered message it
+// delivered so already, and delivers so, at a failure, those of the batch
+// and of the one before that it did not receive numbered yet (sources.go). Once a batch has failed, Redis is known to be down:
+// at each PING that fails, the Appends queued before it go to Deliver
+// (counted the same), so that the node's subscribers wait at most a probe;
+// those queued before the PING that succeeds are numbered and kept, and so
+// reach every node, since Redis is back. A topic's messages keep their
+// order.
 //
 // # Membership
 //

@@ -61,13 +61,18 @@ func (o *offsets) get(ch string) (position, bool) {
 }
 
 // deliverNumbered hands r's DeliverAt m, a message that appendScript
-// published on ch, after fencing its topic when its offset went back.
+// published on ch, after fencing its topic when its offset went back; one
+// this node delivered locally already (sources.go) is only counted as
+// received.
 func (p *partition) deliverNumbered(ch string, m numberedMsg, r Receiver) error {
 	if latest, back := p.seen.advance(ch, m.epoch, m.offset); back {
 		dest := strings.TrimPrefix(ch, p.service)
 		p.b.log.Warn("redisbus: a topic's offsets went back (Redis lost its latest writes); its history gets a new epoch",
 			"destination", dest, "epoch", m.epoch, "offset", m.offset, "received", latest)
 		p.b.backlog.push(entry{dest: dest, fence: m.epoch, latest: latest})
+	}
+	if !p.b.deliverable(m.source) {
+		return nil
 	}
 	return r.DeliverAt([]byte(m.msg), m.epoch, m.offset, m.at)
 }

@@ -39,11 +39,16 @@ func counterKey(dest string) string {
 }
 
 // history is what Append's script is given besides the messages: the
-// history's size and the keys' TTLs in ms.
-type history struct{ size, ttl, counter string }
+// history's size and the keys' TTLs in ms; on is whether the Bus keeps
+// one (HistorySize above 0).
+type history struct {
+	size, ttl, counter string
+	on                 bool
+}
 
 func newHistory(size int, ttl time.Duration) history {
 	return history{
+		on:      size > 0,
 		size:    strconv.Itoa(size),
 		ttl:     strconv.FormatInt(ttl.Milliseconds(), 10),
 		counter: strconv.FormatInt(max(ttl, counterTTL).Milliseconds(), 10),
@@ -125,6 +130,13 @@ var _ broker.Streams = (*Bus)(nil)
 // broker.Streams; the entries' messages are the broker's bytes as Append
 // was given them.
 func (b *Bus) Read(ctx context.Context, dest string, after uint64) (broker.StreamRead, error) {
+	sr, _, err := b.read(ctx, dest, after)
+	return sr, err
+}
+
+// read is Read that also returns the entries' sources (sources.go), in
+// their order.
+func (b *Bus) read(ctx context.Context, dest string, after uint64) (broker.StreamRead, []string, error) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	keys := []string{historyKey(dest), counterKey(dest)}
@@ -135,19 +147,20 @@ func (b *Bus) Read(ctx context.Context, dest string, after uint64) (broker.Strea
 	}
 	reply, err := r.ToArray()
 	if err != nil {
-		return broker.StreamRead{}, err
+		return broker.StreamRead{}, nil, err
 	}
 	return parseRead(reply)
 }
 
-// parseRead turns readScript's reply into a StreamRead.
-func parseRead(reply []rueidis.RedisMessage) (broker.StreamRead, error) {
+// parseRead turns readScript's reply into a StreamRead and its entries'
+// sources.
+func parseRead(reply []rueidis.RedisMessage) (broker.StreamRead, []string, error) {
 	var sr broker.StreamRead
 	if len(reply) == 0 {
-		return sr, nil
+		return sr, nil, nil
 	}
 	if len(reply) != 4 {
-		return sr, errReply
+		return sr, nil, errReply
 	}
 	var err error
 	var last, first int64
@@ -163,22 +176,24 @@ func parseRead(reply []rueidis.RedisMessage) (broker.StreamRead, error) {
 		entries, err = reply[3].AsXRange()
 	}
 	if err != nil {
-		return sr, err
+		return sr, nil, err
 	}
 	sr.Last, sr.First = uint64(last), uint64(first)
 	sr.Entries = make([]broker.StreamEntry, 0, len(entries))
+	sources := make([]string, 0, len(entries))
 	for _, e := range entries {
 		entry, err := parseEntry(e)
 		if err != nil {
-			return sr, err
+			return sr, nil, err
 		}
 		sr.Entries = append(sr.Entries, entry)
+		sources = append(sources, e.FieldValues["s"])
 	}
-	return sr, nil
+	return sr, sources, nil
 }
 
-// parseEntry turns one stream entry, "<offset>-0" with fields m and t,
-// into a StreamEntry.
+// parseEntry turns one stream entry, "<offset>-0" with fields m and t (and
+// s, its source, which Read leaves out), into a StreamEntry.
 func parseEntry(e rueidis.XRangeEntry) (broker.StreamEntry, error) {
 	id, ok := strings.CutSuffix(e.ID, "-0")
 	offset, err := strconv.ParseUint(id, 10, 64)
@@ -195,19 +210,21 @@ type numberedMsg struct {
 	epoch  string
 	offset uint64
 	at     time.Time
+	source string // "<source> <node id>"
 	msg    string
 }
 
 // parseNumbered parses what follows the first newline of a message that
-// appendScript published: "<epoch> <offset> <ms>\n<message>".
+// appendScript published: "<epoch> <offset> <ms> <source> <node>\n<message>".
 func parseNumbered(s string) (numberedMsg, error) {
 	head, msg, ok := strings.Cut(s, "\n")
 	epoch, rest, ok2 := strings.Cut(head, " ")
-	off, ms, ok3 := strings.Cut(rest, " ")
+	off, rest, ok3 := strings.Cut(rest, " ")
+	ms, source, _ := strings.Cut(rest, " ")
 	offset, err := strconv.ParseUint(off, 10, 64)
 	at, err2 := strconv.ParseInt(ms, 10, 64)
 	if !ok || !ok2 || !ok3 || err != nil || err2 != nil {
 		return numberedMsg{}, errReply
 	}
-	return numberedMsg{epoch, offset, time.UnixMilli(at), msg}, nil
+	return numberedMsg{epoch, offset, time.UnixMilli(at), source, msg}, nil
 }

@@ -265,6 +265,11 @@ func TestRedisRestartedWithoutItsDataGivesANewEpochFromOffsetOne(t *testing.T) {
 		t.Fatalf("Read after the restart = %+v, want the new epoch's entries only", sr)
 	}
 
+	bus.Append(dest, []byte("synced")) // numbered after every "new" still on its way
+	waitFor(t, "every message numbered before FLUSHALL", func() bool {
+		got := rec.numbered()
+		return got[len(got)-1].msg == "synced"
+	})
 	if _, err := srv.Do("FLUSHALL"); err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,7 @@ type partition struct {
 	b       *Bus
 	service string
 	wake    chan struct{} // holds a token when dirty has entries
+	retry   chan struct{} // holds a token when Redis answered again
 	seen    offsets       // of the channels subscribed, their numbered messages
 	cu      catchUp
 
@@ -71,9 +72,9 @@ type partition struct {
 	down  bool                     // no connection since the last one was lost or failed
 }
 
-func newPartition(b *Bus, i int) *partition {
+func newPartition(b *Bus, i, maxHeld int) *partition {
 	return &partition{
-		b: b, service: serviceChannel(i), wake: make(chan struct{}, 1),
+		b: b, service: serviceChannel(i), wake: make(chan struct{}, 1), retry: make(chan struct{}, 1), cu: catchUp{max: maxHeld},
 		want: make(map[string]int), dirty: make(map[string]struct{}), ready: make(map[string]chan struct{}),
 		seen: offsets{at: make(map[string]position)},
 	}
@@ -156,7 +157,9 @@ func (p *partition) connected(up bool) {
 }
 
 // run keeps a connection subscribed until ctx is done, reconnecting after
-// a failure with a backoff of 100 ms doubling up to 1 s.
+// a failure with a backoff of 100 ms doubling up to 1 s, cut short when
+// the writer finds Redis back (redisBack): the messages appended from then
+// on reach this node's subscribers only once it subscribed again.
 func (p *partition) run(ctx context.Context, r Receiver) {
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
@@ -164,7 +167,21 @@ func (p *partition) run(ctx context.Context, r Receiver) {
 			backoff = 0
 		}
 		backoff = min(max(2*backoff, 100*time.Millisecond), time.Second)
-		sleep(ctx, backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-p.retry:
+		}
+		t.Stop()
+	}
+}
+
+// redisBack tells the partition that Redis answered again.
+func (p *partition) redisBack() {
+	select {
+	case p.retry <- struct{}{}:
+	default:
 	}
 }
 
@@ -197,7 +214,7 @@ func (p *partition) session(ctx context.Context, r Receiver) bool {
 	p.hold()
 	err := p.sync(ctx, conn, subscribed)
 	if err == nil {
-		p.catchUpAll(ctx, subscribed, r)
+		p.catchUp(ctx, subscribed, r)
 	}
 	p.flush(r)
 	for err == nil {

@@ -272,31 +272,36 @@ func TestRedisOutageUnderTraffic(t *testing.T) {
 	r.Restart()
 	c.waitReadyz(t, http.StatusOK, 10*time.Second)
 	b.login(t, ada)
-	// A message sent while a node's partition is still subscribing again
-	// is kept in the topic's history but reaches no live subscriber of that
-	// node, the sender's own included (pub/sub keeps nothing for a node not
-	// listening): so each round sends one more until both get one.
-	local.Timeout, remote.Timeout = 100*time.Millisecond, 100*time.Millisecond
-	var gotLocal, gotRemote bool
-	waitUntil(t, 10*time.Second, "delivery on both nodes after Redis returned", func() bool {
-		pub.Send(stomp.SEND, "after", "destination:/topic/live")
-		gotLocal = gotLocal || receivedAfter(local)
-		gotRemote = gotRemote || receivedAfter(remote)
-		return gotLocal && gotRemote
-	})
+	// Once Redis is back, every message is kept in the topic's history and
+	// reaches both nodes, once and in order, numbered one after the other;
+	// a node whose partition subscribes again meanwhile catches it up.
+	const after = 20
+	for i := range after {
+		pub.Send(stomp.SEND, "after "+strconv.Itoa(i), "destination:/topic/live", "receipt:a"+strconv.Itoa(i))
+		pub.Expect(stomp.RECEIPT)
+	}
+	pub.Send(stomp.SEND, "end", "destination:/topic/live")
+	for name, s := range map[string]*stomptest.Client{"local": local, "remote": remote} {
+		expectNumbered(t, name, s, after)
+	}
 }
 
-// receivedAfter reads c's MESSAGEs until one says "after" or none comes
-// within c's timeout.
-func receivedAfter(c *stomptest.Client) bool {
-	for {
-		f, err := c.Next()
-		if err != nil {
-			return false
+// expectNumbered reads from s n MESSAGEs "after 0" to "after n-1", with
+// offsets one after the other, and then "end", with no message between.
+func expectNumbered(t *testing.T, name string, s *stomptest.Client, n int) {
+	t.Helper()
+	var offset uint64
+	for i := range n {
+		f := s.Expect(stomp.MESSAGE)
+		o, err := strconv.ParseUint(f.Value("x-stream-offset"), 10, 64)
+		if string(f.Body) != "after "+strconv.Itoa(i) || err != nil || i > 0 && o != offset+1 {
+			t.Fatalf("%s: message %d after Redis returned is %q at offset %q (the one before at %d), want %q at the next offset",
+				name, i, f.Body, f.Value("x-stream-offset"), offset, "after "+strconv.Itoa(i))
 		}
-		if string(f.Body) == "after" {
-			return true
-		}
+		offset = o
+	}
+	if f := s.Expect(stomp.MESSAGE); string(f.Body) != "end" {
+		t.Fatalf("%s: got %q after the last message, want \"end\"", name, f.Body)
 	}
 }
 
