@@ -168,6 +168,7 @@ func (t *wsTransport) readMessage(r io.Reader, feed func([]byte) bool) (bool, er
 			if !feed(p[:n]) {
 				return false, nil
 			}
+			t.rbuf.rest() // NextReader waits holding no buffer of ours
 		}
 		if err == io.EOF {
 			return true, nil
