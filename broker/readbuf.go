@@ -36,7 +36,7 @@ func (r *readBuffer) next() []byte {
 	return r.b
 }
 
-// filled notes that a read returned n bytes, growing the buffer when the
+// filled notes that a read returned n > 0 bytes, growing the buffer when the
 // read filled it. The bytes read stay valid: a new buffer replaces the old
 // one, which is not pooled again.
 func (r *readBuffer) filled(n int) {
@@ -46,8 +46,10 @@ func (r *readBuffer) filled(n int) {
 	}
 }
 
-// rest gives the buffer up after a quiet read, once its bytes are handled:
-// a small one back to the pool, a larger one to the collector.
+// rest gives the buffer up while the latest read was quiet, once its bytes
+// are handled: a small one back to the pool, a larger one to the
+// collector. Until the next read it gives up the small buffer a read that
+// found nothing (the end of a WebSocket message) took meanwhile.
 func (r *readBuffer) rest() {
 	if !r.quiet {
 		return
@@ -55,7 +57,7 @@ func (r *readBuffer) rest() {
 	if r.small != nil {
 		smallReadBufs.Put(r.small)
 	}
-	r.b, r.small, r.quiet = nil, nil, false
+	r.b, r.small = nil, nil
 }
 
 // held reports whether the connection holds a buffer, which it does not
