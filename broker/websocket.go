@@ -21,7 +21,7 @@ var subprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
 // pieces; write buffers are pooled so idle connections hold none. The read
 // buffer is the reader batchHijacker hands gorilla.
 const (
-	wsReadBufferSize  = 1024
+	wsReadBufferSize  = 512
 	wsWriteBufferSize = 4096
 	wsHandshakeTime   = 5 * time.Second
 	wsCloseGrace      = time.Second
