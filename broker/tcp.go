@@ -34,8 +34,14 @@ type tcpTransport struct {
 	lingering atomic.Bool // the write side is shut; the read side waits for the peer
 }
 
+// read reads into the connection's read buffer; after a quiet read it
+// gives the buffer up and waits for the next bytes without one.
 func (t *tcpTransport) read(feed func([]byte) bool) error {
+	await := dataWaiter(t.nc)
 	for {
+		if !t.rbuf.held() {
+			await()
+		}
 		p := t.rbuf.next()
 		n, err := t.nc.Read(p)
 		if n > 0 {
@@ -43,6 +49,7 @@ func (t *tcpTransport) read(feed func([]byte) bool) error {
 			if !feed(p[:n]) {
 				return nil
 			}
+			t.rbuf.rest()
 		}
 		if err != nil {
 			return err

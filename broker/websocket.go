@@ -18,9 +18,10 @@ import (
 var subprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
 
 // WebSocket buffer sizes: small, since frames are read and written in
-// pieces; write buffers are pooled so idle connections hold none.
+// pieces; write buffers are pooled so idle connections hold none. The read
+// buffer is the reader batchHijacker hands gorilla.
 const (
-	wsReadBufferSize  = 1024
+	wsReadBufferSize  = 512
 	wsWriteBufferSize = 4096
 	wsHandshakeTime   = 5 * time.Second
 	wsCloseGrace      = time.Second
@@ -29,7 +30,7 @@ const (
 func newUpgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
 		HandshakeTimeout: wsHandshakeTime,
-		ReadBufferSize:   wsReadBufferSize,
+		ReadBufferSize:   0, // gorilla reads through batchHijacker's reader
 		WriteBufferSize:  wsWriteBufferSize,
 		WriteBufferPool:  &sync.Pool{},
 		Subprotocols:     subprotocols,
@@ -131,6 +132,11 @@ type wsTransport struct {
 	out  *batchConn // under ws: a batch's messages leave in one write
 	rbuf readBuffer
 	wbuf []byte
+	// await waits for the socket's next bytes: an idle connection waits
+	// in it, not in gorilla, whose deeper calls would keep the reader's
+	// stack at 8 KiB (the runtime halves a stack only while a quarter of
+	// it holds what is in use).
+	await func()
 
 	lingering atomic.Bool // the close message is sent; the peer's is awaited
 }
@@ -144,11 +150,17 @@ func newWSTransport(ws *websocket.Conn, out *batchConn, writeTimeout time.Durati
 		out.writeClose(websocket.FormatCloseMessage(code, ""), time.Now().Add(writeTimeout))
 		return nil
 	})
-	return &wsTransport{ws: ws, out: out}
+	return &wsTransport{ws: ws, out: out, await: dataWaiter(out.Conn)}
 }
 
+// read reads message after message. A client gone quiet (see readbuf.go)
+// is waited for before gorilla reads the next message, once nothing read
+// from the socket is left to hand over.
 func (t *wsTransport) read(feed func([]byte) bool) error {
 	for {
+		if !t.rbuf.held() && t.out.drained() {
+			t.await()
+		}
 		_, r, err := t.ws.NextReader()
 		if err != nil {
 			return err
@@ -168,8 +180,10 @@ func (t *wsTransport) readMessage(r io.Reader, feed func([]byte) bool) (bool, er
 			if !feed(p[:n]) {
 				return false, nil
 			}
+			t.rbuf.rest() // NextReader waits holding no buffer of ours
 		}
 		if err == io.EOF {
+			t.rbuf.rest() // the one this read took
 			return true, nil
 		}
 		if err != nil {

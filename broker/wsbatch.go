@@ -34,7 +34,8 @@ type batchConn struct {
 	closeSent bool    // a close message is written or gathered: nothing may follow
 	err       error   // a write failed: the stream may hold part of a frame
 
-	ahead readAhead // the reader goroutine's own
+	ahead readAhead     // the reader goroutine's own
+	in    *bufio.Reader // gorilla's reader over this socket, set by the upgrade
 }
 
 // readAhead is what a batchConn has read from the socket and not yet
@@ -87,6 +88,14 @@ func (bc *batchConn) Read(p []byte) (int, error) {
 		a.buf = nil
 	}
 	return n, nil
+}
+
+// drained reports whether gorilla's reader and the read-ahead hold no
+// bytes and no error still to hand over: the next frame then needs a read
+// from the socket. Only the reader goroutine calls it.
+func (bc *batchConn) drained() bool {
+	a := &bc.ahead
+	return bc.in != nil && bc.in.Buffered() == 0 && a.r == a.w && a.err == nil
 }
 
 // batchBufs pools the buffers of batches in progress.
@@ -266,7 +275,10 @@ func (bc *batchConn) writeOut() error {
 }
 
 // batchHijacker hands gorilla a batchConn when the upgrade hijacks the
-// HTTP connection.
+// HTTP connection, and a reader of wsReadBufferSize over it, which gorilla
+// reads through (the Upgrader's ReadBufferSize is 0 for that) and which the
+// connection can thus ask whether it holds bytes. An HTTP reader that
+// holds bytes already is handed over as it is: gorilla refuses it.
 type batchHijacker struct {
 	http.ResponseWriter
 	conn *batchConn
@@ -278,5 +290,9 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = &batchConn{Conn: nc}
-	return h.conn, brw, nil
+	if brw.Reader.Buffered() > 0 {
+		return h.conn, brw, nil
+	}
+	h.conn.in = bufio.NewReaderSize(h.conn, wsReadBufferSize)
+	return h.conn, bufio.NewReadWriter(h.conn.in, brw.Writer), nil
 }
