@@ -42,8 +42,8 @@ func (c *conn) handle(f *stomp.Frame) bool {
 	}
 	receipt, ok := f.Get("receipt")
 	ok = ok && f.Command != stomp.CONNECT && f.Command != stomp.STOMP
-	if ok && (c.b.o.Queues != nil || c.b.o.Journal != nil) {
-		if err := c.stores.wait(); err != nil {
+	if ok && (c.b.o.Queues != nil || c.b.o.Journal != nil || c.b.o.Streams != nil) {
+		if err := c.stores.wait(c.ctx); err != nil {
 			c.fail(asFrameError(err), receipt)
 			return false
 		}

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"github.com/redis/rueidis"
+
+	"github.com/stompd/stompd/broker"
 )
 
 // entryCost is what an entry costs in the backlog beyond its bytes: its
@@ -30,6 +32,14 @@ type entry struct {
 	fence   string // the epoch of dest's history that went back
 	latest  uint64 // with fence, the latest offset received in it
 	source  uint64 // an Append's, once the writer sends it
+	done    broker.Appended
+}
+
+// answer tells an Append's done what became of it, err nil once kept.
+func (e entry) answer(err error) {
+	if e.done != nil {
+		e.done.Appended(e.dest, err)
+	}
 }
 
 func (e entry) cost() int { return entryCost + len(e.channel) + len(e.dest) + len(e.payload) }
@@ -130,13 +140,17 @@ func (q *backlog) rearm() {
 	}
 }
 
-// drain empties the backlog and returns how many entries it held.
+// drain empties the backlog, answers its Appends as not kept, and returns
+// how many entries it held.
 func (q *backlog) drain() int {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	n := len(q.entries)
+	es := q.entries
 	q.entries, q.bytes = nil, 0
-	return n
+	q.mu.Unlock()
+	for _, e := range es {
+		e.answer(errUnavailable)
+	}
+	return len(es)
 }
 
 // probeEvery is how often the writer asks Redis whether it is back,
@@ -204,6 +218,7 @@ func (b *Bus) outage(ctx context.Context, r Receiver) {
 		}
 		for _, e := range appended {
 			r.Deliver(e.payload)
+			e.answer(errUnavailable)
 		}
 		b.dropFailed.Add(float64(len(appended)))
 	}
@@ -241,10 +256,12 @@ func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry,
 		if noScript(res) {
 			res = b.client.Do(ctx, units[i].command(b, batch, true))
 		}
-		if err := res.Error(); err != nil {
+		err := res.Error()
+		if err != nil {
 			failed += b.failed(units[i], batch, err)
 			broke = true
 		}
+		units[i].answer(batch, err)
 	}
 	if broke {
 		b.unconfirmed(batch, r)
@@ -328,6 +345,20 @@ func (u unit) command(b *Bus, batch []entry, eval bool) rueidis.Completed {
 		// The payload is never changed once queued, so it may be read as a string.
 		msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
 		return b.client.B().Spublish().Channel(e.channel).Message(msg).Build()
+	}
+}
+
+// answer tells u's Appends what became of them: kept when err, its
+// command's, is nil.
+func (u unit) answer(batch []entry, err error) {
+	if u.appends == nil {
+		return
+	}
+	if err != nil {
+		err = errUnavailable
+	}
+	for _, i := range u.appends.entries {
+		batch[i].answer(err)
 	}
 }
 

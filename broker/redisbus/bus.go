@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
 
+	"github.com/stompd/stompd/broker"
 	"github.com/stompd/stompd/metrics"
 )
 
@@ -117,11 +118,15 @@ func (b *Bus) Publish(dest string, msg []byte) {
 // Append queues msg, a message to the topic dest, to be numbered and kept
 // in dest's history and published to every node listening on dest, this
 // one included, by one script in dest's slot; it never waits for Redis.
-// When the backlog is full the message is dropped and counted. With Append,
-// the Bus is the broker's Streams (Options.Streams of package broker).
-func (b *Bus) Append(dest string, msg []byte) {
-	if !b.backlog.push(entry{dest: dest, channel: channel(dest), payload: msg}) {
+// done, when not nil, learns once Redis kept it (the script replied), or that it never
+// will: when the backlog is full the message is dropped and counted at
+// once. With Append, the Bus is the broker's Streams (Options.Streams of
+// package broker).
+func (b *Bus) Append(dest string, msg []byte, done broker.Appended) {
+	e := entry{dest: dest, channel: channel(dest), payload: msg, done: done}
+	if !b.backlog.push(e) {
 		b.dropFull.Inc()
+		e.answer(errBacklogFull)
 	}
 }
 
@@ -161,6 +166,12 @@ func (b *Bus) Run(ctx context.Context, r Receiver) {
 	b.write(ctx, r)
 	wg.Wait()
 }
+
+// Why an Append was not kept, as its broker.Appended learns it.
+var (
+	errBacklogFull = errors.New("the backlog of messages for Redis is full")
+	errUnavailable = errors.New("Redis is unavailable")
+)
 
 // errReply is a reply from Redis of an unexpected shape.
 var errReply = errors.New("redisbus: unexpected reply from Redis")

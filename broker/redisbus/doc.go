@@ -67,6 +67,8 @@
 // published. The stream expires HistoryTTL after the topic's last message,
 // the counter a day after it (or HistoryTTL, if longer), so that a topic
 // idle for a while keeps its epoch and offsets while its entries are gone.
+// An Append's broker.Appended learns that the message was kept once its
+// script replied, and the broker's RECEIPT waits for that.
 // Read is one script on the same keys: the epoch, the latest
 // offset, the oldest kept and the entries after an offset, at most the
 // HistorySize latest; entries older than HistoryTTL are the broker's to
