@@ -79,25 +79,30 @@ func (st *stores) Appended(dest string, err error) {
 func (st *stores) done(fe *frameError) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if fe != nil && st.err == nil {
+	failed := fe != nil && st.err == nil
+	if failed {
 		st.err = fe
 	}
 	st.pending--
-	if st.pending == 0 && st.idle != nil {
+	if (st.pending == 0 || failed) && st.idle != nil {
 		close(st.idle)
 		st.idle = nil
 	}
 }
 
-// wait waits until every message handed over since the last wait is stored
-// or failed, or ctx, the connection's, is done, and returns the first
-// failure. Only the reader goroutine calls it, as it hands messages over.
+// wait waits until every message handed over since the last wait is stored,
+// or one failed, or ctx, the connection's, is done, and returns the first
+// failure: the ERROR it causes ends the connection, so nothing is gained
+// by waiting for the others. Only the reader goroutine calls it, as it
+// hands messages over.
 func (st *stores) wait(ctx context.Context) error {
+	var idle chan struct{}
 	st.mu.Lock()
-	idle := st.idle
-	if st.pending > 0 && idle == nil {
-		idle = make(chan struct{})
-		st.idle = idle
+	if st.pending > 0 && st.err == nil {
+		if st.idle == nil {
+			st.idle = make(chan struct{})
+		}
+		idle = st.idle
 	}
 	st.mu.Unlock()
 	if idle != nil {

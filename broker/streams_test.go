@@ -199,9 +199,22 @@ func TestStreamsReceiptOfAMessageNotKeptIsAnError(t *testing.T) {
 	p.write(frame("SEND", "m1", "destination:/topic/a"))
 	p.write(frame("SEND", "m2", "destination:/topic/a", "receipt:r"))
 	s.answer(t, errors.New("the outbox overflowed"))
-	s.answer(t, nil)
 	f := p.expectError(CodeUnavailable, "the message to /topic/a was not stored: the outbox overflowed")
 	if id := f.Value("receipt-id"); id != "r" {
 		t.Fatalf("ERROR receipt-id:%s, want r", id)
 	}
+}
+
+// TestStreamsReceiptWaitIsNoHeartBeatTimeout holds a RECEIPT for longer
+// than twice the client's heart-beat interval: the reader, which reads
+// nothing meanwhile, does not cut the client for silence.
+func TestStreamsReceiptWaitIsNoHeartBeatTimeout(t *testing.T) {
+	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
+	h := newHarness(t, Options{HistorySize: 100, Streams: s, MinHeartBeat: 20 * time.Millisecond})
+	s.b = h.b
+	p := h.connect(t, "p", "heart-beat:20,0")
+	p.write(frame("SEND", "m1", "destination:/topic/a", "receipt:r"))
+	time.Sleep(200 * time.Millisecond) // the client's heart-beats wait in the socket
+	s.answer(t, nil)
+	p.expect("RECEIPT", "receipt-id:r")
 }

@@ -3,6 +3,7 @@ package redisbus
 import (
 	"bytes"
 	"context"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -32,6 +33,7 @@ type entry struct {
 	fence   string // the epoch of dest's history that went back
 	latest  uint64 // with fence, the latest offset received in it
 	source  uint64 // an Append's, once the writer sends it
+	local   bool   // an Append's delivered to this node's subscribers already
 	done    broker.Appended
 }
 
@@ -163,28 +165,31 @@ const (
 // write is the one writer: it publishes the backlog in pipelined batches,
 // in order, each batch after the previous one's replies, so that one
 // publisher's messages to one destination reach Redis in its order. After a
-// failed batch it waits until Redis answers again (outage): the backlog
-// meanwhile fills up to its bound with Publish entries, while Append
-// entries go to local delivery.
+// failed batch it puts back what it took after it and waits until Redis
+// answers again (outage): the backlog meanwhile fills up to its bound with
+// Publish entries, while Append entries go to local delivery and to the
+// outbox.
 func (b *Bus) write(ctx context.Context, r Receiver) {
 	var spare []entry
 	cmds := make(rueidis.Commands, 0, maxBatch)
 	for {
 		taken, ok := b.backlog.take(ctx, spare)
 		if !ok {
-			b.dropFailed.Add(float64(b.backlog.drain()))
+			b.dropFailed.Add(float64(b.backlog.drain() + b.outbox.drain()))
 			return
 		}
-		failed := 0
-		for rest := taken; len(rest) > 0; {
+		broke := false
+		for rest := taken; len(rest) > 0 && !broke; {
 			n := min(len(rest), maxBatch)
-			failed += b.publish(ctx, cmds[:0], rest[:n], r)
+			broke = b.publish(ctx, cmds[:0], rest[:n], r)
 			rest = rest[n:]
+			if broke {
+				b.backlog.unshift(slices.Clone(rest))
+			}
 		}
 		clear(taken) // let the payloads go
 		spare = taken[:0]
-		if failed > 0 {
-			b.dropFailed.Add(float64(failed))
+		if broke {
 			b.outage(ctx, r)
 		}
 	}
@@ -192,12 +197,13 @@ func (b *Bus) write(ctx context.Context, r Receiver) {
 
 // outage returns once Redis answers a PING again, or ctx is done, after a
 // failed batch. Every probeEvery it takes the Append entries queued, asks
-// Redis, and hands them to r's Deliver, as a failed one would be, when it
-// did not answer: so the node's subscribers wait at most a probe, not a
-// backoff, and an Append queued once Redis is back is not delivered
-// locally only, but numbered and kept, for every node. Each topic keeps
-// its order: its Appends are queued, and so delivered, in order, and those
-// of the probe that succeeded go back to the front of the backlog.
+// Redis, and hands them to r's Deliver and to the outbox, as a failed one
+// would be, when it did not answer: so the node's subscribers wait at most
+// a probe, not a backoff, and an Append queued once Redis is back is
+// numbered and kept, for every node, before local delivery. Each topic
+// keeps its order: its Appends are queued, and so delivered, in order, and
+// once Redis answers, the outbox and those of the probe that succeeded go
+// back to the front of the backlog, in that order.
 func (b *Bus) outage(ctx context.Context, r Receiver) {
 	t := time.NewTicker(probeEvery)
 	defer t.Stop()
@@ -210,17 +216,16 @@ func (b *Bus) outage(ctx context.Context, r Receiver) {
 		}
 		appended := b.backlog.takeAppends()
 		if b.ping(ctx) == nil {
-			b.backlog.unshift(appended)
+			b.backlog.unshift(append(b.outbox.release(), appended...))
 			for _, p := range b.parts {
 				p.redisBack()
 			}
 			return
 		}
 		for _, e := range appended {
-			r.Deliver(e.payload)
-			e.answer(errUnavailable)
+			deliverLocally(e, r)
+			b.hold(e)
 		}
-		b.dropFailed.Add(float64(len(appended)))
 	}
 }
 
@@ -233,13 +238,14 @@ func (b *Bus) ping(ctx context.Context) error {
 
 // publish sends one batch, pipelined: an SPUBLISH per Publish entry, a
 // fence per fence entry, and one run of appendScript per partition for the
-// Append entries, and returns how many messages failed. A script Redis
+// Append entries, and reports whether a command failed. A script Redis
 // does not know yet is sent again in full (EVAL). When a command failed,
 // the Appends of the batch and of the one before that did not reach this
-// node numbered yet go to r's Deliver instead, to this node's subscribers
-// only: while Redis is unreachable, a node's topics keep their local
-// fan-out, without history.
-func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry, r Receiver) int {
+// node numbered yet go to r's Deliver, to this node's subscribers, and the
+// Appends of the scripts that failed to the outbox, to be kept once Redis
+// is back: while Redis is unreachable, a node's topics keep their local
+// fan-out. A failed Publish is dropped and counted.
+func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry, r Receiver) (broke bool) {
 	lo := b.sources.next + 1
 	if len(b.sent) > 0 {
 		lo = b.sent[0].source
@@ -251,24 +257,33 @@ func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry,
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	failed, broke := 0, false
+	var lost []*appends
 	for i, res := range b.client.DoMulti(ctx, cmds...) {
 		if noScript(res) {
 			res = b.client.Do(ctx, units[i].command(b, batch, true))
 		}
 		err := res.Error()
-		if err != nil {
-			failed += b.failed(units[i], batch, err)
-			broke = true
+		switch u := units[i]; {
+		case err == nil:
+			u.kept(batch)
+		case u.appends != nil:
+			lost = append(lost, u.appends)
+		default:
+			b.failed(batch[u.entry], err)
 		}
-		units[i].answer(batch, err)
+		broke = broke || err != nil
 	}
-	if broke {
-		b.unconfirmed(batch, r)
-	} else {
+	if !broke {
 		b.keepSent(batch)
+		return false
 	}
-	return failed
+	b.unconfirmed(batch, r)
+	for _, a := range lost {
+		for _, i := range a.entries {
+			b.hold(batch[i])
+		}
+	}
+	return true
 }
 
 // keepSent keeps the Append entries of batch, which Redis took, as b.sent:
@@ -277,7 +292,7 @@ func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry,
 func (b *Bus) keepSent(batch []entry) {
 	b.sent = b.sent[:0]
 	for _, e := range batch {
-		if e.source != 0 {
+		if e.source != 0 && !e.local {
 			b.sent = append(b.sent, e)
 		}
 	}
@@ -285,18 +300,25 @@ func (b *Bus) keepSent(batch []entry) {
 
 // unconfirmed hands r's Deliver, in their order, the messages of b.sent
 // and of batch, a batch that failed in part, that did not reach this node
-// numbered yet (sources.go): the failed ones, and those whose script ran
-// but which Redis may not have pushed to this node before it went down.
+// numbered yet (sources.go) nor were delivered from the outbox: the failed
+// ones, and those whose script ran but which Redis may not have pushed to
+// this node before it went down.
 func (b *Bus) unconfirmed(batch []entry, r Receiver) {
 	for _, es := range [][]entry{b.sent, batch} {
 		for _, e := range es {
-			if e.source != 0 && b.sources.failed(e.source) {
-				r.Deliver(bytes.Clone(e.payload)) // rueidis may hold the payload still, after a timeout
+			if e.source != 0 && !e.local && b.sources.failed(e.source) {
+				deliverLocally(e, r)
 			}
 		}
 	}
 	clear(b.sent) // let the payloads go
 	b.sent = b.sent[:0]
+}
+
+// deliverLocally hands r's Deliver a copy of e's payload: rueidis may
+// hold the payload still, after a timeout, and the outbox sends it again.
+func deliverLocally(e entry, r Receiver) {
+	r.Deliver(bytes.Clone(e.payload))
 }
 
 // unit is what one command of a batch carries: one entry, or the Append
@@ -322,7 +344,9 @@ func (b *Bus) units(batch []entry) []unit {
 			units = append(units, unit{entry: i})
 			continue
 		}
-		batch[i].source = b.sources.give()
+		if e.source == 0 { // not one from the outbox
+			batch[i].source = b.sources.give()
+		}
 		p := partitionOf(e.dest)
 		if parts[p] == nil || parts[p].bytes+len(e.payload) > maxScriptBytes {
 			parts[p] = &appends{}
@@ -348,29 +372,22 @@ func (u unit) command(b *Bus, batch []entry, eval bool) rueidis.Completed {
 	}
 }
 
-// answer tells u's Appends what became of them: kept when err, its
-// command's, is nil.
-func (u unit) answer(batch []entry, err error) {
+// kept tells u's Appends, whose command succeeded, that they were kept.
+func (u unit) kept(batch []entry) {
 	if u.appends == nil {
 		return
 	}
-	if err != nil {
-		err = errUnavailable
-	}
 	for _, i := range u.appends.entries {
-		batch[i].answer(err)
+		batch[i].answer(nil)
 	}
 }
 
-// failed returns how many messages u, whose command failed with err,
-// held; its Appends go to local delivery (unconfirmed).
-func (b *Bus) failed(u unit, batch []entry, err error) int {
-	if u.appends != nil {
-		return len(u.appends.entries)
-	}
-	if e := batch[u.entry]; e.fence != "" {
+// failed counts e, a Publish entry whose command failed with err, as
+// dropped, or logs e, a fence entry.
+func (b *Bus) failed(e entry, err error) {
+	if e.fence != "" {
 		b.log.Warn("redisbus: fencing a topic's history failed", "destination", e.dest, "err", err)
-		return 0 // the next message that went back fences it again
+		return // the next message that went back fences it again
 	}
-	return 1
+	b.dropFailed.Inc()
 }

@@ -2,8 +2,11 @@ package redisbus
 
 import (
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/stompd/stompd/metrics"
 	"github.com/stompd/stompd/persist/redistest"
 	"github.com/stompd/stompd/stomp"
 )
@@ -26,5 +29,69 @@ func TestTopicReceiptMeansKeptInRedis(t *testing.T) {
 	pub.Expect(stomp.RECEIPT, "receipt-id:r")
 	if got, err := srv.Do("XLEN", historyKey(dest)); err != nil || got != strconv.Itoa(n) {
 		t.Fatalf("XLEN once the RECEIPT came = %q (%v), want %d", got, err, n)
+	}
+}
+
+// TestTopicReceiptWaitsForRedisToComeBack sends messages to a topic with
+// history while Redis is down, the last with a receipt: the subscriber on
+// the same node gets them at once, the RECEIPT comes once Redis is back,
+// and then the subscriber on the other node has every one, once, in order,
+// and the first one none again.
+func TestTopicReceiptWaitsForRedisToComeBack(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	a := startNode(t, srv.URL(), "a", Options{HistorySize: 1000})
+	b := startNode(t, srv.URL(), "b", Options{HistorySize: 1000})
+	const dest, n = "/topic/outbox", 50
+	near, far, pub := a.dial(t, "near"), b.dial(t, "far"), a.dial(t, "pub")
+	subscribe(near, "1", dest)
+	subscribe(far, "1", dest)
+	srv.Kill()
+	for i := range n {
+		h := []string{"destination:" + dest}
+		if i == n-1 {
+			h = append(h, "receipt:r")
+		}
+		pub.Send(stomp.SEND, strconv.Itoa(i), h...)
+	}
+	if err := receiveSequence(near, n); err != nil {
+		t.Fatalf("on the sending node while Redis is down: %v", err)
+	}
+	pub.ExpectNothing(300 * time.Millisecond)
+	srv.Restart()
+	pub.Expect(stomp.RECEIPT, "receipt-id:r")
+	if got, err := srv.Do("XLEN", historyKey(dest)); err != nil || got != strconv.Itoa(n) {
+		t.Fatalf("XLEN once the RECEIPT came = %q (%v), want %d", got, err, n)
+	}
+	if err := receiveSequence(far, n); err != nil {
+		t.Fatalf("on the other node: %v", err)
+	}
+	far.ExpectNothing(300 * time.Millisecond)
+	near.ExpectNothing(300 * time.Millisecond)
+	if d := a.dropped(metrics.DropClusterUnavailable) + a.dropped(metrics.DropClusterOutbox); d != 0 {
+		t.Errorf("%v counted as dropped, want none", d)
+	}
+}
+
+// TestTopicReceiptPastTheOutboxIsAnError sends more than the outbox holds
+// while Redis is down: the oldest are dropped and counted, and the SEND
+// with a receipt gets an ERROR that names it, without waiting for Redis.
+func TestTopicReceiptPastTheOutboxIsAnError(t *testing.T) {
+	srv := redistest.Start(t)
+	a := startNode(t, srv.URL(), "a", Options{HistorySize: 1000, MaxOutbox: 4 << 10})
+	pub := a.dial(t, "pub")
+	pub.Send(stomp.SEND, "up", "destination:/topic/full", "receipt:up")
+	pub.Expect(stomp.RECEIPT, "receipt-id:up")
+	srv.Kill()
+	body := strings.Repeat("x", 200)
+	for range 100 {
+		pub.Send(stomp.SEND, body, "destination:/topic/full")
+	}
+	pub.Send(stomp.SEND, "last", "destination:/topic/full", "receipt:r")
+	f := pub.ExpectError("unavailable", "was not stored")
+	if id, _ := f.Get("receipt-id"); string(id) != "r" {
+		t.Fatalf("ERROR receipt-id:%s, want r", id)
+	}
+	if d := a.dropped(metrics.DropClusterOutbox); d == 0 {
+		t.Errorf("no message counted as dropped (cluster_outbox)")
 	}
 }
