@@ -20,9 +20,10 @@ import (
 // faultTraffic is the traffic of the cluster fault scenario, on a
 // faultCluster: topic publishers and resuming subscribers spread over the
 // nodes, persistent queue producers and acking consumers. Every client
-// reconnects to a live node when its connection fails; every SEND asks a
-// RECEIPT, and the ledger keeps what was sent, receipted and delivered,
-// by the phase under way when it was sent.
+// reconnects to a live node when its connection fails; every queue SEND
+// and every faultReceiptEvery-th topic SEND asks a RECEIPT, which confirms
+// the SENDs of its connection before it too, and the ledger keeps what was
+// sent, receipted and delivered, by the phase under way when it was sent.
 type faultTraffic struct {
 	t      *testing.T
 	c      *faultCluster
@@ -70,6 +71,14 @@ const (
 	faultProducers = 2
 	faultConsumers = 3
 	faultPause     = 2 * time.Millisecond
+)
+
+// A topic publisher asks a RECEIPT of every faultReceiptEvery-th message,
+// and waits for it up to faultReceiptWait: it comes once Redis kept the
+// message and every one before it, which may be once Redis is back.
+const (
+	faultReceiptEvery = 25
+	faultReceiptWait  = 30 * time.Second
 )
 
 func newFaultTraffic(t *testing.T, c *faultCluster, phase *atomic.Int32, access string) *faultTraffic {
@@ -181,23 +190,46 @@ func timedOut(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// publisher sends numbered messages to its topic, each with a RECEIPT
-// awaited, until stop.
+// publisher sends numbered messages to its topic, every
+// faultReceiptEvery-th with a RECEIPT awaited, which confirms those sent
+// since the last, until stop.
 func (tr *faultTraffic) publisher(topic int) func(*stomptest.Client, chan struct{}) error {
 	dest := "destination:/topic/faults-" + strconv.Itoa(topic)
 	return func(cl *stomptest.Client, stop chan struct{}) error {
+		var unconfirmed []int
 		for !closed(stop) {
 			n := tr.note(&tr.topics[topic])
-			if err := write(cl, stomp.SEND, strconv.Itoa(n), dest, "receipt:"+strconv.Itoa(n)); err != nil {
+			unconfirmed = append(unconfirmed, n)
+			h := []string{dest}
+			ask := len(unconfirmed) == faultReceiptEvery
+			if ask {
+				h = append(h, "receipt:"+strconv.Itoa(n))
+			}
+			if err := write(cl, stomp.SEND, strconv.Itoa(n), h...); err != nil {
 				return err
 			}
-			if _, err := expect(cl, stomp.RECEIPT); err != nil {
-				return err
+			if ask {
+				if err := awaitReceipt(cl); err != nil {
+					return err
+				}
+				tr.receipted(tr.topics[topic], unconfirmed...)
+				unconfirmed = unconfirmed[:0]
 			}
-			tr.receipted(tr.topics[topic], n)
 			time.Sleep(faultPause)
 		}
 		return nil
+	}
+}
+
+// awaitReceipt reads the next frame, which must be a RECEIPT, waiting for
+// it up to faultReceiptWait.
+func awaitReceipt(cl *stomptest.Client) error {
+	deadline := time.Now().Add(faultReceiptWait)
+	for {
+		_, err := expect(cl, stomp.RECEIPT)
+		if !timedOut(err) || time.Now().After(deadline) {
+			return err
+		}
 	}
 }
 
@@ -228,9 +260,12 @@ func (tr *faultTraffic) note(list *[]sent) int {
 	return len(*list) - 1
 }
 
-func (tr *faultTraffic) receipted(list []sent, n int) {
+// receipted records the messages ns on list as receipted.
+func (tr *faultTraffic) receipted(list []sent, ns ...int) {
 	tr.mu.Lock()
-	list[n].receipted = true
+	for _, n := range ns {
+		list[n].receipted = true
+	}
 	tr.mu.Unlock()
 }
 
