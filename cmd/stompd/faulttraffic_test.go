@@ -74,7 +74,7 @@ const (
 )
 
 // A topic publisher asks a RECEIPT of every faultReceiptEvery-th message,
-// and waits for it up to faultReceiptWait: it comes once Redis kept the
+// and waits for one at most faultReceiptWait: it comes once Redis kept the
 // message and every one before it, which may be once Redis is back.
 const (
 	faultReceiptEvery = 25
@@ -190,45 +190,77 @@ func timedOut(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// publisher sends numbered messages to its topic, every
-// faultReceiptEvery-th with a RECEIPT awaited, which confirms those sent
-// since the last, until stop.
+// publisher sends numbered messages to its topic, without waiting,
+// every faultReceiptEvery-th with a RECEIPT, which confirms those sent
+// before it on the connection, until stop; then one last with a RECEIPT,
+// awaited up to faultReceiptWait. Its RECEIPTs are read as they come
+// (confirm).
 func (tr *faultTraffic) publisher(topic int) func(*stomptest.Client, chan struct{}) error {
 	dest := "destination:/topic/faults-" + strconv.Itoa(topic)
 	return func(cl *stomptest.Client, stop chan struct{}) error {
-		var unconfirmed []int
-		for !closed(stop) {
+		sent := make(chan int, 1<<20) // numbers sent on the connection, in order
+		var last atomic.Int64         // the number of the last message, once sent
+		last.Store(-1)
+		confirmed := make(chan error, 1)
+		go func() { confirmed <- tr.confirm(cl, topic, sent, &last) }()
+		for i := 1; ; i++ {
 			n := tr.note(&tr.topics[topic])
-			unconfirmed = append(unconfirmed, n)
+			sent <- n
+			end := closed(stop)
 			h := []string{dest}
-			ask := len(unconfirmed) == faultReceiptEvery
-			if ask {
+			if end || i%faultReceiptEvery == 0 {
 				h = append(h, "receipt:"+strconv.Itoa(n))
 			}
+			if end {
+				last.Store(int64(n))
+			}
 			if err := write(cl, stomp.SEND, strconv.Itoa(n), h...); err != nil {
+				cl.Conn.Close()
+				<-confirmed
 				return err
 			}
-			if ask {
-				if err := awaitReceipt(cl); err != nil {
-					return err
-				}
-				tr.receipted(tr.topics[topic], unconfirmed...)
-				unconfirmed = unconfirmed[:0]
+			select {
+			case err := <-confirmed:
+				return err
+			default:
+			}
+			if end {
+				return <-confirmed
 			}
 			time.Sleep(faultPause)
 		}
-		return nil
 	}
 }
 
-// awaitReceipt reads the next frame, which must be a RECEIPT, waiting for
-// it up to faultReceiptWait.
-func awaitReceipt(cl *stomptest.Client) error {
-	deadline := time.Now().Add(faultReceiptWait)
+// confirm reads the RECEIPTs of a publisher of topic and records the
+// messages sent (in order on sent) up to each as receipted, until the
+// one of the last message, or an error, or a read without a RECEIPT for
+// faultReceiptWait.
+func (tr *faultTraffic) confirm(cl *stomptest.Client, topic int, sent chan int, last *atomic.Int64) error {
+	quiet := time.Now()
 	for {
-		_, err := expect(cl, stomp.RECEIPT)
-		if !timedOut(err) || time.Now().After(deadline) {
+		f, err := expect(cl, stomp.RECEIPT)
+		if timedOut(err) && time.Since(quiet) < faultReceiptWait {
+			continue
+		}
+		if err != nil {
 			return err
+		}
+		quiet = time.Now()
+		upto, err := strconv.Atoi(f.Value("receipt-id"))
+		if err != nil {
+			return fmt.Errorf("%w: %s", errFrame, stomptest.Dump(f))
+		}
+		var ns []int
+		for n := range sent { // sent before its SEND was written
+			ns = append(ns, n)
+			if n == upto {
+				break
+			}
+		}
+		tr.receipted(&tr.topics[topic], ns...)
+		if int64(upto) == last.Load() {
+			return nil
 		}
 	}
 }
@@ -245,7 +277,7 @@ func (tr *faultTraffic) producer() func(*stomptest.Client, chan struct{}) error 
 			if _, err := expect(cl, stomp.RECEIPT); err != nil {
 				return err
 			}
-			tr.receipted(tr.queue, n)
+			tr.receipted(&tr.queue, n)
 			time.Sleep(faultPause)
 		}
 		return nil
@@ -261,10 +293,10 @@ func (tr *faultTraffic) note(list *[]sent) int {
 }
 
 // receipted records the messages ns on list as receipted.
-func (tr *faultTraffic) receipted(list []sent, ns ...int) {
+func (tr *faultTraffic) receipted(list *[]sent, ns ...int) {
 	tr.mu.Lock()
 	for _, n := range ns {
-		list[n].receipted = true
+		(*list)[n].receipted = true
 	}
 	tr.mu.Unlock()
 }
