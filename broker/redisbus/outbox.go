@@ -10,10 +10,15 @@ import "errors"
 // then (the sender's RECEIPT comes then). appendScript passes over a
 // message whose source it kept already for the topic (a script that ran
 // but whose reply was lost), and marks the others as delivered here, so
-// that this node does not deliver them twice. The outbox is bounded by
-// Options.MaxOutbox bytes: past it, its oldest messages are dropped,
-// counted (cluster_outbox) and answered errOutboxFull. A node killed
-// loses its outbox: those messages were never answered as kept.
+// that this node does not deliver them twice. That takes a partition's
+// scripts of one batch to fail together from the first that fails, as on
+// a lost connection, a timeout or Redis refusing writes: were a later one
+// to succeed, its sources, above the failed one's, would have those passed
+// over when sent again. Each start of a node adds a field to the counters
+// of the topics it sends to, which goes with the counter. The outbox is
+// bounded by Options.MaxOutbox bytes: past it, its oldest messages are
+// dropped, counted (cluster_outbox) and answered errOutboxFull. A node
+// killed loses its outbox: those messages were never answered as kept.
 
 // DefaultMaxOutbox is the default of Options.MaxOutbox.
 const DefaultMaxOutbox = 64 << 20

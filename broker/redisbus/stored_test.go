@@ -1,6 +1,7 @@
 package redisbus
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,5 +94,35 @@ func TestTopicReceiptPastTheOutboxIsAnError(t *testing.T) {
 	}
 	if d := a.dropped(metrics.DropClusterOutbox); d == 0 {
 		t.Errorf("no message counted as dropped (cluster_outbox)")
+	}
+}
+
+// TestAppendScriptPassesOverASourceItKeptAlready runs appendScript for a
+// message, then again for it as the outbox sends it after a lost reply,
+// then for a new one from the outbox: the second is passed over, and the
+// third is kept but not delivered again on its own node.
+func TestAppendScriptPassesOverASourceItKeptAlready(t *testing.T) {
+	srv := redistest.Start(t)
+	bus, rec := startBus(t, srv.URL(), "a", Options{HistorySize: 100})
+	const dest = "/topic/again"
+	listen(t, bus, dest)
+	for _, e := range []entry{
+		{dest: dest, payload: []byte("kept"), source: 7},
+		{dest: dest, payload: []byte("kept"), source: 7, local: true},
+		{dest: dest, payload: []byte("from the outbox"), source: 8, local: true},
+	} {
+		var a appends
+		a.add(0, e)
+		if err := bus.client.Do(context.Background(), a.command(bus, true)).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := srv.Do("XLEN", historyKey(dest)); err != nil || got != "2" {
+		t.Fatalf("XLEN = %q (%v), want 2: the message sent again is kept once", got, err)
+	}
+	waitFor(t, "the first message delivered", func() bool { return len(rec.numbered()) > 0 })
+	time.Sleep(100 * time.Millisecond)
+	if got := rec.numbered(); len(got) != 1 || got[0].msg != "kept" {
+		t.Fatalf("delivered %v, want only the first message: the outbox's was delivered already", got)
 	}
 }
