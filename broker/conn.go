@@ -61,13 +61,16 @@ type conn struct {
 	nsubs     atomic.Int32
 	idMu      sync.Mutex
 	ident     Identity
-	// stores: the queue messages the reader handed to a QueueBackend, which
-	// its callbacks settle (store.go).
+	// stores: the messages the reader handed to a QueueBackend, the Journal
+	// or the Streams, which their callbacks settle (store.go).
 	stores stores
 
 	// Reading: the reader stamps lastRead (by Options.Now, only while the
-	// client promised heart-beats, recvEvery > 0); the timer loads it.
+	// client promised heart-beats, recvEvery > 0); the timer loads it, and
+	// leaves the client's heart-beat alone while the reader waits for
+	// stores (storing).
 	lastRead atomic.Int64
+	storing  atomic.Bool
 
 	// Writing: out is shared under out.mu (publishers push, the writer
 	// takes, the timer kicks and retires); its active flag lets one writer

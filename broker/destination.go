@@ -249,14 +249,15 @@ func (r *router) removeTopic(key string, kind destKind, t *topic) bool {
 // subscribers and then the Bus, if there is one. It fails only when m
 // would create a queue beyond MaxDestinations. Without a Bus, a message
 // nobody receives is counted as dropped; with one, the other nodes may
-// have subscribers.
-func (r *router) publish(m *message) error {
+// have subscribers. A message to a topic with history that goes to the
+// Streams is followed in st, its sender's.
+func (r *router) publish(m *message, st *stores) error {
 	if m.kind == kindQueue {
 		_, err := r.enqueue(m)
 		return err
 	}
 	if m.kind == kindTopic && r.hist != nil {
-		return r.publishNumbered(m)
+		return r.publishNumbered(m, st)
 	}
 	r.b.m.published[m.kind].Inc()
 	found := r.fanOut(m)

@@ -209,7 +209,15 @@
 // A topic SEND waits for no other node: its RECEIPT means that the message
 // went to this node's subscribers and was handed to the Bus, which may
 // still lose it (Redis unreachable, its backlog full: counted as dropped),
-// not that other nodes delivered it. A SUBSCRIBE to a topic or user
+// not that other nodes delivered it. With Options.Streams, a SEND to a
+// topic with history goes to Streams.Append, and a RECEIPT of the
+// connection (of that SEND or any later frame) waits until the streams
+// kept every such message it sent before (Streams.Appended), as it waits
+// for queue stores: the RECEIPT then means that every node's subscribers
+// will get the message, and an ERROR (code unavailable, with the
+// receipt-id) comes instead when one was not kept. The reader reads
+// nothing meanwhile; the client's heart-beats count from the end of the
+// wait. A SUBSCRIBE to a topic or user
 // destination waits instead for the Bus to listen on it (Bus.Listen's
 // channel; a round trip to Redis for a destination new to the node), so
 // that its RECEIPT means that every message published from then on, on

@@ -11,11 +11,13 @@ import (
 // publishNumbered routes m, a message to a topic with history: on one
 // node it is kept in the topic's history (which creates the topic, within
 // MaxDestinations) and fanned out in one step; with Streams it goes to the
-// streams, which hand it to every node's DeliverAt.
-func (r *router) publishNumbered(m *message) error {
+// streams, which hand it to every node's DeliverAt, and tell st, the
+// sender's, once they kept it.
+func (r *router) publishNumbered(m *message, st *stores) error {
 	r.b.m.published[kindTopic].Inc()
 	if r.streams != nil {
-		r.streams.Append(m.dest, m.appendWire(make([]byte, 0, m.wireLen())))
+		st.add()
+		r.streams.Append(m.dest, m.appendWire(make([]byte, 0, m.wireLen())), st)
 		return nil
 	}
 	for {

@@ -75,7 +75,7 @@ func (c *conn) persist(m *message) error {
 		return err
 	}
 	st := &c.stores
-	st.wg.Add(1)
+	st.add()
 	c.b.o.Journal.Append(m.wire(), func(id uint64, err error) {
 		if err != nil {
 			c.log.Warn("persistent message not stored", "destination", m.dest, "error", err)
@@ -130,7 +130,7 @@ func (c *conn) unjournal(ds []delivery) {
 		return
 	}
 	st := &c.stores
-	st.wg.Add(1)
+	st.add()
 	c.b.o.Journal.Remove(ids, func(err error) {
 		var fe *frameError
 		if err != nil {

@@ -62,5 +62,5 @@ func benchQueue(b *testing.B, o Options, persistent bool, size int) {
 	}
 	waitFrames(frames, base+int64(b.N))
 	b.StopTimer()
-	pub.stores.wait()
+	pub.stores.wait(context.Background())
 }

@@ -56,5 +56,5 @@ func (c *conn) publish(f *stomp.Frame, rt route) error {
 			return c.persist(m)
 		}
 	}
-	return c.b.r.publish(m)
+	return c.b.r.publish(m, &c.stores)
 }

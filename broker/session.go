@@ -42,8 +42,8 @@ func (c *conn) handle(f *stomp.Frame) bool {
 	}
 	receipt, ok := f.Get("receipt")
 	ok = ok && f.Command != stomp.CONNECT && f.Command != stomp.STOMP
-	if ok && (c.b.o.Queues != nil || c.b.o.Journal != nil) {
-		if err := c.stores.wait(); err != nil {
+	if ok && (c.b.o.Queues != nil || c.b.o.Journal != nil || c.b.o.Streams != nil) {
+		if err := c.waitStores(); err != nil {
 			c.fail(asFrameError(err), receipt)
 			return false
 		}
@@ -63,6 +63,19 @@ func (c *conn) handle(f *stomp.Frame) bool {
 		return false
 	}
 	return true
+}
+
+// waitStores waits for the stores before a RECEIPT (store.go). The reader
+// reads nothing meanwhile, by its own choice: the client's heart-beats,
+// waiting in the socket, count from the end of the wait.
+func (c *conn) waitStores() error {
+	c.storing.Store(true)
+	defer c.storing.Store(false)
+	err := c.stores.wait(c.ctx)
+	if c.recvEvery.Load() > 0 {
+		c.lastRead.Store(c.b.now().UnixNano())
+	}
+	return err
 }
 
 // handlers carry out each client frame of a connected session.

@@ -12,12 +12,22 @@ import (
 // included, through Broker.DeliverAt, in offset order per destination. Methods are safe for
 // concurrent use; Append does not block (a message it cannot append is dropped and counted).
 type Streams interface {
-	Append(dest string, msg []byte)
+	// Append hands msg, a message to the topic dest, to the streams, and tells done once
+	// they kept it (numbered and stored), or that they never will: a RECEIPT of the SEND, and
+	// of every later frame of its connection, waits for that (see stores).
+	Append(dest string, msg []byte, done Appended)
 	// Read returns what dest's history holds now with offsets above after (all of it for 0),
 	// oldest first. It blocks, bounded by ctx; the broker calls it in the subscriber's reader
 	// goroutine after the Bus listens on dest, never under a lock. The broker passes
 	// math.MaxUint64 as after when it needs only Epoch, First and Last (no entries).
 	Read(ctx context.Context, dest string, after uint64) (StreamRead, error)
+}
+
+// Appended learns what became of a message handed to Streams.Append. Appended is called
+// once per message, from any goroutine: err is nil once the streams kept the message, and
+// otherwise says why they never will.
+type Appended interface {
+	Appended(dest string, err error)
 }
 
 // StreamRead is what Streams.Read found in a destination's history.

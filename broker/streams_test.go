@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +25,7 @@ type memStreams struct {
 	snapAt  bool          // Read takes what is kept when called, not once let through
 }
 
-func (s *memStreams) Append(dest string, msg []byte) {
+func (s *memStreams) Append(dest string, msg []byte, done Appended) {
 	s.mu.Lock()
 	e := StreamEntry{Offset: uint64(len(s.entries) + 1), At: time.Now(), Msg: msg}
 	s.entries = append(s.entries, e)
@@ -32,6 +33,7 @@ func (s *memStreams) Append(dest string, msg []byte) {
 	// A real one delivers to every node in offset order per destination;
 	// this one's callers are serialised by the test.
 	s.b.DeliverAt(append([]byte(nil), msg...), s.epoch, e.Offset, e.At)
+	done.Appended(dest, nil)
 }
 
 func (s *memStreams) Read(ctx context.Context, dest string, after uint64) (StreamRead, error) {
@@ -131,4 +133,88 @@ func TestStreamsJoinHoldingTooMuchIsASlowConsumer(t *testing.T) {
 	}
 	close(s.gate)
 	c.expectError("slow-consumer", "slow consumer")
+}
+
+// heldStreams is memStreams whose Appends are answered only when the test
+// says so, oldest first.
+type heldStreams struct {
+	memStreams
+	mu   sync.Mutex
+	held []Appended
+}
+
+// ignored is an Appended that forgets the answer.
+type ignored struct{}
+
+func (ignored) Appended(string, error) {}
+
+func (s *heldStreams) Append(dest string, msg []byte, done Appended) {
+	s.memStreams.Append(dest, msg, ignored{})
+	s.mu.Lock()
+	s.held = append(s.held, done)
+	s.mu.Unlock()
+}
+
+// answer answers the oldest Append held with err, once there is one.
+func (s *heldStreams) answer(t *testing.T, err error) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		if len(s.held) > 0 {
+			done := s.held[0]
+			s.held = s.held[1:]
+			s.mu.Unlock()
+			done.Appended("/topic/a", err)
+			return
+		}
+		s.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("no Append to answer")
+		}
+	}
+}
+
+func TestStreamsReceiptWaitsUntilEveryEarlierTopicMessageIsKept(t *testing.T) {
+	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
+	h := newHarness(t, Options{HistorySize: 100, Streams: s})
+	s.b = h.b
+	c := h.subscriber(t, "c", "/topic/a")
+	p := h.connect(t, "p")
+	p.write(frame("SEND", "m1", "destination:/topic/a"))
+	p.write(frame("SEND", "m2", "destination:/topic/a", "receipt:r"))
+	c.expect("MESSAGE", "x-stream-offset:1") // delivered before it is kept, as the streams do
+	c.expect("MESSAGE", "x-stream-offset:2")
+	p.expectNothing(50 * time.Millisecond)
+	s.answer(t, nil)
+	p.expectNothing(50 * time.Millisecond)
+	s.answer(t, nil)
+	p.expect("RECEIPT", "receipt-id:r")
+}
+
+func TestStreamsReceiptOfAMessageNotKeptIsAnError(t *testing.T) {
+	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
+	h := newHarness(t, Options{HistorySize: 100, Streams: s})
+	s.b = h.b
+	p := h.connect(t, "p")
+	p.write(frame("SEND", "m1", "destination:/topic/a"))
+	p.write(frame("SEND", "m2", "destination:/topic/a", "receipt:r"))
+	s.answer(t, errors.New("the outbox overflowed"))
+	f := p.expectError(CodeUnavailable, "the message to /topic/a was not stored: the outbox overflowed")
+	if id := f.Value("receipt-id"); id != "r" {
+		t.Fatalf("ERROR receipt-id:%s, want r", id)
+	}
+}
+
+// TestStreamsReceiptWaitIsNoHeartBeatTimeout holds a RECEIPT for longer
+// than twice the client's heart-beat interval: the reader, which reads
+// nothing meanwhile, does not cut the client for silence.
+func TestStreamsReceiptWaitIsNoHeartBeatTimeout(t *testing.T) {
+	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
+	h := newHarness(t, Options{HistorySize: 100, Streams: s, MinHeartBeat: 20 * time.Millisecond})
+	s.b = h.b
+	p := h.connect(t, "p", "heart-beat:20,0")
+	p.write(frame("SEND", "m1", "destination:/topic/a", "receipt:r"))
+	time.Sleep(200 * time.Millisecond) // the client's heart-beats wait in the socket
+	s.answer(t, nil)
+	p.expect("RECEIPT", "receipt-id:r")
 }

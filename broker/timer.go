@@ -70,7 +70,7 @@ func (c *conn) onTick(lastWrite time.Time) (beat bool) {
 		c.fail(&frameError{code: CodeTokenExpired, message: "token expired"}, nil)
 		return false
 	}
-	if every := time.Duration(c.recvEvery.Load()); every > 0 && now.UnixNano()-c.lastRead.Load() > int64(2*every) {
+	if every := time.Duration(c.recvEvery.Load()); every > 0 && now.UnixNano()-c.lastRead.Load() > int64(2*every) && !c.storing.Load() {
 		c.closeWith(nil, "heart-beat timeout: client silent for more than "+(2*every).String())
 		return false
 	}

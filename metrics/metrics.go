@@ -38,6 +38,10 @@ const (
 	DropClusterBacklog     = "cluster_backlog"
 	DropClusterUnavailable = "cluster_unavailable"
 	DropClusterMalformed   = "cluster_malformed"
+	// A message to a topic with history that waited for Redis in the
+	// outbox of its node while Redis was down, dropped as the outbox
+	// was full.
+	DropClusterOutbox = "cluster_outbox"
 
 	DropNotStored = "not_stored" // a shared queue's store (Redis) did not take it
 

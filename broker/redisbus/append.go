@@ -11,12 +11,18 @@ import (
 // partition (one slot). KEYS holds each topic's stream and counter, in
 // pairs; ARGV[1] is the history's size, ARGV[2] and ARGV[3] the stream's
 // and the counter's TTL in ms, ARGV[4] a new epoch, ARGV[5] the node id,
-// and then come the messages in threes: the number of their topic's pair
-// in KEYS (from 1), their source (sources.go) and the message.
+// ARGV[6] the Bus's run (a new id each time the node starts), and then come
+// the messages in threes: the number of their topic's pair in KEYS (from
+// 1), their source (sources.go; followed by "l" for one delivered on its
+// node already, outbox.go) and the message.
 //
 // A topic without a counter (new, idle for longer than its TTL, or lost
 // with Redis's data) gets the new epoch, and its stream, holding whatever an
-// older epoch left, is deleted: offsets never repeat within an epoch. Each
+// older epoch left, is deleted: offsets never repeat within an epoch. The
+// counter keeps, per run, the latest source it took (field "s:<run>"): a
+// message whose source is not above it was kept already (sent again from
+// the outbox after a reply was lost) and is passed over; a run's sources
+// rise, and a topic's messages are sent in their order. Each
 // message is added as entry "<offset>-0" with Redis's time in ms (field
 // t) and its source and node (field s), the stream trimmed to about the
 // size (MAXLEN ~, whole nodes at a time), and published, numbered, on its
@@ -28,14 +34,15 @@ import (
 var appendScript = newScript(`
 local t = redis.call('TIME')
 local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local run = 's:' .. ARGV[6]
 local topics = {}
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   local k = tonumber(ARGV[i])
   local stream, counter = KEYS[2 * k - 1], KEYS[2 * k]
   local topic = topics[k]
   if not topic then
-    local h = redis.call('HMGET', counter, 'e', 'n')
-    topic = {e = h[1], n = tonumber(h[2] or '0'), ch = '` + channelPrefix + `' .. string.sub(stream, ` + strconv.Itoa(len(historyPrefix)+1) + `)}
+    local h = redis.call('HMGET', counter, 'e', 'n', run)
+    topic = {e = h[1], n = tonumber(h[2] or '0'), s = tonumber(h[3] or '0'), ch = '` + channelPrefix + `' .. string.sub(stream, ` + strconv.Itoa(len(historyPrefix)+1) + `)}
     if not topic.e then
       topic.e = ARGV[4]
       redis.call('DEL', stream)
@@ -43,14 +50,18 @@ for i = 6, #ARGV, 3 do
     end
     topics[k] = topic
   end
-  topic.n = topic.n + 1
-  local n = string.format('%d', topic.n)
-  local src = ARGV[i + 1] .. ' ' .. ARGV[5]
-  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], n .. '-0', 'm', ARGV[i + 2], 't', ms, 's', src)
-  redis.call('SPUBLISH', topic.ch, '\n' .. topic.e .. ' ' .. n .. ' ' .. ms .. ' ' .. src .. '\n' .. ARGV[i + 2])
+  local seq = tonumber(string.match(ARGV[i + 1], '^%d+'))
+  if seq > topic.s then
+    topic.s = seq
+    topic.n = topic.n + 1
+    local n = string.format('%d', topic.n)
+    local src = ARGV[i + 1] .. ' ' .. ARGV[5]
+    redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], n .. '-0', 'm', ARGV[i + 2], 't', ms, 's', src)
+    redis.call('SPUBLISH', topic.ch, '\n' .. topic.e .. ' ' .. n .. ' ' .. ms .. ' ' .. src .. '\n' .. ARGV[i + 2])
+  end
 end
 for k, topic in pairs(topics) do
-  redis.call('HSET', KEYS[2 * k], 'n', string.format('%d', topic.n))
+  redis.call('HSET', KEYS[2 * k], 'n', string.format('%d', topic.n), run, string.format('%d', topic.s))
   redis.call('PEXPIRE', KEYS[2 * k - 1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2 * k], ARGV[3])
 end
@@ -81,14 +92,18 @@ func (a *appends) add(i int, e entry) {
 	msg := unsafe.String(unsafe.SliceData(e.payload), len(e.payload))
 	a.entries = append(a.entries, i)
 	a.bytes += len(msg)
-	a.msgs = append(a.msgs, strconv.Itoa(k), strconv.FormatUint(e.source, 10), msg)
+	src := strconv.FormatUint(e.source, 10)
+	if e.local {
+		src += "l"
+	}
+	a.msgs = append(a.msgs, strconv.Itoa(k), src, msg)
 }
 
 // command is the run of appendScript for a; eval asks for the script in
 // full.
 func (a *appends) command(b *Bus, eval bool) rueidis.Completed {
 	h := &b.history
-	args := append([]string{h.size, h.ttl, h.counter, newEpoch(), b.node}, a.msgs...)
+	args := append([]string{h.size, h.ttl, h.counter, newEpoch(), b.node, b.run}, a.msgs...)
 	if eval {
 		return appendScript.eval(b.client, a.keys, args...)
 	}

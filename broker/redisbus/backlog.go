@@ -3,11 +3,14 @@ package redisbus
 import (
 	"bytes"
 	"context"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/redis/rueidis"
+
+	"github.com/stompd/stompd/broker"
 )
 
 // entryCost is what an entry costs in the backlog beyond its bytes: its
@@ -30,6 +33,15 @@ type entry struct {
 	fence   string // the epoch of dest's history that went back
 	latest  uint64 // with fence, the latest offset received in it
 	source  uint64 // an Append's, once the writer sends it
+	local   bool   // an Append's delivered to this node's subscribers already
+	done    broker.Appended
+}
+
+// answer tells an Append's done what became of it, err nil once kept.
+func (e entry) answer(err error) {
+	if e.done != nil {
+		e.done.Appended(e.dest, err)
+	}
 }
 
 func (e entry) cost() int { return entryCost + len(e.channel) + len(e.dest) + len(e.payload) }
@@ -130,13 +142,17 @@ func (q *backlog) rearm() {
 	}
 }
 
-// drain empties the backlog and returns how many entries it held.
+// drain empties the backlog, answers its Appends as not kept, and returns
+// how many entries it held.
 func (q *backlog) drain() int {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	n := len(q.entries)
+	es := q.entries
 	q.entries, q.bytes = nil, 0
-	return n
+	q.mu.Unlock()
+	for _, e := range es {
+		e.answer(errUnavailable)
+	}
+	return len(es)
 }
 
 // probeEvery is how often the writer asks Redis whether it is back,
@@ -149,28 +165,31 @@ const (
 // write is the one writer: it publishes the backlog in pipelined batches,
 // in order, each batch after the previous one's replies, so that one
 // publisher's messages to one destination reach Redis in its order. After a
-// failed batch it waits until Redis answers again (outage): the backlog
-// meanwhile fills up to its bound with Publish entries, while Append
-// entries go to local delivery.
+// failed batch it puts back what it took after it and waits until Redis
+// answers again (outage): the backlog meanwhile fills up to its bound with
+// Publish entries, while Append entries go to local delivery and to the
+// outbox.
 func (b *Bus) write(ctx context.Context, r Receiver) {
 	var spare []entry
 	cmds := make(rueidis.Commands, 0, maxBatch)
 	for {
 		taken, ok := b.backlog.take(ctx, spare)
 		if !ok {
-			b.dropFailed.Add(float64(b.backlog.drain()))
+			b.dropFailed.Add(float64(b.backlog.drain() + b.outbox.drain()))
 			return
 		}
-		failed := 0
-		for rest := taken; len(rest) > 0; {
+		broke := false
+		for rest := taken; len(rest) > 0 && !broke; {
 			n := min(len(rest), maxBatch)
-			failed += b.publish(ctx, cmds[:0], rest[:n], r)
+			broke = b.publish(ctx, cmds[:0], rest[:n], r)
 			rest = rest[n:]
+			if broke {
+				b.backlog.unshift(slices.Clone(rest))
+			}
 		}
 		clear(taken) // let the payloads go
 		spare = taken[:0]
-		if failed > 0 {
-			b.dropFailed.Add(float64(failed))
+		if broke {
 			b.outage(ctx, r)
 		}
 	}
@@ -178,12 +197,13 @@ func (b *Bus) write(ctx context.Context, r Receiver) {
 
 // outage returns once Redis answers a PING again, or ctx is done, after a
 // failed batch. Every probeEvery it takes the Append entries queued, asks
-// Redis, and hands them to r's Deliver, as a failed one would be, when it
-// did not answer: so the node's subscribers wait at most a probe, not a
-// backoff, and an Append queued once Redis is back is not delivered
-// locally only, but numbered and kept, for every node. Each topic keeps
-// its order: its Appends are queued, and so delivered, in order, and those
-// of the probe that succeeded go back to the front of the backlog.
+// Redis, and hands them to r's Deliver and to the outbox, as a failed one
+// would be, when it did not answer: so the node's subscribers wait at most
+// a probe, not a backoff, and an Append queued once Redis is back is
+// numbered and kept, for every node, before local delivery. Each topic
+// keeps its order: its Appends are queued, and so delivered, in order, and
+// once Redis answers, the outbox and those of the probe that succeeded go
+// back to the front of the backlog, in that order.
 func (b *Bus) outage(ctx context.Context, r Receiver) {
 	t := time.NewTicker(probeEvery)
 	defer t.Stop()
@@ -196,16 +216,16 @@ func (b *Bus) outage(ctx context.Context, r Receiver) {
 		}
 		appended := b.backlog.takeAppends()
 		if b.ping(ctx) == nil {
-			b.backlog.unshift(appended)
+			b.backlog.unshift(append(b.outbox.release(), appended...))
 			for _, p := range b.parts {
 				p.redisBack()
 			}
 			return
 		}
 		for _, e := range appended {
-			r.Deliver(e.payload)
+			deliverLocally(e, r)
+			b.hold(e)
 		}
-		b.dropFailed.Add(float64(len(appended)))
 	}
 }
 
@@ -218,13 +238,14 @@ func (b *Bus) ping(ctx context.Context) error {
 
 // publish sends one batch, pipelined: an SPUBLISH per Publish entry, a
 // fence per fence entry, and one run of appendScript per partition for the
-// Append entries, and returns how many messages failed. A script Redis
+// Append entries, and reports whether a command failed. A script Redis
 // does not know yet is sent again in full (EVAL). When a command failed,
 // the Appends of the batch and of the one before that did not reach this
-// node numbered yet go to r's Deliver instead, to this node's subscribers
-// only: while Redis is unreachable, a node's topics keep their local
-// fan-out, without history.
-func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry, r Receiver) int {
+// node numbered yet go to r's Deliver, to this node's subscribers, and the
+// Appends of the scripts that failed to the outbox, to be kept once Redis
+// is back: while Redis is unreachable, a node's topics keep their local
+// fan-out. A failed Publish is dropped and counted.
+func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry, r Receiver) (broke bool) {
 	lo := b.sources.next + 1
 	if len(b.sent) > 0 {
 		lo = b.sent[0].source
@@ -236,22 +257,33 @@ func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry,
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	failed, broke := 0, false
+	var lost []*appends
 	for i, res := range b.client.DoMulti(ctx, cmds...) {
 		if noScript(res) {
 			res = b.client.Do(ctx, units[i].command(b, batch, true))
 		}
-		if err := res.Error(); err != nil {
-			failed += b.failed(units[i], batch, err)
-			broke = true
+		err := res.Error()
+		switch u := units[i]; {
+		case err == nil:
+			u.kept(batch)
+		case u.appends != nil:
+			lost = append(lost, u.appends)
+		default:
+			b.failed(batch[u.entry], err)
+		}
+		broke = broke || err != nil
+	}
+	if !broke {
+		b.keepSent(batch)
+		return false
+	}
+	b.unconfirmed(batch, r)
+	for _, a := range lost {
+		for _, i := range a.entries {
+			b.hold(batch[i])
 		}
 	}
-	if broke {
-		b.unconfirmed(batch, r)
-	} else {
-		b.keepSent(batch)
-	}
-	return failed
+	return true
 }
 
 // keepSent keeps the Append entries of batch, which Redis took, as b.sent:
@@ -260,7 +292,7 @@ func (b *Bus) publish(ctx context.Context, cmds rueidis.Commands, batch []entry,
 func (b *Bus) keepSent(batch []entry) {
 	b.sent = b.sent[:0]
 	for _, e := range batch {
-		if e.source != 0 {
+		if e.source != 0 && !e.local {
 			b.sent = append(b.sent, e)
 		}
 	}
@@ -268,18 +300,25 @@ func (b *Bus) keepSent(batch []entry) {
 
 // unconfirmed hands r's Deliver, in their order, the messages of b.sent
 // and of batch, a batch that failed in part, that did not reach this node
-// numbered yet (sources.go): the failed ones, and those whose script ran
-// but which Redis may not have pushed to this node before it went down.
+// numbered yet (sources.go) nor were delivered from the outbox: the failed
+// ones, and those whose script ran but which Redis may not have pushed to
+// this node before it went down.
 func (b *Bus) unconfirmed(batch []entry, r Receiver) {
 	for _, es := range [][]entry{b.sent, batch} {
 		for _, e := range es {
-			if e.source != 0 && b.sources.failed(e.source) {
-				r.Deliver(bytes.Clone(e.payload)) // rueidis may hold the payload still, after a timeout
+			if e.source != 0 && !e.local && b.sources.failed(e.source) {
+				deliverLocally(e, r)
 			}
 		}
 	}
 	clear(b.sent) // let the payloads go
 	b.sent = b.sent[:0]
+}
+
+// deliverLocally hands r's Deliver a copy of e's payload: rueidis may
+// hold the payload still, after a timeout, and the outbox sends it again.
+func deliverLocally(e entry, r Receiver) {
+	r.Deliver(bytes.Clone(e.payload))
 }
 
 // unit is what one command of a batch carries: one entry, or the Append
@@ -305,7 +344,9 @@ func (b *Bus) units(batch []entry) []unit {
 			units = append(units, unit{entry: i})
 			continue
 		}
-		batch[i].source = b.sources.give()
+		if e.source == 0 { // not one from the outbox
+			batch[i].source = b.sources.give()
+		}
 		p := partitionOf(e.dest)
 		if parts[p] == nil || parts[p].bytes+len(e.payload) > maxScriptBytes {
 			parts[p] = &appends{}
@@ -331,15 +372,22 @@ func (u unit) command(b *Bus, batch []entry, eval bool) rueidis.Completed {
 	}
 }
 
-// failed returns how many messages u, whose command failed with err,
-// held; its Appends go to local delivery (unconfirmed).
-func (b *Bus) failed(u unit, batch []entry, err error) int {
-	if u.appends != nil {
-		return len(u.appends.entries)
+// kept tells u's Appends, whose command succeeded, that they were kept.
+func (u unit) kept(batch []entry) {
+	if u.appends == nil {
+		return
 	}
-	if e := batch[u.entry]; e.fence != "" {
+	for _, i := range u.appends.entries {
+		batch[i].answer(nil)
+	}
+}
+
+// failed counts e, a Publish entry whose command failed with err, as
+// dropped, or logs e, a fence entry.
+func (b *Bus) failed(e entry, err error) {
+	if e.fence != "" {
 		b.log.Warn("redisbus: fencing a topic's history failed", "destination", e.dest, "err", err)
-		return 0 // the next message that went back fences it again
+		return // the next message that went back fences it again
 	}
-	return 1
+	b.dropFailed.Inc()
 }

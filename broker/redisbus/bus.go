@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
 
+	"github.com/stompd/stompd/broker"
 	"github.com/stompd/stompd/metrics"
 )
 
@@ -38,6 +39,12 @@ type Options struct {
 	// counted with its channel and heldCost), 1 MiB; past it they are let go
 	// and read again from the streams (see catchup.go).
 	MaxHeld int
+	// MaxOutbox bounds the bytes of the topic messages (those Append
+	// takes) that wait for Redis while it is down (each counted as in
+	// MaxBacklog), 64 MiB; past it the oldest are dropped and counted
+	// (cluster_outbox), and their senders' RECEIPTs become ERRORs (see
+	// outbox.go).
+	MaxOutbox int
 }
 
 // DefaultMaxHeld is the default of Options.MaxHeld.
@@ -65,8 +72,10 @@ type Bus struct {
 	history history
 	sources sources
 	sent    []entry // the writer's: the Appends of the last batch Redis took
+	outbox  outbox  // the writer's: the Appends waiting for Redis
+	run     string  // this run's id, under which appendScript keeps its sources
 
-	dropFull, dropFailed prometheus.Counter
+	dropFull, dropFailed, dropOutbox prometheus.Counter
 }
 
 // New returns a Bus that publishes and listens through client, which the
@@ -87,6 +96,9 @@ func New(client rueidis.Client, o Options) (*Bus, error) {
 	if o.MaxHeld == 0 {
 		o.MaxHeld = DefaultMaxHeld
 	}
+	if o.MaxOutbox == 0 {
+		o.MaxOutbox = DefaultMaxOutbox
+	}
 	if o.HistoryTTL == 0 {
 		o.HistoryTTL = DefaultHistoryTTL
 	}
@@ -94,8 +106,11 @@ func New(client rueidis.Client, o Options) (*Bus, error) {
 		client: client, node: o.Node, prefix: o.Node + "\n", log: o.Logger,
 		backlog:    newBacklog(o.MaxBacklog),
 		history:    newHistory(o.HistorySize, o.HistoryTTL),
+		outbox:     outbox{max: o.MaxOutbox},
+		run:        newEpoch(),
 		dropFull:   o.Metrics.MessagesDropped.WithLabelValues(metrics.DropClusterBacklog),
 		dropFailed: o.Metrics.MessagesDropped.WithLabelValues(metrics.DropClusterUnavailable),
+		dropOutbox: o.Metrics.MessagesDropped.WithLabelValues(metrics.DropClusterOutbox),
 	}
 	for i := range b.parts {
 		b.parts[i] = newPartition(b, i, o.MaxHeld)
@@ -117,11 +132,15 @@ func (b *Bus) Publish(dest string, msg []byte) {
 // Append queues msg, a message to the topic dest, to be numbered and kept
 // in dest's history and published to every node listening on dest, this
 // one included, by one script in dest's slot; it never waits for Redis.
-// When the backlog is full the message is dropped and counted. With Append,
-// the Bus is the broker's Streams (Options.Streams of package broker).
-func (b *Bus) Append(dest string, msg []byte) {
-	if !b.backlog.push(entry{dest: dest, channel: channel(dest), payload: msg}) {
+// done, when not nil, learns once Redis kept it (the script replied), or that it never
+// will: when the backlog is full the message is dropped and counted at
+// once. With Append, the Bus is the broker's Streams (Options.Streams of
+// package broker).
+func (b *Bus) Append(dest string, msg []byte, done broker.Appended) {
+	e := entry{dest: dest, channel: channel(dest), payload: msg, done: done}
+	if !b.backlog.push(e) {
 		b.dropFull.Inc()
+		e.answer(errBacklogFull)
 	}
 }
 
@@ -161,6 +180,12 @@ func (b *Bus) Run(ctx context.Context, r Receiver) {
 	b.write(ctx, r)
 	wg.Wait()
 }
+
+// Why an Append was not kept, as its broker.Appended learns it.
+var (
+	errBacklogFull = errors.New("the backlog of messages for Redis is full")
+	errUnavailable = errors.New("the cluster's Redis is unavailable")
+)
 
 // errReply is a reply from Redis of an unexpected shape.
 var errReply = errors.New("redisbus: unexpected reply from Redis")

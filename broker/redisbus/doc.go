@@ -83,21 +83,29 @@
 // an offset at or below one it received in the same epoch fences the topic
 // with a new epoch, continuing above the offsets it received (fence.go).
 //
-// An Append whose script fails (Redis unreachable) is handed to the
-// broker's Deliver instead, so that the node's own subscribers still get
-// it, without an offset, and it is counted as dropped (cluster_unavailable)
-// as a Publish would be; one that does not fit in the backlog is dropped
-// (cluster_backlog). A script whose reply was lost may have run, and a
-// script that ran may not have reached this node, Redis killed in between:
-// each Append carries a number of its node's, its source, kept and
-// published with it, so that this node passes over a numbered message it
-// delivered so already, and delivers so, at a failure, those of the batch
-// and of the one before that it did not receive numbered yet (sources.go). Once a batch has failed, Redis is known to be down:
-// at each PING that fails, the Appends queued before it go to Deliver
-// (counted the same), so that the node's subscribers wait at most a probe;
-// those queued before the PING that succeeds are numbered and kept, and so
-// reach every node, since Redis is back. A topic's messages keep their
-// order.
+// An Append's broker.Appended learns that the message was kept once its
+// script replied, and the broker's RECEIPT waits for that. An Append whose
+// script fails (Redis unreachable) is handed to the broker's Deliver
+// instead, so that the node's own subscribers still get it, without an
+// offset, and waits in the writer's outbox, bounded by Options.MaxOutbox
+// bytes, until Redis answers again: it is then kept, before any newer
+// message, and reaches every node, and its Appended learns it then. Past
+// the bound the oldest are dropped (cluster_outbox) and their Appended
+// learn that they never will be kept; a node killed loses its outbox,
+// whose messages were never answered as kept (outbox.go). One that does
+// not fit in the backlog is dropped (cluster_backlog). A script whose
+// reply was lost may have run, and a script that ran may not have reached
+// this node, Redis killed in between: each Append carries a number of its
+// node's, its source, kept and published with it, so that this node
+// passes over a numbered message it delivered so already, and delivers
+// so, at a failure, those of the batch and of the one before that it did
+// not receive numbered yet (sources.go); the script passes over a message
+// whose source it kept already. Once a batch has failed, Redis is known to
+// be down: at each PING that fails, the Appends queued before it go to
+// Deliver and to the outbox, so that the node's subscribers wait at most a
+// probe; those queued before the PING that succeeds are numbered and kept,
+// behind the outbox, and so reach every node, since Redis is back. A
+// topic's messages keep their order.
 //
 // # Membership
 //
@@ -118,8 +126,9 @@
 // message, to the broker from the goroutine that reads its partition's
 // connection (one after the other, so in order), and returns once they have
 // all stopped. Members.Run runs the
-// heartbeats in the caller's goroutine. While Redis is down, neither grows:
-// the writer drops, the partitions retry, and nothing else is started.
+// heartbeats in the caller's goroutine. While Redis is down, neither grows
+// beyond its bounds: the writer drops or holds in the outbox, the
+// partitions retry, and nothing else is started.
 //
 // # Ownership
 //

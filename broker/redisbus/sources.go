@@ -91,11 +91,16 @@ func (s *sources) arrived(src uint64) bool {
 }
 
 // deliverable reports whether a numbered message of source src, as the
-// script wrote it ("<source> <node id>"), is to be delivered on this node.
+// script wrote it ("<source> <node id>"), is to be delivered on this node:
+// not one of its own that it delivered from the outbox already (its source
+// ends with "l", outbox.go).
 func (b *Bus) deliverable(src string) bool {
 	n, node, ok := strings.Cut(src, " ")
 	if !ok || node != b.node {
 		return true
+	}
+	if strings.HasSuffix(n, "l") {
+		return false
 	}
 	seq, err := strconv.ParseUint(n, 10, 64)
 	return err != nil || b.sources.arrived(seq)

@@ -234,7 +234,8 @@ func waitMetric(t *testing.T, url, series, want string) {
 // TestRedisOutageUnderTraffic: while Redis is down, every node answers
 // /readyz 503 and the auth API 503 {"error":"unavailable"}, and keeps
 // serving its own sessions and their local fan-out; once Redis is back,
-// readiness, logins and cross-node delivery return by themselves. Redis
+// readiness, logins and cross-node delivery return by themselves, and the
+// topic messages sent meanwhile reach the other node. Redis
 // runs with the persistence the README asks for, so that it comes back
 // with the users.
 func TestRedisOutageUnderTraffic(t *testing.T) {
@@ -272,6 +273,14 @@ func TestRedisOutageUnderTraffic(t *testing.T) {
 	r.Restart()
 	c.waitReadyz(t, http.StatusOK, 10*time.Second)
 	b.login(t, ada)
+	// The messages sent while Redis was down waited in a's outbox: once it
+	// is back they are kept and reach b, in order, and a's subscriber, which
+	// had them, not again (expectNumbered).
+	for i := range 10 {
+		if f := remote.Expect(stomp.MESSAGE); string(f.Body) != "during "+strconv.Itoa(i) {
+			t.Fatalf("remote delivery once Redis is back: %q, want %q", f.Body, "during "+strconv.Itoa(i))
+		}
+	}
 	// Once Redis is back, every message is kept in the topic's history and
 	// reaches both nodes, once and in order, numbered one after the other;
 	// a node whose partition subscribes again meanwhile catches it up.

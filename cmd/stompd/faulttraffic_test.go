@@ -20,9 +20,10 @@ import (
 // faultTraffic is the traffic of the cluster fault scenario, on a
 // faultCluster: topic publishers and resuming subscribers spread over the
 // nodes, persistent queue producers and acking consumers. Every client
-// reconnects to a live node when its connection fails; every SEND asks a
-// RECEIPT, and the ledger keeps what was sent, receipted and delivered,
-// by the phase under way when it was sent.
+// reconnects to a live node when its connection fails; every queue SEND
+// and every faultReceiptEvery-th topic SEND asks a RECEIPT, which confirms
+// the SENDs of its connection before it too, and the ledger keeps what was
+// sent, receipted and delivered, by the phase under way when it was sent.
 type faultTraffic struct {
 	t      *testing.T
 	c      *faultCluster
@@ -70,6 +71,14 @@ const (
 	faultProducers = 2
 	faultConsumers = 3
 	faultPause     = 2 * time.Millisecond
+)
+
+// A topic publisher asks a RECEIPT of every faultReceiptEvery-th message,
+// and waits for one at most faultReceiptWait: it comes once Redis kept the
+// message and every one before it, which may be once Redis is back.
+const (
+	faultReceiptEvery = 25
+	faultReceiptWait  = 30 * time.Second
 )
 
 func newFaultTraffic(t *testing.T, c *faultCluster, phase *atomic.Int32, access string) *faultTraffic {
@@ -181,23 +190,78 @@ func timedOut(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// publisher sends numbered messages to its topic, each with a RECEIPT
-// awaited, until stop.
+// publisher sends numbered messages to its topic, without waiting,
+// every faultReceiptEvery-th with a RECEIPT, which confirms those sent
+// before it on the connection, until stop; then one last with a RECEIPT,
+// awaited up to faultReceiptWait. Its RECEIPTs are read as they come
+// (confirm).
 func (tr *faultTraffic) publisher(topic int) func(*stomptest.Client, chan struct{}) error {
 	dest := "destination:/topic/faults-" + strconv.Itoa(topic)
 	return func(cl *stomptest.Client, stop chan struct{}) error {
-		for !closed(stop) {
+		sent := make(chan int, 1<<20) // numbers sent on the connection, in order
+		var last atomic.Int64         // the number of the last message, once sent
+		last.Store(-1)
+		confirmed := make(chan error, 1)
+		go func() { confirmed <- tr.confirm(cl, topic, sent, &last) }()
+		for i := 1; ; i++ {
 			n := tr.note(&tr.topics[topic])
-			if err := write(cl, stomp.SEND, strconv.Itoa(n), dest, "receipt:"+strconv.Itoa(n)); err != nil {
+			sent <- n
+			end := closed(stop)
+			h := []string{dest}
+			if end || i%faultReceiptEvery == 0 {
+				h = append(h, "receipt:"+strconv.Itoa(n))
+			}
+			if end {
+				last.Store(int64(n))
+			}
+			if err := write(cl, stomp.SEND, strconv.Itoa(n), h...); err != nil {
+				cl.Conn.Close()
+				<-confirmed
 				return err
 			}
-			if _, err := expect(cl, stomp.RECEIPT); err != nil {
+			select {
+			case err := <-confirmed:
 				return err
+			default:
 			}
-			tr.receipted(tr.topics[topic], n)
+			if end {
+				return <-confirmed
+			}
 			time.Sleep(faultPause)
 		}
-		return nil
+	}
+}
+
+// confirm reads the RECEIPTs of a publisher of topic and records the
+// messages sent (in order on sent) up to each as receipted, until the
+// one of the last message, or an error, or a read without a RECEIPT for
+// faultReceiptWait.
+func (tr *faultTraffic) confirm(cl *stomptest.Client, topic int, sent chan int, last *atomic.Int64) error {
+	quiet := time.Now()
+	for {
+		f, err := expect(cl, stomp.RECEIPT)
+		if timedOut(err) && time.Since(quiet) < faultReceiptWait {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		quiet = time.Now()
+		upto, err := strconv.Atoi(f.Value("receipt-id"))
+		if err != nil {
+			return fmt.Errorf("%w: %s", errFrame, stomptest.Dump(f))
+		}
+		var ns []int
+		for n := range sent { // sent before its SEND was written
+			ns = append(ns, n)
+			if n == upto {
+				break
+			}
+		}
+		tr.receipted(&tr.topics[topic], ns...)
+		if int64(upto) == last.Load() {
+			return nil
+		}
 	}
 }
 
@@ -213,7 +277,7 @@ func (tr *faultTraffic) producer() func(*stomptest.Client, chan struct{}) error 
 			if _, err := expect(cl, stomp.RECEIPT); err != nil {
 				return err
 			}
-			tr.receipted(tr.queue, n)
+			tr.receipted(&tr.queue, n)
 			time.Sleep(faultPause)
 		}
 		return nil
@@ -228,9 +292,12 @@ func (tr *faultTraffic) note(list *[]sent) int {
 	return len(*list) - 1
 }
 
-func (tr *faultTraffic) receipted(list []sent, n int) {
+// receipted records the messages ns on list as receipted.
+func (tr *faultTraffic) receipted(list *[]sent, ns ...int) {
 	tr.mu.Lock()
-	list[n].receipted = true
+	for _, n := range ns {
+		(*list)[n].receipted = true
+	}
 	tr.mu.Unlock()
 }
 
