@@ -123,7 +123,7 @@ func (s *server) build() error {
 func (s *server) openAuthStore() (auth.Store, error) {
 	c := s.cfg
 	if c.Redis == "" {
-		store, err := openStore(c.DataDir, s.health.observeStore(s.log))
+		store, err := openStore(c.DataDir, s.health.observeStore(s.log, c.DataDir))
 		s.store = store
 		return authStore{store}, err
 	}

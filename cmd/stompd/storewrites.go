@@ -13,19 +13,21 @@ import (
 const cannotSaveReady = "ok, degraded: the store cannot write its file (is the data dir's disk full?); " +
 	"logins, refreshes, logouts, user changes and persistent SENDs fail until it can\n"
 
-// storeRecovery is how long the store's commits must go without a failure
-// before it counts as writing again. On a full disk some commits still
-// succeed, those that fit in the free pages of the file, and a single one
-// of them does not end the outage.
+// storeRecovery is how long the store's commits must go without a failure,
+// and with room on the disk (roomToWrite), before it counts as writing
+// again.
 const storeRecovery = time.Second
 
-// observeStore returns the store's OnWrite: it keeps cannotSave, which
-// /readyz shows, and logs the first failed commit of an outage and the end
-// of it, once each, rather than every request that fails meanwhile (those
-// answer 503 unavailable, counted in
+// observeStore returns the OnWrite of the store in dir: it keeps
+// cannotSave, which /readyz shows, and logs the first failed commit of an
+// outage and the end of it, once each, rather than every request that
+// fails meanwhile (those answer 503 unavailable, counted in
 // stompd_auth_failures_total{reason="unavailable"}, or, for persistent
-// SENDs, stompd_journal_errors_total and an ERROR frame).
-func (h *health) observeStore(log *slog.Logger) func(error) {
+// SENDs, stompd_journal_errors_total and an ERROR frame). The outage ends
+// with a commit that succeeds storeRecovery after the last failure, on a
+// file system with room again: a commit that fits in the free pages of a
+// full disk's store does not end it.
+func (h *health) observeStore(log *slog.Logger, dir string) func(error) {
 	var lastFailure atomic.Int64 // unix nanoseconds
 	return func(err error) {
 		now := time.Now()
@@ -36,7 +38,8 @@ func (h *health) observeStore(log *slog.Logger) func(error) {
 				log.Error("the store cannot write its file (is the data dir's disk full?): logins, refreshes, logouts, user changes and persistent SENDs fail until it can; reads, tickets and live sessions go on",
 					"err", err)
 			}
-		case now.Sub(time.Unix(0, lastFailure.Load())) >= storeRecovery && h.cannotSave.CompareAndSwap(true, false):
+		case h.cannotSave.Load() && now.Sub(time.Unix(0, lastFailure.Load())) >= storeRecovery && roomToWrite(dir) &&
+			h.cannotSave.CompareAndSwap(true, false):
 			log.Info("the store writes again", "without_failure_for", storeRecovery)
 		}
 	}
