@@ -43,6 +43,11 @@ var _ soakTraffic = (*soak)(nil)
 // queueShare is the part of -rate that goes to the queues.
 const queueShare = 0.05
 
+// minLoad is the percentage of the SENDs due at -rate that the broker
+// must have taken for a soak to count: one whose broker was down for a
+// good part of the run did not soak it.
+const minLoad = 90
+
 // soakStream is one topic or queue, published by one soak publisher at
 // position pos of its streams.
 type soakStream struct {
@@ -318,6 +323,7 @@ func (s *soak) run(ctx context.Context, rows io.Writer) (*soakSummary, error) {
 		wg.Go(func() { p.run(pubCtx) })
 	}
 	wg.Wait()
+	due := uint64(s.cfg.Rate * time.Since(began).Seconds())
 	s.drain()
 	progress()
 	stopWatch()
@@ -329,6 +335,8 @@ func (s *soak) run(ctx context.Context, rows io.Writer) (*soakSummary, error) {
 		s.b.auth.hc.CloseIdleConnections()
 	}
 	r := s.summary(time.Since(began), ctx.Err() != nil)
+	r.Due = due
+	r.Valid = r.Valid && r.Published >= due*minLoad/100
 	r.Watch = watch.finish(r.soakTotals)
 	r.Valid = r.Valid && r.Watch.ok()
 	return r, nil

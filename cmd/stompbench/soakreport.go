@@ -46,8 +46,8 @@ func (s *sampler) finish(final soakTotals) *soakReport {
 	s.brokers.closeIdle()
 	r := &soakReport{Seconds: time.Since(s.began).Seconds(), Minutes: s.minutes, Samples: s.samples}
 	r.Checks = append(r.Checks,
-		s.driftCheck("broker RSS", "MiB", s.maxRSS, func(x *sample) float64 { return float64(x.RSSKiB) / 1024 }),
-		s.driftCheck("broker goroutines", "", s.maxGor, func(x *sample) float64 { return x.Goroutines }),
+		s.driftCheck("broker RSS", "MiB", s.maxRSS, s.rssAsked, func(x *sample) float64 { return float64(x.RSSKiB) / 1024 }),
+		s.driftCheck("broker goroutines", "", s.maxGor, s.metricsAsked, func(x *sample) float64 { return x.Goroutines }),
 		zeroCheck("lost", final.Overdue), zeroCheck("duplicated", final.Duplicated), zeroCheck("corrupted", final.Corrupted))
 	if s.outPath != "" {
 		r.Checks = append(r.Checks, writeSamples(s.outPath, s.samples))
@@ -67,11 +67,15 @@ func zeroCheck(name string, n uint64) soakCheck {
 // driftCheck judges how far a figure grew between the settled start of
 // the run and its end, at most maxPct percent. A figure never measured
 // (value 0 throughout, e.g. no -pid) and a run too short to have both
-// windows pass, saying so.
-func (s *sampler) driftCheck(name, unit string, maxPct float64, value func(*sample) float64) soakCheck {
+// windows pass, saying so, unless asked says the command line named where
+// the figure comes from.
+func (s *sampler) driftCheck(name, unit string, maxPct float64, asked bool, value func(*sample) float64) soakCheck {
 	c := soakCheck{Name: name + " drift", OK: true}
 	d, ok := drift(s.samples, s.settle, s.minute, value)
 	if !ok {
+		// Not measured fails only what the command line asked for (-pid,
+		// -metrics-url): a broker that never answered, or died, is no pass.
+		c.OK = !asked
 		c.Detail = "not measured (no figures, or no samples both after -settle and at the end)"
 		return c
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,17 @@ func (c *config) checkSample() error {
 	if c.Settle == 0 {
 		c.Settle = c.Duration / 6
 	}
+	if c.Scenario == scenarioSoak && c.Settle >= c.Duration {
+		return fmt.Errorf("-settle %v must come before the end of -duration %v", c.Settle, c.Duration)
+	}
+	if c.SamplesOut != "" {
+		// Found out now rather than after a long run.
+		f, err := os.Create(c.SamplesOut)
+		if err != nil {
+			return fmt.Errorf("-samples-out: %w", err)
+		}
+		return f.Close()
+	}
 	return nil
 }
 
@@ -92,6 +104,9 @@ type sampler struct {
 	maxGor  float64
 	outPath string
 	began   time.Time
+	// rssAsked and metricsAsked: the command line named the broker's
+	// -pid and -metrics-url, so their drift must be measured.
+	rssAsked, metricsAsked bool
 
 	mu      sync.Mutex
 	samples []sample
@@ -109,6 +124,7 @@ func newSampler(cfg *config, tr soakTraffic) *sampler {
 		tr: tr, brokers: newBrokerProbe(cfg), every: cfg.SampleEvery, minute: time.Minute,
 		settle: cfg.Settle, maxRSS: cfg.MaxRSSDrift, maxGor: cfg.MaxGoroutineDrift, outPath: cfg.SamplesOut,
 		began: now, lastAt: now, minHist: newHistogram(),
+		rssAsked: len(cfg.PIDs) > 0, metricsAsked: cfg.MetricsURL != "",
 	}
 }
 

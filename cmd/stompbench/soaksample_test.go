@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -276,4 +277,26 @@ func TestSoakFailsOnLoss(t *testing.T) {
 		failed[c.Name] = !c.OK
 	}
 	expect(t, failed["lost"] && failed["duplicated"] && !failed["corrupted"] && !failed["broker RSS drift"], "checks %+v", r.Checks)
+}
+
+// A broker named by -pid and -metrics-url that never answered fails the
+// drift checks: a soak whose broker was gone measured nothing.
+func TestSoakFailsWhenTheBrokerAskedForWasNeverRead(t *testing.T) {
+	cfg := &config{SampleEvery: time.Second, PIDs: []int{1 << 30}, MetricsURL: "http://127.0.0.1:1/metrics", MaxRSSDrift: 5, MaxGoroutineDrift: 5}
+	s := newSampler(cfg, newFakeTraffic())
+	s.samples = series(1800, func(float64) int64 { return 0 })
+	failed := map[string]bool{}
+	for _, c := range s.finish(soakTotals{}).Checks {
+		failed[c.Name] = !c.OK
+	}
+	expect(t, failed["broker RSS drift"] && failed["broker goroutines drift"], "checks %+v", failed)
+}
+
+func TestSoakSamplerFlagsCheckedAtStart(t *testing.T) {
+	base := []string{"-scenario", "soak", "-tcp", "127.0.0.1:1", "-duration", "10s"}
+	for _, extra := range [][]string{{"-settle", "1h"}, {"-samples-out", filepath.Join(t.TempDir(), "no", "such", "dir", "x.jsonl")}} {
+		if _, err := parseArgs(append(base, extra...), io.Discard); err == nil {
+			t.Errorf("%v was accepted", extra)
+		}
+	}
 }

@@ -31,6 +31,9 @@ type soakSummary struct {
 	Latency            latency `json:"latency_us"`
 	Interrupted        bool    `json:"interrupted,omitempty"`
 	FirstError         string  `json:"first_error,omitempty"`
+	// Due is what -rate called for while publishing; a run that
+	// published less than minLoad percent of it is invalid.
+	Due uint64 `json:"due"`
 	// Watch is what the sampler saw: the samples, the minutes and the
 	// checks of loss and drift.
 	Watch *soakReport `json:"watch"`
@@ -79,7 +82,8 @@ func (r *soakSummary) write(w io.Writer, asJSON bool) error {
 	if r.Interrupted {
 		sb.WriteString(", interrupted")
 	}
-	fmt.Fprintf(&sb, "\n  %-12s published %s, delivered %s\n", "messages", count(r.Published), count(r.Delivered))
+	fmt.Fprintf(&sb, "\n  %-12s published %s of %s due (at least %d%%), delivered %s\n", "messages",
+		count(r.Published), count(r.Due), minLoad, count(r.Delivered))
 	fmt.Fprintf(&sb, "  %-12s %d, resumes recovered %d, not recovered %d; %d refreshes, %d errors\n", "reconnects",
 		r.Reconnects, r.ResumesRecovered, r.ResumesUnrecovered, r.Refreshes, r.Errors)
 	writeLatency(&sb, r.Latency)

@@ -158,7 +158,8 @@ func (b *bench) startStall(ctx context.Context, warmNs int64) (end func()) {
 }
 
 // run takes the phases in turn from warmNs, until the last stall begins
-// or ctx ends; finish ends the last stall.
+// or ctx ends; finish ends the last stall. A baseline after a stall is
+// measured from when the stalled readers settled.
 func (st *staller) run(ctx context.Context, warmNs int64) {
 	defer close(st.done)
 	at := func(phase int) int64 { return warmNs + int64(phase)*st.phaseNs }
@@ -176,6 +177,10 @@ func (st *staller) run(ctx context.Context, warmNs int64) {
 			return
 		}
 		st.endStall()
+		// The stalled readers catch up on what their sockets hold, on
+		// stompbench's own core: the next baseline starts once they have.
+		st.settling.Wait()
+		st.collect()
 	}
 }
 
