@@ -91,10 +91,13 @@
 //
 // # Limits
 //
-// Each reader holds one connection of rueidis's blocking pool
-// (ClientOption.BlockingPoolSize, which stompd sets to 32) while it waits
-// for messages: a node reads at most that many queues at once, and the
-// others wait their turn for a connection. The streams of queues left empty expire (EmptyExpiry)
+// A read that waits for messages holds one connection of rueidis's
+// blocking pool (ClientOption.BlockingPoolSize) for up to Block. A node
+// reads at most Options.Reads queues at once (stompd: 12 of its 32
+// blocking connections), and the other readers wait their turn; a read's
+// Timeout starts with its turn. With more queues than that, a message
+// sent to an empty queue may wait (queues read / Reads) × Block before
+// its reader's turn. The streams of queues left empty expire (EmptyExpiry)
 // unless a node keeps reading them.
 //
 // What Redis holds for one queue is bounded by MaxLength messages and

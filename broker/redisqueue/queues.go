@@ -68,8 +68,17 @@ type Options struct {
 	ReclaimIdle time.Duration
 	// ReadBatch bounds the messages one read takes. Default 256.
 	ReadBatch int
-	Metrics   *metrics.Set // nil: a registry of its own
-	Logger    *slog.Logger // nil: discard
+	// Reads bounds the queues read at once. A read that waits for new
+	// messages holds one connection of the client's blocking pool
+	// (rueidis's ClientOption.BlockingPoolSize, shared with every other
+	// blocking command and dedicated connection of the client) for up to
+	// Block; past Reads, readers take turns, and a
+	// read's Timeout starts with its turn, so a reader that waited long
+	// for one does not give up in the middle of its read. Keep it below
+	// what the pool has left for queues. Default 8.
+	Reads   int
+	Metrics *metrics.Set // nil: a registry of its own
+	Logger  *slog.Logger // nil: discard
 }
 
 // Defaults of Options.
@@ -81,6 +90,7 @@ const (
 	DefaultReclaimInterval = 5 * time.Second
 	DefaultReclaimIdle     = 10 * time.Second
 	DefaultReadBatch       = 256
+	DefaultReads           = 8
 )
 
 // group is the consumer group of every queue's stream.
@@ -130,6 +140,7 @@ type Queues struct {
 	held    map[string]map[string]struct{} // refs handed to the broker and not settled yet, per key
 	giving  map[string]*giveBacks          // refs being given back, per key, until Redis answered all
 	gave    chan struct{}                  // closed, and replaced, whenever Redis answered a give-back
+	turns   chan struct{}                  // one element per read waiting in Redis (Options.Reads)
 }
 
 // New returns Queues on c with o.
@@ -146,6 +157,7 @@ func New(c rueidis.Client, o Options) (*Queues, error) {
 		ctx: ctx, cancel: cancel, stopping: make(chan struct{}),
 		reading: make(map[string]int), held: make(map[string]map[string]struct{}),
 		giving: make(map[string]*giveBacks), gave: make(chan struct{}),
+		turns: make(chan struct{}, o.Reads),
 	}
 	q.adds.init()
 	q.settles.init()
@@ -173,6 +185,7 @@ func (o Options) withDefaults() Options {
 	o.ReclaimInterval = orDefault(o.ReclaimInterval, DefaultReclaimInterval)
 	o.ReclaimIdle = orDefault(o.ReclaimIdle, DefaultReclaimIdle)
 	o.ReadBatch = orDefault(o.ReadBatch, DefaultReadBatch)
+	o.Reads = orDefault(o.Reads, DefaultReads)
 	return o
 }
 

@@ -53,8 +53,14 @@ func (r *reader) take(ctx context.Context, n int64, fresh bool) ([]broker.Queued
 	return taken(res)
 }
 
-// block waits up to Block for up to n new entries.
+// block waits up to Block for up to n new entries, once it is the
+// reader's turn (Options.Reads); a reader closed while it waits for its
+// turn reads nothing.
 func (r *reader) block(ctx context.Context, n int64) ([]broker.Queued, error) {
+	if !r.turn(ctx) {
+		return nil, ctx.Err()
+	}
+	defer func() { <-r.q.turns }()
 	c := r.q.c
 	cmd := c.B().Xreadgroup().Group(group, r.q.o.Node).Count(n).Block(r.q.o.Block.Milliseconds()).
 		Streams().Key(r.key).Id(">").Build()
@@ -72,6 +78,23 @@ func (r *reader) block(ctx context.Context, n int64) ([]broker.Queued, error) {
 		out = append(out, broker.Queued{Ref: e.ID, Msg: []byte(e.FieldValues["m"])})
 	}
 	return out, nil
+}
+
+// turn waits until fewer than Options.Reads reads wait in Redis and takes
+// a place among them; it reports false when the reader is closed or ctx
+// ends first.
+func (r *reader) turn(ctx context.Context) bool {
+	for r.live() {
+		select {
+		case r.q.turns <- struct{}{}:
+			return true
+		case <-r.wake: // Want or Close: Close ends the wait
+		case <-r.q.stopping:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return false
 }
 
 // fixGroup creates the queue's group again when err says it is gone, and

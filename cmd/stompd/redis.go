@@ -37,6 +37,11 @@ const (
 	// closed after redisBlockingIdle.
 	redisBlockingConns = 32
 	redisBlockingIdle  = 30 * time.Second
+	// redisQueueReads is how many of them a node's shared queues use at
+	// once (redisqueue's Options.Reads): 32 = 16 bus partitions, 1
+	// revocation listener, 12 queue reads, and 3 for the blocking waits of
+	// session listings (redissessions), which are short and rare.
+	redisQueueReads = 12
 )
 
 // redisURLForms is how --redis is written, for its errors.
