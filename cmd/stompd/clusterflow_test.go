@@ -392,13 +392,6 @@ func TestConsumersOfManyQueuesHoldBoundedRedisConnections(t *testing.T) {
 	}
 }
 
-// redisClients returns how many clients Redis has connected.
-func redisClients(t *testing.T, r *redistest.Server) int {
-	t.Helper()
-	n, _ := redisConns(t, r)
-	return n
-}
-
 // redisConns returns how many clients Redis has connected and how many
 // connections it has accepted since it started, this one included.
 func redisConns(t *testing.T, r *redistest.Server) (connected, received int) {
