@@ -29,6 +29,16 @@ func (fx *fixture) concurrentLogins(t *testing.T, g *gate, held int, tries []log
 	return out
 }
 
+// aliceTries returns n logins for alice from 10.0.0.66, the ith with
+// password(i).
+func aliceTries(n int, password func(i int) string) []loginTry {
+	tries := make([]loginTry, n)
+	for i := range tries {
+		tries[i] = loginTry{"alice@example.com", password(i), "10.0.0.66"}
+	}
+	return tries
+}
+
 // TestConcurrentRightLoginsAllPass sends 12 logins with the right password
 // for one account from one address at once, holding the password checks
 // until as many as the pair may fail are in flight: none of them is refused,
@@ -36,10 +46,7 @@ func (fx *fixture) concurrentLogins(t *testing.T, g *gate, held int, tries []log
 func TestConcurrentRightLoginsAllPass(t *testing.T) {
 	g := newGate()
 	fx := gatedFixture(t, g)
-	tries := make([]loginTry, 12)
-	for i := range tries {
-		tries[i] = loginTry{"alice@example.com", password, "10.0.0.66"}
-	}
+	tries := aliceTries(12, func(int) string { return password })
 	for i, o := range fx.concurrentLogins(t, g, DefaultAccountAddressFailures, tries) {
 		if o.status != 200 {
 			t.Errorf("right login %d: %+v, want 200", i, o)
@@ -58,10 +65,7 @@ func TestConcurrentWrongLoginsGetTheRestOfTheLimit(t *testing.T) {
 		fx.expectLogin(t, "alice@example.com", "wrong", "10.0.0.66", badCredentials)
 	}
 	fx.clock.Advance(5 * time.Minute)
-	tries := make([]loginTry, 12)
-	for i := range tries {
-		tries[i] = loginTry{"alice@example.com", fmt.Sprint("wrong", i), "10.0.0.66"}
-	}
+	tries := aliceTries(12, func(i int) string { return fmt.Sprint("wrong", i) })
 	n401 := 0
 	for i, o := range fx.concurrentLogins(t, g, 0, tries) {
 		switch {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // TestLatestTxTellsWhetherACommitTookEffect: the store's latest
@@ -41,12 +39,7 @@ func TestLatestTxTellsWhetherACommitTookEffect(t *testing.T) {
 // store opened again takes changes.
 func TestUnsyncedStoreRefusesChangesUntilReopened(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "stompd.db")
-	c := stomptest.NewClock()
-	var outcomes []error
-	s, err := Open(path, Options{Now: c.Now, OnWrite: func(err error) { outcomes = append(outcomes, err) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, c, outcomes := openObserved(t, path)
 	u := mustAddUser(t, s, "a@x")
 	s.unsynced = true
 	for _, tok := range []string{"first", "second"} {
@@ -54,8 +47,8 @@ func TestUnsyncedStoreRefusesChangesUntilReopened(t *testing.T) {
 			t.Fatalf("a change after a commit that took effect unsynced: %v, want ErrWrite and ErrUnsynced", err)
 		}
 	}
-	if n := len(outcomes); n != 3 || !errors.Is(outcomes[2], ErrUnsynced) {
-		t.Errorf("OnWrite told %v, want nil then ErrUnsynced twice", outcomes)
+	if n := len(*outcomes); n != 3 || !errors.Is((*outcomes)[2], ErrUnsynced) {
+		t.Errorf("OnWrite told %v, want nil then ErrUnsynced twice", *outcomes)
 	}
 	if _, err := s.UserByEmail("a@x"); err != nil {
 		t.Errorf("a read: %v", err)
