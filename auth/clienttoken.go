@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"mime"
 	"net/http"
@@ -38,7 +39,7 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) error {
 	req, err := readTokenRequest(w, r)
 	if err == nil {
 		var p tokenPair
-		if p, err = s.clientToken(req, s.opts.ClientAddress(r)); err == nil {
+		if p, err = s.clientToken(r.Context(), req, s.opts.ClientAddress(r)); err == nil {
 			w.Header().Set("Pragma", "no-cache") // as RFC 6749 §5.1 asks, for old caches
 			s.writeTokens(w, r, p, false)
 			return nil
@@ -127,28 +128,28 @@ func readTokenForm(w http.ResponseWriter, r *http.Request, req *tokenRequest) er
 }
 
 // clientToken checks a client credentials request and issues the client's
-// access token. The attempt is counted by the login throttle, under the
+// access token. The attempt is noted by the login throttle, under the
 // client and the address, before the secret is looked at; a client has no
 // limit of its own (clientLimits).
-func (s *Service) clientToken(req tokenRequest, addr string) (tokenPair, error) {
+func (s *Service) clientToken(ctx context.Context, req tokenRequest, addr string) (tokenPair, error) {
 	if _, err := s.clientStore(); err != nil {
 		return tokenPair{}, ErrLoginDisabled.with(reasonDisabled, err.Error())
 	}
 	if err := checkTokenRequest(req); err != nil {
 		return tokenPair{}, err
 	}
-	a, err := s.reserveAttempt(ClientAccountKey(req.ClientID), addr, s.clientLimits())
+	a, err := s.reserveAttempt(ctx, ClientAccountKey(req.ClientID), addr, s.clientLimits())
 	if err != nil {
 		return tokenPair{}, err
 	}
 	c, ok, err := s.checkSecret(s.clients, req.ClientID, req.ClientSecret)
 	switch {
 	case err != nil:
-		return tokenPair{}, joinErr(err, s.settle(a, false))
+		return tokenPair{}, joinErr(err, s.settle(a, Unchecked))
 	case !ok:
-		return tokenPair{}, ErrInvalidClient // a was counted as this failure
+		return tokenPair{}, joinErr(ErrInvalidClient, s.settle(a, Failed))
 	}
-	if err := s.settle(a, true); err != nil {
+	if err := s.settle(a, Passed); err != nil {
 		return tokenPair{}, err
 	}
 	return s.issueClientToken(c)

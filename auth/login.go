@@ -12,9 +12,18 @@ import (
 // before it is answered 429.
 const maxCheckWait = time.Second
 
-// login checks a password and starts a login. The attempt is counted by
+// maxInFlightWait bounds how long a login waits for attempts in flight
+// that hold the rest of a throttle limit to settle; inFlightPoll is how
+// often it asks the throttle again meanwhile.
+const (
+	maxInFlightWait = 3 * time.Second
+	inFlightPoll    = 20 * time.Millisecond
+)
+
+// login checks a password and starts a login. The attempt is noted by
 // the throttle before the password is looked at, and refused there when
-// its pair, address or account has failed too often.
+// its pair, address or account has failed too often; it counts as a
+// failure only when the password was wrong.
 func (s *Service) login(ctx context.Context, email, password, addr string) (tokenPair, error) {
 	if !s.canIssue() {
 		return tokenPair{}, ErrLoginDisabled
@@ -23,18 +32,18 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 	if email == "" || password == "" {
 		return tokenPair{}, ErrInvalidRequest.with(reasonMalformed, "email and password are required")
 	}
-	a, err := s.reserveAttempt(AccountKey(email), addr, s.throttleLimits)
+	a, err := s.reserveAttempt(ctx, AccountKey(email), addr, s.throttleLimits)
 	if err != nil {
 		return tokenPair{}, err
 	}
 	u, ok, err := s.checkPassword(ctx, email, password, addr)
 	switch {
 	case err != nil:
-		return tokenPair{}, joinErr(err, s.settle(a, false))
+		return tokenPair{}, joinErr(err, s.settle(a, Unchecked))
 	case !ok:
-		return tokenPair{}, ErrInvalidCredentials // a was counted as this failure
+		return tokenPair{}, joinErr(ErrInvalidCredentials, s.settle(a, Failed))
 	}
-	if err := s.settle(a, true); err != nil {
+	if err := s.settle(a, Passed); err != nil {
 		return tokenPair{}, err
 	}
 	if u.Disabled {
@@ -45,24 +54,39 @@ func (s *Service) login(ctx context.Context, email, password, addr string) (toke
 	return s.startLogin(u)
 }
 
-// reserveAttempt counts a login to account (the key of an email or a
+// reserveAttempt notes a login to account (the key of an email or a
 // client) from addr with the throttle, or refuses it when its pair,
-// address or account has failed too often under limits l.
-func (s *Service) reserveAttempt(account [32]byte, addr string, l ThrottleLimits) (Attempt, error) {
-	a, wait, err := s.throttle.Reserve(account, addressKey(addr), l, s.now())
-	switch {
-	case err != nil:
-		return Attempt{}, storeError("counting login attempt", err)
-	case wait > 0:
-		e := ErrTooManyAttempts.with(reasonThrottled, "too many failed login attempts: try again later")
-		e.retry = wait
-		return Attempt{}, e
+// address or account has failed too often under limits l. While attempts
+// in flight hold the rest of a limit, it waits for them to settle, up to
+// maxInFlightWait while the request lasts.
+func (s *Service) reserveAttempt(ctx context.Context, account [32]byte, addr string, l ThrottleLimits) (Attempt, error) {
+	ctx, cancel := context.WithTimeout(ctx, maxInFlightWait)
+	defer cancel()
+	poll := time.NewTicker(inFlightPoll)
+	defer poll.Stop()
+	for {
+		a, wait, err := s.throttle.Reserve(account, addressKey(addr), l, s.now())
+		switch {
+		case errors.Is(err, ErrAttemptsInFlight):
+			select {
+			case <-poll.C:
+				continue
+			case <-ctx.Done():
+				return Attempt{}, loginBusy()
+			}
+		case err != nil:
+			return Attempt{}, storeError("counting login attempt", err)
+		case wait > 0:
+			e := ErrTooManyAttempts.with(reasonThrottled, "too many failed login attempts: try again later")
+			e.retry = wait
+			return Attempt{}, e
+		}
+		return a, nil
 	}
-	return a, nil
 }
 
-func (s *Service) settle(a Attempt, passed bool) error {
-	if err := s.throttle.Settle(a, passed); err != nil {
+func (s *Service) settle(a Attempt, o Outcome) error {
+	if err := s.throttle.Settle(a, o); err != nil {
 		return storeError("settling login attempt", err)
 	}
 	return nil
@@ -98,6 +122,12 @@ func (s *Service) acquireCheck(ctx context.Context, addr string) error {
 	if s.checks.acquire(ctx, addr) {
 		return nil
 	}
+	return loginBusy()
+}
+
+// loginBusy is the answer to a login that waited too long for others in
+// progress.
+func loginBusy() error {
 	e := ErrLoginBusy.with(reasonBusy, "too many logins in progress: try again in a second")
 	e.retry = time.Second
 	return e

@@ -193,17 +193,38 @@ type Attempt struct {
 // LoginThrottle counts failed logins per (account, address) pair, per
 // address and per account.
 //
-// Reserve counts an attempt as a failure of all three unless one of them
-// already holds its limit of failures within the window; then it counts
-// nothing and returns how long the client must wait. Settle takes back an
-// attempt whose password was never checked (passed false), or was right
-// (passed true: its pair's failures are then forgotten as well); an attempt
-// whose password was wrong stays counted. Unlock forgets the account's
-// failures from every address and returns how many were within the window:
-// the account's, or its pairs' together when more (an account not counted
-// has none).
+// Reserve notes an attempt as in flight with all three unless one of them
+// already holds its limit: of failures within the window, and then it notes
+// nothing and returns how long until the oldest of them leaves the window;
+// or of failures and attempts in flight together, and then it notes nothing
+// and returns ErrAttemptsInFlight, for the caller to try again once some
+// have settled. So a burst of attempts gets no more password checks than a
+// limit allows, yet only failures make a client wait. Settle ends an
+// attempt with its Outcome. Unlock forgets the account's failures and
+// attempts in flight from every address and returns how many were within
+// the window: the account's, or its pairs' together when more (an account
+// not counted has none).
 type LoginThrottle interface {
 	Reserve(account, address [32]byte, l ThrottleLimits, now time.Time) (Attempt, time.Duration, error)
-	Settle(a Attempt, passed bool) error
+	Settle(a Attempt, o Outcome) error
 	Unlock(account [32]byte, l ThrottleLimits, now time.Time) (int, error)
 }
+
+// ErrAttemptsInFlight is what LoginThrottle.Reserve returns when attempts
+// still in flight, with the failures, hold a limit.
+var ErrAttemptsInFlight = errors.New("auth: login attempts in flight hold the limit")
+
+// Outcome is how a reserved login attempt ended.
+type Outcome uint8
+
+const (
+	// Unchecked: the password was never compared; the attempt is taken
+	// back.
+	Unchecked Outcome = iota
+	// Failed: the password was wrong; the attempt counts as a failure from
+	// when it was reserved.
+	Failed
+	// Passed: the password was right; the attempt is taken back and its
+	// pair's failures are forgotten.
+	Passed
+)

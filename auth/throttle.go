@@ -41,13 +41,20 @@ type key = [32]byte
 
 type pairKey struct{ account, address key }
 
-// table maps a key to the times of its failures within the window, in no
-// particular order.
+// table maps a key to its failures within the window and its attempts
+// in flight.
 type table[K comparable] struct {
-	m map[K][]stamp
+	m map[K]*entry
 	// nextSweep is when the oldest entry can first be wholly expired; a
 	// full table is not swept again before then.
 	nextSweep stamp
+}
+
+// entry is what a table holds for a key: the times of its failures, in no
+// particular order, and how many of its attempts are in flight.
+type entry struct {
+	failed   []stamp
+	inFlight int
 }
 
 // The tables of the in-memory throttle that counted an attempt
@@ -60,9 +67,9 @@ const (
 
 func newThrottle(now time.Time) *throttle {
 	return &throttle{
-		pairs:     table[pairKey]{m: make(map[pairKey][]stamp)},
-		addresses: table[key]{m: make(map[key][]stamp)},
-		accounts:  table[key]{m: make(map[key][]stamp)},
+		pairs:     table[pairKey]{m: make(map[pairKey]*entry)},
+		addresses: table[key]{m: make(map[key]*entry)},
+		accounts:  table[key]{m: make(map[key]*entry)},
 		epoch:     now,
 	}
 }
@@ -83,8 +90,8 @@ func windowStamp(l ThrottleLimits) stamp {
 	return max(stamp(l.Window/time.Second), 1)
 }
 
-// Reserve counts an attempt to log in to account from address, unless one
-// of its keys has reached its limit.
+// Reserve notes an attempt to log in to account from address as in
+// flight, unless one of its keys has reached its limit.
 func (t *throttle) Reserve(account, address [32]byte, l ThrottleLimits, now time.Time) (Attempt, time.Duration, error) {
 	a := Attempt{Account: account, Address: address, At: now}
 	p := pairKey{account, address}
@@ -92,11 +99,14 @@ func (t *throttle) Reserve(account, address [32]byte, l ThrottleLimits, now time
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	at := t.stamp(now)
-	wait := max(t.pairs.wait(p, l.Pair, at, w),
-		t.addresses.wait(address, l.Address, at, w),
-		t.accounts.wait(account, l.Account, at, w))
-	if wait > 0 {
-		return Attempt{}, time.Duration(wait) * time.Second, nil
+	pw, pf := t.pairs.wait(p, l.Pair, at, w)
+	aw, af := t.addresses.wait(address, l.Address, at, w)
+	cw, cf := t.accounts.wait(account, l.Account, at, w)
+	switch {
+	case max(pw, aw, cw) > 0:
+		return Attempt{}, time.Duration(max(pw, aw, cw)) * time.Second, nil
+	case pf || af || cf:
+		return Attempt{}, 0, ErrAttemptsInFlight
 	}
 	a.counted |= t.pairs.add(p, at, w, inPair)
 	a.counted |= t.addresses.add(address, at, w, inAddress)
@@ -106,107 +116,141 @@ func (t *throttle) Reserve(account, address [32]byte, l ThrottleLimits, now time
 	return a, 0, nil
 }
 
-// Settle takes a back; when passed, its pair starts again from zero.
-func (t *throttle) Settle(a Attempt, passed bool) error {
+// Settle ends a; when it passed, its pair's failures are forgotten.
+func (t *throttle) Settle(a Attempt, o Outcome) error {
 	p := pairKey{a.Account, a.Address}
 	at := t.stamp(a.At)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	switch {
-	case passed:
-		delete(t.pairs.m, p)
-	case a.counted&inPair != 0:
-		t.pairs.remove(p, at)
+	if a.counted&inPair != 0 {
+		t.pairs.settle(p, at, o == Failed)
+	}
+	if o == Passed {
+		t.pairs.forget(p)
 	}
 	if a.counted&inAddress != 0 {
-		t.addresses.remove(a.Address, at)
+		t.addresses.settle(a.Address, at, o == Failed)
 	}
 	if a.counted&inAccount != 0 {
-		t.accounts.remove(a.Account, at)
+		t.accounts.settle(a.Account, at, o == Failed)
 	}
 	return nil
 }
 
-// Unlock forgets the failures of the account from every address.
+// Unlock forgets the failures and attempts in flight of the account from
+// every address.
 func (t *throttle) Unlock(k [32]byte, l ThrottleLimits, now time.Time) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	at, w := t.stamp(now), windowStamp(l)
-	n, inPairs := len(t.accounts.live(k, at, w)), 0
+	n, inPairs := t.accounts.live(k, at, w).count(), 0
 	delete(t.accounts.m, k)
 	for p := range t.pairs.m {
 		if p.account == k {
-			inPairs += len(t.pairs.live(p, at, w))
+			inPairs += t.pairs.live(p, at, w).count()
 			delete(t.pairs.m, p)
 		}
 	}
 	return max(n, inPairs), nil
 }
 
-// wait returns how long k must wait, in seconds: zero while it has fewer
-// than limit failures within the window or limit is 0 (none), else until
-// the oldest leaves it.
-func (tb *table[K]) wait(k K, limit int, now, window stamp) stamp {
-	ts := tb.live(k, now, window)
-	if limit <= 0 || len(ts) < limit {
+// count returns how many failures and attempts in flight e holds; a nil e
+// holds none.
+func (e *entry) count() int {
+	if e == nil {
 		return 0
 	}
-	return slices.Min(ts) + window - now
+	return len(e.failed) + e.inFlight
 }
 
-// live drops k's failures older than the window and returns the others.
-func (tb *table[K]) live(k K, now, window stamp) []stamp {
-	ts, ok := tb.m[k]
+// wait returns how long k must wait, in seconds, and whether attempts in
+// flight hold the rest of its limit. It must wait while it has limit
+// failures within the window, until the oldest leaves it; attempts in
+// flight hold the rest when they and the failures reach the limit. A limit
+// of 0 is none.
+func (tb *table[K]) wait(k K, limit int, now, window stamp) (stamp, bool) {
+	e := tb.live(k, now, window)
+	switch {
+	case limit <= 0 || e.count() < limit:
+		return 0, false
+	case len(e.failed) >= limit:
+		return slices.Min(e.failed) + window - now, false
+	}
+	return 0, true
+}
+
+// live drops k's failures older than the window and returns its entry, nil
+// when nothing is left of it.
+func (tb *table[K]) live(k K, now, window stamp) *entry {
+	e, ok := tb.m[k]
 	if !ok {
 		return nil
 	}
-	ts = slices.DeleteFunc(ts, func(at stamp) bool { return at+window <= now })
-	if len(ts) == 0 {
+	e.failed = slices.DeleteFunc(e.failed, func(at stamp) bool { return at+window <= now })
+	if e.count() == 0 {
 		delete(tb.m, k)
 		return nil
 	}
-	tb.m[k] = ts
-	return ts
+	return e
 }
 
-// add records a failure of k at now and returns bit. It returns zero when
-// k is new and the table is full of live entries, and then records
+// add notes an attempt of k in flight and returns bit. It returns zero
+// when k is new and the table is full of live entries, and then notes
 // nothing.
 func (tb *table[K]) add(k K, now, window stamp, bit uint8) uint8 {
-	ts, ok := tb.m[k]
-	if !ok && len(tb.m) >= maxThrottleKeys {
-		if now < tb.nextSweep {
-			return 0
-		}
-		tb.sweep(now, window)
+	e, ok := tb.m[k]
+	if !ok {
 		if len(tb.m) >= maxThrottleKeys {
-			return 0
+			if now < tb.nextSweep {
+				return 0
+			}
+			tb.sweep(now, window)
+			if len(tb.m) >= maxThrottleKeys {
+				return 0
+			}
 		}
+		e = &entry{}
+		tb.m[k] = e
 	}
-	tb.m[k] = append(ts, now)
+	e.inFlight++
 	return bit
 }
 
-// remove takes back one failure of k recorded at at.
-func (tb *table[K]) remove(k K, at stamp) {
-	ts := tb.m[k]
-	i := slices.Index(ts, at)
-	switch {
-	case i < 0:
-	case len(ts) == 1:
+// settle ends an attempt of k in flight that was reserved at at: as a
+// failure when failed, else leaving nothing of it.
+func (tb *table[K]) settle(k K, at stamp, failed bool) {
+	e, ok := tb.m[k]
+	if !ok || e.inFlight == 0 {
+		return // forgotten by Unlock meanwhile
+	}
+	e.inFlight--
+	if failed {
+		e.failed = append(e.failed, at)
+	}
+	if e.count() == 0 {
 		delete(tb.m, k)
-	default:
-		tb.m[k] = slices.Delete(ts, i, i+1)
 	}
 }
 
-// sweep deletes the entries whose failures are all older than the window,
-// and notes when the next of the others will be.
+// forget drops k's failures, keeping its attempts in flight.
+func (tb *table[K]) forget(k K) {
+	e, ok := tb.m[k]
+	switch {
+	case !ok:
+	case e.inFlight == 0:
+		delete(tb.m, k)
+	default:
+		e.failed = nil
+	}
+}
+
+// sweep deletes the entries with neither failures within the window nor
+// attempts in flight, and notes when the next of the others will be.
 func (tb *table[K]) sweep(now, window stamp) {
 	tb.nextSweep = ^stamp(0)
 	for k := range tb.m {
-		if ts := tb.live(k, now, window); len(ts) > 0 {
-			tb.nextSweep = min(tb.nextSweep, slices.Max(ts)+window)
+		if e := tb.live(k, now, window); e != nil && len(e.failed) > 0 {
+			tb.nextSweep = min(tb.nextSweep, slices.Max(e.failed)+window)
 		}
 	}
 }

@@ -275,7 +275,8 @@ func TestThrottleMemoryBounded(t *testing.T) {
 	l := ThrottleLimits{DefaultAccountAddressFailures, DefaultAddressFailures, DefaultAccountFailures, DefaultThrottleWindow}
 	fail := func(from, to int) {
 		for i := from; i < to; i++ {
-			th.Reserve(AccountKey(fmt.Sprintf("user%d@example.com", i)), addressKey(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255)), l, now)
+			a, _, _ := th.Reserve(AccountKey(fmt.Sprintf("user%d@example.com", i)), addressKey(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255)), l, now)
+			th.Settle(a, Failed)
 		}
 	}
 	base := heapInUse()
@@ -342,10 +343,11 @@ func TestThrottleWithoutAccountLimit(t *testing.T) {
 	acc := ClientAccountKey("billing")
 	reserve := func(addr string) time.Duration {
 		t.Helper()
-		_, wait, err := th.Reserve(acc, addressKey(addr), l, now)
+		a, wait, err := th.Reserve(acc, addressKey(addr), l, now)
 		if err != nil {
 			t.Fatal(err)
 		}
+		th.Settle(a, Failed)
 		return wait
 	}
 	for i := range 60 {

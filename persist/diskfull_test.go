@@ -19,16 +19,11 @@ import (
 func TestDiskFull(t *testing.T) {
 	disk := disktest.New(t, 256<<10)
 	path := filepath.Join(disk.Dir, "stompd.db")
-	c := stomptest.NewClock()
-	var outcomes []error
-	s, err := Open(path, Options{Now: c.Now, OnWrite: func(err error) { outcomes = append(outcomes, err) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, c, outcomes := openObserved(t, path)
 	u := mustAddUser(t, s, "a@x")
 	disk.Fill(t, 0)
 	stored, failed := loginUntilFull(t, s, u.ID, c.Now().Add(time.Hour))
-	if last := outcomes[len(outcomes)-1]; !errors.Is(last, ErrWrite) {
+	if last := (*outcomes)[len(*outcomes)-1]; !errors.Is(last, ErrWrite) {
 		t.Fatalf("OnWrite last told %v, want ErrWrite", last)
 	}
 	if _, err := s.LookupRefresh(hashOf(failed)); !errors.Is(err, ErrNotFound) {
@@ -52,6 +47,19 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	t.Logf("%d logins stored before the disk was full (tmpfs %v)", len(stored)-1, disk.Tmpfs)
+}
+
+// openObserved opens the store at path with a test clock, keeping what
+// OnWrite is told in the slice it returns.
+func openObserved(t *testing.T, path string) (*Store, *stomptest.Clock, *[]error) {
+	t.Helper()
+	c := stomptest.NewClock()
+	var outcomes []error
+	s, err := Open(path, Options{Now: c.Now, OnWrite: func(err error) { outcomes = append(outcomes, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c, &outcomes
 }
 
 // loginUntilFull starts logins of user until one fails, which must be

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,6 +40,13 @@ var (
 	// say). The transaction was rolled back and the store stays usable:
 	// reads go on, and writes succeed again once the cause is gone.
 	ErrWrite = errors.New("persist: the store file could not be written")
+	// ErrUnsynced means a commit wrote its meta page, so that the store
+	// reads its change from then on, but the sync after it failed, so that
+	// the change and what was written with it may not be on disk. Every
+	// later change would build on them and could not be known durable:
+	// the store refuses all changes, with an error wrapping ErrWrite and
+	// ErrUnsynced, until it is opened again. Reads go on.
+	ErrUnsynced = errors.New("persist: a commit took effect but could not be synced to disk; the store takes no more changes until it is opened again")
 )
 
 // Options configure Open. The zero value is ready to use.
@@ -61,6 +69,12 @@ type Store struct {
 	db      *bolt.DB
 	now     func() time.Time
 	onWrite func(error)
+	// writing serializes update (bbolt runs one writer at a time anyway),
+	// so that after a failed commit the latest transaction's id tells
+	// whether its meta page was written; unsynced, under it, is set once
+	// one was (ErrUnsynced).
+	writing  sync.Mutex
+	unsynced bool
 }
 
 // Bucket names. Every bucket is created with the file, so a transaction on a
@@ -95,22 +109,50 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 // update runs fn in a read-write transaction, which has been committed and
 // synced to disk when update returns nil. An error from fn rolls it back;
 // a commit that fails after fn succeeded returns an error wrapping
-// ErrWrite. Options.OnWrite is told how every commit went.
+// ErrWrite, and ErrUnsynced too when it failed once it had taken effect,
+// after which every change is refused so. Options.OnWrite is told how
+// every commit went.
 func (s *Store) update(fn func(*bolt.Tx) error) error {
-	changed := false
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	if s.unsynced {
+		return s.wrote(fmt.Errorf("%w: %w", ErrWrite, ErrUnsynced))
+	}
+	changed, id := false, 0
 	err := closedErr(s.db.Update(func(tx *bolt.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
-		changed = true
+		changed, id = true, tx.ID()
 		return nil
 	}))
-	if !changed {
+	switch {
+	case !changed:
 		return err
-	}
-	if err != nil {
+	case err != nil && s.latestTx() == id:
+		// bbolt writes the meta page, which makes the commit the store's
+		// latest, then syncs it: only that sync failed.
+		s.unsynced = true
+		err = fmt.Errorf("%w: %w: %w", ErrWrite, ErrUnsynced, err)
+	case err != nil:
 		err = fmt.Errorf("%w: %w", ErrWrite, err)
 	}
+	return s.wrote(err)
+}
+
+// latestTx returns the id of the store's latest committed transaction, or
+// -1 when the store cannot be read.
+func (s *Store) latestTx() int {
+	id := -1
+	s.db.View(func(tx *bolt.Tx) error {
+		id = tx.ID()
+		return nil
+	})
+	return id
+}
+
+// wrote tells Options.OnWrite how a commit went and returns err.
+func (s *Store) wrote(err error) error {
 	if s.onWrite != nil {
 		s.onWrite(err)
 	}

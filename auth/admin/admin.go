@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,6 +170,9 @@ func (a *API) action(name string, h func(http.ResponseWriter, *http.Request) err
 				a.opts.Logger.Error("admin action failed", "action", name, "err", err)
 			}
 			result = e.Code
+			if e.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+			}
 			writeJSON(w, e.Status, e)
 		}
 		a.requests.WithLabelValues(name, result).Inc()

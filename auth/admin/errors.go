@@ -5,15 +5,19 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/stompd/stompd/auth"
 )
 
-// Error is a refusal: its HTTP status, and the body's code and message.
+// Error is a refusal: its HTTP status, and the body's code and message;
+// RetryAfter, when above 0, is sent as the Retry-After header (the store
+// unavailable says when to try again).
 type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"error"`
-	Message string `json:"message"`
+	Status     int           `json:"-"`
+	Code       string        `json:"error"`
+	Message    string        `json:"message"`
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -40,7 +44,7 @@ func asError(err error) *Error {
 	}
 	var ae *auth.Error
 	if errors.As(err, &ae) {
-		return &Error{Status: ae.Status(), Code: ae.Name(), Message: ae.Error()}
+		return &Error{Status: ae.Status(), Code: ae.Name(), Message: ae.Error(), RetryAfter: ae.RetryAfter()}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "server_error", Message: "internal error"}
 }

@@ -49,7 +49,7 @@ func BenchmarkStoreSteps(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := s.Settle(a, true); err != nil {
+			if err := s.Settle(a, auth.Passed); err != nil {
 				b.Fatal(err)
 			}
 		}

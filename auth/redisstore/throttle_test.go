@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -46,11 +47,32 @@ func TestThrottleBurstAcrossNodes(t *testing.T) {
 	r := redistest.Start(t)
 	nodes := []*node{startNode(t, r.URL(), nil), startNode(t, r.URL(), nil)}
 	mustAddUser(t, nodes[0].store, "alice@example.com")
-	statuses := make([]int, 20)
+	count := burstAcrossNodes(t, nodes, 20, "wrong")
+	if count[http.StatusUnauthorized] != auth.DefaultAccountAddressFailures || count[http.StatusTooManyRequests] != 20-auth.DefaultAccountAddressFailures {
+		t.Errorf("statuses %v; want %d × 401 and the rest 429", count, auth.DefaultAccountAddressFailures)
+	}
+}
+
+// TestRightBurstAcrossNodes sends 12 right passwords for one pair at once
+// over two nodes: more are in flight at once than the pair may fail, yet
+// none failed, so every one logs in.
+func TestRightBurstAcrossNodes(t *testing.T) {
+	r := redistest.Start(t)
+	nodes := []*node{startNode(t, r.URL(), nil), startNode(t, r.URL(), nil)}
+	mustAddUser(t, nodes[0].store, "alice@example.com")
+	if count := burstAcrossNodes(t, nodes, 12, password); count[http.StatusOK] != 12 {
+		t.Errorf("statuses %v; want 12 × 200", count)
+	}
+}
+
+// burstAcrossNodes sends n logins for alice with pw at once, in turn to
+// each of nodes, and counts their statuses.
+func burstAcrossNodes(t *testing.T, nodes []*node, n int, pw string) map[int]int {
+	statuses := make([]int, n)
 	var wg sync.WaitGroup
 	for i := range statuses {
 		wg.Go(func() {
-			statuses[i], _ = nodes[i%2].post(t, "/auth/login", "", map[string]string{"email": "alice@example.com", "password": "wrong"})
+			statuses[i], _ = nodes[i%len(nodes)].post(t, "/auth/login", "", map[string]string{"email": "alice@example.com", "password": pw})
 		})
 	}
 	wg.Wait()
@@ -58,8 +80,28 @@ func TestThrottleBurstAcrossNodes(t *testing.T) {
 	for _, s := range statuses {
 		count[s]++
 	}
-	if count[http.StatusUnauthorized] != auth.DefaultAccountAddressFailures || count[http.StatusTooManyRequests] != 20-auth.DefaultAccountAddressFailures {
-		t.Errorf("statuses %v; want %d × 401 and the rest 429", count, auth.DefaultAccountAddressFailures)
+	return count
+}
+
+// TestStaleAttemptsInFlightCountAsFailures: attempts reserved and never
+// settled, as by a node that died during the password check, hold the
+// rest of the limit at first and count as failures once stale.
+func TestStaleAttemptsInFlightCountAsFailures(t *testing.T) {
+	r := redistest.Start(t)
+	s := New(redistest.Client(t, r.URL()), Options{})
+	l := auth.ThrottleLimits{Pair: 5, Address: 30, Account: 50, Window: auth.DefaultThrottleWindow}
+	acc, addr, now := auth.AccountKey("alice@example.com"), [32]byte{1}, s.opts.Now()
+	for range 5 {
+		if _, _, err := s.Reserve(acc, addr, l, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Reserve(acc, addr, l, now); !errors.Is(err, auth.ErrAttemptsInFlight) {
+		t.Errorf("with 5 attempts in flight: %v, want ErrAttemptsInFlight", err)
+	}
+	later := now.Add(inFlightStale)
+	if _, wait, err := s.Reserve(acc, addr, l, later); err != nil || wait != auth.DefaultThrottleWindow-inFlightStale {
+		t.Errorf("once they are stale: wait %v, %v; want %v", wait, err, auth.DefaultThrottleWindow-inFlightStale)
 	}
 }
 
@@ -74,9 +116,12 @@ func TestThrottleWithoutAccountLimitOnRedis(t *testing.T) {
 	acc, now := auth.ClientAccountKey("billing"), s.opts.Now()
 	addr := func(i int) [32]byte { return sha256.Sum256(fmt.Appendf(nil, "10.0.0.%d", i)) }
 	for i := range 65 {
-		_, wait, err := s.Reserve(acc, addr(i/5), l, now)
+		a, wait, err := s.Reserve(acc, addr(i/5), l, now)
 		if err != nil || wait != 0 {
 			t.Fatalf("failure %d: wait %v, %v", i+1, wait, err)
+		}
+		if err := s.Settle(a, auth.Failed); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if _, wait, _ := s.Reserve(acc, addr(0), l, now); wait == 0 {

@@ -117,6 +117,16 @@ func (s *script) eval(c rueidis.Client, keys []string, args ...string) rueidis.C
 	return c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
 }
 
+// do runs s with keys and args by EVALSHA, and by EVAL when Redis did not
+// know it.
+func (s *script) do(ctx context.Context, c rueidis.Client, keys []string, args ...string) rueidis.RedisResult {
+	r := c.Do(ctx, s.evalsha(c, keys, args...))
+	if noScript(r) {
+		r = c.Do(ctx, s.eval(c, keys, args...))
+	}
+	return r
+}
+
 // noScript reports whether r failed because Redis did not know the script.
 func noScript(r rueidis.RedisResult) bool {
 	e, ok := rueidis.IsRedisErr(r.Error())
@@ -128,10 +138,35 @@ var _ broker.Streams = (*Bus)(nil)
 // Read returns what dest's history holds now with offsets above after,
 // oldest first, in one script on dest's slot. It implements
 // broker.Streams; the entries' messages are the broker's bytes as Append
-// was given them.
+// was given them. A topic without a counter (one that never had a message,
+// or whose counter expired or was lost) is given one, with a new epoch and
+// no offset yet, so that a subscriber learns the epoch its first messages
+// will carry, as on one node, and can resume with it.
 func (b *Bus) Read(ctx context.Context, dest string, after uint64) (broker.StreamRead, error) {
 	sr, _, err := b.read(ctx, dest, after)
+	if err != nil || sr.Epoch != "" {
+		return sr, err
+	}
+	sr.Epoch, err = b.startEpoch(ctx, dest)
 	return sr, err
+}
+
+// startScript gives a topic without a counter one with epoch ARGV[1] and
+// TTL ARGV[2] ms, deleting its stream as appendScript does, and returns
+// the topic's epoch, that one or the one another node or an Append gave
+// it first. KEYS[1] is its stream, KEYS[2] its counter.
+var startScript = newScript(`
+if redis.call('HSETNX', KEYS[2], 'e', ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[1])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return redis.call('HGET', KEYS[2], 'e')`)
+
+// startEpoch runs startScript for dest and returns its epoch.
+func (b *Bus) startEpoch(ctx context.Context, dest string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	return startScript.do(ctx, b.client, []string{historyKey(dest), counterKey(dest)}, newEpoch(), b.history.counter).ToString()
 }
 
 // read is Read that also returns the entries' sources (sources.go), in
@@ -139,12 +174,7 @@ func (b *Bus) Read(ctx context.Context, dest string, after uint64) (broker.Strea
 func (b *Bus) read(ctx context.Context, dest string, after uint64) (broker.StreamRead, []string, error) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	keys := []string{historyKey(dest), counterKey(dest)}
-	args := []string{strconv.FormatUint(after, 10), b.history.size}
-	r := b.client.Do(ctx, readScript.evalsha(b.client, keys, args...))
-	if noScript(r) {
-		r = b.client.Do(ctx, readScript.eval(b.client, keys, args...))
-	}
+	r := readScript.do(ctx, b.client, []string{historyKey(dest), counterKey(dest)}, strconv.FormatUint(after, 10), b.history.size)
 	reply, err := r.ToArray()
 	if err != nil {
 		return broker.StreamRead{}, nil, err

@@ -182,16 +182,17 @@ func TestReadReturnsTheEntriesAfterAnOffsetWithTheEpochFirstAndLast(t *testing.T
 	srv := redistest.Start(t)
 	bus, rec := startBus(t, srv.URL(), "a", Options{HistorySize: 100})
 	const dest = "/topic/read"
-	if sr := read(t, bus, dest, 0); sr.Epoch != "" || sr.First != 0 || sr.Last != 0 || len(sr.Entries) != 0 {
-		t.Fatalf("Read of a topic without history = %+v, want nothing", sr)
+	start := read(t, bus, dest, 0)
+	if start.Epoch == "" || start.First != 0 || start.Last != 0 || len(start.Entries) != 0 {
+		t.Fatalf("Read of a topic without history = %+v, want a new epoch and nothing else", start)
 	}
 	listen(t, bus, dest)
 	before := time.Now().Add(-time.Second) // Redis's clock and ours, in ms
 	appendN(bus, dest, "m", 10)
 	waitFor(t, "the messages delivered", func() bool { return len(rec.numbered()) == 10 })
 	epoch := rec.numbered()[0].epoch
-	if epoch == "" || strings.ContainsAny(epoch, ":\\ \t\r\n") {
-		t.Fatalf("epoch %q, want a token without ':', '\\' or white space", epoch)
+	if epoch != start.Epoch || strings.ContainsAny(epoch, ":\\ \t\r\n") {
+		t.Fatalf("epoch %q, want %q, a token without ':', '\\' or white space", epoch, start.Epoch)
 	}
 	for _, tc := range []struct {
 		after uint64

@@ -47,6 +47,20 @@ func unavailable(err error) error {
 	return err
 }
 
+// LoadOrStoreKey is the store's, with a write it could not make marked
+// unavailable, as for every change auth makes.
+func (s authStore) LoadOrStoreKey(name string, fresh []byte) ([]byte, error) {
+	b, err := s.Store.LoadOrStoreKey(name, fresh)
+	return b, unavailable(err)
+}
+
+// SwapKey is the store's, with a write it could not make marked
+// unavailable: a key rotation on a full disk is answered 503 like a login.
+func (s authStore) SwapKey(name string, old, next []byte) (bool, error) {
+	swapped, err := s.Store.SwapKey(name, old, next)
+	return swapped, unavailable(err)
+}
+
 // Deny denies id until until in the store.
 func (s authStore) Deny(id string, until time.Time) error {
 	return unavailable(s.Store.Deny(id, until))
