@@ -6,6 +6,11 @@ type soakTotals struct {
 	Published  uint64 // SENDs the broker accepted (topics and queues)
 	Delivered  uint64 // distinct deliveries to the parties due to get them
 	Duplicated uint64
+	// Redelivered counts the queue messages that came again, marked
+	// redelivered, before a RECEIPT confirmed their ACK: the broker may
+	// not have had it (a consumer or its node gone), so they are no
+	// duplicates.
+	Redelivered uint64
 	Corrupted  uint64
 	// Overdue counts deliveries still missing of messages sent more than
 	// the overdue bound ago: what is lost so far. At the end, after the
