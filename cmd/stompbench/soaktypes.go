@@ -11,7 +11,7 @@ type soakTotals struct {
 	// not have had it (a consumer or its node gone), so they are no
 	// duplicates.
 	Redelivered uint64
-	Corrupted  uint64
+	Corrupted   uint64
 	// Overdue counts deliveries still missing of messages sent more than
 	// the overdue bound ago: what is lost so far. At the end, after the
 	// drain, it is the run's loss.
