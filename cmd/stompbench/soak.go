@@ -230,6 +230,7 @@ func (st *soakStream) missing(due uint64) uint64 {
 func (s *soak) totals() soakTotals {
 	t := soakTotals{
 		Reconnects: s.reconnects.Load(), Refreshes: s.refreshes.Load(), Errors: s.errs.Load(),
+		ResumesRecovered: s.recovered.Load(), ResumesUnrecovered: s.unrecovered.Load(),
 		Conns: s.liveConns(),
 	}
 	now := s.b.clock.now()

@@ -136,9 +136,13 @@ func (sl *soakSlot) ackConfirmed() {
 }
 
 // slotReceipt handles the RECEIPTs of a slot's connection: the in-band
-// refreshes' and the SUBSCRIBE's, which says whether a resume was met in
-// full (x-recovered) and where the stream stands. A resume not met loses
-// what the connection missed: the receiver counts the next skip as such.
+// refreshes', the queue ACKs' and the SUBSCRIBE's, which says whether a
+// resume was met in full (x-recovered) and where the stream stands. A
+// resume not met loses what the connection missed: the receiver counts
+// the next skip as such. A RECEIPT without an epoch where the slot knows
+// one (a cluster node that cannot reach Redis answers x-stream-offset:0)
+// does not know where the stream stands: the slot keeps its own place,
+// lest its next resume replay the whole history.
 func (s *soak) slotReceipt(sl *soakSlot, f *stomp.Frame) bool {
 	if s.refreshReceipt(f) {
 		return true
@@ -163,9 +167,10 @@ func (s *soak) slotReceipt(sl *soakSlot, f *stomp.Frame) bool {
 		sl.recv.afterLoss = true
 		sl.recv.mu.Unlock()
 	}
-	if v, ok := f.Get("x-stream-offset"); ok {
+	epoch := f.Value("x-stream-epoch")
+	if v, ok := f.Get("x-stream-offset"); ok && (epoch != "" || sl.epoch == "") {
 		sl.offset, sl.located = parseDec(v)
-		sl.epoch = f.Value("x-stream-epoch")
+		sl.epoch = epoch
 	}
 	return false
 }

@@ -197,3 +197,36 @@ func TestQueueRedeliveryLedger(t *testing.T) {
 		t.Errorf("after the RECEIPT: %d duplicated, %d redelivered; want 2 and 3", got.Duplicated, got.Redelivered)
 	}
 }
+
+// A resume's RECEIPT without an epoch, as a cluster node that cannot
+// reach Redis answers (x-recovered:false, x-stream-offset:0), leaves the
+// subscriber where it was, so that its next resume does not replay the
+// whole history; one of a stream that has no epoch yet places it.
+func TestResumeReceiptWithoutEpoch(t *testing.T) {
+	s := &soak{}
+	sl := &soakSlot{recv: &soakReceiver{}, offset: 249, epoch: "e1", located: true, resuming: true}
+	receipt := func(offset, epoch string) *stomp.Frame {
+		f := &stomp.Frame{Command: stomp.RECEIPT}
+		f.Add("receipt-id", "sub-0")
+		f.Add("x-recovered", "false")
+		f.Add("x-stream-offset", offset)
+		if epoch != "" {
+			f.Add("x-stream-epoch", epoch)
+		}
+		return f
+	}
+	s.slotReceipt(sl, receipt("0", ""))
+	if sl.offset != 249 || sl.epoch != "e1" || s.unrecovered.Load() != 1 || !sl.recv.afterLoss {
+		t.Errorf("after an unknowing RECEIPT: offset %d, epoch %q, %d unrecovered, afterLoss %v; want 249, e1, 1, true",
+			sl.offset, sl.epoch, s.unrecovered.Load(), sl.recv.afterLoss)
+	}
+	s.slotReceipt(sl, receipt("7", "e2"))
+	if sl.offset != 7 || sl.epoch != "e2" {
+		t.Errorf("after a new epoch's RECEIPT: offset %d, epoch %q; want 7, e2", sl.offset, sl.epoch)
+	}
+	fresh := &soakSlot{recv: &soakReceiver{}}
+	s.slotReceipt(fresh, receipt("0", ""))
+	if !fresh.located || fresh.offset != 0 {
+		t.Errorf("a first subscription to an empty stream: located %v at %d; want located at 0", fresh.located, fresh.offset)
+	}
+}

@@ -17,9 +17,13 @@ type soakTotals struct {
 	// drain, it is the run's loss.
 	Overdue    uint64
 	Reconnects uint64 // connections closed and opened again (churn and failures)
-	Refreshes  uint64 // in-band token refreshes answered by their RECEIPT
-	Errors     uint64 // ERROR frames and connections lost without the soak asking
-	Conns      int    // client connections open now
+	// Resumes are the SUBSCRIBEs of reconnections to a topic, by their
+	// x-recovered.
+	ResumesRecovered   uint64 `json:"resumes_recovered"`
+	ResumesUnrecovered uint64 `json:"resumes_unrecovered"`
+	Refreshes          uint64 // in-band token refreshes answered by their RECEIPT
+	Errors             uint64 // ERROR frames and connections lost without the soak asking
+	Conns              int    // client connections open now
 }
 
 // soakTraffic is the soak's load as the sampler sees it.
