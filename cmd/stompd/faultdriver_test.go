@@ -28,14 +28,14 @@ type faultCluster struct {
 }
 
 // startFaultCluster starts Redis and n child nodes with history of
-// historySize messages.
-func startFaultCluster(t *testing.T, n, historySize int) *faultCluster {
+// historySize messages and the more flags given.
+func startFaultCluster(t *testing.T, n, historySize int, more ...string) *faultCluster {
 	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	kinds := make([]nodeKind, n)
 	for i := range kinds {
 		kinds[i] = childProcess
 	}
-	extra := []string{"--history-size", strconv.Itoa(historySize)}
+	extra := append([]string{"--history-size", strconv.Itoa(historySize)}, more...)
 	c := startCluster(t, r.URL(), kinds, extra...)
 	return &faultCluster{redis: r, args: append([]string{"--redis", r.URL()}, extra...), users: c.users, nodes: c.nodes, down: make([]bool, n)}
 }
