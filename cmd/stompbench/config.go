@@ -458,7 +458,7 @@ func (c *config) checkSoak() error {
 		return errors.New("soak needs -fanout of at least 1 and -conns of at least -fanout")
 	}
 	if c.Queues < 0 || c.Churn < 0 || c.Overdue <= 0 || c.QueueOverdue < 0 {
-		return errors.New("soak: -queues and -churn must not be negative, -overdue must be positive")
+		return errors.New("soak: -queues, -churn and -queue-overdue must not be negative, -overdue must be positive")
 	}
 	if c.QueueOverdue == 0 {
 		c.QueueOverdue = c.Overdue + clusterRedelivery
