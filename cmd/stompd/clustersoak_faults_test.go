@@ -5,10 +5,10 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,19 +125,11 @@ func (c *faultCluster) runSoakPhases(t *testing.T, began time.Time) []float64 {
 // restartNodeInPlace starts node i again on its data dir and on the ports
 // it had, so that the soak's list of nodes finds it again.
 func (c *faultCluster) restartNodeInPlace(t *testing.T, i int) {
-	c.mu.Lock()
-	old := c.nodes[i]
-	c.mu.Unlock()
-	args := append(append([]string{}, c.args...), "--http", strings.TrimPrefix(old.url, "http://"), "--stomp", old.stompAddr)
-	proc := startChild(t, old.dataDir, args...)
-	waitStatus(t, proc.url+"/readyz", 200)
-	n := &clusterNode{name: old.name, id: proc.node, url: proc.url, stompAddr: proc.stompAddr, dataDir: old.dataDir, proc: proc}
+	old, _ := c.node(i)
+	n := c.restartNodeWith(t, i, "--http", strings.TrimPrefix(old.url, "http://"), "--stomp", old.stompAddr)
 	if n.stompAddr != old.stompAddr {
 		t.Fatalf("node %s came back on %s, not %s", n.name, n.stompAddr, old.stompAddr)
 	}
-	c.mu.Lock()
-	c.nodes[i], c.down[i] = n, false
-	c.mu.Unlock()
 }
 
 // buildStompbench builds cmd/stompbench into the test's temporary dir.
@@ -202,15 +194,12 @@ type soakCounts struct {
 	ResumesUnrecovered uint64 `json:"resumes_unrecovered"`
 }
 
+// line is the summary's figures in one line.
 func (r *soakVerdict) line() string {
-	return "published " + strconv.FormatUint(r.Published, 10) + " of " + strconv.FormatUint(r.Due, 10) + " due, delivered " +
-		strconv.FormatUint(r.Delivered, 10) + ", lost " + strconv.FormatUint(r.Lost, 10) +
-		", duplicated " + strconv.FormatUint(r.Duplicated, 10) + ", redelivered before their ACK was confirmed " +
-		strconv.FormatUint(r.Redelivered, 10) + ", unconfirmed " + strconv.FormatUint(r.Unconfirmed, 10) +
-		" (excused " + strconv.FormatUint(r.Excused, 10) + "), resumes " + strconv.FormatUint(r.ResumesRecovered, 10) +
-		" recovered and " + strconv.FormatUint(r.ResumesUnrecovered, 10) + " not, reconnections " +
-		strconv.FormatUint(r.Reconnects, 10) + ", refreshes " + strconv.FormatUint(r.Refreshes, 10) +
-		", errors " + strconv.FormatUint(r.Errors, 10)
+	return fmt.Sprintf("published %d of %d due, delivered %d, lost %d, duplicated %d, redelivered before their ACK was confirmed %d, "+
+		"unconfirmed %d (excused %d), resumes %d met and %d not, reconnections %d, refreshes %d, errors %d",
+		r.Published, r.Due, r.Delivered, r.Lost, r.Duplicated, r.Redelivered, r.Unconfirmed, r.Excused,
+		r.ResumesRecovered, r.ResumesUnrecovered, r.Reconnects, r.Refreshes, r.Errors)
 }
 
 // logPhases logs what the soak did in each phase, from its samples: the
