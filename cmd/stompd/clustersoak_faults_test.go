@@ -43,7 +43,7 @@ import (
 //
 // Drift of memory and goroutines is not judged: nodes restart. Run it
 // with: go test -tags faults -run TestClusterSoakUnderFaults -count=1 -v
-// ./cmd/stompd (about 3 minutes).
+// ./cmd/stompd (about 2 minutes).
 func TestClusterSoakUnderFaults(t *testing.T) {
 	bench := buildStompbench(t)
 	c := startFaultCluster(t, 3, 2000, "--access-ttl", "45s")
