@@ -59,6 +59,37 @@ type soakPhase struct {
 // clean: exit 0, nothing receipted lost, nothing duplicated or corrupt,
 // resumes met except while Redis was down.
 func (cs *clusterSoak) run(t *testing.T) {
+	p := cs.start(t)
+	var began time.Time
+	select {
+	case began = <-p.first:
+	case <-time.After(time.Minute):
+		t.Fatal("the soak printed no sample within a minute")
+	}
+	marks := cs.runPhases(t, began)
+	err := p.cmd.Wait()
+	p.w.Close()
+	<-p.logged
+	var r soakVerdict
+	if jerr := json.Unmarshal([]byte(p.out.String()), &r); jerr != nil {
+		t.Fatalf("stompbench: %v; its summary is not JSON (%v):\n%s", err, jerr, p.out.String())
+	}
+	r.logPhases(t, cs.phases, marks)
+	t.Logf("summary: %s", r.line())
+	r.check(t, err, marks)
+}
+
+// soakProc is a stompbench soak running, its stderr logged.
+type soakProc struct {
+	cmd    *exec.Cmd
+	out    strings.Builder
+	w      *io.PipeWriter
+	first  <-chan time.Time // when publishing began
+	logged <-chan struct{}  // closed once stderr is all logged
+}
+
+// start builds stompbench and starts the soak against cs.nodes.
+func (cs *clusterSoak) start(t *testing.T) *soakProc {
 	addrs := make([]string, len(cs.nodes))
 	for i, n := range cs.nodes {
 		addrs[i] = n.stompAddr
@@ -66,25 +97,26 @@ func (cs *clusterSoak) run(t *testing.T) {
 	args := append([]string{"-scenario", "soak", "-tcp", strings.Join(addrs, ","),
 		"-auth-url", cs.nodes[0].url, "-auth-login", cs.user.email + ":" + cs.user.password,
 		"-sample-every", "2s", "-max-rss-drift", "1000", "-max-goroutine-drift", "1000", "-json", "-quiet"}, cs.load...)
-	cmd := exec.Command(buildStompbench(t), args...)
-	var out strings.Builder
+	p := &soakProc{cmd: exec.Command(buildStompbench(t), args...)}
 	rows, w := io.Pipe()
-	cmd.Stdout, cmd.Stderr = &out, w
-	if err := cmd.Start(); err != nil {
+	p.w = w
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, w
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	began, logged := logRows(t, rows)
-	marks := cs.runPhases(t, began)
-	err := cmd.Wait()
-	w.Close()
-	<-logged
-	var r soakVerdict
-	if jerr := json.Unmarshal([]byte(out.String()), &r); jerr != nil {
-		t.Fatalf("stompbench: %v; its summary is not JSON (%v):\n%s", err, jerr, out.String())
-	}
-	r.logPhases(t, cs.phases, marks)
-	t.Logf("summary: %s", r.line())
+	p.first, p.logged = logRows(t, rows)
+	t.Cleanup(func() { // a test cut short logs nothing once it is over
+		_ = p.cmd.Process.Kill()
+		w.Close()
+		<-p.logged
+	})
+	return p
+}
+
+// check fails the test unless the soak, which ended with err, passed:
+// nothing lost, duplicated or corrupt, its load run, and no resume left
+// unmet outside the Redis outage.
+func (r *soakVerdict) check(t *testing.T, err error, marks []float64) {
 	if err != nil || !r.Valid || r.Lost+r.Duplicated+r.Corrupted != 0 {
 		t.Errorf("stompbench: %v; lost %d (%d unrecovered), duplicated %d, corrupted %d; first error %q; checks %s",
 			err, r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.FirstError, r.Watch.Checks)
@@ -138,28 +170,23 @@ func buildStompbench(t *testing.T) string {
 }
 
 // logRows logs the soak's sample rows (its stderr, with -json) as they
-// come, until stderr ends, when logged closes. It returns when publishing
-// began: the first row comes one -sample-every (2 s) after it.
-func logRows(t *testing.T, stderr io.Reader) (began time.Time, logged chan struct{}) {
-	first := make(chan time.Time, 1)
-	logged = make(chan struct{})
+// come, until stderr ends, when logged closes. The first row comes one
+// -sample-every (2 s) after publishing began: first says when that was.
+func logRows(t *testing.T, stderr io.Reader) (first <-chan time.Time, logged <-chan struct{}) {
+	began := make(chan time.Time, 1)
+	done := make(chan struct{})
 	go func() {
-		defer close(logged)
+		defer close(done)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			select {
-			case first <- time.Now().Add(-2 * time.Second):
+			case began <- time.Now().Add(-2 * time.Second):
 			default:
 			}
 			t.Log(sc.Text())
 		}
 	}()
-	select {
-	case began = <-first:
-	case <-time.After(time.Minute):
-		t.Fatal("the soak printed no sample within a minute")
-	}
-	return began, logged
+	return began, done
 }
 
 // soakVerdict is what the test reads of stompbench's JSON summary.
