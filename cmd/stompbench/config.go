@@ -63,11 +63,13 @@ type config struct {
 	Persistent bool
 
 	// The soak's: subscribers per topic, queues, connections churned per
-	// second, and how long after its receipt a missing delivery is overdue.
-	Fanout  int
-	Queues  int
-	Churn   float64
-	Overdue time.Duration
+	// second, and how long after its receipt a missing delivery is overdue
+	// (of a topic message; of a queue message, QueueOverdue).
+	Fanout       int
+	Queues       int
+	Churn        float64
+	Overdue      time.Duration
+	QueueOverdue time.Duration
 
 	JSON       bool
 	Quiet      bool
@@ -188,6 +190,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Queues, "queues", 10, "soak: queues, each with 2 consumers and a share of 5% of -rate")
 	fs.Float64Var(&c.Churn, "churn", 5, "soak: subscriber connections closed and resumed per second")
 	fs.DurationVar(&c.Overdue, "overdue", 10*time.Second, "soak: a delivery still missing this long after its SEND's receipt counts as lost so far")
+	fs.DurationVar(&c.QueueOverdue, "queue-overdue", 0, "soak: the same for a queue message (default: -overdue plus the 30 s within which a cluster redelivers what a dead node's consumers held)")
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write stompbench's own CPU profile to `file`, to check it is not the bottleneck")
@@ -427,6 +430,11 @@ const (
 	defaultSoakPubs     = 3
 )
 
+// clusterRedelivery is how soon a cluster redelivers the unacknowledged
+// messages of a dead node's queue consumers (SPEC §6): until then such a
+// queue message is not overdue.
+const clusterRedelivery = 30 * time.Second
+
 // soakDefaults gives the soak its own defaults for the flags not set.
 func (c *config) soakDefaults(fs *flag.FlagSet) {
 	set := map[string]bool{}
@@ -449,8 +457,11 @@ func (c *config) checkSoak() error {
 	if c.Fanout < 1 || c.Conns < c.Fanout {
 		return errors.New("soak needs -fanout of at least 1 and -conns of at least -fanout")
 	}
-	if c.Queues < 0 || c.Churn < 0 || c.Overdue <= 0 {
-		return errors.New("soak: -queues and -churn must not be negative, -overdue must be positive")
+	if c.Queues < 0 || c.Churn < 0 || c.Overdue <= 0 || c.QueueOverdue < 0 {
+		return errors.New("soak: -queues, -churn and -queue-overdue must not be negative, -overdue must be positive")
+	}
+	if c.QueueOverdue == 0 {
+		c.QueueOverdue = c.Overdue + clusterRedelivery
 	}
 	if c.Count > 0 {
 		return errors.New("soak runs for -duration, not -count")

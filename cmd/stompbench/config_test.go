@@ -37,6 +37,12 @@ func TestParseArgs(t *testing.T) {
 		{"conns", "-tcp h:1 -scenario conns -conns 30000 -pid 42", func(t *testing.T, c config) {
 			expect(t, c.Subs == 30000 && c.Pubs == 1 && c.PID == 42, "subs %d pubs %d pid %d", c.Subs, c.Pubs, c.PID)
 		}},
+		{"soak's queue overdue follows the redelivery bound", "-tcp h:1 -scenario soak -overdue 5s", func(t *testing.T, c config) {
+			expect(t, c.Overdue == 5*time.Second && c.QueueOverdue == 35*time.Second, "overdue %v, queue %v", c.Overdue, c.QueueOverdue)
+		}},
+		{"soak's queue overdue given", "-tcp h:1 -scenario soak -queue-overdue 2m", func(t *testing.T, c config) {
+			expect(t, c.Overdue == 10*time.Second && c.QueueOverdue == 2*time.Minute, "overdue %v, queue %v", c.Overdue, c.QueueOverdue)
+		}},
 		{"sampler defaults", "-tcp h:1 -duration 30m", func(t *testing.T, c config) {
 			expect(t, c.SampleEvery == 5*time.Second && c.Settle == 5*time.Minute && c.MaxRSSDrift == 5 && c.MaxGoroutineDrift == 5,
 				"sample every %v, settle %v, drifts %v %v", c.SampleEvery, c.Settle, c.MaxRSSDrift, c.MaxGoroutineDrift)
@@ -113,6 +119,7 @@ func TestParseArgsRejects(t *testing.T) {
 		{"pid list for conns", "-tcp h:1 -scenario conns -pid 7,8", "one -pid"},
 		{"bad pid", "-tcp h:1 -scenario conns -pid 7,x", ""},
 		{"no sampling", "-tcp h:1 -sample-every 0", "-sample-every"},
+		{"negative queue overdue", "-tcp h:1 -scenario soak -queue-overdue -1s", "-queue-overdue"},
 		{"negative drift", "-tcp h:1 -max-rss-drift -1", "-max-rss-drift"},
 		{"stall outside fanout", "-tcp h:1 -stall 0.1", "fanout"},
 		{"stall everyone", "-tcp h:1 -scenario fanout -stall 1", "fraction"},

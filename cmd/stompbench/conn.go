@@ -237,7 +237,10 @@ var (
 // ack acknowledges a MESSAGE in client-individual mode. It is called by
 // the reader; the acknowledgements go out when the reader has handled all
 // it read (flushAcks).
-func (c *conn) ack(f *stomp.Frame) {
+func (c *conn) ack(f *stomp.Frame) { c.ackAsking(f, "") }
+
+// ackAsking is ack whose ACK asks for the RECEIPT receipt, unless "".
+func (c *conn) ackAsking(f *stomp.Frame, receipt string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	b := stomp.AppendCommand(c.scratch[:0], stomp.ACK)
@@ -252,6 +255,9 @@ func (c *conn) ack(f *stomp.Frame) {
 	default:
 		mid, _ := f.Get("message-id")
 		b = stomp.AppendHeader(b, stomp.ACK, keyMessageID, mid, c.version)
+	}
+	if receipt != "" {
+		b = stomp.AppendHeaderString(b, stomp.ACK, "receipt", receipt, c.version)
 	}
 	c.scratch = stomp.AppendBody(b, nil)
 	if c.t.write(c.scratch, nil) == nil {

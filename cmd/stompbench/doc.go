@@ -75,7 +75,13 @@
 // ms; it confirms every SEND before it (confirmLog). When a connection
 // drops, its SENDs not yet confirmed are unconfirmed: one that no party
 // got is excused, one that any party got is due to all. A delivery still
-// missing of a message confirmed more than -overdue ago is overdue.
+// missing of a message confirmed more than -overdue ago is overdue; of a
+// queue message, more than -queue-overdue ago (by default 30 s more: a
+// cluster redelivers what a dead node's consumers held within 30 s).
+// Queue consumers ask a RECEIPT for one ACK at a time, which confirms
+// every ACK before it; a message whose ACK no RECEIPT confirmed may come
+// again marked redelivered (its consumer or node went away), counted
+// apart, while any other second delivery is a duplicate.
 //
 // # Flow control
 //

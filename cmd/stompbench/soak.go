@@ -59,6 +59,9 @@ type soakStream struct {
 	log   *confirmLog
 	pos   int
 	recv  []*soakReceiver // every party due its messages
+	// overdue is how many ns after its receipt a message missing is
+	// overdue: -overdue for a topic, -queue-overdue for a queue.
+	overdue int64
 }
 
 // soakReceiver is one receiving party: a topic subscriber across its
@@ -72,6 +75,11 @@ type soakReceiver struct {
 	corrupt     uint64 // bodies that failed their checks or came from another stream
 	unrecovered uint64 // messages skipped after a resume the broker could not meet
 	afterLoss   bool   // the next skip follows such a resume
+	// A queue's: open holds the messages got whose ACK no RECEIPT has
+	// confirmed yet. Only such a message may come again, redelivered:true,
+	// without being a duplicate; redelivered counts those that did.
+	open        map[uint64]struct{}
+	redelivered uint64
 }
 
 func newSoak(b *bench) *soak {
@@ -84,7 +92,7 @@ func newSoak(b *bench) *soak {
 	s.cred.Store(&credentials{headers: b.headers})
 	topics := cfg.Conns / cfg.Fanout
 	for p := range cfg.Pubs {
-		s.addPublisher(cfg.Rate*(1-queueShare)/float64(cfg.Pubs), (topics-p+cfg.Pubs-1)/cfg.Pubs)
+		s.addPublisher(cfg.Rate*(1-queueShare)/float64(cfg.Pubs), (topics-p+cfg.Pubs-1)/cfg.Pubs, cfg.Overdue)
 	}
 	for i := range topics {
 		s.addStream(s.pubs[i%cfg.Pubs], "/topic/bench."+b.runID+"."+strconv.Itoa(i))
@@ -94,10 +102,11 @@ func newSoak(b *bench) *soak {
 		s.slots = append(s.slots, &soakSlot{idx: i, recv: s.addReceiver(st)})
 	}
 	if cfg.Queues > 0 {
-		qp := s.addPublisher(cfg.Rate*queueShare, cfg.Queues)
+		qp := s.addPublisher(cfg.Rate*queueShare, cfg.Queues, cfg.QueueOverdue)
 		for q := range cfg.Queues {
 			st := s.addStream(qp, "/queue/bench."+b.runID+"."+strconv.Itoa(q))
 			r := s.addReceiver(st)
+			r.open = map[uint64]struct{}{}
 			for range 2 {
 				s.slots = append(s.slots, &soakSlot{idx: len(s.slots), recv: r, queue: true})
 			}
@@ -106,14 +115,14 @@ func newSoak(b *bench) *soak {
 	return s
 }
 
-func (s *soak) addPublisher(rate float64, streams int) *soakPub {
-	p := &soakPub{s: s, idx: len(s.pubs), rate: rate, log: newConfirmLog(streams)}
+func (s *soak) addPublisher(rate float64, streams int, overdue time.Duration) *soakPub {
+	p := &soakPub{s: s, idx: len(s.pubs), rate: rate, log: newConfirmLog(streams), overdue: int64(overdue)}
 	s.pubs = append(s.pubs, p)
 	return p
 }
 
 func (s *soak) addStream(p *soakPub, dest string) *soakStream {
-	st := &soakStream{id: uint32(len(s.streams)), dest: dest, log: p.log, pos: len(p.streams)}
+	st := &soakStream{id: uint32(len(s.streams)), dest: dest, log: p.log, pos: len(p.streams), overdue: p.overdue}
 	s.streams = append(s.streams, st)
 	p.streams = append(p.streams, st)
 	return st
@@ -125,15 +134,30 @@ func (s *soak) addReceiver(st *soakStream) *soakReceiver {
 	return r
 }
 
-// deliver checks and records one body that r received at nowNs.
-func (s *soak) deliver(r *soakReceiver, body []byte, nowNs int64) {
+// deliver checks and records one body that r received at nowNs, marked
+// redelivered or not, and returns its number, or false when it is corrupt.
+// For a queue, the message is open until confirmAcks.
+func (s *soak) deliver(r *soakReceiver, body []byte, nowNs int64, redelivered bool) (uint64, bool) {
 	m, ok := readBody(body, s.cfg.Size)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !ok || m.stream != r.st.id || m.seq >= r.st.sent.Load() {
 		r.corrupt++
-		return
+		return 0, false
 	}
+	if r.open != nil {
+		if _, again := r.open[m.seq]; again && redelivered {
+			r.redelivered++
+			return m.seq, true
+		}
+		r.open[m.seq] = struct{}{}
+	}
+	r.record(m, nowNs, &s.lat[r.shard])
+	return m.seq, true
+}
+
+// record counts message m, arrived at nowNs, and its latency, under mu.
+func (r *soakReceiver) record(m stamp, nowNs int64, lat *latShard) {
 	dup, skipped := r.tr.add(m.seq)
 	if r.afterLoss {
 		r.unrecovered += skipped
@@ -141,8 +165,18 @@ func (s *soak) deliver(r *soakReceiver, body []byte, nowNs int64) {
 	}
 	if !dup {
 		r.st.log.markGot(r.st.pos, m.seq)
-		s.lat[r.shard].record(nowNs - m.sent)
+		lat.record(nowNs - m.sent)
 	}
+}
+
+// confirmAcks closes the messages whose ACK a RECEIPT confirmed: a
+// delivery of one of them from now on is a duplicate.
+func (r *soakReceiver) confirmAcks(seqs []uint64) {
+	r.mu.Lock()
+	for _, seq := range seqs {
+		delete(r.open, seq)
+	}
+	r.mu.Unlock()
 }
 
 // latShards spreads latency recording over this many locks.
@@ -178,9 +212,9 @@ func (s *soak) latencies() *histogram {
 	return out
 }
 
-// overdue counts the deliveries of stream st's first due messages still
+// missing counts the deliveries of stream st's first due messages still
 // missing, less those of unconfirmed messages nobody got.
-func (st *soakStream) overdue(due uint64) uint64 {
+func (st *soakStream) missing(due uint64) uint64 {
 	var missing uint64
 	for _, r := range st.recv {
 		r.mu.Lock()
@@ -192,20 +226,22 @@ func (st *soakStream) overdue(due uint64) uint64 {
 }
 
 // totals is what the soak has done so far; Overdue counts messages
-// confirmed more than -overdue ago.
+// confirmed more than their stream's overdue bound ago.
 func (s *soak) totals() soakTotals {
 	t := soakTotals{
 		Reconnects: s.reconnects.Load(), Refreshes: s.refreshes.Load(), Errors: s.errs.Load(),
+		ResumesRecovered: s.recovered.Load(), ResumesUnrecovered: s.unrecovered.Load(),
 		Conns: s.liveConns(),
 	}
-	cutoff := s.b.clock.now() - int64(s.cfg.Overdue)
+	now := s.b.clock.now()
 	for _, st := range s.streams {
 		t.Published += st.sent.Load()
-		t.Overdue += st.overdue(st.log.sends(st.pos, st.log.confirmedAt(cutoff)))
+		t.Overdue += st.missing(st.log.sends(st.pos, st.log.confirmedAt(now-st.overdue)))
 		for _, r := range st.recv {
 			r.mu.Lock()
 			t.Delivered += r.tr.received
 			t.Duplicated += r.tr.dups
+			t.Redelivered += r.redelivered
 			t.Corrupted += r.corrupt
 			r.mu.Unlock()
 		}
@@ -218,7 +254,7 @@ func (s *soak) totals() soakTotals {
 func (s *soak) lost() uint64 {
 	var n uint64
 	for _, st := range s.streams {
-		n += st.overdue(st.sent.Load())
+		n += st.missing(st.sent.Load())
 	}
 	return n
 }
@@ -400,7 +436,7 @@ func (s *soak) closeAll() {
 
 // String is the progress line.
 func (t soakTotals) String() string {
-	return fmt.Sprintf("conns %s  published %s  delivered %s  overdue %d  dup %d  corrupt %d  reconnects %d  refreshes %d  errors %d",
-		count(uint64(t.Conns)), count(t.Published), count(t.Delivered), t.Overdue, t.Duplicated, t.Corrupted,
+	return fmt.Sprintf("conns %s  published %s  delivered %s  overdue %d  dup %d  redelivered %d  corrupt %d  reconnects %d  refreshes %d  errors %d",
+		count(uint64(t.Conns)), count(t.Published), count(t.Delivered), t.Overdue, t.Duplicated, t.Redelivered, t.Corrupted,
 		t.Reconnects, t.Refreshes, t.Errors)
 }

@@ -231,7 +231,7 @@ func TestSoakHotPathsDoNotAllocate(t *testing.T) {
 	for i := range s.lat {
 		s.lat[i].h = newHistogram()
 	}
-	p := s.addPublisher(1e6, 2)
+	p := s.addPublisher(1e6, 2, time.Second)
 	st := s.addStream(p, "/topic/bench.x.0")
 	s.addStream(p, "/topic/bench.x.1")
 	p.frames(stomp.V12)

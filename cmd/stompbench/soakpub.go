@@ -20,6 +20,7 @@ type soakPub struct {
 	idx     int
 	streams []*soakStream
 	rate    float64 // messages per second over all its streams
+	overdue int64   // ns after its receipt when a message missing is overdue
 	log     *confirmLog
 	c       atomic.Pointer[conn]
 	asks    askQueue
@@ -118,7 +119,7 @@ func (p *soakPub) receipt(f *stomp.Frame) bool {
 	}
 	if total, ok := p.asks.pop(); ok {
 		now := p.s.b.clock.now()
-		p.log.confirm(total, now, now-int64(p.s.cfg.Overdue))
+		p.log.confirm(total, now, now-p.overdue)
 	}
 	return true
 }

@@ -30,7 +30,16 @@ type soakSlot struct {
 	located  bool   // offset is known
 	leaving  bool   // the connection is closing: record nothing more
 	resuming bool   // the SUBSCRIBE in flight resumes from offset
+	// A queue consumer's: the messages acknowledged on the connection and
+	// not yet confirmed, oldest first, of which the RECEIPT asked for
+	// (ackReceipt) confirms the first asked; none is asked for when 0.
+	acked []uint64
+	asked int
 }
+
+// ackReceipt is the receipt a queue consumer's ACK asks for, one at a
+// time: it confirms every ACK before it on the connection.
+const ackReceipt = "ack"
 
 // openSlot connects sl and subscribes; resuming asks the topic's history
 // for what sl missed since its last message.
@@ -52,6 +61,7 @@ func (s *soak) openSlot(ctx context.Context, sl *soakSlot, resuming bool) error 
 	}
 	sl.mu.Lock()
 	sl.leaving, sl.resuming = false, resuming
+	sl.acked, sl.asked = sl.acked[:0], 0
 	extra := sl.resumeHeaders()
 	sl.mu.Unlock()
 	sl.c.Store(c)
@@ -92,18 +102,53 @@ func (s *soak) slotMessage(sl *soakSlot, c *conn, f *stomp.Frame) {
 	if v, ok := f.Get("x-stream-epoch"); ok && string(v) != sl.epoch {
 		sl.epoch = string(v)
 	}
-	s.deliver(sl.recv, f.Body, c.readNs)
+	_, redelivered := f.Get("redelivered")
+	seq, ok := s.deliver(sl.recv, f.Body, c.readNs, redelivered)
 	if sl.queue {
-		c.ack(f)
+		sl.ack(c, f, seq, ok)
 	}
 }
 
+// ack acknowledges f, message seq (if ok: not corrupt), asking for a
+// RECEIPT when none is awaited, under mu.
+func (sl *soakSlot) ack(c *conn, f *stomp.Frame, seq uint64, ok bool) {
+	if !ok {
+		c.ack(f)
+		return
+	}
+	sl.acked = append(sl.acked, seq)
+	if sl.asked > 0 {
+		c.ack(f)
+		return
+	}
+	sl.asked = len(sl.acked)
+	c.ackAsking(f, ackReceipt)
+}
+
+// ackConfirmed handles the RECEIPT of a queue consumer's ACK: the ACKs up
+// to the one that asked for it took effect.
+func (sl *soakSlot) ackConfirmed() {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	sl.recv.confirmAcks(sl.acked[:sl.asked])
+	sl.acked = append(sl.acked[:0], sl.acked[sl.asked:]...)
+	sl.asked = 0
+}
+
 // slotReceipt handles the RECEIPTs of a slot's connection: the in-band
-// refreshes' and the SUBSCRIBE's, which says whether a resume was met in
-// full (x-recovered) and where the stream stands. A resume not met loses
-// what the connection missed: the receiver counts the next skip as such.
+// refreshes', the queue ACKs' and the SUBSCRIBE's, which says whether a
+// resume was met in full (x-recovered) and where the stream stands. A
+// resume not met loses what the connection missed: the receiver counts
+// the next skip as such. A RECEIPT without an epoch where the slot knows
+// one (a cluster node that cannot reach Redis answers x-stream-offset:0)
+// does not know where the stream stands: the slot keeps its own place,
+// lest its next resume replay the whole history.
 func (s *soak) slotReceipt(sl *soakSlot, f *stomp.Frame) bool {
 	if s.refreshReceipt(f) {
+		return true
+	}
+	if sl.queue && f.Value("receipt-id") == ackReceipt {
+		sl.ackConfirmed()
 		return true
 	}
 	if sl.queue || f.Value("receipt-id") != "sub-0" {
@@ -122,9 +167,10 @@ func (s *soak) slotReceipt(sl *soakSlot, f *stomp.Frame) bool {
 		sl.recv.afterLoss = true
 		sl.recv.mu.Unlock()
 	}
-	if v, ok := f.Get("x-stream-offset"); ok {
+	epoch := f.Value("x-stream-epoch")
+	if v, ok := f.Get("x-stream-offset"); ok && (epoch != "" || sl.epoch == "") {
 		sl.offset, sl.located = parseDec(v)
-		sl.epoch = f.Value("x-stream-epoch")
+		sl.epoch = epoch
 	}
 	return false
 }

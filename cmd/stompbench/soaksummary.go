@@ -22,15 +22,11 @@ type soakSummary struct {
 	Unrecovered uint64 `json:"unrecovered"`
 	// Unconfirmed messages were sent on a connection that dropped before
 	// their receipt; Excused among them nobody got, and are not lost.
-	Unconfirmed uint64 `json:"unconfirmed"`
-	Excused     uint64 `json:"excused"`
-	// Resumes are the SUBSCRIBEs of reconnections to a topic, by their
-	// x-recovered.
-	ResumesRecovered   uint64  `json:"resumes_recovered"`
-	ResumesUnrecovered uint64  `json:"resumes_unrecovered"`
-	Latency            latency `json:"latency_us"`
-	Interrupted        bool    `json:"interrupted,omitempty"`
-	FirstError         string  `json:"first_error,omitempty"`
+	Unconfirmed uint64  `json:"unconfirmed"`
+	Excused     uint64  `json:"excused"`
+	Latency     latency `json:"latency_us"`
+	Interrupted bool    `json:"interrupted,omitempty"`
+	FirstError  string  `json:"first_error,omitempty"`
 	// Due is what -rate called for while publishing; a run that
 	// published less than minLoad percent of it is invalid.
 	Due uint64 `json:"due"`
@@ -45,9 +41,7 @@ func (s *soak) summary(took time.Duration, interrupted bool) *soakSummary {
 	s.latencies() // into s.all
 	r := &soakSummary{
 		soakTotals: s.totals(), Target: s.cfg.target(), RunID: s.b.runID, Seconds: took.Seconds(),
-		Lost:             s.lost(),
-		ResumesRecovered: s.recovered.Load(), ResumesUnrecovered: s.unrecovered.Load(),
-		Latency: latencyOf(s.all), Interrupted: interrupted,
+		Lost: s.lost(), Latency: latencyOf(s.all), Interrupted: interrupted,
 	}
 	r.Overdue = r.Lost
 	for _, st := range s.streams {
@@ -87,8 +81,8 @@ func (r *soakSummary) write(w io.Writer, asJSON bool) error {
 	fmt.Fprintf(&sb, "  %-12s %d, resumes recovered %d, not recovered %d; %d refreshes, %d errors\n", "reconnects",
 		r.Reconnects, r.ResumesRecovered, r.ResumesUnrecovered, r.Refreshes, r.Errors)
 	writeLatency(&sb, r.Latency)
-	fmt.Fprintf(&sb, "  %-12s lost %d (%d after resumes not recovered), duplicated %d, corrupted %d; unconfirmed %d (%d reached nobody, excused)\n",
-		"checks", r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.Unconfirmed, r.Excused)
+	fmt.Fprintf(&sb, "  %-12s lost %d (%d after resumes not recovered), duplicated %d, corrupted %d; unconfirmed %d (%d reached nobody, excused); redelivered before their ACK was confirmed %d\n",
+		"checks", r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.Unconfirmed, r.Excused, r.Redelivered)
 	if r.Watch != nil {
 		r.Watch.writeChecks(&sb)
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/stompd/stompd/stomp"
 )
 
 func TestSeqTrack(t *testing.T) {
@@ -90,7 +93,7 @@ func TestConfirmedAt(t *testing.T) {
 // excused.
 func TestUnconfirmedAccounting(t *testing.T) {
 	s := &soak{}
-	p := s.addPublisher(0, 2)
+	p := s.addPublisher(0, 2, time.Second)
 	st0, st1 := s.addStream(p, "/topic/a"), s.addStream(p, "/topic/b")
 	a, b, c := s.addReceiver(st0), s.addReceiver(st0), s.addReceiver(st1)
 	st0.sent.Store(3)
@@ -116,27 +119,114 @@ func TestUnconfirmedAccounting(t *testing.T) {
 		t.Errorf("stream 1: %d excused, want 1", got)
 	}
 	// b lacks message 2 of stream 0; c's missing message 2 is excused.
-	if got := st0.overdue(3); got != 1 {
-		t.Errorf("stream 0 overdue %d, want 1", got)
+	if got := st0.missing(3); got != 1 {
+		t.Errorf("stream 0 missing %d, want 1", got)
 	}
-	if got := st1.overdue(3); got != 0 {
-		t.Errorf("stream 1 overdue %d, want 0", got)
+	if got := st1.missing(3); got != 0 {
+		t.Errorf("stream 1 missing %d, want 0", got)
 	}
 	if got := s.lost(); got != 1 {
 		t.Errorf("lost %d, want 1", got)
 	}
 }
 
-// Overdue counts only messages confirmed more than -overdue ago.
+// Overdue counts only messages confirmed more than their stream's bound
+// ago: -overdue for a topic, the longer -queue-overdue for a queue, whose
+// messages a cluster may redeliver only 30 s after a node died.
 func TestOverdue(t *testing.T) {
-	s := &soak{b: &bench{clock: clock{start: time.Now()}}, cfg: &config{Overdue: 10}}
-	p := s.addPublisher(0, 1)
-	st := s.addStream(p, "/topic/a")
-	s.addReceiver(st)
-	st.sent.Store(5)
-	p.log.confirm(2, s.b.clock.now()-100, 0)
-	p.log.confirm(5, s.b.clock.now()+1e12, 0)
+	s := &soak{b: &bench{clock: clock{start: time.Now()}}, cfg: &config{}}
+	now := s.b.clock.now()
+	for _, bound := range []time.Duration{10, time.Hour} { // a topic's, a queue's
+		p := s.addPublisher(0, 1, bound)
+		st := s.addStream(p, "/topic/a")
+		s.addReceiver(st)
+		st.sent.Store(5)
+		p.log.confirm(2, now-100, 0)
+		p.log.confirm(5, now+1e12, 0)
+	}
 	if got := s.totals().Overdue; got != 2 {
-		t.Errorf("overdue %d, want the 2 confirmed long ago", got)
+		t.Errorf("overdue %d, want the topic's 2 confirmed long ago", got)
+	}
+}
+
+// A queue message may come again, marked redelivered, while no RECEIPT
+// has confirmed its ACK (its consumer, or the consumer's node, went away
+// before the ACK took effect): that is no duplicate. Once a RECEIPT
+// confirmed the ACK, it is, and so is a second delivery not marked
+// redelivered.
+func TestQueueRedeliveryLedger(t *testing.T) {
+	const size = 128
+	s := &soak{b: &bench{}, cfg: &config{Size: size}}
+	for i := range s.lat {
+		s.lat[i].h = newHistogram()
+	}
+	st := s.addStream(s.addPublisher(0, 1, time.Second), "/queue/q")
+	st.sent.Store(10)
+	r := s.addReceiver(st)
+	r.open = map[uint64]struct{}{}
+	a, b := &soakSlot{recv: r, queue: true}, &soakSlot{recv: r, queue: true}
+	nc := discardConn(t)
+	c := &conn{t: &tcpTransport{nc: nc, bw: bufio.NewWriterSize(nc, busyBuffers.write)}, version: stomp.V12}
+	body, w := newBody(size)
+	deliver := func(sl *soakSlot, seq uint64, redelivered bool) {
+		w.write(body, stamp{stream: st.id, seq: seq})
+		f := &stomp.Frame{Command: stomp.MESSAGE, Body: body}
+		f.Add("ack", "1")
+		if redelivered {
+			f.Add("redelivered", "true")
+		}
+		s.slotMessage(sl, c, f)
+	}
+	receipt := &stomp.Frame{Command: stomp.RECEIPT}
+	receipt.Add("receipt-id", ackReceipt)
+
+	deliver(a, 0, false) // acked, asking; a leaves before the RECEIPT
+	deliver(a, 1, false) // acked, not asking
+	deliver(b, 0, true)
+	deliver(b, 1, true)
+	if got := s.totals(); got.Duplicated != 0 || got.Redelivered != 2 || got.Delivered != 2 {
+		t.Fatalf("after redeliveries of unconfirmed ACKs: %+v", got)
+	}
+	if !s.slotReceipt(b, receipt) || len(b.acked) != 1 || b.asked != 0 {
+		t.Fatalf("b's RECEIPT: acked %v, asked %d; want 1 left unconfirmed", b.acked, b.asked)
+	}
+	deliver(a, 0, true) // its ACK was confirmed
+	deliver(a, 1, false)
+	deliver(a, 1, true) // still unconfirmed: b's ACK came after the one asking
+	if got := s.totals(); got.Duplicated != 2 || got.Redelivered != 3 {
+		t.Errorf("after the RECEIPT: %d duplicated, %d redelivered; want 2 and 3", got.Duplicated, got.Redelivered)
+	}
+}
+
+// A resume's RECEIPT without an epoch, as a cluster node that cannot
+// reach Redis answers (x-recovered:false, x-stream-offset:0), leaves the
+// subscriber where it was, so that its next resume does not replay the
+// whole history; one of a stream that has no epoch yet places it.
+func TestResumeReceiptWithoutEpoch(t *testing.T) {
+	s := &soak{}
+	sl := &soakSlot{recv: &soakReceiver{}, offset: 249, epoch: "e1", located: true, resuming: true}
+	receipt := func(offset, epoch string) *stomp.Frame {
+		f := &stomp.Frame{Command: stomp.RECEIPT}
+		f.Add("receipt-id", "sub-0")
+		f.Add("x-recovered", "false")
+		f.Add("x-stream-offset", offset)
+		if epoch != "" {
+			f.Add("x-stream-epoch", epoch)
+		}
+		return f
+	}
+	s.slotReceipt(sl, receipt("0", ""))
+	if sl.offset != 249 || sl.epoch != "e1" || s.unrecovered.Load() != 1 || !sl.recv.afterLoss {
+		t.Errorf("after an unknowing RECEIPT: offset %d, epoch %q, %d unrecovered, afterLoss %v; want 249, e1, 1, true",
+			sl.offset, sl.epoch, s.unrecovered.Load(), sl.recv.afterLoss)
+	}
+	s.slotReceipt(sl, receipt("7", "e2"))
+	if sl.offset != 7 || sl.epoch != "e2" {
+		t.Errorf("after a new epoch's RECEIPT: offset %d, epoch %q; want 7, e2", sl.offset, sl.epoch)
+	}
+	fresh := &soakSlot{recv: &soakReceiver{}}
+	s.slotReceipt(fresh, receipt("0", ""))
+	if !fresh.located || fresh.offset != 0 {
+		t.Errorf("a first subscription to an empty stream: located %v at %d; want located at 0", fresh.located, fresh.offset)
 	}
 }

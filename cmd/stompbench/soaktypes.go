@@ -6,15 +6,24 @@ type soakTotals struct {
 	Published  uint64 // SENDs the broker accepted (topics and queues)
 	Delivered  uint64 // distinct deliveries to the parties due to get them
 	Duplicated uint64
-	Corrupted  uint64
+	// Redelivered counts the queue messages that came again, marked
+	// redelivered, before a RECEIPT confirmed their ACK: the broker may
+	// not have had it (a consumer or its node gone), so they are no
+	// duplicates.
+	Redelivered uint64
+	Corrupted   uint64
 	// Overdue counts deliveries still missing of messages sent more than
 	// the overdue bound ago: what is lost so far. At the end, after the
 	// drain, it is the run's loss.
 	Overdue    uint64
 	Reconnects uint64 // connections closed and opened again (churn and failures)
-	Refreshes  uint64 // in-band token refreshes answered by their RECEIPT
-	Errors     uint64 // ERROR frames and connections lost without the soak asking
-	Conns      int    // client connections open now
+	// Resumes are the SUBSCRIBEs of reconnections to a topic, by their
+	// x-recovered.
+	ResumesRecovered   uint64 `json:"resumes_recovered"`
+	ResumesUnrecovered uint64 `json:"resumes_unrecovered"`
+	Refreshes          uint64 // in-band token refreshes answered by their RECEIPT
+	Errors             uint64 // ERROR frames and connections lost without the soak asking
+	Conns              int    // client connections open now
 }
 
 // soakTraffic is the soak's load as the sampler sees it.

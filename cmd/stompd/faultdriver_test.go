@@ -28,14 +28,14 @@ type faultCluster struct {
 }
 
 // startFaultCluster starts Redis and n child nodes with history of
-// historySize messages.
-func startFaultCluster(t *testing.T, n, historySize int) *faultCluster {
+// historySize messages and the more flags given.
+func startFaultCluster(t *testing.T, n, historySize int, more ...string) *faultCluster {
 	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	kinds := make([]nodeKind, n)
 	for i := range kinds {
 		kinds[i] = childProcess
 	}
-	extra := []string{"--history-size", strconv.Itoa(historySize)}
+	extra := append([]string{"--history-size", strconv.Itoa(historySize)}, more...)
 	c := startCluster(t, r.URL(), kinds, extra...)
 	return &faultCluster{redis: r, args: append([]string{"--redis", r.URL()}, extra...), users: c.users, nodes: c.nodes, down: make([]bool, n)}
 }
@@ -68,16 +68,19 @@ func (c *faultCluster) killNode(t *testing.T, i int) {
 }
 
 // restartNode starts node i again on its data dir, on new ports.
-func (c *faultCluster) restartNode(t *testing.T, i int) {
-	c.mu.Lock()
-	old := c.nodes[i]
-	c.mu.Unlock()
-	proc := startChild(t, old.dataDir, c.args...)
+func (c *faultCluster) restartNode(t *testing.T, i int) { c.restartNodeWith(t, i) }
+
+// restartNodeWith starts node i again on its data dir, with more flags
+// after every node's, and returns it once it is ready.
+func (c *faultCluster) restartNodeWith(t *testing.T, i int, more ...string) *clusterNode {
+	old, _ := c.node(i)
+	proc := startChild(t, old.dataDir, append(append([]string{}, c.args...), more...)...)
 	waitStatus(t, proc.url+"/readyz", 200)
 	n := &clusterNode{name: old.name, id: proc.node, url: proc.url, stompAddr: proc.stompAddr, dataDir: old.dataDir, proc: proc}
 	c.mu.Lock()
 	c.nodes[i], c.down[i] = n, false
 	c.mu.Unlock()
+	return n
 }
 
 // faultPhase is one phase of a fault scenario: what the driver does as
