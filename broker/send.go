@@ -21,10 +21,12 @@ func (c *conn) onSend(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
-	r := c.request(f)
-	r.Destination, r.Owner = rt.key, rt.owner(r.Session.Subject)
-	if err := c.authorize(r); err != nil {
-		return err
+	if !c.sendGranted(f, rt.key) {
+		r := c.request(f)
+		r.Destination, r.Owner = rt.key, rt.owner(r.Session.Subject)
+		if err := c.authorizeSend(r); err != nil {
+			return err
+		}
 	}
 	if tx, ok := f.Get("transaction"); ok {
 		return c.txAdd(tx, f)
