@@ -26,49 +26,57 @@ type AuthEpocher interface {
 const maxGrants = 64
 
 // grants are the destinations the Authorizer let the session send to
-// without a credential, at epoch: owned by the reader, forgotten when the
-// identity changes.
+// without a credential, at epoch, with their routes: owned by the reader,
+// forgotten when the identity changes. A SEND to one of them needs neither
+// the Authorizer nor a new route (whose key every message keeps).
 type grants struct {
-	epoch uint64
-	dests map[string]struct{}
+	epoch  uint64
+	routes map[string]route // by destination as the client wrote it
 }
 
-// sendGranted reports whether a SEND of f to dest was allowed before and
-// still is: f carries no credential, the Authorizer's epoch is the one of
-// the grant and the session has not expired.
-func (c *conn) sendGranted(f *stomp.Frame, dest string) bool {
+// sendGrant returns the route of a SEND of f to dest that was allowed
+// before and still is: f carries no credential, the Authorizer's epoch is
+// the one of the grant and the session has not expired.
+func (c *conn) sendGrant(f *stomp.Frame, dest []byte) (route, bool) {
 	e := c.b.h.epocher
-	if e == nil || c.grants.dests == nil || credential(f) != (Credential{}) {
-		return false
+	if e == nil || c.grants.routes == nil || credential(f) != (Credential{}) {
+		return route{}, false
 	}
 	if exp := c.expires.Load(); exp != 0 && c.b.now().UnixNano() >= exp {
-		return false
+		return route{}, false
 	}
 	if e.AuthEpoch() != c.grants.epoch {
-		c.grants.dests = nil
-		return false
+		c.grants.routes = nil
+		return route{}, false
 	}
-	_, ok := c.grants.dests[dest]
-	return ok
+	rt, ok := c.grants.routes[string(dest)]
+	return rt, ok
 }
 
-// authorizeSend asks the Authorizer about r, a SEND, and remembers an
-// allowed one without a credential under the epoch read before asking, so
-// that a change made while it was asked is seen on the next frame.
-func (c *conn) authorizeSend(r Request) error {
+// authorizeSend routes a SEND of f to dest and asks the Authorizer about
+// it. An allowed one without a credential is remembered under the epoch
+// read before asking, so that a change made while it was asked is seen on
+// the next frame.
+func (c *conn) authorizeSend(f *stomp.Frame, dest []byte) (route, error) {
+	rt, err := sendRoute(dest)
+	if err != nil {
+		return route{}, err
+	}
+	r := c.request(f)
+	r.Destination, r.Owner = rt.key, rt.owner(r.Session.Subject)
 	e := c.b.h.epocher
 	if e == nil || r.Credential != (Credential{}) {
-		return c.authorize(r)
+		return rt, c.authorize(r)
 	}
 	epoch := e.AuthEpoch()
 	if err := c.authorize(r); err != nil {
-		return err
+		return route{}, err
 	}
-	if c.grants.dests == nil || c.grants.epoch != epoch || len(c.grants.dests) >= maxGrants {
-		c.grants = grants{epoch: epoch, dests: make(map[string]struct{})}
+	if c.grants.routes == nil || c.grants.epoch != epoch || len(c.grants.routes) >= maxGrants {
+		c.grants = grants{epoch: epoch, routes: make(map[string]route)}
 	}
-	c.grants.dests[r.Destination] = struct{}{}
-	return nil
+	c.grants.routes[rt.key] = rt
+	return rt, nil
 }
 
 // sameIdentity reports whether a and b are the same identity in every

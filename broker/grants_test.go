@@ -2,10 +2,12 @@ package broker
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stompd/stompd/stomp"
 	"github.com/stompd/stompd/stomp/stomptest"
 )
 
@@ -103,6 +105,42 @@ func TestSendGrantsForgotten(t *testing.T) {
 			// An expired session may end by its deadline first: either
 			// way the SEND is not delivered.
 			c.expectError(tt.code, "")
+		})
+	}
+}
+
+// askEvery is an Authorizer that is no AuthEpocher: the broker asks it
+// about every SEND.
+type askEvery struct{ Authorizer }
+
+// BenchmarkSend handles SENDs to one subscriber from onSend on, with an
+// Authorizer whose decisions the broker remembers (anonymous, an
+// AuthEpocher) and one it asks every time; both allow at once, so the
+// difference is what the broker saves around the Authorizer, whatever it
+// costs itself.
+func BenchmarkSend(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		a    Authorizer
+	}{{"remembered", anonymous{}}, {"asked", askEvery{anonymous{}}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			_, pub, frames := fanOutBroker(b, Options{Authorizer: bc.a}, 1)
+			pub.setIdentity(Identity{Subject: "b"})
+			f := &stomp.Frame{Command: stomp.SEND, Body: []byte(strings.Repeat("x", 128))}
+			f.Add("destination", "/topic/bench")
+			f.Add("content-type", "text/plain")
+			base := frames.Load()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := pub.onSend(f); err != nil {
+					b.Fatal(err)
+				}
+				if i%64 == 63 {
+					waitFrames(frames, base+int64(i-63))
+				}
+			}
+			waitFrames(frames, base+int64(b.N))
 		})
 	}
 }

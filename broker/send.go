@@ -17,14 +17,9 @@ func (c *conn) onSend(f *stomp.Frame) error {
 	if string(dest) == RefreshDestination {
 		return c.refresh(f)
 	}
-	rt, err := sendRoute(dest)
-	if err != nil {
-		return err
-	}
-	if !c.sendGranted(f, rt.key) {
-		r := c.request(f)
-		r.Destination, r.Owner = rt.key, rt.owner(r.Session.Subject)
-		if err := c.authorizeSend(r); err != nil {
+	rt, granted := c.sendGrant(f, dest)
+	if !granted {
+		if rt, err = c.authorizeSend(f, dest); err != nil {
 			return err
 		}
 	}
