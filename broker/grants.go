@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"time"
 
 	"github.com/stompd/stompd/stomp"
 )
@@ -36,13 +37,13 @@ type grants struct {
 
 // sendGrant returns the route of a SEND of f to dest that was allowed
 // before and still is: f carries no credential, the Authorizer's epoch is
-// the one of the grant and the session has not expired.
-func (c *conn) sendGrant(f *stomp.Frame, dest []byte) (route, bool) {
+// the one of the grant and the session has not expired at now.
+func (c *conn) sendGrant(f *stomp.Frame, dest []byte, now time.Time) (route, bool) {
 	e := c.b.h.epocher
 	if e == nil || c.grants.routes == nil || credential(f) != (Credential{}) {
 		return route{}, false
 	}
-	if exp := c.expires.Load(); exp != 0 && c.b.now().UnixNano() >= exp {
+	if exp := c.expires.Load(); exp != 0 && now.UnixNano() >= exp {
 		return route{}, false
 	}
 	if e.AuthEpoch() != c.grants.epoch {
