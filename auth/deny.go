@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,6 +12,7 @@ import (
 // through to it. Reads take a read lock; expired entries are swept when a
 // new one is added, at most once a second.
 type denyList struct {
+	epoch     atomic.Uint64 // counts the changes: see Service.Epoch
 	mu        sync.RWMutex
 	ids       map[string]time.Time
 	nextSweep time.Time
@@ -77,6 +79,7 @@ func (d *denyList) add(id string, until, now time.Time) bool {
 	was = was && now.Before(prev)
 	if until.After(prev) {
 		d.ids[id] = until
+		d.epoch.Add(1)
 	}
 	return !was && now.Before(until)
 }
@@ -87,6 +90,7 @@ func (d *denyList) remove(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.ids, id)
+	d.epoch.Add(1)
 }
 
 // TakeDenial applies a denial made elsewhere (on another node, or by an

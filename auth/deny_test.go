@@ -31,3 +31,41 @@ func TestTakeDenialEndsSessionsOnce(t *testing.T) {
 		t.Errorf("after the denial ended: %v", err)
 	}
 }
+
+// TestEpochMovesWithEachDenial: a logout, a denial taken from elsewhere
+// (an admin's role change, another node) each move the epoch before they
+// return, so that an allowing decision reused under the old epoch is
+// asked again, and refused.
+func TestEpochMovesWithEachDenial(t *testing.T) {
+	send := Request{Right: WriteRight, Destination: "/topic/chat"}
+	tests := []struct {
+		name string
+		deny func(fx *fixture, tr tokenResponse, c Claims)
+	}{
+		{"logout", func(fx *fixture, tr tokenResponse, _ Claims) { fx.logout(t, tr) }},
+		{"denial taken", func(fx *fixture, _ tokenResponse, c Claims) {
+			fx.svc.TakeDenial(c.SID, fx.clock.Now().Add(time.Minute))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t, nil)
+			tr := fx.login(t, "alice@example.com")
+			c, err := fx.svc.VerifyAccess(tr.AccessToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			epoch := fx.svc.Epoch()
+			if _, err := fx.svc.Authorize(c, send); err != nil {
+				t.Fatalf("before the denial: %v", err)
+			}
+			tt.deny(fx, tr, c)
+			if fx.svc.Epoch() == epoch {
+				t.Fatal("the epoch did not move")
+			}
+			if _, err := fx.svc.Authorize(c, send); err != ErrSessionRevoked {
+				t.Fatalf("after the denial: %v, want %v", err, ErrSessionRevoked)
+			}
+		})
+	}
+}

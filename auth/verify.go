@@ -51,6 +51,14 @@ func (s *Service) VerifyAccess(token string) (Claims, error) {
 // deadline fires.
 func (s *Service) SessionError(c Claims) error { return s.sessionError(c, s.now()) }
 
+// Epoch returns a number that changes whenever a token or login is denied
+// (or a denial taken back), before the call that denies returns. Nothing
+// else changes what Authorize decides for the same claims on a request
+// without a credential, until the claims expire: the rules are fixed at
+// New. A caller may so reuse an allowing decision while the epoch stays
+// the same and the claims have not expired.
+func (s *Service) Epoch() uint64 { return s.denied.epoch.Load() }
+
 func (s *Service) sessionError(c Claims, now time.Time) error {
 	if s.denied.revoked(c, now) {
 		return ErrSessionRevoked

@@ -227,9 +227,14 @@ func (c *conn) identity() Identity {
 	return c.ident
 }
 
-// setIdentity adopts id and moves the session's deadline to id.Expires.
+// setIdentity adopts id and moves the session's deadline to id.Expires;
+// a new identity forgets the grants of the old one. Only the reader calls
+// it.
 func (c *conn) setIdentity(id Identity) {
 	c.idMu.Lock()
+	if !sameIdentity(c.ident, id) {
+		c.grants = grants{}
+	}
 	c.ident = id
 	c.idMu.Unlock()
 	var exp int64

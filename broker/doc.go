@@ -30,7 +30,9 @@
 // CONNECT's passcode): the Action, the destination after the /user/
 // mapping and whose it is, and the credential as the client wrote it. A
 // SEND to RefreshDestination goes to the Refresher instead, and does only
-// that. Refusals are *Error values, which carry the ERROR code. Without an
+// that. An Authorizer that is also an AuthEpocher is not asked again about
+// a SEND it allowed, without a credential, while the session keeps its
+// identity and the Authorizer its epoch. Refusals are *Error values, which carry the ERROR code. Without an
 // Authorizer, New refuses to build a broker (ErrNoAuthorizer) unless
 // Options.AllowAnonymous opens it to everyone.
 // After any ERROR the connection closes, and nothing the client sent after

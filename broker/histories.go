@@ -25,7 +25,7 @@ func (r *router) publishNumbered(m *message, st *stores) error {
 		if err != nil {
 			return err
 		}
-		if t.publishKept(m, r.b.now(), r.hist) {
+		if t.publishKept(m, r.b.at(m.accepted), r.hist) { // accepted just now
 			return nil
 		}
 	}

@@ -28,11 +28,11 @@ type UpgradeAuthenticator interface {
 }
 
 // Authorizer decides on the requests of a session (see Request): its
-// CONNECT, every SEND and SUBSCRIBE, and every other frame that carries a
-// credential. It returns the session's identity from then on: for CONNECT
-// the session's, otherwise the one the session had or, when the frame
-// carried a fresh token of the same subject, the one that token gives,
-// which moves the session's deadline. A refusal ends the session with an
+// CONNECT, every SEND (but see AuthEpocher) and SUBSCRIBE, and every other
+// frame that carries a credential. It returns the session's identity from
+// then on: for CONNECT the session's, otherwise the one the session had
+// or, when the frame carried a fresh token of the same subject, the one
+// that token gives, which moves the session's deadline. A refusal ends the session with an
 // ERROR frame: the Code and Message of the *Error it returns, or by default
 // code unauthorized for CONNECT and forbidden otherwise.
 type Authorizer interface {
@@ -68,6 +68,9 @@ func (anonymous) Authorize(_ context.Context, r Request) (Identity, error) {
 	return Identity{Subject: sub}, nil
 }
 
+// AuthEpoch returns 0: anonymous decides the same forever.
+func (anonymous) AuthEpoch() uint64 { return 0 }
+
 // Refresh returns the session's identity unchanged.
 func (anonymous) Refresh(_ context.Context, session Identity, _ Credential) (Identity, error) {
 	return session, nil
@@ -91,6 +94,7 @@ type hooks struct {
 	upgrade    UpgradeAuthenticator
 	authorizer Authorizer
 	refresher  Refresher
+	epocher    AuthEpocher // the authorizer's, if it is one
 }
 
 // newHooks returns the hooks of o, with the defaults Options documents.
@@ -103,6 +107,7 @@ func newHooks(o *Options) (hooks, error) {
 		h.authorizer = anonymous{}
 		h.refresher = cmp.Or[Refresher](h.refresher, anonymous{})
 	}
+	h.epocher, _ = h.authorizer.(AuthEpocher)
 	h.upgrade = cmp.Or[UpgradeAuthenticator](h.upgrade, anonymous{})
 	h.refresher = cmp.Or[Refresher](h.refresher, noRefresh{})
 	return h, nil

@@ -17,19 +17,17 @@ func (c *conn) onSend(f *stomp.Frame) error {
 	if string(dest) == RefreshDestination {
 		return c.refresh(f)
 	}
-	rt, err := sendRoute(dest)
-	if err != nil {
-		return err
-	}
-	r := c.request(f)
-	r.Destination, r.Owner = rt.key, rt.owner(r.Session.Subject)
-	if err := c.authorize(r); err != nil {
-		return err
+	now := time.Now()
+	rt, granted := c.sendGrant(f, dest, c.b.at(now))
+	if !granted {
+		if rt, err = c.authorizeSend(f, dest); err != nil {
+			return err
+		}
 	}
 	if tx, ok := f.Get("transaction"); ok {
 		return c.txAdd(tx, f)
 	}
-	return c.publish(f, rt)
+	return c.publishAt(f, rt, now)
 }
 
 // refresh hands the credential of f, a SEND to RefreshDestination, to the
@@ -45,8 +43,11 @@ func (c *conn) refresh(f *stomp.Frame) error {
 // publish routes the SEND frame f to rt; a queue message goes to the
 // QueueBackend when there is one, and a persistent one to the Journal
 // when there is one.
-func (c *conn) publish(f *stomp.Frame, rt route) error {
-	m := newMessage(f, rt.key, rt.kind, c.b.messageSeq.Add(1), time.Now())
+func (c *conn) publish(f *stomp.Frame, rt route) error { return c.publishAt(f, rt, time.Now()) }
+
+// publishAt is publish of a SEND accepted at now, by the system clock.
+func (c *conn) publishAt(f *stomp.Frame, rt route, now time.Time) error {
+	m := newMessage(f, rt.key, rt.kind, c.b.messageSeq.Add(1), now)
 	if rt.kind == kindQueue {
 		switch {
 		case c.b.o.Queues != nil:

@@ -24,6 +24,7 @@ type Broker struct {
 	m        *instruments
 	h        hooks
 	now      func() time.Time
+	sysClock bool // now is the system clock: Options.Now was not set (see at)
 	r        *router
 	upgrader *websocket.Upgrader
 	ctx      context.Context // cancelled by Shutdown once it gives up waiting
@@ -60,10 +61,11 @@ func New(o Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	sysClock := o.Now == nil
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		o: o, log: o.Logger, m: newInstruments(o.Metrics), h: h, now: o.Now,
+		o: o, log: o.Logger, m: newInstruments(o.Metrics), h: h, now: o.Now, sysClock: sysClock,
 		upgrader: newUpgrader(), ctx: ctx, cancel: cancel, tickMax: time.Second,
 		sessionPrefix: strconv.FormatInt(time.Now().UnixNano(), 36),
 		listeners:     make(map[net.Listener]struct{}),
@@ -328,4 +330,14 @@ func (b *Broker) noteClosure(cl closure) {
 		b.authing[c] = append(missed, cl)
 	}
 	b.mu.Unlock()
+}
+
+// at returns the time by Options.Now when the system clock read sys: sys
+// itself when Options.Now is the system clock, so that one reading serves
+// both (time.Now is a good part of what a SEND costs).
+func (b *Broker) at(sys time.Time) time.Time {
+	if b.sysClock {
+		return sys
+	}
+	return b.now()
 }

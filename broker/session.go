@@ -17,6 +17,7 @@ type session struct {
 	serial   uint64
 	txs      map[string]*transaction
 	starting *subscription // attached by the frame being handled, to start once it took effect
+	grants   grants        // the SENDs the Authorizer allowed (grants.go)
 }
 
 func (s *session) init(b *Broker) {

@@ -33,6 +33,10 @@ func (a brokerAuth) Authorize(_ context.Context, r broker.Request) (broker.Ident
 	return identity(c), brokerError(err)
 }
 
+// AuthEpoch lets the broker reuse the SENDs auth allowed until a denial
+// (see auth.Service.Epoch).
+func (a brokerAuth) AuthEpoch() uint64 { return a.svc.Epoch() }
+
 func (a brokerAuth) Refresh(_ context.Context, session broker.Identity, c broker.Credential) (broker.Identity, error) {
 	cl, err := a.svc.Refresh(claims(session), auth.Credential(c))
 	return identity(cl), brokerError(err)
