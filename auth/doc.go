@@ -125,6 +125,6 @@
 // verified tokens (Options.CacheSize), 100,000 throttled keys in each of
 // the three tables (about 330 bytes per key of all three), twice GOMAXPROCS
 // password checks at once and half of them for one client address
-// (Options.MaxPasswordChecks; others wait up to a second, then get 429). Time comes from Options.Now everywhere but in
+// (Options.MaxPasswordChecks; others wait up to 5 s, then get 429). Time comes from Options.Now everywhere but in
 // that wait. Secrets and tokens are never logged.
 package auth

@@ -9,8 +9,10 @@ import (
 )
 
 // maxCheckWait bounds how long a login waits for a free password check
-// before it is answered 429.
-const maxCheckWait = time.Second
+// before it is answered 429: long enough for a burst of right-password
+// logins (users reconnecting behind one NAT after a deploy) to be checked
+// in turn, at some tens of checks a second.
+const maxCheckWait = 5 * time.Second
 
 // maxInFlightWait bounds how long a login waits for attempts in flight
 // that hold the rest of a throttle limit to settle; inFlightPoll is how

@@ -75,7 +75,7 @@ type Options struct {
 	// MaxPasswordChecks bounds the password checks (bcrypt) that run at
 	// once, default twice GOMAXPROCS; one client address may hold half of
 	// them (at least one). A login that finds none free within its
-	// address's share waits up to a second, then is answered 429
+	// address's share waits up to 5 s, then is answered 429
 	// login_busy.
 	MaxPasswordChecks int
 	// ClientAddress returns the address a login is throttled under;
