@@ -205,16 +205,52 @@ func TestStreamsReceiptOfAMessageNotKeptIsAnError(t *testing.T) {
 	}
 }
 
-// TestStreamsReceiptWaitIsNoHeartBeatTimeout holds a RECEIPT for longer
-// than twice the client's heart-beat interval: the reader, which reads
-// nothing meanwhile, does not cut the client for silence.
+// TestStreamsReceiptWaitIsNoHeartBeatTimeout holds a DISCONNECT's RECEIPT,
+// which the reader waits for, for longer than twice the client's
+// heart-beat interval: the reader, which reads nothing meanwhile, does not
+// cut the client for silence.
 func TestStreamsReceiptWaitIsNoHeartBeatTimeout(t *testing.T) {
 	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
 	h := newHarness(t, Options{HistorySize: 100, Streams: s, MinHeartBeat: 20 * time.Millisecond})
 	s.b = h.b
 	p := h.connect(t, "p", "heart-beat:20,0")
-	p.write(frame("SEND", "m1", "destination:/topic/a", "receipt:r"))
-	time.Sleep(200 * time.Millisecond) // the client's heart-beats wait in the socket
+	p.write(frame("SEND", "m1", "destination:/topic/a"))
+	p.write(frame("DISCONNECT", "", "receipt:r"))
+	time.Sleep(200 * time.Millisecond) // the client's heart-beats would wait in the socket
 	s.answer(t, nil)
 	p.expect("RECEIPT", "receipt-id:r")
+}
+
+// TestStreamsReceiptWaitHoldsNoLaterFrame sends while the streams keep
+// nothing, as while Redis is down: the RECEIPTs wait, in order, but the
+// SENDs after them are read and delivered to this node's subscribers at
+// once (SPEC §6: local fan-out goes on), and a message not kept fails the
+// first RECEIPT that waits for it.
+func TestStreamsReceiptWaitHoldsNoLaterFrame(t *testing.T) {
+	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
+	h := newHarness(t, Options{HistorySize: 100, Streams: s})
+	s.b = h.b
+	c := h.subscriber(t, "c", "/topic/a")
+	p := h.connect(t, "p")
+	p.write(frame("SEND", "m1", "destination:/topic/a", "receipt:r1"))
+	p.write(frame("SEND", "m2", "destination:/topic/a", "receipt:r2"))
+	p.write(frame("BEGIN", "", "transaction:t", "receipt:r3"))
+	p.write(frame("SEND", "m3", "destination:/topic/a"))
+	for i := range 3 {
+		c.expect("MESSAGE", "x-stream-offset:"+strconv.Itoa(i+1))
+	}
+	p.expectNothing(50 * time.Millisecond)
+	s.answer(t, nil)
+	p.expect("RECEIPT", "receipt-id:r1")
+	p.expectNothing(50 * time.Millisecond)
+	s.answer(t, nil)
+	p.expect("RECEIPT", "receipt-id:r2")
+	p.expect("RECEIPT", "receipt-id:r3")
+	p.write(frame("SEND", "m4", "destination:/topic/a", "receipt:r4"))
+	c.expect("MESSAGE", "x-stream-offset:4")
+	s.answer(t, errors.New("the outbox overflowed"))
+	f := p.expectError(CodeUnavailable, "the message to /topic/a was not stored: the outbox overflowed")
+	if id := f.Value("receipt-id"); id != "r4" {
+		t.Fatalf("ERROR receipt-id:%s, want r4", id)
+	}
 }
