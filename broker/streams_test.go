@@ -254,3 +254,31 @@ func TestStreamsReceiptWaitHoldsNoLaterFrame(t *testing.T) {
 		t.Fatalf("ERROR receipt-id:%s, want r4", id)
 	}
 }
+
+// TestStreamsReceiptsWaitingPastTheBoundHoldTheReader sends more SENDs
+// asking for a RECEIPT than may wait while the streams keep nothing: the
+// one past maxReceiptsDue makes the reader wait, so that the frames after
+// it wait too, until the streams answer.
+func TestStreamsReceiptsWaitingPastTheBoundHoldTheReader(t *testing.T) {
+	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
+	h := newHarness(t, Options{HistorySize: maxReceiptsDue + 10, Streams: s})
+	s.b = h.b
+	c := h.subscriber(t, "c", "/topic/a")
+	p := h.connect(t, "p")
+	const n = maxReceiptsDue + 1
+	for i := range n {
+		p.write(frame("SEND", "m", "destination:/topic/a", "receipt:r"+strconv.Itoa(i)))
+	}
+	p.write(frame("SEND", "after", "destination:/topic/a"))
+	for range n {
+		c.expect("MESSAGE")
+	}
+	c.expectNothing(50 * time.Millisecond)
+	for i := range n {
+		s.answer(t, nil)
+		p.expect("RECEIPT", "receipt-id:r"+strconv.Itoa(i))
+	}
+	if f := c.expect("MESSAGE"); string(f.Body) != "after" {
+		t.Fatalf("MESSAGE %q, want after", f.Body)
+	}
+}
