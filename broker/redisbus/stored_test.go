@@ -73,6 +73,42 @@ func TestTopicReceiptWaitsForRedisToComeBack(t *testing.T) {
 	}
 }
 
+// TestPublisherAskingReceiptsKeepsLocalFanOutWhileRedisIsDown sends while
+// Redis is down, asking a RECEIPT every tenth message: the subscriber on
+// the same node gets every message at once, not only those before the
+// first RECEIPT, and once Redis is back the RECEIPTs come, in order, and
+// the other node gets every message, in order. It logs how long after
+// Redis came back that took.
+func TestPublisherAskingReceiptsKeepsLocalFanOutWhileRedisIsDown(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	a := startNode(t, srv.URL(), "a", Options{HistorySize: 5000})
+	b := startNode(t, srv.URL(), "b", Options{HistorySize: 5000})
+	const dest, n = "/topic/receipts", 2000
+	near, far, pub := a.dial(t, "near"), b.dial(t, "far"), a.dial(t, "pub")
+	subscribe(near, "1", dest)
+	subscribe(far, "1", dest)
+	srv.Kill()
+	for i := range n {
+		h := []string{"destination:" + dest}
+		if i%10 == 9 {
+			h = append(h, "receipt:"+strconv.Itoa(i))
+		}
+		pub.Send(stomp.SEND, strconv.Itoa(i), h...)
+	}
+	if err := receiveSequence(near, n); err != nil {
+		t.Fatalf("on the sending node while Redis is down: %v", err)
+	}
+	srv.Restart()
+	back := time.Now()
+	for i := 9; i < n; i += 10 {
+		pub.Expect(stomp.RECEIPT, "receipt-id:"+strconv.Itoa(i))
+	}
+	if err := receiveSequence(far, n); err != nil {
+		t.Fatalf("on the other node: %v", err)
+	}
+	t.Logf("%d messages receipted and on the other node %v after Redis came back", n, time.Since(back).Round(time.Millisecond))
+}
+
 // TestTopicReceiptPastTheOutboxIsAnError sends more than the outbox holds
 // while Redis is down: the oldest are dropped and counted, and the SEND
 // with a receipt gets an ERROR that names it, without waiting for Redis.
