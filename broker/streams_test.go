@@ -155,6 +155,16 @@ func (s *heldStreams) Append(dest string, msg []byte, done Appended) {
 	s.mu.Unlock()
 }
 
+// heldHarness starts a harness whose broker has o and heldStreams, of
+// epoch e1, as its Streams.
+func heldHarness(t *testing.T, o Options) (*heldStreams, *harness) {
+	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
+	o.Streams = s
+	h := newHarness(t, o)
+	s.b = h.b
+	return s, h
+}
+
 // answer answers the oldest Append held with err, once there is one.
 func (s *heldStreams) answer(t *testing.T, err error) {
 	t.Helper()
@@ -175,9 +185,7 @@ func (s *heldStreams) answer(t *testing.T, err error) {
 }
 
 func TestStreamsReceiptWaitsUntilEveryEarlierTopicMessageIsKept(t *testing.T) {
-	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
-	h := newHarness(t, Options{HistorySize: 100, Streams: s})
-	s.b = h.b
+	s, h := heldHarness(t, Options{HistorySize: 100})
 	c := h.subscriber(t, "c", "/topic/a")
 	p := h.connect(t, "p")
 	p.write(frame("SEND", "m1", "destination:/topic/a"))
@@ -192,9 +200,7 @@ func TestStreamsReceiptWaitsUntilEveryEarlierTopicMessageIsKept(t *testing.T) {
 }
 
 func TestStreamsReceiptOfAMessageNotKeptIsAnError(t *testing.T) {
-	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
-	h := newHarness(t, Options{HistorySize: 100, Streams: s})
-	s.b = h.b
+	s, h := heldHarness(t, Options{HistorySize: 100})
 	p := h.connect(t, "p")
 	p.write(frame("SEND", "m1", "destination:/topic/a"))
 	p.write(frame("SEND", "m2", "destination:/topic/a", "receipt:r"))
@@ -210,9 +216,7 @@ func TestStreamsReceiptOfAMessageNotKeptIsAnError(t *testing.T) {
 // heart-beat interval: the reader, which reads nothing meanwhile, does not
 // cut the client for silence.
 func TestStreamsReceiptWaitIsNoHeartBeatTimeout(t *testing.T) {
-	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
-	h := newHarness(t, Options{HistorySize: 100, Streams: s, MinHeartBeat: 20 * time.Millisecond})
-	s.b = h.b
+	s, h := heldHarness(t, Options{HistorySize: 100, MinHeartBeat: 20 * time.Millisecond})
 	p := h.connect(t, "p", "heart-beat:20,0")
 	p.write(frame("SEND", "m1", "destination:/topic/a"))
 	p.write(frame("DISCONNECT", "", "receipt:r"))
@@ -227,9 +231,7 @@ func TestStreamsReceiptWaitIsNoHeartBeatTimeout(t *testing.T) {
 // once (SPEC §6: local fan-out goes on), and a message not kept fails the
 // first RECEIPT that waits for it.
 func TestStreamsReceiptWaitHoldsNoLaterFrame(t *testing.T) {
-	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
-	h := newHarness(t, Options{HistorySize: 100, Streams: s})
-	s.b = h.b
+	s, h := heldHarness(t, Options{HistorySize: 100})
 	c := h.subscriber(t, "c", "/topic/a")
 	p := h.connect(t, "p")
 	p.write(frame("SEND", "m1", "destination:/topic/a", "receipt:r1"))
@@ -260,9 +262,7 @@ func TestStreamsReceiptWaitHoldsNoLaterFrame(t *testing.T) {
 // one past maxReceiptsDue makes the reader wait, so that the frames after
 // it wait too, until the streams answer.
 func TestStreamsReceiptsWaitingPastTheBoundHoldTheReader(t *testing.T) {
-	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
-	h := newHarness(t, Options{HistorySize: maxReceiptsDue + 10, Streams: s})
-	s.b = h.b
+	s, h := heldHarness(t, Options{HistorySize: maxReceiptsDue + 10})
 	c := h.subscriber(t, "c", "/topic/a")
 	p := h.connect(t, "p")
 	const n = maxReceiptsDue + 1
