@@ -116,6 +116,7 @@ func (b *Broker) newConn(t transport, kind transportKind, remote, upgradeSubject
 		wake: make(chan struct{}, 1), writerDone: make(chan struct{}),
 	}
 	c.runWriter = c.writeLoop
+	c.stores.c = c
 	c.log = b.log.With("transport", kind.String(), "remote", remote)
 	c.lastRead.Store(now.UnixNano())
 	c.lastWrite.Store(now.UnixNano())

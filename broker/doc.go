@@ -217,9 +217,12 @@
 // kept every such message it sent before (Streams.Appended), as it waits
 // for queue stores: the RECEIPT then means that every node's subscribers
 // will get the message, and an ERROR (code unavailable, with the
-// receipt-id) comes instead when one was not kept. The reader reads
-// nothing meanwhile; the client's heart-beats count from the end of the
-// wait. A SUBSCRIBE to a topic or user
+// receipt-id) comes instead when one was not kept. The reader goes on
+// meanwhile, and the RECEIPTs follow in their order, so that the
+// connection's later SENDs reach this node's subscribers while the
+// streams keep nothing (Redis down); only a SUBSCRIBE's or DISCONNECT's
+// RECEIPT, or one past maxReceiptsDue waiting, makes the reader wait, and
+// the client's heart-beats then count from the end of the wait. A SUBSCRIBE to a topic or user
 // destination waits instead for the Bus to listen on it (Bus.Listen's
 // channel; a round trip to Redis for a destination new to the node), so
 // that its RECEIPT means that every message published from then on, on

@@ -16,8 +16,7 @@ import (
 func (r *router) publishNumbered(m *message, st *stores) error {
 	r.b.m.published[kindTopic].Inc()
 	if r.streams != nil {
-		st.add()
-		r.streams.Append(m.dest, m.appendWire(make([]byte, 0, m.wireLen())), st)
+		r.streams.Append(m.dest, m.appendWire(make([]byte, 0, m.wireLen())), st.add())
 		return nil
 	}
 	for {

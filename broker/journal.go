@@ -74,14 +74,13 @@ func (c *conn) persist(m *message) error {
 	if err != nil {
 		return err
 	}
-	st := &c.stores
-	st.add()
+	g := c.stores.add()
 	c.b.o.Journal.Append(m.wire(), func(id uint64, err error) {
 		if err != nil {
 			c.log.Warn("persistent message not stored", "destination", m.dest, "error", err)
 		}
 		q.settleJournal(m, id, err)
-		st.done(c.b.journalFailure(m.dest, err))
+		g.done(c.b.journalFailure(m.dest, err))
 	})
 	return nil
 }
@@ -129,15 +128,14 @@ func (c *conn) unjournal(ds []delivery) {
 	if len(ids) == 0 {
 		return
 	}
-	st := &c.stores
-	st.add()
+	g := c.stores.add()
 	c.b.o.Journal.Remove(ids, func(err error) {
 		var fe *frameError
 		if err != nil {
 			c.log.Warn("settled persistent messages not removed", "messages", len(ids), "error", err)
 			fe = &frameError{code: CodeUnavailable, message: "the messages settled were not removed: the queue store is unavailable"}
 		}
-		st.done(fe)
+		g.done(fe)
 	})
 }
 

@@ -29,9 +29,10 @@ func (s *session) init(b *Broker) {
 }
 
 // handle carries out one client frame and sends its RECEIPT once it took
-// effect (with shared queues or a Journal, once the queue messages sent
+// effect (with shared queues, a Journal or Streams, once the messages sent
 // before it were stored, and the persistent ones it settled removed: see
-// stores); a subscription the frame attached takes messages
+// stores; the reader goes on meanwhile, but for a SUBSCRIBE or a
+// DISCONNECT); a subscription the frame attached takes messages
 // only after that, so that they follow the RECEIPT. It reports false when
 // the session has ended.
 func (c *conn) handle(f *stomp.Frame) bool {
@@ -44,6 +45,9 @@ func (c *conn) handle(f *stomp.Frame) bool {
 	receipt, ok := f.Get("receipt")
 	ok = ok && f.Command != stomp.CONNECT && f.Command != stomp.STOMP
 	if ok && (c.b.o.Queues != nil || c.b.o.Journal != nil || c.b.o.Streams != nil) {
+		if c.starting == nil && f.Command != stomp.DISCONNECT && c.stores.deferReceipt(receipt) {
+			return true
+		}
 		if err := c.waitStores(); err != nil {
 			c.fail(asFrameError(err), receipt)
 			return false
@@ -66,8 +70,9 @@ func (c *conn) handle(f *stomp.Frame) bool {
 	return true
 }
 
-// waitStores waits for the stores before a RECEIPT (store.go). The reader
-// reads nothing meanwhile, by its own choice: the client's heart-beats,
+// waitStores waits for the stores before a RECEIPT that cannot be
+// deferred (store.go). The reader reads nothing meanwhile, by its own
+// choice: the client's heart-beats,
 // waiting in the socket, count from the end of the wait.
 func (c *conn) waitStores() error {
 	c.storing.Store(true)

@@ -1,21 +1,48 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/stompd/stompd/stomp"
 )
 
 // stores follows the messages a session handed to the QueueBackend, the
-// Journal or the Streams and not yet known to be stored. A frame that asks
-// for a RECEIPT waits for all of them (wait), so that a RECEIPT always means
-// that every such message the session sent before it was stored; the first
-// that was not fails that frame instead, with an ERROR.
+// Journal or the Streams and not yet known to be stored, in groups: each
+// frame that asks for a RECEIPT closes the group of those handed over since
+// the previous one, and its RECEIPT is sent once that group and every
+// earlier one were stored, so that a RECEIPT always means that every such
+// message the session sent before it was stored; the first that was not
+// fails its group's frame instead, with an ERROR that ends the connection.
+// The reader does not wait for that (defer), so that the frames after it
+// are carried out meanwhile, and their messages delivered to this node's
+// subscribers while Redis is down (SPEC §6), unless the frame's RECEIPT
+// must precede what it starts (a SUBSCRIBE's, a DISCONNECT's) or
+// maxReceiptsDue RECEIPTs wait already: then it waits (wait).
 type stores struct {
-	mu      sync.Mutex
-	pending int           // handed over, not yet answered
-	idle    chan struct{} // when not nil, closed once pending is 0 (a wait waits)
-	err     *frameError   // the first failure since the last wait
+	c *conn
+
+	mu   sync.Mutex
+	cur  *storeGroup   // handed over since the last group closed; nil for none
+	due  []*storeGroup // closed, oldest first, not yet answered
+	idle chan struct{} // when not nil, closed once due is empty or a wait's group failed
+	err  *frameError   // a wait's group's failure
+}
+
+// maxReceiptsDue bounds the RECEIPTs that wait for stores while the
+// reader goes on: past it, the reader waits too.
+const maxReceiptsDue = 1024
+
+// storeGroup is the messages handed over between two frames that asked
+// for a RECEIPT. It is the Appended of those handed to the Streams.
+type storeGroup struct {
+	st      *stores
+	pending int         // handed over, not yet answered
+	err     *frameError // the first failure
+	receipt []byte      // the RECEIPT to send once stored; nil for a wait's
+	id      []byte      // the receipt id, for an ERROR instead
 }
 
 // errGone fails a wait for stores cut short by the connection's end.
@@ -24,13 +51,12 @@ var errGone = &frameError{code: CodeUnavailable, message: "the connection ended 
 // store hands m to the QueueBackend. Its outcome is counted (published, or
 // dropped as queue_full or not_stored) and kept for the next wait.
 func (c *conn) store(m *message) {
-	st := &c.stores
-	st.add()
+	g := c.stores.add()
 	c.b.o.Queues.Enqueue(m.dest, m.wire(), func(err error) {
 		if err != nil {
 			c.log.Debug("queue message not stored", "destination", m.dest, "error", err)
 		}
-		st.done(c.b.stored(m.dest, err))
+		g.done(c.b.stored(m.dest, err))
 	})
 }
 
@@ -59,58 +85,114 @@ func (b *Broker) notStored(dest string) *frameError {
 	return &frameError{code: CodeUnavailable, message: "the message to " + dest + " was not stored: the queue store is unavailable"}
 }
 
-// add counts a message handed over; done, or Appended, answers it.
-func (st *stores) add() {
+// add counts a message handed over and returns its group, which its
+// done, or Appended, answers.
+func (st *stores) add() *storeGroup {
 	st.mu.Lock()
-	st.pending++
-	st.mu.Unlock()
+	defer st.mu.Unlock()
+	if st.cur == nil {
+		st.cur = &storeGroup{st: st}
+	}
+	st.cur.pending++
+	return st.cur
 }
 
 // Appended answers a message handed to Streams.Append (broker.Appended).
-func (st *stores) Appended(dest string, err error) {
+func (g *storeGroup) Appended(dest string, err error) {
 	var fe *frameError
 	if err != nil {
 		fe = &frameError{code: CodeUnavailable, message: "the message to " + dest + " was not stored: " + err.Error()}
 	}
-	st.done(fe)
+	g.done(fe)
 }
 
 // done answers a message handed over: stored when fe is nil.
-func (st *stores) done(fe *frameError) {
+func (g *storeGroup) done(fe *frameError) {
+	st := g.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	failed := fe != nil && st.err == nil
-	if failed {
-		st.err = fe
+	if fe != nil && g.err == nil {
+		g.err = fe
 	}
-	st.pending--
-	if (st.pending == 0 || failed) && st.idle != nil {
-		close(st.idle)
-		st.idle = nil
+	g.pending--
+	st.releaseLocked()
+}
+
+// ready reports whether g's frame may be answered: every message of it
+// was stored, or one failed.
+func (g *storeGroup) ready() bool { return g.pending == 0 || g.err != nil }
+
+// releaseLocked answers the groups due whose turn came, oldest first: a
+// RECEIPT for each, an ERROR that ends the connection for the first that
+// failed, the result of a wait for its group. Called with st.mu held, so
+// that the RECEIPTs keep their order.
+func (st *stores) releaseLocked() {
+	for len(st.due) > 0 && st.due[0].ready() {
+		g := st.due[0]
+		st.due[0] = nil
+		st.due = st.due[1:]
+		switch {
+		case g.receipt == nil:
+			st.err = g.err
+			close(st.idle)
+			st.idle = nil
+			return
+		case g.err != nil:
+			st.c.fail(g.err, g.id)
+			st.due = nil
+			return
+		}
+		st.c.send(stomp.RECEIPT, g.receipt)
 	}
 }
 
-// wait waits until every message handed over since the last wait is stored,
-// or one failed, or ctx, the connection's, is done, and returns the first
-// failure: the ERROR it causes ends the connection, so nothing is gained
-// by waiting for the others. Only the reader goroutine calls it, as it
-// hands messages over.
-func (st *stores) wait(ctx context.Context) error {
-	var idle chan struct{}
-	st.mu.Lock()
-	if st.pending > 0 && st.err == nil {
-		if st.idle == nil {
-			st.idle = make(chan struct{})
-		}
-		idle = st.idle
+// closeLocked closes the current group, to answer with receipt (nil for
+// a wait's) or an ERROR for id, and queues it as due.
+func (st *stores) closeLocked(receipt, id []byte) {
+	g := st.cur
+	if g == nil {
+		g = &storeGroup{st: st}
 	}
+	st.cur = nil
+	g.receipt, g.id = receipt, id
+	st.due = append(st.due, g)
+}
+
+// deferReceipt sends the RECEIPT for id once every message handed over before
+// it was stored, without waiting, and reports true; it reports false,
+// doing nothing, when maxReceiptsDue RECEIPTs wait already: then the
+// caller waits. Only the reader calls it.
+func (st *stores) deferReceipt(id []byte) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.due) >= maxReceiptsDue {
+		return false
+	}
+	st.closeLocked(st.c.receiptFrame(id), bytes.Clone(id))
+	st.releaseLocked()
+	return true
+}
+
+// wait waits until every message handed over before it is stored, and
+// every RECEIPT deferred before it sent, or one failed, or ctx, the
+// connection's, is done, and returns the first failure: the ERROR it
+// causes ends the connection, so nothing is gained by waiting for the
+// others. Only the reader goroutine calls it, as it hands messages over.
+func (st *stores) wait(ctx context.Context) error {
+	st.mu.Lock()
+	if st.cur == nil && len(st.due) == 0 {
+		st.mu.Unlock()
+		return nil
+	}
+	idle := make(chan struct{})
+	st.idle = idle
+	st.closeLocked(nil, nil)
+	st.releaseLocked()
 	st.mu.Unlock()
-	if idle != nil {
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			return errGone
-		}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		return errGone
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()

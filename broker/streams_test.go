@@ -155,6 +155,16 @@ func (s *heldStreams) Append(dest string, msg []byte, done Appended) {
 	s.mu.Unlock()
 }
 
+// heldHarness starts a harness whose broker has o and heldStreams, of
+// epoch e1, as its Streams.
+func heldHarness(t *testing.T, o Options) (*heldStreams, *harness) {
+	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
+	o.Streams = s
+	h := newHarness(t, o)
+	s.b = h.b
+	return s, h
+}
+
 // answer answers the oldest Append held with err, once there is one.
 func (s *heldStreams) answer(t *testing.T, err error) {
 	t.Helper()
@@ -175,9 +185,7 @@ func (s *heldStreams) answer(t *testing.T, err error) {
 }
 
 func TestStreamsReceiptWaitsUntilEveryEarlierTopicMessageIsKept(t *testing.T) {
-	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
-	h := newHarness(t, Options{HistorySize: 100, Streams: s})
-	s.b = h.b
+	s, h := heldHarness(t, Options{HistorySize: 100})
 	c := h.subscriber(t, "c", "/topic/a")
 	p := h.connect(t, "p")
 	p.write(frame("SEND", "m1", "destination:/topic/a"))
@@ -192,9 +200,7 @@ func TestStreamsReceiptWaitsUntilEveryEarlierTopicMessageIsKept(t *testing.T) {
 }
 
 func TestStreamsReceiptOfAMessageNotKeptIsAnError(t *testing.T) {
-	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
-	h := newHarness(t, Options{HistorySize: 100, Streams: s})
-	s.b = h.b
+	s, h := heldHarness(t, Options{HistorySize: 100})
 	p := h.connect(t, "p")
 	p.write(frame("SEND", "m1", "destination:/topic/a"))
 	p.write(frame("SEND", "m2", "destination:/topic/a", "receipt:r"))
@@ -205,16 +211,74 @@ func TestStreamsReceiptOfAMessageNotKeptIsAnError(t *testing.T) {
 	}
 }
 
-// TestStreamsReceiptWaitIsNoHeartBeatTimeout holds a RECEIPT for longer
-// than twice the client's heart-beat interval: the reader, which reads
-// nothing meanwhile, does not cut the client for silence.
+// TestStreamsReceiptWaitIsNoHeartBeatTimeout holds a DISCONNECT's RECEIPT,
+// which the reader waits for, for longer than twice the client's
+// heart-beat interval: the reader, which reads nothing meanwhile, does not
+// cut the client for silence.
 func TestStreamsReceiptWaitIsNoHeartBeatTimeout(t *testing.T) {
-	s := &heldStreams{memStreams: memStreams{epoch: "e1"}}
-	h := newHarness(t, Options{HistorySize: 100, Streams: s, MinHeartBeat: 20 * time.Millisecond})
-	s.b = h.b
+	s, h := heldHarness(t, Options{HistorySize: 100, MinHeartBeat: 20 * time.Millisecond})
 	p := h.connect(t, "p", "heart-beat:20,0")
-	p.write(frame("SEND", "m1", "destination:/topic/a", "receipt:r"))
-	time.Sleep(200 * time.Millisecond) // the client's heart-beats wait in the socket
+	p.write(frame("SEND", "m1", "destination:/topic/a"))
+	p.write(frame("DISCONNECT", "", "receipt:r"))
+	time.Sleep(200 * time.Millisecond) // the client's heart-beats would wait in the socket
 	s.answer(t, nil)
 	p.expect("RECEIPT", "receipt-id:r")
+}
+
+// TestStreamsReceiptWaitHoldsNoLaterFrame sends while the streams keep
+// nothing, as while Redis is down: the RECEIPTs wait, in order, but the
+// SENDs after them are read and delivered to this node's subscribers at
+// once (SPEC §6: local fan-out goes on), and a message not kept fails the
+// first RECEIPT that waits for it.
+func TestStreamsReceiptWaitHoldsNoLaterFrame(t *testing.T) {
+	s, h := heldHarness(t, Options{HistorySize: 100})
+	c := h.subscriber(t, "c", "/topic/a")
+	p := h.connect(t, "p")
+	p.write(frame("SEND", "m1", "destination:/topic/a", "receipt:r1"))
+	p.write(frame("SEND", "m2", "destination:/topic/a", "receipt:r2"))
+	p.write(frame("BEGIN", "", "transaction:t", "receipt:r3"))
+	p.write(frame("SEND", "m3", "destination:/topic/a"))
+	for i := range 3 {
+		c.expect("MESSAGE", "x-stream-offset:"+strconv.Itoa(i+1))
+	}
+	p.expectNothing(50 * time.Millisecond)
+	s.answer(t, nil)
+	p.expect("RECEIPT", "receipt-id:r1")
+	p.expectNothing(50 * time.Millisecond)
+	s.answer(t, nil)
+	p.expect("RECEIPT", "receipt-id:r2")
+	p.expect("RECEIPT", "receipt-id:r3")
+	p.write(frame("SEND", "m4", "destination:/topic/a", "receipt:r4"))
+	c.expect("MESSAGE", "x-stream-offset:4")
+	s.answer(t, errors.New("the outbox overflowed"))
+	f := p.expectError(CodeUnavailable, "the message to /topic/a was not stored: the outbox overflowed")
+	if id := f.Value("receipt-id"); id != "r4" {
+		t.Fatalf("ERROR receipt-id:%s, want r4", id)
+	}
+}
+
+// TestStreamsReceiptsWaitingPastTheBoundHoldTheReader sends more SENDs
+// asking for a RECEIPT than may wait while the streams keep nothing: the
+// one past maxReceiptsDue makes the reader wait, so that the frames after
+// it wait too, until the streams answer.
+func TestStreamsReceiptsWaitingPastTheBoundHoldTheReader(t *testing.T) {
+	s, h := heldHarness(t, Options{HistorySize: maxReceiptsDue + 10})
+	c := h.subscriber(t, "c", "/topic/a")
+	p := h.connect(t, "p")
+	const n = maxReceiptsDue + 1
+	for i := range n {
+		p.write(frame("SEND", "m", "destination:/topic/a", "receipt:r"+strconv.Itoa(i)))
+	}
+	p.write(frame("SEND", "after", "destination:/topic/a"))
+	for range n {
+		c.expect("MESSAGE")
+	}
+	c.expectNothing(50 * time.Millisecond)
+	for i := range n {
+		s.answer(t, nil)
+		p.expect("RECEIPT", "receipt-id:r"+strconv.Itoa(i))
+	}
+	if f := c.expect("MESSAGE"); string(f.Body) != "after" {
+		t.Fatalf("MESSAGE %q, want after", f.Body)
+	}
 }

@@ -156,28 +156,35 @@ func (p *partition) catchUp(ctx context.Context, subscribed map[string]struct{},
 	}
 }
 
-// catchUpAll catches up every destination subscribed, and reports false
-// when one failed (Redis gone again). Without history there is nothing
-// to catch up.
+// catchUpAll catches up every destination subscribed, reading their
+// streams in a few round trips (readAll), and reports false when one
+// failed (Redis gone again). Without history there is nothing to catch
+// up.
 func (p *partition) catchUpAll(ctx context.Context, subscribed map[string]struct{}, r Receiver) bool {
 	if !p.b.history.on {
 		return true
 	}
+	dests := make([]string, 0, len(subscribed))
+	froms := make([]position, 0, len(subscribed))
+	afters := make([]uint64, 0, len(subscribed))
 	for dest := range subscribed {
 		from, _ := p.seen.get(channel(dest)) // none yet: all the stream keeps
-		if err := p.catchUpTopic(ctx, dest, from, r); err != nil {
-			p.b.log.Warn("redisbus: catching up a topic's history failed", "destination", dest, "err", err)
+		dests, froms, afters = append(dests, dest), append(froms, from), append(afters, from.offset)
+	}
+	for i, read := range p.b.readAll(ctx, dests, afters) {
+		if err := p.catchUpTopic(ctx, dests[i], froms[i], read, r); err != nil {
+			p.b.log.Warn("redisbus: catching up a topic's history failed", "destination", dests[i], "err", err)
 			return false
 		}
 	}
 	return true
 }
 
-// catchUpTopic hands r the entries of dest's stream after from, from its
-// new epoch's first one when its epoch changed, and records them as
-// received and delivered.
-func (p *partition) catchUpTopic(ctx context.Context, dest string, from position, r Receiver) error {
-	sr, sources, err := p.b.read(ctx, dest, from.offset)
+// catchUpTopic hands r the entries of dest's stream after from, which read
+// holds, from its new epoch's first one when its epoch changed (read again
+// then), and records them as received and delivered.
+func (p *partition) catchUpTopic(ctx context.Context, dest string, from position, read readResult, r Receiver) error {
+	sr, sources, err := read.sr, read.sources, read.err
 	if err == nil && from.epoch != "" && sr.Epoch != "" && sr.Epoch != from.epoch {
 		p.b.log.Warn("redisbus: a topic's history was lost while this node was not listening; it goes on in a new epoch",
 			"destination", dest, "epoch", from.epoch, "new", sr.Epoch)

@@ -172,14 +172,75 @@ func (b *Bus) startEpoch(ctx context.Context, dest string) (string, error) {
 // read is Read that also returns the entries' sources (sources.go), in
 // their order.
 func (b *Bus) read(ctx context.Context, dest string, after uint64) (broker.StreamRead, []string, error) {
+	r := b.readAll(ctx, []string{dest}, []uint64{after})[0]
+	return r.sr, r.sources, r.err
+}
+
+// readResult is what read returns for one topic.
+type readResult struct {
+	sr      broker.StreamRead
+	sources []string
+	err     error
+}
+
+// readAll is read for each of dests, after the offset of the same index
+// in afters, pipelined maxBatch topics a round trip: a partition catching
+// up many topics waits for a few round trips, not one per topic.
+func (b *Bus) readAll(ctx context.Context, dests []string, afters []uint64) []readResult {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	r := readScript.do(ctx, b.client, []string{historyKey(dest), counterKey(dest)}, strconv.FormatUint(after, 10), b.history.size)
+	res := make([]readResult, len(dests))
+	for lo := 0; lo < len(dests); lo += maxBatch {
+		hi := min(lo+maxBatch, len(dests))
+		b.readBatch(ctx, dests[lo:hi], afters[lo:hi], res[lo:hi])
+	}
+	return res
+}
+
+// readBatch runs readScript for each of dests in one round trip, and once
+// more, in full (EVAL), for those Redis did not know it for, and puts
+// what each read in res.
+func (b *Bus) readBatch(ctx context.Context, dests []string, afters []uint64, res []readResult) {
+	cmd := func(i int, eval bool) rueidis.Completed {
+		keys := []string{historyKey(dests[i]), counterKey(dests[i])}
+		after := strconv.FormatUint(afters[i], 10)
+		if eval {
+			return readScript.eval(b.client, keys, after, b.history.size)
+		}
+		return readScript.evalsha(b.client, keys, after, b.history.size)
+	}
+	cmds := make(rueidis.Commands, len(dests))
+	for i := range dests {
+		cmds[i] = cmd(i, false)
+	}
+	var again []int
+	for i, r := range b.client.DoMulti(ctx, cmds...) {
+		if noScript(r) {
+			again = append(again, i)
+			continue
+		}
+		res[i] = readReplyOf(r)
+	}
+	if len(again) == 0 {
+		return
+	}
+	cmds = cmds[:0]
+	for _, i := range again {
+		cmds = append(cmds, cmd(i, true))
+	}
+	for j, r := range b.client.DoMulti(ctx, cmds...) {
+		res[again[j]] = readReplyOf(r)
+	}
+}
+
+// readReplyOf parses the result of a run of readScript.
+func readReplyOf(r rueidis.RedisResult) readResult {
 	reply, err := r.ToArray()
 	if err != nil {
-		return broker.StreamRead{}, nil, err
+		return readResult{err: err}
 	}
-	return parseRead(reply)
+	sr, sources, err := parseRead(reply)
+	return readResult{sr, sources, err}
 }
 
 // parseRead turns readScript's reply into a StreamRead and its entries'

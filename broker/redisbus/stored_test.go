@@ -10,6 +10,7 @@ import (
 	"github.com/stompd/stompd/metrics"
 	"github.com/stompd/stompd/persist/redistest"
 	"github.com/stompd/stompd/stomp"
+	"github.com/stompd/stompd/stomp/stomptest"
 )
 
 // TestTopicReceiptMeansKeptInRedis sends messages to a topic with history,
@@ -39,24 +40,14 @@ func TestTopicReceiptMeansKeptInRedis(t *testing.T) {
 // and then the subscriber on the other node has every one, once, in order,
 // and the first one none again.
 func TestTopicReceiptWaitsForRedisToComeBack(t *testing.T) {
-	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
-	a := startNode(t, srv.URL(), "a", Options{HistorySize: 1000})
-	b := startNode(t, srv.URL(), "b", Options{HistorySize: 1000})
 	const dest, n = "/topic/outbox", 50
-	near, far, pub := a.dial(t, "near"), b.dial(t, "far"), a.dial(t, "pub")
-	subscribe(near, "1", dest)
-	subscribe(far, "1", dest)
-	srv.Kill()
-	for i := range n {
-		h := []string{"destination:" + dest}
+	sent := sendWhileDown(t, dest, n, func(i int) string {
 		if i == n-1 {
-			h = append(h, "receipt:r")
+			return "r"
 		}
-		pub.Send(stomp.SEND, strconv.Itoa(i), h...)
-	}
-	if err := receiveSequence(near, n); err != nil {
-		t.Fatalf("on the sending node while Redis is down: %v", err)
-	}
+		return ""
+	})
+	srv, a, near, far, pub := sent.srv, sent.a, sent.near, sent.far, sent.pub
 	pub.ExpectNothing(300 * time.Millisecond)
 	srv.Restart()
 	pub.Expect(stomp.RECEIPT, "receipt-id:r")
@@ -71,6 +62,67 @@ func TestTopicReceiptWaitsForRedisToComeBack(t *testing.T) {
 	if d := a.dropped(metrics.DropClusterUnavailable) + a.dropped(metrics.DropClusterOutbox); d != 0 {
 		t.Errorf("%v counted as dropped, want none", d)
 	}
+}
+
+// TestPublisherAskingReceiptsKeepsLocalFanOutWhileRedisIsDown sends while
+// Redis is down, asking a RECEIPT every tenth message: the subscriber on
+// the same node gets every message at once, not only those before the
+// first RECEIPT, and once Redis is back the RECEIPTs come, in order, and
+// the other node gets every message, in order. It logs how long after
+// Redis came back that took.
+func TestPublisherAskingReceiptsKeepsLocalFanOutWhileRedisIsDown(t *testing.T) {
+	const dest, n = "/topic/receipts", 2000
+	sent := sendWhileDown(t, dest, n, func(i int) string {
+		if i%10 == 9 {
+			return strconv.Itoa(i)
+		}
+		return ""
+	})
+	far, pub := sent.far, sent.pub
+	sent.srv.Restart()
+	back := time.Now()
+	for i := 9; i < n; i += 10 {
+		pub.Expect(stomp.RECEIPT, "receipt-id:"+strconv.Itoa(i))
+	}
+	if err := receiveSequence(far, n); err != nil {
+		t.Fatalf("on the other node: %v", err)
+	}
+	t.Logf("%d messages receipted and on the other node %v after Redis came back", n, time.Since(back).Round(time.Millisecond))
+}
+
+// sentWhileDown is what sendWhileDown started: Redis, the sending node a,
+// its subscriber near and pub, and the other node's subscriber far.
+type sentWhileDown struct {
+	srv            *redistest.Server
+	a              *node
+	near, far, pub *stomptest.Client
+}
+
+// sendWhileDown starts an fsynced Redis and nodes a and b on it, with
+// history, subscribes near, a client of a, and far, a client of b, to
+// dest, kills Redis, and has pub, a client of a, send dest the messages 0
+// to n-1, message i asking for the RECEIPT receipt(i) unless that is "":
+// near must get every one while Redis is down.
+func sendWhileDown(t *testing.T, dest string, n int, receipt func(i int) string) sentWhileDown {
+	t.Helper()
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	a := startNode(t, srv.URL(), "a", Options{HistorySize: n})
+	b := startNode(t, srv.URL(), "b", Options{HistorySize: n})
+	s := sentWhileDown{srv: srv, a: a, near: a.dial(t, "near"), far: b.dial(t, "far"), pub: a.dial(t, "pub")}
+	subscribe(s.near, "1", dest)
+	subscribe(s.far, "1", dest)
+	srv.Kill()
+	for i := range n {
+		h := []string{"destination:" + dest}
+		if id := receipt(i); id != "" {
+			h = append(h, "receipt:"+id)
+		}
+		s.pub.Send(stomp.SEND, strconv.Itoa(i), h...)
+	}
+	if err := receiveSequence(s.near, n); err != nil {
+		t.Fatalf("on the sending node while Redis is down: %v", err)
+	}
+	return s
 }
 
 // TestTopicReceiptPastTheOutboxIsAnError sends more than the outbox holds

@@ -235,7 +235,8 @@ func waitMetric(t *testing.T, url, series, want string) {
 // /readyz 503 and the auth API 503 {"error":"unavailable"}, and keeps
 // serving its own sessions and their local fan-out; once Redis is back,
 // readiness, logins and cross-node delivery return by themselves, and the
-// topic messages sent meanwhile reach the other node. Redis
+// topic messages sent meanwhile reach the other node; a RECEIPT asked
+// meanwhile waits for Redis, but holds back none of the SENDs after it. Redis
 // runs with the persistence the README asks for, so that it comes back
 // with the users.
 func TestRedisOutageUnderTraffic(t *testing.T) {
@@ -263,8 +264,13 @@ func TestRedisOutageUnderTraffic(t *testing.T) {
 			t.Errorf("login at %v with Redis down: %d %q, want 503 unavailable", n, resp.StatusCode, e.Error)
 		}
 	}
+	// The first asks for a RECEIPT, which waits for Redis: the SENDs after
+	// it are not held back, and reach the local subscriber meanwhile.
+	pub.Send(stomp.SEND, "during 0", "destination:/topic/live", "receipt:d")
 	for i := range 10 {
-		pub.Send(stomp.SEND, "during "+strconv.Itoa(i), "destination:/topic/live")
+		if i > 0 {
+			pub.Send(stomp.SEND, "during "+strconv.Itoa(i), "destination:/topic/live")
+		}
 		if f := local.Expect(stomp.MESSAGE); string(f.Body) != "during "+strconv.Itoa(i) {
 			t.Fatalf("local delivery with Redis down: %q", f.Body)
 		}
@@ -274,8 +280,9 @@ func TestRedisOutageUnderTraffic(t *testing.T) {
 	c.waitReadyz(t, http.StatusOK, 10*time.Second)
 	b.login(t, ada)
 	// The messages sent while Redis was down waited in a's outbox: once it
-	// is back they are kept and reach b, in order, and a's subscriber, which
-	// had them, not again (expectNumbered).
+	// is back they are kept, the RECEIPT comes, and they reach b, in order,
+	// and a's subscriber, which had them, not again (expectNumbered).
+	pub.Expect(stomp.RECEIPT, "receipt-id:d")
 	for i := range 10 {
 		if f := remote.Expect(stomp.MESSAGE); string(f.Body) != "during "+strconv.Itoa(i) {
 			t.Fatalf("remote delivery once Redis is back: %q, want %q", f.Body, "during "+strconv.Itoa(i))
