@@ -113,6 +113,7 @@ func TestBadSettingsStopTheStartWithOneLine(t *testing.T) {
 		{"redis seed address left empty", nil, []string{"--redis", "redis://127.0.0.1:1?addr="}, []string{"--redis", "without a host"}},
 		{"redis that refuses the credentials", nil, []string{"--redis", strings.Replace(redistest.Start(t, "--requirepass", "s3cret").URL(), "redis://", "redis://default:wrong@", 1)},
 			[]string{"--redis", "Redis refused the credentials", "xxxxx"}},
+		{"access token expired when issued", []string{"STOMPD_ACCESS_TTL=1ns"}, nil, []string{"--access-ttl", `"1ns"`, "at least 2s", "15m"}},
 		{"negative history size", []string{"STOMPD_HISTORY_SIZE=-5"}, nil, []string{"--history-size", `"-5"`, "0 (no history)"}},
 		{"demo on a cluster", nil, []string{"--demo", "--redis", "redis://127.0.0.1:1"}, []string{"--demo", "--redis"}},
 		{"jwks-url with jwks-file", nil, []string{"--jwks-url", "https://idp.example.com/jwks", "--jwks-file", "keys.json"}, []string{"--jwks-file and --jwks-url exclude each other"}},
