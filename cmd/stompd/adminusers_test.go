@@ -192,6 +192,7 @@ func TestUserChangesEndLiveSessions(t *testing.T) {
 	}{
 		{"passwd", []string{"passwd", "--password", "ada password 2"}},
 		{"roles", []string{"roles", "--roles", "chat,ops"}},
+		{"no roles", []string{"roles", "--roles", ""}},
 		{"disable", []string{"disable"}},
 		{"logout", []string{"logout"}},
 		{"del", []string{"del"}},
@@ -289,7 +290,7 @@ func TestUserRolesAndDisableOnRedis(t *testing.T) {
 		var e apiError
 		return httpJSON(t, "POST", n.url+"/auth/login", map[string]string{"email": email, "password": password}, &e).StatusCode
 	})
-	for _, args := range [][]string{{"roles", "--roles", "ops"}, {"disable"}} {
+	for _, args := range [][]string{{"roles", "--roles", "ops"}, {"roles", "--roles", ""}, {"disable"}} {
 		session := n.connectTCP(t, n.login(t, ada).Access)
 		start := time.Now()
 		if code, _, errOut := runUser(append(args, "--redis", r.URL(), "--email", ada.email)...); code != 0 {
@@ -333,6 +334,10 @@ func checkUserCommands(t *testing.T, where []string, login func(email, password 
 	}
 	if got := login(email, "first password"); got != 0 && got != 403 {
 		t.Errorf("login while disabled: %d, want 403", got)
+	}
+	user("", "roles", "--email", email, "--roles", "")
+	if out := user("", "list"); strings.Contains(out, "ops") || !strings.Contains(out, email) {
+		t.Errorf("list after --roles \"\": %q, want cy without roles", out)
 	}
 	user("", "enable", "--email", email)
 	user("second password\r\n", "passwd", "--email", email, "--password-stdin")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -115,11 +116,27 @@ func loadRules(file string) ([]auth.Rule, error) {
 		}
 	}
 	for i, r := range doc.Rules {
-		if err := r.Check(); err != nil {
+		if err := checkFileRule(r); err != nil {
 			return nil, fmt.Errorf("config file %s: [[rules]] number %d: %w", file, i+1, err)
 		}
 	}
 	return doc.Rules, nil
+}
+
+// checkFileRule refuses, besides what auth refuses, the rules of a config
+// file that surely say something else than was meant: roles = [], which
+// names no role and so reads as every authenticated user, and roles
+// without read or write, which give those roles nothing. A rule granting
+// neither right closes its destinations to everybody, and says so best
+// without roles.
+func checkFileRule(r auth.Rule) error {
+	switch {
+	case r.Roles != nil && len(r.Roles) == 0:
+		return errors.New("roles = [] names no role: leave roles out to grant every authenticated user, or name the roles that may use the pattern")
+	case len(r.Roles) > 0 && !r.Read && !r.Write:
+		return errors.New("roles without read or write give those roles nothing: set read or write, or leave roles out for a rule that closes its pattern's destinations")
+	}
+	return r.Check()
 }
 
 // ruleKeys lists the keys of a [[rules]] table.

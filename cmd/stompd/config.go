@@ -123,11 +123,11 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 		"or a private interface's, so that the public listener exposes no metrics; --pprof set to the same address shares it; empty serves /metrics on --http")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDR ranges (127.0.0.1/32,10.0.0.0/8) of reverse proxies whose X-Forwarded-For names the client for login throttling, per-address connection limits, logs and the admin API's session list (and whose X-Forwarded-Proto says whether it came over TLS); empty trusts none")
 
-	fs.DurationVar(&c.Auth.AccessTTL, "access-ttl", auth.DefaultAccessTTL, "access token lifetime")
-	fs.DurationVar(&c.Auth.RefreshTTL, "refresh-ttl", auth.DefaultRefreshTTL, "refresh token lifetime")
+	fs.DurationVar(&c.Auth.AccessTTL, "access-ttl", auth.DefaultAccessTTL, "access token lifetime; at least 2s, since a token's expiry counts whole seconds")
+	fs.DurationVar(&c.Auth.RefreshTTL, "refresh-ttl", auth.DefaultRefreshTTL, "refresh token lifetime; at or below --access-ttl a login cannot be renewed in effect, and its user logs in again when the access token expires")
 	fs.DurationVar(&c.Auth.TicketTTL, "ticket-ttl", auth.DefaultTicketTTL, "WebSocket upgrade ticket lifetime (never beyond its access token)")
-	fs.StringVar(&c.Auth.Issuer, "issuer", auth.DefaultIssuer, "iss claim issued and required")
-	fs.StringVar(&c.Auth.Audience, "audience", auth.DefaultAudience, "aud claim issued and required")
+	fs.StringVar(&c.Auth.Issuer, "issuer", auth.DefaultIssuer, "iss claim issued and required; cannot be empty")
+	fs.StringVar(&c.Auth.Audience, "audience", auth.DefaultAudience, "aud claim issued and required; cannot be empty")
 	fs.StringVar(&c.HS256File, "jwt-hs256-secret-file", "", "sign and verify access tokens with HS256 and the secret in this file instead of Ed25519")
 	fs.StringVar(&c.PublicKeyFile, "jwt-public-key", "", "verify-only: accept access tokens signed by this PEM public key; login and refresh are disabled")
 	fs.StringVar(&c.JWKSFile, "jwks-file", "", "verify-only: accept access tokens signed by the keys in this JWKS file; login and refresh are disabled")
@@ -156,12 +156,12 @@ func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
 	fs.IntVar(&o.MaxBodySize, "max-body-size", stomp.DefaultMaxBodySize, "largest frame body in bytes")
 	fs.IntVar(&o.MaxFrameSize, "max-frame-before-connect", broker.DefaultMaxFrameSizeBeforeConnect, "largest frame in bytes before CONNECT succeeds")
 	fs.IntVar(&o.MaxHeaders, "max-headers", stomp.DefaultMaxHeaders, "most headers in one frame")
-	fs.IntVar(&o.MaxHeaderLine, "max-header-line", stomp.DefaultMaxHeaderLine, "longest header line in bytes")
+	fs.IntVar(&o.MaxHeaderLine, "max-header-line", stomp.DefaultMaxHeaderLine, "longest header line in bytes; at least 1024, since a CONNECT carries the access token in one header line")
 	fs.IntVar(&o.MaxSubscriptions, "max-subscriptions", broker.DefaultMaxSubscriptions, "most subscriptions per connection")
 	fs.IntVar(&o.MaxUnacked, "max-unacked", broker.DefaultMaxUnacked, "most unacknowledged messages per subscription without prefetch-count")
 	fs.IntVar(&o.MaxPendingBytes, "max-pending-bytes", broker.DefaultMaxPendingBytes, "outbound bytes a connection may have pending before it is cut as a slow consumer")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", broker.DefaultWriteTimeout, "write deadline per batch of frames")
-	fs.DurationVar(&o.HeartBeat, "heart-beat", broker.DefaultHeartBeat, "heart-beat interval the server offers")
+	fs.DurationVar(&o.HeartBeat, "heart-beat", broker.DefaultHeartBeat, "heart-beat interval the server offers; at least --min-heart-beat")
 	fs.DurationVar(&o.MinHeartBeat, "min-heart-beat", broker.DefaultMinHeartBeat, "shortest heart-beat interval the server accepts")
 	fs.IntVar(&o.MaxQueueLength, "max-queue-length", broker.DefaultMaxQueueLength, "messages buffered per queue")
 	fs.IntVar(&o.MaxQueueBytes, "max-queue-bytes", broker.DefaultMaxQueueBytes, "memory in bytes a queue's buffered messages may take; with --redis, the bytes a queue's messages take in Redis, across nodes")
@@ -218,7 +218,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 // check rejects values no server can run with, in one line that names the
 // setting and what it takes.
 func (c *config) check() error {
-	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkHistory, c.checkAccess, c.checkRedis} {
+	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkTokens, c.checkFrames, c.checkHistory, c.checkAccess, c.checkRedis} {
 		if err := check(); err != nil {
 			return usageError{err}
 		}
@@ -325,6 +325,49 @@ func (c *config) checkNumbers() error {
 		if n < 0 {
 			return valueError{"--" + name, strconv.Itoa(n), "want 0 (unlimited) or more"}
 		}
+	}
+	return nil
+}
+
+// Lower bounds of settings that are positive yet cannot work below them.
+const (
+	// minAccessTTL is 2s: a token's expiry counts whole seconds (RFC 7519
+	// NumericDate, rounded down), so a lifetime L gives a token more than
+	// L-1s, and a shorter one may give tokens expired at their first use.
+	minAccessTTL = 2 * time.Second
+	// minHeaderLine is 1 KiB: a CONNECT carries the access token in one
+	// header line (Authorization or passcode), and a token takes several
+	// hundred bytes.
+	minHeaderLine = 1 << 10
+)
+
+// checkTokens refuses token settings that no client can work with: an
+// access token expired when issued, and an empty issuer or audience, which
+// auth would replace by its default. A --refresh-ttl up to --access-ttl is
+// taken: it turns renewal off in effect, and the e2e test uses it to have a
+// refresh token expire while its login's sessions live.
+func (c *config) checkTokens() error {
+	a := &c.Auth
+	switch {
+	case a.AccessTTL < minAccessTTL:
+		return valueError{"--access-ttl", a.AccessTTL.String(), "want at least 2s, since a token's expiry counts whole seconds, such as 15m"}
+	case a.Issuer == "":
+		return valueError{"--issuer", "", "want the name the iss claim carries, such as stompd"}
+	case a.Audience == "":
+		return valueError{"--audience", "", "want the name the aud claim carries, such as stompd"}
+	}
+	return nil
+}
+
+// checkFrames refuses a heart-beat the server would not accept from a
+// client, and a header line too short for a CONNECT's token.
+func (c *config) checkFrames() error {
+	b := &c.Broker
+	switch {
+	case b.HeartBeat < b.MinHeartBeat:
+		return valueError{"--heart-beat", b.HeartBeat.String(), fmt.Sprintf("want at least --min-heart-beat (%s), the shortest interval the server accepts", b.MinHeartBeat)}
+	case b.MaxHeaderLine < minHeaderLine:
+		return valueError{"--max-header-line", strconv.Itoa(b.MaxHeaderLine), fmt.Sprintf("want at least %d bytes: a CONNECT carries the access token in one header line", minHeaderLine)}
 	}
 	return nil
 }

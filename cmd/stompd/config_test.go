@@ -117,6 +117,12 @@ func TestConfigRejects(t *testing.T) {
 		{"zero history ttl", "", []string{"--history-ttl", "0s"}, "--history-ttl"},
 		{"absurd history ttl", "", []string{"--history-ttl", "10000h"}, "--history-ttl"},
 		{"zero history bytes", "", []string{"--max-history-bytes", "0"}, "max-history-bytes"},
+		{"access token expired when issued", "", []string{"--access-ttl", "1ns"}, "--access-ttl"},
+		{"access token under two seconds", `access-ttl = "1500ms"`, nil, "at least 2s"},
+		{"empty issuer", "", []string{"--issuer", ""}, "--issuer"},
+		{"empty audience", `audience = ""`, nil, "--audience"},
+		{"heart-beat below its floor", "", []string{"--heart-beat", "1s", "--min-heart-beat", "10s"}, "at least --min-heart-beat (10s)"},
+		{"header line too short", "", []string{"--max-header-line", "1"}, "at least 1024"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args
@@ -128,6 +134,20 @@ func TestConfigRejects(t *testing.T) {
 				t.Fatalf("got error %v, want one naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestConfigTakesItsLowerBounds starts from each lower bound that
+// TestConfigRejects refuses just below: they are fine, and so is a
+// refresh token shorter-lived than the access token.
+func TestConfigTakesItsLowerBounds(t *testing.T) {
+	args := []string{"--access-ttl", "2s", "--refresh-ttl", "1s", "--heart-beat", "2s", "--min-heart-beat", "2s", "--max-header-line", "1024"}
+	c, err := parseConfig(args, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth.AccessTTL != minAccessTTL || c.Broker.HeartBeat != c.Broker.MinHeartBeat || c.Broker.MaxHeaderLine != minHeaderLine {
+		t.Errorf("got access TTL %v, heart-beat %v (floor %v), header line %d", c.Auth.AccessTTL, c.Broker.HeartBeat, c.Broker.MinHeartBeat, c.Broker.MaxHeaderLine)
 	}
 }
 

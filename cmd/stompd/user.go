@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -74,6 +73,12 @@ type userArgs struct {
 	prompt func() (string, error)
 }
 
+// roleList returns the roles as the API takes them: an empty list, never
+// null, for --roles "", which the API would read as no change of roles.
+func (a userArgs) roleList() []string {
+	return append([]string{}, a.roles...)
+}
+
 // userAction runs a subcommand through the admin API behind b.
 type userAction func(b adminBackend, a userArgs, out io.Writer) error
 
@@ -83,7 +88,7 @@ var userActions = map[string]userAction{
 	"list":    listUsers,
 	"del":     changeUser(http.MethodDelete, "", nil, "deleted %s; its logins ended"),
 	"passwd":  promptFirst(patchUser(func(a userArgs) map[string]any { return map[string]any{"password": a.password} }, "changed the password of %s; its logins ended")),
-	"roles":   patchUser(func(a userArgs) map[string]any { return map[string]any{"roles": slices.Concat([]string{}, a.roles)} }, "set the roles of %s; its logins ended"),
+	"roles":   patchUser(func(a userArgs) map[string]any { return map[string]any{"roles": a.roleList()} }, "set the roles of %s; its logins ended"),
 	"disable": patchUser(func(userArgs) map[string]any { return map[string]any{"disabled": true} }, "disabled %s; its logins ended"),
 	"enable":  patchUser(func(userArgs) map[string]any { return map[string]any{"disabled": false} }, "enabled %s"),
 	"logout":  changeUser(http.MethodPost, "/logout", nil, "ended every login of %s"),
@@ -109,7 +114,7 @@ func userCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 
 func addUser(b adminBackend, a userArgs, out io.Writer) error {
 	var u admin.User
-	in := map[string]any{"email": a.email, "password": a.password, "name": a.name, "roles": slices.Concat([]string{}, a.roles)}
+	in := map[string]any{"email": a.email, "password": a.password, "name": a.name, "roles": a.roleList()}
 	if err := b.call(http.MethodPost, "/admin/users", in, &u); err != nil {
 		return err
 	}
