@@ -7,8 +7,8 @@ import "time"
 // last run stops (stopTimer). On each tick (onTimer) it enforces the
 // CONNECT timeout, the token deadline, the client's heart-beat and the frame
 // timeout, asks the writer for a server heart-beat when one is due, and
-// retires a parked writer that wrote nothing since the previous tick. timerMu guards the
-// timer itself; everything a tick reads is atomic.
+// retires a parked writer that wrote nothing since the previous tick.
+// timerMu guards the timer itself; everything a tick reads is atomic.
 
 // startTimer starts the timer, unless the session already ended (Shutdown
 // can end it before serve runs).
@@ -57,7 +57,8 @@ func (c *conn) onTimer() {
 }
 
 // onTick enforces the CONNECT timeout, the token deadline, the client's
-// heart-beat and the frame timeout, and reports whether a server heart-beat is due.
+// heart-beat and the frame timeout, and reports whether a server heart-beat
+// is due.
 func (c *conn) onTick(lastWrite time.Time) (beat bool) {
 	now := c.b.now()
 	if !c.connected.Load() {
@@ -92,8 +93,9 @@ func (c *conn) failFrameTimeout() {
 	}
 }
 
-// idleTick is the timer's tick period when it has no deadline to watch: a
-// session without heart-beats whose identity never expires.
+// idleTick is the timer's longest tick period, that of a session without
+// heart-beats whose identity never expires when the frame timeout is longer
+// than four of them.
 const idleTick = time.Minute
 
 // tickPeriod is how often the timer checks deadlines: often enough for the
