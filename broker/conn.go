@@ -71,6 +71,12 @@ type conn struct {
 	// stores (storing).
 	lastRead atomic.Int64
 	storing  atomic.Bool
+	// While the reader waits for bytes with part of a frame decoded,
+	// frameBegan is when that frame's first byte came (UnixNano), for the
+	// timer to enforce the frame timeout; 0 otherwise, and while the reader
+	// handles bytes. partialSince is the reader's own copy.
+	frameBegan   atomic.Int64
+	partialSince int64
 
 	// Writing: out is shared under out.mu (publishers push, the writer
 	// takes, the timer kicks and retires); its active flag lets one writer
@@ -156,6 +162,10 @@ func (c *conn) feed(p []byte) bool {
 	if c.recvEvery.Load() > 0 { // a clock read costs, per WebSocket message
 		c.lastRead.Store(c.b.now().UnixNano())
 	}
+	if c.partialSince != 0 {
+		c.frameBegan.Store(0)
+	}
+	completed := false
 	for len(p) > 0 {
 		if c.closing.Load() {
 			return false
@@ -166,14 +176,33 @@ func (c *conn) feed(p []byte) bool {
 			c.fail(asFrameError(err), nil)
 			return false
 		}
-		if f != nil && !c.handle(f) {
-			return false
+		if f != nil {
+			completed = true
+			if !c.handle(f) {
+				return false
+			}
 		}
 		if n == 0 && f == nil {
 			break
 		}
 	}
+	c.notePartial(completed)
 	return !c.closing.Load()
+}
+
+// notePartial, at the end of the bytes of a read, tells the timer when the
+// frame the decoder holds part of began: in this read, when completed says
+// a frame ended in it or none was pending before; otherwise when it was
+// stamped. It reads the clock only for a frame that spreads over reads.
+func (c *conn) notePartial(completed bool) {
+	if !c.dec.Partial() {
+		c.partialSince = 0
+		return
+	}
+	if completed || c.partialSince == 0 {
+		c.partialSince = c.b.now().UnixNano()
+	}
+	c.frameBegan.Store(c.partialSince)
 }
 
 // settle does what a push result asks once the caller holds no lock.

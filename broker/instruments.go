@@ -51,6 +51,7 @@ type instruments struct {
 	destinationsRefused prometheus.Counter
 	queueDepth          prometheus.Gauge
 	slowConsumers       prometheus.Counter
+	frameTimeouts       prometheus.Counter
 	latency             prometheus.Histogram
 
 	presenceSubscriptions, presenceMembers prometheus.Gauge
@@ -75,6 +76,7 @@ func newInstruments(s *metrics.Set) *instruments {
 		destinationsRefused: s.DestinationsRefused,
 		queueDepth:          s.QueueDepth,
 		slowConsumers:       s.SlowConsumerDisconnects,
+		frameTimeouts:       s.FrameTimeoutDisconnects,
 		latency:             s.DeliveryLatency,
 
 		presenceSubscriptions: s.PresenceSubscriptions,

@@ -27,7 +27,7 @@ func nopInstruments() *instruments {
 	m := &instruments{
 		dropNoSubscriber: nopCounter{}, dropQueueFull: nopCounter{}, dropSlowConsumer: nopCounter{}, dropAborted: nopCounter{},
 		dropNacked: nopCounter{}, dropNotText: nopCounter{}, dropMalformed: nopCounter{}, dropNotStored: nopCounter{},
-		subscriptions: nopGauge{}, destinationsRefused: nopCounter{}, queueDepth: nopGauge{}, slowConsumers: nopCounter{},
+		subscriptions: nopGauge{}, destinationsRefused: nopCounter{}, queueDepth: nopGauge{}, slowConsumers: nopCounter{}, frameTimeouts: nopCounter{},
 		latency:               nopHistogram{},
 		presenceSubscriptions: nopGauge{}, presenceMembers: nopGauge{}, presenceJoins: nopCounter{}, presenceLeaves: nopCounter{},
 		resumeRecovered: nopCounter{}, resumeLost: nopCounter{}, replayed: nopCounter{},

@@ -105,6 +105,10 @@ type Options struct {
 	MaxUnacked       int           // per subscription without prefetch-count, 1,000
 	MaxPendingBytes  int           // outbound bytes per connection, 4 MiB, then slow-consumer cut
 	WriteTimeout     time.Duration // 10 s
+	// FrameTimeout bounds the time from a frame's first byte to its last,
+	// 30 s; a client that leaves a frame half-sent longer is sent an ERROR
+	// (CodeFrameTimeout) and cut off, and frees the bytes of it held.
+	FrameTimeout time.Duration
 	// Heart-beats: in each direction the server honours the client's figure
 	// (CONNECT heart-beat cx,cy) down to MinHeartBeat; where the client says
 	// 0 there are none, as the spec rules, and CONNECTED merely advertises
@@ -130,6 +134,7 @@ const (
 	DefaultMaxUnacked                = 1000
 	DefaultMaxPendingBytes           = 4 << 20
 	DefaultWriteTimeout              = 10 * time.Second
+	DefaultFrameTimeout              = 30 * time.Second
 	DefaultHeartBeat                 = 10 * time.Second
 	DefaultMinHeartBeat              = time.Second
 	DefaultMaxQueueLength            = 100000
@@ -175,6 +180,7 @@ func (o Options) withDefaults() Options {
 	o.MaxUnacked = orInt(o.MaxUnacked, DefaultMaxUnacked)
 	o.MaxPendingBytes = orInt(o.MaxPendingBytes, DefaultMaxPendingBytes)
 	o.WriteTimeout = orDuration(o.WriteTimeout, DefaultWriteTimeout)
+	o.FrameTimeout = orDuration(o.FrameTimeout, DefaultFrameTimeout)
 	o.HeartBeat = orDuration(o.HeartBeat, DefaultHeartBeat)
 	o.MinHeartBeat = orDuration(o.MinHeartBeat, DefaultMinHeartBeat)
 	o.MaxQueueLength = orInt(o.MaxQueueLength, DefaultMaxQueueLength)

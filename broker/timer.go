@@ -5,10 +5,10 @@ import "time"
 // Each connection has one timer, a time.AfterFunc that the reader starts
 // (startTimer), every change of a deadline re-arms (rearm) and the writer's
 // last run stops (stopTimer). On each tick (onTimer) it enforces the
-// CONNECT timeout, the token deadline and the client's heart-beat, asks the
-// writer for a server heart-beat when one is due, and retires a parked
-// writer that wrote nothing since the previous tick. timerMu guards the
-// timer itself; everything a tick reads is atomic.
+// CONNECT timeout, the token deadline, the client's heart-beat and the frame
+// timeout, asks the writer for a server heart-beat when one is due, and
+// retires a parked writer that wrote nothing since the previous tick.
+// timerMu guards the timer itself; everything a tick reads is atomic.
 
 // startTimer starts the timer, unless the session already ended (Shutdown
 // can end it before serve runs).
@@ -56,8 +56,9 @@ func (c *conn) onTimer() {
 	c.rearm()
 }
 
-// onTick enforces the CONNECT timeout, the token deadline and the client's
-// heart-beat, and reports whether a server heart-beat is due.
+// onTick enforces the CONNECT timeout, the token deadline, the client's
+// heart-beat and the frame timeout, and reports whether a server heart-beat
+// is due.
 func (c *conn) onTick(lastWrite time.Time) (beat bool) {
 	now := c.b.now()
 	if !c.connected.Load() {
@@ -74,23 +75,39 @@ func (c *conn) onTick(lastWrite time.Time) (beat bool) {
 		c.closeWith(nil, "heart-beat timeout: client silent for more than "+(2*every).String())
 		return false
 	}
+	if began := c.frameBegan.Load(); began != 0 && now.UnixNano()-began > int64(c.b.o.FrameTimeout) {
+		c.failFrameTimeout()
+		return false
+	}
 	every := time.Duration(c.sendEvery.Load())
 	return every > 0 && now.Sub(lastWrite) >= every && !c.closing.Load()
 }
 
-// idleTick is the timer's tick period when it has no deadline to watch: a
-// session without heart-beats whose identity never expires.
+// failFrameTimeout ends a session whose client left a frame half-sent for
+// longer than the frame timeout, and counts it.
+func (c *conn) failFrameTimeout() {
+	msg := "frame not completed within " + c.b.o.FrameTimeout.String()
+	if c.fail(&frameError{code: CodeFrameTimeout, message: msg}, nil) {
+		c.b.m.frameTimeouts.Inc()
+		c.log.Warn("frame timeout: client left a frame half-sent", "frame_timeout", c.b.o.FrameTimeout)
+	}
+}
+
+// idleTick is the timer's longest tick period, that of a session without
+// heart-beats whose identity never expires when the frame timeout is longer
+// than four of them.
 const idleTick = time.Minute
 
 // tickPeriod is how often the timer checks deadlines: often enough for the
 // heart-beats and the CONNECT timeout, at least every tickMax for the token
-// deadline, rarely when there is nothing to check.
+// deadline, every quarter of the frame timeout for a frame left half-sent,
+// rarely when there is nothing else to check.
 func (c *conn) tickPeriod() time.Duration {
-	p := idleTick
+	p := min(idleTick, c.b.o.FrameTimeout/4)
 	if !c.connected.Load() {
 		p = min(c.b.tickMax, c.b.o.ConnectTimeout/4)
 	} else if c.expires.Load() != 0 {
-		p = c.b.tickMax
+		p = min(p, c.b.tickMax)
 	}
 	for _, every := range [...]int64{c.sendEvery.Load(), c.recvEvery.Load()} {
 		if every > 0 {

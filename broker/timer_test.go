@@ -144,9 +144,10 @@ func TestTimerRetiresParkedWriter(t *testing.T) {
 			}
 		}
 		expectWriter(parked)
-		time.Sleep(idleTick + time.Millisecond)
+		tick := c.tickPeriod()
+		time.Sleep(tick + time.Millisecond)
 		expectWriter(parked)
-		time.Sleep(idleTick)
+		time.Sleep(tick)
 		expectWriter(idle)
 		cl.write(frame("UNSUBSCRIBE", "", "id:1", "receipt:2"))
 		cl.expect("RECEIPT", "receipt-id:2")

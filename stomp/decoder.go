@@ -418,6 +418,10 @@ func (d *Decoder) Release() {
 	d.buf, d.frame = nil, Frame{}
 }
 
+// Partial reports whether the decoder holds part of a frame: bytes of it
+// have come and its end has not.
+func (d *Decoder) Partial() bool { return d.err == nil && d.size > 0 }
+
 func (d *Decoder) fail(err error, format string, args ...any) error {
 	d.err = &ProtocolError{Err: err, Detail: fmt.Sprintf(format, args...)}
 	return d.err

@@ -161,6 +161,7 @@ func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
 	fs.IntVar(&o.MaxUnacked, "max-unacked", broker.DefaultMaxUnacked, "most unacknowledged messages per subscription without prefetch-count")
 	fs.IntVar(&o.MaxPendingBytes, "max-pending-bytes", broker.DefaultMaxPendingBytes, "outbound bytes a connection may have pending before it is cut as a slow consumer")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", broker.DefaultWriteTimeout, "write deadline per batch of frames")
+	fs.DurationVar(&o.FrameTimeout, "frame-timeout", broker.DefaultFrameTimeout, "time a client may take from a frame's first byte to its last; past it the client gets an ERROR (frame-timeout) and is cut off")
 	fs.DurationVar(&o.HeartBeat, "heart-beat", broker.DefaultHeartBeat, "heart-beat interval the server offers; at least --min-heart-beat")
 	fs.DurationVar(&o.MinHeartBeat, "min-heart-beat", broker.DefaultMinHeartBeat, "shortest heart-beat interval the server accepts")
 	fs.IntVar(&o.MaxQueueLength, "max-queue-length", broker.DefaultMaxQueueLength, "messages buffered per queue")
@@ -293,7 +294,7 @@ func (c *config) checkDurations() error {
 		"sweep-interval": c.SweepInterval, "shutdown-grace": c.ShutdownGrace,
 		"http-header-timeout": c.HeaderTimeout, "http-read-timeout": c.HTTPReadTimeout,
 		"http-write-timeout": c.HTTPWriteTimeout, "http-idle-timeout": c.HTTPIdleTimeout,
-		"connect-timeout": b.ConnectTimeout, "write-timeout": b.WriteTimeout,
+		"connect-timeout": b.ConnectTimeout, "write-timeout": b.WriteTimeout, "frame-timeout": b.FrameTimeout,
 		"heart-beat": b.HeartBeat, "min-heart-beat": b.MinHeartBeat, "history-ttl": b.HistoryTTL,
 		"jwks-refresh": c.JWKSRefresh,
 	} {

@@ -1,0 +1,131 @@
+package broker
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// halfSend is a SEND whose header promises a body of 64 KiB, with half of
+// it: a client that stops after it leaves a frame half-sent.
+var halfSend = func() string {
+	f := frame("SEND", strings.Repeat("x", 64<<10), "destination:/topic/a", "content-length:65536")
+	return f[:len(f)/2]
+}()
+
+// TestFrameTimeoutCutsHalfSentFrame checks, in fake time, that a client
+// without heart-beats that stops in the middle of a frame gets ERROR
+// frame-timeout once the frame is older than the timeout, within a tick (a
+// quarter of it), and not before; the frame's age counts from its own first
+// byte, not from that of a frame which ended in the same read.
+func TestFrameTimeoutCutsHalfSentFrame(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 2 * time.Second // its quarter more within the client's read timeout
+		c, cl := pipeSession(t, Options{FrameTimeout: timeout})
+		cl.write(frame("CONNECT", "", "accept-version:1.2", "heart-beat:0,0"))
+		cl.expect("CONNECTED")
+		time.Sleep(3 * timeout / 2)
+		cl.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/b", "receipt:r") + halfSend)
+		began := time.Now()
+		cl.expect("RECEIPT", "receipt-id:r")
+		cl.expectError(CodeFrameTimeout, "frame not completed within 2s")
+		if d := time.Since(began); d <= timeout || d > timeout+timeout/4 {
+			t.Fatalf("cut %v after the frame began, want more than %v and at most a quarter more", d, timeout)
+		}
+		if n := value(t, c.b.o.Metrics.FrameTimeoutDisconnects); n != 1 {
+			t.Fatalf("frame_timeout_disconnects_total %v, want 1", n)
+		}
+	})
+}
+
+// TestFrameTimeoutSpareSteadySender checks, in fake time, that a client
+// that sends each frame slowly, in pieces, but completes it within the
+// timeout stays connected however long the whole takes.
+func TestFrameTimeoutSpareSteadySender(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, cl := pipeSession(t, Options{})
+		cl.write(frame("CONNECT", "", "accept-version:1.2"))
+		cl.expect("CONNECTED")
+		f := frame("SEND", strings.Repeat("y", 1000), "destination:/topic/a", "receipt:r")
+		for range 4 { // 4 frames of 25 s each
+			for piece := range 5 {
+				cl.write(f[piece*len(f)/5 : (piece+1)*len(f)/5])
+				time.Sleep(5 * time.Second)
+			}
+			cl.expect("RECEIPT", "receipt-id:r")
+		}
+	})
+}
+
+// TestFrameTimeoutTCP checks over a real socket that a client stopping
+// mid-frame is cut, while one that sends a frame in pieces within the
+// timeout is not.
+func TestFrameTimeoutTCP(t *testing.T) {
+	const timeout = time.Second
+	h := newHarness(t, Options{FrameTimeout: timeout})
+	steady := h.connect(t, "steady")
+	stalled := h.connect(t, "stalled", "heart-beat:0,0")
+	stalled.write(halfSend)
+	f := frame("SEND", "body", "destination:/topic/a", "receipt:r")
+	for i := range 3 { // 3 frames, each sent over ~0.5 s: longer than the timeout in all
+		for _, piece := range [...]string{f[:5], f[5:20], f[20:]} {
+			steady.write(piece)
+			time.Sleep(timeout / 6)
+		}
+		steady.expect("RECEIPT", "receipt-id:r")
+		if i == 0 {
+			stalled.expectError(CodeFrameTimeout, "frame not completed")
+		}
+	}
+	waitFor(t, "the cut counted", func() bool { return value(t, h.m.FrameTimeoutDisconnects) == 1 })
+}
+
+// TestFrameTimeoutWebSocket checks that a client stopping in the middle of
+// a WebSocket message, which carries one frame, is cut as over TCP.
+func TestFrameTimeoutWebSocket(t *testing.T) {
+	h := newHarness(t, Options{FrameTimeout: 200 * time.Millisecond})
+	c, _, err := dialWS(t, h.wsServer(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(frame("CONNECT", "", "accept-version:1.2"))
+	c.expect("CONNECTED")
+	// A text message's header announcing the whole frame, masked with a
+	// zero key (RFC 6455 section 5.3), then half of the frame.
+	whole := 2 * len(halfSend)
+	hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint64(hdr[2:10], uint64(whole))
+	if _, err := c.ws.UnderlyingConn().Write(append(hdr, halfSend...)); err != nil {
+		t.Fatal(err)
+	}
+	c.expectError(CodeFrameTimeout, "frame not completed")
+}
+
+// BenchmarkFeed feeds a publisher's SENDs to one subscriber as the reader
+// does, 1 MiB of them per op in 16 KiB reads that end mid-frame, so that
+// nearly every read leaves a frame spread over the next: the case in which
+// the reader notes, for the frame timeout, when a frame began.
+func BenchmarkFeed(b *testing.B) {
+	_, pub, frames := fanOutBroker(b, Options{}, 1)
+	pub.feed([]byte(frame("CONNECT", "", "accept-version:1.2", "login:b")))
+	send := frame("SEND", strings.Repeat("x", 128), "destination:/topic/bench", "content-type:text/plain")
+	n := (1 << 20) / len(send)
+	all := strings.Repeat(send, n)
+	p := make([]byte, 16<<10)
+	base := frames.Load()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(all)))
+	for i := range b.N {
+		for rest := all; len(rest) > 0; {
+			k := copy(p, rest)
+			rest = rest[k:]
+			if !pub.feed(p[:k]) {
+				b.Fatal("the session ended")
+			}
+		}
+		waitFrames(frames, base+int64(i*n)) // one op behind at most
+	}
+	waitFrames(frames, base+int64(b.N*n))
+}
