@@ -367,7 +367,7 @@ func TestConsumersOfManyQueuesHoldBoundedRedisConnections(t *testing.T) {
 	r := redistest.Start(t)
 	c := startCluster(t, r.URL(), []nodeKind{inProcess})
 	a := c.nodes[0]
-	before, opened := redisConns(t, r)
+	before, opened := settledConns(t, r)
 	s := a.connectTCP(t, a.login(t, c.users["ada"]).Access)
 	for i := range queues {
 		s.Send(stomp.SUBSCRIBE, "", "destination:/queue/many."+strconv.Itoa(i), "id:"+strconv.Itoa(i))
@@ -397,6 +397,25 @@ func TestConsumersOfManyQueuesHoldBoundedRedisConnections(t *testing.T) {
 	if n := reopened - opened - 1; n > redisQueueReads {
 		t.Errorf("the node opened %d connections to Redis to read %d queues: want at most %d", n, queues, redisQueueReads)
 	}
+}
+
+// settledConns returns redisConns once the node has stopped opening
+// connections (its bus partitions connect in the background after start):
+// none but the asking one for a second, or after 10 s.
+func settledConns(t *testing.T, r *redistest.Server) (connected, received int) {
+	t.Helper()
+	connected, received = redisConns(t, r)
+	for quiet, deadline := 0, time.Now().Add(10*time.Second); quiet < 4 && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		c, n := redisConns(t, r)
+		if n == received+1 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		connected, received = c, n
+	}
+	return connected, received
 }
 
 // redisConns returns how many clients Redis has connected and how many
