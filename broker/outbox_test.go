@@ -159,3 +159,38 @@ func TestOutboxStartClearsRetire(t *testing.T) {
 		t.Fatalf("the new busy run was told to %s, want park", restNames[r])
 	}
 }
+
+// A writer keeps the room a burst grew only while batches fill a good part
+// of it; a few small batches after a burst let it go, on both slices the
+// outbox and the writer trade.
+func TestSpareBatchLetsBurstRoomGo(t *testing.T) {
+	o := &outbox{}
+	push := func(n int) {
+		for range n {
+			o.appendLocked(outItem{raw: []byte("x")})
+		}
+	}
+	var batch []outItem
+	push(1000)
+	batch, _ = o.take(batch)
+	batch = spareBatch(batch)
+	if cap(batch) < 1000 {
+		t.Fatalf("a full batch was not kept for the next burst: room for %d", cap(batch))
+	}
+	for range 3 {
+		push(2)
+		batch, _ = o.take(batch)
+		if len(batch) != 2 {
+			t.Fatalf("took %d frames, want 2", len(batch))
+		}
+		batch = spareBatch(batch)
+	}
+	if cap(batch) > keptBatch || cap(o.items) > keptBatch {
+		t.Errorf("after small batches the writer holds room for %d frames and the outbox %d, want at most %d each", cap(batch), cap(o.items), keptBatch)
+	}
+	for _, it := range batch[:cap(batch)] {
+		if it.raw != nil || it.msg != nil {
+			t.Fatal("a spare batch still holds a frame written")
+		}
+	}
+}

@@ -56,8 +56,7 @@ func (c *conn) writeLoop() {
 			c.writerExit(c.writeFinal())
 			return
 		}
-		clear(c.batch) // the next take's spare; an idle connection holds no message
-		c.batch = c.batch[:0]
+		c.batch = spareBatch(c.batch) // the next take's spare
 		busy := woke-c.rested < int64(writerLinger)
 		c.rested = now.UnixNano()
 		switch c.out.rest(busy) {
@@ -68,6 +67,24 @@ func (c *conn) writeLoop() {
 			return // a new writer may start at once: c is not touched again
 		}
 	}
+}
+
+// keptBatch is the most frames a connection keeps room for between
+// batches when they are small: room grown by a burst is let go once the
+// bursts stop, rather than held for the connection's life.
+const keptBatch = 16
+
+// spareBatch returns batch, written, as the spare of the next take: empty
+// and cleared, so that an idle connection holds no message, or nil when
+// it has room for far more than it carried, so that the burst which grew
+// it does not keep its memory. The outbox and the writer trade two such
+// slices, so both shrink within two small batches.
+func spareBatch(batch []outItem) []outItem {
+	if cap(batch) > keptBatch && len(batch) <= cap(batch)/4 {
+		return nil
+	}
+	clear(batch)
+	return batch[:0]
 }
 
 // writeDue writes the batch taken, or a heart-beat when the batch is empty
