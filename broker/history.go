@@ -28,6 +28,7 @@ type history struct {
 	head    int
 	bytes   int   // heap bytes of the messages kept
 	dropped int64 // when the newest message no longer kept was taken (Unix ns); math.MinInt64 for none
+	idle    idleEntry
 }
 
 func newHistory() *history {
