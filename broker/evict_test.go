@@ -208,3 +208,34 @@ func TestRestoredTopicsAreEvictedOldestFirst(t *testing.T) {
 	h.subscriber(t, "s", "/topic/c")
 	expectHeld(t, h.b, "/topic/a", "/topic/c")
 }
+
+// BenchmarkEvictingAdmission publishes to a new topic in a router full of
+// topics kept only by their history, each publish evicting one: its cost
+// must not grow with the number of topics (a scan for the one to evict
+// would make it a hundred times dearer at 100,000 than at 1,000).
+func BenchmarkEvictingAdmission(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		b.Run(strconv.Itoa(n)+" topics", func(b *testing.B) {
+			br := anonymousBroker(Options{HistorySize: 1, MaxDestinations: n})
+			defer br.Shutdown(context.Background())
+			f := &stomp.Frame{Command: stomp.SEND, Body: []byte("m")}
+			publish := func(i int) {
+				if err := br.r.publish(newMessage(f, "/topic/t"+strconv.Itoa(i), kindTopic, 1, time.Now()), new(stores)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := range n {
+				publish(i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				publish(n + i)
+			}
+			b.StopTimer()
+			if evicted := value(b, br.m.destinationsEvicted); evicted != float64(b.N) {
+				b.Fatalf("evicted %v, want %d", evicted, b.N)
+			}
+		})
+	}
+}
