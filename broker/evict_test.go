@@ -209,6 +209,30 @@ func TestRestoredTopicsAreEvictedOldestFirst(t *testing.T) {
 	expectHeld(t, h.b, "/topic/a", "/topic/c")
 }
 
+// TestStreamsTopicsAreNeverEvicted: with Streams (cluster mode) a topic
+// keeps no history on the node, so SENDs to new topics take no place
+// among MaxDestinations, a topic goes with its last subscriber, and a
+// topic with a subscriber is not evicted: nothing changes there.
+func TestStreamsTopicsAreNeverEvicted(t *testing.T) {
+	s := &memStreams{epoch: "e1"}
+	h := newHarness(t, Options{HistorySize: 100, Streams: s, MaxDestinations: 1})
+	s.b = h.b
+	p := h.connect(t, "p")
+	p.publish("/topic/a", "m")
+	p.publish("/topic/b", "m")
+	expectHeld(t, h.b)
+	sub := h.subscriber(t, "s", "/topic/a")
+	other := h.connect(t, "t")
+	other.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/b"))
+	other.expectError(CodeLimitExceeded, "too many destinations")
+	if evicted := value(t, h.m.DestinationsEvicted); evicted != 0 {
+		t.Fatalf("evicted %v, want 0", evicted)
+	}
+	sub.write(frame("UNSUBSCRIBE", "", "id:1", "receipt:left"))
+	sub.expect("RECEIPT", "receipt-id:left")
+	expectHeld(t, h.b)
+}
+
 // BenchmarkEvictingAdmission publishes to a new topic in a router full of
 // topics kept only by their history, each publish evicting one: its cost
 // must not grow with the number of topics (a scan for the one to evict
