@@ -28,7 +28,7 @@ type history struct {
 	head    int
 	bytes   int   // heap bytes of the messages kept
 	dropped int64 // when the newest message no longer kept was taken (Unix ns); math.MinInt64 for none
-	idle    idleEntry
+	idle    idleEntry // the topic's place among the idle ones, guarded by their list's mu
 }
 
 func newHistory() *history {
