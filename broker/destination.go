@@ -97,7 +97,8 @@ func unknownDestination(dest []byte) *frameError {
 // router holds the destinations that exist, at most MaxDestinations:
 // topics (and user destinations, which fan out the same way) while they
 // have subscribers or, with history, keep messages; queues while they have
-// consumers or buffered messages.
+// consumers or buffered messages. When it is full, a topic kept only by
+// its history makes room for a new destination (see evict.go).
 type router struct {
 	b       *Broker
 	bus     Bus            // nil on a single node
@@ -106,6 +107,7 @@ type router struct {
 	mu      sync.RWMutex   // guards the maps
 	topics  map[string]*topic
 	queues  map[string]*queue
+	idle    idleTopics // the topics with history on this node and no subscriber
 }
 
 func newRouter(b *Broker) *router {
@@ -174,28 +176,40 @@ func (r *router) topic(key string, kind destKind) (*topic, error) {
 	if err := r.admitLocked(); err != nil {
 		return nil, err
 	}
-	t = r.newTopic(kind)
+	t = r.newTopic(key, kind)
 	if r.bus != nil {
 		t.ready = r.bus.Listen(key)
 	}
-	r.topics[key] = t
-	r.b.m.destinations[kind].Inc()
+	r.addTopicLocked(key, kind, t)
 	return t, nil
 }
 
 // newTopic returns a topic of kind, numbered when it keeps a history.
-func (r *router) newTopic(kind destKind) *topic {
+func (r *router) newTopic(key string, kind destKind) *topic {
 	t := &topic{numbered: r.hist != nil && kind == kindTopic}
 	if t.numbered && r.streams == nil {
 		t.hist = newHistory()
+		t.hist.idle = idleEntry{l: &r.idle, t: t, key: key}
 	}
 	return t
 }
 
+// addTopicLocked puts t, new, in the router as key; with a history, and
+// no subscriber yet, it is listed as idle. Called with r.mu held, or
+// before anything is served.
+func (r *router) addTopicLocked(key string, kind destKind, t *topic) {
+	r.topics[key] = t
+	r.b.m.destinations[kind].Inc()
+	if t.hist != nil {
+		t.hist.idle.list()
+	}
+}
+
 // admitLocked checks that one more destination fits within MaxDestinations,
-// and counts a refusal. Called with r.mu held.
+// evicting a topic kept only by its history if need be, and counts a
+// refusal. Called with r.mu held.
 func (r *router) admitLocked() error {
-	if len(r.topics)+len(r.queues) < r.b.o.MaxDestinations {
+	if len(r.topics)+len(r.queues) < r.b.o.MaxDestinations || r.evictLocked() {
 		return nil
 	}
 	r.b.m.destinationsRefused.Inc()
@@ -236,13 +250,20 @@ func (r *router) removeTopic(key string, kind destKind, t *topic) bool {
 	if t.live != 0 || t.dead || t.hist != nil && len(t.hist.view(r.b.now(), r.hist).entries) > 0 {
 		return false
 	}
+	r.dropLocked(key, kind, t)
+	return true
+}
+
+// dropLocked removes t, the topic key, from the router with its history.
+// Called with r.mu and t.mu held.
+func (r *router) dropLocked(key string, kind destKind, t *topic) {
 	t.dead = true
 	if t.hist != nil {
 		t.hist.release(r.hist)
+		t.hist.idle.unlist()
 	}
 	delete(r.topics, key)
 	r.b.m.destinations[kind].Dec()
-	return true
 }
 
 // publish routes m to its destination: a queue, or this node's

@@ -96,9 +96,14 @@
 // come from one broker-wide counter, so they increase within each
 // destination; ids of all kinds hold neither ':' nor '\'. A destination
 // exists while it has subscribers or, for a queue, buffered messages (for
-// a topic with history, kept messages), and
-// at most MaxDestinations exist at once: a SEND or SUBSCRIBE that would
-// create one more fails with limit-exceeded.
+// a topic with history, kept messages), and at most MaxDestinations exist
+// at once. A SEND or SUBSCRIBE that needs one more then evicts the least
+// recently active (published to, or left by its last subscriber) of the
+// topics without subscribers that stay only for their history, letting
+// that history go, counted in destinations_evicted_total; when there is
+// none (every destination has subscribers, or is a queue), it fails with
+// limit-exceeded. So a client that SENDs once to each of MaxDestinations
+// new topics does not shut everyone out for HistoryTTL.
 //
 // A SUBSCRIBE's RECEIPT comes before the messages a queue has waiting for
 // the new consumer: the consumer is registered first, refusing deliveries
@@ -153,7 +158,9 @@
 // joins), and passes over any message at or below the last offset it was
 // handed, in the same epoch (a message of another epoch starts afresh). A
 // topic with history exists while it has subscribers or keeps a message;
-// one timer per broker removes the idle ones. Histories, after
+// one timer per broker removes the idle ones, and a full MaxDestinations
+// evicts them as above. A topic evicted and made again has a new epoch,
+// so that a resume from the old one is not recovered. Histories, after
 // Shutdown, returns them all, and Options.Histories restores them (same
 // epochs, offsets continuing). A replay counts against the subscriber's
 // outbox like any delivery (MaxHistoryBytes' default is half of

@@ -144,20 +144,32 @@ func (t *topic) saved(key string, now time.Time, l *historyLimits) TopicHistory 
 }
 
 // restoreHistories gives the router the histories of Options.Histories, within
-// MaxDestinations; what is not a topic's history is skipped.
+// MaxDestinations; what is not a topic's history is skipped. They are
+// restored in the order of their newest message, so that the topics idle
+// longest are evicted first, and the newest kept when there are too many.
 func (r *router) restoreHistories(hs []TopicHistory) {
 	if r.hist == nil || r.streams != nil {
 		return
 	}
+	hs = slices.Clone(hs)
+	slices.SortStableFunc(hs, func(a, b TopicHistory) int { return a.newest().Compare(b.newest()) })
 	for _, th := range hs {
 		if !hasName([]byte(th.Dest), topicPrefix) || th.Epoch == "" || r.admitLocked() != nil {
 			continue
 		}
-		t := r.newTopic(kindTopic)
+		t := r.newTopic(th.Dest, kindTopic)
 		t.hist.restore(r.b, th)
-		r.topics[th.Dest] = t
-		r.b.m.destinations[kindTopic].Inc()
+		r.addTopicLocked(th.Dest, kindTopic, t)
 	}
+}
+
+// newest returns when th's newest message was taken, the zero Time when it
+// keeps none.
+func (th TopicHistory) newest() time.Time {
+	if len(th.Entries) == 0 {
+		return time.Time{}
+	}
+	return th.Entries[len(th.Entries)-1].At
 }
 
 // restore makes h the history th describes. A message it no longer keeps

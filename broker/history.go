@@ -26,8 +26,9 @@ type history struct {
 	last    uint64     // the latest offset given
 	msgs    []*message // msgs[head:] are kept, oldest first
 	head    int
-	bytes   int   // heap bytes of the messages kept
-	dropped int64 // when the newest message no longer kept was taken (Unix ns); math.MinInt64 for none
+	bytes   int       // heap bytes of the messages kept
+	dropped int64     // when the newest message no longer kept was taken (Unix ns); math.MinInt64 for none
+	idle    idleEntry // the topic's place among the idle ones, guarded by their list's mu
 }
 
 func newHistory() *history {

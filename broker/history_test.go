@@ -246,18 +246,6 @@ func TestIdleTopicGoesWhenItsHistoryExpires(t *testing.T) {
 	}
 }
 
-func TestSendCreatingATopicWithHistoryCountsAgainstMaxDestinations(t *testing.T) {
-	h := newHarness(t, Options{HistorySize: 100, MaxDestinations: 2})
-	p := h.connect(t, "p")
-	p.publish("/topic/a", "m")
-	p.publish("/topic/b", "m")
-	p.write(frame("SEND", "m", "destination:/topic/c"))
-	p.expectError("limit-exceeded", "too many destinations")
-	if got := value(t, h.m.DestinationsRefused); got != 1 {
-		t.Fatalf("destinations refused = %v, want 1", got)
-	}
-}
-
 func TestHistoryBoundedInBytes(t *testing.T) {
 	h := newHarness(t, Options{HistorySize: 100, MaxHistoryBytes: 8 << 10})
 	body := strings.Repeat("x", 3000)

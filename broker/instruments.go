@@ -49,6 +49,7 @@ type instruments struct {
 
 	subscriptions       prometheus.Gauge
 	destinationsRefused prometheus.Counter
+	destinationsEvicted prometheus.Counter
 	queueDepth          prometheus.Gauge
 	slowConsumers       prometheus.Counter
 	frameTimeouts       prometheus.Counter
@@ -74,6 +75,7 @@ func newInstruments(s *metrics.Set) *instruments {
 		dropNotStored:       s.MessagesDropped.WithLabelValues(metrics.DropNotStored),
 		subscriptions:       s.Subscriptions,
 		destinationsRefused: s.DestinationsRefused,
+		destinationsEvicted: s.DestinationsEvicted,
 		queueDepth:          s.QueueDepth,
 		slowConsumers:       s.SlowConsumerDisconnects,
 		frameTimeouts:       s.FrameTimeoutDisconnects,

@@ -58,7 +58,8 @@ func (p *streamPos) hold(m *message, limit int) {
 }
 
 // publishKept keeps m, a message to t, in t's history and hands it to t's
-// subscribers, in one step. It reports false when t was removed from the
+// subscribers, in one step; without subscribers, t becomes the most
+// recently active idle topic. It reports false when t was removed from the
 // router meanwhile.
 func (t *topic) publishKept(m *message, now time.Time, l *historyLimits) bool {
 	t.mu.Lock()
@@ -67,6 +68,9 @@ func (t *topic) publishKept(m *message, now time.Time, l *historyLimits) bool {
 		return false
 	}
 	t.hist.add(m, now, l)
+	if t.live == 0 {
+		t.hist.idle.list()
+	}
 	_, cut := t.fanOutLocked(m)
 	t.mu.Unlock()
 	settleCuts(cut)

@@ -77,7 +77,9 @@ type Options struct {
 	// most MaxHistoryBytes of them, none older than HistoryTTL, and its
 	// messages carry x-stream-offset and x-stream-epoch, from which a
 	// SUBSCRIBE may resume. A topic with history exists while it has
-	// subscribers or keeps a message, and counts against MaxDestinations.
+	// subscribers or keeps a message, and counts against MaxDestinations;
+	// without subscribers, it is evicted when a new destination needs its
+	// place.
 	// With a Bus, history needs Streams, and is off without them.
 	HistorySize     int
 	HistoryTTL      time.Duration // 5 minutes
@@ -118,7 +120,7 @@ type Options struct {
 	MaxQueueLength        int           // messages buffered per queue, 100,000
 	MaxQueueBytes         int           // heap bytes buffered per queue, 64 MiB
 	MaxQueuedBytes        int           // heap bytes held by all queues together, and by their deliveries awaiting ACK, 1 GiB
-	MaxDestinations       int           // topics, queues and user destinations at once, 100,000
+	MaxDestinations       int           // topics, queues and user destinations at once, 100,000; a topic kept only by its history makes room
 	MaxTransactions       int           // open per connection, 16
 	MaxTransactionFrames  int           // SEND/ACK/NACK per transaction, 1,000
 	MaxTransactionBytes   int           // held by a connection's open transactions, 4 MiB

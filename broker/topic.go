@@ -29,6 +29,8 @@ type topic struct {
 	live int        // subscribers in the list
 	free []int32    // empty slots below the list's length in use
 	dead bool       // removed from the router; subscribers look again
+	// Without subscribers, a topic with history is listed in its router's
+	// idleTopics (t.hist.idle), changed under mu as live goes 0↔1.
 }
 
 // subList is a topic's array of subscriber slots. Slots at or above n are
@@ -66,6 +68,9 @@ func (t *topic) add(s *subscription) bool {
 		l.n.Store(n + 1)
 	}
 	t.live++
+	if t.live == 1 && t.hist != nil {
+		t.hist.idle.unlist()
+	}
 	return true
 }
 
@@ -85,6 +90,9 @@ func (t *topic) remove(s *subscription) int {
 	l.slots[s.slot].Store(nil)
 	t.free = append(t.free, s.slot)
 	t.live--
+	if t.live == 0 && t.hist != nil {
+		t.hist.idle.list()
+	}
 	if n := int(l.n.Load()); n > minSlots && 4*t.live < n {
 		t.rebuild(max(minSlots, 2*t.live))
 	}

@@ -106,6 +106,10 @@ type Set struct {
 	// DestinationsRefused counts SENDs and SUBSCRIBEs refused because they
 	// would have created a destination beyond the broker's limit.
 	DestinationsRefused prometheus.Counter
+	// DestinationsEvicted counts the topics without subscribers, kept only
+	// by their history, removed to make room for a new destination at the
+	// broker's limit.
+	DestinationsEvicted prometheus.Counter
 	// Labels: reason (Drop*).
 	MessagesDropped         *prometheus.CounterVec
 	Subscriptions           prometheus.Gauge
@@ -215,6 +219,7 @@ func New(reg prometheus.Registerer) *Set {
 		Destinations:            gaugeVec("destinations", "Destinations that exist (with subscribers or buffered messages).", "kind"),
 		MessagesDropped:         counterVec("messages_dropped_total", "Messages not delivered, by reason.", "reason"),
 		DestinationsRefused:     counter("destinations_refused_total", "SENDs and SUBSCRIBEs refused because they would have created a destination beyond the limit."),
+		DestinationsEvicted:     counter("destinations_evicted_total", "Topics without subscribers, kept only by their history, removed with it to make room for a new destination at the limit."),
 		Subscriptions:           gauge("subscriptions", "Active subscriptions."),
 		QueueDepth:              gauge("queue_depth", "Messages buffered in queues, waiting for a consumer."),
 		SlowConsumerDisconnects: counter("slow_consumer_disconnects_total", "Connections cut off because they did not read fast enough."),
@@ -256,7 +261,7 @@ func New(reg prometheus.Registerer) *Set {
 	}
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
-		s.MessagesPublished, s.MessagesDelivered, s.Destinations, s.DestinationsRefused, s.MessagesDropped,
+		s.MessagesPublished, s.MessagesDelivered, s.Destinations, s.DestinationsRefused, s.DestinationsEvicted, s.MessagesDropped,
 		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.FrameTimeoutDisconnects, s.QueueRequeued, s.DeliveryLatency,
 		s.PresenceSubscriptions, s.PresenceMembers, s.PresenceEvents, s.PresenceResyncs,
 		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade, s.AdminRequests,

@@ -167,7 +167,7 @@ func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
 	fs.IntVar(&o.MaxQueueLength, "max-queue-length", broker.DefaultMaxQueueLength, "messages buffered per queue")
 	fs.IntVar(&o.MaxQueueBytes, "max-queue-bytes", broker.DefaultMaxQueueBytes, "memory in bytes a queue's buffered messages may take; with --redis, the bytes a queue's messages take in Redis, across nodes")
 	fs.IntVar(&o.MaxQueuedBytes, "max-queued-bytes", broker.DefaultMaxQueuedBytes, "memory in bytes all queues and their buffered messages may take together; with --redis, what this node holds of the queues (deliveries awaiting ACK), not what Redis holds")
-	fs.IntVar(&o.MaxDestinations, "max-destinations", broker.DefaultMaxDestinations, "most topics, queues and user destinations at once; a SEND or SUBSCRIBE that would create one more is refused")
+	fs.IntVar(&o.MaxDestinations, "max-destinations", broker.DefaultMaxDestinations, "most topics, queues and user destinations at once; a SEND or SUBSCRIBE that would create one more evicts the topic without subscribers kept only by its history that was least recently active, or is refused when there is none")
 	fs.IntVar(&o.MaxTransactions, "max-transactions", broker.DefaultMaxTransactions, "open transactions per connection")
 	fs.IntVar(&o.MaxTransactionFrames, "max-transaction-frames", broker.DefaultMaxTransactionFrames, "SEND, ACK and NACK frames per transaction")
 	fs.IntVar(&o.MaxTransactionBytes, "max-transaction-bytes", broker.DefaultMaxTransactionBytes, "bytes a connection's open transactions may hold until COMMIT")
