@@ -64,10 +64,13 @@ type config struct {
 
 	// The soak's: subscribers per topic, queues, connections churned per
 	// second, and how long after its receipt a missing delivery is overdue
-	// (of a topic message; of a queue message, QueueOverdue).
+	// (of a topic message; of a queue message, QueueOverdue). Vanish is
+	// the share of a queue consumer's churns in which it drops its
+	// connection holding unacknowledged messages.
 	Fanout       int
 	Queues       int
 	Churn        float64
+	Vanish       float64
 	Overdue      time.Duration
 	QueueOverdue time.Duration
 
@@ -189,6 +192,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Fanout, "fanout", 10, "soak: subscribers per topic (topics = -conns / -fanout)")
 	fs.IntVar(&c.Queues, "queues", 10, "soak: queues, each with 2 consumers and a share of 5% of -rate")
 	fs.Float64Var(&c.Churn, "churn", 5, "soak: subscriber connections closed and resumed per second")
+	fs.Float64Var(&c.Vanish, "vanish", 0.25, "soak: the `share` of a queue consumer's churns in which it stops acknowledging and drops its connection holding what it got, for the broker to redeliver")
 	fs.DurationVar(&c.Overdue, "overdue", 10*time.Second, "soak: a delivery still missing this long after its SEND's receipt counts as lost so far")
 	fs.DurationVar(&c.QueueOverdue, "queue-overdue", 0, "soak: the same for a queue message (default: -overdue plus the 30 s within which a cluster redelivers what a dead node's consumers held)")
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
@@ -459,6 +463,9 @@ func (c *config) checkSoak() error {
 	}
 	if c.Queues < 0 || c.Churn < 0 || c.Overdue <= 0 || c.QueueOverdue < 0 {
 		return errors.New("soak: -queues, -churn and -queue-overdue must not be negative, -overdue must be positive")
+	}
+	if c.Vanish < 0 || c.Vanish > 1 {
+		return errors.New("soak: -vanish is a share, from 0 to 1")
 	}
 	if c.QueueOverdue == 0 {
 		c.QueueOverdue = c.Overdue + clusterRedelivery

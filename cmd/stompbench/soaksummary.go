@@ -81,8 +81,8 @@ func (r *soakSummary) write(w io.Writer, asJSON bool) error {
 	fmt.Fprintf(&sb, "  %-12s %d, resumes recovered %d, not recovered %d; %d refreshes, %d errors\n", "reconnects",
 		r.Reconnects, r.ResumesRecovered, r.ResumesUnrecovered, r.Refreshes, r.Errors)
 	writeLatency(&sb, r.Latency)
-	fmt.Fprintf(&sb, "  %-12s lost %d (%d after resumes not recovered), duplicated %d, corrupted %d; unconfirmed %d (%d reached nobody, excused); redelivered before their ACK was confirmed %d\n",
-		"checks", r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.Unconfirmed, r.Excused, r.Redelivered)
+	fmt.Fprintf(&sb, "  %-12s lost %d (%d after resumes not recovered), duplicated %d, corrupted %d; unconfirmed %d (%d reached nobody, excused); redelivered before their ACK was confirmed %d (%d consumers vanished holding some)\n",
+		"checks", r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.Unconfirmed, r.Excused, r.Redelivered, r.Vanished)
 	if r.Watch != nil {
 		r.Watch.writeChecks(&sb)
 	}
