@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -40,7 +41,7 @@ type config struct {
 	targets []string
 
 	AuthLogin    string // email:password, or ""
-	AuthURL      string
+	AuthURL      string // comma-separated: tried in order when one fails
 	authEmail    string
 	authPassword string
 
@@ -174,7 +175,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.VHost, "vhost", "", "CONNECT host header (default: the target's host; RabbitMQ wants /)")
 	fs.BoolVar(&c.Insecure, "insecure", false, "skip TLS certificate verification for wss://")
 	fs.StringVar(&c.AuthLogin, "auth-login", "", "log in to stompd as `email:password` and send the access token")
-	fs.StringVar(&c.AuthURL, "auth-url", "", "stompd's HTTP `url` for -auth-login (default: from -ws, else "+defaultAuthURL+")")
+	fs.StringVar(&c.AuthURL, "auth-url", "", "stompd's HTTP `url` for -auth-login, or several, comma-separated, the next tried when one does not answer or answers 5xx (default: from -ws, else "+defaultAuthURL+")")
 	fs.StringVar(&c.Scenario, "scenario", scenarioP2P, "one of "+strings.Join(scenarios, ", "))
 	fs.IntVar(&c.Subs, "subs", 0, "subscribers: fanout (default 10), mesh size (default 4), queue consumers (default 2)")
 	fs.IntVar(&c.Pubs, "pubs", 0, "queue producers (default 1)")
@@ -375,11 +376,26 @@ func (c *config) checkAuth() error {
 		if c.AuthURL == "" {
 			c.AuthURL = c.defaultAuthURL()
 		}
+		if slices.Contains(c.authURLs(), "") {
+			return errors.New("-auth-url has an empty URL in its list")
+		}
 	}
 	if c.Scenario == scenarioSendAuth && c.AuthLogin == "" && c.bearer() == "" {
 		return errors.New("sendauth needs a token: -auth-login, or -H 'Authorization:Bearer ...'")
 	}
 	return nil
+}
+
+// authURLs is -auth-url's list, or its default.
+func (c *config) authURLs() []string {
+	if c.AuthURL == "" {
+		return []string{c.defaultAuthURL()}
+	}
+	urls := strings.Split(c.AuthURL, ",")
+	for i, u := range urls {
+		urls[i] = strings.TrimSpace(u)
+	}
+	return urls
 }
 
 // defaultAuthURL is the HTTP side of the (first) -ws URL, or stompd's

@@ -271,6 +271,9 @@ func (s *soak) totals() soakTotals {
 		ResumesRecovered: s.recovered.Load(), ResumesUnrecovered: s.unrecovered.Load(),
 		Vanished: s.vanished.Load(), Conns: s.liveConns(),
 	}
+	if s.b.auth != nil {
+		t.AuthFailovers = s.b.auth.failovers.Load()
+	}
 	now := s.b.clock.now()
 	for _, st := range s.streams {
 		t.Published += st.sent.Load()

@@ -28,7 +28,10 @@ type soakTotals struct {
 	ResumesUnrecovered uint64 `json:"resumes_unrecovered"`
 	Refreshes          uint64 // in-band token refreshes answered by their RECEIPT
 	Errors             uint64 // ERROR frames and connections lost without the soak asking
-	Conns              int    // client connections open now
+	// AuthFailovers counts the logins and token renewals passed on to the
+	// next -auth-url, the one in use having failed to answer.
+	AuthFailovers uint64 `json:"auth_failovers"`
+	Conns         int    // client connections open now
 }
 
 // soakTraffic is the soak's load as the sampler sees it.
