@@ -155,30 +155,8 @@ func TestOverdue(t *testing.T) {
 // confirmed the ACK, it is, and so is a second delivery not marked
 // redelivered.
 func TestQueueRedeliveryLedger(t *testing.T) {
-	const size = 128
-	s := &soak{b: &bench{}, cfg: &config{Size: size}}
-	for i := range s.lat {
-		s.lat[i].h = newHistogram()
-	}
-	st := s.addStream(s.addPublisher(0, 1, time.Second), "/queue/q")
-	st.sent.Store(10)
-	r := s.addReceiver(st)
-	r.queueing()
-	a, b := &soakSlot{recv: r, queue: true}, &soakSlot{recv: r, queue: true}
-	nc := discardConn(t)
-	c := &conn{t: &tcpTransport{nc: nc, bw: bufio.NewWriterSize(nc, busyBuffers.write)}, version: stomp.V12}
-	body, w := newBody(size)
-	deliver := func(sl *soakSlot, seq uint64, redelivered bool) {
-		w.write(body, stamp{stream: st.id, seq: seq})
-		f := &stomp.Frame{Command: stomp.MESSAGE, Body: body}
-		f.Add("ack", "1")
-		if redelivered {
-			f.Add("redelivered", "true")
-		}
-		s.slotMessage(sl, c, f)
-	}
-	receipt := &stomp.Frame{Command: stomp.RECEIPT}
-	receipt.Add("receipt-id", ackReceipt)
+	s, a, b, deliver := queueLedger(t, 10)
+	receipt := ackReceiptFrame()
 
 	deliver(a, 0, false) // acked, asking; a leaves before the RECEIPT
 	deliver(a, 1, false) // acked, not asking
@@ -238,30 +216,8 @@ func TestResumeReceiptWithoutEpoch(t *testing.T) {
 // held; once delivered and its ACK confirmed, another delivery is a
 // duplicate.
 func TestVanishedConsumerLedger(t *testing.T) {
-	const size = 128
-	s := &soak{b: &bench{}, cfg: &config{Size: size}}
-	for i := range s.lat {
-		s.lat[i].h = newHistogram()
-	}
-	st := s.addStream(s.addPublisher(0, 1, time.Second), "/queue/q")
-	st.sent.Store(4)
-	r := s.addReceiver(st)
-	r.queueing()
-	a, b := &soakSlot{recv: r, queue: true}, &soakSlot{recv: r, queue: true}
-	nc := discardConn(t)
-	c := &conn{t: &tcpTransport{nc: nc, bw: bufio.NewWriterSize(nc, busyBuffers.write)}, version: stomp.V12}
-	body, w := newBody(size)
-	deliver := func(sl *soakSlot, seq uint64, redelivered bool) {
-		w.write(body, stamp{stream: st.id, seq: seq})
-		f := &stomp.Frame{Command: stomp.MESSAGE, Body: body}
-		f.Add("ack", "1")
-		if redelivered {
-			f.Add("redelivered", "true")
-		}
-		s.slotMessage(sl, c, f)
-	}
-	receipt := &stomp.Frame{Command: stomp.RECEIPT}
-	receipt.Add("receipt-id", ackReceipt)
+	s, a, b, deliver := queueLedger(t, 4)
+	receipt := ackReceiptFrame()
 
 	a.holding = true
 	deliver(a, 0, false)
@@ -289,4 +245,40 @@ func TestVanishedConsumerLedger(t *testing.T) {
 	if lost := s.lost(); lost != 2 {
 		t.Errorf("lost %d, want 2: 1, held, never kept, and 3, never sent to anyone", lost)
 	}
+}
+
+// queueLedger is a soak with one queue whose publisher sent messages 0
+// to sent-1, and its two consumers, a and b; deliver hands one of them
+// message seq, marked redelivered or not.
+func queueLedger(t *testing.T, sent uint64) (s *soak, a, b *soakSlot, deliver func(sl *soakSlot, seq uint64, redelivered bool)) {
+	const size = 128
+	s = &soak{b: &bench{}, cfg: &config{Size: size}}
+	for i := range s.lat {
+		s.lat[i].h = newHistogram()
+	}
+	st := s.addStream(s.addPublisher(0, 1, time.Second), "/queue/q")
+	st.sent.Store(sent)
+	r := s.addReceiver(st)
+	r.queueing()
+	a, b = &soakSlot{recv: r, queue: true}, &soakSlot{recv: r, queue: true}
+	nc := discardConn(t)
+	c := &conn{t: &tcpTransport{nc: nc, bw: bufio.NewWriterSize(nc, busyBuffers.write)}, version: stomp.V12}
+	body, w := newBody(size)
+	deliver = func(sl *soakSlot, seq uint64, redelivered bool) {
+		w.write(body, stamp{stream: st.id, seq: seq})
+		f := &stomp.Frame{Command: stomp.MESSAGE, Body: body}
+		f.Add("ack", "1")
+		if redelivered {
+			f.Add("redelivered", "true")
+		}
+		s.slotMessage(sl, c, f)
+	}
+	return s, a, b, deliver
+}
+
+// ackReceiptFrame is the RECEIPT of a queue consumer's ACK.
+func ackReceiptFrame() *stomp.Frame {
+	f := &stomp.Frame{Command: stomp.RECEIPT}
+	f.Add("receipt-id", ackReceipt)
+	return f
 }
