@@ -136,8 +136,9 @@ func (a *authClient) ticketURL(ctx context.Context, wsURL string) (string, error
 
 // post sends body (JSON, or nothing) to path and decodes a 200 answer
 // into out. An address that does not answer, or answers 5xx, passes the
-// request on to the next one, each asked once at most. Errors quote the
-// server's error message, never the request.
+// request on to the next one, each asked once at most (a renewal that a
+// node took before it died is then refused there as a reuse). Errors
+// quote the server's error message, never the request.
 func (a *authClient) post(ctx context.Context, path, bearer string, body []byte, out any) error {
 	for tried := 1; ; tried++ {
 		i := a.cur.Load()
