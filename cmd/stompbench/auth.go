@@ -12,13 +12,18 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// authClient gets tokens and tickets from stompd's HTTP API.
+// authClient gets tokens and tickets from stompd's HTTP API, at one of
+// several addresses (the nodes of a cluster): the first, until it does
+// not answer or answers 5xx, then the next, and so on round.
 type authClient struct {
-	base string // e.g. http://127.0.0.1:8080
-	hc   *http.Client
+	bases     []string // e.g. http://127.0.0.1:8080
+	cur       atomic.Uint32
+	failovers atomic.Uint64 // requests moved on to the next address
+	hc        *http.Client
 
 	mu      sync.Mutex
 	token   string // the access token, once logged in
@@ -31,14 +36,22 @@ type tokens struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
-// newAuthClient keeps as many idle connections as connections are opened
-// at once, so that a ticket per WebSocket does not cost a TCP connection
-// (and a port in TIME_WAIT) each.
-func newAuthClient(base string) *authClient {
+// newAuthClient asks the addresses of bases, in order. It keeps as many
+// idle connections as connections are opened at once, so that a ticket
+// per WebSocket does not cost a TCP connection (and a port in TIME_WAIT)
+// each.
+func newAuthClient(bases []string) *authClient {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = parallelConns
-	return &authClient{base: strings.TrimRight(base, "/"), hc: &http.Client{Timeout: 10 * time.Second, Transport: tr}}
+	a := &authClient{hc: &http.Client{Timeout: 10 * time.Second, Transport: tr}}
+	for _, b := range bases {
+		a.bases = append(a.bases, strings.TrimRight(b, "/"))
+	}
+	return a
 }
+
+// base is the address in use.
+func (a *authClient) base() string { return a.bases[a.cur.Load()] }
 
 // login trades an email and password for an access token (POST /auth/login).
 func (a *authClient) login(ctx context.Context, email, password string) error {
@@ -65,7 +78,7 @@ func (a *authClient) renew(ctx context.Context, path string, in []byte) error {
 		return err
 	}
 	if out.AccessToken == "" {
-		return fmt.Errorf("POST %s%s: no access_token in the answer", a.base, path)
+		return fmt.Errorf("POST %s%s: no access_token in the answer", a.base(), path)
 	}
 	a.mu.Lock()
 	a.token, a.refresh = out.AccessToken, out.RefreshToken
@@ -109,7 +122,7 @@ func (a *authClient) ticketURL(ctx context.Context, wsURL string) (string, error
 		return "", err
 	}
 	if out.Ticket == "" {
-		return "", fmt.Errorf("POST %s/auth/ticket: no ticket in the answer", a.base)
+		return "", fmt.Errorf("POST %s/auth/ticket: no ticket in the answer", a.base())
 	}
 	u, err := url.Parse(wsURL)
 	if err != nil {
@@ -122,11 +135,29 @@ func (a *authClient) ticketURL(ctx context.Context, wsURL string) (string, error
 }
 
 // post sends body (JSON, or nothing) to path and decodes a 200 answer
-// into out. Errors quote the server's error message, never the request.
+// into out. An address that does not answer, or answers 5xx, passes the
+// request on to the next one, each asked once at most (a renewal that a
+// node took before it died is then refused there as a reuse). Errors
+// quote the server's error message, never the request.
 func (a *authClient) post(ctx context.Context, path, bearer string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(body))
+	for tried := 1; ; tried++ {
+		i := a.cur.Load()
+		next, err := a.postTo(ctx, a.bases[i], path, bearer, body, out)
+		if !next || tried == len(a.bases) || ctx.Err() != nil {
+			return err
+		}
+		if a.cur.CompareAndSwap(i, (i+1)%uint32(len(a.bases))) {
+			a.failovers.Add(1)
+		}
+	}
+}
+
+// postTo is post at base; next says whether another address may do
+// better: base did not answer, or answered 5xx.
+func (a *authClient) postTo(ctx context.Context, base, path, bearer string, body []byte, out any) (next bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if bearer != "" {
@@ -134,18 +165,18 @@ func (a *authClient) post(ctx context.Context, path, bearer string, body []byte,
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		return err
+		return true, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return err
+		return true, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s%s: %s: %s", a.base, path, resp.Status, bytes.TrimSpace(data))
+		return resp.StatusCode >= 500, fmt.Errorf("POST %s%s: %s: %s", base, path, resp.Status, bytes.TrimSpace(data))
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("POST %s%s: %w", a.base, path, err)
+		return false, fmt.Errorf("POST %s%s: %w", base, path, err)
 	}
-	return nil
+	return false, nil
 }

@@ -51,7 +51,7 @@ func newBench(cfg config, stderr io.Writer) *bench {
 		b.stall = newStaller(b)
 	}
 	if cfg.AuthLogin != "" {
-		b.auth = newAuthClient(cfg.AuthURL)
+		b.auth = newAuthClient(cfg.authURLs())
 	}
 	return b
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -40,7 +41,7 @@ type config struct {
 	targets []string
 
 	AuthLogin    string // email:password, or ""
-	AuthURL      string
+	AuthURL      string // comma-separated: tried in order when one fails
 	authEmail    string
 	authPassword string
 
@@ -64,10 +65,13 @@ type config struct {
 
 	// The soak's: subscribers per topic, queues, connections churned per
 	// second, and how long after its receipt a missing delivery is overdue
-	// (of a topic message; of a queue message, QueueOverdue).
+	// (of a topic message; of a queue message, QueueOverdue). Vanish is
+	// the share of a queue consumer's churns in which it drops its
+	// connection holding unacknowledged messages.
 	Fanout       int
 	Queues       int
 	Churn        float64
+	Vanish       float64
 	Overdue      time.Duration
 	QueueOverdue time.Duration
 
@@ -171,7 +175,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.VHost, "vhost", "", "CONNECT host header (default: the target's host; RabbitMQ wants /)")
 	fs.BoolVar(&c.Insecure, "insecure", false, "skip TLS certificate verification for wss://")
 	fs.StringVar(&c.AuthLogin, "auth-login", "", "log in to stompd as `email:password` and send the access token")
-	fs.StringVar(&c.AuthURL, "auth-url", "", "stompd's HTTP `url` for -auth-login (default: from -ws, else "+defaultAuthURL+")")
+	fs.StringVar(&c.AuthURL, "auth-url", "", "stompd's HTTP `url` for -auth-login, or several, comma-separated, the next tried when one does not answer or answers 5xx (default: from -ws, else "+defaultAuthURL+")")
 	fs.StringVar(&c.Scenario, "scenario", scenarioP2P, "one of "+strings.Join(scenarios, ", "))
 	fs.IntVar(&c.Subs, "subs", 0, "subscribers: fanout (default 10), mesh size (default 4), queue consumers (default 2)")
 	fs.IntVar(&c.Pubs, "pubs", 0, "queue producers (default 1)")
@@ -189,6 +193,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Fanout, "fanout", 10, "soak: subscribers per topic (topics = -conns / -fanout)")
 	fs.IntVar(&c.Queues, "queues", 10, "soak: queues, each with 2 consumers and a share of 5% of -rate")
 	fs.Float64Var(&c.Churn, "churn", 5, "soak: subscriber connections closed and resumed per second")
+	fs.Float64Var(&c.Vanish, "vanish", 0.25, "soak: the `share` of a queue consumer's churns in which it stops acknowledging and drops its connection holding what it got, for the broker to redeliver")
 	fs.DurationVar(&c.Overdue, "overdue", 10*time.Second, "soak: a delivery still missing this long after its SEND's receipt counts as lost so far")
 	fs.DurationVar(&c.QueueOverdue, "queue-overdue", 0, "soak: the same for a queue message (default: -overdue plus the 30 s within which a cluster redelivers what a dead node's consumers held)")
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
@@ -371,11 +376,26 @@ func (c *config) checkAuth() error {
 		if c.AuthURL == "" {
 			c.AuthURL = c.defaultAuthURL()
 		}
+		if slices.Contains(c.authURLs(), "") {
+			return errors.New("-auth-url has an empty URL in its list")
+		}
 	}
 	if c.Scenario == scenarioSendAuth && c.AuthLogin == "" && c.bearer() == "" {
 		return errors.New("sendauth needs a token: -auth-login, or -H 'Authorization:Bearer ...'")
 	}
 	return nil
+}
+
+// authURLs is -auth-url's list, or its default.
+func (c *config) authURLs() []string {
+	if c.AuthURL == "" {
+		return []string{c.defaultAuthURL()}
+	}
+	urls := strings.Split(c.AuthURL, ",")
+	for i, u := range urls {
+		urls[i] = strings.TrimSpace(u)
+	}
+	return urls
 }
 
 // defaultAuthURL is the HTTP side of the (first) -ws URL, or stompd's
@@ -459,6 +479,9 @@ func (c *config) checkSoak() error {
 	}
 	if c.Queues < 0 || c.Churn < 0 || c.Overdue <= 0 || c.QueueOverdue < 0 {
 		return errors.New("soak: -queues, -churn and -queue-overdue must not be negative, -overdue must be positive")
+	}
+	if c.Vanish < 0 || c.Vanish > 1 {
+		return errors.New("soak: -vanish is a share, from 0 to 1")
 	}
 	if c.QueueOverdue == 0 {
 		c.QueueOverdue = c.Overdue + clusterRedelivery

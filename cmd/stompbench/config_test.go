@@ -84,6 +84,13 @@ func TestParseArgs(t *testing.T) {
 		{"auth url from the first websocket node", "-ws ws://a:8080/ws,ws://b:8081/ws -auth-login a@b.c:p", func(t *testing.T, c config) {
 			expect(t, c.AuthURL == "http://a:8080" && len(c.targets) == 2, "auth url %q targets %q", c.AuthURL, c.targets)
 		}},
+		{"auth urls of several nodes", "-tcp a:1,b:2 -auth-login a@b.c:p -auth-url http://a:8080,~http://b:8081/", func(t *testing.T, c config) {
+			urls := c.authURLs()
+			expect(t, len(urls) == 2 && urls[0] == "http://a:8080" && urls[1] == "http://b:8081/", "auth urls %q", urls)
+		}},
+		{"soak's vanishing consumers", "-tcp h:1 -scenario soak", func(t *testing.T, c config) {
+			expect(t, c.Vanish == 0.25, "vanish %v", c.Vanish)
+		}},
 		{"sendauth with a header token", "-tcp h:1 -scenario sendauth -H Authorization:Bearer~t", func(t *testing.T, c config) {
 			expect(t, c.bearer() == "t", "bearer %q", c.bearer())
 		}},
@@ -120,6 +127,8 @@ func TestParseArgsRejects(t *testing.T) {
 		{"bad pid", "-tcp h:1 -scenario conns -pid 7,x", ""},
 		{"no sampling", "-tcp h:1 -sample-every 0", "-sample-every"},
 		{"negative queue overdue", "-tcp h:1 -scenario soak -queue-overdue -1s", "-queue-overdue"},
+		{"vanish past all", "-tcp h:1 -scenario soak -vanish 1.5", "-vanish"},
+		{"empty auth url", "-tcp h:1 -auth-login a@b.c:p -auth-url http://a:8080,", "empty URL"},
 		{"negative drift", "-tcp h:1 -max-rss-drift -1", "-max-rss-drift"},
 		{"stall outside fanout", "-tcp h:1 -stall 0.1", "fanout"},
 		{"stall everyone", "-tcp h:1 -scenario fanout -stall 1", "fraction"},

@@ -32,7 +32,7 @@ type soak struct {
 	stopped bool // no more background goroutines start
 	wg      sync.WaitGroup
 
-	reconnects, refreshes, errs, recovered, unrecovered atomic.Uint64
+	reconnects, refreshes, errs, recovered, unrecovered, vanished atomic.Uint64
 
 	errMu    sync.Mutex
 	firstErr error
@@ -76,9 +76,12 @@ type soakReceiver struct {
 	unrecovered uint64 // messages skipped after a resume the broker could not meet
 	afterLoss   bool   // the next skip follows such a resume
 	// A queue's: open holds the messages got whose ACK no RECEIPT has
-	// confirmed yet. Only such a message may come again, redelivered:true,
-	// without being a duplicate; redelivered counts those that did.
+	// confirmed yet, held those a consumer got and dropped unacknowledged
+	// (it vanished, or was leaving), which do not count as got. Only such
+	// a message may come again, redelivered:true, without being a
+	// duplicate; redelivered counts those that did.
 	open        map[uint64]struct{}
+	held        map[uint64]struct{}
 	redelivered uint64
 }
 
@@ -106,7 +109,7 @@ func newSoak(b *bench) *soak {
 		for q := range cfg.Queues {
 			st := s.addStream(qp, "/queue/bench."+b.runID+"."+strconv.Itoa(q))
 			r := s.addReceiver(st)
-			r.open = map[uint64]struct{}{}
+			r.queueing()
 			for range 2 {
 				s.slots = append(s.slots, &soakSlot{idx: len(s.slots), recv: r, queue: true})
 			}
@@ -134,10 +137,18 @@ func (s *soak) addReceiver(st *soakStream) *soakReceiver {
 	return r
 }
 
+// queueing makes r a queue's receiver, which tells redeliveries from
+// duplicates.
+func (r *soakReceiver) queueing() {
+	r.open, r.held = map[uint64]struct{}{}, map[uint64]struct{}{}
+}
+
 // deliver checks and records one body that r received at nowNs, marked
 // redelivered or not, and returns its number, or false when it is corrupt.
-// For a queue, the message is open until confirmAcks.
-func (s *soak) deliver(r *soakReceiver, body []byte, nowNs int64, redelivered bool) (uint64, bool) {
+// For a queue, the message is open until confirmAcks; one that its
+// consumer drops unacknowledged is held instead, and counts as got only
+// once it comes again.
+func (s *soak) deliver(r *soakReceiver, body []byte, nowNs int64, redelivered, drop bool) (uint64, bool) {
 	m, ok := readBody(body, s.cfg.Size)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -145,15 +156,42 @@ func (s *soak) deliver(r *soakReceiver, body []byte, nowNs int64, redelivered bo
 		r.corrupt++
 		return 0, false
 	}
-	if r.open != nil {
-		if _, again := r.open[m.seq]; again && redelivered {
-			r.redelivered++
-			return m.seq, true
-		}
-		r.open[m.seq] = struct{}{}
+	if r.open == nil || r.queued(m.seq, redelivered, drop) {
+		r.record(m, nowNs, &s.lat[r.shard])
 	}
-	r.record(m, nowNs, &s.lat[r.shard])
 	return m.seq, true
+}
+
+// queued sorts out queue message seq, marked redelivered or not, that a
+// consumer got and keeps or drops, under mu: it reports whether to record
+// it, a duplicate unless it is new or was held. The latency of one held
+// counts the time until it came again.
+func (r *soakReceiver) queued(seq uint64, redelivered, drop bool) bool {
+	_, open := r.open[seq]
+	_, held := r.held[seq]
+	if redelivered && (open || held) {
+		r.redelivered++
+	}
+	switch {
+	case open && redelivered, held && drop:
+		return false // got, or dropped, before, and still unacknowledged
+	case held:
+		delete(r.held, seq)
+	case drop && !r.tr.has(seq):
+		r.held[seq] = struct{}{}
+		r.st.log.markGot(r.st.pos, seq) // the broker had it: not excused
+		return false
+	}
+	if !drop {
+		r.open[seq] = struct{}{}
+	}
+	return true
+}
+
+// reached reports whether a party of r got seq, kept or dropped, under mu.
+func (r *soakReceiver) reached(seq uint64) bool {
+	_, held := r.held[seq]
+	return held || r.tr.has(seq)
 }
 
 // record counts message m, arrived at nowNs, and its latency, under mu.
@@ -231,7 +269,10 @@ func (s *soak) totals() soakTotals {
 	t := soakTotals{
 		Reconnects: s.reconnects.Load(), Refreshes: s.refreshes.Load(), Errors: s.errs.Load(),
 		ResumesRecovered: s.recovered.Load(), ResumesUnrecovered: s.unrecovered.Load(),
-		Conns: s.liveConns(),
+		Vanished: s.vanished.Load(), Conns: s.liveConns(),
+	}
+	if s.b.auth != nil {
+		t.AuthFailovers = s.b.auth.failovers.Load()
 	}
 	now := s.b.clock.now()
 	for _, st := range s.streams {

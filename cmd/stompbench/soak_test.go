@@ -17,13 +17,9 @@ import (
 	"github.com/stompd/stompd/stomp"
 )
 
-// A short soak against the real stompd (for its history and in-band
-// refresh): a few hundred connections, heavy churn, and an access token
-// that lives 4 s, so that at least 2 refresh waves run. Nothing may be lost
-// or duplicated, resumes must have been met from history, and no session
-// may have been cut for expiry.
 // TestSoak is the soak of CI: a minute against stompd with 10 s tokens
-// refreshed in band and 40 reconnections a second, which must lose and
+// refreshed in band and 40 reconnections a second, queue consumers among
+// them vanishing with unacknowledged messages, which must lose and
 // duplicate nothing, and whose broker may not grow past generous bounds
 // (the published figures come from 30-minute runs; see README.md).
 func TestSoak(t *testing.T) {
@@ -46,6 +42,9 @@ func TestSoak(t *testing.T) {
 	}
 	if r.ResumesRecovered == 0 || r.ResumesUnrecovered != 0 {
 		t.Errorf("resumes: %d recovered, %d not, want some and none", r.ResumesRecovered, r.ResumesUnrecovered)
+	}
+	if r.Vanished == 0 || r.Redelivered == 0 {
+		t.Errorf("%d queue consumers vanished, %d messages redelivered: want some of each", r.Vanished, r.Redelivered)
 	}
 	if r.Refreshes < 5*300 {
 		t.Errorf("%d in-band refreshes, want at least 5 waves over 300 connections", r.Refreshes)

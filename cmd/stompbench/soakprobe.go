@@ -52,21 +52,19 @@ type brokerProbe struct {
 }
 
 // newBrokerProbe takes -pid and -metrics-url from cfg. Without
-// -metrics-url it tries the /metrics of -auth-url (or its default) once,
-// and reads no metrics if that does not answer.
+// -metrics-url it tries the /metrics of each -auth-url (or its default)
+// once, and reads those that answer.
 func newBrokerProbe(cfg *config) *brokerProbe {
 	p := &brokerProbe{hc: &http.Client{Timeout: metricsTimeout}, pids: cfg.PIDs}
 	if cfg.MetricsURL != "" {
 		p.urls = strings.Split(cfg.MetricsURL, ",")
 		return p
 	}
-	base := cfg.AuthURL
-	if base == "" {
-		base = cfg.defaultAuthURL()
-	}
-	u := strings.TrimSuffix(base, "/") + "/metrics"
-	if _, err := p.scrape(context.Background(), u); err == nil {
-		p.urls = []string{u}
+	for _, base := range cfg.authURLs() {
+		u := strings.TrimSuffix(base, "/") + "/metrics"
+		if _, err := p.scrape(context.Background(), u); err == nil {
+			p.urls = append(p.urls, u)
+		}
 	}
 	return p
 }

@@ -230,7 +230,7 @@ func (p *soakPub) gap() {
 		st, seq := p.streams[k%n], k/n
 		for _, r := range st.recv {
 			r.mu.Lock()
-			if r.tr.has(seq) {
+			if r.reached(seq) {
 				p.log.markGot(st.pos, seq)
 			}
 			r.mu.Unlock()

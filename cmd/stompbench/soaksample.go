@@ -183,15 +183,15 @@ func (s *sampler) take(ctx context.Context, now time.Time, out io.Writer) {
 }
 
 // sampleHeader names the columns of sample.write.
-const sampleHeader = "    time   publ/s    deliv/s     p50      p99    p99.9      max   conns  overdue  dups  errs  reconn   rss MiB  heap MiB  gorout  b.conns  dropped  slowcut\n"
+const sampleHeader = "    time   publ/s    deliv/s     p50      p99    p99.9      max   conns  overdue  dups  redeliv  errs  reconn   rss MiB  heap MiB  gorout  b.conns  dropped  slowcut\n"
 
 // write prints the sample as one row under sampleHeader.
 func (smp *sample) write(sb *strings.Builder) {
 	t, l := &smp.Totals, &smp.Latency
-	fmt.Fprintf(sb, "%7.1fs %8s %10s %7s %8s %8s %8s %7d %8d %5d %5d %7d %9s %9s %7s %8s %8s %8s\n",
+	fmt.Fprintf(sb, "%7.1fs %8s %10s %7s %8s %8s %8s %7d %8d %5d %8d %5d %7d %9s %9s %7s %8s %8s %8s\n",
 		smp.Seconds, count(uint64(smp.PublishRate)), count(uint64(smp.DeliveryRate)),
 		humanLatency(l.P50), humanLatency(l.P99), humanLatency(l.P999), humanLatency(l.Max),
-		t.Conns, t.Overdue, t.Duplicated, t.Errors, t.Reconnects,
+		t.Conns, t.Overdue, t.Duplicated, t.Redelivered, t.Errors, t.Reconnects,
 		orDash(smp.RSSKiB > 0, float64(smp.RSSKiB)/1024), orDash(smp.Scraped, smp.HeapInuse/(1<<20)),
 		orDash(smp.Scraped, smp.Goroutines), orDash(smp.Scraped, smp.Connections),
 		orDash(smp.Scraped, smp.Dropped), orDash(smp.Scraped, smp.SlowCuts))

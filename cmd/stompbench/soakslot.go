@@ -18,7 +18,7 @@ import (
 type soakSlot struct {
 	idx   int
 	recv  *soakReceiver
-	queue bool // a queue consumer: client-individual acks, closed politely only
+	queue bool // a queue consumer: client-individual acks
 
 	c    atomic.Pointer[conn] // the current connection
 	busy atomic.Bool          // closing or opening, by churn or after a failure
@@ -29,6 +29,8 @@ type soakSlot struct {
 	epoch    string // its x-stream-epoch
 	located  bool   // offset is known
 	leaving  bool   // the connection is closing: record nothing more
+	holding  bool   // a queue consumer about to vanish: acknowledge nothing more
+	dropped  int    // the messages it got since, unacknowledged
 	resuming bool   // the SUBSCRIBE in flight resumes from offset
 	// A queue consumer's: the messages acknowledged on the connection and
 	// not yet confirmed, oldest first, of which the RECEIPT asked for
@@ -60,7 +62,7 @@ func (s *soak) openSlot(ctx context.Context, sl *soakSlot, resuming bool) error 
 		c.afterRead = c.flushAcks
 	}
 	sl.mu.Lock()
-	sl.leaving, sl.resuming = false, resuming
+	sl.leaving, sl.holding, sl.resuming = false, false, resuming
 	sl.acked, sl.asked = sl.acked[:0], 0
 	extra := sl.resumeHeaders()
 	sl.mu.Unlock()
@@ -88,11 +90,18 @@ func (sl *soakSlot) resumeHeaders() []header {
 
 // slotMessage records one MESSAGE and where in its topic's stream it was,
 // and acknowledges it for a queue consumer. A connection that is leaving
-// records and acknowledges nothing more: the broker redelivers or the
-// resume replays it.
+// records and acknowledges nothing more: the resume replays it, or the
+// broker redelivers it, the queue's receiver holding it until then, as
+// it does what a consumer about to vanish gets.
 func (s *soak) slotMessage(sl *soakSlot, c *conn, f *stomp.Frame) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
+	_, redelivered := f.Get("redelivered")
+	if sl.queue && (sl.leaving || sl.holding) {
+		sl.dropped++
+		s.deliver(sl.recv, f.Body, c.readNs, redelivered, true)
+		return
+	}
 	if sl.leaving {
 		return
 	}
@@ -102,8 +111,7 @@ func (s *soak) slotMessage(sl *soakSlot, c *conn, f *stomp.Frame) {
 	if v, ok := f.Get("x-stream-epoch"); ok && string(v) != sl.epoch {
 		sl.epoch = string(v)
 	}
-	_, redelivered := f.Get("redelivered")
-	seq, ok := s.deliver(sl.recv, f.Body, c.readNs, redelivered)
+	seq, ok := s.deliver(sl.recv, f.Body, c.readNs, redelivered, false)
 	if sl.queue {
 		sl.ack(c, f, seq, ok)
 	}
@@ -195,6 +203,34 @@ func (sl *soakSlot) leave(c *conn, polite bool) {
 	c.close(polite, time.Second)
 }
 
+// Before it vanishes, a queue consumer holds at most vanishHold messages
+// unacknowledged, waiting at most vanishWait for them.
+const (
+	vanishHold = 3
+	vanishWait = 2 * time.Second
+)
+
+// vanish has sl's consumer stop acknowledging what it gets until it holds
+// vanishHold messages or vanishWait passed, and then drops its socket, as
+// a consumer that crashes does: the broker must redeliver those messages,
+// marked redelivered.
+func (s *soak) vanish(sl *soakSlot, c *conn) {
+	sl.mu.Lock()
+	sl.holding, sl.dropped = true, 0
+	sl.mu.Unlock()
+	deadline := time.Now().Add(vanishWait)
+	for time.Now().Before(deadline) && sleep(s.bgCtx, 10*time.Millisecond) {
+		sl.mu.Lock()
+		enough := sl.dropped >= vanishHold
+		sl.mu.Unlock()
+		if enough {
+			break
+		}
+	}
+	s.vanished.Add(1)
+	sl.leave(c, false)
+}
+
 // reopen connects sl again, resuming, to the next node after each failed
 // attempt, backing off, until it succeeds or the soak stops.
 func (s *soak) reopen(sl *soakSlot) {
@@ -237,8 +273,9 @@ func (s *soak) slotFailed(sl *soakSlot, c *conn, err error) {
 }
 
 // churn closes a random connection -churn times a second, half politely
-// and half by dropping the socket (queue consumers always politely), and
-// opens it again, resuming, until ctx ends.
+// and half by dropping the socket, and opens it again, resuming, until
+// ctx ends. A queue consumer leaves politely, or, a -vanish share of
+// times, vanishes holding unacknowledged messages.
 func (s *soak) churn(ctx context.Context) {
 	if s.cfg.Churn == 0 {
 		return
@@ -255,11 +292,19 @@ func (s *soak) churn(ctx context.Context) {
 		if !sl.busy.CompareAndSwap(false, true) {
 			continue
 		}
-		polite := sl.queue || n%2 == 0
+		polite, vanish := n%2 == 0, false
+		if sl.queue {
+			vanish = rand.Float64() < s.cfg.Vanish
+			polite = !vanish
+		}
 		s.spawn(func() {
 			defer sl.busy.Store(false)
 			if c := sl.c.Load(); c != nil {
-				sl.leave(c, polite)
+				if vanish {
+					s.vanish(sl, c)
+				} else {
+					sl.leave(c, polite)
+				}
 			}
 			s.reopen(sl)
 		})

@@ -78,11 +78,11 @@ func (r *soakSummary) write(w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintf(&sb, "\n  %-12s published %s of %s due (at least %d%%), delivered %s\n", "messages",
 		count(r.Published), count(r.Due), minLoad, count(r.Delivered))
-	fmt.Fprintf(&sb, "  %-12s %d, resumes recovered %d, not recovered %d; %d refreshes, %d errors\n", "reconnects",
-		r.Reconnects, r.ResumesRecovered, r.ResumesUnrecovered, r.Refreshes, r.Errors)
+	fmt.Fprintf(&sb, "  %-12s %d, resumes recovered %d, not recovered %d; %d refreshes, %d errors, %d logins or refreshes passed on to the next -auth-url\n",
+		"reconnects", r.Reconnects, r.ResumesRecovered, r.ResumesUnrecovered, r.Refreshes, r.Errors, r.AuthFailovers)
 	writeLatency(&sb, r.Latency)
-	fmt.Fprintf(&sb, "  %-12s lost %d (%d after resumes not recovered), duplicated %d, corrupted %d; unconfirmed %d (%d reached nobody, excused); redelivered before their ACK was confirmed %d\n",
-		"checks", r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.Unconfirmed, r.Excused, r.Redelivered)
+	fmt.Fprintf(&sb, "  %-12s lost %d (%d after resumes not recovered), duplicated %d, corrupted %d; unconfirmed %d (%d reached nobody, excused); redelivered before their ACK was confirmed %d (%d consumers vanished holding some)\n",
+		"checks", r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.Unconfirmed, r.Excused, r.Redelivered, r.Vanished)
 	if r.Watch != nil {
 		r.Watch.writeChecks(&sb)
 	}

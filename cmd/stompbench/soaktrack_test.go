@@ -155,30 +155,8 @@ func TestOverdue(t *testing.T) {
 // confirmed the ACK, it is, and so is a second delivery not marked
 // redelivered.
 func TestQueueRedeliveryLedger(t *testing.T) {
-	const size = 128
-	s := &soak{b: &bench{}, cfg: &config{Size: size}}
-	for i := range s.lat {
-		s.lat[i].h = newHistogram()
-	}
-	st := s.addStream(s.addPublisher(0, 1, time.Second), "/queue/q")
-	st.sent.Store(10)
-	r := s.addReceiver(st)
-	r.open = map[uint64]struct{}{}
-	a, b := &soakSlot{recv: r, queue: true}, &soakSlot{recv: r, queue: true}
-	nc := discardConn(t)
-	c := &conn{t: &tcpTransport{nc: nc, bw: bufio.NewWriterSize(nc, busyBuffers.write)}, version: stomp.V12}
-	body, w := newBody(size)
-	deliver := func(sl *soakSlot, seq uint64, redelivered bool) {
-		w.write(body, stamp{stream: st.id, seq: seq})
-		f := &stomp.Frame{Command: stomp.MESSAGE, Body: body}
-		f.Add("ack", "1")
-		if redelivered {
-			f.Add("redelivered", "true")
-		}
-		s.slotMessage(sl, c, f)
-	}
-	receipt := &stomp.Frame{Command: stomp.RECEIPT}
-	receipt.Add("receipt-id", ackReceipt)
+	s, a, b, deliver := queueLedger(t, 10)
+	receipt := ackReceiptFrame()
 
 	deliver(a, 0, false) // acked, asking; a leaves before the RECEIPT
 	deliver(a, 1, false) // acked, not asking
@@ -229,4 +207,78 @@ func TestResumeReceiptWithoutEpoch(t *testing.T) {
 	if !fresh.located || fresh.offset != 0 {
 		t.Errorf("a first subscription to an empty stream: located %v at %d; want located at 0", fresh.located, fresh.offset)
 	}
+}
+
+// A queue message that a consumer about to vanish got, and dropped
+// unacknowledged, counts as delivered only once it comes again: a
+// broker that never redelivers it loses it. Marked redelivered, it
+// counts as such; got again by a consumer dropping it too, it stays
+// held; once delivered and its ACK confirmed, another delivery is a
+// duplicate.
+func TestVanishedConsumerLedger(t *testing.T) {
+	s, a, b, deliver := queueLedger(t, 4)
+	receipt := ackReceiptFrame()
+
+	a.holding = true
+	deliver(a, 0, false)
+	deliver(a, 1, false)
+	deliver(b, 2, false)
+	if got := s.totals(); got.Delivered != 1 || s.lost() != 3 || a.dropped != 2 || len(a.acked) != 0 {
+		t.Fatalf("after a dropped 0 and 1: %+v, %d lost, dropped %d, acked %v; want 1 delivered, 3 lost", got, s.lost(), a.dropped, a.acked)
+	}
+	deliver(b, 0, true)
+	b.leaving = true
+	deliver(b, 1, true) // b drops it too, as it leaves
+	if got := s.totals(); got.Delivered != 2 || got.Redelivered != 2 || got.Duplicated != 0 || s.lost() != 2 {
+		t.Fatalf("after redeliveries: %+v, %d lost; want 2 delivered, 2 redelivered, no duplicate, 2 lost", got, s.lost())
+	}
+	b.leaving = false
+	if !s.slotReceipt(b, receipt) || len(b.acked) != 1 {
+		t.Fatalf("b's RECEIPT: acked %v; want 0's ACK left unconfirmed", b.acked)
+	}
+	deliver(a, 0, true) // its ACK unconfirmed: a redelivery
+	deliver(a, 2, true) // its ACK confirmed: a duplicate, marked or not
+	deliver(a, 2, false)
+	if got := s.totals(); got.Redelivered != 3 || got.Duplicated != 2 || got.Delivered != 2 {
+		t.Errorf("after the RECEIPT: %+v; want 3 redelivered, 2 duplicates, 2 delivered", got)
+	}
+	if lost := s.lost(); lost != 2 {
+		t.Errorf("lost %d, want 2: 1, held, never kept, and 3, never sent to anyone", lost)
+	}
+}
+
+// queueLedger is a soak with one queue whose publisher sent messages 0
+// to sent-1, and its two consumers, a and b; deliver hands one of them
+// message seq, marked redelivered or not.
+func queueLedger(t *testing.T, sent uint64) (s *soak, a, b *soakSlot, deliver func(sl *soakSlot, seq uint64, redelivered bool)) {
+	const size = 128
+	s = &soak{b: &bench{}, cfg: &config{Size: size}}
+	for i := range s.lat {
+		s.lat[i].h = newHistogram()
+	}
+	st := s.addStream(s.addPublisher(0, 1, time.Second), "/queue/q")
+	st.sent.Store(sent)
+	r := s.addReceiver(st)
+	r.queueing()
+	a, b = &soakSlot{recv: r, queue: true}, &soakSlot{recv: r, queue: true}
+	nc := discardConn(t)
+	c := &conn{t: &tcpTransport{nc: nc, bw: bufio.NewWriterSize(nc, busyBuffers.write)}, version: stomp.V12}
+	body, w := newBody(size)
+	deliver = func(sl *soakSlot, seq uint64, redelivered bool) {
+		w.write(body, stamp{stream: st.id, seq: seq})
+		f := &stomp.Frame{Command: stomp.MESSAGE, Body: body}
+		f.Add("ack", "1")
+		if redelivered {
+			f.Add("redelivered", "true")
+		}
+		s.slotMessage(sl, c, f)
+	}
+	return s, a, b, deliver
+}
+
+// ackReceiptFrame is the RECEIPT of a queue consumer's ACK.
+func ackReceiptFrame() *stomp.Frame {
+	f := &stomp.Frame{Command: stomp.RECEIPT}
+	f.Add("receipt-id", ackReceipt)
+	return f
 }

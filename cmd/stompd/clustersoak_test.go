@@ -18,9 +18,10 @@ import (
 // (faults tag), which says what the soak must tolerate and why, for every
 // go test: 60 subscribers over 6 topics on three child nodes and an
 // fsynced Redis, 150 messages a second, 10 connections a second churned
-// and resumed, 15 s tokens; Redis, then node C, are killed -9 and
-// restarted, each down 2 s. It has no queues: a dead node's queue
-// messages may take 30 s to come back, longer than it runs.
+// and resumed, 15 s tokens logged in for and renewed at node C first;
+// Redis, then node C, are killed -9 and restarted, each down 2 s. It has
+// no queues: a dead node's queue messages may take 30 s to come back,
+// longer than it runs.
 func TestClusterSoakShort(t *testing.T) {
 	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	flags := []string{"--history-size", "2000", "--access-ttl", "15s"}
@@ -31,6 +32,7 @@ func TestClusterSoakShort(t *testing.T) {
 		waitStatus(t, proc.url+"/readyz", 200)
 	}
 	cs := &clusterSoak{nodes: c.nodes, user: c.users["ada"], phases: faultPhases(r, node, restart, 3*time.Second, 9*time.Second, 2*time.Second),
+		auth: killedFirst(c.nodes, node),
 		load: []string{"-conns", "60", "-rate", "150", "-queues", "0", "-churn", "10", "-duration", "16s", "-drain", "10s", "-settle", "4s"}}
 	cs.run(t)
 }
@@ -39,7 +41,8 @@ func TestClusterSoakShort(t *testing.T) {
 // with faults at set times: TestClusterSoakUnderFaults (faults tag) and
 // its short version.
 type clusterSoak struct {
-	nodes  []*clusterNode // where the soak connects, in order; it logs in at the first
+	nodes  []*clusterNode // where the soak connects, in order
+	auth   []*clusterNode // where it logs in and renews its token: the first, and the next when one fails
 	user   *testUser
 	load   []string // the soak's flags that size its load, -duration among them
 	phases []soakPhase
@@ -57,8 +60,8 @@ type soakPhase struct {
 // run builds stompbench, runs the soak with the phases, logs its samples
 // and its counts by phase, and fails the test unless its verdict is
 // clean: exit 0, nothing receipted lost, nothing duplicated or corrupt,
-// resumes met except while Redis was down.
-func (cs *clusterSoak) run(t *testing.T) {
+// resumes met except while Redis was down. It returns the verdict.
+func (cs *clusterSoak) run(t *testing.T) *soakVerdict {
 	p := cs.start(t)
 	var began time.Time
 	select {
@@ -77,6 +80,7 @@ func (cs *clusterSoak) run(t *testing.T) {
 	r.logPhases(t, cs.phases, marks)
 	t.Logf("summary: %s", r.line())
 	r.check(t, err, marks)
+	return &r
 }
 
 // soakProc is a stompbench soak running, its stderr logged.
@@ -90,12 +94,15 @@ type soakProc struct {
 
 // start builds stompbench and starts the soak against cs.nodes.
 func (cs *clusterSoak) start(t *testing.T) *soakProc {
-	addrs := make([]string, len(cs.nodes))
+	addrs, auth := make([]string, len(cs.nodes)), make([]string, len(cs.auth))
 	for i, n := range cs.nodes {
 		addrs[i] = n.stompAddr
 	}
+	for i, n := range cs.auth {
+		auth[i] = n.url
+	}
 	args := append([]string{"-scenario", "soak", "-tcp", strings.Join(addrs, ","),
-		"-auth-url", cs.nodes[0].url, "-auth-login", cs.user.email + ":" + cs.user.password,
+		"-auth-url", strings.Join(auth, ","), "-auth-login", cs.user.email + ":" + cs.user.password,
 		"-sample-every", "2s", "-max-rss-drift", "1000", "-max-goroutine-drift", "1000", "-json", "-quiet"}, cs.load...)
 	p := &soakProc{cmd: exec.Command(buildStompbench(t), args...)}
 	rows, w := io.Pipe()
@@ -154,6 +161,18 @@ func faultPhases(r *redistest.Server, node *clusterNode, restart func(t *testing
 	}
 }
 
+// killedFirst is nodes with killed moved first: the soak logs in there,
+// and renews its token there until the node dies.
+func killedFirst(nodes []*clusterNode, killed *clusterNode) []*clusterNode {
+	out := []*clusterNode{killed}
+	for _, n := range nodes {
+		if n != killed {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // portsOf are the flags that start a node again on the ports of n.
 func portsOf(n *clusterNode) []string {
 	return []string{"--http", strings.TrimPrefix(n.url, "http://"), "--stomp", n.stompAddr}
@@ -210,18 +229,20 @@ type soakVerdict struct {
 
 // soakCounts are the soak's cumulative totals.
 type soakCounts struct {
-	Published, Delivered, Duplicated, Redelivered, Corrupted, Overdue, Reconnects, Refreshes, Errors uint64
+	Published, Delivered, Duplicated, Redelivered, Vanished, Corrupted, Overdue, Reconnects, Refreshes, Errors uint64
 
 	ResumesRecovered   uint64 `json:"resumes_recovered"`
 	ResumesUnrecovered uint64 `json:"resumes_unrecovered"`
+	AuthFailovers      uint64 `json:"auth_failovers"`
 }
 
 // line is the summary's figures in one line.
 func (r *soakVerdict) line() string {
-	return fmt.Sprintf("published %d of %d due, delivered %d, lost %d, duplicated %d, redelivered before their ACK was confirmed %d, "+
-		"unconfirmed %d (excused %d), resumes %d met and %d not, reconnections %d, refreshes %d, errors %d",
-		r.Published, r.Due, r.Delivered, r.Lost, r.Duplicated, r.Redelivered, r.Unconfirmed, r.Excused,
-		r.ResumesRecovered, r.ResumesUnrecovered, r.Reconnects, r.Refreshes, r.Errors)
+	return fmt.Sprintf("published %d of %d due, delivered %d, lost %d, duplicated %d, redelivered before their ACK was confirmed %d "+
+		"(%d consumers vanished holding some), unconfirmed %d (excused %d), resumes %d met and %d not, reconnections %d, refreshes %d, "+
+		"errors %d, logins or renewals passed on to the next -auth-url %d",
+		r.Published, r.Due, r.Delivered, r.Lost, r.Duplicated, r.Redelivered, r.Vanished, r.Unconfirmed, r.Excused,
+		r.ResumesRecovered, r.ResumesUnrecovered, r.Reconnects, r.Refreshes, r.Errors, r.AuthFailovers)
 }
 
 // logPhases logs what the soak did in each phase, from its samples: the
