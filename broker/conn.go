@@ -80,7 +80,7 @@ type conn struct {
 
 	// Writing: out is shared under out.mu (publishers push, the writer
 	// takes, the timer kicks and retires); its active flag lets one writer
-	// run exist at a time, and that run owns batch and rested. The timer
+	// run exist at a time, and that run owns batch, rested and grown. The timer
 	// sets beat to ask for a heart-beat, the writer sets wrote and stamps
 	// lastWrite (by Options.Now, only while sendEvery > 0); both are atomic.
 	// wake carries one wake-up per park; writerDone closes after the last run.
@@ -89,6 +89,7 @@ type conn struct {
 	wake       chan struct{} // capacity 1: wakes the parked writer
 	batch      []outItem     // the writer's batch
 	rested     int64         // UnixNano when the writer last ran out of work
+	grown      int64         // UnixNano when it last took more than keptBatch frames
 	beat       atomic.Bool   // the timer found a server heart-beat due
 	wrote      atomic.Bool   // the writer wrote since the timer's last tick
 	lastWrite  atomic.Int64  // UnixNano of the latest write, while sendEvery is set

@@ -152,8 +152,9 @@ const (
 )
 
 // rest tells the writer what to do once it wrote what it took; a writer
-// that is not busy ends rather than parks.
-func (o *outbox) rest(busy bool) restAction {
+// that is not busy ends rather than parks, and one that ends with shed set
+// lets the outbox's room beyond keptBatch frames go.
+func (o *outbox) rest(busy, shed bool) restAction {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch {
@@ -162,6 +163,9 @@ func (o *outbox) rest(busy bool) restAction {
 		return restAgain
 	case o.retire || !busy:
 		o.active, o.retire = false, false
+		if shed && cap(o.items) > keptBatch {
+			o.items = nil
+		}
 		return restExit
 	}
 	o.parked = true

@@ -71,8 +71,8 @@ var outboxEvents = map[string]func(o *outbox) string{
 	"queue push, no room": func(o *outbox) string { return pushNames[o.pushFlow(outItem{raw: []byte("y")}, 1, &queue{})] },
 	"kick":                func(o *outbox) string { return pushNames[o.kick()] },
 	"take":                func(o *outbox) string { items, _ := o.take(nil); return fmt.Sprintf("took %d", len(items)) },
-	"rest busy":           func(o *outbox) string { return restNames[o.rest(true)] },
-	"rest idle":           func(o *outbox) string { return restNames[o.rest(false)] },
+	"rest busy":           func(o *outbox) string { return restNames[o.rest(true, false)] },
+	"rest idle":           func(o *outbox) string { return restNames[o.rest(false, false)] },
 	"retireParked":        func(o *outbox) string { return fmt.Sprintf("wake it: %v", o.retireParked()) },
 }
 
@@ -149,22 +149,23 @@ func TestOutboxWriterTransitions(t *testing.T) {
 func TestOutboxStartClearsRetire(t *testing.T) {
 	o := parked.outbox()
 	o.retireParked()
-	if r := o.rest(true); r != restExit {
+	if r := o.rest(true, false); r != restExit {
 		t.Fatalf("the retired run was told to %s", restNames[r])
 	}
 	if r := o.kick(); r != pushedStart {
 		t.Fatalf("kick after the run ended: %s", pushNames[r])
 	}
-	if r := o.rest(true); r != restPark {
+	if r := o.rest(true, false); r != restPark {
 		t.Fatalf("the new busy run was told to %s, want park", restNames[r])
 	}
 }
 
-// A writer keeps the room a burst grew only while batches fill a good part
-// of it; a few small batches after a burst let it go, on both slices the
-// outbox and the writer trade.
-func TestSpareBatchLetsBurstRoomGo(t *testing.T) {
-	o := &outbox{}
+// A writer keeps the room a burst grew while it may need it again; once it
+// ends with shed set (roomLinger after its last burst), the writer and the
+// outbox both let it go, and the connection keeps room for keptBatch frames
+// at most.
+func TestWriterShedsBurstRoom(t *testing.T) {
+	o := &outbox{active: true}
 	push := func(n int) {
 		for range n {
 			o.appendLocked(outItem{raw: []byte("x")})
@@ -173,20 +174,22 @@ func TestSpareBatchLetsBurstRoomGo(t *testing.T) {
 	var batch []outItem
 	push(1000)
 	batch, _ = o.take(batch)
-	batch = spareBatch(batch)
+	batch = spareBatch(batch, false)
 	if cap(batch) < 1000 {
-		t.Fatalf("a full batch was not kept for the next burst: room for %d", cap(batch))
+		t.Fatalf("a writer let its room go before roomLinger: room for %d", cap(batch))
 	}
-	for range 3 {
-		push(2)
-		batch, _ = o.take(batch)
-		if len(batch) != 2 {
-			t.Fatalf("took %d frames, want 2", len(batch))
-		}
-		batch = spareBatch(batch)
+	if o.rest(false, false) != restExit {
+		t.Fatal("an idle writer with nothing queued did not end")
+	}
+	o.active = true
+	push(2)
+	batch, _ = o.take(batch) // the outbox now fills the 1000-frame slice
+	batch = spareBatch(batch, true)
+	if o.rest(false, true) != restExit {
+		t.Fatal("an idle writer with nothing queued did not end")
 	}
 	if cap(batch) > keptBatch || cap(o.items) > keptBatch {
-		t.Errorf("after small batches the writer holds room for %d frames and the outbox %d, want at most %d each", cap(batch), cap(o.items), keptBatch)
+		t.Errorf("an idle connection holds room for %d frames in its writer's batch and %d in its outbox, want at most %d each", cap(batch), cap(o.items), keptBatch)
 	}
 	for _, it := range batch[:cap(batch)] {
 		if it.raw != nil || it.msg != nil {

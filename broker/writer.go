@@ -56,10 +56,14 @@ func (c *conn) writeLoop() {
 			c.writerExit(c.writeFinal())
 			return
 		}
-		c.batch = spareBatch(c.batch) // the next take's spare
+		if len(c.batch) > keptBatch {
+			c.grown = now.UnixNano()
+		}
 		busy := woke-c.rested < int64(writerLinger)
+		shed := !busy && now.UnixNano()-c.grown > int64(roomLinger)
+		c.batch = spareBatch(c.batch, shed) // the next take's spare
 		c.rested = now.UnixNano()
-		switch c.out.rest(busy) {
+		switch c.out.rest(busy, shed) {
 		case restPark:
 			<-c.wake
 			woke = 0
@@ -69,18 +73,22 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// keptBatch is the most frames a connection keeps room for between
-// batches when they are small: room grown by a burst is let go once the
-// bursts stop, rather than held for the connection's life.
-const keptBatch = 16
+// keptBatch is the most frames a connection keeps room for once its
+// bursts have passed: the room a burst grew is let go when the writer ends
+// roomLinger after it last needed more, rather than held for the
+// connection's life. Sooner, a connection that bursts now and then would
+// grow it again with every burst.
+const (
+	keptBatch  = 16
+	roomLinger = time.Second
+)
 
 // spareBatch returns batch, written, as the spare of the next take: empty
 // and cleared, so that an idle connection holds no message, or nil when
-// it has room for far more than it carried, so that the burst which grew
-// it does not keep its memory. The outbox and the writer trade two such
-// slices, so both shrink within two small batches.
-func spareBatch(batch []outItem) []outItem {
-	if cap(batch) > keptBatch && len(batch) <= cap(batch)/4 {
+// shed is set and it has room for more than keptBatch frames. The outbox
+// lets its own slice go likewise (rest).
+func spareBatch(batch []outItem, shed bool) []outItem {
+	if shed && cap(batch) > keptBatch {
 		return nil
 	}
 	clear(batch)
