@@ -75,20 +75,12 @@ var ErrNotMessage = errors.New("broker: not a message from another node")
 // appendWire appends m's form between nodes: a MESSAGE frame in STOMP 1.2
 // with its destination, content-length and the sender's headers.
 func (m *message) appendWire(dst []byte) []byte {
-	dst = stomp.AppendCommand(dst, stomp.MESSAGE)
-	dst = stomp.AppendHeaderString(dst, stomp.MESSAGE, "destination", m.dest, stomp.V12)
-	dst = stomp.AppendContentLength(dst, len(m.body)-1)
-	for _, h := range m.headers {
-		dst = stomp.AppendHeader(dst, stomp.MESSAGE, h.Key, h.Value, stomp.V12)
-	}
-	return stomp.AppendBody(dst, m.body[:len(m.body)-1])
+	return append(stomp.AppendCommand(dst, stomp.MESSAGE), m.frame...)
 }
 
-// wireLen bounds the length of m's form between nodes (escaping at most
-// doubles a header), so that appendWire allocates once.
-func (m *message) wireLen() int {
-	return 64 + 2*(len(m.dest)+m.headersSize()) + len(m.body)
-}
+// wireLen is the length of m's form between nodes, so that appendWire
+// allocates once.
+func (m *message) wireLen() int { return len("MESSAGE\n") + len(m.frame) }
 
 // decoders holds Deliver's decoders, which take no limits: what comes from
 // other nodes was checked by them.

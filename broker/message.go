@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,12 +16,19 @@ import (
 // every delivery: the body and the encoded common headers exist once, however
 // many subscribers receive it; a delivery adds only its own subscription,
 // message-id, ack and redelivered lines.
+//
+// It keeps the frame once, in the form most subscribers read: that of a
+// STOMP 1.2 MESSAGE, so that a 1.2 delivery of a message without a place in
+// a history copies it as it is; a subscriber of another version, or a
+// numbered message, has its common part encoded on first use.
 type message struct {
 	id       uint64
 	dest     string
 	kind     destKind
-	headers  []stomp.Header                      // the sender's own headers passed on, owned
-	body     []byte                              // the body followed by the NUL that ends the frame
+	frame    []byte                              // the STOMP 1.2 MESSAGE from its destination line to the body's NUL, owned
+	body     []byte                              // the end of frame: the body followed by the NUL that ends the frame
+	destEnd  int                                 // where the destination line ends in frame
+	head     int                                 // where the sender's own headers, passed on, start in frame
 	accepted time.Time                           // when the SEND was accepted (monotonic), for latency
 	wireSize int                                 // see size
 	heap     int                                 // what it holds in the heap, see messageCost
@@ -51,32 +59,37 @@ type encoding struct {
 }
 
 // newMessage copies what a MESSAGE needs of the SEND frame f, which the
-// decoder will reuse, into one owned buffer.
+// decoder will reuse, into one owned buffer, as a STOMP 1.2 MESSAGE.
 func newMessage(f *stomp.Frame, dest string, kind destKind, id uint64, now time.Time) *message {
-	n := len(f.Body) + 1
-	kept := 0
+	b := make([]byte, 0, frameLen(f, dest))
+	b = stomp.AppendHeaderString(b, stomp.MESSAGE, "destination", dest, stomp.V12)
+	m := &message{id: id, dest: dest, kind: kind, destEnd: len(b), accepted: now}
+	b = stomp.AppendContentLength(b, len(f.Body))
+	m.head = len(b)
 	for _, h := range f.Headers {
 		if passHeader(h.Key) {
-			n += len(h.Key) + len(h.Value)
-			kept++
+			b = stomp.AppendHeader(b, stomp.MESSAGE, h.Key, h.Value, stomp.V12)
 		}
 	}
-	buf := make([]byte, 0, n)
-	m := &message{id: id, dest: dest, kind: kind, headers: make([]stomp.Header, 0, kept), accepted: now}
-	for _, h := range f.Headers {
-		if passHeader(h.Key) {
-			buf = append(buf, h.Key...)
-			k := buf[len(buf)-len(h.Key):]
-			buf = append(buf, h.Value...)
-			m.headers = append(m.headers, stomp.Header{Key: k, Value: buf[len(buf)-len(h.Value):]})
-		}
-	}
-	start := len(buf)
-	buf = append(buf, f.Body...)
-	m.body = append(buf, 0)[start:]
+	b = slices.Grow(b, len(f.Body)+2) // escaped headers may have taken the room
+	b = stomp.AppendBody(b, f.Body)
+	m.frame, m.body = b, b[len(b)-len(f.Body)-1:]
 	m.wireSize = 96 + len(m.dest) + m.headersSize() + len(m.body)
-	m.heap = messageCost(m, n)
+	m.heap = messageCost(m)
 	return m
+}
+
+// frameLen is the length of the frame newMessage keeps of f to dest when
+// no header needs escaping.
+func frameLen(f *stomp.Frame, dest string) int {
+	var digits [20]byte
+	n := len("destination:\ncontent-length:\n\n") + len(dest) + len(strconv.AppendInt(digits[:0], int64(len(f.Body)), 10)) + len(f.Body) + 1
+	for _, h := range f.Headers {
+		if passHeader(h.Key) {
+			n += len(h.Key) + len(h.Value) + 2
+		}
+	}
+	return n
 }
 
 // passHeader reports whether a SEND header is passed on to the MESSAGE.
@@ -100,38 +113,43 @@ func passHeader(key []byte) bool {
 	return true
 }
 
-// common returns the common part of the MESSAGE frame under version v,
-// encoding it on first use.
+// common returns the common part of the MESSAGE frame under version v:
+// that of frame for STOMP 1.2, unless m is numbered; otherwise encoded on
+// first use.
 func (m *message) common(v stomp.Version) []byte {
+	if v == stomp.V12 && m.offset == 0 {
+		return m.frame[m.commonStart() : len(m.frame)-len(m.body)]
+	}
 	e := &m.enc[v-stomp.V10]
 	e.once.Do(func() { e.b = m.encode(v) })
 	return e.b
 }
 
-func (m *message) encode(v stomp.Version) []byte {
-	b := make([]byte, 0, 96+len(m.dest)+len(m.epoch)+m.headersSize())
-	if m.kind != kindUser {
-		b = stomp.AppendHeaderString(b, stomp.MESSAGE, "destination", m.dest, v)
+// commonStart is where the common part starts in frame: after the
+// destination line for a user destination, whose subscription names it.
+func (m *message) commonStart() int {
+	if m.kind == kindUser {
+		return m.destEnd
 	}
-	b = append(b, "content-length:"...)
-	b = strconv.AppendInt(b, int64(len(m.body)-1), 10)
-	b = append(b, '\n')
+	return 0
+}
+
+func (m *message) encode(v stomp.Version) []byte {
+	b := make([]byte, 0, 64+len(m.epoch)+len(m.frame)-len(m.body))
+	b = stomp.AppendHeaderLines(b, stomp.MESSAGE, m.frame[m.commonStart():m.head], v)
 	if m.offset != 0 {
 		b = appendStreamHeaders(b, m.epoch, m.offset)
 	}
-	for _, h := range m.headers {
-		b = stomp.AppendHeader(b, stomp.MESSAGE, h.Key, h.Value, v)
-	}
+	b = stomp.AppendHeaderLines(b, stomp.MESSAGE, m.lines(), v)
 	return append(b, '\n')
 }
 
-func (m *message) headersSize() int {
-	n := 0
-	for _, h := range m.headers {
-		n += len(h.Key) + len(h.Value) + 2
-	}
-	return n
-}
+// lines returns the sender's own headers passed on, as STOMP 1.2 header
+// lines.
+func (m *message) lines() []byte { return m.frame[m.head : len(m.frame)-len(m.body)-1] }
+
+// headersSize is the length of the sender's own headers on the wire.
+func (m *message) headersSize() int { return len(m.lines()) }
 
 // size estimates the bytes one delivery of m puts on the wire. A message
 // does not change once made, so the estimate is made once, in newMessage:
