@@ -67,14 +67,24 @@ func messageCost(m *message) int {
 
 // cost is what a delivery waiting in a queue holds: its message and, once
 // the message was delivered and put back, the encoding that delivery may
-// have made (one to a STOMP 1.0 or 1.1 subscriber does). It is counted
-// whatever the version, so that the cost does not change while the
-// delivery waits.
+// have made (see message.encodes). It is counted whatever the version of
+// the subscriber, so that the cost does not change while the delivery
+// waits.
 func (d delivery) cost() int {
 	if !d.redelivered {
 		return d.msg.heap
 	}
-	return d.msg.heap + allocSize(64+len(d.msg.dest)+d.msg.headersSize())
+	return d.msg.heap + d.msg.encodingCost()
+}
+
+// encodingCost is what the encoding of m's common part that a delivery may
+// make holds (see message.encodes): the one for the subscribers' version,
+// if they have but one.
+func (m *message) encodingCost() int {
+	if !m.encodes() {
+		return 0
+	}
+	return allocSize(m.encodingSize())
 }
 
 // queueCost is what the queue named name holds in the heap while it

@@ -9,14 +9,14 @@ import (
 
 // TestMessageCommonPart checks the common part of a MESSAGE, which a
 // message keeps in its STOMP 1.2 form, under each version: for a topic and
-// a user destination, numbered or not, with a header each version escapes
-// differently and the headers that are never passed on.
+// a user destination, numbered in its frame or not, with a header each
+// version escapes differently and one that is never passed on.
 func TestMessageCommonPart(t *testing.T) {
 	f := &stomp.Frame{Command: stomp.SEND, Body: []byte("body")}
 	f.Add("destination", "/topic/a:b")
 	f.Add("receipt", "r")
 	f.Add("k:1", "a:b\r\nc\\d")
-	const cl, stream = "content-length:4\n", "x-stream-offset:7\nx-stream-epoch:e\n"
+	const cl, stream = "content-length:4\n", "x-stream-offset:7\nx-stream-epoch:0123456789abcdef\n"
 	header := map[stomp.Version]string{
 		stomp.V10: "k 1:a:b  c\\d\n",
 		stomp.V11: "k\\c1:a\\cb \\nc\\\\d\n",
@@ -24,30 +24,56 @@ func TestMessageCommonPart(t *testing.T) {
 	}
 	dest := map[stomp.Version]string{stomp.V10: "destination:/topic/a:b\n", stomp.V11: "destination:/topic/a\\cb\n", stomp.V12: "destination:/topic/a\\cb\n"}
 	for _, tc := range []struct {
-		name     string
-		kind     destKind
-		numbered bool
-	}{{"topic", kindTopic, false}, {"numbered topic", kindTopic, true}, {"user", kindUser, false}} {
+		name           string
+		kind           destKind
+		room, numbered bool
+	}{
+		{"topic", kindTopic, false, false},
+		{"numbered in its frame", kindTopic, true, true},
+		{"numbered without room", kindTopic, false, true},
+		{"user", kindUser, false, false},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newMessage(f, "/topic/a:b", tc.kind, 1, time.Now())
+			m := newMessage(f, "/topic/a:b", tc.kind, 1, time.Now(), tc.room)
 			if tc.numbered {
-				m.number("e", 7, time.Now())
+				m.number("0123456789abcdef", 7, time.Now())
 			}
 			for v, h := range header {
-				want := cl + h + "\n"
-				switch {
-				case tc.numbered:
-					want = dest[v] + cl + stream + h + "\n"
-				case tc.kind != kindUser:
+				want := cl + h
+				if tc.kind != kindUser {
 					want = dest[v] + want
 				}
-				if got := string(m.common(v)); got != want {
-					t.Errorf("%v: %q, want %q", v, got, want)
+				if tc.numbered {
+					want += stream
+				}
+				if got := string(m.common(v)); got != want+"\n" {
+					t.Errorf("%v: %q, want %q", v, got, want+"\n")
 				}
 			}
-			if string(m.body) != "body\x00" {
-				t.Errorf("body %q", m.body)
+			if got, want := string(m.wire()), "SEND\n"+dest[stomp.V12]+cl+header[stomp.V12]+"\nbody\x00"; got != want {
+				t.Errorf("between nodes %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestPlainMessageIsEncodedOnce checks that a message whose headers need
+// no escaping, numbered in its frame, serves every version from its frame.
+func TestPlainMessageIsEncodedOnce(t *testing.T) {
+	f := &stomp.Frame{Command: stomp.SEND, Body: []byte("body")}
+	f.Add("content-type", "text/plain")
+	m := newMessage(f, "/topic/a", kindTopic, 1, time.Now(), true)
+	m.number("0123456789abcdef", 1<<40, time.Now())
+	want := "destination:/topic/a\ncontent-length:4\ncontent-type:text/plain\nx-stream-offset:1099511627776\nx-stream-epoch:0123456789abcdef\n\n"
+	for _, v := range []stomp.Version{stomp.V10, stomp.V11, stomp.V12} {
+		if n := testing.AllocsPerRun(10, func() { m.common(v) }); n != 0 {
+			t.Errorf("%v: %v allocations", v, n)
+		}
+		if got := string(m.common(v)); got != want {
+			t.Errorf("%v: %q, want %q", v, got, want)
+		}
+	}
+	if m.encodes() || keptCost(m) != m.heap+16 {
+		t.Errorf("a message no delivery encodes costs %d kept, want %d", keptCost(m), m.heap+16)
 	}
 }

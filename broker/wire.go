@@ -14,8 +14,7 @@ import (
 
 // wire returns m encoded for another node.
 func (m *message) wire() []byte {
-	b := make([]byte, 0, len("SEND\n")+len(m.frame))
-	return append(stomp.AppendCommand(b, stomp.SEND), m.frame...)
+	return m.appendFrame(make([]byte, 0, len("SEND\n")+m.frameSize()), stomp.SEND)
 }
 
 // wireLimits accept whatever a node of the cluster encoded: each bounded
@@ -39,5 +38,5 @@ func unwire(b []byte, kind destKind, id uint64, now time.Time) (*message, error)
 	if !ok {
 		return nil, errMalformed
 	}
-	return newMessage(f, string(dest), kind, id, now), nil
+	return newMessage(f, string(dest), kind, id, now, false), nil
 }
