@@ -28,24 +28,24 @@ type message struct {
 	id       uint64
 	dest     string
 	kind     destKind
-	plain    bool                                // no header needed escaping: frame's common part is every version's
-	shared   bool                                // frame holds the common part: m is not numbered or its stream headers fit
-	destEnd  int32                               // where the destination line ends in frame
-	head     int32                               // where the sender's own headers, passed on, start in frame
-	linesEnd int32                               // and where they end
-	end      int32                               // where the common part ends in frame, after the blank line
-	frame    []byte                              // see above; from end to body, room for stream headers
-	body     []byte                              // the end of frame: the body followed by the NUL that ends the frame
-	accepted time.Time                           // when the SEND was accepted (monotonic), for latency
-	wireSize int                                 // see size
-	heap     int                                 // what it holds in the heap, see messageCost
-	enc      [stomp.V12 - stomp.V10 + 1]encoding // by version, from V10, where frame's common part does not serve
-	text     atomic.Int32                        // 0 not known yet, 1 valid UTF-8, 2 not
-	ref      string                              // a shared queue's name for it (see QueueReader.Settle); "" for any other
-	journal  *journaled                          // a persistent message's place in the Journal; nil for any other
-	offset   uint64                              // its place in its topic's history, 0 when not numbered
-	epoch    string                              // the history's epoch, with offset
-	at       int64                               // when the history took it, Unix nanoseconds (Options.Now)
+	plain    bool                      // no header needed escaping: frame's common part is every version's
+	shared   bool                      // frame holds the common part: m is not numbered or its stream headers fit
+	text     atomic.Int32              // 0 not known yet, 1 valid UTF-8, 2 not
+	destEnd  int32                     // where the destination line ends in frame
+	head     int32                     // where the sender's own headers, passed on, start in frame
+	linesEnd int32                     // and where they end
+	end      int32                     // where the common part ends in frame, after the blank line
+	frame    []byte                    // see above; from end to body, room for stream headers
+	body     []byte                    // the end of frame: the body followed by the NUL that ends the frame
+	accepted time.Time                 // when the SEND was accepted (monotonic), for latency
+	wireSize int                       // see size
+	heap     int                       // what it holds in the heap, see messageCost
+	enc      atomic.Pointer[encodings] // made on first use, where frame's common part does not serve
+	ref      string                    // a shared queue's name for it (see QueueReader.Settle); "" for any other
+	journal  *journaled                // a persistent message's place in the Journal; nil for any other
+	offset   uint64                    // its place in its topic's history, 0 when not numbered
+	epoch    string                    // the history's epoch, with offset
+	at       int64                     // when the history took it, Unix nanoseconds (Options.Now)
 }
 
 // streamRoom is the room newMessage keeps for the stream headers of a
@@ -83,6 +83,9 @@ type encoding struct {
 	once sync.Once
 	b    []byte
 }
+
+// encodings are a message's encodings by version, from V10.
+type encodings [stomp.V12 - stomp.V10 + 1]encoding
 
 // newMessage copies what a MESSAGE needs of the SEND frame f, which the
 // decoder will reuse, into one owned buffer, keeping room for stream
@@ -161,9 +164,18 @@ func (m *message) common(v stomp.Version) []byte {
 	if m.shared && (v == stomp.V12 || m.plain) {
 		return m.frame[m.commonStart():m.end]
 	}
-	e := &m.enc[v-stomp.V10]
+	e := &m.encodings()[v-stomp.V10]
 	e.once.Do(func() { e.b = m.encode(v) })
 	return e.b
+}
+
+// encodings returns m's encodings, making them on first use.
+func (m *message) encodings() *encodings {
+	if e := m.enc.Load(); e != nil {
+		return e
+	}
+	m.enc.CompareAndSwap(nil, new(encodings))
+	return m.enc.Load()
 }
 
 // encodes reports whether a delivery may encode m's common part anew: for

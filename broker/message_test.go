@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -75,5 +76,25 @@ func TestPlainMessageIsEncodedOnce(t *testing.T) {
 	}
 	if m.encodes() || keptCost(m) != m.heap+16 {
 		t.Errorf("a message no delivery encodes costs %d kept, want %d", keptCost(m), m.heap+16)
+	}
+}
+
+// TestEncodingsAreMadeOnce has writers of every version ask for the common
+// part of a message that needs escaping at once: each version's is made
+// once and all of them get it.
+func TestEncodingsAreMadeOnce(t *testing.T) {
+	f := &stomp.Frame{Command: stomp.SEND, Body: []byte("body")}
+	f.Add("k", "a:b")
+	m := newMessage(f, "/topic/a", kindTopic, 1, time.Now(), false)
+	var wg sync.WaitGroup
+	got := make([][]byte, 12)
+	for i := range got {
+		wg.Go(func() { got[i] = m.common(stomp.V10 + stomp.Version(i%3)) })
+	}
+	wg.Wait()
+	for i, b := range got {
+		if want := m.common(stomp.V10 + stomp.Version(i%3)); &b[0] != &want[0] {
+			t.Errorf("writer %d got an encoding of its own", i)
+		}
 	}
 }
