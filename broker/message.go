@@ -38,7 +38,6 @@ type message struct {
 	frame    []byte                    // see above; from end to body, room for stream headers
 	body     []byte                    // the end of frame: the body followed by the NUL that ends the frame
 	accepted time.Time                 // when the SEND was accepted (monotonic), for latency
-	wireSize int                       // see size
 	heap     int                       // what it holds in the heap, see messageCost
 	enc      atomic.Pointer[encodings] // made on first use, where frame's common part does not serve
 	ref      string                    // a shared queue's name for it (see QueueReader.Settle); "" for any other
@@ -58,7 +57,6 @@ const streamRoom = len(streamOffsetHeader+":\n"+streamEpochHeader+":\n") + 16 + 
 // sender's headers, written into frame when they fit the room there.
 func (m *message) number(epoch string, offset uint64, at time.Time) {
 	m.epoch, m.offset, m.at = epoch, offset, at.UnixNano()
-	m.wireSize += len(streamOffsetHeader) + len(streamEpochHeader) + len(epoch) + 24
 	room := m.frame[m.linesEnd : len(m.frame)-len(m.body)] // the blank line, then the room
 	n := streamHeadersLen(epoch, offset)
 	if m.shared = n < len(room); m.shared {
@@ -97,7 +95,6 @@ func newMessage(f *stomp.Frame, dest string, kind destKind, id uint64, now time.
 		room = streamRoom
 	}
 	m.keep(f, room)
-	m.wireSize = 96 + len(m.dest) + m.headersSize() + len(m.body)
 	m.heap = messageCost(m)
 	return m
 }
@@ -220,10 +217,16 @@ func (m *message) frameSize() int { return int(m.linesEnd) + 1 + len(m.body) }
 // headersSize is the length of the sender's own headers on the wire.
 func (m *message) headersSize() int { return int(m.linesEnd - m.head) }
 
-// size estimates the bytes one delivery of m puts on the wire. A message
-// does not change once made, so the estimate is made once, in newMessage:
-// it is asked for several times per delivery.
-func (m *message) size() int { return m.wireSize }
+// size estimates the bytes one delivery of m puts on the wire. It is asked
+// for several times per delivery, and takes a few additions: a field to
+// keep it would take a size class more of every message.
+func (m *message) size() int {
+	n := 96 + len(m.dest) + m.headersSize() + len(m.body)
+	if m.offset != 0 {
+		n += len(streamOffsetHeader) + len(streamEpochHeader) + len(m.epoch) + 24
+	}
+	return n
+}
 
 // isText reports whether the frame under version v is valid UTF-8 apart from
 // its per-delivery lines, so that it can go out as a WebSocket text message.
