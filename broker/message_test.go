@@ -13,10 +13,7 @@ import (
 // a user destination, numbered in its frame or not, with a header each
 // version escapes differently and one that is never passed on.
 func TestMessageCommonPart(t *testing.T) {
-	f := &stomp.Frame{Command: stomp.SEND, Body: []byte("body")}
-	f.Add("destination", "/topic/a:b")
-	f.Add("receipt", "r")
-	f.Add("k:1", "a:b\r\nc\\d")
+	f := sendFrame("body", "destination", "/topic/a:b", "receipt", "r", "k:1", "a:b\r\nc\\d")
 	const cl, stream = "content-length:4\n", "x-stream-offset:7\nx-stream-epoch:0123456789abcdef\n"
 	header := map[stomp.Version]string{
 		stomp.V10: "k 1:a:b  c\\d\n",
@@ -61,8 +58,7 @@ func TestMessageCommonPart(t *testing.T) {
 // TestPlainMessageIsEncodedOnce checks that a message whose headers need
 // no escaping, numbered in its frame, serves every version from its frame.
 func TestPlainMessageIsEncodedOnce(t *testing.T) {
-	f := &stomp.Frame{Command: stomp.SEND, Body: []byte("body")}
-	f.Add("content-type", "text/plain")
+	f := sendFrame("body", "content-type", "text/plain")
 	m := newMessage(f, "/topic/a", kindTopic, 1, time.Now(), true)
 	m.number("0123456789abcdef", 1<<40, time.Now())
 	want := "destination:/topic/a\ncontent-length:4\ncontent-type:text/plain\nx-stream-offset:1099511627776\nx-stream-epoch:0123456789abcdef\n\n"
@@ -83,8 +79,7 @@ func TestPlainMessageIsEncodedOnce(t *testing.T) {
 // part of a message that needs escaping at once: each version's is made
 // once and all of them get it.
 func TestEncodingsAreMadeOnce(t *testing.T) {
-	f := &stomp.Frame{Command: stomp.SEND, Body: []byte("body")}
-	f.Add("k", "a:b")
+	f := sendFrame("body", "k", "a:b")
 	m := newMessage(f, "/topic/a", kindTopic, 1, time.Now(), false)
 	var wg sync.WaitGroup
 	got := make([][]byte, 12)
@@ -97,4 +92,14 @@ func TestEncodingsAreMadeOnce(t *testing.T) {
 			t.Errorf("writer %d got an encoding of its own", i)
 		}
 	}
+}
+
+// sendFrame returns a SEND frame of body with the headers given as pairs
+// of key and value.
+func sendFrame(body string, pairs ...string) *stomp.Frame {
+	f := &stomp.Frame{Command: stomp.SEND, Body: []byte(body)}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		f.Add(pairs[i], pairs[i+1])
+	}
+	return f
 }
