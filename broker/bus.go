@@ -118,5 +118,5 @@ func (b *Broker) decodeWire(msg []byte, numbered bool) (*message, error) {
 	if err != nil || rt.kind == kindQueue {
 		return nil, ErrNotMessage
 	}
-	return newMessage(f, rt.key, rt.kind, b.messageSeq.Add(1), time.Now(), numbered), nil
+	return newMessageFor(f, rt.key, rt.kind, b.messageSeq.Add(1), time.Now(), numbered), nil
 }

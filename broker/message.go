@@ -86,9 +86,15 @@ type encoding struct {
 type encodings [stomp.V12 - stomp.V10 + 1]encoding
 
 // newMessage copies what a MESSAGE needs of the SEND frame f, which the
-// decoder will reuse, into one owned buffer, keeping room for stream
-// headers when a history will number it.
-func newMessage(f *stomp.Frame, dest string, kind destKind, id uint64, now time.Time, numbered bool) *message {
+// decoder will reuse, into one owned buffer, with no room for stream
+// headers: a history that numbers it makes a copy of its common part.
+func newMessage(f *stomp.Frame, dest string, kind destKind, id uint64, now time.Time) *message {
+	return newMessageFor(f, dest, kind, id, now, false)
+}
+
+// newMessageFor is newMessage keeping room for stream headers when a
+// history will number the message.
+func newMessageFor(f *stomp.Frame, dest string, kind destKind, id uint64, now time.Time, numbered bool) *message {
 	m := &message{id: id, dest: dest, kind: kind, shared: true, accepted: now}
 	room := 0
 	if numbered {

@@ -32,7 +32,7 @@ func TestMessageCommonPart(t *testing.T) {
 		{"user", kindUser, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newMessage(f, "/topic/a:b", tc.kind, 1, time.Now(), tc.room)
+			m := newMessageFor(f, "/topic/a:b", tc.kind, 1, time.Now(), tc.room)
 			if tc.numbered {
 				m.number("0123456789abcdef", 7, time.Now())
 			}
@@ -59,7 +59,7 @@ func TestMessageCommonPart(t *testing.T) {
 // no escaping, numbered in its frame, serves every version from its frame.
 func TestPlainMessageIsEncodedOnce(t *testing.T) {
 	f := sendFrame("body", "content-type", "text/plain")
-	m := newMessage(f, "/topic/a", kindTopic, 1, time.Now(), true)
+	m := newMessageFor(f, "/topic/a", kindTopic, 1, time.Now(), true)
 	m.number("0123456789abcdef", 1<<40, time.Now())
 	want := "destination:/topic/a\ncontent-length:4\ncontent-type:text/plain\nx-stream-offset:1099511627776\nx-stream-epoch:0123456789abcdef\n\n"
 	for _, v := range []stomp.Version{stomp.V10, stomp.V11, stomp.V12} {
@@ -80,7 +80,7 @@ func TestPlainMessageIsEncodedOnce(t *testing.T) {
 // once and all of them get it.
 func TestEncodingsAreMadeOnce(t *testing.T) {
 	f := sendFrame("body", "k", "a:b")
-	m := newMessage(f, "/topic/a", kindTopic, 1, time.Now(), false)
+	m := newMessage(f, "/topic/a", kindTopic, 1, time.Now())
 	var wg sync.WaitGroup
 	got := make([][]byte, 12)
 	for i := range got {

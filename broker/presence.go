@@ -323,7 +323,7 @@ var jsonContentType = []stomp.Header{{Key: []byte("content-type"), Value: []byte
 func (b *Broker) presenceMessage(dest string, v any) *message {
 	body, _ := json.Marshal(v) // strings and slices of them always marshal
 	f := &stomp.Frame{Command: stomp.SEND, Headers: jsonContentType, Body: body}
-	return newMessage(f, dest, kindPresence, b.messageSeq.Add(1), time.Now(), false)
+	return newMessage(f, dest, kindPresence, b.messageSeq.Add(1), time.Now())
 }
 
 // presenceTopic returns the topic a presence destination shows, if dest

@@ -38,5 +38,5 @@ func unwire(b []byte, kind destKind, id uint64, now time.Time) (*message, error)
 	if !ok {
 		return nil, errMalformed
 	}
-	return newMessage(f, string(dest), kind, id, now, false), nil
+	return newMessage(f, string(dest), kind, id, now), nil
 }

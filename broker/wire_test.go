@@ -14,7 +14,7 @@ func TestWireCarriesAQueueMessageToAnotherNodeUnchanged(t *testing.T) {
 	f.Add("receipt", "r1")
 	f.Add("x-escaped", "colon: newline\n backslash\\ cr\r")
 	f.Add("content-type", "application/octet-stream")
-	m := newMessage(f, "/queue/a:b", kindQueue, 7, time.Now(), false)
+	m := newMessage(f, "/queue/a:b", kindQueue, 7, time.Now())
 	got, err := unwire(m.wire(), kindQueue, 9, time.Now())
 	if err != nil {
 		t.Fatal(err)
