@@ -74,21 +74,11 @@ var ErrNotMessage = errors.New("broker: not a message from another node")
 
 // appendWire appends m's form between nodes: a MESSAGE frame in STOMP 1.2
 // with its destination, content-length and the sender's headers.
-func (m *message) appendWire(dst []byte) []byte {
-	dst = stomp.AppendCommand(dst, stomp.MESSAGE)
-	dst = stomp.AppendHeaderString(dst, stomp.MESSAGE, "destination", m.dest, stomp.V12)
-	dst = stomp.AppendContentLength(dst, len(m.body)-1)
-	for _, h := range m.headers {
-		dst = stomp.AppendHeader(dst, stomp.MESSAGE, h.Key, h.Value, stomp.V12)
-	}
-	return stomp.AppendBody(dst, m.body[:len(m.body)-1])
-}
+func (m *message) appendWire(dst []byte) []byte { return m.appendFrame(dst, stomp.MESSAGE) }
 
-// wireLen bounds the length of m's form between nodes (escaping at most
-// doubles a header), so that appendWire allocates once.
-func (m *message) wireLen() int {
-	return 64 + 2*(len(m.dest)+m.headersSize()) + len(m.body)
-}
+// wireLen is the length of m's form between nodes, so that appendWire
+// allocates once.
+func (m *message) wireLen() int { return len("MESSAGE\n") + m.frameSize() }
 
 // decoders holds Deliver's decoders, which take no limits: what comes from
 // other nodes was checked by them.
@@ -103,7 +93,7 @@ var decoders = sync.Pool{New: func() any {
 // is safe for concurrent use. It fails with ErrNotMessage when msg is not
 // such a message, which it then drops and counts.
 func (b *Broker) Deliver(msg []byte) error {
-	m, err := b.decodeWire(msg)
+	m, err := b.decodeWire(msg, false)
 	if err != nil {
 		b.m.dropMalformed.Inc()
 		return err
@@ -114,8 +104,9 @@ func (b *Broker) Deliver(msg []byte) error {
 	return nil
 }
 
-// decodeWire rebuilds a message from its form between nodes.
-func (b *Broker) decodeWire(msg []byte) (*message, error) {
+// decodeWire rebuilds a message from its form between nodes, with room
+// for stream headers when it is to be numbered.
+func (b *Broker) decodeWire(msg []byte, numbered bool) (*message, error) {
 	d := decoders.Get().(*stomp.Decoder)
 	n, f, err := d.Decode(msg)
 	if err != nil || f == nil || n != len(msg) || f.Command != stomp.MESSAGE {
@@ -127,5 +118,5 @@ func (b *Broker) decodeWire(msg []byte) (*message, error) {
 	if err != nil || rt.kind == kindQueue {
 		return nil, ErrNotMessage
 	}
-	return newMessage(f, rt.key, rt.kind, b.messageSeq.Add(1), time.Now()), nil
+	return newMessageFor(f, rt.key, rt.kind, b.messageSeq.Add(1), time.Now(), numbered), nil
 }

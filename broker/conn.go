@@ -16,6 +16,10 @@ type transport interface {
 	// read feeds incoming bytes to feed until feed returns false or the
 	// socket fails. Only the reader goroutine calls it.
 	read(feed func([]byte) bool) error
+	// pending reports whether bytes the client sent already wait to be
+	// read, so that a short read does not mean that it paused. Only the
+	// reader goroutine calls it.
+	pending() bool
 	// writeBatch writes the frames of a batch. Only the writer calls it.
 	writeBatch(c *conn, batch []outItem, deadline time.Time) error
 	// writeRaw writes one encoded frame (or a heart-beat EOL).
@@ -157,7 +161,7 @@ func (c *conn) serve() {
 // feed decodes p and handles each completed frame. It reports false once
 // the session has ended, so that nothing after an offending frame counts.
 func (c *conn) feed(p []byte) bool {
-	if len(p) < quietRead { // see readbuf.go
+	if len(p) < quietRead && !c.t.pending() { // see readbuf.go
 		defer c.dec.Release()
 	}
 	if c.recvEvery.Load() > 0 { // a clock read costs, per WebSocket message

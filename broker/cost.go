@@ -3,15 +3,13 @@ package broker
 import (
 	"math/bits"
 	"unsafe"
-
-	"github.com/stompd/stompd/stomp"
 )
 
 // What a client makes the broker hold in its queues is counted in the heap
 // bytes it really costs, not in its wire size, so that MaxQueuedBytes
-// bounds the heap: a queued message costs its struct, its copies of the
-// destination, headers and body, and its ring slot; a queue costs its
-// struct, its name and its entry in the router's map, for as long as it
+// bounds the heap: a queued message costs its struct, its copy of the
+// frame (destination, headers and body) and its ring slot; a queue costs
+// its struct, its name and its entry in the router's map, for as long as it
 // exists.
 //
 // The sizes below come from the structs themselves (unsafe.Sizeof) and the
@@ -20,11 +18,11 @@ import (
 // all of them again: it fills queues as SENDs do and compares the heap's
 // growth, after a collection, with what was accounted, which must be within
 // a tenth of it. Measured so with Go 1.26 on amd64: an empty message in a
-// queue of its own grows the heap by 595 bytes (accounted 624: 272 for the
-// message struct, 144 for the queue struct, 96 for its first four ring
-// slots, 64 for its map entry, 48 for three small strings and buffers); in
-// a queue that holds others, by 326 bytes (accounted 328). Its wire size, which was
-// counted before, is about 110 bytes.
+// queue of its own grows the heap by 579 bytes (accounted 608: 192 for the
+// message struct, 176 for the queue struct, 96 for its first four ring
+// slots, 64 for its map entry, 80 for two small strings and the frame); in
+// a queue that holds others, by 272 bytes (accounted 280). Its wire size,
+// which was counted before, is about 110 bytes.
 const (
 	// mapEntryCost is what a queue's entry in the router's map takes: the
 	// key and value (24 bytes) and a control byte, in tables that are at
@@ -33,12 +31,12 @@ const (
 	// shrink: MaxDestinations bounds what they can keep.
 	mapEntryCost = 64
 
-	slotSize   = int(unsafe.Sizeof(delivery{}))
-	headerSize = int(unsafe.Sizeof(stomp.Header{}))
+	slotSize = int(unsafe.Sizeof(delivery{}))
 )
 
 var (
 	messageStructCost = allocSize(int(unsafe.Sizeof(message{})))
+	encodingsCost     = allocSize(int(unsafe.Sizeof(encodings{})))
 	journaledCost     = allocSize(int(unsafe.Sizeof(journaled{}))) // of a persistent message
 	queueStructCost   = allocSize(int(unsafe.Sizeof(queue{})))
 )
@@ -63,19 +61,31 @@ func allocSize(n int) int {
 func roundUp(n, step int) int { return (n + step - 1) / step * step }
 
 // messageCost is what message m holds in the heap, fixed once it is made:
-// the struct, its destination, its header slice and the one buffer of its
-// headers and body.
-func messageCost(m *message, buffer int) int {
-	return messageStructCost + allocSize(len(m.dest)) + allocSize(cap(m.headers)*headerSize) + allocSize(buffer)
+// the struct, its destination and the one buffer of its frame.
+func messageCost(m *message) int {
+	return messageStructCost + allocSize(len(m.dest)) + allocSize(cap(m.frame))
 }
 
 // cost is what a delivery waiting in a queue holds: its message and, once
-// the message was delivered and put back, the encoding that delivery made.
+// the message was delivered and put back, the encoding that delivery may
+// have made (see message.encodes). It is counted whatever the version of
+// the subscriber, so that the cost does not change while the delivery
+// waits.
 func (d delivery) cost() int {
 	if !d.redelivered {
 		return d.msg.heap
 	}
-	return d.msg.heap + allocSize(64+len(d.msg.dest)+d.msg.headersSize())
+	return d.msg.heap + d.msg.encodingCost()
+}
+
+// encodingCost is what the encoding of m's common part that a delivery may
+// make holds (see message.encodes): the one for the subscribers' version,
+// if they have but one, and the array that holds it.
+func (m *message) encodingCost() int {
+	if !m.encodes() {
+		return 0
+	}
+	return encodingsCost + allocSize(m.encodingSize())
 }
 
 // queueCost is what the queue named name holds in the heap while it

@@ -291,6 +291,13 @@ func (r *router) publish(m *message, st *stores) error {
 	return nil
 }
 
+// numbers reports whether this node's topic histories number the messages
+// it publishes to a destination of kind (with Streams, the copies that come
+// back from them are numbered).
+func (r *router) numbers(kind destKind) bool {
+	return kind == kindTopic && r.hist != nil && r.streams == nil
+}
+
 // fanOut hands a topic or user destination's message to this node's
 // subscribers, and reports whether there was any.
 func (r *router) fanOut(m *message) bool {

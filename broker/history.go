@@ -89,11 +89,11 @@ func (h *history) keep(m *message) {
 }
 
 // keptCost is what m holds in the heap while a history keeps it: the
-// message, the encoding of its common headers that its first delivery
-// makes (or a replay will), and its slots in the history's array, which
-// holds up to twice the messages kept.
+// message, the encoding of its common headers that a delivery may make
+// (see message.encodes), and its slots in the history's array, which holds
+// up to twice the messages kept.
 func keptCost(m *message) int {
-	return m.heap + allocSize(96+len(m.dest)+len(m.epoch)+m.headersSize()) + 16
+	return m.heap + m.encodingCost() + 16
 }
 
 // trim drops the messages beyond the bounds, and those older than the TTL,

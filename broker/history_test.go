@@ -334,7 +334,7 @@ func TestHistoryCostMatchesHeap(t *testing.T) {
 			before := heapInUse()
 			for i, f := range frames {
 				dest := fmt.Sprintf("/topic/t%d", i%tc.topics)
-				msg := newMessage(f, dest, kindTopic, uint64(i+1), time.Time{})
+				msg := newMessageFor(f, dest, kindTopic, uint64(i+1), time.Time{}, b.r.numbers(kindTopic))
 				if err := b.r.publish(msg, new(stores)); err != nil {
 					t.Fatal(err)
 				}

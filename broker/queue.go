@@ -26,12 +26,14 @@ type queue struct {
 }
 
 // effects collects what a queue operation must do once its locks are
-// released: wake writers, count slow-consumer cuts.
+// released: wake writers, count slow-consumer cuts. The first settlements
+// go in arrays, not slices of them, so that effects can stay on the stack.
 type effects struct {
-	conns   []*conn
-	results []pushResult
+	n       int // settlements in arr and res
 	arr     [8]*conn
 	res     [8]pushResult
+	conns   []*conn // and beyond them
+	results []pushResult
 	shared  sharedEffects
 	forget  *forgetting // persistent messages dropped, rarely: a pointer keeps effects small
 }
@@ -46,14 +48,19 @@ func (e *effects) add(c *conn, r pushResult) {
 	if r == pushed || !r.queued() && r != overflowed {
 		return
 	}
-	if e.conns == nil {
-		e.conns, e.results = e.arr[:0], e.res[:0]
+	if e.n < len(e.arr) {
+		e.arr[e.n], e.res[e.n] = c, r
+		e.n++
+		return
 	}
 	e.conns = append(e.conns, c)
 	e.results = append(e.results, r)
 }
 
 func (e *effects) apply() {
+	for i, c := range e.arr[:e.n] {
+		c.settle(e.res[i])
+	}
 	for i, c := range e.conns {
 		c.settle(e.results[i])
 	}

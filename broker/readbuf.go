@@ -7,7 +7,9 @@ import "sync"
 // quietRead, suggests the client has paused: once its bytes are handled the
 // connection gives its buffer up (rest), so that a connection gone quiet
 // holds none while it waits, and the decoder releases the buffer of the last
-// frame that spread over reads. The next read takes a minReadBuffer one from
+// frame that spread over reads, unless the client's next bytes already wait
+// (a WebSocket's reads end with each message, however busy the client; see
+// transport.pending). The next read takes a minReadBuffer one from
 // a pool. Reads from a busy client are seldom that short, so buffers do not
 // swing between sizes.
 const (

@@ -36,7 +36,8 @@ func TestQueueRoundRobin(t *testing.T) {
 // byte bounds count what the messages, the queues and their first ring
 // slots cost in memory (see cost.go).
 func TestQueueBuffersWithoutConsumer(t *testing.T) {
-	message := messageStructCost + allocSize(len("/queue/later")) + allocSize(1000+1)
+	kept := len("destination:/queue/later\ncontent-length:1000\n\n") + 1000 + 1
+	message := messageStructCost + allocSize(len("/queue/later")) + allocSize(kept)
 	queue := queueCost("/queue/later") + slotsCost(minRing)
 	for _, tc := range []struct {
 		name  string

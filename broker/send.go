@@ -47,7 +47,7 @@ func (c *conn) publish(f *stomp.Frame, rt route) error { return c.publishAt(f, r
 
 // publishAt is publish of a SEND accepted at now, by the system clock.
 func (c *conn) publishAt(f *stomp.Frame, rt route, now time.Time) error {
-	m := newMessage(f, rt.key, rt.kind, c.b.messageSeq.Add(1), now)
+	m := newMessageFor(f, rt.key, rt.kind, c.b.messageSeq.Add(1), now, c.b.r.numbers(rt.kind))
 	if rt.kind == kindQueue {
 		switch {
 		case c.b.o.Queues != nil:

@@ -62,7 +62,7 @@ func (b *Broker) DeliverAt(msg []byte, epoch string, offset uint64, at time.Time
 // and gives it its place in the destination's history. It counts and
 // returns ErrNotMessage for anything else.
 func (b *Broker) decodeNumbered(msg []byte, epoch string, offset uint64, at time.Time) (*message, error) {
-	m, err := b.decodeWire(msg)
+	m, err := b.decodeWire(msg, true)
 	if err == nil && m.kind != kindTopic {
 		err = ErrNotMessage
 	}

@@ -57,6 +57,10 @@ func (t *tcpTransport) read(feed func([]byte) bool) error {
 	}
 }
 
+// pending reports false: a read takes what the socket holds, up to the
+// buffer's size, so a short one left nothing waiting.
+func (t *tcpTransport) pending() bool { return false }
+
 // writeBatch writes the batch with as few writev calls as its size allows:
 // each delivery's own lines and the message's common part are copied into
 // the batch buffer, large bodies are not. The buffer is pooled and held only

@@ -192,6 +192,11 @@ func (t *wsTransport) readMessage(r io.Reader, feed func([]byte) bool) (bool, er
 	}
 }
 
+// pending reports whether the socket read ahead of the message: a read
+// ends with its message, so a short one may well leave the client's next
+// messages waiting.
+func (t *wsTransport) pending() bool { return !t.out.drained() }
+
 func (t *wsTransport) writeBatch(c *conn, batch []outItem, deadline time.Time) error {
 	if err := t.out.begin(deadline); err != nil {
 		return err

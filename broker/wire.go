@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/stompd/stompd/stomp"
@@ -15,17 +14,7 @@ import (
 
 // wire returns m encoded for another node.
 func (m *message) wire() []byte {
-	b := make([]byte, 0, 64+len(m.dest)+m.headersSize()+len(m.body))
-	b = stomp.AppendCommand(b, stomp.SEND)
-	b = stomp.AppendHeaderString(b, stomp.SEND, "destination", m.dest, stomp.V12)
-	b = append(b, "content-length:"...)
-	b = strconv.AppendInt(b, int64(len(m.body)-1), 10)
-	b = append(b, '\n')
-	for _, h := range m.headers {
-		b = stomp.AppendHeader(b, stomp.SEND, h.Key, h.Value, stomp.V12)
-	}
-	b = append(b, '\n')
-	return append(b, m.body...) // the body ends with its NUL
+	return m.appendFrame(make([]byte, 0, len("SEND\n")+m.frameSize()), stomp.SEND)
 }
 
 // wireLimits accept whatever a node of the cluster encoded: each bounded

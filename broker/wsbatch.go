@@ -135,8 +135,7 @@ func (bc *batchConn) write(p []byte) (int, error) {
 // are one step: a writer refused for the close finds the message ahead of
 // it, in the batch it flushes or already on the wire.
 func (bc *batchConn) writeClose(payload []byte, deadline time.Time) error {
-	var hdr [10]byte
-	frame := append(frameHeader(&hdr, websocket.CloseMessage, len(payload)), payload...)
+	frame := append(appendFrameHeader(nil, websocket.CloseMessage, len(payload)), payload...)
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
 	if err := bc.writable(); err != nil {
@@ -164,44 +163,37 @@ func (bc *batchConn) writable() error {
 	return nil
 }
 
-// frameHeader returns, in hdr, the header of a whole (FIN) unmasked frame,
+// appendFrameHeader appends the header of a whole (FIN) unmasked frame,
 // as a server sends it (RFC 6455 section 5.2).
-func frameHeader(hdr *[10]byte, opcode, n int) []byte {
-	hdr[0] = 0x80 | byte(opcode)
+func appendFrameHeader(dst []byte, opcode, n int) []byte {
+	dst = append(dst, 0x80|byte(opcode))
 	switch {
 	case n < 126:
-		hdr[1] = byte(n)
-		return hdr[:2]
+		return append(dst, byte(n))
 	case n <= 0xffff:
-		hdr[1] = 126
-		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
-		return hdr[:4]
+		return binary.BigEndian.AppendUint16(append(dst, 126), uint16(n))
 	}
-	hdr[1] = 127
-	binary.BigEndian.PutUint64(hdr[2:], uint64(n))
-	return hdr[:10]
+	return binary.BigEndian.AppendUint64(append(dst, 127), uint64(n))
 }
 
 // writeFrame gathers, during a batch, one whole WebSocket message of the
 // given opcode (a single frame) whose payload is the parts, in order. The
 // broker frames its data messages itself, rather than through gorilla's
 // writer, to spare each message an allocation and a copy; mu keeps
-// gorilla's control messages (pongs) between whole frames.
+// gorilla's control messages (pongs) between whole frames. The header is
+// appended to the batch, not gathered: a header on the stack would escape
+// to the heap, one per message, through the socket's Write.
 func (bc *batchConn) writeFrame(opcode int, parts ...[]byte) error {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
 	}
-	var hdr [10]byte
-	h := frameHeader(&hdr, opcode, n)
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
 	if err := bc.writable(); err != nil {
 		return err
 	}
-	if err := bc.gather(h); err != nil {
-		return err
-	}
+	*bc.buf = appendFrameHeader(*bc.buf, opcode, n)
 	for _, p := range parts {
 		if err := bc.gather(p); err != nil {
 			return err

@@ -57,3 +57,32 @@ func AppendBody(dst []byte, body []byte) []byte {
 	dst = append(dst, body...)
 	return append(dst, 0)
 }
+
+// AppendHeaderLines appends header lines that AppendHeader wrote for
+// command c under STOMP 1.2, encoded as AppendHeader writes them for c
+// under version v: a message kept in its 1.2 form can go to a peer of any
+// version without its headers being kept twice.
+func AppendHeaderLines(dst []byte, c Command, lines []byte, v Version) []byte {
+	if v == V12 || !escapes(c, V12) {
+		return append(dst, lines...)
+	}
+	key := true
+	for i := 0; i < len(lines); i++ {
+		b := lines[i]
+		switch {
+		case b == '\n' || (b == ':' && key):
+			key = b == '\n'
+			dst = append(dst, b)
+			continue
+		case b == '\\' && i+1 < len(lines):
+			i++
+			b = unescapeByte(lines[i], V12)
+		}
+		if seq := encoding(key, c, v)[b]; seq != "" {
+			dst = append(dst, seq...)
+		} else {
+			dst = append(dst, b)
+		}
+	}
+	return dst
+}

@@ -145,3 +145,33 @@ func TestUnescapedBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendHeaderLines checks that headers written for STOMP 1.2 and
+// re-encoded read as if written for the version at once, whatever the
+// bytes, command and version.
+func TestAppendHeaderLines(t *testing.T) {
+	values := []string{"plain", ":", "\n", "\r", "\\", "a:b\\c\r\nd", "\x00\xff"}
+	for _, c := range []Command{SEND, CONNECT, CONNECTED, MESSAGE} {
+		for _, v := range []Version{V10, V11, V12} {
+			t.Run(fmt.Sprintf("%s %s", c, v), func(t *testing.T) {
+				for _, k := range values {
+					checkHeaderLines(t, c, v, []byte(k), []byte(k+"="+k))
+				}
+			})
+		}
+	}
+}
+
+// checkHeaderLines checks AppendHeaderLines on two headers key:value, the
+// second one with an empty value.
+func checkHeaderLines(t *testing.T, c Command, v Version, key, value []byte) {
+	t.Helper()
+	var lines, want []byte
+	for _, val := range [][]byte{value, nil} {
+		lines = AppendHeader(lines, c, key, val, V12)
+		want = AppendHeader(want, c, key, val, v)
+	}
+	if got := AppendHeaderLines(nil, c, lines, v); string(got) != string(want) {
+		t.Fatalf("%q:%q: re-encoded %q, want %q", key, value, got, want)
+	}
+}

@@ -110,3 +110,17 @@ func checkRoundTrip(t *testing.T, f *Frame, v Version) {
 		t.Fatalf("round trip: %s", diff)
 	}
 }
+
+// FuzzAppendHeaderLines checks AppendHeaderLines on arbitrary headers.
+func FuzzAppendHeaderLines(f *testing.F) {
+	f.Add(uint8(V10), []byte("k:\\"), []byte("a:b\r\n\\c"))
+	f.Fuzz(func(t *testing.T, version uint8, key, value []byte) {
+		if len(key) == 0 {
+			return
+		}
+		v := Version(version%3) + V10
+		for _, c := range []Command{MESSAGE, CONNECT} {
+			checkHeaderLines(t, c, v, key, value)
+		}
+	})
+}
