@@ -235,7 +235,8 @@ func (r *soakReceiver) unrecovered(due uint64) uint64 {
 	var n uint64
 	for _, s := range r.unmet {
 		if s.to = min(s.to, due); s.from < s.to {
-			n += r.tr.missingIn(s) - r.st.log.excusedIn(r.st.pos, s)
+			m := r.tr.missingIn(s) // less a hole forgotten past maxHoles
+			n += m - min(m, r.st.log.excusedIn(r.st.pos, s))
 		}
 	}
 	return n

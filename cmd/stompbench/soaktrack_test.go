@@ -353,3 +353,23 @@ func unmetReceipt() *stomp.Frame {
 	f.Add("x-stream-offset", "0")
 	return f
 }
+
+// An unconfirmed message that nobody got is excused, once: not lost, nor
+// counted as unrecovered when a resume not met skipped it too.
+func TestUnmetResumeOverExcusedMessages(t *testing.T) {
+	for _, waive := range []bool{false, true} {
+		s, sl, deliver := topicLedger(t, waive)
+		st := sl.recv.st
+		for seq := range uint64(5) {
+			deliver(seq)
+		}
+		st.sent.Store(8)
+		st.log.confirm(5, 0, 0)
+		st.log.addGap(8) // 5 to 7 unconfirmed, and nobody got them
+		s.slotReceipt(sl, unmetReceipt())
+		if r := s.summary(time.Second, false); r.Lost != 0 || r.Unrecovered != 0 || r.Excused != 3 || !r.Valid {
+			t.Errorf("waive %v: lost %d (%d unrecovered), excused %d, valid %v; want 0, 0, 3 excused, valid",
+				waive, r.Lost, r.Unrecovered, r.Excused, r.Valid)
+		}
+	}
+}
