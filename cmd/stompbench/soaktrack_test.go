@@ -298,9 +298,6 @@ func TestUnmetResumeWaivesOnlyWhatWasSentBeforeItsReceipt(t *testing.T) {
 	for _, waive := range []bool{false, true} {
 		s, sl, deliver := topicLedger(t, waive)
 		st := sl.recv.st
-		for seq := range uint64(5) {
-			deliver(seq)
-		}
 		st.sent.Store(8) // 5 to 7 sent while it was away
 		s.slotReceipt(sl, unmetReceipt())
 		s.slotReceipt(sl, unmetReceipt()) // and again, nothing got between
@@ -323,9 +320,9 @@ func TestUnmetResumeWaivesOnlyWhatWasSentBeforeItsReceipt(t *testing.T) {
 	}
 }
 
-// topicLedger is a soak with one topic and one subscriber, sl, at
-// offset 4 of epoch e1 and about to resume, whose publisher sent
-// messages 0 to 4; deliver hands sl message seq.
+// topicLedger is a soak with one topic whose publisher sent messages 0
+// to 4, and one subscriber, sl, that got them, at offset 4 of epoch e1,
+// about to resume; deliver hands sl message seq.
 func topicLedger(t *testing.T, waive bool) (s *soak, sl *soakSlot, deliver func(seq uint64)) {
 	const size = 128
 	s = &soak{b: &bench{}, cfg: &config{Size: size, WaiveUnrecovered: waive}, all: newHistogram()}
@@ -340,6 +337,9 @@ func topicLedger(t *testing.T, waive bool) (s *soak, sl *soakSlot, deliver func(
 	deliver = func(seq uint64) {
 		w.write(body, stamp{stream: st.id, seq: seq})
 		s.slotMessage(sl, c, &stomp.Frame{Command: stomp.MESSAGE, Body: body})
+	}
+	for seq := range uint64(5) {
+		deliver(seq)
 	}
 	return s, sl, deliver
 }
@@ -358,11 +358,8 @@ func unmetReceipt() *stomp.Frame {
 // counted as unrecovered when a resume not met skipped it too.
 func TestUnmetResumeOverExcusedMessages(t *testing.T) {
 	for _, waive := range []bool{false, true} {
-		s, sl, deliver := topicLedger(t, waive)
+		s, sl, _ := topicLedger(t, waive)
 		st := sl.recv.st
-		for seq := range uint64(5) {
-			deliver(seq)
-		}
 		st.sent.Store(8)
 		st.log.confirm(5, 0, 0)
 		st.log.addGap(8) // 5 to 7 unconfirmed, and nobody got them
