@@ -1,6 +1,7 @@
 package redisbus
 
 import (
+	"log/slog"
 	"slices"
 	"strconv"
 	"testing"
@@ -83,4 +84,49 @@ func TestResumeNotMetWhileRedisIsDownMissesNothingSentAfterItsReceipt(t *testing
 		}
 		sub.ExpectNothing(time.Second)
 	}
+}
+
+// TestACatchUpThatFailsIsTriedAgain has node b's partitions subscribe
+// again while Redis refuses them the read of the topics' history (as
+// while Redis loads its append-only file, which takes SSUBSCRIBE and
+// refuses scripts): the messages kept while b was not subscribed reach
+// b's subscriber all the same, once the read succeeds, before those
+// that come after, each once.
+func TestACatchUpThatFailsIsTriedAgain(t *testing.T) {
+	srv := redistest.Start(t)
+	var logged logCount
+	a := startNode(t, srv.URL(), "a", Options{HistorySize: 100})
+	b := startNode(t, srv.URL(), "b", Options{HistorySize: 100, Logger: slog.New(&logged)})
+	const dest = "/topic/retried"
+	sub := b.dial(t, "sub")
+	subscribe(sub, "1", dest)
+	pub := a.dial(t, "pub")
+	sendNumbers(pub, dest, "up", 1, "up")
+	pub.Expect(stomp.RECEIPT, "receipt-id:up")
+	sub.Expect(stomp.MESSAGE, "x-stream-offset:1")
+
+	acl := func(rules ...string) {
+		t.Helper()
+		if out, err := srv.Do(append([]string{"ACL", "SETUSER", "default"}, rules...)...); err != nil || out != "OK" {
+			t.Fatalf("ACL SETUSER %v: %q, %v", rules, out, err)
+		}
+	}
+	acl("-ssubscribe", "-evalsha_ro", "-eval_ro")
+	if _, err := srv.Do("CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b no longer listening", func() bool { return !listening(t, srv, dest) })
+	sendNumbers(pub, dest, "gap", 3, "gap") // kept while b does not listen
+	pub.Expect(stomp.RECEIPT, "receipt-id:gap")
+	acl("+ssubscribe")
+	waitFor(t, "b's catch-up failing", func() bool { return logged.count("catching up a topic's history failed") > 0 })
+	acl("+evalsha_ro", "+eval_ro")
+	sendNumbers(pub, dest, "after", 1, "after")
+	pub.Expect(stomp.RECEIPT, "receipt-id:after")
+	for i, want := range []string{"gap0", "gap1", "gap2", "after0"} {
+		if f := sub.Expect(stomp.MESSAGE); string(f.Body) != want || f.Value("x-stream-offset") != strconv.Itoa(i+2) {
+			t.Fatalf("got %s, want %s at offset %d", stomptest.Dump(f), want, i+2)
+		}
+	}
+	sub.ExpectNothing(time.Second)
 }
