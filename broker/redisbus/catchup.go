@@ -23,6 +23,13 @@ import (
 // offset, and the broker takes the new epoch as it takes a live message of
 // it.
 //
+// A connection whose catch-up fails (Redis gone again, or refusing
+// scripts while it loads its append-only file, when it takes SSUBSCRIBE
+// already) lets the messages it held go and ends: delivered, they would
+// move the topics' positions past what the read did not reach, which no
+// later catch-up would read. The next connection catches up again, up to
+// maxRounds times in a row.
+//
 // The messages held are bounded by Options.MaxHeld bytes. Past it, they
 // are let go and the catch-up runs again, reading them from the streams
 // (which keep them, unless HistorySize messages of their topic came
@@ -144,16 +151,46 @@ func (p *partition) flush(r Receiver) {
 }
 
 // catchUp catches up every destination subscribed, once more after each
-// round in which messages held were let go, up to maxRounds rounds, until
-// one fails (Redis gone again).
-func (p *partition) catchUp(ctx context.Context, subscribed map[string]struct{}, r Receiver) {
-	for round := 1; p.catchUpAll(ctx, subscribed, r) && p.overflowed(); round++ {
-		if round == maxRounds {
+// round in which messages held were let go, up to maxRounds rounds. It
+// reports false when a round failed (Redis gone again, or refusing the
+// read).
+func (p *partition) catchUp(ctx context.Context, subscribed map[string]struct{}, r Receiver) bool {
+	for round := 1; ; round++ {
+		switch {
+		case !p.catchUpAll(ctx, subscribed, r):
+			return false
+		case !p.overflowed():
+			p.failed = 0
+			return true
+		case round == maxRounds:
 			p.b.log.Warn("redisbus: a catch-up still let held messages go after its last round; some offsets are skipped",
 				"partition", p.service, "rounds", round)
-			return
+			return true
 		}
 	}
+}
+
+// tryAgain counts a catch-up that failed and reports whether a new
+// connection is to try it again: up to maxRounds times in a row, after
+// which the partition goes on without it (a read Redis keeps refusing),
+// the offsets it did not read skipped.
+func (p *partition) tryAgain() bool {
+	if p.failed++; p.failed < maxRounds {
+		return true
+	}
+	p.b.log.Warn("redisbus: a catch-up failed again; going on without it, some offsets are skipped",
+		"partition", p.service, "tries", p.failed)
+	p.failed = 0
+	return false
+}
+
+// letGo lets the messages held go, for a connection that could not catch
+// up, and goes on holding what it still receives until the next one has:
+// they are all in the streams, which the next catch-up reads.
+func (p *partition) letGo() {
+	p.cu.mu.Lock()
+	p.cu.held, p.cu.bytes, p.cu.overflow = nil, 0, false
+	p.cu.mu.Unlock()
 }
 
 // catchUpAll catches up every destination subscribed, reading their

@@ -49,7 +49,8 @@
 // for a topic that received none yet), and handed those entries to the
 // broker in offset order; the messages held follow, less those the read
 // covered. Those held are bounded by Options.MaxHeld: past it they are let
-// go and read again from the streams (catchup.go).
+// go and read again from the streams (catchup.go). A catch-up that fails
+// lets them go too, and the next connection catches up again.
 //
 // # Topic history
 //

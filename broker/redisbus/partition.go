@@ -64,6 +64,7 @@ type partition struct {
 	retry   chan struct{} // holds a token when Redis answered again
 	seen    offsets       // of the channels subscribed, their numbered messages
 	cu      catchUp
+	failed  int // catch-ups failed in a row on connections that worked; the run loop's
 
 	mu    sync.Mutex
 	want  map[string]int           // destination → Listen minus Unlisten calls, when not 0
@@ -189,7 +190,11 @@ func (p *partition) redisBack() {
 // to every destination wanted, catches up their history (holding the
 // numbered messages meanwhile), and follows changes until the connection
 // fails, the service channel is lost or ctx is done. It reports whether
-// the connection was established.
+// the connection was established and caught up. One that could not catch
+// up (Redis gone again, or refusing scripts while it loads its data, when
+// it takes SSUBSCRIBE already) delivers nothing it held: what it held
+// would move the topics' positions past what the catch-up did not read,
+// so the next connection reads it all again (tryAgain).
 func (p *partition) session(ctx context.Context, r Receiver) bool {
 	defer p.connected(false)
 	conn, release := p.b.client.Dedicate()
@@ -212,12 +217,12 @@ func (p *partition) session(ctx context.Context, r Receiver) bool {
 	p.markAll()
 	subscribed := make(map[string]struct{})
 	p.hold()
-	err := p.sync(ctx, conn, subscribed)
-	if err == nil {
-		p.catchUp(ctx, subscribed, r)
+	if p.sync(ctx, conn, subscribed) != nil || !p.catchUp(ctx, subscribed, r) && p.tryAgain() {
+		p.letGo()
+		return false
 	}
 	p.flush(r)
-	for err == nil {
+	for {
 		select {
 		case <-ctx.Done():
 			return true
@@ -227,9 +232,10 @@ func (p *partition) session(ctx context.Context, r Receiver) bool {
 			return true
 		case <-p.wake:
 		}
-		err = p.sync(ctx, conn, subscribed)
+		if p.sync(ctx, conn, subscribed) != nil {
+			return true
+		}
 	}
-	return true
 }
 
 // receive hands a message of another node to r's Deliver, without its

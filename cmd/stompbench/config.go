@@ -74,6 +74,9 @@ type config struct {
 	Vanish       float64
 	Overdue      time.Duration
 	QueueOverdue time.Duration
+	// WaiveUnrecovered does not count as lost what a resume answered
+	// x-recovered:false missed of the messages sent before its RECEIPT.
+	WaiveUnrecovered bool
 
 	JSON       bool
 	Quiet      bool
@@ -196,6 +199,7 @@ func newFlagSet(c *config, hs *headerList, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.Vanish, "vanish", 0.25, "soak: the `share` of a queue consumer's churns in which it stops acknowledging and drops its connection holding what it got, for the broker to redeliver")
 	fs.DurationVar(&c.Overdue, "overdue", 10*time.Second, "soak: a delivery still missing this long after its SEND's receipt counts as lost so far")
 	fs.DurationVar(&c.QueueOverdue, "queue-overdue", 0, "soak: the same for a queue message (default: -overdue plus the 30 s within which a cluster redelivers what a dead node's consumers held)")
+	fs.BoolVar(&c.WaiveUnrecovered, "waive-unrecovered", false, "soak: do not count as lost what a resume answered x-recovered:false (nothing replayed, SPEC §7; a cluster node while Redis is down) missed of the messages sent before its RECEIPT; those sent after it still count")
 	fs.BoolVar(&c.JSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write stompbench's own CPU profile to `file`, to check it is not the bottleneck")

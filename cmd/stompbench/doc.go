@@ -69,8 +69,11 @@
 // of its own across its reconnections, holding per stream the next number
 // due and at most 256 holes (seqTrack), so that its memory does not grow
 // with the run. A reconnection resumes its topic with x-stream-offset and
-// x-stream-epoch; when the RECEIPT says x-recovered:false, what it skipped
-// is lost and counted apart. Publishers number their SENDs across their
+// x-stream-epoch; when the RECEIPT says x-recovered:false, nothing is
+// replayed (SPEC §7): what it missed of the messages sent before that
+// RECEIPT is lost unless it still comes, and counted apart as unrecovered
+// (with -waive-unrecovered, not as lost), while every message sent after
+// it is due. Publishers number their SENDs across their
 // connections and ask a RECEIPT for the last of a batch at most every 10
 // ms; it confirms every SEND before it (confirmLog). When a connection
 // drops, its SENDs not yet confirmed are unconfirmed: one that no party

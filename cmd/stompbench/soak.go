@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,7 @@ type soakStream struct {
 	// overdue is how many ns after its receipt a message missing is
 	// overdue: -overdue for a topic, -queue-overdue for a queue.
 	overdue int64
+	waive   bool // -waive-unrecovered
 }
 
 // soakReceiver is one receiving party: a topic subscriber across its
@@ -70,11 +72,14 @@ type soakReceiver struct {
 	st    *soakStream
 	shard int // the latency shard it records into
 
-	mu          sync.Mutex
-	tr          seqTrack
-	corrupt     uint64 // bodies that failed their checks or came from another stream
-	unrecovered uint64 // messages skipped after a resume the broker could not meet
-	afterLoss   bool   // the next skip follows such a resume
+	mu      sync.Mutex
+	tr      seqTrack
+	corrupt uint64 // bodies that failed their checks or came from another stream
+	// unmet holds, for each resume the broker could not meet (it replays
+	// nothing then, SPEC §7), the messages it may have skipped: from the
+	// next one due when its RECEIPT came to the next one sent then. Those
+	// sent later were published after the RECEIPT, and are due.
+	unmet []span
 	// A queue's: open holds the messages got whose ACK no RECEIPT has
 	// confirmed yet, held those a consumer got and dropped unacknowledged
 	// (it vanished, or was leaving), which do not count as got. Only such
@@ -125,7 +130,7 @@ func (s *soak) addPublisher(rate float64, streams int, overdue time.Duration) *s
 }
 
 func (s *soak) addStream(p *soakPub, dest string) *soakStream {
-	st := &soakStream{id: uint32(len(s.streams)), dest: dest, log: p.log, pos: len(p.streams), overdue: p.overdue}
+	st := &soakStream{id: uint32(len(s.streams)), dest: dest, log: p.log, pos: len(p.streams), overdue: p.overdue, waive: s.cfg.WaiveUnrecovered}
 	s.streams = append(s.streams, st)
 	p.streams = append(p.streams, st)
 	return st
@@ -196,15 +201,45 @@ func (r *soakReceiver) reached(seq uint64) bool {
 
 // record counts message m, arrived at nowNs, and its latency, under mu.
 func (r *soakReceiver) record(m stamp, nowNs int64, lat *latShard) {
-	dup, skipped := r.tr.add(m.seq)
-	if r.afterLoss {
-		r.unrecovered += skipped
-		r.afterLoss = false
-	}
-	if !dup {
+	if !r.tr.add(m.seq) {
 		r.st.log.markGot(r.st.pos, m.seq)
 		lat.record(nowNs - m.sent)
 	}
+}
+
+// resumeUnmet notes a resume the broker could not meet, whose RECEIPT
+// came when the messages below sent were sent: those not got yet may be
+// skipped. A span that overlaps the last one (no message got between two
+// such resumes) extends it; past maxHoles the oldest is forgotten, its
+// messages due again.
+func (r *soakReceiver) resumeUnmet(sent uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := span{r.tr.next, sent}
+	switch n := len(r.unmet); {
+	case s.from >= s.to:
+	case n > 0 && s.from <= r.unmet[n-1].to:
+		r.unmet[n-1].to = max(r.unmet[n-1].to, s.to)
+	default:
+		if n == maxHoles {
+			r.unmet = slices.Delete(r.unmet, 0, 1)
+		}
+		r.unmet = append(r.unmet, s)
+	}
+}
+
+// unrecovered counts the deliveries below due that r is missing and that
+// resumes not met may have skipped, less the unconfirmed messages nobody
+// got (excused already), under mu.
+func (r *soakReceiver) unrecovered(due uint64) uint64 {
+	var n uint64
+	for _, s := range r.unmet {
+		if s.to = min(s.to, due); s.from < s.to {
+			m := r.tr.missingIn(s) // less a hole forgotten past maxHoles
+			n += m - min(m, r.st.log.excusedIn(r.st.pos, s))
+		}
+	}
+	return n
 }
 
 // confirmAcks closes the messages whose ACK a RECEIPT confirmed: a
@@ -251,16 +286,32 @@ func (s *soak) latencies() *histogram {
 }
 
 // missing counts the deliveries of stream st's first due messages still
-// missing, less those of unconfirmed messages nobody got.
+// missing, less those of unconfirmed messages nobody got, and, with
+// -waive-unrecovered, those that resumes not met may have skipped.
 func (st *soakStream) missing(due uint64) uint64 {
-	var missing uint64
+	var missing, waived uint64
 	for _, r := range st.recv {
 		r.mu.Lock()
 		missing += r.tr.missingBelow(due)
+		if st.waive {
+			waived += r.unrecovered(due)
+		}
 		r.mu.Unlock()
 	}
-	excused := st.log.excused(st.pos, due) * uint64(len(st.recv))
+	excused := st.log.excused(st.pos, due)*uint64(len(st.recv)) + waived
 	return missing - min(missing, excused)
+}
+
+// unrecovered counts the deliveries of stream st's first due messages
+// still missing that resumes not met may have skipped.
+func (st *soakStream) unrecovered(due uint64) uint64 {
+	var n uint64
+	for _, r := range st.recv {
+		r.mu.Lock()
+		n += r.unrecovered(due)
+		r.mu.Unlock()
+	}
+	return n
 }
 
 // totals is what the soak has done so far; Overdue counts messages

@@ -146,8 +146,8 @@ func (sl *soakSlot) ackConfirmed() {
 // slotReceipt handles the RECEIPTs of a slot's connection: the in-band
 // refreshes', the queue ACKs' and the SUBSCRIBE's, which says whether a
 // resume was met in full (x-recovered) and where the stream stands. A
-// resume not met loses what the connection missed: the receiver counts
-// the next skip as such. A RECEIPT without an epoch where the slot knows
+// resume not met loses what the connection missed of the messages sent
+// until then: the receiver notes them (resumeUnmet). A RECEIPT without an epoch where the slot knows
 // one (a cluster node that cannot reach Redis answers x-stream-offset:0)
 // does not know where the stream stands: the slot keeps its own place,
 // lest its next resume replay the whole history.
@@ -171,9 +171,7 @@ func (s *soak) slotReceipt(sl *soakSlot, f *stomp.Frame) bool {
 	}
 	if sl.resuming && sl.located {
 		s.unrecovered.Add(1)
-		sl.recv.mu.Lock()
-		sl.recv.afterLoss = true
-		sl.recv.mu.Unlock()
+		sl.recv.resumeUnmet(sl.recv.st.sent.Load())
 	}
 	epoch := f.Value("x-stream-epoch")
 	if v, ok := f.Get("x-stream-offset"); ok && (epoch != "" || sl.epoch == "") {

@@ -27,21 +27,20 @@ type seqTrack struct {
 	dups     uint64
 }
 
-// add records seq; skipped is how many numbers it jumped over, which are
-// now holes.
-func (t *seqTrack) add(seq uint64) (dup bool, skipped uint64) {
+// add records seq and reports whether it was a duplicate; the numbers it
+// jumped over are now holes.
+func (t *seqTrack) add(seq uint64) (dup bool) {
 	if seq >= t.next {
 		if seq > t.next {
-			skipped = seq - t.next
 			t.hole(span{t.next, seq})
 		}
 		t.next = seq + 1
 	} else if !t.fill(seq) {
 		t.dups++
-		return true, 0
+		return true
 	}
 	t.received++
-	return false, skipped
+	return false
 }
 
 // hole remembers s, the newest hole, forgetting the oldest past maxHoles.
@@ -94,16 +93,21 @@ func (t *seqTrack) fill(seq uint64) bool {
 func (t *seqTrack) has(seq uint64) bool { return seq < t.next && t.find(seq) < 0 }
 
 // missingBelow counts the numbers below n that did not arrive.
-func (t *seqTrack) missingBelow(n uint64) uint64 {
+func (t *seqTrack) missingBelow(n uint64) uint64 { return t.missingIn(span{0, n}) }
+
+// missingIn counts the numbers of s that did not arrive.
+func (t *seqTrack) missingIn(s span) uint64 {
 	var m uint64
-	if n > t.next {
-		m = n - t.next
+	if lo := max(s.from, t.next); lo < s.to {
+		m = s.to - lo
 	}
 	for _, h := range t.holes {
-		if h.from >= n {
+		if h.from >= s.to {
 			break
 		}
-		m += min(h.to, n) - h.from
+		if lo, hi := max(h.from, s.from), min(h.to, s.to); lo < hi {
+			m += hi - lo
+		}
 	}
 	return m
 }
@@ -208,14 +212,22 @@ func (l *confirmLog) sends(pos int, total uint64) uint64 {
 
 // excused counts the unconfirmed messages of stream pos numbered below
 // below that no party got.
-func (l *confirmLog) excused(pos int, below uint64) (none uint64) {
+func (l *confirmLog) excused(pos int, below uint64) uint64 {
+	return l.excusedIn(pos, span{0, below})
+}
+
+// excusedIn counts the unconfirmed messages of stream pos numbered in s
+// that no party got.
+func (l *confirmLog) excusedIn(pos int, s span) (none uint64) {
 	gaps := l.gaps.Load()
 	if gaps == nil {
 		return 0
 	}
-	n, end := uint64(l.n), below*uint64(l.n) // SEND k is below below when k < end
+	n, p := uint64(l.n), uint64(pos)
+	lo, end := s.from*n, s.to*n // SEND k is message k/n of stream k%n
 	for _, g := range *gaps {
-		first := g.from + (uint64(pos)+n-g.from%n)%n // the gap's first SEND to pos
+		start := max(g.from, lo)
+		first := start + (p+n-start%n)%n // the first SEND to pos from start on
 		for k := first; k < min(g.to, end); k += n {
 			i := k - g.from
 			if g.got[i/64].Load()&(1<<(i%64)) == 0 {

@@ -33,7 +33,7 @@ func TestClusterSoakShort(t *testing.T) {
 	}
 	cs := &clusterSoak{nodes: c.nodes, user: c.users["ada"], phases: faultPhases(r, node, restart, 3*time.Second, 9*time.Second, 2*time.Second),
 		auth: killedFirst(c.nodes, node),
-		load: []string{"-conns", "60", "-rate", "150", "-queues", "0", "-churn", "10", "-duration", "16s", "-drain", "10s", "-settle", "4s"}}
+		load: []string{"-conns", "60", "-rate", "150", "-queues", "0", "-churn", "10", "-duration", "16s", "-drain", "10s", "-settle", "4s", "-waive-unrecovered"}}
 	cs.run(t)
 }
 
@@ -122,10 +122,12 @@ func (cs *clusterSoak) start(t *testing.T) *soakProc {
 
 // check fails the test unless the soak, which ended with err, passed:
 // nothing lost, duplicated or corrupt, its load run, and no resume left
-// unmet outside the Redis outage.
+// unmet outside the Redis outage. What the resumes left unmet during it
+// missed of the messages sent before their RECEIPT is not lost
+// (-waive-unrecovered): SPEC §7 replays nothing then.
 func (r *soakVerdict) check(t *testing.T, err error, marks []float64) {
 	if err != nil || !r.Valid || r.Lost+r.Duplicated+r.Corrupted != 0 {
-		t.Errorf("stompbench: %v; lost %d (%d unrecovered), duplicated %d, corrupted %d; first error %q; checks %s",
+		t.Errorf("stompbench: %v; lost %d (and %d unrecovered, waived), duplicated %d, corrupted %d; first error %q; checks %s",
 			err, r.Lost, r.Unrecovered, r.Duplicated, r.Corrupted, r.FirstError, r.Watch.Checks)
 	}
 	if r.ResumesRecovered == 0 || r.Refreshes == 0 || r.Reconnects == 0 {
@@ -238,10 +240,10 @@ type soakCounts struct {
 
 // line is the summary's figures in one line.
 func (r *soakVerdict) line() string {
-	return fmt.Sprintf("published %d of %d due, delivered %d, lost %d, duplicated %d, redelivered before their ACK was confirmed %d "+
+	return fmt.Sprintf("published %d of %d due, delivered %d, lost %d (and %d missed after resumes not met, waived), duplicated %d, redelivered before their ACK was confirmed %d "+
 		"(%d consumers vanished holding some), unconfirmed %d (excused %d), resumes %d met and %d not, reconnections %d, refreshes %d, "+
 		"errors %d, logins or renewals passed on to the next -auth-url %d",
-		r.Published, r.Due, r.Delivered, r.Lost, r.Duplicated, r.Redelivered, r.Vanished, r.Unconfirmed, r.Excused,
+		r.Published, r.Due, r.Delivered, r.Lost, r.Unrecovered, r.Duplicated, r.Redelivered, r.Vanished, r.Unconfirmed, r.Excused,
 		r.ResumesRecovered, r.ResumesUnrecovered, r.Reconnects, r.Refreshes, r.Errors, r.AuthFailovers)
 }
 
