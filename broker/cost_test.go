@@ -151,7 +151,7 @@ func TestQueueCostMatchesHeap(t *testing.T) {
 			for i, f := range frames {
 				dest, _ := f.Get("destination")
 				rt, _ := sendRoute(dest)
-				if err := b.r.publish(newMessage(f, rt.key, rt.kind, uint64(i+1), time.Time{}), new(stores)); err != nil {
+				if err := b.r.publish(newMessage(f, rt.key, rt.kind, uint64(i+1), time.Time{}), new(stores), ""); err != nil {
 					t.Fatal(err)
 				}
 			}

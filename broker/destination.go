@@ -107,11 +107,12 @@ type router struct {
 	mu      sync.RWMutex   // guards the maps
 	topics  map[string]*topic
 	queues  map[string]*queue
-	idle    idleTopics // the topics with history on this node and no subscriber
+	owned   map[string]int // queues in queues by the user who made them
+	idle    idleTopics     // the topics with history on this node and no subscriber
 }
 
 func newRouter(b *Broker) *router {
-	r := &router{b: b, bus: b.o.Bus, topics: make(map[string]*topic), queues: make(map[string]*queue)}
+	r := &router{b: b, bus: b.o.Bus, topics: make(map[string]*topic), queues: make(map[string]*queue), owned: make(map[string]int)}
 	if b.o.HistorySize > 0 && (b.o.Bus == nil || b.o.Streams != nil) {
 		r.hist = &historyLimits{size: b.o.HistorySize, bytes: b.o.MaxHistoryBytes, total: int64(b.o.MaxHistoryTotalBytes), ttl: b.o.HistoryTTL, m: b.m}
 		r.streams = b.o.Streams
@@ -268,13 +269,14 @@ func (r *router) dropLocked(key string, kind destKind, t *topic) {
 
 // publish routes m to its destination: a queue, or this node's
 // subscribers and then the Bus, if there is one. It fails only when m
-// would create a queue beyond MaxDestinations. Without a Bus, a message
+// would create a queue beyond MaxDestinations, or beyond MaxQueuesPerUser
+// for owner, the user who sent it. Without a Bus, a message
 // nobody receives is counted as dropped; with one, the other nodes may
 // have subscribers. A message to a topic with history that goes to the
 // Streams is followed in st, its sender's.
-func (r *router) publish(m *message, st *stores) error {
+func (r *router) publish(m *message, st *stores, owner string) error {
 	if m.kind == kindQueue {
-		_, err := r.enqueue(m)
+		_, err := r.enqueue(m, owner)
 		return err
 	}
 	if m.kind == kindTopic && r.hist != nil {

@@ -103,7 +103,10 @@
 // that history go, counted in destinations_evicted_total; when there is
 // none (every destination has subscribers, or is a queue), it fails with
 // limit-exceeded. So a client that SENDs once to each of MaxDestinations
-// new topics does not shut everyone out for HistoryTTL.
+// new topics does not shut everyone out for HistoryTTL. Queues, whose
+// messages wait for a consumer, are not evicted; instead the queues a
+// user's SENDs and SUBSCRIBEs made are bounded by MaxQueuesPerUser, so
+// that no user alone fills MaxDestinations with them.
 //
 // A SUBSCRIBE's RECEIPT comes before the messages a queue has waiting for
 // the new consumer: the consumer is registered first, refusing deliveries

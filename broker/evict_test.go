@@ -196,7 +196,7 @@ func TestRestoredTopicsAreEvictedOldestFirst(t *testing.T) {
 		at   time.Time
 	}{{"/topic/b", now.Add(-time.Minute)}, {"/topic/a", now}} {
 		f := &stomp.Frame{Command: stomp.SEND, Body: []byte("m")}
-		if err := a.r.publish(newMessage(f, m.dest, kindTopic, 1, m.at), new(stores)); err != nil {
+		if err := a.r.publish(newMessage(f, m.dest, kindTopic, 1, m.at), new(stores), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -244,7 +244,7 @@ func BenchmarkEvictingAdmission(b *testing.B) {
 			defer br.Shutdown(context.Background())
 			f := &stomp.Frame{Command: stomp.SEND, Body: []byte("m")}
 			publish := func(i int) {
-				if err := br.r.publish(newMessage(f, "/topic/t"+strconv.Itoa(i), kindTopic, 1, time.Now()), new(stores)); err != nil {
+				if err := br.r.publish(newMessage(f, "/topic/t"+strconv.Itoa(i), kindTopic, 1, time.Now()), new(stores), ""); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -262,4 +262,36 @@ func BenchmarkEvictingAdmission(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestQueuesPerUserAreBounded: queues, which never make room as a topic
+// kept by its history does, are bounded per user who made them: past
+// MaxQueuesPerUser that user's SEND or SUBSCRIBE to a new queue is refused
+// and counted, while another user still makes queues and topics; a queue
+// of the first that is drained and left makes room for it again.
+func TestQueuesPerUserAreBounded(t *testing.T) {
+	h := newHarness(t, Options{MaxQueuesPerUser: 2, MaxDestinations: 10})
+	a := h.connect(t, "a")
+	sendAll(a, "/queue/a1", "m")
+	sendAll(a, "/queue/a2", "m")
+	a.write(frame("SEND", "m", "destination:/queue/a3"))
+	a.expectError(CodeLimitExceeded, "too many queues made by one user")
+	a = h.connect(t, "a")
+	a.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/a3"))
+	a.expectError(CodeLimitExceeded, "too many queues made by one user")
+	if refused := value(t, h.m.DestinationsRefused); refused != 2 {
+		t.Fatalf("refused %v, want 2", refused)
+	}
+
+	b := h.connect(t, "b")
+	sendAll(b, "/queue/b1", "m")
+	h.subscriber(t, "b", "/topic/t")
+	expectHeld(t, h.b, "/queue/a1", "/queue/a2", "/queue/b1", "/topic/t")
+
+	a = h.subscriber(t, "a", "/queue/a1")
+	expectBodies(a, "m")
+	a.write(frame("UNSUBSCRIBE", "", "id:1", "receipt:left"))
+	a.expect("RECEIPT", "receipt-id:left") // a1 is drained and left: removed
+	sendAll(a, "/queue/a3", "m")
+	expectHeld(t, h.b, "/queue/a2", "/queue/a3", "/queue/b1", "/topic/t")
 }

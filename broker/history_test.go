@@ -287,7 +287,7 @@ func TestHistoriesCarryOverToTheNextBroker(t *testing.T) {
 	a := anonymousBroker(Options{HistorySize: 100})
 	for _, body := range []string{"m1", "m2"} {
 		f := &stomp.Frame{Command: stomp.SEND, Body: []byte(body)}
-		if err := a.r.publish(newMessage(f, "/topic/a", kindTopic, 1, time.Now()), new(stores)); err != nil {
+		if err := a.r.publish(newMessage(f, "/topic/a", kindTopic, 1, time.Now()), new(stores), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -335,7 +335,7 @@ func TestHistoryCostMatchesHeap(t *testing.T) {
 			for i, f := range frames {
 				dest := fmt.Sprintf("/topic/t%d", i%tc.topics)
 				msg := newMessageFor(f, dest, kindTopic, uint64(i+1), time.Time{}, b.r.numbers(kindTopic))
-				if err := b.r.publish(msg, new(stores)); err != nil {
+				if err := b.r.publish(msg, new(stores), ""); err != nil {
 					t.Fatal(err)
 				}
 				msg.common(stomp.V12) // as its delivery would

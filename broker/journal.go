@@ -70,7 +70,7 @@ func persistent(f *stomp.Frame) bool {
 func (c *conn) persist(m *message) error {
 	m.journal = &journaled{}
 	m.heap += journaledCost
-	q, err := c.b.r.enqueue(m)
+	q, err := c.b.r.enqueue(m, c.identity().Subject)
 	if err != nil {
 		return err
 	}

@@ -121,6 +121,7 @@ type Options struct {
 	MaxQueueBytes         int           // heap bytes buffered per queue, 64 MiB
 	MaxQueuedBytes        int           // heap bytes held by all queues together, and by their deliveries awaiting ACK, 1 GiB
 	MaxDestinations       int           // topics, queues and user destinations at once, 100,000; a topic kept only by its history makes room
+	MaxQueuesPerUser      int           // queues that one user's SENDs and SUBSCRIBEs made and that exist at once, 10,000; see admitQueueLocked
 	MaxTransactions       int           // open per connection, 16
 	MaxTransactionFrames  int           // SEND/ACK/NACK per transaction, 1,000
 	MaxTransactionBytes   int           // held by a connection's open transactions, 4 MiB
@@ -143,6 +144,7 @@ const (
 	DefaultMaxQueueBytes             = 64 << 20
 	DefaultMaxQueuedBytes            = 1 << 30
 	DefaultMaxDestinations           = 100000
+	DefaultMaxQueuesPerUser          = 10000
 	DefaultMaxTransactions           = 16
 	DefaultMaxTransactionFrames      = 1000
 	DefaultMaxTransactionBytes       = 4 << 20
@@ -189,6 +191,7 @@ func (o Options) withDefaults() Options {
 	o.MaxQueueBytes = orInt(o.MaxQueueBytes, DefaultMaxQueueBytes)
 	o.MaxQueuedBytes = orInt(o.MaxQueuedBytes, DefaultMaxQueuedBytes)
 	o.MaxDestinations = orInt(o.MaxDestinations, DefaultMaxDestinations)
+	o.MaxQueuesPerUser = orInt(o.MaxQueuesPerUser, DefaultMaxQueuesPerUser)
 	o.MaxTransactions = orInt(o.MaxTransactions, DefaultMaxTransactions)
 	o.MaxTransactionFrames = orInt(o.MaxTransactionFrames, DefaultMaxTransactionFrames)
 	o.MaxTransactionBytes = orInt(o.MaxTransactionBytes, DefaultMaxTransactionBytes)

@@ -19,6 +19,7 @@ type queue struct {
 	consumers []*subscription
 	next      int         // round-robin position
 	dead      bool        // removed from the router; publishers look again
+	owner     string      // the user whose SEND or SUBSCRIBE made it, "" when restored
 	reader    QueueReader // of a shared queue (Options.Queues), set when made; nil otherwise
 	wantSeq   uint64      // credits computed for reader, under mu
 	wantMu    sync.Mutex  // guards wantTold; see tell
@@ -76,9 +77,9 @@ func (e *effects) apply() {
 // returns the queue. A queue at a bound refuses m with an error, so that
 // no RECEIPT says it was stored; one left idle is removed at once: a SEND
 // that created it leaves nothing behind.
-func (r *router) enqueue(m *message) (*queue, error) {
+func (r *router) enqueue(m *message, owner string) (*queue, error) {
 	for {
-		q, err := r.queue(m.dest)
+		q, err := r.queue(m.dest, owner)
 		if err != nil {
 			return nil, err
 		}
@@ -96,9 +97,10 @@ func (r *router) enqueue(m *message) (*queue, error) {
 	}
 }
 
-// queue returns the queue named name, creating it within MaxDestinations.
-// A queue's own cost counts against MaxQueuedBytes while it exists.
-func (r *router) queue(name string) (*queue, error) {
+// queue returns the queue named name, creating it for owner within
+// MaxDestinations and MaxQueuesPerUser. A queue's own cost counts against
+// MaxQueuedBytes while it exists.
+func (r *router) queue(name, owner string) (*queue, error) {
 	r.mu.RLock()
 	q := r.queues[name]
 	r.mu.RUnlock()
@@ -108,12 +110,27 @@ func (r *router) queue(name string) (*queue, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if q = r.queues[name]; q == nil {
-		if err := r.admitLocked(); err != nil {
+		if err := r.admitQueueLocked(owner); err != nil {
 			return nil, err
 		}
 		q = r.newQueueLocked(name)
+		q.owner = owner
+		r.owned[owner]++
 	}
 	return q, nil
+}
+
+// admitQueueLocked checks that owner may make one more queue: queues never
+// make room as a topic kept by its history does, so without a bound per
+// user one client could fill MaxDestinations with a message in each of as
+// many queues, and shut every other user out of new destinations. Called
+// with r.mu held.
+func (r *router) admitQueueLocked(owner string) error {
+	if max := r.b.o.MaxQueuesPerUser; max > 0 && owner != "" && r.owned[owner] >= max {
+		r.b.m.destinationsRefused.Inc()
+		return limitErrorf("too many queues made by one user: the limit is %d", max)
+	}
+	return r.admitLocked()
 }
 
 // newQueueLocked makes the queue named name. Called with r.mu held, or
@@ -160,6 +177,11 @@ func (r *router) removeIdleLocked(q *queue) bool {
 	}
 	q.dead = true
 	delete(r.queues, q.name)
+	if q.owner != "" {
+		if r.owned[q.owner]--; r.owned[q.owner] == 0 {
+			delete(r.owned, q.owner)
+		}
+	}
 	q.buf.release()
 	r.b.queuedBytes.Add(-int64(queueCost(q.name)))
 	r.b.m.destinations[kindQueue].Dec()
@@ -258,7 +280,7 @@ func (q *queue) offer(d delivery, fx *effects) bool {
 
 // consume makes s a consumer of its queue.
 func (r *router) consume(s *subscription) error {
-	q, err := r.queue(s.key)
+	q, err := r.queue(s.key, s.who.Sub)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func TestQueueBuffersWithoutConsumer(t *testing.T) {
 				}
 			}
 			c.expectNothing(30 * time.Millisecond)
-			q, _ := h.b.r.queue("/queue/later")
+			q, _ := h.b.r.queue("/queue/later", "")
 			q.mu.Lock()
 			held, slots := q.buf.bytes, slotsCost(len(q.buf.buf))
 			q.mu.Unlock()

@@ -57,5 +57,5 @@ func (c *conn) publishAt(f *stomp.Frame, rt route, now time.Time) error {
 			return c.persist(m)
 		}
 	}
-	return c.b.r.publish(m, &c.stores)
+	return c.b.r.publish(m, &c.stores, c.identity().Subject)
 }

@@ -167,6 +167,7 @@ func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
 	fs.IntVar(&o.MaxQueueLength, "max-queue-length", broker.DefaultMaxQueueLength, "messages buffered per queue")
 	fs.IntVar(&o.MaxQueueBytes, "max-queue-bytes", broker.DefaultMaxQueueBytes, "memory in bytes a queue's buffered messages may take; with --redis, the bytes a queue's messages take in Redis, across nodes")
 	fs.IntVar(&o.MaxQueuedBytes, "max-queued-bytes", broker.DefaultMaxQueuedBytes, "memory in bytes all queues and their buffered messages may take together; with --redis, what this node holds of the queues (deliveries awaiting ACK), not what Redis holds")
+	fs.IntVar(&o.MaxQueuesPerUser, "max-queues-per-user", broker.DefaultMaxQueuesPerUser, "most queues one user's SENDs and SUBSCRIBEs made that exist at once, on one node, so that no user can fill --max-destinations with queues; beyond it that user's SEND or SUBSCRIBE to a new queue is refused")
 	fs.IntVar(&o.MaxDestinations, "max-destinations", broker.DefaultMaxDestinations, "most topics, queues and user destinations at once; a SEND or SUBSCRIBE that would create one more evicts the topic without subscribers kept only by its history that was least recently active, or is refused when there is none")
 	fs.IntVar(&o.MaxTransactions, "max-transactions", broker.DefaultMaxTransactions, "open transactions per connection")
 	fs.IntVar(&o.MaxTransactionFrames, "max-transaction-frames", broker.DefaultMaxTransactionFrames, "SEND, ACK and NACK frames per transaction")
@@ -313,7 +314,7 @@ func (c *config) checkNumbers() error {
 		"max-subscriptions": b.MaxSubscriptions, "max-unacked": b.MaxUnacked,
 		"max-pending-bytes": b.MaxPendingBytes, "max-queue-length": b.MaxQueueLength,
 		"max-queue-bytes": b.MaxQueueBytes, "max-queued-bytes": b.MaxQueuedBytes,
-		"max-destinations": b.MaxDestinations, "max-history-bytes": b.MaxHistoryBytes,
+		"max-destinations": b.MaxDestinations, "max-queues-per-user": b.MaxQueuesPerUser, "max-history-bytes": b.MaxHistoryBytes,
 		"max-history-total-bytes": b.MaxHistoryTotalBytes,
 		"max-transactions":        b.MaxTransactions, "max-transaction-frames": b.MaxTransactionFrames,
 		"max-transaction-bytes": b.MaxTransactionBytes, "max-tickets-per-login": c.Auth.MaxTicketsPerLogin,
