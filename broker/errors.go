@@ -22,9 +22,6 @@ const (
 	CodeSessionRevoked = "session-revoked"
 	CodeSlowConsumer   = "slow-consumer"
 	CodeServerShutdown = "server-shutdown"
-	// CodeFrameTimeout: a frame begun was not completed within
-	// Options.FrameTimeout.
-	CodeFrameTimeout = "frame-timeout"
 	// CodeUnavailable: a message could not be stored (a shared queue's
 	// backend is unreachable).
 	CodeUnavailable = "unavailable"

@@ -17,7 +17,7 @@ var halfSend = func() string {
 
 // TestFrameTimeoutCutsHalfSentFrame checks, in fake time, that a client
 // without heart-beats that stops in the middle of a frame gets ERROR
-// frame-timeout once the frame is older than the timeout, within a tick (a
+// limit-exceeded ("frame not completed") once the frame is older than the timeout, within a tick (a
 // quarter of it), and not before; the frame's age counts from its own first
 // byte, not from that of a frame which ended in the same read.
 func TestFrameTimeoutCutsHalfSentFrame(t *testing.T) {
@@ -30,7 +30,7 @@ func TestFrameTimeoutCutsHalfSentFrame(t *testing.T) {
 		cl.write(frame("SUBSCRIBE", "", "id:1", "destination:/topic/b", "receipt:r") + halfSend)
 		began := time.Now()
 		cl.expect("RECEIPT", "receipt-id:r")
-		cl.expectError(CodeFrameTimeout, "frame not completed within 2s")
+		cl.expectError(CodeLimitExceeded, "frame not completed within 2s")
 		if d := time.Since(began); d <= timeout || d > timeout+timeout/4 {
 			t.Fatalf("cut %v after the frame began, want more than %v and at most a quarter more", d, timeout)
 		}
@@ -76,7 +76,7 @@ func TestFrameTimeoutTCP(t *testing.T) {
 		}
 		steady.expect("RECEIPT", "receipt-id:r")
 		if i == 0 {
-			stalled.expectError(CodeFrameTimeout, "frame not completed")
+			stalled.expectError(CodeLimitExceeded, "frame not completed")
 		}
 	}
 	waitFor(t, "the cut counted", func() bool { return value(t, h.m.FrameTimeoutDisconnects) == 1 })
@@ -100,7 +100,7 @@ func TestFrameTimeoutWebSocket(t *testing.T) {
 	if _, err := c.ws.UnderlyingConn().Write(append(hdr, halfSend...)); err != nil {
 		t.Fatal(err)
 	}
-	c.expectError(CodeFrameTimeout, "frame not completed")
+	c.expectError(CodeLimitExceeded, "frame not completed")
 }
 
 // BenchmarkFeed feeds a publisher's SENDs to one subscriber as the reader

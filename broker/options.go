@@ -109,7 +109,7 @@ type Options struct {
 	WriteTimeout     time.Duration // 10 s
 	// FrameTimeout bounds the time from a frame's first byte to its last,
 	// 30 s; a client that leaves a frame half-sent longer is sent an ERROR
-	// (CodeFrameTimeout) and cut off, and frees the bytes of it held.
+	// (CodeLimitExceeded) and cut off, and frees the bytes of it held.
 	FrameTimeout time.Duration
 	// Heart-beats: in each direction the server honours the client's figure
 	// (CONNECT heart-beat cx,cy) down to MinHeartBeat; where the client says

@@ -87,7 +87,7 @@ func (c *conn) onTick(lastWrite time.Time) (beat bool) {
 // longer than the frame timeout, and counts it.
 func (c *conn) failFrameTimeout() {
 	msg := "frame not completed within " + c.b.o.FrameTimeout.String()
-	if c.fail(&frameError{code: CodeFrameTimeout, message: msg}, nil) {
+	if c.fail(&frameError{code: CodeLimitExceeded, message: msg}, nil) {
 		c.b.m.frameTimeouts.Inc()
 		c.log.Warn("frame timeout: client left a frame half-sent", "frame_timeout", c.b.o.FrameTimeout)
 	}
