@@ -114,8 +114,10 @@ func (r *router) queue(name, owner string) (*queue, error) {
 			return nil, err
 		}
 		q = r.newQueueLocked(name)
-		q.owner = owner
-		r.owned[owner]++
+		if owner != "" {
+			q.owner = owner
+			r.owned[owner]++
+		}
 	}
 	return q, nil
 }
@@ -126,9 +128,9 @@ func (r *router) queue(name, owner string) (*queue, error) {
 // many queues, and shut every other user out of new destinations. Called
 // with r.mu held.
 func (r *router) admitQueueLocked(owner string) error {
-	if max := r.b.o.MaxQueuesPerUser; max > 0 && owner != "" && r.owned[owner] >= max {
+	if limit := r.b.o.MaxQueuesPerUser; limit > 0 && owner != "" && r.owned[owner] >= limit {
 		r.b.m.destinationsRefused.Inc()
-		return limitErrorf("too many queues made by one user: the limit is %d", max)
+		return limitErrorf("too many queues made by one user: the limit is %d", limit)
 	}
 	return r.admitLocked()
 }
