@@ -84,9 +84,11 @@ type soakReceiver struct {
 	// confirmed yet, held those a consumer got and dropped unacknowledged
 	// (it vanished, or was leaving), which do not count as got. Only such
 	// a message may come again, redelivered:true, without being a
-	// duplicate; redelivered counts those that did.
+	// duplicate; redelivered counts those that did. firsts is the messages
+	// that came unmarked, which the broker may send so only once.
 	open        map[uint64]struct{}
 	held        map[uint64]struct{}
+	firsts      seqTrack
 	redelivered uint64
 }
 
@@ -171,25 +173,33 @@ func (s *soak) deliver(r *soakReceiver, body []byte, nowNs int64, redelivered, d
 // consumer got and keeps or drops, under mu: it reports whether to record
 // it, a duplicate unless it is new or was held. The latency of one held
 // counts the time until it came again.
+//
+// A consumer that drops what it gets is leaving, and its reader may still
+// be reading what the broker sent it before it left, after the broker
+// redelivered that to the other consumer, which may have acknowledged it
+// already: such a late copy is no duplicate, unless it is the second copy
+// sent unmarked.
 func (r *soakReceiver) queued(seq uint64, redelivered, drop bool) bool {
+	if !redelivered && r.firsts.add(seq) {
+		r.tr.dups++ // sent as new twice
+		return false
+	}
 	_, open := r.open[seq]
 	_, held := r.held[seq]
 	if redelivered && (open || held) {
 		r.redelivered++
 	}
 	switch {
-	case open && redelivered, held && drop:
-		return false // got, or dropped, before, and still unacknowledged
-	case held:
-		delete(r.held, seq)
-	case drop && !r.tr.has(seq):
+	case drop && (held || r.tr.has(seq)), open && redelivered:
+		return false // got, or dropped, before
+	case drop:
 		r.held[seq] = struct{}{}
 		r.st.log.markGot(r.st.pos, seq) // the broker had it: not excused
 		return false
+	case held:
+		delete(r.held, seq)
 	}
-	if !drop {
-		r.open[seq] = struct{}{}
-	}
+	r.open[seq] = struct{}{}
 	return true
 }
 

@@ -243,6 +243,7 @@ func TestVanishedConsumerLedger(t *testing.T) {
 	if !s.slotReceipt(b, receipt) || len(b.acked) != 1 {
 		t.Fatalf("b's RECEIPT: acked %v; want 0's ACK left unconfirmed", b.acked)
 	}
+	a.holding = false   // a came back
 	deliver(a, 0, true) // its ACK unconfirmed: a redelivery
 	deliver(a, 2, true) // its ACK confirmed: a duplicate, marked or not
 	deliver(a, 2, false)
@@ -368,5 +369,28 @@ func TestUnmetResumeOverExcusedMessages(t *testing.T) {
 			t.Errorf("waive %v: lost %d (%d unrecovered), excused %d, valid %v; want 0, 0, 3 excused, valid",
 				waive, r.Lost, r.Unrecovered, r.Excused, r.Valid)
 		}
+	}
+}
+
+// A consumer that leaves may read what the broker sent it before it left
+// after the broker redelivered that to the other consumer, and after that
+// one's ACK was confirmed: no duplicate, unless the broker sent it
+// unmarked twice.
+func TestLateCopyOfALeavingConsumer(t *testing.T) {
+	s, a, b, deliver := queueLedger(t, 2)
+	deliver(b, 0, true) // redelivered: a left and its reader is slow
+	deliver(b, 1, false)
+	if !s.slotReceipt(b, ackReceiptFrame()) {
+		t.Fatal("b's RECEIPT not taken as its ACK's")
+	}
+	a.leaving = true
+	deliver(a, 0, false) // what a was sent before it left
+	if got := s.totals(); got.Delivered != 2 || got.Duplicated != 0 || s.lost() != 0 {
+		t.Fatalf("after a's late copy: %+v, %d lost; want 2 delivered, no duplicate, none lost", got, s.lost())
+	}
+	deliver(a, 0, false) // unmarked again
+	deliver(a, 1, false)
+	if got := s.totals(); got.Duplicated != 2 {
+		t.Errorf("after a second unmarked copy of 0 and of 1: %+v; want 2 duplicates", got)
 	}
 }
