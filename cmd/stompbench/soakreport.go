@@ -80,12 +80,12 @@ func (s *sampler) driftCheck(name, unit string, maxPct float64, asked bool, valu
 		return c
 	}
 	c.OK = d.pct <= maxPct
-	c.Detail = fmt.Sprintf("%+.1f%%: median %s%s over %s, %s%s over %s; at most %+.1f%%",
+	c.Detail = fmt.Sprintf("%+.1f%%: 90th percentile %s%s over %s, %s%s over %s; at most %+.1f%%",
 		d.pct, figure(d.base), unit, d.baseSpan, figure(d.end), unit, d.endSpan, maxPct)
 	return c
 }
 
-// figure formats a median with three significant digits or more.
+// figure formats a level with three significant digits or more.
 func figure(v float64) string {
 	if v >= 100 {
 		return count(uint64(v + 0.5))
@@ -93,29 +93,33 @@ func figure(v float64) string {
 	return fmt.Sprintf("%.3g", v)
 }
 
-// driftResult compares a figure's median over two windows of the run.
+// driftResult compares a figure's level over two windows of the run.
 type driftResult struct {
 	base, end         float64
 	pct               float64 // growth from base to end
 	baseSpan, endSpan string
 }
 
-// drift compares the median of value over the samples from settle
-// on with its median over the last samples, each window a minute long,
-// or shorter so that the two do not overlap. Medians rather than single
-// samples keep one garbage collection from deciding. It is false when a
-// window has no sample with the figure, or the base is 0.
+// drift compares the level of value over the samples from settle on with
+// its level over the last samples. The level of a window is the 90th
+// percentile of its samples: the broker's RSS swings with every garbage
+// collection between its live heap and about twice that, and the upper
+// end of the swing follows growth, while the median lands anywhere in it
+// and one sample at the top decides a maximum. Each window is a fifth of
+// the time from settle to the end, at least a minute, or shorter so that
+// the two do not overlap. It is false when a window has no sample with
+// the figure, or the base is 0.
 func drift(samples []sample, settle, minute time.Duration, value func(*sample) float64) (driftResult, bool) {
 	if len(samples) == 0 {
 		return driftResult{}, false
 	}
 	from, last := settle.Seconds(), samples[len(samples)-1].Seconds
-	w := min(minute.Seconds(), (last-from)/2)
+	w := min(max(minute.Seconds(), (last-from)/5), (last-from)/2)
 	if w <= 0 {
 		return driftResult{}, false
 	}
-	base := medianOf(samples, value, func(t float64) bool { return t >= from && t < from+w })
-	end := medianOf(samples, value, func(t float64) bool { return t > last-w })
+	base := levelOf(samples, value, func(t float64) bool { return t >= from && t < from+w })
+	end := levelOf(samples, value, func(t float64) bool { return t > last-w })
 	if base <= 0 || end <= 0 {
 		return driftResult{}, false
 	}
@@ -127,16 +131,21 @@ func drift(samples []sample, settle, minute time.Duration, value func(*sample) f
 
 func timeSpan(from, to float64) string { return fmt.Sprintf("%.4gs-%.4gs", from, to) }
 
-// medianOf is the median of value over the samples whose time is in,
-// leaving out those without the figure (0); 0 if none has it.
-func medianOf(samples []sample, value func(*sample) float64, in func(float64) bool) float64 {
+// levelOf is the 90th percentile (nearest rank) of value over the samples
+// whose time is in, leaving out those without the figure (0); 0 if none
+// has it.
+func levelOf(samples []sample, value func(*sample) float64, in func(float64) bool) float64 {
 	var vs []float64
 	for i := range samples {
 		if v := value(&samples[i]); in(samples[i].Seconds) && v > 0 {
 			vs = append(vs, v)
 		}
 	}
-	return median(vs)
+	if len(vs) == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	return vs[(len(vs)*9+9)/10-1]
 }
 
 // median is the median of vs, which it sorts; 0 if vs is empty.
