@@ -25,7 +25,8 @@
 #      stompd and then core NATS (Debian's nats-server, installed if
 #      missing, pinned to CPU 0 like stompd; stompbench -nats), a freshly
 #      started broker for each run, alternating brokers so that a change of
-#      the machine's load hits both alike;
+#      the machine's load hits both alike, and p2p over TCP flat out
+#      against each, the comparison of throughput with NATS;
 #   7. prints, on stdout, each run's JSON report, then one markdown table:
 #      each figure for stompd and RabbitMQ and their ratio (the 2-node rows
 #      against RabbitMQ's single node), the Redis commands per message, with the date,
@@ -479,6 +480,12 @@ stop_nats() {
 if part nats; then
 	load >"$res/nats.load-start"
 	echo "${PRIO:-the default scheduling policy}" >"$res/nats.prio"
+	start_stompd
+	bench stompd-natsp2p-tcp -tcp "127.0.0.1:$sd_stomp" "${sd_auth[@]}" -scenario p2p -duration "$DURATION" -warmup "$WARMUP"
+	stop_stompd
+	start_nats
+	bench nats-natsp2p-tcp -nats "nats://127.0.0.1:$nats_port" -scenario p2p -duration "$DURATION" -warmup "$WARMUP"
+	stop_nats
 	fixed=(-scenario fanout -subs "$SUBS" -duration "$DURATION" -warmup "$WARMUP")
 	for rate in $FIXED_RATES; do
 		start_stompd
@@ -698,8 +705,8 @@ print()
 print("| rate, percentile | stompd | NATS | ratio |")
 print("|---|---|---|---|")
 fixed = fixed_rates.split()
-for rate in fixed:
-    runs = [read(b + "-fixed-" + rate) for b in ("stompd", "nats")]
+for fixed_rate in fixed:
+    runs = [read(b + "-fixed-" + fixed_rate) for b in ("stompd", "nats")]
     for q, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p99_9")):
         cells, vals = [], []
         for r, err in runs:
@@ -708,15 +715,21 @@ for rate in fixed:
             vals.append(v)
         s, n = vals
         ratio = "%.2f×" % (n / s) if s and n else "—"
-        print("| %s msg/s, %s | %s | %s | %s |" % (group(int(rate)), q, cells[0], cells[1], ratio))
+        print("| %s msg/s, %s | %s | %s | %s |" % (group(int(fixed_rate)), q, cells[0], cells[1], ratio))
 print()
 print("Ratio: NATS ÷ stompd, so above 1 means stompd's latency is lower.")
+print()
+runs = [read(b + "-natsp2p-tcp") for b in ("stompd", "nats")]
+cells = [cell(r, err, lambda r: group(rate(r)) + " msg/s") for r, err in runs]
+ok = [r is not None and r["valid"] for r, _ in runs]
+ratio = ", stompd ÷ NATS %.2f×" % (rate(runs[0][0]) / rate(runs[1][0])) if all(ok) else ""
+print("p2p over TCP, flat out, the same pinning, a fresh broker each: stompd %s, NATS %s%s." % (cells[0], cells[1], ratio))
 print()
 print("stompbench commands (PASSWORD is a random one made for the run):")
 print()
 fixed_runs = ["fixed-" + rate for rate in fixed]
 for b in ("stompd", "rabbitmq", "nats"):
-    for run in [run for _, run, *_ in rows] + ["sendauth-tcp", "nohistory-p2p-tcp", "nohistory-fanout-tcp"] + fixed_runs:
+    for run in [run for _, run, *_ in rows] + ["sendauth-tcp", "nohistory-p2p-tcp", "nohistory-fanout-tcp", "natsp2p-tcp"] + fixed_runs:
         try:
             print("    " + open(os.path.join(res, b + "-" + run + ".cmd")).read().strip())
         except OSError:
