@@ -206,11 +206,18 @@ func (r *router) addTopicLocked(key string, kind destKind, t *topic) {
 	}
 }
 
+// fitsLocked reports whether one more destination fits within
+// MaxDestinations, evicting a topic kept only by its history if need be.
+// Called with r.mu held.
+func (r *router) fitsLocked() bool {
+	return len(r.topics)+len(r.queues) < r.b.o.MaxDestinations || r.evictLocked()
+}
+
 // admitLocked checks that one more destination fits within MaxDestinations,
 // evicting a topic kept only by its history if need be, and counts a
 // refusal. Called with r.mu held.
 func (r *router) admitLocked() error {
-	if len(r.topics)+len(r.queues) < r.b.o.MaxDestinations || r.evictLocked() {
+	if r.fitsLocked() {
 		return nil
 	}
 	r.b.m.destinationsRefused.Inc()

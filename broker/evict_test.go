@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -294,4 +297,31 @@ func TestQueuesPerUserAreBounded(t *testing.T) {
 	a.expect("RECEIPT", "receipt-id:left") // a1 is drained and left: removed
 	sendAll(a, "/queue/a3", "m")
 	expectHeld(t, h.b, "/queue/a2", "/queue/a3", "/queue/b1", "/topic/t")
+}
+
+// TestHistoriesWithoutRoomAtRestartAreLoggedNotRefused: when the queues
+// restored from the journal fill MaxDestinations, the saved histories that
+// find no room are logged at start, and not counted as refusals, which no
+// client met.
+func TestHistoriesWithoutRoomAtRestartAreLoggedNotRefused(t *testing.T) {
+	j := newMemJournal(t)
+	a := newHarness(t, Options{HistorySize: 10, Journal: j})
+	p := a.connect(t, "p")
+	p.publish("/topic/a", "m")
+	p.write(frame("SEND", "kept", "destination:/queue/q", "persistent:true", "receipt:r"))
+	p.expect("RECEIPT", "receipt-id:r")
+	if err := a.b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	h := newHarness(t, Options{HistorySize: 10, Journal: j, MaxDestinations: 1, Histories: a.b.Histories(),
+		Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	expectHeld(t, h.b, "/queue/q")
+	if refused := value(t, h.m.DestinationsRefused); refused != 0 {
+		t.Errorf("%v destinations refused at start, want 0", refused)
+	}
+	if want := "saved topic histories not restored"; !strings.Contains(logged.String(), want) ||
+		!strings.Contains(logged.String(), "histories=1") {
+		t.Errorf("log %q, want %q with histories=1", logged.String(), want)
+	}
 }

@@ -147,19 +147,30 @@ func (t *topic) saved(key string, now time.Time, l *historyLimits) TopicHistory 
 // MaxDestinations; what is not a topic's history is skipped. They are
 // restored in the order of their newest message, so that the topics idle
 // longest are evicted first, and the newest kept when there are too many.
+// Those that find no room at all, the persistent queues having filled
+// MaxDestinations, are refused no client: they are logged, not counted.
 func (r *router) restoreHistories(hs []TopicHistory) {
 	if r.hist == nil || r.streams != nil {
 		return
 	}
 	hs = slices.Clone(hs)
 	slices.SortStableFunc(hs, func(a, b TopicHistory) int { return a.newest().Compare(b.newest()) })
+	left := 0
 	for _, th := range hs {
-		if !hasName([]byte(th.Dest), topicPrefix) || th.Epoch == "" || r.admitLocked() != nil {
+		switch {
+		case !hasName([]byte(th.Dest), topicPrefix) || th.Epoch == "":
+			continue
+		case !r.fitsLocked():
+			left++
 			continue
 		}
 		t := r.newTopic(th.Dest, kindTopic)
 		t.hist.restore(r.b, th)
 		r.addTopicLocked(th.Dest, kindTopic, t)
+	}
+	if left > 0 {
+		r.b.log.Warn("saved topic histories not restored: the queues fill max-destinations",
+			"histories", left, "max_destinations", r.b.o.MaxDestinations, "queues", len(r.queues))
 	}
 }
 
