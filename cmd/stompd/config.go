@@ -207,22 +207,23 @@ func (c *config) checkHistory() error {
 func parseConfig(args []string, out io.Writer) (*config, error) {
 	c := new(config)
 	fs := newFlagSet(c, out)
-	err := parseSettings(fs, args, settingSources{hint: settingsHint})
+	set := setFrom{}
+	err := parseSettings(fs, args, settingSources{hint: settingsHint, set: set})
 	if errors.Is(err, flag.ErrHelp) {
 		usage(fs)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return c, c.check()
+	return c, c.check(set)
 }
 
 // check rejects values no server can run with, in one line that names the
-// setting and what it takes.
-func (c *config) check() error {
+// setting, as set tells the user set it, and what it takes.
+func (c *config) check(set setFrom) error {
 	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkTokens, c.checkFrames, c.checkHistory, c.checkAccess, c.checkRedis} {
 		if err := check(); err != nil {
-			return usageError{err}
+			return usageError{set.spelled(err)}
 		}
 	}
 	return nil

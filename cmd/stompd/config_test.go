@@ -120,7 +120,8 @@ func TestConfigRejects(t *testing.T) {
 		{"access token expired when issued", "", []string{"--access-ttl", "1ns"}, "--access-ttl"},
 		{"access token under two seconds", `access-ttl = "1500ms"`, nil, "at least 2s"},
 		{"empty issuer", "", []string{"--issuer", ""}, "--issuer"},
-		{"empty audience", `audience = ""`, nil, "--audience"},
+		{"empty audience", `audience = ""`, nil, `stompd.toml: audience "": want the name`},
+		{"zero sweep interval in the file", `sweep-interval = "0s"`, nil, `stompd.toml: sweep-interval "0s"`},
 		{"heart-beat below its floor", "", []string{"--heart-beat", "1s", "--min-heart-beat", "10s"}, "at least --min-heart-beat (10s)"},
 		{"header line too short", "", []string{"--max-header-line", "1"}, "at least 1024"},
 	} {
@@ -134,6 +135,16 @@ func TestConfigRejects(t *testing.T) {
 				t.Fatalf("got error %v, want one naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// A value refused by the checks after parsing is named as the user set
+// it: by its environment variable here.
+func TestConfigRejectsNamingTheVariable(t *testing.T) {
+	t.Setenv("STOMPD_MAX_DESTINATIONS", "-1")
+	_, err := parseConfig(nil, new(bytes.Buffer))
+	if want := `STOMPD_MAX_DESTINATIONS "-1": want a positive`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got error %v, want one saying %s", err, want)
 	}
 }
 

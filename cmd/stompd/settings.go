@@ -43,6 +43,36 @@ type settingSources struct {
 	shared []string
 	// hint tells where the flags are listed, for errors about them.
 	hint string
+	// set, when not nil, records where each setting taken from the
+	// environment or the config file came from.
+	set setFrom
+}
+
+// setFrom records, by flag name, where the settings not given as flags
+// were set, so that an error about one names it as the user wrote it.
+type setFrom map[string]source
+
+// source is where a setting was set other than on the command line: its
+// environment variable, or else a key of the config file.
+type source struct{ env, file string }
+
+// spelled returns err, naming a setting by its flag, with the setting
+// named as the user set it: its environment variable, or its key in the
+// config file.
+func (sf setFrom) spelled(err error) error {
+	ve, ok := err.(valueError)
+	if !ok {
+		return err
+	}
+	name := strings.TrimPrefix(ve.setting, "--")
+	switch src := sf[name]; {
+	case src.env != "":
+		ve.setting = src.env
+	case src.file != "":
+		ve.setting = name
+		return fmt.Errorf("config file %s: %w", src.file, ve)
+	}
+	return ve
 }
 
 func (src settingSources) reads(name string) bool {
@@ -96,6 +126,9 @@ func setFromEnv(flags *flag.FlagSet, set map[string]bool, src settingSources) er
 			err = valueError{setting: env, value: v, hint: serr.Error()}
 		}
 		set[f.Name] = true
+		if src.set != nil {
+			src.set[f.Name] = source{env: env}
+		}
 	})
 	return err
 }
@@ -129,6 +162,9 @@ func setFromFile(flags *flag.FlagSet, set map[string]bool, src settingSources) e
 		}
 		if err := flags.Set(key, s); err != nil {
 			return fmt.Errorf("config file %s: %w", file, valueError{setting: key, value: s, hint: err.Error()})
+		}
+		if src.set != nil {
+			src.set[key] = source{file: file}
 		}
 	}
 	return nil
