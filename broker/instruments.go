@@ -104,7 +104,9 @@ func newInstruments(s *metrics.Set) *instruments {
 	for k, l := range kindLabels {
 		m.published[k] = s.MessagesPublished.WithLabelValues(l)
 		m.delivered[k] = s.MessagesDelivered.WithLabelValues(l)
-		m.destinations[k] = s.Destinations.WithLabelValues(l)
+		if destKind(k) != kindPresence { // a presence subscription makes no destination
+			m.destinations[k] = s.Destinations.WithLabelValues(l)
+		}
 	}
 	return m
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // presenceBody is a presence MESSAGE's body: a snapshot or an event.
@@ -79,6 +81,10 @@ func TestPresenceSnapshotThenJoinsAndLeaves(t *testing.T) {
 	late := h.watch(t, "late", "/presence/topic/room")
 	expectSnapshot(late, "/presence/topic/room", Member{"bob", "bob"})
 	w.expectNothing(50 * time.Millisecond)
+	// Watching makes no destination: stompd_destinations has no presence kind.
+	if n := testutil.CollectAndCount(h.m.Destinations); n != 3 {
+		t.Errorf("stompd_destinations has %d kinds, want 3: topic, queue and user", n)
+	}
 }
 
 // TestPresenceCountsAUserOnceAndLeavesAfterItsLastSession: two sessions

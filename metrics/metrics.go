@@ -216,7 +216,7 @@ func New(reg prometheus.Registerer) *Set {
 		FramesSent:              counterVec("frames_sent_total", "STOMP frames sent to clients.", "command"),
 		MessagesPublished:       counterVec("messages_published_total", "Messages accepted from publishers.", "kind"),
 		MessagesDelivered:       counterVec("messages_delivered_total", "MESSAGE frames handed to subscribers.", "kind"),
-		Destinations:            gaugeVec("destinations", "Destinations that exist (with subscribers or buffered messages).", "kind"),
+		Destinations:            gaugeVec("destinations", "Destinations that exist (with subscribers or buffered messages), by kind: topic, queue or user.", "kind"),
 		MessagesDropped:         counterVec("messages_dropped_total", "Messages not delivered, by reason.", "reason"),
 		DestinationsRefused:     counter("destinations_refused_total", "SENDs and SUBSCRIBEs refused because they would have created a destination beyond the limit."),
 		DestinationsEvicted:     counter("destinations_evicted_total", "Topics without subscribers, kept only by their history, removed with it to make room for a new destination at the limit."),
