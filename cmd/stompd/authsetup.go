@@ -33,6 +33,10 @@ func newAuth(ctx context.Context, c *config, store auth.Store, m *metrics.Set, l
 	if c.Demo && o.AccessTTL > demoAccessTTL {
 		o.AccessTTL = demoAccessTTL
 	}
+	if o.RefreshTTL <= o.AccessTTL {
+		log.Warn("refresh-ttl is not longer than access-ttl: a login cannot be renewed, and its user logs in again when its access token expires",
+			"refresh_ttl", o.RefreshTTL, "access_ttl", o.AccessTTL)
+	}
 	if o.Rules, err = loadRules(c.ConfigFile); err != nil {
 		return nil, err
 	}

@@ -162,6 +162,15 @@ func TestConfigTakesItsLowerBounds(t *testing.T) {
 	}
 }
 
+// A refresh token that lives no longer than the access token is taken,
+// and the server says at start what it means.
+func TestShortRefreshTTLIsWarnedOf(t *testing.T) {
+	ts := startServer(t, "--access-ttl", "1m", "--refresh-ttl", "1m")
+	if want := `msg="refresh-ttl is not longer than access-ttl`; !strings.Contains(ts.logs.String(), want) {
+		t.Errorf("logs:\n%s\nwant %s", ts.logs.String(), want)
+	}
+}
+
 func TestExampleConfigParses(t *testing.T) {
 	c, err := parseConfig([]string{"--config", "../../testdata/stompd.example.toml"}, new(bytes.Buffer))
 	if err != nil {
