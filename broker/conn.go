@@ -81,6 +81,9 @@ type conn struct {
 	// handles bytes. partialSince is the reader's own copy.
 	frameBegan   atomic.Int64
 	partialSince int64
+	// partialHeld is what the decoder holds of a half-received frame, as
+	// counted in the broker's partialBytes; the reader's.
+	partialHeld int
 
 	// Writing: out is shared under out.mu (publishers push, the writer
 	// takes, the timer kicks and retires); its active flag lets one writer
@@ -143,6 +146,7 @@ func (c *conn) serve() {
 	c.log.Info("connection open")
 	c.startTimer()
 	err := c.t.read(c.feed)
+	c.holdPartial(0)
 	reason := "client closed"
 	if err != nil {
 		reason = "read: " + err.Error()
@@ -192,7 +196,36 @@ func (c *conn) feed(p []byte) bool {
 		}
 	}
 	c.notePartial(completed)
+	if !c.holdPartial(c.dec.Held()) {
+		c.failPartialBudget()
+	}
 	return !c.closing.Load()
+}
+
+// holdPartial counts held as what the decoder holds of a half-received
+// frame now, within MaxPartialBytes for all connections; when it would
+// pass it, it counts nothing and reports false.
+func (c *conn) holdPartial(held int) bool {
+	grow := int64(held - c.partialHeld)
+	if grow > 0 && c.b.partialBytes.Add(grow) > int64(c.b.o.MaxPartialBytes) {
+		c.b.partialBytes.Add(-grow)
+		return false
+	}
+	if grow < 0 {
+		c.b.partialBytes.Add(grow)
+	}
+	c.partialHeld = held
+	return true
+}
+
+// failPartialBudget ends a session whose half-received frame would pass
+// MaxPartialBytes with those of all the others, and counts it.
+func (c *conn) failPartialBudget() {
+	msg := "the server holds too many half-received frames: send frames whole, or retry later"
+	if c.fail(&frameError{code: CodeLimitExceeded, message: msg}, nil) {
+		c.b.m.partialCuts.Inc()
+		c.log.Warn("partial frame budget full: client cut off", "max_partial_bytes", c.b.o.MaxPartialBytes, "held", c.dec.Held())
+	}
 }
 
 // notePartial, at the end of the bytes of a read, tells the timer when the

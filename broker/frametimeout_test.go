@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -128,4 +129,48 @@ func BenchmarkFeed(b *testing.B) {
 		waitFrames(frames, base+int64(i*n)) // one op behind at most
 	}
 	waitFrames(frames, base+int64(b.N*n))
+}
+
+// TestPartialFramesShareABudget: the half-received frames of all
+// connections hold at most MaxPartialBytes together. The connection whose
+// frame would pass it is cut off with ERROR limit-exceeded and counted;
+// the one within it completes its frame, and once it has, or a connection
+// holding part of one is gone, its room serves another.
+func TestPartialFramesShareABudget(t *testing.T) {
+	h := newHarness(t, Options{MaxPartialBytes: 96 << 10})
+	sub := h.subscriber(t, "s", "/topic/a")
+	const size = 60 << 10
+	full := frame("SEND", strings.Repeat("x", size), "destination:/topic/a", "receipt:whole", "content-length:"+strconv.Itoa(size))
+	half := full[:len(full)-1<<10] // all but the last KiB
+	a, b := h.connect(t, "a"), h.connect(t, "b")
+	a.write(half)
+	waitPartial(t, h.b, func(n int64) bool { return n >= size-1<<10 })
+	b.write(half)
+	b.expectError(CodeLimitExceeded, "too many half-received frames")
+	if n := value(t, h.m.PartialFrameDisconnects); n != 1 {
+		t.Errorf("partial_frame_disconnects_total %v, want 1", n)
+	}
+	a.write(full[len(half):])
+	a.expect("RECEIPT", "receipt-id:whole")
+	if f := sub.expect("MESSAGE"); len(f.Body) != size {
+		t.Errorf("got a %d-byte body, want %d", len(f.Body), size)
+	}
+	c := h.connect(t, "c")
+	c.write(half)
+	waitPartial(t, h.b, func(n int64) bool { return n >= size-1<<10 })
+	c.Conn.Close()
+	waitPartial(t, h.b, func(n int64) bool { return n == 0 })
+}
+
+// waitPartial waits until the bytes the broker counts for half-received
+// frames satisfy ok.
+func waitPartial(t *testing.T, b *Broker, ok func(int64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !ok(b.partialBytes.Load()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("half-received frames hold %d bytes", b.partialBytes.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -53,6 +53,7 @@ type instruments struct {
 	queueDepth          prometheus.Gauge
 	slowConsumers       prometheus.Counter
 	frameTimeouts       prometheus.Counter
+	partialCuts         prometheus.Counter
 	latency             prometheus.Histogram
 
 	presenceSubscriptions, presenceMembers prometheus.Gauge
@@ -79,6 +80,7 @@ func newInstruments(s *metrics.Set) *instruments {
 		queueDepth:          s.QueueDepth,
 		slowConsumers:       s.SlowConsumerDisconnects,
 		frameTimeouts:       s.FrameTimeoutDisconnects,
+		partialCuts:         s.PartialFrameDisconnects,
 		latency:             s.DeliveryLatency,
 
 		presenceSubscriptions: s.PresenceSubscriptions,

@@ -111,6 +111,11 @@ type Options struct {
 	// 30 s; a client that leaves a frame half-sent longer is sent an ERROR
 	// (CodeLimitExceeded) and cut off, and frees the bytes of it held.
 	FrameTimeout time.Duration
+	// MaxPartialBytes bounds the heap bytes that the frames spread over
+	// several reads, begun and not yet complete, hold on all connections
+	// together, 256 MiB. A connection whose half-received frame would pass
+	// it is sent an ERROR (CodeLimitExceeded) and cut off.
+	MaxPartialBytes int
 	// Heart-beats: in each direction the server honours the client's figure
 	// (CONNECT heart-beat cx,cy) down to MinHeartBeat; where the client says
 	// 0 there are none, as the spec rules, and CONNECTED merely advertises
@@ -138,6 +143,7 @@ const (
 	DefaultMaxPendingBytes           = 4 << 20
 	DefaultWriteTimeout              = 10 * time.Second
 	DefaultFrameTimeout              = 30 * time.Second
+	DefaultMaxPartialBytes           = 256 << 20
 	DefaultHeartBeat                 = 10 * time.Second
 	DefaultMinHeartBeat              = time.Second
 	DefaultMaxQueueLength            = 100000
@@ -185,6 +191,7 @@ func (o Options) withDefaults() Options {
 	o.MaxPendingBytes = orInt(o.MaxPendingBytes, DefaultMaxPendingBytes)
 	o.WriteTimeout = orDuration(o.WriteTimeout, DefaultWriteTimeout)
 	o.FrameTimeout = orDuration(o.FrameTimeout, DefaultFrameTimeout)
+	o.MaxPartialBytes = orInt(o.MaxPartialBytes, DefaultMaxPartialBytes)
 	o.HeartBeat = orDuration(o.HeartBeat, DefaultHeartBeat)
 	o.MinHeartBeat = orDuration(o.MinHeartBeat, DefaultMinHeartBeat)
 	o.MaxQueueLength = orInt(o.MaxQueueLength, DefaultMaxQueueLength)

@@ -118,6 +118,10 @@ type Set struct {
 	// FrameTimeoutDisconnects counts the connections cut off because a
 	// frame they began did not complete within the frame timeout.
 	FrameTimeoutDisconnects prometheus.Counter
+	// PartialFrameDisconnects counts the connections cut off because their
+	// half-received frame would have passed the bytes all connections'
+	// half-received frames may hold together.
+	PartialFrameDisconnects prometheus.Counter
 	// QueueRequeued counts the messages of shared queues (cluster mode)
 	// given back for another consumer. Labels: reason (Requeue*).
 	QueueRequeued *prometheus.CounterVec
@@ -224,6 +228,7 @@ func New(reg prometheus.Registerer) *Set {
 		QueueDepth:              gauge("queue_depth", "Messages buffered in queues, waiting for a consumer."),
 		SlowConsumerDisconnects: counter("slow_consumer_disconnects_total", "Connections cut off because they did not read fast enough."),
 		FrameTimeoutDisconnects: counter("frame_timeout_disconnects_total", "Connections cut off because a frame they began did not complete within the frame timeout."),
+		PartialFrameDisconnects: counter("partial_frame_disconnects_total", "Connections cut off because their half-received frame would have passed --max-partial-bytes, the bytes all half-received frames may hold together."),
 		QueueRequeued:           counterVec("queue_requeued_total", "Messages of queues shared between nodes given back for another consumer, by reason.", "reason"),
 		DeliveryLatency: histogram("delivery_latency_seconds", "Time from a SEND being accepted to the write of its MESSAGE starting, sampled once per write batch for its oldest message.",
 			prometheus.ExponentialBuckets(25e-6, 2, 16)),
@@ -262,7 +267,7 @@ func New(reg prometheus.Registerer) *Set {
 	reg.MustRegister(
 		s.Connections, s.ConnectionsAccepted, s.FramesReceived, s.FramesSent,
 		s.MessagesPublished, s.MessagesDelivered, s.Destinations, s.DestinationsRefused, s.DestinationsEvicted, s.MessagesDropped,
-		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.FrameTimeoutDisconnects, s.QueueRequeued, s.DeliveryLatency,
+		s.Subscriptions, s.QueueDepth, s.SlowConsumerDisconnects, s.FrameTimeoutDisconnects, s.PartialFrameDisconnects, s.QueueRequeued, s.DeliveryLatency,
 		s.PresenceSubscriptions, s.PresenceMembers, s.PresenceEvents, s.PresenceResyncs,
 		s.AuthSuccesses, s.AuthFailures, s.TicketToUpgrade, s.AdminRequests,
 		s.RefreshTokens, s.SweepDeleted, s.SweepDuration,

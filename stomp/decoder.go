@@ -422,6 +422,16 @@ func (d *Decoder) Release() {
 // have come and its end has not.
 func (d *Decoder) Partial() bool { return d.err == nil && d.size > 0 }
 
+// Held returns the bytes of memory the decoder holds for a frame spread
+// over several inputs while Partial, and 0 otherwise: the room of the
+// buffer it copies such a frame into.
+func (d *Decoder) Held() int {
+	if !d.Partial() {
+		return 0
+	}
+	return cap(d.buf)
+}
+
 func (d *Decoder) fail(err error, format string, args ...any) error {
 	d.err = &ProtocolError{Err: err, Detail: fmt.Sprintf(format, args...)}
 	return d.err

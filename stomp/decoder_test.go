@@ -411,3 +411,20 @@ func TestRelease(t *testing.T) {
 		}
 	}
 }
+
+// TestHeld checks that Held counts the buffer of a frame spread over
+// inputs while it is partial, and nothing once it completes, nor for the
+// room a completed frame left in the buffer.
+func TestHeld(t *testing.T) {
+	wire := AppendFrame(nil, typicalFrame(SEND, 4096), V12)
+	d := NewDecoder(Limits{})
+	if _, _, err := d.Decode(wire[:3000]); err != nil || d.Held() < 3000 {
+		t.Fatalf("after 3000 bytes: held %d, err %v; want at least 3000", d.Held(), err)
+	}
+	if _, f, err := d.Decode(wire[3000:]); f == nil || err != nil || d.Held() != 0 {
+		t.Fatalf("after the rest: frame %v, err %v, held %d; want the frame, held 0", f, err, d.Held())
+	}
+	if cap(d.buf) == 0 {
+		t.Fatal("the buffer is gone: the last check proved nothing")
+	}
+}

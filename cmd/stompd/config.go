@@ -161,7 +161,8 @@ func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
 	fs.IntVar(&o.MaxUnacked, "max-unacked", broker.DefaultMaxUnacked, "most unacknowledged messages per subscription without prefetch-count")
 	fs.IntVar(&o.MaxPendingBytes, "max-pending-bytes", broker.DefaultMaxPendingBytes, "outbound bytes a connection may have pending before it is cut as a slow consumer")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", broker.DefaultWriteTimeout, "write deadline per batch of frames")
-	fs.DurationVar(&o.FrameTimeout, "frame-timeout", broker.DefaultFrameTimeout, "time a client may take from a frame's first byte to its last; past it the client gets an ERROR (frame-timeout) and is cut off")
+	fs.DurationVar(&o.FrameTimeout, "frame-timeout", broker.DefaultFrameTimeout, "time a client may take from a frame's first byte to its last; past it the client gets an ERROR (limit-exceeded) and is cut off")
+	fs.IntVar(&o.MaxPartialBytes, "max-partial-bytes", broker.DefaultMaxPartialBytes, "heap bytes the frames begun and not yet complete hold on all connections together; a connection whose half-received frame would pass it gets an ERROR (limit-exceeded) and is cut off")
 	fs.DurationVar(&o.HeartBeat, "heart-beat", broker.DefaultHeartBeat, "heart-beat interval the server offers; at least --min-heart-beat")
 	fs.DurationVar(&o.MinHeartBeat, "min-heart-beat", broker.DefaultMinHeartBeat, "shortest heart-beat interval the server accepts")
 	fs.IntVar(&o.MaxQueueLength, "max-queue-length", broker.DefaultMaxQueueLength, "messages buffered per queue")
@@ -315,7 +316,7 @@ func (c *config) checkNumbers() error {
 		"max-subscriptions": b.MaxSubscriptions, "max-unacked": b.MaxUnacked,
 		"max-pending-bytes": b.MaxPendingBytes, "max-queue-length": b.MaxQueueLength,
 		"max-queue-bytes": b.MaxQueueBytes, "max-queued-bytes": b.MaxQueuedBytes,
-		"max-destinations": b.MaxDestinations, "max-queues-per-user": b.MaxQueuesPerUser, "max-history-bytes": b.MaxHistoryBytes,
+		"max-destinations": b.MaxDestinations, "max-queues-per-user": b.MaxQueuesPerUser, "max-partial-bytes": b.MaxPartialBytes, "max-history-bytes": b.MaxHistoryBytes,
 		"max-history-total-bytes": b.MaxHistoryTotalBytes,
 		"max-transactions":        b.MaxTransactions, "max-transaction-frames": b.MaxTransactionFrames,
 		"max-transaction-bytes": b.MaxTransactionBytes, "max-tickets-per-login": c.Auth.MaxTicketsPerLogin,
