@@ -79,10 +79,12 @@ func frameBytes(f *stomp.Frame) int {
 // the settled messages leave or go back to their queues.
 //
 // What is not checked beforehand fails after the rest applied, with an
-// ERROR: a message a shared queue's backend (Options.Queues, as with
-// --redis) refuses, each on its own, or that it or the Journal fails to
-// store; and a topic with history made for the COMMIT but removed before
-// its SEND is published, when making it again finds MaxDestinations full.
+// ERROR (see stores): a message a shared queue's backend (Options.Queues,
+// as with --redis, where each queue is a hash slot of its own and each
+// message a script of its own) refuses or fails to store, one the Streams
+// or the Journal fail to store; and a topic with history made for the
+// COMMIT but removed before its SEND is published, when making it again
+// finds MaxDestinations full.
 func (c *conn) onCommit(f *stomp.Frame) error {
 	name, tx, err := c.closeTx(f)
 	if err != nil {
