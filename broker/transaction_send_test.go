@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stompd/stompd/stomp"
 )
 
 // txSend is a SEND of a transaction: where it goes and its body.
@@ -158,72 +156,81 @@ func (h *harness) ledger(t *testing.T) ledger {
 
 // TestConcurrentCommitsDoNotOverfillAQueue commits, at once from several
 // connections, transactions of three SENDs each into a queue with room
-// for seven messages: two transactions must get in whole, and every other
-// COMMIT fail with nothing of it in the queue.
+// for seven messages: two transactions must get in whole, and no other
+// message. Half the connections close as soon as they wrote their
+// COMMIT; whatever they find, the queue's depth and bytes must account for
+// exactly the messages it holds.
 func TestConcurrentCommitsDoNotOverfillAQueue(t *testing.T) {
 	const conns, each, room = 8, 3, 7
 	h := newHarness(t, Options{MaxQueueLength: room})
+	empty := h.ledger(t)
 	cs := make([]*client, conns)
 	for i := range cs {
 		cs[i] = h.connect(t, "u"+strconv.Itoa(i))
 	}
-	committed := make([]bool, conns)
+	answers := make([]string, conns)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, c := range cs {
-		var sends []txSend
-		for k := range each {
-			sends = append(sends, txSend{"/queue/burst", fmt.Sprintf("%d.%d", i, k)})
-		}
-		raw := []byte(txFrames(sends))
+		raw := []byte(txFrames(burstTx(i, each)))
 		wg.Go(func() {
 			<-start
-			if _, err := c.Conn.Write(raw); err != nil {
+			if _, err := c.Conn.Write(raw); err != nil || i%2 == 1 {
+				c.Conn.Close()
 				return
 			}
-			f, err := c.next()
-			committed[i] = err == nil && f.Command == stomp.RECEIPT
+			if f, err := c.next(); err == nil {
+				answers[i] = f.Command.String()
+			}
 		})
 	}
 	close(start)
 	wg.Wait()
-	var want []string
-	for i, ok := range committed {
-		for k := range each {
-			if ok {
-				want = append(want, fmt.Sprintf("%d.%d", i, k))
-			}
+	in := expectWholeTxs(t, h, "/queue/burst", room/each, each)
+	for i, answer := range answers {
+		if i%2 == 0 && (answer == "RECEIPT") != in[strconv.Itoa(i)] {
+			t.Errorf("COMMIT %d answered %s, yet its messages were delivered: %v", i, answer, in[strconv.Itoa(i)])
 		}
 	}
-	if len(want) != room/each*each {
-		t.Fatalf("%d messages of committed transactions, want %d", len(want), room/each*each)
+	if after := h.ledger(t); after.depth != empty.depth || after.bytes != empty.bytes {
+		t.Errorf("once the queue was consumed: %+v, before the COMMITs: %+v", after, empty)
 	}
-	if d := value(t, h.m.QueueDepth); int(d) != len(want) {
-		t.Fatalf("queue depth %v, want %d", d, len(want))
-	}
-	expectCommitted(t, h, "/queue/burst", want)
 }
 
-// expectCommitted consumes dest and checks that it holds the bodies of
-// want, whatever the order of the transactions, each in its own order.
-func expectCommitted(t *testing.T, h *harness, dest string, want []string) {
+// burstTx is the SENDs of transaction i: each messages "i.k" to
+// /queue/burst.
+func burstTx(i, each int) []txSend {
+	sends := make([]txSend, each)
+	for k := range sends {
+		sends[k] = txSend{"/queue/burst", fmt.Sprintf("%d.%d", i, k)}
+	}
+	return sends
+}
+
+// expectWholeTxs consumes n transactions of each messages from dest, and
+// nothing more: every transaction's messages, "i.k", whole and in their
+// order, whatever the order of the transactions. It returns the i of each.
+func expectWholeTxs(t *testing.T, h *harness, dest string, n, each int) map[string]bool {
 	t.Helper()
 	c := h.subscriber(t, "d", dest)
-	last := make(map[string]int)
-	got := make(map[string]bool)
-	for range want {
+	next := make(map[string]int)
+	for range n * each {
 		body := string(c.expect("MESSAGE").Body)
 		tx, k, _ := strings.Cut(body, ".")
-		n, _ := strconv.Atoi(k)
-		if prev, ok := last[tx]; ok && n != prev+1 || !ok && n != 0 {
+		if k != strconv.Itoa(next[tx]) {
 			t.Fatalf("message %s out of its transaction's order", body)
 		}
-		last[tx], got[body] = n, true
-	}
-	for _, w := range want {
-		if !got[w] {
-			t.Fatalf("message %s of a committed transaction missing", w)
-		}
+		next[tx]++
 	}
 	c.expectNothing(30 * time.Millisecond)
+	in := make(map[string]bool)
+	for tx, got := range next {
+		if got != each {
+			t.Fatalf("transaction %s delivered %d of its %d messages", tx, got, each)
+		}
+		in[tx] = true
+	}
+	c.write(frame("UNSUBSCRIBE", "", "id:1", "receipt:u"))
+	c.expect("RECEIPT", "receipt-id:u")
+	return in
 }
