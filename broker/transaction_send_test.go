@@ -234,3 +234,42 @@ func expectWholeTxs(t *testing.T, h *harness, dest string, n, each int) map[stri
 	c.expect("RECEIPT", "receipt-id:u")
 	return in
 }
+
+// TestCommitCountsAllItsQueuesAgainstMaxQueuedBytes commits a 1,000-byte
+// message to each of two new queues, with MaxQueuedBytes just below, then
+// at, what both cost: each would fit alone, so only a check of the two
+// together refuses the first COMMIT.
+func TestCommitCountsAllItsQueuesAgainstMaxQueuedBytes(t *testing.T) {
+	body := strings.Repeat(".", 1000)
+	kept := len("destination:/queue/a\ncontent-length:1000\n\n") + len(body) + 1
+	each := queueCost("/queue/a") + slotsCost(minRing) + messageStructCost + allocSize(len("/queue/a")) + allocSize(kept)
+	sends := []txSend{{"/queue/a", body}, {"/queue/b", body}}
+	for _, tc := range []struct {
+		name  string
+		bound int
+		want  string // the COMMIT's answer
+	}{
+		{"one byte short", 2*each - 1, "ERROR"},
+		{"room for both", 2 * each, "RECEIPT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Options{MaxQueuedBytes: tc.bound})
+			before := h.ledger(t)
+			c := h.connect(t, "u")
+			c.write(txFrames(sends))
+			c.expect(tc.want)
+			delivered := sends
+			if tc.want == "ERROR" {
+				if after := h.ledger(t); after != before {
+					t.Errorf("after the failed COMMIT: %+v, before it: %+v", after, before)
+				}
+				delivered = nil
+			}
+			for _, dest := range []string{"/queue/a", "/queue/b"} {
+				d := h.subscriber(t, "d", dest)
+				expectBodies(d, bodiesTo(delivered, dest)...)
+				d.expectNothing(30 * time.Millisecond)
+			}
+		})
+	}
+}
