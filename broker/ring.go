@@ -21,6 +21,9 @@ func (r *ring) len() int { return r.size }
 // growth is the bytes the ring's slots grow by to take n more deliveries.
 func (r *ring) growth(n int) int {
 	slots := len(r.buf)
+	if r.size+n <= slots {
+		return 0 // what nearly every SEND finds
+	}
 	for slots < r.size+n {
 		slots = nextLen(slots)
 	}
