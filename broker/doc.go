@@ -77,9 +77,11 @@
 // block, so that the latest credit of a shared queue is the one its reader
 // keeps. The writer takes subscription.mu
 // to claim a delivery and releases it before any queue.mu. A COMMIT holds
-// the subscription.mu of several of its connection's subscriptions at once,
-// taken in the order of their serials, to check and settle its ACKs and
-// NACKs all or none; nothing else holds two. A topic's subscriber list is
+// the queue.mu of the queues its SENDs go to, taken in the order of their
+// names, then the subscription.mu of several of its connection's
+// subscriptions, taken in the order of their serials, to check that its
+// messages fit and to settle its ACKs and NACKs, all or none; nothing else
+// holds two of either. A topic's subscriber list is
 // changed under the topic's own mu (taken alone, or under router.mu when an
 // empty topic is removed) in O(1) amortised, and read by publishers
 // without a lock, except in a topic with history, whose publishers fan out

@@ -68,12 +68,25 @@ func persistent(f *stomp.Frame) bool {
 // until the Journal has stored it; the session's next wait for stores
 // (see stores) waits for it.
 func (c *conn) persist(m *message) error {
-	m.journal = &journaled{}
-	m.heap += journaledCost
+	m.journaling()
 	q, err := c.b.r.enqueue(m, c.identity().Subject)
 	if err != nil {
 		return err
 	}
+	c.appendJournal(q, m)
+	return nil
+}
+
+// journaling marks m, not yet in its queue, as a message the Journal is to
+// store.
+func (m *message) journaling() {
+	m.journal = &journaled{}
+	m.heap += journaledCost
+}
+
+// appendJournal hands m, held back in q, to the Journal; the session's
+// next wait for stores waits for it.
+func (c *conn) appendJournal(q *queue, m *message) {
 	g := c.stores.add()
 	c.b.o.Journal.Append(m.wire(), func(id uint64, err error) {
 		if err != nil {
@@ -82,7 +95,6 @@ func (c *conn) persist(m *message) error {
 		q.settleJournal(m, id, err)
 		g.done(c.b.journalFailure(m.dest, err))
 	})
-	return nil
 }
 
 // settleJournal settles m once the Journal has answered: stored, it may be

@@ -199,13 +199,11 @@ func (q *queue) publish(m *message) (ok, full bool) {
 		q.mu.Unlock()
 		return false, false
 	}
-	d := delivery{msg: m}
-	if q.full(d) {
+	if q.full(delivery{msg: m}) {
 		q.mu.Unlock()
 		return true, true
 	}
-	q.buf.pushBack(d)
-	q.r.b.m.queueDepth.Inc()
+	q.bufferLocked(m)
 	q.dispatchLocked(&fx)
 	q.mu.Unlock()
 	fx.apply()
@@ -215,10 +213,26 @@ func (q *queue) publish(m *message) (ok, full bool) {
 // full reports whether buffering d would break a bound on what queues
 // buffer: its cost and any growth of the ring's slots; q.mu is held.
 func (q *queue) full(d delivery) bool {
+	_, ok := q.fits(1, d.cost(), 0)
+	return !ok
+}
+
+// fits reports whether n more deliveries that cost cost bytes fit q's
+// bounds and, with others bytes more in other queues, MaxQueuedBytes; add
+// is what they and the growth of the ring's slots would cost. q.mu is
+// held.
+func (q *queue) fits(n, cost, others int) (add int, ok bool) {
 	o := &q.r.b.o
-	add := d.cost() + q.buf.growth()
-	return q.buf.len() >= o.MaxQueueLength || q.buf.bytes+add > o.MaxQueueBytes ||
-		q.r.b.queuedBytes.Load()+int64(add) > int64(o.MaxQueuedBytes)
+	add = cost + q.buf.growth(n)
+	return add, q.buf.len()+n <= o.MaxQueueLength && q.buf.bytes+add <= o.MaxQueueBytes &&
+		q.r.b.queuedBytes.Load()+int64(others+add) <= int64(o.MaxQueuedBytes)
+}
+
+// bufferLocked puts m at the back of q, without dispatching it; q.mu is
+// held and m fits.
+func (q *queue) bufferLocked(m *message) {
+	q.buf.pushBack(delivery{msg: m})
+	q.r.b.m.queueDepth.Inc()
 }
 
 // dispatch hands buffered messages to consumers with credit.

@@ -18,21 +18,26 @@ const minRing = 4
 
 func (r *ring) len() int { return r.size }
 
-// growth is the bytes the ring's slots grow by to take one more delivery.
-func (r *ring) growth() int {
-	if r.size < len(r.buf) {
-		return 0
+// growth is the bytes the ring's slots grow by to take n more deliveries.
+func (r *ring) growth(n int) int {
+	slots := len(r.buf)
+	if r.size+n <= slots {
+		return 0 // what nearly every SEND finds
 	}
-	return slotsCost(r.nextLen()) - slotsCost(len(r.buf))
+	for slots < r.size+n {
+		slots = nextLen(slots)
+	}
+	return slotsCost(slots) - slotsCost(len(r.buf))
 }
 
-func (r *ring) nextLen() int { return max(minRing, 2*len(r.buf)) }
+// nextLen is the number of slots a ring of slots grows to.
+func nextLen(slots int) int { return max(minRing, 2*slots) }
 
 func (r *ring) grow() {
 	if r.size < len(r.buf) {
 		return
 	}
-	next := make([]delivery, r.nextLen())
+	next := make([]delivery, nextLen(len(r.buf)))
 	for i := range r.size {
 		next[i] = r.buf[(r.head+i)%len(r.buf)]
 	}

@@ -47,7 +47,7 @@ func (c *conn) publish(f *stomp.Frame, rt route) error { return c.publishAt(f, r
 
 // publishAt is publish of a SEND accepted at now, by the system clock.
 func (c *conn) publishAt(f *stomp.Frame, rt route, now time.Time) error {
-	m := newMessageFor(f, rt.key, rt.kind, c.b.messageSeq.Add(1), now, c.b.r.numbers(rt.kind))
+	m := c.newMessage(f, rt, now)
 	if rt.kind == kindQueue {
 		switch {
 		case c.b.o.Queues != nil:
@@ -58,4 +58,9 @@ func (c *conn) publishAt(f *stomp.Frame, rt route, now time.Time) error {
 		}
 	}
 	return c.b.r.publish(m, &c.stores, c.identity().Subject)
+}
+
+// newMessage is the message of the SEND frame f to rt, accepted at now.
+func (c *conn) newMessage(f *stomp.Frame, rt route, now time.Time) *message {
+	return newMessageFor(f, rt.key, rt.kind, c.b.messageSeq.Add(1), now, c.b.r.numbers(rt.kind))
 }

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+
 	"github.com/stompd/stompd/stomp"
 )
 
@@ -63,14 +65,26 @@ func frameBytes(f *stomp.Frame) int {
 	return n
 }
 
-// onCommit carries out a transaction's frames, all or none. Its ACKs and
-// NACKs are settled first, together (settleAll): when one no longer names a
-// message awaiting acknowledgement (settled meanwhile outside the
-// transaction, or earlier in it), the COMMIT fails with nothing applied.
-// Then its SENDs are published and the settled messages leave or go back to
-// their queues, in the transaction's order. A SEND that would create a
-// destination beyond MaxDestinations is dropped and, once every other step
-// is done, fails the COMMIT.
+// onCommit carries out a transaction's frames, all or none. First, with
+// nothing applied yet, admitTx makes the destinations its SENDs need and,
+// holding the mu of the in-memory queues they go to, checks that every
+// message fits, settles the ACKs and NACKs together (settleAll) and
+// buffers the queue messages. When a queue has no room for them, a
+// destination cannot be made (MaxDestinations, MaxQueuesPerUser), or an
+// ACK or NACK no longer names a message awaiting acknowledgement (settled
+// meanwhile outside the transaction, or earlier in it), the COMMIT fails
+// with nothing applied, and the destinations it made are removed again.
+// Then, in the transaction's order, its SENDs are published (a buffered
+// queue message is released to the queue's consumers, or the Journal) and
+// the settled messages leave or go back to their queues.
+//
+// What is not checked beforehand fails after the rest applied, with an
+// ERROR (see stores): a message a shared queue's backend (Options.Queues,
+// as with --redis, where each queue is a hash slot of its own and each
+// message a script of its own) refuses or fails to store, one the Streams
+// or the Journal fail to store; and a topic with history made for the
+// COMMIT but removed before its SEND is published, when making it again
+// finds MaxDestinations full.
 func (c *conn) onCommit(f *stomp.Frame) error {
 	name, tx, err := c.closeTx(f)
 	if err != nil {
@@ -78,11 +92,11 @@ func (c *conn) onCommit(f *stomp.Frame) error {
 	}
 	steps, err := c.resolveTx(tx)
 	if err == nil {
-		err = settleAll(steps)
+		err = c.admitTx(steps)
 	}
 	if err != nil {
 		c.abort(name, tx)
-		return err
+		return unapplied(err)
 	}
 	for i := range steps {
 		if serr := steps[i].apply(c); err == nil {
@@ -93,11 +107,27 @@ func (c *conn) onCommit(f *stomp.Frame) error {
 	return err
 }
 
+// unapplied adds to err, why a COMMIT failed, that it applied nothing, so
+// that the client knows that sending the transaction again duplicates
+// nothing.
+func unapplied(err error) error {
+	var fe *frameError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	e := *fe
+	e.message += "; the COMMIT applied none of the transaction's frames"
+	return &e
+}
+
 // txStep is a frame of a transaction being committed, resolved: a SEND and
-// its route, or an ACK or NACK.
+// its route, with its message and queue when it goes to an in-memory
+// queue, or an ACK or NACK.
 type txStep struct {
 	send *stomp.Frame
 	rt   route
+	m    *message // see txMessage
+	q    *queue   // set by admitTx
 	ack  settlement
 }
 
@@ -109,7 +139,9 @@ func (c *conn) resolveTx(tx *transaction) ([]txStep, error) {
 		if g.Command == stomp.SEND {
 			dest, _ := g.Get("destination")
 			steps[i].send = g
-			steps[i].rt, err = sendRoute(dest)
+			if steps[i].rt, err = sendRoute(dest); err == nil {
+				steps[i].m = c.txMessage(g, steps[i].rt)
+			}
 		} else {
 			steps[i].ack, err = c.resolveAck(g)
 		}
@@ -170,10 +202,14 @@ func checkSettleable(steps []txStep) error {
 }
 
 func (st *txStep) apply(c *conn) error {
-	if st.send != nil {
+	switch {
+	case st.q != nil:
+		c.releaseBuffered(st.q, st.m)
+	case st.send != nil:
 		return c.publish(st.send, st.rt)
+	default:
+		st.ack.finish()
 	}
-	st.ack.finish()
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 // names a message awaiting acknowledgement applies none of the
 // transaction's frames: its SEND reaches nobody, and its valid ACKs are not
 // applied, so the messages they name go back to the queue with the
-// session.
+// session; the queue its SEND would make is not made.
 func TestCommitIsAllOrNothing(t *testing.T) {
 	tests := []struct {
 		name string
@@ -43,6 +43,7 @@ func TestCommitIsAllOrNothing(t *testing.T) {
 			a := fs[0].Value("ack")
 			c.write(frame("BEGIN", "", "transaction:t") +
 				frame("SEND", "x", "destination:/topic/txw", "transaction:t") +
+				frame("SEND", "y", "destination:/queue/txnew", "transaction:t") +
 				frame("ACK", "", "id:"+fs[1].Value("ack"), "transaction:t") +
 				frame("ACK", "", "id:"+a, "transaction:t") +
 				tt.meanwhile(a))
@@ -51,6 +52,9 @@ func TestCommitIsAllOrNothing(t *testing.T) {
 			c.write(frame("COMMIT", "", "transaction:t", "receipt:c"))
 			c.expectError(CodeProtocolError, tt.msg)
 			watcher.expectNothing(50 * time.Millisecond)
+			if l := h.ledger(t); l.queues != 1 || l.owned != 1 {
+				t.Errorf("the failed COMMIT left %d queues, %d made by users; want /queue/txq alone", l.queues, l.owned)
+			}
 			d := h.connect(t, "d")
 			d.write(frame("SUBSCRIBE", "", "id:1", "destination:/queue/txq", "ack:client"))
 			expectBodies(d, tt.left...)
