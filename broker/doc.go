@@ -108,7 +108,9 @@
 // new topics does not shut everyone out for HistoryTTL. Queues, whose
 // messages wait for a consumer, are not evicted; instead the queues a
 // user's SENDs and SUBSCRIBEs made are bounded by MaxQueuesPerUser, so
-// that no user alone fills MaxDestinations with them.
+// that no user alone fills MaxDestinations with them (with a QueueBackend,
+// the queues a user's SENDs make in it are the backend's to bound, across
+// nodes: see ErrTooManyQueuesPerUser).
 //
 // A SUBSCRIBE's RECEIPT comes before the messages a queue has waiting for
 // the new consumer: the consumer is registered first, refusing deliveries

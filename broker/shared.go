@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -17,11 +18,14 @@ import (
 // for. Messages cross it encoded by the broker: to the backend they are
 // opaque bytes.
 type QueueBackend interface {
-	// Enqueue stores msg at the tail of queue dest, then calls stored with
-	// nil, or with why it did not (an error wrapping ErrQueueFull when the
-	// queue is at its bound). It does not block: stored is called later,
-	// from another goroutine, and only once msg is stored or never will be.
-	Enqueue(dest string, msg []byte, stored func(error))
+	// Enqueue stores msg, sent by user ("" for none), at the tail of queue
+	// dest, then calls stored with nil, or with why it did not (an error
+	// wrapping ErrQueueFull when the queue is at its bound, ErrTooManyQueues
+	// when it would make one queue too many, ErrTooManyQueuesPerUser when
+	// one too many made by user). It does not block: stored is called
+	// later, from another goroutine, and only once msg is stored or never
+	// will be.
+	Enqueue(dest, user string, msg []byte, stored func(error))
 	// Open starts reading queue dest for this node's consumers, handing what
 	// it reads to deliver, from one goroutine, never more than Want allowed.
 	// The broker opens a queue when a first consumer of this node subscribes
@@ -78,6 +82,12 @@ var ErrQueueFull = errors.New("broker: queue is full")
 // message to a queue it refused to make: as many queues as it may hold
 // exist already.
 var ErrTooManyQueues = errors.New("broker: too many queues")
+
+// ErrTooManyQueuesPerUser is wrapped by the error a QueueBackend reports
+// for a message to a queue it refused to make because the user who sent
+// it made as many queues as one user may (MaxQueuesPerUser) that exist
+// already. It wraps ErrTooManyQueues.
+var ErrTooManyQueuesPerUser = fmt.Errorf("%w made by one user", ErrTooManyQueues)
 
 // A shared queue's local part holds only what this node's consumers took:
 // its reader reads no more than their credit, and whatever a dispatch

@@ -48,11 +48,12 @@ type storeGroup struct {
 // errGone fails a wait for stores cut short by the connection's end.
 var errGone = &frameError{code: CodeUnavailable, message: "the connection ended before its messages were known to be stored"}
 
-// store hands m to the QueueBackend. Its outcome is counted (published, or
-// dropped as queue_full or not_stored) and kept for the next wait.
+// store hands m, sent by the session's user, to the QueueBackend. Its
+// outcome is counted (published, or dropped as queue_full or not_stored)
+// and kept for the next wait.
 func (c *conn) store(m *message) {
 	g := c.stores.add()
-	c.b.o.Queues.Enqueue(m.dest, m.wire(), func(err error) {
+	c.b.o.Queues.Enqueue(m.dest, c.identity().Subject, m.wire(), func(err error) {
 		if err != nil {
 			c.log.Debug("queue message not stored", "destination", m.dest, "error", err)
 		}
@@ -71,6 +72,9 @@ func (b *Broker) stored(dest string, err error) *frameError {
 	case errors.Is(err, ErrQueueFull):
 		b.m.dropQueueFull.Inc()
 		return limitErrorf("queue %s is full: the message was not stored", dest)
+	case errors.Is(err, ErrTooManyQueuesPerUser):
+		b.m.destinationsRefused.Inc()
+		return limitErrorf("too many queues made by one user: queue %s was not made and the message was not stored", dest)
 	case errors.Is(err, ErrTooManyQueues):
 		b.m.destinationsRefused.Inc()
 		return limitErrorf("too many destinations: queue %s was not made and the message was not stored", dest)

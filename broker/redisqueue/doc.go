@@ -112,7 +112,16 @@
 // asks it to admit a queue (one script, in that key's own slot) before its
 // first SEND to it, and again every half EmptyExpiry; a queue beyond the
 // bound is refused (broker.ErrTooManyQueues). Concurrent first SENDs to new
-// queues from several nodes can pass the bound by one each. Every
-// ReclaimInterval a node looks at up to 100 queues of the set not admitted
-// for EmptyExpiry: those whose streams expired leave it, the others stay.
+// queues from several nodes can pass the bound by one each. The same
+// script bounds the queues of the set that one user's SENDs made, from any
+// node, by MaxQueuesPerUser (stompd's --max-queues-per-user), so that no
+// user takes them all: it records who made a new queue (the hash
+// {stompd:queues}:makers) and counts it for that user
+// ({stompd:queues}:made), both in the set's slot; a queue of a user who
+// has made as many is refused (broker.ErrTooManyQueuesPerUser). A SEND of
+// no user (an anonymous session) counts for no one. Every ReclaimInterval
+// a node looks at up to 100 queues of the set not admitted for
+// EmptyExpiry: those whose streams expired leave it, and their makers'
+// counts, in one script; the others stay. The counts live in Redis: a
+// node that restarts, or joins, finds them as they were.
 package redisqueue

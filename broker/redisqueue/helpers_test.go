@@ -138,11 +138,17 @@ func (f *fleet) kill(n *node) {
 	n.shutdownBroker(f.t)
 }
 
-// dial connects a raw STOMP 1.2 client to n.
+// dial connects a raw STOMP 1.2 client to n, as the user test.
 func (n *node) dial(t testing.TB) *stomptest.Client {
 	t.Helper()
+	return n.dialAs(t, "test")
+}
+
+// dialAs connects a raw STOMP 1.2 client to n, as the user login.
+func (n *node) dialAs(t testing.TB, login string) *stomptest.Client {
+	t.Helper()
 	c := stomptest.Dial(t, n.addr)
-	c.Connect("login:test")
+	c.Connect("login:" + login)
 	return c
 }
 

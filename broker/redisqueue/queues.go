@@ -44,6 +44,14 @@ type Options struct {
 	// several nodes can pass it by one each. Default
 	// broker.DefaultMaxDestinations.
 	MaxQueues int
+	// MaxQueuesPerUser bounds the queues of MaxQueues that one user's SENDs
+	// made, from any node, that exist at once: a SEND of that user that
+	// would make one more is refused (broker.ErrTooManyQueuesPerUser), so
+	// that no user can take all of MaxQueues and refuse everyone else's
+	// new queues. It is checked with MaxQueues, in the same script; a SEND
+	// with no user (an anonymous session) counts for no one. Default
+	// broker.DefaultMaxQueuesPerUser.
+	MaxQueuesPerUser int
 	// EmptyExpiry is how long the stream of a queue that holds nothing
 	// stays in Redis before it expires, unless a message is stored
 	// meanwhile. Default 1 min.
@@ -116,14 +124,15 @@ var (
 // Queues is a broker.QueueBackend on Redis Streams. Run must be running for
 // anything to reach Redis.
 type Queues struct {
-	c         rueidis.Client
-	o         Options
-	log       *slog.Logger
-	max       string               // MaxLength, formatted once
-	maxBytes  string               // MaxBytes, formatted once
-	expiry    string               // EmptyExpiry in ms, formatted once
-	maxQueues string               // MaxQueues, formatted once
-	admitted  map[string]time.Time // queue keys admitted by this node, until when; only the sending goroutine uses it
+	c          rueidis.Client
+	o          Options
+	log        *slog.Logger
+	max        string               // MaxLength, formatted once
+	maxBytes   string               // MaxBytes, formatted once
+	expiry     string               // EmptyExpiry in ms, formatted once
+	maxQueues  string               // MaxQueues, formatted once
+	maxPerUser string               // MaxQueuesPerUser, formatted once
+	admitted   map[string]time.Time // queue keys admitted by this node, until when; only the sending goroutine uses it
 
 	adds    pipe[add]
 	settles pipe[settlement]
@@ -153,8 +162,9 @@ func New(c rueidis.Client, o Options) (*Queues, error) {
 	q := &Queues{
 		c: c, o: o, log: o.Logger, max: strconv.Itoa(o.MaxLength),
 		maxBytes: strconv.Itoa(o.MaxBytes), expiry: strconv.FormatInt(o.EmptyExpiry.Milliseconds(), 10),
-		maxQueues: strconv.Itoa(o.MaxQueues), admitted: make(map[string]time.Time),
-		ctx: ctx, cancel: cancel, stopping: make(chan struct{}),
+		maxQueues: strconv.Itoa(o.MaxQueues), maxPerUser: strconv.Itoa(o.MaxQueuesPerUser),
+		admitted: make(map[string]time.Time),
+		ctx:      ctx, cancel: cancel, stopping: make(chan struct{}),
 		reading: make(map[string]int), held: make(map[string]map[string]struct{}),
 		giving: make(map[string]*giveBacks), gave: make(chan struct{}),
 		turns: make(chan struct{}, o.Reads),
@@ -177,6 +187,7 @@ func (o Options) withDefaults() Options {
 	}
 	o.MaxLength = orDefault(o.MaxLength, broker.DefaultMaxQueueLength)
 	o.MaxQueues = orDefault(o.MaxQueues, broker.DefaultMaxDestinations)
+	o.MaxQueuesPerUser = orDefault(o.MaxQueuesPerUser, broker.DefaultMaxQueuesPerUser)
 	o.MaxBytes = orDefault(o.MaxBytes, broker.DefaultMaxQueueBytes)
 	o.EmptyExpiry = orDefault(o.EmptyExpiry, DefaultEmptyExpiry)
 	o.MaxBacklog = orDefault(o.MaxBacklog, DefaultMaxBacklog)
@@ -230,15 +241,17 @@ func (q *Queues) stopReaders() {
 // add is a message waiting to be stored.
 type add struct {
 	key    string
+	user   string // who sent it, "" for no one
 	msg    []byte
 	stored func(error)
 }
 
-// Enqueue hands msg to the Run loop, which stores it in queue dest's stream
-// and calls stored; it fails at once when MaxBacklog bytes are waiting or
-// Run has ended.
-func (q *Queues) Enqueue(dest string, msg []byte, stored func(error)) {
-	if !q.adds.put(add{Key(dest), msg, stored}, len(msg), q.o.MaxBacklog) {
+// Enqueue hands msg, sent by user ("" for none), to the Run loop, which
+// stores it in queue dest's stream and calls stored; it fails at once when
+// MaxBacklog bytes are waiting or Run has ended. A queue it makes counts
+// against user's MaxQueuesPerUser while it exists.
+func (q *Queues) Enqueue(dest, user string, msg []byte, stored func(error)) {
+	if !q.adds.put(add{Key(dest), user, msg, stored}, len(msg), q.o.MaxBacklog) {
 		stored(errBacklog)
 	}
 }

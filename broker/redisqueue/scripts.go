@@ -155,30 +155,25 @@ end
 return out`)
 
 // script is a Lua script run by EVALSHA, and by EVAL when Redis does not
-// know it yet (after a restart, on a new cluster node).
-// A sized script takes as KEYS[2] the count of bytes of its queue (BytesKey).
+// know it yet (after a restart, on a new cluster node). Its KEYS are those
+// that keysOf returns for the key of a run: that key alone (newScript),
+// or with others of the same slot (see newSizedScript, newSetScript).
 type script struct {
 	src, sha string
-	sized    bool
+	keysOf   func(key string) []string
 }
 
 func newScript(src string) *script {
 	sum := sha1.Sum([]byte(src))
-	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+	return &script{src: src, sha: hex.EncodeToString(sum[:]), keysOf: func(key string) []string { return []string{key} }}
 }
 
+// newSizedScript returns a script that takes as KEYS[2] the count of bytes
+// of the queue whose stream is KEYS[1] (BytesKey).
 func newSizedScript(src string) *script {
 	s := newScript(src)
-	s.sized = true
+	s.keysOf = func(key string) []string { return []string{key, bytesKey(key)} }
 	return s
-}
-
-// keys returns the keys of a run of s on the queue whose stream is key.
-func (s *script) keys(key string) []string {
-	if s.sized {
-		return []string{key, bytesKey(key)}
-	}
-	return []string{key}
 }
 
 // call is one run of a script: its key and arguments.
@@ -192,13 +187,13 @@ type call struct {
 func (s *script) run(ctx context.Context, c rueidis.Client, calls []call) []rueidis.RedisResult {
 	cmds := make(rueidis.Commands, len(calls))
 	for i, k := range calls {
-		keys := s.keys(k.key)
+		keys := s.keysOf(k.key)
 		cmds[i] = c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(k.args...).Build()
 	}
 	res := c.DoMulti(ctx, cmds...)
 	for i, r := range res {
 		if e, ok := rueidis.IsRedisErr(r.Error()); ok && e.IsNoScript() {
-			keys := s.keys(calls[i].key)
+			keys := s.keysOf(calls[i].key)
 			res[i] = c.Do(ctx, c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(calls[i].args...).Build())
 		}
 	}

@@ -54,7 +54,7 @@ func newCluster(rc rueidis.Client, node string, c *config, m *metrics.Set, log *
 	}
 	cl.queues, err = redisqueue.New(rc, redisqueue.Options{
 		Node: node, Alive: cl.members.Alive, MaxLength: c.Broker.MaxQueueLength, MaxQueues: c.Broker.MaxDestinations, MaxBytes: c.Broker.MaxQueueBytes,
-		Reads: redisQueueReads, Metrics: m, Logger: log,
+		MaxQueuesPerUser: c.Broker.MaxQueuesPerUser, Reads: redisQueueReads, Metrics: m, Logger: log,
 	})
 	return cl, err
 }

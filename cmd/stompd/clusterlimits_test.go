@@ -45,3 +45,26 @@ func TestSharedQueuesBeyondMaxDestinationsAreRefused(t *testing.T) {
 	s.ExpectError("limit-exceeded", "too many destinations")
 	waitMetric(t, n.url, "stompd_destinations_refused_total", "1")
 }
+
+// TestSharedQueuesBeyondMaxQueuesPerUserAreRefused: with --redis and
+// --max-queues-per-user 2, a user who made two queues in Redis, on either
+// node, is refused a third with limit-exceeded, counted, while another
+// user still makes queues.
+func TestSharedQueuesBeyondMaxQueuesPerUserAreRefused(t *testing.T) {
+	r := redistest.Start(t)
+	c := startCluster(t, r.URL(), []nodeKind{inProcess, inProcess}, "--max-queues-per-user", "2")
+	for i, n := range c.nodes {
+		s := n.connectTCP(t, n.login(t, c.users["ada"]).Access)
+		id := "r" + strconv.Itoa(i)
+		s.Send(stomp.SEND, "x", "destination:/queue/mine"+strconv.Itoa(i), "receipt:"+id)
+		s.Expect(stomp.RECEIPT, "receipt-id:"+id)
+	}
+	n := c.nodes[1]
+	s := n.connectTCP(t, n.login(t, c.users["ada"]).Access)
+	s.Send(stomp.SEND, "x", "destination:/queue/mine2", "receipt:r2")
+	s.ExpectError("limit-exceeded", "too many queues made by one user")
+	waitMetric(t, n.url, "stompd_destinations_refused_total", "1")
+	s = n.connectTCP(t, n.login(t, c.users["bob"]).Access)
+	s.Send(stomp.SEND, "x", "destination:/queue/mine2", "receipt:bob")
+	s.Expect(stomp.RECEIPT, "receipt-id:bob")
+}
