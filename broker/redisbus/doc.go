@@ -45,8 +45,9 @@
 // What other nodes publish meanwhile is lost: pub/sub keeps nothing for a
 // node that is not listening. Topic history is not: a new connection holds
 // the numbered messages it receives until it has read, for each topic it
-// subscribes to, the stream after the latest offset received (all of it
-// for a topic that received none yet), and handed those entries to the
+// subscribes to, the stream after the latest offset received (for a topic
+// that received none yet, what was kept after the connection before was
+// lost, by the partition's clock: cut.go), and handed those entries to the
 // broker in offset order; the messages held follow, less those the read
 // covered. Those held are bounded by Options.MaxHeld: past it they are let
 // go and read again from the streams (catchup.go). A catch-up that fails
