@@ -76,60 +76,51 @@ func expectExactly(t *testing.T, c *stomptest.Client, want ...string) {
 	c.ExpectNothing(time.Second)
 }
 
-// TestResumeNotMetWhileRedisIsDownReplaysNothingKeptBefore is the known
-// defect's scene: a client resumes on node b, which has no subscriber of
-// the topic, from the offset it had on node a, while Redis is down, and is
-// answered x-recovered:false. Once Redis is back (from its append-only
-// file), it gets what a sent after its SUBSCRIBE (from a's outbox) and
-// after Redis came back, each once and in order, and none of the 5
-// messages kept before, which it had.
-func TestResumeNotMetWhileRedisIsDownReplaysNothingKeptBefore(t *testing.T) {
-	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+// subscribedInOutage is the known defect's scene, on a Redis started with
+// args: node a keeps 5 messages for its subscriber, Redis dies, a client
+// subscribes on node b, which has no subscriber of the topic (resuming
+// from the offset a's subscriber had, when resume, and answered
+// x-recovered:false), a sends 2 messages while Redis is down (kept from
+// its outbox once Redis is back, after the SUBSCRIBE) and 2 once it is
+// back. The client must get those 4, each once and in order, and none of
+// the 5 kept before it came.
+func subscribedInOutage(t *testing.T, resume bool, args ...string) {
+	srv := redistest.Start(t, args...)
 	a := startNode(t, srv.URL(), "a", Options{HistorySize: 100})
 	b := startNode(t, srv.URL(), "b", Options{HistorySize: 100})
 	pub, r := keptBefore(t, a, b)
 	srv.Kill()
-	c := subscribeOnB(t, b, "x-stream-offset:offset="+r.offset, "x-stream-epoch:"+r.epoch)
-	sendNumbers(pub, cutDest, "down", 2, "down") // in a's outbox, kept once Redis is back
-	srv.Restart()
-	pub.Expect(stomp.RECEIPT, "receipt-id:down")
-	sendNumbers(pub, cutDest, "after", 2, "after")
-	pub.Expect(stomp.RECEIPT, "receipt-id:after")
-	expectExactly(t, c, "down0", "down1", "after0", "after1")
-}
-
-// TestSubscribeWhileRedisIsDownReplaysNothingKeptBefore is the defect's
-// plain SUBSCRIBE: once Redis is back, the subscriber gets what is sent
-// from then on, not the history kept before it came.
-func TestSubscribeWhileRedisIsDownReplaysNothingKeptBefore(t *testing.T) {
-	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
-	a := startNode(t, srv.URL(), "a", Options{HistorySize: 100})
-	b := startNode(t, srv.URL(), "b", Options{HistorySize: 100})
-	pub, _ := keptBefore(t, a, b)
-	srv.Kill()
-	c := subscribeOnB(t, b)
-	srv.Restart()
-	sendNumbers(pub, cutDest, "after", 3, "after")
-	pub.Expect(stomp.RECEIPT, "receipt-id:after")
-	expectExactly(t, c, "after0", "after1", "after2")
-}
-
-// TestSubscribeWhileRedisLostItsDataGetsAllKeptAfter: Redis comes back
-// without its data (no persistence), so everything it keeps from then on
-// came after the SUBSCRIBE, whatever the cut b had of the lost clock.
-func TestSubscribeWhileRedisLostItsDataGetsAllKeptAfter(t *testing.T) {
-	srv := redistest.Start(t)
-	a := startNode(t, srv.URL(), "a", Options{HistorySize: 100})
-	b := startNode(t, srv.URL(), "b", Options{HistorySize: 100})
-	pub, _ := keptBefore(t, a, b)
-	srv.Kill()
-	c := subscribeOnB(t, b)
+	var headers []string
+	if resume {
+		headers = []string{"x-stream-offset:offset=" + r.offset, "x-stream-epoch:" + r.epoch}
+	}
+	c := subscribeOnB(t, b, headers...)
 	sendNumbers(pub, cutDest, "down", 2, "down")
 	srv.Restart()
 	pub.Expect(stomp.RECEIPT, "receipt-id:down")
 	sendNumbers(pub, cutDest, "after", 2, "after")
 	pub.Expect(stomp.RECEIPT, "receipt-id:after")
 	expectExactly(t, c, "down0", "down1", "after0", "after1")
+}
+
+// TestResumeNotMetWhileRedisIsDownReplaysNothingKeptBefore: Redis comes
+// back from its append-only file, and the client resumed from another
+// node's offset.
+func TestResumeNotMetWhileRedisIsDownReplaysNothingKeptBefore(t *testing.T) {
+	subscribedInOutage(t, true, "--appendonly", "yes", "--appendfsync", "always")
+}
+
+// TestSubscribeWhileRedisIsDownReplaysNothingKeptBefore: the same with a
+// plain SUBSCRIBE.
+func TestSubscribeWhileRedisIsDownReplaysNothingKeptBefore(t *testing.T) {
+	subscribedInOutage(t, false, "--appendonly", "yes", "--appendfsync", "always")
+}
+
+// TestSubscribeWhileRedisLostItsDataGetsAllKeptAfter: Redis comes back
+// without its data (no persistence), so everything it keeps from then on
+// came after the SUBSCRIBE, whatever the cut b had of the lost clock.
+func TestSubscribeWhileRedisLostItsDataGetsAllKeptAfter(t *testing.T) {
+	subscribedInOutage(t, false)
 }
 
 // TestSubscribeWhileOnlyThisNodeLostRedis cuts node b alone off Redis (its
@@ -142,12 +133,7 @@ func TestSubscribeWhileRedisLostItsDataGetsAllKeptAfter(t *testing.T) {
 // Redis comes.
 func TestSubscribeWhileOnlyThisNodeLostRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	acl := func(rules ...string) {
-		t.Helper()
-		if out, err := srv.Do(append([]string{"ACL", "SETUSER", "nodeb"}, rules...)...); err != nil || out != "OK" {
-			t.Fatalf("ACL SETUSER nodeb %v: %q, %v", rules, out, err)
-		}
-	}
+	acl := func(rules ...string) { setUser(t, srv, "nodeb", rules...) }
 	acl("on", ">secret", "~*", "&*", "+@all")
 	a := startNode(t, srv.URL(), "a", Options{HistorySize: 100})
 	b := startNode(t, "redis://nodeb:secret@"+srv.Addr, "b", Options{HistorySize: 100})
