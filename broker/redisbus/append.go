@@ -24,9 +24,9 @@ import (
 // message whose source is not above it was kept already (sent again from
 // the outbox after a reply was lost) and is passed over; a run's sources
 // rise, and a topic's messages are sent in their order. Each
-// message is added as entry "<offset>-0" with Redis's time in ms (field
-// t), its source and node (field s) and the partition's clock, raised by
-// one for it (field q), the stream trimmed to about the
+// message is added as entry "<offset>-<clock>", its clock the partition's
+// number raised by one for it, with Redis's time in ms (field t) and its
+// source and node (field s), the stream trimmed to about the
 // size (MAXLEN ~, whole nodes at a time), and published, numbered, on its
 // topic's channel, as "\n<epoch> <offset> <ms> <source> <node>\n<message>"
 // (its channel is its stream's key
@@ -66,7 +66,7 @@ for i = 7, #ARGV, 3 do
     local n = string.format('%d', topic.n)
     local src = ARGV[i + 1] .. ' ' .. ARGV[5]
     q = q + 1
-    redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], n .. '-0', 'm', ARGV[i + 2], 't', ms, 's', src, 'q', life .. ' ' .. string.format('%d', q))
+    redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], n .. '-' .. string.format('%d', q), 'm', ARGV[i + 2], 't', ms, 's', src)
     redis.call('SPUBLISH', topic.ch, '\n' .. topic.e .. ' ' .. n .. ' ' .. ms .. ' ' .. src .. '\n' .. ARGV[i + 2])
   end
 end

@@ -18,26 +18,29 @@ import (
 // So each partition has a clock in Redis, "stompd:hq:{<partition>}", a
 // hash of its life (field e, random, drawn when the clock is created) and
 // a number (field n), which appendScript, in the same slot, raises by one
-// for each message it keeps and writes into the message's entry (field q,
-// "<life> <number>"); after each run that kept some, it publishes the
-// clock, "\n<life> <number>", on the partition's service channel, to which
-// every node's connection of the partition subscribes. A node so knows,
-// when it loses the connection, the clock of the last message Redis kept in
-// the partition before, with no clock of two machines compared: the
-// numbers are Redis's, and the connection receives in the order Redis
-// published. That is the partition's cut. A catch-up passes over, for a
-// topic without a place, the entries at or below the cut (same life, number
-// not above): they were kept before the connection was lost, so before its
-// subscriber came; those above it, kept since (Redis back, the node's own
-// outbox and the other nodes' included), are delivered.
+// for each message it keeps and writes into the message's entry ID
+// ("<offset>-<number>", so that an entry costs no more room); after each
+// run that kept some, it publishes the clock, "\n<life> <number>", on the
+// partition's service channel, to which every node's connection of the
+// partition subscribes. A node so knows, when it loses the connection, the
+// clock of the last message Redis kept in the partition before, with no
+// clock of two machines compared: the numbers are Redis's, and the
+// connection receives in the order Redis published. That is the
+// partition's cut. A catch-up passes over, for a topic without a place,
+// the entries whose number is not above the cut's: they were kept before
+// the connection was lost, so before its subscriber came; those above it,
+// kept since (Redis back, the node's own outbox and the other nodes'
+// included), are delivered. That holds while the clock keeps its life,
+// which the new connection hears first (readClock).
 //
 // The cut is exact when Redis itself went down (restarted, killed): nobody
 // kept anything between the node's loss and the SUBSCRIBE. When only this
 // node lost Redis while the others went on, the messages kept between the
 // loss and the SUBSCRIBE come after the cut: the cut errs on the side of
 // delivering them, never of losing one kept after the SUBSCRIBE. A clock of
-// another life (Redis lost its data) puts every entry above the cut: all
-// of them were kept after Redis came back. A Redis back from an append-only
+// another life (Redis lost its data), or one the new connection could not
+// read, leaves the cut out: every entry is delivered, all of them kept
+// after Redis came back in the first case. A Redis back from an append-only
 // file that missed its last writes has a clock gone back with them: the
 // entries kept since it came back, up to the cut's number, are passed over
 // then. A partition that has not yet caught up once since the node started
@@ -58,6 +61,7 @@ type clock struct {
 	mu       sync.Mutex
 	at       position // epoch is the clock's life, offset its number
 	heard    bool     // at is known
+	heardNow bool     // the current connection heard at
 	cut      position
 	hasCut   bool
 	caughtUp bool // the current connection caught up
@@ -75,6 +79,7 @@ func parseClock(s string) (position, bool) {
 func (k *clock) hear(c position) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.heardNow = true
 	if k.heard && c.epoch == k.at.epoch && c.offset <= k.at.offset {
 		return
 	}
@@ -98,25 +103,21 @@ func (k *clock) ended() {
 	if k.caughtUp && k.heard {
 		k.cut, k.hasCut = k.at, true
 	}
-	k.caughtUp = false
+	k.caughtUp, k.heardNow = false, false
 }
 
-// cutOf returns the cut, if the partition has one.
-func (k *clock) cutOf() (position, bool) {
+// cutOf returns the cut's number, if the partition has a cut and the
+// current connection heard the clock in the cut's life.
+func (k *clock) cutOf() (uint64, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.cut, k.hasCut
-}
-
-// before reports whether an entry kept at clock q came before cut.
-func before(q, cut position) bool {
-	return q.epoch == cut.epoch && q.offset <= cut.offset
+	return k.cut.offset, k.hasCut && k.heardNow && k.at.epoch == k.cut.epoch
 }
 
 // passed reports whether r's entry i is to be passed over: kept at or
 // below r's cut.
 func (r readResult) passed(i int) bool {
-	return r.cut != nil && before(r.clocks[i], *r.cut)
+	return r.cut != nil && r.clocks[i] <= *r.cut
 }
 
 // readClock asks Redis for the partition's clock and records it, once its

@@ -77,7 +77,7 @@ local floor = math.max(1, last - tonumber(ARGV[2]) + 1)
 local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 local first = 0
 if #oldest == 1 then
-  first = math.max(floor, tonumber((string.gsub(oldest[1][1], '-0$', ''))))
+  first = math.max(floor, tonumber((string.gsub(oldest[1][1], '-%d+$', ''))))
 end
 local from = math.max(floor, tonumber(ARGV[1]) + 1)
 if from > last then return {e, last, first, {}} end
@@ -180,8 +180,8 @@ func (b *Bus) read(ctx context.Context, dest string, after uint64) readResult {
 type readResult struct {
 	sr      broker.StreamRead
 	sources []string
-	clocks  []position
-	cut     *position // the entries at or below it are passed over (cut.go)
+	clocks  []uint64
+	cut     *uint64 // the entries whose clock is not above it are passed over (cut.go)
 	err     error
 }
 
@@ -272,13 +272,12 @@ func parseRead(reply []rueidis.RedisMessage) readResult {
 	}
 	sr.Last, sr.First = uint64(last), uint64(first)
 	sr.Entries = make([]broker.StreamEntry, 0, len(entries))
-	r := readResult{sources: make([]string, 0, len(entries)), clocks: make([]position, 0, len(entries))}
+	r := readResult{sources: make([]string, 0, len(entries)), clocks: make([]uint64, 0, len(entries))}
 	for _, e := range entries {
-		entry, err := parseEntry(e)
+		entry, q, err := parseEntry(e)
 		if err != nil {
 			return readResult{err: err}
 		}
-		q, _ := parseClock(e.FieldValues["q"]) // none (an older node's): above any cut, delivered
 		sr.Entries = append(sr.Entries, entry)
 		r.sources = append(r.sources, e.FieldValues["s"])
 		r.clocks = append(r.clocks, q)
@@ -287,17 +286,19 @@ func parseRead(reply []rueidis.RedisMessage) readResult {
 	return r
 }
 
-// parseEntry turns one stream entry, "<offset>-0" with fields m and t (and
-// s, its source, which Read leaves out), into a StreamEntry.
-func parseEntry(e rueidis.XRangeEntry) (broker.StreamEntry, error) {
-	id, ok := strings.CutSuffix(e.ID, "-0")
+// parseEntry turns one stream entry, "<offset>-<clock>" with fields m and
+// t (and s, its source, which Read leaves out), into a StreamEntry and its
+// clock (cut.go; 0 for an entry an older node kept, "<offset>-0").
+func parseEntry(e rueidis.XRangeEntry) (broker.StreamEntry, uint64, error) {
+	id, q, ok := strings.Cut(e.ID, "-")
 	offset, err := strconv.ParseUint(id, 10, 64)
-	ms, err2 := strconv.ParseInt(e.FieldValues["t"], 10, 64)
+	clock, err2 := strconv.ParseUint(q, 10, 64)
+	ms, err3 := strconv.ParseInt(e.FieldValues["t"], 10, 64)
 	msg, has := e.FieldValues["m"]
-	if !ok || err != nil || err2 != nil || !has {
-		return broker.StreamEntry{}, errReply
+	if !ok || err != nil || err2 != nil || err3 != nil || !has {
+		return broker.StreamEntry{}, 0, errReply
 	}
-	return broker.StreamEntry{Offset: offset, At: time.UnixMilli(ms), Msg: []byte(msg)}, nil
+	return broker.StreamEntry{Offset: offset, At: time.UnixMilli(ms), Msg: []byte(msg)}, clock, nil
 }
 
 // numberedMsg is a message as appendScript publishes it.
