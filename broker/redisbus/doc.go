@@ -60,7 +60,8 @@
 // same backlog as Publish, and the writer runs one script per message, one
 // command, in the topic's slot: it takes the next offset from the topic's
 // counter "stompd:hc:{<partition>}<destination>" (a hash of the epoch and
-// the latest offset), adds the message as entry "<offset>-0" of the stream
+// the latest offset), adds the message as entry "<offset>-<clock>" (the
+// partition's clock, cut.go) of the stream
 // "stompd:h:{<partition>}<destination>", with Redis's time, trimmed to
 // about HistorySize entries (MAXLEN ~), and SPUBLISHes it, numbered, on
 // the topic's channel. Every node listening there, the sender included,
