@@ -155,3 +155,36 @@ func TestSubscribeWhileOnlyThisNodeLostRedis(t *testing.T) {
 	acl("on")
 	expectExactly(t, c, "gap0", "gap1", "late0", "late1", "late2")
 }
+
+// TestClockCut checks the rules of a partition's cut without Redis: it is
+// the clock heard when the last connection that caught up ended, and
+// applies only once the current connection heard the clock in its life.
+func TestClockCut(t *testing.T) {
+	var k clock
+	check := func(what string, want uint64, wantOK bool) {
+		t.Helper()
+		if got, ok := k.cutOf(); got != want || ok != wantOK {
+			t.Errorf("%s: cut %d, %v; want %d, %v", what, got, ok, want, wantOK)
+		}
+	}
+	k.hear(position{"L", 3})
+	k.hear(position{"L", 7})
+	k.hear(position{"L", 5}) // an older one, late
+	check("no connection ended yet", 0, false)
+	k.caught()
+	k.ended()
+	check("the new connection heard nothing yet", 7, false)
+	k.hear(position{"L", 9})
+	check("the new connection heard the clock", 7, true)
+	k.ended() // it did not catch up: its clock is no cut
+	k.hear(position{"L", 12})
+	check("after a connection that did not catch up", 7, true)
+	k.caught()
+	k.ended()
+	k.hear(position{"M", 1}) // Redis lost its data
+	check("a clock of another life", 12, false)
+	k.caught()
+	k.ended()
+	k.hear(position{})
+	check("a clock that does not exist", 1, false)
+}
