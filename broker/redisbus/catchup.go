@@ -12,8 +12,9 @@ import (
 // subscribers included. So a new connection holds the numbered messages it
 // receives until it has subscribed and caught up: for each topic
 // subscribed, it reads the stream after the latest offset received (in
-// that epoch; all the stream keeps for a topic that received none yet, of
-// which the broker passes over what its subscribers had), hands those
+// that epoch; for a topic that received none yet, all the stream kept
+// after the partition's cut, cut.go, of which the broker passes over what
+// its subscribers had), hands those
 // entries to the broker in offset order, and only then the messages held,
 // less those the catch-up delivered already, and so are those that reach
 // the connection after that (Redis pushed them before the read but the
@@ -205,10 +206,14 @@ func (p *partition) catchUpAll(ctx context.Context, subscribed map[string]struct
 	froms := make([]position, 0, len(subscribed))
 	afters := make([]uint64, 0, len(subscribed))
 	for dest := range subscribed {
-		from, _ := p.seen.get(channel(dest)) // none yet: all the stream keeps
+		from, _ := p.seen.get(channel(dest)) // none yet: all the stream keeps after the cut
 		dests, froms, afters = append(dests, dest), append(froms, from), append(afters, from.offset)
 	}
+	cut, hasCut := p.clk.cutOf()
 	for i, read := range p.b.readAll(ctx, dests, afters) {
+		if froms[i].epoch == "" && hasCut {
+			read.cut = &cut
+		}
 		if err := p.catchUpTopic(ctx, dests[i], froms[i], read, r); err != nil {
 			p.b.log.Warn("redisbus: catching up a topic's history failed", "destination", dests[i], "err", err)
 			return false
@@ -221,13 +226,13 @@ func (p *partition) catchUpAll(ctx context.Context, subscribed map[string]struct
 // holds, from its new epoch's first one when its epoch changed (read again
 // then), and records them as received and delivered.
 func (p *partition) catchUpTopic(ctx context.Context, dest string, from position, read readResult, r Receiver) error {
-	sr, sources, err := read.sr, read.sources, read.err
-	if err == nil && from.epoch != "" && sr.Epoch != "" && sr.Epoch != from.epoch {
+	if read.err == nil && from.epoch != "" && read.sr.Epoch != "" && read.sr.Epoch != from.epoch {
 		p.b.log.Warn("redisbus: a topic's history was lost while this node was not listening; it goes on in a new epoch",
-			"destination", dest, "epoch", from.epoch, "new", sr.Epoch)
+			"destination", dest, "epoch", from.epoch, "new", read.sr.Epoch)
 		from = position{}
-		sr, sources, err = p.b.read(ctx, dest, 0)
+		read = p.b.read(ctx, dest, 0)
 	}
+	sr, err := read.sr, read.err
 	if err != nil || sr.Epoch == "" {
 		return err // nothing there: the live messages carry on
 	}
@@ -238,7 +243,7 @@ func (p *partition) catchUpTopic(ctx context.Context, dest string, from position
 			continue
 		}
 		g.to = e.Offset
-		if !p.b.deliverable(sources[i]) {
+		if !p.b.deliverable(read.sources[i]) || read.passed(i) {
 			continue
 		}
 		if err := r.DeliverAt(e.Msg, sr.Epoch, e.Offset, e.At); err != nil {

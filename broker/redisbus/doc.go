@@ -45,8 +45,9 @@
 // What other nodes publish meanwhile is lost: pub/sub keeps nothing for a
 // node that is not listening. Topic history is not: a new connection holds
 // the numbered messages it receives until it has read, for each topic it
-// subscribes to, the stream after the latest offset received (all of it
-// for a topic that received none yet), and handed those entries to the
+// subscribes to, the stream after the latest offset received (for a topic
+// that received none yet, what was kept after the connection before was
+// lost, by the partition's clock: cut.go), and handed those entries to the
 // broker in offset order; the messages held follow, less those the read
 // covered. Those held are bounded by Options.MaxHeld: past it they are let
 // go and read again from the streams (catchup.go). A catch-up that fails
@@ -59,7 +60,8 @@
 // same backlog as Publish, and the writer runs one script per message, one
 // command, in the topic's slot: it takes the next offset from the topic's
 // counter "stompd:hc:{<partition>}<destination>" (a hash of the epoch and
-// the latest offset), adds the message as entry "<offset>-0" of the stream
+// the latest offset), adds the message as entry "<offset>-<clock>" (the
+// partition's clock, cut.go) of the stream
 // "stompd:h:{<partition>}<destination>", with Redis's time, trimmed to
 // about HistorySize entries (MAXLEN ~), and SPUBLISHes it, numbered, on
 // the topic's channel. Every node listening there, the sender included,

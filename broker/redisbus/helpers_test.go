@@ -178,3 +178,11 @@ func onRedisAndCluster(t *testing.T, test func(t *testing.T, url string)) {
 	t.Run("redis", func(t *testing.T) { test(t, redistest.Start(t).URL()) })
 	t.Run("cluster", func(t *testing.T) { test(t, redistest.StartCluster(t, 3).URL()) })
 }
+
+// setUser changes the rules of srv's ACL user.
+func setUser(t testing.TB, srv *redistest.Server, user string, rules ...string) {
+	t.Helper()
+	if out, err := srv.Do(append([]string{"ACL", "SETUSER", user}, rules...)...); err != nil || out != "OK" {
+		t.Fatalf("ACL SETUSER %s %v: %q, %v", user, rules, out, err)
+	}
+}

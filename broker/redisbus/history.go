@@ -77,7 +77,7 @@ local floor = math.max(1, last - tonumber(ARGV[2]) + 1)
 local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 local first = 0
 if #oldest == 1 then
-  first = math.max(floor, tonumber((string.gsub(oldest[1][1], '-0$', ''))))
+  first = math.max(floor, tonumber((string.gsub(oldest[1][1], '-%d+$', ''))))
 end
 local from = math.max(floor, tonumber(ARGV[1]) + 1)
 if from > last then return {e, last, first, {}} end
@@ -143,7 +143,8 @@ var _ broker.Streams = (*Bus)(nil)
 // no offset yet, so that a subscriber learns the epoch its first messages
 // will carry, as on one node, and can resume with it.
 func (b *Bus) Read(ctx context.Context, dest string, after uint64) (broker.StreamRead, error) {
-	sr, _, err := b.read(ctx, dest, after)
+	r := b.read(ctx, dest, after)
+	sr, err := r.sr, r.err
 	if err != nil || sr.Epoch != "" {
 		return sr, err
 	}
@@ -169,17 +170,18 @@ func (b *Bus) startEpoch(ctx context.Context, dest string) (string, error) {
 	return startScript.do(ctx, b.client, []string{historyKey(dest), counterKey(dest)}, newEpoch(), b.history.counter).ToString()
 }
 
-// read is Read that also returns the entries' sources (sources.go), in
-// their order.
-func (b *Bus) read(ctx context.Context, dest string, after uint64) (broker.StreamRead, []string, error) {
-	r := b.readAll(ctx, []string{dest}, []uint64{after})[0]
-	return r.sr, r.sources, r.err
+// read is Read that also returns the entries' sources (sources.go) and
+// clocks (cut.go), in their order.
+func (b *Bus) read(ctx context.Context, dest string, after uint64) readResult {
+	return b.readAll(ctx, []string{dest}, []uint64{after})[0]
 }
 
 // readResult is what read returns for one topic.
 type readResult struct {
 	sr      broker.StreamRead
 	sources []string
+	clocks  []uint64
+	cut     *uint64 // the entries whose clock is not above it are passed over (cut.go)
 	err     error
 }
 
@@ -239,19 +241,18 @@ func readReplyOf(r rueidis.RedisResult) readResult {
 	if err != nil {
 		return readResult{err: err}
 	}
-	sr, sources, err := parseRead(reply)
-	return readResult{sr, sources, err}
+	return parseRead(reply)
 }
 
 // parseRead turns readScript's reply into a StreamRead and its entries'
-// sources.
-func parseRead(reply []rueidis.RedisMessage) (broker.StreamRead, []string, error) {
+// sources and clocks.
+func parseRead(reply []rueidis.RedisMessage) readResult {
 	var sr broker.StreamRead
 	if len(reply) == 0 {
-		return sr, nil, nil
+		return readResult{}
 	}
 	if len(reply) != 4 {
-		return sr, nil, errReply
+		return readResult{err: errReply}
 	}
 	var err error
 	var last, first int64
@@ -267,33 +268,37 @@ func parseRead(reply []rueidis.RedisMessage) (broker.StreamRead, []string, error
 		entries, err = reply[3].AsXRange()
 	}
 	if err != nil {
-		return sr, nil, err
+		return readResult{err: err}
 	}
 	sr.Last, sr.First = uint64(last), uint64(first)
 	sr.Entries = make([]broker.StreamEntry, 0, len(entries))
-	sources := make([]string, 0, len(entries))
+	r := readResult{sources: make([]string, 0, len(entries)), clocks: make([]uint64, 0, len(entries))}
 	for _, e := range entries {
-		entry, err := parseEntry(e)
+		entry, q, err := parseEntry(e)
 		if err != nil {
-			return sr, nil, err
+			return readResult{err: err}
 		}
 		sr.Entries = append(sr.Entries, entry)
-		sources = append(sources, e.FieldValues["s"])
+		r.sources = append(r.sources, e.FieldValues["s"])
+		r.clocks = append(r.clocks, q)
 	}
-	return sr, sources, nil
+	r.sr = sr
+	return r
 }
 
-// parseEntry turns one stream entry, "<offset>-0" with fields m and t (and
-// s, its source, which Read leaves out), into a StreamEntry.
-func parseEntry(e rueidis.XRangeEntry) (broker.StreamEntry, error) {
-	id, ok := strings.CutSuffix(e.ID, "-0")
+// parseEntry turns one stream entry, "<offset>-<clock>" with fields m and
+// t (and s, its source, which Read leaves out), into a StreamEntry and its
+// clock (cut.go; 0 for an entry an older node kept, "<offset>-0").
+func parseEntry(e rueidis.XRangeEntry) (broker.StreamEntry, uint64, error) {
+	id, q, ok := strings.Cut(e.ID, "-")
 	offset, err := strconv.ParseUint(id, 10, 64)
-	ms, err2 := strconv.ParseInt(e.FieldValues["t"], 10, 64)
+	clock, err2 := strconv.ParseUint(q, 10, 64)
+	ms, err3 := strconv.ParseInt(e.FieldValues["t"], 10, 64)
 	msg, has := e.FieldValues["m"]
-	if !ok || err != nil || err2 != nil || !has {
-		return broker.StreamEntry{}, errReply
+	if !ok || err != nil || err2 != nil || err3 != nil || !has {
+		return broker.StreamEntry{}, 0, errReply
 	}
-	return broker.StreamEntry{Offset: offset, At: time.UnixMilli(ms), Msg: []byte(msg)}, nil
+	return broker.StreamEntry{Offset: offset, At: time.UnixMilli(ms), Msg: []byte(msg)}, clock, nil
 }
 
 // numberedMsg is a message as appendScript publishes it.

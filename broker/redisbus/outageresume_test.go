@@ -105,12 +105,7 @@ func TestACatchUpThatFailsIsTriedAgain(t *testing.T) {
 	pub.Expect(stomp.RECEIPT, "receipt-id:up")
 	sub.Expect(stomp.MESSAGE, "x-stream-offset:1")
 
-	acl := func(rules ...string) {
-		t.Helper()
-		if out, err := srv.Do(append([]string{"ACL", "SETUSER", "default"}, rules...)...); err != nil || out != "OK" {
-			t.Fatalf("ACL SETUSER %v: %q, %v", rules, out, err)
-		}
-	}
+	acl := func(rules ...string) { setUser(t, srv, "default", rules...) }
 	acl("-ssubscribe", "-evalsha_ro", "-eval_ro")
 	if _, err := srv.Do("CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
 		t.Fatal(err)

@@ -58,13 +58,15 @@ func serviceChannel(i int) string {
 // when the connection is lost, so that nobody waits for Redis while it is
 // known to be down.
 type partition struct {
-	b       *Bus
-	service string
-	wake    chan struct{} // holds a token when dirty has entries
-	retry   chan struct{} // holds a token when Redis answered again
-	seen    offsets       // of the channels subscribed, their numbered messages
-	cu      catchUp
-	failed  int // catch-ups failed in a row on connections that worked; the run loop's
+	b        *Bus
+	service  string
+	clockKey string        // the partition's clock (cut.go)
+	wake     chan struct{} // holds a token when dirty has entries
+	retry    chan struct{} // holds a token when Redis answered again
+	seen     offsets       // of the channels subscribed, their numbered messages
+	cu       catchUp
+	clk      clock
+	failed   int // catch-ups failed in a row on connections that worked; the run loop's
 
 	mu    sync.Mutex
 	want  map[string]int           // destination → Listen minus Unlisten calls, when not 0
@@ -75,7 +77,7 @@ type partition struct {
 
 func newPartition(b *Bus, i, maxHeld int) *partition {
 	return &partition{
-		b: b, service: serviceChannel(i), wake: make(chan struct{}, 1), retry: make(chan struct{}, 1), cu: catchUp{max: maxHeld},
+		b: b, service: serviceChannel(i), clockKey: clockKey(i), wake: make(chan struct{}, 1), retry: make(chan struct{}, 1), cu: catchUp{max: maxHeld},
 		want: make(map[string]int), dirty: make(map[string]struct{}), ready: make(map[string]chan struct{}),
 		seen: offsets{at: make(map[string]position)},
 	}
@@ -197,6 +199,7 @@ func (p *partition) redisBack() {
 // so the next connection reads it all again (tryAgain).
 func (p *partition) session(ctx context.Context, r Receiver) bool {
 	defer p.connected(false)
+	defer p.clk.ended()
 	conn, release := p.b.client.Dedicate()
 	defer release()
 	defer conn.Close()
@@ -214,6 +217,7 @@ func (p *partition) session(ctx context.Context, r Receiver) bool {
 		return false
 	}
 	p.connected(true)
+	p.readClock(ctx)
 	p.markAll()
 	subscribed := make(map[string]struct{})
 	p.hold()
@@ -222,6 +226,7 @@ func (p *partition) session(ctx context.Context, r Receiver) bool {
 		return false
 	}
 	p.flush(r)
+	p.clk.caught()
 	for {
 		select {
 		case <-ctx.Done():
@@ -240,8 +245,15 @@ func (p *partition) session(ctx context.Context, r Receiver) bool {
 
 // receive hands a message of another node to r's Deliver, without its
 // node id, and a numbered one, of any node, to r's DeliverAt; the node's
-// own Publish messages are skipped.
+// own Publish messages are skipped. One on the service channel is the
+// partition's clock (cut.go).
 func (p *partition) receive(m rueidis.PubSubMessage, r Receiver) {
+	if m.Channel == p.service {
+		if c, ok := parseClock(strings.TrimPrefix(m.Message, "\n")); ok {
+			p.clk.hear(c)
+		}
+		return
+	}
 	if strings.HasPrefix(m.Message, p.b.prefix) {
 		return
 	}

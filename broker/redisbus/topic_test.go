@@ -71,7 +71,7 @@ func testTopicOnThreeNodes(t *testing.T, o Options, command string) {
 	pub := a.dial(t, "pub")
 	pub.Send(stomp.SEND, "warm-up", "destination:"+dest, "receipt:w") // connects a's client
 	pub.Expect(stomp.RECEIPT, "receipt-id:w")
-	waitFor(t, "the warm-up published", func() bool { return commandCalls(t, srv)["spublish"] == 1 })
+	waitFor(t, "the warm-up published", func() bool { return commandCalls(t, srv)["spublish"] >= 1 })
 	subs := []*stomptest.Client{a.dial(t, "sa"), b.dial(t, "sb"), c.dial(t, "sc")}
 	for _, s := range subs {
 		subscribe(s, "1", dest)
