@@ -149,10 +149,11 @@ func TestUserCommandsCheckSharedSettingsAsTheServer(t *testing.T) {
 	for _, tc := range []struct {
 		name, env string
 		args      []string
+		named     string // the setting as the error names it: as it was set
 	}{
-		{"flag", "", []string{"--min-password-length", "0"}},
-		{"environment", "STOMPD_MIN_PASSWORD_LENGTH=0", nil},
-		{"config file", "", []string{"--config", writeFile(t, "stompd.toml", "min-password-length = 0")}},
+		{"flag", "", []string{"--min-password-length", "0"}, "--min-password-length"},
+		{"environment", "STOMPD_MIN_PASSWORD_LENGTH=0", nil, "STOMPD_MIN_PASSWORD_LENGTH"},
+		{"config file", "", []string{"--config", writeFile(t, "stompd.toml", "min-password-length = 0")}, "stompd.toml: min-password-length"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if name, value, ok := strings.Cut(tc.env, "="); ok {
@@ -160,9 +161,9 @@ func TestUserCommandsCheckSharedSettingsAsTheServer(t *testing.T) {
 			}
 			args := append([]string{"add", "--data", data, "--email", "ada@example.com", "--password", "x"}, tc.args...)
 			code, stdout, stderr := runUser(args...)
-			checkOneLineRefusal(t, code, stdout, stderr, "min-password-length", `"0"`, "positive")
+			checkOneLineRefusal(t, code, stdout, stderr, tc.named+` "0"`, "positive")
 			code, stdout, stderr = runChildOnce(t, []string{tc.env}, append([]string{"--data", data, "--http", "127.0.0.1:0", "--stomp="}, tc.args...)...)
-			checkOneLineRefusal(t, code, stdout, stderr, "min-password-length", `"0"`, "positive")
+			checkOneLineRefusal(t, code, stdout, stderr, tc.named+` "0"`, "positive")
 		})
 	}
 	if _, err := os.Stat(filepath.Join(data, storeFile)); !os.IsNotExist(err) {

@@ -34,7 +34,8 @@ func parseUserArgs(sub string, args []string, stdin io.Reader, stderr io.Writer)
 	fromStdin := fs.Bool("password-stdin", false, "read the password to set from the first line of standard input")
 	roles := fs.String("roles", "", "comma-separated roles")
 	name := fs.String("name", "", "display name")
-	err := parseSettings(fs, args, settingSources{shared: sharedSettingNames(), hint: userHint})
+	from := setFrom{}
+	err := parseSettings(fs, args, settingSources{shared: sharedSettingNames(), hint: userHint, set: from})
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stderr, userUsage)
 	}
@@ -42,7 +43,7 @@ func parseUserArgs(sub string, args []string, stdin io.Reader, stderr io.Writer)
 		return userArgs{}, set, err
 	}
 	if err := set.check(); err != nil {
-		return userArgs{}, set, usageError{err}
+		return userArgs{}, set, usageError{from.spelled(err)}
 	}
 	if _, ok := userActions[sub]; !ok {
 		return userArgs{}, set, usageError{fmt.Errorf("user: unknown subcommand %q; %s", sub, userHint)}
