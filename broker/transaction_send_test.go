@@ -186,6 +186,10 @@ func TestConcurrentCommitsDoNotOverfillAQueue(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
+	// The closed connections' COMMITs may still be in the broker's hands:
+	// wait until they are done, lest the queue's consumer below make room
+	// for one of them.
+	waitConns(t, h.b, conns/2)
 	in := expectWholeTxs(t, h, "/queue/burst", room/each, each)
 	for i, answer := range answers {
 		if i%2 == 0 && (answer == "RECEIPT") != in[strconv.Itoa(i)] {
@@ -271,5 +275,23 @@ func TestCommitCountsAllItsQueuesAgainstMaxQueuedBytes(t *testing.T) {
 				d.expectNothing(30 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// waitConns waits until b serves n connections.
+func waitConns(t *testing.T, b *Broker, n int) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		b.mu.Lock()
+		got := len(b.conns)
+		b.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker serves %d connections, want %d", got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
