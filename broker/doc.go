@@ -65,8 +65,9 @@
 // writer run if none exists).
 //
 // A fanned-out message is built once: its body and common headers are
-// shared by every delivery, which adds only its subscription, message-id,
-// ack and redelivered lines when the writer encodes it.
+// shared by every delivery, which adds only its subscription, ack and
+// redelivered lines when the writer encodes it (the message-id, the same
+// for every subscriber, is among the common headers).
 //
 // Shared state is behind mutexes, never held across a channel operation, a
 // hook call or I/O. The lock order is

@@ -207,18 +207,18 @@ func (c *conn) deadline() time.Time {
 }
 
 // appendPrefix appends a delivery's own lines: the command, subscription,
-// message-id, ack (STOMP 1.2 client modes) and redelivered headers.
+// ack (STOMP 1.2 client modes) and redelivered headers. The message-id is
+// the message's, in its common part.
 func (c *conn) appendPrefix(dst []byte, it *outItem) []byte {
 	s := it.sub
 	dst = append(dst, s.prefix...)
-	dst = append(dst, "message-id:"...)
-	dst = appendUint(dst, it.msg.id)
 	if s.mode != ackAuto && c.version == stomp.V12 {
-		dst = append(dst, "\nack:"...)
+		dst = append(dst, "ack:"...)
 		dst = appendAckID(dst, s.serial, it.seq)
+		dst = append(dst, '\n')
 	}
 	if it.redelivered {
-		dst = append(dst, "\nredelivered:true"...)
+		dst = append(dst, "redelivered:true\n"...)
 	}
-	return append(dst, '\n')
+	return dst
 }
