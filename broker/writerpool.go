@@ -22,7 +22,7 @@ import (
 // The most recent to wait is handed the next run, so that those a burst
 // started and a steady load does not need age and end. Handing a run over
 // takes a mutex and a channel send; a select on the goroutine's own timer
-// would take three times the instructions.
+// as well cost about 2,000 instructions more per run.
 type writerPool struct {
 	mu     sync.Mutex
 	idle   []*pooled   // waiting goroutines, in the order they began to wait
