@@ -107,6 +107,14 @@ func benchFanOut(b *testing.B, o Options, subs, size int, setup ...func(*Broker)
 // received. setup, when given, changes the broker before any connection
 // exists. Cleanup shuts the broker down.
 func fanOutBroker(tb testing.TB, o Options, subs int, setup ...func(*Broker)) (*Broker, *conn, *atomic.Int64) {
+	sink := func(script string, frames *atomic.Int64) net.Conn { return newSinkConn(script, frames) }
+	return fanOutBrokerOn(tb, o, subs, sink, setup...)
+}
+
+// fanOutBrokerOn is fanOutBroker with subscribers on the sockets sink
+// returns: the broker's end of a connection whose peer sends script, then
+// counts the frames it receives into frames.
+func fanOutBrokerOn(tb testing.TB, o Options, subs int, sink func(script string, frames *atomic.Int64) net.Conn, setup ...func(*Broker)) (*Broker, *conn, *atomic.Int64) {
 	o.MaxPendingBytes = orInt(o.MaxPendingBytes, 1<<30)
 	br := anonymousBroker(o)
 	for _, f := range setup {
@@ -121,7 +129,7 @@ func fanOutBroker(tb testing.TB, o Options, subs int, setup ...func(*Broker)) (*
 	script := frame("CONNECT", "", "accept-version:1.2", "login:b") +
 		frame("SUBSCRIBE", "", "id:1", "destination:/topic/bench")
 	for range subs {
-		br.accept(newSinkConn(script, frames))
+		br.accept(sink(script, frames))
 	}
 	for frames.Load() < int64(subs) || topicSubscribers(br, "/topic/bench") < subs {
 		time.Sleep(time.Millisecond)

@@ -92,7 +92,6 @@ type conn struct {
 	// lastWrite (by Options.Now, only while sendEvery > 0); both are atomic.
 	// wake carries one wake-up per park; writerDone closes after the last run.
 	out        outbox
-	runWriter  func()        // c.writeLoop, bound once
 	wake       chan struct{} // capacity 1: wakes the parked writer
 	batch      []outItem     // the writer's batch
 	rested     int64         // UnixNano when the writer last ran out of work
@@ -129,7 +128,6 @@ func (b *Broker) newConn(t transport, kind transportKind, remote, upgradeSubject
 		opened: now, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), writerDone: make(chan struct{}),
 	}
-	c.runWriter = c.writeLoop
 	c.stores.c = c
 	c.log = b.log.With("transport", kind.String(), "remote", remote)
 	c.lastRead.Store(now.UnixNano())

@@ -54,16 +54,20 @@
 // WebSocket, the batch's messages are gathered under gorilla and written
 // 32 KiB at a time), and ends when the outbox is empty; the outbox lets
 // one run exist at a time. An idle connection thus holds one goroutine, and
-// no write buffer. A timer per connection enforces the CONNECT timeout, the
-// token deadline and the client's heart-beat, and asks for a server
-// heart-beat when nothing was written for a while. There is no central
-// event loop: a SEND is routed in the sender's reader goroutine, straight
-// into the subscribers' outboxes, which never block (a bounded append under
-// a mutex, then starting a writer run if none exists).
+// no write buffer. Runs take their goroutine from a pool of the broker's,
+// whose goroutines wait 100 ms for the next run before they end: a new
+// goroutine would grow its stack for every run. A timer per connection
+// enforces the CONNECT timeout, the token deadline and the client's
+// heart-beat, and asks for a server heart-beat when nothing was written
+// for a while. There is no central event loop: a SEND is routed in the
+// sender's reader goroutine, straight into the subscribers' outboxes,
+// which never block (a bounded append under a mutex, then starting a
+// writer run if none exists).
 //
 // A fanned-out message is built once: its body and common headers are
-// shared by every delivery, which adds only its subscription, message-id,
-// ack and redelivered lines when the writer encodes it.
+// shared by every delivery, which adds only its subscription, ack and
+// redelivered lines when the writer encodes it (the message-id, the same
+// for every subscriber, is among the common headers).
 //
 // Shared state is behind mutexes, never held across a channel operation, a
 // hook call or I/O. The lock order is
@@ -312,11 +316,13 @@
 //
 // Serve's caller owns the accept loop; each accepted connection has its
 // reader (started by Serve or ServeHTTP), writer runs while it has
-// something to write, and a timer (time.AfterFunc) whose period is a
-// quarter of the shortest heart-beat interval, at most a second while there
-// is a CONNECT timeout or a token deadline to watch, and a minute
-// otherwise. The reader waits for the writer's last run, which stops the
-// timer; Shutdown waits for every reader.
+// something to write (on the broker's pooled writer goroutines, which end
+// 100 ms after their last run, or when Shutdown cancels), and a timer
+// (time.AfterFunc) whose period is a quarter of the shortest heart-beat
+// interval, at most a second while there is a CONNECT timeout or a token
+// deadline to watch, and a minute otherwise. The reader waits for the
+// writer's last run, which stops the timer; Shutdown waits for every
+// reader.
 //
 // # Ownership
 //

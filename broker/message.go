@@ -15,13 +15,15 @@ import (
 // message is one published message. It is immutable once built and shared by
 // every delivery: the body and the encoded common headers exist once, however
 // many subscribers receive it; a delivery adds only its own subscription,
-// message-id, ack and redelivered lines.
+// ack and redelivered lines.
 //
 // It keeps its frame once, in one buffer, in the form a STOMP 1.2
 // subscriber reads, which is every version's when no header needed
-// escaping: the destination and content-length lines, the sender's own
-// headers, the stream headers of a numbered message, the blank line and the
-// body. A delivery sends that part of it as it is; only a version whose
+// escaping: the destination, message-id and content-length lines, the
+// sender's own headers, the stream headers of a numbered message, the
+// blank line and the body. The message-id line is the same for every
+// subscriber, so it is formatted once per message rather than once per
+// delivery; between nodes it is left out (see appendFrame). A delivery sends that part of it as it is; only a version whose
 // form differs, or stream headers that did not fit the room kept for them,
 // make a copy (see common).
 type message struct {
@@ -31,7 +33,7 @@ type message struct {
 	plain    bool                      // no header needed escaping: frame's common part is every version's
 	shared   bool                      // frame holds the common part: m is not numbered or its stream headers fit
 	text     atomic.Int32              // 0 not known yet, 1 valid UTF-8, 2 not
-	destEnd  int32                     // where the destination line ends in frame
+	destEnd  int32                     // where the destination line ends in frame; the message-id line follows
 	head     int32                     // where the sender's own headers, passed on, start in frame
 	linesEnd int32                     // and where they end
 	end      int32                     // where the common part ends in frame, after the blank line
@@ -107,9 +109,12 @@ func newMessageFor(f *stomp.Frame, dest string, kind destKind, id uint64, now ti
 
 // keep makes frame, with room bytes for stream headers before the body.
 func (m *message) keep(f *stomp.Frame, room int) {
-	b := make([]byte, 0, frameLen(f, m.dest)+room)
+	b := make([]byte, 0, frameLen(f, m.dest, m.id)+room)
 	b = stomp.AppendHeaderString(b, stomp.MESSAGE, "destination", m.dest, stomp.V12)
 	m.destEnd = int32(len(b))
+	b = append(b, "message-id:"...)
+	b = appendUint(b, m.id)
+	b = append(b, '\n')
 	b = stomp.AppendContentLength(b, len(f.Body))
 	m.head = int32(len(b))
 	for _, h := range f.Headers {
@@ -126,11 +131,11 @@ func (m *message) keep(f *stomp.Frame, room int) {
 	m.frame, m.body = b, b[len(b)-len(f.Body)-1:]
 }
 
-// frameLen is the length of the frame newMessage keeps of f to dest, with
-// no room, when no header needs escaping.
-func frameLen(f *stomp.Frame, dest string) int {
+// frameLen is the length of the frame newMessage keeps of f to dest as
+// message id, with no room, when no header needs escaping.
+func frameLen(f *stomp.Frame, dest string, id uint64) int {
 	var digits [20]byte
-	n := len("destination:\ncontent-length:\n\n") + len(dest) + len(strconv.AppendInt(digits[:0], int64(len(f.Body)), 10)) + len(f.Body) + 1
+	n := len("destination:\ncontent-length:\n\n") + len(dest) + len(strconv.AppendInt(digits[:0], int64(len(f.Body)), 10)) + len(f.Body) + 1 + idLineLen(id)
 	for _, h := range f.Headers {
 		if passHeader(h.Key) {
 			n += len(h.Key) + len(h.Value) + 2
@@ -209,16 +214,33 @@ func (m *message) encode(v stomp.Version) []byte {
 func (m *message) encodingSize() int { return 64 + len(m.epoch) + int(m.linesEnd) }
 
 // appendFrame appends m as a frame of command c in STOMP 1.2, without
-// stream headers: a message between nodes.
+// message-id and stream headers: a message between nodes, where the
+// receiving node gives it its own message-id.
 func (m *message) appendFrame(dst []byte, c stomp.Command) []byte {
 	dst = stomp.AppendCommand(dst, c)
-	dst = append(dst, m.frame[:m.linesEnd]...)
+	dst = append(dst, m.frame[:m.destEnd]...)
+	dst = append(dst, m.frame[m.idEnd():m.linesEnd]...)
 	return stomp.AppendBody(dst, m.body[:len(m.body)-1])
 }
 
 // frameSize is the length of what appendFrame appends, but for the
 // command line.
-func (m *message) frameSize() int { return int(m.linesEnd) + 1 + len(m.body) }
+func (m *message) frameSize() int {
+	return int(m.destEnd+m.linesEnd-m.idEnd()) + 1 + len(m.body)
+}
+
+// idEnd is where the message-id line ends in frame. It is computed rather
+// than kept: a field would take every message a size class more.
+func (m *message) idEnd() int32 { return m.destEnd + int32(idLineLen(m.id)) }
+
+// idLineLen is the length of the message-id line of message id.
+func idLineLen(id uint64) int {
+	n := len("message-id:\n") + 1
+	for ; id >= 10; id /= 10 {
+		n++
+	}
+	return n
+}
 
 // headersSize is the length of the sender's own headers on the wire.
 func (m *message) headersSize() int { return int(m.linesEnd - m.head) }

@@ -11,10 +11,11 @@ import (
 // TestMessageCommonPart checks the common part of a MESSAGE, which a
 // message keeps in its STOMP 1.2 form, under each version: for a topic and
 // a user destination, numbered in its frame or not, with a header each
-// version escapes differently and one that is never passed on.
+// version escapes differently and one that is never passed on. Its
+// message-id is common; between nodes it is left out.
 func TestMessageCommonPart(t *testing.T) {
 	f := sendFrame("body", "destination", "/topic/a:b", "receipt", "r", "k:1", "a:b\r\nc\\d")
-	const cl, stream = "content-length:4\n", "x-stream-offset:7\nx-stream-epoch:0123456789abcdef\n"
+	const id, cl, stream = "message-id:1\n", "content-length:4\n", "x-stream-offset:7\nx-stream-epoch:0123456789abcdef\n"
 	header := map[stomp.Version]string{
 		stomp.V10: "k 1:a:b  c\\d\n",
 		stomp.V11: "k\\c1:a\\cb \\nc\\\\d\n",
@@ -37,7 +38,7 @@ func TestMessageCommonPart(t *testing.T) {
 				m.number("0123456789abcdef", 7, time.Now())
 			}
 			for v, h := range header {
-				want := cl + h
+				want := id + cl + h
 				if tc.kind != kindUser {
 					want = dest[v] + want
 				}
@@ -61,7 +62,7 @@ func TestPlainMessageIsEncodedOnce(t *testing.T) {
 	f := sendFrame("body", "content-type", "text/plain")
 	m := newMessageFor(f, "/topic/a", kindTopic, 1, time.Now(), true)
 	m.number("0123456789abcdef", 1<<40, time.Now())
-	want := "destination:/topic/a\ncontent-length:4\ncontent-type:text/plain\nx-stream-offset:1099511627776\nx-stream-epoch:0123456789abcdef\n\n"
+	want := "destination:/topic/a\nmessage-id:1\ncontent-length:4\ncontent-type:text/plain\nx-stream-offset:1099511627776\nx-stream-epoch:0123456789abcdef\n\n"
 	for _, v := range []stomp.Version{stomp.V10, stomp.V11, stomp.V12} {
 		if n := testing.AllocsPerRun(10, func() { m.common(v) }); n != 0 {
 			t.Errorf("%v: %v allocations", v, n)

@@ -106,7 +106,7 @@ type Options struct {
 	MaxSubscriptions int           // per connection, 1,000
 	MaxUnacked       int           // per subscription without prefetch-count, 1,000
 	MaxPendingBytes  int           // outbound bytes per connection, 4 MiB, then slow-consumer cut
-	WriteTimeout     time.Duration // 10 s
+	WriteTimeout     time.Duration // 10 s per batch written; over TCP up to a 64th more (see tcp.go)
 	// FrameTimeout bounds the time from a frame's first byte to its last,
 	// 30 s; a client that leaves a frame half-sent longer is sent an ERROR
 	// (CodeLimitExceeded) and cut off, and frees the bytes of it held.

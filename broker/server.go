@@ -30,6 +30,7 @@ type Broker struct {
 	ctx      context.Context // cancelled by Shutdown once it gives up waiting
 	cancel   context.CancelFunc
 	tickMax  time.Duration // longest period of a connection's timer
+	writers  writerPool    // goroutines for the connections' writer runs; closed with ctx
 
 	sessionPrefix string
 	sessionSeq    atomic.Uint64
@@ -74,6 +75,7 @@ func New(o Options) (*Broker, error) {
 		perAddr:       make(map[string]int),
 		authing:       make(map[*conn][]closure),
 	}
+	context.AfterFunc(ctx, b.writers.close)
 	b.r = newRouter(b)
 	b.presence = newPresence(b)
 	if o.Journal != nil {

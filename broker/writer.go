@@ -14,12 +14,12 @@ func (c *conn) wakeWriter() {
 	c.startOrWake(c.out.kick())
 }
 
-// startOrWake does what a push or kick asked: start the writer goroutine,
-// or wake it where it is parked.
+// startOrWake does what a push or kick asked: start a writer run (on a
+// pooled goroutine, see writerPool), or wake the run where it is parked.
 func (c *conn) startOrWake(r pushResult) {
 	switch r {
 	case pushedStart:
-		go c.runWriter()
+		c.b.writers.start(c)
 	case pushedWake:
 		c.wake <- struct{}{} // never blocks: one wake-up per park
 	}
@@ -30,14 +30,14 @@ func (c *conn) startOrWake(r pushResult) {
 // since it will soon be needed again, and an idle one ends.
 const writerLinger = time.Millisecond
 
-// writeLoop is the writer goroutine. It drains the outbox in batches,
-// flushing once per batch, and writes the heart-beats the timer asks for.
-// It is started by a frame queued while none exists. Out of work, a busy
-// writer parks, and ends later when the timer finds it idle for a whole
-// tick; any other ends at once. An idle connection thus holds no writer
-// goroutine, while a busy one pays no goroutine start per batch. It also
-// ends with the session, once the final frame is written, closing the
-// socket.
+// writeLoop is a writer run, on a goroutine of the broker's writerPool. It
+// drains the outbox in batches, flushing once per batch, and writes the
+// heart-beats the timer asks for. It is started by a frame queued while no
+// run exists. Out of work, a busy writer parks, and ends later when the
+// timer finds it idle for a whole tick; any other ends at once, handing
+// its goroutine back to the pool. An idle connection thus holds no writer
+// goroutine, while a busy one pays no hand-over per batch. It also ends
+// with the session, once the final frame is written, closing the socket.
 func (c *conn) writeLoop() {
 	var woke int64 // when the writer was started or woken
 	for {
@@ -207,18 +207,18 @@ func (c *conn) deadline() time.Time {
 }
 
 // appendPrefix appends a delivery's own lines: the command, subscription,
-// message-id, ack (STOMP 1.2 client modes) and redelivered headers.
+// ack (STOMP 1.2 client modes) and redelivered headers. The message-id is
+// the message's, in its common part.
 func (c *conn) appendPrefix(dst []byte, it *outItem) []byte {
 	s := it.sub
 	dst = append(dst, s.prefix...)
-	dst = append(dst, "message-id:"...)
-	dst = appendUint(dst, it.msg.id)
 	if s.mode != ackAuto && c.version == stomp.V12 {
-		dst = append(dst, "\nack:"...)
+		dst = append(dst, "ack:"...)
 		dst = appendAckID(dst, s.serial, it.seq)
+		dst = append(dst, '\n')
 	}
 	if it.redelivered {
-		dst = append(dst, "\nredelivered:true"...)
+		dst = append(dst, "redelivered:true\n"...)
 	}
-	return append(dst, '\n')
+	return dst
 }
