@@ -82,7 +82,7 @@ type conn struct {
 	frameBegan   atomic.Int64
 	partialSince int64
 	// partialHeld is what the decoder holds of a half-received frame, as
-	// counted in the broker's partialBytes; the reader's.
+	// counted in the broker's partialBytes (beyond partialFree); the reader's.
 	partialHeld int
 
 	// Writing: out is shared under out.mu (publishers push, the writer
@@ -200,26 +200,46 @@ func (c *conn) feed(p []byte) bool {
 	return !c.closing.Load()
 }
 
-// holdPartial counts held as what the decoder holds of a half-received
-// frame now, within MaxPartialBytes for all connections; when it would
-// pass it, it counts nothing and reports false.
+// partialFree is what a connection's half-received frame holds without
+// being counted against MaxPartialBytes: as much as its read buffer holds
+// anyway. So frames of that size or less are never refused for the
+// budget, whoever fills it.
+const partialFree = maxReadBuffer
+
+// holdPartial counts held, what the decoder holds of a half-received frame
+// now, beyond partialFree, within MaxPartialBytes; when it would pass it,
+// it counts nothing and reports false.
 func (c *conn) holdPartial(held int) bool {
-	grow := int64(held - c.partialHeld)
-	if grow > 0 && c.b.partialBytes.Add(grow) > int64(c.b.o.MaxPartialBytes) {
-		c.b.partialBytes.Add(-grow)
+	held = max(0, held-partialFree)
+	grow := held - c.partialHeld
+	if grow > 0 && !c.b.reserveUnfinished(grow) {
 		return false
 	}
 	if grow < 0 {
-		c.b.partialBytes.Add(grow)
+		c.b.releaseUnfinished(-grow)
 	}
 	c.partialHeld = held
 	return true
 }
 
+// reserveUnfinished counts n more bytes held by frames and transactions
+// not yet complete, within MaxPartialBytes; when they would pass it, it
+// counts nothing and reports false.
+func (b *Broker) reserveUnfinished(n int) bool {
+	if b.partialBytes.Add(int64(n)) > int64(b.o.MaxPartialBytes) {
+		b.partialBytes.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+// releaseUnfinished uncounts n bytes reserveUnfinished counted.
+func (b *Broker) releaseUnfinished(n int) { b.partialBytes.Add(-int64(n)) }
+
 // failPartialBudget ends a session whose half-received frame would pass
 // MaxPartialBytes with those of all the others, and counts it.
 func (c *conn) failPartialBudget() {
-	msg := "the server holds too many half-received frames: send frames whole, or retry later"
+	msg := "the server holds too many bytes of frames and transactions not yet complete: send frames whole, or retry later"
 	if c.fail(&frameError{code: CodeLimitExceeded, message: msg}, nil) {
 		c.b.m.partialCuts.Inc()
 		c.log.Warn("partial frame budget full: client cut off", "max_partial_bytes", c.b.o.MaxPartialBytes, "held", c.dec.Held())

@@ -210,6 +210,14 @@ func TestRestoredTopicsAreEvictedOldestFirst(t *testing.T) {
 	expectHeld(t, h.b, "/topic/a", "/topic/b")
 	h.subscriber(t, "s", "/topic/c")
 	expectHeld(t, h.b, "/topic/a", "/topic/c")
+
+	var logged bytes.Buffer // one fewer place: the oldest goes, and is logged
+	small := newHarness(t, Options{HistorySize: 10, MaxDestinations: 1, Histories: a.Histories(),
+		Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	expectHeld(t, small.b, "/topic/a")
+	if !strings.Contains(logged.String(), "evicted=1 no_room=0") {
+		t.Errorf("log %q, want evicted=1 no_room=0", logged.String())
+	}
 }
 
 // TestStreamsTopicsAreNeverEvicted: with Streams (cluster mode) a topic
@@ -321,7 +329,7 @@ func TestHistoriesWithoutRoomAtRestartAreLoggedNotRefused(t *testing.T) {
 		t.Errorf("%v destinations refused at start, want 0", refused)
 	}
 	if want := "saved topic histories not restored"; !strings.Contains(logged.String(), want) ||
-		!strings.Contains(logged.String(), "histories=1") {
-		t.Errorf("log %q, want %q with histories=1", logged.String(), want)
+		!strings.Contains(logged.String(), "no_room=1") {
+		t.Errorf("log %q, want %q with no_room=1", logged.String(), want)
 	}
 }

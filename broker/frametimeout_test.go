@@ -132,33 +132,67 @@ func BenchmarkFeed(b *testing.B) {
 }
 
 // TestPartialFramesShareABudget: the half-received frames of all
-// connections hold at most MaxPartialBytes together. The connection whose
-// frame would pass it is cut off with ERROR limit-exceeded and counted;
-// the one within it completes its frame, and once it has, or a connection
-// holding part of one is gone, its room serves another.
+// connections hold at most MaxPartialBytes together, beyond the first
+// partialFree bytes of each. The connection whose frame would pass it is
+// cut off with ERROR limit-exceeded and counted; a frame within
+// partialFree is never refused for it; the one within it completes its
+// frame, and once it has, or a connection holding part of one is gone,
+// its room serves another.
 func TestPartialFramesShareABudget(t *testing.T) {
-	h := newHarness(t, Options{MaxPartialBytes: 96 << 10})
+	const size = 150 << 10 // held beyond partialFree: 85 KiB, or up to 124 as buffers grow
+	h := newHarness(t, Options{MaxPartialBytes: 160 << 10})
 	sub := h.subscriber(t, "s", "/topic/a")
-	const size = 60 << 10
 	full := frame("SEND", strings.Repeat("x", size), "destination:/topic/a", "receipt:whole", "content-length:"+strconv.Itoa(size))
 	half := full[:len(full)-1<<10] // all but the last KiB
-	a, b := h.connect(t, "a"), h.connect(t, "b")
+	counted := func(n int64) bool { return n >= size-1<<10-partialFree }
+	a, b, small := h.connect(t, "a"), h.connect(t, "b"), h.connect(t, "small")
 	a.write(half)
-	waitPartial(t, h.b, func(n int64) bool { return n >= size-1<<10 })
+	waitPartial(t, h.b, counted)
 	b.write(half)
-	b.expectError(CodeLimitExceeded, "too many half-received frames")
+	b.expectError(CodeLimitExceeded, "too many bytes of frames and transactions not yet complete")
 	if n := value(t, h.m.PartialFrameDisconnects); n != 1 {
 		t.Errorf("partial_frame_disconnects_total %v, want 1", n)
 	}
+	smallFrame := frame("SEND", strings.Repeat("y", 60<<10), "destination:/topic/a", "receipt:small")
+	small.write(smallFrame[:len(smallFrame)-100])
+	small.write(smallFrame[len(smallFrame)-100:])
+	small.expect("RECEIPT", "receipt-id:small")
 	a.write(full[len(half):])
 	a.expect("RECEIPT", "receipt-id:whole")
+	sub.expect("MESSAGE")
 	if f := sub.expect("MESSAGE"); len(f.Body) != size {
 		t.Errorf("got a %d-byte body, want %d", len(f.Body), size)
 	}
 	c := h.connect(t, "c")
 	c.write(half)
-	waitPartial(t, h.b, func(n int64) bool { return n >= size-1<<10 })
+	waitPartial(t, h.b, counted)
 	c.Conn.Close()
+	waitPartial(t, h.b, func(n int64) bool { return n == 0 })
+}
+
+// TestOpenTransactionsShareTheBudget: the frames of open transactions
+// count against MaxPartialBytes too, whatever each connection's
+// MaxTransactionBytes, and give their room back when committed, aborted
+// or dropped with their connection.
+func TestOpenTransactionsShareTheBudget(t *testing.T) {
+	h := newHarness(t, Options{MaxPartialBytes: 100 << 10})
+	body := strings.Repeat("z", 40<<10)
+	open := func(c *client, tx string) {
+		c.write(frame("BEGIN", "", "transaction:"+tx))
+		c.write(frame("SEND", body, "destination:/queue/t", "transaction:"+tx))
+	}
+	a, b, c := h.connect(t, "a"), h.connect(t, "b"), h.connect(t, "c")
+	open(a, "1")
+	open(a, "2")
+	waitPartial(t, h.b, func(n int64) bool { return n >= 80<<10 })
+	open(b, "1")
+	b.expectError(CodeLimitExceeded, "too many bytes of frames and transactions not yet complete")
+	a.write(frame("ABORT", "", "transaction:1", "receipt:ab"))
+	a.expect("RECEIPT", "receipt-id:ab")
+	open(c, "1")
+	c.write(frame("COMMIT", "", "transaction:1", "receipt:co"))
+	c.expect("RECEIPT", "receipt-id:co")
+	a.Conn.Close()
 	waitPartial(t, h.b, func(n int64) bool { return n == 0 })
 }
 

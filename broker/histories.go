@@ -148,14 +148,15 @@ func (t *topic) saved(key string, now time.Time, l *historyLimits) TopicHistory 
 // restored in the order of their newest message, so that the topics idle
 // longest are evicted first, and the newest kept when there are too many.
 // Those that find no room at all, the persistent queues having filled
-// MaxDestinations, are refused no client: they are logged, not counted.
+// MaxDestinations, are refused no client: they are logged, not counted;
+// the oldest that newer ones evicted are counted as evicted, and logged.
 func (r *router) restoreHistories(hs []TopicHistory) {
 	if r.hist == nil || r.streams != nil {
 		return
 	}
 	hs = slices.Clone(hs)
 	slices.SortStableFunc(hs, func(a, b TopicHistory) int { return a.newest().Compare(b.newest()) })
-	left := 0
+	tried, left, before := 0, 0, len(r.topics)
 	for _, th := range hs {
 		switch {
 		case !hasName([]byte(th.Dest), topicPrefix) || th.Epoch == "":
@@ -164,13 +165,14 @@ func (r *router) restoreHistories(hs []TopicHistory) {
 			left++
 			continue
 		}
+		tried++
 		t := r.newTopic(th.Dest, kindTopic)
 		t.hist.restore(r.b, th)
 		r.addTopicLocked(th.Dest, kindTopic, t)
 	}
-	if left > 0 {
-		r.b.log.Warn("saved topic histories not restored: the queues fill max-destinations",
-			"histories", left, "max_destinations", r.b.o.MaxDestinations, "queues", len(r.queues))
+	if evicted := tried - (len(r.topics) - before); evicted > 0 || left > 0 {
+		r.b.log.Warn("saved topic histories not restored: more than max-destinations",
+			"evicted", evicted, "no_room", left, "max_destinations", r.b.o.MaxDestinations, "queues", len(r.queues))
 	}
 }
 

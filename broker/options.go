@@ -111,10 +111,12 @@ type Options struct {
 	// 30 s; a client that leaves a frame half-sent longer is sent an ERROR
 	// (CodeLimitExceeded) and cut off, and frees the bytes of it held.
 	FrameTimeout time.Duration
-	// MaxPartialBytes bounds the heap bytes that the frames spread over
-	// several reads, begun and not yet complete, hold on all connections
-	// together, 256 MiB. A connection whose half-received frame would pass
-	// it is sent an ERROR (CodeLimitExceeded) and cut off.
+	// MaxPartialBytes bounds the heap bytes that work not yet complete
+	// holds on all connections together, 256 MiB: the frames spread over
+	// several reads, begun and not complete (beyond the first 64 KiB of
+	// each, which its read buffer holds anyway), and the frames of open
+	// transactions. A connection whose frame or transaction would pass it
+	// is sent an ERROR (CodeLimitExceeded) and cut off.
 	MaxPartialBytes int
 	// Heart-beats: in each direction the server honours the client's figure
 	// (CONNECT heart-beat cx,cy) down to MinHeartBeat; where the client says

@@ -36,7 +36,7 @@ type Broker struct {
 	sessionSeq    atomic.Uint64
 	messageSeq    atomic.Uint64
 	queuedBytes   atomic.Int64 // held by every queue's buffer
-	partialBytes  atomic.Int64 // held by every connection's half-received frame
+	partialBytes  atomic.Int64 // held by half-received frames and open transactions: see reserveUnfinished
 	sweep         *time.Timer  // removes idle topics with history; nil without
 
 	wg        sync.WaitGroup // one per connection

@@ -42,6 +42,10 @@ func (c *conn) txAdd(name []byte, f *stomp.Frame) error {
 	if held := c.txBytes() + size; held > c.b.o.MaxTransactionBytes {
 		return limitErrorf("open transactions would hold %d bytes: the limit is %d per connection", held, c.b.o.MaxTransactionBytes)
 	}
+	if !c.b.reserveUnfinished(size) {
+		c.b.m.partialCuts.Inc()
+		return limitErrorf("the server holds too many bytes of frames and transactions not yet complete: the limit is %d", c.b.o.MaxPartialBytes)
+	}
 	tx.frames = append(tx.frames, f.Clone())
 	tx.bytes += size
 	return nil
@@ -222,9 +226,12 @@ func (c *conn) onAbort(f *stomp.Frame) error {
 	return nil
 }
 
-// abort discards a transaction's frames.
+// abort discards a transaction's frames, and ends it unless closeTx did.
 func (c *conn) abort(name string, tx *transaction) {
-	delete(c.txs, name)
+	if c.txs[name] == tx {
+		delete(c.txs, name)
+		c.b.releaseUnfinished(tx.bytes)
+	}
 	for _, g := range tx.frames {
 		if g.Command == stomp.SEND {
 			c.b.m.dropAborted.Inc()
@@ -243,5 +250,6 @@ func (c *conn) closeTx(f *stomp.Frame) (string, *transaction, error) {
 		return "", nil, protocolErrorf("%s of transaction %q, which is not open", f.Command, name)
 	}
 	delete(c.txs, string(name))
+	c.b.releaseUnfinished(tx.bytes)
 	return string(name), tx, nil
 }

@@ -119,8 +119,8 @@ type Set struct {
 	// frame they began did not complete within the frame timeout.
 	FrameTimeoutDisconnects prometheus.Counter
 	// PartialFrameDisconnects counts the connections cut off because their
-	// half-received frame would have passed the bytes all connections'
-	// half-received frames may hold together.
+	// half-received frame, or a SEND in a transaction, would have passed the
+	// bytes all unfinished frames and open transactions may hold together.
 	PartialFrameDisconnects prometheus.Counter
 	// QueueRequeued counts the messages of shared queues (cluster mode)
 	// given back for another consumer. Labels: reason (Requeue*).
@@ -228,7 +228,7 @@ func New(reg prometheus.Registerer) *Set {
 		QueueDepth:              gauge("queue_depth", "Messages buffered in queues, waiting for a consumer."),
 		SlowConsumerDisconnects: counter("slow_consumer_disconnects_total", "Connections cut off because they did not read fast enough."),
 		FrameTimeoutDisconnects: counter("frame_timeout_disconnects_total", "Connections cut off because a frame they began did not complete within the frame timeout."),
-		PartialFrameDisconnects: counter("partial_frame_disconnects_total", "Connections cut off because their half-received frame would have passed --max-partial-bytes, the bytes all half-received frames may hold together."),
+		PartialFrameDisconnects: counter("partial_frame_disconnects_total", "Connections cut off because their half-received frame, or a SEND in a transaction, would have passed --max-partial-bytes, the bytes all unfinished frames and open transactions may hold together."),
 		QueueRequeued:           counterVec("queue_requeued_total", "Messages of queues shared between nodes given back for another consumer, by reason.", "reason"),
 		DeliveryLatency: histogram("delivery_latency_seconds", "Time from a SEND being accepted to the write of its MESSAGE starting, sampled once per write batch for its oldest message.",
 			prometheus.ExponentialBuckets(25e-6, 2, 16)),

@@ -26,6 +26,7 @@ import (
 // bound straight into their options.
 type config struct {
 	sharedSettings
+	from           setFrom // where the user set what it set, once parsed
 	HTTPAddr       string
 	STOMPAddr      string
 	Demo           bool
@@ -162,7 +163,7 @@ func declareBrokerSettings(fs *flag.FlagSet, o *broker.Options) {
 	fs.IntVar(&o.MaxPendingBytes, "max-pending-bytes", broker.DefaultMaxPendingBytes, "outbound bytes a connection may have pending before it is cut as a slow consumer")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", broker.DefaultWriteTimeout, "write deadline per batch of frames")
 	fs.DurationVar(&o.FrameTimeout, "frame-timeout", broker.DefaultFrameTimeout, "time a client may take from a frame's first byte to its last; past it the client gets an ERROR (limit-exceeded) and is cut off")
-	fs.IntVar(&o.MaxPartialBytes, "max-partial-bytes", broker.DefaultMaxPartialBytes, "heap bytes the frames begun and not yet complete hold on all connections together; a connection whose half-received frame would pass it gets an ERROR (limit-exceeded) and is cut off")
+	fs.IntVar(&o.MaxPartialBytes, "max-partial-bytes", broker.DefaultMaxPartialBytes, "heap bytes that half-received frames (beyond their first 64 KiB) and the frames of open transactions hold on all connections together; a connection whose frame or transaction would pass it gets an ERROR (limit-exceeded) and is cut off")
 	fs.DurationVar(&o.HeartBeat, "heart-beat", broker.DefaultHeartBeat, "heart-beat interval the server offers; at least --min-heart-beat")
 	fs.DurationVar(&o.MinHeartBeat, "min-heart-beat", broker.DefaultMinHeartBeat, "shortest heart-beat interval the server accepts")
 	fs.IntVar(&o.MaxQueueLength, "max-queue-length", broker.DefaultMaxQueueLength, "messages buffered per queue")
@@ -222,6 +223,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 // check rejects values no server can run with, in one line that names the
 // setting, as set tells the user set it, and what it takes.
 func (c *config) check(set setFrom) error {
+	c.from = set
 	for _, check := range []func() error{c.sharedSettings.check, c.checkChoices, c.checkAddresses, c.checkDurations, c.checkNumbers, c.checkTokens, c.checkFrames, c.checkHistory, c.checkAccess, c.checkRedis} {
 		if err := check(); err != nil {
 			return usageError{set.spelled(err)}
@@ -364,12 +366,20 @@ func (c *config) checkTokens() error {
 }
 
 // checkFrames refuses a heart-beat the server would not accept from a
-// client, and a header line too short for a CONNECT's token.
+// client, named as the one of the two the user set; a header line or a
+// frame before CONNECT too short for a CONNECT's token; and a budget of
+// unfinished frames that one whole frame or transaction would pass.
 func (c *config) checkFrames() error {
 	b := &c.Broker
 	switch {
+	case b.HeartBeat < b.MinHeartBeat && c.from.has("min-heart-beat") && !c.from.has("heart-beat"):
+		return valueError{"--min-heart-beat", b.MinHeartBeat.String(), fmt.Sprintf("want at most --heart-beat (%s), the interval the server offers; raise it too", b.HeartBeat)}
 	case b.HeartBeat < b.MinHeartBeat:
 		return valueError{"--heart-beat", b.HeartBeat.String(), fmt.Sprintf("want at least --min-heart-beat (%s), the shortest interval the server accepts", b.MinHeartBeat)}
+	case b.MaxFrameSize < minHeaderLine:
+		return valueError{"--max-frame-before-connect", strconv.Itoa(b.MaxFrameSize), fmt.Sprintf("want at least %d bytes: a CONNECT carries the access token", minHeaderLine)}
+	case b.MaxPartialBytes < max(2*b.MaxBodySize, b.MaxTransactionBytes):
+		return valueError{"--max-partial-bytes", strconv.Itoa(b.MaxPartialBytes), fmt.Sprintf("want at least %d: twice --max-body-size, for one frame of it spread over reads, and --max-transaction-bytes", max(2*b.MaxBodySize, b.MaxTransactionBytes))}
 	case b.MaxHeaderLine < minHeaderLine:
 		return valueError{"--max-header-line", strconv.Itoa(b.MaxHeaderLine), fmt.Sprintf("want at least %d bytes: a CONNECT carries the access token in one header line", minHeaderLine)}
 	}

@@ -124,6 +124,10 @@ func TestConfigRejects(t *testing.T) {
 		{"zero sweep interval in the file", `sweep-interval = "0s"`, nil, `stompd.toml: sweep-interval "0s"`},
 		{"heart-beat below its floor", "", []string{"--heart-beat", "1s", "--min-heart-beat", "10s"}, "at least --min-heart-beat (10s)"},
 		{"header line too short", "", []string{"--max-header-line", "1"}, "at least 1024"},
+		{"heart-beat floor above the default offer", "", []string{"--min-heart-beat", "20s"}, `--min-heart-beat "20s": want at most --heart-beat (10s)`},
+		{"heart-beat floor in the file", `min-heart-beat = "20s"`, nil, `stompd.toml: min-heart-beat "20s"`},
+		{"frame before CONNECT too short", "", []string{"--max-frame-before-connect", "10"}, `--max-frame-before-connect "10": want at least 1024`},
+		{"partial budget below one frame", "", []string{"--max-partial-bytes", "100"}, `--max-partial-bytes "100": want at least 4194304`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

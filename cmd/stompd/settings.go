@@ -48,12 +48,18 @@ type settingSources struct {
 	set setFrom
 }
 
-// setFrom records, by flag name, where the settings not given as flags
-// were set, so that an error about one names it as the user wrote it.
+// setFrom records, by flag name, where the settings the user set were
+// set, so that an error about one names it as the user wrote it.
 type setFrom map[string]source
 
-// source is where a setting was set other than on the command line: its
-// environment variable, or else a key of the config file.
+// has reports whether the user set the setting name, anywhere.
+func (sf setFrom) has(name string) bool {
+	_, ok := sf[name]
+	return ok
+}
+
+// source is where a setting was set: its environment variable, else a
+// key of the config file, else (both empty) the command line.
 type source struct{ env, file string }
 
 // spelled returns err, naming a setting by its flag, with the setting
@@ -102,7 +108,12 @@ func parseSettings(flags *flag.FlagSet, args []string, src settingSources) error
 		return usageError{fmt.Errorf("unexpected argument %q; %s", flags.Arg(0), src.hint)}
 	}
 	set := make(map[string]bool)
-	flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	flags.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
+		if src.set != nil {
+			src.set[f.Name] = source{}
+		}
+	})
 	if err := setFromEnv(flags, set, src); err != nil {
 		return usageError{err}
 	}
