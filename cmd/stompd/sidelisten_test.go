@@ -102,8 +102,8 @@ func TestBadMetricsAddressStopsTheStart(t *testing.T) {
 		want []string
 	}{
 		{"without a port", nil, []string{"--metrics", "127.0.0.1:"}, []string{"--metrics", `"127.0.0.1:"`, "host:port"}},
-		{"a port alone", []string{"STOMPD_METRICS=9090"}, nil, []string{"--metrics", `"9090"`, "host:port"}},
-		{"in the config file", nil, []string{"--config", writeFile(t, "stompd.toml", `metrics = "localhost"`)}, []string{"--metrics", `"localhost"`, "host:port"}},
+		{"a port alone", []string{"STOMPD_METRICS=9090"}, nil, []string{`STOMPD_METRICS "9090"`, "host:port"}},
+		{"in the config file", nil, []string{"--config", writeFile(t, "stompd.toml", `metrics = "localhost"`)}, []string{`stompd.toml: metrics "localhost"`, "host:port"}},
 		{"a port in use", nil, []string{"--metrics", busy.Addr().String()}, []string{"--metrics", busy.Addr().String(), "address already in use"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
