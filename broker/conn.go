@@ -236,11 +236,16 @@ func (b *Broker) reserveUnfinished(n int) bool {
 // releaseUnfinished uncounts n bytes reserveUnfinished counted.
 func (b *Broker) releaseUnfinished(n int) { b.partialBytes.Add(-int64(n)) }
 
+// unfinishedFull is the ERROR of a frame or transaction SEND that would
+// pass MaxPartialBytes.
+func (b *Broker) unfinishedFull() *frameError {
+	return limitErrorf("the server holds too many bytes of frames and transactions not yet complete: the limit is %d", b.o.MaxPartialBytes)
+}
+
 // failPartialBudget ends a session whose half-received frame would pass
 // MaxPartialBytes with those of all the others, and counts it.
 func (c *conn) failPartialBudget() {
-	msg := "the server holds too many bytes of frames and transactions not yet complete: send frames whole, or retry later"
-	if c.fail(&frameError{code: CodeLimitExceeded, message: msg}, nil) {
+	if c.fail(c.b.unfinishedFull(), nil) {
 		c.b.m.partialCuts.Inc()
 		c.log.Warn("partial frame budget full: client cut off", "max_partial_bytes", c.b.o.MaxPartialBytes, "held", c.dec.Held())
 	}

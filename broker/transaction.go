@@ -44,7 +44,7 @@ func (c *conn) txAdd(name []byte, f *stomp.Frame) error {
 	}
 	if !c.b.reserveUnfinished(size) {
 		c.b.m.partialCuts.Inc()
-		return limitErrorf("the server holds too many bytes of frames and transactions not yet complete: the limit is %d", c.b.o.MaxPartialBytes)
+		return c.b.unfinishedFull()
 	}
 	tx.frames = append(tx.frames, f.Clone())
 	tx.bytes += size
